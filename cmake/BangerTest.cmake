@@ -1,0 +1,27 @@
+# banger_add_test(NAME SOURCES a.c b.c LIBS x y LABELS unit|integration|e2e|root [TIMEOUT s])
+# Builds a test executable and registers it with ctest under the given labels.
+# Exit code 77 means "skipped" (with the reason printed by the test).
+function(banger_add_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;ARGS;ENV" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 60)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CMOCKA)
+  add_test(NAME ${name} COMMAND ${name} ${T_ARGS})
+  set_tests_properties(${name} PROPERTIES
+    LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
+    ENVIRONMENT "BANGER_BUILD_DIR=${CMAKE_BINARY_DIR};BANGER_SOURCE_DIR=${CMAKE_SOURCE_DIR};BANGER_SHARED_DIR=${BANGER_SHARED_DIR};${T_ENV}")
+endfunction()
+
+# banger_add_script_test(NAME COMMAND cmd args... LABELS ...)
+function(banger_add_script_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "COMMAND;LABELS;ENV" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_test(NAME ${name} COMMAND ${T_COMMAND})
+  set_tests_properties(${name} PROPERTIES
+    LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT} SKIP_RETURN_CODE 77
+    ENVIRONMENT "BANGER_BUILD_DIR=${CMAKE_BINARY_DIR};BANGER_SOURCE_DIR=${CMAKE_SOURCE_DIR};BANGER_SHARED_DIR=${BANGER_SHARED_DIR};${T_ENV}")
+endfunction()

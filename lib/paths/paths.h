@@ -1,0 +1,53 @@
+/* Where banger keeps things. One module computes both layouts:
+ *
+ *   system mode: /etc/banger, /var/lib/banger, /var/cache/banger, /run/banger
+ *   user mode:   $XDG_CONFIG_HOME/banger, $XDG_DATA_HOME/banger,
+ *                $XDG_CACHE_HOME/banger, $XDG_RUNTIME_DIR/banger
+ *                (falling back to ~/.config, ~/.local/share, ~/.cache and
+ *                /tmp/banger-$UID when XDG_RUNTIME_DIR is unset)
+ *
+ * Overrides (tests, unusual setups), strongest first:
+ *   BANGER_CONFIG_DIR, BANGER_STATE_DIR, BANGER_CACHE_DIR, BANGER_RUNTIME_DIR
+ *   BANGER_HOME=DIR   -> DIR/config, DIR/state, DIR/cache, DIR/run (user mode)
+ *   BANGER_MODE=system|user
+ * Without BANGER_MODE/BANGER_HOME the mode is "system" when
+ * /etc/banger/install.toml exists (written by `banger system install`),
+ * otherwise "user". */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "util/error.h"
+
+enum bg_paths_mode {
+        BG_PATHS_AUTO,
+        BG_PATHS_USER,
+        BG_PATHS_SYSTEM,
+};
+
+struct bg_paths {
+        bool system;
+        char config_dir[256];
+        char state_dir[256];
+        char cache_dir[256];
+        char runtime_dir[256];
+};
+
+/* Fills p from the environment. Never creates directories. */
+int bg_paths_init(struct bg_paths *p, enum bg_paths_mode mode, struct bg_error *err);
+
+/* Creates config/state/cache/runtime dirs (mode 0700, parents 0755) if missing. */
+int bg_paths_ensure(const struct bg_paths *p, struct bg_error *err);
+
+/* Joins into out (size outlen); -ENAMETOOLONG if it does not fit.
+ * ipc socket paths must stay below 108 bytes (sun_path): bg_paths_socket
+ * checks that too. */
+int bg_paths_socket(const struct bg_paths *p, const char *name, char *out, size_t outlen);
+int bg_paths_socket_url(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* "ipc://…" */
+int bg_paths_pidfile(const struct bg_paths *p, const char *name, char *out, size_t outlen);
+int bg_paths_db(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* state/NAME.db */
+int bg_paths_log(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* state/logs/NAME.log */
+int bg_paths_config_file(const struct bg_paths *p, char *out, size_t outlen); /* config/config.toml */
+
+/* mkdir -p with mode for the last component. */
+int mkdir_p(const char *path, unsigned mode);

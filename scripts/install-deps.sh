@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs everything banger needs to build, run and test, from Debian's archive.
+# Idempotent: packages already present are skipped quickly.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config git
+  protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  libnng-dev nng-utils
+  libsqlite3-dev sqlite3
+  libssh-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev e2fsprogs
+  libzstd-dev libjansson-dev libcmocka-dev
+)
+RUN_PKGS=(
+  qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
+)
+
+want=("${BUILD_PKGS[@]}")
+if [ "${1:-}" != "--build-only" ]; then
+  want+=("${RUN_PKGS[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
