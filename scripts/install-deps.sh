@@ -10,9 +10,13 @@ BUILD_PKGS=(
   libsqlite3-dev sqlite3
   libssh-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev e2fsprogs
   libzstd-dev libjansson-dev libcmocka-dev
+  libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
+  liblz4-dev liblzma-dev libbz2-dev zlib1g-dev libssl-dev
 )
 RUN_PKGS=(
   qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
+  nftables iproute2 ldnsutils bind9-dnsutils
+  gnupg
 )
 
 want=("${BUILD_PKGS[@]}")

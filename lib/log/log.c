@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,49 +63,100 @@ const char *log_get_op_id(void)
         return log_op_id;
 }
 
-/* Appends s to buf as JSON string content (without quotes). */
-static size_t json_escape(char *buf, size_t pos, size_t cap, const char *s)
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when it is not one
+ * (bad lead byte, missing continuation, overlong form, surrogate, > U+10FFFF). */
+static size_t utf8_seq_len(const unsigned char *s)
 {
-        for (; *s && pos + 7 < cap; s++) {
-                unsigned char c = (unsigned char)*s;
+        unsigned char c = s[0];
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf) {
+                n = 2;
+                cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+                n = 3;
+                cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+                n = 4;
+                cp = c & 0x07;
+        } else {
+                return 0;
+        }
+        for (size_t i = 1; i < n; i++) {
+                if ((s[i] & 0xc0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3f);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+                return 0;
+        return n;
+}
+
+/* Appends s to buf as JSON string content (without quotes), stopping before
+ * cap. Invalid UTF-8 becomes U+FFFD, so every line stays valid JSON. */
+static size_t json_escape(char *buf, size_t pos, size_t cap, const char *str)
+{
+        const unsigned char *s = (const unsigned char *)str;
+        while (*s) {
+                unsigned char c = *s;
+                char tmp[8];
+                const char *out = tmp;
+                size_t len = 1, consumed = 1;
                 switch (c) {
                 case '"':
-                        buf[pos++] = '\\';
-                        buf[pos++] = '"';
+                        out = "\\\"";
+                        len = 2;
                         break;
                 case '\\':
-                        buf[pos++] = '\\';
-                        buf[pos++] = '\\';
+                        out = "\\\\";
+                        len = 2;
                         break;
                 case '\n':
-                        buf[pos++] = '\\';
-                        buf[pos++] = 'n';
+                        out = "\\n";
+                        len = 2;
                         break;
                 case '\t':
-                        buf[pos++] = '\\';
-                        buf[pos++] = 't';
+                        out = "\\t";
+                        len = 2;
                         break;
                 case '\r':
-                        buf[pos++] = '\\';
-                        buf[pos++] = 'r';
+                        out = "\\r";
+                        len = 2;
                         break;
                 default:
-                        if (c < 0x20)
-                                pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", c);
-                        else
-                                buf[pos++] = (char)c;
+                        if (c < 0x20) {
+                                len = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+                        } else if (c < 0x80) {
+                                tmp[0] = (char)c;
+                        } else {
+                                consumed = utf8_seq_len(s);
+                                if (consumed == 0) {
+                                        out = "\\ufffd";
+                                        len = 6;
+                                        consumed = 1;
+                                } else {
+                                        out = (const char *)s;
+                                        len = consumed;
+                                }
+                        }
                 }
+                if (pos + len >= cap)
+                        break; /* never split an escape or a character */
+                memcpy(buf + pos, out, len);
+                pos += len;
+                s += consumed;
         }
         return pos;
 }
 
 static size_t append(char *buf, size_t pos, size_t cap, const char *s)
 {
-        size_t n = strlen(s);
-        if (pos + n >= cap)
-                n = cap - pos - 1;
-        memcpy(buf + pos, s, n);
-        return pos + n;
+        while (*s && pos + 1 < cap)
+                buf[pos++] = *s++;
+        return pos;
 }
 
 int log_emit(enum log_level level, int errnum, const char *func, const char *fmt, ...)
@@ -140,7 +192,8 @@ int log_emit(enum log_level level, int errnum, const char *func, const char *fmt
                 pos = append(line, pos, cap, "\"");
         }
         pos = append(line, pos, cap, ",\"msg\":\"");
-        pos = json_escape(line, pos, cap, msg);
+        /* Leave room for the fields that follow the message. */
+        pos = json_escape(line, pos, cap - 160, msg);
         pos = append(line, pos, cap, "\"");
         if (e) {
                 char num[32];

@@ -1,0 +1,108 @@
+/* bench/rpc: N Health calls client → gateway → vmsvc versus client → vmsvc
+ * directly, against real processes started with `banger daemon start` in a
+ * temp BANGER_HOME, in one run. Prints p50/p99 for both, the added latency of
+ * the gateway hop and the ratio. Target: the hop adds ≤ 50 µs at p50. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banger/v1/common.pb-c.h"
+#include "log/log.h"
+#include "rpc/rpc.h"
+#include "util/timeutil.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static int run(const char *url, unsigned n, uint64_t *lat)
+{
+        struct rpc_client *c;
+        struct bg_error err = {0};
+        struct rpc_client_opts o = {.block_connect = true};
+        if (rpc_client_open(url, &o, &c, &err) < 0) {
+                fprintf(stderr, "bench_rpc: %s\n", err.msg);
+                return -1;
+        }
+        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+        struct rpc_call_opts co = {.deadline_ms = 5000, .op_id = "bench"};
+        /* warm-up */
+        for (unsigned i = 0; i < 200; i++) {
+                ProtobufCMessage *out = NULL;
+                struct rpc_status st;
+                if (rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+                             &banger__v1__health_response__descriptor, &out, &co, &st) < 0) {
+                        fprintf(stderr, "bench_rpc: %s\n", st.message);
+                        rpc_client_close(c);
+                        return -1;
+                }
+                protobuf_c_message_free_unpacked(out, NULL);
+        }
+        for (unsigned i = 0; i < n; i++) {
+                ProtobufCMessage *out = NULL;
+                struct rpc_status st;
+                uint64_t t0 = now_mono_usec();
+                int r = rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+                                 &banger__v1__health_response__descriptor, &out, &co, &st);
+                lat[i] = now_mono_usec() - t0;
+                if (r < 0) {
+                        fprintf(stderr, "bench_rpc: call %u: %s\n", i, st.message);
+                        rpc_client_close(c);
+                        return -1;
+                }
+                protobuf_c_message_free_unpacked(out, NULL);
+        }
+        rpc_client_close(c);
+        qsort(lat, n, sizeof(*lat), cmp_u64);
+        return 0;
+}
+
+int main(int argc, char **argv)
+{
+        unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10000;
+        const char *bin = getenv("BANGER_BIN_DIR");
+        char home[] = "/tmp/bgbench.XXXXXX", cmd[512], gw[256], direct[256];
+        if (!bin || n == 0) {
+                fprintf(stderr, "usage: BANGER_BIN_DIR=build/bin bench_rpc [CALLS]\n");
+                return 2;
+        }
+        if (!mkdtemp(home))
+                return 1;
+        setenv("BANGER_HOME", home, 1);
+        log_setup("bench", LOG_LEVEL_ERROR, 2);
+        snprintf(cmd, sizeof(cmd), "%s/banger daemon start >/dev/null 2>&1", bin);
+        /* netsvc needs root; the bench only needs the gateway and vmsvc. */
+        if (system(cmd) != 0)
+                fprintf(stderr, "bench_rpc: not every service started (fine without root)\n");
+        snprintf(gw, sizeof(gw), "ipc://%s/run/gateway.sock", home);
+        snprintf(direct, sizeof(direct), "ipc://%s/run/vmsvc.sock", home);
+
+        uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b));
+        int r = 0;
+        if (!a || !b || run(direct, n, a) < 0 || run(gw, n, b) < 0)
+                r = 1;
+        snprintf(cmd, sizeof(cmd), "%s/banger daemon stop >/dev/null 2>&1; rm -rf %s", bin, home);
+        if (system(cmd) != 0)
+                fprintf(stderr, "bench_rpc: cleanup of %s failed\n", home);
+        if (r)
+                return r;
+
+        uint64_t d50 = a[n / 2], d99 = a[n * 99 / 100], g50 = b[n / 2], g99 = b[n * 99 / 100];
+        printf("bench/rpc: %u Health calls each\n", n);
+        printf("  direct  client -> vmsvc            p50 %6llu us  p99 %6llu us\n",
+               (unsigned long long)d50, (unsigned long long)d99);
+        printf("  gateway client -> gateway -> vmsvc p50 %6llu us  p99 %6llu us\n",
+               (unsigned long long)g50, (unsigned long long)g99);
+        long long added = (long long)g50 - (long long)d50;
+        printf("  gateway hop adds %lld us at p50 (target <= 50 us: %s); ratio gateway/direct "
+               "p50 %.2fx, p99 %.2fx\n",
+               added, added <= 50 ? "met" : "NOT met", (double)g50 / (double)(d50 ? d50 : 1),
+               (double)g99 / (double)(d99 ? d99 : 1));
+        free(a);
+        free(b);
+        return 0;
+}

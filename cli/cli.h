@@ -1,0 +1,77 @@
+/* The `banger` command line: a tree of commands described by tables, from
+ * which parsing, --help and (later) completion and docs/cli.md are made. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "paths/paths.h"
+#include "rpc/rpc.h"
+
+#define CLI_MAX_FLAGS 16
+
+struct cli_flag {
+        const char *name;  /* long name without dashes, "json" */
+        char short_name;   /* 0 = none */
+        const char *arg;   /* NULL for booleans, else metavar "SECONDS" */
+        const char *help;
+};
+
+struct cli;
+
+struct cli_cmd {
+        const char *name;
+        const char *args;        /* usage tail after flags, e.g. "[NAME]" */
+        const char *summary;     /* one line */
+        const char *description; /* paragraphs for --help, may be NULL */
+        const struct cli_flag *flags;
+        size_t n_flags;
+        const struct cli_cmd *subs;
+        size_t n_subs;
+        int (*run)(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+        int min_args, max_args;  /* positional arguments accepted (max -1 = any) */
+};
+
+/* Parsed flags of the command being run. */
+struct cli_args {
+        bool set[CLI_MAX_FLAGS];
+        const char *value[CLI_MAX_FLAGS];
+        char **pos;
+        int n_pos;
+};
+
+struct cli {
+        struct bg_paths paths;
+        bool paths_ready;
+        const char *path_words; /* "banger daemon start" for messages */
+        struct cli_args args;
+        const struct cli_cmd *cmd;
+};
+
+/* Exit codes besides those of rpc_code_to_exit. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAILURE 1
+#define CLI_EXIT_USAGE 2
+
+const struct cli_cmd *cli_root(void);
+
+/* Flag lookup for the running command. */
+bool cli_flag(const struct cli *cli, const char *name);
+const char *cli_flag_value(const struct cli *cli, const char *name);
+
+int cli_paths(struct cli *cli);
+/* Prints "banger: MESSAGE" to stderr and returns the exit code for code. */
+int cli_fail(enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail_status(const struct rpc_status *st);
+
+/* Connects to the gateway (fails at once when it is not running). */
+int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st);
+
+void cli_print_help(const struct cli_cmd *cmd, const char *path_words);
+
+/* commands */
+int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_daemon_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_daemon_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -1,0 +1,91 @@
+/* The command tree. Every user-visible command, flag and help text is here, so
+ * --help, completion and docs come from one place. */
+#include "cli.h"
+
+#include "util/macro.h"
+
+static const struct cli_flag json_flag[] = {
+        {"json", 0, NULL, "print JSON instead of a table"},
+};
+
+static const struct cli_flag daemon_start_flags[] = {
+        {"timeout", 0, "SECONDS", "how long to wait for every service to be healthy (default 20)"},
+        {"json", 0, NULL, "print the result as JSON"},
+};
+
+static const struct cli_flag daemon_stop_flags[] = {
+        {"timeout", 0, "SECONDS",
+         "how long to wait for each process after SIGTERM before SIGKILL (default 10)"},
+};
+
+static const struct cli_cmd daemon_cmds[] = {
+        {.name = "start",
+         .summary = "Start the gateway and the four services in the background",
+         .description =
+                 "Spawns banger-netsvc, banger-imagesvc, banger-vmsvc, banger-workspacesvc and\n"
+                 "banger-gateway (user/dev mode), each in its own session with a pidfile in the\n"
+                 "runtime directory and its log in STATE/logs/NAME.log, then waits until the\n"
+                 "gateway reports every service healthy. Processes that are already running are\n"
+                 "left alone. banger never restarts a service behind your back: if one dies,\n"
+                 "`banger status` shows it DOWN and `banger daemon start` starts it again.\n"
+                 "banger-netsvc needs root (CAP_NET_ADMIN), so run this as root or with sudo.",
+         .flags = daemon_start_flags,
+         .n_flags = ELEMENTSOF(daemon_start_flags),
+         .run = cmd_daemon_start},
+        {.name = "stop",
+         .summary = "Stop the gateway and the services (idempotent)",
+         .description = "Sends SIGTERM to each process recorded in the runtime directory (gateway\n"
+                        "first), waits, and sends SIGKILL after the timeout. Running VMs are not\n"
+                        "stopped. Stopping when nothing runs succeeds.",
+         .flags = daemon_stop_flags,
+         .n_flags = ELEMENTSOF(daemon_stop_flags),
+         .run = cmd_daemon_stop},
+        {.name = "status",
+         .summary = "Show each banger process: pid, running, healthy",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_daemon_status},
+};
+
+static const struct cli_cmd root_cmds[] = {
+        {.name = "status",
+         .summary = "Show the health of the gateway and every service",
+         .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"
+                        "round-trip latency). Exits 0 when everything is UP, 7 otherwise.",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_status},
+        {.name = "daemon",
+         .summary = "Start, stop or inspect banger's processes (user/dev mode)",
+         .subs = daemon_cmds,
+         .n_subs = ELEMENTSOF(daemon_cmds)},
+        {.name = "version",
+         .summary = "Print version, commit and build time",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_version},
+};
+
+static const struct cli_cmd root = {
+        .name = "banger",
+        .args = "COMMAND",
+        .summary = "disposable microVM sandboxes for developers",
+        .description =
+                "banger turns this host into disposable microVM sandboxes: it boots VMs from\n"
+                "OCI-derived images on Firecracker or QEMU microvm, copies your git workspace\n"
+                "in and runs commands over SSH.\n\n"
+                "Global options:\n"
+                "  -h, --help     show help for banger or for a command\n"
+                "  --version      print the version\n\n"
+                "Exit codes: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
+                "4 already exists, 5 failed precondition, 6 permission denied, 7 unavailable\n"
+                "(a service or the gateway is down), 8 deadline exceeded, 9 resource exhausted,\n"
+                "10 unimplemented, 11 aborted, 130 cancelled. See docs/exit-codes.md.",
+        .subs = root_cmds,
+        .n_subs = ELEMENTSOF(root_cmds),
+};
+
+const struct cli_cmd *cli_root(void)
+{
+        return &root;
+}

@@ -1,0 +1,197 @@
+#include "agent_serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_frame.h"
+#include "agent_ports.h"
+#include "agent_sysinfo.h"
+#include "banger/v1/agent.pb-c.h"
+#include "util/macro.h"
+
+static int pack_response(const Banger__V1__AgentResponse *resp, uint8_t **ret_out, size_t *ret_len)
+{
+        size_t len = banger__v1__agent_response__get_packed_size(resp);
+        uint8_t *out = malloc(len ? len : 1);
+        if (!out)
+                return -ENOMEM;
+        banger__v1__agent_response__pack(resp, out);
+        *ret_out = out;
+        *ret_len = len;
+        return 0;
+}
+
+static int pack_error(uint64_t id, int code, const char *message, uint8_t **ret_out,
+                      size_t *ret_len)
+{
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        Banger__V1__AgentError e = BANGER__V1__AGENT_ERROR__INIT;
+        e.code = code;
+        e.message = (char *)message;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_ERROR;
+        resp.error = &e;
+        return pack_response(&resp, ret_out, ret_len);
+}
+
+static int pack_errno(uint64_t id, int r, const char *what, uint8_t **ret_out, size_t *ret_len)
+{
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s: %s", what, strerror(-r));
+        return pack_error(id, -r, msg, ret_out, ret_len);
+}
+
+static int handle_health(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
+                         size_t *ret_len)
+{
+        Banger__V1__AgentHealth h = BANGER__V1__AGENT_HEALTH__INIT;
+        int r = agent_health_collect(ctx->proc_root, ctx->version, &h);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return pack_errno(id, r, "read health", ret_out, ret_len);
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_HEALTH;
+        resp.health = &h;
+        r = pack_response(&resp, ret_out, ret_len);
+        agent_health_clear(&h);
+        return r;
+}
+
+static int handle_ports(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
+                        size_t *ret_len)
+{
+        Banger__V1__AgentPorts p = BANGER__V1__AGENT_PORTS__INIT;
+        int r = agent_ports_collect(ctx->proc_root, &p);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return pack_errno(id, r, "list listening sockets", ret_out, ret_len);
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_PORTS;
+        resp.ports = &p;
+        r = pack_response(&resp, ret_out, ret_len);
+        agent_ports_reply_clear(&p);
+        return r;
+}
+
+static int handle_stats(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
+                        size_t *ret_len)
+{
+        Banger__V1__AgentStats s = BANGER__V1__AGENT_STATS__INIT;
+        int r = agent_stats_collect(ctx->proc_root, ctx->disk_paths, ctx->n_disk_paths, &s);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return pack_errno(id, r, "read system statistics", ret_out, ret_len);
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_STATS;
+        resp.stats = &s;
+        r = pack_response(&resp, ret_out, ret_len);
+        agent_stats_clear(&s);
+        return r;
+}
+
+static int handle_shutdown(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
+                           size_t *ret_len)
+{
+        if (ctx->sync_fn)
+                ctx->sync_fn();
+        else
+                sync();
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        Banger__V1__AgentShutdownAck ack = BANGER__V1__AGENT_SHUTDOWN_ACK__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_SHUTDOWN;
+        resp.shutdown = &ack;
+        return pack_response(&resp, ret_out, ret_len);
+}
+
+int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, size_t len,
+                       uint8_t **ret_out, size_t *ret_len, bool *ret_shutdown)
+{
+        *ret_shutdown = false;
+        Banger__V1__AgentRequest *req = banger__v1__agent_request__unpack(NULL, len, in);
+        if (!req)
+                return pack_error(0, EBADMSG, "malformed request", ret_out, ret_len);
+
+        uint64_t id = req->id;
+        int r;
+        switch (req->kind_case) {
+        case BANGER__V1__AGENT_REQUEST__KIND_HEALTH:
+                r = handle_health(ctx, id, ret_out, ret_len);
+                break;
+        case BANGER__V1__AGENT_REQUEST__KIND_PORTS:
+                r = handle_ports(ctx, id, ret_out, ret_len);
+                break;
+        case BANGER__V1__AGENT_REQUEST__KIND_STATS:
+                r = handle_stats(ctx, id, ret_out, ret_len);
+                break;
+        case BANGER__V1__AGENT_REQUEST__KIND_SHUTDOWN:
+                r = handle_shutdown(ctx, id, ret_out, ret_len);
+                if (r >= 0)
+                        *ret_shutdown = true;
+                break;
+        default:
+                r = pack_error(id, EINVAL, "request names no known operation", ret_out, ret_len);
+                break;
+        }
+        banger__v1__agent_request__free_unpacked(req, NULL);
+        if (r >= 0 && *ret_len > AGENT_FRAME_MAX) {
+                char msg[96];
+                snprintf(msg, sizeof(msg), "reply of %zu bytes exceeds the %u byte frame limit",
+                         *ret_len, AGENT_FRAME_MAX);
+                free(*ret_out);
+                *ret_out = NULL;
+                *ret_shutdown = false;
+                r = pack_error(id, EMSGSIZE, msg, ret_out, ret_len);
+        }
+        return r;
+}
+
+static uint64_t deadline_or_none(uint64_t ms)
+{
+        return ms ? agent_deadline_after_ms(ms) : 0;
+}
+
+int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)
+{
+        for (;;) {
+                _cleanup_free_ uint8_t *in = NULL;
+                size_t len = 0;
+                int r = agent_frame_read(fd, AGENT_FRAME_MAX, 0, ctx->stall_ms, &in, &len);
+                if (r == 0)
+                        return 0;
+                if (r == -EMSGSIZE) {
+                        _cleanup_free_ uint8_t *out = NULL;
+                        size_t outlen = 0;
+                        char msg[96];
+                        snprintf(msg, sizeof(msg), "request larger than %u bytes",
+                                 AGENT_FRAME_MAX);
+                        if (pack_error(0, EMSGSIZE, msg, &out, &outlen) >= 0)
+                                (void)agent_frame_write(fd, out, outlen,
+                                                        deadline_or_none(ctx->write_timeout_ms));
+                        return -EMSGSIZE;
+                }
+                if (r < 0)
+                        return r;
+
+                _cleanup_free_ uint8_t *out = NULL;
+                size_t outlen = 0;
+                bool shutdown = false;
+                r = agent_serve_handle(ctx, in, len, &out, &outlen, &shutdown);
+                if (r < 0)
+                        return r;
+                r = agent_frame_write(fd, out, outlen, deadline_or_none(ctx->write_timeout_ms));
+                if (r < 0)
+                        return r;
+                if (shutdown)
+                        return AGENT_SERVE_SHUTDOWN;
+        }
+}

@@ -1,0 +1,311 @@
+#include "agent_setup.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_log.h"
+#include "agent_netlink.h"
+#include "util/macro.h"
+
+/* How long `init` waits for a disk or the network interface to appear. */
+#define AGENT_DEVICE_WAIT_MS 5000
+
+static void join(char *buf, size_t size, const char *root, const char *rel)
+{
+        size_t rl = strlen(root);
+        while (rl > 0 && root[rl - 1] == '/')
+                rl--;
+        snprintf(buf, size, "%.*s%s", (int)rl, root, rel);
+}
+
+static int write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode)
+{
+        char path[1024], tmp[1100];
+        join(path, sizeof(path), root, rel);
+        snprintf(tmp, sizeof(tmp), "%s.banger-tmp", path);
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(content), done = 0;
+        while (done < len) {
+                ssize_t n = write(fd, content + done, len - done);
+                if (n < 0) {
+                        int r = -errno;
+                        unlink(tmp);
+                        return r;
+                }
+                done += (size_t)n;
+        }
+        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+int agent_write_hostname(const char *root, const struct agent_config *cfg)
+{
+        if (!cfg->name[0])
+                return -EINVAL;
+        char buf[AGENT_NAME_MAX + 2];
+        snprintf(buf, sizeof(buf), "%s\n", cfg->name);
+        return write_file_atomic(root, "/etc/hostname", buf, 0644);
+}
+
+int agent_write_hosts(const char *root, const struct agent_config *cfg)
+{
+        if (!cfg->name[0])
+                return -EINVAL;
+        char ip[INET_ADDRSTRLEN] = "127.0.1.1";
+        if (cfg->has_ip)
+                inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
+        /* The short name too, when banger.name is a FQDN. */
+        char shortname[AGENT_NAME_MAX + 1];
+        snprintf(shortname, sizeof(shortname), "%s", cfg->name);
+        shortname[strcspn(shortname, ".")] = '\0';
+        char buf[1024];
+        snprintf(buf, sizeof(buf),
+                 "# Written by banger-agent at boot from banger.name/banger.ip.\n"
+                 "127.0.0.1\tlocalhost\n"
+                 "%s\t%s%s%s\n"
+                 "::1\tlocalhost ip6-localhost ip6-loopback\n"
+                 "ff02::1\tip6-allnodes\n"
+                 "ff02::2\tip6-allrouters\n",
+                 ip, cfg->name, streq(shortname, cfg->name) ? "" : " ",
+                 streq(shortname, cfg->name) ? "" : shortname);
+        return write_file_atomic(root, "/etc/hosts", buf, 0644);
+}
+
+int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
+{
+        if (cfg->n_dns == 0)
+                return -EINVAL;
+        char buf[512];
+        size_t off = (size_t)snprintf(buf, sizeof(buf),
+                                      "# Written by banger-agent at boot from banger.dns.\n");
+        for (size_t i = 0; i < cfg->n_dns && off < sizeof(buf); i++)
+                off += (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n",
+                                        cfg->dns[i]);
+        return write_file_atomic(root, "/etc/resolv.conf", buf, 0644);
+}
+
+int agent_write_sshd_hostkey(const char *root)
+{
+        char key[1024], etc_ssh[1024], dropin_dir[1024], dropin[1024];
+        join(key, sizeof(key), root, AGENT_SSH_HOST_KEY);
+        join(etc_ssh, sizeof(etc_ssh), root, "/etc/ssh");
+        join(dropin_dir, sizeof(dropin_dir), root, "/etc/ssh/sshd_config.d");
+        join(dropin, sizeof(dropin), root, AGENT_SSHD_HOSTKEY_DROPIN);
+
+        struct stat st;
+        if (lstat(key, &st) < 0 || !S_ISREG(st.st_mode)) {
+                if (unlink(dropin) < 0 && errno != ENOENT)
+                        return -errno;
+                return 0;
+        }
+        if (stat(etc_ssh, &st) < 0)
+                return -errno; /* no sshd in this image */
+        if (mkdir(dropin_dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        /* sshd refuses group/world-readable private keys. */
+        if (chmod(key, 0600) < 0)
+                return -errno;
+        int r = write_file_atomic(root, AGENT_SSHD_HOSTKEY_DROPIN,
+                                  "# Written by banger-agent: the VM's pinned host key from its "
+                                  "work disk.\n"
+                                  "HostKey " AGENT_SSH_HOST_KEY "\n",
+                                  0644);
+        return r < 0 ? r : 1;
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static bool wait_for_path(const char *path, unsigned timeout_ms)
+{
+        for (unsigned waited = 0;; waited += 50) {
+                if (access(path, F_OK) == 0)
+                        return true;
+                if (waited >= timeout_ms)
+                        return false;
+                sleep_ms(50);
+        }
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+        char buf[1024];
+        snprintf(buf, sizeof(buf), "%s", path);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = '\0';
+                if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static void warn_cb(const char *message, void *userdata)
+{
+        agent_log("%s", message);
+}
+
+static int setup_network(const struct agent_config *cfg)
+{
+        int lo = (int)if_nametoindex("lo");
+        if (lo > 0) {
+                int r = agent_link_set_up(lo);
+                if (r < 0)
+                        agent_log("bring up lo: %s", strerror(-r));
+        }
+        if (!cfg->has_ip)
+                return 0;
+
+        char ifname[IF_NAMESIZE] = "";
+        int r = -ENOENT;
+        for (unsigned waited = 0; waited <= AGENT_DEVICE_WAIT_MS; waited += 50) {
+                r = agent_iface_find("/sys", cfg->has_mac ? cfg->mac : NULL, ifname,
+                                     sizeof(ifname));
+                if (r != -ENOENT)
+                        break;
+                sleep_ms(50);
+        }
+        if (r < 0) {
+                agent_log("no network interface%s found: %s", cfg->has_mac ? " with banger.mac" : "",
+                          strerror(-r));
+                return r;
+        }
+        int idx = (int)if_nametoindex(ifname);
+        if (idx <= 0) {
+                agent_log("interface %s vanished", ifname);
+                return -ENODEV;
+        }
+        char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &cfg->ip, ip, sizeof(ip));
+        r = agent_link_set_up(idx);
+        if (r < 0) {
+                agent_log("bring up %s: %s", ifname, strerror(-r));
+                return r;
+        }
+        r = agent_addr_add(idx, cfg->ip, cfg->prefix);
+        if (r < 0) {
+                agent_log("add address %s/%u to %s: %s", ip, cfg->prefix, ifname, strerror(-r));
+                return r;
+        }
+        agent_log("%s: %s/%u", ifname, ip, cfg->prefix);
+        if (cfg->has_gw) {
+                inet_ntop(AF_INET, &cfg->gw, gw, sizeof(gw));
+                r = agent_route_add_default(idx, cfg->gw);
+                if (r < 0) {
+                        agent_log("add default route via %s on %s: %s", gw, ifname,
+                                  strerror(-r));
+                        return r;
+                }
+                agent_log("default route via %s", gw);
+        }
+        return 0;
+}
+
+static int mount_disk(const char *dev, const char *target, unsigned long flags, const char *what)
+{
+        if (!wait_for_path(dev, AGENT_DEVICE_WAIT_MS)) {
+                agent_log("%s disk %s did not appear within %u ms", what, dev,
+                          AGENT_DEVICE_WAIT_MS);
+                return -ENOENT;
+        }
+        int r = mkdir_p(target, 0755);
+        if (r < 0) {
+                agent_log("create %s: %s", target, strerror(-r));
+                return r;
+        }
+        if (mount(dev, target, "ext4", flags, NULL) < 0) {
+                r = -errno;
+                agent_log("mount %s disk %s at %s: %s", what, dev, target, strerror(-r));
+                return r;
+        }
+        agent_log("mounted %s disk %s at %s", what, dev, target);
+        return 0;
+}
+
+int agent_setup_run(const char *cmdline)
+{
+        struct agent_config cfg;
+        int failed = 0, r;
+
+        r = agent_config_parse(cmdline, &cfg, warn_cb, NULL);
+        if (r < 0) {
+                agent_log("parse kernel command line: %s", strerror(-r));
+                return 1;
+        }
+
+        if (cfg.name[0]) {
+                if (sethostname(cfg.name, strlen(cfg.name)) < 0) {
+                        agent_log("set hostname '%s': %m", cfg.name);
+                        failed++;
+                }
+                if ((r = agent_write_hostname("/", &cfg)) < 0) {
+                        agent_log("write /etc/hostname: %s", strerror(-r));
+                        failed++;
+                }
+                if ((r = agent_write_hosts("/", &cfg)) < 0) {
+                        agent_log("write /etc/hosts: %s", strerror(-r));
+                        failed++;
+                }
+        } else {
+                agent_log("no banger.name, hostname left as is");
+        }
+
+        if (setup_network(&cfg) < 0)
+                failed++;
+        if (cfg.n_dns > 0 && (r = agent_write_resolv_conf("/", &cfg)) < 0) {
+                agent_log("write /etc/resolv.conf: %s", strerror(-r));
+                failed++;
+        }
+
+        if (cfg.modules[0]) {
+                struct utsname u;
+                char target[512];
+                uname(&u);
+                snprintf(target, sizeof(target), "/lib/modules/%s", u.release);
+                if (mount_disk(cfg.modules, target, MS_RDONLY | MS_NOSUID | MS_NODEV,
+                               "modules") < 0)
+                        failed++;
+        }
+
+        if (cfg.work[0]) {
+                if (mount_disk(cfg.work, "/root", MS_NOSUID | MS_NODEV, "work") < 0) {
+                        failed++;
+                } else if (chown("/root", 0, 0) < 0 || chmod("/root", 0755) < 0) {
+                        agent_log("set owner and mode of /root: %m");
+                        failed++;
+                }
+        }
+
+        r = agent_write_sshd_hostkey("/");
+        if (r < 0) {
+                agent_log("pin sshd host key %s: %s", AGENT_SSH_HOST_KEY, strerror(-r));
+                failed++;
+        } else if (r > 0) {
+                agent_log("sshd uses host key %s", AGENT_SSH_HOST_KEY);
+        }
+        return failed;
+}

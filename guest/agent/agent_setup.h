@@ -1,0 +1,30 @@
+/* `banger-agent init`: apply the banger.* kernel parameters to a booting
+ * guest (hostname, /etc/hosts, interface address and default route,
+ * resolv.conf, the modules and work disks, the pinned sshd host key). Every
+ * step that cannot be done is logged and skipped; boot goes on. */
+#pragma once
+
+#include <stdbool.h>
+
+#include "agent_cmdline.h"
+
+/* Where the sshd host key lives on the work disk (mounted at /root) and the
+ * drop-in that points sshd at it. */
+#define AGENT_SSH_HOST_KEY "/root/.banger/ssh_host_ed25519_key"
+#define AGENT_SSHD_HOSTKEY_DROPIN "/etc/ssh/sshd_config.d/banger-hostkey.conf"
+
+/* The file writers, relative to `root` ("/" in the guest, a temp dir in
+ * tests). Files are written to a temp file and renamed into place; a symlink
+ * in the way (e.g. resolv.conf -> systemd-resolved) is replaced. Each returns
+ * 0, or -errno. */
+int agent_write_hostname(const char *root, const struct agent_config *cfg);
+int agent_write_hosts(const char *root, const struct agent_config *cfg);
+int agent_write_resolv_conf(const char *root, const struct agent_config *cfg);
+/* Writes the HostKey drop-in when the key exists under root (and makes the
+ * key 0600), removes a stale drop-in when it does not. Returns 1 if the
+ * drop-in was written, 0 if not, -errno. */
+int agent_write_sshd_hostkey(const char *root);
+
+/* Everything, on the running system. Returns the number of steps that failed
+ * (logged), never a reason to stop the boot. */
+int agent_setup_run(const char *cmdline);

@@ -1,0 +1,298 @@
+/* banger-agent: the one static binary banger puts into every guest.
+ *
+ *   /init (PID 1 on an initramfs)  mount the root disk and switch_root to it
+ *   banger-agent init              apply banger.* kernel parameters at boot
+ *   banger-agent serve [--virtio-serial NAME | --vsock PORT]
+ *                                  answer the host's Health/Ports/Stats/Shutdown
+ *   banger-agent version
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_channel.h"
+#include "agent_cmdline.h"
+#include "agent_initramfs.h"
+#include "agent_log.h"
+#include "agent_serve.h"
+#include "agent_setup.h"
+
+#define AGENT_VERSION BANGER_AGENT_VERSION " (" BANGER_AGENT_COMMIT ")"
+#define DEFAULT_VPORT "org.banger.agent.0"
+#define DEFAULT_VSOCK_PORT 1024
+#define MAX_VSOCK_CONNECTIONS 16
+
+static const char *const disk_paths[] = {"/", "/root"};
+
+static const struct agent_serve_ctx serve_ctx = {
+    .proc_root = "/proc",
+    .version = AGENT_VERSION,
+    .disk_paths = disk_paths,
+    .n_disk_paths = 2,
+    .stall_ms = 5000,
+    .write_timeout_ms = 5000,
+};
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+_Noreturn static void reboot_now(void)
+{
+        agent_log("shutdown requested by the host: syncing and rebooting");
+        sync();
+        reboot(RB_AUTOBOOT);
+        agent_log("reboot: %m");
+        exit(EXIT_FAILURE);
+}
+
+/* After the Shutdown ack: give the host up to ms to read it and hang up, so
+ * the reply is not lost in a buffer when the machine goes away. */
+static void wait_hangup(int fd, int ms)
+{
+        for (int waited = 0; waited < ms; waited += 50) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, 50) < 0 && errno != EINTR)
+                        return;
+                if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+                        return;
+                if (p.revents & POLLIN) {
+                        char buf[256];
+                        if (read(fd, buf, sizeof(buf)) <= 0)
+                                return;
+                }
+        }
+}
+
+/* Out of sync on a stream we cannot close (virtio-serial): discard input until
+ * the host hangs up or stays quiet for 200 ms. */
+static void drain(int fd)
+{
+        for (;;) {
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                int r = poll(&p, 1, 200);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0 || !(p.revents & POLLIN))
+                        return;
+                char buf[4096];
+                if (read(fd, buf, sizeof(buf)) <= 0)
+                        return;
+        }
+}
+
+_Noreturn static void serve_virtio_serial(const char *name)
+{
+        bool logged_missing = false;
+        for (;;) {
+                char dev[256];
+                int r = agent_vport_find("/dev", "/sys", name, dev, sizeof(dev));
+                int fd = r < 0 ? r : open(dev, O_RDWR | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+                if (fd < 0) {
+                        if (!logged_missing)
+                                agent_log("virtio-serial port %s: %s; retrying", name,
+                                          strerror(r < 0 ? -r : errno));
+                        logged_missing = true;
+                        sleep_ms(1000);
+                        continue;
+                }
+                agent_log("serving on virtio-serial port %s (%s)", name, dev);
+                logged_missing = false;
+                for (;;) {
+                        r = agent_serve_stream(&serve_ctx, fd);
+                        if (r == AGENT_SERVE_SHUTDOWN) {
+                                wait_hangup(fd, 1000);
+                                reboot_now();
+                        }
+                        if (r == 0) {
+                                /* No host connected (reads return EOF, poll says
+                                 * HUP): look again shortly. */
+                                sleep_ms(100);
+                                continue;
+                        }
+                        if (r == -EMSGSIZE || r == -EPROTO || r == -ETIMEDOUT ||
+                            r == -EPIPE || r == -ECONNRESET) {
+                                agent_log("virtio-serial %s: %s; resynchronising", name,
+                                          strerror(-r));
+                                drain(fd);
+                                continue;
+                        }
+                        agent_log("virtio-serial %s: %s; reopening", name, strerror(-r));
+                        break;
+                }
+                close(fd);
+                sleep_ms(1000);
+        }
+}
+
+static atomic_int vsock_connections;
+
+static void *vsock_connection(void *arg)
+{
+        int fd = (int)(intptr_t)arg;
+        int r = agent_serve_stream(&serve_ctx, fd);
+        if (r == AGENT_SERVE_SHUTDOWN) {
+                wait_hangup(fd, 1000);
+                reboot_now();
+        }
+        if (r < 0)
+                agent_log("vsock connection: %s", strerror(-r));
+        close(fd);
+        atomic_fetch_sub(&vsock_connections, 1);
+        return NULL;
+}
+
+_Noreturn static void serve_vsock(uint32_t port)
+{
+        int lfd;
+        bool logged = false;
+        while ((lfd = agent_vsock_listen(port)) < 0) {
+                if (!logged)
+                        agent_log("listen on vsock port %u: %s; retrying", port, strerror(-lfd));
+                logged = true;
+                sleep_ms(1000);
+        }
+        agent_log("serving on vsock port %u", port);
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        for (;;) {
+                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno != EINTR && errno != ECONNABORTED)
+                                agent_log("accept on vsock port %u: %m", port);
+                        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+                                sleep_ms(100);
+                        continue;
+                }
+                if (atomic_fetch_add(&vsock_connections, 1) >= MAX_VSOCK_CONNECTIONS) {
+                        atomic_fetch_sub(&vsock_connections, 1);
+                        close(fd);
+                        continue;
+                }
+                pthread_t t;
+                int r = pthread_create(&t, &attr, vsock_connection, (void *)(intptr_t)fd);
+                if (r != 0) {
+                        agent_log("start connection thread: %s", strerror(r));
+                        atomic_fetch_sub(&vsock_connections, 1);
+                        close(fd);
+                }
+        }
+}
+
+static int read_cmdline(char *buf, size_t size)
+{
+        FILE *f = fopen("/proc/cmdline", "re");
+        if (!f)
+                return -errno;
+        if (!fgets(buf, (int)size, f))
+                buf[0] = '\0';
+        fclose(f);
+        buf[strcspn(buf, "\n")] = '\0';
+        return 0;
+}
+
+static int usage(FILE *out, int code)
+{
+        fprintf(out, "usage: banger-agent init\n"
+                     "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
+                     "       banger-agent version\n"
+                     "As /init on an initramfs (PID 1) it mounts root= and switches to its "
+                     "init.\n"
+                     "serve defaults to banger.agent= on the kernel command line, else the "
+                     "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n",
+                     DEFAULT_VSOCK_PORT);
+        return code;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+        enum agent_channel_kind kind = AGENT_CHANNEL_NONE;
+        char name[AGENT_PATH_MAX] = "";
+        uint32_t port = 0;
+
+        if (argc == 4 && streq(argv[2], "--virtio-serial")) {
+                char spec[AGENT_PATH_MAX + 16];
+                snprintf(spec, sizeof(spec), "virtio-serial:%s", argv[3]);
+                if (agent_channel_parse(spec, &kind, name, sizeof(name), &port) < 0) {
+                        fprintf(stderr, "banger-agent: bad port name '%s'\n", argv[3]);
+                        return 2;
+                }
+        } else if (argc == 4 && streq(argv[2], "--vsock")) {
+                char spec[64];
+                snprintf(spec, sizeof(spec), "vsock:%s", argv[3]);
+                if (agent_channel_parse(spec, &kind, name, sizeof(name), &port) < 0) {
+                        fprintf(stderr, "banger-agent: bad vsock port '%s'\n", argv[3]);
+                        return 2;
+                }
+        } else if (argc != 2) {
+                return usage(stderr, 2);
+        }
+
+        if (kind == AGENT_CHANNEL_NONE) {
+                char cmdline[4096] = "", value[AGENT_PATH_MAX + 32];
+                if (read_cmdline(cmdline, sizeof(cmdline)) == 0 &&
+                    agent_cmdline_get(cmdline, "banger.agent", value, sizeof(value)) > 0 &&
+                    agent_channel_parse(value, &kind, name, sizeof(name), &port) < 0) {
+                        agent_log("banger.agent='%s' is not usable, using the default", value);
+                        kind = AGENT_CHANNEL_NONE;
+                }
+        }
+        if (kind == AGENT_CHANNEL_NONE) {
+                char dev[256];
+                if (agent_vport_find("/dev", "/sys", DEFAULT_VPORT, dev, sizeof(dev)) == 0) {
+                        kind = AGENT_CHANNEL_VIRTIO_SERIAL;
+                        snprintf(name, sizeof(name), "%s", DEFAULT_VPORT);
+                } else {
+                        kind = AGENT_CHANNEL_VSOCK;
+                        port = DEFAULT_VSOCK_PORT;
+                }
+        }
+        signal(SIGPIPE, SIG_IGN);
+        if (kind == AGENT_CHANNEL_VIRTIO_SERIAL)
+                serve_virtio_serial(name);
+        serve_vsock(port);
+}
+
+int main(int argc, char **argv)
+{
+        if (agent_in_initramfs())
+                agent_initramfs_run(argc, argv);
+
+        if (argc < 2)
+                return usage(stderr, 2);
+        if (streq(argv[1], "init")) {
+                char cmdline[4096];
+                int r = read_cmdline(cmdline, sizeof(cmdline));
+                if (r < 0) {
+                        agent_log("read /proc/cmdline: %s", strerror(-r));
+                        return 0; /* never fatal for boot */
+                }
+                int failed = agent_setup_run(cmdline);
+                if (failed)
+                        agent_log("setup finished with %d step(s) skipped", failed);
+                return 0;
+        }
+        if (streq(argv[1], "serve"))
+                return cmd_serve(argc, argv);
+        if (streq(argv[1], "version")) {
+                printf("banger-agent %s\n", AGENT_VERSION);
+                return 0;
+        }
+        if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help"))
+                return usage(stdout, 0);
+        return usage(stderr, 2);
+}

@@ -1,0 +1,169 @@
+/* banger's RPC layer: protobuf-c messages in a Request/Response envelope over
+ * nng REQ/REP (see proto/banger/v1/rpc.proto and ARCHITECTURE §2).
+ *
+ * Server: one REP socket, N contexts with aios, handlers run on a worker
+ * thread pool (never in an nng callback). Dispatch is driven by the protoc-c
+ * service descriptors: a service registers one handler per method, in
+ * descriptor order, and registration fails when the table does not match.
+ *
+ * Client: one REQ socket per peer, one nng context per call, a deadline per
+ * call, no automatic resend (nng's resend is disabled; idempotent calls may
+ * ask for one retry after a lost connection). */
+#pragma once
+
+#include <nng/nng.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "rpc/status.h"
+#include "util/error.h"
+
+#define RPC_DEFAULT_RECV_MAX (4u << 20)   /* bytes; larger messages are dropped */
+#define RPC_DEFAULT_DEADLINE_MS 30000u     /* when a request carries none */
+#define RPC_METHOD_MAX 128
+
+/* What a handler knows about the call it serves. */
+struct rpc_call {
+        const char *method;      /* "/banger.v1.VmService/Health" */
+        const char *op_id;       /* never empty while a handler runs */
+        uint64_t deadline_mono_ms; /* absolute, CLOCK_MONOTONIC ms */
+        uint32_t peer_uid;       /* uid of the connected process (SO_PEERCRED) */
+        uint32_t caller_uid;     /* original caller (gateway-stamped) */
+        int peer_pid;
+};
+
+/* Remaining milliseconds of the call's budget (0 when expired). */
+uint32_t rpc_call_remaining_ms(const struct rpc_call *call);
+
+/* Handler: fill *out (already initialised with its descriptor's init). All
+ * memory reachable from out must be heap-allocated (strdup, malloc): the
+ * dispatcher frees it with protobuf_c_message_free_unpacked after packing.
+ * Return >= 0 on success, or -errno with err filled; err->code is mapped to a
+ * status by rpc_code_from_errno. in is owned by the dispatcher. */
+typedef int (*rpc_handler_fn)(void *svc, const ProtobufCMessage *in, ProtobufCMessage *out,
+                              const struct rpc_call *call, struct bg_error *err);
+
+struct rpc_method_impl {
+        const char *name; /* must equal the descriptor's method name */
+        rpc_handler_fn fn;
+};
+
+/* Typed handlers are stored through this cast; the dispatcher only calls them
+ * with the descriptor's message types, which is what the typed signature
+ * declares. */
+#define RPC_METHOD(n, f) { .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f) }
+
+/* Checks that impls matches desc exactly (same count, same names in order).
+ * Used at registration and by unit tests. */
+int rpc_check_method_table(const ProtobufCServiceDescriptor *desc,
+                           const struct rpc_method_impl *impls, size_t n_impls,
+                           struct bg_error *err);
+
+/* ---- server ---- */
+
+struct rpc_server;
+
+/* Called for requests whose service is not registered locally (the gateway
+ * forwards them). Must set *ret_reply to a packed Response message or return
+ * -errno with err filled. req is owned by the caller. */
+typedef int (*rpc_forward_fn)(void *ud, const Banger__V1__Request *req,
+                              const struct rpc_call *call, nng_msg **ret_reply,
+                              struct bg_error *err);
+
+/* Called for every message before anything else; return < 0 to refuse
+ * (PERMISSION_DENIED with err's message). */
+typedef int (*rpc_peer_check_fn)(void *ud, uint32_t peer_uid, int peer_pid, struct bg_error *err);
+
+struct rpc_server_config {
+        const char *url;          /* "ipc:///run/banger/vmsvc.sock" */
+        const char *name;         /* service name for logs, e.g. "vmsvc" */
+        unsigned n_contexts;      /* concurrent requests in flight (default 16) */
+        unsigned n_workers;       /* handler threads (default 4) */
+        size_t recv_max;          /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
+        uint32_t default_deadline_ms;
+        int socket_mode;          /* ipc socket permissions (default 0600) */
+        int socket_uid;           /* chown the ipc socket to this uid; < 0 = leave (set -1) */
+        rpc_peer_check_fn peer_check;
+        void *peer_check_ud;
+        rpc_forward_fn forward;
+        void *forward_ud;
+        bool trust_caller_uid;    /* take caller_uid from the envelope (gateway's peers) */
+};
+
+int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
+                   struct bg_error *err);
+/* Registers a service implementation; svc is passed to every handler. */
+int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescriptor *desc,
+                           const struct rpc_method_impl *impls, size_t n_impls, void *svc,
+                           struct bg_error *err);
+/* Installs the forwarder for services not registered locally (before start). */
+void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud);
+/* Binds the socket (removing a stale socket file first) and starts serving. */
+int rpc_server_start(struct rpc_server *s, struct bg_error *err);
+/* Graceful shutdown: stop accepting (close the listener), let handlers that
+ * are running finish and send their replies, stop the workers, close the
+ * socket. Safe to call once; frees s. */
+void rpc_server_stop(struct rpc_server *s);
+
+/* Peer check that allows root and the given owner uid. */
+int rpc_peer_allow_owner(void *ud_owner_uid_ptr, uint32_t peer_uid, int peer_pid,
+                         struct bg_error *err);
+
+/* The call this thread is serving, or NULL outside a handler. Nested calls
+ * made by a handler inherit its op_id and are capped by its deadline. */
+const struct rpc_call *rpc_current_call(void);
+
+/* ---- client ---- */
+
+struct rpc_client;
+
+struct rpc_client_opts {
+        bool block_connect;   /* dial synchronously; fail at once if nobody listens */
+        size_t recv_max;
+};
+
+int rpc_client_open(const char *url, const struct rpc_client_opts *opts,
+                    struct rpc_client **ret, struct bg_error *err);
+void rpc_client_close(struct rpc_client *c);
+const char *rpc_client_url(const struct rpc_client *c);
+/* Number of live connections (0 = the peer is down). */
+int rpc_client_connections(const struct rpc_client *c);
+
+enum {
+        RPC_CALL_IDEMPOTENT = 1 << 0, /* may be retried once after a lost connection */
+};
+
+struct rpc_call_opts {
+        uint32_t deadline_ms;  /* 0 = RPC_DEFAULT_DEADLINE_MS, capped by the caller's own call */
+        unsigned flags;
+        const char *op_id;     /* default: the op_id being served on this thread, else new */
+        uint32_t caller_uid;   /* stamped by the gateway only */
+        uint32_t connect_wait_ms; /* how long to wait for a connection (default 300) */
+};
+
+/* Calls method ("/banger.v1.Gateway/Health") with message in; on OK unpacks the
+ * body with out_desc into *ret_out (free with protobuf_c_message_free_unpacked).
+ * Returns 0 on OK, else -errno matching st->code, with st filled. */
+int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+             const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **ret_out,
+             const struct rpc_call_opts *opts, struct rpc_status *st);
+
+/* Sends a packed Request envelope (ownership of req passes to this call) and
+ * returns the packed Response (caller frees). For the gateway. */
+int rpc_call_raw(struct rpc_client *c, nng_msg *req, uint32_t deadline_ms, nng_msg **ret_reply,
+                 struct rpc_status *st);
+
+/* ---- envelope helpers ---- */
+
+/* New op id: 16 random hex chars. buf >= 17 bytes. */
+void rpc_new_op_id(char *buf, size_t len);
+
+/* Builds a packed Response with the given status (no body). */
+int rpc_reply_status(enum rpc_code code, const char *message, const char *op_id,
+                     nng_msg **ret);
+
+/* Splits "/banger.v1.VmService/Create" into service and method names. */
+int rpc_split_method(const char *full, char *svc, size_t svc_len, char *method,
+                     size_t method_len);

@@ -1,0 +1,569 @@
+/* nng REP server: N contexts receive concurrently; each received message is
+ * queued to a worker thread (handlers never run in nng callbacks); the worker
+ * decodes the envelope, checks the peer, dispatches through the service's
+ * descriptor-checked method table and sends the packed Response on the same
+ * context, which then receives again.
+ *
+ * Ownership: a context's nng_msg belongs to the context from receipt until it
+ * is handed to nng_ctx_send (or freed on error). Unpacked requests and the
+ * handler's output message belong to the worker and are freed before the reply
+ * is sent. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/transport/ipc/ipc.h>
+
+#include "log/log.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_internal.h"
+#include "util/timeutil.h"
+
+#define RPC_MAX_SERVICES 8
+
+struct rpc_service_entry {
+        const ProtobufCServiceDescriptor *desc;
+        const struct rpc_method_impl *impls;
+        void *svc;
+};
+
+enum work_state {
+        WORK_RECV,
+        WORK_SEND,
+};
+
+struct rpc_work {
+        struct rpc_server *srv;
+        nng_aio *aio;
+        nng_ctx ctx;
+        bool ctx_open;
+        enum work_state state;
+        nng_msg *msg;
+        struct rpc_work *next;
+};
+
+struct rpc_server {
+        struct rpc_server_config cfg;
+        char *url;
+        char *name;
+        nng_socket sock;
+        bool sock_open;
+        nng_listener listener;
+
+        struct rpc_service_entry services[RPC_MAX_SERVICES];
+        size_t n_services;
+
+        struct rpc_work *works;
+        unsigned n_works;
+
+        pthread_t *workers;
+        unsigned n_workers_started;
+        pthread_mutex_t mu;
+        pthread_cond_t cond;      /* queue non-empty or stopping */
+        pthread_cond_t idle_cond; /* in_flight dropped */
+        struct rpc_work *q_head, *q_tail;
+        unsigned in_flight; /* received and not yet fully sent */
+        bool stopping;
+        bool workers_exit;
+};
+
+static __thread const struct rpc_call *current_call;
+
+const struct rpc_call *rpc_current_call(void)
+{
+        return current_call;
+}
+
+uint32_t rpc_call_remaining_ms(const struct rpc_call *call)
+{
+        uint64_t now = now_mono_msec();
+        if (!call || call->deadline_mono_ms <= now)
+                return 0;
+        uint64_t left = call->deadline_mono_ms - now;
+        return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+}
+
+int rpc_peer_allow_owner(void *ud, uint32_t peer_uid, int peer_pid, struct bg_error *err)
+{
+        uint32_t owner = *(const uint32_t *)ud;
+        if (peer_uid == 0 || peer_uid == owner)
+                return 0;
+        return bg_error_set(err, EPERM,
+                            "uid %u may not use banger here: only the owner (uid %u) and root may",
+                            peer_uid, owner);
+}
+
+static bool op_id_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n >= LOG_OP_ID_MAX)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static const struct rpc_service_entry *find_service(const struct rpc_server *s, const char *name)
+{
+        for (size_t i = 0; i < s->n_services; i++)
+                if (strcmp(s->services[i].desc->name, name) == 0)
+                        return &s->services[i];
+        return NULL;
+}
+
+static nng_msg *reply_or_die(enum rpc_code code, const char *message, const char *op_id)
+{
+        nng_msg *m = NULL;
+        if (rpc_reply_status(code, message, op_id, &m) < 0)
+                return NULL; /* out of memory: the context drops this request */
+        return m;
+}
+
+/* Runs one local method. Returns the packed reply. */
+static nng_msg *dispatch_local(const struct rpc_service_entry *e, const char *method_name,
+                               const Banger__V1__Request *req, const struct rpc_call *call)
+{
+        const ProtobufCMethodDescriptor *md =
+                protobuf_c_service_descriptor_get_method_by_name(e->desc, method_name);
+        if (!md) {
+                char m[256];
+                snprintf(m, sizeof(m), "unknown method %s", req->method);
+                return reply_or_die(RPC_UNIMPLEMENTED, m, call->op_id);
+        }
+        size_t idx = (size_t)(md - e->desc->methods);
+        const struct rpc_method_impl *impl = &e->impls[idx];
+
+        ProtobufCMessage *in = protobuf_c_message_unpack(md->input, NULL, req->body.len,
+                                                         req->body.data);
+        if (!in) {
+                char m[256];
+                snprintf(m, sizeof(m), "malformed %s body for %s", md->input->name, req->method);
+                return reply_or_die(RPC_INVALID_ARGUMENT, m, call->op_id);
+        }
+        ProtobufCMessage *out = calloc(1, md->output->sizeof_message);
+        if (!out) {
+                protobuf_c_message_free_unpacked(in, NULL);
+                return reply_or_die(RPC_RESOURCE_EXHAUSTED, "out of memory", call->op_id);
+        }
+        md->output->message_init(out);
+
+        struct bg_error err = {0};
+        int r = impl->fn(e->svc, in, out, call, &err);
+        protobuf_c_message_free_unpacked(in, NULL);
+
+        nng_msg *reply = NULL;
+        if (r < 0) {
+                int code = err.code ? err.code : -r;
+                enum rpc_code rc = rpc_code_from_errno(code);
+                const char *msg = err.msg[0] ? err.msg : strerror(code);
+                if (rc == RPC_INTERNAL || rc == RPC_UNKNOWN || rc == RPC_DATA_LOSS)
+                        log_error("%s failed: %s", req->method, msg);
+                else
+                        log_debug("%s: %s: %s", req->method, rpc_code_to_string(rc), msg);
+                reply = reply_or_die(rc, msg, call->op_id);
+        } else {
+                Banger__V1__Status status = BANGER__V1__STATUS__INIT;
+                Banger__V1__Response resp = BANGER__V1__RESPONSE__INIT;
+                status.code = BANGER__V1__STATUS_CODE__STATUS_OK;
+                status.op_id = (char *)call->op_id;
+                resp.status = &status;
+                size_t len = protobuf_c_message_get_packed_size(out);
+                uint8_t *body = malloc(len ? len : 1);
+                if (body) {
+                        protobuf_c_message_pack(out, body);
+                        resp.body.data = body;
+                        resp.body.len = len;
+                        if (rpc_pack_msg(&resp.base, &reply) < 0)
+                                reply = NULL;
+                        free(body);
+                } else {
+                        reply = reply_or_die(RPC_RESOURCE_EXHAUSTED, "out of memory", call->op_id);
+                }
+        }
+        protobuf_c_message_free_unpacked(out, NULL);
+        return reply;
+}
+
+/* Decodes, authenticates and routes one request. Consumes msg. */
+static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
+{
+        uint64_t t0 = now_mono_usec();
+        struct rpc_call call = {0};
+        char op_id[LOG_OP_ID_MAX];
+        char svc_name[RPC_METHOD_MAX], method_name[RPC_METHOD_MAX];
+        nng_msg *reply = NULL;
+
+        /* Peer credentials come from the kernel (SO_PEERCRED on the ipc pipe). */
+        nng_pipe pipe = nng_msg_get_pipe(msg);
+        uint64_t uid = UINT32_MAX, pid = 0;
+        /* A peer whose uid cannot be read (the connection closed, or a
+         * transport without credentials) is nobody: peer checks refuse it. */
+        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) != 0)
+                uid = UINT32_MAX;
+        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) != 0)
+                pid = 0;
+        call.peer_uid = (uint32_t)uid;
+        call.peer_pid = (int)pid;
+
+        Banger__V1__Request *req =
+                banger__v1__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+        nng_msg_free(msg); /* unpack copied what it needs */
+        rpc_new_op_id(op_id, sizeof(op_id));
+        if (!req)
+                return reply_or_die(RPC_INVALID_ARGUMENT, "malformed request envelope", op_id);
+
+        if (req->op_id[0]) {
+                if (!op_id_valid(req->op_id)) {
+                        reply = reply_or_die(RPC_INVALID_ARGUMENT,
+                                             "op_id must be 1-39 characters of [A-Za-z0-9._-]",
+                                             op_id);
+                        goto out;
+                }
+                snprintf(op_id, sizeof(op_id), "%s", req->op_id);
+        }
+        log_set_op_id(op_id);
+        call.op_id = op_id;
+        call.method = req->method;
+        call.caller_uid = s->cfg.trust_caller_uid && req->caller_uid != 0 ? req->caller_uid
+                                                                           : call.peer_uid;
+        uint32_t budget = req->deadline_ms ? req->deadline_ms : s->cfg.default_deadline_ms;
+        call.deadline_mono_ms = now_mono_msec() + budget;
+
+        if (s->cfg.peer_check) {
+                struct bg_error err = {0};
+                if (s->cfg.peer_check(s->cfg.peer_check_ud, call.peer_uid, call.peer_pid, &err) <
+                    0) {
+                        log_warn("refused %s from uid %u pid %d: %s", req->method, call.peer_uid,
+                                 call.peer_pid, err.msg);
+                        reply = reply_or_die(RPC_PERMISSION_DENIED, err.msg, op_id);
+                        goto out;
+                }
+        }
+
+        if (rpc_split_method(req->method, svc_name, sizeof(svc_name), method_name,
+                             sizeof(method_name)) < 0) {
+                char m[300];
+                snprintf(m, sizeof(m), "bad method name '%.200s': expected /package.Service/Method",
+                         req->method);
+                reply = reply_or_die(RPC_INVALID_ARGUMENT, m, op_id);
+                goto out;
+        }
+
+        current_call = &call;
+        const struct rpc_service_entry *e = find_service(s, svc_name);
+        if (e) {
+                reply = dispatch_local(e, method_name, req, &call);
+        } else if (s->cfg.forward) {
+                struct bg_error err = {0};
+                int r = s->cfg.forward(s->cfg.forward_ud, req, &call, &reply, &err);
+                if (r < 0) {
+                        enum rpc_code rc = rpc_code_from_errno(err.code ? err.code : -r);
+                        reply = reply_or_die(rc, err.msg[0] ? err.msg : strerror(-r), op_id);
+                }
+        } else {
+                char m[300];
+                snprintf(m, sizeof(m), "unknown service %.200s on %s", svc_name, s->name);
+                reply = reply_or_die(RPC_UNIMPLEMENTED, m, op_id);
+        }
+        current_call = NULL;
+        log_debug("%s from uid %u took %llu us", req->method, call.peer_uid,
+                  (unsigned long long)(now_mono_usec() - t0));
+out:
+        log_set_op_id(NULL);
+        banger__v1__request__free_unpacked(req, NULL);
+        return reply;
+}
+
+static void work_recv(struct rpc_work *w)
+{
+        w->state = WORK_RECV;
+        nng_ctx_recv(w->ctx, w->aio);
+}
+
+static void work_cb(void *arg)
+{
+        struct rpc_work *w = arg;
+        struct rpc_server *s = w->srv;
+        int rv = nng_aio_result(w->aio);
+
+        if (w->state == WORK_RECV) {
+                if (rv != 0) {
+                        if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
+                                return; /* shutting down */
+                        work_recv(w);
+                        return;
+                }
+                w->msg = nng_aio_get_msg(w->aio);
+                nng_aio_set_msg(w->aio, NULL);
+                pthread_mutex_lock(&s->mu);
+                s->in_flight++;
+                w->next = NULL;
+                if (s->q_tail)
+                        s->q_tail->next = w;
+                else
+                        s->q_head = w;
+                s->q_tail = w;
+                pthread_cond_signal(&s->cond);
+                pthread_mutex_unlock(&s->mu);
+                return;
+        }
+
+        /* WORK_SEND finished. On failure the message is still ours. */
+        if (rv != 0) {
+                nng_msg *m = nng_aio_get_msg(w->aio);
+                if (m)
+                        nng_msg_free(m);
+                nng_aio_set_msg(w->aio, NULL);
+        }
+        pthread_mutex_lock(&s->mu);
+        s->in_flight--;
+        bool exiting = s->workers_exit;
+        pthread_cond_broadcast(&s->idle_cond);
+        pthread_mutex_unlock(&s->mu);
+        if (!exiting)
+                work_recv(w);
+}
+
+static void *worker_main(void *arg)
+{
+        struct rpc_server *s = arg;
+        for (;;) {
+                pthread_mutex_lock(&s->mu);
+                while (!s->q_head && !s->workers_exit)
+                        pthread_cond_wait(&s->cond, &s->mu);
+                if (!s->q_head && s->workers_exit) {
+                        pthread_mutex_unlock(&s->mu);
+                        return NULL;
+                }
+                struct rpc_work *w = s->q_head;
+                s->q_head = w->next;
+                if (!s->q_head)
+                        s->q_tail = NULL;
+                bool stopping = s->stopping;
+                pthread_mutex_unlock(&s->mu);
+
+                nng_msg *msg = TAKE_PTR(w->msg);
+                nng_msg *reply;
+                if (stopping) {
+                        char m[128];
+                        snprintf(m, sizeof(m), "%s is shutting down", s->name);
+                        nng_msg_free(msg);
+                        reply = reply_or_die(RPC_UNAVAILABLE, m, "");
+                } else {
+                        reply = handle_request(s, msg);
+                }
+                if (!reply) {
+                        /* Could not even build an error reply (out of memory):
+                         * drop the request; the client's deadline covers it. */
+                        pthread_mutex_lock(&s->mu);
+                        s->in_flight--;
+                        pthread_cond_broadcast(&s->idle_cond);
+                        pthread_mutex_unlock(&s->mu);
+                        work_recv(w);
+                        continue;
+                }
+                w->state = WORK_SEND;
+                nng_aio_set_msg(w->aio, reply);
+                nng_ctx_send(w->ctx, w->aio);
+        }
+}
+
+int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
+                   struct bg_error *err)
+{
+        if (!cfg || !cfg->url || !cfg->name)
+                return bg_error_set(err, EINVAL, "rpc server needs a url and a name");
+        struct rpc_server *s = calloc(1, sizeof(*s));
+        if (!s)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        s->cfg = *cfg;
+        s->url = strdup(cfg->url);
+        s->name = strdup(cfg->name);
+        if (!s->url || !s->name) {
+                free(s->url);
+                free(s->name);
+                free(s);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        s->cfg.url = s->url;
+        s->cfg.name = s->name;
+        if (!s->cfg.n_contexts)
+                s->cfg.n_contexts = 16;
+        if (!s->cfg.n_workers)
+                s->cfg.n_workers = 4;
+        if (!s->cfg.recv_max)
+                s->cfg.recv_max = RPC_DEFAULT_RECV_MAX;
+        if (!s->cfg.default_deadline_ms)
+                s->cfg.default_deadline_ms = RPC_DEFAULT_DEADLINE_MS;
+        if (!s->cfg.socket_mode)
+                s->cfg.socket_mode = 0600;
+        pthread_mutex_init(&s->mu, NULL);
+        pthread_cond_init(&s->cond, NULL);
+        pthread_cond_init(&s->idle_cond, NULL);
+        *ret = s;
+        return 0;
+}
+
+int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescriptor *desc,
+                           const struct rpc_method_impl *impls, size_t n_impls, void *svc,
+                           struct bg_error *err)
+{
+        int r = rpc_check_method_table(desc, impls, n_impls, err);
+        if (r < 0)
+                return r;
+        if (s->n_services >= RPC_MAX_SERVICES)
+                return bg_error_set(err, ENOSPC, "too many services on one server");
+        if (find_service(s, desc->name))
+                return bg_error_set(err, EEXIST, "service %s registered twice", desc->name);
+        s->services[s->n_services++] =
+                (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
+        return 0;
+}
+
+void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud)
+{
+        s->cfg.forward = fn;
+        s->cfg.forward_ud = ud;
+}
+
+/* Removes a socket file left by a dead server; refuses when one is alive. */
+static int clear_stale_socket(const char *url, struct bg_error *err)
+{
+        if (strncmp(url, "ipc://", 6) != 0)
+                return 0;
+        const char *path = url + 6;
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return 0;
+        if (!S_ISSOCK(st.st_mode))
+                return bg_error_set(err, EEXIST, "%s exists and is not a socket", path);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return bg_error_set(err, ENAMETOOLONG, "socket path %s is too long", path);
+        strcpy(sa.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "socket");
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                return bg_error_set(err, EADDRINUSE,
+                                    "another process is already serving %s (is it running?)",
+                                    path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return bg_error_errno(err, -errno, "remove stale socket %s", path);
+        return 0;
+}
+
+int rpc_server_start(struct rpc_server *s, struct bg_error *err)
+{
+        int rv, r;
+
+        r = clear_stale_socket(s->url, err);
+        if (r < 0)
+                return r;
+        rv = nng_rep0_open(&s->sock);
+        if (rv != 0)
+                return bg_error_set(err, rpc_nng_errno(rv), "open rep socket: %s",
+                                    nng_strerror(rv));
+        s->sock_open = true;
+        nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
+
+        s->works = calloc(s->cfg.n_contexts, sizeof(*s->works));
+        s->workers = calloc(s->cfg.n_workers, sizeof(*s->workers));
+        if (!s->works || !s->workers)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        for (unsigned i = 0; i < s->cfg.n_contexts; i++) {
+                struct rpc_work *w = &s->works[i];
+                w->srv = s;
+                if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
+                    (rv = nng_ctx_open(&w->ctx, s->sock)) != 0)
+                        return bg_error_set(err, rpc_nng_errno(rv), "rpc context: %s",
+                                            nng_strerror(rv));
+                w->ctx_open = true;
+                s->n_works++;
+        }
+        for (unsigned i = 0; i < s->cfg.n_workers; i++) {
+                r = pthread_create(&s->workers[i], NULL, worker_main, s);
+                if (r != 0)
+                        return bg_error_set(err, r, "start rpc worker thread: %s", strerror(r));
+                s->n_workers_started++;
+        }
+        for (unsigned i = 0; i < s->n_works; i++)
+                work_recv(&s->works[i]);
+
+        rv = nng_listener_create(&s->listener, s->sock, s->url);
+        if (rv != 0)
+                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
+                                    nng_strerror(rv));
+        if (strncmp(s->url, "ipc://", 6) == 0)
+                nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, s->cfg.socket_mode);
+        nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
+        rv = nng_listener_start(s->listener, 0);
+        if (rv != 0)
+                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
+                                    nng_strerror(rv));
+        /* The permission option applies at bind time; make sure of it. */
+        if (strncmp(s->url, "ipc://", 6) == 0 && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
+                return bg_error_errno(err, -errno, "chmod %s", s->url + 6);
+        if (strncmp(s->url, "ipc://", 6) == 0 && s->cfg.socket_uid >= 0 &&
+            chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
+                return bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
+                                      s->cfg.socket_uid);
+        return 0;
+}
+
+void rpc_server_stop(struct rpc_server *s)
+{
+        if (!s)
+                return;
+        /* 1. Stop taking new work: queued and new requests get UNAVAILABLE. */
+        pthread_mutex_lock(&s->mu);
+        s->stopping = true;
+        /* 2. Let requests being handled finish and their replies go out. */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 10;
+        while (s->in_flight > 0) {
+                if (pthread_cond_timedwait(&s->idle_cond, &s->mu, &until) == ETIMEDOUT)
+                        break;
+        }
+        s->workers_exit = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        /* 3. Stop the workers. */
+        for (unsigned i = 0; i < s->n_workers_started; i++)
+                pthread_join(s->workers[i], NULL);
+        /* 4. Cancel pending receives, then close contexts and the socket
+         * (which closes the listener, its pipes and removes the ipc file). */
+        for (unsigned i = 0; i < s->n_works; i++)
+                nng_aio_stop(s->works[i].aio);
+        for (unsigned i = 0; i < s->n_works; i++) {
+                struct rpc_work *w = &s->works[i];
+                if (w->msg)
+                        nng_msg_free(w->msg);
+                if (w->ctx_open)
+                        nng_ctx_close(w->ctx);
+                nng_aio_free(w->aio);
+        }
+        if (s->sock_open)
+                nng_close(s->sock);
+        pthread_mutex_destroy(&s->mu);
+        pthread_cond_destroy(&s->cond);
+        pthread_cond_destroy(&s->idle_cond);
+        free(s->works);
+        free(s->workers);
+        free(s->url);
+        free(s->name);
+        free(s);
+}

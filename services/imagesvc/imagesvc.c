@@ -1,0 +1,58 @@
+#include "imagesvc.h"
+
+#include "banger/v1/image.pb-c.h"
+#include "banger/v1/kernel.pb-c.h"
+
+/* Schema v1: the VM registry. Later versions append migrations; never edit one
+ * that has shipped. */
+const struct store_migration imagesvc_migrations[] = {
+        {1, "CREATE TABLE images ("
+            "  id TEXT PRIMARY KEY,"
+            "  name TEXT NOT NULL UNIQUE,"
+            "  ref TEXT NOT NULL,"
+            "  digest TEXT NOT NULL,"
+            "  created_unix_ms INTEGER NOT NULL"
+            ");"
+            "CREATE TABLE kernels ("
+            "  id TEXT PRIMARY KEY,"
+            "  name TEXT NOT NULL UNIQUE,"
+            "  version TEXT NOT NULL,"
+            "  sha256 TEXT NOT NULL,"
+            "  created_unix_ms INTEGER NOT NULL"
+            ");"},
+};
+const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
+
+static int image_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
+                     Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        return daemon_health(v->d, in, out, call, err);
+}
+
+const struct rpc_method_impl imagesvc_image_methods[] = {
+        RPC_METHOD("Health", image_health),
+};
+const size_t imagesvc_n_image_methods = ELEMENTSOF(imagesvc_image_methods);
+
+static int kernel_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
+                         Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                         struct bg_error *err)
+{
+        return daemon_health(v->d, in, out, call, err);
+}
+
+const struct rpc_method_impl imagesvc_kernel_methods[] = {
+        RPC_METHOD("Health", kernel_health),
+};
+const size_t imagesvc_n_kernel_methods = ELEMENTSOF(imagesvc_kernel_methods);
+
+int imagesvc_register(struct imagesvc *v, struct bg_error *err)
+{
+        int r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
+                                       imagesvc_image_methods, imagesvc_n_image_methods, v, err);
+        if (r < 0)
+                return r;
+        return rpc_server_add_service(v->d->srv, &banger__v1__kernel_service__descriptor,
+                                      imagesvc_kernel_methods, imagesvc_n_kernel_methods, v, err);
+}

@@ -1,0 +1,23 @@
+#include "vmsvc.h"
+
+int main(int argc, char **argv)
+{
+        static const struct daemon_desc desc = {
+                .name = "vmsvc",
+                .binary = "banger-vmsvc",
+                .summary = "banger's VM service: VM lifecycle, VMM drivers, per-VM disks.",
+        };
+        struct daemon d;
+        struct vmsvc v = {.d = &d};
+        struct bg_error err = {0};
+
+        int r = daemon_init(&d, &desc, argc, argv, &err);
+        if (r == 0)
+                r = daemon_open_db(&d, "vms", vmsvc_migrations, vmsvc_n_migrations, &err);
+        if (r == 0)
+                r = vmsvc_register(&v, &err);
+        if (r == 0)
+                r = daemon_run(&d, &err);
+        daemon_done(&d);
+        return daemon_exit_code(&d, r, &err);
+}

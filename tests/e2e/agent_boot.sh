@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Boots a Debian cloud kernel under QEMU TCG (microvm, ACPI on) with an
+# initramfs whose /init is banger-agent plus the virtio modules, and a tiny
+# ext4 root disk whose init starts a listener and execs `banger-agent serve`.
+# (tsc_early_khz: under TCG on a loaded host the kernel's TSC calibration
+# against the PIT can fail and the boot then hangs; a preset frequency avoids it.)
+# Then asks Health, Ports and Stats over virtio-serial, sends Shutdown, and
+# requires QEMU to exit by itself within 10 s.
+#
+# Kernel: $BANGER_TEST_KERNEL_DIR (holding boot/vmlinuz-* and
+# lib/modules/<version>/), else the Debian linux-image-*-cloud-amd64 package
+# fetched with apt-get download into a cache dir keyed by version.
+# Usage: agent_boot.sh BANGER_AGENT E2E_INIT E2E_TOOL
+set -euo pipefail
+
+AGENT=$1 E2E_INIT=$2 TOOL=$3
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
+command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
+command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
+
+kernel_dir=${BANGER_TEST_KERNEL_DIR:-}
+if [ -z "$kernel_dir" ]; then
+  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
+    skip "no BANGER_TEST_KERNEL_DIR and no apt-get/dpkg-deb to fetch a kernel"
+  if [ -n "${XDG_CACHE_HOME:-}" ]; then
+    cache=$XDG_CACHE_HOME/banger-test
+  elif mkdir -p /var/cache/banger-test 2>/dev/null && [ -w /var/cache/banger-test ]; then
+    cache=/var/cache/banger-test
+  else
+    cache=$HOME/.cache/banger-test
+  fi
+  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}') || true
+  [ -n "$pkg" ] || skip "cannot resolve linux-image-cloud-amd64 with apt-cache"
+  ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
+  kernel_dir=$cache/kernels/${pkg}_${ver}
+  if [ ! -d "$kernel_dir" ]; then
+    mkdir -p "$cache/kernels"
+    tmp=$(mktemp -d "$cache/kernels/.fetch.XXXXXX")
+    if ! (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>"$tmp/apt.err"); then
+      cat "$tmp/apt.err" >&2 || true
+      rm -rf "$tmp"
+      skip "could not download $pkg (no network or mirror?)"
+    fi
+    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
+    mv "$tmp/root" "$kernel_dir" 2>/dev/null || true # another run may have won
+    rm -rf "$tmp"
+  fi
+fi
+bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -n1)
+[ -n "$bzimage" ] || skip "no boot/vmlinuz-* in $kernel_dir"
+kver=${bzimage##*/vmlinuz-}
+moddir=$kernel_dir/lib/modules/$kver
+[ -d "$moddir" ] || skip "no lib/modules/$kver in $kernel_dir"
+echo "kernel: $bzimage"
+
+work=$(mktemp -d /tmp/banger-agent-e2e.XXXXXX)
+qemu_pid=
+cleanup() {
+  if [ -n "$qemu_pid" ] && kill -0 "$qemu_pid" 2>/dev/null; then kill "$qemu_pid" || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# --- initramfs: the agent as /init and the virtio modules in dependency order.
+initrd_dir=$work/initrd
+mkdir -p "$initrd_dir/lib/banger" "$initrd_dir/dev" "$initrd_dir/proc" "$initrd_dir/sys"
+cp "$AGENT" "$initrd_dir/init"
+
+ko_file() { # module name -> its file under $moddir (names match with - or _)
+  local n=$1 alt=${1//_/-}
+  find "$moddir/kernel" \( -name "$n.ko*" -o -name "$alt.ko*" \) -print -quit
+}
+ko_depends() { # file -> names from its .modinfo depends=
+  local f=$1 plain=$work/modinfo.ko
+  case $f in
+    *.xz) xz -dc "$f" >"$plain" ;;
+    *.zst) zstd -qdc "$f" >"$plain" ;;
+    *.gz) gzip -dc "$f" >"$plain" ;;
+    *) cp "$f" "$plain" ;;
+  esac
+  objcopy -O binary --only-section=.modinfo "$plain" "$work/modinfo.bin"
+  tr '\0' '\n' <"$work/modinfo.bin" | sed -n 's/^depends=//p' | tr ',' ' '
+}
+declare -A seen=()
+order=()
+visit() {
+  local name=$1 f dep
+  [ -n "${seen[$name]:-}" ] && return 0
+  seen[$name]=1
+  f=$(ko_file "$name")
+  if [ -z "$f" ]; then
+    grep -q "/$name.ko" "$moddir/modules.builtin" 2>/dev/null && return 0
+    fail "module $name not found in $moddir"
+  fi
+  for dep in $(ko_depends "$f"); do visit "$dep"; done
+  order+=("${f#"$moddir"/}")
+}
+for m in virtio_mmio virtio_blk virtio_console; do visit "$m"; done
+: >"$initrd_dir/lib/banger/modules.order"
+for rel in "${order[@]}"; do
+  mkdir -p "$initrd_dir/lib/modules/$kver/$(dirname "$rel")"
+  cp "$moddir/$rel" "$initrd_dir/lib/modules/$kver/$rel"
+  echo "$rel" >>"$initrd_dir/lib/banger/modules.order"
+done
+echo "modules: ${order[*]}"
+"$TOOL" mkcpio "$initrd_dir" "$work/initrd.cpio" || fail "could not write the initramfs"
+
+# --- root disk: PID 1 is the e2e init, which execs banger-agent serve.
+root_dir=$work/rootfs
+mkdir -p "$root_dir"/{sbin,proc,sys,dev,root,tmp,etc}
+cp "$AGENT" "$root_dir/sbin/banger-agent"
+cp "$E2E_INIT" "$root_dir/sbin/e2e-init"
+truncate -s 64M "$work/root.img"
+mkfs.ext4 -q -F -E root_owner=0:0 -d "$root_dir" "$work/root.img" || fail "mkfs.ext4 -d failed"
+
+# --- boot.
+sock=$work/agent.sock
+accel="tcg,thread=multi"
+qemu-system-x86_64 -M microvm,acpi=on -accel "$accel" -cpu qemu64 -m 512 -smp 1 \
+  -no-reboot -nographic -monitor none -serial "file:$work/console.log" \
+  -kernel "$bzimage" -initrd "$work/initrd.cpio" \
+  -append "console=ttyS0 tsc_early_khz=2000000 root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init panic=-1 banger.agent=virtio-serial:org.banger.agent.0" \
+  -drive id=root,file="$work/root.img",format=raw,if=none \
+  -device virtio-blk-device,drive=root \
+  -device virtio-serial-device \
+  -chardev socket,id=agent,path="$sock",server=on,wait=off \
+  -device virtserialport,chardev=agent,name=org.banger.agent.0 \
+  </dev/null >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+
+show_logs() {
+  echo "--- qemu"; cat "$work/qemu.log" || true
+  echo "--- console"; cat "$work/console.log" || true
+}
+
+start=$(date +%s)
+if ! "$TOOL" check "$sock"; then
+  show_logs
+  fail "agent did not answer as expected"
+fi
+echo "agent answered after $(( $(date +%s) - start )) s"
+
+# --- QEMU must exit by itself within 10 s of the Shutdown ack.
+for _ in $(seq 100); do
+  kill -0 "$qemu_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if kill -0 "$qemu_pid" 2>/dev/null; then
+  show_logs
+  fail "QEMU still running 10 s after Shutdown"
+fi
+wait "$qemu_pid" || true
+qemu_pid=
+grep -q "banger-agent: shutdown requested" "$work/console.log" ||
+  { show_logs; fail "console lacks the agent's shutdown message"; }
+echo "PASS: QEMU exited after Shutdown"

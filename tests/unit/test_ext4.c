@@ -1,0 +1,884 @@
+/* Tests for lib/ext4: every scenario ends with `e2fsck -fn` on the image and
+ * reads the contents back through libext2fs after reopening. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ext4.h"
+
+extern char **environ;
+
+static char tmpdir[256];
+static char img[300];
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(p);
+}
+
+static int setup(void **state)
+{
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof(tmpdir), "%s/bg-ext4-XXXXXX", base ? base : "/tmp");
+        assert_non_null(mkdtemp(tmpdir));
+        snprintf(img, sizeof(img), "%s/img.ext4", tmpdir);
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        return 0;
+}
+
+/* Run argv with output to a log file; return the exit status, printing the
+ * log when it is not 0. */
+static int run(char *const argv[])
+{
+        char log[320];
+        snprintf(log, sizeof(log), "%s/run.log", tmpdir);
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        assert_int_equal(r, 0);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        if (code != 0) {
+                char buf[8192];
+                FILE *f = fopen(log, "re");
+                if (f) {
+                        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+                        buf[n] = '\0';
+                        fclose(f);
+                        fprintf(stderr, "%s exited %d:\n%s\n", argv[0], code, buf);
+                }
+        }
+        return code;
+}
+
+static void fsck(const char *path)
+{
+        char *argv[] = {"e2fsck", "-fn", (char *)path, NULL};
+        assert_int_equal(run(argv), 0);
+}
+
+static void close_and_check(struct ext4_fs *fs, const char *path)
+{
+        struct bg_error err = {0};
+        int r = ext4_close(fs, &err);
+        if (r < 0)
+                fprintf(stderr, "close: %s\n", err.msg);
+        assert_int_equal(r, 0);
+        fsck(path);
+}
+
+static struct ext4_meta meta(uint32_t mode, uint32_t uid, uint32_t gid)
+{
+        struct ext4_meta m = {.mode = mode, .uid = uid, .gid = gid};
+        m.atime = (struct timespec){.tv_sec = 1700000000, .tv_nsec = 111};
+        m.mtime = (struct timespec){.tv_sec = 1600000000, .tv_nsec = 123456789};
+        m.ctime = (struct timespec){.tv_sec = 1700000001, .tv_nsec = 999999999};
+        return m;
+}
+
+static struct ext4_fs *mk(uint64_t size, const struct ext4_create_opts *o)
+{
+        struct ext4_fs *fs = NULL;
+        struct bg_error err = {0};
+        int r = ext4_create(img, size, o, &fs, &err);
+        if (r < 0)
+                fprintf(stderr, "create: %s\n", err.msg);
+        assert_int_equal(r, 0);
+        return fs;
+}
+
+static struct ext4_fs *reopen(void)
+{
+        struct ext4_fs *fs = NULL;
+        struct bg_error err = {0};
+        int r = ext4_open(img, &fs, &err);
+        if (r < 0)
+                fprintf(stderr, "open: %s\n", err.msg);
+        assert_int_equal(r, 0);
+        return fs;
+}
+
+#define OK(expr)                                                                                   \
+        do {                                                                                       \
+                struct bg_error err_ = {0};                                                        \
+                struct bg_error *err = &err_;                                                      \
+                int r_ = (expr);                                                                   \
+                if (r_ < 0)                                                                        \
+                        fprintf(stderr, "%s: %s\n", #expr, err_.msg);                              \
+                assert_true(r_ >= 0);                                                              \
+        } while (0)
+
+#define FAILS(ecode, expr)                                                                         \
+        do {                                                                                       \
+                struct bg_error err_ = {0};                                                        \
+                struct bg_error *err = &err_;                                                      \
+                int r_ = (expr);                                                                   \
+                assert_int_equal(r_, -(ecode));                                                    \
+                assert_int_equal(err_.code, (ecode));                                              \
+                assert_true(err_.msg[0] != '\0');                                                  \
+        } while (0)
+
+static void expect_content(struct ext4_fs *fs, const char *path, const void *data, size_t len)
+{
+        void *got = NULL;
+        size_t n = 0;
+        OK(ext4_read_file(fs, path, &got, &n, err));
+        assert_int_equal(n, len);
+        assert_memory_equal(got, data, len);
+        free(got);
+}
+
+static struct ext4_stat stat_of(struct ext4_fs *fs, const char *path)
+{
+        struct ext4_stat st;
+        OK(ext4_lookup(fs, path, &st, err));
+        return st;
+}
+
+/* ---- scenarios ---------------------------------------------------------- */
+
+static void test_create_empty(void **state)
+{
+        struct ext4_create_opts o = {.label = "banger-test",
+                                     .root_uid = 1000,
+                                     .root_gid = 1001,
+                                     .journal = true,
+                                     .timestamp = 1600000000};
+        struct ext4_fs *fs = mk(64 << 20, &o);
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_int_equal(u.block_size, 4096);
+        assert_int_equal(u.blocks_total, 16384);
+        assert_true(u.inodes_total >= 8192);
+        close_and_check(fs, img);
+
+        char label[17] = {0};
+        int fd = open(img, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, label, 16, 1024 + 0x78), 16);
+        close(fd);
+        assert_string_equal(label, "banger-test");
+
+        fs = reopen();
+        struct ext4_stat st = stat_of(fs, "/");
+        assert_int_equal(st.mode, S_IFDIR | 0755);
+        assert_int_equal(st.uid, 1000);
+        assert_int_equal(st.gid, 1001);
+        assert_int_equal(st.nlink, 3);
+        assert_int_equal(st.mtime.tv_sec, 1600000000);
+        st = stat_of(fs, "lost+found");
+        assert_int_equal(st.mode, S_IFDIR | 0700);
+        assert_int_equal(st.uid, 0);
+        ext4_free(fs);
+
+        FAILS(EINVAL, ext4_create(img, 1 << 20, NULL, &fs, err));
+        struct ext4_create_opts bad = {.label = "a-label-longer-than-16"};
+        FAILS(EINVAL, ext4_create(img, 64 << 20, &bad, &fs, err));
+}
+
+static void test_file_types(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0750, 1, 2);
+        OK(ext4_mkdir(fs, "dir", &d, err));
+        struct ext4_meta f = meta(S_IFREG | 04755, 70000, 80000);
+        OK(ext4_write_file(fs, "dir/file", &f, "hello\n", 6, err));
+        OK(ext4_write_file(fs, "empty", &f, "", 0, err));
+        struct ext4_meta l = meta(S_IFLNK | 0777, 3, 4);
+        OK(ext4_symlink(fs, "dir/fast", "file", &l, err));
+        char slow[301];
+        memset(slow, 'x', 300);
+        slow[0] = '/';
+        slow[300] = '\0';
+        OK(ext4_symlink(fs, "slow", slow, &l, err));
+        struct ext4_meta c = meta(S_IFCHR | 0666, 0, 0);
+        OK(ext4_mknod(fs, "null", &c, makedev(1, 3), err));
+        struct ext4_meta b = meta(S_IFBLK | 0660, 0, 6);
+        OK(ext4_mknod(fs, "bigdev", &b, makedev(259, 300000), err));
+        struct ext4_meta p = meta(S_IFIFO | 0644, 0, 0);
+        OK(ext4_mknod(fs, "fifo", &p, 0, err));
+        struct ext4_meta s = meta(S_IFSOCK | 0755, 0, 0);
+        OK(ext4_mknod(fs, "sock", &s, 0, err));
+        struct ext4_meta bad = meta(S_IFREG | 0644, 0, 0);
+        FAILS(EINVAL, ext4_mknod(fs, "bad", &bad, 0, err));
+        FAILS(EINVAL, ext4_symlink(fs, "badlink", "", &l, err));
+        close_and_check(fs, img);
+
+        fs = reopen();
+        struct ext4_stat st = stat_of(fs, "dir");
+        assert_int_equal(st.mode, S_IFDIR | 0750);
+        assert_int_equal(st.nlink, 2);
+        assert_int_equal(st.uid, 1);
+        assert_int_equal(st.gid, 2);
+        st = stat_of(fs, "/dir/file");
+        assert_int_equal(st.mode, S_IFREG | 04755);
+        assert_int_equal(st.uid, 70000);
+        assert_int_equal(st.gid, 80000);
+        assert_int_equal(st.size, 6);
+        assert_int_equal(st.nlink, 1);
+        assert_int_equal(st.blocks, 8);
+        assert_int_equal(st.mtime.tv_sec, 1600000000);
+        assert_int_equal(st.mtime.tv_nsec, 123456789);
+        assert_int_equal(st.atime.tv_nsec, 111);
+        assert_int_equal(st.ctime.tv_nsec, 999999999);
+        expect_content(fs, "dir/file", "hello\n", 6);
+        expect_content(fs, "empty", "", 0);
+        st = stat_of(fs, "dir/fast");
+        assert_int_equal(st.mode, S_IFLNK | 0777);
+        assert_int_equal(st.size, 4);
+        char *t = NULL;
+        OK(ext4_readlink(fs, "dir/fast", &t, err));
+        assert_string_equal(t, "file");
+        free(t);
+        OK(ext4_readlink(fs, "slow", &t, err));
+        assert_string_equal(t, slow);
+        free(t);
+        st = stat_of(fs, "slow");
+        assert_int_equal(st.size, 300);
+        assert_int_equal(st.blocks, 8);
+        st = stat_of(fs, "null");
+        assert_int_equal(st.mode, S_IFCHR | 0666);
+        assert_int_equal(major(st.rdev), 1);
+        assert_int_equal(minor(st.rdev), 3);
+        st = stat_of(fs, "bigdev");
+        assert_int_equal(st.mode, S_IFBLK | 0660);
+        assert_int_equal(major(st.rdev), 259);
+        assert_int_equal(minor(st.rdev), 300000);
+        assert_int_equal(stat_of(fs, "fifo").mode, S_IFIFO | 0644);
+        assert_int_equal(stat_of(fs, "sock").mode, S_IFSOCK | 0755);
+        assert_int_equal(stat_of(fs, "/").nlink, 4); /* ., lost+found, dir */
+        FAILS(ENOENT, ext4_lookup(fs, "bad", NULL, err));
+        ext4_free(fs);
+
+        /* debugfs agrees on the device numbers */
+        char *argv[] = {"debugfs", "-R", "stat /bigdev", img, NULL};
+        assert_int_equal(run(argv), 0);
+}
+
+static void test_hardlinks(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        OK(ext4_mkdir(fs, "d", &d, err));
+        OK(ext4_write_file(fs, "a", &f, "data", 4, err));
+        OK(ext4_hardlink(fs, "b", "a", err));
+        OK(ext4_hardlink(fs, "d/c", "/a", err));
+        OK(ext4_hardlink(fs, "d/c", "a", err)); /* same inode: nothing to do */
+        assert_int_equal(stat_of(fs, "a").nlink, 3);
+        assert_int_equal(stat_of(fs, "a").ino, stat_of(fs, "d/c").ino);
+        FAILS(EPERM, ext4_hardlink(fs, "e", "d", err));
+        FAILS(ENOENT, ext4_hardlink(fs, "e", "nothing", err));
+        OK(ext4_unlink(fs, "a", err));
+        assert_int_equal(stat_of(fs, "b").nlink, 2);
+        OK(ext4_write_file(fs, "b", &f, "new", 3, err)); /* replaces one name */
+        assert_int_equal(stat_of(fs, "d/c").nlink, 1);
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_symlink(fs, "sl", "d/c", &l, err));
+        OK(ext4_hardlink(fs, "sl2", "sl", err)); /* links the symlink itself */
+        assert_int_equal(stat_of(fs, "sl").nlink, 2);
+        FAILS(EISDIR, ext4_unlink(fs, "d", err));
+        close_and_check(fs, img);
+
+        fs = reopen();
+        expect_content(fs, "d/c", "data", 4);
+        expect_content(fs, "b", "new", 3);
+        assert_int_equal(stat_of(fs, "sl2").mode, S_IFLNK | 0777);
+        ext4_free(fs);
+}
+
+static void test_xattrs(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_usage base;
+        ext4_usage(fs, &base);
+        struct ext4_meta f = meta(S_IFREG | 0755, 0, 0);
+        OK(ext4_write_file(fs, "ping", &f, "x", 1, err));
+        /* vfs_cap_data v2: magic, cap_net_raw permitted+effective */
+        const uint8_t cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00,
+                                 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+        OK(ext4_set_xattr(fs, "ping", "security.capability", cap, sizeof(cap), err));
+        OK(ext4_set_xattr(fs, "ping", "user.empty", "", 0, err));
+        OK(ext4_set_xattr(fs, "ping", "trusted.overlay.opaque", "y", 1, err));
+        char big[3000];
+        for (size_t i = 0; i < sizeof(big); i++)
+                big[i] = (char)(i * 7);
+        OK(ext4_set_xattr(fs, "ping", "user.big", big, sizeof(big), err)); /* needs a block */
+        OK(ext4_set_xattr(fs, "ping", "user.empty", "v2", 2, err));        /* replace */
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_symlink(fs, "link", "ping", &l, err));
+        OK(ext4_set_xattr(fs, "link", "trusted.t", "on-link", 7, err));
+        FAILS(ENOENT, ext4_set_xattr(fs, "missing", "user.a", "b", 1, err));
+        close_and_check(fs, img);
+
+        fs = reopen();
+        void *v = NULL;
+        size_t n = 0;
+        OK(ext4_get_xattr(fs, "ping", "security.capability", &v, &n, err));
+        assert_int_equal(n, sizeof(cap));
+        assert_memory_equal(v, cap, sizeof(cap));
+        free(v);
+        OK(ext4_get_xattr(fs, "ping", "user.big", &v, &n, err));
+        assert_int_equal(n, sizeof(big));
+        assert_memory_equal(v, big, sizeof(big));
+        free(v);
+        OK(ext4_get_xattr(fs, "ping", "user.empty", &v, &n, err));
+        assert_int_equal(n, 2);
+        assert_memory_equal(v, "v2", 2);
+        free(v);
+        OK(ext4_get_xattr(fs, "ping", "trusted.overlay.opaque", &v, &n, err));
+        assert_int_equal(n, 1);
+        free(v);
+        OK(ext4_get_xattr(fs, "link", "trusted.t", &v, &n, err));
+        assert_int_equal(n, 7);
+        free(v);
+        FAILS(ENODATA, ext4_get_xattr(fs, "ping", "user.none", &v, &n, err));
+        /* freeing the file frees its xattr block too */
+        OK(ext4_unlink(fs, "ping", err));
+        OK(ext4_unlink(fs, "link", err));
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_int_equal(u.blocks_used, base.blocks_used);
+        assert_int_equal(u.inodes_used, base.inodes_used);
+        close_and_check(fs, img);
+}
+
+static void test_long_names(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        char name[300];
+        memset(name, 'n', sizeof(name));
+        name[255] = '\0';
+        OK(ext4_write_file(fs, name, &f, "ok", 2, err));
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        name[0] = 'd';
+        OK(ext4_mkdir(fs, name, &d, err));
+        name[0] = 'n';
+        name[255] = 'n';
+        name[256] = '\0';
+        FAILS(ENAMETOOLONG, ext4_write_file(fs, name, &f, "no", 2, err));
+        FAILS(ENAMETOOLONG, ext4_mkdir(fs, name, &d, err));
+        FAILS(ENAMETOOLONG, ext4_lookup(fs, name, NULL, err));
+        FAILS(EINVAL, ext4_write_file(fs, "a/../b", &f, "no", 2, err));
+        close_and_check(fs, img);
+        fs = reopen();
+        name[255] = '\0';
+        expect_content(fs, name, "ok", 2);
+        ext4_free(fs);
+}
+
+static void test_paths_no_follow(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_mkdir(fs, "real", &d, err));
+        OK(ext4_write_file(fs, "real/f", &f, "1", 1, err));
+        OK(ext4_symlink(fs, "link", "real", &l, err));
+        struct bg_error e = {0};
+        assert_int_equal(ext4_lookup(fs, "link/f", NULL, &e), -ELOOP);
+        assert_non_null(strstr(e.msg, "'link'"));
+        FAILS(ELOOP, ext4_write_file(fs, "link/g", &f, "1", 1, err));
+        FAILS(ELOOP, ext4_mkdir_p(fs, "link/x/y", &d, err));
+        FAILS(ENOTDIR, ext4_lookup(fs, "real/f/x", NULL, err));
+        FAILS(ENOENT, ext4_mkdir(fs, "missing/x", &d, err));
+        assert_int_equal(stat_of(fs, "link").mode, S_IFLNK | 0777);
+        assert_int_equal(stat_of(fs, "./real//f/").size, 1);
+        FAILS(EBUSY, ext4_remove_tree(fs, "/", err));
+        close_and_check(fs, img);
+}
+
+static void test_deep_dirs(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_usage base;
+        ext4_usage(fs, &base);
+        char path[2048] = "";
+        for (int i = 0; i < 300; i++)
+                strcat(path, i ? "/dd" : "dd");
+        OK(ext4_mkdir_p(fs, path, &d, err));
+        strcat(path, "/leaf");
+        OK(ext4_write_file(fs, path, &f, "deep", 4, err));
+        close_and_check(fs, img);
+        fs = reopen();
+        expect_content(fs, path, "deep", 4);
+        assert_int_equal(stat_of(fs, "dd/dd").nlink, 3);
+        OK(ext4_remove_tree(fs, "dd", err));
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_int_equal(u.blocks_used, base.blocks_used);
+        assert_int_equal(u.inodes_used, base.inodes_used);
+        assert_int_equal(stat_of(fs, "/").nlink, 3);
+        close_and_check(fs, img);
+}
+
+static void test_big_dir(void **state)
+{
+        struct ext4_fs *fs = mk(128 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        OK(ext4_mkdir(fs, "big", &d, err));
+        char path[64];
+        for (int i = 0; i < 10000; i++) {
+                snprintf(path, sizeof(path), "big/file-with-a-longish-name-%05d", i);
+                OK(ext4_write_file(fs, path, &f, path, strlen(path), err));
+        }
+        for (int i = 0; i < 100; i++) {
+                snprintf(path, sizeof(path), "big/sub%03d", i);
+                OK(ext4_mkdir(fs, path, &d, err));
+        }
+        assert_int_equal(stat_of(fs, "big").nlink, 102);
+        close_and_check(fs, img);
+        fs = reopen();
+        for (int i = 0; i < 10000; i += 997) {
+                snprintf(path, sizeof(path), "big/file-with-a-longish-name-%05d", i);
+                expect_content(fs, path, path, strlen(path));
+        }
+        /* remove every other file, then add more: reuses and keeps it clean */
+        for (int i = 0; i < 10000; i += 2) {
+                snprintf(path, sizeof(path), "big/file-with-a-longish-name-%05d", i);
+                OK(ext4_unlink(fs, path, err));
+        }
+        for (int i = 0; i < 50; i++) {
+                snprintf(path, sizeof(path), "big/sub%03d", i);
+                OK(ext4_remove_tree(fs, path, err));
+        }
+        assert_int_equal(stat_of(fs, "big").nlink, 52);
+        FAILS(ENOENT, ext4_lookup(fs, "big/file-with-a-longish-name-00000", NULL, err));
+        close_and_check(fs, img);
+}
+
+static uint64_t rng_state;
+static uint8_t rnd(void)
+{
+        rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+        return (uint8_t)(rng_state >> 56);
+}
+
+static void test_stream_50mb(void **state)
+{
+        const size_t size = 50u * 1000 * 1000 + 123;
+        uint8_t *data = malloc(size);
+        assert_non_null(data);
+        rng_state = 42;
+        for (size_t i = 0; i < size; i++)
+                data[i] = rnd();
+        memset(data + 4096 * 100, 0, 4096 * 300);    /* a hole */
+        memset(data + 4096 * 1000 + 5, 0, 4096 * 3); /* zeros, but not block aligned */
+        memset(data + size - 10000, 0, 10000);       /* zero tail */
+
+        struct ext4_fs *fs = mk(128 << 20, NULL);
+        struct ext4_meta f = meta(S_IFREG | 0600, 5, 5);
+        struct ext4_file *h = NULL;
+        OK(ext4_file_create(fs, "big.bin", &f, &h, err));
+        FAILS(EBUSY, ext4_mkdir(fs, "x", &f, err));
+        static const size_t chunks[] = {1, 4095, 7919, 1 << 20, 3 * 4096, (1 << 20) + 3, 65537};
+        size_t off = 0;
+        for (int i = 0; off < size; i++) {
+                size_t n = chunks[i % ELEMENTSOF(chunks)];
+                if (n > size - off)
+                        n = size - off;
+                OK(ext4_file_write(h, data + off, n, err));
+                off += n;
+        }
+        OK(ext4_file_close(h, err));
+
+        /* a file of 3000 alternating data and hole blocks: a deep extent tree */
+        uint8_t *frag = calloc(6000, 4096);
+        assert_non_null(frag);
+        for (size_t b = 0; b < 6000; b += 2)
+                memset(frag + b * 4096, (int)(b % 250) + 1, 4096);
+        OK(ext4_write_file(fs, "frag.bin", &f, frag, 6000 * 4096, err));
+        close_and_check(fs, img);
+
+        fs = reopen();
+        struct ext4_stat st = stat_of(fs, "big.bin");
+        assert_int_equal(st.size, size);
+        assert_true(st.blocks * 512 < size - 4096 * 300 + 4096); /* holes were skipped */
+        expect_content(fs, "big.bin", data, size);
+        expect_content(fs, "frag.bin", frag, 6000 * 4096);
+        /* 3000 extents need a tree of index and leaf blocks besides the data */
+        uint64_t fb = stat_of(fs, "frag.bin").blocks;
+        assert_true(fb > 3000 * 8 + 8 * 8 && fb < 3000 * 8 + 8 * 20);
+        ext4_free(fs);
+        free(frag);
+        free(data);
+}
+
+static void test_replace(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        struct ext4_usage base;
+        ext4_usage(fs, &base);
+        size_t n = 3 << 20;
+        char *buf = malloc(n);
+        assert_non_null(buf);
+        memset(buf, 'a', n);
+        OK(ext4_write_file(fs, "f", &f, buf, n, err));
+        memset(buf, 'b', n);
+        OK(ext4_write_file(fs, "f", &f, buf, 100, err)); /* old blocks are freed */
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_int_equal(u.blocks_used, base.blocks_used + 1);
+
+        OK(ext4_mkdir(fs, "d", &d, err));
+        OK(ext4_write_file(fs, "d/keep", &f, "k", 1, err));
+        struct ext4_meta d2 = meta(S_IFDIR | 0700, 7, 8);
+        OK(ext4_mkdir(fs, "d", &d2, err)); /* existing dir: new metadata, same content */
+        struct ext4_stat st = stat_of(fs, "d");
+        assert_int_equal(st.mode, S_IFDIR | 0700);
+        assert_int_equal(st.uid, 7);
+        expect_content(fs, "d/keep", "k", 1);
+
+        OK(ext4_mkdir(fs, "f", &d, err)); /* file replaced by a directory */
+        assert_int_equal(stat_of(fs, "f").mode, S_IFDIR | 0755);
+        OK(ext4_mkdir_p(fs, "d/sub/subsub", &d, err));
+        OK(ext4_write_file(fs, "d/sub/subsub/x", &f, buf, n, err));
+        OK(ext4_write_file(fs, "d", &f, "now a file", 10, err)); /* tree replaced by a file */
+        expect_content(fs, "d", "now a file", 10);
+        OK(ext4_symlink(fs, "d", "target", &l, err)); /* file replaced by a symlink */
+        assert_int_equal(stat_of(fs, "/").nlink, 4);  /* ., lost+found, f */
+        OK(ext4_remove_tree(fs, "d", err));
+        OK(ext4_remove_tree(fs, "f", err));
+        ext4_usage(fs, &u);
+        assert_int_equal(u.blocks_used, base.blocks_used);
+        assert_int_equal(u.inodes_used, base.inodes_used);
+        assert_int_equal(stat_of(fs, "/").nlink, 3);
+        close_and_check(fs, img);
+        free(buf);
+}
+
+static void test_remove_tree_counts(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_mkdir(fs, "x", &d, err));
+        OK(ext4_write_file(fs, "x/outside", &f, "o", 1, err));
+        struct ext4_usage base;
+        ext4_usage(fs, &base);
+        char *buf = calloc(1, 250000);
+        assert_non_null(buf);
+        memset(buf, 'z', 100000);
+        char path[128];
+        for (int i = 0; i < 20; i++) {
+                snprintf(path, sizeof(path), "x/t/d%d", i);
+                OK(ext4_mkdir_p(fs, path, &d, err));
+                for (int j = 0; j < 30; j++) {
+                        snprintf(path, sizeof(path), "x/t/d%d/f%d", i, j);
+                        OK(ext4_write_file(fs, path, &f, buf, (size_t)(j * 7000), err));
+                }
+                snprintf(path, sizeof(path), "x/t/d%d/link", i);
+                OK(ext4_symlink(
+                    fs, path, "/a/very/long/target/that/does/not/fit/in/the/inode/itself/at/all/x",
+                    &l, err));
+                snprintf(path, sizeof(path), "x/t/d%d/hl", i);
+                OK(ext4_hardlink(fs, path, "x/outside", err));
+                snprintf(path, sizeof(path), "x/t/d%d/f1", i);
+                OK(ext4_set_xattr(fs, path, "user.big", buf + 100000, 2000, err));
+        }
+        OK(ext4_hardlink(fs, "x/t/d0/inner", "x/t/d1/f5", err));
+        assert_int_equal(stat_of(fs, "x/outside").nlink, 21);
+        OK(ext4_remove_tree(fs, "x/t", err));
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_int_equal(u.blocks_used, base.blocks_used);
+        assert_int_equal(u.inodes_used, base.inodes_used);
+        assert_int_equal(stat_of(fs, "x/outside").nlink, 1);
+        assert_int_equal(stat_of(fs, "x").nlink, 2);
+        close_and_check(fs, img);
+        fs = reopen();
+        expect_content(fs, "x/outside", "o", 1);
+        ext4_free(fs);
+        free(buf);
+}
+
+static bool have(const char *tool)
+{
+        char *argv[] = {(char *)tool, "-V", NULL};
+        pid_t pid;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+        int r = posix_spawnp(&pid, tool, &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return false;
+        int status;
+        waitpid(pid, &status, 0);
+        return true;
+}
+
+static void test_open_mkfs_image(void **state)
+{
+        char *argv[] = {
+            "mkfs.ext4", "-F",  "-q", "-E", "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1",
+            img,         "64M", NULL};
+        assert_int_equal(run(argv), 0);
+        struct ext4_fs *fs = reopen();
+        struct ext4_meta d = meta(S_IFDIR | 0700, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0600, 0, 0);
+        OK(ext4_mkdir(fs, ".ssh", &d, err));
+        const char *key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample user@host\n";
+        OK(ext4_write_file(fs, ".ssh/authorized_keys", &f, key, strlen(key), err));
+        struct ext4_meta wd = meta(S_IFDIR | 0755, 1000, 1000);
+        struct ext4_meta wf = meta(S_IFREG | 0644, 1000, 1000);
+        char path[128];
+        for (int i = 0; i < 50; i++) {
+                snprintf(path, sizeof(path), "workspace/src/mod%d", i);
+                OK(ext4_mkdir_p(fs, path, &wd, err));
+                for (int j = 0; j < 10; j++) {
+                        snprintf(path, sizeof(path), "workspace/src/mod%d/file%d.c", i, j);
+                        OK(ext4_write_file(fs, path, &wf, path, strlen(path), err));
+                }
+        }
+        close_and_check(fs, img);
+        fs = reopen();
+        expect_content(fs, ".ssh/authorized_keys", key, strlen(key));
+        assert_int_equal(stat_of(fs, ".ssh/authorized_keys").mode, S_IFREG | 0600);
+        expect_content(fs, "workspace/src/mod49/file9.c", "workspace/src/mod49/file9.c", 27);
+        assert_int_equal(stat_of(fs, "workspace/src").nlink, 52);
+        ext4_free(fs);
+
+        struct bg_error e = {0};
+        char junk[320];
+        snprintf(junk, sizeof(junk), "%s/junk", tmpdir);
+        int fd = open(junk, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 1 << 20), 0);
+        close(fd);
+        assert_true(ext4_open(junk, &fs, &e) < 0);
+        assert_non_null(strstr(e.msg, junk));
+}
+
+/* Compare host tree hp with image tree ip. */
+static void compare_tree(struct ext4_fs *fs, const char *hp, const char *ip)
+{
+        struct stat hs;
+        assert_int_equal(lstat(hp, &hs), 0);
+        struct ext4_stat is = stat_of(fs, ip);
+        assert_int_equal(is.mode, hs.st_mode);
+        assert_int_equal(is.uid, hs.st_uid);
+        assert_int_equal(is.gid, hs.st_gid);
+        assert_int_equal(is.mtime.tv_sec, hs.st_mtim.tv_sec);
+        assert_int_equal(is.mtime.tv_nsec, hs.st_mtim.tv_nsec);
+        if (S_ISREG(hs.st_mode)) {
+                assert_int_equal(is.size, hs.st_size);
+                assert_int_equal(is.nlink, hs.st_nlink);
+                void *h = malloc(hs.st_size + 1);
+                int fd = open(hp, O_RDONLY | O_CLOEXEC);
+                assert_true(fd >= 0);
+                assert_int_equal(read(fd, h, hs.st_size + 1), hs.st_size);
+                close(fd);
+                expect_content(fs, ip, h, hs.st_size);
+                free(h);
+        } else if (S_ISLNK(hs.st_mode)) {
+                char t[4096];
+                ssize_t n = readlink(hp, t, sizeof(t) - 1);
+                assert_true(n > 0);
+                t[n] = '\0';
+                char *it = NULL;
+                OK(ext4_readlink(fs, ip, &it, err));
+                assert_string_equal(it, t);
+                free(it);
+        } else if (S_ISDIR(hs.st_mode)) {
+                assert_int_equal(is.nlink, hs.st_nlink);
+                DIR *d = opendir(hp);
+                assert_non_null(d);
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                                continue;
+                        char h2[1024], i2[1024];
+                        snprintf(h2, sizeof(h2), "%s/%s", hp, de->d_name);
+                        snprintf(i2, sizeof(i2), "%s/%s", ip, de->d_name);
+                        compare_tree(fs, h2, i2);
+                }
+                closedir(d);
+        }
+}
+
+static void write_host(const char *path, const void *data, size_t n)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, n), (ssize_t)n);
+        close(fd);
+}
+
+static void test_add_tree(void **state)
+{
+        char host[300], p[400];
+        snprintf(host, sizeof(host), "%s/host", tmpdir);
+        assert_int_equal(mkdir(host, 0755), 0);
+        snprintf(p, sizeof(p), "%s/kernel/drivers/net", host);
+        char mk1[400];
+        snprintf(mk1, sizeof(mk1), "%s/kernel", host);
+        assert_int_equal(mkdir(mk1, 0750), 0);
+        snprintf(mk1, sizeof(mk1), "%s/kernel/drivers", host);
+        assert_int_equal(mkdir(mk1, 0755), 0);
+        assert_int_equal(mkdir(p, 0700), 0);
+        char *buf = calloc(1, 400000);
+        assert_non_null(buf);
+        rng_state = 7;
+        for (size_t i = 0; i < 150000; i++)
+                buf[i] = (char)rnd();
+        for (int i = 0; i < 40; i++) {
+                snprintf(p, sizeof(p), "%s/kernel/drivers/net/mod%d.ko", host, i);
+                write_host(p, buf + i * 1000, (size_t)(i * 7001));
+        }
+        snprintf(p, sizeof(p), "%s/zeros", host);
+        write_host(p, buf + 150000, 150000);
+        snprintf(p, sizeof(p), "%s/modules.dep", host);
+        write_host(p, "kernel/a.ko:\n", 13);
+        char l2[400];
+        snprintf(l2, sizeof(l2), "%s/modules.dep.hard", host);
+        assert_int_equal(link(p, l2), 0);
+        snprintf(l2, sizeof(l2), "%s/kernel/hard2", host);
+        assert_int_equal(link(p, l2), 0);
+        snprintf(p, sizeof(p), "%s/build", host);
+        assert_int_equal(symlink("/usr/src/linux-headers-6.1.0-amd64-with-a-long-name-here/x", p),
+                         0);
+        snprintf(p, sizeof(p), "%s/short", host);
+        assert_int_equal(symlink("kernel", p), 0);
+        snprintf(p, sizeof(p), "%s/fifo", host);
+        assert_int_equal(mkfifo(p, 0600), 0);
+        snprintf(p, sizeof(p), "%s/kernel/drivers/net/mod3.ko", host);
+        bool xattrs = setxattr(p, "user.test", "\0\1\2", 3, 0) == 0;
+        struct timespec ts[2] = {{.tv_sec = 1500000000, .tv_nsec = 42},
+                                 {.tv_sec = 1500000001, .tv_nsec = 4242}};
+        assert_int_equal(utimensat(AT_FDCWD, p, ts, AT_SYMLINK_NOFOLLOW), 0);
+
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        FAILS(ENOENT, ext4_add_tree(fs, host, "/lib/modules/6.1.0", NULL, err));
+        FAILS(ENOENT, ext4_add_tree(fs, host, "/nope/x/y", NULL, err));
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        OK(ext4_mkdir_p(fs, "lib/modules", &d, err));
+        OK(ext4_add_tree(fs, host, "/lib/modules/6.1.0", NULL, err));
+        struct ext4_tree_opts o = {
+            .override_owner = true, .uid = 1234, .gid = 5678, .no_xattrs = true};
+        OK(ext4_add_tree(fs, host, "/", &o, err));
+        close_and_check(fs, img);
+
+        fs = reopen();
+        compare_tree(fs, host, "lib/modules/6.1.0");
+        struct ext4_stat a = stat_of(fs, "lib/modules/6.1.0/modules.dep");
+        struct ext4_stat b = stat_of(fs, "lib/modules/6.1.0/kernel/hard2");
+        assert_int_equal(a.ino, b.ino);
+        assert_int_equal(a.nlink, 3);
+        assert_int_equal(stat_of(fs, "lib/modules/6.1.0/fifo").mode, S_IFIFO | 0600);
+        assert_int_equal(stat_of(fs, "lib/modules/6.1.0/zeros").blocks, 0);
+        assert_int_equal(stat_of(fs, "/kernel/drivers/net/mod3.ko").uid, 1234);
+        assert_int_equal(stat_of(fs, "/").gid, 5678);
+        void *v = NULL;
+        size_t n = 0;
+        if (xattrs) {
+                OK(ext4_get_xattr(fs, "lib/modules/6.1.0/kernel/drivers/net/mod3.ko", "user.test",
+                                  &v, &n, err));
+                assert_int_equal(n, 3);
+                assert_memory_equal(v, "\0\1\2", 3);
+                free(v);
+                FAILS(ENODATA,
+                      ext4_get_xattr(fs, "kernel/drivers/net/mod3.ko", "user.test", &v, &n, err));
+        } else {
+                fprintf(stderr, "host file system without user xattrs; xattr copy not checked\n");
+        }
+        ext4_free(fs);
+        free(buf);
+}
+
+static void test_estimate_and_variants(void **state)
+{
+        assert_true(ext4_estimate_size(0, 0) >= 8u << 20);
+        assert_int_equal(ext4_estimate_size(0, 0) % (1 << 20), 0);
+        assert_true(ext4_estimate_size(100u << 20, 10) > 100u << 20);
+
+        uint64_t size = ext4_estimate_size(20u << 20, 3000);
+        struct ext4_create_opts o = {.no_metadata_csum = true, .journal = true};
+        struct ext4_fs *fs = mk(size, &o);
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        char *buf = malloc(7000);
+        assert_non_null(buf);
+        memset(buf, 'q', 7000);
+        char path[64];
+        size_t total = 0;
+        for (int i = 0; i < 3000 && total < (20u << 20); i++) {
+                snprintf(path, sizeof(path), "d%d/f%d", i % 30, i);
+                if (i < 30) {
+                        snprintf(path, sizeof(path), "d%d", i);
+                        OK(ext4_mkdir(fs, path, &d, err));
+                        snprintf(path, sizeof(path), "d%d/f%d", i % 30, i);
+                }
+                OK(ext4_write_file(fs, path, &f, buf, (size_t)(i % 7000), err));
+                total += (size_t)(i % 7000);
+        }
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_true(u.blocks_free > 0 && u.inodes_free > 0);
+        close_and_check(fs, img);
+        free(buf);
+}
+
+int main(void)
+{
+        if (!have("e2fsck") || !have("debugfs") || !have("mkfs.ext4")) {
+                printf("e2fsck, debugfs or mkfs.ext4 not found (install e2fsprogs); skipping\n");
+                return 77;
+        }
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_setup_teardown(test_create_empty, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_file_types, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_hardlinks, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_xattrs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_paths_no_follow, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_deep_dirs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_big_dir, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_stream_50mb, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_remove_tree_counts, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_open_mkfs_image, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_add_tree, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_estimate_and_variants, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

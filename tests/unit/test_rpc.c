@@ -1,0 +1,542 @@
+/* lib/rpc: envelope, status mapping, dispatch tables, and a real nng server
+ * and client in one process over ipc sockets in a temp dir. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "banger/v1/common.pb-c.h"
+#include "banger/v1/gateway.pb-c.h"
+#include "banger/v1/image.pb-c.h"
+#include "banger/v1/kernel.pb-c.h"
+#include "banger/v1/net.pb-c.h"
+#include "banger/v1/vm.pb-c.h"
+#include "banger/v1/workspace.pb-c.h"
+#include "gateway.h"
+#include "imagesvc.h"
+#include "log/log.h"
+#include "netsvc.h"
+#include "rpc/rpc.h"
+#include "rpc/rpc_internal.h"
+#include "vmsvc.h"
+#include "workspacesvc.h"
+
+static char tmpdir[64];
+
+static void url_for(const char *name, char *buf, size_t len)
+{
+        snprintf(buf, len, "ipc://%s/%s.sock", tmpdir, name);
+}
+
+/* ---- envelope and status ---- */
+
+static void test_envelope_roundtrip(void **state)
+{
+        uint8_t body[] = {1, 2, 3, 0, 255};
+        Banger__V1__Request req = BANGER__V1__REQUEST__INIT;
+        req.method = "/banger.v1.VmService/Health";
+        req.body.data = body;
+        req.body.len = sizeof(body);
+        req.op_id = "abc-123";
+        req.deadline_ms = 1234;
+        req.caller_uid = 1000;
+        nng_msg *m;
+        assert_int_equal(rpc_pack_msg(&req.base, &m), 0);
+        Banger__V1__Request *back =
+                banger__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        assert_non_null(back);
+        assert_string_equal(back->method, req.method);
+        assert_int_equal(back->body.len, sizeof(body));
+        assert_memory_equal(back->body.data, body, sizeof(body));
+        assert_string_equal(back->op_id, "abc-123");
+        assert_int_equal(back->deadline_ms, 1234);
+        assert_int_equal(back->caller_uid, 1000);
+        banger__v1__request__free_unpacked(back, NULL);
+        nng_msg_free(m);
+
+        assert_int_equal(rpc_reply_status(RPC_NOT_FOUND, "no such vm 'x'", "op1", &m), 0);
+        Banger__V1__Response *resp =
+                banger__v1__response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+        assert_non_null(resp);
+        assert_int_equal(resp->status->code, RPC_NOT_FOUND);
+        assert_string_equal(resp->status->message, "no such vm 'x'");
+        assert_string_equal(resp->status->op_id, "op1");
+        assert_int_equal(resp->body.len, 0);
+        banger__v1__response__free_unpacked(resp, NULL);
+        nng_msg_free(m);
+}
+
+static void test_status_mappings(void **state)
+{
+        /* Our enum is the proto enum. */
+        assert_int_equal(RPC_UNAUTHENTICATED, BANGER__V1__STATUS_CODE__STATUS_UNAUTHENTICATED);
+        assert_int_equal(_RPC_CODE_MAX, banger__v1__status_code__descriptor.n_values);
+        for (int c = 0; c < _RPC_CODE_MAX; c++) {
+                const char *name = rpc_code_to_string(c);
+                assert_non_null(name);
+                assert_int_equal(rpc_code_from_string(name), c);
+                /* proto value names are STATUS_<name> */
+                char pname[64];
+                snprintf(pname, sizeof(pname), "STATUS_%s", name);
+                const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
+                        &banger__v1__status_code__descriptor, pname);
+                assert_non_null(v);
+                assert_int_equal(v->value, c);
+                /* errno round trip */
+                int e = rpc_code_to_errno(c);
+                assert_int_equal(rpc_code_from_errno(e), c);
+                assert_int_equal(rpc_code_from_errno(-e), c);
+                /* exit codes: 0 only for OK, always in 0..255 */
+                int x = rpc_code_to_exit(c);
+                if (c == RPC_OK)
+                        assert_int_equal(x, 0);
+                else
+                        assert_true(x > 0 && x < 256);
+        }
+        assert_null(rpc_code_to_string(-1));
+        assert_null(rpc_code_to_string(_RPC_CODE_MAX));
+        assert_int_equal(rpc_code_from_string("NOPE"), -EINVAL);
+        assert_int_equal(rpc_code_from_errno(EACCES), RPC_PERMISSION_DENIED);
+        assert_int_equal(rpc_code_from_errno(ENOMEM), RPC_RESOURCE_EXHAUSTED);
+        assert_int_equal(rpc_code_from_errno(ECONNRESET), RPC_UNAVAILABLE);
+        assert_int_equal(rpc_code_from_errno(EXDEV), RPC_INTERNAL);
+        /* The families users script against. */
+        assert_int_equal(rpc_code_to_exit(RPC_INVALID_ARGUMENT), 2);
+        assert_int_equal(rpc_code_to_exit(RPC_NOT_FOUND), 3);
+        assert_int_equal(rpc_code_to_exit(RPC_UNAVAILABLE), 7);
+        assert_int_equal(rpc_code_to_exit(RPC_CANCELLED), 130);
+
+        struct rpc_status st = {.code = RPC_NOT_FOUND};
+        snprintf(st.message, sizeof(st.message), "no VM named x");
+        snprintf(st.op_id, sizeof(st.op_id), "0123abcd");
+        char buf[256];
+        rpc_status_format(&st, buf, sizeof(buf));
+        assert_string_equal(buf, "no VM named x (NOT_FOUND, op_id 0123abcd)");
+}
+
+static void test_split_method(void **state)
+{
+        char s[64], m[64];
+        assert_int_equal(rpc_split_method("/banger.v1.VmService/Create", s, sizeof(s), m,
+                                          sizeof(m)),
+                         0);
+        assert_string_equal(s, "banger.v1.VmService");
+        assert_string_equal(m, "Create");
+        assert_true(rpc_split_method("banger.v1.VmService/Create", s, 64, m, 64) < 0);
+        assert_true(rpc_split_method("/banger.v1.VmService", s, 64, m, 64) < 0);
+        assert_true(rpc_split_method("/a/b/c", s, 64, m, 64) < 0);
+        assert_true(rpc_split_method("//b", s, 64, m, 64) < 0);
+        assert_true(rpc_split_method("/a/", s, 64, m, 64) < 0);
+}
+
+/* Every service's table matches its descriptor exactly. */
+static void test_dispatch_tables(void **state)
+{
+        struct bg_error err = {0};
+        assert_int_equal(rpc_check_method_table(&banger__v1__vm_service__descriptor,
+                                                vmsvc_vm_methods, vmsvc_n_vm_methods, &err),
+                         0);
+        assert_int_equal(rpc_check_method_table(&banger__v1__image_service__descriptor,
+                                                imagesvc_image_methods, imagesvc_n_image_methods,
+                                                &err),
+                         0);
+        assert_int_equal(rpc_check_method_table(&banger__v1__kernel_service__descriptor,
+                                                imagesvc_kernel_methods,
+                                                imagesvc_n_kernel_methods, &err),
+                         0);
+        assert_int_equal(rpc_check_method_table(&banger__v1__workspace_service__descriptor,
+                                                workspacesvc_workspace_methods,
+                                                workspacesvc_n_workspace_methods, &err),
+                         0);
+        assert_int_equal(rpc_check_method_table(&banger__v1__net_service__descriptor,
+                                                netsvc_net_methods, netsvc_n_net_methods, &err),
+                         0);
+        assert_int_equal(rpc_check_method_table(&banger__v1__gateway__descriptor,
+                                                gateway_methods, gateway_n_methods, &err),
+                         0);
+        /* A table with a wrong name or count is refused with a reason. */
+        static const struct rpc_method_impl wrong[] = {
+                RPC_METHOD("Healthz", daemon_health),
+        };
+        assert_true(rpc_check_method_table(&banger__v1__vm_service__descriptor, wrong, 1, &err) <
+                    0);
+        assert_non_null(strstr(err.msg, "Healthz"));
+        assert_true(rpc_check_method_table(&banger__v1__vm_service__descriptor, wrong, 0, &err) <
+                    0);
+        assert_non_null(strstr(err.msg, "declares 1"));
+}
+
+/* ---- a live server ---- */
+
+struct test_svc {
+        struct rpc_client *nested; /* when set, Health calls it and reports its op_id */
+        int sleep_ms;
+        char seen_op_id[64];
+        uint32_t seen_deadline_left;
+};
+
+static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
+                    Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                    struct bg_error *err)
+{
+        snprintf(t->seen_op_id, sizeof(t->seen_op_id), "%s", call->op_id);
+        t->seen_deadline_left = rpc_call_remaining_ms(call);
+        if (t->sleep_ms) {
+                struct timespec ts = {t->sleep_ms / 1000, (long)(t->sleep_ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+        }
+        if (t->nested) {
+                Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+                ProtobufCMessage *resp = NULL;
+                struct rpc_status st;
+                int r = rpc_call(t->nested, "/banger.v1.ImageService/Health", &req.base,
+                                 &banger__v1__health_response__descriptor, &resp, NULL, &st);
+                if (r < 0)
+                        return bg_error_set(err, rpc_code_to_errno(st.code), "nested: %s",
+                                            st.message);
+                /* The nested service echoes the op_id it saw in .state */
+                out->state = strdup(((Banger__V1__HealthResponse *)resp)->state);
+                protobuf_c_message_free_unpacked(resp, NULL);
+        } else {
+                out->state = strdup(call->op_id);
+        }
+        out->service = strdup("test");
+        if (!out->state || !out->service)
+                return bg_error_set(err, ENOMEM, "oom");
+        return 0;
+}
+
+static int t_fail(struct test_svc *t, const Banger__V1__HealthRequest *in,
+                  Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                  struct bg_error *err)
+{
+        return bg_error_set(err, ENOENT, "no VM named '%s'", "ghost");
+}
+
+static const struct rpc_method_impl t_vm_methods[] = {RPC_METHOD("Health", t_health)};
+static const struct rpc_method_impl t_image_methods[] = {RPC_METHOD("Health", t_health)};
+static const struct rpc_method_impl t_net_methods[] = {RPC_METHOD("Health", t_fail)};
+
+static int deny_all(void *ud, uint32_t uid, int pid, struct bg_error *err)
+{
+        return bg_error_set(err, EPERM, "uid %u is not welcome", uid);
+}
+
+static struct rpc_server *start_server(const char *name, const ProtobufCServiceDescriptor *d,
+                                       const struct rpc_method_impl *m, void *svc,
+                                       size_t recv_max, rpc_peer_check_fn check)
+{
+        char url[128];
+        url_for(name, url, sizeof(url));
+        struct rpc_server_config cfg = {
+                .url = url,
+                .name = name,
+                .recv_max = recv_max,
+                .socket_uid = -1,
+                .peer_check = check,
+        };
+        struct rpc_server *s;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_server_new(&cfg, &s, &err), 0);
+        assert_int_equal(rpc_server_add_service(s, d, m, 1, svc, &err), 0);
+        assert_int_equal(rpc_server_start(s, &err), 0);
+        return s;
+}
+
+static struct rpc_client *connect_to(const char *name)
+{
+        char url[128];
+        url_for(name, url, sizeof(url));
+        struct rpc_client *c;
+        struct bg_error err = {0};
+        struct rpc_client_opts o = {.block_connect = true};
+        assert_int_equal(rpc_client_open(url, &o, &c, &err), 0);
+        return c;
+}
+
+static int call_health(struct rpc_client *c, const char *method, Banger__V1__HealthResponse **out,
+                       uint32_t deadline_ms, struct rpc_status *st)
+{
+        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+        struct rpc_call_opts o = {.deadline_ms = deadline_ms};
+        return rpc_call(c, method, &req.base, &banger__v1__health_response__descriptor,
+                        (ProtobufCMessage **)out, &o, st);
+}
+
+/* Sends raw bytes as a request and returns the decoded status code, or -1
+ * when no reply came. */
+static int raw_status(struct rpc_client *c, const void *bytes, size_t len)
+{
+        nng_msg *m, *reply = NULL;
+        struct rpc_status st;
+        assert_int_equal(nng_msg_alloc(&m, len), 0);
+        memcpy(nng_msg_body(m), bytes, len);
+        if (rpc_call_raw(c, m, 2000, &reply, &st) < 0)
+                return -1;
+        Banger__V1__Response *r =
+                banger__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+        nng_msg_free(reply);
+        assert_non_null(r);
+        int code = r->status->code;
+        banger__v1__response__free_unpacked(r, NULL);
+        return code;
+}
+
+static void test_server_dispatch(void **state)
+{
+        struct test_svc t = {0};
+        struct rpc_server *s =
+                start_server("vm1", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+        struct rpc_client *c = connect_to("vm1");
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+
+        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st), 0);
+        assert_int_equal(st.code, RPC_OK);
+        assert_string_equal(h->service, "test");
+        assert_string_equal(h->state, st.op_id); /* the server saw the op_id we got back */
+        assert_true(strlen(st.op_id) > 0);
+        assert_true(t.seen_deadline_left > 1000 && t.seen_deadline_left <= 2000);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+
+        /* unknown method / service */
+        assert_true(call_health(c, "/banger.v1.VmService/Explode", &h, 2000, &st) < 0);
+        assert_int_equal(st.code, RPC_UNIMPLEMENTED);
+        assert_non_null(strstr(st.message, "Explode"));
+        assert_true(call_health(c, "/banger.v1.Nope/Health", &h, 2000, &st) < 0);
+        assert_int_equal(st.code, RPC_UNIMPLEMENTED);
+        assert_true(call_health(c, "not-a-method", &h, 2000, &st) < 0);
+        assert_int_equal(st.code, RPC_INVALID_ARGUMENT);
+
+        /* malformed envelope and malformed body */
+        uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
+        assert_int_equal(raw_status(c, junk, sizeof(junk)), RPC_INVALID_ARGUMENT);
+        Banger__V1__Request req = BANGER__V1__REQUEST__INIT;
+        req.method = "/banger.v1.VmService/Health";
+        req.body.data = junk;
+        req.body.len = sizeof(junk);
+        size_t len = banger__v1__request__get_packed_size(&req);
+        uint8_t *buf = malloc(len);
+        banger__v1__request__pack(&req, buf);
+        assert_int_equal(raw_status(c, buf, len), RPC_INVALID_ARGUMENT);
+        /* a client-chosen op_id that is not a plain token is refused */
+        req.body.len = 0;
+        req.op_id = "bad op id\n";
+        len = banger__v1__request__get_packed_size(&req);
+        buf = realloc(buf, len);
+        banger__v1__request__pack(&req, buf);
+        assert_int_equal(raw_status(c, buf, len), RPC_INVALID_ARGUMENT);
+        free(buf);
+        /* an empty message is an empty Request: no method */
+        assert_int_equal(raw_status(c, "", 0), RPC_INVALID_ARGUMENT);
+
+        /* still serving after all that */
+        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st), 0);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+static void test_handler_error_maps_to_status(void **state)
+{
+        struct test_svc t = {0};
+        struct rpc_server *s = start_server("net7", &banger__v1__net_service__descriptor,
+                                            t_net_methods, &t, 0, NULL);
+        struct rpc_client *c = connect_to("net7");
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        assert_int_equal(call_health(c, "/banger.v1.NetService/Health", &h, 2000, &st), -ENOENT);
+        assert_int_equal(st.code, RPC_NOT_FOUND);
+        assert_string_equal(st.message, "no VM named 'ghost'");
+        assert_true(st.op_id[0] != '\0');
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+static void test_op_id_propagates(void **state)
+{
+        struct test_svc inner = {0}, outer = {0};
+        struct rpc_server *si = start_server("image6", &banger__v1__image_service__descriptor,
+                                             t_image_methods, &inner, 0, NULL);
+        outer.nested = connect_to("image6");
+        struct rpc_server *so =
+                start_server("vm6", &banger__v1__vm_service__descriptor, t_vm_methods, &outer, 0,
+                             NULL);
+        struct rpc_client *c = connect_to("vm6");
+        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+        Banger__V1__HealthResponse *h = NULL;
+        struct rpc_status st;
+        struct rpc_call_opts o = {.op_id = "trace-42", .deadline_ms = 3000};
+        assert_int_equal(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+                                  &banger__v1__health_response__descriptor,
+                                  (ProtobufCMessage **)&h, &o, &st),
+                         0);
+        assert_string_equal(st.op_id, "trace-42");
+        assert_string_equal(outer.seen_op_id, "trace-42");
+        assert_string_equal(inner.seen_op_id, "trace-42"); /* nested call carried it */
+        assert_string_equal(h->state, "trace-42");
+        /* the nested call's budget was capped by the outer one */
+        assert_true(inner.seen_deadline_left <= outer.seen_deadline_left);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        rpc_client_close(c);
+        rpc_server_stop(so);
+        rpc_client_close(outer.nested);
+        rpc_server_stop(si);
+}
+
+static void test_deadline(void **state)
+{
+        struct test_svc t = {.sleep_ms = 400};
+        struct rpc_server *s =
+                start_server("vm2", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+        struct rpc_client *c = connect_to("vm2");
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        assert_true(call_health(c, "/banger.v1.VmService/Health", &h, 100, &st) < 0);
+        assert_int_equal(st.code, RPC_DEADLINE_EXCEEDED);
+        /* Graceful stop waits for the handler that is still running. */
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+static void test_oversize_refused(void **state)
+{
+        struct test_svc t = {0};
+        struct rpc_server *s = start_server("vm3", &banger__v1__vm_service__descriptor,
+                                            t_vm_methods, &t, 1024, NULL);
+        struct rpc_client *c = connect_to("vm3");
+        size_t big = 64 * 1024;
+        uint8_t *junk = calloc(1, big);
+        Banger__V1__Request req = BANGER__V1__REQUEST__INIT;
+        req.method = "/banger.v1.VmService/Health";
+        req.body.data = junk;
+        req.body.len = big;
+        nng_msg *m, *reply = NULL;
+        assert_int_equal(rpc_pack_msg(&req.base, &m), 0);
+        struct rpc_status st;
+        assert_true(rpc_call_raw(c, m, 500, &reply, &st) < 0); /* dropped, no reply */
+        free(junk);
+        rpc_client_close(c);
+        /* and the server still answers a normal call */
+        c = connect_to("vm3");
+        Banger__V1__HealthResponse *h = NULL;
+        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 10000, &st), 0);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+static void test_peer_check(void **state)
+{
+        struct test_svc t = {0};
+        struct rpc_server *s = start_server("vm4", &banger__v1__vm_service__descriptor,
+                                            t_vm_methods, &t, 0, deny_all);
+        struct rpc_client *c = connect_to("vm4");
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        assert_true(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st) < 0);
+        assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+        assert_non_null(strstr(st.message, "not welcome"));
+        assert_string_equal(t.seen_op_id, ""); /* handler never ran */
+        rpc_client_close(c);
+        rpc_server_stop(s);
+
+        uint32_t owner = 4242;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_peer_allow_owner(&owner, 0, 1, &err), 0);
+        assert_int_equal(rpc_peer_allow_owner(&owner, 4242, 1, &err), 0);
+        assert_int_equal(rpc_peer_allow_owner(&owner, 1000, 1, &err), -EPERM);
+}
+
+static void test_unavailable_fast(void **state)
+{
+        char url[128];
+        url_for("nobody", url, sizeof(url));
+        struct rpc_client *c;
+        struct bg_error err = {0};
+        struct rpc_client_opts blocking = {.block_connect = true};
+        assert_int_equal(rpc_client_open(url, &blocking, &c, &err), -ECONNREFUSED);
+        /* a background client reports no connection and fails fast */
+        assert_int_equal(rpc_client_open(url, NULL, &c, &err), 0);
+        assert_int_equal(rpc_client_connections(c), 0);
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+        struct rpc_call_opts o = {.deadline_ms = 5000, .connect_wait_ms = 50};
+        assert_true(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+                             &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h, &o,
+                             &st) < 0);
+        assert_int_equal(st.code, RPC_UNAVAILABLE);
+        /* once a server appears, the same client connects by itself */
+        struct test_svc t = {0};
+        struct rpc_server *s = start_server("nobody", &banger__v1__vm_service__descriptor,
+                                            t_vm_methods, &t, 0, NULL);
+        o.connect_wait_ms = 3000;
+        assert_int_equal(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+                                  &banger__v1__health_response__descriptor,
+                                  (ProtobufCMessage **)&h, &o, &st),
+                         0);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+static void test_stale_socket_replaced_live_refused(void **state)
+{
+        struct test_svc t = {0};
+        struct rpc_server *s =
+                start_server("vm5", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+        /* a second server on the same live socket is refused */
+        char url[128];
+        url_for("vm5", url, sizeof(url));
+        struct rpc_server_config cfg = {.url = url, .name = "vm2", .socket_uid = -1};
+        struct rpc_server *s2;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_server_new(&cfg, &s2, &err), 0);
+        assert_int_equal(rpc_server_add_service(s2, &banger__v1__vm_service__descriptor,
+                                                t_vm_methods, 1, &t, &err),
+                         0);
+        assert_int_equal(rpc_server_start(s2, &err), -EADDRINUSE);
+        assert_non_null(strstr(err.msg, "already serving"));
+        rpc_server_stop(s2);
+        rpc_server_stop(s);
+}
+
+int main(void)
+{
+        snprintf(tmpdir, sizeof(tmpdir), "/tmp/bg-rpc-XXXXXX");
+        if (!mkdtemp(tmpdir)) {
+                perror("mkdtemp");
+                return 1;
+        }
+        log_setup("test", LOG_LEVEL_ERROR, 2);
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_envelope_roundtrip),
+                cmocka_unit_test(test_status_mappings),
+                cmocka_unit_test(test_split_method),
+                cmocka_unit_test(test_dispatch_tables),
+                cmocka_unit_test(test_server_dispatch),
+                cmocka_unit_test(test_handler_error_maps_to_status),
+                cmocka_unit_test(test_op_id_propagates),
+                cmocka_unit_test(test_deadline),
+                cmocka_unit_test(test_oversize_refused),
+                cmocka_unit_test(test_peer_check),
+                cmocka_unit_test(test_unavailable_fast),
+                cmocka_unit_test(test_stale_socket_replaced_live_refused),
+        };
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", tmpdir);
+        return r;
+}
