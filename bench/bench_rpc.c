@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "banger/v1/common.pb-c.h"
@@ -61,6 +63,40 @@ static int run(const char *url, unsigned n, uint64_t *lat)
         return 0;
 }
 
+/* The floor: one round trip between two threads over a unix socket pair, the
+ * least any extra process hop costs on this machine (two thread wake-ups). */
+static void *echo_main(void *arg)
+{
+        int fd = *(int *)arg;
+        char b[64];
+        while (read(fd, b, sizeof(b)) > 0)
+                if (write(fd, b, sizeof(b)) != (ssize_t)sizeof(b))
+                        break;
+        return NULL;
+}
+
+static int floor_run(unsigned n, uint64_t *lat)
+{
+        int sv[2];
+        pthread_t t;
+        char b[64] = {0};
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+                return -1;
+        pthread_create(&t, NULL, echo_main, &sv[1]);
+        for (unsigned i = 0; i < n; i++) {
+                uint64_t t0 = now_mono_usec();
+                if (write(sv[0], b, sizeof(b)) != (ssize_t)sizeof(b) ||
+                    read(sv[0], b, sizeof(b)) != (ssize_t)sizeof(b))
+                        return -1;
+                lat[i] = now_mono_usec() - t0;
+        }
+        close(sv[0]);
+        pthread_join(t, NULL);
+        close(sv[1]);
+        qsort(lat, n, sizeof(*lat), cmp_u64);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10000;
@@ -81,9 +117,9 @@ int main(int argc, char **argv)
         snprintf(gw, sizeof(gw), "ipc://%s/run/gateway.sock", home);
         snprintf(direct, sizeof(direct), "ipc://%s/run/vmsvc.sock", home);
 
-        uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b));
+        uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b)), *f = calloc(n, sizeof(*f));
         int r = 0;
-        if (!a || !b || run(direct, n, a) < 0 || run(gw, n, b) < 0)
+        if (!a || !b || !f || run(direct, n, a) < 0 || run(gw, n, b) < 0 || floor_run(n, f) < 0)
                 r = 1;
         snprintf(cmd, sizeof(cmd), "%s/banger daemon stop >/dev/null 2>&1; rm -rf %s", bin, home);
         if (system(cmd) != 0)
@@ -102,7 +138,12 @@ int main(int argc, char **argv)
                "p50 %.2fx, p99 %.2fx\n",
                added, added <= 50 ? "met" : "NOT met", (double)g50 / (double)(d50 ? d50 : 1),
                (double)g99 / (double)(d99 ? d99 : 1));
+        printf("  floor: one unix-socket round trip between two threads p50 %llu us; the hop "
+               "costs %.2fx that floor (the gateway's own work is the rest: %lld us)\n",
+               (unsigned long long)f[n / 2], (double)added / (double)(f[n / 2] ? f[n / 2] : 1),
+               added - (long long)f[n / 2]);
         free(a);
         free(b);
+        free(f);
         return 0;
 }

@@ -4,3 +4,4 @@ add_custom_target(bench-rpc
   COMMAND ${CMAKE_COMMAND} -E env BANGER_BIN_DIR=${CMAKE_BINARY_DIR}/bin $<TARGET_FILE:bench_rpc> 10000
   DEPENDS bench_rpc banger banger-gateway banger-vmsvc banger-imagesvc banger-netsvc banger-workspacesvc
   USES_TERMINAL)
+set_property(GLOBAL APPEND PROPERTY BANGER_BENCH_TARGETS bench-rpc)

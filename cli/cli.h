@@ -74,4 +74,6 @@ int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_daemon_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_config_check(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_config_keys(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_daemon_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

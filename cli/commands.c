@@ -47,6 +47,26 @@ static const struct cli_cmd daemon_cmds[] = {
          .run = cmd_daemon_status},
 };
 
+static const struct cli_flag config_keys_flags[] = {
+        {"json", 0, NULL, "print JSON"},
+        {"markdown", 0, NULL, "print a Markdown table (docs/configuration.md is made from it)"},
+};
+
+static const struct cli_cmd config_cmds[] = {
+        {.name = "check",
+         .args = "[FILE]",
+         .summary = "Validate a config file (default: the one banger uses)",
+         .description = "Reads FILE (default CONFIG_DIR/config.toml) exactly as the services do\n"
+                        "and reports the first problem with its file, line and key.",
+         .run = cmd_config_check,
+         .max_args = 1},
+        {.name = "keys",
+         .summary = "List every configuration key with its type and default",
+         .flags = config_keys_flags,
+         .n_flags = ELEMENTSOF(config_keys_flags),
+         .run = cmd_config_keys},
+};
+
 static const struct cli_cmd root_cmds[] = {
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
@@ -59,6 +79,10 @@ static const struct cli_cmd root_cmds[] = {
          .summary = "Start, stop or inspect banger's processes (user/dev mode)",
          .subs = daemon_cmds,
          .n_subs = ELEMENTSOF(daemon_cmds)},
+        {.name = "config",
+         .summary = "Check the configuration file and list its keys",
+         .subs = config_cmds,
+         .n_subs = ELEMENTSOF(config_cmds)},
         {.name = "version",
          .summary = "Print version, commit and build time",
          .flags = json_flag,

@@ -24,6 +24,14 @@ static struct gateway_route *route_for(struct gateway *g, const char *proto_serv
         return NULL;
 }
 
+struct rpc_client *gateway_route(void *ud, const char *svc)
+{
+        struct gateway_route *r = route_for(ud, svc);
+        if (!r || rpc_client_connections(r->client) == 0)
+                return NULL; /* the worker path explains why */
+        return r->client;
+}
+
 int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,
                     nng_msg **ret_reply, struct bg_error *err)
 {

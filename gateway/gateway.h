@@ -27,6 +27,9 @@ extern const size_t gateway_n_methods;
 int gateway_setup(struct gateway *g, struct bg_error *err);
 void gateway_teardown(struct gateway *g);
 
+/* The rpc_route_fn installed on the gateway's server (async fast path). */
+struct rpc_client *gateway_route(void *ud, const char *svc);
+
 /* The rpc_forward_fn installed on the gateway's server. */
 int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,
                     nng_msg **ret_reply, struct bg_error *err);

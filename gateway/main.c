@@ -18,6 +18,7 @@ int main(int argc, char **argv)
                 r = gateway_setup(&g, &err);
         if (r == 0) {
                 rpc_server_set_forward(d.srv, gateway_forward, &g);
+                rpc_server_set_route(d.srv, gateway_route, &g);
                 r = daemon_run(&d, &err);
         }
         daemon_done(&d);

@@ -17,6 +17,7 @@ RUN_PKGS=(
   qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
   nftables iproute2 ldnsutils bind9-dnsutils
   gnupg
+  kmod
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -249,8 +249,8 @@ static void parse_dns(struct parse_state *s, const char *value)
                         continue;
                 }
                 if (s->cfg->n_dns >= AGENT_DNS_MAX) {
-                        warnf(s, "banger.dns: more than %d servers, '%s' skipped",
-                              AGENT_DNS_MAX, tok);
+                        warnf(s, "banger.dns: more than %d servers, '%s' skipped", AGENT_DNS_MAX,
+                              tok);
                         continue;
                 }
                 snprintf(s->cfg->dns[s->cfg->n_dns++], INET6_ADDRSTRLEN, "%s", tok);

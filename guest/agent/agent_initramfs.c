@@ -269,8 +269,7 @@ static void delete_tree(int dfd, dev_t dev)
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
                 struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-                    st.st_dev != dev)
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
                         continue;
                 if (S_ISDIR(st.st_mode)) {
                         int sub = openat(dirfd(d), de->d_name,

@@ -38,8 +38,7 @@ static int socket_list_push(struct agent_socket_list *l, const struct agent_sock
 
 /* "0100007F:0277" (v4) or 32 hex digits ":" port (v6). The kernel prints the
  * address as 32-bit words in host byte order. */
-static bool parse_endpoint(const char *s, bool ipv6, char *addr, size_t addr_size,
-                           uint16_t *port)
+static bool parse_endpoint(const char *s, bool ipv6, char *addr, size_t addr_size, uint16_t *port)
 {
         size_t hexlen = ipv6 ? 32 : 8;
         if (strlen(s) < hexlen + 2 || s[hexlen] != ':')
@@ -179,8 +178,8 @@ static int scan_pid(int procfd, const char *pid_s, struct agent_inode_map *m)
                 }
                 if (m->n == m->cap) {
                         size_t cap = m->cap ? m->cap * 2 : 64;
-                        struct agent_inode_owner *items = reallocarray(m->items, cap,
-                                                                       sizeof(*items));
+                        struct agent_inode_owner *items =
+                            reallocarray(m->items, cap, sizeof(*items));
                         if (!items) {
                                 r = -ENOMEM;
                                 break;

@@ -172,8 +172,7 @@ int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)
                         _cleanup_free_ uint8_t *out = NULL;
                         size_t outlen = 0;
                         char msg[96];
-                        snprintf(msg, sizeof(msg), "request larger than %u bytes",
-                                 AGENT_FRAME_MAX);
+                        snprintf(msg, sizeof(msg), "request larger than %u bytes", AGENT_FRAME_MAX);
                         if (pack_error(0, EMSGSIZE, msg, &out, &outlen) >= 0)
                                 (void)agent_frame_write(fd, out, outlen,
                                                         deadline_or_none(ctx->write_timeout_ms));

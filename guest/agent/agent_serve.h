@@ -16,8 +16,8 @@ struct agent_serve_ctx {
         const char *version;           /* reported by Health */
         const char *const *disk_paths; /* reported by Stats ("/", "/root") */
         size_t n_disk_paths;
-        void (*sync_fn)(void); /* run before acknowledging Shutdown; NULL = sync() */
-        uint64_t stall_ms;     /* a started frame must be complete within this; 0 = no limit */
+        void (*sync_fn)(void);     /* run before acknowledging Shutdown; NULL = sync() */
+        uint64_t stall_ms;         /* a started frame must be complete within this; 0 = no limit */
         uint64_t write_timeout_ms; /* a reply must be written within this; 0 = no limit */
 };
 

@@ -95,8 +95,8 @@ int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
         size_t off = (size_t)snprintf(buf, sizeof(buf),
                                       "# Written by banger-agent at boot from banger.dns.\n");
         for (size_t i = 0; i < cfg->n_dns && off < sizeof(buf); i++)
-                off += (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n",
-                                        cfg->dns[i]);
+                off +=
+                    (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n", cfg->dns[i]);
         return write_file_atomic(root, "/etc/resolv.conf", buf, 0644);
 }
 
@@ -190,8 +190,8 @@ static int setup_network(const struct agent_config *cfg)
                 sleep_ms(50);
         }
         if (r < 0) {
-                agent_log("no network interface%s found: %s", cfg->has_mac ? " with banger.mac" : "",
-                          strerror(-r));
+                agent_log("no network interface%s found: %s",
+                          cfg->has_mac ? " with banger.mac" : "", strerror(-r));
                 return r;
         }
         int idx = (int)if_nametoindex(ifname);
@@ -216,8 +216,7 @@ static int setup_network(const struct agent_config *cfg)
                 inet_ntop(AF_INET, &cfg->gw, gw, sizeof(gw));
                 r = agent_route_add_default(idx, cfg->gw);
                 if (r < 0) {
-                        agent_log("add default route via %s on %s: %s", gw, ifname,
-                                  strerror(-r));
+                        agent_log("add default route via %s on %s: %s", gw, ifname, strerror(-r));
                         return r;
                 }
                 agent_log("default route via %s", gw);
@@ -286,8 +285,8 @@ int agent_setup_run(const char *cmdline)
                 char target[512];
                 uname(&u);
                 snprintf(target, sizeof(target), "/lib/modules/%s", u.release);
-                if (mount_disk(cfg.modules, target, MS_RDONLY | MS_NOSUID | MS_NODEV,
-                               "modules") < 0)
+                if (mount_disk(cfg.modules, target, MS_RDONLY | MS_NOSUID | MS_NODEV, "modules") <
+                    0)
                         failed++;
         }
 
@@ -297,6 +296,13 @@ int agent_setup_run(const char *cmdline)
                 } else if (chown("/root", 0, 0) < 0 || chmod("/root", 0755) < 0) {
                         agent_log("set owner and mode of /root: %m");
                         failed++;
+                } else {
+                        /* The image's /root/.hushlogin is hidden by the work
+                         * disk: keep logins quiet on it too. */
+                        int fd = open("/root/.hushlogin",
+                                      O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        if (fd >= 0)
+                                close(fd);
                 }
         }
 

@@ -123,8 +123,8 @@ _Noreturn static void serve_virtio_serial(const char *name)
                                 sleep_ms(100);
                                 continue;
                         }
-                        if (r == -EMSGSIZE || r == -EPROTO || r == -ETIMEDOUT ||
-                            r == -EPIPE || r == -ECONNRESET) {
+                        if (r == -EMSGSIZE || r == -EPROTO || r == -ETIMEDOUT || r == -EPIPE ||
+                            r == -ECONNRESET) {
                                 agent_log("virtio-serial %s: %s; resynchronising", name,
                                           strerror(-r));
                                 drain(fd);
@@ -207,14 +207,15 @@ static int read_cmdline(char *buf, size_t size)
 
 static int usage(FILE *out, int code)
 {
-        fprintf(out, "usage: banger-agent init\n"
-                     "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
-                     "       banger-agent version\n"
-                     "As /init on an initramfs (PID 1) it mounts root= and switches to its "
-                     "init.\n"
-                     "serve defaults to banger.agent= on the kernel command line, else the "
-                     "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n",
-                     DEFAULT_VSOCK_PORT);
+        fprintf(out,
+                "usage: banger-agent init\n"
+                "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
+                "       banger-agent version\n"
+                "As /init on an initramfs (PID 1) it mounts root= and switches to its "
+                "init.\n"
+                "serve defaults to banger.agent= on the kernel command line, else the "
+                "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n",
+                DEFAULT_VSOCK_PORT);
         return code;
 }
 

@@ -110,8 +110,8 @@ int agent_conn_open_unix(const char *path, uint64_t timeout_ms, struct agent_con
                 if (r >= 0)
                         break;
                 if (r == -ENAMETOOLONG)
-                        return bg_error_set(err, ENAMETOOLONG,
-                                            "agent socket path '%s' is too long", path);
+                        return bg_error_set(err, ENAMETOOLONG, "agent socket path '%s' is too long",
+                                            path);
                 if (!connect_error_is_transient(r) || mono_usec() >= deadline)
                         return bg_error_errno(err, r, "connect to agent socket '%s'", path);
                 sleep_until_retry(deadline);
@@ -180,6 +180,7 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
         char req[32];
         int reqlen = snprintf(req, sizeof(req), "CONNECT %" PRIu32 "\n", port);
         int last = -ETIMEDOUT;
+        bool saw_close = false; /* the guest side closed without OK at least once */
 
         for (;;) {
                 _cleanup_close_ int fd = connect_unix_once(uds_path);
@@ -203,8 +204,7 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
                                                     uds_path, port, line);
                                         struct agent_conn *c = conn_new(fd);
                                         if (!c)
-                                                return bg_error_set(err, ENOMEM,
-                                                                    "out of memory");
+                                                return bg_error_set(err, ENOMEM, "out of memory");
                                         TAKE_FD(fd);
                                         *ret = c;
                                         return 0;
@@ -218,6 +218,8 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
                         } else {
                                 last = k < 0 ? -errno : -EPIPE;
                         }
+                        if (last == -ECONNRESET || last == -EPIPE)
+                                saw_close = true;
                 } else {
                         last = fd;
                 }
@@ -225,7 +227,7 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
                         break;
                 sleep_until_retry(deadline);
         }
-        if (last == -ECONNRESET || last == -EPIPE)
+        if (saw_close)
                 return bg_error_set(err, ETIMEDOUT,
                                     "hybrid vsock '%s': guest port %" PRIu32
                                     " did not accept within %" PRIu64 " ms (connection closed "
@@ -279,16 +281,14 @@ int agent_call(struct agent_conn *c, Banger__V1__AgentRequest *req, uint64_t tim
                 r = agent_frame_read(c->fd, AGENT_FRAME_MAX, deadline, 0, &in, &inlen);
                 if (r == 0)
                         return bg_error_set(err, ECONNRESET,
-                                            "agent %s: connection closed before the reply",
-                                            what);
+                                            "agent %s: connection closed before the reply", what);
                 if (r == -ETIMEDOUT)
                         return bg_error_set(err, ETIMEDOUT,
                                             "agent %s: no reply within %" PRIu64 " ms", what,
                                             timeout_ms);
                 if (r == -EMSGSIZE)
-                        return bg_error_set(err, EPROTO,
-                                            "agent %s: reply larger than %u bytes", what,
-                                            AGENT_FRAME_MAX);
+                        return bg_error_set(err, EPROTO, "agent %s: reply larger than %u bytes",
+                                            what, AGENT_FRAME_MAX);
                 if (r == -EPROTO)
                         return bg_error_set(err, EPROTO,
                                             "agent %s: connection closed inside a reply", what);

@@ -135,8 +135,8 @@ int agent_frame_read(int fd, size_t max, uint64_t deadline_usec, uint64_t stall_
         if (n < (ssize_t)sizeof(hdr))
                 return -EPROTO;
 
-        size_t len = (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 |
-                     (size_t)hdr[3];
+        size_t len =
+            (size_t)hdr[0] << 24 | (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | (size_t)hdr[3];
         if (len > max)
                 return -EMSGSIZE;
 

@@ -98,6 +98,12 @@ void rpc_client_close(struct rpc_client *c)
         free(c);
 }
 
+int rpc_client_ctx_open(struct rpc_client *c, nng_ctx *ret)
+{
+        int rv = nng_ctx_open(ret, c->sock);
+        return rv ? -rpc_nng_errno(rv) : 0;
+}
+
 const char *rpc_client_url(const struct rpc_client *c)
 {
         return c->url;

@@ -100,6 +100,18 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
                            struct bg_error *err);
 /* Installs the forwarder for services not registered locally (before start). */
 void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud);
+
+/* Fast path for a forwarding server (the gateway): returns the connected
+ * client serving proto service svc, or NULL when it is unknown or down. A
+ * request it routes is relayed asynchronously in nng callbacks (no worker
+ * thread, no blocking wait), re-stamped with op_id, caller and remaining
+ * deadline; everything else (errors, local services) takes the worker path,
+ * where the forward fn produces the precise error. */
+typedef struct rpc_client *(*rpc_route_fn)(void *ud, const char *svc);
+void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud);
+
+/* Opens a context on the client's socket for a caller-driven async call. */
+int rpc_client_ctx_open(struct rpc_client *c, nng_ctx *ret);
 /* Binds the socket (removing a stale socket file first) and starts serving. */
 int rpc_server_start(struct rpc_server *s, struct bg_error *err);
 /* Graceful shutdown: stop accepting (close the listener), let handlers that

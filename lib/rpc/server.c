@@ -38,6 +38,8 @@ struct rpc_service_entry {
 enum work_state {
         WORK_RECV,
         WORK_SEND,
+        WORK_FWD_SEND, /* relaying to a backend (fast path) */
+        WORK_FWD_RECV,
 };
 
 struct rpc_work {
@@ -48,6 +50,12 @@ struct rpc_work {
         enum work_state state;
         nng_msg *msg;
         struct rpc_work *next;
+        /* fast-path relay */
+        nng_aio *faio;
+        nng_ctx fctx;
+        bool fctx_open;
+        char fwd_op_id[LOG_OP_ID_MAX];
+        char fwd_svc[RPC_METHOD_MAX];
 };
 
 struct rpc_server {
@@ -60,6 +68,8 @@ struct rpc_server {
 
         struct rpc_service_entry services[RPC_MAX_SERVICES];
         size_t n_services;
+        rpc_route_fn route;
+        void *route_ud;
 
         struct rpc_work *works;
         unsigned n_works;
@@ -286,6 +296,116 @@ out:
         return reply;
 }
 
+static void work_send_reply(struct rpc_work *w, nng_msg *reply);
+
+static void enqueue(struct rpc_server *s, struct rpc_work *w)
+{
+        pthread_mutex_lock(&s->mu);
+        w->next = NULL;
+        if (s->q_tail)
+                s->q_tail->next = w;
+        else
+                s->q_head = w;
+        s->q_tail = w;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+}
+
+/* Tries to relay w->msg to a backend without a worker. Returns true when the
+ * relay started (w->msg consumed), false to leave it to the worker path. Runs
+ * in an nng callback: decoding and re-packing only, never blocking. */
+static bool forward_fast(struct rpc_server *s, struct rpc_work *w)
+{
+        char svc[RPC_METHOD_MAX], method[RPC_METHOD_MAX];
+        nng_msg *fwd = NULL;
+        bool started = false;
+
+        Banger__V1__Request *req = banger__v1__request__unpack(NULL, nng_msg_len(w->msg),
+                                                               nng_msg_body(w->msg));
+        if (!req)
+                return false;
+        if (rpc_split_method(req->method, svc, sizeof(svc), method, sizeof(method)) < 0 ||
+            find_service(s, svc) || (req->op_id[0] && !op_id_valid(req->op_id)))
+                goto out;
+
+        nng_pipe pipe = nng_msg_get_pipe(w->msg);
+        uint64_t uid = UINT32_MAX, pid = 0;
+        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) != 0)
+                goto out;
+        nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid);
+        if (s->cfg.peer_check && s->cfg.peer_check(s->cfg.peer_check_ud, (uint32_t)uid, (int)pid,
+                                                   NULL) < 0)
+                goto out;
+        struct rpc_client *c = s->route(s->route_ud, svc);
+        if (!c)
+                goto out;
+
+        if (req->op_id[0])
+                snprintf(w->fwd_op_id, sizeof(w->fwd_op_id), "%s", req->op_id);
+        else
+                rpc_new_op_id(w->fwd_op_id, sizeof(w->fwd_op_id));
+        snprintf(w->fwd_svc, sizeof(w->fwd_svc), "%s", svc);
+        uint32_t budget = req->deadline_ms ? req->deadline_ms : s->cfg.default_deadline_ms;
+        /* Re-stamp and re-pack; the op_id string is swapped only for packing. */
+        char *orig_op_id = req->op_id;
+        req->op_id = w->fwd_op_id;
+        req->caller_uid = (uint32_t)uid;
+        req->deadline_ms = budget;
+        int r = rpc_pack_msg(&req->base, &fwd);
+        req->op_id = orig_op_id;
+        if (r < 0)
+                goto out;
+        if (rpc_client_ctx_open(c, &w->fctx) < 0) {
+                nng_msg_free(fwd);
+                goto out;
+        }
+        w->fctx_open = true;
+        nng_msg_free(TAKE_PTR(w->msg));
+        w->state = WORK_FWD_SEND;
+        nng_aio_set_timeout(w->faio, (nng_duration)budget);
+        nng_aio_set_msg(w->faio, fwd);
+        nng_ctx_send(w->fctx, w->faio);
+        started = true;
+out:
+        banger__v1__request__free_unpacked(req, NULL);
+        return started;
+}
+
+/* Completion of the relay's send or receive on the backend context. */
+static void fwd_cb(void *arg)
+{
+        struct rpc_work *w = arg;
+        int rv = nng_aio_result(w->faio);
+        nng_msg *reply = NULL;
+        char m[300];
+
+        if (w->state == WORK_FWD_SEND) {
+                if (rv == 0) {
+                        w->state = WORK_FWD_RECV;
+                        nng_ctx_recv(w->fctx, w->faio);
+                        return;
+                }
+                nng_msg *unsent = nng_aio_get_msg(w->faio);
+                if (unsent)
+                        nng_msg_free(unsent);
+                nng_aio_set_msg(w->faio, NULL);
+        } else if (rv == 0) {
+                reply = nng_aio_get_msg(w->faio);
+                nng_aio_set_msg(w->faio, NULL);
+        }
+        nng_ctx_close(w->fctx);
+        w->fctx_open = false;
+        if (!reply) {
+                enum rpc_code code = rv == NNG_ETIMEDOUT ? RPC_DEADLINE_EXCEEDED : RPC_UNAVAILABLE;
+                snprintf(m, sizeof(m), "%s: %s", w->fwd_svc,
+                         rv == NNG_ETIMEDOUT ? "no answer before the deadline"
+                                             : "connection lost during the call; its outcome is "
+                                               "unknown");
+                reply = reply_or_die(code, m, w->fwd_op_id);
+        }
+        work_send_reply(w, reply);
+}
+
 static void work_recv(struct rpc_work *w)
 {
         w->state = WORK_RECV;
@@ -309,14 +429,11 @@ static void work_cb(void *arg)
                 nng_aio_set_msg(w->aio, NULL);
                 pthread_mutex_lock(&s->mu);
                 s->in_flight++;
-                w->next = NULL;
-                if (s->q_tail)
-                        s->q_tail->next = w;
-                else
-                        s->q_head = w;
-                s->q_tail = w;
-                pthread_cond_signal(&s->cond);
+                bool stopping = s->stopping;
                 pthread_mutex_unlock(&s->mu);
+                if (s->route && !stopping && forward_fast(s, w))
+                        return;
+                enqueue(s, w);
                 return;
         }
 
@@ -364,20 +481,26 @@ static void *worker_main(void *arg)
                 } else {
                         reply = handle_request(s, msg);
                 }
-                if (!reply) {
-                        /* Could not even build an error reply (out of memory):
-                         * drop the request; the client's deadline covers it. */
-                        pthread_mutex_lock(&s->mu);
-                        s->in_flight--;
-                        pthread_cond_broadcast(&s->idle_cond);
-                        pthread_mutex_unlock(&s->mu);
-                        work_recv(w);
-                        continue;
-                }
-                w->state = WORK_SEND;
-                nng_aio_set_msg(w->aio, reply);
-                nng_ctx_send(w->ctx, w->aio);
+                work_send_reply(w, reply);
         }
+}
+
+/* Sends reply (owned by the context from here) to the client; a NULL reply
+ * (out of memory) drops the request and receives again. */
+static void work_send_reply(struct rpc_work *w, nng_msg *reply)
+{
+        struct rpc_server *s = w->srv;
+        if (!reply) {
+                pthread_mutex_lock(&s->mu);
+                s->in_flight--;
+                pthread_cond_broadcast(&s->idle_cond);
+                pthread_mutex_unlock(&s->mu);
+                work_recv(w);
+                return;
+        }
+        w->state = WORK_SEND;
+        nng_aio_set_msg(w->aio, reply);
+        nng_ctx_send(w->ctx, w->aio);
 }
 
 int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
@@ -430,6 +553,12 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
         s->services[s->n_services++] =
                 (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
         return 0;
+}
+
+void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud)
+{
+        s->route = fn;
+        s->route_ud = ud;
 }
 
 void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud)
@@ -487,6 +616,7 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
                 struct rpc_work *w = &s->works[i];
                 w->srv = s;
                 if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
+                    (rv = nng_aio_alloc(&w->faio, fwd_cb, w)) != 0 ||
                     (rv = nng_ctx_open(&w->ctx, s->sock)) != 0)
                         return bg_error_set(err, rpc_nng_errno(rv), "rpc context: %s",
                                             nng_strerror(rv));
@@ -546,14 +676,19 @@ void rpc_server_stop(struct rpc_server *s)
                 pthread_join(s->workers[i], NULL);
         /* 4. Cancel pending receives, then close contexts and the socket
          * (which closes the listener, its pipes and removes the ipc file). */
-        for (unsigned i = 0; i < s->n_works; i++)
+        for (unsigned i = 0; i < s->n_works; i++) {
+                nng_aio_stop(s->works[i].faio);
                 nng_aio_stop(s->works[i].aio);
+        }
         for (unsigned i = 0; i < s->n_works; i++) {
                 struct rpc_work *w = &s->works[i];
                 if (w->msg)
                         nng_msg_free(w->msg);
+                if (w->fctx_open)
+                        nng_ctx_close(w->fctx);
                 if (w->ctx_open)
                         nng_ctx_close(w->ctx);
+                nng_aio_free(w->faio);
                 nng_aio_free(w->aio);
         }
         if (s->sock_open)

@@ -2,8 +2,12 @@
 # Boots a Debian cloud kernel under QEMU TCG (microvm, ACPI on) with an
 # initramfs whose /init is banger-agent plus the virtio modules, and a tiny
 # ext4 root disk whose init starts a listener and execs `banger-agent serve`.
-# (tsc_early_khz: under TCG on a loaded host the kernel's TSC calibration
-# against the PIT can fail and the boot then hangs; a preset frequency avoids it.)
+# Kernel parameters that matter under QEMU TCG on microvm:
+#  - tsc_early_khz: on a loaded host the TSC calibration against the PIT can
+#    fail and the boot then hangs; a preset frequency avoids it;
+#  - reboot=t: the default reboot path (ACPI reset register) sometimes resets
+#    the machine in place despite -no-reboot (about 1 run in 4 here); a triple
+#    fault always makes QEMU exit.
 # Then asks Health, Ports and Stats over virtio-serial, sends Shutdown, and
 # requires QEMU to exit by itself within 10 s.
 #
@@ -123,7 +127,7 @@ accel="tcg,thread=multi"
 qemu-system-x86_64 -M microvm,acpi=on -accel "$accel" -cpu qemu64 -m 512 -smp 1 \
   -no-reboot -nographic -monitor none -serial "file:$work/console.log" \
   -kernel "$bzimage" -initrd "$work/initrd.cpio" \
-  -append "console=ttyS0 tsc_early_khz=2000000 root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init panic=-1 banger.agent=virtio-serial:org.banger.agent.0" \
+  -append "console=ttyS0 tsc_early_khz=2000000 root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init panic=-1 reboot=t banger.agent=virtio-serial:org.banger.agent.0" \
   -drive id=root,file="$work/root.img",format=raw,if=none \
   -device virtio-blk-device,drive=root \
   -device virtio-serial-device \

@@ -157,9 +157,8 @@ static int check(const char *sock)
                 fprintf(stderr, "FAIL: Stats: %s\n", err.msg);
                 return 1;
         }
-        printf("stats: cpus=%u mem_total=%" PRIu64 " load1=%.2f disks=%zu\n",
-               s->stats->cpu->count, s->stats->memory->total_bytes, s->stats->load->load1,
-               s->stats->n_disks);
+        printf("stats: cpus=%u mem_total=%" PRIu64 " load1=%.2f disks=%zu\n", s->stats->cpu->count,
+               s->stats->memory->total_bytes, s->stats->load->load1, s->stats->n_disks);
         if (s->stats->memory->total_bytes == 0 || s->stats->n_disks == 0) {
                 fprintf(stderr, "FAIL: Stats fields look wrong\n");
                 return 1;

@@ -20,4 +20,13 @@ check "status without daemon exits 7 with a hint" bash -c 'e=$("$1" status 2>&1)
 check "status --json without daemon still prints JSON" bash -c '"$1" status --json | grep -q "\"up\": false"' _ "$BANGER"
 check "daemon stop with nothing running exits 0" "$BANGER" daemon stop
 check "bad --timeout is a usage error" bash -c '"$1" daemon start --timeout abc 2>/dev/null; [ $? -eq 2 ]' _ "$BANGER"
+# config
+for c in "config" "config check" "config keys"; do
+        check "help for '$c'" bash -c '"$1" $2 --help | grep -q "^Usage: banger"' _ "$BANGER" "$c"
+done
+check "config check passes on a missing file (defaults)" "$BANGER" config check
+printf '[network]\nsubnet = "10.0.0.0/33"\n' > "$BANGER_HOME/bad.toml"
+check "config check names line and key of a bad value" bash -c 'e=$("$1" config check "$2" 2>&1); [ $? -eq 2 ] && grep -q "bad.toml:2: network.subnet" <<<"$e"' _ "$BANGER" "$BANGER_HOME/bad.toml"
+check "docs/configuration.md matches the schema" bash -c 'diff <("$1" config keys --markdown) <(sed -n "/^| key |/,\$p" "$2/docs/configuration.md")' _ "$BANGER" "$BANGER_SOURCE_DIR"
+check "config keys --json is JSON with every key" bash -c '"$1" config keys --json | grep -q "\"key\": \"network.subnet\""' _ "$BANGER"
 finish

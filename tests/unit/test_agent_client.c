@@ -41,9 +41,14 @@ struct listener {
         char *proc_root;
 };
 
+static void no_sync(void)
+{
+}
+
 static void serve_fixture(struct listener *l, int fd)
 {
-        struct agent_serve_ctx ctx = {.proc_root = l->proc_root, .version = "1.2.3 (t)"};
+        struct agent_serve_ctx ctx = {
+            .proc_root = l->proc_root, .version = "1.2.3 (t)", .sync_fn = no_sync};
         (void)agent_serve_stream(&ctx, fd);
 }
 
@@ -100,8 +105,7 @@ static void *listener_thread(void *arg)
                         /* Read the CONNECT line byte by byte. */
                         size_t k = 0;
                         char c;
-                        while (k + 1 < sizeof(l->connect_line) && read(fd, &c, 1) == 1 &&
-                               c != '\n')
+                        while (k + 1 < sizeof(l->connect_line) && read(fd, &c, 1) == 1 && c != '\n')
                                 l->connect_line[k++] = c;
                         l->connect_line[k] = '\0';
                         if (l->mode == MODE_GARBAGE) {

@@ -147,9 +147,9 @@ static void test_channel_parse(void **state)
                          -EINVAL);
         assert_int_equal(agent_channel_parse("virtio-serial:../x", &k, name, sizeof(name), &port),
                          -EINVAL);
-        assert_int_equal(agent_channel_parse("virtio-serial:waytoolongname.0", &k, name,
-                                             sizeof(name), &port),
-                         -EINVAL);
+        assert_int_equal(
+            agent_channel_parse("virtio-serial:waytoolongname.0", &k, name, sizeof(name), &port),
+            -EINVAL);
         assert_int_equal(agent_channel_parse("serial:x", &k, name, sizeof(name), &port), -EINVAL);
 }
 

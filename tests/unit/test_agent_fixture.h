@@ -38,7 +38,7 @@ static inline void fixture_link(const char *root, const char *rel, const char *t
 }
 
 #define FIXTURE_TCP                                                                                \
-        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "     \
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "      \
         "timeout inode\n"                                                                          \
         "   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0    "    \
         "    0 1001 1 0000000000000000 100 0 0 10 0\n"                                             \
@@ -50,7 +50,7 @@ static inline void fixture_link(const char *root, const char *rel, const char *t
 
 #define FIXTURE_TCP6                                                                               \
         "  sl  local_address                         remote_address                        st "    \
-        "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"                             \
+        "tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"                            \
         "   0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A "    \
         "00000000:00000000 00:00000000 00000000     0        0 1004 1 0000000000000000 100 0 0 "   \
         "10 0\n"                                                                                   \
@@ -59,7 +59,7 @@ static inline void fixture_link(const char *root, const char *rel, const char *t
         "10 0\n"
 
 #define FIXTURE_UDP                                                                                \
-        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "    \
+        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "     \
         "timeout inode ref pointer drops\n"                                                        \
         "  100: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101   "    \
         "     0 1006 2 0000000000000000 0\n"                                                       \

@@ -73,7 +73,11 @@ static void test_truncated(void **state)
 
         /* Body cut short. */
         pair(sv);
-        assert_int_equal(write(sv[0], "\0\0\0\x0a" "abc", 7), 7);
+        assert_int_equal(write(sv[0],
+                               "\0\0\0\x0a"
+                               "abc",
+                               7),
+                         7);
         close(sv[0]);
         assert_int_equal(agent_frame_read(sv[1], AGENT_FRAME_MAX, 0, 0, &buf, &len), -EPROTO);
         close(sv[1]);
@@ -86,12 +90,16 @@ static void test_stall_and_deadline(void **state)
         size_t len = 0;
         pair(sv);
         /* Nothing at all: the deadline applies. */
-        assert_int_equal(agent_frame_read(sv[1], AGENT_FRAME_MAX, agent_deadline_after_ms(50), 0,
-                                          &buf, &len),
-                         -ETIMEDOUT);
+        assert_int_equal(
+            agent_frame_read(sv[1], AGENT_FRAME_MAX, agent_deadline_after_ms(50), 0, &buf, &len),
+            -ETIMEDOUT);
         /* A frame that starts and stalls: the stall limit applies even
          * without a deadline. */
-        assert_int_equal(write(sv[0], "\0\0\0\x0a" "abc", 7), 7);
+        assert_int_equal(write(sv[0],
+                               "\0\0\0\x0a"
+                               "abc",
+                               7),
+                         7);
         assert_int_equal(agent_frame_read(sv[1], AGENT_FRAME_MAX, 0, 50, &buf, &len), -ETIMEDOUT);
         close(sv[0]);
         close(sv[1]);
@@ -105,9 +113,9 @@ static void test_nonblocking_and_pipe(void **state)
         assert_int_equal(agent_frame_write(p[1], "xyz", 3, 0), 0);
         uint8_t *buf = NULL;
         size_t len = 0;
-        assert_int_equal(agent_frame_read(p[0], AGENT_FRAME_MAX, agent_deadline_after_ms(1000), 0,
-                                          &buf, &len),
-                         1);
+        assert_int_equal(
+            agent_frame_read(p[0], AGENT_FRAME_MAX, agent_deadline_after_ms(1000), 0, &buf, &len),
+            1);
         assert_int_equal(len, 3);
         free(buf);
         close(p[0]);

@@ -127,9 +127,9 @@ static void test_collect(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_tcp4),       cmocka_unit_test(test_tcp6),
-            cmocka_unit_test(test_udp),        cmocka_unit_test(test_malformed),
-            cmocka_unit_test(test_inode_map),  cmocka_unit_test(test_collect),
+            cmocka_unit_test(test_tcp4),      cmocka_unit_test(test_tcp6),
+            cmocka_unit_test(test_udp),       cmocka_unit_test(test_malformed),
+            cmocka_unit_test(test_inode_map), cmocka_unit_test(test_collect),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "agent_frame.h"
 #include "agent_serve.h"
+#include "banger/v1/agent.pb-c.h"
 #include "test_agent_fixture.h"
 
 static int syncs;
@@ -217,7 +218,11 @@ static void test_oversize_desyncs(void **state)
 static void test_truncated_frame(void **state)
 {
         struct server *s = *state;
-        assert_int_equal(write(s->client, "\0\0\0\x10" "ab", 6), 6);
+        assert_int_equal(write(s->client,
+                               "\0\0\0\x10"
+                               "ab",
+                               6),
+                         6);
         shutdown(s->client, SHUT_WR);
         assert_int_equal(finish(s), -EPROTO);
 }
@@ -225,7 +230,11 @@ static void test_truncated_frame(void **state)
 static void test_stalled_frame(void **state)
 {
         struct server *s = *state;
-        assert_int_equal(write(s->client, "\0\0\0\x10" "ab", 6), 6);
+        assert_int_equal(write(s->client,
+                               "\0\0\0\x10"
+                               "ab",
+                               6),
+                         6);
         /* Stays open but sends nothing more: the server gives up after stall_ms. */
         pthread_join(s->thread, NULL);
         assert_int_equal(s->result, -ETIMEDOUT);
