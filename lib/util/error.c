@@ -47,8 +47,11 @@ int bg_error_errno(struct bg_error *err, int r, const char *fmt, ...)
                 r = EIO;
         if (!err)
                 return -r;
-        if (err->code != 0 && err->msg[0])
-                return -err->code; /* keep the more specific message already set */
+        /* The same error coming up from a callee that already explained it:
+         * keep its more specific message. (A message left from an earlier,
+         * unrelated failure has another code and is replaced.) */
+        if (err->code == r && err->msg[0])
+                return -r;
         char prefix[BG_ERROR_MSG_MAX];
         va_list ap;
         va_start(ap, fmt);

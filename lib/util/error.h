@@ -21,7 +21,8 @@ int bg_error_set(struct bg_error *err, int code, const char *fmt, ...) _printf_(
 /* Prepend context: "ctx: old message". Returns -err->code. */
 int bg_error_prefix(struct bg_error *err, const char *fmt, ...) _printf_(2, 3);
 
-/* Fill err from a -errno return value when nothing more specific was set. */
+/* Fill err with "context: strerror(r)" from a -errno return value, unless err
+ * already explains this same error (same code), set by a callee. */
 int bg_error_errno(struct bg_error *err, int r, const char *fmt, ...) _printf_(3, 4);
 
 static inline void bg_error_clear(struct bg_error *err)
