@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Boots a Debian cloud kernel under QEMU TCG (microvm, ACPI on) with an
 # initramfs whose /init is banger-agent plus the virtio modules, and a tiny
-# ext4 root disk whose init starts a listener and execs `banger-agent serve`.
+# ext4 root disk whose init runs `banger-agent init` (name, address, route,
+# DNS, work disk), starts a listener and execs `banger-agent serve`.
 # Kernel parameters that matter under QEMU TCG on microvm:
 #  - tsc_early_khz: on a loaded host the TSC calibration against the PIT can
 #    fail and the boot then hangs; a preset frequency avoids it;
@@ -103,7 +104,7 @@ visit() {
   for dep in $(ko_depends "$f"); do visit "$dep"; done
   order+=("${f#"$moddir"/}")
 }
-for m in virtio_mmio virtio_blk virtio_console; do visit "$m"; done
+for m in virtio_mmio virtio_blk virtio_console virtio_net; do visit "$m"; done
 : >"$initrd_dir/lib/banger/modules.order"
 for rel in "${order[@]}"; do
   mkdir -p "$initrd_dir/lib/modules/$kver/$(dirname "$rel")"
@@ -120,6 +121,10 @@ cp "$AGENT" "$root_dir/sbin/banger-agent"
 cp "$E2E_INIT" "$root_dir/sbin/e2e-init"
 truncate -s 64M "$work/root.img"
 mkfs.ext4 -q -F -E root_owner=0:0 -d "$root_dir" "$work/root.img" || fail "mkfs.ext4 -d failed"
+# The work disk `banger-agent init` mounts at /root (16 MiB, to tell it apart).
+work_bytes=$((16 * 1024 * 1024))
+truncate -s $work_bytes "$work/work.img"
+mkfs.ext4 -q -F -E root_owner=1000:1000 "$work/work.img" || fail "mkfs.ext4 (work) failed"
 
 # --- boot.
 sock=$work/agent.sock
@@ -127,9 +132,12 @@ accel="tcg,thread=multi"
 qemu-system-x86_64 -M microvm,acpi=on -accel "$accel" -cpu qemu64 -m 512 -smp 1 \
   -no-reboot -nographic -monitor none -serial "file:$work/console.log" \
   -kernel "$bzimage" -initrd "$work/initrd.cpio" \
-  -append "console=ttyS0 tsc_early_khz=2000000 root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init panic=-1 reboot=t banger.agent=virtio-serial:org.banger.agent.0" \
+  -append "console=ttyS0 tsc_early_khz=2000000 root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init panic=-1 reboot=t banger.agent=virtio-serial:org.banger.agent.0 banger.name=e2e-vm banger.ip=10.0.2.15/24 banger.gw=10.0.2.2 banger.dns=10.0.2.3 banger.mac=52:54:00:12:34:56 banger.work=/dev/vdb banger.bogus=1" \
   -drive id=root,file="$work/root.img",format=raw,if=none \
   -device virtio-blk-device,drive=root \
+  -drive id=work,file="$work/work.img",format=raw,if=none \
+  -device virtio-blk-device,drive=work \
+  -netdev user,id=net0 -device virtio-net-device,netdev=net0,mac=52:54:00:12:34:56 \
   -device virtio-serial-device \
   -chardev socket,id=agent,path="$sock",server=on,wait=off \
   -device virtserialport,chardev=agent,name=org.banger.agent.0 \
@@ -142,7 +150,7 @@ show_logs() {
 }
 
 start=$(date +%s)
-if ! "$TOOL" check "$sock"; then
+if ! "$TOOL" check "$sock" e2e-vm "$work_bytes"; then
   show_logs
   fail "agent did not answer as expected"
 fi
@@ -159,6 +167,18 @@ if kill -0 "$qemu_pid" 2>/dev/null; then
 fi
 wait "$qemu_pid" || true
 qemu_pid=
-grep -q "banger-agent: shutdown requested" "$work/console.log" ||
-  { show_logs; fail "console lacks the agent's shutdown message"; }
+for want in "banger-agent: shutdown requested" "banger-agent: unknown parameter banger.bogus" \
+    "banger-agent: mounted work disk /dev/vdb at /root" "banger-agent: eth0: 10.0.2.15/24" \
+    "banger-agent: default route via 10.0.2.2"; do
+  grep -q "$want" "$work/console.log" || { show_logs; fail "console lacks '$want'"; }
+done
+# What `init` wrote (the VM is gone; read the images).
+hosts=$(debugfs -R "cat /etc/hosts" "$work/root.img" 2>/dev/null)
+resolv=$(debugfs -R "cat /etc/resolv.conf" "$work/root.img" 2>/dev/null)
+grep -q "10.0.2.15	e2e-vm" <<<"$hosts" || fail "/etc/hosts lacks the VM's name: $hosts"
+grep -q "nameserver 10.0.2.3" <<<"$resolv" || fail "/etc/resolv.conf lacks banger.dns: $resolv"
+owner=$(debugfs -R "stat /" "$work/work.img" 2>/dev/null |
+        sed -n 's/.*User: *\([0-9]*\) *Group: *\([0-9]*\).*/\1:\2/p')
+[ "$owner" = "0:0" ] || fail "work disk root is owned by '$owner', not 0:0"
+
 echo "PASS: QEMU exited after Shutdown"

@@ -1,12 +1,14 @@
-/* PID 1 of the agent e2e test's root disk: starts a process that listens on
- * TCP 7777 and UDP [::]:7778 (named "e2e-listener", so the agent's Ports
- * answer can be checked), then execs `banger-agent serve`. Static. */
+/* PID 1 of the agent e2e test's root disk: runs `banger-agent init` (the
+ * boot-time setup a systemd unit runs in a real image), starts a process that
+ * listens on TCP 7777 and UDP [::]:7778 (named "e2e-listener", so the agent's
+ * Ports answer can be checked), then execs `banger-agent serve`. Static. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void listener(void)
@@ -26,6 +28,17 @@ static void listener(void)
 
 int main(void)
 {
+        pid_t setup = fork();
+        if (setup == 0) {
+                char *argv[] = {"/sbin/banger-agent", "init", NULL};
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        int status = 0;
+        if (setup < 0 || waitpid(setup, &status, 0) < 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+                fprintf(stderr, "e2e-init: banger-agent init failed (status %d)\n", status);
+
         pid_t pid = fork();
         if (pid == 0)
                 listener();

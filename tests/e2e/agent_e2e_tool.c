@@ -1,7 +1,9 @@
 /* Host side of the agent e2e test.
  *   agent_e2e_tool mkcpio DIR OUT     newc cpio of DIR (plus /dev/console)
- *   agent_e2e_tool check SOCK         wait for Health over the virtio-serial
- *                                     socket, check Ports and Stats, send Shutdown */
+ *   agent_e2e_tool check SOCK [HOSTNAME WORK_DISK_BYTES]
+ *                                     wait for Health over the virtio-serial
+ *                                     socket, check Ports and Stats (and what
+ *                                     `banger-agent init` set up), send Shutdown */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -97,7 +99,7 @@ static uint64_t now_ms(void)
         return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int check(const char *sock)
+static int check(const char *sock, const char *want_hostname, uint64_t want_root_bytes)
 {
         struct bg_error err = {0};
         _cleanup_(agent_conn_freep) struct agent_conn *c = NULL;
@@ -124,6 +126,11 @@ static int check(const char *sock)
                h->health->hostname, h->health->kernel_release);
         if (strlen(h->health->boot_id) != 36 || !strstr(h->health->agent_version, ".")) {
                 fprintf(stderr, "FAIL: Health fields look wrong\n");
+                return 1;
+        }
+        if (want_hostname && !streq(h->health->hostname, want_hostname)) {
+                fprintf(stderr, "FAIL: hostname is '%s', banger.name asked for '%s'\n",
+                        h->health->hostname, want_hostname);
                 return 1;
         }
 
@@ -163,6 +170,16 @@ static int check(const char *sock)
                 fprintf(stderr, "FAIL: Stats fields look wrong\n");
                 return 1;
         }
+        for (size_t i = 0; i < s->stats->n_disks; i++) {
+                Banger__V1__AgentDiskUsage *d = s->stats->disks[i];
+                printf("disk: %s total=%" PRIu64 "\n", d->path, d->total_bytes);
+                /* /root is the work disk (mounted by `init`): its size tells. */
+                if (want_root_bytes && streq(d->path, "/root") &&
+                    (d->total_bytes > want_root_bytes || d->total_bytes < want_root_bytes / 2)) {
+                        fprintf(stderr, "FAIL: /root is not the work disk\n");
+                        return 1;
+                }
+        }
 
         if (agent_shutdown(c, 10000, &err) < 0) {
                 fprintf(stderr, "FAIL: Shutdown: %s\n", err.msg);
@@ -177,7 +194,10 @@ int main(int argc, char **argv)
         if (argc == 4 && streq(argv[1], "mkcpio"))
                 return mkcpio(argv[2], argv[3]);
         if (argc == 3 && streq(argv[1], "check"))
-                return check(argv[2]);
-        fprintf(stderr, "usage: agent_e2e_tool mkcpio DIR OUT | check SOCK\n");
+                return check(argv[2], NULL, 0);
+        if (argc == 5 && streq(argv[1], "check"))
+                return check(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+        fprintf(stderr,
+                "usage: agent_e2e_tool mkcpio DIR OUT | check SOCK [HOSTNAME WORK_DISK_BYTES]\n");
         return 2;
 }

@@ -1,0 +1,216 @@
+#include "disk/disk.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/macro.h"
+
+extern char **environ;
+
+const char *disk_clone_method_to_string(enum disk_clone_method m)
+{
+        switch (m) {
+        case DISK_CLONE_REFLINK:
+                return "reflink";
+        case DISK_CLONE_SPARSE_COPY:
+                return "sparse-copy";
+        }
+        return NULL;
+}
+
+/* Copies the data extents of in to out, leaving holes as holes. */
+static int sparse_copy(int in, int out, off_t size)
+{
+        off_t pos = 0;
+        if (ftruncate(out, size) < 0)
+                return -errno;
+        while (pos < size) {
+                off_t data = lseek(in, pos, SEEK_DATA);
+                if (data < 0) {
+                        if (errno == ENXIO)
+                                break; /* only a hole remains */
+                        return -errno;
+                }
+                off_t hole = lseek(in, data, SEEK_HOLE);
+                if (hole < 0)
+                        return -errno;
+                off_t off_in = data, off_out = data;
+                while (off_in < hole) {
+                        ssize_t n = copy_file_range(in, &off_in, out, &off_out,
+                                                    (size_t)(hole - off_in), 0);
+                        if (n < 0)
+                                return -errno;
+                        if (n == 0)
+                                return -EIO;
+                }
+                pos = hole;
+        }
+        return 0;
+}
+
+int disk_clone(const char *src, const char *dst, enum disk_clone_method *ret_method,
+               struct bg_error *err)
+{
+        char tmp[4096];
+        struct stat st;
+        enum disk_clone_method method = DISK_CLONE_REFLINK;
+        int r;
+
+        _cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return bg_error_errno(err, -errno, "open %s", src);
+        if (fstat(in, &st) < 0)
+                return bg_error_errno(err, -errno, "stat %s", src);
+        if (!S_ISREG(st.st_mode))
+                return bg_error_set(err, EINVAL, "%s is not a regular file", src);
+        if (access(dst, F_OK) == 0)
+                return bg_error_set(err, EEXIST, "%s already exists", dst);
+        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dst, (int)getpid());
+        _cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (out < 0)
+                return bg_error_errno(err, -errno, "create %s", tmp);
+        if (ioctl(out, FICLONE, in) < 0) {
+                method = DISK_CLONE_SPARSE_COPY;
+                r = sparse_copy(in, out, st.st_size);
+                if (r < 0) {
+                        unlink(tmp);
+                        return bg_error_errno(err, r, "copy %s to %s", src, tmp);
+                }
+        }
+        if (fsync(out) < 0 || rename(tmp, dst) < 0) {
+                r = -errno;
+                unlink(tmp);
+                return bg_error_errno(err, r, "publish %s", dst);
+        }
+        if (ret_method)
+                *ret_method = method;
+        return 0;
+}
+
+int disk_run(char *const argv[], char *out, size_t len)
+{
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(pipefd[1]);
+        if (r != 0) {
+                close(pipefd[0]);
+                return -r;
+        }
+        size_t used = 0;
+        char buf[4096];
+        for (;;) {
+                ssize_t n = read(pipefd[0], buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                if (out && used + 1 < len) {
+                        size_t k = (size_t)n < len - 1 - used ? (size_t)n : len - 1 - used;
+                        memcpy(out + used, buf, k);
+                        used += k;
+                }
+        }
+        close(pipefd[0]);
+        if (out && len)
+                out[used] = '\0';
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+static void chomp(char *s)
+{
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+                s[--n] = '\0';
+}
+
+int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *dst,
+                       struct bg_error *err)
+{
+        char out[1024];
+        if (base[0] != '/')
+                return bg_error_set(err, EINVAL, "backing file %s must be an absolute path", base);
+        if (access(base, R_OK) < 0)
+                return bg_error_errno(err, -errno, "backing file %s", base);
+        char *argv[] = {(char *)(qemu_img ? qemu_img : "qemu-img"),
+                        "create",
+                        "-q",
+                        "-f",
+                        "qcow2",
+                        "-F",
+                        "raw",
+                        "-b",
+                        (char *)base,
+                        (char *)dst,
+                        NULL};
+        int r = disk_run(argv, out, sizeof(out));
+        if (r < 0)
+                return bg_error_errno(err, r, "run %s", argv[0]);
+        if (r != 0) {
+                chomp(out);
+                unlink(dst);
+                return bg_error_set(err, EIO, "qemu-img create %s failed (exit %d): %s", dst, r,
+                                    out);
+        }
+        return 0;
+}
+
+int disk_make_work(const char *mkfs, const char *path, uint64_t size, const char *label,
+                   struct bg_error *err)
+{
+        char out[1024], sizearg[32];
+        if (size < (64u << 20))
+                return bg_error_set(err, EINVAL, "work disk size %llu is below 64 MiB",
+                                    (unsigned long long)size);
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create %s", path);
+        if (ftruncate(fd, (off_t)size) < 0) {
+                int r = -errno;
+                unlink(path);
+                return bg_error_errno(err, r, "size %s", path);
+        }
+        snprintf(sizearg, sizeof(sizearg), "%lluk", (unsigned long long)(size / 1024));
+        char *argv[] = {(char *)(mkfs ? mkfs : "mkfs.ext4"),
+                        "-F",
+                        "-q",
+                        "-E",
+                        "root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1",
+                        "-L",
+                        (char *)(label ? label : "banger-work"),
+                        (char *)path,
+                        sizearg,
+                        NULL};
+        int r = disk_run(argv, out, sizeof(out));
+        if (r != 0) {
+                unlink(path);
+                if (r < 0)
+                        return bg_error_errno(err, r, "run %s", argv[0]);
+                chomp(out);
+                return bg_error_set(err, EIO, "mkfs.ext4 %s failed (exit %d): %s", path, r, out);
+        }
+        return 0;
+}
