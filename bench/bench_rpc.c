@@ -10,6 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+
 #include "banger/v1/common.pb-c.h"
 #include "log/log.h"
 #include "rpc/rpc.h"
@@ -97,6 +101,47 @@ static int floor_run(unsigned n, uint64_t *lat)
         return 0;
 }
 
+/* A second floor: a bare nng REQ/REP round trip over ipc with an echo thread
+ * and no banger code at all. Any hop through another nng process costs at
+ * least this on this machine. */
+static void *nng_echo_main(void *arg)
+{
+        nng_socket *rep = arg;
+        nng_msg *m;
+        while (nng_recvmsg(*rep, &m, 0) == 0)
+                if (nng_sendmsg(*rep, m, 0) != 0)
+                        nng_msg_free(m);
+        return NULL;
+}
+
+static int nng_floor_run(const char *home, unsigned n, uint64_t *lat)
+{
+        char url[256];
+        nng_socket rep, req;
+        pthread_t t;
+        snprintf(url, sizeof(url), "ipc://%s/floor.sock", home);
+        if (nng_rep0_open(&rep) || nng_listen(rep, url, NULL, 0) || nng_req0_open(&req) ||
+            nng_dial(req, url, NULL, 0))
+                return -1;
+        pthread_create(&t, NULL, nng_echo_main, &rep);
+        for (unsigned i = 0; i < n + 200; i++) {
+                nng_msg *m;
+                if (nng_msg_alloc(&m, 64))
+                        return -1;
+                uint64_t t0 = now_mono_usec();
+                if (nng_sendmsg(req, m, 0) || nng_recvmsg(req, &m, 0))
+                        return -1;
+                if (i >= 200)
+                        lat[i - 200] = now_mono_usec() - t0;
+                nng_msg_free(m);
+        }
+        nng_close(req);
+        nng_close(rep);
+        pthread_join(t, NULL);
+        qsort(lat, n, sizeof(*lat), cmp_u64);
+        return 0;
+}
+
 int main(int argc, char **argv)
 {
         unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 10000;
@@ -117,9 +162,11 @@ int main(int argc, char **argv)
         snprintf(gw, sizeof(gw), "ipc://%s/run/gateway.sock", home);
         snprintf(direct, sizeof(direct), "ipc://%s/run/vmsvc.sock", home);
 
-        uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b)), *f = calloc(n, sizeof(*f));
+        uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b)), *f = calloc(n, sizeof(*f)),
+                 *g = calloc(n, sizeof(*g));
         int r = 0;
-        if (!a || !b || !f || run(direct, n, a) < 0 || run(gw, n, b) < 0 || floor_run(n, f) < 0)
+        if (!a || !b || !f || !g || run(direct, n, a) < 0 || run(gw, n, b) < 0 ||
+            floor_run(n, f) < 0 || nng_floor_run(home, n, g) < 0)
                 r = 1;
         snprintf(cmd, sizeof(cmd), "%s/banger daemon stop >/dev/null 2>&1; rm -rf %s", bin, home);
         if (system(cmd) != 0)
@@ -142,8 +189,13 @@ int main(int argc, char **argv)
                "costs %.2fx that floor (the gateway's own work is the rest: %lld us)\n",
                (unsigned long long)f[n / 2], (double)added / (double)(f[n / 2] ? f[n / 2] : 1),
                added - (long long)f[n / 2]);
+        printf("  floor: a bare nng REQ/REP ipc round trip (echo thread, no banger code) p50 %llu us;"
+               " the hop costs %.2fx that, i.e. %lld us beyond nng's own round trip\n",
+               (unsigned long long)g[n / 2], (double)added / (double)(g[n / 2] ? g[n / 2] : 1),
+               added - (long long)g[n / 2]);
         free(a);
         free(b);
         free(f);
+        free(g);
         return 0;
 }
