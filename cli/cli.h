@@ -19,6 +19,13 @@ struct cli_flag {
 
 struct cli;
 
+/* What a command's positional arguments complete to in the shell. */
+enum cli_complete {
+        CLI_COMPLETE_NONE,
+        CLI_COMPLETE_FILE,
+        CLI_COMPLETE_KERNEL, /* live kernel names from the running services */
+};
+
 struct cli_cmd {
         const char *name;
         const char *args;        /* usage tail after flags, e.g. "[NAME]" */
@@ -30,6 +37,7 @@ struct cli_cmd {
         size_t n_subs;
         int (*run)(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
         int min_args, max_args;  /* positional arguments accepted (max -1 = any) */
+        enum cli_complete complete;
 };
 
 /* Parsed flags of the command being run. */
@@ -69,7 +77,14 @@ int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st)
 
 void cli_print_help(const struct cli_cmd *cmd, const char *path_words);
 
+/* Shell completion backend: `banger __complete WORD… PARTIAL` prints the
+ * candidates for PARTIAL, one per line ("__files__" = complete file names). */
+int cli_complete_main(int argc, char **argv);
+/* `banger __docs`: the whole command tree as Markdown (docs/cli.md). */
+int cli_docs_main(void);
+
 /* commands */
+int cmd_completion(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

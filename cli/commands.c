@@ -59,7 +59,8 @@ static const struct cli_cmd config_cmds[] = {
          .description = "Reads FILE (default CONFIG_DIR/config.toml) exactly as the services do\n"
                         "and reports the first problem with its file, line and key.",
          .run = cmd_config_check,
-         .max_args = 1},
+         .max_args = 1,
+         .complete = CLI_COMPLETE_FILE},
         {.name = "keys",
          .summary = "List every configuration key with its type and default",
          .flags = config_keys_flags,
@@ -83,6 +84,18 @@ static const struct cli_cmd root_cmds[] = {
          .summary = "Check the configuration file and list its keys",
          .subs = config_cmds,
          .n_subs = ELEMENTSOF(config_cmds)},
+        {.name = "completion",
+         .args = "bash|zsh|fish",
+         .summary = "Print a shell completion script",
+         .description = "Completes commands, options and live names (kernels) from the running\n"
+                        "services. Load it with:\n"
+                        "  bash:  source <(banger completion bash)   (or save it to\n"
+                        "         /etc/bash_completion.d/banger)\n"
+                        "  zsh:   source <(banger completion zsh)\n"
+                        "  fish:  banger completion fish | source",
+         .run = cmd_completion,
+         .min_args = 1,
+         .max_args = 1},
         {.name = "version",
          .summary = "Print version, commit and build time",
          .flags = json_flag,

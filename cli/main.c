@@ -165,6 +165,10 @@ int main(int argc, char **argv)
                        BANGER_BUILD_TIME);
                 return 0;
         }
+        if (argc >= 2 && strcmp(argv[1], "__complete") == 0)
+                return cli_complete_main(argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "__docs") == 0)
+                return cli_docs_main();
         /* Walk down the tree: each word that names a subcommand descends. */
         while (cmd->n_subs) {
                 if (i >= argc) {

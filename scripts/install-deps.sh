@@ -12,12 +12,15 @@ BUILD_PKGS=(
   libzstd-dev libjansson-dev libcmocka-dev
   libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
   liblz4-dev liblzma-dev libbz2-dev zlib1g-dev libssl-dev
+  libyaml-dev
 )
 RUN_PKGS=(
   qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
   nftables iproute2 ldnsutils bind9-dnsutils
   gnupg
   kmod
+  zsh fish
+  docker-registry skopeo umoci apache2-utils
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -2,6 +2,8 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "kernel_service.h"
+#include "kernel_store.h"
 
 /* Schema v1: the VM registry. Later versions append migrations; never edit one
  * that has shipped. */
@@ -20,6 +22,7 @@ const struct store_migration imagesvc_migrations[] = {
             "  sha256 TEXT NOT NULL,"
             "  created_unix_ms INTEGER NOT NULL"
             ");"},
+        {2, kernel_store_migration_2},
 };
 const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
 
@@ -44,15 +47,31 @@ static int kernel_health(struct imagesvc *v, const Banger__V1__HealthRequest *in
 
 const struct rpc_method_impl imagesvc_kernel_methods[] = {
         RPC_METHOD("Health", kernel_health),
+        RPC_METHOD("Import", kernelsvc_import),
+        RPC_METHOD("Pull", kernelsvc_pull),
+        RPC_METHOD("GetOperation", kernelsvc_get_operation),
+        RPC_METHOD("CancelOperation", kernelsvc_cancel_operation),
+        RPC_METHOD("ListOperations", kernelsvc_list_operations),
+        RPC_METHOD("List", kernelsvc_list),
+        RPC_METHOD("Show", kernelsvc_show),
+        RPC_METHOD("Delete", kernelsvc_delete),
 };
 const size_t imagesvc_n_kernel_methods = ELEMENTSOF(imagesvc_kernel_methods);
 
 int imagesvc_register(struct imagesvc *v, struct bg_error *err)
 {
-        int r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
+        int r = kernelsvc_new(v->d, &v->kernels, err);
+        if (r < 0)
+                return r;
+        r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
                                        imagesvc_image_methods, imagesvc_n_image_methods, v, err);
         if (r < 0)
                 return r;
         return rpc_server_add_service(v->d->srv, &banger__v1__kernel_service__descriptor,
                                       imagesvc_kernel_methods, imagesvc_n_kernel_methods, v, err);
+}
+
+void imagesvc_done(struct imagesvc *v)
+{
+        v->kernels = kernelsvc_free(v->kernels);
 }

@@ -18,6 +18,9 @@ int main(int argc, char **argv)
                 r = imagesvc_register(&v, &err);
         if (r == 0)
                 r = daemon_run(&d, &err);
+        /* The server has stopped: no handler runs; end the operations before
+         * the database closes. */
+        imagesvc_done(&v);
         daemon_done(&d);
         return daemon_exit_code(&d, r, &err);
 }

@@ -87,7 +87,7 @@ int tap_pool_resume(struct tap_pool *p, struct bg_error *err);
 /* Stops the workers after their current tap, waits for them. Acquire keeps
  * working (creating taps on demand) unless tap_pool_set_enabled(false). */
 void tap_pool_pause(struct tap_pool *p);
-/* Disabled (network torn down): acquire fails with ENETDOWN. */
+/* Disabled (network torn down): acquire fails with EBUSY. */
 void tap_pool_set_enabled(struct tap_pool *p, bool enabled);
 
 /* Makes net.db and the kernel agree (pool paused): unfinished rows are
