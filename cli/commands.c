@@ -1,6 +1,7 @@
 /* The command tree. Every user-visible command, flag and help text is here, so
  * --help, completion and docs come from one place. */
 #include "cli.h"
+#include "cmd_kernel.h"
 
 #include "util/macro.h"
 
@@ -68,6 +69,93 @@ static const struct cli_cmd config_cmds[] = {
          .run = cmd_config_keys},
 };
 
+static const struct cli_flag kernel_import_flags[] = {
+        {"name", 0, "NAME", "name to keep it under (default: the kernel release it reports)"},
+        {"initrd", 0, "FILE", "an initrd to keep with the kernel"},
+        {"modules", 0, "DIR", "its /lib/modules/<release> tree (becomes modules.ext4 and feeds "
+                              "the initramfs)"},
+        {"json", 0, NULL, "print the imported kernel as JSON"},
+};
+
+static const struct cli_flag kernel_pull_flags[] = {
+        {"catalog", 0, "URL", "a JSON catalog (http(s)://, file:// or a local path) instead of "
+                              "the built-in one"},
+        {"json", 0, NULL, "print the pulled kernel as JSON"},
+};
+
+static const struct cli_flag kernel_ops_flags[] = {
+        {"all", 0, NULL, "include operations that finished (kept for 10 minutes)"},
+        {"json", 0, NULL, "print JSON instead of a table"},
+};
+
+static const struct cli_cmd kernel_cmds[] = {
+        {.name = "import",
+         .args = "PATH",
+         .summary = "Import a kernel from an ELF vmlinux or a bzImage on this host",
+         .description =
+                 "Keeps the bzImage (QEMU microvm boots it), extracts the ELF vmlinux from it\n"
+                 "(Firecracker boots that; gzip, xz, lz4 and zstd payloads), and builds the\n"
+                 "banger initramfs (the guest agent as /init plus the virtio, vsock and ext4\n"
+                 "modules in dependency order) and, with --modules, modules.ext4 (the whole\n"
+                 "module tree as a read-only disk). Everything lands in STATE/kernels/NAME/\n"
+                 "at once or not at all. Progress is shown while it runs; Ctrl-C cancels.\n"
+                 "Importing a name that exists fails with exit code 4: delete it first.",
+         .flags = kernel_import_flags,
+         .n_flags = ELEMENTSOF(kernel_import_flags),
+         .run = cmd_kernel_import,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_FILE},
+        {.name = "pull",
+         .args = "NAME",
+         .summary = "Download, verify and import a kernel from a catalog",
+         .description =
+                 "The built-in catalog has debian-cloud-amd64: Debian's linux-image-cloud-amd64\n"
+                 "from the mirror in config kernel.debian_mirror (default: this host's apt\n"
+                 "sources), verified the way apt does it (InRelease signature with gpgv and\n"
+                 "debian-archive-keyring, then the Packages index sha256, then the .deb\n"
+                 "sha256), unpacked and imported with its modules. --catalog URL reads a JSON\n"
+                 "list of {\"name\", \"url\", \"sha256\", \"version\", \"kind\": \"bzimage\"|\"deb\"}\n"
+                 "entries instead. A file that fails a check is refused with a message naming\n"
+                 "the check. Downloads are cached by sha256 in CACHE/kernels/, so pulling\n"
+                 "again downloads nothing new; pulling a name that exists replaces it\n"
+                 "atomically when the kernel changed. Concurrent pulls of one name share one\n"
+                 "operation. Ctrl-C cancels and removes partial files.",
+         .flags = kernel_pull_flags,
+         .n_flags = ELEMENTSOF(kernel_pull_flags),
+         .run = cmd_kernel_pull,
+         .min_args = 1,
+         .max_args = 1},
+        {.name = "list",
+         .summary = "List the kernels banger has",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_kernel_list},
+        {.name = "show",
+         .args = "NAME",
+         .summary = "Show a kernel: version, checksums, artifacts, initramfs modules",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_kernel_show,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_KERNEL},
+        {.name = "delete",
+         .args = "NAME",
+         .summary = "Delete a kernel and its artifacts",
+         .description = "Fails with exit code 3 when there is no such kernel, and with 5 while an\n"
+                        "import or pull of it is running.",
+         .run = cmd_kernel_delete,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_KERNEL},
+        {.name = "ops",
+         .summary = "List running kernel imports and pulls",
+         .flags = kernel_ops_flags,
+         .n_flags = ELEMENTSOF(kernel_ops_flags),
+         .run = cmd_kernel_ops},
+};
+
 static const struct cli_cmd root_cmds[] = {
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
@@ -80,6 +168,10 @@ static const struct cli_cmd root_cmds[] = {
          .summary = "Start, stop or inspect banger's processes (user/dev mode)",
          .subs = daemon_cmds,
          .n_subs = ELEMENTSOF(daemon_cmds)},
+        {.name = "kernel",
+         .summary = "Import, pull, list, show and delete the kernels VMs boot",
+         .subs = kernel_cmds,
+         .n_subs = ELEMENTSOF(kernel_cmds)},
         {.name = "config",
          .summary = "Check the configuration file and list its keys",
          .subs = config_cmds,

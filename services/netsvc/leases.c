@@ -120,11 +120,10 @@ static int pick_address(sqlite3 *db, const struct ipam_net *net, struct in_addr 
         int r = netdb_meta_get(db, "ip_hwm", 0, &hwm, err);
         if (r < 0)
                 return r;
+        /* A mark outside the subnet belongs to a previous configuration. */
         uint64_t start = lo;
         if (hwm >= (int64_t)lo && hwm <= (int64_t)hi)
-                start = (uint64_t)hwm + 1;
-        else if (hwm > (int64_t)hi)
-                start = (uint64_t)hi + 1; /* whole subnet used once: only reuse */
+                start = (uint64_t)hwm + 1; /* hwm == hi: used up once, only reuse */
         for (uint64_t c = start; c <= hi; c++) {
                 struct in_addr a = addr_of((uint32_t)c);
                 if (a.s_addr == gateway.s_addr)
@@ -257,8 +256,10 @@ static int get_or_create_tx(sqlite3 *db, void *ud, struct bg_error *err)
         if (r < 0)
                 return r;
         /* A requested address counts too: it has been used now. */
-        if ((above || g->requested) && (int64_t)host_u32(ip) > hwm) {
-                r = netdb_meta_set(db, "ip_hwm", (int64_t)host_u32(ip), err);
+        int64_t mine = (int64_t)host_u32(ip);
+        bool hwm_in_net = ipam_net_contains(g->net, addr_of((uint32_t)hwm)) && hwm > 0;
+        if ((above || g->requested) && (!hwm_in_net || mine > hwm)) {
+                r = netdb_meta_set(db, "ip_hwm", mine, err);
                 if (r < 0)
                         return r;
         }

@@ -15,6 +15,8 @@
 # Kernel: $BANGER_TEST_KERNEL_DIR (holding boot/vmlinuz-* and
 # lib/modules/<version>/), else the Debian linux-image-*-cloud-amd64 package
 # fetched with apt-get download into a cache dir keyed by version.
+# With BANGER_TEST_BZIMAGE and BANGER_TEST_INITRD set, boots exactly those
+# (e.g. a kernel and banger initramfs made by `banger kernel pull`) instead.
 # Usage: agent_boot.sh BANGER_AGENT E2E_INIT E2E_TOOL
 set -euo pipefail
 
@@ -26,6 +28,10 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not install
 command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
 command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
 
+if [ -n "${BANGER_TEST_BZIMAGE:-}" ] && [ -n "${BANGER_TEST_INITRD:-}" ]; then
+  bzimage=$BANGER_TEST_BZIMAGE
+  echo "kernel: $bzimage (given), initramfs: $BANGER_TEST_INITRD (given)"
+else
 kernel_dir=${BANGER_TEST_KERNEL_DIR:-}
 if [ -z "$kernel_dir" ]; then
   command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
@@ -62,6 +68,8 @@ moddir=$kernel_dir/lib/modules/$kver
 [ -d "$moddir" ] || skip "no lib/modules/$kver in $kernel_dir"
 echo "kernel: $bzimage"
 
+fi
+
 work=$(mktemp -d /tmp/banger-agent-e2e.XXXXXX)
 qemu_pid=
 cleanup() {
@@ -70,6 +78,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -n "${BANGER_TEST_INITRD:-}" ]; then
+  cp "$BANGER_TEST_INITRD" "$work/initrd.cpio"
+else
 # --- initramfs: the agent as /init and the virtio modules in dependency order.
 initrd_dir=$work/initrd
 mkdir -p "$initrd_dir/lib/banger" "$initrd_dir/dev" "$initrd_dir/proc" "$initrd_dir/sys"
@@ -113,6 +124,8 @@ for rel in "${order[@]}"; do
 done
 echo "modules: ${order[*]}"
 "$TOOL" mkcpio "$initrd_dir" "$work/initrd.cpio" || fail "could not write the initramfs"
+
+fi
 
 # --- root disk: PID 1 is the e2e init, which execs banger-agent serve.
 root_dir=$work/rootfs

@@ -1,0 +1,207 @@
+#include "cmd_ops.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/macro.h"
+
+#define POLL_MS 200
+#define BAR_WIDTH 24
+
+/* Ctrl-C count. A signal handler can only reach static storage. */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+        interrupted++;
+}
+
+void cli_format_bytes(char *buf, size_t len, uint64_t b)
+{
+        if (b < 1024)
+                snprintf(buf, len, "%llu B", (unsigned long long)b);
+        else if (b < 1024ull * 1024)
+                snprintf(buf, len, "%.1f KiB", (double)b / 1024);
+        else if (b < 1024ull * 1024 * 1024)
+                snprintf(buf, len, "%.1f MiB", (double)b / (1024.0 * 1024));
+        else
+                snprintf(buf, len, "%.2f GiB", (double)b / (1024.0 * 1024 * 1024));
+}
+
+void cli_op_status(const Banger__V1__Operation *op, struct rpc_status *st)
+{
+        memset(st, 0, sizeof(*st));
+        st->code = op->status ? (enum rpc_code)op->status->code : RPC_UNKNOWN;
+        snprintf(st->message, sizeof(st->message), "%s",
+                 op->status && op->status->message[0] ? op->status->message
+                                                      : "operation failed");
+        snprintf(st->op_id, sizeof(st->op_id), "%s", op->id);
+}
+
+static size_t stage_index(const Banger__V1__Operation *op)
+{
+        for (size_t i = 0; i < op->n_stages; i++)
+                if (streq(op->stages[i], op->stage))
+                        return i + 1;
+        return 0;
+}
+
+struct view {
+        bool tty;
+        char last_stage[64];
+        int last_decile;
+        bool drew;
+};
+
+static void draw(struct view *v, const Banger__V1__Operation *op)
+{
+        size_t idx = stage_index(op);
+        char done[32], total[32];
+        cli_format_bytes(done, sizeof(done), op->done_bytes);
+        cli_format_bytes(total, sizeof(total), op->total_bytes);
+        if (v->tty) {
+                char step[32] = "";
+                if (idx)
+                        snprintf(step, sizeof(step), "[%zu/%zu] ", idx, op->n_stages);
+                fprintf(stderr, "\r\033[K%s%-10s", step, op->stage);
+                if (op->total_bytes) {
+                        int fill = (int)(op->done_bytes * BAR_WIDTH / op->total_bytes);
+                        if (fill > BAR_WIDTH)
+                                fill = BAR_WIDTH;
+                        char bar[BAR_WIDTH + 1];
+                        memset(bar, '#', (size_t)fill);
+                        memset(bar + fill, '-', (size_t)(BAR_WIDTH - fill));
+                        bar[BAR_WIDTH] = '\0';
+                        fprintf(stderr, " [%s] %3d%%  %s / %s", bar,
+                                (int)(op->done_bytes * 100 / op->total_bytes), done, total);
+                } else if (op->done_bytes) {
+                        fprintf(stderr, " %s", done);
+                }
+                fflush(stderr);
+                v->drew = true;
+                return;
+        }
+        if (!streq(v->last_stage, op->stage)) {
+                snprintf(v->last_stage, sizeof(v->last_stage), "%s", op->stage);
+                v->last_decile = -1;
+                if (idx)
+                        fprintf(stderr, "stage %zu/%zu: %s\n", idx, op->n_stages, op->stage);
+                else
+                        fprintf(stderr, "stage: %s\n", op->stage);
+        }
+        if (op->total_bytes) {
+                int decile = (int)(op->done_bytes * 10 / op->total_bytes);
+                if (decile > v->last_decile) {
+                        v->last_decile = decile;
+                        fprintf(stderr, "  %s: %d%% (%s of %s)\n", op->stage, decile * 10, done,
+                                total);
+                }
+        }
+}
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* Ctrl-C cuts it short, which is what we want */
+}
+
+int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__Operation *op,
+                  bool quiet, Banger__V1__Operation **ret_final, struct rpc_status *st)
+{
+        char get_m[160], cancel_m[160];
+        snprintf(get_m, sizeof(get_m), "/%s/GetOperation", service);
+        snprintf(cancel_m, sizeof(cancel_m), "/%s/CancelOperation", service);
+        struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO),
+                         .last_decile = -1};
+        if (!quiet)
+                fprintf(stderr, "operation %s: %s %s%s\n", op->id, op->kind, op->target,
+                        v.tty ? " (Ctrl-C cancels)" : "");
+
+        struct sigaction sa = {.sa_handler = on_sigint}, old;
+        sigemptyset(&sa.sa_mask);
+        interrupted = 0;
+        sigaction(SIGINT, &sa, &old);
+
+        Banger__V1__Operation *cur = NULL;
+        bool cancel_sent = false;
+        int r = 0;
+        const Banger__V1__Operation *view = op;
+        for (;;) {
+                if (!quiet)
+                        draw(&v, view);
+                if (view->done)
+                        break;
+                if (interrupted > 1) {
+                        memset(st, 0, sizeof(*st));
+                        st->code = RPC_CANCELLED;
+                        snprintf(st->message, sizeof(st->message),
+                                 "stopped waiting; operation %s is being cancelled", op->id);
+                        snprintf(st->op_id, sizeof(st->op_id), "%s", op->id);
+                        r = -EINTR;
+                        break;
+                }
+                if (interrupted && !cancel_sent) {
+                        Banger__V1__CancelOperationRequest cr =
+                                BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
+                        cr.id = op->id;
+                        Banger__V1__Operation *co = NULL;
+                        struct rpc_call_opts o = {.deadline_ms = 5000,
+                                                  .flags = RPC_CALL_IDEMPOTENT};
+                        struct rpc_status cst = {0};
+                        if (v.tty && v.drew)
+                                fputc('\n', stderr);
+                        if (rpc_call(c, cancel_m, &cr.base, &banger__v1__operation__descriptor,
+                                     (ProtobufCMessage **)&co, &o, &cst) == 0) {
+                                fprintf(stderr, "cancelling operation %s (Ctrl-C again to stop "
+                                                "waiting)\n",
+                                        op->id);
+                                banger__v1__operation__free_unpacked(co, NULL);
+                        } else {
+                                char buf[768];
+                                rpc_status_format(&cst, buf, sizeof(buf));
+                                fprintf(stderr, "banger: cannot cancel: %s\n", buf);
+                        }
+                        cancel_sent = true;
+                }
+                sleep_ms(POLL_MS);
+                Banger__V1__GetOperationRequest gr = BANGER__V1__GET_OPERATION_REQUEST__INIT;
+                gr.id = op->id;
+                Banger__V1__Operation *next = NULL;
+                struct rpc_call_opts o = {.deadline_ms = 5000, .flags = RPC_CALL_IDEMPOTENT};
+                r = rpc_call(c, get_m, &gr.base, &banger__v1__operation__descriptor,
+                             (ProtobufCMessage **)&next, &o, st);
+                if (r < 0)
+                        break;
+                if (cur)
+                        banger__v1__operation__free_unpacked(cur, NULL);
+                cur = next;
+                view = cur;
+        }
+        sigaction(SIGINT, &old, NULL);
+        if (!quiet && v.tty && v.drew)
+                fputc('\n', stderr);
+        if (r < 0) {
+                if (cur)
+                        banger__v1__operation__free_unpacked(cur, NULL);
+                return r;
+        }
+        if (!cur) {
+                /* Done at once: hand back a copy of what we were given. */
+                size_t len = protobuf_c_message_get_packed_size(&op->base);
+                uint8_t *buf = malloc(len ? len : 1);
+                if (!buf)
+                        return -ENOMEM;
+                protobuf_c_message_pack(&op->base, buf);
+                cur = banger__v1__operation__unpack(NULL, len, buf);
+                free(buf);
+                if (!cur)
+                        return -ENOMEM;
+        }
+        *ret_final = cur;
+        return 0;
+}
