@@ -117,7 +117,7 @@ static int run_kernel_op(struct cli *cli, const char *method, const ProtobufCMes
         rpc_client_close(c);
         if (r < 0)
                 return cli_fail_status(&st);
-        if (!fin->status || fin->status->code != RPC_OK) {
+        if (!fin->status || (int)fin->status->code != RPC_OK) {
                 cli_op_status(fin, &st);
                 banger__v1__operation__free_unpacked(fin, NULL);
                 return cli_fail_status(&st);
@@ -300,7 +300,7 @@ int cmd_kernel_ops(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         Banger__V1__Operation *op = resp->operations[i];
                         const char *state = "running";
                         if (op->done && op->status)
-                                state = op->status->code == RPC_OK
+                                state = (int)op->status->code == RPC_OK
                                                 ? "done"
                                                 : rpc_code_to_string(op->status->code);
                         printf("%-16s %-14s %-24s %-10s %s\n", op->id, op->kind, op->target,
