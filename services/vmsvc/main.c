@@ -1,3 +1,4 @@
+#include "vm_store.h"
 #include "vmsvc.h"
 
 int main(int argc, char **argv)
@@ -13,7 +14,7 @@ int main(int argc, char **argv)
 
         int r = daemon_init(&d, &desc, argc, argv, &err);
         if (r == 0)
-                r = daemon_open_db(&d, "vms", vmsvc_migrations, vmsvc_n_migrations, &err);
+                r = daemon_open_db(&d, "vms", vmsvc_migrations, vm_store_n_migrations, &err);
         if (r == 0)
                 r = vmsvc_register(&v, &err);
         if (r == 0)

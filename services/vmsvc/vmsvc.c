@@ -1,19 +1,10 @@
 #include "vmsvc.h"
 
 #include "banger/v1/vm.pb-c.h"
+#include "vm_store.h"
 
-/* Schema v1: the VM registry. Later versions append migrations; never edit one
- * that has shipped. */
-const struct store_migration vmsvc_migrations[] = {
-        {1, "CREATE TABLE vms ("
-            "  id TEXT PRIMARY KEY,"
-            "  name TEXT NOT NULL UNIQUE,"
-            "  state TEXT NOT NULL,"
-            "  created_unix_ms INTEGER NOT NULL,"
-            "  updated_unix_ms INTEGER NOT NULL"
-            ");"},
-};
-const size_t vmsvc_n_migrations = ELEMENTSOF(vmsvc_migrations);
+/* The schema lives with the registry code (vm_store.c). */
+const struct store_migration *const vmsvc_migrations = vm_store_migrations;
 
 static int vm_health(struct vmsvc *v, const Banger__V1__HealthRequest *in,
                      Banger__V1__HealthResponse *out, const struct rpc_call *call,

@@ -7,8 +7,7 @@ struct vmsvc {
         struct daemon *d;
 };
 
-extern const struct store_migration vmsvc_migrations[];
-extern const size_t vmsvc_n_migrations;
+extern const struct store_migration *const vmsvc_migrations;
 extern const struct rpc_method_impl vmsvc_vm_methods[];
 extern const size_t vmsvc_n_vm_methods;
 

@@ -177,6 +177,28 @@ static void test_dispatch_tables(void **state)
 
 /* ---- a live server ---- */
 
+/* Test-only services with exactly one method, Health, so these tests do not
+ * depend on how many methods the real services grow. */
+static const ProtobufCMethodDescriptor health_only[] = {
+        {"Health", &banger__v1__health_request__descriptor,
+         &banger__v1__health_response__descriptor},
+};
+static const unsigned health_only_index[] = {0};
+#define TEST_SERVICE(var, full, short)                                                             \
+        static const ProtobufCServiceDescriptor var = {                                            \
+                PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,                                              \
+                full,                                                                              \
+                short,                                                                             \
+                short,                                                                             \
+                "banger.test",                                                                     \
+                1,                                                                                 \
+                health_only,                                                                       \
+                health_only_index,                                                                 \
+        }
+TEST_SERVICE(test_vm_desc, "banger.test.Vm", "Vm");
+TEST_SERVICE(test_image_desc, "banger.test.Image", "Image");
+TEST_SERVICE(test_net_desc, "banger.test.Net", "Net");
+
 struct test_svc {
         struct rpc_client *nested; /* when set, Health calls it and reports its op_id */
         int sleep_ms;
@@ -198,7 +220,7 @@ static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
                 Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
                 ProtobufCMessage *resp = NULL;
                 struct rpc_status st;
-                int r = rpc_call(t->nested, "/banger.v1.ImageService/Health", &req.base,
+                int r = rpc_call(t->nested, "/banger.test.Image/Health", &req.base,
                                  &banger__v1__health_response__descriptor, &resp, NULL, &st);
                 if (r < 0)
                         return bg_error_set(err, rpc_code_to_errno(st.code), "nested: %s",
@@ -295,12 +317,12 @@ static void test_server_dispatch(void **state)
 {
         struct test_svc t = {0};
         struct rpc_server *s =
-                start_server("vm1", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+                start_server("vm1", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("vm1");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
 
-        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st), 0);
+        assert_int_equal(call_health(c, "/banger.test.Vm/Health", &h, 2000, &st), 0);
         assert_int_equal(st.code, RPC_OK);
         assert_string_equal(h->service, "test");
         assert_string_equal(h->state, st.op_id); /* the server saw the op_id we got back */
@@ -309,7 +331,7 @@ static void test_server_dispatch(void **state)
         protobuf_c_message_free_unpacked(&h->base, NULL);
 
         /* unknown method / service */
-        assert_true(call_health(c, "/banger.v1.VmService/Explode", &h, 2000, &st) < 0);
+        assert_true(call_health(c, "/banger.test.Vm/Explode", &h, 2000, &st) < 0);
         assert_int_equal(st.code, RPC_UNIMPLEMENTED);
         assert_non_null(strstr(st.message, "Explode"));
         assert_true(call_health(c, "/banger.v1.Nope/Health", &h, 2000, &st) < 0);
@@ -321,7 +343,7 @@ static void test_server_dispatch(void **state)
         uint8_t junk[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
         assert_int_equal(raw_status(c, junk, sizeof(junk)), RPC_INVALID_ARGUMENT);
         Banger__V1__Request req = BANGER__V1__REQUEST__INIT;
-        req.method = "/banger.v1.VmService/Health";
+        req.method = "/banger.test.Vm/Health";
         req.body.data = junk;
         req.body.len = sizeof(junk);
         size_t len = banger__v1__request__get_packed_size(&req);
@@ -340,7 +362,7 @@ static void test_server_dispatch(void **state)
         assert_int_equal(raw_status(c, "", 0), RPC_INVALID_ARGUMENT);
 
         /* still serving after all that */
-        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st), 0);
+        assert_int_equal(call_health(c, "/banger.test.Vm/Health", &h, 2000, &st), 0);
         protobuf_c_message_free_unpacked(&h->base, NULL);
         rpc_client_close(c);
         rpc_server_stop(s);
@@ -349,12 +371,12 @@ static void test_server_dispatch(void **state)
 static void test_handler_error_maps_to_status(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("net7", &banger__v1__net_service__descriptor,
+        struct rpc_server *s = start_server("net7", &test_net_desc,
                                             t_net_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("net7");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
-        assert_int_equal(call_health(c, "/banger.v1.NetService/Health", &h, 2000, &st), -ENOENT);
+        assert_int_equal(call_health(c, "/banger.test.Net/Health", &h, 2000, &st), -ENOENT);
         assert_int_equal(st.code, RPC_NOT_FOUND);
         assert_string_equal(st.message, "no VM named 'ghost'");
         assert_true(st.op_id[0] != '\0');
@@ -365,18 +387,18 @@ static void test_handler_error_maps_to_status(void **state)
 static void test_op_id_propagates(void **state)
 {
         struct test_svc inner = {0}, outer = {0};
-        struct rpc_server *si = start_server("image6", &banger__v1__image_service__descriptor,
+        struct rpc_server *si = start_server("image6", &test_image_desc,
                                              t_image_methods, &inner, 0, NULL);
         outer.nested = connect_to("image6");
         struct rpc_server *so =
-                start_server("vm6", &banger__v1__vm_service__descriptor, t_vm_methods, &outer, 0,
+                start_server("vm6", &test_vm_desc, t_vm_methods, &outer, 0,
                              NULL);
         struct rpc_client *c = connect_to("vm6");
         Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
         Banger__V1__HealthResponse *h = NULL;
         struct rpc_status st;
         struct rpc_call_opts o = {.op_id = "trace-42", .deadline_ms = 3000};
-        assert_int_equal(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+        assert_int_equal(rpc_call(c, "/banger.test.Vm/Health", &req.base,
                                   &banger__v1__health_response__descriptor,
                                   (ProtobufCMessage **)&h, &o, &st),
                          0);
@@ -397,11 +419,11 @@ static void test_deadline(void **state)
 {
         struct test_svc t = {.sleep_ms = 400};
         struct rpc_server *s =
-                start_server("vm2", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+                start_server("vm2", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("vm2");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
-        assert_true(call_health(c, "/banger.v1.VmService/Health", &h, 100, &st) < 0);
+        assert_true(call_health(c, "/banger.test.Vm/Health", &h, 100, &st) < 0);
         assert_int_equal(st.code, RPC_DEADLINE_EXCEEDED);
         /* Graceful stop waits for the handler that is still running. */
         rpc_client_close(c);
@@ -411,13 +433,13 @@ static void test_deadline(void **state)
 static void test_oversize_refused(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("vm3", &banger__v1__vm_service__descriptor,
+        struct rpc_server *s = start_server("vm3", &test_vm_desc,
                                             t_vm_methods, &t, 1024, NULL);
         struct rpc_client *c = connect_to("vm3");
         size_t big = 64 * 1024;
         uint8_t *junk = calloc(1, big);
         Banger__V1__Request req = BANGER__V1__REQUEST__INIT;
-        req.method = "/banger.v1.VmService/Health";
+        req.method = "/banger.test.Vm/Health";
         req.body.data = junk;
         req.body.len = big;
         nng_msg *m, *reply = NULL;
@@ -429,7 +451,7 @@ static void test_oversize_refused(void **state)
         /* and the server still answers a normal call */
         c = connect_to("vm3");
         Banger__V1__HealthResponse *h = NULL;
-        assert_int_equal(call_health(c, "/banger.v1.VmService/Health", &h, 10000, &st), 0);
+        assert_int_equal(call_health(c, "/banger.test.Vm/Health", &h, 10000, &st), 0);
         protobuf_c_message_free_unpacked(&h->base, NULL);
         rpc_client_close(c);
         rpc_server_stop(s);
@@ -438,12 +460,12 @@ static void test_oversize_refused(void **state)
 static void test_peer_check(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("vm4", &banger__v1__vm_service__descriptor,
+        struct rpc_server *s = start_server("vm4", &test_vm_desc,
                                             t_vm_methods, &t, 0, deny_all);
         struct rpc_client *c = connect_to("vm4");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
-        assert_true(call_health(c, "/banger.v1.VmService/Health", &h, 2000, &st) < 0);
+        assert_true(call_health(c, "/banger.test.Vm/Health", &h, 2000, &st) < 0);
         assert_int_equal(st.code, RPC_PERMISSION_DENIED);
         assert_non_null(strstr(st.message, "not welcome"));
         assert_string_equal(t.seen_op_id, ""); /* handler never ran */
@@ -472,16 +494,16 @@ static void test_unavailable_fast(void **state)
         Banger__V1__HealthResponse *h = NULL;
         Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
         struct rpc_call_opts o = {.deadline_ms = 5000, .connect_wait_ms = 50};
-        assert_true(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+        assert_true(rpc_call(c, "/banger.test.Vm/Health", &req.base,
                              &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h, &o,
                              &st) < 0);
         assert_int_equal(st.code, RPC_UNAVAILABLE);
         /* once a server appears, the same client connects by itself */
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("nobody", &banger__v1__vm_service__descriptor,
+        struct rpc_server *s = start_server("nobody", &test_vm_desc,
                                             t_vm_methods, &t, 0, NULL);
         o.connect_wait_ms = 3000;
-        assert_int_equal(rpc_call(c, "/banger.v1.VmService/Health", &req.base,
+        assert_int_equal(rpc_call(c, "/banger.test.Vm/Health", &req.base,
                                   &banger__v1__health_response__descriptor,
                                   (ProtobufCMessage **)&h, &o, &st),
                          0);
@@ -494,7 +516,7 @@ static void test_stale_socket_replaced_live_refused(void **state)
 {
         struct test_svc t = {0};
         struct rpc_server *s =
-                start_server("vm5", &banger__v1__vm_service__descriptor, t_vm_methods, &t, 0, NULL);
+                start_server("vm5", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         /* a second server on the same live socket is refused */
         char url[128];
         url_for("vm5", url, sizeof(url));
@@ -502,7 +524,7 @@ static void test_stale_socket_replaced_live_refused(void **state)
         struct rpc_server *s2;
         struct bg_error err = {0};
         assert_int_equal(rpc_server_new(&cfg, &s2, &err), 0);
-        assert_int_equal(rpc_server_add_service(s2, &banger__v1__vm_service__descriptor,
+        assert_int_equal(rpc_server_add_service(s2, &test_vm_desc,
                                                 t_vm_methods, 1, &t, &err),
                          0);
         assert_int_equal(rpc_server_start(s2, &err), -EADDRINUSE);

@@ -1,0 +1,281 @@
+#include "vm_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "store/store.h"
+#include "util/macro.h"
+
+static const char *const state_names[_VM_STATE_MAX] = {
+        [VM_CREATED] = "created",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
+        [VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",   [VM_ERROR] = "error",
+};
+
+const char *vm_state_to_string(enum vm_state s)
+{
+        if ((int)s < 0 || s >= _VM_STATE_MAX)
+                return NULL;
+        return state_names[s];
+}
+
+int vm_state_from_string(const char *s)
+{
+        for (int i = 0; s && i < _VM_STATE_MAX; i++)
+                if (strcmp(s, state_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+/* v1 made a minimal table with no VMs ever stored in it; v2 is the registry. */
+const struct store_migration vm_store_migrations[] = {
+        {1, "CREATE TABLE vms ("
+            "  id TEXT PRIMARY KEY,"
+            "  name TEXT NOT NULL UNIQUE,"
+            "  state TEXT NOT NULL,"
+            "  created_unix_ms INTEGER NOT NULL,"
+            "  updated_unix_ms INTEGER NOT NULL"
+            ");"},
+        {2, "ALTER TABLE vms ADD COLUMN error TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN vcpu INTEGER NOT NULL DEFAULT 1;"
+            "ALTER TABLE vms ADD COLUMN memory_mib INTEGER NOT NULL DEFAULT 512;"
+            "ALTER TABLE vms ADD COLUMN work_disk_bytes INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE vms ADD COLUMN image TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN kernel TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN accel TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN tap TEXT NOT NULL DEFAULT '';"
+            "ALTER TABLE vms ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE vms ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;"
+            "ALTER TABLE vms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';"},
+};
+const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
+
+#define COLS                                                                                       \
+        "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
+        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms"
+
+static int db_err(sqlite3 *db, int rc, struct bg_error *err, const char *what)
+{
+        return bg_error_set(err, -store_errno(rc), "%s: %s", what, sqlite3_errmsg(db));
+}
+
+static void bind_all(sqlite3_stmt *st, const struct vm_record *r)
+{
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, vm_state_to_string(r->state), -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, r->error, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, r->vcpu);
+        sqlite3_bind_int64(st, 6, r->memory_mib);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64)r->work_disk_bytes);
+        sqlite3_bind_text(st, 8, r->image, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 9, r->kernel, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 10, r->vmm, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 11, r->accel, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 12, r->ip, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 13, r->mac, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 14, r->tap, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 15, r->pid);
+        sqlite3_bind_int64(st, 16, (sqlite3_int64)r->pid_start);
+        sqlite3_bind_text(st, 17, r->host_key, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 18, r->created_unix_ms);
+        sqlite3_bind_int64(st, 19, r->updated_unix_ms);
+}
+
+static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
+{
+        const unsigned char *t = sqlite3_column_text(st, col);
+        snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+static void read_row(sqlite3_stmt *st, struct vm_record *r)
+{
+        memset(r, 0, sizeof(*r));
+        copy_col(st, 0, r->id, sizeof(r->id));
+        copy_col(st, 1, r->name, sizeof(r->name));
+        int s = vm_state_from_string((const char *)sqlite3_column_text(st, 2));
+        r->state = s < 0 ? VM_ERROR : (enum vm_state)s;
+        copy_col(st, 3, r->error, sizeof(r->error));
+        r->vcpu = (uint32_t)sqlite3_column_int64(st, 4);
+        r->memory_mib = (uint32_t)sqlite3_column_int64(st, 5);
+        r->work_disk_bytes = (uint64_t)sqlite3_column_int64(st, 6);
+        copy_col(st, 7, r->image, sizeof(r->image));
+        copy_col(st, 8, r->kernel, sizeof(r->kernel));
+        copy_col(st, 9, r->vmm, sizeof(r->vmm));
+        copy_col(st, 10, r->accel, sizeof(r->accel));
+        copy_col(st, 11, r->ip, sizeof(r->ip));
+        copy_col(st, 12, r->mac, sizeof(r->mac));
+        copy_col(st, 13, r->tap, sizeof(r->tap));
+        r->pid = (int32_t)sqlite3_column_int64(st, 14);
+        r->pid_start = (uint64_t)sqlite3_column_int64(st, 15);
+        copy_col(st, 16, r->host_key, sizeof(r->host_key));
+        r->created_unix_ms = sqlite3_column_int64(st, 17);
+        r->updated_unix_ms = sqlite3_column_int64(st, 18);
+}
+
+int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db,
+                                    "INSERT INTO vms (" COLS ") VALUES "
+                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare insert");
+        bind_all(st, rec);
+        rc = sqlite3_step(st);
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+                return bg_error_set(err, EEXIST, "a VM named '%s' already exists", rec->name);
+        if (rc != SQLITE_DONE)
+                return db_err(db, rc, err, "insert VM");
+        return 0;
+}
+
+int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(
+                db,
+                "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
+                "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
+                "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
+                "updated_unix_ms=?19 WHERE id=?1",
+                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare update");
+        bind_all(st, rec);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return db_err(db, rc, err, "update VM");
+        if (sqlite3_changes(db) != 1)
+                return bg_error_set(err, ENOENT, "no VM with id %s", rec->id);
+        return 0;
+}
+
+int vm_store_delete(sqlite3 *db, const char *id, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "DELETE FROM vms WHERE id=?", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare delete");
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return db_err(db, rc, err, "delete VM");
+        if (sqlite3_changes(db) != 1)
+                return bg_error_set(err, ENOENT, "no VM with id %s", id);
+        return 0;
+}
+
+static bool is_hex(const char *s)
+{
+        for (; *s; s++)
+                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+                        return false;
+        return true;
+}
+
+int vm_store_resolve(sqlite3 *db, const char *ref, struct vm_record *ret, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        if (!ref || !ref[0] || strlen(ref) > 63)
+                return bg_error_set(err, EINVAL, "a VM is named by its name or an id prefix");
+        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms WHERE name=?", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare lookup");
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                read_row(st, ret);
+                return 0;
+        }
+        if (rc != SQLITE_DONE)
+                return db_err(db, rc, err, "look up VM");
+        if (strlen(ref) < 4 || !is_hex(ref))
+                return bg_error_set(err, ENOENT, "no VM named '%s'", ref);
+
+        sqlite3_finalize(TAKE_PTR(st));
+        rc = sqlite3_prepare_v2(db,
+                                "SELECT " COLS " FROM vms WHERE substr(id, 1, length(?1)) = ?1 "
+                                "ORDER BY created_unix_ms LIMIT 3",
+                                -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare lookup");
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        struct vm_record found[3];
+        size_t n = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 3)
+                read_row(st, &found[n++]);
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                return db_err(db, rc, err, "look up VM");
+        if (n == 0)
+                return bg_error_set(err, ENOENT, "no VM named '%s' and no VM id starts with it",
+                                    ref);
+        if (n > 1)
+                return bg_error_set(err, EINVAL,
+                                    "'%s' matches several VMs (%s, %s%s); give more of the id",
+                                    ref, found[0].name, found[1].name, n > 2 ? ", …" : "");
+        *ret = found[0];
+        return 0;
+}
+
+int vm_store_list(sqlite3 *db, struct vm_record **ret, size_t *ret_n, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms ORDER BY created_unix_ms, id",
+                                    -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare list");
+        struct vm_record *v = NULL;
+        size_t n = 0, cap = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        struct vm_record *nv = realloc(v, cap * sizeof(*v));
+                        if (!nv) {
+                                free(v);
+                                return bg_error_set(err, ENOMEM, "out of memory");
+                        }
+                        v = nv;
+                }
+                read_row(st, &v[n++]);
+        }
+        if (rc != SQLITE_DONE) {
+                free(v);
+                return db_err(db, rc, err, "list VMs");
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+void vm_new_id(char id[33])
+{
+        uint8_t b[16];
+        if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+                for (size_t i = 0; i < sizeof(b); i++)
+                        b[i] = (uint8_t)rand();
+        for (size_t i = 0; i < sizeof(b); i++)
+                snprintf(id + 2 * i, 3, "%02x", b[i]);
+}
+
+int vm_generate_name(sqlite3 *db, const char *id, char name[64], struct bg_error *err)
+{
+        /* "vm-" + the first 6 hex of the id, longer if taken. */
+        for (size_t len = 6; len <= 32; len += 2) {
+                snprintf(name, 64, "vm-%.*s", (int)len, id);
+                struct vm_record r;
+                struct bg_error e = {0};
+                int rr = vm_store_resolve(db, name, &r, &e);
+                if (rr == -ENOENT)
+                        return 0;
+                if (rr < 0 && rr != -EINVAL)
+                        return bg_error_set(err, -rr, "%s", e.msg);
+        }
+        return bg_error_set(err, EEXIST, "could not find a free name for VM %s", id);
+}
