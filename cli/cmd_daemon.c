@@ -119,6 +119,8 @@ static int spawn_proc(struct cli *cli, const struct proc *p, pid_t *ret_pid, cha
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_adddup2(&fa, logfd, 1);
         posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+        /* Nothing else of ours (or of whoever ran us) leaks into the daemon. */
+        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
         /* Own session: the service outlives this shell and its Ctrl-C. */
         sigset_t none;
         sigemptyset(&none);

@@ -2,6 +2,7 @@
  * --help, completion and docs come from one place. */
 #include "cli.h"
 #include "cmd_kernel.h"
+#include "cmd_net.h"
 
 #include "util/macro.h"
 
@@ -156,6 +157,44 @@ static const struct cli_cmd kernel_cmds[] = {
          .run = cmd_kernel_ops},
 };
 
+static const struct cli_flag net_teardown_flags[] = {
+        {"force", 'f', NULL, "do not ask for confirmation (required when stdin is not a terminal)"},
+        {"purge", 0, NULL, "also forget every lease (addresses are still not reused early)"},
+};
+
+static const struct cli_cmd net_cmds[] = {
+        {.name = "status",
+         .summary = "Show the bridge, NAT rules, DNS, resolver routing, tap pool and leases",
+         .description =
+                 "Asks banger-netsvc what is set up: the bridge and its subnet, the uplink the\n"
+                 "guests are masqueraded out of, whether `table inet banger` holds the expected\n"
+                 "rules, where the .vm DNS server listens, how .vm names reach it on this host\n"
+                 "(or what to configure), the warm tap pool and the number of leases. Exits 5\n"
+                 "when the network is not set up (see the problem line).",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_net_status},
+        {.name = "leases",
+         .summary = "List the address leases: VM name, IP, MAC",
+         .description = "One lease per VM name, kept until the VM is deleted; a VM's address and\n"
+                        "MAC never change while it exists, and a released address is not given\n"
+                        "to another VM while never-used addresses remain.",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_net_leases},
+        {.name = "teardown",
+         .summary = "Remove the bridge, taps, NAT rules, DNS and resolver routing",
+         .description =
+                 "Removes everything banger-netsvc set up on this host: every bg tap, the\n"
+                 "nftables table inet banger, the systemd-resolved routing of ~vm, the DNS\n"
+                 "listeners and the bridge. Leases are kept unless --purge. Running VMs lose\n"
+                 "their network. Asks for confirmation on a terminal; needs --force otherwise.\n"
+                 "The network comes back with the next start of banger-netsvc.",
+         .flags = net_teardown_flags,
+         .n_flags = ELEMENTSOF(net_teardown_flags),
+         .run = cmd_net_teardown},
+};
+
 static const struct cli_cmd root_cmds[] = {
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
@@ -172,6 +211,10 @@ static const struct cli_cmd root_cmds[] = {
          .summary = "Import, pull, list, show and delete the kernels VMs boot",
          .subs = kernel_cmds,
          .n_subs = ELEMENTSOF(kernel_cmds)},
+        {.name = "net",
+         .summary = "Inspect or tear down banger's guest network (bridge, NAT, DNS, taps)",
+         .subs = net_cmds,
+         .n_subs = ELEMENTSOF(net_cmds)},
         {.name = "config",
          .summary = "Check the configuration file and list its keys",
          .subs = config_cmds,

@@ -1,6 +1,8 @@
 #include "daemon/daemon.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -34,6 +36,34 @@ static void usage(const struct daemon_desc *desc)
                desc->binary, desc->summary);
 }
 
+/* One instance per service and runtime dir: an exclusive flock on
+ * RUNTIME/NAME.lock, held until the process exits (the kernel drops it even
+ * after SIGKILL). Holding it proves any existing socket file is stale. */
+static int daemon_lock(struct daemon *d, struct bg_error *err)
+{
+        char path[sizeof(d->pidfile) + 8];
+        snprintf(path, sizeof(path), "%s/%s.lock", d->paths.runtime_dir, d->name);
+        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "open %s", path);
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                int e = errno;
+                close(fd);
+                if (e == EWOULDBLOCK) {
+                        pid_t pid = 0;
+                        if (pidfile_check(d->pidfile, &pid) == 1)
+                                return bg_error_set(err, EADDRINUSE,
+                                                    "%s is already running (pid %d)", d->binary,
+                                                    (int)pid);
+                        return bg_error_set(err, EADDRINUSE, "%s is already running (%s is locked)",
+                                            d->binary, path);
+                }
+                return bg_error_errno(err, -e, "lock %s", path);
+        }
+        d->lock_fd = fd;
+        return 0;
+}
+
 int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char **argv,
                 struct bg_error *err)
 {
@@ -53,6 +83,7 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
         int r;
 
         memset(d, 0, sizeof(*d));
+        d->lock_fd = -1;
         d->name = desc->name;
         d->binary = desc->binary;
         d->owner_uid = (uint32_t)getuid();
@@ -137,6 +168,9 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
         r = bg_paths_pidfile(&d->paths, desc->name, d->pidfile, sizeof(d->pidfile));
         if (r < 0)
                 return bg_error_set(err, -r, "pidfile path for %s is too long", desc->name);
+        r = daemon_lock(d, err);
+        if (r < 0)
+                return r;
 
         struct rpc_server_config sc = {
                 .url = d->socket_url,
@@ -144,6 +178,7 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
                 .peer_check = rpc_peer_allow_owner,
                 .peer_check_ud = &d->owner_uid,
                 .trust_caller_uid = !desc->public_socket,
+                .replace_socket = true, /* we hold the service lock */
                 .n_contexts = desc->public_socket ? 64 : 16,
                 .n_workers = desc->public_socket ? 16 : 4,
                 .socket_uid = desc->socket_for_owner && getuid() == 0 ? (int)d->owner_uid : -1,
@@ -219,6 +254,10 @@ void daemon_done(struct daemon *d)
         if (d->cfg_loaded) {
                 bg_config_free(&d->cfg);
                 d->cfg_loaded = false;
+        }
+        if (d->lock_fd >= 0) {
+                close(d->lock_fd);
+                d->lock_fd = -1;
         }
 }
 

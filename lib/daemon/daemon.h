@@ -25,6 +25,7 @@ struct daemon {
         uint64_t started_mono_ms;
         char socket_url[160];
         char pidfile[256];
+        int lock_fd;             /* flock on RUNTIME/NAME.lock: one instance per service */
         sqlite3 *db;
         struct rpc_server *srv;
 };

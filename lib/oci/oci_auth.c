@@ -20,7 +20,7 @@ void oci_challenge_done(struct oci_challenge *c)
         free(c->realm);
         free(c->service);
         free(c->scope);
-        *c = (struct oci_challenge){ 0 };
+        *c = (struct oci_challenge){0};
 }
 
 /* Read one auth-param value (quoted-string or token) at *p into a new string. */
@@ -56,7 +56,7 @@ static int read_value(const char **p, char **ret)
 
 int oci_challenge_parse(const char *header, struct oci_challenge *ret, struct bg_error *err)
 {
-        struct oci_challenge c = { 0 };
+        struct oci_challenge c = {0};
         const char *p = header;
         if (!p)
                 return bg_error_set(err, EINVAL, "missing WWW-Authenticate challenge");
@@ -127,7 +127,7 @@ void oci_credentials_done(struct oci_credentials *c)
                 explicit_bzero(c->password, strlen(c->password));
         free(c->username);
         free(c->password);
-        *c = (struct oci_credentials){ 0 };
+        *c = (struct oci_credentials){0};
 }
 
 char *oci_docker_config_default_path(void)
@@ -238,7 +238,7 @@ int oci_docker_config_credentials_from_json(const char *json, const char *regist
                         continue;
                 if (!json_is_object(entry))
                         continue;
-                struct oci_credentials c = { 0 };
+                struct oci_credentials c = {0};
                 const char *auth = json_string_value(json_object_get(entry, "auth"));
                 if (auth && *auth) {
                         _cleanup_free_ char *dec = NULL;

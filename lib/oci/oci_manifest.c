@@ -15,7 +15,7 @@ static void descriptor_done(struct oci_descriptor *d)
         free(d->os);
         free(d->arch);
         free(d->variant);
-        *d = (struct oci_descriptor){ 0 };
+        *d = (struct oci_descriptor){0};
 }
 
 void oci_manifest_done(struct oci_manifest *m)
@@ -30,7 +30,7 @@ void oci_manifest_done(struct oci_manifest *m)
         for (size_t i = 0; i < m->n_layers; i++)
                 descriptor_done(&m->layers[i]);
         free(m->layers);
-        *m = (struct oci_manifest){ 0 };
+        *m = (struct oci_manifest){0};
 }
 
 static char *dup_or_null(const char *s)
@@ -51,7 +51,7 @@ static int parse_descriptor(json_t *j, const char *what, bool with_platform,
                 return r;
         if (!json_is_integer(size) || json_integer_value(size) < 0)
                 return bg_error_set(err, EINVAL, "%s has no valid size", what);
-        struct oci_descriptor d = { 0 };
+        struct oci_descriptor d = {0};
         d.media_type = strdup(mt ? mt : "");
         d.digest = strdup(digest);
         d.size = (uint64_t)json_integer_value(size);
@@ -80,7 +80,7 @@ int oci_manifest_parse(const void *body, size_t len, const char *content_type,
         if (!root)
                 return bg_error_set(err, EINVAL, "manifest is not valid JSON: line %d: %s",
                                     jerr.line, jerr.text);
-        struct oci_manifest m = { 0 };
+        struct oci_manifest m = {0};
         int rc = 0;
         if (!json_is_object(root)) {
                 rc = bg_error_set(err, EINVAL, "manifest is not a JSON object");
@@ -174,8 +174,8 @@ int oci_manifest_parse(const void *body, size_t len, const char *content_type,
                 for (size_t i = 0; i < n; i++) {
                         char what[64];
                         snprintf(what, sizeof(what), "layer %zu digest", i);
-                        rc = parse_descriptor(json_array_get(layers, i), what, false,
-                                              &m.layers[i], err);
+                        rc = parse_descriptor(json_array_get(layers, i), what, false, &m.layers[i],
+                                              err);
                         if (rc < 0)
                                 goto out;
                         m.n_layers++;
@@ -234,10 +234,10 @@ int oci_index_select(const struct oci_manifest *index, const struct oci_platform
         size_t o = 0;
         for (size_t i = 0; i < index->n_manifests && o < sizeof(offers) - 1; i++) {
                 const struct oci_descriptor *d = &index->manifests[i];
-                int k = snprintf(offers + o, sizeof(offers) - o, "%s%s/%s%s%s", o ? ", " : "",
-                                 d->os ? d->os : "?", d->arch ? d->arch : "?",
-                                 d->variant && *d->variant ? "/" : "",
-                                 d->variant ? d->variant : "");
+                int k =
+                    snprintf(offers + o, sizeof(offers) - o, "%s%s/%s%s%s", o ? ", " : "",
+                             d->os ? d->os : "?", d->arch ? d->arch : "?",
+                             d->variant && *d->variant ? "/" : "", d->variant ? d->variant : "");
                 if (k < 0)
                         break;
                 o += (size_t)k;
@@ -255,19 +255,16 @@ int oci_layer_compression(const char *mt, enum oci_compression *ret, struct bg_e
                 const char *type;
                 enum oci_compression c;
         } table[] = {
-                { "application/vnd.oci.image.layer.v1.tar", OCI_COMPRESSION_NONE },
-                { "application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMPRESSION_GZIP },
-                { "application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMPRESSION_ZSTD },
-                { "application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMPRESSION_NONE },
-                { "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-                  OCI_COMPRESSION_GZIP },
-                { "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-                  OCI_COMPRESSION_ZSTD },
-                { "application/vnd.docker.image.rootfs.diff.tar", OCI_COMPRESSION_NONE },
-                { "application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMPRESSION_GZIP },
-                { "application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMPRESSION_ZSTD },
-                { "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-                  OCI_COMPRESSION_GZIP },
+            {"application/vnd.oci.image.layer.v1.tar", OCI_COMPRESSION_NONE},
+            {"application/vnd.oci.image.layer.v1.tar+gzip", OCI_COMPRESSION_GZIP},
+            {"application/vnd.oci.image.layer.v1.tar+zstd", OCI_COMPRESSION_ZSTD},
+            {"application/vnd.oci.image.layer.nondistributable.v1.tar", OCI_COMPRESSION_NONE},
+            {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", OCI_COMPRESSION_GZIP},
+            {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", OCI_COMPRESSION_ZSTD},
+            {"application/vnd.docker.image.rootfs.diff.tar", OCI_COMPRESSION_NONE},
+            {"application/vnd.docker.image.rootfs.diff.tar.gzip", OCI_COMPRESSION_GZIP},
+            {"application/vnd.docker.image.rootfs.diff.tar.zstd", OCI_COMPRESSION_ZSTD},
+            {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", OCI_COMPRESSION_GZIP},
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
                 if (mt && strcmp(mt, table[i].type) == 0) {
@@ -307,7 +304,7 @@ void oci_config_done(struct oci_image_config *c)
         for (size_t i = 0; i < c->n_diff_ids; i++)
                 free(c->diff_ids[i]);
         free(c->diff_ids);
-        *c = (struct oci_image_config){ 0 };
+        *c = (struct oci_image_config){0};
 }
 
 /* A JSON array of strings into a NULL-terminated vector; absent or null → NULL. */
@@ -351,7 +348,7 @@ int oci_config_parse(const void *body, size_t len, struct oci_image_config *ret,
         if (!root)
                 return bg_error_set(err, EINVAL, "image config is not valid JSON: line %d: %s",
                                     jerr.line, jerr.text);
-        struct oci_image_config c = { 0 };
+        struct oci_image_config c = {0};
         int rc = 0;
         if (!json_is_object(root)) {
                 rc = bg_error_set(err, EINVAL, "image config is not a JSON object");

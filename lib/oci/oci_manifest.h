@@ -70,8 +70,7 @@ int oci_index_select(const struct oci_manifest *index, const struct oci_platform
 
 /* Compression of a layer media type, or -EPROTONOSUPPORT for a type that is
  * not a tar layer. */
-int oci_layer_compression(const char *media_type, enum oci_compression *ret,
-                          struct bg_error *err);
+int oci_layer_compression(const char *media_type, enum oci_compression *ret, struct bg_error *err);
 
 struct oci_label {
         char *key;

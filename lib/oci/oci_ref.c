@@ -108,7 +108,7 @@ void oci_ref_done(struct oci_ref *r)
         free(r->repository);
         free(r->tag);
         free(r->digest);
-        *r = (struct oci_ref){ 0 };
+        *r = (struct oci_ref){0};
 }
 
 int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
@@ -127,7 +127,7 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
         _cleanup_free_ char *work = strdup(s);
         if (!work)
                 return -ENOMEM;
-        struct oci_ref r = { 0 };
+        struct oci_ref r = {0};
         int rc = -ENOMEM;
 
         char *at = strchr(work, '@');
@@ -151,8 +151,8 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
         if (colon) {
                 *colon = '\0';
                 if (!tag_valid(colon + 1)) {
-                        rc = bg_error_set(err, EINVAL, "image reference '%s': invalid tag '%s'",
-                                          s, colon + 1);
+                        rc = bg_error_set(err, EINVAL, "image reference '%s': invalid tag '%s'", s,
+                                          colon + 1);
                         goto fail;
                 }
                 r.tag = strdup(colon + 1);
@@ -166,14 +166,13 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
         if (first_slash) {
                 size_t n = (size_t)(first_slash - name);
                 bool is_registry = memchr(name, '.', n) || memchr(name, ':', n) ||
-                                   (n == 9 && strncmp(name, "localhost", 9) == 0) ||
-                                   name[0] == '[';
+                                   (n == 9 && strncmp(name, "localhost", 9) == 0) || name[0] == '[';
                 if (is_registry) {
                         if (!registry_valid(name, n)) {
                                 *first_slash = '\0';
                                 rc = bg_error_set(err, EINVAL,
-                                                  "image reference '%s': invalid registry '%s'",
-                                                  s, name);
+                                                  "image reference '%s': invalid registry '%s'", s,
+                                                  name);
                                 goto fail;
                         }
                         *first_slash = '\0';
@@ -222,8 +221,8 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
                         goto fail;
         }
         if (strlen(r.registry) + 1 + strlen(r.repository) > NAME_MAX_TOTAL) {
-                rc = bg_error_set(err, EINVAL, "image reference '%s': name longer than %d bytes",
-                                  s, NAME_MAX_TOTAL);
+                rc = bg_error_set(err, EINVAL, "image reference '%s': name longer than %d bytes", s,
+                                  NAME_MAX_TOTAL);
                 goto fail;
         }
         if (!r.tag && !r.digest) {
@@ -313,7 +312,7 @@ static bool platform_word_valid(const char *w)
 
 int oci_platform_parse(const char *s, struct oci_platform *ret, struct bg_error *err)
 {
-        struct oci_platform p = { "linux", "amd64", "" };
+        struct oci_platform p = {"linux", "amd64", ""};
         if (!s || !*s) {
                 *ret = p;
                 return 0;
@@ -322,7 +321,7 @@ int oci_platform_parse(const char *s, struct oci_platform *ret, struct bg_error 
         if (strlen(s) >= sizeof(buf))
                 return bg_error_set(err, EINVAL, "platform '%.64s...' too long", s);
         strcpy(buf, s);
-        char *parts[4] = { 0 };
+        char *parts[4] = {0};
         int n = 0;
         for (char *save = NULL, *t = strtok_r(buf, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
                 if (n == 3)

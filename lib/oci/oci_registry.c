@@ -23,7 +23,7 @@
 #define USER_AGENT "banger-oci/0.1"
 
 static const char *const ACCEPT_MANIFEST =
-        "Accept: " OCI_MT_INDEX ", " DOCKER_MT_LIST ", " OCI_MT_MANIFEST ", " DOCKER_MT_MANIFEST;
+    "Accept: " OCI_MT_INDEX ", " DOCKER_MT_LIST ", " OCI_MT_MANIFEST ", " DOCKER_MT_MANIFEST;
 
 struct client {
         const struct oci_ref *ref;
@@ -339,8 +339,8 @@ static int http_get(struct client *c, CURL *h, const char *url, const char *acce
                 int r = check_url(c, cur, scheme, host, &port, err);
                 if (r < 0)
                         return r;
-                bool same = strcmp(scheme, c->scheme) == 0 && strcmp(host, c->host) == 0 &&
-                            port == c->port;
+                bool same =
+                    strcmp(scheme, c->scheme) == 0 && strcmp(host, c->host) == 0 && port == c->port;
                 _cleanup_(curl_slist_free_allp) struct curl_slist *hdrs = NULL;
                 struct curl_slist *t;
                 if (accept) {
@@ -401,7 +401,7 @@ static int http_get(struct client *c, CURL *h, const char *url, const char *acce
 static int base64_encode(const char *in, char **ret)
 {
         static const char tbl[] =
-                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         size_t n = strlen(in);
         char *out = malloc((n + 2) / 3 * 4 + 1);
         if (!out)
@@ -462,7 +462,7 @@ static int fetch_token(struct client *c, CURL *h, const struct oci_challenge *ch
         }
         __attribute__((cleanup(curl_freep))) char *esc_scope = curl_easy_escape(h, scope, 0);
         __attribute__((cleanup(curl_freep))) char *esc_service =
-                ch->service ? curl_easy_escape(h, ch->service, 0) : NULL;
+            ch->service ? curl_easy_escape(h, ch->service, 0) : NULL;
         if (!esc_scope || (ch->service && !esc_service))
                 return -ENOMEM;
         _cleanup_free_ char *url = NULL;
@@ -485,8 +485,8 @@ static int fetch_token(struct client *c, CURL *h, const struct oci_challenge *ch
                 if (!hdrs)
                         return -ENOMEM;
         }
-        struct sink s = { .fd = -1, .cap = TOKEN_MAX, .c = c };
-        struct response resp = { .sink = &s, .c = c };
+        struct sink s = {.fd = -1, .cap = TOKEN_MAX, .c = c};
+        struct response resp = {.sink = &s, .c = c};
         curl_easy_setopt(h, CURLOPT_URL, url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
@@ -502,15 +502,13 @@ static int fetch_token(struct client *c, CURL *h, const struct oci_challenge *ch
         else if (s.too_big)
                 r = bg_error_set(err, EFBIG, "token response from %s is too large", host);
         else if (cc != CURLE_OK)
-                r = bg_error_set(err, EIO, "token request to %s: %s", host,
-                                 curl_easy_strerror(cc));
+                r = bg_error_set(err, EIO, "token request to %s: %s", host, curl_easy_strerror(cc));
         else if (resp.status == 401 || resp.status == 403)
                 r = bg_error_set(err, EACCES, "token service %s refused %s (HTTP %ld)", host,
                                  c->have_creds ? "the credentials" : "anonymous access",
                                  resp.status);
         else if (resp.status != 200)
-                r = bg_error_set(err, EIO, "token service %s answered HTTP %ld", host,
-                                 resp.status);
+                r = bg_error_set(err, EIO, "token service %s answered HTTP %ld", host, resp.status);
         if (r == 0) {
                 json_error_t jerr;
                 json_t *j = json_loadb(s.buf ? s.buf : "", s.len, 0, &jerr);
@@ -541,7 +539,7 @@ static int authenticate(struct client *c, CURL *h, const char *www_auth, const c
         if (changed) /* another thread already refreshed it */
                 return 0;
 
-        struct oci_challenge ch = { 0 };
+        struct oci_challenge ch = {0};
         int r = oci_challenge_parse(www_auth, &ch, err);
         if (r < 0)
                 return bg_error_prefix(err, "registry %s requires authentication", c->host);
@@ -554,8 +552,9 @@ static int authenticate(struct client *c, CURL *h, const char *www_auth, const c
                                          c->ref->registry, c->config_path ? " in " : "",
                                          c->config_path ? c->config_path : "");
                 else if (used && strncmp(used, "Authorization: Basic ", 21) == 0)
-                        r = bg_error_set(err, EACCES, "registry %s refused the credentials for "
-                                                      "user '%s'",
+                        r = bg_error_set(err, EACCES,
+                                         "registry %s refused the credentials for "
+                                         "user '%s'",
                                          c->ref->registry, c->creds.username);
                 else
                         r = basic_header(&c->creds, &hdr);
@@ -607,13 +606,14 @@ static int registry_get(struct client *c, CURL *h, const char *kind, const char 
                         continue;
                 }
                 if (resp->status == 401 || resp->status == 403)
-                        return bg_error_set(err, EACCES, "registry %s denied access to %s (HTTP "
-                                                         "%ld)",
+                        return bg_error_set(err, EACCES,
+                                            "registry %s denied access to %s (HTTP "
+                                            "%ld)",
                                             c->ref->registry, c->ref->repository, resp->status);
                 if (resp->status == 404)
                         return bg_error_set(err, ENOENT, "%s %s not found in %s/%s",
-                                            strcmp(kind, "blobs") == 0 ? "blob" : "manifest",
-                                            what, c->ref->registry, c->ref->repository);
+                                            strcmp(kind, "blobs") == 0 ? "blob" : "manifest", what,
+                                            c->ref->registry, c->ref->repository);
                 if (resp->status != 200) {
                         for (size_t i = 0; i < resp->errlen; i++)
                                 if (!isprint((unsigned char)resp->errbody[i]))
@@ -629,8 +629,8 @@ static int fetch_manifest(struct client *c, CURL *h, const char *what, const cha
                           struct oci_manifest *ret, char digest[static OCI_DIGEST_LEN + 1],
                           struct bg_error *err)
 {
-        struct sink s = { .fd = -1, .cap = OCI_MANIFEST_MAX, .c = c };
-        struct response resp = { .sink = &s, .c = c };
+        struct sink s = {.fd = -1, .cap = OCI_MANIFEST_MAX, .c = c};
+        struct response resp = {.sink = &s, .c = c};
         int r = registry_get(c, h, "manifests", what, ACCEPT_MANIFEST, &resp, err);
         if (r == -EFBIG)
                 r = bg_error_set(err, EFBIG, "manifest %s is larger than %u bytes", what,
@@ -697,7 +697,7 @@ static int blob_fetch(struct client *c, CURL *h, const struct oci_descriptor *d,
                      (int)getpid(), (unsigned long)pthread_self()) < 0)
                 return -ENOMEM;
         _cleanup_close_ int fd =
-                open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+            open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
         if (fd < 0)
                 return bg_error_errno(err, -errno, "create '%s'", tmp);
         _cleanup_(oci_hasher_freep) struct oci_hasher *hs = oci_hasher_new();
@@ -705,18 +705,21 @@ static int blob_fetch(struct client *c, CURL *h, const struct oci_descriptor *d,
                 unlink(tmp);
                 return -ENOMEM;
         }
-        struct sink s = { .fd = fd, .hasher = hs, .expected = d->size, .layer = layer,
-                          .digest = d->digest, .c = c };
-        struct response resp = { .sink = &s, .c = c };
+        struct sink s = {.fd = fd,
+                         .hasher = hs,
+                         .expected = d->size,
+                         .layer = layer,
+                         .digest = d->digest,
+                         .c = c};
+        struct response resp = {.sink = &s, .c = c};
         r = registry_get(c, h, "blobs", d->digest, NULL, &resp, err);
         response_reset(&resp);
         if (r == -EFBIG)
-                r = bg_error_set(err, EBADMSG, "blob %s is larger than its %llu bytes",
-                                 d->digest, (unsigned long long)d->size);
-        if (r >= 0 && s.written != d->size)
-                r = bg_error_set(err, EBADMSG, "blob %s: got %llu bytes, expected %llu",
-                                 d->digest, (unsigned long long)s.written,
+                r = bg_error_set(err, EBADMSG, "blob %s is larger than its %llu bytes", d->digest,
                                  (unsigned long long)d->size);
+        if (r >= 0 && s.written != d->size)
+                r = bg_error_set(err, EBADMSG, "blob %s: got %llu bytes, expected %llu", d->digest,
+                                 (unsigned long long)s.written, (unsigned long long)d->size);
         if (r >= 0) {
                 char got[OCI_DIGEST_LEN + 1];
                 oci_hasher_final(hs, got);
@@ -790,7 +793,7 @@ static void *worker_main(void *arg)
                 pthread_mutex_unlock(&w->lock);
                 if (stop || i >= w->m->n_layers)
                         break;
-                struct bg_error e = { 0 };
+                struct bg_error e = {0};
                 int r = h ? blob_fetch(w->c, h, &w->m->layers[i], i, &w->img->layers[i].path, &e)
                           : bg_error_set(&e, ENOMEM, "out of memory");
                 if (r < 0) {
@@ -816,7 +819,7 @@ static int download_layers(struct client *c, const struct oci_manifest *m, struc
                 n = 32;
         if (n > m->n_layers)
                 n = (unsigned)m->n_layers;
-        struct workers w = { .c = c, .m = m, .img = img };
+        struct workers w = {.c = c, .m = m, .img = img};
         pthread_mutex_init(&w.lock, NULL);
         pthread_t tids[32];
         unsigned started = 0;
@@ -883,8 +886,8 @@ static int client_init(struct client *c, const struct oci_ref *ref,
                 c->config_path = strdup(opts->docker_config);
                 if (!c->config_path)
                         return -ENOMEM;
-                int r = oci_docker_config_credentials(opts->docker_config, ref->registry,
-                                                      &c->creds, err);
+                int r = oci_docker_config_credentials(opts->docker_config, ref->registry, &c->creds,
+                                                      err);
                 if (r < 0)
                         return r;
                 c->have_creds = r > 0;
@@ -919,7 +922,7 @@ static int pull(struct client *c, CURL *h, struct oci_image *img, struct bg_erro
         if (r < 0)
                 return r;
 
-        struct oci_manifest top = { 0 }, m = { 0 };
+        struct oci_manifest top = {0}, m = {0};
         char digest[OCI_DIGEST_LEN + 1];
         r = fetch_manifest(c, h, ref->digest ? ref->digest : ref->tag, ref->digest, &top, digest,
                            err);
@@ -1016,7 +1019,7 @@ int oci_pull(const struct oci_ref *ref, const struct oci_pull_opts *opts, struct
         if (curl_init_rc != CURLE_OK)
                 return bg_error_set(err, EIO, "libcurl initialisation failed");
 
-        struct client c = { 0 };
+        struct client c = {0};
         struct oci_image *img = calloc(1, sizeof(*img));
         int r = img ? 0 : -ENOMEM;
         if (r >= 0) {

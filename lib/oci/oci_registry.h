@@ -29,16 +29,16 @@ typedef void (*oci_progress_fn)(void *userdata, size_t layer, const char *digest
                                 uint64_t total);
 
 struct oci_pull_opts {
-        const char *cache_dir;      /* required: blobs live in cache_dir/blobs/sha256/<hex> */
-        const char *platform;       /* "os/arch[/variant]"; NULL = linux/amd64 */
-        const char *docker_config;  /* config.json with credentials; NULL = anonymous only */
+        const char *cache_dir;     /* required: blobs live in cache_dir/blobs/sha256/<hex> */
+        const char *platform;      /* "os/arch[/variant]"; NULL = linux/amd64 */
+        const char *docker_config; /* config.json with credentials; NULL = anonymous only */
         const char *const *insecure_registries; /* NULL-terminated host[:port] list or NULL */
-        unsigned parallel;          /* concurrent layer downloads; 0 = OCI_DEFAULT_PARALLEL */
-        oci_progress_fn progress;   /* may be NULL */
+        unsigned parallel;        /* concurrent layer downloads; 0 = OCI_DEFAULT_PARALLEL */
+        oci_progress_fn progress; /* may be NULL */
         void *userdata;
-        const atomic_bool *cancel;  /* set to true to stop: the pull fails with -ECANCELED */
-        long low_speed_timeout;     /* abort a transfer slower than 1 KiB/s for this many
-                                       seconds; 0 = 60 */
+        const atomic_bool *cancel; /* set to true to stop: the pull fails with -ECANCELED */
+        long low_speed_timeout;    /* abort a transfer slower than 1 KiB/s for this many
+                                      seconds; 0 = 60 */
 };
 
 struct oci_pull_stats {
@@ -49,11 +49,11 @@ struct oci_pull_stats {
 };
 
 struct oci_layer {
-        char *digest;     /* validated sha256:<hex> */
+        char *digest; /* validated sha256:<hex> */
         char *media_type;
         enum oci_compression compression;
         uint64_t size;
-        char *path;       /* the verified blob in the cache */
+        char *path; /* the verified blob in the cache */
 };
 
 /* A pulled image: everything in the cache, nothing flattened yet. */

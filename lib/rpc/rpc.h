@@ -90,6 +90,8 @@ struct rpc_server_config {
         rpc_forward_fn forward;
         void *forward_ud;
         bool trust_caller_uid;    /* take caller_uid from the envelope (gateway's peers) */
+        bool replace_socket;      /* caller holds the service lock: an existing socket
+                                     file is stale and is replaced (else EADDRINUSE) */
 };
 
 int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
@@ -112,7 +114,8 @@ void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud);
 
 /* Opens a context on the client's socket for a caller-driven async call. */
 int rpc_client_ctx_open(struct rpc_client *c, nng_ctx *ret);
-/* Binds the socket (removing a stale socket file first) and starts serving. */
+/* Binds the socket and starts serving. An existing socket file is refused
+ * unless cfg.replace_socket says the caller made sure it is stale. */
 int rpc_server_start(struct rpc_server *s, struct bg_error *err);
 /* Graceful shutdown: stop accepting (close the listener), let handlers that
  * are running finish and send their replies, stop the workers, close the

@@ -567,28 +567,26 @@ void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud)
         s->cfg.forward_ud = ud;
 }
 
-/* Removes a socket file left by a dead server; refuses when one is alive. */
-static int clear_stale_socket(const char *url, struct bg_error *err)
+/* An existing socket file is replaced only when the caller holds the
+ * service's lock (cfg.replace_socket); otherwise it is refused. Never probe
+ * a socket by connecting to it: nng 1.5.2 listeners stop accepting (and spin
+ * their poller on EPOLLHUP) after a peer connects and closes before the SP
+ * handshake. */
+static int prepare_socket_path(const struct rpc_server *s, struct bg_error *err)
 {
-        if (strncmp(url, "ipc://", 6) != 0)
+        if (strncmp(s->url, "ipc://", 6) != 0)
                 return 0;
-        const char *path = url + 6;
+        const char *path = s->url + 6;
         struct stat st;
+        if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                return bg_error_set(err, ENAMETOOLONG, "socket path %s is too long", path);
         if (lstat(path, &st) < 0)
                 return 0;
         if (!S_ISSOCK(st.st_mode))
                 return bg_error_set(err, EEXIST, "%s exists and is not a socket", path);
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return bg_error_set(err, ENAMETOOLONG, "socket path %s is too long", path);
-        strcpy(sa.sun_path, path);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "socket");
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+        if (!s->cfg.replace_socket)
                 return bg_error_set(err, EADDRINUSE,
-                                    "another process is already serving %s (is it running?)",
-                                    path);
+                                    "%s already exists (another server, or a stale socket)", path);
         if (unlink(path) < 0 && errno != ENOENT)
                 return bg_error_errno(err, -errno, "remove stale socket %s", path);
         return 0;
@@ -598,7 +596,7 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
 {
         int rv, r;
 
-        r = clear_stale_socket(s->url, err);
+        r = prepare_socket_path(s, err);
         if (r < 0)
                 return r;
         rv = nng_rep0_open(&s->sock);

@@ -64,8 +64,8 @@ static int read_message(struct qmp *q, uint64_t deadline, json_t **ret, struct b
                         if (blank)
                                 continue;
                         if (!j)
-                                return bg_error_set(err, EPROTO, "QMP: malformed JSON from QEMU: %s",
-                                                    jerr.text);
+                                return bg_error_set(err, EPROTO,
+                                                    "QMP: malformed JSON from QEMU: %s", jerr.text);
                         if (!json_is_object(j)) {
                                 json_decref(j);
                                 return bg_error_set(err, EPROTO,
@@ -132,7 +132,7 @@ static int execute_until(struct qmp *q, const char *command, json_t *args, uint6
 {
         uint64_t id = ++q->next_id;
         _cleanup_(json_decrefp) json_t *msg =
-                json_pack("{s:s, s:I}", "execute", command, "id", (json_int_t)id);
+            json_pack("{s:s, s:I}", "execute", command, "id", (json_int_t)id);
         if (!msg || (args && json_object_set(msg, "arguments", args) < 0))
                 return bg_error_set(err, ENOMEM, "QMP: out of memory");
         _cleanup_free_ char *text = json_dumps(msg, JSON_COMPACT);
@@ -169,7 +169,8 @@ static int execute_until(struct qmp *q, const char *command, json_t *args, uint6
                         const char *desc = json_string_value(json_object_get(e, "desc"));
                         int code = cls && streq(cls, "CommandNotFound") ? EOPNOTSUPP : EIO;
                         return bg_error_set(err, code, "QMP %s: %s", command,
-                                            desc ? desc : (cls ? cls : "error without description"));
+                                            desc ? desc
+                                                 : (cls ? cls : "error without description"));
                 }
                 json_t *rv = json_object_get(m, "return");
                 if (!rv)
@@ -182,8 +183,8 @@ static int execute_until(struct qmp *q, const char *command, json_t *args, uint6
         }
 }
 
-int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms,
-                json_t **ret, struct bg_error *err)
+int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms, json_t **ret,
+                struct bg_error *err)
 {
         return execute_until(q, command, args, now_mono_msec() + timeout_ms, ret, err);
 }
@@ -201,9 +202,9 @@ int qmp_open_fd(int fd, uint64_t timeout_ms, struct qmp **ret, struct bg_error *
         _cleanup_(json_decrefp) json_t *greeting = NULL;
         int r = read_message(q, deadline, &greeting, err);
         if (r < 0)
-                return r == -ETIMEDOUT ? bg_error_set(err, ETIMEDOUT,
-                                                      "QMP: no greeting from QEMU in time")
-                                       : r;
+                return r == -ETIMEDOUT
+                           ? bg_error_set(err, ETIMEDOUT, "QMP: no greeting from QEMU in time")
+                           : r;
         if (!json_object_get(greeting, "QMP"))
                 return bg_error_set(err, EPROTO, "QMP: the first message is not a QMP greeting");
         r = execute_until(q, "qmp_capabilities", NULL, deadline, NULL, err);

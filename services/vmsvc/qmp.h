@@ -33,5 +33,5 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct qmp *, qmp_free);
  * answer becomes -EOPNOTSUPP (CommandNotFound) or -EIO, with QEMU's "desc" in
  * err; -ETIMEDOUT when no answer came in time; -ECONNRESET when QEMU closed
  * the connection (it exits after "quit", for one). */
-int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms,
-                json_t **ret, struct bg_error *err);
+int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms, json_t **ret,
+                struct bg_error *err);

@@ -63,6 +63,7 @@ struct vmm_spec {
 enum vmm_agent_transport {
         VMM_AGENT_SERIAL_UNIX, /* QEMU virtio-serial port, host end a unix socket */
         VMM_AGENT_HYBRID_VSOCK, /* Firecracker: uds + "CONNECT <port>\n" */
+        VMM_AGENT_VSOCK,        /* QEMU vhost-vsock: AF_VSOCK to (spec->vsock_cid, agent_port) */
 };
 
 /* A running (or adopted) VMM. */

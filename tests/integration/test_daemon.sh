@@ -23,6 +23,11 @@ done
 check "status --json says all_up" bash -c '"$1" status --json | grep -q "\"all_up\": true"' _ "$BANGER"
 check "second daemon start leaves running processes alone" \
         bash -c '"$1" daemon start | grep -q "vmsvc *already running"' _ "$BANGER"
+# A second instance of a running service is refused without disturbing it.
+out=$("$BIN/banger-vmsvc" 2>&1) && fail "a second banger-vmsvc started"
+check "second vmsvc refused, naming the running pid" grep -q "already running (pid $(svc_pid vmsvc))" <<<"$out"
+out=$(health_via "ipc://$RUN/vmsvc.sock" VmService)
+check "vmsvc still answers new connections" grep -q 'service: "vmsvc"' <<<"$out"
 check "sockets are 0600" bash -c 'for f in "$1"/*.sock; do [ "$(stat -c %a "$f")" = 600 ] || exit 1; done' _ "$RUN"
 
 # SIGKILL one service.

@@ -33,10 +33,13 @@ new_home() {
 }
 cleanup_home() {
         "$BANGER" daemon stop --timeout 5 >/dev/null 2>&1 || true
-        # Anything a test started by hand and left behind.
-        for f in "$BANGER_HOME"/run/*.pid; do
-                [ -f "$f" ] || continue
-                kill -9 "$(cut -d' ' -f1 "$f")" 2>/dev/null || true
+        # Anything still running with this BANGER_HOME (a test that failed
+        # half-way, a process whose pidfile is gone) must not outlive the test.
+        local p
+        for p in /proc/[0-9]*; do
+                if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "BANGER_HOME=$BANGER_HOME"; then
+                        kill -9 "${p#/proc/}" 2>/dev/null || true
+                fi
         done
         rm -rf "$BANGER_HOME"
 }

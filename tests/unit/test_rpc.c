@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -528,9 +530,32 @@ static void test_stale_socket_replaced_live_refused(void **state)
                                                 t_vm_methods, 1, &t, &err),
                          0);
         assert_int_equal(rpc_server_start(s2, &err), -EADDRINUSE);
-        assert_non_null(strstr(err.msg, "already serving"));
+        assert_non_null(strstr(err.msg, "already exists"));
         rpc_server_stop(s2);
+        /* the first server is unharmed and still answers new connections */
+        struct rpc_client *c = connect_to("vm5");
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        assert_int_equal(call_health(c, "/banger.test.Vm/Health", &h, 5000, &st), 0);
+        protobuf_c_message_free_unpacked(&h->base, NULL);
+        rpc_client_close(c);
         rpc_server_stop(s);
+        /* a stale socket file (server gone, file left) is replaced only when
+         * the caller says it holds the lock */
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + 6);
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        close(fd);
+        assert_int_equal(rpc_server_new(&cfg, &s2, &err), 0);
+        assert_int_equal(rpc_server_add_service(s2, &test_vm_desc, t_vm_methods, 1, &t, &err), 0);
+        assert_int_equal(rpc_server_start(s2, &err), -EADDRINUSE);
+        rpc_server_stop(s2);
+        cfg.replace_socket = true;
+        assert_int_equal(rpc_server_new(&cfg, &s2, &err), 0);
+        assert_int_equal(rpc_server_add_service(s2, &test_vm_desc, t_vm_methods, 1, &t, &err), 0);
+        assert_int_equal(rpc_server_start(s2, &err), 0);
+        rpc_server_stop(s2);
 }
 
 int main(void)

@@ -1,0 +1,20 @@
+# Turns the unit templates in deploy/ into a C file of NUL-terminated byte
+# arrays, so the installed `banger` renders units without its source tree.
+# Run as: cmake -DOUT=units_data.c -DINPUTS="a.in;b.in" -P embed.cmake
+set(body "/* Generated from deploy/*.in by lib/doctor/embed.cmake; do not edit. */\n#include \"units.h\"\n\n")
+set(table "")
+set(i 0)
+foreach(f ${INPUTS})
+  get_filename_component(name ${f} NAME)
+  string(REGEX REPLACE "\\.in$" "" name ${name})
+  file(READ ${f} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," hex "${hex}")
+  string(APPEND body "static const char tmpl_${i}[] = {${hex}0x00};\n")
+  string(APPEND table "        {\"${name}\", tmpl_${i}},\n")
+  math(EXPR i "${i} + 1")
+endforeach()
+string(APPEND body "\nconst struct unit_template units_embedded[] = {\n${table}};\n")
+string(APPEND body "const size_t units_n_embedded = ${i};\n")
+file(WRITE ${OUT}.tmp "${body}")
+execute_process(COMMAND ${CMAKE_COMMAND} -E copy_if_different ${OUT}.tmp ${OUT})
+file(REMOVE ${OUT}.tmp)

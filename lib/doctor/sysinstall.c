@@ -1,0 +1,421 @@
+#include "sysinstall.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths/paths.h"
+#include "units.h"
+
+const char *const sysinstall_data_dirs[] = {
+        "/var/lib/banger",
+        "/var/lib/banger/logs",
+        "/var/cache/banger",
+        "/run/banger",
+};
+const size_t sysinstall_n_data_dirs = ELEMENTSOF(sysinstall_data_dirs);
+
+static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770};
+
+static const char *const service_binaries[SYSINSTALL_N_SERVICES] = {
+        "banger-gateway", "banger-netsvc", "banger-vmsvc", "banger-imagesvc",
+        "banger-workspacesvc",
+};
+
+int sysinstall_rooted(const char *root, const char *abs, char *out, size_t len)
+{
+        size_t rl = root ? strlen(root) : 0;
+        while (rl > 0 && root[rl - 1] == '/')
+                rl--;
+        int n = snprintf(out, len, "%.*s%s", (int)rl, rl ? root : "", abs);
+        return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int sysinstall_lookup_owner(const char *owner, uint32_t *ret_uid, uint32_t *ret_gid,
+                            char *ret_group, size_t group_len, struct bg_error *err)
+{
+        if (!units_name_is_safe(owner))
+                return bg_error_set(err, EINVAL,
+                                    "'%s' is not a user name banger can run its services as",
+                                    owner);
+        char buf[16384];
+        struct passwd pw, *pres = NULL;
+        int r = getpwnam_r(owner, &pw, buf, sizeof(buf), &pres);
+        if (r != 0 || !pres)
+                return bg_error_set(err, ENOENT, "no user named '%s' on this host", owner);
+        uid_t uid = pw.pw_uid;
+        gid_t gid = pw.pw_gid;
+
+        char gbuf[16384];
+        struct group gr, *gres = NULL;
+        r = getgrgid_r(gid, &gr, gbuf, sizeof(gbuf), &gres);
+        if (r != 0 || !gres)
+                return bg_error_set(err, ENOENT, "the primary group %u of '%s' has no name",
+                                    (unsigned)gid, owner);
+        if (!units_name_is_safe(gr.gr_name))
+                return bg_error_set(err, EINVAL, "the group name '%s' of '%s' cannot be used in "
+                                                 "a unit file",
+                                    gr.gr_name, owner);
+        /* The group must be the owner's alone. */
+        for (char **m = gr.gr_mem; m && *m; m++)
+                if (!streq(*m, owner))
+                        return bg_error_set(err, EPERM,
+                                            "group '%s' of '%s' also has member '%s'; banger's "
+                                            "directories are writable by the owner's group, so "
+                                            "the owner needs a private group",
+                                            gr.gr_name, owner, *m);
+        setpwent();
+        struct passwd *p;
+        while ((p = getpwent())) {
+                if (p->pw_gid == gid && p->pw_uid != uid) {
+                        char other[64];
+                        snprintf(other, sizeof(other), "%s", p->pw_name);
+                        endpwent();
+                        return bg_error_set(err, EPERM,
+                                            "user '%s' has the same primary group '%s' as "
+                                            "'%s'; banger's directories are writable by the "
+                                            "owner's group, so the owner needs a private group",
+                                            other, gr.gr_name, owner);
+                }
+        }
+        endpwent();
+        snprintf(ret_group, group_len, "%s", gr.gr_name);
+        *ret_uid = (uint32_t)uid;
+        *ret_gid = (uint32_t)gid;
+        return 0;
+}
+
+/* Writes data (or the contents of src_fd) to path via a temp file + rename. */
+static int write_atomic(const char *path, const char *data, size_t len, int src_fd,
+                        unsigned mode, struct bg_error *err)
+{
+        char dir[PATH_MAX], tmp[PATH_MAX + 32];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash && slash != dir) {
+                *slash = '\0';
+                int r = mkdir_p(dir, 0755);
+                if (r < 0)
+                        return bg_error_errno(err, r, "create directory %s", dir);
+        }
+        snprintf(tmp, sizeof(tmp), "%s.banger-new", path);
+        unlink(tmp);
+        _cleanup_close_ int fd =
+                open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create %s", tmp);
+        int r = 0;
+        if (src_fd >= 0) {
+                char buf[65536];
+                for (;;) {
+                        ssize_t k = read(src_fd, buf, sizeof(buf));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0) {
+                                r = k < 0 ? -errno : 0;
+                                break;
+                        }
+                        for (ssize_t off = 0; off < k;) {
+                                ssize_t w = write(fd, buf + off, (size_t)(k - off));
+                                if (w < 0 && errno == EINTR)
+                                        continue;
+                                if (w < 0) {
+                                        r = -errno;
+                                        break;
+                                }
+                                off += w;
+                        }
+                        if (r < 0)
+                                break;
+                }
+        } else {
+                for (size_t off = 0; off < len && r == 0;) {
+                        ssize_t w = write(fd, data + off, len - off);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w < 0)
+                                r = -errno;
+                        else
+                                off += (size_t)w;
+                }
+        }
+        if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                unlink(tmp);
+                return bg_error_errno(err, r, "write %s", path);
+        }
+        return 0;
+}
+
+static int copy_binary(const char *src, const char *dst, struct bg_error *err)
+{
+        _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "open %s", src);
+        return write_atomic(dst, NULL, 0, fd, 0755, err);
+}
+
+static bool listed(const struct install_manifest *m, const char *path)
+{
+        for (size_t i = 0; i < m->n_files; i++)
+                if (streq(m->files[i], path))
+                        return true;
+        return false;
+}
+
+/* Installs one file: records it in m and writes ROOT+abs. */
+static int put_file(const struct sysinstall_opts *o, struct install_manifest *m, const char *abs,
+                    const char *data, size_t len, const char *copy_from, unsigned mode,
+                    struct bg_error *err)
+{
+        char path[PATH_MAX];
+        if (sysinstall_rooted(o->root, abs, path, sizeof(path)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "%s under %s is too long", abs, o->root);
+        if (manifest_add_file(m, abs) < 0)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        if (copy_from)
+                return copy_binary(copy_from, path, err);
+        return write_atomic(path, data, len, -1, mode, err);
+}
+
+int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest *ret,
+                       struct bg_error *err)
+{
+        struct install_manifest m = {0};
+        struct install_manifest old = {0};
+        bool have_old = false;
+        char path[PATH_MAX], src[PATH_MAX];
+        int r;
+
+        if (!units_path_is_safe(o->prefix))
+                return bg_error_set(err, EINVAL,
+                                    "--prefix '%s' must be an absolute path without spaces, "
+                                    "quotes or any of %%\\$;",
+                                    o->prefix);
+        snprintf(m.version, sizeof(m.version), "%s", o->version);
+        snprintf(m.commit, sizeof(m.commit), "%s", o->commit);
+        m.installed_unix = o->now_unix;
+        snprintf(m.owner, sizeof(m.owner), "%s", o->owner);
+        r = sysinstall_lookup_owner(o->owner, &m.owner_uid, &m.owner_gid, m.group,
+                                    sizeof(m.group), err);
+        if (r < 0)
+                return r;
+        size_t pl = strlen(o->prefix);
+        while (pl > 1 && o->prefix[pl - 1] == '/')
+                pl--;
+        snprintf(m.prefix, sizeof(m.prefix), "%.*s", (int)pl, o->prefix);
+        snprintf(m.bindir, sizeof(m.bindir), "%s/bin", streq(m.prefix, "/") ? "" : m.prefix);
+        snprintf(m.libexecdir, sizeof(m.libexecdir), "%s/libexec/banger",
+                 streq(m.prefix, "/") ? "" : m.prefix);
+
+        /* Every source must exist before anything is written. */
+        if (access(o->cli_exe, R_OK) < 0)
+                return bg_error_errno(err, -errno, "cannot read the banger binary %s",
+                                      o->cli_exe);
+        for (size_t i = 0; i < SYSINSTALL_N_SERVICES; i++) {
+                snprintf(src, sizeof(src), "%s/%s", o->src_dir, service_binaries[i]);
+                if (access(src, R_OK) < 0)
+                        return bg_error_errno(err, -errno,
+                                              "cannot read %s (service binaries are taken from "
+                                              "the directory of banger, or BANGER_LIBEXEC_DIR)",
+                                              src);
+        }
+        struct bg_error e2 = {0};
+        have_old = manifest_load(o->root, &old, &e2) == 0;
+
+        /* Binaries. */
+        snprintf(path, sizeof(path), "%s/banger", m.bindir);
+        r = put_file(o, &m, path, NULL, 0, o->cli_exe, 0755, err);
+        for (size_t i = 0; r >= 0 && i < SYSINSTALL_N_SERVICES; i++) {
+                snprintf(src, sizeof(src), "%s/%s", o->src_dir, service_binaries[i]);
+                snprintf(path, sizeof(path), "%s/%s", m.libexecdir, service_binaries[i]);
+                r = put_file(o, &m, path, NULL, 0, src, 0755, err);
+        }
+
+        /* Units and the tmpfiles snippet. */
+        struct units_params up = {.libexecdir = m.libexecdir,
+                                  .owner = m.owner,
+                                  .group = m.group,
+                                  .owner_uid = m.owner_uid};
+        for (size_t i = 0; r >= 0 && i < units_n_embedded; i++) {
+                _cleanup_free_ char *text = NULL;
+                char rel[PATH_MAX];
+                r = units_render(units_embedded[i].text, &up, &text, err);
+                if (r < 0)
+                        break;
+                r = units_install_path(units_embedded[i].name, rel, sizeof(rel));
+                if (r < 0) {
+                        bg_error_set(err, EINVAL, "no install location for template %s",
+                                     units_embedded[i].name);
+                        break;
+                }
+                snprintf(path, sizeof(path), "/%s", rel);
+                r = put_file(o, &m, path, text, strlen(text), NULL, 0644, err);
+        }
+
+        /* Data directories, owned by the owner. */
+        for (size_t i = 0; r >= 0 && i < sysinstall_n_data_dirs; i++) {
+                if (sysinstall_rooted(o->root, sysinstall_data_dirs[i], path, sizeof(path)) < 0) {
+                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long",
+                                         o->root);
+                        break;
+                }
+                r = mkdir_p(path, data_dir_modes[i]);
+                if (r < 0) {
+                        bg_error_errno(err, r, "create directory %s", path);
+                        break;
+                }
+                if (chown(path, m.owner_uid, m.owner_gid) < 0 ||
+                    chmod(path, data_dir_modes[i]) < 0) {
+                        r = bg_error_errno(err, -errno, "hand %s to %s:%s", path, m.owner,
+                                           m.group);
+                        break;
+                }
+                if (!streq(sysinstall_data_dirs[i], "/var/lib/banger/logs") &&
+                    manifest_add_dir(&m, sysinstall_data_dirs[i]) < 0)
+                        r = bg_error_set(err, ENOMEM, "out of memory");
+        }
+        if (r >= 0 && manifest_add_dir(&m, "/etc/banger") < 0)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+
+        /* install.toml last: until it exists banger stays in user mode. */
+        if (r >= 0) {
+                _cleanup_free_ char *text = NULL;
+                if (manifest_add_file(&m, "/" MANIFEST_PATH) < 0)
+                        r = bg_error_set(err, ENOMEM, "out of memory");
+                if (r >= 0)
+                        r = manifest_format(&m, &text, err);
+                if (r >= 0 &&
+                    sysinstall_rooted(o->root, "/" MANIFEST_PATH, path, sizeof(path)) < 0)
+                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long",
+                                         o->root);
+                if (r >= 0)
+                        r = write_atomic(path, text, strlen(text), -1, 0644, err);
+        }
+        if (r < 0) {
+                manifest_free(&m);
+                manifest_free(&old);
+                return r;
+        }
+
+        /* What the previous install had and this one does not. */
+        if (have_old)
+                for (size_t i = 0; i < old.n_files; i++)
+                        if (!listed(&m, old.files[i]) &&
+                            sysinstall_rooted(o->root, old.files[i], path, sizeof(path)) == 0)
+                                unlink(path);
+        manifest_free(&old);
+        *ret = m;
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        if (flag == FTW_DP)
+                return rmdir(path) < 0 ? -errno : 0;
+        return unlink(path) < 0 ? -errno : 0;
+}
+
+/* rm -rf that neither follows symlinks nor crosses mounts; 0 when absent. */
+static int rm_tree(const char *path)
+{
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return unlink(path) < 0 ? -errno : 1;
+        int r = nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        return r < 0 ? -errno : r > 0 ? -r : 1;
+}
+
+static void rmdir_if_empty(const char *path, size_t *count)
+{
+        if (rmdir(path) == 0)
+                (*count)++;
+}
+
+int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed *ret,
+                         struct bg_error *err)
+{
+        struct install_manifest m = {0};
+        struct sysinstall_removed out = {0};
+        char path[PATH_MAX];
+        int r = manifest_load(root, &m, err);
+        if (r == -ENOENT)
+                return bg_error_set(err, ENOENT,
+                                    "banger is not installed here (no %s%s%s)",
+                                    root && root[0] ? root : "", "/", MANIFEST_PATH);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < m.n_files; i++) {
+                if (streq(m.files[i], "/" MANIFEST_PATH))
+                        continue; /* last, so a failed uninstall can be re-run */
+                if (sysinstall_rooted(root, m.files[i], path, sizeof(path)) < 0)
+                        continue;
+                if (unlink(path) == 0)
+                        out.n_removed++;
+                else if (errno == ENOENT)
+                        out.n_missing++;
+                else {
+                        r = bg_error_errno(err, -errno, "remove %s", path);
+                        manifest_free(&m);
+                        return r;
+                }
+        }
+        /* Directories install made for its files, when now empty. */
+        if (sysinstall_rooted(root, m.libexecdir, path, sizeof(path)) == 0)
+                rmdir_if_empty(path, &out.n_dirs);
+
+        size_t nk = 0;
+        for (size_t i = 0; i < m.n_dirs; i++) {
+                if (streq(m.dirs[i], "/etc/banger"))
+                        continue; /* holds install.toml: below */
+                if (sysinstall_rooted(root, m.dirs[i], path, sizeof(path)) < 0)
+                        continue;
+                if (purge) {
+                        r = rm_tree(path);
+                        if (r < 0) {
+                                bg_error_errno(err, r, "remove %s", path);
+                                manifest_free(&m);
+                                return r;
+                        }
+                        out.n_dirs += r > 0;
+                } else if (access(path, F_OK) == 0 && nk < ELEMENTSOF(out.kept)) {
+                        snprintf(out.kept[nk++], sizeof(out.kept[0]), "%s", m.dirs[i]);
+                }
+        }
+
+        if (sysinstall_rooted(root, "/" MANIFEST_PATH, path, sizeof(path)) == 0 &&
+            unlink(path) == 0)
+                out.n_removed++;
+        if (sysinstall_rooted(root, "/etc/banger", path, sizeof(path)) == 0) {
+                if (purge) {
+                        r = rm_tree(path);
+                        out.n_dirs += r > 0;
+                } else {
+                        rmdir_if_empty(path, &out.n_dirs);
+                        if (access(path, F_OK) == 0 && nk < ELEMENTSOF(out.kept))
+                                snprintf(out.kept[nk++], sizeof(out.kept[0]), "/etc/banger");
+                }
+        }
+        manifest_free(&m);
+        if (ret)
+                *ret = out;
+        return 0;
+}

@@ -1,0 +1,863 @@
+/* The QEMU microvm driver.
+ *
+ * QEMU runs as a direct child of the caller, in its own session (so it
+ * outlives vmsvc and no terminal signal reaches it), with stdin from
+ * /dev/null and stdout/stderr in DIR/vmm.log. The caller reaps it: when
+ * alive() turns 0, waitpid(pid, &status, WNOHANG) gives the status for
+ * exit_reason(); an adopted QEMU is no child of the caller, whose
+ * exit_reason() then gets -1 and answers from the logs alone.
+ *
+ * Stopping: the primary path is the guest agent's Shutdown (vmsvc, through
+ * lib/agent), which syncs and reboots; with -no-reboot and reboot=t the
+ * reboot makes QEMU exit. request_stop() is the fallback without the agent:
+ * an ACPI power-button press (QMP system_powerdown), which powers off guests
+ * that handle it (systemd-logind, acpid) and is ignored by the rest; then
+ * kill(). */
+#include "vmm_qemu.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+#include "accel_probe.h"
+#include "qmp.h"
+#include "util/macro.h"
+#include "util/pidfile.h"
+#include "util/timeutil.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref);
+
+#define QEMU_MACHINE "microvm,acpi=on,pit=off,pic=off,rtc=on"
+/* Always on the guest's command line: the serial console; a reboot by triple
+ * fault (the ACPI reset path sometimes resets in place despite -no-reboot);
+ * reboot at once on panic, which -no-reboot turns into QEMU exiting. */
+#define QEMU_BASE_APPEND "console=ttyS0 reboot=t panic=-1"
+
+/* ---- argv building ---- */
+
+struct strv {
+        char **v;
+        size_t n, cap;
+        bool oom;
+};
+
+char **vmm_qemu_argv_free(char **argv)
+{
+        if (!argv)
+                return NULL;
+        for (char **p = argv; *p; p++)
+                free(*p);
+        free(argv);
+        return NULL;
+}
+
+static void strv_take(struct strv *s, char *str)
+{
+        if (!str) {
+                s->oom = true;
+                return;
+        }
+        if (s->n + 2 > s->cap) {
+                size_t ncap = s->cap ? s->cap * 2 : 32;
+                char **nv = realloc(s->v, ncap * sizeof(char *));
+                if (!nv) {
+                        free(str);
+                        s->oom = true;
+                        return;
+                }
+                s->v = nv;
+                s->cap = ncap;
+        }
+        s->v[s->n++] = str;
+        s->v[s->n] = NULL;
+}
+
+static void strv_add(struct strv *s, const char *str)
+{
+        strv_take(s, strdup(str));
+}
+
+_printf_(2, 3) static void strv_addf(struct strv *s, const char *fmt, ...)
+{
+        va_list ap;
+        char *str = NULL;
+        va_start(ap, fmt);
+        int r = vasprintf(&str, fmt, ap);
+        va_end(ap);
+        strv_take(s, r < 0 ? NULL : str);
+}
+
+/* QEMU option values separate keys with ','; a literal ',' is written ",,". */
+static char *opt_escape(const char *s)
+{
+        size_t n = strlen(s), commas = 0;
+        for (size_t i = 0; i < n; i++)
+                commas += s[i] == ',';
+        char *out = malloc(n + commas + 1);
+        if (!out)
+                return NULL;
+        char *o = out;
+        for (size_t i = 0; i < n; i++) {
+                *o++ = s[i];
+                if (s[i] == ',')
+                        *o++ = ',';
+        }
+        *o = '\0';
+        return out;
+}
+
+static bool valid_tap(const char *t)
+{
+        size_t n = strlen(t);
+        if (n == 0 || n >= 16)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                char c = t[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.'))
+                        return false;
+        }
+        return true;
+}
+
+static bool valid_mac(const char *m)
+{
+        if (strlen(m) != 17)
+                return false;
+        for (int i = 0; i < 17; i++) {
+                char c = m[i];
+                bool hex =
+                    (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+                if (i % 3 == 2 ? c != ':' : !hex)
+                        return false;
+        }
+        return true;
+}
+
+static int check_socket_path(const char *dir, const char *name, struct bg_error *err)
+{
+        struct sockaddr_un sa;
+        if (strlen(dir) + 1 + strlen(name) >= sizeof(sa.sun_path))
+                return bg_error_set(err, EINVAL,
+                                    "VM directory %s is too long for a unix socket path (%s/%s "
+                                    "must be shorter than %zu bytes)",
+                                    dir, dir, name, sizeof(sa.sun_path));
+        return 0;
+}
+
+static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts *opts,
+                         struct bg_error *err)
+{
+        if (opts->accel != VMM_ACCEL_KVM && opts->accel != VMM_ACCEL_TCG)
+                return bg_error_set(err, EINVAL, "QEMU accelerator must be resolved to kvm or tcg");
+        if (!spec->binary[0])
+                return bg_error_set(err, EINVAL, "no QEMU binary given");
+        if (!spec->dir[0] || spec->dir[0] != '/')
+                return bg_error_set(err, EINVAL, "VM directory '%s' is not an absolute path",
+                                    spec->dir);
+        if (!spec->kernel_bzimage[0])
+                return bg_error_set(err, EINVAL, "no kernel (bzImage) given");
+        if (spec->vcpu < 1 || spec->vcpu > 255)
+                return bg_error_set(err, EINVAL, "vcpu count %u is out of range (1-255)",
+                                    spec->vcpu);
+        if (spec->memory_mib < 64 || spec->memory_mib > 1024u * 1024)
+                return bg_error_set(err, EINVAL, "memory %u MiB is out of range (64 MiB-1 TiB)",
+                                    spec->memory_mib);
+        if (spec->n_disks > VMM_MAX_DISKS)
+                return bg_error_set(err, EINVAL, "%u disks given, at most %d are supported",
+                                    spec->n_disks, VMM_MAX_DISKS);
+        for (unsigned i = 0; i < spec->n_disks; i++) {
+                const struct vmm_disk *d = &spec->disks[i];
+                if (!d->path[0])
+                        return bg_error_set(err, EINVAL, "disk %u has no path", i);
+                if (d->format != VMM_DISK_RAW && d->format != VMM_DISK_QCOW2)
+                        return bg_error_set(err, EINVAL, "disk %u (%s) has an unknown format", i,
+                                            d->path);
+        }
+        if (spec->tap[0]) {
+                if (!valid_tap(spec->tap))
+                        return bg_error_set(
+                            err, EINVAL, "tap name '%s' is not a valid interface name", spec->tap);
+                if (spec->mac[0] && !valid_mac(spec->mac))
+                        return bg_error_set(err, EINVAL, "MAC address '%s' is malformed",
+                                            spec->mac);
+        }
+        if (opts->vsock && (spec->vsock_cid < 3 || spec->vsock_cid == UINT32_MAX))
+                return bg_error_set(err, EINVAL, "vsock CID %u is reserved (must be >= 3)",
+                                    spec->vsock_cid);
+        if (strchr(spec->cmdline, '\n'))
+                return bg_error_set(err, EINVAL, "kernel command line contains a newline");
+        int r = check_socket_path(spec->dir, "qmp.sock", err);
+        if (r < 0)
+                return r;
+        return check_socket_path(spec->dir, "agent.sock", err);
+}
+
+/* Adds prefix + path (with its commas doubled) + suffix. */
+static void add_opt_path(struct strv *s, const char *prefix, const char *path, const char *suffix)
+{
+        _cleanup_free_ char *esc = opt_escape(path);
+        char *str = NULL;
+        if (!esc || asprintf(&str, "%s%s%s", prefix, esc, suffix) < 0)
+                str = NULL;
+        strv_take(s, str);
+}
+
+static void add_dir_opt(struct strv *s, const char *prefix, const char *dir, const char *name,
+                        const char *suffix)
+{
+        char path[VMM_PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        add_opt_path(s, prefix, path, suffix);
+}
+
+int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts *opts,
+                        char ***ret_argv, struct bg_error *err)
+{
+        int r = validate_spec(spec, opts, err);
+        if (r < 0)
+                return r;
+        bool kvm = opts->accel == VMM_ACCEL_KVM;
+        struct strv s = {0};
+
+        strv_add(&s, spec->binary);
+        if (spec->name[0] || spec->id[0]) {
+                strv_add(&s, "-name");
+                add_opt_path(&s, "guest=", spec->name[0] ? spec->name : spec->id, "");
+        }
+        strv_add(&s, "-M");
+        strv_add(&s, QEMU_MACHINE);
+        strv_add(&s, "-accel");
+        strv_add(&s, kvm ? "kvm" : "tcg,thread=multi");
+        strv_add(&s, "-cpu");
+        strv_add(&s, kvm ? "host" : "qemu64");
+        strv_add(&s, "-m");
+        strv_addf(&s, "%" PRIu32 "M", spec->memory_mib);
+        strv_add(&s, "-smp");
+        strv_addf(&s, "%" PRIu32, spec->vcpu);
+        strv_add(&s, "-no-reboot");
+        strv_add(&s, "-no-user-config");
+        strv_add(&s, "-nodefaults");
+        strv_add(&s, "-display");
+        strv_add(&s, "none");
+        strv_add(&s, "-chardev");
+        add_dir_opt(&s, "file,id=console,path=", spec->dir, "console.log", "");
+        strv_add(&s, "-serial");
+        strv_add(&s, "chardev:console");
+        strv_add(&s, "-chardev");
+        add_dir_opt(&s, "socket,id=qmp,path=", spec->dir, "qmp.sock", ",server=on,wait=off");
+        strv_add(&s, "-mon");
+        strv_add(&s, "chardev=qmp,mode=control");
+        strv_add(&s, "-kernel");
+        strv_add(&s, spec->kernel_bzimage);
+        if (spec->initrd[0]) {
+                strv_add(&s, "-initrd");
+                strv_add(&s, spec->initrd);
+        }
+        char tsc[48] = "";
+        if (!kvm && opts->tsc_khz)
+                snprintf(tsc, sizeof(tsc), " tsc_early_khz=%" PRIu32, opts->tsc_khz);
+        char agent[64];
+        if (opts->vsock)
+                snprintf(agent, sizeof(agent), "banger.agent=vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
+        else
+                snprintf(agent, sizeof(agent), "banger.agent=virtio-serial:%s",
+                         VMM_QEMU_AGENT_PORT_NAME);
+        strv_add(&s, "-append");
+        strv_addf(&s, "%s%s%s%s %s", QEMU_BASE_APPEND, tsc, spec->cmdline[0] ? " " : "",
+                  spec->cmdline, agent);
+
+        /* Disks first, so they take the first virtio-mmio slots in order. */
+        for (unsigned i = 0; i < spec->n_disks; i++) {
+                const struct vmm_disk *d = &spec->disks[i];
+                char prefix[32], suffix[64];
+                snprintf(prefix, sizeof(prefix), "id=disk%u,file=", i);
+                snprintf(suffix, sizeof(suffix), ",format=%s,if=none%s",
+                         d->format == VMM_DISK_QCOW2 ? "qcow2" : "raw",
+                         d->read_only ? ",readonly=on" : ",discard=unmap");
+                strv_add(&s, "-drive");
+                add_opt_path(&s, prefix, d->path, suffix);
+                strv_add(&s, "-device");
+                strv_addf(&s, "virtio-blk-device,drive=disk%u", i);
+        }
+        if (spec->tap[0]) {
+                strv_add(&s, "-netdev");
+                strv_addf(&s, "tap,id=net0,ifname=%s,script=no,downscript=no", spec->tap);
+                strv_add(&s, "-device");
+                if (spec->mac[0])
+                        strv_addf(&s, "virtio-net-device,netdev=net0,mac=%s", spec->mac);
+                else
+                        strv_add(&s, "virtio-net-device,netdev=net0");
+        }
+        if (opts->vsock) {
+                strv_add(&s, "-device");
+                strv_addf(&s, "vhost-vsock-device,guest-cid=%" PRIu32, spec->vsock_cid);
+        } else {
+                strv_add(&s, "-device");
+                strv_add(&s, "virtio-serial-device");
+                strv_add(&s, "-chardev");
+                add_dir_opt(&s, "socket,id=agent,path=", spec->dir, "agent.sock",
+                            ",server=on,wait=off");
+                strv_add(&s, "-device");
+                strv_add(&s, "virtserialport,chardev=agent,name=" VMM_QEMU_AGENT_PORT_NAME);
+        }
+        if (s.oom) {
+                vmm_qemu_argv_free(s.v);
+                return bg_error_set(err, ENOMEM, "out of memory building the QEMU command line");
+        }
+        *ret_argv = s.v;
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(char **, vmm_qemu_argv_free);
+
+/* ---- process helpers ---- */
+
+int vmm_qemu_find_binary(const char *name, char *buf, size_t len)
+{
+        if (!name || !name[0])
+                return -ENOENT;
+        if (strchr(name, '/')) {
+                if (access(name, X_OK) < 0)
+                        return -errno;
+                if (strlen(name) >= len)
+                        return -ENAMETOOLONG;
+                strcpy(buf, name);
+                return 0;
+        }
+        const char *path = getenv("PATH");
+        if (!path || !path[0])
+                path = "/usr/local/bin:/usr/bin:/bin";
+        while (*path) {
+                const char *end = strchrnul(path, ':');
+                size_t dl = (size_t)(end - path);
+                char cand[4096];
+                if (dl > 0 && dl + 1 + strlen(name) < sizeof(cand)) {
+                        snprintf(cand, sizeof(cand), "%.*s/%s", (int)dl, path, name);
+                        struct stat st;
+                        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
+                            access(cand, X_OK) == 0) {
+                                if (strlen(cand) >= len)
+                                        return -ENAMETOOLONG;
+                                strcpy(buf, cand);
+                                return 0;
+                        }
+                }
+                path = *end ? end + 1 : end;
+        }
+        return -ENOENT;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawn_file_actions_t *, posix_spawn_file_actions_destroy);
+DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawnattr_t *, posix_spawnattr_destroy);
+
+int vmm_qemu_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
+{
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        int r = posix_spawn_file_actions_init(&fa);
+        if (r)
+                return -r;
+        _cleanup_(posix_spawn_file_actions_destroyp) posix_spawn_file_actions_t *fap = &fa;
+        r = posix_spawnattr_init(&attr);
+        if (r)
+                return -r;
+        _cleanup_(posix_spawnattr_destroyp) posix_spawnattr_t *attrp = &attr;
+
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        if ((r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) ||
+            (r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path,
+                                                  O_WRONLY | O_CREAT | O_APPEND, 0600)) ||
+            (r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO)) ||
+            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) ||
+            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                     POSIX_SPAWN_SETSIGDEF)) ||
+            (r = posix_spawnattr_setsigmask(&attr, &none)) ||
+            (r = posix_spawnattr_setsigdefault(&attr, &all)))
+                return -r;
+        pid_t pid;
+        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
+        if (r)
+                return -r;
+        *ret_pid = pid;
+        return 0;
+}
+
+void vmm_qemu_log_tail(const char *path, char *buf, size_t len)
+{
+        if (len == 0)
+                return;
+        buf[0] = '\0';
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return;
+        char data[16384];
+        off_t off = st.st_size > (off_t)sizeof(data) - 1 ? st.st_size - (off_t)sizeof(data) + 1 : 0;
+        ssize_t n = pread(fd, data, sizeof(data) - 1, off);
+        if (n <= 0)
+                return;
+        data[n] = '\0';
+        /* Walk lines backwards; take the last one with content that is not ours. */
+        char *end = data + n;
+        while (end > data) {
+                char *line_end = end;
+                while (line_end > data && (line_end[-1] == '\n' || line_end[-1] == '\r'))
+                        line_end--;
+                char *start = line_end;
+                while (start > data && start[-1] != '\n')
+                        start--;
+                end = start;
+                if (start == line_end || strncmp(start, "# ", 2) == 0)
+                        continue;
+                if (start == data && off > 0)
+                        break; /* a partial first line */
+                size_t l = (size_t)(line_end - start);
+                if (l >= len)
+                        l = len - 1;
+                memcpy(buf, start, l);
+                buf[l] = '\0';
+                return;
+        }
+}
+
+/* The TSC frequency of this host (the one a TCG guest sees: QEMU's TCG rdtsc
+ * reads the host TSC), measured against CLOCK_MONOTONIC_RAW over 20 ms. */
+static uint32_t host_tsc_khz(void)
+{
+#if defined(__x86_64__)
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+        uint64_t t0 = __rdtsc();
+        struct timespec d = {.tv_nsec = 20 * 1000 * 1000};
+        while (nanosleep(&d, &d) < 0 && errno == EINTR)
+                ;
+        clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+        uint64_t t1 = __rdtsc();
+        uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)b.tv_nsec -
+                      (uint64_t)a.tv_nsec;
+        if (ns == 0 || t1 <= t0)
+                return 0;
+        uint64_t khz = (t1 - t0) * 1000000ull / ns;
+        return khz > UINT32_MAX ? 0 : (uint32_t)khz;
+#else
+        return 0;
+#endif
+}
+
+static bool vhost_vsock_usable(void)
+{
+        _cleanup_close_ int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
+        return fd >= 0;
+}
+
+/* SIGKILL pid and wait until it is gone (reaping it when it is our child),
+ * up to timeout_ms. start_time 0: do not compare. */
+static int kill_and_wait(pid_t pid, uint64_t start_time, uint64_t timeout_ms)
+{
+        uint64_t st;
+        if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time)) {
+                (void)waitpid(pid, NULL, WNOHANG);
+                return 0;
+        }
+        if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
+                return -errno;
+        uint64_t deadline = now_mono_msec() + timeout_ms;
+        for (;;) {
+                (void)waitpid(pid, NULL, WNOHANG);
+                if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time))
+                        return 0;
+                if (now_mono_msec() >= deadline)
+                        return -ETIMEDOUT;
+                usleep(10000);
+        }
+}
+
+static void dir_path(char *buf, size_t len, const char *dir, const char *name)
+{
+        snprintf(buf, len, "%s/%s", dir, name);
+}
+
+static bool shell_safe(const char *s)
+{
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                            "_./:=,@%+-",
+                            *s))
+                        return false;
+        return true;
+}
+
+/* Starts vmm.log afresh with the command line, shell-quoted, as a note. */
+static int write_log_header(const char *path, char *const argv[], struct bg_error *err)
+{
+        _cleanup_fclose_ FILE *f = fopen(path, "we");
+        if (!f)
+                return bg_error_errno(err, -errno, "create %s", path);
+        char ts[32];
+        format_iso8601_ms(now_real_msec(), ts, sizeof(ts));
+        fprintf(f, "# banger: starting QEMU at %s\n#", ts);
+        for (char *const *a = argv; *a; a++) {
+                if (shell_safe(*a)) {
+                        fprintf(f, " %s", *a);
+                        continue;
+                }
+                fputs(" '", f);
+                for (const char *c = *a; *c; c++) {
+                        if (*c == '\'')
+                                fputs("'\\''", f);
+                        else
+                                fputc(*c, f);
+                }
+                fputc('\'', f);
+        }
+        fputc('\n', f);
+        if (fflush(f) != 0)
+                return bg_error_errno(err, -errno, "write %s", path);
+        return 0;
+}
+
+/* ---- the driver ---- */
+
+static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char *buf, size_t len);
+
+/* Waits for QMP to answer, or QEMU to die, until deadline. */
+static int wait_qmp(const struct vmm_spec *spec, pid_t pid, const char *qmp_path, uint64_t deadline,
+                    struct qmp **ret, struct bg_error *err)
+{
+        for (;;) {
+                int status;
+                pid_t w = waitpid(pid, &status, WNOHANG);
+                if (w == pid) {
+                        char why[BG_ERROR_MSG_MAX];
+                        qemu_exit_reason(spec, status, why, sizeof(why));
+                        return bg_error_set(err, EIO, "%s", why);
+                }
+                uint64_t st;
+                if (w < 0 && proc_start_time(pid, &st) < 0) {
+                        /* Reaped elsewhere (a SIGCHLD handler of the caller). */
+                        char why[BG_ERROR_MSG_MAX];
+                        qemu_exit_reason(spec, -1, why, sizeof(why));
+                        return bg_error_set(err, EIO, "QEMU exited during start-up%s%s",
+                                            why[0] ? ": " : "", why);
+                }
+                uint64_t now = now_mono_msec();
+                if (now >= deadline) {
+                        char tail[160], log[VMM_PATH_MAX + 16];
+                        dir_path(log, sizeof(log), spec->dir, "vmm.log");
+                        vmm_qemu_log_tail(log, tail, sizeof(tail));
+                        return bg_error_set(err, ETIMEDOUT,
+                                            "QEMU did not answer on QMP within %d s%s%s",
+                                            VMM_QEMU_QMP_WAIT_MS / 1000, tail[0] ? ": " : "", tail);
+                }
+                struct bg_error qerr = {0};
+                uint64_t left = deadline - now;
+                int r = qmp_open(qmp_path, left < 2000 ? left : 2000, ret, &qerr);
+                if (r >= 0)
+                        return 0;
+                if (r != -ENOENT && r != -ECONNREFUSED && r != -ECONNRESET && r != -ETIMEDOUT) {
+                        *err = qerr;
+                        return r;
+                }
+                usleep(20000);
+        }
+}
+
+static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, struct bg_error *err)
+{
+        struct vmm_spec spec = *spec_in;
+        int r = vmm_qemu_find_binary(spec_in->binary, spec.binary, sizeof(spec.binary));
+        if (r < 0)
+                return bg_error_errno(err, r, "QEMU binary '%s'", spec_in->binary);
+
+        struct vmm_qemu_opts opts = {.accel = spec.accel};
+        if (opts.accel == VMM_ACCEL_AUTO) {
+                char why[BG_ERROR_MSG_MAX];
+                r = accel_probe(spec.binary, spec.kernel_bzimage, spec.initrd, NULL, &opts.accel,
+                                why, sizeof(why));
+                if (r < 0)
+                        return bg_error_set(err, -r, "choosing KVM or TCG: %s", why);
+        }
+        opts.vsock = spec.vsock_cid >= 3 && vhost_vsock_usable();
+        if (opts.accel == VMM_ACCEL_TCG)
+                opts.tsc_khz = host_tsc_khz();
+
+        _cleanup_(vmm_qemu_argv_freep) char **argv = NULL;
+        r = vmm_qemu_build_argv(&spec, &opts, &argv, err);
+        if (r < 0)
+                return r;
+
+        char pidfile[VMM_PATH_MAX + 16], qmp_path[VMM_PATH_MAX + 16], agent[VMM_PATH_MAX + 16],
+            log[VMM_PATH_MAX + 16];
+        dir_path(pidfile, sizeof(pidfile), spec.dir, "vmm.pid");
+        dir_path(qmp_path, sizeof(qmp_path), spec.dir, "qmp.sock");
+        dir_path(agent, sizeof(agent), spec.dir, "agent.sock");
+        dir_path(log, sizeof(log), spec.dir, "vmm.log");
+
+        /* A live VMM of this VM must not be started twice. */
+        pid_t old;
+        if (pidfile_check(pidfile, &old) > 0)
+                return bg_error_set(err, EBUSY, "a VMM of this VM is already running (pid %d)",
+                                    (int)old);
+        (void)unlink(pidfile);
+        (void)unlink(qmp_path);
+        (void)unlink(agent);
+
+        r = write_log_header(log, argv, err);
+        if (r < 0)
+                return r;
+        pid_t pid;
+        r = vmm_qemu_spawn(argv, log, &pid);
+        if (r < 0)
+                return bg_error_errno(err, r, "start %s", spec.binary);
+
+        _cleanup_(qmp_freep) struct qmp *q = NULL;
+        r = pidfile_write(pidfile, pid, err);
+        if (r >= 0)
+                r = wait_qmp(&spec, pid, qmp_path, now_mono_msec() + VMM_QEMU_QMP_WAIT_MS, &q, err);
+        _cleanup_(json_decrefp) json_t *kvm = NULL;
+        if (r >= 0) {
+                r = qmp_execute(q, "query-kvm", NULL, 5000, &kvm, err);
+                if (r < 0)
+                        bg_error_prefix(err, "QEMU started but");
+        }
+        uint64_t start = 0;
+        if (r >= 0) {
+                r = proc_start_time(pid, &start);
+                if (r < 0)
+                        bg_error_set(err, -r, "QEMU exited right after start-up");
+        }
+        if (r < 0) {
+                (void)kill_and_wait(pid, 0, VMM_QEMU_KILL_WAIT_MS);
+                (void)unlink(pidfile);
+                (void)unlink(qmp_path);
+                (void)unlink(agent);
+                return r;
+        }
+
+        struct vmm_handle h = {
+            .pid = pid,
+            .start_time = start,
+            .agent_transport = opts.vsock ? VMM_AGENT_VSOCK : VMM_AGENT_SERIAL_UNIX,
+            .agent_port = opts.vsock ? VMM_QEMU_AGENT_VSOCK_PORT : 0,
+        };
+        if (!opts.vsock)
+                snprintf(h.agent_path, sizeof(h.agent_path), "%s", agent);
+        snprintf(h.accel, sizeof(h.accel), "%s",
+                 json_is_true(json_object_get(kvm, "enabled")) ? "kvm" : "tcg");
+        *ret = h;
+        return 0;
+}
+
+static int qemu_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
+                             struct bg_error *err)
+{
+        char qmp_path[VMM_PATH_MAX + 16];
+        dir_path(qmp_path, sizeof(qmp_path), spec->dir, "qmp.sock");
+        _cleanup_(qmp_freep) struct qmp *q = NULL;
+        int r = qmp_open(qmp_path, 5000, &q, err);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, "system_powerdown", NULL, 5000, NULL, err);
+}
+
+static int qemu_alive(const struct vmm_handle *h)
+{
+        uint64_t st;
+        if (h->pid <= 0 || proc_start_time(h->pid, &st) < 0)
+                return 0;
+        return st == h->start_time;
+}
+
+static int qemu_kill(const struct vmm_handle *h, struct bg_error *err)
+{
+        if (h->pid <= 0)
+                return bg_error_set(err, EINVAL, "no VMM process to kill");
+        int r = kill_and_wait(h->pid, h->start_time, VMM_QEMU_KILL_WAIT_MS);
+        if (r == -ETIMEDOUT)
+                return bg_error_set(err, ETIMEDOUT, "QEMU (pid %d) still exists %d s after SIGKILL",
+                                    (int)h->pid, VMM_QEMU_KILL_WAIT_MS / 1000);
+        if (r < 0)
+                return bg_error_errno(err, r, "kill QEMU (pid %d)", (int)h->pid);
+        return 0;
+}
+
+/* /proc/PID/cmdline as an argv (NUL-separated); *ret_n arguments. */
+static int read_cmdline(pid_t pid, char **ret, size_t *ret_len)
+{
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        size_t cap = 8192, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (len + 1 >= cap) {
+                        char *nb = realloc(buf, cap * 2);
+                        if (!nb)
+                                return -ENOMEM;
+                        buf = nb;
+                        cap *= 2;
+                }
+                ssize_t n = read(fd, buf + len, cap - len - 1);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+static int qemu_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
+{
+        char pidfile[VMM_PATH_MAX + 16];
+        dir_path(pidfile, sizeof(pidfile), spec->dir, "vmm.pid");
+        pid_t pid;
+        uint64_t start, now_start;
+        int r = pidfile_read(pidfile, &pid, &start);
+        if (r == -ENOENT)
+                return bg_error_set(err, ESRCH, "no VMM pidfile %s", pidfile);
+        if (r < 0)
+                return bg_error_errno(err, r, "read %s", pidfile);
+        r = proc_start_time(pid, &now_start);
+        if (r == -ESRCH)
+                return bg_error_set(err, ESRCH, "QEMU (pid %d) is gone", (int)pid);
+        if (r < 0)
+                return bg_error_errno(err, r, "read /proc/%d/stat", (int)pid);
+        if (now_start != start)
+                return bg_error_set(err, ESRCH,
+                                    "QEMU (pid %d) is gone: the pid now belongs to another process "
+                                    "(start time %" PRIu64 ", recorded %" PRIu64 ")",
+                                    (int)pid, now_start, start);
+
+        char link[64], exe[4096];
+        snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+        if (n < 0)
+                return bg_error_set(err, ESRCH,
+                                    "pid %d: cannot read its executable (%s), not adopting",
+                                    (int)pid, strerror(errno));
+        exe[n] = '\0';
+        const char *base = strrchr(exe, '/');
+        base = base ? base + 1 : exe;
+        if (strncmp(base, "qemu-system", 11) != 0)
+                return bg_error_set(err, ESRCH, "pid %d runs %s, not QEMU: not adopting", (int)pid,
+                                    exe);
+
+        _cleanup_free_ char *cmd = NULL;
+        size_t len;
+        r = read_cmdline(pid, &cmd, &len);
+        if (r < 0)
+                return bg_error_errno(err, r, "read /proc/%d/cmdline", (int)pid);
+        bool vsock = false, kvm = false;
+        for (size_t off = 0; off < len; off += strlen(cmd + off) + 1) {
+                const char *a = cmd + off;
+                if (strncmp(a, "vhost-vsock-device", 18) == 0)
+                        vsock = true;
+                if (streq(a, "-accel") && off + strlen(a) + 1 < len &&
+                    strncmp(a + strlen(a) + 1, "kvm", 3) == 0)
+                        kvm = true;
+        }
+        struct vmm_handle h = {
+            .pid = pid,
+            .start_time = start,
+            .agent_transport = vsock ? VMM_AGENT_VSOCK : VMM_AGENT_SERIAL_UNIX,
+            .agent_port = vsock ? VMM_QEMU_AGENT_VSOCK_PORT : 0,
+        };
+        if (!vsock)
+                dir_path(h.agent_path, sizeof(h.agent_path), spec->dir, "agent.sock");
+        snprintf(h.accel, sizeof(h.accel), "%s", kvm ? "kvm" : "tcg");
+        *ret = h;
+        return 0;
+}
+
+/* The guest's panic line from the end of its console log, if any. */
+static void console_panic(const char *dir, char *buf, size_t len)
+{
+        buf[0] = '\0';
+        char path[VMM_PATH_MAX + 16];
+        dir_path(path, sizeof(path), dir, "console.log");
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return;
+        char data[65536];
+        off_t off = st.st_size > (off_t)sizeof(data) - 1 ? st.st_size - (off_t)sizeof(data) + 1 : 0;
+        ssize_t n = pread(fd, data, sizeof(data) - 1, off);
+        if (n <= 0)
+                return;
+        data[n] = '\0';
+        for (char *p = data; p < data + n; p++)
+                if (*p == '\0')
+                        *p = ' ';
+        static const char marker[] = "Kernel panic - not syncing: ";
+        char *found = NULL;
+        for (char *p = data; (p = strstr(p, marker)); p++)
+                found = p;
+        if (!found)
+                return;
+        char *eol = strpbrk(found, "\r\n");
+        size_t l = eol ? (size_t)(eol - found) : strlen(found);
+        snprintf(buf, len, "%.*s", (int)l, found);
+}
+
+static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char *buf, size_t len)
+{
+        char log[VMM_PATH_MAX + 16], tail[200], panic[200];
+        dir_path(log, sizeof(log), spec->dir, "vmm.log");
+        vmm_qemu_log_tail(log, tail, sizeof(tail));
+        console_panic(spec->dir, panic, sizeof(panic));
+        const char *sep = tail[0] ? ": " : "";
+
+        if (wait_status >= 0 && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0)
+                snprintf(buf, len, "QEMU exited with status %d%s%s", WEXITSTATUS(wait_status), sep,
+                         tail);
+        else if (wait_status >= 0 && WIFSIGNALED(wait_status))
+                snprintf(buf, len, "QEMU was killed by signal %d (SIG%s)", WTERMSIG(wait_status),
+                         sigabbrev_np(WTERMSIG(wait_status)) ? sigabbrev_np(WTERMSIG(wait_status))
+                                                             : "?");
+        else if (panic[0])
+                snprintf(buf, len, "guest kernel panic: %s", panic);
+        else if (wait_status >= 0 && WIFEXITED(wait_status))
+                snprintf(buf, len, "QEMU exited: the guest powered off or rebooted%s%s", sep, tail);
+        else
+                snprintf(buf, len, "%s", tail);
+}
+
+const struct vmm_driver vmm_qemu_driver = {
+    .name = "qemu",
+    .launch = qemu_launch,
+    .request_stop = qemu_request_stop,
+    .kill = qemu_kill,
+    .alive = qemu_alive,
+    .adopt = qemu_adopt,
+    .exit_reason = qemu_exit_reason,
+};

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# e2e: `banger kernel pull debian-cloud-amd64` against the Debian mirror this
+# host uses: InRelease (gpgv) -> Packages -> .deb, then bzImage, vmlinux,
+# initramfs and modules.ext4; a re-pull downloads nothing; a catalog entry with
+# a wrong sha256 is refused naming the check; a good "deb" catalog entry works.
+. "$(dirname "$0")/testlib.sh"
+[ "$(id -u)" -eq 0 ] || skip "banger daemon start needs root (banger-netsvc); run as root"
+AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
+[ -x "$AGENT" ] || skip "guest agent $AGENT not built (target banger-agent)"
+export BANGER_AGENT_BINARY="$AGENT"
+for t in gpgv depmod e2fsck jq curl; do
+        command -v $t >/dev/null || skip "$t is not installed"
+done
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
+        2>/dev/null | grep -v "^[[:space:]]*#" | grep -oE "https?://[^ ]*debian/?" | grep -v security |
+        head -1 || true)
+mirror=${mirror:-http://deb.debian.org/debian}
+curl -fsS -m 15 -o /dev/null "${mirror%/}/dists/bookworm/InRelease" ||
+        skip "Debian mirror ${mirror} is unreachable"
+new_home
+export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-kernel-cache"
+mkdir -p "$BANGER_CACHE_DIR"
+KDIR="$BANGER_HOME/state/kernels"
+N=debian-cloud-amd64
+
+check "daemon start" "$BANGER" daemon start --timeout 20
+t0=$(date +%s)
+json=$("$BANGER" kernel pull $N --json 2>"$BANGER_HOME/err") || fail "pull: $(tail -3 "$BANGER_HOME/err")"
+tail -12 "$BANGER_HOME/err"
+echo "  pull took $(( $(date +%s) - t0 )) s"
+check "progress shows the download and publish stages" bash -c 'grep -q "download" "$1" && grep -q "publish" "$1"' _ "$BANGER_HOME/err"
+ver=$(jq -r .version <<<"$json")
+echo "  version $ver"
+check "version is a cloud-amd64 release" grep -Eq '^[0-9]+\.[0-9]+.*-cloud-amd64$' <<<"$ver"
+check "source names the Debian package" bash -c 'jq -r .source <<<"$1" | grep -q "linux-image-$2"' _ "$json" "$ver"
+check "bzImage kept" test -s "$KDIR/$N/bzImage"
+check "vmlinux is an x86-64 ELF" bash -c 'file -b "$1" 2>/dev/null | grep -q "ELF 64-bit.*x86-64" || head -c4 "$1" | grep -q ELF' _ "$KDIR/$N/vmlinux"
+check "initramfs present" test -s "$KDIR/$N/initramfs.cpio.gz"
+check "modules.ext4 passes e2fsck -fn" e2fsck -fn "$KDIR/$N/modules.ext4"
+check "modules.ext4 holds modules.dep" bash -c 'debugfs -R "stat /modules.dep" "$1" 2>/dev/null | grep -q "Type: regular"' _ "$KDIR/$N/modules.ext4"
+mods=$(jq -r '.initramfs_modules | join(" ")' <<<"$json")
+echo "  initramfs modules: $mods"
+check "no wanted module is missing" bash -c 'jq -e ".missing_modules == []" <<<"$1" >/dev/null' _ "$json"
+check "initramfs carries vsock transport" grep -q "vmw_vsock_virtio_transport.ko" <<<"$mods"
+check "initramfs lists them in modules.order" bash -c 'zcat "$1" | grep -aq "vmw_vsock_virtio_transport.ko"' _ "$KDIR/$N/initramfs.cpio.gz"
+
+# Again: verified from the cache, nothing rebuilt.
+before=$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)
+json2=$("$BANGER" kernel pull $N --json 2>/dev/null) || fail "second pull failed"
+check "re-pull keeps the same kernel" bash -c '[ "$(jq .created_unix_ms <<<"$1")" = "$(jq .created_unix_ms <<<"$2")" ]' _ "$json" "$json2"
+check "re-pull downloaded no new file" [ "$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)" -eq "$before" ]
+
+# Catalogs around the cached .deb: tampered, then good.
+deb_sha=$(ls -S "$BANGER_CACHE_DIR/kernels" | head -1)
+deb="$BANGER_CACHE_DIR/kernels/$deb_sha"
+bad=$(printf 'f%.0s' {1..64})
+cat >"$BANGER_HOME/catalog.json" <<JSON
+{"kernels": [
+ {"name": "deb-tampered", "url": "file://$deb", "sha256": "$bad", "kind": "deb"},
+ {"name": "deb-good", "url": "file://$deb", "sha256": "$deb_sha", "kind": "deb", "version": "$ver"}]}
+JSON
+rc=0; "$BANGER" kernel pull deb-tampered --catalog "$BANGER_HOME/catalog.json" >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+tail -1 "$BANGER_HOME/err"
+check "tampered catalog entry refused" [ "$rc" -ne 0 ]
+check "  naming the sha256 check" grep -q "sha256 mismatch: the catalog says $bad" "$BANGER_HOME/err"
+out=$("$BANGER" kernel pull deb-good --catalog "$BANGER_HOME/catalog.json" --json 2>/dev/null) || fail "good deb catalog pull failed"
+check "deb catalog entry imports with modules" bash -c 'jq -e ".modules != \"\" and .version == \"$1\"" <<<"$2" >/dev/null' _ "$ver" "$out"
+check "no build directories left" bash -c '! ls -a "$1" | grep -q "^\.tmp-"' _ "$KDIR"
+finish
