@@ -37,7 +37,7 @@ cleanup_home() {
         # half-way, a process whose pidfile is gone) must not outlive the test.
         local p
         for p in /proc/[0-9]*; do
-                if tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "BANGER_HOME=$BANGER_HOME"; then
+                if grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null; then
                         kill -9 "${p#/proc/}" 2>/dev/null || true
                 fi
         done
