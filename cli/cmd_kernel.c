@@ -70,8 +70,8 @@ static void print_kernel(const Banger__V1__Kernel *k)
         format_time(k->created_unix_ms, when, sizeof(when));
         printf("name:        %s\n", k->name);
         printf("version:     %s\n", k->version[0] ? k->version : "-");
-        printf("format:      %s%s%s%s\n", k->format, k->compression[0] ? " (" : "",
-               k->compression, k->compression[0] ? ")" : "");
+        printf("format:      %s%s%s%s\n", k->format, k->compression[0] ? " (" : "", k->compression,
+               k->compression[0] ? ")" : "");
         printf("size:        %s\n", size);
         printf("sha256:      %s\n", k->sha256);
         printf("source:      %s\n", k->source);
@@ -122,8 +122,7 @@ static int run_kernel_op(struct cli *cli, const char *method, const ProtobufCMes
                 banger__v1__operation__free_unpacked(fin, NULL);
                 return cli_fail_status(&st);
         }
-        Banger__V1__Kernel *k = banger__v1__kernel__unpack(NULL, fin->result.len,
-                                                            fin->result.data);
+        Banger__V1__Kernel *k = banger__v1__kernel__unpack(NULL, fin->result.len, fin->result.data);
         banger__v1__operation__free_unpacked(fin, NULL);
         if (!k)
                 return cli_fail(RPC_INTERNAL, "the service returned a malformed kernel");
@@ -271,25 +270,22 @@ int cmd_kernel_ops(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
         req.include_done = cli_flag(cli, "all");
         Banger__V1__ListOperationsResponse *resp = NULL;
         int r = call(cli, "/" KERNEL_SERVICE "/ListOperations", &req.base,
-                     &banger__v1__list_operations_response__descriptor,
-                     (ProtobufCMessage **)&resp);
+                     &banger__v1__list_operations_response__descriptor, (ProtobufCMessage **)&resp);
         if (r != 0)
                 return r;
         if (cli_flag(cli, "json")) {
                 json_t *a = json_array();
                 for (size_t i = 0; i < resp->n_operations; i++) {
                         Banger__V1__Operation *op = resp->operations[i];
-                        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:I}", "id", op->id,
-                                              "kind", op->kind, "target", op->target, "stage",
-                                              op->stage, "done_bytes",
-                                              (json_int_t)op->done_bytes, "total_bytes",
-                                              (json_int_t)op->total_bytes, "done", op->done,
-                                              "started_unix_ms", (json_int_t)op->started_unix_ms);
+                        json_t *o = json_pack(
+                            "{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:I}", "id", op->id, "kind", op->kind,
+                            "target", op->target, "stage", op->stage, "done_bytes",
+                            (json_int_t)op->done_bytes, "total_bytes", (json_int_t)op->total_bytes,
+                            "done", op->done, "started_unix_ms", (json_int_t)op->started_unix_ms);
                         if (op->done && op->status) {
                                 const char *code = rpc_code_to_string(op->status->code);
                                 json_object_set_new(o, "status", json_string(code ? code : "?"));
-                                json_object_set_new(o, "message",
-                                                    json_string(op->status->message));
+                                json_object_set_new(o, "message", json_string(op->status->message));
                         }
                         json_array_append_new(a, o);
                 }
@@ -301,8 +297,8 @@ int cmd_kernel_ops(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         const char *state = "running";
                         if (op->done && op->status)
                                 state = (int)op->status->code == RPC_OK
-                                                ? "done"
-                                                : rpc_code_to_string(op->status->code);
+                                            ? "done"
+                                            : rpc_code_to_string(op->status->code);
                         printf("%-16s %-14s %-24s %-10s %s\n", op->id, op->kind, op->target,
                                op->stage, state ? state : "failed");
                 }

@@ -38,8 +38,7 @@ void cli_op_status(const Banger__V1__Operation *op, struct rpc_status *st)
         memset(st, 0, sizeof(*st));
         st->code = op->status ? (enum rpc_code)op->status->code : RPC_UNKNOWN;
         snprintf(st->message, sizeof(st->message), "%s",
-                 op->status && op->status->message[0] ? op->status->message
-                                                      : "operation failed");
+                 op->status && op->status->message[0] ? op->status->message : "operation failed");
         snprintf(st->op_id, sizeof(st->op_id), "%s", op->id);
 }
 
@@ -116,8 +115,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         char get_m[160], cancel_m[160];
         snprintf(get_m, sizeof(get_m), "/%s/GetOperation", service);
         snprintf(cancel_m, sizeof(cancel_m), "/%s/CancelOperation", service);
-        struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO),
-                         .last_decile = -1};
+        struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .last_decile = -1};
         if (!quiet)
                 fprintf(stderr, "operation %s: %s %s%s\n", op->id, op->kind, op->target,
                         v.tty ? " (Ctrl-C cancels)" : "");
@@ -147,7 +145,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
                 }
                 if (interrupted && !cancel_sent) {
                         Banger__V1__CancelOperationRequest cr =
-                                BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
+                            BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
                         cr.id = op->id;
                         Banger__V1__Operation *co = NULL;
                         struct rpc_call_opts o = {.deadline_ms = 5000,
@@ -157,8 +155,9 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
                                 fputc('\n', stderr);
                         if (rpc_call(c, cancel_m, &cr.base, &banger__v1__operation__descriptor,
                                      (ProtobufCMessage **)&co, &o, &cst) == 0) {
-                                fprintf(stderr, "cancelling operation %s (Ctrl-C again to stop "
-                                                "waiting)\n",
+                                fprintf(stderr,
+                                        "cancelling operation %s (Ctrl-C again to stop "
+                                        "waiting)\n",
                                         op->id);
                                 banger__v1__operation__free_unpacked(co, NULL);
                         } else {

@@ -45,7 +45,7 @@ struct ops_ctx {
 
 struct ops_registry {
         pthread_mutex_t lock;
-        pthread_cond_t changed; /* an operation finished */
+        pthread_cond_t changed;      /* an operation finished */
         struct ops_ctx *head, *tail; /* oldest first */
         size_t running;
         bool closing;
@@ -220,8 +220,7 @@ int ops_start(struct ops_registry *r, const struct ops_start *s, char ret_id[OPS
         snprintf(op->target, sizeof(op->target), "%s", target);
         for (size_t i = 0; i < s->n_stages; i++) {
                 if (!s->stages[i] || strlen(s->stages[i]) >= OPS_STAGE_MAX) {
-                        rc = bg_error_set(err, EINVAL, "operation '%s': bad stage name",
-                                          s->kind);
+                        rc = bg_error_set(err, EINVAL, "operation '%s': bad stage name", s->kind);
                         goto fail_op;
                 }
                 op->stages[i] = strdup(s->stages[i]);
@@ -373,8 +372,9 @@ int ops_fill(struct ops_registry *r, const char *id, Banger__V1__Operation *out,
         struct ops_ctx *op = id ? find_locked(r, id) : NULL;
         if (!op) {
                 pthread_mutex_unlock(&r->lock);
-                return bg_error_set(err, ENOENT, "no operation '%s' (unknown, or finished more "
-                                                 "than %llu s ago)",
+                return bg_error_set(err, ENOENT,
+                                    "no operation '%s' (unknown, or finished more "
+                                    "than %llu s ago)",
                                     id ? id : "", (unsigned long long)(r->keep_done_ms / 1000));
         }
         int rc = fill_locked(op, out);

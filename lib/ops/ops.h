@@ -41,8 +41,8 @@ typedef int (*ops_work_fn)(struct ops_ctx *ctx, void *userdata, struct bg_error 
 typedef void (*ops_free_fn)(void *userdata);
 
 struct ops_start {
-        const char *kind;   /* "kernel.pull": 1..OPS_KIND_MAX-1 bytes */
-        const char *target; /* what it works on, "debian-cloud-amd64"; may be "" */
+        const char *kind;          /* "kernel.pull": 1..OPS_KIND_MAX-1 bytes */
+        const char *target;        /* what it works on, "debian-cloud-amd64"; may be "" */
         const char *const *stages; /* every stage in order (for progress display) */
         size_t n_stages;           /* at most OPS_MAX_STAGES */
         bool dedup;                /* reuse a running operation with the same kind+target */

@@ -8,33 +8,33 @@
 /* Schema v1: the VM registry. Later versions append migrations; never edit one
  * that has shipped. */
 const struct store_migration imagesvc_migrations[] = {
-        {1, "CREATE TABLE images ("
-            "  id TEXT PRIMARY KEY,"
-            "  name TEXT NOT NULL UNIQUE,"
-            "  ref TEXT NOT NULL,"
-            "  digest TEXT NOT NULL,"
-            "  created_unix_ms INTEGER NOT NULL"
-            ");"
-            "CREATE TABLE kernels ("
-            "  id TEXT PRIMARY KEY,"
-            "  name TEXT NOT NULL UNIQUE,"
-            "  version TEXT NOT NULL,"
-            "  sha256 TEXT NOT NULL,"
-            "  created_unix_ms INTEGER NOT NULL"
-            ");"},
-        {2, kernel_store_migration_2},
+    {1, "CREATE TABLE images ("
+        "  id TEXT PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  ref TEXT NOT NULL,"
+        "  digest TEXT NOT NULL,"
+        "  created_unix_ms INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE kernels ("
+        "  id TEXT PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  version TEXT NOT NULL,"
+        "  sha256 TEXT NOT NULL,"
+        "  created_unix_ms INTEGER NOT NULL"
+        ");"},
+    {2, kernel_store_migration_2},
 };
 const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
 
 static int image_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
-                     Banger__V1__HealthResponse *out, const struct rpc_call *call,
-                     struct bg_error *err)
+                        Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                        struct bg_error *err)
 {
         return daemon_health(v->d, in, out, call, err);
 }
 
 const struct rpc_method_impl imagesvc_image_methods[] = {
-        RPC_METHOD("Health", image_health),
+    RPC_METHOD("Health", image_health),
 };
 const size_t imagesvc_n_image_methods = ELEMENTSOF(imagesvc_image_methods);
 
@@ -46,15 +46,15 @@ static int kernel_health(struct imagesvc *v, const Banger__V1__HealthRequest *in
 }
 
 const struct rpc_method_impl imagesvc_kernel_methods[] = {
-        RPC_METHOD("Health", kernel_health),
-        RPC_METHOD("Import", kernelsvc_import),
-        RPC_METHOD("Pull", kernelsvc_pull),
-        RPC_METHOD("GetOperation", kernelsvc_get_operation),
-        RPC_METHOD("CancelOperation", kernelsvc_cancel_operation),
-        RPC_METHOD("ListOperations", kernelsvc_list_operations),
-        RPC_METHOD("List", kernelsvc_list),
-        RPC_METHOD("Show", kernelsvc_show),
-        RPC_METHOD("Delete", kernelsvc_delete),
+    RPC_METHOD("Health", kernel_health),
+    RPC_METHOD("Import", kernelsvc_import),
+    RPC_METHOD("Pull", kernelsvc_pull),
+    RPC_METHOD("GetOperation", kernelsvc_get_operation),
+    RPC_METHOD("CancelOperation", kernelsvc_cancel_operation),
+    RPC_METHOD("ListOperations", kernelsvc_list_operations),
+    RPC_METHOD("List", kernelsvc_list),
+    RPC_METHOD("Show", kernelsvc_show),
+    RPC_METHOD("Delete", kernelsvc_delete),
 };
 const size_t imagesvc_n_kernel_methods = ELEMENTSOF(imagesvc_kernel_methods);
 
@@ -64,7 +64,7 @@ int imagesvc_register(struct imagesvc *v, struct bg_error *err)
         if (r < 0)
                 return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
-                                       imagesvc_image_methods, imagesvc_n_image_methods, v, err);
+                                   imagesvc_image_methods, imagesvc_n_image_methods, v, err);
         if (r < 0)
                 return r;
         return rpc_server_add_service(v->d->srv, &banger__v1__kernel_service__descriptor,

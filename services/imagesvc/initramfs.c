@@ -17,8 +17,9 @@
 #include "util/macro.h"
 
 const char *const initramfs_default_modules[] = {
-        "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console",
-        "vsock",       "vmw_vsock_virtio_transport", "ext4",
+    "virtio_mmio",    "virtio_blk", "virtio_net",
+    "virtio_console", "vsock",      "vmw_vsock_virtio_transport",
+    "ext4",
 };
 const size_t initramfs_n_default_modules = ELEMENTSOF(initramfs_default_modules);
 
@@ -307,11 +308,13 @@ int initramfs_build(const struct initramfs_spec *spec, const char *out_path,
 
         if (!spec->agent_path || !spec->release || !spec->release[0] ||
             strchr(spec->release, '/') || streq(spec->release, "..") || streq(spec->release, "."))
-                return bg_error_set(err, EINVAL, "initramfs: agent path and a kernel release "
-                                                 "are required");
+                return bg_error_set(err, EINVAL,
+                                    "initramfs: agent path and a kernel release "
+                                    "are required");
         if (access(spec->agent_path, R_OK) < 0)
-                return bg_error_set(err, errno, "guest agent %s: %s (build the banger-agent "
-                                                "target or set BANGER_AGENT_BINARY)",
+                return bg_error_set(err, errno,
+                                    "guest agent %s: %s (build the banger-agent "
+                                    "target or set BANGER_AGENT_BINARY)",
                                     spec->agent_path, strerror(errno));
 
         if (spec->modules_dir) {
@@ -369,8 +372,7 @@ int initramfs_build(const struct initramfs_spec *spec, const char *out_path,
         if (r >= 0 && fstat(fd, &st) < 0)
                 r = bg_error_set(err, errno, "stat %s: %s", tmp, strerror(errno));
         if (r >= 0 && rename(tmp, out_path) < 0)
-                r = bg_error_set(err, errno, "rename %s to %s: %s", tmp, out_path,
-                                 strerror(errno));
+                r = bg_error_set(err, errno, "rename %s to %s: %s", tmp, out_path, strerror(errno));
         if (r < 0) {
                 unlink(tmp);
                 goto out;
@@ -382,10 +384,9 @@ int initramfs_build(const struct initramfs_spec *spec, const char *out_path,
                         o.n_builtin = res.n_builtin;
                         o.n_missing = res.n_missing;
                 }
-                if (have_res &&
-                    (strv_copy(ko, res.n_files, &o.modules) < 0 ||
-                     strv_copy(res.builtin, res.n_builtin, &o.builtin) < 0 ||
-                     strv_copy(res.missing, res.n_missing, &o.missing) < 0)) {
+                if (have_res && (strv_copy(ko, res.n_files, &o.modules) < 0 ||
+                                 strv_copy(res.builtin, res.n_builtin, &o.builtin) < 0 ||
+                                 strv_copy(res.missing, res.n_missing, &o.missing) < 0)) {
                         initramfs_result_done(&o);
                         r = bg_error_set(err, ENOMEM, "out of memory");
                         goto out;

@@ -30,11 +30,11 @@ extern const char *const initramfs_default_modules[];
 extern const size_t initramfs_n_default_modules;
 
 struct initramfs_spec {
-        const char *agent_path;  /* the static banger-agent binary, becomes /init */
-        const char *release;     /* kernel release: /lib/modules/<release> */
-        const char *modules_dir; /* host tree of that release, or NULL: no modules */
-        const char *dep_path;    /* modules.dep; NULL = modules_dir/modules.dep */
-        const char *builtin_path; /* modules.builtin; NULL = modules_dir/modules.builtin */
+        const char *agent_path;    /* the static banger-agent binary, becomes /init */
+        const char *release;       /* kernel release: /lib/modules/<release> */
+        const char *modules_dir;   /* host tree of that release, or NULL: no modules */
+        const char *dep_path;      /* modules.dep; NULL = modules_dir/modules.dep */
+        const char *builtin_path;  /* modules.builtin; NULL = modules_dir/modules.builtin */
         const char *const *wanted; /* NULL = initramfs_default_modules */
         size_t n_wanted;
         enum initramfs_compression compression;

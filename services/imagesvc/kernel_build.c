@@ -132,7 +132,9 @@ int kernel_build(const struct kernel_build_req *req, const char *out_dir, struct
                 return r;
         char release[KERNEL_VERSION_MAX];
         snprintf(release, sizeof(release), "%s",
-                 info.version[0] ? info.version : req->release_hint ? req->release_hint : "");
+                 info.version[0]     ? info.version
+                 : req->release_hint ? req->release_hint
+                                     : "");
         if (!release[0] && req->modules_dir) {
                 const char *b = strrchr(req->modules_dir, '/');
                 snprintf(release, sizeof(release), "%s", b ? b + 1 : req->modules_dir);
@@ -187,11 +189,11 @@ int kernel_build(const struct kernel_build_req *req, const char *out_dir, struct
         if (gen_dir)
                 snprintf(dep, sizeof(dep), "%s/modules.dep", gen_dir);
         struct initramfs_spec spec = {
-                .agent_path = req->agent_path,
-                .release = release[0] ? release : "unknown",
-                .modules_dir = req->modules_dir,
-                .dep_path = gen_dir ? dep : NULL,
-                .compression = INITRAMFS_GZIP,
+            .agent_path = req->agent_path,
+            .release = release[0] ? release : "unknown",
+            .modules_dir = req->modules_dir,
+            .dep_path = gen_dir ? dep : NULL,
+            .compression = INITRAMFS_GZIP,
         };
         struct initramfs_result ir = {0};
         snprintf(path, sizeof(path), "%s/" KERNEL_FILE_INITRAMFS, out_dir);
@@ -237,10 +239,10 @@ int kernel_build(const struct kernel_build_req *req, const char *out_dir, struct
         k.n_initramfs_modules = k.initramfs_modules ? ir.n_modules : 0;
         k.missing_modules = strv_dup(ir.missing, ir.n_missing);
         k.n_missing_modules = k.missing_modules ? ir.n_missing : 0;
-        bool oom = !k.name || !k.version || !k.format || !k.compression || !k.sha256 ||
-                   !k.source || !k.banner || !k.dir || !k.bzimage_path || !k.vmlinux_path ||
-                   !k.initramfs_path || !k.modules_path || !k.initrd_path ||
-                   k.n_initramfs_modules != ir.n_modules || k.n_missing_modules != ir.n_missing;
+        bool oom = !k.name || !k.version || !k.format || !k.compression || !k.sha256 || !k.source ||
+                   !k.banner || !k.dir || !k.bzimage_path || !k.vmlinux_path || !k.initramfs_path ||
+                   !k.modules_path || !k.initrd_path || k.n_initramfs_modules != ir.n_modules ||
+                   k.n_missing_modules != ir.n_missing;
         initramfs_result_done(&ir);
         if (oom) {
                 kernel_clear(&k);
@@ -255,10 +257,9 @@ int kernel_build(const struct kernel_build_req *req, const char *out_dir, struct
         }
         *ret = k;
         r = 0;
-out:
-        {
-                struct bg_error e2 = {0};
-                (void)kernel_rm_rf(scratch, &e2);
-        }
+out : {
+        struct bg_error e2 = {0};
+        (void)kernel_rm_rf(scratch, &e2);
+}
         return r;
 }

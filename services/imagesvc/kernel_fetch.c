@@ -112,8 +112,7 @@ int kernel_fetch(const char *url, const char *dest, uint64_t max_bytes, struct o
                  struct bg_error *err)
 {
         if (!kernel_url_allowed(url, true))
-                return bg_error_set(err, EINVAL, "URL '%.200s' is not http(s):// or file:///",
-                                    url);
+                return bg_error_set(err, EINVAL, "URL '%.200s' is not http(s):// or file:///", url);
         _cleanup_free_ char *tmp = NULL;
         if (asprintf(&tmp, "%s.part-XXXXXX", dest) < 0)
                 return bg_error_set(err, ENOMEM, "out of memory");
@@ -176,8 +175,8 @@ int kernel_fetch_cached(const char *cache_dir, const char *url, const char *sha2
                 return bg_error_set(err, EINVAL, "%s: '%.80s' is not a sha256", what, sha256);
         char lower[SHA256_HEX_LEN + 1];
         for (size_t i = 0; i <= SHA256_HEX_LEN; i++)
-                lower[i] = (char)(sha256[i] >= 'A' && sha256[i] <= 'F' ? sha256[i] + 32
-                                                                       : sha256[i]);
+                lower[i] =
+                    (char)(sha256[i] >= 'A' && sha256[i] <= 'F' ? sha256[i] + 32 : sha256[i]);
         _cleanup_free_ char *path = NULL;
         if (asprintf(&path, "%s/%s", cache_dir, lower) < 0)
                 return bg_error_set(err, ENOMEM, "out of memory");
@@ -209,9 +208,8 @@ int kernel_fetch_cached(const char *cache_dir, const char *url, const char *sha2
         }
         if (size && got_size != size) {
                 unlink(dl);
-                return bg_error_set(err, EBADMSG,
-                                    "%s size mismatch: %s says %llu bytes, got %llu", what,
-                                    authority, (unsigned long long)size,
+                return bg_error_set(err, EBADMSG, "%s size mismatch: %s says %llu bytes, got %llu",
+                                    what, authority, (unsigned long long)size,
                                     (unsigned long long)got_size);
         }
         if (!streq(got, lower)) {

@@ -192,8 +192,8 @@ int kernel_pull_debian(const struct kernel_pull_env *env, struct kernel_src *ret
         for (size_t i = 0; i < ELEMENTSOF(index_names) && !ie; i++)
                 ie = debrepo_release_find(&rel, index_names[i]);
         if (!ie)
-                return bg_error_set(err, ENOENT,
-                                    "%s lists no main/binary-amd64/Packages index", url);
+                return bg_error_set(err, ENOENT, "%s lists no main/binary-amd64/Packages index",
+                                    url);
         if (rel.acquire_by_hash)
                 snprintf(url, sizeof(url), "%s/dists/%s/main/binary-amd64/by-hash/SHA256/%s",
                          mirror, suite, ie->sha256);
@@ -227,8 +227,8 @@ int kernel_pull_debian(const struct kernel_pull_env *env, struct kernel_src *ret
         const char *base = strrchr(k.image.filename, '/');
         snprintf(what, sizeof(what), "%s", base ? base + 1 : k.image.filename);
         _cleanup_free_ char *deb = NULL;
-        r = kernel_fetch_cached(env->cache_dir, url, k.image.sha256, k.image.size, what,
-                                "Packages", env->ctx, &deb, NULL, err);
+        r = kernel_fetch_cached(env->cache_dir, url, k.image.sha256, k.image.size, what, "Packages",
+                                env->ctx, &deb, NULL, err);
         if (r < 0)
                 return r;
         r = debrepo_deb_verify(&k.image, deb, err);
@@ -265,8 +265,8 @@ static int entry_string(json_t *e, const char *key, bool required, size_t idx, c
                 return 0;
         }
         if (!json_is_string(v))
-                return bg_error_set(err, EINVAL, "catalog entry %zu: \"%s\" is not a string",
-                                    idx, key);
+                return bg_error_set(err, EINVAL, "catalog entry %zu: \"%s\" is not a string", idx,
+                                    key);
         *ret = strdup(json_string_value(v));
         return *ret ? 0 : bg_error_set(err, ENOMEM, "out of memory");
 }
@@ -277,8 +277,8 @@ int kernel_catalog_find(const char *text, size_t len, const char *name,
         json_error_t je;
         json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
-                return bg_error_set(err, EINVAL, "catalog is not valid JSON: line %d: %s",
-                                    je.line, je.text);
+                return bg_error_set(err, EINVAL, "catalog is not valid JSON: line %d: %s", je.line,
+                                    je.text);
         json_t *arr = json_is_object(root) ? json_object_get(root, "kernels") : root;
         int r = 0;
         bool found = false;
@@ -373,8 +373,8 @@ int kernel_pull_catalog(const struct kernel_pull_env *env, const char *catalog_u
         char what[300];
         snprintf(what, sizeof(what), "kernel '%s' (%.200s)", e.name, e.url);
         _cleanup_free_ char *file = NULL;
-        r = kernel_fetch_cached(env->cache_dir, e.url, e.sha256, 0, what, "the catalog",
-                                env->ctx, &file, NULL, err);
+        r = kernel_fetch_cached(env->cache_dir, e.url, e.sha256, 0, what, "the catalog", env->ctx,
+                                &file, NULL, err);
         struct kernel_src out = {0};
         if (r >= 0)
                 r = check_cancel(env, err);

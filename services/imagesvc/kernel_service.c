@@ -303,8 +303,8 @@ static int run_job(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         char tmp[PATH_MAX];
         snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", ks->kernels_dir);
         if (!mkdtemp(tmp)) {
-                r = bg_error_set(err, errno, "create a build directory in %s: %s",
-                                 ks->kernels_dir, strerror(errno));
+                r = bg_error_set(err, errno, "create a build directory in %s: %s", ks->kernels_dir,
+                                 strerror(errno));
                 name_unlock(ks, j->name);
                 return r;
         }
@@ -348,13 +348,13 @@ static int run_job(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         }
 
         struct kernel_build_req br = {
-                .name = j->name,
-                .image = j->kind == JOB_IMPORT ? j->path : src.image,
-                .initrd = j->initrd,
-                .modules_dir = j->kind == JOB_IMPORT ? j->modules_dir : src.modules_dir,
-                .release_hint = src.release,
-                .source = j->kind == JOB_IMPORT ? j->path : src.source,
-                .agent_path = j->agent,
+            .name = j->name,
+            .image = j->kind == JOB_IMPORT ? j->path : src.image,
+            .initrd = j->initrd,
+            .modules_dir = j->kind == JOB_IMPORT ? j->modules_dir : src.modules_dir,
+            .release_hint = src.release,
+            .source = j->kind == JOB_IMPORT ? j->path : src.source,
+            .agent_path = j->agent,
         };
         r = kernel_build(&br, tmp, ctx, &built, err);
         if (r < 0)
@@ -400,11 +400,11 @@ out:
 
 static const char *const import_stages[] = {"queued",    "inspect", "vmlinux",
                                             "initramfs", "modules", "publish"};
-static const char *const debian_stages[] = {
-        "queued",  "release", "index",     "download", "extract", "depmod",
-        "inspect", "vmlinux", "initramfs", "modules",  "publish"};
-static const char *const catalog_stages[] = {"queued",  "catalog", "download",  "extract",
-                                             "depmod",  "inspect", "vmlinux",   "initramfs",
+static const char *const debian_stages[] = {"queued",    "release", "index",   "download",
+                                            "extract",   "depmod",  "inspect", "vmlinux",
+                                            "initramfs", "modules", "publish"};
+static const char *const catalog_stages[] = {"queued",  "catalog", "download", "extract",
+                                             "depmod",  "inspect", "vmlinux",  "initramfs",
                                              "modules", "publish"};
 
 static int start_job(struct kernelsvc *ks, struct job *j, Banger__V1__Operation *out,
@@ -453,8 +453,8 @@ static int check_abs_path(const char *what, const char *p, bool dir, struct bg_e
                 return bg_error_set(err, ENAMETOOLONG, "%s is too long", what);
         struct stat st;
         if (stat(p, &st) < 0)
-                return bg_error_set(err, errno == ENOENT ? ENOENT : errno, "%s %.200s: %s", what,
-                                    p, strerror(errno));
+                return bg_error_set(err, errno == ENOENT ? ENOENT : errno, "%s %.200s: %s", what, p,
+                                    strerror(errno));
         if (dir && !S_ISDIR(st.st_mode))
                 return bg_error_set(err, EINVAL, "%s %.200s is not a directory", what, p);
         if (!dir && !S_ISREG(st.st_mode))
@@ -488,8 +488,7 @@ static int check_exists(struct kernelsvc *ks, const char *name, struct bg_error 
 /* ---- handlers ---- */
 
 int kernelsvc_import(struct imagesvc *v, const Banger__V1__ImportKernelRequest *in,
-                     Banger__V1__Operation *out, const struct rpc_call *call,
-                     struct bg_error *err)
+                     Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err)
 {
         struct kernelsvc *ks = v->kernels;
         int r = check_abs_path("kernel image", in->path, false, err);
@@ -497,8 +496,8 @@ int kernelsvc_import(struct imagesvc *v, const Banger__V1__ImportKernelRequest *
                 return r;
         if (in->initrd[0] && (r = check_abs_path("initrd", in->initrd, false, err)) < 0)
                 return r;
-        if (in->modules_dir[0] && (r = check_abs_path("modules directory", in->modules_dir, true,
-                                                       err)) < 0)
+        if (in->modules_dir[0] &&
+            (r = check_abs_path("modules directory", in->modules_dir, true, err)) < 0)
                 return r;
         char name[80];
         if (in->name[0]) {
@@ -614,8 +613,8 @@ int kernelsvc_cancel_operation(struct imagesvc *v, const Banger__V1__CancelOpera
 }
 
 int kernelsvc_list_operations(struct imagesvc *v, const Banger__V1__ListOperationsRequest *in,
-                              Banger__V1__ListOperationsResponse *out,
-                              const struct rpc_call *call, struct bg_error *err)
+                              Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                              struct bg_error *err)
 {
         return ops_list(v->kernels->ops, in->include_done, out, err);
 }

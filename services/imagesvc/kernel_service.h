@@ -23,8 +23,7 @@ struct kernelsvc *kernelsvc_free(struct kernelsvc *ks);
 
 /* Handlers (svc is the struct imagesvc whose kernels field is set). */
 int kernelsvc_import(struct imagesvc *v, const Banger__V1__ImportKernelRequest *in,
-                     Banger__V1__Operation *out, const struct rpc_call *call,
-                     struct bg_error *err);
+                     Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err);
 int kernelsvc_pull(struct imagesvc *v, const Banger__V1__PullKernelRequest *in,
                    Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err);
 int kernelsvc_get_operation(struct imagesvc *v, const Banger__V1__GetOperationRequest *in,
@@ -34,8 +33,8 @@ int kernelsvc_cancel_operation(struct imagesvc *v, const Banger__V1__CancelOpera
                                Banger__V1__Operation *out, const struct rpc_call *call,
                                struct bg_error *err);
 int kernelsvc_list_operations(struct imagesvc *v, const Banger__V1__ListOperationsRequest *in,
-                              Banger__V1__ListOperationsResponse *out,
-                              const struct rpc_call *call, struct bg_error *err);
+                              Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                              struct bg_error *err);
 int kernelsvc_list(struct imagesvc *v, const Banger__V1__ListKernelsRequest *in,
                    Banger__V1__ListKernelsResponse *out, const struct rpc_call *call,
                    struct bg_error *err);

@@ -14,17 +14,17 @@
 #include "util/macro.h"
 
 const char kernel_store_migration_2[] =
-        "ALTER TABLE kernels ADD COLUMN format TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE kernels ADD COLUMN compression TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE kernels ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE kernels ADD COLUMN source TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE kernels ADD COLUMN banner TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE kernels ADD COLUMN has_bzimage INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE kernels ADD COLUMN has_modules INTEGER NOT NULL DEFAULT 0;"
-        "ALTER TABLE kernels ADD COLUMN has_initrd INTEGER NOT NULL DEFAULT 0;"
-        /* newline-separated lists */
-        "ALTER TABLE kernels ADD COLUMN initramfs_modules TEXT NOT NULL DEFAULT '';"
-        "ALTER TABLE kernels ADD COLUMN missing_modules TEXT NOT NULL DEFAULT '';";
+    "ALTER TABLE kernels ADD COLUMN format TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kernels ADD COLUMN compression TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kernels ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE kernels ADD COLUMN source TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kernels ADD COLUMN banner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kernels ADD COLUMN has_bzimage INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE kernels ADD COLUMN has_modules INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE kernels ADD COLUMN has_initrd INTEGER NOT NULL DEFAULT 0;"
+    /* newline-separated lists */
+    "ALTER TABLE kernels ADD COLUMN initramfs_modules TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE kernels ADD COLUMN missing_modules TEXT NOT NULL DEFAULT '';";
 
 static char *join_lines(char **v, size_t n)
 {
@@ -82,14 +82,14 @@ static int db_fail(sqlite3 *db, int rc, const char *what, struct bg_error *err)
 int kernel_store_put(sqlite3 *db, const Banger__V1__Kernel *k, struct bg_error *err)
 {
         static const char sql[] =
-                "INSERT INTO kernels (id, name, version, sha256, created_unix_ms, format, "
-                "compression, size, source, banner, has_bzimage, has_modules, has_initrd, "
-                "initramfs_modules, missing_modules) "
-                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
-                "ON CONFLICT(name) DO UPDATE SET version = ?3, sha256 = ?4, "
-                "created_unix_ms = ?5, format = ?6, compression = ?7, size = ?8, source = ?9, "
-                "banner = ?10, has_bzimage = ?11, has_modules = ?12, has_initrd = ?13, "
-                "initramfs_modules = ?14, missing_modules = ?15";
+            "INSERT INTO kernels (id, name, version, sha256, created_unix_ms, format, "
+            "compression, size, source, banner, has_bzimage, has_modules, has_initrd, "
+            "initramfs_modules, missing_modules) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+            "ON CONFLICT(name) DO UPDATE SET version = ?3, sha256 = ?4, "
+            "created_unix_ms = ?5, format = ?6, compression = ?7, size = ?8, source = ?9, "
+            "banner = ?10, has_bzimage = ?11, has_modules = ?12, has_initrd = ?13, "
+            "initramfs_modules = ?14, missing_modules = ?15";
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
@@ -141,7 +141,7 @@ static char *path_of(const char *kernels_dir, const char *name, const char *file
 }
 
 #define ROW_COLUMNS                                                                                \
-        "name, version, sha256, created_unix_ms, format, compression, size, source, banner, "     \
+        "name, version, sha256, created_unix_ms, format, compression, size, source, banner, "      \
         "has_bzimage, has_modules, has_initrd, initramfs_modules, missing_modules"
 
 static int row_to_kernel(sqlite3_stmt *st, const char *kernels_dir, Banger__V1__Kernel *k)
@@ -166,8 +166,8 @@ static int row_to_kernel(sqlite3_stmt *st, const char *kernels_dir, Banger__V1__
         k->modules_path = path_of(kernels_dir, k->name, KERNEL_FILE_MODULES, has_mod);
         k->initrd_path = path_of(kernels_dir, k->name, KERNEL_FILE_INITRD, has_initrd);
         if (!k->version || !k->sha256 || !k->format || !k->compression || !k->source ||
-            !k->banner || !k->dir || !k->bzimage_path || !k->vmlinux_path ||
-            !k->initramfs_path || !k->modules_path || !k->initrd_path)
+            !k->banner || !k->dir || !k->bzimage_path || !k->vmlinux_path || !k->initramfs_path ||
+            !k->modules_path || !k->initrd_path)
                 return -ENOMEM;
         if (split_lines((const char *)sqlite3_column_text(st, 12), &k->initramfs_modules,
                         &k->n_initramfs_modules) < 0 ||
@@ -187,8 +187,8 @@ void kernel_clear(Banger__V1__Kernel *k)
 {
         if (!k)
                 return;
-        char **strs[] = {&k->name,         &k->version,      &k->format,       &k->compression,
-                         &k->sha256,       &k->source,       &k->dir,          &k->bzimage_path,
+        char **strs[] = {&k->name,         &k->version,        &k->format,       &k->compression,
+                         &k->sha256,       &k->source,         &k->dir,          &k->bzimage_path,
                          &k->vmlinux_path, &k->initramfs_path, &k->modules_path, &k->initrd_path,
                          &k->banner};
         for (size_t i = 0; i < ELEMENTSOF(strs); i++)
@@ -206,8 +206,8 @@ int kernel_store_get(sqlite3 *db, const char *kernels_dir, const char *name,
                      Banger__V1__Kernel *out, struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM kernels WHERE name = ?1",
-                                    -1, &st, NULL);
+        int rc = sqlite3_prepare_v2(db, "SELECT " ROW_COLUMNS " FROM kernels WHERE name = ?1", -1,
+                                    &st, NULL);
         if (rc != SQLITE_OK)
                 return db_fail(db, rc, "prepare select", err);
         sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -303,11 +303,11 @@ static json_t *strv_json(char **v, size_t n)
 
 int kernel_write_metadata(const Banger__V1__Kernel *k, const char *path, struct bg_error *err)
 {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I}", "name", k->name, "version",
-                              k->version, "format", k->format, "compression", k->compression,
-                              "size", (json_int_t)k->size, "sha256", k->sha256, "source",
-                              k->source, "banner", k->banner, "created_unix_ms",
-                              (json_int_t)k->created_unix_ms);
+        json_t *o =
+            json_pack("{s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:I}", "name", k->name, "version",
+                      k->version, "format", k->format, "compression", k->compression, "size",
+                      (json_int_t)k->size, "sha256", k->sha256, "source", k->source, "banner",
+                      k->banner, "created_unix_ms", (json_int_t)k->created_unix_ms);
         if (!o)
                 return bg_error_set(err, ENOMEM, "kernel metadata: cannot build JSON");
         json_object_set_new(o, "initramfs_modules",

@@ -20,8 +20,9 @@ static int rm_at(int dfd, const char *name, int depth, struct bg_error *err)
 {
         struct stat st;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT ? 0 : bg_error_set(err, errno, "stat %s: %s", name,
-                                                          strerror(errno));
+                return errno == ENOENT
+                           ? 0
+                           : bg_error_set(err, errno, "stat %s: %s", name, strerror(errno));
         if (!S_ISDIR(st.st_mode)) {
                 if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
                         return bg_error_set(err, errno, "remove %s: %s", name, strerror(errno));
@@ -157,8 +158,9 @@ int kernel_run_depmod(const char *basedir, const char *outdir, const char *relea
 {
         char prog[PATH_MAX];
         if (find_program("depmod", prog, sizeof(prog)) < 0)
-                return bg_error_set(err, ENOENT, "depmod not found (install the kmod package); "
-                                                 "it is needed to order the kernel modules");
+                return bg_error_set(err, ENOENT,
+                                    "depmod not found (install the kmod package); "
+                                    "it is needed to order the kernel modules");
         char errlog[] = "/tmp/banger-depmod-XXXXXX";
         _cleanup_close_ int efd = mkostemp(errlog, O_CLOEXEC);
         if (efd < 0)
@@ -210,8 +212,8 @@ int kernel_agent_path(char *buf, size_t len, struct bg_error *err)
         const char *env = getenv("BANGER_AGENT_BINARY");
         if (env && env[0]) {
                 if (access(env, R_OK) < 0)
-                        return bg_error_set(err, ENOENT,
-                                            "BANGER_AGENT_BINARY=%s: %s", env, strerror(errno));
+                        return bg_error_set(err, ENOENT, "BANGER_AGENT_BINARY=%s: %s", env,
+                                            strerror(errno));
                 snprintf(buf, len, "%s", env);
                 return 0;
         }

@@ -3,9 +3,9 @@
 int main(int argc, char **argv)
 {
         static const struct daemon_desc desc = {
-                .name = "imagesvc",
-                .binary = "banger-imagesvc",
-                .summary = "banger's image service: OCI pull and flatten, golden images, kernels.",
+            .name = "imagesvc",
+            .binary = "banger-imagesvc",
+            .summary = "banger's image service: OCI pull and flatten, golden images, kernels.",
         };
         struct daemon d;
         struct imagesvc v = {.d = &d};

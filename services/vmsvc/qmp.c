@@ -17,7 +17,6 @@
 /* A line longer than this is not something a QMP client of ours expects. */
 #define QMP_LINE_MAX (4u * 1024 * 1024)
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref);
 
 struct qmp {
         int fd;

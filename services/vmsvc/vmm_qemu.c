@@ -40,7 +40,6 @@
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(json_t *, json_decref);
 
 #define QEMU_MACHINE "microvm,acpi=on,pit=off,pic=off,rtc=on"
 /* Always on the guest's command line: the serial console; a reboot by triple

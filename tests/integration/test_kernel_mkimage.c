@@ -67,37 +67,45 @@ int main(int argc, char **argv)
                 char root[PATH_MAX];
                 snprintf(root, sizeof(root), "%s/lib/modules/" KTD_RELEASE, argv[2]);
                 static const char *const mods[] = {
-                        "kernel/drivers/virtio/virtio.ko.xz",
-                        "kernel/drivers/virtio/virtio_ring.ko.xz",
-                        "kernel/drivers/virtio/virtio_mmio.ko.xz",
-                        "kernel/drivers/block/virtio_blk.ko.xz",
-                        "kernel/drivers/net/virtio_net.ko.xz",
-                        "kernel/drivers/char/virtio_console.ko.xz",
-                        "kernel/net/vmw_vsock/vsock.ko.xz",
-                        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz",
-                        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz",
-                        "kernel/fs/ext4/ext4.ko.xz",
-                        "kernel/fs/jbd2/jbd2.ko.xz",
-                        "kernel/lib/crc16.ko.xz",
-                        "kernel/sound/unrelated.ko.xz",
+                    "kernel/drivers/virtio/virtio.ko.xz",
+                    "kernel/drivers/virtio/virtio_ring.ko.xz",
+                    "kernel/drivers/virtio/virtio_mmio.ko.xz",
+                    "kernel/drivers/block/virtio_blk.ko.xz",
+                    "kernel/drivers/net/virtio_net.ko.xz",
+                    "kernel/drivers/char/virtio_console.ko.xz",
+                    "kernel/net/vmw_vsock/vsock.ko.xz",
+                    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz",
+                    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz",
+                    "kernel/fs/ext4/ext4.ko.xz",
+                    "kernel/fs/jbd2/jbd2.ko.xz",
+                    "kernel/lib/crc16.ko.xz",
+                    "kernel/sound/unrelated.ko.xz",
                 };
                 for (size_t i = 0; i < sizeof(mods) / sizeof(mods[0]); i++)
                         if (write_module(root, mods[i]) < 0)
                                 return 1;
                 static const char dep[] =
-                        "kernel/drivers/virtio/virtio.ko.xz:\n"
-                        "kernel/drivers/virtio/virtio_ring.ko.xz: kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/drivers/virtio/virtio_mmio.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/drivers/char/virtio_console.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/net/vmw_vsock/vsock.ko.xz:\n"
-                        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz: kernel/net/vmw_vsock/vsock.ko.xz\n"
-                        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz: kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz kernel/net/vmw_vsock/vsock.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-                        "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/lib/crc16.ko.xz\n"
-                        "kernel/fs/jbd2/jbd2.ko.xz:\n"
-                        "kernel/lib/crc16.ko.xz:\n"
-                        "kernel/sound/unrelated.ko.xz:\n";
+                    "kernel/drivers/virtio/virtio.ko.xz:\n"
+                    "kernel/drivers/virtio/virtio_ring.ko.xz: kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/drivers/virtio/virtio_mmio.ko.xz: "
+                    "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/drivers/block/virtio_blk.ko.xz: "
+                    "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/drivers/net/virtio_net.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz "
+                    "kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/drivers/char/virtio_console.ko.xz: "
+                    "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/net/vmw_vsock/vsock.ko.xz:\n"
+                    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz: "
+                    "kernel/net/vmw_vsock/vsock.ko.xz\n"
+                    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz: "
+                    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz "
+                    "kernel/net/vmw_vsock/vsock.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz "
+                    "kernel/drivers/virtio/virtio.ko.xz\n"
+                    "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz kernel/lib/crc16.ko.xz\n"
+                    "kernel/fs/jbd2/jbd2.ko.xz:\n"
+                    "kernel/lib/crc16.ko.xz:\n"
+                    "kernel/sound/unrelated.ko.xz:\n";
                 char p[PATH_MAX];
                 snprintf(p, sizeof(p), "%s/modules.dep", root);
                 if (ktd_write_file(p, dep, strlen(dep)) < 0)

@@ -156,7 +156,7 @@ check "bridge still there after the refused teardown" inns ip link show banger0
 chmod 0700 "$H/run"
 
 # Subnet overlapping a host route: Setup refuses, naming the route.
-inns ip link add dummy9 type dummy
+inns ip link add dummy9 type veth peer name dummy9p
 inns ip addr add 172.30.0.77/16 dev dummy9
 inns ip link set dummy9 up
 err=$(call setup 2>&1 >/dev/null); rc=$?

@@ -33,23 +33,23 @@ struct fixture {
 };
 
 static const char dep_text[] =
-        "kernel/drivers/virtio/virtio_mmio.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz "
-        "kernel/drivers/virtio/virtio.ko.xz\n"
-        "kernel/drivers/virtio/virtio_ring.ko.xz: kernel/drivers/virtio/virtio.ko.xz\n"
-        "kernel/drivers/virtio/virtio.ko.xz:\n"
-        "kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz "
-        "kernel/drivers/virtio/virtio.ko.xz\n"
-        "kernel/drivers/net/virtio_net.ko: kernel/net/core/failover.ko "
-        "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
-        "kernel/net/core/failover.ko:\n"
-        "kernel/net/vmw_vsock/vsock.ko.xz:\n"
-        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz: "
-        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz "
-        "kernel/net/vmw_vsock/vsock.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz "
-        "kernel/drivers/virtio/virtio.ko.xz\n"
-        "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz: "
-        "kernel/net/vmw_vsock/vsock.ko.xz\n"
-        "kernel/drivers/char/unrelated.ko.xz:\n";
+    "kernel/drivers/virtio/virtio_mmio.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz "
+    "kernel/drivers/virtio/virtio.ko.xz\n"
+    "kernel/drivers/virtio/virtio_ring.ko.xz: kernel/drivers/virtio/virtio.ko.xz\n"
+    "kernel/drivers/virtio/virtio.ko.xz:\n"
+    "kernel/drivers/block/virtio_blk.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz "
+    "kernel/drivers/virtio/virtio.ko.xz\n"
+    "kernel/drivers/net/virtio_net.ko: kernel/net/core/failover.ko "
+    "kernel/drivers/virtio/virtio_ring.ko.xz kernel/drivers/virtio/virtio.ko.xz\n"
+    "kernel/net/core/failover.ko:\n"
+    "kernel/net/vmw_vsock/vsock.ko.xz:\n"
+    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz: "
+    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz "
+    "kernel/net/vmw_vsock/vsock.ko.xz kernel/drivers/virtio/virtio_ring.ko.xz "
+    "kernel/drivers/virtio/virtio.ko.xz\n"
+    "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz: "
+    "kernel/net/vmw_vsock/vsock.ko.xz\n"
+    "kernel/drivers/char/unrelated.ko.xz:\n";
 
 static void write_module(const char *mods, const char *rel)
 {
@@ -81,7 +81,8 @@ static int setup(void **state)
         if (!mkdtemp(f->dir))
                 return -1;
         snprintf(f->agent, sizeof(f->agent), "%s/banger-agent", f->dir);
-        static const char agent[] = "\x7f" "ELF fake agent binary";
+        static const char agent[] = "\x7f"
+                                    "ELF fake agent binary";
         ktd_write_file(f->agent, agent, sizeof(agent) - 1);
         snprintf(f->mods, sizeof(f->mods), "%s/lib/modules/" REL, f->dir);
         mkdir_p(f->mods, 0755);
@@ -107,16 +108,16 @@ static int teardown(void **state)
 static void setup_modules(struct fixture *f)
 {
         static const char *const files[] = {
-                "kernel/drivers/virtio/virtio_mmio.ko.xz",
-                "kernel/drivers/virtio/virtio_ring.ko.xz",
-                "kernel/drivers/virtio/virtio.ko.xz",
-                "kernel/drivers/block/virtio_blk.ko.xz",
-                "kernel/drivers/net/virtio_net.ko",
-                "kernel/net/core/failover.ko",
-                "kernel/net/vmw_vsock/vsock.ko.xz",
-                "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz",
-                "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz",
-                "kernel/drivers/char/unrelated.ko.xz",
+            "kernel/drivers/virtio/virtio_mmio.ko.xz",
+            "kernel/drivers/virtio/virtio_ring.ko.xz",
+            "kernel/drivers/virtio/virtio.ko.xz",
+            "kernel/drivers/block/virtio_blk.ko.xz",
+            "kernel/drivers/net/virtio_net.ko",
+            "kernel/net/core/failover.ko",
+            "kernel/net/vmw_vsock/vsock.ko.xz",
+            "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko.xz",
+            "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko.xz",
+            "kernel/drivers/char/unrelated.ko.xz",
         };
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
                 write_module(f->mods, files[i]);
@@ -184,8 +185,10 @@ static void test_layout_and_order(void **state)
 {
         struct fixture *f = *state;
         setup_modules(f);
-        struct initramfs_spec spec = {.agent_path = f->agent, .release = REL,
-                                      .modules_dir = f->mods, .compression = INITRAMFS_GZIP};
+        struct initramfs_spec spec = {.agent_path = f->agent,
+                                      .release = REL,
+                                      .modules_dir = f->mods,
+                                      .compression = INITRAMFS_GZIP};
         struct initramfs_result res = {0};
         struct bg_error err = {0};
         int r = initramfs_build(&spec, f->out, &res, &err);
@@ -221,8 +224,8 @@ static void test_layout_and_order(void **state)
                         assert_true(S_ISDIR(v[pi].mode));
                 }
         }
-        static const char *const dirs[] = {"dev", "proc", "sys", "newroot", "lib", "lib/banger",
-                                           "lib/modules/" REL};
+        static const char *const dirs[] = {
+            "dev", "proc", "sys", "newroot", "lib", "lib/banger", "lib/modules/" REL};
         for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
                 ssize_t k = find(v, n, dirs[i]);
                 assert_true(k >= 0);
@@ -237,7 +240,10 @@ static void test_layout_and_order(void **state)
         k = find(v, n, "init");
         assert_true(k >= 0);
         assert_int_equal(v[k].mode, S_IFREG | 0755);
-        assert_memory_equal(v[k].data, "\x7f" "ELF fake agent binary", v[k].len);
+        assert_memory_equal(v[k].data,
+                            "\x7f"
+                            "ELF fake agent binary",
+                            v[k].len);
 
         k = find(v, n, "lib/banger/modules.order");
         assert_true(k >= 0);
@@ -250,7 +256,8 @@ static void test_layout_and_order(void **state)
         ssize_t failover = order_pos(order, "kernel/net/core/failover.ko");
         ssize_t net = order_pos(order, "kernel/drivers/net/virtio_net.ko");
         ssize_t vsock = order_pos(order, "kernel/net/vmw_vsock/vsock.ko");
-        ssize_t common = order_pos(order, "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko");
+        ssize_t common =
+            order_pos(order, "kernel/net/vmw_vsock/vmw_vsock_virtio_transport_common.ko");
         ssize_t transport = order_pos(order, "kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko");
         assert_true(virtio >= 0 && ring > virtio && mmio > ring);
         assert_true(failover >= 0 && net > failover && net > ring);
@@ -270,14 +277,18 @@ static void test_layout_and_order(void **state)
                 assert_true(m >= 0);
                 assert_int_equal(v[m].mode, S_IFREG | 0644);
                 assert_int_equal(v[m].len, 4096);
-                assert_memory_equal(v[m].data, "\x7f" "ELF", 4);
+                assert_memory_equal(v[m].data,
+                                    "\x7f"
+                                    "ELF",
+                                    4);
                 listed++;
                 p = e + 1;
         }
         assert_int_equal(listed, res.n_modules);
         /* The result lists what modules.order lists, in the same order. */
         for (size_t i = 0; i + 1 < res.n_modules; i++)
-                assert_true(order_pos(order, res.modules[i]) < order_pos(order, res.modules[i + 1]));
+                assert_true(order_pos(order, res.modules[i]) <
+                            order_pos(order, res.modules[i + 1]));
         free_entries(v, n);
         initramfs_result_done(&res);
 
@@ -296,8 +307,8 @@ static void test_layout_and_order(void **state)
 static void test_zstd_and_no_modules(void **state)
 {
         struct fixture *f = *state;
-        struct initramfs_spec spec = {.agent_path = f->agent, .release = REL,
-                                      .compression = INITRAMFS_ZSTD};
+        struct initramfs_spec spec = {
+            .agent_path = f->agent, .release = REL, .compression = INITRAMFS_ZSTD};
         struct initramfs_result res = {0};
         assert_int_equal(initramfs_build(&spec, f->out, &res, NULL), 0);
         size_t len = 0;
@@ -331,15 +342,14 @@ static void test_refusals(void **state)
         snprintf(p, sizeof(p), "%s/evil.dep", f->dir);
         static const char evil[] = "../../../etc/virtio_blk.ko:\n";
         ktd_write_file(p, evil, strlen(evil));
-        struct initramfs_spec s2 = {.agent_path = f->agent, .release = REL,
-                                    .modules_dir = f->mods, .dep_path = p};
+        struct initramfs_spec s2 = {
+            .agent_path = f->agent, .release = REL, .modules_dir = f->mods, .dep_path = p};
         bg_error_clear(&err);
         assert_int_equal(initramfs_build(&s2, f->out, NULL, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "outside"));
 
         /* A module listed but absent on disk. */
-        struct initramfs_spec s3 = {.agent_path = f->agent, .release = REL,
-                                    .modules_dir = f->mods};
+        struct initramfs_spec s3 = {.agent_path = f->agent, .release = REL, .modules_dir = f->mods};
         bg_error_clear(&err);
         assert_true(initramfs_build(&s3, f->out, NULL, &err) < 0);
         assert_non_null(strstr(err.msg, "virtio"));
@@ -353,9 +363,9 @@ static void test_refusals(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_layout_and_order, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_zstd_and_no_modules, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_layout_and_order, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_zstd_and_no_modules, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@ static void check_ref(const char *in, const char *reg, const char *repo, const c
                       const char *digest)
 {
         struct oci_ref r;
-        struct bg_error err = { 0 };
+        struct bg_error err = {0};
         int rc = oci_ref_parse(in, &r, &err);
         if (rc < 0)
                 fail_msg("'%s' refused: %s", in, err.msg);
@@ -41,7 +41,7 @@ static void check_ref(const char *in, const char *reg, const char *repo, const c
 static void bad_ref(const char *in, const char *msg_part)
 {
         struct oci_ref r;
-        struct bg_error err = { 0 };
+        struct bg_error err = {0};
         int rc = oci_ref_parse(in, &r, &err);
         if (rc >= 0) {
                 oci_ref_done(&r);
@@ -73,7 +73,8 @@ static void test_ref_matrix(void **state)
         bad_ref("debian:", "invalid tag");
         bad_ref("debian:-x", "invalid tag");
         bad_ref("debian@sha256:abc", "digest");
-        bad_ref("debian@sha256:" "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
+        bad_ref("debian@sha256:"
+                "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef",
                 "digest");
         bad_ref("debian@md5:" D64, "digest");
         bad_ref("a//b", "invalid repository");
@@ -136,16 +137,18 @@ static void test_digest(void **state)
         assert_false(oci_digest_valid(NULL));
         assert_false(oci_digest_valid("sha256:" D64 "0"));
         assert_false(oci_digest_valid("sha256:../../../../etc/passwd"));
-        assert_false(oci_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF"));
+        assert_false(oci_digest_valid(
+            "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeF"));
         assert_false(oci_digest_valid("sha512:" D64));
         assert_false(oci_digest_valid("sha256:" D64 "/x"));
-        struct bg_error err = { 0 };
+        struct bg_error err = {0};
         assert_int_equal(oci_digest_check("sha256:zz", "layer 3 digest", &err), -EINVAL);
         assert_non_null(strstr(err.msg, "layer 3 digest"));
 
         char d[OCI_DIGEST_LEN + 1];
         oci_digest_buf("abc", 3, d);
-        assert_string_equal(d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_string_equal(
+            d, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         struct oci_hasher *h = oci_hasher_new();
         oci_hasher_update(h, "a", 1);
         oci_hasher_update(h, "bc", 2);
@@ -169,9 +172,8 @@ static void test_challenge(void **state)
         assert_string_equal(c.scope, "repository:library/debian:pull");
         oci_challenge_done(&c);
 
-        assert_int_equal(oci_challenge_parse("bearer  realm=http://127.0.0.1:9/t , service = x",
-                                             &c, NULL),
-                         0);
+        assert_int_equal(
+            oci_challenge_parse("bearer  realm=http://127.0.0.1:9/t , service = x", &c, NULL), 0);
         assert_string_equal(c.realm, "http://127.0.0.1:9/t");
         assert_string_equal(c.service, "x");
         assert_null(c.scope);
@@ -185,7 +187,7 @@ static void test_challenge(void **state)
         assert_int_equal(oci_challenge_parse("Basic", &c, NULL), 0);
         oci_challenge_done(&c);
 
-        struct bg_error err = { 0 };
+        struct bg_error err = {0};
         assert_int_equal(oci_challenge_parse("Bearer service=\"x\"", &c, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "realm"));
         assert_int_equal(oci_challenge_parse("Digest realm=\"x\"", &c, NULL), -EINVAL);
@@ -195,18 +197,18 @@ static void test_challenge(void **state)
 }
 
 static const char *CONFIG =
-        "{\"auths\": {"
-        "  \"https://index.docker.io/v1/\": {\"auth\": \"aHViOmh1YnB3\"},"
-        "  \"127.0.0.1:5000\": {\"auth\": \"bG9jYWw6c2VjcmV0OndpdGg6Y29sb25z\"},"
-        "  \"https://ghcr.io\": {\"username\": \"gh\", \"password\": \"ghpw\"},"
-        "  \"evil.example.com\": {\"auth\": \"ZXZpbDpldmls\"},"
-        "  \"broken.io\": {\"auth\": \"!!!\"}"
-        "}}";
+    "{\"auths\": {"
+    "  \"https://index.docker.io/v1/\": {\"auth\": \"aHViOmh1YnB3\"},"
+    "  \"127.0.0.1:5000\": {\"auth\": \"bG9jYWw6c2VjcmV0OndpdGg6Y29sb25z\"},"
+    "  \"https://ghcr.io\": {\"username\": \"gh\", \"password\": \"ghpw\"},"
+    "  \"evil.example.com\": {\"auth\": \"ZXZpbDpldmls\"},"
+    "  \"broken.io\": {\"auth\": \"!!!\"}"
+    "}}";
 
 static void expect_creds(const char *reg, const char *user, const char *pw)
 {
-        struct oci_credentials c = { 0 };
-        struct bg_error err = { 0 };
+        struct oci_credentials c = {0};
+        struct bg_error err = {0};
         int r = oci_docker_config_credentials_from_json(CONFIG, reg, &c, &err);
         if (!user) {
                 assert_int_equal(r, 0);
@@ -233,8 +235,8 @@ static void test_docker_config(void **state)
         expect_creds("ghcr.io.evil.com", NULL, NULL);
         expect_creds("quay.io", NULL, NULL);
 
-        struct oci_credentials c = { 0 };
-        struct bg_error err = { 0 };
+        struct oci_credentials c = {0};
+        struct bg_error err = {0};
         assert_int_equal(oci_docker_config_credentials_from_json(CONFIG, "broken.io", &c, &err),
                          -EINVAL);
         assert_non_null(strstr(err.msg, "broken.io"));
@@ -277,9 +279,9 @@ static void test_docker_config(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_ref_matrix),    cmocka_unit_test(test_loopback),
-                cmocka_unit_test(test_platform),      cmocka_unit_test(test_digest),
-                cmocka_unit_test(test_challenge),     cmocka_unit_test(test_docker_config),
+            cmocka_unit_test(test_ref_matrix), cmocka_unit_test(test_loopback),
+            cmocka_unit_test(test_platform),   cmocka_unit_test(test_digest),
+            cmocka_unit_test(test_challenge),  cmocka_unit_test(test_docker_config),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,8 +90,12 @@ static void test_lifecycle_and_result(void **state)
         assert_int_equal(ops_registry_new(0, &r, &err), 0);
         struct gate g;
         gate_init(&g);
-        struct ops_start s = {.kind = "test.pull", .target = "alpha", .stages = stages,
-                              .n_stages = 3, .fn = gated_work, .userdata = &g,
+        struct ops_start s = {.kind = "test.pull",
+                              .target = "alpha",
+                              .stages = stages,
+                              .n_stages = 3,
+                              .fn = gated_work,
+                              .userdata = &g,
                               .free_userdata = gate_free};
         char id[OPS_ID_LEN + 1];
         bool reused = true;
@@ -126,7 +130,7 @@ static void test_lifecycle_and_result(void **state)
         assert_string_equal(op.status->op_id, id);
         assert_string_equal(op.stage, "finish");
         Banger__V1__HealthResponse *h =
-                banger__v1__health_response__unpack(NULL, op.result.len, op.result.data);
+            banger__v1__health_response__unpack(NULL, op.result.len, op.result.data);
         assert_non_null(h);
         assert_string_equal(h->service, "done");
         assert_int_equal(h->pid, 42);
@@ -189,8 +193,8 @@ static void test_cancel(void **state)
         assert_int_equal(ops_registry_new(0, &r, NULL), 0);
         struct gate g;
         gate_init(&g);
-        struct ops_start s = {.kind = "test.pull", .target = "c", .fn = cancellable_work,
-                              .userdata = &g};
+        struct ops_start s = {
+            .kind = "test.pull", .target = "c", .fn = cancellable_work, .userdata = &g};
         char id[OPS_ID_LEN + 1];
         assert_int_equal(ops_start(r, &s, id, NULL, NULL), 0);
         gate_wait_entered(&g);
@@ -217,8 +221,12 @@ struct dedup_arg {
 static void *start_thread(void *p)
 {
         struct dedup_arg *a = p;
-        struct ops_start s = {.kind = "test.pull", .target = "same", .dedup = true,
-                              .fn = gated_work, .userdata = a->g, .free_userdata = gate_free};
+        struct ops_start s = {.kind = "test.pull",
+                              .target = "same",
+                              .dedup = true,
+                              .fn = gated_work,
+                              .userdata = a->g,
+                              .free_userdata = gate_free};
         a->rc = ops_start(a->r, &s, a->id, &a->reused, NULL);
         return NULL;
 }
@@ -249,8 +257,11 @@ static void test_dedup(void **state)
         struct gate g2;
         gate_init(&g2);
         gate_open(&g2);
-        struct ops_start other = {.kind = "test.import", .target = "same", .dedup = true,
-                                  .fn = gated_work, .userdata = &g2};
+        struct ops_start other = {.kind = "test.import",
+                                  .target = "same",
+                                  .dedup = true,
+                                  .fn = gated_work,
+                                  .userdata = &g2};
         char id2[OPS_ID_LEN + 1];
         bool reused = true;
         assert_int_equal(ops_start(r, &other, id2, &reused, NULL), 0);
@@ -270,8 +281,11 @@ static void test_dedup(void **state)
         struct gate g3;
         gate_init(&g3);
         gate_open(&g3);
-        struct ops_start again = {.kind = "test.pull", .target = "same", .dedup = true,
-                                  .fn = gated_work, .userdata = &g3};
+        struct ops_start again = {.kind = "test.pull",
+                                  .target = "same",
+                                  .dedup = true,
+                                  .fn = gated_work,
+                                  .userdata = &g3};
         assert_int_equal(ops_start(r, &again, id3, &reused, NULL), 0);
         assert_false(reused);
         assert_string_not_equal(id3, a[0].id);
@@ -300,8 +314,8 @@ static void test_list_running_and_expiry(void **state)
         gate_open(&quick);
         char slow_id[OPS_ID_LEN + 1], quick_id[OPS_ID_LEN + 1];
         struct ops_start s1 = {.kind = "k", .target = "slow", .fn = gated_work, .userdata = &g};
-        struct ops_start s2 = {.kind = "k", .target = "quick", .fn = gated_work,
-                               .userdata = &quick};
+        struct ops_start s2 = {
+            .kind = "k", .target = "quick", .fn = gated_work, .userdata = &quick};
         assert_int_equal(ops_start(r, &s1, slow_id, NULL, NULL), 0);
         assert_int_equal(ops_start(r, &s2, quick_id, NULL, NULL), 0);
         assert_int_equal(ops_wait(r, quick_id, 5000), 1);
@@ -351,12 +365,12 @@ static void test_bad_start(void **state)
         char id[OPS_ID_LEN + 1];
         struct gate g;
         gate_init(&g);
-        struct ops_start s = {.kind = "", .fn = gated_work, .userdata = &g,
-                              .free_userdata = gate_free};
+        struct ops_start s = {
+            .kind = "", .fn = gated_work, .userdata = &g, .free_userdata = gate_free};
         assert_int_equal(ops_start(r, &s, id, NULL, &err), -EINVAL);
         assert_int_equal(atomic_load(&g.freed), 1); /* userdata released on failure */
         const char *const too_long[] = {
-                "a-stage-name-that-is-far-too-long-to-be-a-stage-name-at-all-really-truly"};
+            "a-stage-name-that-is-far-too-long-to-be-a-stage-name-at-all-really-truly"};
         struct ops_start s2 = {.kind = "k", .stages = too_long, .n_stages = 1, .fn = gated_work};
         assert_int_equal(ops_start(r, &s2, id, NULL, &err), -EINVAL);
         struct ops_start s3 = {.kind = "k"};
@@ -368,13 +382,13 @@ static void test_bad_start(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_lifecycle_and_result),
-                cmocka_unit_test(test_failure_status),
-                cmocka_unit_test(test_cancel),
-                cmocka_unit_test(test_dedup),
-                cmocka_unit_test(test_list_running_and_expiry),
-                cmocka_unit_test(test_free_cancels_running),
-                cmocka_unit_test(test_bad_start),
+            cmocka_unit_test(test_lifecycle_and_result),
+            cmocka_unit_test(test_failure_status),
+            cmocka_unit_test(test_cancel),
+            cmocka_unit_test(test_dedup),
+            cmocka_unit_test(test_list_running_and_expiry),
+            cmocka_unit_test(test_free_cancels_running),
+            cmocka_unit_test(test_bad_start),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,114 @@
+#include "reconcile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "util/timeutil.h"
+
+int vm_spec_identity(const struct vm_record *r, const char *vms_dir, struct vmm_spec *spec,
+                     struct bg_error *err)
+{
+        memset(spec, 0, sizeof(*spec));
+        snprintf(spec->id, sizeof(spec->id), "%s", r->id);
+        snprintf(spec->name, sizeof(spec->name), "%s", r->name);
+        int n = snprintf(spec->dir, sizeof(spec->dir), "%s/%s", vms_dir, r->id);
+        if (n < 0 || (size_t)n >= sizeof(spec->dir))
+                return bg_error_set(err, ENAMETOOLONG, "VM directory under %s is too long",
+                                    vms_dir);
+        return 0;
+}
+
+static bool recorded_live(enum vm_state s)
+{
+        return s == VM_STARTING || s == VM_RUNNING || s == VM_STOPPING;
+}
+
+static int reconcile_one(sqlite3 *db, const char *vms_dir,
+                         const struct vmm_driver *(*driver_for)(const char *vmm),
+                         const struct vm_net_ops *net, struct vm_record *r,
+                         struct reconcile_result *res, struct bg_error *err)
+{
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        struct bg_error e = {0};
+        int rr = vm_spec_identity(r, vms_dir, &spec, err);
+        if (rr < 0)
+                return rr;
+        const struct vmm_driver *drv = r->vmm[0] ? driver_for(r->vmm) : NULL;
+        int adopted = drv ? drv->adopt(&spec, &h, &e) : -ESRCH;
+        if (adopted == 0) {
+                /* The process is there: whatever the row said, it runs. */
+                bool changed = r->state != VM_RUNNING || r->pid != h.pid ||
+                               r->pid_start != h.start_time;
+                r->state = VM_RUNNING;
+                r->pid = h.pid;
+                r->pid_start = h.start_time;
+                r->error[0] = '\0';
+                if (changed) {
+                        r->updated_unix_ms = (int64_t)now_real_msec();
+                        rr = vm_store_update(db, r, err);
+                        if (rr < 0)
+                                return rr;
+                }
+                res->adopted++;
+                return 0;
+        }
+        if (adopted != -ESRCH) {
+                /* Could not tell (unreadable pidfile, /proc error): leave the
+                 * row alone rather than release resources a VM may use. */
+                return bg_error_set(err, -adopted, "VM %s: %s", r->name,
+                                    e.msg[0] ? e.msg : strerror(-adopted));
+        }
+        if (!recorded_live(r->state))
+                return 0;
+        bool was_starting = r->state == VM_STARTING;
+        if (r->tap[0] && net && net->release_tap) {
+                struct bg_error te = {0};
+                if (net->release_tap(net->ud, r->tap, &te) < 0)
+                        log_warn("VM %s: could not give tap %s back: %s", r->name, r->tap,
+                                 te.msg);
+        }
+        r->tap[0] = '\0';
+        r->pid = 0;
+        r->pid_start = 0;
+        if (was_starting) {
+                r->state = VM_ERROR;
+                snprintf(r->error, sizeof(r->error),
+                         "the VM process was gone when vmsvc restarted during its start");
+        } else {
+                r->state = VM_STOPPED;
+        }
+        r->updated_unix_ms = (int64_t)now_real_msec();
+        rr = vm_store_update(db, r, err);
+        if (rr < 0)
+                return rr;
+        res->stopped++;
+        return 0;
+}
+
+int vm_reconcile(sqlite3 *db, const char *vms_dir,
+                 const struct vmm_driver *(*driver_for)(const char *vmm),
+                 const struct vm_net_ops *net, struct reconcile_result *ret,
+                 struct bg_error *err)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        struct reconcile_result res = {0};
+        int r = vm_store_list(db, &all, &n, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                struct bg_error e = {0};
+                if (reconcile_one(db, vms_dir, driver_for, net, &all[i], &res, &e) < 0) {
+                        res.failed++;
+                        log_warn("reconcile: %s", e.msg);
+                }
+        }
+        free(all);
+        *ret = res;
+        return 0;
+}

@@ -1,0 +1,146 @@
+/* vmsvc reconcile with a fake VMM driver and a fake netsvc at the seam:
+ * live VMs are adopted, dead ones stopped (error when they died starting)
+ * with their tap returned, unknown states left alone. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "reconcile.h"
+#include "store/store.h"
+
+static char dir[64];
+static const char *alive_ids[8];
+static const char *broken_id; /* adopt fails with EIO (cannot tell) */
+static char released[256];
+
+static int fake_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
+{
+        if (broken_id && strcmp(spec->id, broken_id) == 0)
+                return bg_error_set(err, EIO, "cannot read pidfile");
+        /* the spec must point at the VM's own directory */
+        char want[512];
+        snprintf(want, sizeof(want), "%s/vms/%s", dir, spec->id);
+        assert_string_equal(spec->dir, want);
+        for (size_t i = 0; i < 8 && alive_ids[i]; i++)
+                if (strcmp(alive_ids[i], spec->id) == 0) {
+                        memset(ret, 0, sizeof(*ret));
+                        ret->pid = 4000 + (pid_t)i;
+                        ret->start_time = 777;
+                        return 0;
+                }
+        return -ESRCH;
+}
+
+static const struct vmm_driver fake = {.name = "fake", .adopt = fake_adopt};
+
+static const struct vmm_driver *driver_for(const char *vmm)
+{
+        return strcmp(vmm, "fake") == 0 ? &fake : NULL;
+}
+
+static int fake_release_tap(void *ud, const char *tap, struct bg_error *err)
+{
+        size_t n = strlen(released);
+        snprintf(released + n, sizeof(released) - n, "%s%s", n ? "," : "", tap);
+        return 0;
+}
+
+static void add(sqlite3 *db, const char *id, const char *name, enum vm_state st, const char *tap,
+                const char *vmm)
+{
+        struct vm_record r = {.state = st, .vcpu = 1, .memory_mib = 512, .pid = 99};
+        snprintf(r.id, sizeof(r.id), "%s", id);
+        snprintf(r.name, sizeof(r.name), "%s", name);
+        snprintf(r.tap, sizeof(r.tap), "%s", tap);
+        snprintf(r.vmm, sizeof(r.vmm), "%s", vmm);
+        struct bg_error err = {0};
+        assert_int_equal(vm_store_insert(db, &r, &err), 0);
+}
+
+static struct vm_record get(sqlite3 *db, const char *name)
+{
+        struct vm_record r;
+        struct bg_error err = {0};
+        assert_int_equal(vm_store_resolve(db, name, &r, &err), 0);
+        return r;
+}
+
+static void test_reconcile(void **state)
+{
+        char path[128], vms[128];
+        snprintf(path, sizeof(path), "%s/vms.db", dir);
+        snprintf(vms, sizeof(vms), "%s/vms", dir);
+        sqlite3 *db;
+        struct bg_error err = {0};
+        assert_int_equal(store_open(path, vm_store_migrations, vm_store_n_migrations, &db, &err),
+                         0);
+        add(db, "a1a1a1a1", "alive", VM_RUNNING, "bgt1", "fake");
+        add(db, "b2b2b2b2", "dead", VM_RUNNING, "bgt2", "fake");
+        add(db, "c3c3c3c3", "dying-start", VM_STARTING, "bgt3", "fake");
+        add(db, "d4d4d4d4", "was-stopped", VM_STOPPED, "", "fake");
+        add(db, "e5e5e5e5", "stray", VM_STOPPED, "", "fake"); /* process found: it runs */
+        add(db, "f6f6f6f6", "unsure", VM_RUNNING, "bgt6", "fake");
+        alive_ids[0] = "a1a1a1a1";
+        alive_ids[1] = "e5e5e5e5";
+        broken_id = "f6f6f6f6";
+
+        struct vm_net_ops net = {.release_tap = fake_release_tap};
+        struct reconcile_result res;
+        assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
+        assert_int_equal(res.adopted, 2);
+        assert_int_equal(res.stopped, 2);
+        assert_int_equal(res.failed, 1);
+
+        struct vm_record r = get(db, "alive");
+        assert_int_equal(r.state, VM_RUNNING);
+        assert_int_equal(r.pid, 4000);
+        assert_int_equal(r.pid_start, 777);
+        assert_string_equal(r.tap, "bgt1");
+
+        r = get(db, "dead");
+        assert_int_equal(r.state, VM_STOPPED);
+        assert_string_equal(r.tap, "");
+        assert_int_equal(r.pid, 0);
+
+        r = get(db, "dying-start");
+        assert_int_equal(r.state, VM_ERROR);
+        assert_non_null(strstr(r.error, "gone"));
+
+        assert_int_equal(get(db, "was-stopped").state, VM_STOPPED);
+        assert_int_equal(get(db, "stray").state, VM_RUNNING);
+        /* cannot tell: untouched, tap kept */
+        r = get(db, "unsure");
+        assert_int_equal(r.state, VM_RUNNING);
+        assert_string_equal(r.tap, "bgt6");
+
+        assert_string_equal(released, "bgt2,bgt3");
+
+        /* a second pass changes nothing and releases nothing more */
+        released[0] = '\0';
+        assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
+        assert_int_equal(res.stopped, 0);
+        assert_string_equal(released, "");
+        store_close(db);
+}
+
+int main(void)
+{
+        snprintf(dir, sizeof(dir), "/tmp/bg-recon-XXXXXX");
+        if (!mkdtemp(dir))
+                return 1;
+        const struct CMUnitTest tests[] = {cmocka_unit_test(test_reconcile)};
+        int r = cmocka_run_group_tests(tests, NULL, NULL);
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        if (system(cmd) != 0)
+                return 1;
+        return r;
+}
