@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "cmd_kernel.h"
 #include "cmd_net.h"
+#include "cmd_sysinstall.h"
 
 #include "util/macro.h"
 
@@ -195,6 +196,63 @@ static const struct cli_cmd net_cmds[] = {
          .run = cmd_net_teardown},
 };
 
+static const struct cli_flag system_install_flags[] = {
+        {"owner", 0, "USER",
+         "user the services run as and who may use banger (default: $SUDO_USER)"},
+        {"root", 0, "DIR", "install into DIR (a staging tree) and do not touch systemd"},
+        {"prefix", 0, "DIR", "where binaries go: DIR/bin, DIR/libexec/banger (default /usr/local)"},
+};
+
+static const struct cli_flag system_uninstall_flags[] = {
+        {"purge", 0, NULL, "also delete /var/lib/banger, /var/cache/banger and /etc/banger"},
+        {"root", 0, "DIR", "uninstall from DIR (a staging tree) and do not touch systemd"},
+};
+
+static const struct cli_flag system_status_flags[] = {
+        {"json", 0, NULL, "print JSON"},
+        {"root", 0, "DIR", "read the install under DIR"},
+};
+
+static const struct cli_cmd system_cmds[] = {
+        {.name = "install",
+         .summary = "Install banger as systemd services (system mode)",
+         .description =
+                 "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
+                 "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
+                 "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
+                 "directories /var/lib/banger, /var/cache/banger and /run/banger owned by the\n"
+                 "owner, and /etc/banger/install.toml listing every file written; then runs\n"
+                 "systemctl daemon-reload and enable --now. Needs root and systemd as PID 1,\n"
+                 "unless --root DIR stages the files into DIR without touching systemd.\n"
+                 "Running it again upgrades in place.",
+         .flags = system_install_flags,
+         .n_flags = ELEMENTSOF(system_install_flags),
+         .run = cmd_system_install},
+        {.name = "uninstall",
+         .summary = "Remove what `system install` installed",
+         .description =
+                 "Stops the units (and the VMs of banger-vmsvc), asks banger-netsvc to remove\n"
+                 "the bridge, taps, nftables table and resolver routing, disables the units\n"
+                 "and removes exactly the files /etc/banger/install.toml lists. VM disks,\n"
+                 "images and the configuration stay unless --purge.",
+         .flags = system_uninstall_flags,
+         .n_flags = ELEMENTSOF(system_uninstall_flags),
+         .run = cmd_system_uninstall},
+        {.name = "status",
+         .summary = "Show the installed version, owner and the state of each unit",
+         .description = "Exits 0 when every unit is active, 3 when banger is not installed,\n"
+                        "7 otherwise.",
+         .flags = system_status_flags,
+         .n_flags = ELEMENTSOF(system_status_flags),
+         .run = cmd_system_status},
+        {.name = "restart",
+         .summary = "Restart the five services; running VMs keep running",
+         .description = "systemctl restart of every banger unit, then waits until the gateway\n"
+                        "reports each service up. banger-vmsvc's unit uses KillMode=process,\n"
+                        "so VMs survive and the new vmsvc adopts them.",
+         .run = cmd_system_restart},
+};
+
 static const struct cli_cmd root_cmds[] = {
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
@@ -231,6 +289,21 @@ static const struct cli_cmd root_cmds[] = {
          .run = cmd_completion,
          .min_args = 1,
          .max_args = 1},
+        {.name = "system",
+         .summary = "Install, remove or inspect banger's systemd services (system mode)",
+         .subs = system_cmds,
+         .n_subs = ELEMENTSOF(system_cmds)},
+        {.name = "doctor",
+         .summary = "Check this host and banger's services; say how to fix what is wrong",
+         .description =
+                 "Prints one row per check: PASS, WARN or FAIL, with a fix for each problem\n"
+                 "(KVM, the VMMs and their versions, required tools, nftables, subnet\n"
+                 "conflicts, the DNS port, resolver routing, free disk, each service's health\n"
+                 "and version, and in system mode socket ownership and unit drift).\n"
+                 "docs/troubleshooting.md explains every row id. Exits 5 when a row FAILs.",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_doctor},
         {.name = "version",
          .summary = "Print version, commit and build time",
          .flags = json_flag,

@@ -6,7 +6,7 @@
  * those that talk to banger's services or to netlink.
  *
  * Row ids are stable (docs/troubleshooting.md is keyed by them):
- *   kvm, accel, vmm.qemu, vmm.firecracker, tools.<program>, nftables, subnet,
+ *   config, kvm, accel, vmm.qemu, vmm.firecracker, tools.<program>, nftables, subnet,
  *   dns.port, resolver, disk, service.<name>, version, system.install,
  *   system.sockets, system.units */
 #pragma once
@@ -42,8 +42,8 @@ struct doctor_report {
 };
 
 /* Appends a row; -ENOMEM. hint may be NULL. */
-int doctor_add(struct doctor_report *rep, const char *id, enum doctor_status st,
-               const char *hint, const char *fmt, ...) _printf_(5, 6);
+int doctor_add(struct doctor_report *rep, const char *id, enum doctor_status st, const char *hint,
+               const char *fmt, ...) _printf_(5, 6);
 const struct doctor_row *doctor_find(const struct doctor_report *rep, const char *id);
 bool doctor_any_fail(const struct doctor_report *rep);
 void doctor_report_free(struct doctor_report *rep);
@@ -100,8 +100,7 @@ struct doctor_env {
         int (*read_file)(void *ud, const char *path, char **ret);
         /* Gateway/Health: 0 with the gateway's own entry first, or -errno
          * with why the gateway could not be reached in error. */
-        int (*health)(void *ud, struct doctor_health **ret, size_t *ret_n, char *error,
-                      size_t len);
+        int (*health)(void *ud, struct doctor_health **ret, size_t *ret_n, char *error, size_t len);
         /* NetService/Status through the gateway. */
         int (*net_status)(void *ud, struct doctor_net *ret);
 };
@@ -128,8 +127,8 @@ long doctor_version_code(const char *s);
  * proc_root/net/udp and proc_root/<pid>/fd. 1 with pid and comm; 0 nothing
  * listens; -EACCES someone listens but no readable fd points at it (another
  * user's process, seen by a non-root caller): *ret_pid is then 0. */
-int doctor_udp_port_owner(const char *proc_root, struct in_addr addr, uint16_t port,
-                          int *ret_pid, char *comm, size_t comm_len);
+int doctor_udp_port_owner(const char *proc_root, struct in_addr addr, uint16_t port, int *ret_pid,
+                          char *comm, size_t comm_len);
 
 /* The distribution id from /etc/os-release ("debian", "fedora", ...; "" when
  * unknown). */

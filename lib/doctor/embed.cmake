@@ -1,7 +1,7 @@
 # Turns the unit templates in deploy/ into a C file of NUL-terminated byte
 # arrays, so the installed `banger` renders units without its source tree.
 # Run as: cmake -DOUT=units_data.c -DINPUTS="a.in;b.in" -P embed.cmake
-set(body "/* Generated from deploy/*.in by lib/doctor/embed.cmake; do not edit. */\n#include \"units.h\"\n\n")
+set(body "/* Generated from the deploy/ templates by lib/doctor/embed.cmake; do not edit. */\n#include \"units.h\"\n\n")
 set(table "")
 set(i 0)
 foreach(f ${INPUTS})

@@ -134,8 +134,7 @@ static int get_str(const char *name, const struct toml_value *root, const char *
         const struct toml_value *v = toml_table_get(root, key);
         if (!v)
                 return bg_error_set(err, EINVAL, "%s: missing key %s", name, key);
-        if (v->type != TOML_STRING || strlen(v->u.str.ptr) != v->u.str.len ||
-            v->u.str.len >= len)
+        if (v->type != TOML_STRING || strlen(v->u.str.ptr) != v->u.str.len || v->u.str.len >= len)
                 return bg_error_set(err, EINVAL, "%s:%u: %s: expected a string", name, v->line,
                                     key);
         if (path && !path_ok(v->u.str.ptr))
@@ -192,16 +191,15 @@ int manifest_parse(const char *name, const char *text, size_t len, struct instal
         int64_t uid = 0, gid = 0;
         if ((r = get_str(name, root, "version", n.version, sizeof(n.version), false, err)) < 0 ||
             (r = get_str(name, root, "commit", n.commit, sizeof(n.commit), false, err)) < 0 ||
-            (r = get_int(name, root, "installed_unix", 0, INT64_MAX, &n.installed_unix, err)) <
-                    0 ||
+            (r = get_int(name, root, "installed_unix", 0, INT64_MAX, &n.installed_unix, err)) < 0 ||
             (r = get_str(name, root, "owner", n.owner, sizeof(n.owner), false, err)) < 0 ||
             (r = get_int(name, root, "owner_uid", 0, UINT32_MAX - 1, &uid, err)) < 0 ||
             (r = get_str(name, root, "group", n.group, sizeof(n.group), false, err)) < 0 ||
             (r = get_int(name, root, "owner_gid", 0, UINT32_MAX - 1, &gid, err)) < 0 ||
             (r = get_str(name, root, "prefix", n.prefix, sizeof(n.prefix), true, err)) < 0 ||
             (r = get_str(name, root, "bindir", n.bindir, sizeof(n.bindir), true, err)) < 0 ||
-            (r = get_str(name, root, "libexecdir", n.libexecdir, sizeof(n.libexecdir), true,
-                         err)) < 0 ||
+            (r = get_str(name, root, "libexecdir", n.libexecdir, sizeof(n.libexecdir), true, err)) <
+                0 ||
             (r = get_paths(name, root, "files", &n.files, &n.n_files, err)) < 0 ||
             (r = get_paths(name, root, "dirs", &n.dirs, &n.n_dirs, err)) < 0) {
                 manifest_free(&n);

@@ -16,18 +16,17 @@
 #include "units.h"
 
 const char *const sysinstall_data_dirs[] = {
-        "/var/lib/banger",
-        "/var/lib/banger/logs",
-        "/var/cache/banger",
-        "/run/banger",
+    "/var/lib/banger",
+    "/var/lib/banger/logs",
+    "/var/cache/banger",
+    "/run/banger",
 };
 const size_t sysinstall_n_data_dirs = ELEMENTSOF(sysinstall_data_dirs);
 
 static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770};
 
 static const char *const service_binaries[SYSINSTALL_N_SERVICES] = {
-        "banger-gateway", "banger-netsvc", "banger-vmsvc", "banger-imagesvc",
-        "banger-workspacesvc",
+    "banger-gateway", "banger-netsvc", "banger-vmsvc", "banger-imagesvc", "banger-workspacesvc",
 };
 
 int sysinstall_rooted(const char *root, const char *abs, char *out, size_t len)
@@ -43,9 +42,8 @@ int sysinstall_lookup_owner(const char *owner, uint32_t *ret_uid, uint32_t *ret_
                             char *ret_group, size_t group_len, struct bg_error *err)
 {
         if (!units_name_is_safe(owner))
-                return bg_error_set(err, EINVAL,
-                                    "'%s' is not a user name banger can run its services as",
-                                    owner);
+                return bg_error_set(
+                    err, EINVAL, "'%s' is not a user name banger can run its services as", owner);
         char buf[16384];
         struct passwd pw, *pres = NULL;
         int r = getpwnam_r(owner, &pw, buf, sizeof(buf), &pres);
@@ -61,8 +59,9 @@ int sysinstall_lookup_owner(const char *owner, uint32_t *ret_uid, uint32_t *ret_
                 return bg_error_set(err, ENOENT, "the primary group %u of '%s' has no name",
                                     (unsigned)gid, owner);
         if (!units_name_is_safe(gr.gr_name))
-                return bg_error_set(err, EINVAL, "the group name '%s' of '%s' cannot be used in "
-                                                 "a unit file",
+                return bg_error_set(err, EINVAL,
+                                    "the group name '%s' of '%s' cannot be used in "
+                                    "a unit file",
                                     gr.gr_name, owner);
         /* The group must be the owner's alone. */
         for (char **m = gr.gr_mem; m && *m; m++)
@@ -94,8 +93,8 @@ int sysinstall_lookup_owner(const char *owner, uint32_t *ret_uid, uint32_t *ret_
 }
 
 /* Writes data (or the contents of src_fd) to path via a temp file + rename. */
-static int write_atomic(const char *path, const char *data, size_t len, int src_fd,
-                        unsigned mode, struct bg_error *err)
+static int write_atomic(const char *path, const char *data, size_t len, int src_fd, unsigned mode,
+                        struct bg_error *err)
 {
         char dir[PATH_MAX], tmp[PATH_MAX + 32];
         snprintf(dir, sizeof(dir), "%s", path);
@@ -109,7 +108,7 @@ static int write_atomic(const char *path, const char *data, size_t len, int src_
         snprintf(tmp, sizeof(tmp), "%s.banger-new", path);
         unlink(tmp);
         _cleanup_close_ int fd =
-                open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+            open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return bg_error_errno(err, -errno, "create %s", tmp);
         int r = 0;
@@ -209,8 +208,8 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
         snprintf(m.commit, sizeof(m.commit), "%s", o->commit);
         m.installed_unix = o->now_unix;
         snprintf(m.owner, sizeof(m.owner), "%s", o->owner);
-        r = sysinstall_lookup_owner(o->owner, &m.owner_uid, &m.owner_gid, m.group,
-                                    sizeof(m.group), err);
+        r = sysinstall_lookup_owner(o->owner, &m.owner_uid, &m.owner_gid, m.group, sizeof(m.group),
+                                    err);
         if (r < 0)
                 return r;
         size_t pl = strlen(o->prefix);
@@ -223,8 +222,7 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
 
         /* Every source must exist before anything is written. */
         if (access(o->cli_exe, R_OK) < 0)
-                return bg_error_errno(err, -errno, "cannot read the banger binary %s",
-                                      o->cli_exe);
+                return bg_error_errno(err, -errno, "cannot read the banger binary %s", o->cli_exe);
         for (size_t i = 0; i < SYSINSTALL_N_SERVICES; i++) {
                 snprintf(src, sizeof(src), "%s/%s", o->src_dir, service_binaries[i]);
                 if (access(src, R_OK) < 0)
@@ -269,8 +267,7 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
         /* Data directories, owned by the owner. */
         for (size_t i = 0; r >= 0 && i < sysinstall_n_data_dirs; i++) {
                 if (sysinstall_rooted(o->root, sysinstall_data_dirs[i], path, sizeof(path)) < 0) {
-                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long",
-                                         o->root);
+                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long", o->root);
                         break;
                 }
                 r = mkdir_p(path, data_dir_modes[i]);
@@ -280,8 +277,7 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
                 }
                 if (chown(path, m.owner_uid, m.owner_gid) < 0 ||
                     chmod(path, data_dir_modes[i]) < 0) {
-                        r = bg_error_errno(err, -errno, "hand %s to %s:%s", path, m.owner,
-                                           m.group);
+                        r = bg_error_errno(err, -errno, "hand %s to %s:%s", path, m.owner, m.group);
                         break;
                 }
                 if (!streq(sysinstall_data_dirs[i], "/var/lib/banger/logs") &&
@@ -298,10 +294,8 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
                         r = bg_error_set(err, ENOMEM, "out of memory");
                 if (r >= 0)
                         r = manifest_format(&m, &text, err);
-                if (r >= 0 &&
-                    sysinstall_rooted(o->root, "/" MANIFEST_PATH, path, sizeof(path)) < 0)
-                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long",
-                                         o->root);
+                if (r >= 0 && sysinstall_rooted(o->root, "/" MANIFEST_PATH, path, sizeof(path)) < 0)
+                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long", o->root);
                 if (r >= 0)
                         r = write_atomic(path, text, strlen(text), -1, 0644, err);
         }
@@ -357,8 +351,7 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
         char path[PATH_MAX];
         int r = manifest_load(root, &m, err);
         if (r == -ENOENT)
-                return bg_error_set(err, ENOENT,
-                                    "banger is not installed here (no %s%s%s)",
+                return bg_error_set(err, ENOENT, "banger is not installed here (no %s%s%s)",
                                     root && root[0] ? root : "", "/", MANIFEST_PATH);
         if (r < 0)
                 return r;

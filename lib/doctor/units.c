@@ -17,8 +17,7 @@ const struct unit_template *units_find(const char *name)
 bool units_is_service(const char *name)
 {
         size_t n = strlen(name);
-        return strncmp(name, "banger-", 7) == 0 && n > 8 + 7 &&
-               streq(name + n - 8, ".service");
+        return strncmp(name, "banger-", 7) == 0 && n > 8 + 7 && streq(name + n - 8, ".service");
 }
 
 int units_install_path(const char *name, char *out, size_t len)
@@ -85,8 +84,7 @@ static int buf_add(struct buf *b, const char *s, size_t n)
         return 0;
 }
 
-int units_render(const char *tmpl, const struct units_params *p, char **ret,
-                 struct bg_error *err)
+int units_render(const char *tmpl, const struct units_params *p, char **ret, struct bg_error *err)
 {
         if (!units_path_is_safe(p->libexecdir))
                 return bg_error_set(err, EINVAL,
@@ -105,10 +103,10 @@ int units_render(const char *tmpl, const struct units_params *p, char **ret,
         const struct {
                 const char *key, *val;
         } vars[] = {
-                {"@LIBEXECDIR@", p->libexecdir},
-                {"@OWNER@", p->owner},
-                {"@GROUP@", p->group},
-                {"@OWNER_UID@", uid},
+            {"@LIBEXECDIR@", p->libexecdir},
+            {"@OWNER@", p->owner},
+            {"@GROUP@", p->group},
+            {"@OWNER_UID@", uid},
         };
 
         struct buf b = {0};

@@ -18,7 +18,7 @@ struct unit_template {
         const char *text; /* with @PLACEHOLDERS@ */
 };
 
-/* Generated from deploy/*.in (units_data.c). */
+/* Generated from the deploy/ templates (units_data.c). */
 extern const struct unit_template units_embedded[];
 extern const size_t units_n_embedded;
 
@@ -49,5 +49,4 @@ bool units_path_is_safe(const char *path);
 
 /* Replaces every placeholder of tmpl; *ret is malloc'd. -EINVAL (with err)
  * for an unsafe parameter or an unknown @NAME@ in the template. */
-int units_render(const char *tmpl, const struct units_params *p, char **ret,
-                 struct bg_error *err);
+int units_render(const char *tmpl, const struct units_params *p, char **ret, struct bg_error *err);

@@ -458,7 +458,18 @@ static int apply_xattrs(struct ctx *x, struct archive_entry *e, const char *raw,
         const char *name;
         const void *val;
         size_t size;
+        /* pax headers may carry an attribute twice (SCHILY.xattr and
+         * LIBARCHIVE.xattr): set each name once */
+        const char *seen[64];
+        size_t n_seen = 0;
         while (archive_entry_xattr_next(e, &name, &val, &size) == ARCHIVE_OK) {
+                bool dup = false;
+                for (size_t i = 0; i < n_seen && !dup; i++)
+                        dup = strcmp(seen[i], name) == 0;
+                if (dup)
+                        continue;
+                if (n_seen < ELEMENTSOF(seen))
+                        seen[n_seen++] = name;
                 if (!xattr_storable(name)) {
                         x->st.xattrs_skipped++;
                         continue;

@@ -426,7 +426,13 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                         s.removed_rows++;
                         break;
                 case TAP_WARM:
-                        /* Re-take it: owner, bridge, isolation and up again. */
+                        /* On the bridge and up: keep it (isolation re-applied).
+                         * Otherwise re-take it: owner, bridge, isolation, up. */
+                        if (is_tap && l->up && streq(l->master, p->cfg.bridge) &&
+                            netlink_port_set_isolated(t->name, p->cfg.isolated, &e) >= 0) {
+                                s.kept_warm++;
+                                break;
+                        }
                         if (is_tap && netlink_tap_create(t->name, p->cfg.bridge, p->cfg.owner,
                                                          (gid_t)-1, p->cfg.isolated, &e) >= 0) {
                                 s.kept_warm++;

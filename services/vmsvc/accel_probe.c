@@ -190,9 +190,11 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
                 }
         }
         if (!exited) {
+                /* Bounded: a QEMU stuck in the kernel must not hang the probe. */
                 (void)kill(pid, SIGKILL);
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+                uint64_t until = now_mono_msec() + 5000;
+                while (waitpid(pid, NULL, WNOHANG) == 0 && now_mono_msec() < until)
+                        usleep(10000);
         }
         remove_tmpdir(tmp);
         return usable;
@@ -303,6 +305,11 @@ int accel_probe(const char *qemu, const char *bzimage, const char *initrd, const
                         return r;
                 snprintf(path, sizeof(path), "%s/accel-%016" PRIx64, cache_dir, fnv1a(key));
                 snprintf(lockpath, sizeof(lockpath), "%s/accel-probe.lock", cache_dir);
+                if (mkdir(cache_dir, 0700) < 0 && errno != EEXIST) {
+                        r = -errno;
+                        say(why, why_len, "create %s: %s", cache_dir, strerror(-r));
+                        return r;
+                }
                 lock = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
                 if (lock < 0) {
                         r = -errno;

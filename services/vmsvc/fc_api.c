@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -200,9 +201,8 @@ static int request(struct fc_api *api, const char *method, const char *path, jso
                 json_error_t jerr;
                 json_t *j = resp.len ? json_loadb(resp.data, resp.len, 0, &jerr) : NULL;
                 if (!j)
-                        return bg_error_set(err, EBADMSG,
-                                            "Firecracker %s %s: answer is not JSON", method,
-                                            path);
+                        return bg_error_set(err, EBADMSG, "Firecracker %s %s: answer is not JSON",
+                                            method, path);
                 *ret = j;
         }
         return 0;

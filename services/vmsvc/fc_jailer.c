@@ -59,8 +59,7 @@ int fc_jail_path_check(const char *path, const char *const *roots, size_t n_root
                                     "'//')",
                                     path);
         if (under_root(path, roots, n_roots) == 0)
-                return bg_error_set(err, EPERM, "path '%s' is outside banger's directories",
-                                    path);
+                return bg_error_set(err, EPERM, "path '%s' is outside banger's directories", path);
         return 0;
 }
 
@@ -88,10 +87,11 @@ static bool cgroup_clean(const char *p)
         return path_clean(abs);
 }
 
-static int fmt(char *buf, size_t len, struct bg_error *err, const char *what, const char *f,
-               const char *a, const char *b)
+/* buf = a + "/" + b, or an error naming what. */
+static int join(char *buf, size_t len, struct bg_error *err, const char *what, const char *a,
+                const char *b)
 {
-        int n = snprintf(buf, len, f, a, b);
+        int n = snprintf(buf, len, "%s/%s", a, b);
         if (n < 0 || (size_t)n >= len)
                 return bg_error_set(err, ENAMETOOLONG, "%s path too long", what);
         return 0;
@@ -106,7 +106,7 @@ static int add_link(struct fc_jail_plan *p, const char *src, const char *name,
         struct fc_jail_link *l = &p->links[p->n_links];
         snprintf(l->src, sizeof(l->src), "%s", src);
         l->root_len = (unsigned)under_root(src, o->roots, o->n_roots);
-        r = fmt(l->dst, sizeof(l->dst), err, "jail file", "%s/%s", p->chroot_dir, name);
+        r = join(l->dst, sizeof(l->dst), err, "jail file", p->chroot_dir, name);
         if (r < 0)
                 return r;
         snprintf(l->jailed, sizeof(l->jailed), "/%s", name);
@@ -157,8 +157,9 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
         p->gid = o->gid;
         snprintf(p->jailer, sizeof(p->jailer), "%s", o->jailer);
         snprintf(p->exec_file, sizeof(p->exec_file), "%s", o->exec_file);
-        if (fmt(p->base_dir, sizeof(p->base_dir), err, "chroot base", "%s%s", o->base_dir, "") < 0)
-                return -err->code;
+        if (strlen(o->base_dir) >= sizeof(p->base_dir))
+                return bg_error_set(err, ENAMETOOLONG, "chroot base path too long");
+        snprintf(p->base_dir, sizeof(p->base_dir), "%s", o->base_dir);
         p->base_dir_root_len = (unsigned)under_root(o->base_dir, o->roots, o->n_roots);
         if (o->parent_cgroup)
                 snprintf(p->parent_cgroup, sizeof(p->parent_cgroup), "%s", o->parent_cgroup);
@@ -166,9 +167,8 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
         p->vm_dir_root_len = (unsigned)under_root(spec->dir, o->roots, o->n_roots);
         char idpart[64];
         snprintf(idpart, sizeof(idpart), "firecracker/%s", spec->id);
-        if (fmt(p->jail_dir, sizeof(p->jail_dir), err, "jail", "%s/%s", o->base_dir, idpart) < 0 ||
-            fmt(p->chroot_dir, sizeof(p->chroot_dir), err, "chroot", "%s/%s", p->jail_dir,
-                "root") < 0)
+        if (join(p->jail_dir, sizeof(p->jail_dir), err, "jail", o->base_dir, idpart) < 0 ||
+            join(p->chroot_dir, sizeof(p->chroot_dir), err, "chroot", p->jail_dir, "root") < 0)
                 return -err->code;
 
         r = add_link(p, spec->kernel_vmlinux, "vmlinux", o, err);
@@ -199,8 +199,8 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
                 unsigned major, minor;
         } nodes[2] = {{"dev/kvm", 10, 232}, {"dev/net/tun", 10, 200}};
         for (size_t i = 0; i < 2; i++) {
-                if (fmt(p->nodes[i].path, sizeof(p->nodes[i].path), err, "device", "%s/%s",
-                        p->chroot_dir, nodes[i].path) < 0)
+                if (join(p->nodes[i].path, sizeof(p->nodes[i].path), err, "device", p->chroot_dir,
+                         nodes[i].path) < 0)
                         return -err->code;
                 p->nodes[i].major = nodes[i].major;
                 p->nodes[i].minor = nodes[i].minor;
@@ -208,10 +208,8 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
         static const char *const links[] = {"api.sock", "agent.sock", "fc.log", "firecracker.pid"};
         for (size_t i = 0; i < ELEMENTSOF(links); i++) {
                 struct fc_jail_symlink *s = &p->symlinks[p->n_symlinks++];
-                if (fmt(s->path, sizeof(s->path), err, "VM dir", "%s/%s", spec->dir, links[i]) <
-                            0 ||
-                    fmt(s->target, sizeof(s->target), err, "chroot", "%s/%s", p->chroot_dir,
-                        links[i]) < 0)
+                if (join(s->path, sizeof(s->path), err, "VM dir", spec->dir, links[i]) < 0 ||
+                    join(s->target, sizeof(s->target), err, "chroot", p->chroot_dir, links[i]) < 0)
                         return -err->code;
         }
         return 0;
@@ -262,8 +260,8 @@ static int open_beneath(const char *path, unsigned root_len, int flags)
         if (rfd < 0)
                 return -errno;
         struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+            .flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         int fd = (int)syscall(SYS_openat2, rfd, path + root_len + 1, &how, sizeof(how));
         return fd < 0 ? -errno : fd;
@@ -384,16 +382,17 @@ int fc_jailer_cleanup(const struct fc_jail_plan *p, struct bg_error *err)
         char rel[64];
         snprintf(rel, sizeof(rel), "firecracker/%s", p->id);
         _cleanup_close_ int bfd =
-                open_beneath(p->base_dir, p->base_dir_root_len, O_PATH | O_DIRECTORY);
+            open_beneath(p->base_dir, p->base_dir_root_len, O_PATH | O_DIRECTORY);
         if (bfd == -ENOENT)
                 return 0;
         if (bfd < 0)
                 return bg_error_errno(err, bfd, "open chroot base %s", p->base_dir);
         _cleanup_close_ int ffd =
-                openat(bfd, "firecracker", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            openat(bfd, "firecracker", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ffd < 0)
                 return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", p->jail_dir);
-        _cleanup_close_ int jfd = openat(ffd, p->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int jfd =
+            openat(ffd, p->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (jfd < 0)
                 return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", p->jail_dir);
         struct stat st;
@@ -410,7 +409,7 @@ int fc_jailer_cleanup(const struct fc_jail_plan *p, struct bg_error *err)
 static int stage(const struct fc_jail_plan *p, bool *created, struct bg_error *err)
 {
         _cleanup_close_ int bfd =
-                open_beneath(p->base_dir, p->base_dir_root_len, O_PATH | O_DIRECTORY);
+            open_beneath(p->base_dir, p->base_dir_root_len, O_PATH | O_DIRECTORY);
         if (bfd == -ENOENT) {
                 /* Create the base below its banger root. */
                 char root[VMM_PATH_MAX];
@@ -426,17 +425,18 @@ static int stage(const struct fc_jail_plan *p, bool *created, struct bg_error *e
         if (ffd < 0)
                 return bg_error_errno(err, ffd, "create %s/firecracker", p->base_dir);
         if (mkdirat(ffd, p->id, 0755) < 0)
-                return errno == EEXIST ? bg_error_set(err, EEXIST,
-                                                      "jail %s exists already; clean it up first",
-                                                      p->jail_dir)
-                                       : bg_error_errno(err, -errno, "create %s", p->jail_dir);
+                return errno == EEXIST
+                           ? bg_error_set(err, EEXIST, "jail %s exists already; clean it up first",
+                                          p->jail_dir)
+                           : bg_error_errno(err, -errno, "create %s", p->jail_dir);
         *created = true;
         _cleanup_close_ int jfd = openat(ffd, p->id, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (jfd < 0)
                 return bg_error_errno(err, -errno, "open %s", p->jail_dir);
         if (mkdirat(jfd, "root", 0755) < 0)
                 return bg_error_errno(err, -errno, "create %s", p->chroot_dir);
-        _cleanup_close_ int cfd = openat(jfd, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int cfd =
+            openat(jfd, "root", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (cfd < 0)
                 return bg_error_errno(err, -errno, "open %s", p->chroot_dir);
 
@@ -444,8 +444,8 @@ static int stage(const struct fc_jail_plan *p, bool *created, struct bg_error *e
                 const struct fc_jail_link *l = &p->links[i];
                 _cleanup_close_ int sfd = open_beneath(l->src, l->root_len, O_PATH);
                 if (sfd < 0)
-                        return bg_error_errno(err, sfd,
-                                              "open %s (symlinks are not followed)", l->src);
+                        return bg_error_errno(err, sfd, "open %s (symlinks are not followed)",
+                                              l->src);
                 struct stat st;
                 if (fstat(sfd, &st) < 0)
                         return bg_error_errno(err, -errno, "stat %s", l->src);

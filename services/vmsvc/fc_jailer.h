@@ -58,8 +58,8 @@ struct fc_jail_node {
 };
 
 struct fc_jail_symlink {
-        char path[VMM_PATH_MAX + 32];    /* DIR/api.sock */
-        char target[FC_JAIL_PATH_MAX];   /* <chroot>/api.sock */
+        char path[VMM_PATH_MAX + 32];  /* DIR/api.sock */
+        char target[FC_JAIL_PATH_MAX]; /* <chroot>/api.sock */
 };
 
 struct fc_jail_plan {

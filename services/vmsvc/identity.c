@@ -58,9 +58,12 @@ int identity_write_work_disk(const char *work_img, const char *authorized_keys,
         struct ext4_fs *fs = NULL;
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
-        struct ext4_meta dir700 = {.mode = S_IFDIR | 0700, .atime = now, .mtime = now, .ctime = now};
-        struct ext4_meta file600 = {.mode = S_IFREG | 0600, .atime = now, .mtime = now, .ctime = now};
-        struct ext4_meta file644 = {.mode = S_IFREG | 0644, .atime = now, .mtime = now, .ctime = now};
+        struct ext4_meta dir700 = {
+            .mode = S_IFDIR | 0700, .atime = now, .mtime = now, .ctime = now};
+        struct ext4_meta file600 = {
+            .mode = S_IFREG | 0600, .atime = now, .mtime = now, .ctime = now};
+        struct ext4_meta file644 = {
+            .mode = S_IFREG | 0644, .atime = now, .mtime = now, .ctime = now};
         char pubfile[IDENTITY_PUBKEY_MAX + 2];
         int r;
 
@@ -71,8 +74,8 @@ int identity_write_work_disk(const char *work_img, const char *authorized_keys,
             (r = ext4_write_file(fs, "/.ssh/authorized_keys", &file600, authorized_keys,
                                  strlen(authorized_keys), err)) < 0 ||
             (r = ext4_mkdir(fs, "/.banger", &dir700, err)) < 0 ||
-            (r = ext4_write_file(fs, "/.banger/ssh_host_ed25519_key", &file600,
-                                 k->private_openssh, strlen(k->private_openssh), err)) < 0)
+            (r = ext4_write_file(fs, "/.banger/ssh_host_ed25519_key", &file600, k->private_openssh,
+                                 strlen(k->private_openssh), err)) < 0)
                 goto fail;
         snprintf(pubfile, sizeof(pubfile), "%s\n", k->public_line);
         r = ext4_write_file(fs, "/.banger/ssh_host_ed25519_key.pub", &file644, pubfile,

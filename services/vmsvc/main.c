@@ -4,9 +4,9 @@
 int main(int argc, char **argv)
 {
         static const struct daemon_desc desc = {
-                .name = "vmsvc",
-                .binary = "banger-vmsvc",
-                .summary = "banger's VM service: VM lifecycle, VMM drivers, per-VM disks.",
+            .name = "vmsvc",
+            .binary = "banger-vmsvc",
+            .summary = "banger's VM service: VM lifecycle, VMM drivers, per-VM disks.",
         };
         struct daemon d;
         struct vmsvc v = {.d = &d};
@@ -16,9 +16,10 @@ int main(int argc, char **argv)
         if (r == 0)
                 r = daemon_open_db(&d, "vms", vmsvc_migrations, vm_store_n_migrations, &err);
         if (r == 0)
-                r = vmsvc_register(&v, &err);
+                r = vmsvc_setup(&v, &err);
         if (r == 0)
                 r = daemon_run(&d, &err);
+        vmsvc_done(&v); /* its operations use the database: first */
         daemon_done(&d);
         return daemon_exit_code(&d, r, &err);
 }

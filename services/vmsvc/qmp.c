@@ -17,7 +17,6 @@
 /* A line longer than this is not something a QMP client of ours expects. */
 #define QMP_LINE_MAX (4u * 1024 * 1024)
 
-
 struct qmp {
         int fd;
         char *buf; /* received bytes not yet consumed */

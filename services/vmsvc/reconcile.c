@@ -42,8 +42,8 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
         int adopted = drv ? drv->adopt(&spec, &h, &e) : -ESRCH;
         if (adopted == 0) {
                 /* The process is there: whatever the row said, it runs. */
-                bool changed = r->state != VM_RUNNING || r->pid != h.pid ||
-                               r->pid_start != h.start_time;
+                bool changed =
+                    r->state != VM_RUNNING || r->pid != h.pid || r->pid_start != h.start_time;
                 r->state = VM_RUNNING;
                 r->pid = h.pid;
                 r->pid_start = h.start_time;
@@ -69,8 +69,7 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
         if (r->tap[0] && net && net->release_tap) {
                 struct bg_error te = {0};
                 if (net->release_tap(net->ud, r->tap, &te) < 0)
-                        log_warn("VM %s: could not give tap %s back: %s", r->name, r->tap,
-                                 te.msg);
+                        log_warn("VM %s: could not give tap %s back: %s", r->name, r->tap, te.msg);
         }
         r->tap[0] = '\0';
         r->pid = 0;
@@ -92,8 +91,7 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
 
 int vm_reconcile(sqlite3 *db, const char *vms_dir,
                  const struct vmm_driver *(*driver_for)(const char *vmm),
-                 const struct vm_net_ops *net, struct reconcile_result *ret,
-                 struct bg_error *err)
+                 const struct vm_net_ops *net, struct reconcile_result *ret, struct bg_error *err)
 {
         struct vm_record *all = NULL;
         size_t n = 0;

@@ -58,7 +58,7 @@ static bool agent_ok(const char *s)
 }
 
 static int append(char *buf, size_t len, size_t *pos, struct bg_error *err, const char *fmt, ...)
-        __attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 static int append(char *buf, size_t len, size_t *pos, struct bg_error *err, const char *fmt, ...)
 {
         va_list ap;
@@ -82,9 +82,10 @@ int vm_cmdline_build(const struct vm_boot_params *p, char *buf, size_t len, stru
         r = bg_name_check_dns_label("VM name", p->name, err);
         if (r < 0)
                 return r;
-        if (!agent_ok(p->agent))
-                return bg_error_set(err, EINVAL, "agent channel '%s' is not virtio-serial:NAME "
-                                                 "or vsock:PORT",
+        if (p->agent && !agent_ok(p->agent))
+                return bg_error_set(err, EINVAL,
+                                    "agent channel '%s' is not virtio-serial:NAME "
+                                    "or vsock:PORT",
                                     p->agent ? p->agent : "");
         /* reboot=t: a triple fault always ends QEMU/Firecracker (-no-reboot);
          * panic=-1: reboot at once on panic, so the VMM exits instead of hanging. */
@@ -95,12 +96,12 @@ int vm_cmdline_build(const struct vm_boot_params *p, char *buf, size_t len, stru
          * and hang the boot; a preset frequency avoids it. */
         if (p->tcg && (r = append(buf, len, &pos, err, " tsc_early_khz=2000000")) < 0)
                 return r;
-        if ((r = append(buf, len, &pos, err, " banger.name=%s banger.work=/dev/vdb", p->name)) <
-            0)
+        if ((r = append(buf, len, &pos, err, " banger.name=%s banger.work=/dev/vdb", p->name)) < 0)
                 return r;
-        if (p->has_modules_disk && (r = append(buf, len, &pos, err, " banger.modules=/dev/vdc")) < 0)
+        if (p->has_modules_disk &&
+            (r = append(buf, len, &pos, err, " banger.modules=/dev/vdc")) < 0)
                 return r;
-        if ((r = append(buf, len, &pos, err, " banger.agent=%s", p->agent)) < 0)
+        if (p->agent && (r = append(buf, len, &pos, err, " banger.agent=%s", p->agent)) < 0)
                 return r;
         if (p->ip) {
                 if (!ipv4_ok(p->ip))

@@ -10,8 +10,8 @@
 #include "util/macro.h"
 
 static const char *const state_names[_VM_STATE_MAX] = {
-        [VM_CREATED] = "created",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
-        [VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",   [VM_ERROR] = "error",
+    [VM_CREATED] = "created",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
+    [VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",   [VM_ERROR] = "error",
 };
 
 const char *vm_state_to_string(enum vm_state s)
@@ -31,27 +31,27 @@ int vm_state_from_string(const char *s)
 
 /* v1 made a minimal table with no VMs ever stored in it; v2 is the registry. */
 const struct store_migration vm_store_migrations[] = {
-        {1, "CREATE TABLE vms ("
-            "  id TEXT PRIMARY KEY,"
-            "  name TEXT NOT NULL UNIQUE,"
-            "  state TEXT NOT NULL,"
-            "  created_unix_ms INTEGER NOT NULL,"
-            "  updated_unix_ms INTEGER NOT NULL"
-            ");"},
-        {2, "ALTER TABLE vms ADD COLUMN error TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN vcpu INTEGER NOT NULL DEFAULT 1;"
-            "ALTER TABLE vms ADD COLUMN memory_mib INTEGER NOT NULL DEFAULT 512;"
-            "ALTER TABLE vms ADD COLUMN work_disk_bytes INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE vms ADD COLUMN image TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN kernel TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN accel TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN tap TEXT NOT NULL DEFAULT '';"
-            "ALTER TABLE vms ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE vms ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;"
-            "ALTER TABLE vms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';"},
+    {1, "CREATE TABLE vms ("
+        "  id TEXT PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  state TEXT NOT NULL,"
+        "  created_unix_ms INTEGER NOT NULL,"
+        "  updated_unix_ms INTEGER NOT NULL"
+        ");"},
+    {2, "ALTER TABLE vms ADD COLUMN error TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN vcpu INTEGER NOT NULL DEFAULT 1;"
+        "ALTER TABLE vms ADD COLUMN memory_mib INTEGER NOT NULL DEFAULT 512;"
+        "ALTER TABLE vms ADD COLUMN work_disk_bytes INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE vms ADD COLUMN image TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN kernel TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN vmm TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN accel TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN ip TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN mac TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN tap TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE vms ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE vms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
@@ -140,12 +140,12 @@ int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(
-                db,
-                "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
-                "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
-                "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-                "updated_unix_ms=?19 WHERE id=?1",
-                -1, &st, NULL);
+            db,
+            "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
+            "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
+            "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
+            "updated_unix_ms=?19 WHERE id=?1",
+            -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare update");
         bind_all(st, rec);
@@ -218,8 +218,8 @@ int vm_store_resolve(sqlite3 *db, const char *ref, struct vm_record *ret, struct
                                     ref);
         if (n > 1)
                 return bg_error_set(err, EINVAL,
-                                    "'%s' matches several VMs (%s, %s%s); give more of the id",
-                                    ref, found[0].name, found[1].name, n > 2 ? ", …" : "");
+                                    "'%s' matches several VMs (%s, %s%s); give more of the id", ref,
+                                    found[0].name, found[1].name, n > 2 ? ", …" : "");
         *ret = found[0];
         return 0;
 }
@@ -227,8 +227,8 @@ int vm_store_resolve(sqlite3 *db, const char *ref, struct vm_record *ret, struct
 int vm_store_list(sqlite3 *db, struct vm_record **ret, size_t *ret_n, struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms ORDER BY created_unix_ms, id",
-                                    -1, &st, NULL);
+        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms ORDER BY created_unix_ms, id", -1,
+                                    &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare list");
         struct vm_record *v = NULL;

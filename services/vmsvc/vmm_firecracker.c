@@ -93,11 +93,10 @@ int fc_find_binary(const char *name, char *buf, size_t len)
         while (*p) {
                 size_t n = strcspn(p, ":");
                 char cand[PATH_MAX];
-                if (n > 0 && snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, name) <
-                                     (int)sizeof(cand)) {
+                if (n > 0 &&
+                    snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, name) < (int)sizeof(cand)) {
                         struct stat st;
-                        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
-                            access(cand, X_OK) == 0)
+                        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
                                 return snprintf(buf, len, "%s", cand) >= (int)len ? -ENAMETOOLONG
                                                                                   : 0;
                 }
@@ -149,8 +148,7 @@ int fc_version_parse(const char *text, unsigned *ret_major, unsigned *ret_minor,
         return 0;
 }
 
-static int version_cmp(unsigned a1, unsigned a2, unsigned a3, unsigned b1, unsigned b2,
-                       unsigned b3)
+static int version_cmp(unsigned a1, unsigned a2, unsigned a3, unsigned b1, unsigned b2, unsigned b3)
 {
         if (a1 != b1)
                 return a1 < b1 ? -1 : 1;
@@ -293,19 +291,19 @@ static const struct {
         const char *name;
         const char *text;
 } exit_codes[] = {
-        {0, "Ok", "clean exit: the guest powered off or rebooted"},
-        {1, "GenericError", "generic error"},
-        {2, "UnexpectedError", "unexpected internal error"},
-        {148, "BadSyscall", "stopped by seccomp after a restricted system call"},
-        {149, "SIGBUS", "stopped after a SIGBUS (bus error, e.g. a truncated memory file)"},
-        {150, "SIGSEGV", "stopped after a SIGSEGV (segmentation fault)"},
-        {151, "SIGXFSZ", "stopped after a SIGXFSZ (file size limit exceeded)"},
-        {152, "BadConfiguration", "bad microVM configuration"},
-        {153, "ArgParsing", "command line arguments rejected"},
-        {154, "SIGXCPU", "stopped after a SIGXCPU (CPU time limit exceeded)"},
-        {155, "SIGPIPE", "stopped after a SIGPIPE (broken pipe)"},
-        {156, "SIGHUP", "stopped after a SIGHUP"},
-        {157, "SIGILL", "stopped after a SIGILL (illegal instruction)"},
+    {0, "Ok", "clean exit: the guest powered off or rebooted"},
+    {1, "GenericError", "generic error"},
+    {2, "UnexpectedError", "unexpected internal error"},
+    {148, "BadSyscall", "stopped by seccomp after a restricted system call"},
+    {149, "SIGBUS", "stopped after a SIGBUS (bus error, e.g. a truncated memory file)"},
+    {150, "SIGSEGV", "stopped after a SIGSEGV (segmentation fault)"},
+    {151, "SIGXFSZ", "stopped after a SIGXFSZ (file size limit exceeded)"},
+    {152, "BadConfiguration", "bad microVM configuration"},
+    {153, "ArgParsing", "command line arguments rejected"},
+    {154, "SIGXCPU", "stopped after a SIGXCPU (CPU time limit exceeded)"},
+    {155, "SIGPIPE", "stopped after a SIGPIPE (broken pipe)"},
+    {156, "SIGHUP", "stopped after a SIGHUP"},
+    {157, "SIGILL", "stopped after a SIGILL (illegal instruction)"},
 };
 
 const char *fc_exit_code_to_string(int code)
@@ -374,9 +372,10 @@ int fc_boot_args(const char *cmdline, char *buf, size_t len, uint32_t *ret_port,
         if (has_agent) {
                 char *end;
                 errno = 0;
-                unsigned long v = strncmp(agent, "vsock:", 6) == 0 && isdigit((unsigned char)agent[6])
-                                          ? strtoul(agent + 6, &end, 10)
-                                          : 0;
+                unsigned long v =
+                    strncmp(agent, "vsock:", 6) == 0 && isdigit((unsigned char)agent[6])
+                        ? strtoul(agent + 6, &end, 10)
+                        : 0;
                 if (v == 0 || errno || *end || v > UINT32_MAX)
                         return bg_error_set(err, EINVAL,
                                             "banger.agent=%s cannot work under Firecracker: it "
@@ -385,8 +384,8 @@ int fc_boot_args(const char *cmdline, char *buf, size_t len, uint32_t *ret_port,
                 port = (uint32_t)v;
         }
         size_t cl = strspn(cmdline, " ");
-        int n = snprintf(buf, len, "%s%s%s", FC_BOOT_ARGS_BASE, cmdline[cl] ? " " : "",
-                         cmdline + cl);
+        int n =
+            snprintf(buf, len, "%s%s%s", FC_BOOT_ARGS_BASE, cmdline[cl] ? " " : "", cmdline + cl);
         if (n >= 0 && (size_t)n < len && !has_agent)
                 n += snprintf(buf + n, len - (size_t)n, " banger.agent=vsock:%" PRIu32, port);
         if (n < 0 || (size_t)n >= len || n >= FC_CMDLINE_MAX)
@@ -422,8 +421,8 @@ int fc_check_spec(const struct vmm_spec *spec, struct bg_error *err)
                         return bg_error_set(err, EINVAL, "disk %u has no path", i);
                 if (spec->disks[i].format != VMM_DISK_RAW)
                         return bg_error_set(err, EINVAL,
-                                            "disk %u '%s' is qcow2: Firecracker needs raw disks",
-                                            i, spec->disks[i].path);
+                                            "disk %u '%s' is qcow2: Firecracker needs raw disks", i,
+                                            spec->disks[i].path);
         }
         if (spec->tap[0] && !mac_valid(spec->mac))
                 return bg_error_set(err, EINVAL, "guest MAC '%s' is not aa:bb:cc:dd:ee:ff",
@@ -471,8 +470,8 @@ int fc_configure_and_start(const char *api_sock, const struct vmm_spec *v, struc
                 return bg_error_set(err, ENAMETOOLONG, "VM directory '%s' too long", v->dir);
 
         r = put(api, "/logger",
-                json_pack("{s:s, s:s, s:b, s:b}", "log_path", p1, "level", "Warning",
-                          "show_level", 1, "show_log_origin", 0),
+                json_pack("{s:s, s:s, s:b, s:b}", "log_path", p1, "level", "Warning", "show_level",
+                          1, "show_log_origin", 0),
                 err);
         if (r < 0)
                 return r;
@@ -490,8 +489,8 @@ int fc_configure_and_start(const char *api_sock, const struct vmm_spec *v, struc
         r = fc_boot_args(v->cmdline, args, sizeof(args), NULL, err);
         if (r < 0)
                 return r;
-        json_t *boot = json_pack("{s:s, s:s}", "kernel_image_path", v->kernel_vmlinux, "boot_args",
-                                 args);
+        json_t *boot =
+            json_pack("{s:s, s:s}", "kernel_image_path", v->kernel_vmlinux, "boot_args", args);
         if (boot && v->initrd[0] &&
             json_object_set_new(boot, "initrd_path", json_string(v->initrd)) < 0) {
                 json_decref(boot);
@@ -508,9 +507,9 @@ int fc_configure_and_start(const char *api_sock, const struct vmm_spec *v, struc
                 const struct vmm_disk *d = &v->disks[i];
                 char path[64];
                 snprintf(path, sizeof(path), "/drives/%s", drive_id(i));
-                json_t *drive = json_pack("{s:s, s:s, s:b, s:b}", "drive_id", drive_id(i),
-                                          "path_on_host", d->path, "is_root_device", 0,
-                                          "is_read_only", d->read_only);
+                json_t *drive =
+                    json_pack("{s:s, s:s, s:b, s:b}", "drive_id", drive_id(i), "path_on_host",
+                              d->path, "is_root_device", 0, "is_read_only", d->read_only);
                 /* Writeback honours the guest's flushes: `sync` before stop
                  * reaches the host file. */
                 if (drive && !d->read_only &&
@@ -607,18 +606,21 @@ static int fc_kill(const struct vmm_handle *h, struct bg_error *err)
         }
         int r = wait_gone(h, pidfd, FC_KILL_TIMEOUT_MS);
         if (r < 0)
-                return bg_error_errno(err, r, "Firecracker pid %d still running %d ms after SIGKILL",
+                return bg_error_errno(err, r,
+                                      "Firecracker pid %d still running %d ms after SIGKILL",
                                       (int)h->pid, FC_KILL_TIMEOUT_MS);
         return 0;
 }
 
 /* Kills and reaps a child that failed during launch, and removes what it
  * left in the VM dir. */
-static void abandon_child(const struct vmm_spec *spec, pid_t pid)
+static void abandon_child(const struct vmm_spec *spec, pid_t pid, bool reaped)
 {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                ;
+        if (!reaped) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+                        ;
+        }
         char p[VMM_PATH_MAX + 16];
         static const char *const names[] = {"vmm.pid", "api.sock", "agent.sock"};
         for (size_t i = 0; i < ELEMENTSOF(names); i++)
@@ -666,6 +668,14 @@ static bool log_last_error(const char *path, char *buf, size_t len)
         }
         if (!last)
                 return false;
+        /* Firecracker's log lines read "TIMESTAMP [id:thread:LEVEL:file] text":
+         * keep the text. */
+        const char *b = memchr(last, '[', last_len);
+        const char *e = b ? memmem(b, last_len - (size_t)(b - last), "] ", 2) : NULL;
+        if (b && e && b - last < 40) {
+                last_len -= (size_t)(e + 2 - last);
+                last = e + 2;
+        }
         snprintf(buf, len, "%.*s", (int)last_len, last);
         return true;
 }
@@ -723,7 +733,7 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
                                       strchr(bin, '/') ? "" : " not found in PATH");
 
         char api_sock[VMM_PATH_MAX + 16], agent_sock[VMM_PATH_MAX + 16], pidfile[VMM_PATH_MAX + 16],
-                logpath[VMM_PATH_MAX + 16];
+            logpath[VMM_PATH_MAX + 16];
         if (path_join(api_sock, sizeof(api_sock), spec->dir, "api.sock") < 0 ||
             path_join(agent_sock, sizeof(agent_sock), spec->dir, "agent.sock") < 0 ||
             path_join(pidfile, sizeof(pidfile), spec->dir, "vmm.pid") < 0 ||
@@ -736,7 +746,7 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
                 return bg_error_errno(err, -errno, "remove stale %s", agent_sock);
 
         _cleanup_close_ int logfd =
-                open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
+            open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0640);
         if (logfd < 0)
                 return bg_error_errno(err, -errno, "open %s", logpath);
         _cleanup_close_ int nullfd = open(DEV_NULL, O_RDONLY | O_CLOEXEC);
@@ -784,45 +794,48 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
                 return bg_error_errno(err, -child_errno, "execute %s", exe);
         }
 
+        int status = -1;
         r = pidfile_write(pidfile, pid, err);
-        if (r < 0) {
-                abandon_child(spec, pid);
+        if (r < 0 && waitpid(pid, &status, WNOHANG) == pid)
+                r = -ECHILD; /* exited at once: say why below */
+        else if (r < 0) {
+                abandon_child(spec, pid, false);
                 return r;
         }
-        int status = -1;
-        r = fc_api_wait_socket(api_sock, pid, FC_SOCKET_TIMEOUT_MS, &status, err);
+        if (r == 0)
+                r = fc_api_wait_socket(api_sock, pid, FC_SOCKET_TIMEOUT_MS, &status, err);
         if (r < 0) {
                 if (r == -ECHILD) {
                         char why[200];
                         fc_exit_reason(spec, status, why, sizeof(why));
                         bg_error_set(err, ECHILD, "Firecracker did not start: %s", why);
                 }
-                abandon_child(spec, pid);
+                abandon_child(spec, pid, r == -ECHILD);
                 return r;
         }
         r = fc_configure_and_start(api_sock, spec, err);
         if (r < 0) {
-                abandon_child(spec, pid);
+                abandon_child(spec, pid, false);
                 return r;
         }
 
         struct vmm_handle h = {
-                .pid = pid,
-                .agent_transport = VMM_AGENT_HYBRID_VSOCK,
-                .agent_port = port,
+            .pid = pid,
+            .agent_transport = VMM_AGENT_HYBRID_VSOCK,
+            .agent_port = port,
         };
         r = proc_start_time(pid, &h.start_time);
         if (r < 0) {
                 int st = -1;
-                if (waitpid(pid, &st, WNOHANG) == pid) {
+                bool reaped = waitpid(pid, &st, WNOHANG) == pid;
+                if (reaped) {
                         char why[200];
                         fc_exit_reason(spec, st, why, sizeof(why));
-                        bg_error_set(err, ECHILD, "Firecracker stopped right after start: %s",
-                                     why);
+                        bg_error_set(err, ECHILD, "Firecracker stopped right after start: %s", why);
                 } else {
                         bg_error_errno(err, r, "read start time of Firecracker pid %d", (int)pid);
                 }
-                abandon_child(spec, pid);
+                abandon_child(spec, pid, reaped);
                 return -err->code;
         }
         snprintf(h.agent_path, sizeof(h.agent_path), "%s", agent_sock);
@@ -835,8 +848,7 @@ static int fc_request_stop(const struct vmm_spec *spec, const struct vmm_handle 
                            struct bg_error *err)
 {
         if (!fc_alive(h))
-                return bg_error_set(err, ESRCH, "Firecracker (pid %d) is not running",
-                                    (int)h->pid);
+                return bg_error_set(err, ESRCH, "Firecracker (pid %d) is not running", (int)h->pid);
         char api_sock[VMM_PATH_MAX + 16];
         if (path_join(api_sock, sizeof(api_sock), spec->dir, "api.sock") < 0)
                 return bg_error_set(err, ENAMETOOLONG, "VM directory '%s' too long", spec->dir);
@@ -903,10 +915,10 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
                         return bg_error_set(err, ENAMETOOLONG, "VM directory too long");
                 _cleanup_fclose_ FILE *f = fopen(p, "re");
                 if (!f)
-                        return errno == ENOENT ? bg_error_set(err, ESRCH,
-                                                              "no Firecracker pidfile in %s",
-                                                              spec->dir)
-                                               : bg_error_errno(err, -errno, "open %s", p);
+                        return errno == ENOENT
+                                   ? bg_error_set(err, ESRCH, "no Firecracker pidfile in %s",
+                                                  spec->dir)
+                                   : bg_error_errno(err, -errno, "open %s", p);
                 int v;
                 if (fscanf(f, "%d", &v) != 1 || v <= 0)
                         return bg_error_set(err, EBADMSG, "%s is malformed", p);
@@ -930,10 +942,10 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
         if (r < 0)
                 return r;
         struct vmm_handle h = {
-                .pid = pid,
-                .start_time = start,
-                .agent_transport = VMM_AGENT_HYBRID_VSOCK,
-                .agent_port = port,
+            .pid = pid,
+            .start_time = start,
+            .agent_transport = VMM_AGENT_HYBRID_VSOCK,
+            .agent_port = port,
         };
         if (path_join(h.agent_path, sizeof(h.agent_path), spec->dir, "agent.sock") < 0)
                 return bg_error_set(err, ENAMETOOLONG, "VM directory too long");
@@ -943,11 +955,11 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
 }
 
 const struct vmm_driver vmm_firecracker_driver = {
-        .name = "firecracker",
-        .launch = fc_launch,
-        .request_stop = fc_request_stop,
-        .kill = fc_kill,
-        .alive = fc_alive,
-        .adopt = fc_adopt,
-        .exit_reason = fc_exit_reason,
+    .name = "firecracker",
+    .launch = fc_launch,
+    .request_stop = fc_request_stop,
+    .kill = fc_kill,
+    .alive = fc_alive,
+    .adopt = fc_adopt,
+    .exit_reason = fc_exit_reason,
 };

@@ -71,9 +71,9 @@ int fc_find_binary(const char *name, char *buf, size_t len);
  * 0 Ok, 1 GenericError, 2 UnexpectedError, 148 BadSyscall, 149 SIGBUS,
  * 150 SIGSEGV, 151 SIGXFSZ, 152 BadConfiguration, 153 ArgParsing, 154 SIGXCPU,
  * 155 SIGPIPE, 156 SIGHUP, 157 SIGILL. */
-const char *fc_exit_code_to_string(int code);     /* "BadSyscall"; NULL if unknown */
-int fc_exit_code_from_string(const char *name);   /* 148; -EINVAL if unknown */
-const char *fc_exit_code_describe(int code);      /* readable sentence; NULL if unknown */
+const char *fc_exit_code_to_string(int code);   /* "BadSyscall"; NULL if unknown */
+int fc_exit_code_from_string(const char *name); /* 148; -EINVAL if unknown */
+const char *fc_exit_code_describe(int code);    /* readable sentence; NULL if unknown */
 
 /* vCPU count Firecracker and banger accept: 1, or even and <= 32. */
 int fc_check_vcpu(uint32_t vcpu, struct bg_error *err);

@@ -40,7 +40,6 @@
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 
-
 #define QEMU_MACHINE "microvm,acpi=on,pit=off,pic=off,rtc=on"
 /* Always on the guest's command line: the serial console; a reboot by triple
  * fault (the ACPI reset path sometimes resets in place despite -no-reboot);
@@ -702,7 +701,7 @@ static int qemu_kill(const struct vmm_handle *h, struct bg_error *err)
         return 0;
 }
 
-/* /proc/PID/cmdline as an argv (NUL-separated); *ret_n arguments. */
+/* /proc/PID/cmdline: NUL-separated arguments, *ret_len bytes. */
 static int read_cmdline(pid_t pid, char **ret, size_t *ret_len)
 {
         char path[64];
@@ -772,7 +771,7 @@ static int qemu_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struc
                                     exe);
 
         _cleanup_free_ char *cmd = NULL;
-        size_t len;
+        size_t len = 0;
         r = read_cmdline(pid, &cmd, &len);
         if (r < 0)
                 return bg_error_errno(err, r, "read /proc/%d/cmdline", (int)pid);

@@ -1,10 +1,261 @@
 #include "vmsvc.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "banger/v1/image.pb-c.h"
+#include "banger/v1/kernel.pb-c.h"
+#include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
+#include "log/log.h"
+#include "reconcile.h"
+#include "util/names.h"
+#include "util/timeutil.h"
 #include "vm_store.h"
 
 /* The schema lives with the registry code (vm_store.c). */
 const struct store_migration *const vmsvc_migrations = vm_store_migrations;
+
+const struct vmm_driver *vmsvc_driver_for(const char *vmm)
+{
+        if (strcmp(vmm, "qemu") == 0)
+                return &vmm_qemu_driver;
+        if (strcmp(vmm, "firecracker") == 0)
+                return &vmm_firecracker_driver;
+        return NULL;
+}
+
+/* ---- calls to the other services (struct vm_deps) ---- */
+
+static int call(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+                const ProtobufCMessageDescriptor *od, ProtobufCMessage **out, const char *what,
+                struct bg_error *err)
+{
+        struct rpc_status st;
+        struct rpc_call_opts o = {.deadline_ms = 20000, .connect_wait_ms = 2000};
+        int r = rpc_call(c, method, in, od, out, &o, &st);
+        if (r < 0)
+                return bg_error_set(err, rpc_code_to_errno(st.code), "%s: %s", what, st.message);
+        return 0;
+}
+
+static int dep_kernel(void *ud, const char *name, struct vm_kernel_info *ret, struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
+        Banger__V1__Kernel *k = NULL;
+        req.name = (char *)name;
+        int r = call(v->imagesvc, "/banger.v1.KernelService/Show", &req.base,
+                     &banger__v1__kernel__descriptor, (ProtobufCMessage **)&k, "kernel", err);
+        if (r < 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->bzimage, sizeof(ret->bzimage), "%s", k->bzimage_path);
+        snprintf(ret->vmlinux, sizeof(ret->vmlinux), "%s", k->vmlinux_path);
+        snprintf(ret->initramfs, sizeof(ret->initramfs), "%s", k->initramfs_path);
+        snprintf(ret->modules, sizeof(ret->modules), "%s", k->modules_path);
+        banger__v1__kernel__free_unpacked(k, NULL);
+        return 0;
+}
+
+static int dep_image(void *ud, const char *name, struct vm_image_info *ret, struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+        Banger__V1__Image *img = NULL;
+        req.name = (char *)name;
+        int r = call(v->imagesvc, "/banger.v1.ImageService/Show", &req.base,
+                     &banger__v1__image__descriptor, (ProtobufCMessage **)&img, "image", err);
+        if (r < 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->rootfs, sizeof(ret->rootfs), "%s", img->rootfs_path);
+        snprintf(ret->work_seed, sizeof(ret->work_seed), "%s", img->work_seed_path);
+        ret->has_init = img->has_init;
+        ret->has_sshd = img->has_sshd;
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
+static int dep_lease(void *ud, const char *vm, struct vm_net_info *ret, struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__NetLeaseRequest req = BANGER__V1__NET_LEASE_REQUEST__INIT;
+        Banger__V1__NetLeaseResponse *resp = NULL;
+        req.vm_name = (char *)vm;
+        int r = call(v->netsvc, "/banger.v1.NetService/Lease", &req.base,
+                     &banger__v1__net_lease_response__descriptor, (ProtobufCMessage **)&resp,
+                     "network lease", err);
+        if (r < 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        if (resp->lease) {
+                snprintf(ret->ip, sizeof(ret->ip), "%s", resp->lease->ip);
+                snprintf(ret->mac, sizeof(ret->mac), "%s", resp->lease->mac);
+                snprintf(ret->gateway, sizeof(ret->gateway), "%s", resp->lease->gateway);
+                /* netsvc's DNS server answers on the bridge address */
+                snprintf(ret->dns, sizeof(ret->dns), "%s", resp->lease->gateway);
+                ret->prefix = resp->lease->prefix;
+        }
+        banger__v1__net_lease_response__free_unpacked(resp, NULL);
+        if (!ret->ip[0])
+                return bg_error_set(err, EIO, "netsvc returned no address for %s", vm);
+        return 0;
+}
+
+static int dep_release_lease(void *ud, const char *vm, struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__NetReleaseRequest req = BANGER__V1__NET_RELEASE_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        req.vm_name = (char *)vm;
+        int r = call(v->netsvc, "/banger.v1.NetService/Release", &req.base,
+                     &banger__v1__net_release_response__descriptor, &resp, "release lease", err);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        return r;
+}
+
+static int dep_acquire_tap(void *ud, const char *vm, char tap[16], struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__NetAcquireTapRequest req = BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
+        Banger__V1__NetAcquireTapResponse *resp = NULL;
+        req.vm_name = (char *)vm;
+        int r = call(v->netsvc, "/banger.v1.NetService/AcquireTap", &req.base,
+                     &banger__v1__net_acquire_tap_response__descriptor,
+                     (ProtobufCMessage **)&resp, "tap", err);
+        if (r < 0)
+                return r;
+        snprintf(tap, 16, "%s", resp->tap);
+        banger__v1__net_acquire_tap_response__free_unpacked(resp, NULL);
+        return 0;
+}
+
+static int dep_release_tap(void *ud, const char *tap, struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__NetReleaseTapRequest req = BANGER__V1__NET_RELEASE_TAP_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        req.tap = (char *)tap;
+        int r = call(v->netsvc, "/banger.v1.NetService/ReleaseTap", &req.base,
+                     &banger__v1__net_release_tap_response__descriptor, &resp, "release tap",
+                     err);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+        return r;
+}
+
+/* ---- conversions ---- */
+
+static char *dup_or_empty(const char *s)
+{
+        return strdup(s ? s : "");
+}
+
+static int fill_vm(const struct vm_record *r, Banger__V1__Vm *out)
+{
+        out->id = dup_or_empty(r->id);
+        out->name = dup_or_empty(r->name);
+        out->state = dup_or_empty(vm_state_to_string(r->state));
+        out->error = dup_or_empty(r->error);
+        out->image = dup_or_empty(r->image);
+        out->kernel = dup_or_empty(r->kernel);
+        out->vmm = dup_or_empty(r->vmm);
+        out->accel = dup_or_empty(r->accel);
+        out->ip = dup_or_empty(r->ip);
+        out->mac = dup_or_empty(r->mac);
+        out->tap = dup_or_empty(r->tap);
+        out->host_key = dup_or_empty(r->host_key);
+        if (!out->id || !out->name || !out->state || !out->error || !out->image ||
+            !out->kernel || !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap ||
+            !out->host_key)
+                return -ENOMEM;
+        out->vcpu = r->vcpu;
+        out->memory_mib = r->memory_mib;
+        out->work_disk_bytes = r->work_disk_bytes;
+        out->pid = r->pid;
+        out->created_unix_ms = r->created_unix_ms;
+        out->updated_unix_ms = r->updated_unix_ms;
+        return 0;
+}
+
+static int get_record(struct vmsvc *v, const char *ref, struct vm_record *r, struct bg_error *err)
+{
+        pthread_mutex_lock(&v->mu);
+        int x = vm_store_resolve(v->d->db, ref, r, err);
+        pthread_mutex_unlock(&v->mu);
+        return x;
+}
+
+/* ---- operations ---- */
+
+struct vm_op {
+        struct vmsvc *v;
+        char id[33];
+        bool fresh;
+};
+
+static void op_progress(void *ctx, const char *stage)
+{
+        ops_ctx_stage(ctx, stage);
+}
+
+static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
+{
+        struct vm_op *op = ud;
+        int r = op->fresh ? vm_create(&op->v->env, op->id, op_progress, ctx, err)
+                          : vm_start(&op->v->env, op->id, op_progress, ctx, err);
+        if (r < 0)
+                return r;
+        struct vm_record rec;
+        r = get_record(op->v, op->id, &rec, err);
+        if (r < 0)
+                return r;
+        Banger__V1__Vm *vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        banger__v1__vm__init(vm);
+        r = fill_vm(&rec, vm);
+        if (r == 0)
+                r = ops_ctx_set_result(ctx, &vm->base);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return r < 0 ? bg_error_set(err, -r, "out of memory") : 0;
+}
+
+static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh,
+                    Banger__V1__Operation *out, struct bg_error *err)
+{
+        struct vm_op *op = calloc(1, sizeof(*op));
+        if (!op)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        op->v = v;
+        op->fresh = fresh;
+        snprintf(op->id, sizeof(op->id), "%s", rec->id);
+        struct ops_start s = {
+                .kind = fresh ? "vm.create" : "vm.start",
+                .target = rec->name,
+                .stages = (const char *const *)vm_create_stages,
+                .n_stages = vm_n_create_stages,
+                .dedup = true,
+                .fn = vm_op_work,
+                .userdata = op,
+                .free_userdata = free,
+        };
+        char opid[OPS_ID_LEN + 1];
+        int r = ops_start(v->ops, &s, opid, NULL, err);
+        if (r < 0)
+                return r;
+        return ops_fill(v->ops, opid, out, err);
+}
+
+/* ---- handlers ---- */
 
 static int vm_health(struct vmsvc *v, const Banger__V1__HealthRequest *in,
                      Banger__V1__HealthResponse *out, const struct rpc_call *call,
@@ -13,13 +264,317 @@ static int vm_health(struct vmsvc *v, const Banger__V1__HealthRequest *in,
         return daemon_health(v->d, in, out, call, err);
 }
 
+static bool name_ok(const char *s, size_t max)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
+                      s[i] == '.' || s[i] == ':' || s[i] == '/'))
+                        return false;
+        return true;
+}
+
+static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
+                       Banger__V1__Operation *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        const struct bg_config *cfg = &v->d->cfg;
+        struct vm_record rec = {.state = VM_CREATED};
+        int r = 0;
+
+        /* Validate everything before a row exists: a bad request leaves none. */
+        if (in->name[0] && (r = bg_name_check_dns_label("VM name", in->name, err)) < 0)
+                return r;
+        const char *image = in->image[0] ? in->image : cfg->vm.default_image;
+        const char *kernel = in->kernel[0] ? in->kernel : cfg->vm.default_kernel;
+        if (!name_ok(image, 200))
+                return bg_error_set(err, EINVAL, "image name '%.80s' is not valid", image);
+        if (!name_ok(kernel, 64))
+                return bg_error_set(err, EINVAL, "kernel name '%.80s' is not valid", kernel);
+        rec.vcpu = in->vcpu ? in->vcpu : cfg->vm.vcpu;
+        rec.memory_mib = in->memory_mib ? in->memory_mib : cfg->vm.memory_mib;
+        rec.work_disk_bytes = in->work_disk_bytes ? in->work_disk_bytes : cfg->vm.work_disk_size;
+        if (rec.vcpu < 1 || rec.vcpu > 32)
+                return bg_error_set(err, EINVAL, "vcpu %u is outside 1..32", rec.vcpu);
+        if (rec.memory_mib < 128 || rec.memory_mib > 262144)
+                return bg_error_set(err, EINVAL, "memory %u MiB is outside 128..262144",
+                                    rec.memory_mib);
+        if (rec.work_disk_bytes < (64ull << 20) || rec.work_disk_bytes > (16ull << 40))
+                return bg_error_set(err, EINVAL, "work disk size %llu is outside 64 MiB..16 TiB",
+                                    (unsigned long long)rec.work_disk_bytes);
+        snprintf(rec.image, sizeof(rec.image), "%s", image);
+        snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);
+        snprintf(rec.vmm, sizeof(rec.vmm), "%s", v->env.vmm);
+        vm_new_id(rec.id);
+        rec.created_unix_ms = rec.updated_unix_ms = (int64_t)now_real_msec();
+
+        pthread_mutex_lock(&v->mu);
+        if (in->name[0])
+                snprintf(rec.name, sizeof(rec.name), "%s", in->name);
+        else
+                r = vm_generate_name(v->d->db, rec.id, rec.name, err);
+        if (r >= 0)
+                r = vm_store_insert(v->d->db, &rec, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
+        return start_op(v, &rec, true, out, err);
+}
+
+static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
+                      const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
+                                    vm_state_to_string(rec.state));
+        return start_op(v, &rec, false, out, err);
+}
+
+static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, id, &rec, err);
+        if (r < 0)
+                return r;
+        r = fill_vm(&rec, out);
+        return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int vm_stop_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                     const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_stop(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_kill_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                     const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_kill(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_delete_h(struct vmsvc *v, const Banger__V1__DeleteVmRequest *in,
+                       Banger__V1__DeleteVmResponse *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_delete(&v->env, rec.id, in->force, err);
+        if (r < 0)
+                return r;
+        out->id = strdup(rec.id);
+        out->name = strdup(rec.name);
+        return out->id && out->name ? 0 : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
+                     Banger__V1__ListVmsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&v->mu);
+        int r = vm_store_list(v->d->db, &all, &n, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        out->vms = calloc(n ? n : 1, sizeof(*out->vms));
+        if (!out->vms) {
+                free(all);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+                Banger__V1__Vm *vm = calloc(1, sizeof(*vm));
+                if (!vm) {
+                        free(all);
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                }
+                banger__v1__vm__init(vm);
+                out->vms[out->n_vms++] = vm;
+                if (fill_vm(&all[i], vm) < 0) {
+                        free(all);
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                }
+        }
+        free(all);
+        return 0;
+}
+
+static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                    const struct rpc_call *call, struct bg_error *err)
+{
+        return reply_vm(v, in->ref, out, err);
+}
+
+static int vm_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
+                       Banger__V1__Operation *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        return ops_fill(v->ops, in->id, out, err);
+}
+
+static int vm_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
+                          Banger__V1__Operation *out, const struct rpc_call *call,
+                          struct bg_error *err)
+{
+        int r = ops_cancel(v->ops, in->id, err);
+        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
+}
+
+static int vm_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
+                         Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                         struct bg_error *err)
+{
+        return ops_list(v->ops, in->include_done, out, err);
+}
+
 const struct rpc_method_impl vmsvc_vm_methods[] = {
         RPC_METHOD("Health", vm_health),
+        RPC_METHOD("Create", vm_create_h),
+        RPC_METHOD("Start", vm_start_h),
+        RPC_METHOD("Stop", vm_stop_h),
+        RPC_METHOD("Kill", vm_kill_h),
+        RPC_METHOD("Delete", vm_delete_h),
+        RPC_METHOD("List", vm_list_h),
+        RPC_METHOD("Get", vm_get_h),
+        RPC_METHOD("GetOperation", vm_get_op_h),
+        RPC_METHOD("CancelOperation", vm_cancel_op_h),
+        RPC_METHOD("ListOperations", vm_list_ops_h),
 };
 const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);
 
-int vmsvc_register(struct vmsvc *v, struct bg_error *err)
+/* ---- set-up ---- */
+
+/* The owner's key pair in CONFIG/ssh/, made on first use. */
+static int owner_key(struct vmsvc *v, struct bg_error *err)
 {
+        char dir[512], priv[600], pub[600];
+        snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
+        snprintf(priv, sizeof(priv), "%s/id_ed25519", dir);
+        snprintf(pub, sizeof(pub), "%s/id_ed25519.pub", dir);
+        if (access(pub, R_OK) < 0) {
+                if (mkdir_p(dir, 0700) < 0)
+                        return bg_error_errno(err, -errno, "create %s", dir);
+                ssh_key key = NULL;
+                if (ssh_pki_generate(SSH_KEYTYPE_ED25519, 0, &key) != SSH_OK)
+                        return bg_error_set(err, EIO, "generate the owner's ssh key");
+                mode_t old = umask(0077);
+                int ok = ssh_pki_export_privkey_file(key, NULL, NULL, NULL, priv) == SSH_OK;
+                umask(old);
+                char *b64 = NULL;
+                ok = ok && ssh_pki_export_pubkey_base64(key, &b64) == SSH_OK;
+                ssh_key_free(key);
+                if (!ok)
+                        return bg_error_set(err, EIO, "write the owner's ssh key to %s", priv);
+                FILE *f = fopen(pub, "we");
+                if (!f) {
+                        ssh_string_free_char(b64);
+                        return bg_error_errno(err, -errno, "write %s", pub);
+                }
+                fprintf(f, "ssh-ed25519 %s banger-owner\n", b64);
+                ssh_string_free_char(b64);
+                fclose(f);
+                log_info("made the owner's ssh key %s", priv);
+        }
+        FILE *f = fopen(pub, "re");
+        if (!f)
+                return bg_error_errno(err, -errno, "read %s", pub);
+        char line[1024];
+        if (!fgets(line, sizeof(line), f)) {
+                fclose(f);
+                return bg_error_set(err, EINVAL, "%s is empty", pub);
+        }
+        fclose(f);
+        v->owner_pubkey = strdup(line);
+        return v->owner_pubkey ? 0 : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static int release_tap_seam(void *ud, const char *tap, struct bg_error *err)
+{
+        return dep_release_tap(ud, tap, err);
+}
+
+int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
+{
+        char url[200];
+        int r;
+
+        pthread_mutex_init(&v->mu, NULL);
+        if ((r = ops_registry_new(0, &v->ops, err)) < 0)
+                return r;
+        bg_paths_socket_url(&v->d->paths, "imagesvc", url, sizeof(url));
+        if ((r = rpc_client_open(url, NULL, &v->imagesvc, err)) < 0)
+                return r;
+        bg_paths_socket_url(&v->d->paths, "netsvc", url, sizeof(url));
+        if ((r = rpc_client_open(url, NULL, &v->netsvc, err)) < 0)
+                return r;
+        if ((r = owner_key(v, err)) < 0)
+                return r;
+
+        v->deps = (struct vm_deps){
+                .kernel = dep_kernel,
+                .image = dep_image,
+                .lease = dep_lease,
+                .release_lease = dep_release_lease,
+                .acquire_tap = dep_acquire_tap,
+                .release_tap = dep_release_tap,
+                .ud = v,
+        };
+        struct vm_env *e = &v->env;
+        e->db = v->d->db;
+        e->mu = &v->mu;
+        snprintf(e->vms_dir, sizeof(e->vms_dir), "%s/vms", v->d->paths.state_dir);
+        if (mkdir_p(e->vms_dir, 0700) < 0)
+                return bg_error_errno(err, -errno, "create %s", e->vms_dir);
+        e->deps = &v->deps;
+        e->driver_for = vmsvc_driver_for;
+        /* Firecracker when asked for explicitly; auto picks QEMU until the
+         * Firecracker usability check is wired in. */
+        snprintf(e->vmm, sizeof(e->vmm), "%s",
+                 v->d->cfg.vmm == BG_VMM_FIRECRACKER ? "firecracker" : "qemu");
+        snprintf(e->binary, sizeof(e->binary), "%s",
+                 v->d->cfg.vmm == BG_VMM_FIRECRACKER ? v->d->cfg.firecracker.binary
+                                                     : v->d->cfg.qemu.binary);
+        e->accel = v->d->cfg.qemu.accel == BG_QEMU_ACCEL_KVM ? VMM_ACCEL_KVM : VMM_ACCEL_TCG;
+        snprintf(e->qemu_img, sizeof(e->qemu_img), "qemu-img");
+        snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
+        e->authorized_keys = v->owner_pubkey;
+        e->agent_timeout_ms = 120000;
+        e->stop_timeout_ms = 10000;
+
+        struct vm_net_ops net = {.release_tap = release_tap_seam, .ud = v};
+        struct reconcile_result res;
+        if ((r = vm_reconcile(v->d->db, e->vms_dir, vmsvc_driver_for, &net, &res, err)) < 0)
+                return r;
+        log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu left alone", res.adopted,
+                 res.stopped, res.failed);
         return rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
                                       vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
+}
+
+void vmsvc_done(struct vmsvc *v)
+{
+        v->ops = ops_registry_free(v->ops);
+        rpc_client_close(TAKE_PTR(v->imagesvc));
+        rpc_client_close(TAKE_PTR(v->netsvc));
+        free(TAKE_PTR(v->owner_pubkey));
 }

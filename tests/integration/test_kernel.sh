@@ -173,6 +173,7 @@ check "the name can be imported again" bash -c '"$1" kernel import "$2" >/dev/nu
 # A restart cleans leftovers of a crash: a .tmp- build dir and an orphan dir.
 mkdir -p "$KDIR/.tmp-crash/x" "$KDIR/orphan"
 kill -9 "$(svc_pid imagesvc)"
+check "imagesvc seen DOWN" wait_for 5 bash -c '"$1" status | grep -Eq "^imagesvc +DOWN"' _ "$BANGER"
 check "imagesvc restarts" "$BANGER" daemon start --timeout 20
 check "crash leftovers removed at start" bash -c '[ ! -e "$1/.tmp-crash" ] && [ ! -e "$1/orphan" ]' _ "$KDIR"
 check "kernels survive the restart" bash -c '"$1" kernel show elf-1 >/dev/null' _ "$BANGER"

@@ -57,11 +57,17 @@ int main(int argc, char **argv)
                 struct ktd_bzimage_opts o = {.version = KTD_RELEASE " (builder@test) #1",
                                              .payload_fields = true};
                 uint8_t *bz = ktd_make_bzimage(pl, plen, &o, &len, &off);
-                return bz && ktd_write_file(argv[2], bz, len) == 0 ? 0 : 1;
+                int r = bz && ktd_write_file(argv[2], bz, len) == 0 ? 0 : 1;
+                free(elf);
+                free(pl);
+                free(bz);
+                return r;
         }
         if (argc == 3 && strcmp(argv[1], "elf") == 0) {
                 uint8_t *elf = ktd_make_elf(62, 2, 64 * 1024, 4096);
-                return elf && ktd_write_file(argv[2], elf, 64 * 1024) == 0 ? 0 : 1;
+                int r = elf && ktd_write_file(argv[2], elf, 64 * 1024) == 0 ? 0 : 1;
+                free(elf);
+                return r;
         }
         if (argc == 3 && strcmp(argv[1], "modules") == 0) {
                 char root[PATH_MAX];

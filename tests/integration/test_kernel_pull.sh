@@ -28,7 +28,7 @@ t0=$(date +%s)
 json=$("$BANGER" kernel pull $N --json 2>"$BANGER_HOME/err") || fail "pull: $(tail -3 "$BANGER_HOME/err")"
 tail -12 "$BANGER_HOME/err"
 echo "  pull took $(( $(date +%s) - t0 )) s"
-check "progress shows the download and publish stages" bash -c 'grep -q "download" "$1" && grep -q "publish" "$1"' _ "$BANGER_HOME/err"
+check "progress names the operation and its last stage" bash -c 'grep -q "kernel.pull $2" "$1" && grep -q "stage 11/11: publish" "$1"' _ "$BANGER_HOME/err" "$N"
 ver=$(jq -r .version <<<"$json")
 echo "  version $ver"
 check "version is a cloud-amd64 release" grep -Eq '^[0-9]+\.[0-9]+.*-cloud-amd64$' <<<"$ver"

@@ -33,10 +33,10 @@ struct fc_contract_state {
         struct fc_contract_opts o;
         bool started, logger, metrics, boot_source, shutdown_requested;
         unsigned root_drives;
-        json_t *drives;      /* drive_id -> body */
-        json_t *ifaces;      /* iface_id -> body */
-        json_t *machine;     /* machine-config body, or NULL */
-        int vsock_fd;        /* listening hybrid-vsock uds, -1 */
+        json_t *drives;  /* drive_id -> body */
+        json_t *ifaces;  /* iface_id -> body */
+        json_t *machine; /* machine-config body, or NULL */
+        int vsock_fd;    /* listening hybrid-vsock uds, -1 */
         char vsock_path[108];
         unsigned calls, rejected;
 };
@@ -64,8 +64,8 @@ static json_t *yaml_node_to_json(yaml_document_t *doc, yaml_node_t *n, int depth
                 json_t *a = json_array();
                 for (yaml_node_item_t *i = n->data.sequence.items.start;
                      a && i < n->data.sequence.items.top; i++) {
-                        json_t *v = yaml_node_to_json(doc, yaml_document_get_node(doc, *i),
-                                                      depth + 1);
+                        json_t *v =
+                            yaml_node_to_json(doc, yaml_document_get_node(doc, *i), depth + 1);
                         if (!v || json_array_append_new(a, v) < 0) {
                                 json_decref(a);
                                 return NULL;
@@ -216,16 +216,19 @@ static int validate(const struct fc_contract *c, json_t *schema, json_t *v, cons
                                       json_kind(v));
                 size_t i;
                 json_t *req;
-                json_array_foreach(json_object_get(schema, "required"), i, req) {
+                json_array_foreach(json_object_get(schema, "required"), i, req)
+                {
                         const char *k = json_string_value(req);
                         if (k && !json_object_get(v, k))
                                 return faultf(fault, "%s: missing field `%s`", where, k);
                 }
-                const char *addl = json_string_value(json_object_get(schema, "additionalProperties"));
+                const char *addl =
+                    json_string_value(json_object_get(schema, "additionalProperties"));
                 bool open = addl && streq(addl, "true");
                 const char *k;
                 json_t *fv;
-                json_object_foreach(v, k, fv) {
+                json_object_foreach(v, k, fv)
+                {
                         json_t *ps = json_object_get(props, k);
                         char sub[256];
                         snprintf(sub, sizeof(sub), "%s.%s", where, k);
@@ -246,7 +249,8 @@ static int validate(const struct fc_contract *c, json_t *schema, json_t *v, cons
                 json_t *items = json_object_get(schema, "items");
                 size_t i;
                 json_t *iv;
-                json_array_foreach(v, i, iv) {
+                json_array_foreach(v, i, iv)
+                {
                         char sub[256];
                         snprintf(sub, sizeof(sub), "%s[%zu]", where, i);
                         if (items && validate(c, items, iv, sub, depth + 1, fault) < 0)
@@ -270,7 +274,8 @@ static int validate(const struct fc_contract *c, json_t *schema, json_t *v, cons
                 json_int_t x = json_integer_value(v);
                 /* Every integer of Firecracker's API is unsigned. */
                 if (x < 0)
-                        return faultf(fault, "%s: invalid value: %lld, expected an unsigned integer",
+                        return faultf(fault,
+                                      "%s: invalid value: %lld, expected an unsigned integer",
                                       where, (long long)x);
                 const char *mn = json_string_value(json_object_get(schema, "minimum"));
                 const char *mx = json_string_value(json_object_get(schema, "maximum"));
@@ -284,13 +289,16 @@ static int validate(const struct fc_contract *c, json_t *schema, json_t *v, cons
         json_t *en = json_object_get(schema, "enum");
         if (json_is_array(en)) {
                 if (!json_is_string(v))
-                        return faultf(fault, "%s: invalid type: %s, expected one of the enum "
-                                             "strings",
+                        return faultf(fault,
+                                      "%s: invalid type: %s, expected one of the enum "
+                                      "strings",
                                       where, json_kind(v));
                 size_t i;
                 json_t *ev;
-                json_array_foreach(en, i, ev) {
-                        if (json_is_string(ev) && streq(json_string_value(ev), json_string_value(v)))
+                json_array_foreach(en, i, ev)
+                {
+                        if (json_is_string(ev) &&
+                            streq(json_string_value(ev), json_string_value(v)))
                                 return 0;
                 }
                 return faultf(fault, "%s: unknown variant `%s`", where, json_string_value(v));
@@ -328,7 +336,8 @@ static json_t *body_schema(json_t *op, bool *required)
 {
         size_t i;
         json_t *par;
-        json_array_foreach(json_object_get(op, "parameters"), i, par) {
+        json_array_foreach(json_object_get(op, "parameters"), i, par)
+        {
                 const char *in = json_string_value(json_object_get(par, "in"));
                 if (in && streq(in, "body")) {
                         const char *req = json_string_value(json_object_get(par, "required"));
@@ -366,8 +375,7 @@ static int bind_vsock(struct fc_contract_state *st, const char *path, char *faul
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
-                return faultf(fault, "Cannot create backend for vsock device: %s",
-                              strerror(errno));
+                return faultf(fault, "Cannot create backend for vsock device: %s", strerror(errno));
         if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
                 int e = errno;
                 close(fd);
@@ -394,10 +402,10 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
         if (st->started && !after_ok)
                 return faultf(fault, "The requested operation is not supported after starting "
                                      "the microVM.");
-        if (!st->started && (is_patch || (streq(tmpl, "/actions") &&
-                                          streq(json_string_value(json_object_get(
-                                                        body, "action_type")),
-                                                "SendCtrlAltDel"))))
+        if (!st->started &&
+            (is_patch ||
+             (streq(tmpl, "/actions") &&
+              streq(json_string_value(json_object_get(body, "action_type")), "SendCtrlAltDel"))))
                 return faultf(fault, "The requested operation is not supported before starting "
                                      "the microVM.");
 
@@ -419,8 +427,8 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                         return faultf(fault, "Logger can only be configured once.");
                 const char *lp = json_string_value(json_object_get(body, "log_path"));
                 if (lp && !st->o.skip_file_checks) {
-                        int fd = open(lp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC,
-                                      0640);
+                        int fd =
+                            open(lp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0640);
                         if (fd < 0)
                                 return faultf(fault, "Cannot initialize logger: %s",
                                               strerror(errno));
@@ -432,8 +440,8 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                         return faultf(fault, "Reinitialization of metrics not allowed.");
                 const char *mp = json_string_value(json_object_get(body, "metrics_path"));
                 if (!st->o.skip_file_checks) {
-                        int fd = open(mp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC,
-                                      0640);
+                        int fd =
+                            open(mp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0640);
                         if (fd < 0)
                                 return faultf(fault, "Cannot initialize metrics: %s",
                                               strerror(errno));
@@ -452,9 +460,9 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                 json_decref(st->machine);
                 st->machine = json_deep_copy(body);
         } else if (streq(tmpl, "/boot-source")) {
-                if (file_check(st, "Kernel image", json_string_value(json_object_get(
-                                                           body, "kernel_image_path")),
-                               R_OK, fault) < 0)
+                if (file_check(st, "Kernel image",
+                               json_string_value(json_object_get(body, "kernel_image_path")), R_OK,
+                               fault) < 0)
                         return -1;
                 const char *ird = json_string_value(json_object_get(body, "initrd_path"));
                 if (ird && file_check(st, "Initrd image", ird, R_OK, fault) < 0)
@@ -482,7 +490,8 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                 const char *dev = json_string_value(json_object_get(body, "host_dev_name"));
                 const char *k;
                 json_t *o;
-                json_object_foreach(st->ifaces, k, o) {
+                json_object_foreach(st->ifaces, k, o)
+                {
                         if (!streq(k, param) &&
                             streq(json_string_value(json_object_get(o, "host_dev_name")), dev))
                                 return faultf(fault, "The host device name %s is already in use.",
@@ -490,8 +499,7 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                 }
                 json_object_set_new(st->ifaces, param, json_deep_copy(body));
         } else if (streq(tmpl, "/vsock")) {
-                if (bind_vsock(st, json_string_value(json_object_get(body, "uds_path")), fault) <
-                    0)
+                if (bind_vsock(st, json_string_value(json_object_get(body, "uds_path")), fault) < 0)
                         return -1;
         } else if (streq(tmpl, "/actions")) {
                 const char *a = json_string_value(json_object_get(body, "action_type"));
@@ -533,15 +541,14 @@ static int answer_get(struct fc_contract_state *st, const char *tmpl, char *resp
         json_t *j = NULL;
         if (streq(tmpl, "/"))
                 j = json_pack("{s:s, s:s, s:s, s:s}", "app_name", "Firecracker", "id",
-                              st->o.instance_id ? st->o.instance_id : "anonymous-instance",
-                              "state", st->started ? "Running" : "Not started", "vmm_version",
-                              "1.16.1");
+                              st->o.instance_id ? st->o.instance_id : "anonymous-instance", "state",
+                              st->started ? "Running" : "Not started", "vmm_version", "1.16.1");
         else if (streq(tmpl, "/version"))
                 j = json_pack("{s:s}", "firecracker_version", "1.16.1");
         else if (streq(tmpl, "/machine-config"))
                 j = st->machine ? json_deep_copy(st->machine)
-                                : json_pack("{s:i, s:i, s:b}", "vcpu_count", 1, "mem_size_mib",
-                                            128, "smt", 0);
+                                : json_pack("{s:i, s:i, s:b}", "vcpu_count", 1, "mem_size_mib", 128,
+                                            "smt", 0);
         if (!j)
                 return faultf(fault, "The requested resource is not configured.");
         _cleanup_free_ char *s = json_dumps(j, JSON_COMPACT);
@@ -567,7 +574,8 @@ int fc_contract_handle(struct fc_contract_state *st, const char *method, const c
 
         json_t *pv;
         const char *pk;
-        json_object_foreach(st->c->paths, pk, pv) {
+        json_object_foreach(st->c->paths, pk, pv)
+        {
                 char prm[256] = "";
                 if (path_match(pk, target, prm, sizeof(prm))) {
                         tmpl = pk;
@@ -596,8 +604,9 @@ int fc_contract_handle(struct fc_contract_state *st, const char *method, const c
                 json_error_t jerr;
                 jbody = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, &jerr);
                 if (!jbody) {
-                        faultf(fault, "An error occurred when deserializing the json body of a "
-                                      "request: %s",
+                        faultf(fault,
+                               "An error occurred when deserializing the json body of a "
+                               "request: %s",
                                jerr.text);
                         goto out;
                 }
@@ -613,8 +622,8 @@ int fc_contract_handle(struct fc_contract_state *st, const char *method, const c
                 char call[600];
                 snprintf(call, sizeof(call), "%s %s", method, target);
                 if (streq(call, st->o.fail_call)) {
-                        faultf(fault, "%s", st->o.fail_message ? st->o.fail_message
-                                                               : "injected failure");
+                        faultf(fault, "%s",
+                               st->o.fail_message ? st->o.fail_message : "injected failure");
                         goto out;
                 }
         }
@@ -798,8 +807,8 @@ static bool api_process(struct fc_contract_state *st, struct conn *c)
                         return true;
                 }
                 char resp[8192];
-                int status = fc_contract_handle(st, method, target, c->buf + hlen, clen, resp,
-                                                sizeof(resp));
+                int status =
+                    fc_contract_handle(st, method, target, c->buf + hlen, clen, resp, sizeof(resp));
                 send_response(c->fd, status, resp);
                 memmove(c->buf, c->buf + hlen + clen, c->len - hlen - clen);
                 c->len -= hlen + clen;
@@ -884,8 +893,8 @@ int fc_contract_serve(struct fc_contract_state *st, const char *api_sock, int st
                                 close(fd);
                                 continue;
                         }
-                        conns[n++] = (struct conn){
-                                .fd = fd, .kind = i == 0 ? CONN_API : CONN_VSOCK};
+                        conns[n++] =
+                            (struct conn){.fd = fd, .kind = i == 0 ? CONN_API : CONN_VSOCK};
                 }
                 for (size_t i = 0; i < np - 3 && i < n; i++) {
                         struct conn *c = &conns[i];

@@ -42,7 +42,7 @@ struct fc_contract_opts {
         const char *fail_call;    /* "PUT /drives/rootfs": answer it 400 */
         const char *fail_message; /* fault_message for fail_call */
         enum fc_vsock_mode vsock_mode;
-        int exit_code;    /* fc_contract_serve returns it after SendCtrlAltDel */
+        int exit_code;         /* fc_contract_serve returns it after SendCtrlAltDel */
         bool skip_file_checks; /* do not require referenced files to exist */
 };
 

@@ -52,7 +52,7 @@ static int req(struct fx *f, const char *method, const char *target, const char 
 #define assert_refused(f, method, target, body, needle)                                            \
         do {                                                                                       \
                 assert_int_equal(req(f, method, target, body), 400);                               \
-                assert_non_null(strstr((f)->resp, "\"fault_message\""));                          \
+                assert_non_null(strstr((f)->resp, "\"fault_message\""));                           \
                 if (!strstr((f)->resp, needle))                                                    \
                         fail_msg("answer '%s' lacks '%s'", (f)->resp, needle);                     \
         } while (0)
@@ -64,11 +64,11 @@ static void configure_all(struct fx *f)
         char path[96];
         snprintf(path, sizeof(path), "%s/v.sock", tmpdir);
         unlink(path);
-        assert_int_equal(req(f, "PUT", "/logger", "{\"log_path\":\"/tmp/x\",\"level\":\"Warning\"}"),
-                         204);
+        assert_int_equal(
+            req(f, "PUT", "/logger", "{\"log_path\":\"/tmp/x\",\"level\":\"Warning\"}"), 204);
         assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\":\"/tmp/m\"}"), 204);
-        assert_int_equal(req(f, "PUT", "/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256}"),
-                         204);
+        assert_int_equal(
+            req(f, "PUT", "/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256}"), 204);
         assert_int_equal(req(f, "PUT", "/boot-source",
                              "{\"kernel_image_path\":\"/k\",\"initrd_path\":\"/i\","
                              "\"boot_args\":\"console=ttyS0\"}"),
@@ -103,19 +103,23 @@ static void test_schema_refusals(void **state)
         struct fx *f = *state;
         /* unknown field */
         assert_refused(f, "PUT", "/machine-config",
-                       "{\"vcpu_count\":2,\"mem_size_mib\":256,\"vcpus\":2}", "unknown field `vcpus`");
+                       "{\"vcpu_count\":2,\"mem_size_mib\":256,\"vcpus\":2}",
+                       "unknown field `vcpus`");
         /* wrong type */
         assert_refused(f, "PUT", "/machine-config", "{\"vcpu_count\":\"2\",\"mem_size_mib\":256}",
                        "expected an integer");
-        assert_refused(f, "PUT", "/drives/rootfs",
-                       "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\",\"is_root_device\":\"no\"}",
-                       "expected a boolean");
+        assert_refused(
+            f, "PUT", "/drives/rootfs",
+            "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\",\"is_root_device\":\"no\"}",
+            "expected a boolean");
         /* missing required field */
-        assert_refused(f, "PUT", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\"}",
+        assert_refused(f, "PUT", "/drives/rootfs",
+                       "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\"}",
                        "missing field `is_root_device`");
         assert_refused(f, "PUT", "/vsock", "{\"uds_path\":\"/x\"}", "missing field `guest_cid`");
         /* bad enum */
-        assert_refused(f, "PUT", "/actions", "{\"action_type\":\"Reboot\"}", "unknown variant `Reboot`");
+        assert_refused(f, "PUT", "/actions", "{\"action_type\":\"Reboot\"}",
+                       "unknown variant `Reboot`");
         assert_refused(f, "PUT", "/drives/rootfs",
                        "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\",\"is_root_device\":false,"
                        "\"cache_type\":\"Fast\"}",
@@ -123,7 +127,8 @@ static void test_schema_refusals(void **state)
         /* minimum / maximum */
         assert_refused(f, "PUT", "/machine-config", "{\"vcpu_count\":33,\"mem_size_mib\":256}",
                        "above the maximum");
-        assert_refused(f, "PUT", "/vsock", "{\"guest_cid\":2,\"uds_path\":\"/x\"}", "below the minimum");
+        assert_refused(f, "PUT", "/vsock", "{\"guest_cid\":2,\"uds_path\":\"/x\"}",
+                       "below the minimum");
         assert_refused(f, "PUT", "/machine-config", "{\"vcpu_count\":1,\"mem_size_mib\":-5}",
                        "unsigned");
         /* nested through $ref: RateLimiter -> TokenBucket */
@@ -180,7 +185,8 @@ static void test_after_start(void **state)
         struct fx *f = *state;
         configure_all(f);
         assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
-        assert_refused(f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", "already running");
+        assert_refused(f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}",
+                       "already running");
         assert_refused(f, "PUT", "/drives/work",
                        "{\"drive_id\":\"work\",\"path_on_host\":\"/d\",\"is_root_device\":false}",
                        "not supported after starting");
@@ -203,15 +209,14 @@ static void test_injected_failure_and_files(void **state)
         assert_int_equal(fc_contract_state_new(contract, &o, &st), 0);
         char resp[1024];
         const char *mc = "{\"vcpu_count\":2,\"mem_size_mib\":256}";
-        assert_int_equal(fc_contract_handle(st, "PUT", "/machine-config", mc, strlen(mc), resp,
-                                            sizeof(resp)),
-                         400);
+        assert_int_equal(
+            fc_contract_handle(st, "PUT", "/machine-config", mc, strlen(mc), resp, sizeof(resp)),
+            400);
         assert_non_null(strstr(resp, "injected: no memory for you"));
         /* files are checked unless told not to */
         const char *bs = "{\"kernel_image_path\":\"/nonexistent/vmlinux\"}";
-        assert_int_equal(fc_contract_handle(st, "PUT", "/boot-source", bs, strlen(bs), resp,
-                                            sizeof(resp)),
-                         400);
+        assert_int_equal(
+            fc_contract_handle(st, "PUT", "/boot-source", bs, strlen(bs), resp, sizeof(resp)), 400);
         assert_non_null(strstr(resp, "/nonexistent/vmlinux"));
         fc_contract_state_free(st);
 }
@@ -282,7 +287,7 @@ static void test_http_framing(void **state)
                           "application/json\r\nContent-Length: 25\r\n\r\n"
                           "{\"metrics_path\":\"/tmp/m\"}"
                           "PUT /machine-config HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
-                          "13\r\n\r\n{\"vcpus\": 1}";
+                          "12\r\n\r\n{\"vcpus\": 1}";
         assert_int_equal(write(fd, two, strlen(two)), (ssize_t)strlen(two));
         char buf[4096];
         read_until(fd, buf, sizeof(buf), "fault_message\":\"body: missing field `mem_size_mib`\"}");
@@ -304,7 +309,8 @@ static void test_http_framing(void **state)
 
         /* A chunked body is not Firecracker's HTTP. */
         fd = dial(s.sock);
-        const char *chunked = "PUT /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        const char *chunked =
+            "PUT /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
         assert_int_equal(write(fd, chunked, strlen(chunked)), (ssize_t)strlen(chunked));
         read_until(fd, buf, sizeof(buf), "}");
         assert_non_null(strstr(buf, "HTTP/1.1 400"));
@@ -347,12 +353,12 @@ int main(void)
         if (!mkdtemp(tmpdir))
                 return 1;
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_valid_sequence, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_schema_refusals, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_order_rules, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_after_start, setup, teardown),
-                cmocka_unit_test(test_injected_failure_and_files),
-                cmocka_unit_test(test_http_framing),
+            cmocka_unit_test_setup_teardown(test_valid_sequence, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_schema_refusals, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_order_rules, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_after_start, setup, teardown),
+            cmocka_unit_test(test_injected_failure_and_files),
+            cmocka_unit_test(test_http_framing),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char p[96];

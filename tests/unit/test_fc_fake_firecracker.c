@@ -68,14 +68,14 @@ int main(int argc, char **argv)
         const char *vs = getenv("FC_CONTRACT_VSOCK");
         const char *code = getenv("FC_CONTRACT_EXIT_CODE");
         struct fc_contract_opts o = {
-                .instance_id = id,
-                .record_path = getenv("FC_CONTRACT_RECORD"),
-                .fail_call = getenv("FC_CONTRACT_FAIL"),
-                .fail_message = getenv("FC_CONTRACT_FAULT"),
-                .vsock_mode = !vs || streq(vs, "ok") ? FC_VSOCK_OK
-                              : streq(vs, "close")   ? FC_VSOCK_CLOSE
-                                                     : FC_VSOCK_GARBAGE,
-                .exit_code = code ? atoi(code) : 0,
+            .instance_id = id,
+            .record_path = getenv("FC_CONTRACT_RECORD"),
+            .fail_call = getenv("FC_CONTRACT_FAIL"),
+            .fail_message = getenv("FC_CONTRACT_FAULT"),
+            .vsock_mode = !vs || streq(vs, "ok") ? FC_VSOCK_OK
+                          : streq(vs, "close")   ? FC_VSOCK_CLOSE
+                                                 : FC_VSOCK_GARBAGE,
+            .exit_code = code ? atoi(code) : 0,
         };
         struct fc_contract_state *st = NULL;
         if (fc_contract_state_new(c, &o, &st) < 0) {

@@ -214,7 +214,7 @@ static void test_layers_and_whiteouts(void **state)
         int r = oci_flatten(layers, 3, img, &(struct oci_flatten_opts){.label = "oci"}, &st, &err);
         if (r < 0)
                 fail_msg("flatten: %s", err.msg);
-        assert_true(st.whiteouts >= 4);
+        assert_int_equal(st.whiteouts, 3); /* never_existed hides nothing */
         assert_int_equal(st.xattrs, 2);
         fsck_ok(img);
 
@@ -344,7 +344,7 @@ static void test_hostile(void **state)
         tb_dir(&u, "up/x", 0755);
         tb_close(&u);
         struct oci_flatten_layer two[] = {L(&t), L(&u)};
-        expect_refused(two, 2, NULL, ELOOP, "'up/x'");
+        expect_refused(two, 2, NULL, ELOOP, "'up/x/': parent 'up' is a symlink");
 
         /* whiteout through a symlink in a lower layer */
         tb_open(&u, OCI_COMPRESSION_NONE);

@@ -68,6 +68,10 @@ static void test_refusals(void **state)
         REFUSE(agent, "virtio-serial:a b", "agent");
         REFUSE(agent, "vsock:", "agent");
         REFUSE(agent, "tcp:1", "agent");
+        p = good;
+        p.agent = NULL; /* the driver adds it */
+        assert_int_equal(vm_cmdline_build(&p, buf, sizeof(buf), &err), 0);
+        assert_null(strstr(buf, "banger.agent"));
         REFUSE(prefix, 31, "prefix");
         assert_int_equal(vm_cmdline_build(&good, buf, 40, &err), -ENAMETOOLONG);
 }

@@ -1,0 +1,552 @@
+#include "vm_lifecycle.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent_client.h"
+#include "disk/disk.h"
+#include "identity.h"
+#include "log/log.h"
+#include "reconcile.h"
+#include "util/names.h"
+#include "util/timeutil.h"
+#include "vm_cmdline.h"
+
+const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
+const size_t vm_n_create_stages = ELEMENTSOF(vm_create_stages);
+
+struct run {
+        struct vm_env *env;
+        bool fresh; /* create (true) or start of an existing VM */
+        struct vm_record rec;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        const struct vmm_driver *drv;
+        struct vm_kernel_info k;
+        struct vm_image_info img;
+        struct vm_net_info net;
+        bool have_lease;
+        step_progress_fn progress;
+        void *pctx;
+};
+
+static void sleep_ms(unsigned ms)
+{
+        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int remove_tree(const char *path)
+{
+        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static int save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
+{
+        r->updated_unix_ms = (int64_t)now_real_msec();
+        pthread_mutex_lock(env->mu);
+        int x = vm_store_update(env->db, r, err);
+        pthread_mutex_unlock(env->mu);
+        return x;
+}
+
+static int load(struct vm_env *env, const char *id, struct vm_record *r, struct bg_error *err)
+{
+        pthread_mutex_lock(env->mu);
+        int x = vm_store_resolve(env->db, id, r, err);
+        pthread_mutex_unlock(env->mu);
+        return x;
+}
+
+static void disk_path(const struct run *run, const char *file, char *buf, size_t len)
+{
+        snprintf(buf, len, "%s/%s", run->spec.dir, file);
+}
+
+/* ---- steps ---- */
+
+static int step_reserve(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        struct vm_env *env = run->env;
+        int r;
+
+        run->rec.state = VM_STARTING;
+        run->rec.error[0] = '\0';
+        if (!run->rec.vmm[0])
+                snprintf(run->rec.vmm, sizeof(run->rec.vmm), "%s", env->vmm);
+        run->drv = env->driver_for(run->rec.vmm);
+        if (!run->drv)
+                return bg_error_set(err, EINVAL, "no VMM driver named '%s'", run->rec.vmm);
+        if ((r = save(env, &run->rec, err)) < 0)
+                return r;
+        r = env->deps->kernel(env->deps->ud, run->rec.kernel, &run->k, err);
+        if (r < 0)
+                return r;
+        if (run->fresh) {
+                r = env->deps->image(env->deps->ud, run->rec.image, &run->img, err);
+                if (r < 0)
+                        return r;
+                if (mkdir(run->spec.dir, 0700) < 0)
+                        return bg_error_errno(err, -errno, "create %s", run->spec.dir);
+        }
+        return 0;
+}
+
+static int undo_reserve(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        if (!run->fresh)
+                return 0;
+        int r = remove_tree(run->spec.dir);
+        if (r < 0)
+                return bg_error_errno(err, r, "remove %s", run->spec.dir);
+        return 0;
+}
+
+static int step_network(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        const struct vm_deps *d = run->env->deps;
+        int r = d->lease(d->ud, run->rec.name, &run->net, err);
+        if (r < 0)
+                return r;
+        run->have_lease = true;
+        r = d->acquire_tap(d->ud, run->rec.name, run->rec.tap, err);
+        if (r < 0)
+                return r;
+        snprintf(run->rec.ip, sizeof(run->rec.ip), "%s", run->net.ip);
+        snprintf(run->rec.mac, sizeof(run->rec.mac), "%s", run->net.mac);
+        return save(run->env, &run->rec, err);
+}
+
+static int undo_network(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        const struct vm_deps *d = run->env->deps;
+        int r = 0;
+        if (run->rec.tap[0]) {
+                r = d->release_tap(d->ud, run->rec.tap, err);
+                if (r == 0)
+                        run->rec.tap[0] = '\0';
+        }
+        /* A VM that never came to exist gives its address back too. */
+        if (run->fresh && run->have_lease) {
+                struct bg_error e = {0};
+                int rr = d->release_lease(d->ud, run->rec.name, &e);
+                if (rr < 0 && r == 0) {
+                        *err = e;
+                        r = rr;
+                }
+        }
+        return r;
+}
+
+static int step_disks(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        struct vm_env *env = run->env;
+        char root[VMM_PATH_MAX + 16], work[VMM_PATH_MAX + 16];
+        bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
+        int r;
+
+        disk_path(run, qcow2 ? "root.qcow2" : "root.img", root, sizeof(root));
+        disk_path(run, "work.ext4", work, sizeof(work));
+        if (!run->fresh) {
+                if (access(root, R_OK) < 0 || access(work, R_OK) < 0)
+                        return bg_error_set(err, ENOENT, "the disks of VM %s are missing from %s",
+                                            run->rec.name, run->spec.dir);
+                return 0;
+        }
+        /* Root: copy-on-write over the image. */
+        if (qcow2)
+                r = disk_qcow2_overlay(env->qemu_img, run->img.rootfs, root, err);
+        else
+                r = disk_clone(run->img.rootfs, root, NULL, err);
+        if (r < 0)
+                return r;
+        /* Work: a fresh ext4 with the VM's identity. */
+        r = disk_make_work(env->mkfs, work, run->rec.work_disk_bytes, "banger-work", err);
+        if (r < 0)
+                return r;
+        struct vm_host_key hk;
+        r = identity_host_key_new(run->rec.name, &hk, err);
+        if (r < 0)
+                return r;
+        r = identity_write_work_disk(work, env->authorized_keys, &hk, err);
+        snprintf(run->rec.host_key, sizeof(run->rec.host_key), "%s", hk.public_line);
+        identity_host_key_done(&hk);
+        if (r < 0)
+                return r;
+        return save(env, &run->rec, err);
+}
+
+static uint32_t cid_for(const char *id)
+{
+        /* A stable guest CID per VM, >= 3, from the id's first 7 hex digits. */
+        char h[8];
+        snprintf(h, sizeof(h), "%.7s", id);
+        return 3u + (uint32_t)strtoul(h, NULL, 16);
+}
+
+static int build_spec(struct run *run, struct bg_error *err)
+{
+        struct vm_env *env = run->env;
+        struct vmm_spec *s = &run->spec;
+        bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
+        int r;
+
+        snprintf(s->binary, sizeof(s->binary), "%s", env->binary);
+        s->vcpu = run->rec.vcpu;
+        s->memory_mib = run->rec.memory_mib;
+        snprintf(s->kernel_bzimage, sizeof(s->kernel_bzimage), "%s", run->k.bzimage);
+        snprintf(s->kernel_vmlinux, sizeof(s->kernel_vmlinux), "%s", run->k.vmlinux);
+        snprintf(s->initrd, sizeof(s->initrd), "%s", run->k.initramfs);
+        s->n_disks = 0;
+        disk_path(run, qcow2 ? "root.qcow2" : "root.img", s->disks[0].path,
+                  sizeof(s->disks[0].path));
+        s->disks[0].format = qcow2 ? VMM_DISK_QCOW2 : VMM_DISK_RAW;
+        disk_path(run, "work.ext4", s->disks[1].path, sizeof(s->disks[1].path));
+        s->disks[1].format = VMM_DISK_RAW;
+        s->n_disks = 2;
+        if (run->k.modules[0]) {
+                snprintf(s->disks[2].path, sizeof(s->disks[2].path), "%s", run->k.modules);
+                s->disks[2].format = VMM_DISK_RAW;
+                s->disks[2].read_only = true;
+                s->n_disks = 3;
+        }
+        snprintf(s->tap, sizeof(s->tap), "%s", run->rec.tap);
+        snprintf(s->mac, sizeof(s->mac), "%s", run->rec.mac);
+        s->vsock_cid = cid_for(run->rec.id);
+        s->accel = env->accel;
+
+        struct vm_boot_params bp = {
+            .name = run->rec.name,
+            .ip = run->net.ip[0] ? run->net.ip : NULL,
+            .prefix = run->net.prefix,
+            .gateway = run->net.gateway,
+            .dns = run->net.dns[0] ? run->net.dns : NULL,
+            .mac = run->net.mac,
+            .has_modules_disk = run->k.modules[0] != '\0',
+            .agent = NULL, /* the driver knows its agent transport */
+            .tcg = env->accel != VMM_ACCEL_KVM,
+        };
+        r = vm_cmdline_build(&bp, s->cmdline, sizeof(s->cmdline), err);
+        return r;
+}
+
+static int step_boot(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        int r = build_spec(run, err);
+        if (r < 0)
+                return r;
+        r = run->drv->launch(&run->spec, &run->h, err);
+        if (r < 0)
+                return r;
+        run->rec.pid = run->h.pid;
+        run->rec.pid_start = run->h.start_time;
+        snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
+        return save(run->env, &run->rec, err);
+}
+
+static int undo_boot(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        int r = run->drv->kill(&run->h, err);
+        run->rec.pid = 0;
+        run->rec.pid_start = 0;
+        return r;
+}
+
+static void console_tail(const struct run *run, char *buf, size_t len)
+{
+        char path[VMM_PATH_MAX + 16];
+        disk_path(run, "console.log", path, sizeof(path));
+        buf[0] = '\0';
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return;
+        char line[512], last[512] = "";
+        while (fgets(line, sizeof(line), f))
+                if (line[0] != '\n' && line[0] != '\r')
+                        snprintf(last, sizeof(last), "%s", line);
+        fclose(f);
+        char *nl = strpbrk(last, "\r\n");
+        if (nl)
+                *nl = '\0';
+        snprintf(buf, len, "%s", last);
+}
+
+static int open_agent(const struct vmm_handle *h, uint64_t timeout_ms, struct agent_conn **ret,
+                      struct bg_error *err)
+{
+        if (h->agent_transport == VMM_AGENT_HYBRID_VSOCK)
+                return agent_conn_open_hybrid_vsock(h->agent_path, h->agent_port, timeout_ms, ret,
+                                                    err);
+        return agent_conn_open_unix(h->agent_path, timeout_ms, ret, err);
+}
+
+static int step_agent(void *ctx, struct bg_error *err)
+{
+        struct run *run = ctx;
+        uint64_t deadline = now_mono_msec() + run->env->agent_timeout_ms;
+        struct bg_error last = {0};
+        while (now_mono_msec() < deadline) {
+                if (!run->drv->alive(&run->h)) {
+                        char reason[200] = "", tail[300];
+                        if (run->drv->exit_reason)
+                                run->drv->exit_reason(&run->spec, 0, reason, sizeof(reason));
+                        console_tail(run, tail, sizeof(tail));
+                        return bg_error_set(err, EIO, "the VM exited while booting%s%s%s%s",
+                                            reason[0] ? ": " : "", reason,
+                                            tail[0] ? "; console: " : "", tail);
+                }
+                struct agent_conn *c = NULL;
+                bg_error_clear(&last);
+                if (open_agent(&run->h, 1000, &c, &last) == 0) {
+                        Banger__V1__AgentResponse *resp = NULL;
+                        int r = agent_health(c, 3000, &resp, &last);
+                        agent_conn_free(c);
+                        if (r == 0) {
+                                agent_response_free(resp);
+                                run->rec.state = VM_RUNNING;
+                                return save(run->env, &run->rec, err);
+                        }
+                }
+                sleep_ms(200);
+        }
+        char tail[300];
+        console_tail(run, tail, sizeof(tail));
+        return bg_error_set(err, ETIMEDOUT, "the guest agent did not answer within %u s (%s)%s%s",
+                            run->env->agent_timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
+                            tail[0] ? "; console: " : "", tail);
+}
+
+static const struct step create_steps[] = {
+    {"reserve", step_reserve, undo_reserve},
+    {"network", step_network, undo_network},
+    {"disks", step_disks, NULL},
+    {"boot", step_boot, undo_boot},
+    {"agent", step_agent, NULL},
+};
+
+static void run_progress(void *ctx, const char *stage)
+{
+        struct run *run = ctx;
+        if (run->progress)
+                run->progress(run->pctx, stage);
+}
+
+static int run_steps(struct vm_env *env, const char *id, bool fresh, step_progress_fn progress,
+                     void *pctx, struct bg_error *err)
+{
+        struct run *run = calloc(1, sizeof(*run));
+        if (!run)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        run->env = env;
+        run->fresh = fresh;
+        run->progress = progress;
+        run->pctx = pctx;
+        int r = load(env, id, &run->rec, err);
+        if (r >= 0)
+                r = vm_spec_identity(&run->rec, env->vms_dir, &run->spec, err);
+        if (r < 0) {
+                free(run);
+                return r;
+        }
+        r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress, NULL, err);
+        if (r < 0) {
+                run->rec.state = VM_ERROR;
+                snprintf(run->rec.error, sizeof(run->rec.error), "%s", err->msg);
+                run->rec.pid = 0;
+                run->rec.pid_start = 0;
+                struct bg_error e = {0};
+                if (save(env, &run->rec, &e) < 0)
+                        log_error("VM %s: could not record its error: %s", run->rec.name, e.msg);
+                log_warn("VM %s failed to %s: %s", run->rec.name, fresh ? "create" : "start",
+                         err->msg);
+        } else {
+                log_info("VM %s running (pid %d, %s, %s)", run->rec.name, run->rec.pid,
+                         run->rec.vmm, run->rec.accel);
+        }
+        free(run);
+        return r;
+}
+
+int vm_create(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
+              struct bg_error *err)
+{
+        return run_steps(env, id, true, progress, pctx, err);
+}
+
+int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
+             struct bg_error *err)
+{
+        struct vm_record r;
+        int x = load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", r.name, vm_state_to_string(r.state));
+        return run_steps(env, r.id, false, progress, pctx, err);
+}
+
+/* Re-attach to a VM's process; -ESRCH when it is gone. */
+static int attach(struct vm_env *env, const struct vm_record *r, const struct vmm_driver **ret_drv,
+                  struct vmm_spec *spec, struct vmm_handle *h, struct bg_error *err)
+{
+        const struct vmm_driver *drv = env->driver_for(r->vmm);
+        if (!drv)
+                return bg_error_set(err, EINVAL, "VM %s uses unknown VMM '%s'", r->name, r->vmm);
+        int x = vm_spec_identity(r, env->vms_dir, spec, err);
+        if (x < 0)
+                return x;
+        *ret_drv = drv;
+        return drv->adopt(spec, h, err);
+}
+
+static void finish_stopped(struct vm_env *env, struct vm_record *r, struct bg_error *err)
+{
+        if (r->tap[0]) {
+                struct bg_error e = {0};
+                if (env->deps->release_tap(env->deps->ud, r->tap, &e) < 0)
+                        log_warn("VM %s: could not give tap %s back: %s", r->name, r->tap, e.msg);
+                r->tap[0] = '\0';
+        }
+        r->state = VM_STOPPED;
+        r->pid = 0;
+        r->pid_start = 0;
+        save(env, r, err);
+}
+
+static bool wait_gone(const struct vmm_driver *drv, const struct vmm_handle *h, uint32_t ms)
+{
+        uint64_t until = now_mono_msec() + ms;
+        while (drv->alive(h)) {
+                if (now_mono_msec() >= until)
+                        return false;
+                sleep_ms(50);
+        }
+        return true;
+}
+
+int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
+{
+        struct vm_record r;
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        if (r.state != VM_RUNNING)
+                return bg_error_set(err, EBUSY, "VM %s is %s, not running", r.name,
+                                    vm_state_to_string(r.state));
+        x = attach(env, &r, &drv, &spec, &h, err);
+        if (x == -ESRCH) {
+                finish_stopped(env, &r, err);
+                return 0;
+        }
+        if (x < 0)
+                return x;
+        r.state = VM_STOPPING;
+        save(env, &r, err);
+
+        /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
+        struct agent_conn *c = NULL;
+        struct bg_error e = {0};
+        if (open_agent(&h, 3000, &c, &e) == 0) {
+                if (agent_shutdown(c, 3000, &e) < 0)
+                        log_warn("VM %s: agent shutdown: %s", r.name, e.msg);
+                agent_conn_free(c);
+        } else {
+                log_warn("VM %s: agent unreachable (%s); asking the VMM", r.name, e.msg);
+        }
+        bool gone = wait_gone(drv, &h, env->stop_timeout_ms);
+        /* 2. The VMM's own request (ACPI power button / Ctrl-Alt-Del). */
+        if (!gone && drv->request_stop) {
+                bg_error_clear(&e);
+                drv->request_stop(&spec, &h, &e);
+                gone = wait_gone(drv, &h, 3000);
+        }
+        /* 3. SIGKILL. */
+        if (!gone) {
+                log_warn("VM %s did not stop in time; killing it", r.name);
+                x = drv->kill(&h, err);
+                if (x < 0)
+                        return x;
+        }
+        finish_stopped(env, &r, err);
+        return 0;
+}
+
+int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
+{
+        struct vm_record r;
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        x = attach(env, &r, &drv, &spec, &h, err);
+        if (x < 0 && x != -ESRCH)
+                return x;
+        if (x == 0 && (x = drv->kill(&h, err)) < 0)
+                return x;
+        if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING || r.tap[0])
+                finish_stopped(env, &r, err);
+        return 0;
+}
+
+int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *err)
+{
+        struct vm_record r;
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        x = attach(env, &r, &drv, &spec, &h, err);
+        if (x < 0 && x != -ESRCH)
+                return x;
+        if (x == 0) {
+                if (!force)
+                        return bg_error_set(err, EBUSY,
+                                            "VM %s is running; stop it first, or delete with "
+                                            "--force",
+                                            r.name);
+                if ((x = drv->kill(&h, err)) < 0)
+                        return x;
+        }
+        const struct vm_deps *d = env->deps;
+        if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)
+                return x;
+        r.tap[0] = '\0';
+        x = d->release_lease(d->ud, r.name, err);
+        if (x < 0 && x != -ENOENT)
+                return x;
+        x = remove_tree(spec.dir);
+        if (x < 0)
+                return bg_error_errno(err, x, "remove %s", spec.dir);
+        pthread_mutex_lock(env->mu);
+        x = vm_store_delete(env->db, r.id, err);
+        pthread_mutex_unlock(env->mu);
+        return x;
+}

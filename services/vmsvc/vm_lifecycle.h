@@ -1,0 +1,83 @@
+/* What happens to one VM: create (reserve → network → disks → boot → agent),
+ * start, stop, kill, delete. The service (vmsvc.c) turns RPCs into these
+ * calls; the other services are reached through struct vm_deps, a seam tests
+ * replace with fakes while keeping the real VMM, disks and guest agent. */
+#pragma once
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "steps.h"
+#include "util/error.h"
+#include "vm_store.h"
+#include "vmm.h"
+
+struct vm_kernel_info {
+        char bzimage[VMM_PATH_MAX];
+        char vmlinux[VMM_PATH_MAX];
+        char initramfs[VMM_PATH_MAX];
+        char modules[VMM_PATH_MAX]; /* modules.ext4, "" if none */
+};
+
+struct vm_image_info {
+        char rootfs[VMM_PATH_MAX];    /* ext4, read-only source of the root disk */
+        char work_seed[VMM_PATH_MAX]; /* ext4 holding the image's /root, "" if none */
+        bool has_init;
+        bool has_sshd;
+};
+
+struct vm_net_info {
+        char ip[16];
+        unsigned prefix;
+        char gateway[16];
+        char dns[16];
+        char mac[18];
+};
+
+/* Calls to imagesvc and netsvc. */
+struct vm_deps {
+        int (*kernel)(void *ud, const char *name, struct vm_kernel_info *ret, struct bg_error *err);
+        int (*image)(void *ud, const char *name, struct vm_image_info *ret, struct bg_error *err);
+        int (*lease)(void *ud, const char *vm, struct vm_net_info *ret, struct bg_error *err);
+        int (*release_lease)(void *ud, const char *vm, struct bg_error *err);
+        int (*acquire_tap)(void *ud, const char *vm, char tap[16], struct bg_error *err);
+        int (*release_tap)(void *ud, const char *tap, struct bg_error *err);
+        void *ud;
+};
+
+struct vm_env {
+        sqlite3 *db;
+        pthread_mutex_t *mu; /* serialises row read-modify-write */
+        char vms_dir[VMM_PATH_MAX];
+        const struct vm_deps *deps;
+        const struct vmm_driver *(*driver_for)(const char *vmm);
+        char vmm[16];                 /* driver for new VMs: "qemu" / "firecracker" */
+        enum vmm_accel accel;         /* decided for this host */
+        char qemu_img[VMM_PATH_MAX];  /* "qemu-img" */
+        char mkfs[VMM_PATH_MAX];      /* "mkfs.ext4" */
+        char binary[VMM_PATH_MAX];    /* the VMM binary */
+        const char *authorized_keys;  /* owner's public key line(s) */
+        uint32_t agent_timeout_ms;    /* boot to agent ready */
+        uint32_t stop_timeout_ms;     /* graceful stop before SIGKILL */
+};
+
+/* The stages of vm_create / vm_start, for progress display. */
+extern const char *const vm_create_stages[];
+extern const size_t vm_n_create_stages;
+
+/* rec is the row already inserted (state created). Runs every stage; on
+ * failure rolls back, stores state error with the reason, returns < 0. */
+int vm_create(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
+              struct bg_error *err);
+/* Boots a stopped VM (its disks exist). */
+int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
+             struct bg_error *err);
+/* Agent Shutdown (sync + reboot) → wait → driver's own stop request → SIGKILL
+ * after timeout; then gives the tap back. */
+int vm_stop(struct vm_env *env, const char *id, struct bg_error *err);
+int vm_kill(struct vm_env *env, const char *id, struct bg_error *err);
+/* A running VM is refused unless force (then killed). Releases tap and lease,
+ * removes the VM's directory and row. */
+int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *err);
