@@ -4,7 +4,6 @@
  *   2. start the real banger-netsvc and measure AcquireTap over RPC from a
  *      warm pool (p50/p99), releasing in between rounds.
  * Needs root (CAP_NET_ADMIN, unshare); prints a skip line otherwise. */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -47,8 +46,8 @@ static int warm_once(const char *dir, unsigned target, unsigned parallel, double
         if (store_open(path, netsvc_migrations, netsvc_n_migrations, &db, &err) < 0)
                 return die("open db", &err);
         pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-        struct tap_pool_config pc = {.bridge = "banger0", .owner = 0, .target = target,
-                                     .parallel = parallel};
+        struct tap_pool_config pc = {
+            .bridge = "banger0", .owner = 0, .target = target, .parallel = parallel};
         struct tap_pool *p = NULL;
         int rc = 1;
         if (tap_pool_new(&pc, db, &lock, &p, &err) < 0 || tap_pool_reconcile(p, NULL, &err) < 0) {
@@ -136,8 +135,7 @@ static int acquire_bench(const char *dir, unsigned target)
         if (!f)
                 return die("write config", NULL);
         /* DNS on the bridge address: lo is down in the fresh namespace. */
-        fprintf(f, "[network]\ntap_pool_size = %u\ndns_listen = \"172.30.0.1:42069\"\n",
-                target);
+        fprintf(f, "[network]\ntap_pool_size = %u\ndns_listen = \"172.30.0.1:42069\"\n", target);
         fclose(f);
         setenv("BANGER_HOME", home, 1);
         setenv("BANGER_LOG_LEVEL", "warn", 1);
@@ -175,7 +173,7 @@ static int acquire_bench(const char *dir, unsigned target)
                         char vm[32];
                         snprintf(vm, sizeof(vm), "bench-%d-%u", round, i);
                         Banger__V1__NetAcquireTapRequest in =
-                                BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
+                            BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
                         in.vm_name = vm;
                         Banger__V1__NetAcquireTapResponse *out = NULL;
                         uint64_t t0 = now_mono_usec();
@@ -193,12 +191,11 @@ static int acquire_bench(const char *dir, unsigned target)
                 }
                 for (unsigned i = 0; i < per_round; i++) {
                         Banger__V1__NetReleaseTapRequest in =
-                                BANGER__V1__NET_RELEASE_TAP_REQUEST__INIT;
+                            BANGER__V1__NET_RELEASE_TAP_REQUEST__INIT;
                         in.tap = taps[i];
                         ProtobufCMessage *out = NULL;
                         if (net_call("ReleaseTap", &in.base,
-                                     &banger__v1__net_release_tap_response__descriptor,
-                                     &out) < 0)
+                                     &banger__v1__net_release_tap_response__descriptor, &out) < 0)
                                 goto out_free;
                         protobuf_c_message_free_unpacked(out, NULL);
                 }
@@ -243,8 +240,7 @@ int main(int argc, char **argv)
                 return 0;
         }
         if (unshare(CLONE_NEWNET) < 0) {
-                printf("bench-net: SKIP: cannot create a network namespace: %s\n",
-                       strerror(errno));
+                printf("bench-net: SKIP: cannot create a network namespace: %s\n", strerror(errno));
                 return 0;
         }
         struct bg_error err = {0};

@@ -24,6 +24,7 @@ enum cli_complete {
         CLI_COMPLETE_NONE,
         CLI_COMPLETE_FILE,
         CLI_COMPLETE_KERNEL, /* live kernel names from the running services */
+        CLI_COMPLETE_VM,     /* live VM names */
 };
 
 struct cli_cmd {
@@ -84,6 +85,13 @@ int cli_complete_main(int argc, char **argv);
 int cli_docs_main(void);
 
 /* commands */
+int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_completion(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -53,16 +53,15 @@ int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                 for (size_t i = 0; i < s->n_dns_listen; i++)
                         json_array_append_new(dns, json_string(s->dns_listen[i]));
                 json_t *o = json_pack(
-                        "{s:s,s:s,s:s,s:s,s:b,s:s,s:b,s:b,s:o,s:b,s:s,s:{s:i,s:i,s:i,s:s},s:i,"
-                        "s:b}",
-                        "bridge", s->bridge, "subnet", s->subnet, "gateway", s->gateway, "uplink",
-                        s->uplink, "set_up", s->set_up, "setup_error", s->setup_error,
-                        "bridge_present", s->bridge_present, "nft_present", s->nft_present,
-                        "dns_listen", dns, "resolver_routed", s->resolver_routed, "resolver",
-                        s->resolver_text, "tap_pool", "size", (int)s->pool_size, "warm",
-                        (int)s->pool_warm, "in_use", (int)s->taps_in_use, "error",
-                        s->pool_error, "leases", (int)s->lease_count, "isolate_vms",
-                        s->isolate_vms);
+                    "{s:s,s:s,s:s,s:s,s:b,s:s,s:b,s:b,s:o,s:b,s:s,s:{s:i,s:i,s:i,s:s},s:i,"
+                    "s:b}",
+                    "bridge", s->bridge, "subnet", s->subnet, "gateway", s->gateway, "uplink",
+                    s->uplink, "set_up", s->set_up, "setup_error", s->setup_error, "bridge_present",
+                    s->bridge_present, "nft_present", s->nft_present, "dns_listen", dns,
+                    "resolver_routed", s->resolver_routed, "resolver", s->resolver_text, "tap_pool",
+                    "size", (int)s->pool_size, "warm", (int)s->pool_warm, "in_use",
+                    (int)s->taps_in_use, "error", s->pool_error, "leases", (int)s->lease_count,
+                    "isolate_vms", s->isolate_vms);
                 print_json(o);
         } else {
                 printf("network    %s\n", s->set_up ? "set up" : "NOT set up");
@@ -70,9 +69,9 @@ int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         printf("problem    %s\n", s->setup_error);
                 printf("bridge     %s (%s), gateway %s, subnet %s\n", s->bridge,
                        s->bridge_present ? "present" : "missing", s->gateway, s->subnet);
-                printf("uplink     %s\n",
-                       s->uplink[0] ? s->uplink : "(none found: NAT out of any non-bridge "
-                                                  "interface)");
+                printf("uplink     %s\n", s->uplink[0] ? s->uplink
+                                                       : "(none found: NAT out of any non-bridge "
+                                                         "interface)");
                 printf("nftables   table inet banger %s\n",
                        s->nft_present ? "present" : "missing or out of date");
                 printf("isolation  %s\n", s->isolate_vms ? "VMs cannot reach each other"
@@ -97,9 +96,9 @@ int cmd_net_leases(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 {
         Banger__V1__NetListLeasesRequest in = BANGER__V1__NET_LIST_LEASES_REQUEST__INIT;
         Banger__V1__NetListLeasesResponse *l = NULL;
-        int r = net_call(cli, "ListLeases", &in.base,
-                         &banger__v1__net_list_leases_response__descriptor,
-                         (ProtobufCMessage **)&l, 10000, true);
+        int r =
+            net_call(cli, "ListLeases", &in.base, &banger__v1__net_list_leases_response__descriptor,
+                     (ProtobufCMessage **)&l, 10000, true);
         if (r != 0)
                 return r;
         if (cli_flag(cli, "json")) {
@@ -107,9 +106,9 @@ int cmd_net_leases(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                 for (size_t i = 0; i < l->n_leases; i++) {
                         Banger__V1__NetLease *e = l->leases[i];
                         json_array_append_new(
-                                arr, json_pack("{s:s,s:s,s:s,s:s,s:I}", "name", e->vm_name, "ip",
-                                               e->ip, "mac", e->mac, "gateway", e->gateway,
-                                               "created_unix_ms", (json_int_t)e->created_unix_ms));
+                            arr, json_pack("{s:s,s:s,s:s,s:s,s:I}", "name", e->vm_name, "ip", e->ip,
+                                           "mac", e->mac, "gateway", e->gateway, "created_unix_ms",
+                                           (json_int_t)e->created_unix_ms));
                 }
                 print_json(json_pack("{s:o}", "leases", arr));
         } else {

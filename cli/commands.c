@@ -253,7 +253,94 @@ static const struct cli_cmd system_cmds[] = {
          .run = cmd_system_restart},
 };
 
+static const struct cli_flag vm_create_flags[] = {
+        {"name", 0, "NAME", "VM name: 1-63 of a-z, 0-9 and '-' (default: generated)"},
+        {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
+        {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
+        {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
+        {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
+        {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
+        {"json", 0, NULL, "print the VM as JSON when it is running"},
+};
+
+static const struct cli_flag vm_delete_flags[] = {
+        {"force", 'f', NULL, "kill the VM first if it is running"},
+};
+
+static const struct cli_cmd vm_cmds[] = {
+        {.name = "create",
+         .summary = "Create a VM and boot it",
+         .description =
+                 "Reserves the VM, leases its address and a tap from netsvc, makes its disks\n"
+                 "(a copy-on-write root disk over the image and a fresh ext4 work disk, mounted\n"
+                 "at /root, holding your ssh key and the VM's own sshd host key), boots it and\n"
+                 "waits for the guest agent. Progress is shown per stage; Ctrl-C cancels. A VM\n"
+                 "that fails to boot is left in state error with the reason and no leftovers.",
+         .flags = vm_create_flags,
+         .n_flags = ELEMENTSOF(vm_create_flags),
+         .run = cmd_vm_create},
+        {.name = "start",
+         .args = "VM",
+         .summary = "Boot a stopped VM (its work disk keeps its data)",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_start,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_VM},
+        {.name = "stop",
+         .args = "VM",
+         .summary = "Stop a VM: the guest syncs and powers off, killed after 10 s",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_stop,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_VM},
+        {.name = "kill",
+         .args = "VM",
+         .summary = "Kill a VM's VMM process at once",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_kill,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_VM},
+        {.name = "delete",
+         .args = "VM",
+         .summary = "Delete a VM: its disks, address and record",
+         .flags = vm_delete_flags,
+         .n_flags = ELEMENTSOF(vm_delete_flags),
+         .run = cmd_vm_delete,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_VM},
+        {.name = "list",
+         .summary = "List VMs (also: banger vm ps)",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_list},
+        {.name = "ps",
+         .summary = "List VMs (same as banger vm list)",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_list},
+        {.name = "show",
+         .args = "VM",
+         .summary = "Show one VM (by name or id prefix)",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_vm_show,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_VM},
+};
+
 static const struct cli_cmd root_cmds[] = {
+        {.name = "vm",
+         .summary = "Create, start, stop and delete VMs",
+         .subs = vm_cmds,
+         .n_subs = ELEMENTSOF(vm_cmds)},
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
          .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"
@@ -280,7 +367,7 @@ static const struct cli_cmd root_cmds[] = {
         {.name = "completion",
          .args = "bash|zsh|fish",
          .summary = "Print a shell completion script",
-         .description = "Completes commands, options and live names (kernels) from the running\n"
+         .description = "Completes commands, options and live names (VMs, kernels) from the running\n"
                         "services. Load it with:\n"
                         "  bash:  source <(banger completion bash)   (or save it to\n"
                         "         /etc/bash_completion.d/banger)\n"

@@ -52,8 +52,7 @@ static int find_by_name(sqlite3 *db, const char *name, struct lease *ret, struct
 }
 
 /* 1 with the holder's name in holder when ip is leased, 0 when free. */
-static int ip_holder(sqlite3 *db, struct in_addr ip, char *holder, size_t len,
-                     struct bg_error *err)
+static int ip_holder(sqlite3 *db, struct in_addr ip, char *holder, size_t len, struct bg_error *err)
 {
         char s[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &ip, s, sizeof(s));
@@ -275,8 +274,8 @@ int lease_get_or_create(sqlite3 *db, const struct ipam_net *net, struct in_addr 
         int r = netsvc_validate_vm_name(name, err);
         if (r < 0)
                 return r;
-        if (requested && (!ipam_net_is_host(net, *requested) ||
-                          requested->s_addr == gateway.s_addr)) {
+        if (requested &&
+            (!ipam_net_is_host(net, *requested) || requested->s_addr == gateway.s_addr)) {
                 char s[INET_ADDRSTRLEN];
                 inet_ntop(AF_INET, requested, s, sizeof(s));
                 return netsvc_validate_guest_ip(net, gateway, s, &(struct in_addr){0}, err);

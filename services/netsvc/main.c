@@ -4,10 +4,10 @@
 int main(int argc, char **argv)
 {
         static const struct daemon_desc desc = {
-                .name = "netsvc",
-                .binary = "banger-netsvc",
-                .summary = "banger's network service (root): bridge, tap pool, NAT and .vm DNS.",
-                .socket_for_owner = true,
+            .name = "netsvc",
+            .binary = "banger-netsvc",
+            .summary = "banger's network service (root): bridge, tap pool, NAT and .vm DNS.",
+            .socket_for_owner = true,
         };
         struct daemon d;
         struct netsvc v = {0};

@@ -68,10 +68,10 @@ int netsvc_init(struct netsvc *v, struct daemon *d, struct bg_error *err)
         v->host_netns = in_host_netns();
 
         struct tap_pool_config pc = {
-                .owner = (uid_t)v->owner_uid,
-                .isolated = v->isolate_vms,
-                .target = v->pool_size,
-                .parallel = NETSVC_POOL_PARALLEL,
+            .owner = (uid_t)v->owner_uid,
+            .isolated = v->isolate_vms,
+            .target = v->pool_size,
+            .parallel = NETSVC_POOL_PARALLEL,
         };
         snprintf(pc.bridge, sizeof(pc.bridge), "%s", v->bridge);
         return tap_pool_new(&pc, v->db, &v->lock, &v->pool, err);
@@ -126,8 +126,8 @@ static int setup_locked(struct netsvc *v, struct bg_error *err)
                 if (r < 0 || streq(uplink, v->bridge) || !ifname_is_valid(uplink))
                         uplink[0] = '\0'; /* masquerade out of any non-bridge interface */
         }
-        struct nft_config nc = {.subnet = v->net, .dns_port = v->dns_port,
-                                .isolate_vms = v->isolate_vms};
+        struct nft_config nc = {
+            .subnet = v->net, .dns_port = v->dns_port, .isolate_vms = v->isolate_vms};
         snprintf(nc.bridge, sizeof(nc.bridge), "%s", v->bridge);
         snprintf(nc.uplink, sizeof(nc.uplink), "%s", uplink);
         bool present = false;
@@ -148,8 +148,8 @@ static int setup_locked(struct netsvc *v, struct bg_error *err)
                 if (r < 0)
                         return bg_error_prefix(err, "DNS server");
         }
-        bool need_bridge = v->dns_addr.s_addr != htonl(INADDR_ANY) &&
-                           v->dns_addr.s_addr != v->gateway.s_addr;
+        bool need_bridge =
+            v->dns_addr.s_addr != htonl(INADDR_ANY) && v->dns_addr.s_addr != v->gateway.s_addr;
         if (need_bridge && !dns1) {
                 r = dns_start(v, v->gateway, &dns1, err);
                 if (r < 0) {

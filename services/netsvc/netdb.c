@@ -3,28 +3,28 @@
 /* Schema v1 shipped with the Foundation; later versions append migrations and
  * never edit one that has shipped. */
 const struct store_migration netsvc_migrations[] = {
-        {1, "CREATE TABLE leases ("
-            "  vm_name TEXT PRIMARY KEY,"
-            "  ip TEXT NOT NULL UNIQUE,"
-            "  mac TEXT NOT NULL UNIQUE,"
-            "  created_unix_ms INTEGER NOT NULL"
-            ");"
-            "CREATE TABLE taps ("
-            "  name TEXT PRIMARY KEY,"
-            "  vm_name TEXT,"
-            "  created_unix_ms INTEGER NOT NULL"
-            ");"},
-        {2, "ALTER TABLE taps ADD COLUMN state TEXT NOT NULL DEFAULT 'warm'"
-            "  CHECK (state IN ('creating', 'warm', 'used', 'deleting'));"
-            "CREATE INDEX taps_vm ON taps(vm_name);"
-            "CREATE TABLE released_ips ("
-            "  ip TEXT PRIMARY KEY,"
-            "  seq INTEGER NOT NULL"
-            ");"
-            "CREATE TABLE meta ("
-            "  key TEXT PRIMARY KEY,"
-            "  value INTEGER NOT NULL"
-            ");"},
+    {1, "CREATE TABLE leases ("
+        "  vm_name TEXT PRIMARY KEY,"
+        "  ip TEXT NOT NULL UNIQUE,"
+        "  mac TEXT NOT NULL UNIQUE,"
+        "  created_unix_ms INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE taps ("
+        "  name TEXT PRIMARY KEY,"
+        "  vm_name TEXT,"
+        "  created_unix_ms INTEGER NOT NULL"
+        ");"},
+    {2, "ALTER TABLE taps ADD COLUMN state TEXT NOT NULL DEFAULT 'warm'"
+        "  CHECK (state IN ('creating', 'warm', 'used', 'deleting'));"
+        "CREATE INDEX taps_vm ON taps(vm_name);"
+        "CREATE TABLE released_ips ("
+        "  ip TEXT PRIMARY KEY,"
+        "  seq INTEGER NOT NULL"
+        ");"
+        "CREATE TABLE meta ("
+        "  key TEXT PRIMARY KEY,"
+        "  value INTEGER NOT NULL"
+        ");"},
 };
 const size_t netsvc_n_migrations = ELEMENTSOF(netsvc_migrations);
 

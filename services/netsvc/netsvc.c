@@ -48,8 +48,7 @@ static int net_health(struct netsvc *v, const Banger__V1__HealthRequest *in,
         return daemon_health(v->d, in, out, call, err);
 }
 
-static int fill_status(struct netsvc *v, Banger__V1__NetStatusResponse *out,
-                       struct bg_error *err)
+static int fill_status(struct netsvc *v, Banger__V1__NetStatusResponse *out, struct bg_error *err)
 {
         char nb[IPAM_CIDR_STRLEN], gw[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, &v->gateway, gw, sizeof(gw));
@@ -83,8 +82,8 @@ static int fill_status(struct netsvc *v, Banger__V1__NetStatusResponse *out,
                 if (streq(links[i].name, v->bridge) && streq(links[i].kind, "bridge"))
                         bridge_present = true;
 
-        struct nft_config nc = {.subnet = v->net, .dns_port = v->dns_port,
-                                .isolate_vms = v->isolate_vms};
+        struct nft_config nc = {
+            .subnet = v->net, .dns_port = v->dns_port, .isolate_vms = v->isolate_vms};
         snprintf(nc.bridge, sizeof(nc.bridge), "%s", v->bridge);
         snprintf(nc.uplink, sizeof(nc.uplink), "%s", uplink);
         bool nft_ok = false;
@@ -94,8 +93,7 @@ static int fill_status(struct netsvc *v, Banger__V1__NetStatusResponse *out,
 
         char text[600];
         if (v->host_netns)
-                resolved_status_text(NULL, v->bridge, v->gateway, v->dns_port, text,
-                                     sizeof(text));
+                resolved_status_text(NULL, v->bridge, v->gateway, v->dns_port, text, sizeof(text));
         else
                 snprintf(text, sizeof(text),
                          "banger-netsvc runs in its own network namespace, so systemd-resolved "
@@ -302,7 +300,9 @@ static int net_acquire_tap(struct netsvc *v, const Banger__V1__NetAcquireTapRequ
         if (r < 0)
                 return r;
         log_debug("tap %s for VM %s (%s)", tap, in->vm_name,
-                  held ? "already held" : from_pool ? "from the pool" : "created");
+                  held        ? "already held"
+                  : from_pool ? "from the pool"
+                              : "created");
         out->tap = strdup(tap);
         out->from_pool = from_pool;
         out->already_held = held;
@@ -362,16 +362,16 @@ static int net_list_taps(struct netsvc *v, const Banger__V1__NetListTapsRequest 
 
 /* In descriptor order; checked at registration and by a unit test. */
 const struct rpc_method_impl netsvc_net_methods[] = {
-        RPC_METHOD("Health", net_health),
-        RPC_METHOD("Status", net_status),
-        RPC_METHOD("Setup", net_setup),
-        RPC_METHOD("Teardown", net_teardown),
-        RPC_METHOD("Lease", net_lease),
-        RPC_METHOD("Release", net_release),
-        RPC_METHOD("ListLeases", net_list_leases),
-        RPC_METHOD("AcquireTap", net_acquire_tap),
-        RPC_METHOD("ReleaseTap", net_release_tap),
-        RPC_METHOD("ListTaps", net_list_taps),
+    RPC_METHOD("Health", net_health),
+    RPC_METHOD("Status", net_status),
+    RPC_METHOD("Setup", net_setup),
+    RPC_METHOD("Teardown", net_teardown),
+    RPC_METHOD("Lease", net_lease),
+    RPC_METHOD("Release", net_release),
+    RPC_METHOD("ListLeases", net_list_leases),
+    RPC_METHOD("AcquireTap", net_acquire_tap),
+    RPC_METHOD("ReleaseTap", net_release_tap),
+    RPC_METHOD("ListTaps", net_list_taps),
 };
 const size_t netsvc_n_net_methods = ELEMENTSOF(netsvc_net_methods);
 
@@ -392,7 +392,7 @@ int netsvc_check_privileges(struct bg_error *err)
                 const char *name;
                 const char *why;
         } needed[] = {
-                {CAP_NET_ADMIN, "CAP_NET_ADMIN", "to manage the bridge, taps and nftables rules"},
+            {CAP_NET_ADMIN, "CAP_NET_ADMIN", "to manage the bridge, taps and nftables rules"},
         };
         for (size_t i = 0; i < ELEMENTSOF(needed); i++) {
                 int c = needed[i].cap;

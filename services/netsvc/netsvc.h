@@ -28,21 +28,21 @@ struct netsvc {
         /* From config.toml, fixed for the life of the process. */
         char bridge[IFNAMSIZ];
         struct ipam_net net;
-        struct in_addr gateway;       /* the bridge address */
-        char uplink_cfg[IFNAMSIZ];    /* "" = the default route's */
-        struct in_addr dns_addr;      /* dns_listen */
+        struct in_addr gateway;    /* the bridge address */
+        char uplink_cfg[IFNAMSIZ]; /* "" = the default route's */
+        struct in_addr dns_addr;   /* dns_listen */
         uint16_t dns_port;
         bool isolate_vms;
         unsigned pool_size;
-        bool host_netns;              /* resolver routing only in the host's namespace */
+        bool host_netns; /* resolver routing only in the host's namespace */
 
-        pthread_mutex_t setup_lock;   /* serialises Setup and Teardown */
-        pthread_mutex_t lock;         /* db, the pool, and the fields below */
+        pthread_mutex_t setup_lock; /* serialises Setup and Teardown */
+        pthread_mutex_t lock;       /* db, the pool, and the fields below */
         bool set_up;
         char setup_error[BG_ERROR_MSG_MAX];
-        char uplink[IFNAMSIZ];        /* as applied; "" = any non-bridge interface */
+        char uplink[IFNAMSIZ]; /* as applied; "" = any non-bridge interface */
         bool resolver_routed;
-        struct dns_server *dns[2];    /* dns_listen, and the bridge address */
+        struct dns_server *dns[2]; /* dns_listen, and the bridge address */
         struct tap_pool *pool;
 };
 

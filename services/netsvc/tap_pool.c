@@ -27,10 +27,10 @@ struct tap_pool {
 };
 
 static const char *const state_names[_TAP_STATE_MAX] = {
-        [TAP_CREATING] = "creating",
-        [TAP_WARM] = "warm",
-        [TAP_USED] = "used",
-        [TAP_DELETING] = "deleting",
+    [TAP_CREATING] = "creating",
+    [TAP_WARM] = "warm",
+    [TAP_USED] = "used",
+    [TAP_DELETING] = "deleting",
 };
 
 const char *tap_state_to_string(enum tap_state s)
@@ -112,8 +112,8 @@ static int row_insert(struct tap_pool *p, const char *name, const char *vm, enum
                       struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = netdb_prepare(p->db, "INSERT INTO taps(" TAP_COLS ") VALUES (?, ?, ?, ?)", &st,
-                              err);
+        int r =
+            netdb_prepare(p->db, "INSERT INTO taps(" TAP_COLS ") VALUES (?, ?, ?, ?)", &st, err);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -133,8 +133,8 @@ static int row_update(struct tap_pool *p, const char *name, const char *vm, enum
                       struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = netdb_prepare(p->db, "UPDATE taps SET vm_name = ?, state = ? WHERE name = ?", &st,
-                              err);
+        int r =
+            netdb_prepare(p->db, "UPDATE taps SET vm_name = ?, state = ? WHERE name = ?", &st, err);
         if (r < 0)
                 return r;
         if (vm)

@@ -67,11 +67,11 @@ struct tap_pool_stats {
 };
 
 struct tap_pool_reconcile_stats {
-        unsigned adopted;        /* in-use taps kept */
-        unsigned kept_warm;      /* warm taps kept */
-        unsigned removed_rows;   /* rows whose tap was unfinished or gone */
-        unsigned removed_links;  /* bg taps in the kernel with no row (orphans) */
-        unsigned recreated;      /* in-use taps whose link was missing */
+        unsigned adopted;       /* in-use taps kept */
+        unsigned kept_warm;     /* warm taps kept */
+        unsigned removed_rows;  /* rows whose tap was unfinished or gone */
+        unsigned removed_links; /* bg taps in the kernel with no row (orphans) */
+        unsigned recreated;     /* in-use taps whose link was missing */
 };
 
 /* lock is the caller's mutex for db; both must outlive the pool. The pool

@@ -66,8 +66,10 @@ int netsvc_validate_guest_ip(const struct ipam_net *net, struct in_addr gateway,
         if (r < 0)
                 return r;
         if (a.s_addr == gateway.s_addr)
-                return bg_error_set(err, EINVAL, "%s is the gateway (the bridge address), not a "
-                                    "guest address", s);
+                return bg_error_set(err, EINVAL,
+                                    "%s is the gateway (the bridge address), not a "
+                                    "guest address",
+                                    s);
         *ret = a;
         return 0;
 }

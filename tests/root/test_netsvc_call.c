@@ -75,8 +75,7 @@ int main(int argc, char **argv)
                 in.purge_leases = streq(a1, "purge");
                 call("Teardown", &in.base, &banger__v1__net_teardown_response__descriptor, &out);
                 Banger__V1__NetTeardownResponse *t = (void *)out;
-                printf("taps_removed=%u\nleases_removed=%u\n", t->taps_removed,
-                       t->leases_removed);
+                printf("taps_removed=%u\nleases_removed=%u\n", t->taps_removed, t->leases_removed);
         } else if (streq(m, "lease")) {
                 Banger__V1__NetLeaseRequest in = BANGER__V1__NET_LEASE_REQUEST__INIT;
                 in.vm_name = (char *)a1;
@@ -113,7 +112,7 @@ int main(int argc, char **argv)
                         char name[64];
                         snprintf(name, sizeof(name), "%s-%d", a1, i);
                         Banger__V1__NetAcquireTapRequest in =
-                                BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
+                            BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
                         in.vm_name = name;
                         call("AcquireTap", &in.base,
                              &banger__v1__net_acquire_tap_response__descriptor, &out);
@@ -126,7 +125,8 @@ int main(int argc, char **argv)
                 in.tap = (char *)a1;
                 call("ReleaseTap", &in.base, &banger__v1__net_release_tap_response__descriptor,
                      &out);
-                printf("to_pool=%d\n", ((Banger__V1__NetReleaseTapResponse *)out)->returned_to_pool);
+                printf("to_pool=%d\n",
+                       ((Banger__V1__NetReleaseTapResponse *)out)->returned_to_pool);
         } else if (streq(m, "taps")) {
                 Banger__V1__NetListTapsRequest in = BANGER__V1__NET_LIST_TAPS_REQUEST__INIT;
                 call("ListTaps", &in.base, &banger__v1__net_list_taps_response__descriptor, &out);

@@ -192,8 +192,7 @@ static void test_requested(void **state)
                 inet_pton(AF_INET, bad[i], &other);
                 bg_error_clear(&err);
                 assert_int_equal(
-                        lease_get_or_create(f.db, &f.net, f.gw, "x", &other, &l, NULL, &err),
-                        -EINVAL);
+                    lease_get_or_create(f.db, &f.net, f.gw, "x", &other, &l, NULL, &err), -EINVAL);
                 assert_non_null(strstr(err.msg, bad[i]));
         }
         /* Bad names never reach the database. */
@@ -219,10 +218,10 @@ static void test_subnet_change(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_stable_and_never_twice),
-                cmocka_unit_test(test_reuse_oldest_when_used_up),
-                cmocka_unit_test(test_requested),
-                cmocka_unit_test(test_subnet_change),
+            cmocka_unit_test(test_stable_and_never_twice),
+            cmocka_unit_test(test_reuse_oldest_when_used_up),
+            cmocka_unit_test(test_requested),
+            cmocka_unit_test(test_subnet_change),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

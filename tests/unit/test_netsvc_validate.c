@@ -17,12 +17,22 @@
 static void test_vm_names(void **state)
 {
         static const char *good[] = {
-                "a", "web", "web-1", "0", "9lives", "a-b-c",
-                "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk", /* 63 */
+            "a",
+            "web",
+            "web-1",
+            "0",
+            "9lives",
+            "a-b-c",
+            "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk", /* 63 */
         };
         static const char *bad[] = {
-                "", "-a", "a-", "-", "Web", "web_1", "web.vm", "a b", "a/b", "ä", "a\n",
-                "../etc", "a;rm", "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", /* 64 */
+            "",       "-a",
+            "a-",     "-",
+            "Web",    "web_1",
+            "web.vm", "a b",
+            "a/b",    "ä",
+            "a\n",    "../etc",
+            "a;rm",   "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl", /* 64 */
         };
         struct bg_error err = {0};
         for (size_t i = 0; i < ELEMENTSOF(good); i++) {
@@ -49,9 +59,9 @@ static void test_guest_ips(void **state)
         struct bg_error err = {0};
         assert_int_equal(ipam_cidr_parse("172.30.0.1/24", &gw, &net, &err), 0);
         static const char *good[] = {"172.30.0.2", "172.30.0.254", "172.30.0.100"};
-        static const char *bad[] = {"172.30.0.1", "172.30.0.0", "172.30.0.255", "172.30.1.2",
-                                    "10.0.0.1", "", "172.30.0", "172.30.0.2/24", "::1",
-                                    "172.30.0.256", "1.2.3.4.5", "localhost"};
+        static const char *bad[] = {
+            "172.30.0.1",    "172.30.0.0", "172.30.0.255", "172.30.1.2", "10.0.0.1", "", "172.30.0",
+            "172.30.0.2/24", "::1",        "172.30.0.256", "1.2.3.4.5",  "localhost"};
         for (size_t i = 0; i < ELEMENTSOF(good); i++) {
                 assert_int_equal(netsvc_validate_guest_ip(&net, gw, good[i], &a, &err), 0);
                 assert_string_equal(inet_ntoa(a), good[i]);
@@ -67,8 +77,8 @@ static void test_guest_ips(void **state)
 static void test_tap_names(void **state)
 {
         static const char *good[] = {"bgt1", "bgt999999999", "bg-a", "bg0123456789abc"};
-        static const char *bad[] = {"eth0", "banger0", "bg", "bgT1", "bg_1", "bg0123456789abcd",
-                                    "lo", "bg t", "bg/x", ""};
+        static const char *bad[] = {"eth0", "banger0", "bg",   "bgT1", "bg_1", "bg0123456789abcd",
+                                    "lo",   "bg t",    "bg/x", ""};
         for (size_t i = 0; i < ELEMENTSOF(good); i++)
                 assert_true(ifname_is_tap(good[i]));
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
@@ -96,17 +106,16 @@ static void test_method_table(void **state)
         assert_int_equal(netsvc_n_net_methods, banger__v1__net_service__descriptor.n_methods);
         assert_string_equal(netsvc_net_methods[0].name, "Health");
         /* A table missing its last method is refused. */
-        assert_true(rpc_check_method_table(&banger__v1__net_service__descriptor,
-                                           netsvc_net_methods, netsvc_n_net_methods - 1,
-                                           &err) < 0);
+        assert_true(rpc_check_method_table(&banger__v1__net_service__descriptor, netsvc_net_methods,
+                                           netsvc_n_net_methods - 1, &err) < 0);
 }
 
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_vm_names),   cmocka_unit_test(test_guest_ips),
-                cmocka_unit_test(test_tap_names),  cmocka_unit_test(test_tap_states),
-                cmocka_unit_test(test_method_table),
+            cmocka_unit_test(test_vm_names),     cmocka_unit_test(test_guest_ips),
+            cmocka_unit_test(test_tap_names),    cmocka_unit_test(test_tap_states),
+            cmocka_unit_test(test_method_table),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,275 @@
+/* `banger vm …`: the VM lifecycle verbs, through the gateway to VmService. */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "banger/v1/vm.pb-c.h"
+#include "cli.h"
+#include "cmd_ops.h"
+#include "util/names.h"
+
+#define VM_SERVICE "banger.v1.VmService"
+
+static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+                   const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
+                   uint32_t deadline_ms, unsigned flags, struct rpc_status *st)
+{
+        struct rpc_client *c = NULL;
+        int r = cli_gateway(cli, &c, st);
+        if (r < 0)
+                return r;
+        char m[128];
+        snprintf(m, sizeof(m), "/" VM_SERVICE "/%s", method);
+        struct rpc_call_opts o = {.deadline_ms = deadline_ms, .flags = flags};
+        r = rpc_call(c, m, in, od, out, &o, st);
+        rpc_client_close(c);
+        return r;
+}
+
+static json_t *vm_json(const Banger__V1__Vm *v)
+{
+        json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,"
+                              "s:s}",
+                              "id", v->id, "name", v->name, "state", v->state, "vcpu", v->vcpu,
+                              "memory_mib", v->memory_mib, "work_disk_bytes",
+                              (json_int_t)v->work_disk_bytes, "image", v->image, "kernel",
+                              v->kernel, "vmm", v->vmm, "accel", v->accel, "ip", v->ip, "mac",
+                              v->mac, "tap", v->tap, "pid", v->pid, "created_unix_ms",
+                              (json_int_t)v->created_unix_ms, "updated_unix_ms",
+                              (json_int_t)v->updated_unix_ms, "host_key", v->host_key);
+        if (v->error[0])
+                json_object_set_new(o, "error", json_string(v->error));
+        return o;
+}
+
+static void print_json(json_t *o)
+{
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+}
+
+static void vm_print(const Banger__V1__Vm *v)
+{
+        printf("name:      %s\nid:        %s\nstate:     %s\n", v->name, v->id, v->state);
+        if (v->error[0])
+                printf("error:     %s\n", v->error);
+        printf("vcpu:      %u\nmemory:    %u MiB\n", v->vcpu, v->memory_mib);
+        char disk[32];
+        cli_format_bytes(disk, sizeof(disk), v->work_disk_bytes);
+        printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk,
+               v->image, v->kernel, v->vmm, v->accel[0] ? " (" : "", v->accel,
+               v->accel[0] ? ")" : "");
+        if (v->ip[0])
+                printf("address:   %s (%s.vm)\nmac:       %s\n", v->ip, v->name, v->mac);
+        if (v->tap[0])
+                printf("tap:       %s\n", v->tap);
+        if (v->pid)
+                printf("pid:       %d\n", v->pid);
+        if (v->host_key[0])
+                printf("host key:  %s\n", v->host_key);
+}
+
+static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
+{
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(s, &end, 10);
+        if (errno || *end || end == s || v < min || v > max)
+                return cli_fail(RPC_INVALID_ARGUMENT, "--%s: '%s' is not a number in %u..%u",
+                                flag, s, min, max);
+        *ret = (uint32_t)v;
+        return 0;
+}
+
+static int parse_size(const char *s, uint64_t *ret)
+{
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        uint64_t mul = 1;
+        if (errno || end == s)
+                goto bad;
+        switch (*end) {
+        case 'K': case 'k': mul = 1ull << 10; end++; break;
+        case 'M': case 'm': mul = 1ull << 20; end++; break;
+        case 'G': case 'g': mul = 1ull << 30; end++; break;
+        case 'T': case 't': mul = 1ull << 40; end++; break;
+        case '\0': break;
+        default: goto bad;
+        }
+        if (*end == 'i' && end[1] == 'B')
+                end += 2;
+        else if (*end == 'B')
+                end++;
+        if (*end || v > UINT64_MAX / mul)
+                goto bad;
+        *ret = v * mul;
+        return 0;
+bad:
+        return cli_fail(RPC_INVALID_ARGUMENT, "--disk: '%s' is not a size like 8G or 512M", s);
+}
+
+/* Runs an Operation-returning call to its end and prints the VM. */
+static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
+{
+        bool json = cli_flag(cli, "json");
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        Banger__V1__Operation *op = NULL, *fin = NULL;
+        int r = cli_gateway(cli, &c, &st);
+        if (r < 0)
+                return cli_fail_status(&st);
+        char m[128];
+        snprintf(m, sizeof(m), "/" VM_SERVICE "/%s", method);
+        struct rpc_call_opts o = {.deadline_ms = 30000};
+        r = rpc_call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
+                     &st);
+        if (r < 0) {
+                rpc_client_close(c);
+                return cli_fail_status(&st);
+        }
+        r = cli_op_follow(c, VM_SERVICE, op, json, &fin, &st);
+        rpc_client_close(c);
+        banger__v1__operation__free_unpacked(op, NULL);
+        if (r < 0)
+                return cli_fail_status(&st);
+        cli_op_status(fin, &st);
+        if (st.code != RPC_OK) {
+                banger__v1__operation__free_unpacked(fin, NULL);
+                return cli_fail_status(&st);
+        }
+        Banger__V1__Vm *vm = banger__v1__vm__unpack(NULL, fin->result.len, fin->result.data);
+        banger__v1__operation__free_unpacked(fin, NULL);
+        if (!vm)
+                return cli_fail(RPC_INTERNAL, "the operation finished without a VM in its result");
+        if (json)
+                print_json(vm_json(vm));
+        else
+                printf("VM %s is %s%s%s\n", vm->name, vm->state, vm->ip[0] ? " at " : "", vm->ip);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return 0;
+}
+
+int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__CreateVmRequest req = BANGER__V1__CREATE_VM_REQUEST__INIT;
+        struct bg_error err = {0};
+        const char *v;
+        int r;
+        if ((v = cli_flag_value(cli, "name"))) {
+                if (bg_name_check_dns_label("VM name", v, &err) < 0)
+                        return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+                req.name = (char *)v;
+        }
+        if ((v = cli_flag_value(cli, "image")))
+                req.image = (char *)v;
+        if ((v = cli_flag_value(cli, "kernel")))
+                req.kernel = (char *)v;
+        if ((v = cli_flag_value(cli, "vcpu")) && (r = parse_u32("vcpu", v, 1, 32, &req.vcpu)))
+                return r;
+        if ((v = cli_flag_value(cli, "mem")) &&
+            (r = parse_u32("mem", v, 128, 262144, &req.memory_mib)))
+                return r;
+        if ((v = cli_flag_value(cli, "disk")) && (r = parse_size(v, &req.work_disk_bytes)))
+                return r;
+        return follow_vm_op(cli, "Create", &req.base);
+}
+
+int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        req.ref = argv[0];
+        return follow_vm_op(cli, "Start", &req.base);
+}
+
+static int simple_vm_verb(struct cli *cli, const char *method, const char *ref,
+                          uint32_t deadline_ms, const char *done_word)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__Vm *vm = NULL;
+        struct rpc_status st = {0};
+        req.ref = (char *)ref;
+        if (vm_call(cli, method, &req.base, &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm,
+                    deadline_ms, 0, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(vm_json(vm));
+        else
+                printf("VM %s %s\n", vm->name, done_word);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return 0;
+}
+
+int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        return simple_vm_verb(cli, "Stop", argv[0], 60000, "stopped");
+}
+
+int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        return simple_vm_verb(cli, "Kill", argv[0], 30000, "killed");
+}
+
+int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__DeleteVmRequest req = BANGER__V1__DELETE_VM_REQUEST__INIT;
+        Banger__V1__DeleteVmResponse *resp = NULL;
+        struct rpc_status st = {0};
+        req.ref = argv[0];
+        req.force = cli_flag(cli, "force");
+        if (vm_call(cli, "Delete", &req.base, &banger__v1__delete_vm_response__descriptor,
+                    (ProtobufCMessage **)&resp, 60000, 0, &st) < 0)
+                return cli_fail_status(&st);
+        printf("VM %s deleted\n", resp->name);
+        banger__v1__delete_vm_response__free_unpacked(resp, NULL);
+        return 0;
+}
+
+int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__ListVmsRequest req = BANGER__V1__LIST_VMS_REQUEST__INIT;
+        Banger__V1__ListVmsResponse *resp = NULL;
+        struct rpc_status st = {0};
+        if (vm_call(cli, "List", &req.base, &banger__v1__list_vms_response__descriptor,
+                    (ProtobufCMessage **)&resp, 10000, RPC_CALL_IDEMPOTENT, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json")) {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < resp->n_vms; i++)
+                        json_array_append_new(arr, vm_json(resp->vms[i]));
+                print_json(arr);
+        } else {
+                printf("%-20s %-9s %-15s %5s %8s %-10s %s\n", "NAME", "STATE", "IP", "VCPU",
+                       "MEM", "VMM", "ID");
+                for (size_t i = 0; i < resp->n_vms; i++) {
+                        Banger__V1__Vm *v = resp->vms[i];
+                        char mem[16];
+                        snprintf(mem, sizeof(mem), "%uM", v->memory_mib);
+                        printf("%-20s %-9s %-15s %5u %8s %-10s %.12s\n", v->name, v->state,
+                               v->ip[0] ? v->ip : "-", v->vcpu, mem, v->vmm, v->id);
+                }
+        }
+        banger__v1__list_vms_response__free_unpacked(resp, NULL);
+        return 0;
+}
+
+int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__Vm *vm = NULL;
+        struct rpc_status st = {0};
+        req.ref = argv[0];
+        if (vm_call(cli, "Get", &req.base, &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm,
+                    10000, RPC_CALL_IDEMPOTENT, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(vm_json(vm));
+        else
+                vm_print(vm);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return 0;
+}
