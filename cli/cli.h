@@ -25,6 +25,7 @@ enum cli_complete {
         CLI_COMPLETE_FILE,
         CLI_COMPLETE_KERNEL, /* live kernel names from the running services */
         CLI_COMPLETE_VM,     /* live VM names */
+        CLI_COMPLETE_IMAGE,  /* live image names */
 };
 
 struct cli_cmd {
@@ -85,6 +86,10 @@ int cli_complete_main(int argc, char **argv);
 int cli_docs_main(void);
 
 /* commands */
+int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

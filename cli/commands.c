@@ -336,11 +336,61 @@ static const struct cli_cmd vm_cmds[] = {
          .complete = CLI_COMPLETE_VM},
 };
 
+static const struct cli_flag image_build_flags[] = {
+        {"suite", 0, "SUITE", "Debian suite (default bookworm)"},
+        {"packages", 0, "LIST", "comma-separated packages (default: systemd-sysv, openssh-server, "
+                                "git, ca-certificates, curl, iproute2, procps, less)"},
+        {"mirror", 0, "URL", "Debian mirror (default: config kernel.debian_mirror, else this "
+                             "host's apt sources)"},
+        {"json", 0, NULL, "print the image as JSON when it is built"},
+};
+
+static const struct cli_cmd image_cmds[] = {
+        {.name = "build",
+         .args = "[NAME]",
+         .summary = "Build a Debian image with mmdebstrap (the default image vm create uses)",
+         .description =
+                 "Runs mmdebstrap and streams its tar straight into an ext4 image (no unpacked\n"
+                 "tree, no mount), installs banger's guest agent, its units and the sshd\n"
+                 "drop-in, and removes the shared ssh host keys (each VM gets its own).\n"
+                 "NAME defaults to config vm.default_image (\"golden\"). Progress is shown;\n"
+                 "Ctrl-C cancels and removes the partial image.",
+         .flags = image_build_flags,
+         .n_flags = ELEMENTSOF(image_build_flags),
+         .run = cmd_image_build,
+         .max_args = 1},
+        {.name = "list",
+         .summary = "List images",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_image_list},
+        {.name = "show",
+         .args = "NAME",
+         .summary = "Show an image: size, whether it has an init and sshd, its files",
+         .flags = json_flag,
+         .n_flags = ELEMENTSOF(json_flag),
+         .run = cmd_image_show,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_IMAGE},
+        {.name = "delete",
+         .args = "NAME",
+         .summary = "Delete an image",
+         .run = cmd_image_delete,
+         .min_args = 1,
+         .max_args = 1,
+         .complete = CLI_COMPLETE_IMAGE},
+};
+
 static const struct cli_cmd root_cmds[] = {
         {.name = "vm",
          .summary = "Create, start, stop and delete VMs",
          .subs = vm_cmds,
          .n_subs = ELEMENTSOF(vm_cmds)},
+        {.name = "image",
+         .summary = "Build, list, show and delete root images",
+         .subs = image_cmds,
+         .n_subs = ELEMENTSOF(image_cmds)},
         {.name = "status",
          .summary = "Show the health of the gateway and every service",
          .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"
@@ -367,7 +417,7 @@ static const struct cli_cmd root_cmds[] = {
         {.name = "completion",
          .args = "bash|zsh|fish",
          .summary = "Print a shell completion script",
-         .description = "Completes commands, options and live names (VMs, kernels) from the running\n"
+         .description = "Completes commands, options and live names (VMs, images, kernels) from the running\n"
                         "services. Load it with:\n"
                         "  bash:  source <(banger completion bash)   (or save it to\n"
                         "         /etc/bash_completion.d/banger)\n"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
@@ -54,6 +55,26 @@ static void complete_vms(const char *partial)
                 for (size_t i = 0; i < resp->n_vms; i++)
                         print_matching(resp->vms[i]->name, partial);
                 banger__v1__list_vms_response__free_unpacked(resp, NULL);
+        }
+        rpc_client_close(c);
+}
+
+static void complete_images(const char *partial)
+{
+        struct cli cli = {0};
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        if (cli_gateway(&cli, &c, &st) < 0)
+                return;
+        Banger__V1__ListImagesRequest req = BANGER__V1__LIST_IMAGES_REQUEST__INIT;
+        Banger__V1__ListImagesResponse *resp = NULL;
+        struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
+        if (rpc_call(c, "/banger.v1.ImageService/List", &req.base,
+                     &banger__v1__list_images_response__descriptor, (ProtobufCMessage **)&resp,
+                     &o, &st) == 0) {
+                for (size_t i = 0; i < resp->n_images; i++)
+                        print_matching(resp->images[i]->name, partial);
+                banger__v1__list_images_response__free_unpacked(resp, NULL);
         }
         rpc_client_close(c);
 }
@@ -118,6 +139,9 @@ int cli_complete_main(int argc, char **argv)
                 break;
         case CLI_COMPLETE_VM:
                 complete_vms(partial);
+                break;
+        case CLI_COMPLETE_IMAGE:
+                complete_images(partial);
                 break;
         case CLI_COMPLETE_NONE:
                 break;

@@ -181,7 +181,8 @@ int doctor_check_kvm(const struct doctor_env *env, const struct doctor_input *in
         enum doctor_status miss = need ? DOCTOR_FAIL : DOCTOR_WARN;
         int api = 0;
         if (!env->kvm_open)
-                return doctor_add(rep, "kvm", DOCTOR_WARN, NULL, "cannot check /dev/kvm here");
+                return doctor_add(rep, "kvm", DOCTOR_WARN, "check by hand: `ls -l /dev/kvm`",
+                                  "cannot check /dev/kvm here");
         int r = env->kvm_open(env->ud, "/dev/kvm", &api);
         if (r == 0 && api == 12)
                 return doctor_add(rep, "kvm", DOCTOR_PASS, NULL,
@@ -480,7 +481,9 @@ int doctor_check_subnet(const struct doctor_env *env, const struct doctor_input 
                         struct doctor_report *rep)
 {
         if (!in->cfg)
-                return doctor_add(rep, "subnet", DOCTOR_WARN, NULL, "no configuration loaded");
+                return doctor_add(rep, "subnet", DOCTOR_WARN,
+                                  "fix config.toml first (see the config row)",
+                                  "no configuration loaded");
         uint8_t prefix = in->cfg->network.subnet.prefix;
         uint32_t mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0;
         struct in_addr net = {.s_addr = in->cfg->network.subnet.addr.s_addr & mask};
@@ -488,11 +491,13 @@ int doctor_check_subnet(const struct doctor_env *env, const struct doctor_input 
         inet_ntop(AF_INET, &net, ns, sizeof(ns));
         const char *bridge = in->cfg->network.bridge ? in->cfg->network.bridge : "banger0";
         if (!env->route_overlap)
-                return doctor_add(rep, "subnet", DOCTOR_WARN, NULL,
+                return doctor_add(rep, "subnet", DOCTOR_WARN,
+                                  "compare network.subnet with `ip -4 route` by hand",
                                   "cannot read the host's routes in this build");
         int r = env->route_overlap(env->ud, net, prefix, bridge, route, sizeof(route));
         if (r < 0)
-                return doctor_add(rep, "subnet", DOCTOR_WARN, NULL,
+                return doctor_add(rep, "subnet", DOCTOR_WARN,
+                                  "compare network.subnet with `ip -4 route` by hand",
                                   "cannot read the host's routes: %s", strerror(-r));
         if (r > 0)
                 return doctor_add(rep, "subnet", DOCTOR_FAIL,
@@ -614,7 +619,9 @@ int doctor_check_dns_port(const struct doctor_env *env, const struct doctor_inpu
                           struct doctor_report *rep)
 {
         if (!in->cfg)
-                return doctor_add(rep, "dns.port", DOCTOR_WARN, NULL, "no configuration loaded");
+                return doctor_add(rep, "dns.port", DOCTOR_WARN,
+                                  "fix config.toml first (see the config row)",
+                                  "no configuration loaded");
         struct in_addr a = in->cfg->network.dns_listen.addr;
         uint16_t port = in->cfg->network.dns_listen.port;
         char as[INET_ADDRSTRLEN], comm[64];
@@ -646,7 +653,7 @@ int doctor_check_dns_port(const struct doctor_env *env, const struct doctor_inpu
                                   "process",
                                   as, (unsigned)port);
         if (r < 0)
-                return doctor_add(rep, "dns.port", DOCTOR_WARN, NULL,
+                return doctor_add(rep, "dns.port", DOCTOR_WARN, "check by hand: `sudo ss -ulpn`",
                                   "cannot read the UDP socket table: %s", strerror(-r));
         return doctor_add(rep, "dns.port", DOCTOR_WARN,
                           in->system_mode ? "sudo systemctl start banger-netsvc; `banger net "
@@ -725,7 +732,7 @@ int doctor_check_disk(const struct doctor_env *env, const struct doctor_input *i
         uint64_t avail = 0;
         int r = env->disk_free ? env->disk_free(env->ud, dir, &avail) : -ENOSYS;
         if (r < 0)
-                return doctor_add(rep, "disk", DOCTOR_WARN, NULL,
+                return doctor_add(rep, "disk", DOCTOR_WARN, "check by hand: `df -h`",
                                   "cannot measure free space in %s: %s", dir, strerror(-r));
         double gib = (double)avail / (double)(1ULL << 30);
         const char *hint = "free space there: `banger vm prune`, `banger image prune`, or move "

@@ -2,6 +2,7 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "image_service.h"
 #include "kernel_service.h"
 #include "kernel_store.h"
 
@@ -23,6 +24,7 @@ const struct store_migration imagesvc_migrations[] = {
         "  created_unix_ms INTEGER NOT NULL"
         ");"},
     {2, kernel_store_migration_2},
+    {3, image_store_migration_3},
 };
 const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
 
@@ -35,6 +37,13 @@ static int image_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
 
 const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Health", image_health),
+    RPC_METHOD("Build", imagesvc_image_build),
+    RPC_METHOD("Show", imagesvc_image_show),
+    RPC_METHOD("List", imagesvc_image_list),
+    RPC_METHOD("Delete", imagesvc_image_delete),
+    RPC_METHOD("GetOperation", imagesvc_image_get_op),
+    RPC_METHOD("CancelOperation", imagesvc_image_cancel_op),
+    RPC_METHOD("ListOperations", imagesvc_image_list_ops),
 };
 const size_t imagesvc_n_image_methods = ELEMENTSOF(imagesvc_image_methods);
 
@@ -63,6 +72,9 @@ int imagesvc_register(struct imagesvc *v, struct bg_error *err)
         int r = kernelsvc_new(v->d, &v->kernels, err);
         if (r < 0)
                 return r;
+        r = imagestore_new(v->d, &v->images, err);
+        if (r < 0)
+                return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
                                    imagesvc_image_methods, imagesvc_n_image_methods, v, err);
         if (r < 0)
@@ -73,5 +85,6 @@ int imagesvc_register(struct imagesvc *v, struct bg_error *err)
 
 void imagesvc_done(struct imagesvc *v)
 {
+        v->images = imagestore_free(v->images);
         v->kernels = kernelsvc_free(v->kernels);
 }

@@ -4,10 +4,12 @@
 #include "daemon/daemon.h"
 
 struct kernelsvc;
+struct imagestore;
 
 struct imagesvc {
         struct daemon *d;
         struct kernelsvc *kernels; /* KernelService state (kernel_service.h) */
+        struct imagestore *images; /* ImageService state (image_service.h) */
 };
 
 extern const struct store_migration imagesvc_migrations[];

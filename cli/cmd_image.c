@@ -1,0 +1,175 @@
+/* `banger image …`: build, list, show and delete root images (ImageService). */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "banger/v1/image.pb-c.h"
+#include "cli.h"
+#include "cmd_ops.h"
+
+#define IMAGE_SERVICE "banger.v1.ImageService"
+
+static json_t *image_json(const Banger__V1__Image *i)
+{
+        return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:s,s:I}", "name", i->name, "ref", i->ref,
+                         "digest", i->digest, "size", (json_int_t)i->size, "used",
+                         (json_int_t)i->used, "has_init", i->has_init, "has_sshd", i->has_sshd,
+                         "rootfs", i->rootfs_path, "created_unix_ms",
+                         (json_int_t)i->created_unix_ms);
+}
+
+static void print_json(json_t *o)
+{
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
+}
+
+static void image_print(const Banger__V1__Image *i)
+{
+        char size[32], used[32];
+        cli_format_bytes(size, sizeof(size), i->size);
+        cli_format_bytes(used, sizeof(used), i->used);
+        printf("name:     %s\nref:      %s\n", i->name, i->ref);
+        if (i->digest[0])
+                printf("digest:   %s\n", i->digest);
+        printf("size:     %s (%s on disk)\ninit:     %s\nsshd:     %s%s\nrootfs:   %s\n", size,
+               used, i->has_init ? "yes" : "no", i->has_sshd ? "yes" : "no",
+               i->has_sshd ? "" : " (vm run needs sshd: install openssh-server in the image)",
+               i->rootfs_path);
+}
+
+static int image_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+                      const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
+                      struct rpc_status *st)
+{
+        struct rpc_client *c = NULL;
+        int r = cli_gateway(cli, &c, st);
+        if (r < 0)
+                return r;
+        char m[128];
+        snprintf(m, sizeof(m), "/" IMAGE_SERVICE "/%s", method);
+        struct rpc_call_opts o = {.deadline_ms = 30000};
+        r = rpc_call(c, m, in, od, out, &o, st);
+        rpc_client_close(c);
+        return r;
+}
+
+int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__BuildImageRequest req = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
+        bool json = cli_flag(cli, "json");
+        char *pkgs[64];
+        size_t n = 0;
+        char *copy = NULL;
+        if (argc > 0)
+                req.name = argv[0];
+        if (cli_flag_value(cli, "suite"))
+                req.suite = (char *)cli_flag_value(cli, "suite");
+        if (cli_flag_value(cli, "mirror"))
+                req.mirror = (char *)cli_flag_value(cli, "mirror");
+        if (cli_flag_value(cli, "packages")) {
+                copy = strdup(cli_flag_value(cli, "packages"));
+                if (!copy)
+                        return cli_fail(RPC_RESOURCE_EXHAUSTED, "out of memory");
+                for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t && n < 64;
+                     t = strtok_r(NULL, ", ", &save))
+                        pkgs[n++] = t;
+                req.packages = pkgs;
+                req.n_packages = n;
+        }
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        Banger__V1__Operation *op = NULL, *fin = NULL;
+        int r = cli_gateway(cli, &c, &st);
+        if (r == 0) {
+                struct rpc_call_opts o = {.deadline_ms = 30000};
+                r = rpc_call(c, "/" IMAGE_SERVICE "/Build", &req.base,
+                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
+                             &st);
+        }
+        free(copy);
+        if (r < 0) {
+                rpc_client_close(c);
+                return cli_fail_status(&st);
+        }
+        r = cli_op_follow(c, IMAGE_SERVICE, op, json, &fin, &st);
+        rpc_client_close(c);
+        banger__v1__operation__free_unpacked(op, NULL);
+        if (r < 0)
+                return cli_fail_status(&st);
+        cli_op_status(fin, &st);
+        if (st.code != RPC_OK) {
+                banger__v1__operation__free_unpacked(fin, NULL);
+                return cli_fail_status(&st);
+        }
+        Banger__V1__Image *img = banger__v1__image__unpack(NULL, fin->result.len, fin->result.data);
+        banger__v1__operation__free_unpacked(fin, NULL);
+        if (!img)
+                return cli_fail(RPC_INTERNAL, "the build finished without an image in its result");
+        if (json)
+                print_json(image_json(img));
+        else
+                image_print(img);
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
+int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__ListImagesRequest req = BANGER__V1__LIST_IMAGES_REQUEST__INIT;
+        Banger__V1__ListImagesResponse *resp = NULL;
+        struct rpc_status st = {0};
+        if (image_call(cli, "List", &req.base, &banger__v1__list_images_response__descriptor,
+                       (ProtobufCMessage **)&resp, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json")) {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < resp->n_images; i++)
+                        json_array_append_new(arr, image_json(resp->images[i]));
+                print_json(arr);
+        } else {
+                printf("%-24s %-10s %-5s %-5s %s\n", "NAME", "SIZE", "INIT", "SSHD", "REF");
+                for (size_t i = 0; i < resp->n_images; i++) {
+                        Banger__V1__Image *im = resp->images[i];
+                        char size[32];
+                        cli_format_bytes(size, sizeof(size), im->used);
+                        printf("%-24s %-10s %-5s %-5s %s\n", im->name, size,
+                               im->has_init ? "yes" : "no", im->has_sshd ? "yes" : "no", im->ref);
+                }
+        }
+        banger__v1__list_images_response__free_unpacked(resp, NULL);
+        return 0;
+}
+
+int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+        Banger__V1__Image *img = NULL;
+        struct rpc_status st = {0};
+        req.name = argv[0];
+        if (image_call(cli, "Show", &req.base, &banger__v1__image__descriptor,
+                       (ProtobufCMessage **)&img, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(image_json(img));
+        else
+                image_print(img);
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
+int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__DeleteImageRequest req = BANGER__V1__DELETE_IMAGE_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        struct rpc_status st = {0};
+        req.name = argv[0];
+        if (image_call(cli, "Delete", &req.base, &banger__v1__delete_image_response__descriptor,
+                       &resp, &st) < 0)
+                return cli_fail_status(&st);
+        protobuf_c_message_free_unpacked(resp, NULL);
+        printf("image %s deleted\n", argv[0]);
+        return 0;
+}
