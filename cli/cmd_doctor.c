@@ -234,12 +234,26 @@ int cmd_doctor(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                         return cli_fail(RPC_INTERNAL, "out of memory");
         }
 
+        /* --root DIR: a staged system install (what `system install --root`
+         * wrote): its install.toml, units, runtime and state dirs. */
+        const char *root = cli_flag_value(cli, "root");
+        bool system = cli->paths.system || root;
+        char run_dir[PATH_MAX], state_dir[PATH_MAX];
+        snprintf(run_dir, sizeof(run_dir), "%s", cli->paths.runtime_dir);
+        snprintf(state_dir, sizeof(state_dir), "%s", cli->paths.state_dir);
+        if (root) {
+                if (root[0] != '/')
+                        return cli_fail(RPC_INVALID_ARGUMENT,
+                                        "--root must be an absolute path, not '%s'", root);
+                snprintf(run_dir, sizeof(run_dir), "%s/run/banger", root);
+                snprintf(state_dir, sizeof(state_dir), "%s/var/lib/banger", root);
+        }
         struct install_manifest m = {0};
         bool have_m = false;
         char m_error[BG_ERROR_MSG_MAX] = "";
-        if (cli->paths.system) {
+        if (system) {
                 bg_error_clear(&err);
-                have_m = manifest_load("", &m, &err) == 0;
+                have_m = manifest_load(root ? root : "", &m, &err) == 0;
                 if (!have_m)
                         snprintf(m_error, sizeof(m_error), "%s", err.msg);
         }
@@ -256,14 +270,14 @@ int cmd_doctor(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
 
         struct doctor_input in = {
             .cfg = &cfg,
-            .system_mode = cli->paths.system,
-            .state_dir = cli->paths.state_dir,
-            .runtime_dir = cli->paths.runtime_dir,
+            .system_mode = system,
+            .state_dir = state_dir,
+            .runtime_dir = run_dir,
             .cli_version = BANGER_VERSION,
             .cli_commit = BANGER_COMMIT,
             .manifest = have_m ? &m : NULL,
             .manifest_error = m_error,
-            .install_root = "",
+            .install_root = root ? root : "",
         };
         struct doctor_report rep = {0};
         if (cfg_error[0])
@@ -285,7 +299,7 @@ int cmd_doctor(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         }
         if (json) {
                 json_t *o = report_json(&rep);
-                json_object_set_new(o, "mode", json_string(cli->paths.system ? "system" : "user"));
+                json_object_set_new(o, "mode", json_string(system ? "system" : "user"));
                 json_dumpf(o, stdout, JSON_INDENT(2));
                 fputc('\n', stdout);
                 json_decref(o);

@@ -339,7 +339,7 @@ static const struct cli_cmd vm_cmds[] = {
 static const struct cli_flag image_build_flags[] = {
         {"suite", 0, "SUITE", "Debian suite (default bookworm)"},
         {"packages", 0, "LIST", "comma-separated packages (default: systemd-sysv, openssh-server, "
-                                "git, ca-certificates, curl, iproute2, procps, less)"},
+                                "git, ca-certificates, curl, iproute2, procps, less, udev)"},
         {"mirror", 0, "URL", "Debian mirror (default: config kernel.debian_mirror, else this "
                              "host's apt sources)"},
         {"json", 0, NULL, "print the image as JSON when it is built"},
@@ -380,6 +380,11 @@ static const struct cli_cmd image_cmds[] = {
          .min_args = 1,
          .max_args = 1,
          .complete = CLI_COMPLETE_IMAGE},
+};
+
+static const struct cli_flag doctor_flags[] = {
+        {"json", 0, NULL, "print JSON: rows of {id, status, message, hint} and a summary"},
+        {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
 };
 
 static const struct cli_cmd root_cmds[] = {
@@ -438,8 +443,8 @@ static const struct cli_cmd root_cmds[] = {
                  "conflicts, the DNS port, resolver routing, free disk, each service's health\n"
                  "and version, and in system mode socket ownership and unit drift).\n"
                  "docs/troubleshooting.md explains every row id. Exits 5 when a row FAILs.",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
+         .flags = doctor_flags,
+         .n_flags = ELEMENTSOF(doctor_flags),
          .run = cmd_doctor},
         {.name = "version",
          .summary = "Print version, commit and build time",

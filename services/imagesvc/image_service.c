@@ -32,7 +32,7 @@ extern char **environ;
 
 const char *const image_default_packages[] = {
         "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl",
-        "iproute2",     "procps",         "less", NULL,
+        "iproute2",     "procps",         "less", "udev", NULL,
 };
 
 /* v3: what an image is beyond its name and origin. */

@@ -183,11 +183,19 @@ static int next_name(struct tap_pool *p, char ret[static IFNAMSIZ], struct bg_er
 static int create_tap(struct tap_pool *p, const char *vm, enum tap_state final_state,
                       char name[static IFNAMSIZ], struct bg_error *err)
 {
-        int r = next_name(p, name, err);
-        if (r >= 0)
-                r = row_insert(p, name, vm, TAP_CREATING, err);
+        /* One transaction for the name and the row: half the commits. */
+        int r = store_exec(p->db, "BEGIN IMMEDIATE", err);
         if (r < 0)
                 return r;
+        r = next_name(p, name, err);
+        if (r >= 0)
+                r = row_insert(p, name, vm, TAP_CREATING, err);
+        if (r >= 0)
+                r = store_exec(p->db, "COMMIT", err);
+        if (r < 0) {
+                (void)store_exec(p->db, "ROLLBACK", NULL);
+                return r;
+        }
         struct tap_pool_config cfg = p->cfg;
         pthread_mutex_unlock(p->lock);
         r = netlink_tap_create(name, cfg.bridge, cfg.owner, (gid_t)-1, cfg.isolated, err);

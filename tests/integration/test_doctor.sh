@@ -98,9 +98,13 @@ else
         check "version WARN: services are $commits, banger $mine" [ "$(row version)" = WARN ]
 fi
 netsvc_pid=$(svc_pid netsvc)
-if "$BANGER" net status 2>/dev/null | grep -q '42677'; then
+if "$BANGER" net status 2>/dev/null | grep -q '127.0.0.1:42677'; then
         check "dns.port PASS: banger-netsvc (pid $netsvc_pid) holds 127.0.0.1:42677" \
+                [ "$(row dns.port)" = PASS ]
+        check "dns.port names pid $netsvc_pid" \
                 grep -q "banger-netsvc (pid $netsvc_pid)" <<<"$(msg dns.port)"
+else
+        check "dns.port WARN: netsvc did not set up its DNS" [ "$(row dns.port)" = WARN ]
 fi
 check "subnet 10.213.77.0/24 checked" grep -q '10.213.77.0/24' <<<"$(msg subnet)"
 "$BANGER" net teardown --force >/dev/null 2>&1 || true

@@ -51,6 +51,35 @@ check "status --json: installed, owner, 13 files" \
 "$BANGER" system status --root "$ROOT" >/dev/null && rc=0 || rc=$?
 check "status exits 7 when the units' state is unknown" [ "$rc" -eq 7 ]
 
+# doctor --root checks the staged install: units as rendered, sockets.
+drow() { jq -r --arg id "$1" '.rows[] | select(.id == $id) | .status' <<<"$D"; }
+dmsg() { jq -r --arg id "$1" '.rows[] | select(.id == $id) | .message' <<<"$D"; }
+D=$("$BANGER" doctor --root "$ROOT" --json) || true
+check "doctor --root: system mode" [ "$(jq -r .mode <<<"$D")" = system ]
+check "doctor --root: system.install PASS" [ "$(drow system.install)" = PASS ]
+check "doctor --root: system.units PASS" [ "$(drow system.units)" = PASS ]
+check "doctor --root: system.sockets WARN (nothing running)" [ "$(drow system.sockets)" = WARN ]
+python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" \
+        "$ROOT/run/banger/gateway.sock"
+chmod 0666 "$ROOT/run/banger/gateway.sock"
+D=$("$BANGER" doctor --root "$ROOT" --json) && rc=0 || rc=$?
+check "doctor --root: a 0666 socket FAILs" [ "$(drow system.sockets)" = FAIL ]
+check "and names its mode" grep -q "gateway.sock has mode 0666" <<<"$(dmsg system.sockets)"
+check "and doctor exits 5" [ "$rc" -eq 5 ]
+rm -f "$ROOT/run/banger/gateway.sock"
+cp "$U/banger-netsvc.service" "$ROOT.unit"
+sed -i '/^ProtectHome=yes$/d' "$U/banger-netsvc.service"
+D=$("$BANGER" doctor --root "$ROOT" --json) || true
+check "doctor --root: removed hardening FAILs system.units" [ "$(drow system.units)" = FAIL ]
+check "and names the line" grep -q "lacks 'ProtectHome=yes'" <<<"$(dmsg system.units)"
+cp "$ROOT.unit" "$U/banger-netsvc.service"
+echo "Environment=X=1" >> "$U/banger-netsvc.service"
+D=$("$BANGER" doctor --root "$ROOT" --json) || true
+check "doctor --root: an added line WARNs" [ "$(drow system.units)" = WARN ]
+cp "$ROOT.unit" "$U/banger-netsvc.service"
+rm -f "$ROOT.unit"
+check "the restored unit is listed, unchanged" diff <(files_under) <(listed)
+
 # Re-install elsewhere: the old binaries go, the list is exact again.
 echo "vm disk" > "$ROOT/var/lib/banger/keep.me"
 check "re-install with --prefix /opt/banger" \

@@ -262,5 +262,8 @@ check "leases purged" [ "$(sqlite3 "$DB" "SELECT count(*) FROM leases")" = 0 ]
 check "setup brings it all back" call setup
 check "pool warms again" wait_warm 64
 
+stop_netsvc
+check "netsvc logged no sanitizer report" bash -c '! grep -qE "Sanitizer|runtime error" "$1"' _ "$H/netsvc.log"
+
 echo "$FAILS failure(s)"
 [ "$FAILS" -eq 0 ]
