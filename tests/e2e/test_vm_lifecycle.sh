@@ -11,12 +11,12 @@
 for t in qemu-system-x86_64 mmdebstrap ssh jq ip; do
         command -v $t >/dev/null || skip "$t is not installed"
 done
-mirror=http://deb.debian.org/debian
-curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
-        skip "Debian mirror $mirror is unreachable"
 
 B="$BANGER"
 if [ -z "${BANGER_E2E_IN_NS:-}" ]; then
+        mirror=http://deb.debian.org/debian
+        curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
+                skip "Debian mirror $mirror is unreachable"
         new_home
         trap - EXIT
         # Kernel downloads are shared between runs (keyed by sha256 inside).
@@ -28,13 +28,16 @@ if [ -z "${BANGER_E2E_IN_NS:-}" ]; then
         "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.phase1.log" 2>&1 &
         "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.phase1.log" 2>&1 &
         wait_for 10 test -S "$BANGER_HOME/run/gateway.sock"
+        wait_for 10 test -S "$BANGER_HOME/run/imagesvc.sock"
+        wait_for 10 "$B" image list
         t0=$(date +%s)
         check "kernel pull debian-cloud-amd64" "$B" kernel pull debian-cloud-amd64
         echo "  kernel: $(( $(date +%s) - t0 )) s"
         t0=$(date +%s)
         check "image build golden" "$B" image build golden
         echo "  image: $(( $(date +%s) - t0 )) s"
-        check "image has init and sshd" bash -c '"$1" image show golden --json | jq -e ".has_init and .has_sshd" >/dev/null' _ "$B"
+        img=$("$B" image show golden --json) || img='{}'
+        check "image has init and sshd" bash -c 'jq -e ".has_init and .has_sshd" <<<"$1" >/dev/null' _ "$img"
         kill "$(svc_pid gateway)" "$(svc_pid imagesvc)" 2>/dev/null
         wait
         [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
@@ -56,7 +59,7 @@ check "daemon start" "$B" daemon start --timeout 30
 
 rc=0; "$B" vm create --name 'Bad_Name' >/dev/null 2>&1 || rc=$?
 check "a bad name is refused (exit 2)" [ "$rc" -eq 2 ]
-check "and leaves no VM" bash -c '[ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
+check "and leaves no VM" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
 
 t0=$(date +%s)
 check "vm create" "$B" vm create --name e2e --vcpu 1 --mem 1024
@@ -69,18 +72,21 @@ tap=$(jq -r .tap <<<"$json")
 hk=$(jq -r .host_key <<<"$json" | cut -d' ' -f1-2)
 echo "  $ip $tap $id"
 echo "$ip $hk" > "$BANGER_HOME/known_hosts"
+export ip
 vssh() {
         ssh -i "$BANGER_HOME/config/ssh/id_ed25519" -o UserKnownHostsFile="$BANGER_HOME/known_hosts" \
                 -o StrictHostKeyChecking=yes -o BatchMode=yes -o ConnectTimeout=5 \
                 -o LogLevel=ERROR "root@$ip" "$@"
 }
+export -f vssh
 check "sshd up with the pinned host key" wait_for 90 vssh true
 check "ssh runs a command" bash -c '[ "$(vssh hostname 2>/dev/null)" = e2e ]'
 vssh 'echo kept > /root/marker && sync'
 check "the work disk is /root" bash -c 'vssh "findmnt -no SOURCE /root" | grep -q vdb'
 
 check "vm stop" "$B" vm stop e2e
-check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$("$1" vm show e2e --json)" >/dev/null' _ "$B"
+json=$("$B" vm show e2e --json) || json='{}'
+check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$1" >/dev/null' _ "$json"
 check "vm start" "$B" vm start e2e
 check "sshd back" wait_for 90 vssh true
 check "file written before the stop is still there" bash -c '[ "$(vssh cat /root/marker)" = kept ]'
@@ -91,14 +97,17 @@ kill -9 "$(svc_pid vmsvc)"
 sleep 1
 check "VM survives SIGKILL of vmsvc" kill -0 "$qpid"
 check "daemon start brings vmsvc back" "$B" daemon start
-check "the VM is adopted as running" bash -c 'jq -e ".state == \"running\" and .pid == $2" <<<"$("$1" vm show e2e --json)" >/dev/null' _ "$B" "$qpid"
+json=$("$B" vm show e2e --json) || json='{}'
+check "the VM is adopted as running" bash -c 'jq -e ".state == \"running\" and .pid == $2" <<<"$1" >/dev/null' _ "$json" "$qpid"
 check "and can be stopped" "$B" vm stop e2e
 
 check "vm delete" "$B" vm delete e2e
 check "VMM process gone" bash -c '! kill -0 "$1" 2>/dev/null || grep -q "^[0-9]* (.*) Z" /proc/$1/stat' _ "$qpid"
-check "no VM left" bash -c '[ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
+check "no VM left" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
 check "VM directory removed" [ ! -e "$BANGER_HOME/state/vms/$id" ]
-check "lease released" bash -c '! "$1" net leases --json | grep -q "\"e2e\""' _ "$B"
-check "tap back in the pool" bash -c 'ip link show "$1" >/dev/null 2>&1' _ "$tap"
+leases=$("$B" net leases --json) || leases=FAILED
+check "lease released" bash -c '[ "$1" != FAILED ] && ! grep -q "\"e2e\"" <<<"$1"' _ "$leases"
+st=$("$B" net status --json) || st='{}'
+check "its tap is back: none in use, the pool full again" bash -c 'jq -e ".taps_in_use == 0 and .pool_warm == .pool_size" <<<"$1" >/dev/null' _ "$st"
 "$B" daemon stop >/dev/null 2>&1
 finish

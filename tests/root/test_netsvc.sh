@@ -15,7 +15,7 @@ CALLT=${1:?usage: test_netsvc.sh NETSVC_CALL}
 BIN="$BANGER_BUILD_DIR/bin"
 skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, CAP_NET_ADMIN)"
-for t in ip nft sqlite3 dig setpriv; do
+for t in ip nft sqlite3 dig setpriv jq; do
         command -v $t >/dev/null || skip "$t is not installed"
 done
 [ -x "$BIN/banger-netsvc" ] || skip "banger-netsvc not built"
@@ -240,11 +240,11 @@ sleep 0.3
 out=$("$BIN/banger" net status 2>&1)
 echo "$out" | sed 's/^/  | /'
 check "banger net status shows the bridge" grep -q 'banger0' <<<"$out"
-check "banger net status --json is JSON with nft_present" bash -c "'$BIN/banger' net status --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d[\"nft_present\"] and d[\"bridge\"]==\"banger0\" else 1)'"
+check "banger net status --json is JSON with nft_present" bash -c '"$1" net status --json | jq -e ".nft_present and .bridge == \"banger0\"" >/dev/null' _ "$BIN/banger"
 out=$("$BIN/banger" net leases 2>&1)
 echo "$out" | sed 's/^/  | /'
 check "banger net leases lists web" grep -Eq '^web +172\.30\.0\.2 ' <<<"$out"
-check "banger net leases --json" bash -c "'$BIN/banger' net leases --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(l[\"name\"]==\"web\" and l[\"ip\"]==\"172.30.0.2\" for l in d[\"leases\"]) else 1)'"
+check "banger net leases --json" bash -c '"$1" net leases --json | jq -e "any(.leases[]; .name == \"web\" and .ip == \"172.30.0.2\")" >/dev/null' _ "$BIN/banger"
 "$BIN/banger" net teardown </dev/null >/dev/null 2>&1; rc=$?
 check "teardown without --force off a TTY is refused (exit $rc)" [ "$rc" = 2 ]
 check "bridge still there" inns ip link show banger0
