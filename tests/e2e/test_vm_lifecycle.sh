@@ -108,6 +108,6 @@ check "VM directory removed" [ ! -e "$BANGER_HOME/state/vms/$id" ]
 leases=$("$B" net leases --json) || leases=FAILED
 check "lease released" bash -c '[ "$1" != FAILED ] && ! grep -q "\"e2e\"" <<<"$1"' _ "$leases"
 st=$("$B" net status --json) || st='{}'
-check "its tap is back: none in use, the pool full again" bash -c 'jq -e ".taps_in_use == 0 and .pool_warm == .pool_size" <<<"$1" >/dev/null' _ "$st"
+check "its tap is back: none in use, the pool full again" bash -c 'jq -e ".tap_pool.in_use == 0 and .tap_pool.warm == .tap_pool.size" <<<"$1" >/dev/null' _ "$st"
 "$B" daemon stop >/dev/null 2>&1
 finish
