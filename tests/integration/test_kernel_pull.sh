@@ -66,4 +66,18 @@ check "  naming the sha256 check" grep -q "sha256 mismatch: the catalog says $ba
 out=$("$BANGER" kernel pull deb-good --catalog "$BANGER_HOME/catalog.json" --json 2>/dev/null) || fail "good deb catalog pull failed"
 check "deb catalog entry imports with modules" bash -c 'jq -e ".modules != \"\" and .version == \"$1\"" <<<"$2" >/dev/null' _ "$ver" "$out"
 check "no build directories left" bash -c '! ls -a "$1" | grep -q "^\.tmp-"' _ "$KDIR"
+
+# The pulled kernel and its banger initramfs boot a small test root disk under
+# QEMU TCG: the agent answers Health and Ports over virtio-serial, and its
+# Shutdown makes QEMU exit by itself within 10 s (tests/e2e/agent_boot.sh).
+if [ -x "${BANGER_E2E_INIT:-}" ] && [ -x "${BANGER_E2E_TOOL:-}" ]; then
+        rc=0
+        out=$(BANGER_TEST_BZIMAGE="$KDIR/$N/bzImage" BANGER_TEST_INITRD="$KDIR/$N/initramfs.cpio.gz" \
+                bash "$BANGER_SOURCE_DIR/tests/e2e/agent_boot.sh" "$AGENT" "$BANGER_E2E_INIT" \
+                "$BANGER_E2E_TOOL" 2>&1) || rc=$?
+        echo "$out" | tail -4
+        check "pulled kernel + banger initramfs boot; agent answers; Shutdown ends QEMU" [ "$rc" -eq 0 ]
+else
+        echo "agent e2e helpers not built: boot check skipped"
+fi
 finish
