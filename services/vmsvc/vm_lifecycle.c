@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,15 @@ struct run {
         step_progress_fn progress;
         void *pctx;
 };
+
+/* VMMs are children of the vmsvc that launched them: collect the exit of
+ * one that is gone so it does not linger as a zombie (harmless when it is
+ * not our child, e.g. adopted after a restart). */
+static void reap(pid_t pid)
+{
+        if (pid > 0)
+                (void)waitpid(pid, NULL, WNOHANG);
+}
 
 static void sleep_ms(unsigned ms)
 {
@@ -268,6 +278,7 @@ static int undo_boot(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
         int r = run->drv->kill(&run->h, err);
+        reap(run->h.pid);
         run->rec.pid = 0;
         run->rec.pid_start = 0;
         return r;
@@ -308,6 +319,7 @@ static int step_agent(void *ctx, struct bg_error *err)
         struct bg_error last = {0};
         while (now_mono_msec() < deadline) {
                 if (!run->drv->alive(&run->h)) {
+                        reap(run->h.pid);
                         char reason[200] = "", tail[300];
                         if (run->drv->exit_reason)
                                 run->drv->exit_reason(&run->spec, 0, reason, sizeof(reason));
@@ -422,6 +434,7 @@ static int attach(struct vm_env *env, const struct vm_record *r, const struct vm
 
 static void finish_stopped(struct vm_env *env, struct vm_record *r, struct bg_error *err)
 {
+        reap(r->pid);
         if (r->tap[0]) {
                 struct bg_error e = {0};
                 if (env->deps->release_tap(env->deps->ud, r->tap, &e) < 0)
@@ -509,6 +522,7 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
                 return x;
         if (x == 0 && (x = drv->kill(&h, err)) < 0)
                 return x;
+        reap(h.pid);
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING || r.tap[0])
                 finish_stopped(env, &r, err);
         return 0;
@@ -534,6 +548,7 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                                             r.name);
                 if ((x = drv->kill(&h, err)) < 0)
                         return x;
+                reap(h.pid);
         }
         const struct vm_deps *d = env->deps;
         if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)

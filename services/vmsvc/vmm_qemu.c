@@ -482,8 +482,11 @@ static int kill_and_wait(pid_t pid, uint64_t start_time, uint64_t timeout_ms)
         uint64_t deadline = now_mono_msec() + timeout_ms;
         for (;;) {
                 (void)waitpid(pid, NULL, WNOHANG);
-                if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time))
+                if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time)) {
+                        /* It may have just turned into a zombie: reap it if it is ours. */
+                        (void)waitpid(pid, NULL, WNOHANG);
                         return 0;
+                }
                 if (now_mono_msec() >= deadline)
                         return -ETIMEDOUT;
                 usleep(10000);
