@@ -48,6 +48,7 @@ struct cli_args {
         const char *value[CLI_MAX_FLAGS];
         char **pos;
         int n_pos;
+        int dashdash_at; /* index in pos where words after "--" start, -1 if none */
 };
 
 struct cli {
@@ -90,6 +91,7 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
 int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

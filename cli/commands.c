@@ -267,7 +267,33 @@ static const struct cli_flag vm_delete_flags[] = {
         {"force", 'f', NULL, "kill the VM first if it is running"},
 };
 
+static const struct cli_flag vm_run_flags[] = {
+        {"rm", 0, NULL, "delete the VM afterwards (also when the command fails or on Ctrl-C)"},
+        {"name", 0, "NAME", "VM name (default: generated)"},
+        {"image", 0, "IMAGE", "root image (default: config vm.default_image; built on first use)"},
+        {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
+        {"vcpu", 0, "N", "virtual CPUs, 1-32"},
+        {"mem", 0, "MIB", "memory in MiB, 128-262144"},
+};
+
 static const struct cli_cmd vm_cmds[] = {
+        {.name = "run",
+         .args = "[PATH] [-- CMD [ARG…]]",
+         .summary = "Run a command in a new VM, with your git workspace copied in",
+         .description =
+                 "Makes sure the kernel and image exist (pulling and building them on first\n"
+                 "use, with progress), creates and boots a VM, and when PATH is a git\n"
+                 "repository copies its tracked files and .git to /root/repo. Then runs CMD\n"
+                 "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
+                 "interactive shell without CMD, and exits with CMD's exit code. With --rm the\n"
+                 "VM is deleted afterwards, also when CMD fails or you press Ctrl-C.\n"
+                 "banger's own failures exit 125, so they never look like CMD's.\n\n"
+                 "  banger vm run --rm ./repo -- make test",
+         .flags = vm_run_flags,
+         .n_flags = ELEMENTSOF(vm_run_flags),
+         .run = cmd_vm_run,
+         .max_args = -1,
+         .complete = CLI_COMPLETE_FILE},
         {.name = "create",
          .summary = "Create a VM and boot it",
          .description =

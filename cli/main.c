@@ -77,6 +77,7 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
         a->pos = calloc((size_t)argc + 1, sizeof(char *));
         if (!a->pos)
                 return CLI_EXIT_FAILURE;
+        a->dashdash_at = -1;
         bool only_pos = false;
         for (int i = 0; i < argc; i++) {
                 char *s = argv[i];
@@ -86,6 +87,7 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                 }
                 if (strcmp(s, "--") == 0) {
                         only_pos = true;
+                        a->dashdash_at = a->n_pos;
                         continue;
                 }
                 if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {

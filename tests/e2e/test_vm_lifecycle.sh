@@ -109,5 +109,25 @@ leases=$("$B" net leases --json) || leases=FAILED
 check "lease released" bash -c '[ "$1" != FAILED ] && ! grep -q "\"e2e\"" <<<"$1"' _ "$leases"
 st=$("$B" net status --json) || st='{}'
 check "its tap is back: none in use, the pool full again" bash -c 'jq -e ".tap_pool.in_use == 0 and .tap_pool.warm == .tap_pool.size" <<<"$1" >/dev/null' _ "$st"
+
+# vm run, the main job: exit codes, --rm, the workspace.
+out=$("$B" vm run --rm -- echo ok 2>"$BANGER_HOME/run.err"); rc=$?
+check "vm run --rm -- echo ok prints ok and exits 0" bash -c '[ "$1" = ok ] && [ "$2" -eq 0 ]' _ "$out" "$rc"
+check "and leaves no VM" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
+rc=0; "$B" vm run --rm -- sh -c 'exit 7' 2>/dev/null || rc=$?
+check "vm run --rm -- sh -c 'exit 7' exits 7" [ "$rc" -eq 7 ]
+repo="$BANGER_HOME/repo"
+git init -q "$repo"
+echo "hello from the host" > "$repo/tracked.txt"
+echo "secret.txt" > "$repo/.gitignore"
+echo "ignored" > "$repo/secret.txt"
+git -C "$repo" add tracked.txt .gitignore
+git -C "$repo" -c user.email=t@t -c user.name=t commit -qm init
+out=$("$B" vm run --rm "$repo" -- sh -c 'cat tracked.txt; ls secret.txt 2>&1; git log --oneline | wc -l' 2>/dev/null)
+echo "$out"
+check "the workspace is copied: tracked file content" grep -qx "hello from the host" <<<"$out"
+check "untracked ignored files are not copied" grep -q "No such file" <<<"$out"
+check "the git history came along" grep -qx "1" <<<"$out"
+check "no VM left after --rm runs" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
 "$B" daemon stop >/dev/null 2>&1
 finish

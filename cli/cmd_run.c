@@ -1,0 +1,483 @@
+/* `banger vm run [PATH] [--rm] … [-- CMD]`: the main job. Makes sure the
+ * kernel and image exist (pulling/building them with progress on first use),
+ * creates and boots a VM, copies the git workspace in, runs CMD over SSH with
+ * the VM's pinned host key, and exits with CMD's code; --rm deletes the VM
+ * afterwards, also when CMD fails or the user presses Ctrl-C. */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banger/v1/image.pb-c.h"
+#include "banger/v1/kernel.pb-c.h"
+#include "banger/v1/vm.pb-c.h"
+#include "cli.h"
+#include "cmd_ops.h"
+#include "config/config.h"
+#include "util/names.h"
+#include "util/timeutil.h"
+
+extern char **environ;
+
+/* banger's own failures in vm run: CMD's exit code is the command's business,
+ * so errors of banger itself use 125 (as `docker run` does). */
+#define RUN_EXIT_BANGER 125
+
+struct run_ctx {
+        struct cli *cli;
+        struct rpc_client *gw;
+        char vm[64];
+        char ip[16];
+        char host_key[256];
+        char key[600];
+        char known_hosts[600];
+        bool rm;
+        bool created;
+};
+
+static int run_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_fail(const char *fmt, ...)
+{
+        va_list ap;
+        fprintf(stderr, "banger: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return RUN_EXIT_BANGER;
+}
+
+static int call(struct run_ctx *c, const char *method, const ProtobufCMessage *in,
+                const ProtobufCMessageDescriptor *od, ProtobufCMessage **out, struct rpc_status *st)
+{
+        struct rpc_call_opts o = {.deadline_ms = 30000};
+        return rpc_call(c->gw, method, in, od, out, &o, st);
+}
+
+/* Runs an Operation-returning call to its end; returns the finished op. */
+static int follow(struct run_ctx *c, const char *service, const char *method,
+                  const ProtobufCMessage *in, Banger__V1__Operation **ret, struct rpc_status *st)
+{
+        char m[160];
+        Banger__V1__Operation *op = NULL;
+        snprintf(m, sizeof(m), "/%s/%s", service, method);
+        int r = call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, st);
+        if (r < 0)
+                return r;
+        r = cli_op_follow(c->gw, service, op, false, ret, st);
+        banger__v1__operation__free_unpacked(op, NULL);
+        if (r < 0)
+                return r;
+        cli_op_status(*ret, st);
+        if (st->code != RPC_OK) {
+                banger__v1__operation__free_unpacked(*ret, NULL);
+                *ret = NULL;
+                return -rpc_code_to_errno(st->code);
+        }
+        return 0;
+}
+
+static int ensure_kernel(struct run_ctx *c, const char *name, struct rpc_status *st)
+{
+        Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
+        ProtobufCMessage *k = NULL;
+        req.name = (char *)name;
+        int r = call(c, "/banger.v1.KernelService/Show", &req.base, &banger__v1__kernel__descriptor,
+                     &k, st);
+        if (r == 0) {
+                protobuf_c_message_free_unpacked(k, NULL);
+                return 0;
+        }
+        if (st->code != RPC_NOT_FOUND)
+                return r;
+        fprintf(stderr, "kernel %s is not here yet: pulling it (once)\n", name);
+        Banger__V1__PullKernelRequest pr = BANGER__V1__PULL_KERNEL_REQUEST__INIT;
+        Banger__V1__Operation *fin = NULL;
+        pr.name = (char *)name;
+        r = follow(c, "banger.v1.KernelService", "Pull", &pr.base, &fin, st);
+        if (fin)
+                banger__v1__operation__free_unpacked(fin, NULL);
+        return r;
+}
+
+static int ensure_image(struct run_ctx *c, const char *name, struct rpc_status *st)
+{
+        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+        Banger__V1__Image *img = NULL;
+        req.name = (char *)name;
+        int r = call(c, "/banger.v1.ImageService/Show", &req.base, &banger__v1__image__descriptor,
+                     (ProtobufCMessage **)&img, st);
+        if (r < 0 && st->code == RPC_NOT_FOUND) {
+                fprintf(stderr, "image %s is not here yet: building it (once, a minute or two)\n",
+                        name);
+                Banger__V1__BuildImageRequest br = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
+                Banger__V1__Operation *fin = NULL;
+                br.name = (char *)name;
+                r = follow(c, "banger.v1.ImageService", "Build", &br.base, &fin, st);
+                if (r < 0)
+                        return r;
+                img = banger__v1__image__unpack(NULL, fin->result.len, fin->result.data);
+                banger__v1__operation__free_unpacked(fin, NULL);
+                if (!img) {
+                        st->code = RPC_INTERNAL;
+                        snprintf(st->message, sizeof(st->message), "image build had no result");
+                        return -EIO;
+                }
+        } else if (r < 0) {
+                return r;
+        }
+        bool sshd = img->has_sshd;
+        banger__v1__image__free_unpacked(img, NULL);
+        if (!sshd) {
+                st->code = RPC_FAILED_PRECONDITION;
+                snprintf(st->message, sizeof(st->message),
+                         "image %s has no sshd (/usr/sbin/sshd), and vm run reaches the VM over "
+                         "ssh; use an image with openssh-server",
+                         name);
+                return -EBUSY;
+        }
+        return 0;
+}
+
+/* Spawns argv with the given stdin/stdout fds (-1 = inherit) and waits. */
+static int spawn_wait(char *const argv[], int in_fd, int out_fd, bool quiet)
+{
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        if (in_fd >= 0)
+                posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+        if (out_fd >= 0)
+                posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+        if (quiet) {
+                posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+                if (out_fd < 0)
+                        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        }
+        pid_t pid;
+        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        if (WIFEXITED(status))
+                return WEXITSTATUS(status);
+        return 128 + WTERMSIG(status);
+}
+
+/* ssh argv prefix with the pinned host key; n = number of entries used. */
+static size_t ssh_argv(struct run_ctx *c, char **argv, bool tty)
+{
+        size_t n = 0;
+        static char dest[64];
+        snprintf(dest, sizeof(dest), "root@%s", c->ip);
+        static char khf[700];
+        snprintf(khf, sizeof(khf), "UserKnownHostsFile=%s", c->known_hosts);
+        argv[n++] = "ssh";
+        argv[n++] = tty ? "-tt" : "-T";
+        argv[n++] = "-i";
+        argv[n++] = c->key;
+        argv[n++] = "-o";
+        argv[n++] = khf;
+        argv[n++] = "-o";
+        argv[n++] = "StrictHostKeyChecking=yes";
+        argv[n++] = "-o";
+        argv[n++] = "BatchMode=yes";
+        argv[n++] = "-o";
+        argv[n++] = "ConnectTimeout=5";
+        argv[n++] = "-o";
+        argv[n++] = "LogLevel=ERROR";
+        argv[n++] = dest;
+        return n;
+}
+
+static bool wait_ssh(struct run_ctx *c, unsigned seconds)
+{
+        uint64_t until = now_mono_msec() + (uint64_t)seconds * 1000;
+        while (now_mono_msec() < until) {
+                char *argv[24];
+                size_t n = ssh_argv(c, argv, false);
+                argv[n++] = "true";
+                argv[n] = NULL;
+                if (spawn_wait(argv, -1, -1, true) == 0)
+                        return true;
+                struct timespec ts = {0, 300 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+        return false;
+}
+
+static bool is_git_repo(const char *path)
+{
+        char *argv[] = {"git", "-C", (char *)path, "rev-parse", "--git-dir", NULL};
+        return spawn_wait(argv, -1, -1, true) == 0;
+}
+
+/* Tracked files plus .git, as a tar over ssh into /root/repo. */
+static int copy_workspace(struct run_ctx *c, const char *path)
+{
+        char list[] = "/tmp/banger-ws-XXXXXX";
+        int lfd = mkstemp(list);
+        if (lfd < 0)
+                return -errno;
+        char *ls[] = {"git", "-C", (char *)path, "ls-files", "-z", "--cached", NULL};
+        int r = spawn_wait(ls, -1, lfd, false);
+        if (r == 0 && write(lfd, ".git\0", 5) != 5)
+                r = -EIO;
+        close(lfd);
+        if (r != 0) {
+                unlink(list);
+                return r < 0 ? r : -EIO;
+        }
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                unlink(list);
+                return -errno;
+        }
+        char tfiles[64];
+        snprintf(tfiles, sizeof(tfiles), "--files-from=%s", list);
+        char *tar[] = {"tar", "--null", "-C", (char *)path, "-cf", "-", tfiles, NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+        pid_t tpid;
+        r = posix_spawnp(&tpid, "tar", &fa, NULL, tar, environ);
+        posix_spawn_file_actions_destroy(&fa);
+        close(p[1]);
+        if (r != 0) {
+                close(p[0]);
+                unlink(list);
+                return -r;
+        }
+        char *argv[24];
+        size_t n = ssh_argv(c, argv, false);
+        argv[n++] = "mkdir -p /root/repo && tar -xf - -C /root/repo";
+        argv[n] = NULL;
+        int sr = spawn_wait(argv, p[0], -1, false);
+        close(p[0]);
+        int status;
+        while (waitpid(tpid, &status, 0) < 0 && errno == EINTR)
+                ;
+        unlink(list);
+        if (sr != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return -EIO;
+        return 0;
+}
+
+/* 'single-quoted' for the guest's shell. */
+static int shell_join(int argc, char **argv, char *buf, size_t len)
+{
+        size_t pos = 0;
+        for (int i = 0; i < argc; i++) {
+                if (pos + 3 >= len)
+                        return -E2BIG;
+                if (i)
+                        buf[pos++] = ' ';
+                buf[pos++] = '\'';
+                for (const char *s = argv[i]; *s; s++) {
+                        if (*s == '\'') {
+                                if (pos + 5 >= len)
+                                        return -E2BIG;
+                                memcpy(buf + pos, "'\\''", 4);
+                                pos += 4;
+                        } else {
+                                if (pos + 2 >= len)
+                                        return -E2BIG;
+                                buf[pos++] = *s;
+                        }
+                }
+                buf[pos++] = '\'';
+        }
+        buf[pos] = '\0';
+        return 0;
+}
+
+static void delete_vm(struct run_ctx *c)
+{
+        Banger__V1__DeleteVmRequest req = BANGER__V1__DELETE_VM_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        struct rpc_status st = {0};
+        req.ref = c->vm;
+        req.force = true;
+        struct rpc_call_opts o = {.deadline_ms = 60000};
+        if (rpc_call(c->gw, "/banger.v1.VmService/Delete", &req.base,
+                     &banger__v1__delete_vm_response__descriptor, &resp, &o, &st) < 0)
+                fprintf(stderr, "banger: could not delete VM %s: %s\n", c->vm, st.message);
+        else
+                protobuf_c_message_free_unpacked(resp, NULL);
+}
+
+int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        struct run_ctx c = {.cli = cli, .rm = cli_flag(cli, "rm")};
+        struct rpc_status st = {0};
+        struct bg_config cfg;
+        struct bg_error err = {0};
+        char cfgpath[512];
+        int r;
+
+        /* argv: [PATH] [-- CMD…]; the parser recorded where "--" was. */
+        const char *path = NULL;
+        int cmd_start = cli->args.dashdash_at >= 0 ? cli->args.dashdash_at : argc;
+        if (cmd_start > 1)
+                return cli_fail(RPC_INVALID_ARGUMENT,
+                                "vm run takes one PATH before '--' (got %d words); put the "
+                                "command after '--'",
+                                cmd_start);
+        if (cmd_start == 1)
+                path = argv[0];
+        int cmd_argc = argc - cmd_start;
+        char **cmd_argv = argv + cmd_start;
+
+        if ((r = cli_paths(cli)))
+                return r;
+        bg_paths_config_file(&cli->paths, cfgpath, sizeof(cfgpath));
+        if (bg_config_load_file(cfgpath, &cfg, &err) < 0)
+                return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        const char *kernel = cli_flag_value(cli, "kernel") ? cli_flag_value(cli, "kernel")
+                                                             : cfg.vm.default_kernel;
+        const char *image = cli_flag_value(cli, "image") ? cli_flag_value(cli, "image")
+                                                           : cfg.vm.default_image;
+        if (cli_flag_value(cli, "name") &&
+            bg_name_check_dns_label("VM name", cli_flag_value(cli, "name"), &err) < 0) {
+                bg_config_free(&cfg);
+                return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        }
+        if (path && !is_git_repo(path)) {
+                bg_config_free(&cfg);
+                return cli_fail(RPC_INVALID_ARGUMENT, "%s is not a git repository", path);
+        }
+        snprintf(c.key, sizeof(c.key), "%s/ssh/id_ed25519", cli->paths.config_dir);
+
+        if (cli_gateway(cli, &c.gw, &st) < 0) {
+                bg_config_free(&cfg);
+                return cli_fail_status(&st);
+        }
+        int code = RUN_EXIT_BANGER;
+        r = ensure_kernel(&c, kernel, &st);
+        if (r == 0)
+                r = ensure_image(&c, image, &st);
+        if (r < 0) {
+                cli_fail_status(&st);
+                goto out;
+        }
+
+        /* Create and boot. */
+        Banger__V1__CreateVmRequest cr = BANGER__V1__CREATE_VM_REQUEST__INIT;
+        cr.name = (char *)(cli_flag_value(cli, "name") ? cli_flag_value(cli, "name") : "");
+        cr.image = (char *)image;
+        cr.kernel = (char *)kernel;
+        uint32_t u;
+        char *end;
+        if (cli_flag_value(cli, "vcpu")) {
+                u = (uint32_t)strtoul(cli_flag_value(cli, "vcpu"), &end, 10);
+                if (*end || u < 1 || u > 32) {
+                        cli_fail(RPC_INVALID_ARGUMENT, "--vcpu must be 1-32");
+                        goto out;
+                }
+                cr.vcpu = u;
+        }
+        if (cli_flag_value(cli, "mem")) {
+                u = (uint32_t)strtoul(cli_flag_value(cli, "mem"), &end, 10);
+                if (*end || u < 128 || u > 262144) {
+                        cli_fail(RPC_INVALID_ARGUMENT, "--mem must be 128-262144 (MiB)");
+                        goto out;
+                }
+                cr.memory_mib = u;
+        }
+        Banger__V1__Operation *fin = NULL;
+        r = follow(&c, "banger.v1.VmService", "Create", &cr.base, &fin, &st);
+        if (r < 0) {
+                cli_fail_status(&st);
+                goto out;
+        }
+        Banger__V1__Vm *vm = banger__v1__vm__unpack(NULL, fin->result.len, fin->result.data);
+        banger__v1__operation__free_unpacked(fin, NULL);
+        if (!vm) {
+                run_fail("the VM was created but its description is missing");
+                goto out;
+        }
+        c.created = true;
+        snprintf(c.vm, sizeof(c.vm), "%s", vm->name);
+        snprintf(c.ip, sizeof(c.ip), "%s", vm->ip);
+        snprintf(c.host_key, sizeof(c.host_key), "%s", vm->host_key);
+        banger__v1__vm__free_unpacked(vm, NULL);
+
+        /* ssh with the pinned host key: no trust on first use. */
+        snprintf(c.known_hosts, sizeof(c.known_hosts), "%s/vm-%s.known_hosts",
+                 cli->paths.runtime_dir, c.vm);
+        FILE *kh = fopen(c.known_hosts, "we");
+        char *sp = strchr(c.host_key, ' ');
+        sp = sp ? strchr(sp + 1, ' ') : NULL;
+        if (sp)
+                *sp = '\0';
+        if (!kh || fprintf(kh, "%s %s\n", c.ip, c.host_key) < 0) {
+                if (kh)
+                        fclose(kh);
+                run_fail("cannot write %s", c.known_hosts);
+                goto out;
+        }
+        fclose(kh);
+        fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", c.vm, c.ip);
+        if (!wait_ssh(&c, 120)) {
+                run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
+                goto out;
+        }
+        if (path) {
+                fprintf(stderr, "copying the workspace %s to /root/repo\n", path);
+                if (copy_workspace(&c, path) < 0) {
+                        run_fail("copying the workspace %s into VM %s failed", path, c.vm);
+                        goto out;
+                }
+        }
+
+        /* Run: Ctrl-C goes to ssh (and the remote command); we stay to clean up. */
+        char remote[8192];
+        char *av[32];
+        bool interactive = cmd_argc == 0;
+        size_t n = ssh_argv(&c, av, interactive && isatty(STDIN_FILENO));
+        if (cmd_argc > 0) {
+                char joined[7000];
+                if (shell_join(cmd_argc, cmd_argv, joined, sizeof(joined)) < 0) {
+                        run_fail("the command is too long");
+                        goto out;
+                }
+                snprintf(remote, sizeof(remote), "cd %s 2>/dev/null; exec %s",
+                         path ? "/root/repo" : "/root", joined);
+                av[n++] = remote;
+        }
+        av[n] = NULL;
+        struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGINT, &ign, &old);
+        r = spawn_wait(av, -1, -1, false);
+        sigaction(SIGINT, &old, NULL);
+        if (r < 0) {
+                run_fail("cannot run ssh: %s", strerror(-r));
+                goto out;
+        }
+        if (r == 255)
+                fprintf(stderr, "banger: ssh to VM %s failed (exit 255)\n", c.vm);
+        code = r;
+out:
+        if (c.created && c.rm) {
+                delete_vm(&c);
+                unlink(c.known_hosts);
+        } else if (c.created) {
+                fprintf(stderr, "VM %s keeps running (banger vm delete %s removes it)\n", c.vm,
+                        c.vm);
+        }
+        rpc_client_close(c.gw);
+        bg_config_free(&cfg);
+        return code;
+}
