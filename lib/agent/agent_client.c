@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <linux/vm_sockets.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +120,39 @@ int agent_conn_open_unix(const char *path, uint64_t timeout_ms, struct agent_con
         struct agent_conn *c = conn_new(r);
         if (!c) {
                 close(r);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        *ret = c;
+        return 0;
+}
+
+int agent_conn_open_vsock(uint32_t cid, uint32_t port, uint64_t timeout_ms,
+                         struct agent_conn **ret, struct bg_error *err)
+{
+        if (cid < 3)
+                return bg_error_set(err, EINVAL, "guest vsock CID %u is reserved", cid);
+        uint64_t deadline = agent_deadline_after_ms(timeout_ms);
+        int fd, r;
+        for (;;) {
+                fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0)
+                        return bg_error_errno(err, -errno, "vsock socket (is vhost_vsock loaded?)");
+                struct sockaddr_vm sa = {.svm_family = AF_VSOCK, .svm_cid = cid, .svm_port = port};
+                if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+                        break;
+                r = -errno;
+                close(fd);
+                /* The guest is still booting: nobody listens on the port yet. */
+                bool transient = r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT ||
+                                 r == -ENODEV || r == -EHOSTUNREACH;
+                if (!transient || mono_usec() >= deadline)
+                        return bg_error_errno(err, r, "connect to the agent at vsock %u:%u", cid,
+                                              port);
+                sleep_until_retry(deadline);
+        }
+        struct agent_conn *c = conn_new(fd);
+        if (!c) {
+                close(fd);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }
         *ret = c;

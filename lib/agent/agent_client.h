@@ -29,6 +29,11 @@ int agent_conn_open_unix(const char *path, uint64_t timeout_ms, struct agent_con
 int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t timeout_ms,
                                  struct agent_conn **ret, struct bg_error *err);
 
+/* Connect over AF_VSOCK to guest CID `cid`, port `port` (QEMU vhost-vsock),
+ * retrying while nobody listens yet, for up to timeout_ms. */
+int agent_conn_open_vsock(uint32_t cid, uint32_t port, uint64_t timeout_ms,
+                          struct agent_conn **ret, struct bg_error *err);
+
 /* Close and free; accepts NULL, returns NULL. */
 struct agent_conn *agent_conn_free(struct agent_conn *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_conn *, agent_conn_free);

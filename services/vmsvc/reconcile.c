@@ -9,10 +9,19 @@
 #include "log/log.h"
 #include "util/timeutil.h"
 
+/* A stable guest vsock CID per VM, >= 3, from the id's first 7 hex digits. */
+static uint32_t cid_for(const char *id)
+{
+        char h[8];
+        snprintf(h, sizeof(h), "%.7s", id);
+        return 3u + (uint32_t)strtoul(h, NULL, 16);
+}
+
 int vm_spec_identity(const struct vm_record *r, const char *vms_dir, struct vmm_spec *spec,
                      struct bg_error *err)
 {
         memset(spec, 0, sizeof(*spec));
+        spec->vsock_cid = cid_for(r->id);
         snprintf(spec->id, sizeof(spec->id), "%s", r->id);
         snprintf(spec->name, sizeof(spec->name), "%s", r->name);
         int n = snprintf(spec->dir, sizeof(spec->dir), "%s/%s", vms_dir, r->id);

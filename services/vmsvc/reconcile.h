@@ -31,6 +31,6 @@ int vm_reconcile(sqlite3 *db, const char *vms_dir,
                  const struct vm_net_ops *net, struct reconcile_result *ret,
                  struct bg_error *err);
 
-/* Fills the parts of a spec that identify a VM's files (id, name, dir). */
+/* Fills the parts of a spec that identify a VM (id, name, dir, vsock CID). */
 int vm_spec_identity(const struct vm_record *r, const char *vms_dir, struct vmm_spec *spec,
                      struct bg_error *err);

@@ -205,14 +205,6 @@ static int step_disks(void *ctx, struct bg_error *err)
         return save(env, &run->rec, err);
 }
 
-static uint32_t cid_for(const char *id)
-{
-        /* A stable guest CID per VM, >= 3, from the id's first 7 hex digits. */
-        char h[8];
-        snprintf(h, sizeof(h), "%.7s", id);
-        return 3u + (uint32_t)strtoul(h, NULL, 16);
-}
-
 static int build_spec(struct run *run, struct bg_error *err)
 {
         struct vm_env *env = run->env;
@@ -241,7 +233,6 @@ static int build_spec(struct run *run, struct bg_error *err)
         }
         snprintf(s->tap, sizeof(s->tap), "%s", run->rec.tap);
         snprintf(s->mac, sizeof(s->mac), "%s", run->rec.mac);
-        s->vsock_cid = cid_for(run->rec.id);
         s->accel = env->accel;
 
         struct vm_boot_params bp = {
@@ -303,9 +294,11 @@ static void console_tail(const struct run *run, char *buf, size_t len)
         snprintf(buf, len, "%s", last);
 }
 
-static int open_agent(const struct vmm_handle *h, uint64_t timeout_ms, struct agent_conn **ret,
-                      struct bg_error *err)
+static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h,
+                      uint64_t timeout_ms, struct agent_conn **ret, struct bg_error *err)
 {
+        if (h->agent_transport == VMM_AGENT_VSOCK)
+                return agent_conn_open_vsock(spec->vsock_cid, h->agent_port, timeout_ms, ret, err);
         if (h->agent_transport == VMM_AGENT_HYBRID_VSOCK)
                 return agent_conn_open_hybrid_vsock(h->agent_path, h->agent_port, timeout_ms, ret,
                                                     err);
@@ -330,7 +323,7 @@ static int step_agent(void *ctx, struct bg_error *err)
                 }
                 struct agent_conn *c = NULL;
                 bg_error_clear(&last);
-                if (open_agent(&run->h, 1000, &c, &last) == 0) {
+                if (open_agent(&run->spec, &run->h, 1000, &c, &last) == 0) {
                         Banger__V1__AgentResponse *resp = NULL;
                         int r = agent_health(c, 3000, &resp, &last);
                         agent_conn_free(c);
@@ -483,7 +476,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
         struct agent_conn *c = NULL;
         struct bg_error e = {0};
-        if (open_agent(&h, 3000, &c, &e) == 0) {
+        if (open_agent(&spec, &h, 3000, &c, &e) == 0) {
                 if (agent_shutdown(c, 3000, &e) < 0)
                         log_warn("VM %s: agent shutdown: %s", r.name, e.msg);
                 agent_conn_free(c);
