@@ -92,6 +92,13 @@ int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_restart(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_health(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -5,7 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "banger/v1/agent.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
 #include "cmd_ops.h"
@@ -271,5 +273,208 @@ int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         else
                 vm_print(vm);
         banger__v1__vm__free_unpacked(vm, NULL);
+        return 0;
+}
+
+int cmd_vm_restart(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        req.ref = argv[0];
+        return follow_vm_op(cli, "Restart", &req.base);
+}
+
+int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__SetVmRequest req = BANGER__V1__SET_VM_REQUEST__INIT;
+        Banger__V1__Vm *vm = NULL;
+        struct rpc_status st = {0};
+        const char *v;
+        int r;
+        req.ref = argv[0];
+        if ((v = cli_flag_value(cli, "vcpu")) && (r = parse_u32("vcpu", v, 1, 32, &req.vcpu)))
+                return r;
+        if ((v = cli_flag_value(cli, "mem")) &&
+            (r = parse_u32("mem", v, 128, 262144, &req.memory_mib)))
+                return r;
+        if ((v = cli_flag_value(cli, "disk")) && (r = parse_size(v, &req.work_disk_bytes)))
+                return r;
+        if (!req.vcpu && !req.memory_mib && !req.work_disk_bytes)
+                return cli_fail(RPC_INVALID_ARGUMENT, "nothing to set: give --vcpu, --mem or --disk");
+        if (vm_call(cli, "Set", &req.base, &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm,
+                    120000, 0, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(vm_json(vm));
+        else
+                printf("VM %s: %u vCPU, %u MiB\n", vm->name, vm->vcpu, vm->memory_mib);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return 0;
+}
+
+int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        bool follow = cli_flag(cli, "follow");
+        uint64_t off = 0;
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        if (cli_gateway(cli, &c, &st) < 0)
+                return cli_fail_status(&st);
+        for (;;) {
+                Banger__V1__VmLogsRequest req = BANGER__V1__VM_LOGS_REQUEST__INIT;
+                Banger__V1__VmLogsResponse *resp = NULL;
+                req.ref = argv[0];
+                req.offset = off;
+                req.max_bytes = 1 << 20;
+                struct rpc_call_opts o = {.deadline_ms = 10000, .flags = RPC_CALL_IDEMPOTENT};
+                if (rpc_call(c, "/banger.v1.VmService/Logs", &req.base,
+                             &banger__v1__vm_logs_response__descriptor,
+                             (ProtobufCMessage **)&resp, &o, &st) < 0) {
+                        rpc_client_close(c);
+                        return cli_fail_status(&st);
+                }
+                if (resp->data.len)
+                        fwrite(resp->data.data, 1, resp->data.len, stdout);
+                fflush(stdout);
+                bool more = resp->next_offset < resp->size;
+                off = resp->next_offset;
+                banger__v1__vm_logs_response__free_unpacked(resp, NULL);
+                if (more)
+                        continue;
+                if (!follow)
+                        break;
+                struct timespec ts = {0, 300 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+        rpc_client_close(c);
+        return 0;
+}
+
+int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__VmStats *s = NULL;
+        struct rpc_status st = {0};
+        req.ref = argv[0];
+        if (vm_call(cli, "Stats", &req.base, &banger__v1__vm_stats__descriptor,
+                    (ProtobufCMessage **)&s, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
+                return cli_fail_status(&st);
+        Banger__V1__AgentStats *g = s->guest;
+        if (cli_flag(cli, "json")) {
+                json_t *o = json_pack("{s:s,s:I,s:I}", "name", s->name, "vmm_cpu_ms",
+                                      (json_int_t)s->vmm_cpu_ms, "vmm_rss_bytes",
+                                      (json_int_t)s->vmm_rss_bytes);
+                if (g && g->memory && g->cpu)
+                        json_object_set_new(
+                                o, "guest",
+                                json_pack("{s:i,s:I,s:I,s:I}", "cpus", g->cpu->count,
+                                          "mem_total_bytes", (json_int_t)g->memory->total_bytes,
+                                          "mem_available_bytes",
+                                          (json_int_t)g->memory->available_bytes, "cpu_idle_ms",
+                                          (json_int_t)g->cpu->idle_ms));
+                print_json(o);
+        } else {
+                char rss[32];
+                cli_format_bytes(rss, sizeof(rss), s->vmm_rss_bytes);
+                printf("VM %s\nhost:  VMM cpu %.1f s, rss %s\n", s->name,
+                       (double)s->vmm_cpu_ms / 1000.0, rss);
+                if (g && g->memory && g->cpu) {
+                        char tot[32], av[32];
+                        cli_format_bytes(tot, sizeof(tot), g->memory->total_bytes);
+                        cli_format_bytes(av, sizeof(av), g->memory->available_bytes);
+                        printf("guest: %u CPUs, memory %s (%s available)\n", g->cpu->count, tot,
+                               av);
+                        if (g->load)
+                                printf("       load %.2f %.2f %.2f\n", g->load->one,
+                                       g->load->five, g->load->fifteen);
+                        for (size_t i = 0; i < g->n_disks; i++) {
+                                char u[32], t[32];
+                                cli_format_bytes(u, sizeof(u), g->disks[i]->used_bytes);
+                                cli_format_bytes(t, sizeof(t), g->disks[i]->total_bytes);
+                                printf("       %s: %s of %s used\n", g->disks[i]->path, u, t);
+                        }
+                }
+        }
+        banger__v1__vm_stats__free_unpacked(s, NULL);
+        return 0;
+}
+
+int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__VmPortsResponse *p = NULL;
+        struct rpc_status st = {0};
+        req.ref = argv[0];
+        if (vm_call(cli, "Ports", &req.base, &banger__v1__vm_ports_response__descriptor,
+                    (ProtobufCMessage **)&p, 30000, RPC_CALL_IDEMPOTENT, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json")) {
+                json_t *arr = json_array();
+                for (size_t i = 0; i < p->n_ports; i++) {
+                        Banger__V1__VmPort *x = p->ports[i];
+                        json_t *procs = json_array();
+                        for (size_t k = 0; k < x->n_processes; k++)
+                                json_array_append_new(procs, json_string(x->processes[k]));
+                        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:o,s:s}", "proto",
+                                                             x->proto, "address", x->address,
+                                                             "port", x->port, "processes", procs,
+                                                             "url", x->url));
+                }
+                print_json(arr);
+        } else {
+                printf("%-5s %-24s %6s %-20s %s\n", "PROTO", "ADDRESS", "PORT", "PROCESS", "URL");
+                for (size_t i = 0; i < p->n_ports; i++) {
+                        Banger__V1__VmPort *x = p->ports[i];
+                        printf("%-5s %-24s %6u %-20s %s\n", x->proto, x->address, x->port,
+                               x->n_processes ? x->processes[0] : "-", x->url);
+                }
+        }
+        banger__v1__vm_ports_response__free_unpacked(p, NULL);
+        return 0;
+}
+
+int cmd_vm_health(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__AgentHealth *h = NULL;
+        struct rpc_status st = {0};
+        req.ref = argv[0];
+        if (vm_call(cli, "AgentHealth", &req.base, &banger__v1__agent_health__descriptor,
+                    (ProtobufCMessage **)&h, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(json_pack("{s:s,s:s,s:s,s:I,s:s}", "hostname", h->hostname,
+                                     "kernel_release", h->kernel_release, "agent_version",
+                                     h->agent_version, "uptime_ms", (json_int_t)h->uptime_ms,
+                                     "boot_id", h->boot_id));
+        else
+                printf("agent %s on %s (kernel %s), up %.0f s\n", h->agent_version, h->hostname,
+                       h->kernel_release, (double)h->uptime_ms / 1000.0);
+        banger__v1__agent_health__free_unpacked(h, NULL);
+        return 0;
+}
+
+int cmd_vm_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        if (!cli_flag(cli, "force")) {
+                if (!isatty(STDIN_FILENO))
+                        return cli_fail(RPC_INVALID_ARGUMENT,
+                                        "vm prune deletes every stopped VM; pass --force when "
+                                        "not at a terminal");
+                fprintf(stderr, "Delete every stopped VM and its disks? [y/N] ");
+                char ans[8] = "";
+                if (!fgets(ans, sizeof(ans), stdin) || (ans[0] != 'y' && ans[0] != 'Y'))
+                        return cli_fail(RPC_CANCELLED, "nothing deleted");
+        }
+        Banger__V1__PruneVmsRequest req = BANGER__V1__PRUNE_VMS_REQUEST__INIT;
+        Banger__V1__PruneVmsResponse *resp = NULL;
+        struct rpc_status st = {0};
+        if (vm_call(cli, "Prune", &req.base, &banger__v1__prune_vms_response__descriptor,
+                    (ProtobufCMessage **)&resp, 120000, 0, &st) < 0)
+                return cli_fail_status(&st);
+        for (size_t i = 0; i < resp->n_deleted; i++)
+                printf("VM %s deleted\n", resp->deleted[i]);
+        if (!resp->n_deleted)
+                printf("no stopped VMs\n");
+        banger__v1__prune_vms_response__free_unpacked(resp, NULL);
         return 0;
 }

@@ -558,3 +558,89 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         pthread_mutex_unlock(env->mu);
         return x;
 }
+
+int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid,
+               struct bg_error *err)
+{
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = attach(env, r, &drv, &spec, &h, err);
+        if (x < 0)
+                return x;
+        *ret_pid = h.pid;
+        return 0;
+}
+
+int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
+                  struct vm_record *ret_rec, struct bg_error *err)
+{
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = load(env, id, ret_rec, err);
+        if (x < 0)
+                return x;
+        if (ret_rec->state != VM_RUNNING)
+                return bg_error_set(err, EBUSY, "VM %s is %s, not running", ret_rec->name,
+                                    vm_state_to_string(ret_rec->state));
+        x = attach(env, ret_rec, &drv, &spec, &h, err);
+        if (x == -ESRCH)
+                return bg_error_set(err, EBUSY, "VM %s has no running VMM process",
+                                    ret_rec->name);
+        if (x < 0)
+                return x;
+        return open_agent(&spec, &h, 5000, ret, err);
+}
+
+int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mib,
+           uint64_t work_disk_bytes, struct bg_error *err)
+{
+        struct vm_record r;
+        int x = load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        if (r.state != VM_STOPPED && r.state != VM_CREATED && r.state != VM_ERROR)
+                return bg_error_set(err, EBUSY,
+                                    "VM %s is %s; stop it first (vcpu, memory and disk size "
+                                    "change only while it is stopped)",
+                                    r.name, vm_state_to_string(r.state));
+        if (vcpu && (vcpu < 1 || vcpu > 32))
+                return bg_error_set(err, EINVAL, "vcpu %u is outside 1..32", vcpu);
+        if (memory_mib && (memory_mib < 128 || memory_mib > 262144))
+                return bg_error_set(err, EINVAL, "memory %u MiB is outside 128..262144",
+                                    memory_mib);
+        if (work_disk_bytes) {
+                if (work_disk_bytes < r.work_disk_bytes)
+                        return bg_error_set(err, EINVAL,
+                                            "the work disk only grows (it is %llu bytes now)",
+                                            (unsigned long long)r.work_disk_bytes);
+                if (work_disk_bytes > r.work_disk_bytes) {
+                        char path[VMM_PATH_MAX + 16], size[32], out[512];
+                        snprintf(path, sizeof(path), "%s/%s/work.ext4", env->vms_dir, r.id);
+                        if (truncate(path, (off_t)work_disk_bytes) < 0)
+                                return bg_error_errno(err, -errno, "grow %s", path);
+                        snprintf(size, sizeof(size), "%lluK",
+                                 (unsigned long long)(work_disk_bytes / 1024));
+                        char *fsck[] = {"e2fsck", "-fy", path, NULL};
+                        int rc = disk_run(fsck, out, sizeof(out));
+                        if (rc < 0 || rc > 2)
+                                return bg_error_set(err, EIO, "e2fsck of %s failed before the "
+                                                              "resize (exit %d)",
+                                                    path, rc);
+                        char *rs[] = {"resize2fs", path, size, NULL};
+                        rc = disk_run(rs, out, sizeof(out));
+                        if (rc != 0) {
+                                out[strcspn(out, "\n")] = '\0';
+                                return bg_error_set(err, EIO, "resize2fs %s failed (exit %d): %s",
+                                                    path, rc, out);
+                        }
+                        r.work_disk_bytes = work_disk_bytes;
+                }
+        }
+        if (vcpu)
+                r.vcpu = vcpu;
+        if (memory_mib)
+                r.memory_mib = memory_mib;
+        return save(env, &r, err);
+}

@@ -78,6 +78,17 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
  * after timeout; then gives the tap back. */
 int vm_stop(struct vm_env *env, const char *id, struct bg_error *err);
 int vm_kill(struct vm_env *env, const char *id, struct bg_error *err);
+/* Connects to a running VM's guest agent. */
+struct agent_conn;
+int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
+                  struct vm_record *ret_rec, struct bg_error *err);
+/* The running VMM process of a VM (pid, start time) or -ESRCH. */
+int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid,
+               struct bg_error *err);
+/* vcpu / memory / work disk (grow only) of a stopped VM; 0 = unchanged. */
+int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mib,
+           uint64_t work_disk_bytes, struct bg_error *err);
+
 /* A running VM is refused unless force (then killed). Releases tap and lease,
  * removes the VM's directory and row. */
 int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *err);

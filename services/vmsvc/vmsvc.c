@@ -13,6 +13,9 @@
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
+#include "agent/agent_client.h"
+#include <curl/curl.h>
+#include <arpa/inet.h>
 #include "log/log.h"
 #include "reconcile.h"
 #include "util/names.h"
@@ -200,6 +203,7 @@ struct vm_op {
         struct vmsvc *v;
         char id[33];
         bool fresh;
+        bool restart;
 };
 
 static void op_progress(void *ctx, const char *stage)
@@ -210,8 +214,17 @@ static void op_progress(void *ctx, const char *stage)
 static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 {
         struct vm_op *op = ud;
-        int r = op->fresh ? vm_create(&op->v->env, op->id, op_progress, ctx, err)
-                          : vm_start(&op->v->env, op->id, op_progress, ctx, err);
+        int r = 0;
+        if (op->restart) {
+                struct vm_record cur;
+                r = get_record(op->v, op->id, &cur, err);
+                if (r >= 0 && cur.state == VM_RUNNING)
+                        r = vm_stop(&op->v->env, op->id, err);
+                if (r < 0)
+                        return r;
+        }
+        r = op->fresh ? vm_create(&op->v->env, op->id, op_progress, ctx, err)
+                      : vm_start(&op->v->env, op->id, op_progress, ctx, err);
         if (r < 0)
                 return r;
         struct vm_record rec;
@@ -229,7 +242,7 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         return r < 0 ? bg_error_set(err, -r, "out of memory") : 0;
 }
 
-static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh,
+static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bool restart,
                     Banger__V1__Operation *out, struct bg_error *err)
 {
         struct vm_op *op = calloc(1, sizeof(*op));
@@ -237,9 +250,10 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh,
                 return bg_error_set(err, ENOMEM, "out of memory");
         op->v = v;
         op->fresh = fresh;
+        op->restart = restart;
         snprintf(op->id, sizeof(op->id), "%s", rec->id);
         struct ops_start s = {
-                .kind = fresh ? "vm.create" : "vm.start",
+                .kind = fresh ? "vm.create" : restart ? "vm.restart" : "vm.start",
                 .target = rec->name,
                 .stages = (const char *const *)vm_create_stages,
                 .n_stages = vm_n_create_stages,
@@ -322,7 +336,7 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         if (r < 0)
                 return r;
         log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
-        return start_op(v, &rec, true, out, err);
+        return start_op(v, &rec, true, false, out, err);
 }
 
 static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -335,7 +349,245 @@ static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__
         if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, out, err);
+        return start_op(v, &rec, false, false, out, err);
+}
+
+static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
+                        const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
+                                    vm_state_to_string(rec.state));
+        return start_op(v, &rec, false, true, out, err);
+}
+
+static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,
+                    const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_set(&v->env, rec.id, in->vcpu, in->memory_mib, in->work_disk_bytes, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_logs_h(struct vmsvc *v, const Banger__V1__VmLogsRequest *in,
+                     Banger__V1__VmLogsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        char path[600];
+        snprintf(path, sizeof(path), "%s/%s/console.log", v->env.vms_dir, rec.id);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                out->next_offset = in->offset;
+                return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", path);
+        }
+        struct stat st;
+        fstat(fd, &st);
+        out->size = (uint64_t)st.st_size;
+        uint32_t max = in->max_bytes && in->max_bytes <= (1u << 20) ? in->max_bytes : 65536;
+        uint64_t off = in->offset <= (uint64_t)st.st_size ? in->offset : (uint64_t)st.st_size;
+        out->data.data = malloc(max);
+        if (!out->data.data) {
+                close(fd);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        ssize_t n = pread(fd, out->data.data, max, (off_t)off);
+        close(fd);
+        out->data.len = n > 0 ? (size_t)n : 0;
+        out->next_offset = off + out->data.len;
+        return 0;
+}
+
+static int vm_stats_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__VmStats *out,
+                      const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        struct agent_conn *c = NULL;
+        int r = vm_agent_open(&v->env, in->ref, &c, &rec, err);
+        if (r < 0)
+                return r;
+        out->name = strdup(rec.name);
+        /* Host side: the VMM process from /proc. */
+        pid_t pid = 0;
+        if (vm_process(&v->env, &rec, &pid, err) == 0) {
+                char p[64], buf[1024];
+                snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+                FILE *f = fopen(p, "re");
+                if (f && fgets(buf, sizeof(buf), f)) {
+                        char *rp = strrchr(buf, ')');
+                        unsigned long long ut = 0, stt = 0;
+                        if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                         &ut, &stt) == 2)
+                                out->vmm_cpu_ms = (ut + stt) * 1000 / (uint64_t)sysconf(_SC_CLK_TCK);
+                }
+                if (f)
+                        fclose(f);
+                snprintf(p, sizeof(p), "/proc/%d/status", (int)pid);
+                f = fopen(p, "re");
+                while (f && fgets(buf, sizeof(buf), f)) {
+                        unsigned long long kb;
+                        if (sscanf(buf, "VmRSS: %llu kB", &kb) == 1)
+                                out->vmm_rss_bytes = kb * 1024;
+                }
+                if (f)
+                        fclose(f);
+        }
+        Banger__V1__AgentResponse *resp = NULL;
+        r = agent_stats(c, 5000, &resp, err);
+        agent_conn_free(c);
+        if (r < 0)
+                return r;
+        out->guest = resp->stats;
+        resp->stats = NULL;
+        resp->kind_case = BANGER__V1__AGENT_RESPONSE__KIND__NOT_SET;
+        agent_response_free(resp);
+        return out->name ? 0 : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static size_t discard(void *p, size_t s, size_t n, void *ud)
+{
+        return s * n;
+}
+
+/* Does ip:port answer HTTP, or HTTPS? Returns the URL scheme or NULL. */
+static const char *probe_http(const char *ip, uint32_t port)
+{
+        static const char *const schemes[] = {"http", "https"};
+        for (size_t i = 0; i < ELEMENTSOF(schemes); i++) {
+                CURL *h = curl_easy_init();
+                if (!h)
+                        return NULL;
+                char url[64];
+                snprintf(url, sizeof(url), "%s://%s:%u/", schemes[i], ip, port);
+                curl_easy_setopt(h, CURLOPT_URL, url);
+                curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1500L);
+                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L); /* only asking "is it TLS+HTTP" */
+                curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+                curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+                curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+                CURLcode rc = curl_easy_perform(h);
+                long code = 0;
+                curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+                curl_easy_cleanup(h);
+                if (rc == CURLE_OK && code > 0)
+                        return schemes[i];
+        }
+        return NULL;
+}
+
+static int vm_ports_h(struct vmsvc *v, const Banger__V1__VmRef *in,
+                      Banger__V1__VmPortsResponse *out, const struct rpc_call *call,
+                      struct bg_error *err)
+{
+        struct vm_record rec;
+        struct agent_conn *c = NULL;
+        int r = vm_agent_open(&v->env, in->ref, &c, &rec, err);
+        if (r < 0)
+                return r;
+        Banger__V1__AgentResponse *resp = NULL;
+        r = agent_ports(c, 5000, &resp, err);
+        agent_conn_free(c);
+        if (r < 0)
+                return r;
+        Banger__V1__AgentPorts *ap = resp->ports;
+        size_t n = ap ? ap->n_ports : 0;
+        out->ports = calloc(n ? n : 1, sizeof(*out->ports));
+        if (!out->ports) {
+                agent_response_free(resp);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+                Banger__V1__AgentPort *p = ap->ports[i];
+                Banger__V1__VmPort *vp = calloc(1, sizeof(*vp));
+                if (!vp)
+                        break;
+                banger__v1__vm_port__init(vp);
+                out->ports[out->n_ports++] = vp;
+                vp->proto = strdup(p->transport == BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP ? "udp"
+                                                                                         : "tcp");
+                vp->address = strdup(p->address);
+                vp->port = p->port;
+                vp->processes = calloc(p->n_processes ? p->n_processes : 1, sizeof(char *));
+                for (size_t k = 0; vp->processes && k < p->n_processes; k++)
+                        vp->processes[vp->n_processes++] = strdup(p->processes[k]->name);
+                const char *scheme = NULL;
+                bool loopback_only = strncmp(p->address, "127.", 4) == 0 ||
+                                     strcmp(p->address, "::1") == 0;
+                if (p->transport != BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP && !loopback_only &&
+                    rec.ip[0])
+                        scheme = probe_http(rec.ip, p->port);
+                char url[128] = "";
+                if (scheme)
+                        snprintf(url, sizeof(url), "%s://%s.vm:%u/", scheme, rec.name, p->port);
+                vp->url = strdup(url);
+        }
+        agent_response_free(resp);
+        return 0;
+}
+
+static int vm_agent_health_h(struct vmsvc *v, const Banger__V1__VmRef *in,
+                             Banger__V1__AgentHealth *out, const struct rpc_call *call,
+                             struct bg_error *err)
+{
+        struct vm_record rec;
+        struct agent_conn *c = NULL;
+        int r = vm_agent_open(&v->env, in->ref, &c, &rec, err);
+        if (r < 0)
+                return r;
+        Banger__V1__AgentResponse *resp = NULL;
+        r = agent_health(c, 5000, &resp, err);
+        agent_conn_free(c);
+        if (r < 0)
+                return r;
+        Banger__V1__AgentHealth *h = resp->health;
+        out->uptime_ms = h->uptime_ms;
+        out->boot_id = strdup(h->boot_id);
+        out->agent_version = strdup(h->agent_version);
+        out->hostname = strdup(h->hostname);
+        out->kernel_release = strdup(h->kernel_release);
+        agent_response_free(resp);
+        return out->boot_id && out->agent_version && out->hostname && out->kernel_release
+                       ? 0
+                       : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static int vm_prune_h(struct vmsvc *v, const Banger__V1__PruneVmsRequest *in,
+                      Banger__V1__PruneVmsResponse *out, const struct rpc_call *call,
+                      struct bg_error *err)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&v->mu);
+        int r = vm_store_list(v->d->db, &all, &n, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        out->deleted = calloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; out->deleted && i < n; i++) {
+                if (all[i].state != VM_STOPPED && all[i].state != VM_ERROR &&
+                    all[i].state != VM_CREATED)
+                        continue;
+                struct bg_error e = {0};
+                if (vm_delete(&v->env, all[i].id, false, &e) < 0) {
+                        log_warn("prune: VM %s: %s", all[i].name, e.msg);
+                        continue;
+                }
+                out->deleted[out->n_deleted++] = strdup(all[i].name);
+        }
+        free(all);
+        return out->deleted ? 0 : bg_error_set(err, ENOMEM, "out of memory");
 }
 
 static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err)
@@ -459,6 +711,13 @@ const struct rpc_method_impl vmsvc_vm_methods[] = {
         RPC_METHOD("GetOperation", vm_get_op_h),
         RPC_METHOD("CancelOperation", vm_cancel_op_h),
         RPC_METHOD("ListOperations", vm_list_ops_h),
+        RPC_METHOD("Restart", vm_restart_h),
+        RPC_METHOD("Set", vm_set_h),
+        RPC_METHOD("Logs", vm_logs_h),
+        RPC_METHOD("Stats", vm_stats_h),
+        RPC_METHOD("Ports", vm_ports_h),
+        RPC_METHOD("AgentHealth", vm_agent_health_h),
+        RPC_METHOD("Prune", vm_prune_h),
 };
 const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);
 
@@ -519,6 +778,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         int r;
 
         pthread_mutex_init(&v->mu, NULL);
+        curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses curl */
         if ((r = ops_registry_new(0, &v->ops, err)) < 0)
                 return r;
         bg_paths_socket_url(&v->d->paths, "imagesvc", url, sizeof(url));
