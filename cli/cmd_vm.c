@@ -384,11 +384,11 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                         printf("guest: %u CPUs, memory %s (%s available)\n", g->cpu->count, tot,
                                av);
                         if (g->load)
-                                printf("       load %.2f %.2f %.2f\n", g->load->one,
-                                       g->load->five, g->load->fifteen);
+                                printf("       load %.2f %.2f %.2f\n", g->load->load1,
+                                       g->load->load5, g->load->load15);
                         for (size_t i = 0; i < g->n_disks; i++) {
                                 char u[32], t[32];
-                                cli_format_bytes(u, sizeof(u), g->disks[i]->used_bytes);
+                                cli_format_bytes(u, sizeof(u), g->disks[i]->total_bytes - g->disks[i]->free_bytes);
                                 cli_format_bytes(t, sizeof(t), g->disks[i]->total_bytes);
                                 printf("       %s: %s of %s used\n", g->disks[i]->path, u, t);
                         }

@@ -197,6 +197,8 @@ static int get_record(struct vmsvc *v, const char *ref, struct vm_record *r, str
         return x;
 }
 
+static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err);
+
 /* ---- operations ---- */
 
 struct vm_op {

@@ -64,7 +64,7 @@ check "and leaves no VM" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq
 t0=$(date +%s)
 check "vm create" "$B" vm create --name e2e --vcpu 1 --mem 1024
 echo "  create to agent ready: $(( $(date +%s) - t0 )) s"
-json=$("$B" vm show e2e --json)
+json=$("$B" vm show e2e --json) || json="{}"
 check "VM is running" bash -c 'jq -e ".state == \"running\"" <<<"$1" >/dev/null' _ "$json"
 ip=$(jq -r .ip <<<"$json")
 id=$(jq -r .id <<<"$json")
@@ -81,18 +81,30 @@ vssh() {
 export -f vssh
 check "sshd up with the pinned host key" wait_for 90 vssh true
 check "ssh runs a command" bash -c '[ "$(vssh hostname 2>/dev/null)" = e2e ]'
-vssh 'echo kept > /root/marker && sync'
+vssh 'echo kept > /root/marker && sync' || true
 check "the work disk is /root" bash -c 'vssh "findmnt -no SOURCE /root" | grep -q vdb'
 
 check "vm stop" "$B" vm stop e2e
 json=$("$B" vm show e2e --json) || json='{}'
 check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$1" >/dev/null' _ "$json"
+rc=0; "$B" vm set e2e --vcpu 2 || rc=$?
+check "vm set --vcpu 2 on the stopped VM" [ "$rc" -eq 0 ]
 check "vm start" "$B" vm start e2e
 check "sshd back" wait_for 90 vssh true
 check "file written before the stop is still there" bash -c '[ "$(vssh cat /root/marker)" = kept ]'
+check "nproc is 2 after vm set --vcpu 2" bash -c '[ "$(vssh nproc)" = 2 ]'
+rc=0; "$B" vm set e2e --vcpu 1 >/dev/null 2>&1 || rc=$?
+check "vm set on a running VM is refused (exit 5)" [ "$rc" -eq 5 ]
+out=$("$B" vm health e2e 2>&1) || true
+check "vm health answers from the guest agent" grep -q "on e2e" <<<"$out"
+out=$("$B" vm ports e2e --json 2>&1) || true
+check "vm ports lists sshd on tcp 22" bash -c 'jq -e "map(select(.port == 22 and .proto == \"tcp\")) | length > 0" <<<"$1" >/dev/null' _ "$out"
+out=$("$B" vm stats e2e --json 2>&1) || true
+check "vm stats: VMM rss and guest CPUs" bash -c 'jq -e ".vmm_rss_bytes > 0 and .guest.cpus == 2" <<<"$1" >/dev/null' _ "$out"
+check "vm logs shows the console" bash -c '"$1" vm logs e2e | grep -q "Linux version"' _ "$B"
 
 # kill -9 vmsvc: the VM keeps running and is adopted by the next vmsvc.
-qpid=$("$B" vm show e2e --json | jq -r .pid)
+qpid=$("$B" vm show e2e --json | jq -r .pid) || qpid=0
 kill -9 "$(svc_pid vmsvc)"
 sleep 1
 check "VM survives SIGKILL of vmsvc" kill -0 "$qpid"
@@ -101,6 +113,10 @@ json=$("$B" vm show e2e --json) || json='{}'
 check "the VM is adopted as running" bash -c 'jq -e ".state == \"running\" and .pid == $2" <<<"$1" >/dev/null' _ "$json" "$qpid"
 check "and can be stopped" "$B" vm stop e2e
 
+check "vm restart" "$B" vm restart e2e
+check "sshd back after restart" wait_for 90 vssh true
+check "vm delete of a running VM is refused without --force" bash -c '! "$1" vm delete e2e 2>/dev/null' _ "$B"
+check "vm stop again" "$B" vm stop e2e
 check "vm delete" "$B" vm delete e2e
 check "VMM process gone" bash -c '! kill -0 "$1" 2>/dev/null || grep -q "^[0-9]* (.*) Z" /proc/$1/stat' _ "$qpid"
 check "no VM left" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
@@ -110,8 +126,26 @@ check "lease released" bash -c '[ "$1" != FAILED ] && ! grep -q "\"e2e\"" <<<"$1
 st=$("$B" net status --json) || st='{}'
 check "its tap is back: none in use, the pool full again" bash -c 'jq -e ".tap_pool.in_use == 0 and .tap_pool.warm == .tap_pool.size" <<<"$1" >/dev/null' _ "$st"
 
+# A VM that cannot boot ends in error with the reason, and nothing is left.
+rc=0; "$B" vm create --name broken --kernel no-such-kernel >/dev/null 2>&1 || rc=$?
+json=$("$B" vm show broken --json) || json='{}'
+check "a VM with a missing kernel fails" [ "$rc" -ne 0 ]
+check "and is in state error with a readable reason" bash -c 'jq -e ".state == \"error\" and (.error | test(\"no-such-kernel\"))" <<<"$1" >/dev/null' _ "$json"
+st=$("$B" net status --json) || st='{}'
+check "no tap held after the failure" bash -c 'jq -e ".tap_pool.in_use == 0" <<<"$1" >/dev/null' _ "$st"
+check "no directory left for it" bash -c '[ -z "$(ls "$1/state/vms")" ]' _ "$BANGER_HOME"
+check "vm prune --force removes it" bash -c '"$1" vm prune --force | grep -q "broken deleted"' _ "$B"
+
+# Three VMs created in parallel all reach running.
+for n in p1 p2 p3; do "$B" vm create --name $n --mem 512 >/dev/null 2>&1 & done
+wait
+list=$("$B" vm list --json) || list='[]'
+check "three VMs created in parallel are all running" bash -c 'jq -e "[.[] | select(.state == \"running\")] | length == 3" <<<"$1" >/dev/null' _ "$list"
+for n in p1 p2 p3; do "$B" vm delete --force $n >/dev/null 2>&1; done
+check "and all deleted" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
+
 # vm run, the main job: exit codes, --rm, the workspace.
-out=$("$B" vm run --rm -- echo ok 2>"$BANGER_HOME/run.err"); rc=$?
+rc=0; out=$("$B" vm run --rm -- echo ok 2>"$BANGER_HOME/run.err") || rc=$?
 check "vm run --rm -- echo ok prints ok and exits 0" bash -c '[ "$1" = ok ] && [ "$2" -eq 0 ]' _ "$out" "$rc"
 check "and leaves no VM" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
 rc=0; "$B" vm run --rm -- sh -c 'exit 7' 2>/dev/null || rc=$?
@@ -123,7 +157,7 @@ echo "secret.txt" > "$repo/.gitignore"
 echo "ignored" > "$repo/secret.txt"
 git -C "$repo" add tracked.txt .gitignore
 git -C "$repo" -c user.email=t@t -c user.name=t commit -qm init
-out=$("$B" vm run --rm "$repo" -- sh -c 'cat tracked.txt; ls secret.txt 2>&1; git log --oneline | wc -l' 2>/dev/null)
+out=$("$B" vm run --rm "$repo" -- sh -c 'cat tracked.txt; ls secret.txt 2>&1; git log --oneline | wc -l' 2>/dev/null) || true
 echo "$out"
 check "the workspace is copied: tracked file content" grep -qx "hello from the host" <<<"$out"
 check "untracked ignored files are not copied" grep -q "No such file" <<<"$out"
