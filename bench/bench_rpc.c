@@ -189,10 +189,11 @@ int main(int argc, char **argv)
                "costs %.2fx that floor (the gateway's own work is the rest: %lld us)\n",
                (unsigned long long)f[n / 2], (double)added / (double)(f[n / 2] ? f[n / 2] : 1),
                added - (long long)f[n / 2]);
-        printf("  floor: a bare nng REQ/REP ipc round trip (echo thread, no banger code) p50 %llu us;"
-               " the hop costs %.2fx that, i.e. %lld us beyond nng's own round trip\n",
-               (unsigned long long)g[n / 2], (double)added / (double)(g[n / 2] ? g[n / 2] : 1),
-               added - (long long)g[n / 2]);
+        printf(
+            "  floor: a bare nng REQ/REP ipc round trip (echo thread, no banger code) p50 %llu us;"
+            " the hop costs %.2fx that, i.e. %lld us beyond nng's own round trip\n",
+            (unsigned long long)g[n / 2], (double)added / (double)(g[n / 2] ? g[n / 2] : 1),
+            added - (long long)g[n / 2]);
         free(a);
         free(b);
         free(f);

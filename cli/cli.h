@@ -11,9 +11,9 @@
 #define CLI_MAX_FLAGS 16
 
 struct cli_flag {
-        const char *name;  /* long name without dashes, "json" */
-        char short_name;   /* 0 = none */
-        const char *arg;   /* NULL for booleans, else metavar "SECONDS" */
+        const char *name; /* long name without dashes, "json" */
+        char short_name;  /* 0 = none */
+        const char *arg;  /* NULL for booleans, else metavar "SECONDS" */
         const char *help;
 };
 
@@ -38,7 +38,7 @@ struct cli_cmd {
         const struct cli_cmd *subs;
         size_t n_subs;
         int (*run)(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
-        int min_args, max_args;  /* positional arguments accepted (max -1 = any) */
+        int min_args, max_args; /* positional arguments accepted (max -1 = any) */
         enum cli_complete complete;
 };
 

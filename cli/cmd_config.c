@@ -40,8 +40,7 @@ int cmd_config_keys(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "key",
                                                              keys[i].name, "type", keys[i].type,
                                                              "default", keys[i].default_text,
-                                                             "description",
-                                                             keys[i].description));
+                                                             "description", keys[i].description));
                 json_dumpf(arr, stdout, JSON_INDENT(2));
                 fputc('\n', stdout);
                 json_decref(arr);
@@ -55,7 +54,7 @@ int cmd_config_keys(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                 return 0;
         }
         for (size_t i = 0; i < n; i++)
-                printf("%-30s %-10s %-22s %s\n", keys[i].name, keys[i].type,
-                       keys[i].default_text, keys[i].description);
+                printf("%-30s %-10s %-22s %s\n", keys[i].name, keys[i].type, keys[i].default_text,
+                       keys[i].description);
         return 0;
 }

@@ -103,8 +103,7 @@ static int spawn_proc(struct cli *cli, const struct proc *p, pid_t *ret_pid, cha
         snprintf(logdir, sizeof(logdir), "%s/logs", cli->paths.state_dir);
         mkdir_p(logdir, 0700);
         snprintf(logpath, sizeof(logpath), "%s/%s.log", logdir, p->name);
-        _cleanup_close_ int logfd =
-                open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        _cleanup_close_ int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         if (logfd < 0) {
                 snprintf(why, why_len, "cannot open %s: %s", logpath, strerror(errno));
                 return -errno;
@@ -178,8 +177,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         pids[i] = pid;
                         ready[i] = true;
                         if (!json)
-                                printf("%-14s already running (pid %d)\n", procs[i].name,
-                                       (int)pid);
+                                printf("%-14s already running (pid %d)\n", procs[i].name, (int)pid);
                         continue;
                 }
                 unlink(pidfile); /* stale */
@@ -201,8 +199,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         int status;
                         if (waitpid(pids[i], &status, WNOHANG) == pids[i]) {
                                 char logpath[PATH_MAX];
-                                bg_paths_log(&cli->paths, procs[i].name, logpath,
-                                             sizeof(logpath));
+                                bg_paths_log(&cli->paths, procs[i].name, logpath, sizeof(logpath));
                                 last_log_message(logpath, why[i], sizeof(why[i]));
                                 if (!why[i][0])
                                         snprintf(why[i], sizeof(why[i]), "exited with status %d",
@@ -216,8 +213,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         if (pidfile_check(pidfile, &pid) == 1 && pid == pids[i]) {
                                 ready[i] = true;
                                 if (!json)
-                                        printf("%-14s started (pid %d)\n", procs[i].name,
-                                               (int)pid);
+                                        printf("%-14s started (pid %d)\n", procs[i].name, (int)pid);
                                 continue;
                         }
                         pending = true;
@@ -261,8 +257,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                                                                    h->services[k]->name) == 0 &&
                                                             !h->services[k]->up)
                                                                 ok = false;
-                                        banger__v1__gateway_health_response__free_unpacked(h,
-                                                                                           NULL);
+                                        banger__v1__gateway_health_response__free_unpacked(h, NULL);
                                 }
                                 rpc_client_close(c);
                         }
@@ -279,8 +274,8 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                 if (failed[i]) {
                         n_failed++;
                         if (!json)
-                                fprintf(stderr, "banger: %s failed to start: %s\n",
-                                        procs[i].name, why[i]);
+                                fprintf(stderr, "banger: %s failed to start: %s\n", procs[i].name,
+                                        why[i]);
                 }
                 if (arr) {
                         json_t *e = json_pack("{s:s,s:b,s:b}", "name", procs[i].name, "running",

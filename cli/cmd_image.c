@@ -86,8 +86,7 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         if (r == 0) {
                 struct rpc_call_opts o = {.deadline_ms = 30000};
                 r = rpc_call(c, "/" IMAGE_SERVICE "/Build", &req.base,
-                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
-                             &st);
+                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o, &st);
         }
         free(copy);
         if (r < 0) {

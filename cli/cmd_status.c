@@ -83,7 +83,8 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                         json_t *e = s->up && s->health ? health_json(s->health) : json_object();
                         json_object_set_new(e, "name", json_string(s->name));
                         json_object_set_new(e, "up", json_boolean(s->up));
-                        json_object_set_new(e, "latency_us", json_integer((json_int_t)s->latency_us));
+                        json_object_set_new(e, "latency_us",
+                                            json_integer((json_int_t)s->latency_us));
                         if (!s->up)
                                 json_object_set_new(e, "error", json_string(s->error));
                         json_array_append_new(arr, e);
@@ -110,8 +111,8 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                                 printf("%-14s %-5s %10s %8d %-10s %s\n", s->name, "UP", lat,
                                        s->health->pid, up, s->health->version);
                         } else {
-                                printf("%-14s %-5s %10s %8s %-10s %s\n", s->name, "DOWN", "-",
-                                       "-", "-", "-");
+                                printf("%-14s %-5s %10s %8s %-10s %s\n", s->name, "DOWN", "-", "-",
+                                       "-", "-");
                         }
                 }
                 for (size_t i = 0; i < resp->n_services; i++)

@@ -33,15 +33,14 @@ static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *
 
 static json_t *vm_json(const Banger__V1__Vm *v)
 {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,"
-                              "s:s}",
-                              "id", v->id, "name", v->name, "state", v->state, "vcpu", v->vcpu,
-                              "memory_mib", v->memory_mib, "work_disk_bytes",
-                              (json_int_t)v->work_disk_bytes, "image", v->image, "kernel",
-                              v->kernel, "vmm", v->vmm, "accel", v->accel, "ip", v->ip, "mac",
-                              v->mac, "tap", v->tap, "pid", v->pid, "created_unix_ms",
-                              (json_int_t)v->created_unix_ms, "updated_unix_ms",
-                              (json_int_t)v->updated_unix_ms, "host_key", v->host_key);
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,"
+            "s:s}",
+            "id", v->id, "name", v->name, "state", v->state, "vcpu", v->vcpu, "memory_mib",
+            v->memory_mib, "work_disk_bytes", (json_int_t)v->work_disk_bytes, "image", v->image,
+            "kernel", v->kernel, "vmm", v->vmm, "accel", v->accel, "ip", v->ip, "mac", v->mac,
+            "tap", v->tap, "pid", v->pid, "created_unix_ms", (json_int_t)v->created_unix_ms,
+            "updated_unix_ms", (json_int_t)v->updated_unix_ms, "host_key", v->host_key);
         if (v->error[0])
                 json_object_set_new(o, "error", json_string(v->error));
         return o;
@@ -62,9 +61,8 @@ static void vm_print(const Banger__V1__Vm *v)
         printf("vcpu:      %u\nmemory:    %u MiB\n", v->vcpu, v->memory_mib);
         char disk[32];
         cli_format_bytes(disk, sizeof(disk), v->work_disk_bytes);
-        printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk,
-               v->image, v->kernel, v->vmm, v->accel[0] ? " (" : "", v->accel,
-               v->accel[0] ? ")" : "");
+        printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk, v->image,
+               v->kernel, v->vmm, v->accel[0] ? " (" : "", v->accel, v->accel[0] ? ")" : "");
         if (v->ip[0])
                 printf("address:   %s (%s.vm)\nmac:       %s\n", v->ip, v->name, v->mac);
         if (v->tap[0])
@@ -81,8 +79,8 @@ static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max
         errno = 0;
         unsigned long v = strtoul(s, &end, 10);
         if (errno || *end || end == s || v < min || v > max)
-                return cli_fail(RPC_INVALID_ARGUMENT, "--%s: '%s' is not a number in %u..%u",
-                                flag, s, min, max);
+                return cli_fail(RPC_INVALID_ARGUMENT, "--%s: '%s' is not a number in %u..%u", flag,
+                                s, min, max);
         *ret = (uint32_t)v;
         return 0;
 }
@@ -96,12 +94,30 @@ static int parse_size(const char *s, uint64_t *ret)
         if (errno || end == s)
                 goto bad;
         switch (*end) {
-        case 'K': case 'k': mul = 1ull << 10; end++; break;
-        case 'M': case 'm': mul = 1ull << 20; end++; break;
-        case 'G': case 'g': mul = 1ull << 30; end++; break;
-        case 'T': case 't': mul = 1ull << 40; end++; break;
-        case '\0': break;
-        default: goto bad;
+        case 'K':
+        case 'k':
+                mul = 1ull << 10;
+                end++;
+                break;
+        case 'M':
+        case 'm':
+                mul = 1ull << 20;
+                end++;
+                break;
+        case 'G':
+        case 'g':
+                mul = 1ull << 30;
+                end++;
+                break;
+        case 'T':
+        case 't':
+                mul = 1ull << 40;
+                end++;
+                break;
+        case '\0':
+                break;
+        default:
+                goto bad;
         }
         if (*end == 'i' && end[1] == 'B')
                 end += 2;
@@ -245,8 +261,8 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         json_array_append_new(arr, vm_json(resp->vms[i]));
                 print_json(arr);
         } else {
-                printf("%-20s %-9s %-15s %5s %8s %-10s %s\n", "NAME", "STATE", "IP", "VCPU",
-                       "MEM", "VMM", "ID");
+                printf("%-20s %-9s %-15s %5s %8s %-10s %s\n", "NAME", "STATE", "IP", "VCPU", "MEM",
+                       "VMM", "ID");
                 for (size_t i = 0; i < resp->n_vms; i++) {
                         Banger__V1__Vm *v = resp->vms[i];
                         char mem[16];
@@ -299,7 +315,8 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         if ((v = cli_flag_value(cli, "disk")) && (r = parse_size(v, &req.work_disk_bytes)))
                 return r;
         if (!req.vcpu && !req.memory_mib && !req.work_disk_bytes)
-                return cli_fail(RPC_INVALID_ARGUMENT, "nothing to set: give --vcpu, --mem or --disk");
+                return cli_fail(RPC_INVALID_ARGUMENT,
+                                "nothing to set: give --vcpu, --mem or --disk");
         if (vm_call(cli, "Set", &req.base, &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm,
                     120000, 0, &st) < 0)
                 return cli_fail_status(&st);
@@ -327,8 +344,8 @@ int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 req.max_bytes = 1 << 20;
                 struct rpc_call_opts o = {.deadline_ms = 10000, .flags = RPC_CALL_IDEMPOTENT};
                 if (rpc_call(c, "/banger.v1.VmService/Logs", &req.base,
-                             &banger__v1__vm_logs_response__descriptor,
-                             (ProtobufCMessage **)&resp, &o, &st) < 0) {
+                             &banger__v1__vm_logs_response__descriptor, (ProtobufCMessage **)&resp,
+                             &o, &st) < 0) {
                         rpc_client_close(c);
                         return cli_fail_status(&st);
                 }
@@ -365,12 +382,11 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                                       (json_int_t)s->vmm_rss_bytes);
                 if (g && g->memory && g->cpu)
                         json_object_set_new(
-                                o, "guest",
-                                json_pack("{s:i,s:I,s:I,s:I}", "cpus", g->cpu->count,
-                                          "mem_total_bytes", (json_int_t)g->memory->total_bytes,
-                                          "mem_available_bytes",
-                                          (json_int_t)g->memory->available_bytes, "cpu_idle_ms",
-                                          (json_int_t)g->cpu->idle_ms));
+                            o, "guest",
+                            json_pack("{s:i,s:I,s:I,s:I}", "cpus", g->cpu->count, "mem_total_bytes",
+                                      (json_int_t)g->memory->total_bytes, "mem_available_bytes",
+                                      (json_int_t)g->memory->available_bytes, "cpu_idle_ms",
+                                      (json_int_t)g->cpu->idle_ms));
                 print_json(o);
         } else {
                 char rss[32];
@@ -388,7 +404,9 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                                        g->load->load5, g->load->load15);
                         for (size_t i = 0; i < g->n_disks; i++) {
                                 char u[32], t[32];
-                                cli_format_bytes(u, sizeof(u), g->disks[i]->total_bytes - g->disks[i]->free_bytes);
+                                cli_format_bytes(u, sizeof(u),
+                                                 g->disks[i]->total_bytes -
+                                                     g->disks[i]->free_bytes);
                                 cli_format_bytes(t, sizeof(t), g->disks[i]->total_bytes);
                                 printf("       %s: %s of %s used\n", g->disks[i]->path, u, t);
                         }
@@ -414,10 +432,10 @@ int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                         json_t *procs = json_array();
                         for (size_t k = 0; k < x->n_processes; k++)
                                 json_array_append_new(procs, json_string(x->processes[k]));
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:o,s:s}", "proto",
-                                                             x->proto, "address", x->address,
-                                                             "port", x->port, "processes", procs,
-                                                             "url", x->url));
+                        json_array_append_new(arr,
+                                              json_pack("{s:s,s:s,s:i,s:o,s:s}", "proto", x->proto,
+                                                        "address", x->address, "port", x->port,
+                                                        "processes", procs, "url", x->url));
                 }
                 print_json(arr);
         } else {

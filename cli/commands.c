@@ -8,568 +8,565 @@
 #include "util/macro.h"
 
 static const struct cli_flag json_flag[] = {
-        {"json", 0, NULL, "print JSON instead of a table"},
+    {"json", 0, NULL, "print JSON instead of a table"},
 };
 
 static const struct cli_flag daemon_start_flags[] = {
-        {"timeout", 0, "SECONDS", "how long to wait for every service to be healthy (default 20)"},
-        {"json", 0, NULL, "print the result as JSON"},
+    {"timeout", 0, "SECONDS", "how long to wait for every service to be healthy (default 20)"},
+    {"json", 0, NULL, "print the result as JSON"},
 };
 
 static const struct cli_flag daemon_stop_flags[] = {
-        {"timeout", 0, "SECONDS",
-         "how long to wait for each process after SIGTERM before SIGKILL (default 10)"},
+    {"timeout", 0, "SECONDS",
+     "how long to wait for each process after SIGTERM before SIGKILL (default 10)"},
 };
 
 static const struct cli_cmd daemon_cmds[] = {
-        {.name = "start",
-         .summary = "Start the gateway and the four services in the background",
-         .description =
-                 "Spawns banger-netsvc, banger-imagesvc, banger-vmsvc, banger-workspacesvc and\n"
-                 "banger-gateway (user/dev mode), each in its own session with a pidfile in the\n"
-                 "runtime directory and its log in STATE/logs/NAME.log, then waits until the\n"
-                 "gateway reports every service healthy. Processes that are already running are\n"
-                 "left alone. banger never restarts a service behind your back: if one dies,\n"
-                 "`banger status` shows it DOWN and `banger daemon start` starts it again.\n"
-                 "banger-netsvc needs root (CAP_NET_ADMIN), so run this as root or with sudo.",
-         .flags = daemon_start_flags,
-         .n_flags = ELEMENTSOF(daemon_start_flags),
-         .run = cmd_daemon_start},
-        {.name = "stop",
-         .summary = "Stop the gateway and the services (idempotent)",
-         .description = "Sends SIGTERM to each process recorded in the runtime directory (gateway\n"
-                        "first), waits, and sends SIGKILL after the timeout. Running VMs are not\n"
-                        "stopped. Stopping when nothing runs succeeds.",
-         .flags = daemon_stop_flags,
-         .n_flags = ELEMENTSOF(daemon_stop_flags),
-         .run = cmd_daemon_stop},
-        {.name = "status",
-         .summary = "Show each banger process: pid, running, healthy",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_daemon_status},
+    {.name = "start",
+     .summary = "Start the gateway and the four services in the background",
+     .description =
+         "Spawns banger-netsvc, banger-imagesvc, banger-vmsvc, banger-workspacesvc and\n"
+         "banger-gateway (user/dev mode), each in its own session with a pidfile in the\n"
+         "runtime directory and its log in STATE/logs/NAME.log, then waits until the\n"
+         "gateway reports every service healthy. Processes that are already running are\n"
+         "left alone. banger never restarts a service behind your back: if one dies,\n"
+         "`banger status` shows it DOWN and `banger daemon start` starts it again.\n"
+         "banger-netsvc needs root (CAP_NET_ADMIN), so run this as root or with sudo.",
+     .flags = daemon_start_flags,
+     .n_flags = ELEMENTSOF(daemon_start_flags),
+     .run = cmd_daemon_start},
+    {.name = "stop",
+     .summary = "Stop the gateway and the services (idempotent)",
+     .description = "Sends SIGTERM to each process recorded in the runtime directory (gateway\n"
+                    "first), waits, and sends SIGKILL after the timeout. Running VMs are not\n"
+                    "stopped. Stopping when nothing runs succeeds.",
+     .flags = daemon_stop_flags,
+     .n_flags = ELEMENTSOF(daemon_stop_flags),
+     .run = cmd_daemon_stop},
+    {.name = "status",
+     .summary = "Show each banger process: pid, running, healthy",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_daemon_status},
 };
 
 static const struct cli_flag config_keys_flags[] = {
-        {"json", 0, NULL, "print JSON"},
-        {"markdown", 0, NULL, "print a Markdown table (docs/configuration.md is made from it)"},
+    {"json", 0, NULL, "print JSON"},
+    {"markdown", 0, NULL, "print a Markdown table (docs/configuration.md is made from it)"},
 };
 
 static const struct cli_cmd config_cmds[] = {
-        {.name = "check",
-         .args = "[FILE]",
-         .summary = "Validate a config file (default: the one banger uses)",
-         .description = "Reads FILE (default CONFIG_DIR/config.toml) exactly as the services do\n"
-                        "and reports the first problem with its file, line and key.",
-         .run = cmd_config_check,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_FILE},
-        {.name = "keys",
-         .summary = "List every configuration key with its type and default",
-         .flags = config_keys_flags,
-         .n_flags = ELEMENTSOF(config_keys_flags),
-         .run = cmd_config_keys},
+    {.name = "check",
+     .args = "[FILE]",
+     .summary = "Validate a config file (default: the one banger uses)",
+     .description = "Reads FILE (default CONFIG_DIR/config.toml) exactly as the services do\n"
+                    "and reports the first problem with its file, line and key.",
+     .run = cmd_config_check,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_FILE},
+    {.name = "keys",
+     .summary = "List every configuration key with its type and default",
+     .flags = config_keys_flags,
+     .n_flags = ELEMENTSOF(config_keys_flags),
+     .run = cmd_config_keys},
 };
 
 static const struct cli_flag kernel_import_flags[] = {
-        {"name", 0, "NAME", "name to keep it under (default: the kernel release it reports)"},
-        {"initrd", 0, "FILE", "an initrd to keep with the kernel"},
-        {"modules", 0, "DIR", "its /lib/modules/<release> tree (becomes modules.ext4 and feeds "
-                              "the initramfs)"},
-        {"json", 0, NULL, "print the imported kernel as JSON"},
+    {"name", 0, "NAME", "name to keep it under (default: the kernel release it reports)"},
+    {"initrd", 0, "FILE", "an initrd to keep with the kernel"},
+    {"modules", 0, "DIR",
+     "its /lib/modules/<release> tree (becomes modules.ext4 and feeds "
+     "the initramfs)"},
+    {"json", 0, NULL, "print the imported kernel as JSON"},
 };
 
 static const struct cli_flag kernel_pull_flags[] = {
-        {"catalog", 0, "URL", "a JSON catalog (http(s)://, file:// or a local path) instead of "
-                              "the built-in one"},
-        {"json", 0, NULL, "print the pulled kernel as JSON"},
+    {"catalog", 0, "URL",
+     "a JSON catalog (http(s)://, file:// or a local path) instead of "
+     "the built-in one"},
+    {"json", 0, NULL, "print the pulled kernel as JSON"},
 };
 
 static const struct cli_flag kernel_ops_flags[] = {
-        {"all", 0, NULL, "include operations that finished (kept for 10 minutes)"},
-        {"json", 0, NULL, "print JSON instead of a table"},
+    {"all", 0, NULL, "include operations that finished (kept for 10 minutes)"},
+    {"json", 0, NULL, "print JSON instead of a table"},
 };
 
 static const struct cli_cmd kernel_cmds[] = {
-        {.name = "import",
-         .args = "PATH",
-         .summary = "Import a kernel from an ELF vmlinux or a bzImage on this host",
-         .description =
-                 "Keeps the bzImage (QEMU microvm boots it), extracts the ELF vmlinux from it\n"
-                 "(Firecracker boots that; gzip, xz, lz4 and zstd payloads), and builds the\n"
-                 "banger initramfs (the guest agent as /init plus the virtio, vsock and ext4\n"
-                 "modules in dependency order) and, with --modules, modules.ext4 (the whole\n"
-                 "module tree as a read-only disk). Everything lands in STATE/kernels/NAME/\n"
-                 "at once or not at all. Progress is shown while it runs; Ctrl-C cancels.\n"
-                 "Importing a name that exists fails with exit code 4: delete it first.",
-         .flags = kernel_import_flags,
-         .n_flags = ELEMENTSOF(kernel_import_flags),
-         .run = cmd_kernel_import,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_FILE},
-        {.name = "pull",
-         .args = "NAME",
-         .summary = "Download, verify and import a kernel from a catalog",
-         .description =
-                 "The built-in catalog has debian-cloud-amd64: Debian's linux-image-cloud-amd64\n"
-                 "from the mirror in config kernel.debian_mirror (default: this host's apt\n"
-                 "sources), verified the way apt does it (InRelease signature with gpgv and\n"
-                 "debian-archive-keyring, then the Packages index sha256, then the .deb\n"
-                 "sha256), unpacked and imported with its modules. --catalog URL reads a JSON\n"
-                 "list of {\"name\", \"url\", \"sha256\", \"version\", \"kind\": \"bzimage\"|\"deb\"}\n"
-                 "entries instead. A file that fails a check is refused with a message naming\n"
-                 "the check. Downloads are cached by sha256 in CACHE/kernels/, so pulling\n"
-                 "again downloads nothing new; pulling a name that exists replaces it\n"
-                 "atomically when the kernel changed. Concurrent pulls of one name share one\n"
-                 "operation. Ctrl-C cancels and removes partial files.",
-         .flags = kernel_pull_flags,
-         .n_flags = ELEMENTSOF(kernel_pull_flags),
-         .run = cmd_kernel_pull,
-         .min_args = 1,
-         .max_args = 1},
-        {.name = "list",
-         .summary = "List the kernels banger has",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_kernel_list},
-        {.name = "show",
-         .args = "NAME",
-         .summary = "Show a kernel: version, checksums, artifacts, initramfs modules",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_kernel_show,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_KERNEL},
-        {.name = "delete",
-         .args = "NAME",
-         .summary = "Delete a kernel and its artifacts",
-         .description = "Fails with exit code 3 when there is no such kernel, and with 5 while an\n"
-                        "import or pull of it is running.",
-         .run = cmd_kernel_delete,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_KERNEL},
-        {.name = "ops",
-         .summary = "List running kernel imports and pulls",
-         .flags = kernel_ops_flags,
-         .n_flags = ELEMENTSOF(kernel_ops_flags),
-         .run = cmd_kernel_ops},
+    {.name = "import",
+     .args = "PATH",
+     .summary = "Import a kernel from an ELF vmlinux or a bzImage on this host",
+     .description = "Keeps the bzImage (QEMU microvm boots it), extracts the ELF vmlinux from it\n"
+                    "(Firecracker boots that; gzip, xz, lz4 and zstd payloads), and builds the\n"
+                    "banger initramfs (the guest agent as /init plus the virtio, vsock and ext4\n"
+                    "modules in dependency order) and, with --modules, modules.ext4 (the whole\n"
+                    "module tree as a read-only disk). Everything lands in STATE/kernels/NAME/\n"
+                    "at once or not at all. Progress is shown while it runs; Ctrl-C cancels.\n"
+                    "Importing a name that exists fails with exit code 4: delete it first.",
+     .flags = kernel_import_flags,
+     .n_flags = ELEMENTSOF(kernel_import_flags),
+     .run = cmd_kernel_import,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_FILE},
+    {.name = "pull",
+     .args = "NAME",
+     .summary = "Download, verify and import a kernel from a catalog",
+     .description =
+         "The built-in catalog has debian-cloud-amd64: Debian's linux-image-cloud-amd64\n"
+         "from the mirror in config kernel.debian_mirror (default: this host's apt\n"
+         "sources), verified the way apt does it (InRelease signature with gpgv and\n"
+         "debian-archive-keyring, then the Packages index sha256, then the .deb\n"
+         "sha256), unpacked and imported with its modules. --catalog URL reads a JSON\n"
+         "list of {\"name\", \"url\", \"sha256\", \"version\", \"kind\": \"bzimage\"|\"deb\"}\n"
+         "entries instead. A file that fails a check is refused with a message naming\n"
+         "the check. Downloads are cached by sha256 in CACHE/kernels/, so pulling\n"
+         "again downloads nothing new; pulling a name that exists replaces it\n"
+         "atomically when the kernel changed. Concurrent pulls of one name share one\n"
+         "operation. Ctrl-C cancels and removes partial files.",
+     .flags = kernel_pull_flags,
+     .n_flags = ELEMENTSOF(kernel_pull_flags),
+     .run = cmd_kernel_pull,
+     .min_args = 1,
+     .max_args = 1},
+    {.name = "list",
+     .summary = "List the kernels banger has",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_kernel_list},
+    {.name = "show",
+     .args = "NAME",
+     .summary = "Show a kernel: version, checksums, artifacts, initramfs modules",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_kernel_show,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_KERNEL},
+    {.name = "delete",
+     .args = "NAME",
+     .summary = "Delete a kernel and its artifacts",
+     .description = "Fails with exit code 3 when there is no such kernel, and with 5 while an\n"
+                    "import or pull of it is running.",
+     .run = cmd_kernel_delete,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_KERNEL},
+    {.name = "ops",
+     .summary = "List running kernel imports and pulls",
+     .flags = kernel_ops_flags,
+     .n_flags = ELEMENTSOF(kernel_ops_flags),
+     .run = cmd_kernel_ops},
 };
 
 static const struct cli_flag net_teardown_flags[] = {
-        {"force", 'f', NULL, "do not ask for confirmation (required when stdin is not a terminal)"},
-        {"purge", 0, NULL, "also forget every lease (addresses are still not reused early)"},
+    {"force", 'f', NULL, "do not ask for confirmation (required when stdin is not a terminal)"},
+    {"purge", 0, NULL, "also forget every lease (addresses are still not reused early)"},
 };
 
 static const struct cli_cmd net_cmds[] = {
-        {.name = "status",
-         .summary = "Show the bridge, NAT rules, DNS, resolver routing, tap pool and leases",
-         .description =
-                 "Asks banger-netsvc what is set up: the bridge and its subnet, the uplink the\n"
-                 "guests are masqueraded out of, whether `table inet banger` holds the expected\n"
-                 "rules, where the .vm DNS server listens, how .vm names reach it on this host\n"
-                 "(or what to configure), the warm tap pool and the number of leases. Exits 5\n"
-                 "when the network is not set up (see the problem line).",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_net_status},
-        {.name = "leases",
-         .summary = "List the address leases: VM name, IP, MAC",
-         .description = "One lease per VM name, kept until the VM is deleted; a VM's address and\n"
-                        "MAC never change while it exists, and a released address is not given\n"
-                        "to another VM while never-used addresses remain.",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_net_leases},
-        {.name = "teardown",
-         .summary = "Remove the bridge, taps, NAT rules, DNS and resolver routing",
-         .description =
-                 "Removes everything banger-netsvc set up on this host: every bg tap, the\n"
-                 "nftables table inet banger, the systemd-resolved routing of ~vm, the DNS\n"
-                 "listeners and the bridge. Leases are kept unless --purge. Running VMs lose\n"
-                 "their network. Asks for confirmation on a terminal; needs --force otherwise.\n"
-                 "The network comes back with the next start of banger-netsvc.",
-         .flags = net_teardown_flags,
-         .n_flags = ELEMENTSOF(net_teardown_flags),
-         .run = cmd_net_teardown},
+    {.name = "status",
+     .summary = "Show the bridge, NAT rules, DNS, resolver routing, tap pool and leases",
+     .description =
+         "Asks banger-netsvc what is set up: the bridge and its subnet, the uplink the\n"
+         "guests are masqueraded out of, whether `table inet banger` holds the expected\n"
+         "rules, where the .vm DNS server listens, how .vm names reach it on this host\n"
+         "(or what to configure), the warm tap pool and the number of leases. Exits 5\n"
+         "when the network is not set up (see the problem line).",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_net_status},
+    {.name = "leases",
+     .summary = "List the address leases: VM name, IP, MAC",
+     .description = "One lease per VM name, kept until the VM is deleted; a VM's address and\n"
+                    "MAC never change while it exists, and a released address is not given\n"
+                    "to another VM while never-used addresses remain.",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_net_leases},
+    {.name = "teardown",
+     .summary = "Remove the bridge, taps, NAT rules, DNS and resolver routing",
+     .description = "Removes everything banger-netsvc set up on this host: every bg tap, the\n"
+                    "nftables table inet banger, the systemd-resolved routing of ~vm, the DNS\n"
+                    "listeners and the bridge. Leases are kept unless --purge. Running VMs lose\n"
+                    "their network. Asks for confirmation on a terminal; needs --force otherwise.\n"
+                    "The network comes back with the next start of banger-netsvc.",
+     .flags = net_teardown_flags,
+     .n_flags = ELEMENTSOF(net_teardown_flags),
+     .run = cmd_net_teardown},
 };
 
 static const struct cli_flag system_install_flags[] = {
-        {"owner", 0, "USER",
-         "user the services run as and who may use banger (default: $SUDO_USER)"},
-        {"root", 0, "DIR", "install into DIR (a staging tree) and do not touch systemd"},
-        {"prefix", 0, "DIR", "where binaries go: DIR/bin, DIR/libexec/banger (default /usr/local)"},
+    {"owner", 0, "USER", "user the services run as and who may use banger (default: $SUDO_USER)"},
+    {"root", 0, "DIR", "install into DIR (a staging tree) and do not touch systemd"},
+    {"prefix", 0, "DIR", "where binaries go: DIR/bin, DIR/libexec/banger (default /usr/local)"},
 };
 
 static const struct cli_flag system_uninstall_flags[] = {
-        {"purge", 0, NULL, "also delete /var/lib/banger, /var/cache/banger and /etc/banger"},
-        {"root", 0, "DIR", "uninstall from DIR (a staging tree) and do not touch systemd"},
+    {"purge", 0, NULL, "also delete /var/lib/banger, /var/cache/banger and /etc/banger"},
+    {"root", 0, "DIR", "uninstall from DIR (a staging tree) and do not touch systemd"},
 };
 
 static const struct cli_flag system_status_flags[] = {
-        {"json", 0, NULL, "print JSON"},
-        {"root", 0, "DIR", "read the install under DIR"},
+    {"json", 0, NULL, "print JSON"},
+    {"root", 0, "DIR", "read the install under DIR"},
 };
 
 static const struct cli_cmd system_cmds[] = {
-        {.name = "install",
-         .summary = "Install banger as systemd services (system mode)",
-         .description =
-                 "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
-                 "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
-                 "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
-                 "directories /var/lib/banger, /var/cache/banger and /run/banger owned by the\n"
-                 "owner, and /etc/banger/install.toml listing every file written; then runs\n"
-                 "systemctl daemon-reload and enable --now. Needs root and systemd as PID 1,\n"
-                 "unless --root DIR stages the files into DIR without touching systemd.\n"
-                 "Running it again upgrades in place.",
-         .flags = system_install_flags,
-         .n_flags = ELEMENTSOF(system_install_flags),
-         .run = cmd_system_install},
-        {.name = "uninstall",
-         .summary = "Remove what `system install` installed",
-         .description =
-                 "Stops the units (and the VMs of banger-vmsvc), asks banger-netsvc to remove\n"
-                 "the bridge, taps, nftables table and resolver routing, disables the units\n"
-                 "and removes exactly the files /etc/banger/install.toml lists. VM disks,\n"
-                 "images and the configuration stay unless --purge.",
-         .flags = system_uninstall_flags,
-         .n_flags = ELEMENTSOF(system_uninstall_flags),
-         .run = cmd_system_uninstall},
-        {.name = "status",
-         .summary = "Show the installed version, owner and the state of each unit",
-         .description = "Exits 0 when every unit is active, 3 when banger is not installed,\n"
-                        "7 otherwise.",
-         .flags = system_status_flags,
-         .n_flags = ELEMENTSOF(system_status_flags),
-         .run = cmd_system_status},
-        {.name = "restart",
-         .summary = "Restart the five services; running VMs keep running",
-         .description = "systemctl restart of every banger unit, then waits until the gateway\n"
-                        "reports each service up. banger-vmsvc's unit uses KillMode=process,\n"
-                        "so VMs survive and the new vmsvc adopts them.",
-         .run = cmd_system_restart},
+    {.name = "install",
+     .summary = "Install banger as systemd services (system mode)",
+     .description = "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
+                    "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
+                    "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
+                    "directories /var/lib/banger, /var/cache/banger and /run/banger owned by the\n"
+                    "owner, and /etc/banger/install.toml listing every file written; then runs\n"
+                    "systemctl daemon-reload and enable --now. Needs root and systemd as PID 1,\n"
+                    "unless --root DIR stages the files into DIR without touching systemd.\n"
+                    "Running it again upgrades in place.",
+     .flags = system_install_flags,
+     .n_flags = ELEMENTSOF(system_install_flags),
+     .run = cmd_system_install},
+    {.name = "uninstall",
+     .summary = "Remove what `system install` installed",
+     .description = "Stops the units (and the VMs of banger-vmsvc), asks banger-netsvc to remove\n"
+                    "the bridge, taps, nftables table and resolver routing, disables the units\n"
+                    "and removes exactly the files /etc/banger/install.toml lists. VM disks,\n"
+                    "images and the configuration stay unless --purge.",
+     .flags = system_uninstall_flags,
+     .n_flags = ELEMENTSOF(system_uninstall_flags),
+     .run = cmd_system_uninstall},
+    {.name = "status",
+     .summary = "Show the installed version, owner and the state of each unit",
+     .description = "Exits 0 when every unit is active, 3 when banger is not installed,\n"
+                    "7 otherwise.",
+     .flags = system_status_flags,
+     .n_flags = ELEMENTSOF(system_status_flags),
+     .run = cmd_system_status},
+    {.name = "restart",
+     .summary = "Restart the five services; running VMs keep running",
+     .description = "systemctl restart of every banger unit, then waits until the gateway\n"
+                    "reports each service up. banger-vmsvc's unit uses KillMode=process,\n"
+                    "so VMs survive and the new vmsvc adopts them.",
+     .run = cmd_system_restart},
 };
 
 static const struct cli_flag vm_create_flags[] = {
-        {"name", 0, "NAME", "VM name: 1-63 of a-z, 0-9 and '-' (default: generated)"},
-        {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
-        {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
-        {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
-        {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
-        {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
-        {"json", 0, NULL, "print the VM as JSON when it is running"},
+    {"name", 0, "NAME", "VM name: 1-63 of a-z, 0-9 and '-' (default: generated)"},
+    {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
+    {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
+    {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
+    {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
+    {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
+    {"json", 0, NULL, "print the VM as JSON when it is running"},
 };
 
 static const struct cli_flag vm_delete_flags[] = {
-        {"force", 'f', NULL, "kill the VM first if it is running"},
+    {"force", 'f', NULL, "kill the VM first if it is running"},
 };
 
 static const struct cli_flag vm_run_flags[] = {
-        {"rm", 0, NULL, "delete the VM afterwards (also when the command fails or on Ctrl-C)"},
-        {"name", 0, "NAME", "VM name (default: generated)"},
-        {"image", 0, "IMAGE", "root image (default: config vm.default_image; built on first use)"},
-        {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
-        {"vcpu", 0, "N", "virtual CPUs, 1-32"},
-        {"mem", 0, "MIB", "memory in MiB, 128-262144"},
+    {"rm", 0, NULL, "delete the VM afterwards (also when the command fails or on Ctrl-C)"},
+    {"name", 0, "NAME", "VM name (default: generated)"},
+    {"image", 0, "IMAGE", "root image (default: config vm.default_image; built on first use)"},
+    {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
+    {"vcpu", 0, "N", "virtual CPUs, 1-32"},
+    {"mem", 0, "MIB", "memory in MiB, 128-262144"},
 };
 
 static const struct cli_flag vm_set_flags[] = {
-        {"vcpu", 0, "N", "virtual CPUs, 1-32"},
-        {"mem", 0, "MIB", "memory in MiB, 128-262144"},
-        {"disk", 0, "SIZE", "grow the work disk to SIZE (like 16G); it never shrinks"},
-        {"json", 0, NULL, "print the VM as JSON"},
+    {"vcpu", 0, "N", "virtual CPUs, 1-32"},
+    {"mem", 0, "MIB", "memory in MiB, 128-262144"},
+    {"disk", 0, "SIZE", "grow the work disk to SIZE (like 16G); it never shrinks"},
+    {"json", 0, NULL, "print the VM as JSON"},
 };
 
 static const struct cli_flag vm_logs_flags[] = {
-        {"follow", 'f', NULL, "keep printing as the console writes"},
+    {"follow", 'f', NULL, "keep printing as the console writes"},
 };
 
 static const struct cli_flag vm_prune_flags[] = {
-        {"force", 'f', NULL, "do not ask"},
+    {"force", 'f', NULL, "do not ask"},
 };
 
 static const struct cli_cmd vm_cmds[] = {
-        {.name = "run",
-         .args = "[PATH] [-- CMD [ARG…]]",
-         .summary = "Run a command in a new VM, with your git workspace copied in",
-         .description =
-                 "Makes sure the kernel and image exist (pulling and building them on first\n"
-                 "use, with progress), creates and boots a VM, and when PATH is a git\n"
-                 "repository copies its tracked files and .git to /root/repo. Then runs CMD\n"
-                 "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
-                 "interactive shell without CMD, and exits with CMD's exit code. With --rm the\n"
-                 "VM is deleted afterwards, also when CMD fails or you press Ctrl-C.\n"
-                 "banger's own failures exit 125, so they never look like CMD's.\n\n"
-                 "  banger vm run --rm ./repo -- make test",
-         .flags = vm_run_flags,
-         .n_flags = ELEMENTSOF(vm_run_flags),
-         .run = cmd_vm_run,
-         .max_args = -1,
-         .complete = CLI_COMPLETE_FILE},
-        {.name = "create",
-         .summary = "Create a VM and boot it",
-         .description =
-                 "Reserves the VM, leases its address and a tap from netsvc, makes its disks\n"
-                 "(a copy-on-write root disk over the image and a fresh ext4 work disk, mounted\n"
-                 "at /root, holding your ssh key and the VM's own sshd host key), boots it and\n"
-                 "waits for the guest agent. Progress is shown per stage; Ctrl-C cancels. A VM\n"
-                 "that fails to boot is left in state error with the reason and no leftovers.",
-         .flags = vm_create_flags,
-         .n_flags = ELEMENTSOF(vm_create_flags),
-         .run = cmd_vm_create},
-        {.name = "start",
-         .args = "VM",
-         .summary = "Boot a stopped VM (its work disk keeps its data)",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_start,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "stop",
-         .args = "VM",
-         .summary = "Stop a VM: the guest syncs and powers off, killed after 10 s",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_stop,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "kill",
-         .args = "VM",
-         .summary = "Kill a VM's VMM process at once",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_kill,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "delete",
-         .args = "VM",
-         .summary = "Delete a VM: its disks, address and record",
-         .flags = vm_delete_flags,
-         .n_flags = ELEMENTSOF(vm_delete_flags),
-         .run = cmd_vm_delete,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "restart",
-         .args = "VM",
-         .summary = "Stop a VM (if it runs) and boot it again",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_restart,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "set",
-         .args = "VM",
-         .summary = "Change a stopped VM's vCPUs, memory or work disk size",
-         .flags = vm_set_flags,
-         .n_flags = ELEMENTSOF(vm_set_flags),
-         .run = cmd_vm_set,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "logs",
-         .args = "VM",
-         .summary = "Print a VM's console log",
-         .flags = vm_logs_flags,
-         .n_flags = ELEMENTSOF(vm_logs_flags),
-         .run = cmd_vm_logs,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "stats",
-         .args = "VM",
-         .summary = "VMM CPU and memory on the host, and the guest's CPUs, memory, load and disks",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_stats,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "ports",
-         .args = "VM",
-         .summary = "Listening ports in the guest, with a URL for those that answer HTTP(S)",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_ports,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "health",
-         .args = "VM",
-         .summary = "Ask the guest agent: hostname, kernel, uptime",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_health,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
-        {.name = "prune",
-         .summary = "Delete every stopped VM (asks first unless --force)",
-         .flags = vm_prune_flags,
-         .n_flags = ELEMENTSOF(vm_prune_flags),
-         .run = cmd_vm_prune},
-        {.name = "list",
-         .summary = "List VMs (also: banger vm ps)",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_list},
-        {.name = "ps",
-         .summary = "List VMs (same as banger vm list)",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_list},
-        {.name = "show",
-         .args = "VM",
-         .summary = "Show one VM (by name or id prefix)",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_vm_show,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_VM},
+    {.name = "run",
+     .args = "[PATH] [-- CMD [ARG…]]",
+     .summary = "Run a command in a new VM, with your git workspace copied in",
+     .description = "Makes sure the kernel and image exist (pulling and building them on first\n"
+                    "use, with progress), creates and boots a VM, and when PATH is a git\n"
+                    "repository copies its tracked files and .git to /root/repo. Then runs CMD\n"
+                    "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
+                    "interactive shell without CMD, and exits with CMD's exit code. With --rm the\n"
+                    "VM is deleted afterwards, also when CMD fails or you press Ctrl-C.\n"
+                    "banger's own failures exit 125, so they never look like CMD's.\n\n"
+                    "  banger vm run --rm ./repo -- make test",
+     .flags = vm_run_flags,
+     .n_flags = ELEMENTSOF(vm_run_flags),
+     .run = cmd_vm_run,
+     .max_args = -1,
+     .complete = CLI_COMPLETE_FILE},
+    {.name = "create",
+     .summary = "Create a VM and boot it",
+     .description =
+         "Reserves the VM, leases its address and a tap from netsvc, makes its disks\n"
+         "(a copy-on-write root disk over the image and a fresh ext4 work disk, mounted\n"
+         "at /root, holding your ssh key and the VM's own sshd host key), boots it and\n"
+         "waits for the guest agent. Progress is shown per stage; Ctrl-C cancels. A VM\n"
+         "that fails to boot is left in state error with the reason and no leftovers.",
+     .flags = vm_create_flags,
+     .n_flags = ELEMENTSOF(vm_create_flags),
+     .run = cmd_vm_create},
+    {.name = "start",
+     .args = "VM",
+     .summary = "Boot a stopped VM (its work disk keeps its data)",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_start,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "stop",
+     .args = "VM",
+     .summary = "Stop a VM: the guest syncs and powers off, killed after 10 s",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_stop,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "kill",
+     .args = "VM",
+     .summary = "Kill a VM's VMM process at once",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_kill,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "delete",
+     .args = "VM",
+     .summary = "Delete a VM: its disks, address and record",
+     .flags = vm_delete_flags,
+     .n_flags = ELEMENTSOF(vm_delete_flags),
+     .run = cmd_vm_delete,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "restart",
+     .args = "VM",
+     .summary = "Stop a VM (if it runs) and boot it again",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_restart,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "set",
+     .args = "VM",
+     .summary = "Change a stopped VM's vCPUs, memory or work disk size",
+     .flags = vm_set_flags,
+     .n_flags = ELEMENTSOF(vm_set_flags),
+     .run = cmd_vm_set,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "logs",
+     .args = "VM",
+     .summary = "Print a VM's console log",
+     .flags = vm_logs_flags,
+     .n_flags = ELEMENTSOF(vm_logs_flags),
+     .run = cmd_vm_logs,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "stats",
+     .args = "VM",
+     .summary = "VMM CPU and memory on the host, and the guest's CPUs, memory, load and disks",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_stats,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "ports",
+     .args = "VM",
+     .summary = "Listening ports in the guest, with a URL for those that answer HTTP(S)",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_ports,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "health",
+     .args = "VM",
+     .summary = "Ask the guest agent: hostname, kernel, uptime",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_health,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "prune",
+     .summary = "Delete every stopped VM (asks first unless --force)",
+     .flags = vm_prune_flags,
+     .n_flags = ELEMENTSOF(vm_prune_flags),
+     .run = cmd_vm_prune},
+    {.name = "list",
+     .summary = "List VMs (also: banger vm ps)",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_list},
+    {.name = "ps",
+     .summary = "List VMs (same as banger vm list)",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_list},
+    {.name = "show",
+     .args = "VM",
+     .summary = "Show one VM (by name or id prefix)",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_show,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
 };
 
 static const struct cli_flag image_build_flags[] = {
-        {"suite", 0, "SUITE", "Debian suite (default bookworm)"},
-        {"packages", 0, "LIST", "comma-separated packages (default: systemd-sysv, openssh-server, "
-                                "git, ca-certificates, curl, iproute2, procps, less, udev)"},
-        {"mirror", 0, "URL", "Debian mirror (default: config kernel.debian_mirror, else this "
-                             "host's apt sources)"},
-        {"json", 0, NULL, "print the image as JSON when it is built"},
+    {"suite", 0, "SUITE", "Debian suite (default bookworm)"},
+    {"packages", 0, "LIST",
+     "comma-separated packages (default: systemd-sysv, openssh-server, "
+     "git, ca-certificates, curl, iproute2, procps, less, udev)"},
+    {"mirror", 0, "URL",
+     "Debian mirror (default: config kernel.debian_mirror, else this "
+     "host's apt sources)"},
+    {"json", 0, NULL, "print the image as JSON when it is built"},
 };
 
 static const struct cli_cmd image_cmds[] = {
-        {.name = "build",
-         .args = "[NAME]",
-         .summary = "Build a Debian image with mmdebstrap (the default image vm create uses)",
-         .description =
-                 "Runs mmdebstrap and streams its tar straight into an ext4 image (no unpacked\n"
-                 "tree, no mount), installs banger's guest agent, its units and the sshd\n"
-                 "drop-in, and removes the shared ssh host keys (each VM gets its own).\n"
-                 "NAME defaults to config vm.default_image (\"golden\"). Progress is shown;\n"
-                 "Ctrl-C cancels and removes the partial image.",
-         .flags = image_build_flags,
-         .n_flags = ELEMENTSOF(image_build_flags),
-         .run = cmd_image_build,
-         .max_args = 1},
-        {.name = "list",
-         .summary = "List images",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_image_list},
-        {.name = "show",
-         .args = "NAME",
-         .summary = "Show an image: size, whether it has an init and sshd, its files",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_image_show,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_IMAGE},
-        {.name = "delete",
-         .args = "NAME",
-         .summary = "Delete an image",
-         .run = cmd_image_delete,
-         .min_args = 1,
-         .max_args = 1,
-         .complete = CLI_COMPLETE_IMAGE},
+    {.name = "build",
+     .args = "[NAME]",
+     .summary = "Build a Debian image with mmdebstrap (the default image vm create uses)",
+     .description = "Runs mmdebstrap and streams its tar straight into an ext4 image (no unpacked\n"
+                    "tree, no mount), installs banger's guest agent, its units and the sshd\n"
+                    "drop-in, and removes the shared ssh host keys (each VM gets its own).\n"
+                    "NAME defaults to config vm.default_image (\"golden\"). Progress is shown;\n"
+                    "Ctrl-C cancels and removes the partial image.",
+     .flags = image_build_flags,
+     .n_flags = ELEMENTSOF(image_build_flags),
+     .run = cmd_image_build,
+     .max_args = 1},
+    {.name = "list",
+     .summary = "List images",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_image_list},
+    {.name = "show",
+     .args = "NAME",
+     .summary = "Show an image: size, whether it has an init and sshd, its files",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_image_show,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_IMAGE},
+    {.name = "delete",
+     .args = "NAME",
+     .summary = "Delete an image",
+     .run = cmd_image_delete,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_IMAGE},
 };
 
 static const struct cli_flag doctor_flags[] = {
-        {"json", 0, NULL, "print JSON: rows of {id, status, message, hint} and a summary"},
-        {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
+    {"json", 0, NULL, "print JSON: rows of {id, status, message, hint} and a summary"},
+    {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
 };
 
 static const struct cli_cmd root_cmds[] = {
-        {.name = "vm",
-         .summary = "Create, start, stop and delete VMs",
-         .subs = vm_cmds,
-         .n_subs = ELEMENTSOF(vm_cmds)},
-        {.name = "image",
-         .summary = "Build, list, show and delete root images",
-         .subs = image_cmds,
-         .n_subs = ELEMENTSOF(image_cmds)},
-        {.name = "status",
-         .summary = "Show the health of the gateway and every service",
-         .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"
-                        "round-trip latency). Exits 0 when everything is UP, 7 otherwise.",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_status},
-        {.name = "daemon",
-         .summary = "Start, stop or inspect banger's processes (user/dev mode)",
-         .subs = daemon_cmds,
-         .n_subs = ELEMENTSOF(daemon_cmds)},
-        {.name = "kernel",
-         .summary = "Import, pull, list, show and delete the kernels VMs boot",
-         .subs = kernel_cmds,
-         .n_subs = ELEMENTSOF(kernel_cmds)},
-        {.name = "net",
-         .summary = "Inspect or tear down banger's guest network (bridge, NAT, DNS, taps)",
-         .subs = net_cmds,
-         .n_subs = ELEMENTSOF(net_cmds)},
-        {.name = "config",
-         .summary = "Check the configuration file and list its keys",
-         .subs = config_cmds,
-         .n_subs = ELEMENTSOF(config_cmds)},
-        {.name = "completion",
-         .args = "bash|zsh|fish",
-         .summary = "Print a shell completion script",
-         .description = "Completes commands, options and live names (VMs, images, kernels) from the running\n"
-                        "services. Load it with:\n"
-                        "  bash:  source <(banger completion bash)   (or save it to\n"
-                        "         /etc/bash_completion.d/banger)\n"
-                        "  zsh:   source <(banger completion zsh)\n"
-                        "  fish:  banger completion fish | source",
-         .run = cmd_completion,
-         .min_args = 1,
-         .max_args = 1},
-        {.name = "system",
-         .summary = "Install, remove or inspect banger's systemd services (system mode)",
-         .subs = system_cmds,
-         .n_subs = ELEMENTSOF(system_cmds)},
-        {.name = "doctor",
-         .summary = "Check this host and banger's services; say how to fix what is wrong",
-         .description =
-                 "Prints one row per check: PASS, WARN or FAIL, with a fix for each problem\n"
-                 "(KVM, the VMMs and their versions, required tools, nftables, subnet\n"
-                 "conflicts, the DNS port, resolver routing, free disk, each service's health\n"
-                 "and version, and in system mode socket ownership and unit drift).\n"
-                 "docs/troubleshooting.md explains every row id. Exits 5 when a row FAILs.",
-         .flags = doctor_flags,
-         .n_flags = ELEMENTSOF(doctor_flags),
-         .run = cmd_doctor},
-        {.name = "version",
-         .summary = "Print version, commit and build time",
-         .flags = json_flag,
-         .n_flags = ELEMENTSOF(json_flag),
-         .run = cmd_version},
+    {.name = "vm",
+     .summary = "Create, start, stop and delete VMs",
+     .subs = vm_cmds,
+     .n_subs = ELEMENTSOF(vm_cmds)},
+    {.name = "image",
+     .summary = "Build, list, show and delete root images",
+     .subs = image_cmds,
+     .n_subs = ELEMENTSOF(image_cmds)},
+    {.name = "status",
+     .summary = "Show the health of the gateway and every service",
+     .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"
+                    "round-trip latency). Exits 0 when everything is UP, 7 otherwise.",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_status},
+    {.name = "daemon",
+     .summary = "Start, stop or inspect banger's processes (user/dev mode)",
+     .subs = daemon_cmds,
+     .n_subs = ELEMENTSOF(daemon_cmds)},
+    {.name = "kernel",
+     .summary = "Import, pull, list, show and delete the kernels VMs boot",
+     .subs = kernel_cmds,
+     .n_subs = ELEMENTSOF(kernel_cmds)},
+    {.name = "net",
+     .summary = "Inspect or tear down banger's guest network (bridge, NAT, DNS, taps)",
+     .subs = net_cmds,
+     .n_subs = ELEMENTSOF(net_cmds)},
+    {.name = "config",
+     .summary = "Check the configuration file and list its keys",
+     .subs = config_cmds,
+     .n_subs = ELEMENTSOF(config_cmds)},
+    {.name = "completion",
+     .args = "bash|zsh|fish",
+     .summary = "Print a shell completion script",
+     .description =
+         "Completes commands, options and live names (VMs, images, kernels) from the running\n"
+         "services. Load it with:\n"
+         "  bash:  source <(banger completion bash)   (or save it to\n"
+         "         /etc/bash_completion.d/banger)\n"
+         "  zsh:   source <(banger completion zsh)\n"
+         "  fish:  banger completion fish | source",
+     .run = cmd_completion,
+     .min_args = 1,
+     .max_args = 1},
+    {.name = "system",
+     .summary = "Install, remove or inspect banger's systemd services (system mode)",
+     .subs = system_cmds,
+     .n_subs = ELEMENTSOF(system_cmds)},
+    {.name = "doctor",
+     .summary = "Check this host and banger's services; say how to fix what is wrong",
+     .description = "Prints one row per check: PASS, WARN or FAIL, with a fix for each problem\n"
+                    "(KVM, the VMMs and their versions, required tools, nftables, subnet\n"
+                    "conflicts, the DNS port, resolver routing, free disk, each service's health\n"
+                    "and version, and in system mode socket ownership and unit drift).\n"
+                    "docs/troubleshooting.md explains every row id. Exits 5 when a row FAILs.",
+     .flags = doctor_flags,
+     .n_flags = ELEMENTSOF(doctor_flags),
+     .run = cmd_doctor},
+    {.name = "version",
+     .summary = "Print version, commit and build time",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_version},
 };
 
 static const struct cli_cmd root = {
-        .name = "banger",
-        .args = "COMMAND",
-        .summary = "disposable microVM sandboxes for developers",
-        .description =
-                "banger turns this host into disposable microVM sandboxes: it boots VMs from\n"
-                "OCI-derived images on Firecracker or QEMU microvm, copies your git workspace\n"
-                "in and runs commands over SSH.\n\n"
-                "Global options:\n"
-                "  -h, --help     show help for banger or for a command\n"
-                "  --version      print the version\n\n"
-                "Exit codes: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
-                "4 already exists, 5 failed precondition, 6 permission denied, 7 unavailable\n"
-                "(a service or the gateway is down), 8 deadline exceeded, 9 resource exhausted,\n"
-                "10 unimplemented, 11 aborted, 130 cancelled. See docs/exit-codes.md.",
-        .subs = root_cmds,
-        .n_subs = ELEMENTSOF(root_cmds),
+    .name = "banger",
+    .args = "COMMAND",
+    .summary = "disposable microVM sandboxes for developers",
+    .description =
+        "banger turns this host into disposable microVM sandboxes: it boots VMs from\n"
+        "OCI-derived images on Firecracker or QEMU microvm, copies your git workspace\n"
+        "in and runs commands over SSH.\n\n"
+        "Global options:\n"
+        "  -h, --help     show help for banger or for a command\n"
+        "  --version      print the version\n\n"
+        "Exit codes: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
+        "4 already exists, 5 failed precondition, 6 permission denied, 7 unavailable\n"
+        "(a service or the gateway is down), 8 deadline exceeded, 9 resource exhausted,\n"
+        "10 unimplemented, 11 aborted, 130 cancelled. See docs/exit-codes.md.",
+    .subs = root_cmds,
+    .n_subs = ELEMENTSOF(root_cmds),
 };
 
 const struct cli_cmd *cli_root(void)

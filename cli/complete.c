@@ -30,8 +30,8 @@ static void complete_kernels(const char *partial)
         Banger__V1__ListKernelsResponse *resp = NULL;
         struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
         if (rpc_call(c, "/banger.v1.KernelService/List", &req.base,
-                     &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp,
-                     &o, &st) == 0) {
+                     &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp, &o,
+                     &st) == 0) {
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         print_matching(resp->kernels[i]->name, partial);
                 banger__v1__list_kernels_response__free_unpacked(resp, NULL);
@@ -70,8 +70,8 @@ static void complete_images(const char *partial)
         Banger__V1__ListImagesResponse *resp = NULL;
         struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
         if (rpc_call(c, "/banger.v1.ImageService/List", &req.base,
-                     &banger__v1__list_images_response__descriptor, (ProtobufCMessage **)&resp,
-                     &o, &st) == 0) {
+                     &banger__v1__list_images_response__descriptor, (ProtobufCMessage **)&resp, &o,
+                     &st) == 0) {
                 for (size_t i = 0; i < resp->n_images; i++)
                         print_matching(resp->images[i]->name, partial);
                 banger__v1__list_images_response__free_unpacked(resp, NULL);
@@ -150,51 +150,51 @@ int cli_complete_main(int argc, char **argv)
 }
 
 static const char bash_script[] =
-        "# bash completion for banger; load with: source <(banger completion bash)\n"
-        "_banger() {\n"
-        "        local cur=${COMP_WORDS[COMP_CWORD]}\n"
-        "        local IFS=$'\\n'\n"
-        "        local out\n"
-        "        out=$(\"${COMP_WORDS[0]}\" __complete \"${COMP_WORDS[@]:1:COMP_CWORD}\" "
-        "2>/dev/null)\n"
-        "        if [ \"$out\" = \"__files__\" ]; then\n"
-        "                COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-        "        else\n"
-        "                COMPREPLY=($(compgen -W \"$out\" -- \"$cur\"))\n"
-        "        fi\n"
-        "}\n"
-        "complete -F _banger banger\n";
+    "# bash completion for banger; load with: source <(banger completion bash)\n"
+    "_banger() {\n"
+    "        local cur=${COMP_WORDS[COMP_CWORD]}\n"
+    "        local IFS=$'\\n'\n"
+    "        local out\n"
+    "        out=$(\"${COMP_WORDS[0]}\" __complete \"${COMP_WORDS[@]:1:COMP_CWORD}\" "
+    "2>/dev/null)\n"
+    "        if [ \"$out\" = \"__files__\" ]; then\n"
+    "                COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+    "        else\n"
+    "                COMPREPLY=($(compgen -W \"$out\" -- \"$cur\"))\n"
+    "        fi\n"
+    "}\n"
+    "complete -F _banger banger\n";
 
 static const char zsh_script[] =
-        "#compdef banger\n"
-        "# zsh completion for banger; load with: source <(banger completion zsh)\n"
-        "_banger() {\n"
-        "        local -a cands\n"
-        "        cands=(\"${(@f)$(${words[1]} __complete \"${(@)words[2,CURRENT]}\" "
-        "2>/dev/null)}\")\n"
-        "        if [[ \"${cands[1]}\" == \"__files__\" ]]; then\n"
-        "                _files\n"
-        "                return\n"
-        "        fi\n"
-        "        compadd -- ${cands:#}\n"
-        "}\n"
-        "if (( $+functions[compdef] )); then\n"
-        "        compdef _banger banger\n"
-        "fi\n";
+    "#compdef banger\n"
+    "# zsh completion for banger; load with: source <(banger completion zsh)\n"
+    "_banger() {\n"
+    "        local -a cands\n"
+    "        cands=(\"${(@f)$(${words[1]} __complete \"${(@)words[2,CURRENT]}\" "
+    "2>/dev/null)}\")\n"
+    "        if [[ \"${cands[1]}\" == \"__files__\" ]]; then\n"
+    "                _files\n"
+    "                return\n"
+    "        fi\n"
+    "        compadd -- ${cands:#}\n"
+    "}\n"
+    "if (( $+functions[compdef] )); then\n"
+    "        compdef _banger banger\n"
+    "fi\n";
 
 static const char fish_script[] =
-        "# fish completion for banger; load with: banger completion fish | source\n"
-        "function __banger_complete\n"
-        "    set -l tokens (commandline -opc) (commandline -ct)\n"
-        "    set -e tokens[1]\n"
-        "    set -l out (banger __complete $tokens 2>/dev/null)\n"
-        "    if test \"$out\" = __files__\n"
-        "        __fish_complete_path (commandline -ct)\n"
-        "    else\n"
-        "        printf '%s\\n' $out\n"
-        "    end\n"
-        "end\n"
-        "complete -c banger -f -a '(__banger_complete)'\n";
+    "# fish completion for banger; load with: banger completion fish | source\n"
+    "function __banger_complete\n"
+    "    set -l tokens (commandline -opc) (commandline -ct)\n"
+    "    set -e tokens[1]\n"
+    "    set -l out (banger __complete $tokens 2>/dev/null)\n"
+    "    if test \"$out\" = __files__\n"
+    "        __fish_complete_path (commandline -ct)\n"
+    "    else\n"
+    "        printf '%s\\n' $out\n"
+    "    end\n"
+    "end\n"
+    "complete -c banger -f -a '(__banger_complete)'\n";
 
 int cmd_completion(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {

@@ -45,7 +45,7 @@ void cli_print_help(const struct cli_cmd *cmd, const char *path_words)
 }
 
 static int usage_error(const char *path_words, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 static int usage_error(const char *path_words, const char *fmt, ...)
 {
         va_list ap;

@@ -17,8 +17,7 @@
 static struct gateway_route *route_for(struct gateway *g, const char *proto_service)
 {
         for (size_t i = 0; i < g->n_routes; i++)
-                for (size_t j = 0; j < BANGER_MAX_PROTO_SERVICES && g->routes[i].svc->proto[j];
-                     j++)
+                for (size_t j = 0; j < BANGER_MAX_PROTO_SERVICES && g->routes[i].svc->proto[j]; j++)
                         if (strcmp(g->routes[i].svc->proto[j], proto_service) == 0)
                                 return &g->routes[i];
         return NULL;
@@ -100,9 +99,9 @@ static int gw_health(struct gateway *g, const Banger__V1__HealthRequest *in,
                 ProtobufCMessage *resp = NULL;
                 Banger__V1__HealthRequest hreq = BANGER__V1__HEALTH_REQUEST__INIT;
                 struct rpc_call_opts o = {
-                        .deadline_ms = HEALTH_DEADLINE_MS,
-                        .flags = RPC_CALL_IDEMPOTENT,
-                        .connect_wait_ms = 1,
+                    .deadline_ms = HEALTH_DEADLINE_MS,
+                    .flags = RPC_CALL_IDEMPOTENT,
+                    .connect_wait_ms = 1,
                 };
                 if (rpc_client_connections(rt->client) == 0) {
                         char m[300];
@@ -115,8 +114,7 @@ static int gw_health(struct gateway *g, const Banger__V1__HealthRequest *in,
                 }
                 uint64_t t0 = now_mono_usec();
                 int rv = rpc_call(rt->client, rt->svc->health_method, &hreq.base,
-                                                 &banger__v1__health_response__descriptor, &resp,
-                                                 &o, &st);
+                                  &banger__v1__health_response__descriptor, &resp, &o, &st);
                 sh->latency_us = now_mono_usec() - t0;
                 if (rv < 0) {
                         sh->up = false;
@@ -133,7 +131,7 @@ static int gw_health(struct gateway *g, const Banger__V1__HealthRequest *in,
 }
 
 const struct rpc_method_impl gateway_methods[] = {
-        RPC_METHOD("Health", gw_health),
+    RPC_METHOD("Health", gw_health),
 };
 const size_t gateway_n_methods = ELEMENTSOF(gateway_methods);
 

@@ -3,11 +3,11 @@
 int main(int argc, char **argv)
 {
         static const struct daemon_desc desc = {
-                .name = "gateway",
-                .binary = "banger-gateway",
-                .summary = "banger's gateway: the one public socket; authenticates callers and "
-                           "routes\ncalls to vmsvc, imagesvc, workspacesvc and netsvc.",
-                .public_socket = true,
+            .name = "gateway",
+            .binary = "banger-gateway",
+            .summary = "banger's gateway: the one public socket; authenticates callers and "
+                       "routes\ncalls to vmsvc, imagesvc, workspacesvc and netsvc.",
+            .public_socket = true,
         };
         struct daemon d;
         struct gateway g = {.d = &d};

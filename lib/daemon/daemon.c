@@ -69,13 +69,13 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
 {
         enum { OPT_OWNER = 0x100, OPT_LOG, OPT_SYSTEM, OPT_USER, OPT_VERSION };
         static const struct option longopts[] = {
-                {"owner-uid", required_argument, NULL, OPT_OWNER},
-                {"log-level", required_argument, NULL, OPT_LOG},
-                {"system", no_argument, NULL, OPT_SYSTEM},
-                {"user", no_argument, NULL, OPT_USER},
-                {"version", no_argument, NULL, OPT_VERSION},
-                {"help", no_argument, NULL, 'h'},
-                {0},
+            {"owner-uid", required_argument, NULL, OPT_OWNER},
+            {"log-level", required_argument, NULL, OPT_LOG},
+            {"system", no_argument, NULL, OPT_SYSTEM},
+            {"user", no_argument, NULL, OPT_USER},
+            {"version", no_argument, NULL, OPT_VERSION},
+            {"help", no_argument, NULL, 'h'},
+            {0},
         };
         enum bg_paths_mode mode = BG_PATHS_AUTO;
         enum log_level level = LOG_LEVEL_INFO;
@@ -163,8 +163,8 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
                 return r;
         r = bg_paths_socket_url(&d->paths, desc->name, d->socket_url, sizeof(d->socket_url));
         if (r < 0)
-                return bg_error_set(err, -r, "socket path for %s under %s is too long",
-                                    desc->name, d->paths.runtime_dir);
+                return bg_error_set(err, -r, "socket path for %s under %s is too long", desc->name,
+                                    d->paths.runtime_dir);
         r = bg_paths_pidfile(&d->paths, desc->name, d->pidfile, sizeof(d->pidfile));
         if (r < 0)
                 return bg_error_set(err, -r, "pidfile path for %s is too long", desc->name);
@@ -173,21 +173,21 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
                 return r;
 
         struct rpc_server_config sc = {
-                .url = d->socket_url,
-                .name = desc->name,
-                .peer_check = rpc_peer_allow_owner,
-                .peer_check_ud = &d->owner_uid,
-                .trust_caller_uid = !desc->public_socket,
-                .replace_socket = true, /* we hold the service lock */
-                .n_contexts = desc->public_socket ? 64 : 16,
-                .n_workers = desc->public_socket ? 16 : 4,
-                .socket_uid = desc->socket_for_owner && getuid() == 0 ? (int)d->owner_uid : -1,
+            .url = d->socket_url,
+            .name = desc->name,
+            .peer_check = rpc_peer_allow_owner,
+            .peer_check_ud = &d->owner_uid,
+            .trust_caller_uid = !desc->public_socket,
+            .replace_socket = true, /* we hold the service lock */
+            .n_contexts = desc->public_socket ? 64 : 16,
+            .n_workers = desc->public_socket ? 16 : 4,
+            .socket_uid = desc->socket_for_owner && getuid() == 0 ? (int)d->owner_uid : -1,
         };
         return rpc_server_new(&sc, &d->srv, err);
 }
 
-int daemon_open_db(struct daemon *d, const char *db_name, const struct store_migration *m,
-                   size_t n, struct bg_error *err)
+int daemon_open_db(struct daemon *d, const char *db_name, const struct store_migration *m, size_t n,
+                   struct bg_error *err)
 {
         char path[512];
         int r = bg_paths_db(&d->paths, db_name, path, sizeof(path));

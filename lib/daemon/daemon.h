@@ -16,24 +16,24 @@
 #include "util/error.h"
 
 struct daemon {
-        const char *name;        /* "vmsvc" */
-        const char *binary;      /* "banger-vmsvc" */
+        const char *name;   /* "vmsvc" */
+        const char *binary; /* "banger-vmsvc" */
         struct bg_paths paths;
-        struct bg_config cfg;    /* config.toml, validated; defaults when absent */
+        struct bg_config cfg; /* config.toml, validated; defaults when absent */
         bool cfg_loaded;
-        uint32_t owner_uid;      /* who may call besides root */
+        uint32_t owner_uid; /* who may call besides root */
         uint64_t started_mono_ms;
         char socket_url[160];
         char pidfile[256];
-        int lock_fd;             /* flock on RUNTIME/NAME.lock: one instance per service */
+        int lock_fd; /* flock on RUNTIME/NAME.lock: one instance per service */
         sqlite3 *db;
         struct rpc_server *srv;
 };
 
 struct daemon_desc {
-        const char *name;    /* "vmsvc" */
-        const char *binary;  /* "banger-vmsvc" */
-        const char *summary; /* one line for --help */
+        const char *name;      /* "vmsvc" */
+        const char *binary;    /* "banger-vmsvc" */
+        const char *summary;   /* one line for --help */
         bool socket_for_owner; /* root service: hand its socket to the owner uid */
         bool public_socket;    /* the gateway: callers are end users, not services */
 };
@@ -47,8 +47,8 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
                 struct bg_error *err);
 
 /* Opens state/NAME.db with the service's migrations into d->db. */
-int daemon_open_db(struct daemon *d, const char *db_name, const struct store_migration *m,
-                   size_t n, struct bg_error *err);
+int daemon_open_db(struct daemon *d, const char *db_name, const struct store_migration *m, size_t n,
+                   struct bg_error *err);
 
 /* Fills a HealthResponse for this process (strings are heap copies). */
 int daemon_fill_health(const struct daemon *d, Banger__V1__HealthResponse *out);

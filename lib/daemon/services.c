@@ -5,18 +5,18 @@
 #include "util/macro.h"
 
 static const struct banger_service services[] = {
-        {"netsvc", "banger-netsvc", {"banger.v1.NetService"}, "/banger.v1.NetService/Health", 1},
-        {"imagesvc",
-         "banger-imagesvc",
-         {"banger.v1.ImageService", "banger.v1.KernelService"},
-         "/banger.v1.ImageService/Health",
-         0},
-        {"vmsvc", "banger-vmsvc", {"banger.v1.VmService"}, "/banger.v1.VmService/Health", 0},
-        {"workspacesvc",
-         "banger-workspacesvc",
-         {"banger.v1.WorkspaceService"},
-         "/banger.v1.WorkspaceService/Health",
-         0},
+    {"netsvc", "banger-netsvc", {"banger.v1.NetService"}, "/banger.v1.NetService/Health", 1},
+    {"imagesvc",
+     "banger-imagesvc",
+     {"banger.v1.ImageService", "banger.v1.KernelService"},
+     "/banger.v1.ImageService/Health",
+     0},
+    {"vmsvc", "banger-vmsvc", {"banger.v1.VmService"}, "/banger.v1.VmService/Health", 0},
+    {"workspacesvc",
+     "banger-workspacesvc",
+     {"banger.v1.WorkspaceService"},
+     "/banger.v1.WorkspaceService/Health",
+     0},
 };
 
 const struct banger_service *banger_services(size_t *n)

@@ -11,7 +11,7 @@ struct banger_service {
         const char *name;   /* "vmsvc": socket NAME.sock, pidfile NAME.pid, log NAME.log */
         const char *binary; /* "banger-vmsvc" */
         const char *proto[BANGER_MAX_PROTO_SERVICES]; /* "banger.v1.VmService", NULL-terminated */
-        const char *health_method; /* "/banger.v1.VmService/Health" */
+        const char *health_method;                    /* "/banger.v1.VmService/Health" */
         int needs_root;
 };
 

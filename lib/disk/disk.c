@@ -45,8 +45,8 @@ static int sparse_copy(int in, int out, off_t size)
                         return -errno;
                 off_t off_in = data, off_out = data;
                 while (off_in < hole) {
-                        ssize_t n = copy_file_range(in, &off_in, out, &off_out,
-                                                    (size_t)(hole - off_in), 0);
+                        ssize_t n =
+                            copy_file_range(in, &off_in, out, &off_out, (size_t)(hole - off_in), 0);
                         if (n < 0)
                                 return -errno;
                         if (n == 0)

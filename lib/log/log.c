@@ -17,10 +17,10 @@ static int log_fd = 2;
 static __thread char log_op_id[LOG_OP_ID_MAX];
 
 static const char *const level_names[_LOG_LEVEL_MAX] = {
-        [LOG_LEVEL_DEBUG] = "debug",
-        [LOG_LEVEL_INFO] = "info",
-        [LOG_LEVEL_WARN] = "warn",
-        [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_DEBUG] = "debug",
+    [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_WARN] = "warn",
+    [LOG_LEVEL_ERROR] = "error",
 };
 
 const char *log_level_to_string(enum log_level l)

@@ -31,7 +31,7 @@ const char *log_get_op_id(void);       /* "" when none */
 /* Emits one line; returns -abs(errnum) (or 0 when errnum == 0) so callers can
  * `return log_error_errno(r, "…: %m")`. %m expands to strerror(errnum). */
 int log_emit(enum log_level level, int errnum, const char *func, const char *fmt, ...)
-        _printf_(4, 5);
+    _printf_(4, 5);
 
 #define log_debug(...) log_emit(LOG_LEVEL_DEBUG, 0, __func__, __VA_ARGS__)
 #define log_info(...) log_emit(LOG_LEVEL_INFO, 0, __func__, __VA_ARGS__)

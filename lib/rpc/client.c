@@ -114,10 +114,10 @@ int rpc_client_connections(const struct rpc_client *c)
         return atomic_load(&((struct rpc_client *)c)->n_pipes);
 }
 
-static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_id,
-                      const char *fmt, ...) _printf_(4, 5);
-static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_id,
-                      const char *fmt, ...)
+static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_id, const char *fmt,
+                      ...) _printf_(4, 5);
+static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_id, const char *fmt,
+                      ...)
 {
         if (st) {
                 va_list ap;
@@ -169,8 +169,8 @@ static int roundtrip(struct rpc_client *c, nng_msg *req, uint64_t deadline_mono_
                 return -rpc_nng_errno(rv);
         }
         uint64_t now = now_mono_msec();
-        nng_aio_set_timeout(aio, deadline_mono_ms > now ? (nng_duration)(deadline_mono_ms - now)
-                                                        : 1);
+        nng_aio_set_timeout(aio,
+                            deadline_mono_ms > now ? (nng_duration)(deadline_mono_ms - now) : 1);
         nng_aio_set_msg(aio, req);
         nng_ctx_send(ctx, aio);
         nng_aio_wait(aio);
@@ -180,8 +180,8 @@ static int roundtrip(struct rpc_client *c, nng_msg *req, uint64_t deadline_mono_
                 goto out;
         }
         now = now_mono_msec();
-        nng_aio_set_timeout(aio, deadline_mono_ms > now ? (nng_duration)(deadline_mono_ms - now)
-                                                        : 1);
+        nng_aio_set_timeout(aio,
+                            deadline_mono_ms > now ? (nng_duration)(deadline_mono_ms - now) : 1);
         nng_ctx_recv(ctx, aio);
         nng_aio_wait(aio);
         rv = nng_aio_result(aio);
@@ -217,7 +217,7 @@ int rpc_call_raw(struct rpc_client *c, nng_msg *req, uint32_t deadline_ms, nng_m
                  struct rpc_status *st)
 {
         if (!wait_connected(c, deadline_ms < CONNECT_WAIT_DEFAULT_MS ? deadline_ms
-                                                                       : CONNECT_WAIT_DEFAULT_MS)) {
+                                                                     : CONNECT_WAIT_DEFAULT_MS)) {
                 nng_msg_free(req);
                 return status_set(st, RPC_UNAVAILABLE, "", "%s is not reachable", c->url);
         }
@@ -246,8 +246,8 @@ int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *i
         if (parent) {
                 uint32_t left = rpc_call_remaining_ms(parent);
                 if (left == 0)
-                        return status_set(st, RPC_DEADLINE_EXCEEDED, op_id,
-                                          "no time left for %s", method);
+                        return status_set(st, RPC_DEADLINE_EXCEEDED, op_id, "no time left for %s",
+                                          method);
                 if (left < deadline_ms)
                         deadline_ms = left;
         }
@@ -290,7 +290,7 @@ int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *i
                         return transport_status(c, r, st, op_id);
 
                 Banger__V1__Response *resp =
-                        banger__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+                    banger__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
                 nng_msg_free(reply);
                 if (!resp)
                         return status_set(st, RPC_INTERNAL, op_id, "malformed response from %s",
@@ -298,19 +298,19 @@ int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *i
                 int code = resp->status ? (int)resp->status->code : RPC_UNKNOWN;
                 if (code < 0 || code >= _RPC_CODE_MAX)
                         code = RPC_UNKNOWN;
-                const char *rop = resp->status && resp->status->op_id[0] ? resp->status->op_id
-                                                                         : op_id;
+                const char *rop =
+                    resp->status && resp->status->op_id[0] ? resp->status->op_id : op_id;
                 if (code != RPC_OK) {
                         r = status_set(st, (enum rpc_code)code, rop, "%s",
                                        resp->status && resp->status->message[0]
-                                               ? resp->status->message
-                                               : "call failed");
+                                           ? resp->status->message
+                                           : "call failed");
                         banger__v1__response__free_unpacked(resp, NULL);
                         return r;
                 }
                 if (out_desc && ret_out) {
                         ProtobufCMessage *out = protobuf_c_message_unpack(
-                                out_desc, NULL, resp->body.len, resp->body.data);
+                            out_desc, NULL, resp->body.len, resp->body.data);
                         if (!out) {
                                 r = status_set(st, RPC_INTERNAL, rop,
                                                "malformed %s in response from %s", out_desc->name,

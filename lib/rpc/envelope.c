@@ -68,7 +68,8 @@ void rpc_new_op_id(char *buf, size_t len)
                  * pool is initialised; fall back to something unique anyway. */
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t v = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
+                uint64_t v =
+                    (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)getpid();
                 memcpy(raw, &v, sizeof(raw));
         }
         snprintf(buf, len, "%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3],

@@ -20,17 +20,17 @@
 #include "rpc/status.h"
 #include "util/error.h"
 
-#define RPC_DEFAULT_RECV_MAX (4u << 20)   /* bytes; larger messages are dropped */
-#define RPC_DEFAULT_DEADLINE_MS 30000u     /* when a request carries none */
+#define RPC_DEFAULT_RECV_MAX (4u << 20) /* bytes; larger messages are dropped */
+#define RPC_DEFAULT_DEADLINE_MS 30000u  /* when a request carries none */
 #define RPC_METHOD_MAX 128
 
 /* What a handler knows about the call it serves. */
 struct rpc_call {
-        const char *method;      /* "/banger.v1.VmService/Health" */
-        const char *op_id;       /* never empty while a handler runs */
+        const char *method;        /* "/banger.v1.VmService/Health" */
+        const char *op_id;         /* never empty while a handler runs */
         uint64_t deadline_mono_ms; /* absolute, CLOCK_MONOTONIC ms */
-        uint32_t peer_uid;       /* uid of the connected process (SO_PEERCRED) */
-        uint32_t caller_uid;     /* original caller (gateway-stamped) */
+        uint32_t peer_uid;         /* uid of the connected process (SO_PEERCRED) */
+        uint32_t caller_uid;       /* original caller (gateway-stamped) */
         int peer_pid;
 };
 
@@ -53,7 +53,10 @@ struct rpc_method_impl {
 /* Typed handlers are stored through this cast; the dispatcher only calls them
  * with the descriptor's message types, which is what the typed signature
  * declares. */
-#define RPC_METHOD(n, f) { .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f) }
+#define RPC_METHOD(n, f)                                                                           \
+        {                                                                                          \
+                .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f)                             \
+        }
 
 /* Checks that impls matches desc exactly (same count, same names in order).
  * Used at registration and by unit tests. */
@@ -68,30 +71,29 @@ struct rpc_server;
 /* Called for requests whose service is not registered locally (the gateway
  * forwards them). Must set *ret_reply to a packed Response message or return
  * -errno with err filled. req is owned by the caller. */
-typedef int (*rpc_forward_fn)(void *ud, const Banger__V1__Request *req,
-                              const struct rpc_call *call, nng_msg **ret_reply,
-                              struct bg_error *err);
+typedef int (*rpc_forward_fn)(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,
+                              nng_msg **ret_reply, struct bg_error *err);
 
 /* Called for every message before anything else; return < 0 to refuse
  * (PERMISSION_DENIED with err's message). */
 typedef int (*rpc_peer_check_fn)(void *ud, uint32_t peer_uid, int peer_pid, struct bg_error *err);
 
 struct rpc_server_config {
-        const char *url;          /* "ipc:///run/banger/vmsvc.sock" */
-        const char *name;         /* service name for logs, e.g. "vmsvc" */
-        unsigned n_contexts;      /* concurrent requests in flight (default 16) */
-        unsigned n_workers;       /* handler threads (default 4) */
-        size_t recv_max;          /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
+        const char *url;     /* "ipc:///run/banger/vmsvc.sock" */
+        const char *name;    /* service name for logs, e.g. "vmsvc" */
+        unsigned n_contexts; /* concurrent requests in flight (default 16) */
+        unsigned n_workers;  /* handler threads (default 4) */
+        size_t recv_max;     /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
         uint32_t default_deadline_ms;
-        int socket_mode;          /* ipc socket permissions (default 0600) */
-        int socket_uid;           /* chown the ipc socket to this uid; < 0 = leave (set -1) */
+        int socket_mode; /* ipc socket permissions (default 0600) */
+        int socket_uid;  /* chown the ipc socket to this uid; < 0 = leave (set -1) */
         rpc_peer_check_fn peer_check;
         void *peer_check_ud;
         rpc_forward_fn forward;
         void *forward_ud;
-        bool trust_caller_uid;    /* take caller_uid from the envelope (gateway's peers) */
-        bool replace_socket;      /* caller holds the service lock: an existing socket
-                                     file is stale and is replaced (else EADDRINUSE) */
+        bool trust_caller_uid; /* take caller_uid from the envelope (gateway's peers) */
+        bool replace_socket;   /* caller holds the service lock: an existing socket
+                                  file is stale and is replaced (else EADDRINUSE) */
 };
 
 int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
@@ -135,12 +137,12 @@ const struct rpc_call *rpc_current_call(void);
 struct rpc_client;
 
 struct rpc_client_opts {
-        bool block_connect;   /* dial synchronously; fail at once if nobody listens */
+        bool block_connect; /* dial synchronously; fail at once if nobody listens */
         size_t recv_max;
 };
 
-int rpc_client_open(const char *url, const struct rpc_client_opts *opts,
-                    struct rpc_client **ret, struct bg_error *err);
+int rpc_client_open(const char *url, const struct rpc_client_opts *opts, struct rpc_client **ret,
+                    struct bg_error *err);
 void rpc_client_close(struct rpc_client *c);
 const char *rpc_client_url(const struct rpc_client *c);
 /* Number of live connections (0 = the peer is down). */
@@ -151,10 +153,10 @@ enum {
 };
 
 struct rpc_call_opts {
-        uint32_t deadline_ms;  /* 0 = RPC_DEFAULT_DEADLINE_MS, capped by the caller's own call */
+        uint32_t deadline_ms; /* 0 = RPC_DEFAULT_DEADLINE_MS, capped by the caller's own call */
         unsigned flags;
-        const char *op_id;     /* default: the op_id being served on this thread, else new */
-        uint32_t caller_uid;   /* stamped by the gateway only */
+        const char *op_id;        /* default: the op_id being served on this thread, else new */
+        uint32_t caller_uid;      /* stamped by the gateway only */
         uint32_t connect_wait_ms; /* how long to wait for a connection (default 300) */
 };
 
@@ -176,9 +178,7 @@ int rpc_call_raw(struct rpc_client *c, nng_msg *req, uint32_t deadline_ms, nng_m
 void rpc_new_op_id(char *buf, size_t len);
 
 /* Builds a packed Response with the given status (no body). */
-int rpc_reply_status(enum rpc_code code, const char *message, const char *op_id,
-                     nng_msg **ret);
+int rpc_reply_status(enum rpc_code code, const char *message, const char *op_id, nng_msg **ret);
 
 /* Splits "/banger.v1.VmService/Create" into service and method names. */
-int rpc_split_method(const char *full, char *svc, size_t svc_len, char *method,
-                     size_t method_len);
+int rpc_split_method(const char *full, char *svc, size_t svc_len, char *method, size_t method_len);

@@ -146,7 +146,7 @@ static nng_msg *dispatch_local(const struct rpc_service_entry *e, const char *me
                                const Banger__V1__Request *req, const struct rpc_call *call)
 {
         const ProtobufCMethodDescriptor *md =
-                protobuf_c_service_descriptor_get_method_by_name(e->desc, method_name);
+            protobuf_c_service_descriptor_get_method_by_name(e->desc, method_name);
         if (!md) {
                 char m[256];
                 snprintf(m, sizeof(m), "unknown method %s", req->method);
@@ -155,8 +155,8 @@ static nng_msg *dispatch_local(const struct rpc_service_entry *e, const char *me
         size_t idx = (size_t)(md - e->desc->methods);
         const struct rpc_method_impl *impl = &e->impls[idx];
 
-        ProtobufCMessage *in = protobuf_c_message_unpack(md->input, NULL, req->body.len,
-                                                         req->body.data);
+        ProtobufCMessage *in =
+            protobuf_c_message_unpack(md->input, NULL, req->body.len, req->body.data);
         if (!in) {
                 char m[256];
                 snprintf(m, sizeof(m), "malformed %s body for %s", md->input->name, req->method);
@@ -228,7 +228,7 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
         call.peer_pid = (int)pid;
 
         Banger__V1__Request *req =
-                banger__v1__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
+            banger__v1__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
         nng_msg_free(msg); /* unpack copied what it needs */
         rpc_new_op_id(op_id, sizeof(op_id));
         if (!req)
@@ -236,9 +236,9 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
 
         if (req->op_id[0]) {
                 if (!op_id_valid(req->op_id)) {
-                        reply = reply_or_die(RPC_INVALID_ARGUMENT,
-                                             "op_id must be 1-39 characters of [A-Za-z0-9._-]",
-                                             op_id);
+                        reply =
+                            reply_or_die(RPC_INVALID_ARGUMENT,
+                                         "op_id must be 1-39 characters of [A-Za-z0-9._-]", op_id);
                         goto out;
                 }
                 snprintf(op_id, sizeof(op_id), "%s", req->op_id);
@@ -246,8 +246,8 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
         log_set_op_id(op_id);
         call.op_id = op_id;
         call.method = req->method;
-        call.caller_uid = s->cfg.trust_caller_uid && req->caller_uid != 0 ? req->caller_uid
-                                                                           : call.peer_uid;
+        call.caller_uid =
+            s->cfg.trust_caller_uid && req->caller_uid != 0 ? req->caller_uid : call.peer_uid;
         uint32_t budget = req->deadline_ms ? req->deadline_ms : s->cfg.default_deadline_ms;
         call.deadline_mono_ms = now_mono_msec() + budget;
 
@@ -320,8 +320,8 @@ static bool forward_fast(struct rpc_server *s, struct rpc_work *w)
         nng_msg *fwd = NULL;
         bool started = false;
 
-        Banger__V1__Request *req = banger__v1__request__unpack(NULL, nng_msg_len(w->msg),
-                                                               nng_msg_body(w->msg));
+        Banger__V1__Request *req =
+            banger__v1__request__unpack(NULL, nng_msg_len(w->msg), nng_msg_body(w->msg));
         if (!req)
                 return false;
         if (rpc_split_method(req->method, svc, sizeof(svc), method, sizeof(method)) < 0 ||
@@ -333,8 +333,8 @@ static bool forward_fast(struct rpc_server *s, struct rpc_work *w)
         if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) != 0)
                 goto out;
         nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid);
-        if (s->cfg.peer_check && s->cfg.peer_check(s->cfg.peer_check_ud, (uint32_t)uid, (int)pid,
-                                                   NULL) < 0)
+        if (s->cfg.peer_check &&
+            s->cfg.peer_check(s->cfg.peer_check_ud, (uint32_t)uid, (int)pid, NULL) < 0)
                 goto out;
         struct rpc_client *c = s->route(s->route_ud, svc);
         if (!c)
@@ -551,7 +551,7 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
         if (find_service(s, desc->name))
                 return bg_error_set(err, EEXIST, "service %s registered twice", desc->name);
         s->services[s->n_services++] =
-                (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
+            (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
         return 0;
 }
 

@@ -31,14 +31,15 @@ extern char **environ;
 #define IMAGE_NAME_MAX 64
 
 const char *const image_default_packages[] = {
-        "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl",
-        "iproute2",     "procps",         "less", "udev", NULL,
+    "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl", "iproute2", "procps",
+    "less",         "udev",           NULL,
 };
 
 /* v3: what an image is beyond its name and origin. */
-const char image_store_migration_3[] = "ALTER TABLE images ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
-                                       "ALTER TABLE images ADD COLUMN has_init INTEGER NOT NULL DEFAULT 0;"
-                                       "ALTER TABLE images ADD COLUMN has_sshd INTEGER NOT NULL DEFAULT 0;";
+const char image_store_migration_3[] =
+    "ALTER TABLE images ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN has_init INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN has_sshd INTEGER NOT NULL DEFAULT 0;";
 
 struct imagestore {
         struct daemon *d;
@@ -103,8 +104,8 @@ static bool image_name_valid(const char *n)
         if (!((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= '0' && n[0] <= '9')))
                 return false;
         for (size_t i = 0; i < len; i++)
-                if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') ||
-                      n[i] == '-' || n[i] == '_' || n[i] == '.'))
+                if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= '0' && n[i] <= '9') || n[i] == '-' ||
+                      n[i] == '_' || n[i] == '.'))
                         return false;
         return true;
 }
@@ -220,9 +221,10 @@ static int guest_files_dir(char *buf, size_t len, struct bg_error *err)
         const char *env = getenv("BANGER_GUEST_FILES");
         if (env && env[0]) {
                 snprintf(buf, len, "%s", env);
-                return access(buf, R_OK) == 0 ? 0 : bg_error_set(err, ENOENT,
-                                                                  "BANGER_GUEST_FILES=%s: %s", env,
-                                                                  strerror(errno));
+                return access(buf, R_OK) == 0
+                           ? 0
+                           : bg_error_set(err, ENOENT, "BANGER_GUEST_FILES=%s: %s", env,
+                                          strerror(errno));
         }
         char self[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -235,10 +237,11 @@ static int guest_files_dir(char *buf, size_t len, struct bg_error *err)
         snprintf(buf, len, "%s/../share/banger/guest-files", self);
         if (access(buf, R_OK) == 0)
                 return 0;
-        return bg_error_set(err, ENOENT,
-                            "banger's guest files were not found in %s/../share/banger/guest-files; "
-                            "build the project or set BANGER_GUEST_FILES",
-                            self);
+        return bg_error_set(
+            err, ENOENT,
+            "banger's guest files were not found in %s/../share/banger/guest-files; "
+            "build the project or set BANGER_GUEST_FILES",
+            self);
 }
 
 static int copy_into_image(struct ext4_fs *fs, const char *host, const char *path, mode_t mode,
@@ -287,9 +290,9 @@ static int install_guest_files(struct ext4_fs *fs, struct bg_error *err)
         if (r < 0)
                 return bg_error_prefix(err, "install the guest agent");
         static const char *const keys[] = {
-                "/etc/ssh/ssh_host_rsa_key",       "/etc/ssh/ssh_host_rsa_key.pub",
-                "/etc/ssh/ssh_host_ecdsa_key",     "/etc/ssh/ssh_host_ecdsa_key.pub",
-                "/etc/ssh/ssh_host_ed25519_key",   "/etc/ssh/ssh_host_ed25519_key.pub",
+            "/etc/ssh/ssh_host_rsa_key",     "/etc/ssh/ssh_host_rsa_key.pub",
+            "/etc/ssh/ssh_host_ecdsa_key",   "/etc/ssh/ssh_host_ecdsa_key.pub",
+            "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub",
         };
         for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
                 bg_error_clear(&ign);
@@ -313,9 +316,16 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         }
         char include[2100];
         snprintf(include, sizeof(include), "--include=%s", j->packages);
-        char *argv[] = {"mmdebstrap", "--quiet", "--mode=auto", "--variant=apt",
-                        "--format=tar", include, j->suite, "-",
-                        j->mirror[0] ? j->mirror : NULL, NULL};
+        char *argv[] = {"mmdebstrap",
+                        "--quiet",
+                        "--mode=auto",
+                        "--variant=apt",
+                        "--format=tar",
+                        include,
+                        j->suite,
+                        "-",
+                        j->mirror[0] ? j->mirror : NULL,
+                        NULL};
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
@@ -333,9 +343,9 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         }
         j->child = pid;
         struct oci_flatten_opts fo = {
-                .progress = build_progress,
-                .userdata = j,
-                .cancel = &j->cancel,
+            .progress = build_progress,
+            .userdata = j,
+            .cancel = &j->cancel,
         };
         struct oci_flatten_stats stats = {0};
         int fr = oci_flatten_tar_fd(fs, pipefd[0], "mmdebstrap output", &fo, &stats, err);
@@ -479,8 +489,8 @@ static bool pkg_name_valid(const char *p)
         if (n < 1 || n > 100)
                 return false;
         for (size_t i = 0; i < n; i++)
-                if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') ||
-                      p[i] == '-' || p[i] == '+' || p[i] == '.'))
+                if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-' ||
+                      p[i] == '+' || p[i] == '.'))
                         return false;
         return true;
 }
@@ -498,8 +508,10 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
         for (const char *p = suite; *p; p++)
                 if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-') ||
                     strlen(suite) > 30)
-                        return bg_error_set(err, EINVAL, "suite '%.40s' is not a Debian suite "
-                                                         "name", suite);
+                        return bg_error_set(err, EINVAL,
+                                            "suite '%.40s' is not a Debian suite "
+                                            "name",
+                                            suite);
         if (in->mirror[0] && strncmp(in->mirror, "http://", 7) != 0 &&
             strncmp(in->mirror, "https://", 8) != 0)
                 return bg_error_set(err, EINVAL, "mirror '%.80s' must be an http(s) URL",
@@ -509,8 +521,7 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
         struct image_row row;
         struct bg_error e = {0};
         if (row_get(s, name, &row, &e) == 0)
-                return bg_error_set(err, EEXIST, "image %s already exists; delete it first",
-                                    name);
+                return bg_error_set(err, EEXIST, "image %s already exists; delete it first", name);
 
         struct build_job *j = calloc(1, sizeof(*j));
         if (!j)
@@ -547,14 +558,14 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
         }
         static const char *const stages[] = {"bootstrap", "guest", "publish"};
         struct ops_start os = {
-                .kind = "image.build",
-                .target = j->name,
-                .stages = stages,
-                .n_stages = ELEMENTSOF(stages),
-                .dedup = true,
-                .fn = build_work,
-                .userdata = j,
-                .free_userdata = free,
+            .kind = "image.build",
+            .target = j->name,
+            .stages = stages,
+            .n_stages = ELEMENTSOF(stages),
+            .dedup = true,
+            .fn = build_work,
+            .userdata = j,
+            .free_userdata = free,
         };
         char id[OPS_ID_LEN + 1];
         r = ops_start(s->ops, &os, id, NULL, err);
@@ -574,7 +585,7 @@ int imagesvc_image_show(struct imagesvc *v, const Banger__V1__ShowImageRequest *
         if (r < 0)
                 return r;
         return fill_image(v->images, &row, out) < 0 ? bg_error_set(err, ENOMEM, "out of memory")
-                                                     : 0;
+                                                    : 0;
 }
 
 int imagesvc_image_list(struct imagesvc *v, const Banger__V1__ListImagesRequest *in,
@@ -583,8 +594,8 @@ int imagesvc_image_list(struct imagesvc *v, const Banger__V1__ListImagesRequest 
 {
         struct imagestore *s = v->images;
         sqlite3_stmt *st = NULL;
-        if (sqlite3_prepare_v2(s->d->db, "SELECT name FROM images ORDER BY name", -1, &st,
-                               NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(s->d->db, "SELECT name FROM images ORDER BY name", -1, &st, NULL) !=
+            SQLITE_OK)
                 return bg_error_set(err, EIO, "images.db: %s", sqlite3_errmsg(s->d->db));
         int r = 0;
         while (sqlite3_step(st) == SQLITE_ROW && r >= 0) {
@@ -593,7 +604,7 @@ int imagesvc_image_list(struct imagesvc *v, const Banger__V1__ListImagesRequest 
                 if (row_get(s, name, &row, err) < 0)
                         continue;
                 Banger__V1__Image **nv =
-                        realloc(out->images, (out->n_images + 1) * sizeof(*out->images));
+                    realloc(out->images, (out->n_images + 1) * sizeof(*out->images));
                 Banger__V1__Image *img = calloc(1, sizeof(*img));
                 if (!nv || !img) {
                         free(img);

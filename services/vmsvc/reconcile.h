@@ -19,17 +19,16 @@ struct vm_net_ops {
 };
 
 struct reconcile_result {
-        size_t adopted;  /* live VMs re-attached */
-        size_t stopped;  /* recorded live, process gone: now stopped/error */
-        size_t failed;   /* rows that could not be reconciled (logged) */
+        size_t adopted; /* live VMs re-attached */
+        size_t stopped; /* recorded live, process gone: now stopped/error */
+        size_t failed;  /* rows that could not be reconciled (logged) */
 };
 
 /* vms_dir holds one directory per VM id. driver_for maps a record's vmm name
  * ("qemu", "firecracker") to its driver, NULL if unknown. */
 int vm_reconcile(sqlite3 *db, const char *vms_dir,
                  const struct vmm_driver *(*driver_for)(const char *vmm),
-                 const struct vm_net_ops *net, struct reconcile_result *ret,
-                 struct bg_error *err);
+                 const struct vm_net_ops *net, struct reconcile_result *ret, struct bg_error *err);
 
 /* Fills the parts of a spec that identify a VM (id, name, dir, vsock CID). */
 int vm_spec_identity(const struct vm_record *r, const char *vms_dir, struct vmm_spec *spec,

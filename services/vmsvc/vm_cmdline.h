@@ -16,8 +16,8 @@ struct vm_boot_params {
         const char *dns;       /* "172.30.0.1", may be NULL */
         const char *mac;       /* "52:54:00:1e:00:05" */
         bool has_modules_disk; /* /dev/vdc holds modules.ext4 */
-        const char *agent;     /* "virtio-serial:…" or "vsock:PORT"; NULL when the driver adds it */
-        bool tcg;              /* add the parameters a TCG guest needs */
+        const char *agent; /* "virtio-serial:…" or "vsock:PORT"; NULL when the driver adds it */
+        bool tcg;          /* add the parameters a TCG guest needs */
 };
 
 /* Writes the command line into buf. -EINVAL with a message naming the bad

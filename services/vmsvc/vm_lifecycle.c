@@ -294,8 +294,8 @@ static void console_tail(const struct run *run, char *buf, size_t len)
         snprintf(buf, len, "%s", last);
 }
 
-static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h,
-                      uint64_t timeout_ms, struct agent_conn **ret, struct bg_error *err)
+static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
+                      struct agent_conn **ret, struct bg_error *err)
 {
         if (h->agent_transport == VMM_AGENT_VSOCK)
                 return agent_conn_open_vsock(spec->vsock_cid, h->agent_port, timeout_ms, ret, err);
@@ -559,8 +559,7 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         return x;
 }
 
-int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid,
-               struct bg_error *err)
+int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid, struct bg_error *err)
 {
         const struct vmm_driver *drv;
         struct vmm_spec spec;
@@ -586,8 +585,7 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
                                     vm_state_to_string(ret_rec->state));
         x = attach(env, ret_rec, &drv, &spec, &h, err);
         if (x == -ESRCH)
-                return bg_error_set(err, EBUSY, "VM %s has no running VMM process",
-                                    ret_rec->name);
+                return bg_error_set(err, EBUSY, "VM %s has no running VMM process", ret_rec->name);
         if (x < 0)
                 return x;
         return open_agent(&spec, &h, 5000, ret, err);
@@ -625,8 +623,9 @@ int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mi
                         char *fsck[] = {"e2fsck", "-fy", path, NULL};
                         int rc = disk_run(fsck, out, sizeof(out));
                         if (rc < 0 || rc > 2)
-                                return bg_error_set(err, EIO, "e2fsck of %s failed before the "
-                                                              "resize (exit %d)",
+                                return bg_error_set(err, EIO,
+                                                    "e2fsck of %s failed before the "
+                                                    "resize (exit %d)",
                                                     path, rc);
                         char *rs[] = {"resize2fs", path, size, NULL};
                         rc = disk_run(rs, out, sizeof(out));

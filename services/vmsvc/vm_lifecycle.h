@@ -53,14 +53,14 @@ struct vm_env {
         char vms_dir[VMM_PATH_MAX];
         const struct vm_deps *deps;
         const struct vmm_driver *(*driver_for)(const char *vmm);
-        char vmm[16];                 /* driver for new VMs: "qemu" / "firecracker" */
-        enum vmm_accel accel;         /* decided for this host */
-        char qemu_img[VMM_PATH_MAX];  /* "qemu-img" */
-        char mkfs[VMM_PATH_MAX];      /* "mkfs.ext4" */
-        char binary[VMM_PATH_MAX];    /* the VMM binary */
-        const char *authorized_keys;  /* owner's public key line(s) */
-        uint32_t agent_timeout_ms;    /* boot to agent ready */
-        uint32_t stop_timeout_ms;     /* graceful stop before SIGKILL */
+        char vmm[16];                /* driver for new VMs: "qemu" / "firecracker" */
+        enum vmm_accel accel;        /* decided for this host */
+        char qemu_img[VMM_PATH_MAX]; /* "qemu-img" */
+        char mkfs[VMM_PATH_MAX];     /* "mkfs.ext4" */
+        char binary[VMM_PATH_MAX];   /* the VMM binary */
+        const char *authorized_keys; /* owner's public key line(s) */
+        uint32_t agent_timeout_ms;   /* boot to agent ready */
+        uint32_t stop_timeout_ms;    /* graceful stop before SIGKILL */
 };
 
 /* The stages of vm_create / vm_start, for progress display. */
@@ -83,8 +83,7 @@ struct agent_conn;
 int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
                   struct vm_record *ret_rec, struct bg_error *err);
 /* The running VMM process of a VM (pid, start time) or -ESRCH. */
-int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid,
-               struct bg_error *err);
+int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid, struct bg_error *err);
 /* vcpu / memory / work disk (grow only) of a stopped VM; 0 = unchanged. */
 int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mib,
            uint64_t work_disk_bytes, struct bg_error *err);

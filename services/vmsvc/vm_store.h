@@ -23,7 +23,7 @@ const char *vm_state_to_string(enum vm_state s);
 int vm_state_from_string(const char *s); /* -EINVAL if unknown */
 
 struct vm_record {
-        char id[33];   /* 32 hex */
+        char id[33]; /* 32 hex */
         char name[64];
         enum vm_state state;
         char error[256];

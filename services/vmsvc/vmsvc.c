@@ -132,8 +132,8 @@ static int dep_acquire_tap(void *ud, const char *vm, char tap[16], struct bg_err
         Banger__V1__NetAcquireTapResponse *resp = NULL;
         req.vm_name = (char *)vm;
         int r = call(v->netsvc, "/banger.v1.NetService/AcquireTap", &req.base,
-                     &banger__v1__net_acquire_tap_response__descriptor,
-                     (ProtobufCMessage **)&resp, "tap", err);
+                     &banger__v1__net_acquire_tap_response__descriptor, (ProtobufCMessage **)&resp,
+                     "tap", err);
         if (r < 0)
                 return r;
         snprintf(tap, 16, "%s", resp->tap);
@@ -148,8 +148,7 @@ static int dep_release_tap(void *ud, const char *tap, struct bg_error *err)
         ProtobufCMessage *resp = NULL;
         req.tap = (char *)tap;
         int r = call(v->netsvc, "/banger.v1.NetService/ReleaseTap", &req.base,
-                     &banger__v1__net_release_tap_response__descriptor, &resp, "release tap",
-                     err);
+                     &banger__v1__net_release_tap_response__descriptor, &resp, "release tap", err);
         if (resp)
                 protobuf_c_message_free_unpacked(resp, NULL);
         return r;
@@ -176,9 +175,8 @@ static int fill_vm(const struct vm_record *r, Banger__V1__Vm *out)
         out->mac = dup_or_empty(r->mac);
         out->tap = dup_or_empty(r->tap);
         out->host_key = dup_or_empty(r->host_key);
-        if (!out->id || !out->name || !out->state || !out->error || !out->image ||
-            !out->kernel || !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap ||
-            !out->host_key)
+        if (!out->id || !out->name || !out->state || !out->error || !out->image || !out->kernel ||
+            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key)
                 return -ENOMEM;
         out->vcpu = r->vcpu;
         out->memory_mib = r->memory_mib;
@@ -255,14 +253,16 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
         op->restart = restart;
         snprintf(op->id, sizeof(op->id), "%s", rec->id);
         struct ops_start s = {
-                .kind = fresh ? "vm.create" : restart ? "vm.restart" : "vm.start",
-                .target = rec->name,
-                .stages = (const char *const *)vm_create_stages,
-                .n_stages = vm_n_create_stages,
-                .dedup = true,
-                .fn = vm_op_work,
-                .userdata = op,
-                .free_userdata = free,
+            .kind = fresh     ? "vm.create"
+                    : restart ? "vm.restart"
+                              : "vm.start",
+            .target = rec->name,
+            .stages = (const char *const *)vm_create_stages,
+            .n_stages = vm_n_create_stages,
+            .dedup = true,
+            .fn = vm_op_work,
+            .userdata = op,
+            .free_userdata = free,
         };
         char opid[OPS_ID_LEN + 1];
         int r = ops_start(v->ops, &s, opid, NULL, err);
@@ -287,8 +287,8 @@ static bool name_ok(const char *s, size_t max)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-                      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' ||
-                      s[i] == '.' || s[i] == ':' || s[i] == '/'))
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.' ||
+                      s[i] == ':' || s[i] == '/'))
                         return false;
         return true;
 }
@@ -428,9 +428,11 @@ static int vm_stats_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__
                 if (f && fgets(buf, sizeof(buf), f)) {
                         char *rp = strrchr(buf, ')');
                         unsigned long long ut = 0, stt = 0;
-                        if (rp && sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-                                         &ut, &stt) == 2)
-                                out->vmm_cpu_ms = (ut + stt) * 1000 / (uint64_t)sysconf(_SC_CLK_TCK);
+                        if (rp &&
+                            sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+                                   &ut, &stt) == 2)
+                                out->vmm_cpu_ms =
+                                    (ut + stt) * 1000 / (uint64_t)sysconf(_SC_CLK_TCK);
                 }
                 if (f)
                         fclose(f);
@@ -517,18 +519,19 @@ static int vm_ports_h(struct vmsvc *v, const Banger__V1__VmRef *in,
                         break;
                 banger__v1__vm_port__init(vp);
                 out->ports[out->n_ports++] = vp;
-                vp->proto = strdup(p->transport == BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP ? "udp"
-                                                                                         : "tcp");
+                vp->proto = strdup(p->transport == BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP
+                                       ? "udp"
+                                       : "tcp");
                 vp->address = strdup(p->address);
                 vp->port = p->port;
                 vp->processes = calloc(p->n_processes ? p->n_processes : 1, sizeof(char *));
                 for (size_t k = 0; vp->processes && k < p->n_processes; k++)
                         vp->processes[vp->n_processes++] = strdup(p->processes[k]->name);
                 const char *scheme = NULL;
-                bool loopback_only = strncmp(p->address, "127.", 4) == 0 ||
-                                     strcmp(p->address, "::1") == 0;
-                if (p->transport != BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP && !loopback_only &&
-                    rec.ip[0])
+                bool loopback_only =
+                    strncmp(p->address, "127.", 4) == 0 || strcmp(p->address, "::1") == 0;
+                if (p->transport != BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP &&
+                    !loopback_only && rec.ip[0])
                         scheme = probe_http(rec.ip, p->port);
                 char url[128] = "";
                 if (scheme)
@@ -561,8 +564,8 @@ static int vm_agent_health_h(struct vmsvc *v, const Banger__V1__VmRef *in,
         out->kernel_release = strdup(h->kernel_release);
         agent_response_free(resp);
         return out->boot_id && out->agent_version && out->hostname && out->kernel_release
-                       ? 0
-                       : bg_error_set(err, ENOMEM, "out of memory");
+                   ? 0
+                   : bg_error_set(err, ENOMEM, "out of memory");
 }
 
 static int vm_prune_h(struct vmsvc *v, const Banger__V1__PruneVmsRequest *in,
@@ -702,24 +705,24 @@ static int vm_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsReques
 }
 
 const struct rpc_method_impl vmsvc_vm_methods[] = {
-        RPC_METHOD("Health", vm_health),
-        RPC_METHOD("Create", vm_create_h),
-        RPC_METHOD("Start", vm_start_h),
-        RPC_METHOD("Stop", vm_stop_h),
-        RPC_METHOD("Kill", vm_kill_h),
-        RPC_METHOD("Delete", vm_delete_h),
-        RPC_METHOD("List", vm_list_h),
-        RPC_METHOD("Get", vm_get_h),
-        RPC_METHOD("GetOperation", vm_get_op_h),
-        RPC_METHOD("CancelOperation", vm_cancel_op_h),
-        RPC_METHOD("ListOperations", vm_list_ops_h),
-        RPC_METHOD("Restart", vm_restart_h),
-        RPC_METHOD("Set", vm_set_h),
-        RPC_METHOD("Logs", vm_logs_h),
-        RPC_METHOD("Stats", vm_stats_h),
-        RPC_METHOD("Ports", vm_ports_h),
-        RPC_METHOD("AgentHealth", vm_agent_health_h),
-        RPC_METHOD("Prune", vm_prune_h),
+    RPC_METHOD("Health", vm_health),
+    RPC_METHOD("Create", vm_create_h),
+    RPC_METHOD("Start", vm_start_h),
+    RPC_METHOD("Stop", vm_stop_h),
+    RPC_METHOD("Kill", vm_kill_h),
+    RPC_METHOD("Delete", vm_delete_h),
+    RPC_METHOD("List", vm_list_h),
+    RPC_METHOD("Get", vm_get_h),
+    RPC_METHOD("GetOperation", vm_get_op_h),
+    RPC_METHOD("CancelOperation", vm_cancel_op_h),
+    RPC_METHOD("ListOperations", vm_list_ops_h),
+    RPC_METHOD("Restart", vm_restart_h),
+    RPC_METHOD("Set", vm_set_h),
+    RPC_METHOD("Logs", vm_logs_h),
+    RPC_METHOD("Stats", vm_stats_h),
+    RPC_METHOD("Ports", vm_ports_h),
+    RPC_METHOD("AgentHealth", vm_agent_health_h),
+    RPC_METHOD("Prune", vm_prune_h),
 };
 const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);
 
@@ -793,13 +796,13 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                 return r;
 
         v->deps = (struct vm_deps){
-                .kernel = dep_kernel,
-                .image = dep_image,
-                .lease = dep_lease,
-                .release_lease = dep_release_lease,
-                .acquire_tap = dep_acquire_tap,
-                .release_tap = dep_release_tap,
-                .ud = v,
+            .kernel = dep_kernel,
+            .image = dep_image,
+            .lease = dep_lease,
+            .release_lease = dep_release_lease,
+            .acquire_tap = dep_acquire_tap,
+            .release_tap = dep_release_tap,
+            .ud = v,
         };
         struct vm_env *e = &v->env;
         e->db = v->d->db;

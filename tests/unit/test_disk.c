@@ -26,10 +26,13 @@ static void path_in(const char *name, char *buf, size_t len)
 
 static void test_names(void **state)
 {
-        static const char *good[] = {"a", "web-1", "0", "x0-y1",
-                                     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123"};
-        static const char *bad[] = {"",  "-a", "a-", "A", "a_b", "a.b", "a b", "é",
-                                    "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234"};
+        static const char *good[] = {
+            "a", "web-1", "0", "x0-y1",
+            "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123"};
+        static const char *bad[] = {
+            "",    "-a",  "a-",
+            "A",   "a_b", "a.b",
+            "a b", "é",   "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij1234"};
         struct bg_error err = {0};
         for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
                 assert_true(bg_name_is_dns_label(good[i]));
@@ -134,10 +137,10 @@ int main(void)
         if (!mkdtemp(dir))
                 return 1;
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_names),
-                cmocka_unit_test(test_clone_keeps_content_and_holes),
-                cmocka_unit_test(test_qcow2_overlay),
-                cmocka_unit_test(test_work_disk),
+            cmocka_unit_test(test_names),
+            cmocka_unit_test(test_clone_keeps_content_and_holes),
+            cmocka_unit_test(test_qcow2_overlay),
+            cmocka_unit_test(test_work_disk),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char cmd[128];

@@ -90,8 +90,7 @@ static void test_work_disk_identity(void **state)
         assert_int_equal(ext4_read_file(fs, "/.ssh/authorized_keys", &data, &len, &err), 0);
         assert_string_equal(data, keys);
         free(data);
-        assert_int_equal(ext4_read_file(fs, "/.banger/ssh_host_ed25519_key.pub", &data, &len,
-                                        &err),
+        assert_int_equal(ext4_read_file(fs, "/.banger/ssh_host_ed25519_key.pub", &data, &len, &err),
                          0);
         assert_int_equal(strncmp(data, k.public_line, strlen(k.public_line)), 0);
         free(data);
@@ -112,8 +111,8 @@ int main(void)
         if (!mkdtemp(dir))
                 return 1;
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_host_key),
-                cmocka_unit_test(test_work_disk_identity),
+            cmocka_unit_test(test_host_key),
+            cmocka_unit_test(test_work_disk_identity),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char cmd[128];

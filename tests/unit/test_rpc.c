@@ -54,7 +54,7 @@ static void test_envelope_roundtrip(void **state)
         nng_msg *m;
         assert_int_equal(rpc_pack_msg(&req.base, &m), 0);
         Banger__V1__Request *back =
-                banger__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+            banger__v1__request__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
         assert_non_null(back);
         assert_string_equal(back->method, req.method);
         assert_int_equal(back->body.len, sizeof(body));
@@ -67,7 +67,7 @@ static void test_envelope_roundtrip(void **state)
 
         assert_int_equal(rpc_reply_status(RPC_NOT_FOUND, "no such vm 'x'", "op1", &m), 0);
         Banger__V1__Response *resp =
-                banger__v1__response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
+            banger__v1__response__unpack(NULL, nng_msg_len(m), nng_msg_body(m));
         assert_non_null(resp);
         assert_int_equal(resp->status->code, RPC_NOT_FOUND);
         assert_string_equal(resp->status->message, "no such vm 'x'");
@@ -90,7 +90,7 @@ static void test_status_mappings(void **state)
                 char pname[64];
                 snprintf(pname, sizeof(pname), "STATUS_%s", name);
                 const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value_by_name(
-                        &banger__v1__status_code__descriptor, pname);
+                    &banger__v1__status_code__descriptor, pname);
                 assert_non_null(v);
                 assert_int_equal(v->value, c);
                 /* errno round trip */
@@ -128,9 +128,8 @@ static void test_status_mappings(void **state)
 static void test_split_method(void **state)
 {
         char s[64], m[64];
-        assert_int_equal(rpc_split_method("/banger.v1.VmService/Create", s, sizeof(s), m,
-                                          sizeof(m)),
-                         0);
+        assert_int_equal(
+            rpc_split_method("/banger.v1.VmService/Create", s, sizeof(s), m, sizeof(m)), 0);
         assert_string_equal(s, "banger.v1.VmService");
         assert_string_equal(m, "Create");
         assert_true(rpc_split_method("banger.v1.VmService/Create", s, 64, m, 64) < 0);
@@ -152,8 +151,8 @@ static void test_dispatch_tables(void **state)
                                                 &err),
                          0);
         assert_int_equal(rpc_check_method_table(&banger__v1__kernel_service__descriptor,
-                                                imagesvc_kernel_methods,
-                                                imagesvc_n_kernel_methods, &err),
+                                                imagesvc_kernel_methods, imagesvc_n_kernel_methods,
+                                                &err),
                          0);
         assert_int_equal(rpc_check_method_table(&banger__v1__workspace_service__descriptor,
                                                 workspacesvc_workspace_methods,
@@ -162,12 +161,12 @@ static void test_dispatch_tables(void **state)
         assert_int_equal(rpc_check_method_table(&banger__v1__net_service__descriptor,
                                                 netsvc_net_methods, netsvc_n_net_methods, &err),
                          0);
-        assert_int_equal(rpc_check_method_table(&banger__v1__gateway__descriptor,
-                                                gateway_methods, gateway_n_methods, &err),
+        assert_int_equal(rpc_check_method_table(&banger__v1__gateway__descriptor, gateway_methods,
+                                                gateway_n_methods, &err),
                          0);
         /* A table with a wrong name or count is refused with a reason. */
         static const struct rpc_method_impl wrong[] = {
-                RPC_METHOD("Healthz", daemon_health),
+            RPC_METHOD("Healthz", daemon_health),
         };
         assert_true(rpc_check_method_table(&banger__v1__gateway__descriptor, wrong, 1, &err) < 0);
         assert_non_null(strstr(err.msg, "Healthz"));
@@ -180,20 +179,19 @@ static void test_dispatch_tables(void **state)
 /* Test-only services with exactly one method, Health, so these tests do not
  * depend on how many methods the real services grow. */
 static const ProtobufCMethodDescriptor health_only[] = {
-        {"Health", &banger__v1__health_request__descriptor,
-         &banger__v1__health_response__descriptor},
+    {"Health", &banger__v1__health_request__descriptor, &banger__v1__health_response__descriptor},
 };
 static const unsigned health_only_index[] = {0};
 #define TEST_SERVICE(var, full, short)                                                             \
         static const ProtobufCServiceDescriptor var = {                                            \
-                PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,                                              \
-                full,                                                                              \
-                short,                                                                             \
-                short,                                                                             \
-                "banger.test",                                                                     \
-                1,                                                                                 \
-                health_only,                                                                       \
-                health_only_index,                                                                 \
+            PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,                                                  \
+            full,                                                                                  \
+            short,                                                                                 \
+            short,                                                                                 \
+            "banger.test",                                                                         \
+            1,                                                                                     \
+            health_only,                                                                           \
+            health_only_index,                                                                     \
         }
 TEST_SERVICE(test_vm_desc, "banger.test.Vm", "Vm");
 TEST_SERVICE(test_image_desc, "banger.test.Image", "Image");
@@ -254,17 +252,17 @@ static int deny_all(void *ud, uint32_t uid, int pid, struct bg_error *err)
 }
 
 static struct rpc_server *start_server(const char *name, const ProtobufCServiceDescriptor *d,
-                                       const struct rpc_method_impl *m, void *svc,
-                                       size_t recv_max, rpc_peer_check_fn check)
+                                       const struct rpc_method_impl *m, void *svc, size_t recv_max,
+                                       rpc_peer_check_fn check)
 {
         char url[128];
         url_for(name, url, sizeof(url));
         struct rpc_server_config cfg = {
-                .url = url,
-                .name = name,
-                .recv_max = recv_max,
-                .socket_uid = -1,
-                .peer_check = check,
+            .url = url,
+            .name = name,
+            .recv_max = recv_max,
+            .socket_uid = -1,
+            .peer_check = check,
         };
         struct rpc_server *s;
         struct bg_error err = {0};
@@ -305,7 +303,7 @@ static int raw_status(struct rpc_client *c, const void *bytes, size_t len)
         if (rpc_call_raw(c, m, 2000, &reply, &st) < 0)
                 return -1;
         Banger__V1__Response *r =
-                banger__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
+            banger__v1__response__unpack(NULL, nng_msg_len(reply), nng_msg_body(reply));
         nng_msg_free(reply);
         assert_non_null(r);
         int code = r->status->code;
@@ -316,8 +314,7 @@ static int raw_status(struct rpc_client *c, const void *bytes, size_t len)
 static void test_server_dispatch(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s =
-                start_server("vm1", &test_vm_desc, t_vm_methods, &t, 0, NULL);
+        struct rpc_server *s = start_server("vm1", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("vm1");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
@@ -371,8 +368,7 @@ static void test_server_dispatch(void **state)
 static void test_handler_error_maps_to_status(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("net7", &test_net_desc,
-                                            t_net_methods, &t, 0, NULL);
+        struct rpc_server *s = start_server("net7", &test_net_desc, t_net_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("net7");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
@@ -387,20 +383,18 @@ static void test_handler_error_maps_to_status(void **state)
 static void test_op_id_propagates(void **state)
 {
         struct test_svc inner = {0}, outer = {0};
-        struct rpc_server *si = start_server("image6", &test_image_desc,
-                                             t_image_methods, &inner, 0, NULL);
+        struct rpc_server *si =
+            start_server("image6", &test_image_desc, t_image_methods, &inner, 0, NULL);
         outer.nested = connect_to("image6");
-        struct rpc_server *so =
-                start_server("vm6", &test_vm_desc, t_vm_methods, &outer, 0,
-                             NULL);
+        struct rpc_server *so = start_server("vm6", &test_vm_desc, t_vm_methods, &outer, 0, NULL);
         struct rpc_client *c = connect_to("vm6");
         Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
         Banger__V1__HealthResponse *h = NULL;
         struct rpc_status st;
         struct rpc_call_opts o = {.op_id = "trace-42", .deadline_ms = 3000};
         assert_int_equal(rpc_call(c, "/banger.test.Vm/Health", &req.base,
-                                  &banger__v1__health_response__descriptor,
-                                  (ProtobufCMessage **)&h, &o, &st),
+                                  &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h,
+                                  &o, &st),
                          0);
         assert_string_equal(st.op_id, "trace-42");
         assert_string_equal(outer.seen_op_id, "trace-42");
@@ -418,8 +412,7 @@ static void test_op_id_propagates(void **state)
 static void test_deadline(void **state)
 {
         struct test_svc t = {.sleep_ms = 400};
-        struct rpc_server *s =
-                start_server("vm2", &test_vm_desc, t_vm_methods, &t, 0, NULL);
+        struct rpc_server *s = start_server("vm2", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         struct rpc_client *c = connect_to("vm2");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
@@ -433,8 +426,7 @@ static void test_deadline(void **state)
 static void test_oversize_refused(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("vm3", &test_vm_desc,
-                                            t_vm_methods, &t, 1024, NULL);
+        struct rpc_server *s = start_server("vm3", &test_vm_desc, t_vm_methods, &t, 1024, NULL);
         struct rpc_client *c = connect_to("vm3");
         size_t big = 64 * 1024;
         uint8_t *junk = calloc(1, big);
@@ -460,8 +452,7 @@ static void test_oversize_refused(void **state)
 static void test_peer_check(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("vm4", &test_vm_desc,
-                                            t_vm_methods, &t, 0, deny_all);
+        struct rpc_server *s = start_server("vm4", &test_vm_desc, t_vm_methods, &t, 0, deny_all);
         struct rpc_client *c = connect_to("vm4");
         struct rpc_status st;
         Banger__V1__HealthResponse *h = NULL;
@@ -500,12 +491,11 @@ static void test_unavailable_fast(void **state)
         assert_int_equal(st.code, RPC_UNAVAILABLE);
         /* once a server appears, the same client connects by itself */
         struct test_svc t = {0};
-        struct rpc_server *s = start_server("nobody", &test_vm_desc,
-                                            t_vm_methods, &t, 0, NULL);
+        struct rpc_server *s = start_server("nobody", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         o.connect_wait_ms = 3000;
         assert_int_equal(rpc_call(c, "/banger.test.Vm/Health", &req.base,
-                                  &banger__v1__health_response__descriptor,
-                                  (ProtobufCMessage **)&h, &o, &st),
+                                  &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h,
+                                  &o, &st),
                          0);
         protobuf_c_message_free_unpacked(&h->base, NULL);
         rpc_client_close(c);
@@ -515,8 +505,7 @@ static void test_unavailable_fast(void **state)
 static void test_stale_socket_replaced_live_refused(void **state)
 {
         struct test_svc t = {0};
-        struct rpc_server *s =
-                start_server("vm5", &test_vm_desc, t_vm_methods, &t, 0, NULL);
+        struct rpc_server *s = start_server("vm5", &test_vm_desc, t_vm_methods, &t, 0, NULL);
         /* a second server on the same live socket is refused */
         char url[128];
         url_for("vm5", url, sizeof(url));
@@ -524,9 +513,7 @@ static void test_stale_socket_replaced_live_refused(void **state)
         struct rpc_server *s2;
         struct bg_error err = {0};
         assert_int_equal(rpc_server_new(&cfg, &s2, &err), 0);
-        assert_int_equal(rpc_server_add_service(s2, &test_vm_desc,
-                                                t_vm_methods, 1, &t, &err),
-                         0);
+        assert_int_equal(rpc_server_add_service(s2, &test_vm_desc, t_vm_methods, 1, &t, &err), 0);
         assert_int_equal(rpc_server_start(s2, &err), -EADDRINUSE);
         assert_non_null(strstr(err.msg, "already exists"));
         rpc_server_stop(s2);
@@ -565,18 +552,18 @@ int main(void)
         }
         log_setup("test", LOG_LEVEL_ERROR, 2);
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_envelope_roundtrip),
-                cmocka_unit_test(test_status_mappings),
-                cmocka_unit_test(test_split_method),
-                cmocka_unit_test(test_dispatch_tables),
-                cmocka_unit_test(test_server_dispatch),
-                cmocka_unit_test(test_handler_error_maps_to_status),
-                cmocka_unit_test(test_op_id_propagates),
-                cmocka_unit_test(test_deadline),
-                cmocka_unit_test(test_oversize_refused),
-                cmocka_unit_test(test_peer_check),
-                cmocka_unit_test(test_unavailable_fast),
-                cmocka_unit_test(test_stale_socket_replaced_live_refused),
+            cmocka_unit_test(test_envelope_roundtrip),
+            cmocka_unit_test(test_status_mappings),
+            cmocka_unit_test(test_split_method),
+            cmocka_unit_test(test_dispatch_tables),
+            cmocka_unit_test(test_server_dispatch),
+            cmocka_unit_test(test_handler_error_maps_to_status),
+            cmocka_unit_test(test_op_id_propagates),
+            cmocka_unit_test(test_deadline),
+            cmocka_unit_test(test_oversize_refused),
+            cmocka_unit_test(test_peer_check),
+            cmocka_unit_test(test_unavailable_fast),
+            cmocka_unit_test(test_stale_socket_replaced_live_refused),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char cmd[128];

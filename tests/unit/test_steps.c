@@ -49,11 +49,11 @@ static int (*const unused_undo2)(void *, struct bg_error *) __attribute__((unuse
 STEP_FNS(3)
 
 static const struct step steps[] = {
-        {"reserve", run0, undo0},
-        {"network", run1, undo1},
-        {"disks", run2, NULL}, /* nothing to undo (undo2 unused on purpose) */
+    {"reserve", run0, undo0},
+    {"network", run1, undo1},
+    {"disks", run2, NULL}, /* nothing to undo (undo2 unused on purpose) */
 
-        {"boot", run3, undo3},
+    {"boot", run3, undo3},
 };
 
 static void progress(void *ctx, const char *stage)
@@ -110,10 +110,10 @@ static void test_undo_failures_joined(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_all_succeed),
-                cmocka_unit_test(test_rollback_in_reverse),
-                cmocka_unit_test(test_first_step_fails),
-                cmocka_unit_test(test_undo_failures_joined),
+            cmocka_unit_test(test_all_succeed),
+            cmocka_unit_test(test_rollback_in_reverse),
+            cmocka_unit_test(test_first_step_fails),
+            cmocka_unit_test(test_undo_failures_joined),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

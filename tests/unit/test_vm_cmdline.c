@@ -12,15 +12,15 @@
 #include "vm_cmdline.h"
 
 static const struct vm_boot_params good = {
-        .name = "web-1",
-        .ip = "172.30.0.5",
-        .prefix = 24,
-        .gateway = "172.30.0.1",
-        .dns = "172.30.0.1",
-        .mac = "52:54:00:1e:00:05",
-        .has_modules_disk = true,
-        .agent = "virtio-serial:org.banger.agent.0",
-        .tcg = true,
+    .name = "web-1",
+    .ip = "172.30.0.5",
+    .prefix = 24,
+    .gateway = "172.30.0.1",
+    .dns = "172.30.0.1",
+    .mac = "52:54:00:1e:00:05",
+    .has_modules_disk = true,
+    .agent = "virtio-serial:org.banger.agent.0",
+    .tcg = true,
 };
 
 static void test_full(void **state)
@@ -79,9 +79,9 @@ static void test_refusals(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_full),
-                cmocka_unit_test(test_minimal),
-                cmocka_unit_test(test_refusals),
+            cmocka_unit_test(test_full),
+            cmocka_unit_test(test_minimal),
+            cmocka_unit_test(test_refusals),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

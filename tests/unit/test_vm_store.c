@@ -127,9 +127,9 @@ int main(void)
         if (!mkdtemp(dir))
                 return 1;
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_states),
-                cmocka_unit_test(test_crud_and_resolve),
-                cmocka_unit_test(test_ids_and_names),
+            cmocka_unit_test(test_states),
+            cmocka_unit_test(test_crud_and_resolve),
+            cmocka_unit_test(test_ids_and_names),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char cmd[128];
