@@ -118,7 +118,19 @@ int vm_cmdline_build(const struct vm_boot_params *p, char *buf, size_t len, stru
                                 p->ip, p->prefix, p->gateway, p->mac)) < 0)
                         return r;
                 if (p->dns) {
-                        if (!ipv4_ok(p->dns))
+                        /* A comma-separated list of IPv4 addresses. */
+                        char list[80];
+                        if (strlen(p->dns) >= sizeof(list))
+                                return bg_error_set(err, EINVAL, "DNS server list is too long");
+                        snprintf(list, sizeof(list), "%s", p->dns);
+                        char *save = NULL;
+                        for (char *t = strtok_r(list, ",", &save); t;
+                             t = strtok_r(NULL, ",", &save))
+                                if (!ipv4_ok(t))
+                                        return bg_error_set(err, EINVAL,
+                                                            "DNS server '%s' is not IPv4", t);
+                        if (p->dns[0] == ',' || p->dns[strlen(p->dns) - 1] == ',' ||
+                            strstr(p->dns, ",,"))
                                 return bg_error_set(err, EINVAL, "DNS server '%s' is not IPv4",
                                                     p->dns);
                         if ((r = append(buf, len, &pos, err, " banger.dns=%s", p->dns)) < 0)

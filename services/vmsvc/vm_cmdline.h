@@ -13,7 +13,7 @@ struct vm_boot_params {
         const char *ip;        /* "172.30.0.5"; NULL = no network */
         unsigned prefix;       /* 8..30 */
         const char *gateway;   /* "172.30.0.1" */
-        const char *dns;       /* "172.30.0.1", may be NULL */
+        const char *dns;       /* "10.0.0.53" or "1.1.1.1,8.8.8.8", may be NULL */
         const char *mac;       /* "52:54:00:1e:00:05" */
         bool has_modules_disk; /* /dev/vdc holds modules.ext4 */
         const char *agent; /* "virtio-serial:…" or "vsock:PORT"; NULL when the driver adds it */

@@ -240,7 +240,7 @@ static int build_spec(struct run *run, struct bg_error *err)
             .ip = run->net.ip[0] ? run->net.ip : NULL,
             .prefix = run->net.prefix,
             .gateway = run->net.gateway,
-            .dns = run->net.dns[0] ? run->net.dns : NULL,
+            .dns = env->dns[0] ? env->dns : run->net.dns[0] ? run->net.dns : NULL,
             .mac = run->net.mac,
             .has_modules_disk = run->k.modules[0] != '\0',
             .agent = NULL, /* the driver knows its agent transport */

@@ -59,6 +59,7 @@ struct vm_env {
         char mkfs[VMM_PATH_MAX];     /* "mkfs.ext4" */
         char binary[VMM_PATH_MAX];   /* the VMM binary */
         const char *authorized_keys; /* owner's public key line(s) */
+        char dns[80];                /* guests' resolvers ("a,b"); "" = the bridge address */
         uint32_t agent_timeout_ms;   /* boot to agent ready */
         uint32_t stop_timeout_ms;    /* graceful stop before SIGKILL */
 };

@@ -772,6 +772,33 @@ static int owner_key(struct vmsvc *v, struct bg_error *err)
         return v->owner_pubkey ? 0 : bg_error_set(err, ENOMEM, "out of memory");
 }
 
+/* The host's own upstream resolvers (from /etc/resolv.conf, IPv4, not
+ * loopback: a stub on 127.0.0.53 cannot be reached from a guest), which
+ * guests reach through the NAT. netsvc's server answers only .vm names. */
+static void host_resolvers(char *buf, size_t len)
+{
+        buf[0] = '\0';
+        FILE *f = fopen("/etc/resolv.conf", "re");
+        if (!f)
+                return;
+        char line[256];
+        int n = 0;
+        while (fgets(line, sizeof(line), f) && n < 3) {
+                char addr[64];
+                struct in_addr a;
+                if (sscanf(line, "nameserver %63s", addr) != 1 || inet_pton(AF_INET, addr, &a) != 1)
+                        continue;
+                if ((ntohl(a.s_addr) >> 24) == 127)
+                        continue;
+                size_t used = strlen(buf);
+                if (used + strlen(addr) + 2 > len)
+                        break;
+                snprintf(buf + used, len - used, "%s%s", used ? "," : "", addr);
+                n++;
+        }
+        fclose(f);
+}
+
 static int release_tap_seam(void *ud, const char *tap, struct bg_error *err)
 {
         return dep_release_tap(ud, tap, err);
@@ -823,6 +850,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->qemu_img, sizeof(e->qemu_img), "qemu-img");
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
         e->authorized_keys = v->owner_pubkey;
+        host_resolvers(e->dns, sizeof(e->dns));
         e->agent_timeout_ms = 120000;
         e->stop_timeout_ms = 10000;
 

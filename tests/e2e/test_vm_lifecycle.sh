@@ -83,6 +83,10 @@ check "sshd up with the pinned host key" wait_for 90 vssh true
 check "ssh runs a command" bash -c '[ "$(vssh hostname 2>/dev/null)" = e2e ]'
 vssh 'echo kept > /root/marker && sync' || true
 check "the work disk is /root" bash -c 'vssh "findmnt -no SOURCE /root" | grep -q vdb'
+up=$(awk '/^nameserver/ && $2 !~ /^127\./ && $2 ~ /^[0-9.]+$/ {print $2; exit}' /etc/resolv.conf)
+if [ -n "$up" ]; then
+        check "the guest resolves through the host's upstream DNS ($up)" bash -c 'vssh cat /etc/resolv.conf | grep -q "nameserver $1"' _ "$up"
+fi
 
 check "vm stop" "$B" vm stop e2e
 json=$("$B" vm show e2e --json) || json='{}'

@@ -63,6 +63,13 @@ static void test_refusals(void **state)
         REFUSE(ip, "172.30.0.5 init=/bin/sh", "not IPv4");
         REFUSE(gateway, "gw", "gateway");
         REFUSE(dns, "1.1.1.1 x", "DNS");
+        REFUSE(dns, "1.1.1.1,", "DNS");
+        REFUSE(dns, "1.1.1.1,,8.8.8.8", "DNS");
+        REFUSE(dns, "1.1.1.1,x", "DNS");
+        p = good;
+        p.dns = "10.0.0.53,1.1.1.1";
+        assert_int_equal(vm_cmdline_build(&p, buf, sizeof(buf), &err), 0);
+        assert_non_null(strstr(buf, " banger.dns=10.0.0.53,1.1.1.1"));
         REFUSE(mac, "52:54:00:1E:00:05", "MAC");
         REFUSE(mac, "52:54:00:1e:00:05 x", "MAC");
         REFUSE(agent, "virtio-serial:a b", "agent");
