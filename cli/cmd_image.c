@@ -81,32 +81,15 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         }
         struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        Banger__V1__Operation *op = NULL, *fin = NULL;
+        Banger__V1__Image *img = NULL;
         int r = cli_gateway(cli, &c, &st);
-        if (r == 0) {
-                struct rpc_call_opts o = {.deadline_ms = 30000};
-                r = rpc_call(c, "/" IMAGE_SERVICE "/Build", &req.base,
-                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o, &st);
-        }
-        free(copy);
-        if (r < 0) {
-                rpc_client_close(c);
-                return cli_fail_status(&st);
-        }
-        r = cli_op_follow(c, IMAGE_SERVICE, op, json, &fin, &st);
+        if (r == 0)
+                r = cli_op_run(c, IMAGE_SERVICE, "Build", &req.base, json,
+                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
         rpc_client_close(c);
-        banger__v1__operation__free_unpacked(op, NULL);
+        free(copy);
         if (r < 0)
                 return cli_fail_status(&st);
-        cli_op_status(fin, &st);
-        if (st.code != RPC_OK) {
-                banger__v1__operation__free_unpacked(fin, NULL);
-                return cli_fail_status(&st);
-        }
-        Banger__V1__Image *img = banger__v1__image__unpack(NULL, fin->result.len, fin->result.data);
-        banger__v1__operation__free_unpacked(fin, NULL);
-        if (!img)
-                return cli_fail(RPC_INTERNAL, "the build finished without an image in its result");
         if (json)
                 print_json(image_json(img));
         else

@@ -103,29 +103,14 @@ static int run_kernel_op(struct cli *cli, const char *method, const ProtobufCMes
         struct rpc_status st = {0};
         if (cli_gateway(cli, &c, &st) < 0)
                 return cli_fail_status(&st);
-        Banger__V1__Operation *op = NULL;
-        struct rpc_call_opts o = {.deadline_ms = CALL_DEADLINE_MS};
-        int r = rpc_call(c, method, req, &banger__v1__operation__descriptor,
-                         (ProtobufCMessage **)&op, &o, &st);
-        if (r < 0) {
-                rpc_client_close(c);
-                return cli_fail_status(&st);
-        }
-        Banger__V1__Operation *fin = NULL;
-        r = cli_op_follow(c, KERNEL_SERVICE, op, false, &fin, &st);
-        banger__v1__operation__free_unpacked(op, NULL);
+        Banger__V1__Kernel *k = NULL;
+        /* method is "/banger.v1.KernelService/Name": the name after the last '/' */
+        const char *name = strrchr(method, '/') + 1;
+        int r = cli_op_run(c, KERNEL_SERVICE, name, req, false, &banger__v1__kernel__descriptor,
+                           (ProtobufCMessage **)&k, &st);
         rpc_client_close(c);
         if (r < 0)
                 return cli_fail_status(&st);
-        if (!fin->status || (int)fin->status->code != RPC_OK) {
-                cli_op_status(fin, &st);
-                banger__v1__operation__free_unpacked(fin, NULL);
-                return cli_fail_status(&st);
-        }
-        Banger__V1__Kernel *k = banger__v1__kernel__unpack(NULL, fin->result.len, fin->result.data);
-        banger__v1__operation__free_unpacked(fin, NULL);
-        if (!k)
-                return cli_fail(RPC_INTERNAL, "the service returned a malformed kernel");
         if (json)
                 print_json(kernel_json(k));
         else

@@ -204,3 +204,46 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         *ret_final = cur;
         return 0;
 }
+
+int cli_op_run(struct rpc_client *c, const char *service, const char *method,
+               const ProtobufCMessage *in, bool quiet,
+               const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
+               struct rpc_status *st)
+{
+        char m[160];
+        Banger__V1__Operation *op = NULL, *fin = NULL;
+        snprintf(m, sizeof(m), "/%s/%s", service, method);
+        struct rpc_call_opts o = {.deadline_ms = 30000};
+        int r = rpc_call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
+                         st);
+        if (r < 0)
+                return r;
+        r = cli_op_follow(c, service, op, quiet, &fin, st);
+        banger__v1__operation__free_unpacked(op, NULL);
+        if (r < 0)
+                return r;
+        cli_op_status(fin, st);
+        if (st->code != RPC_OK) {
+                banger__v1__operation__free_unpacked(fin, NULL);
+                return -rpc_code_to_errno(st->code);
+        }
+        ProtobufCMessage *res = NULL;
+        if (result_desc) {
+                res =
+                    protobuf_c_message_unpack(result_desc, NULL, fin->result.len, fin->result.data);
+                if (!res) {
+                        banger__v1__operation__free_unpacked(fin, NULL);
+                        st->code = RPC_INTERNAL;
+                        snprintf(st->message, sizeof(st->message),
+                                 "the operation finished without a %s in its result",
+                                 result_desc->short_name);
+                        return -EIO;
+                }
+        }
+        banger__v1__operation__free_unpacked(fin, NULL);
+        if (ret_result)
+                *ret_result = res;
+        else if (res)
+                protobuf_c_message_free_unpacked(res, NULL);
+        return 0;
+}

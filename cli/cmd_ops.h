@@ -24,3 +24,12 @@ void cli_op_status(const Banger__V1__Operation *op, struct rpc_status *st);
 
 /* Human size: "1.5 MiB". */
 void cli_format_bytes(char *buf, size_t len, uint64_t bytes);
+
+/* Calls /service/method (which answers with an Operation) on c, follows it to
+ * the end and unpacks its result with result_desc (NULL: ignore the result).
+ * Returns 0 with *ret_result (caller frees), or -errno with st filled by the
+ * call, the polling or the operation's own failure. */
+int cli_op_run(struct rpc_client *c, const char *service, const char *method,
+               const ProtobufCMessage *in, bool quiet,
+               const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
+               struct rpc_status *st);

@@ -62,29 +62,6 @@ static int call(struct run_ctx *c, const char *method, const ProtobufCMessage *i
         return rpc_call(c->gw, method, in, od, out, &o, st);
 }
 
-/* Runs an Operation-returning call to its end; returns the finished op. */
-static int follow(struct run_ctx *c, const char *service, const char *method,
-                  const ProtobufCMessage *in, Banger__V1__Operation **ret, struct rpc_status *st)
-{
-        char m[160];
-        Banger__V1__Operation *op = NULL;
-        snprintf(m, sizeof(m), "/%s/%s", service, method);
-        int r = call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, st);
-        if (r < 0)
-                return r;
-        r = cli_op_follow(c->gw, service, op, false, ret, st);
-        banger__v1__operation__free_unpacked(op, NULL);
-        if (r < 0)
-                return r;
-        cli_op_status(*ret, st);
-        if (st->code != RPC_OK) {
-                banger__v1__operation__free_unpacked(*ret, NULL);
-                *ret = NULL;
-                return -rpc_code_to_errno(st->code);
-        }
-        return 0;
-}
-
 static int ensure_kernel(struct run_ctx *c, const char *name, struct rpc_status *st)
 {
         Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
@@ -100,12 +77,9 @@ static int ensure_kernel(struct run_ctx *c, const char *name, struct rpc_status 
                 return r;
         fprintf(stderr, "kernel %s is not here yet: pulling it (once)\n", name);
         Banger__V1__PullKernelRequest pr = BANGER__V1__PULL_KERNEL_REQUEST__INIT;
-        Banger__V1__Operation *fin = NULL;
         pr.name = (char *)name;
-        r = follow(c, "banger.v1.KernelService", "Pull", &pr.base, &fin, st);
-        if (fin)
-                banger__v1__operation__free_unpacked(fin, NULL);
-        return r;
+        return cli_op_run(c->gw, "banger.v1.KernelService", "Pull", &pr.base, false, NULL, NULL,
+                          st);
 }
 
 static int ensure_image(struct run_ctx *c, const char *name, struct rpc_status *st)
@@ -119,18 +93,11 @@ static int ensure_image(struct run_ctx *c, const char *name, struct rpc_status *
                 fprintf(stderr, "image %s is not here yet: building it (once, a minute or two)\n",
                         name);
                 Banger__V1__BuildImageRequest br = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
-                Banger__V1__Operation *fin = NULL;
                 br.name = (char *)name;
-                r = follow(c, "banger.v1.ImageService", "Build", &br.base, &fin, st);
+                r = cli_op_run(c->gw, "banger.v1.ImageService", "Build", &br.base, false,
+                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, st);
                 if (r < 0)
                         return r;
-                img = banger__v1__image__unpack(NULL, fin->result.len, fin->result.data);
-                banger__v1__operation__free_unpacked(fin, NULL);
-                if (!img) {
-                        st->code = RPC_INTERNAL;
-                        snprintf(st->message, sizeof(st->message), "image build had no result");
-                        return -EIO;
-                }
         } else if (r < 0) {
                 return r;
         }
@@ -395,16 +362,11 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 }
                 cr.memory_mib = u;
         }
-        Banger__V1__Operation *fin = NULL;
-        r = follow(&c, "banger.v1.VmService", "Create", &cr.base, &fin, &st);
+        Banger__V1__Vm *vm = NULL;
+        r = cli_op_run(c.gw, "banger.v1.VmService", "Create", &cr.base, false,
+                       &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm, &st);
         if (r < 0) {
                 cli_fail_status(&st);
-                goto out;
-        }
-        Banger__V1__Vm *vm = banger__v1__vm__unpack(NULL, fin->result.len, fin->result.data);
-        banger__v1__operation__free_unpacked(fin, NULL);
-        if (!vm) {
-                run_fail("the VM was created but its description is missing");
                 goto out;
         }
         c.created = true;

@@ -137,33 +137,14 @@ static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMess
         bool json = cli_flag(cli, "json");
         struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        Banger__V1__Operation *op = NULL, *fin = NULL;
-        int r = cli_gateway(cli, &c, &st);
-        if (r < 0)
+        Banger__V1__Vm *vm = NULL;
+        if (cli_gateway(cli, &c, &st) < 0)
                 return cli_fail_status(&st);
-        char m[128];
-        snprintf(m, sizeof(m), "/" VM_SERVICE "/%s", method);
-        struct rpc_call_opts o = {.deadline_ms = 30000};
-        r = rpc_call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
-                     &st);
-        if (r < 0) {
-                rpc_client_close(c);
-                return cli_fail_status(&st);
-        }
-        r = cli_op_follow(c, VM_SERVICE, op, json, &fin, &st);
+        int r = cli_op_run(c, VM_SERVICE, method, in, json, &banger__v1__vm__descriptor,
+                           (ProtobufCMessage **)&vm, &st);
         rpc_client_close(c);
-        banger__v1__operation__free_unpacked(op, NULL);
         if (r < 0)
                 return cli_fail_status(&st);
-        cli_op_status(fin, &st);
-        if (st.code != RPC_OK) {
-                banger__v1__operation__free_unpacked(fin, NULL);
-                return cli_fail_status(&st);
-        }
-        Banger__V1__Vm *vm = banger__v1__vm__unpack(NULL, fin->result.len, fin->result.data);
-        banger__v1__operation__free_unpacked(fin, NULL);
-        if (!vm)
-                return cli_fail(RPC_INTERNAL, "the operation finished without a VM in its result");
         if (json)
                 print_json(vm_json(vm));
         else
