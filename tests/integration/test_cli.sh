@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CLI's own contract: help everywhere, versions, usage errors, exit codes.
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 new_home
 
 check "banger --version names version and commit" bash -c '"$1" --version | grep -Eq "^banger [0-9]+\.[0-9]+\.[0-9]+ \(commit [0-9a-f]+|unknown"' _ "$BANGER"

@@ -3,6 +3,7 @@
 # complete commands and options through `banger __complete`; docs/cli.md is
 # what `banger __docs` prints from the command table.
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 new_home
 export PATH="$BIN:$PATH"
 

@@ -2,6 +2,7 @@
 # The five processes through `banger daemon start`, failure of one service,
 # hostile envelopes on every socket, and restart.
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 command -v nngcat >/dev/null || skip "nngcat (Debian nng-utils) is not installed"
 [ "$(id -u)" -eq 0 ] || skip "banger-netsvc needs root (CAP_NET_ADMIN); run as root"
 new_home

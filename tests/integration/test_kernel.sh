@@ -3,6 +3,7 @@
 # synthetic bzImage/ELF kernels and module trees, name validation, duplicate
 # and concurrent imports, NOT_FOUND, and catalogs (good and tampered).
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 [ "$(id -u)" -eq 0 ] || skip "banger daemon start needs root (banger-netsvc); run as root"
 : "${KERNEL_MKIMAGE:?run through ctest}"
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"

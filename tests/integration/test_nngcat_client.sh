@@ -2,6 +2,7 @@
 # A client with no banger code: protoc --encode | nngcat | protoc --decode
 # drives Gateway/Health through the gateway socket.
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 command -v nngcat >/dev/null || skip "nngcat (Debian nng-utils) is not installed"
 command -v protoc >/dev/null || skip "protoc (Debian protobuf-compiler) is not installed"
 new_home

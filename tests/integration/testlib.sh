@@ -24,6 +24,21 @@ finish() {
         [ "$T_FAILS" -eq 0 ]
 }
 
+# Re-runs the calling test inside a fresh network namespace when running as
+# root, so the bridge, taps and nftables rules banger-netsvc makes never touch
+# the host's network. Call it first thing, before new_home.
+isolate_network() {
+        [ -n "${BANGER_TEST_NETNS:-}" ] && return 0
+        [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || return 0
+        local ns=bgt$$
+        ip netns add "$ns" 2>/dev/null || return 0
+        ip -n "$ns" link set lo up
+        local rc=0
+        BANGER_TEST_NETNS=$ns ip netns exec "$ns" bash "$0" "$@" || rc=$?
+        ip netns del "$ns" 2>/dev/null || true
+        exit $rc
+}
+
 # A short temp root: ipc socket paths must stay under 108 bytes.
 new_home() {
         BANGER_HOME=$(mktemp -d /tmp/bgt.XXXXXX)
