@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/macro.h"
@@ -104,4 +106,24 @@ int pidfile_check(const char *path, pid_t *ret_pid)
         if (ret_pid)
                 *ret_pid = pid;
         return 1;
+}
+
+int proc_reap(pid_t pid, unsigned timeout_ms)
+{
+        if (pid <= 0)
+                return 0;
+        for (unsigned waited = 0;; waited += 5) {
+                pid_t r = waitpid(pid, NULL, WNOHANG);
+                if (r == pid)
+                        return 1;
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return 0; /* not our child (or already reaped) */
+                }
+                if (waited >= timeout_ms)
+                        return -ETIMEDOUT;
+                struct timespec ts = {0, 5 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
 }

@@ -13,6 +13,12 @@
 /* Start time of pid from /proc (-ESRCH if it is gone). */
 int proc_start_time(pid_t pid, uint64_t *ret);
 
+/* Reaps pid if it is our child and has exited, waiting up to timeout_ms for
+ * the whole thread group to be gone (a multi-threaded process's leader shows
+ * as a zombie before it can be reaped). Returns 1 when reaped, 0 when it is
+ * not our child, -ETIMEDOUT when it was still there. */
+int proc_reap(pid_t pid, unsigned timeout_ms);
+
 int pidfile_write(const char *path, pid_t pid, struct bg_error *err);
 /* Reads pid and start time; -ENOENT if absent, -EBADMSG if malformed. */
 int pidfile_read(const char *path, pid_t *ret_pid, uint64_t *ret_start);

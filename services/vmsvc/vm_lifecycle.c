@@ -17,6 +17,7 @@
 #include "log/log.h"
 #include "reconcile.h"
 #include "util/names.h"
+#include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "vm_cmdline.h"
 
@@ -43,8 +44,7 @@ struct run {
  * not our child, e.g. adopted after a restart). */
 static void reap(pid_t pid)
 {
-        if (pid > 0)
-                (void)waitpid(pid, NULL, WNOHANG);
+        (void)proc_reap(pid, 2000);
 }
 
 static void sleep_ms(unsigned ms)

@@ -483,8 +483,9 @@ static int kill_and_wait(pid_t pid, uint64_t start_time, uint64_t timeout_ms)
         for (;;) {
                 (void)waitpid(pid, NULL, WNOHANG);
                 if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time)) {
-                        /* It may have just turned into a zombie: reap it if it is ours. */
-                        (void)waitpid(pid, NULL, WNOHANG);
+                        /* It may have just turned into a zombie whose threads are still
+                         * exiting: reap it if it is ours, once it can be. */
+                        (void)proc_reap(pid, 2000);
                         return 0;
                 }
                 if (now_mono_msec() >= deadline)
