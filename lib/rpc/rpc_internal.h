@@ -7,3 +7,7 @@
 int rpc_nng_errno(int nng_rv);
 /* Packs a protobuf message into a new nng message body. */
 int rpc_pack_msg(const ProtobufCMessage *m, nng_msg **ret);
+
+struct rpc_server;
+/* How often the listener guard had to open the server's listener again. */
+unsigned rpc_server_listener_restarts(const struct rpc_server *s);

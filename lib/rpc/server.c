@@ -9,6 +9,7 @@
  * handler's output message belong to the worker and are freed before the reply
  * is sent. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
 #include <nng/transport/ipc/ipc.h>
 
 #include "log/log.h"
@@ -83,6 +86,15 @@ struct rpc_server {
         unsigned in_flight; /* received and not yet fully sent */
         bool stopping;
         bool workers_exit;
+
+        /* listener guard (see "Listener guard" below) */
+        pthread_t guard;
+        bool guard_started;
+        bool guard_exit;
+        pthread_cond_t guard_cond;
+        atomic_uint_fast64_t pipes_attached;
+        uint64_t accept_errors_seen;
+        unsigned listener_restarts;
 };
 
 static __thread const struct rpc_call *current_call;
@@ -535,6 +547,7 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
         pthread_mutex_init(&s->mu, NULL);
         pthread_cond_init(&s->cond, NULL);
         pthread_cond_init(&s->idle_cond, NULL);
+        pthread_cond_init(&s->guard_cond, NULL);
         *ret = s;
         return 0;
 }
@@ -592,6 +605,190 @@ static int prepare_socket_path(const struct rpc_server *s, struct bg_error *err)
         return 0;
 }
 
+/* Creates and starts s->listener on s->url with the socket's mode, owner and
+ * size limit. */
+static int listener_open(struct rpc_server *s, struct bg_error *err)
+{
+        int rv = nng_listener_create(&s->listener, s->sock, s->url);
+        if (rv != 0)
+                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
+                                    nng_strerror(rv));
+        if (strncmp(s->url, "ipc://", 6) == 0)
+                nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, s->cfg.socket_mode);
+        nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
+        rv = nng_listener_start(s->listener, 0);
+        if (rv != 0)
+                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
+                                    nng_strerror(rv));
+        /* The permission option applies at bind time; make sure of it. */
+        if (strncmp(s->url, "ipc://", 6) == 0 && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
+                return bg_error_errno(err, -errno, "chmod %s", s->url + 6);
+        if (strncmp(s->url, "ipc://", 6) == 0 && s->cfg.socket_uid >= 0 &&
+            chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
+                return bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
+                                      s->cfg.socket_uid);
+        return 0;
+}
+
+/* Listener guard.
+ *
+ * nng 1.5.2's ipc listener writes its handshake header as soon as it accepts
+ * a connection. When the peer has already hung up, that write fails with
+ * EPIPE, which nng reports to the socket's listener as NNG_ECLOSED; the
+ * listener takes that as its own shutdown and never asks for another
+ * connection. From then on connections still complete the handshake (so
+ * clients believe they are connected) but are never attached to the socket:
+ * every request hangs until its deadline. Any client that connects and
+ * closes quickly (a port scanner, a crashed CLI, a client of another
+ * implementation) can trigger it.
+ *
+ * The guard thread watches the listener's error counters (nng statistics).
+ * After an accept error (or every GUARD_IDLE_PROBE_MS when nng was built
+ * without statistics) it probes:
+ * it connects a client of its own and waits for the server socket to attach
+ * a pipe (PIPE_EV_ADD_POST), which needs no worker thread and so works while
+ * every handler is busy. When no pipe is attached in time, the listener is
+ * closed and opened again on the same path; clients dial again by themselves
+ * (connections to the old listener are closed, so a call in flight on one
+ * ends with "connection lost, outcome unknown" rather than hanging). */
+#define GUARD_TICK_MS 250
+#define GUARD_IDLE_PROBE_MS 10000
+#define GUARD_PROBE_WAIT_MS 3000
+
+static void pipe_attached_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+        (void)p;
+        (void)ev;
+        struct rpc_server *s = arg;
+        atomic_fetch_add(&s->pipes_attached, 1);
+}
+
+/* Sum of the listener's accept-error counters, or -1 when nng keeps no
+ * statistics. */
+static int64_t listener_accept_errors(struct rpc_server *s)
+{
+        static const char *const counters[] = {"other", "canceled", "disconnect", "timeout",
+                                               "proto", "oom"};
+        nng_stat *all = NULL;
+        if (nng_stats_get(&all) != 0)
+                return -1;
+        int64_t total = -1;
+        nng_stat *ls = nng_stat_find_listener(all, s->listener);
+        if (ls) {
+                total = 0;
+                for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+                        nng_stat *c = nng_stat_find(ls, counters[i]);
+                        if (c)
+                                total += (int64_t)nng_stat_value(c);
+                }
+        }
+        nng_stats_free(all);
+        return total;
+}
+
+static void client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+        (void)p;
+        (void)ev;
+        atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+/* True when the server socket attached a pipe while a probe client connected
+ * (any attach proves the listener is taking connections). */
+static bool listener_probe(struct rpc_server *s)
+{
+        nng_socket c;
+        atomic_int connected = 0;
+        bool alive = false;
+
+        if (nng_req0_open(&c) != 0)
+                return true; /* cannot tell; do not disturb the listener */
+        nng_pipe_notify(c, NNG_PIPE_EV_ADD_POST, client_pipe_cb, &connected);
+        uint64_t before = atomic_load(&s->pipes_attached);
+        uint64_t until = now_mono_msec() + GUARD_PROBE_WAIT_MS;
+        if (nng_dial(c, s->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
+                nng_close(c);
+                return false;
+        }
+        while (now_mono_msec() < until) {
+                if (atomic_load(&s->pipes_attached) != before) {
+                        alive = true;
+                        break;
+                }
+                nng_msleep(5);
+        }
+        /* Hang up only after our side finished the handshake, so the probe
+         * cannot itself cause the failure it looks for. */
+        uint64_t grace = now_mono_msec() + GUARD_PROBE_WAIT_MS;
+        while (!atomic_load(&connected) && now_mono_msec() < grace)
+                nng_msleep(5);
+        nng_close(c);
+        return alive;
+}
+
+static void listener_restart(struct rpc_server *s)
+{
+        struct bg_error err = {0};
+        log_warn("%s: the listener on %s stopped taking connections (a client hung up during "
+                 "the handshake); opening it again",
+                 s->name, s->url);
+        nng_listener_close(s->listener); /* also removes the socket file */
+        if (listener_open(s, &err) < 0) {
+                log_error("%s: could not listen on %s again: %s; retrying", s->name, s->url,
+                          err.msg);
+                return;
+        }
+        s->listener_restarts++;
+}
+
+static void *guard_main(void *arg)
+{
+        struct rpc_server *s = arg;
+        uint64_t next_idle_probe = now_mono_msec() + GUARD_IDLE_PROBE_MS;
+        int64_t e;
+        s->accept_errors_seen = 0; /* a new listener's counters start at zero */
+
+        pthread_mutex_lock(&s->mu);
+        while (!s->guard_exit) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_nsec += GUARD_TICK_MS * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&s->guard_cond, &s->mu, &until);
+                if (s->guard_exit)
+                        break;
+                pthread_mutex_unlock(&s->mu);
+
+                bool probe = false;
+                e = listener_accept_errors(s);
+                if (e >= 0 && (uint64_t)e != s->accept_errors_seen) {
+                        s->accept_errors_seen = (uint64_t)e;
+                        probe = true;
+                }
+                if (e < 0 && now_mono_msec() >= next_idle_probe)
+                        probe = true; /* no statistics: probe now and then instead */
+                if (probe) {
+                        next_idle_probe = now_mono_msec() + GUARD_IDLE_PROBE_MS;
+                        if (!listener_probe(s)) {
+                                listener_restart(s);
+                                /* the new listener's counters start at zero */
+                                s->accept_errors_seen = 0;
+                        }
+                }
+                pthread_mutex_lock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return NULL;
+}
+
+unsigned rpc_server_listener_restarts(const struct rpc_server *s)
+{
+        return s->listener_restarts;
+}
+
 int rpc_server_start(struct rpc_server *s, struct bg_error *err)
 {
         int rv, r;
@@ -630,24 +827,17 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
         for (unsigned i = 0; i < s->n_works; i++)
                 work_recv(&s->works[i]);
 
-        rv = nng_listener_create(&s->listener, s->sock, s->url);
-        if (rv != 0)
-                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
-                                    nng_strerror(rv));
-        if (strncmp(s->url, "ipc://", 6) == 0)
-                nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, s->cfg.socket_mode);
-        nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
-        rv = nng_listener_start(s->listener, 0);
-        if (rv != 0)
-                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
-                                    nng_strerror(rv));
-        /* The permission option applies at bind time; make sure of it. */
-        if (strncmp(s->url, "ipc://", 6) == 0 && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
-                return bg_error_errno(err, -errno, "chmod %s", s->url + 6);
-        if (strncmp(s->url, "ipc://", 6) == 0 && s->cfg.socket_uid >= 0 &&
-            chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
-                return bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
-                                      s->cfg.socket_uid);
+        nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipe_attached_cb, s);
+        r = listener_open(s, err);
+        if (r < 0)
+                return r;
+        if (strncmp(s->url, "ipc://", 6) == 0) {
+                r = pthread_create(&s->guard, NULL, guard_main, s);
+                if (r != 0)
+                        return bg_error_set(err, r, "start listener guard thread: %s",
+                                            strerror(r));
+                s->guard_started = true;
+        }
         return 0;
 }
 
@@ -655,6 +845,14 @@ void rpc_server_stop(struct rpc_server *s)
 {
         if (!s)
                 return;
+        /* 0. Stop the listener guard: nothing reopens the listener from here. */
+        if (s->guard_started) {
+                pthread_mutex_lock(&s->mu);
+                s->guard_exit = true;
+                pthread_cond_broadcast(&s->guard_cond);
+                pthread_mutex_unlock(&s->mu);
+                pthread_join(s->guard, NULL);
+        }
         /* 1. Stop taking new work: queued and new requests get UNAVAILABLE. */
         pthread_mutex_lock(&s->mu);
         s->stopping = true;
@@ -694,6 +892,7 @@ void rpc_server_stop(struct rpc_server *s)
         pthread_mutex_destroy(&s->mu);
         pthread_cond_destroy(&s->cond);
         pthread_cond_destroy(&s->idle_cond);
+        pthread_cond_destroy(&s->guard_cond);
         free(s->works);
         free(s->workers);
         free(s->url);
