@@ -87,10 +87,15 @@ int cli_complete_main(int argc, char **argv);
 int cli_docs_main(void);
 
 /* commands */
+/* Parses a size like 8G, 512M, 4GiB or plain bytes; fails naming --flag. */
+int cli_parse_size(const char *flag, const char *s, uint64_t *ret);
+
 int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_restart(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

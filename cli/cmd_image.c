@@ -84,7 +84,7 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         Banger__V1__Image *img = NULL;
         int r = cli_gateway(cli, &c, &st);
         if (r == 0)
-                r = cli_op_run(c, IMAGE_SERVICE, "Build", &req.base, json,
+                r = cli_op_run(c, IMAGE_SERVICE, "Build", &req.base, false,
                                &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
         rpc_client_close(c);
         free(copy);
@@ -153,5 +153,61 @@ int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                 return cli_fail_status(&st);
         protobuf_c_message_free_unpacked(resp, NULL);
         printf("image %s deleted\n", argv[0]);
+        return 0;
+}
+
+int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__PullImageRequest req = BANGER__V1__PULL_IMAGE_REQUEST__INIT;
+        bool json = cli_flag(cli, "json");
+        const char *v;
+        req.reference = argv[0];
+        if ((v = cli_flag_value(cli, "name")))
+                req.name = (char *)v;
+        if ((v = cli_flag_value(cli, "platform")))
+                req.platform = (char *)v;
+        if ((v = cli_flag_value(cli, "size"))) {
+                int r = cli_parse_size("size", v, &req.size_bytes);
+                if (r)
+                        return r;
+        }
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        Banger__V1__Image *img = NULL;
+        int r = cli_gateway(cli, &c, &st);
+        if (r == 0)
+                r = cli_op_run(c, IMAGE_SERVICE, "Pull", &req.base, false,
+                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
+        rpc_client_close(c);
+        if (r < 0)
+                return cli_fail_status(&st);
+        if (json)
+                print_json(image_json(img));
+        else
+                image_print(img);
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
+int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        Banger__V1__PruneImageCacheRequest req = BANGER__V1__PRUNE_IMAGE_CACHE_REQUEST__INIT;
+        Banger__V1__PruneImageCacheResponse *resp = NULL;
+        struct rpc_status st = {0};
+        req.dry_run = cli_flag(cli, "dry-run");
+        if (image_call(cli, "PruneCache", &req.base,
+                       &banger__v1__prune_image_cache_response__descriptor,
+                       (ProtobufCMessage **)&resp, &st) < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json")) {
+                print_json(json_pack("{s:I,s:I,s:b}", "blobs", (json_int_t)resp->blobs, "bytes",
+                                     (json_int_t)resp->bytes, "dry_run", req.dry_run));
+        } else {
+                char size[32];
+                cli_format_bytes(size, sizeof(size), resp->bytes);
+                printf("%s %llu blob%s, %s\n", req.dry_run ? "would remove" : "removed",
+                       (unsigned long long)resp->blobs, resp->blobs == 1 ? "" : "s", size);
+        }
+        banger__v1__prune_image_cache_response__free_unpacked(resp, NULL);
         return 0;
 }

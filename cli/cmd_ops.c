@@ -50,12 +50,43 @@ static size_t stage_index(const Banger__V1__Operation *op)
         return 0;
 }
 
+#define MAX_PARTS_SHOWN 128
+
 struct view {
         bool tty;
         char last_stage[64];
         int last_decile;
         bool drew;
+        unsigned lines; /* lines of the last TTY frame below its first */
+        bool part_reported[MAX_PARTS_SHOWN];
 };
+
+/* " [#####-----]  42%  1.2 MiB / 3.0 MiB" */
+static void print_bar(uint64_t done_b, uint64_t total_b)
+{
+        char done[32], total[32];
+        cli_format_bytes(done, sizeof(done), done_b);
+        cli_format_bytes(total, sizeof(total), total_b);
+        if (!total_b) {
+                if (done_b)
+                        fprintf(stderr, " %s", done);
+                return;
+        }
+        int fill = (int)(done_b * BAR_WIDTH / total_b);
+        if (fill > BAR_WIDTH)
+                fill = BAR_WIDTH;
+        char bar[BAR_WIDTH + 1];
+        memset(bar, '#', (size_t)fill);
+        memset(bar + fill, '-', (size_t)(BAR_WIDTH - fill));
+        bar[BAR_WIDTH] = '\0';
+        fprintf(stderr, " [%s] %3d%%  %s / %s", bar, (int)(done_b * 100 / total_b), done, total);
+}
+
+/* "sha256:0123456789ab" from a digest; other names unchanged. */
+static void short_part_name(const char *name, char *buf, size_t len)
+{
+        snprintf(buf, len, "%.19s", name);
+}
 
 static void draw(struct view *v, const Banger__V1__Operation *op)
 {
@@ -67,19 +98,18 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
                 char step[32] = "";
                 if (idx)
                         snprintf(step, sizeof(step), "[%zu/%zu] ", idx, op->n_stages);
-                fprintf(stderr, "\r\033[K%s%-10s", step, op->stage);
-                if (op->total_bytes) {
-                        int fill = (int)(op->done_bytes * BAR_WIDTH / op->total_bytes);
-                        if (fill > BAR_WIDTH)
-                                fill = BAR_WIDTH;
-                        char bar[BAR_WIDTH + 1];
-                        memset(bar, '#', (size_t)fill);
-                        memset(bar + fill, '-', (size_t)(BAR_WIDTH - fill));
-                        bar[BAR_WIDTH] = '\0';
-                        fprintf(stderr, " [%s] %3d%%  %s / %s", bar,
-                                (int)(op->done_bytes * 100 / op->total_bytes), done, total);
-                } else if (op->done_bytes) {
-                        fprintf(stderr, " %s", done);
+                /* Back to the first line of the last frame, clear to the end. */
+                if (v->lines)
+                        fprintf(stderr, "\033[%uA", v->lines);
+                fprintf(stderr, "\r\033[J%s%-10s", step, op->stage);
+                print_bar(op->done_bytes, op->total_bytes);
+                v->lines = 0;
+                for (size_t i = 0; i < op->n_parts && i < MAX_PARTS_SHOWN; i++) {
+                        char name[24];
+                        short_part_name(op->parts[i]->name, name, sizeof(name));
+                        fprintf(stderr, "\n  %-19s", name);
+                        print_bar(op->parts[i]->done_bytes, op->parts[i]->total_bytes);
+                        v->lines++;
                 }
                 fflush(stderr);
                 v->drew = true;
@@ -88,10 +118,21 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
         if (!streq(v->last_stage, op->stage)) {
                 snprintf(v->last_stage, sizeof(v->last_stage), "%s", op->stage);
                 v->last_decile = -1;
+                memset(v->part_reported, 0, sizeof(v->part_reported));
                 if (idx)
                         fprintf(stderr, "stage %zu/%zu: %s\n", idx, op->n_stages, op->stage);
                 else
                         fprintf(stderr, "stage: %s\n", op->stage);
+        }
+        for (size_t i = 0; i < op->n_parts && i < MAX_PARTS_SHOWN; i++) {
+                const Banger__V1__OperationPart *p = op->parts[i];
+                if (v->part_reported[i] || !p->total_bytes || p->done_bytes < p->total_bytes)
+                        continue;
+                v->part_reported[i] = true;
+                char name[24], size[32];
+                short_part_name(p->name, name, sizeof(name));
+                cli_format_bytes(size, sizeof(size), p->total_bytes);
+                fprintf(stderr, "  %s: %s done\n", name, size);
         }
         if (op->total_bytes) {
                 int decile = (int)(op->done_bytes * 10 / op->total_bytes);

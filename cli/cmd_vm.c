@@ -85,52 +85,6 @@ static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max
         return 0;
 }
 
-static int parse_size(const char *s, uint64_t *ret)
-{
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(s, &end, 10);
-        uint64_t mul = 1;
-        if (errno || end == s)
-                goto bad;
-        switch (*end) {
-        case 'K':
-        case 'k':
-                mul = 1ull << 10;
-                end++;
-                break;
-        case 'M':
-        case 'm':
-                mul = 1ull << 20;
-                end++;
-                break;
-        case 'G':
-        case 'g':
-                mul = 1ull << 30;
-                end++;
-                break;
-        case 'T':
-        case 't':
-                mul = 1ull << 40;
-                end++;
-                break;
-        case '\0':
-                break;
-        default:
-                goto bad;
-        }
-        if (*end == 'i' && end[1] == 'B')
-                end += 2;
-        else if (*end == 'B')
-                end++;
-        if (*end || v > UINT64_MAX / mul)
-                goto bad;
-        *ret = v * mul;
-        return 0;
-bad:
-        return cli_fail(RPC_INVALID_ARGUMENT, "--disk: '%s' is not a size like 8G or 512M", s);
-}
-
 /* Runs an Operation-returning call to its end and prints the VM. */
 static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
 {
@@ -173,7 +127,8 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if ((v = cli_flag_value(cli, "mem")) &&
             (r = parse_u32("mem", v, 128, 262144, &req.memory_mib)))
                 return r;
-        if ((v = cli_flag_value(cli, "disk")) && (r = parse_size(v, &req.work_disk_bytes)))
+        if ((v = cli_flag_value(cli, "disk")) &&
+            (r = cli_parse_size("disk", v, &req.work_disk_bytes)))
                 return r;
         return follow_vm_op(cli, "Create", &req.base);
 }
@@ -293,7 +248,8 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         if ((v = cli_flag_value(cli, "mem")) &&
             (r = parse_u32("mem", v, 128, 262144, &req.memory_mib)))
                 return r;
-        if ((v = cli_flag_value(cli, "disk")) && (r = parse_size(v, &req.work_disk_bytes)))
+        if ((v = cli_flag_value(cli, "disk")) &&
+            (r = cli_parse_size("disk", v, &req.work_disk_bytes)))
                 return r;
         if (!req.vcpu && !req.memory_mib && !req.work_disk_bytes)
                 return cli_fail(RPC_INVALID_ARGUMENT,

@@ -443,7 +443,50 @@ static const struct cli_flag image_build_flags[] = {
     {"json", 0, NULL, "print the image as JSON when it is built"},
 };
 
+static const struct cli_flag image_pull_flags[] = {
+    {"name", 0, "NAME", "image name (default: repository-tag, e.g. debian-bookworm)"},
+    {"platform", 0, "PLATFORM", "os/arch[/variant] of a multi-arch image (default linux/amd64)"},
+    {"size", 0, "SIZE", "root disk size, e.g. 4G (default: content + 256 MiB)"},
+    {"json", 0, NULL, "print the image as JSON when it is pulled"},
+};
+
+static const struct cli_flag image_prune_flags[] = {
+    {"dry-run", 0, NULL, "only say how many blobs and bytes would be removed"},
+    {"json", 0, NULL, "print {blobs, bytes, dry_run} as JSON"},
+};
+
+static const struct cli_cmd image_cache_cmds[] = {
+    {.name = "prune",
+     .summary = "Remove the cached registry blobs",
+     .description = "Removes the layers and configs kept in CACHE_DIR/oci from earlier pulls\n"
+                    "(pulled images do not need them; a later pull downloads them again).\n"
+                    "Refused while a pull is running.",
+     .flags = image_prune_flags,
+     .n_flags = ELEMENTSOF(image_prune_flags),
+     .run = cmd_image_cache_prune},
+};
+
 static const struct cli_cmd image_cmds[] = {
+    {.name = "pull",
+     .args = "REF",
+     .summary = "Pull an OCI/Docker image from its registry into an ext4 root image",
+     .description =
+         "REF is a Docker-style reference: debian:bookworm (docker.io/library/debian),\n"
+         "ghcr.io/org/app:1.2, localhost:5000/repo@sha256:<hex>. Layers download in\n"
+         "parallel (config image.pull_concurrency) into a blob cache, each verified\n"
+         "against its digest; cached blobs are not fetched again. The layers are then\n"
+         "flattened straight into ext4 (whiteouts applied; owners, modes, links,\n"
+         "devices and xattrs kept), banger's guest agent and units are installed and\n"
+         "the image's ssh host keys removed. Credentials come from\n"
+         "~/.docker/config.json (or $DOCKER_CONFIG) and go only to their registry;\n"
+         "plain HTTP only for loopback registries and config image.insecure_registries.\n"
+         "Pulling a name again is a no-op while the registry has the same digest.\n"
+         "Progress is shown per layer; Ctrl-C cancels and removes partial files.",
+     .flags = image_pull_flags,
+     .n_flags = ELEMENTSOF(image_pull_flags),
+     .run = cmd_image_pull,
+     .min_args = 1,
+     .max_args = 1},
     {.name = "build",
      .args = "[NAME]",
      .summary = "Build a Debian image with mmdebstrap (the default image vm create uses)",
@@ -477,6 +520,10 @@ static const struct cli_cmd image_cmds[] = {
      .min_args = 1,
      .max_args = 1,
      .complete = CLI_COMPLETE_IMAGE},
+    {.name = "cache",
+     .summary = "Manage the registry blob cache",
+     .subs = image_cache_cmds,
+     .n_subs = ELEMENTSOF(image_cache_cmds)},
 };
 
 static const struct cli_flag doctor_flags[] = {
@@ -490,7 +537,7 @@ static const struct cli_cmd root_cmds[] = {
      .subs = vm_cmds,
      .n_subs = ELEMENTSOF(vm_cmds)},
     {.name = "image",
-     .summary = "Build, list, show and delete root images",
+     .summary = "Pull, build, list, show and delete root images",
      .subs = image_cmds,
      .n_subs = ELEMENTSOF(image_cmds)},
     {.name = "status",

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -68,4 +69,50 @@ int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st)
                 return r;
         }
         return 0;
+}
+
+int cli_parse_size(const char *flag, const char *s, uint64_t *ret)
+{
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(s, &end, 10);
+        uint64_t mul = 1;
+        if (errno || end == s)
+                goto bad;
+        switch (*end) {
+        case 'K':
+        case 'k':
+                mul = 1ull << 10;
+                end++;
+                break;
+        case 'M':
+        case 'm':
+                mul = 1ull << 20;
+                end++;
+                break;
+        case 'G':
+        case 'g':
+                mul = 1ull << 30;
+                end++;
+                break;
+        case 'T':
+        case 't':
+                mul = 1ull << 40;
+                end++;
+                break;
+        case '\0':
+                break;
+        default:
+                goto bad;
+        }
+        if (*end == 'i' && end[1] == 'B')
+                end += 2;
+        else if (*end == 'B')
+                end++;
+        if (*end || v > UINT64_MAX / mul)
+                goto bad;
+        *ret = v * mul;
+        return 0;
+bad:
+        return cli_fail(RPC_INVALID_ARGUMENT, "--%s: '%s' is not a size like 8G or 512M", flag, s);
 }

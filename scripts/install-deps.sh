@@ -21,6 +21,7 @@ RUN_PKGS=(
   kmod jq
   zsh fish
   docker-registry skopeo umoci apache2-utils
+  python3
   systemd
 )
 

@@ -77,6 +77,8 @@ struct ext4_tree_opts {
         uint32_t uid;
         uint32_t gid;
         bool no_xattrs; /* do not copy extended attributes */
+        bool keep_existing_dirs; /* a directory the image already has keeps its owner,
+                                    mode, times and xattrs (files still go into it) */
 };
 
 /* Create (or truncate) the sparse file `path` of size_bytes and make a fresh

@@ -177,13 +177,19 @@ static int add_entry(struct tree_ctx *c, const char *host, const char *image, st
         struct ext4_meta m = meta_of(c, &st);
         int r;
         switch (st.st_mode & S_IFMT) {
-        case S_IFDIR:
+        case S_IFDIR: {
+                struct ext4_stat have;
+                struct bg_error ign = {0};
+                if (c->opts->keep_existing_dirs && ext4_lookup(c->fs, image, &have, &ign) == 0 &&
+                    S_ISDIR(have.mode))
+                        return add_dir_children(c, host, image, err);
                 r = ext4_mkdir(c->fs, image, &m, err);
                 if (r >= 0)
                         r = copy_xattrs(c, host, image, err);
                 if (r >= 0)
                         r = add_dir_children(c, host, image, err);
                 return r;
+        }
         case S_IFREG:
                 if (st.st_nlink > 1) {
                         struct hl key = {.dev = st.st_dev, .ino = st.st_ino};

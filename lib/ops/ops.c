@@ -29,6 +29,11 @@ struct ops_ctx {
         /* Guarded by reg->lock. */
         char stage[OPS_STAGE_MAX];
         uint64_t done_bytes, total_bytes;
+        struct ops_part {
+                char name[OPS_PART_NAME_MAX];
+                uint64_t done, total;
+        } * parts;
+        size_t n_parts;
         bool done;
         int code; /* enum rpc_code, when done */
         char message[BG_ERROR_MSG_MAX];
@@ -59,6 +64,7 @@ static void op_free(struct ops_ctx *op)
         for (size_t i = 0; i < op->n_stages; i++)
                 free(op->stages[i]);
         free(op->result);
+        free(op->parts);
         if (op->free_userdata && op->userdata)
                 op->free_userdata(op->userdata);
         free(op);
@@ -308,6 +314,11 @@ void ops_operation_clear(Banger__V1__Operation *op)
         for (size_t i = 0; i < op->n_stages; i++)
                 free(op->stages[i]);
         free(op->stages);
+        for (size_t i = 0; i < op->n_parts; i++) {
+                free(op->parts[i]->name);
+                free(op->parts[i]);
+        }
+        free(op->parts);
         free(op->result.data);
         if (op->status) {
                 free(op->status->message);
@@ -340,6 +351,24 @@ static int fill_locked(const struct ops_ctx *op, Banger__V1__Operation *out)
                         if (!out->stages[i])
                                 return -ENOMEM;
                         out->n_stages = i + 1;
+                }
+        }
+        if (op->n_parts) {
+                out->parts = calloc(op->n_parts, sizeof(*out->parts));
+                if (!out->parts)
+                        return -ENOMEM;
+                for (size_t i = 0; i < op->n_parts; i++) {
+                        Banger__V1__OperationPart *p = malloc(sizeof(*p));
+                        if (!p)
+                                return -ENOMEM;
+                        banger__v1__operation_part__init(p);
+                        out->parts[i] = p;
+                        out->n_parts = i + 1;
+                        p->name = strdup(op->parts[i].name);
+                        if (!p->name)
+                                return -ENOMEM;
+                        p->done_bytes = op->parts[i].done;
+                        p->total_bytes = op->parts[i].total;
                 }
         }
         if (op->done) {
@@ -492,6 +521,7 @@ void ops_ctx_stage(struct ops_ctx *ctx, const char *stage)
         pthread_mutex_lock(&ctx->reg->lock);
         snprintf(ctx->stage, sizeof(ctx->stage), "%s", stage);
         ctx->done_bytes = ctx->total_bytes = 0;
+        ctx->n_parts = 0;
         ctx->updated_unix_ms = (int64_t)now_real_msec();
         pthread_mutex_unlock(&ctx->reg->lock);
 }
@@ -503,6 +533,34 @@ void ops_ctx_progress(struct ops_ctx *ctx, uint64_t done_bytes, uint64_t total_b
         ctx->total_bytes = total_bytes;
         ctx->updated_unix_ms = (int64_t)now_real_msec();
         pthread_mutex_unlock(&ctx->reg->lock);
+}
+
+void ops_ctx_part(struct ops_ctx *ctx, size_t idx, const char *name, uint64_t done_bytes,
+                  uint64_t total_bytes)
+{
+        if (idx >= OPS_MAX_PARTS)
+                return;
+        pthread_mutex_lock(&ctx->reg->lock);
+        if (idx >= ctx->n_parts) {
+                struct ops_part *np = realloc(ctx->parts, (idx + 1) * sizeof(*np));
+                if (!np) {
+                        pthread_mutex_unlock(&ctx->reg->lock);
+                        return; /* progress detail only */
+                }
+                memset(np + ctx->n_parts, 0, (idx + 1 - ctx->n_parts) * sizeof(*np));
+                ctx->parts = np;
+                ctx->n_parts = idx + 1;
+        }
+        snprintf(ctx->parts[idx].name, sizeof(ctx->parts[idx].name), "%s", name ? name : "");
+        ctx->parts[idx].done = done_bytes;
+        ctx->parts[idx].total = total_bytes;
+        ctx->updated_unix_ms = (int64_t)now_real_msec();
+        pthread_mutex_unlock(&ctx->reg->lock);
+}
+
+const atomic_bool *ops_ctx_cancel_flag(const struct ops_ctx *ctx)
+{
+        return &ctx->cancel;
 }
 
 bool ops_ctx_cancelled(const struct ops_ctx *ctx)

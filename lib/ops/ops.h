@@ -15,6 +15,7 @@
  * once. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,8 @@
 #define OPS_TARGET_MAX 256
 #define OPS_STAGE_MAX 64
 #define OPS_MAX_STAGES 16
+#define OPS_MAX_PARTS 128
+#define OPS_PART_NAME_MAX 80
 #define OPS_DEFAULT_KEEP_DONE_MS (10u * 60u * 1000u)
 
 struct ops_registry;
@@ -101,5 +104,12 @@ void ops_ctx_stage(struct ops_ctx *ctx, const char *stage);
 /* Byte progress of the current stage (total 0 = unknown). */
 void ops_ctx_progress(struct ops_ctx *ctx, uint64_t done_bytes, uint64_t total_bytes);
 bool ops_ctx_cancelled(const struct ops_ctx *ctx);
+/* The flag ops_ctx_cancelled reads, for libraries that poll one themselves
+ * (lib/oci's pull and flatten). Valid while the work function runs. */
+const atomic_bool *ops_ctx_cancel_flag(const struct ops_ctx *ctx);
+/* Progress of item idx (< OPS_MAX_PARTS) of the current stage, e.g. one layer
+ * of a pull; shown as one bar per item. Entering a stage clears them. */
+void ops_ctx_part(struct ops_ctx *ctx, size_t idx, const char *name, uint64_t done_bytes,
+                  uint64_t total_bytes);
 /* Store the operation's result: msg is packed now (the caller keeps msg). */
 int ops_ctx_set_result(struct ops_ctx *ctx, const ProtobufCMessage *msg);

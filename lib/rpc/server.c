@@ -95,6 +95,7 @@ struct rpc_server {
         atomic_uint_fast64_t pipes_attached;
         uint64_t accept_errors_seen;
         unsigned listener_restarts;
+        bool listener_open; /* s->listener is open (guard thread only after start) */
 };
 
 static __thread const struct rpc_call *current_call;
@@ -613,21 +614,25 @@ static int listener_open(struct rpc_server *s, struct bg_error *err)
         if (rv != 0)
                 return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
                                     nng_strerror(rv));
-        if (strncmp(s->url, "ipc://", 6) == 0)
+        bool ipc = strncmp(s->url, "ipc://", 6) == 0;
+        int r = 0;
+        if (ipc)
                 nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, s->cfg.socket_mode);
         nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
         rv = nng_listener_start(s->listener, 0);
         if (rv != 0)
-                return bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
-                                    nng_strerror(rv));
+                r = bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
+                                 nng_strerror(rv));
         /* The permission option applies at bind time; make sure of it. */
-        if (strncmp(s->url, "ipc://", 6) == 0 && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
-                return bg_error_errno(err, -errno, "chmod %s", s->url + 6);
-        if (strncmp(s->url, "ipc://", 6) == 0 && s->cfg.socket_uid >= 0 &&
-            chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
-                return bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
-                                      s->cfg.socket_uid);
-        return 0;
+        else if (ipc && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
+                r = bg_error_errno(err, -errno, "chmod %s", s->url + 6);
+        else if (ipc && s->cfg.socket_uid >= 0 &&
+                 chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
+                r = bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
+                                   s->cfg.socket_uid);
+        if (r < 0)
+                nng_listener_close(s->listener);
+        return r;
 }
 
 /* Listener guard.
@@ -647,13 +652,15 @@ static int listener_open(struct rpc_server *s, struct bg_error *err)
  * without statistics) it probes:
  * it connects a client of its own and waits for the server socket to attach
  * a pipe (PIPE_EV_ADD_POST), which needs no worker thread and so works while
- * every handler is busy. When no pipe is attached in time, the listener is
- * closed and opened again on the same path; clients dial again by themselves
+ * every handler is busy. When the probe's handshake completes and no pipe
+ * is attached within GUARD_ATTACH_WAIT_MS, the listener is closed and opened
+ * again on the same path; clients dial again by themselves
  * (connections to the old listener are closed, so a call in flight on one
  * ends with "connection lost, outcome unknown" rather than hanging). */
 #define GUARD_TICK_MS 250
 #define GUARD_IDLE_PROBE_MS 10000
-#define GUARD_PROBE_WAIT_MS 3000
+#define GUARD_HANDSHAKE_WAIT_MS 10000
+#define GUARD_ATTACH_WAIT_MS 3000
 
 static void pipe_attached_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -667,8 +674,8 @@ static void pipe_attached_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
  * statistics. */
 static int64_t listener_accept_errors(struct rpc_server *s)
 {
-        static const char *const counters[] = {"other", "canceled", "disconnect", "timeout",
-                                               "proto", "oom"};
+        static const char *const counters[] = {"other",   "canceled", "disconnect",
+                                               "timeout", "proto",    "oom"};
         nng_stat *all = NULL;
         if (nng_stats_get(&all) != 0)
                 return -1;
@@ -690,55 +697,73 @@ static void client_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
         (void)p;
         (void)ev;
-        atomic_fetch_add((atomic_int *)arg, 1);
+        atomic_fetch_add((atomic_uint_fast64_t *)arg, 1);
 }
 
-/* True when the server socket attached a pipe while a probe client connected
- * (any attach proves the listener is taking connections). */
-static bool listener_probe(struct rpc_server *s)
+enum probe_result {
+        PROBE_ALIVE,   /* the server attached a pipe: the listener takes connections */
+        PROBE_STUCK,   /* our handshake completed and nothing was attached */
+        PROBE_UNKNOWN, /* could not tell (no handshake in time, no resources) */
+};
+
+static bool wait_change(const atomic_uint_fast64_t *v, uint64_t from, uint64_t until)
+{
+        while (now_mono_msec() < until) {
+                if (atomic_load(v) != from)
+                        return true;
+                nng_msleep(5);
+        }
+        return atomic_load(v) != from;
+}
+
+/* Connects a client of our own and watches whether the server socket
+ * attaches a pipe. Only a completed handshake with no attach after it counts
+ * as stuck: a slow (loaded) machine gives UNKNOWN, never a restart. */
+static enum probe_result listener_probe(struct rpc_server *s)
 {
         nng_socket c;
-        atomic_int connected = 0;
-        bool alive = false;
+        atomic_uint_fast64_t connected = 0;
+        enum probe_result res = PROBE_UNKNOWN;
 
         if (nng_req0_open(&c) != 0)
-                return true; /* cannot tell; do not disturb the listener */
+                return PROBE_UNKNOWN;
         nng_pipe_notify(c, NNG_PIPE_EV_ADD_POST, client_pipe_cb, &connected);
         uint64_t before = atomic_load(&s->pipes_attached);
-        uint64_t until = now_mono_msec() + GUARD_PROBE_WAIT_MS;
         if (nng_dial(c, s->url, NULL, NNG_FLAG_NONBLOCK) != 0) {
                 nng_close(c);
-                return false;
-        }
-        while (now_mono_msec() < until) {
-                if (atomic_load(&s->pipes_attached) != before) {
-                        alive = true;
-                        break;
-                }
-                nng_msleep(5);
+                return PROBE_UNKNOWN;
         }
         /* Hang up only after our side finished the handshake, so the probe
          * cannot itself cause the failure it looks for. */
-        uint64_t grace = now_mono_msec() + GUARD_PROBE_WAIT_MS;
-        while (!atomic_load(&connected) && now_mono_msec() < grace)
-                nng_msleep(5);
+        bool hs = wait_change(&connected, 0, now_mono_msec() + GUARD_HANDSHAKE_WAIT_MS);
+        if (atomic_load(&s->pipes_attached) != before)
+                res = PROBE_ALIVE;
+        else if (hs)
+                res = wait_change(&s->pipes_attached, before,
+                                  now_mono_msec() + GUARD_ATTACH_WAIT_MS)
+                          ? PROBE_ALIVE
+                          : PROBE_STUCK;
         nng_close(c);
-        return alive;
+        return res;
 }
 
-static void listener_restart(struct rpc_server *s)
+/* Closes the listener (when open) and opens it again; false when that
+ * failed (the guard tries again on its next tick). */
+static bool listener_reopen(struct rpc_server *s)
 {
         struct bg_error err = {0};
-        log_warn("%s: the listener on %s stopped taking connections (a client hung up during "
-                 "the handshake); opening it again",
-                 s->name, s->url);
-        nng_listener_close(s->listener); /* also removes the socket file */
+        if (s->listener_open) {
+                nng_listener_close(s->listener); /* also removes the socket file */
+                s->listener_open = false;
+        }
         if (listener_open(s, &err) < 0) {
                 log_error("%s: could not listen on %s again: %s; retrying", s->name, s->url,
                           err.msg);
-                return;
+                return false;
         }
+        s->listener_open = true;
         s->listener_restarts++;
+        return true;
 }
 
 static void *guard_main(void *arg)
@@ -762,6 +787,12 @@ static void *guard_main(void *arg)
                         break;
                 pthread_mutex_unlock(&s->mu);
 
+                if (!s->listener_open) {
+                        if (listener_reopen(s))
+                                s->accept_errors_seen = 0;
+                        pthread_mutex_lock(&s->mu);
+                        continue;
+                }
                 bool probe = false;
                 e = listener_accept_errors(s);
                 if (e >= 0 && (uint64_t)e != s->accept_errors_seen) {
@@ -772,10 +803,12 @@ static void *guard_main(void *arg)
                         probe = true; /* no statistics: probe now and then instead */
                 if (probe) {
                         next_idle_probe = now_mono_msec() + GUARD_IDLE_PROBE_MS;
-                        if (!listener_probe(s)) {
-                                listener_restart(s);
-                                /* the new listener's counters start at zero */
-                                s->accept_errors_seen = 0;
+                        if (listener_probe(s) == PROBE_STUCK) {
+                                log_warn("%s: the listener on %s stopped taking connections (a "
+                                         "client hung up during the handshake); opening it again",
+                                         s->name, s->url);
+                                if (listener_reopen(s))
+                                        s->accept_errors_seen = 0; /* new counters */
                         }
                 }
                 pthread_mutex_lock(&s->mu);
@@ -831,11 +864,11 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
         r = listener_open(s, err);
         if (r < 0)
                 return r;
+        s->listener_open = true;
         if (strncmp(s->url, "ipc://", 6) == 0) {
                 r = pthread_create(&s->guard, NULL, guard_main, s);
                 if (r != 0)
-                        return bg_error_set(err, r, "start listener guard thread: %s",
-                                            strerror(r));
+                        return bg_error_set(err, r, "start listener guard thread: %s", strerror(r));
                 s->guard_started = true;
         }
         return 0;

@@ -17,6 +17,7 @@
 
 #include "debrepo/sources.h"
 #include "ext4.h"
+#include "image_internal.h"
 #include "imagesvc.h"
 #include "kernel_util.h"
 #include "log/log.h"
@@ -28,7 +29,6 @@
 extern char **environ;
 
 #define IMAGE_DEFAULT_SIZE (4ull << 30)
-#define IMAGE_NAME_MAX 64
 
 const char *const image_default_packages[] = {
     "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl", "iproute2", "procps",
@@ -41,13 +41,6 @@ const char image_store_migration_3[] =
     "ALTER TABLE images ADD COLUMN has_init INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN has_sshd INTEGER NOT NULL DEFAULT 0;";
 
-struct imagestore {
-        struct daemon *d;
-        struct ops_registry *ops;
-        pthread_mutex_t mu; /* one build or delete per name at a time */
-        char dir[PATH_MAX];
-};
-
 int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *err)
 {
         struct imagestore *s = calloc(1, sizeof(*s));
@@ -56,10 +49,15 @@ int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *e
         s->d = d;
         pthread_mutex_init(&s->mu, NULL);
         snprintf(s->dir, sizeof(s->dir), "%s/images", d->paths.state_dir);
-        if (mkdir_p(s->dir, 0700) < 0) {
-                int r = -errno;
-                free(s);
-                return bg_error_errno(err, r, "create %s", s->dir);
+        snprintf(s->cache_dir, sizeof(s->cache_dir), "%s/oci", d->paths.cache_dir);
+        const char *dirs[] = {s->dir, s->cache_dir};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if (mkdir_p(dirs[i], 0700) < 0) {
+                        int r = -errno;
+                        bg_error_errno(err, r, "create %s", dirs[i]);
+                        free(s);
+                        return r;
+                }
         }
         int r = ops_registry_new(0, &s->ops, err);
         if (r < 0) {
@@ -79,10 +77,13 @@ int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *e
                         snprintf(p, sizeof(p), "%s/%s", s->dir, de->d_name);
                         struct bg_error e = {0};
                         if (kernel_rm_rf(p, &e) == 0)
-                                log_info("removed the leftovers of an interrupted build: %s", p);
+                                log_info("removed the leftovers of an interrupted build or "
+                                         "pull: %s",
+                                         p);
                 }
                 closedir(dh);
         }
+        image_cache_recover(s);
         *ret = s;
         return 0;
 }
@@ -96,7 +97,7 @@ struct imagestore *imagestore_free(struct imagestore *s)
         return NULL;
 }
 
-static bool image_name_valid(const char *n)
+bool image_name_valid(const char *n)
 {
         size_t len = strlen(n);
         if (len < 1 || len > IMAGE_NAME_MAX)
@@ -110,7 +111,7 @@ static bool image_name_valid(const char *n)
         return true;
 }
 
-static int check_image_name(const char *n, struct bg_error *err)
+int image_check_name(const char *n, struct bg_error *err)
 {
         if (!image_name_valid(n))
                 return bg_error_set(err, EINVAL,
@@ -122,17 +123,7 @@ static int check_image_name(const char *n, struct bg_error *err)
 
 /* ---- rows ---- */
 
-struct image_row {
-        char name[IMAGE_NAME_MAX + 1];
-        char ref[256];
-        char digest[80];
-        uint64_t size;
-        bool has_init, has_sshd;
-        int64_t created;
-};
-
-static int row_get(struct imagestore *s, const char *name, struct image_row *r,
-                   struct bg_error *err)
+int image_row_get(struct imagestore *s, const char *name, struct image_row *r, struct bg_error *err)
 {
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(s->d->db,
@@ -164,7 +155,7 @@ static int row_get(struct imagestore *s, const char *name, struct image_row *r,
         return 0;
 }
 
-static int fill_image(struct imagestore *s, const struct image_row *r, Banger__V1__Image *out)
+int image_fill(struct imagestore *s, const struct image_row *r, Banger__V1__Image *out)
 {
         char dir[PATH_MAX], rootfs[PATH_MAX + 16];
         snprintf(dir, sizeof(dir), "%s/%s", s->dir, r->name);
@@ -253,8 +244,18 @@ static int copy_into_image(struct ext4_fs *fs, const char *host, const char *pat
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         struct ext4_meta m = {.mode = S_IFREG | mode, .atime = now, .mtime = now, .ctime = now};
+        struct ext4_meta dm = {.mode = S_IFDIR | 0755, .atime = now, .mtime = now, .ctime = now};
         struct ext4_file *f = NULL;
-        int r = ext4_file_create(fs, path, &m, &f, err);
+        char parent[PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", path);
+        char *slash = strrchr(parent, '/');
+        int r = 0;
+        if (slash && slash != parent) {
+                *slash = '\0';
+                r = ext4_mkdir_p(fs, parent, &dm, err); /* minimal images lack /usr/sbin */
+        }
+        if (r >= 0)
+                r = ext4_file_create(fs, path, &m, &f, err);
         char buf[1 << 16];
         ssize_t k;
         while (r >= 0 && (k = read(fd, buf, sizeof(buf))) > 0)
@@ -270,7 +271,7 @@ static int copy_into_image(struct ext4_fs *fs, const char *host, const char *pat
 
 /* Installs the agent, its units and the sshd drop-in; removes the host keys
  * mmdebstrap generated (every VM gets its own from vmsvc). */
-static int install_guest_files(struct ext4_fs *fs, struct bg_error *err)
+int image_install_guest_files(struct ext4_fs *fs, struct bg_error *err)
 {
         char dir[PATH_MAX], agent[PATH_MAX];
         int r = guest_files_dir(dir, sizeof(dir), err);
@@ -279,7 +280,11 @@ static int install_guest_files(struct ext4_fs *fs, struct bg_error *err)
         r = kernel_agent_path(agent, sizeof(agent), err);
         if (r < 0)
                 return r;
-        struct ext4_tree_opts to = {.override_owner = true, .uid = 0, .gid = 0, .no_xattrs = true};
+        struct ext4_tree_opts to = {.override_owner = true,
+                                    .uid = 0,
+                                    .gid = 0,
+                                    .no_xattrs = true,
+                                    .keep_existing_dirs = true};
         r = ext4_add_tree(fs, dir, "/", &to, err);
         if (r < 0)
                 return bg_error_prefix(err, "install guest files");
@@ -381,16 +386,85 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         return 0;
 }
 
+/* ---- publish ---- */
+
+int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_record *rec,
+                  struct bg_error *err)
+{
+        char final[PATH_MAX];
+        int r = 0;
+        snprintf(final, sizeof(final), "%s/%s", s->dir, rec->name);
+        pthread_mutex_lock(&s->mu);
+        if (access(final, F_OK) == 0) {
+                r = bg_error_set(err, EEXIST, "image %s appeared in the meantime", rec->name);
+        } else if (rename(tmp_dir, final) < 0) {
+                r = bg_error_errno(err, -errno, "publish %s", final);
+        } else {
+                char id[33];
+                uint8_t b[16];
+                FILE *ur = fopen("/dev/urandom", "re");
+                if (!ur || fread(b, 1, sizeof(b), ur) != sizeof(b))
+                        memset(b, 0x5a, sizeof(b));
+                if (ur)
+                        fclose(ur);
+                for (int i = 0; i < 16; i++)
+                        snprintf(id + 2 * i, 3, "%02x", b[i]);
+                sqlite3_stmt *st = NULL;
+                if (sqlite3_prepare_v2(s->d->db,
+                                       "INSERT INTO images (id, name, ref, digest, "
+                                       "created_unix_ms, size, has_init, has_sshd) VALUES "
+                                       "(?,?,?,?,?,?,?,?)",
+                                       -1, &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 2, rec->name, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 3, rec->ref, -1, SQLITE_STATIC);
+                        sqlite3_bind_text(st, 4, rec->digest, -1, SQLITE_STATIC);
+                        sqlite3_bind_int64(st, 5, (sqlite3_int64)now_real_msec());
+                        sqlite3_bind_int64(st, 6, (sqlite3_int64)rec->size);
+                        sqlite3_bind_int(st, 7, rec->has_init);
+                        sqlite3_bind_int(st, 8, rec->has_sshd);
+                        if (sqlite3_step(st) != SQLITE_DONE)
+                                r = bg_error_set(err, EIO, "record image %s: %s", rec->name,
+                                                 sqlite3_errmsg(s->d->db));
+                } else {
+                        r = bg_error_set(err, EIO, "images.db: %s", sqlite3_errmsg(s->d->db));
+                }
+                sqlite3_finalize(st);
+                if (r < 0) {
+                        struct bg_error e = {0};
+                        kernel_rm_rf(final, &e);
+                }
+        }
+        pthread_mutex_unlock(&s->mu);
+        return r;
+}
+
+int image_set_result(struct imagestore *s, struct ops_ctx *ctx, const char *name,
+                     struct bg_error *err)
+{
+        struct image_row row;
+        Banger__V1__Image *img = calloc(1, sizeof(*img));
+        if (!img)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        banger__v1__image__init(img);
+        int r = image_row_get(s, name, &row, err);
+        if (r >= 0 && image_fill(s, &row, img) < 0)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0)
+                r = ops_ctx_set_result(ctx, &img->base);
+        banger__v1__image__free_unpacked(img, NULL);
+        return r;
+}
+
 static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 {
         struct build_job *j = ud;
         struct imagestore *s = j->s;
-        char tmp[PATH_MAX], rootfs[PATH_MAX + 32], logpath[PATH_MAX + 32], final[PATH_MAX];
+        char tmp[PATH_MAX], rootfs[PATH_MAX + 32], logpath[PATH_MAX + 32];
         struct ext4_fs *fs = NULL;
         int r;
 
         j->ctx = ctx;
-        snprintf(final, sizeof(final), "%s/%s", s->dir, j->name);
         snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%s", s->dir, j->name, ops_ctx_id(ctx));
         if (mkdir(tmp, 0700) < 0)
                 return bg_error_errno(err, -errno, "create %s", tmp);
@@ -405,7 +479,7 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         struct oci_rootfs_info info = {0};
         if (r >= 0) {
                 ops_ctx_stage(ctx, "guest");
-                r = install_guest_files(fs, err);
+                r = image_install_guest_files(fs, err);
         }
         if (r >= 0)
                 r = oci_rootfs_inspect(fs, &info, err);
@@ -416,67 +490,22 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (fs)
                 ext4_free(fs);
         if (r >= 0) {
-                pthread_mutex_lock(&s->mu);
-                if (access(final, F_OK) == 0) {
-                        r = bg_error_set(err, EEXIST, "image %s appeared while building", j->name);
-                } else if (rename(tmp, final) < 0) {
-                        r = bg_error_errno(err, -errno, "publish %s", final);
-                } else {
-                        char id[33];
-                        uint8_t b[16];
-                        FILE *ur = fopen("/dev/urandom", "re");
-                        if (!ur || fread(b, 1, sizeof(b), ur) != sizeof(b))
-                                memset(b, 0x5a, sizeof(b));
-                        if (ur)
-                                fclose(ur);
-                        for (int i = 0; i < 16; i++)
-                                snprintf(id + 2 * i, 3, "%02x", b[i]);
-                        sqlite3_stmt *st = NULL;
-                        char ref[64];
-                        snprintf(ref, sizeof(ref), "mmdebstrap:%s", j->suite);
-                        if (sqlite3_prepare_v2(s->d->db,
-                                               "INSERT INTO images (id, name, ref, digest, "
-                                               "created_unix_ms, size, has_init, has_sshd) VALUES "
-                                               "(?,?,?,'',?,?,?,?)",
-                                               -1, &st, NULL) == SQLITE_OK) {
-                                sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-                                sqlite3_bind_text(st, 2, j->name, -1, SQLITE_STATIC);
-                                sqlite3_bind_text(st, 3, ref, -1, SQLITE_STATIC);
-                                sqlite3_bind_int64(st, 4, (sqlite3_int64)now_real_msec());
-                                sqlite3_bind_int64(st, 5, (sqlite3_int64)j->size);
-                                sqlite3_bind_int(st, 6, info.has_init);
-                                sqlite3_bind_int(st, 7, info.has_sshd);
-                                if (sqlite3_step(st) != SQLITE_DONE)
-                                        r = bg_error_set(err, EIO, "record image %s: %s", j->name,
-                                                         sqlite3_errmsg(s->d->db));
-                        } else {
-                                r = bg_error_set(err, EIO, "images.db: %s",
-                                                 sqlite3_errmsg(s->d->db));
-                        }
-                        sqlite3_finalize(st);
-                        if (r < 0) {
-                                struct bg_error e = {0};
-                                kernel_rm_rf(final, &e);
-                        }
-                }
-                pthread_mutex_unlock(&s->mu);
+                char ref[64];
+                snprintf(ref, sizeof(ref), "mmdebstrap:%s", j->suite);
+                struct image_record rec = {.name = j->name,
+                                           .ref = ref,
+                                           .digest = "",
+                                           .size = j->size,
+                                           .has_init = info.has_init,
+                                           .has_sshd = info.has_sshd};
+                r = image_publish(s, tmp, &rec, err);
         }
         if (r < 0) {
                 struct bg_error e = {0};
                 kernel_rm_rf(tmp, &e);
                 return r;
         }
-        struct image_row row;
-        Banger__V1__Image *img = calloc(1, sizeof(*img));
-        if (!img)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        banger__v1__image__init(img);
-        r = row_get(s, j->name, &row, err);
-        if (r >= 0 && fill_image(s, &row, img) < 0)
-                r = bg_error_set(err, ENOMEM, "out of memory");
-        if (r >= 0)
-                r = ops_ctx_set_result(ctx, &img->base);
-        banger__v1__image__free_unpacked(img, NULL);
+        r = image_set_result(s, ctx, j->name, err);
         if (r >= 0)
                 log_info("image %s built (init: %s, sshd: %s)", j->name,
                          info.has_init ? "yes" : "no", info.has_sshd ? "yes" : "no");
@@ -501,7 +530,7 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
 {
         struct imagestore *s = v->images;
         const char *name = in->name[0] ? in->name : v->d->cfg.vm.default_image;
-        int r = check_image_name(name, err);
+        int r = image_check_name(name, err);
         if (r < 0)
                 return r;
         const char *suite = in->suite[0] ? in->suite : "bookworm";
@@ -520,7 +549,7 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
                 return bg_error_set(err, EINVAL, "image size must be 256 MiB..1 TiB");
         struct image_row row;
         struct bg_error e = {0};
-        if (row_get(s, name, &row, &e) == 0)
+        if (image_row_get(s, name, &row, &e) == 0)
                 return bg_error_set(err, EEXIST, "image %s already exists; delete it first", name);
 
         struct build_job *j = calloc(1, sizeof(*j));
@@ -578,13 +607,13 @@ int imagesvc_image_show(struct imagesvc *v, const Banger__V1__ShowImageRequest *
                         Banger__V1__Image *out, const struct rpc_call *call, struct bg_error *err)
 {
         struct image_row row;
-        int r = check_image_name(in->name, err);
+        int r = image_check_name(in->name, err);
         if (r < 0)
                 return r;
-        r = row_get(v->images, in->name, &row, err);
+        r = image_row_get(v->images, in->name, &row, err);
         if (r < 0)
                 return r;
-        return fill_image(v->images, &row, out) < 0 ? bg_error_set(err, ENOMEM, "out of memory")
+        return image_fill(v->images, &row, out) < 0 ? bg_error_set(err, ENOMEM, "out of memory")
                                                     : 0;
 }
 
@@ -601,7 +630,7 @@ int imagesvc_image_list(struct imagesvc *v, const Banger__V1__ListImagesRequest 
         while (sqlite3_step(st) == SQLITE_ROW && r >= 0) {
                 struct image_row row;
                 const char *name = (const char *)sqlite3_column_text(st, 0);
-                if (row_get(s, name, &row, err) < 0)
+                if (image_row_get(s, name, &row, err) < 0)
                         continue;
                 Banger__V1__Image **nv =
                     realloc(out->images, (out->n_images + 1) * sizeof(*out->images));
@@ -616,7 +645,7 @@ int imagesvc_image_list(struct imagesvc *v, const Banger__V1__ListImagesRequest 
                 out->images = nv;
                 banger__v1__image__init(img);
                 out->images[out->n_images++] = img;
-                if (fill_image(s, &row, img) < 0)
+                if (image_fill(s, &row, img) < 0)
                         r = bg_error_set(err, ENOMEM, "out of memory");
         }
         sqlite3_finalize(st);
@@ -629,11 +658,11 @@ int imagesvc_image_delete(struct imagesvc *v, const Banger__V1__DeleteImageReque
 {
         struct imagestore *s = v->images;
         struct image_row row;
-        int r = check_image_name(in->name, err);
+        int r = image_check_name(in->name, err);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&s->mu);
-        r = row_get(s, in->name, &row, err);
+        r = image_row_get(s, in->name, &row, err);
         if (r >= 0) {
                 sqlite3_stmt *st = NULL;
                 if (sqlite3_prepare_v2(s->d->db, "DELETE FROM images WHERE name = ?", -1, &st,

@@ -2,6 +2,7 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "image_pull.h"
 #include "image_service.h"
 #include "kernel_service.h"
 #include "kernel_store.h"
@@ -38,6 +39,8 @@ static int image_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
 const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Health", image_health),
     RPC_METHOD("Build", imagesvc_image_build),
+    RPC_METHOD("Pull", imagesvc_image_pull),
+    RPC_METHOD("PruneCache", imagesvc_image_prune_cache),
     RPC_METHOD("Show", imagesvc_image_show),
     RPC_METHOD("List", imagesvc_image_list),
     RPC_METHOD("Delete", imagesvc_image_delete),

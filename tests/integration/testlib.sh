@@ -56,7 +56,11 @@ cleanup_home() {
                         kill -9 "${p#/proc/}" 2>/dev/null || true
                 fi
         done
-        rm -rf "$BANGER_HOME"
+        if [ -n "${BANGER_TEST_KEEP:-}" ]; then
+                echo "kept $BANGER_HOME (BANGER_TEST_KEEP)"
+        else
+                rm -rf "$BANGER_HOME"
+        fi
 }
 
 svc_pid() { cut -d' ' -f1 "$RUN/$1.pid"; }

@@ -14,3 +14,9 @@ banger_add_test(test_initramfs
   LIBS imagesvc_core PkgConfig::LIBARCHIVE PkgConfig::KSVC_LZMA PkgConfig::KSVC_ZLIB
        PkgConfig::KSVC_LZ4 PkgConfig::ZSTD BZip2::BZip2
   LABELS unit TIMEOUT 60)
+
+# imagesvc: the name `image pull` gives an image.
+banger_add_test(test_image_name
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_image_name.c
+  LIBS imagesvc_core
+  LABELS unit TIMEOUT 30)

@@ -796,6 +796,11 @@ static void test_add_tree(void **state)
         struct ext4_tree_opts o = {
             .override_owner = true, .uid = 1234, .gid = 5678, .no_xattrs = true};
         OK(ext4_add_tree(fs, host, "/", &o, err));
+        /* keep_existing_dirs: a directory already there keeps its metadata */
+        struct ext4_meta keep = meta(S_IFDIR | 0700, 7, 7);
+        OK(ext4_mkdir(fs, "/keep", &keep, err));
+        struct ext4_tree_opts ko = {.override_owner = true, .uid = 1234, .keep_existing_dirs = true};
+        OK(ext4_add_tree(fs, host, "/keep", &ko, err));
         close_and_check(fs, img);
 
         fs = reopen();
@@ -808,6 +813,10 @@ static void test_add_tree(void **state)
         assert_int_equal(stat_of(fs, "lib/modules/6.1.0/zeros").blocks, 0);
         assert_int_equal(stat_of(fs, "/kernel/drivers/net/mod3.ko").uid, 1234);
         assert_int_equal(stat_of(fs, "/").gid, 5678);
+        assert_int_equal(stat_of(fs, "/keep").mode, S_IFDIR | 0700);
+        assert_int_equal(stat_of(fs, "/keep").uid, 7);
+        assert_int_equal(stat_of(fs, "/keep/kernel").uid, 1234); /* new dirs as usual */
+        assert_int_equal(stat_of(fs, "/keep/modules.dep").uid, 1234);
         void *v = NULL;
         size_t n = 0;
         if (xattrs) {

@@ -68,6 +68,9 @@ static int gated_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         atomic_fetch_add(&g->runs, 1);
         ops_ctx_stage(ctx, "fetch");
         ops_ctx_progress(ctx, 10, 100);
+        ops_ctx_part(ctx, 1, "sha256:bbbb", 5, 50);
+        ops_ctx_part(ctx, 0, "sha256:aaaa", 7, 7);
+        ops_ctx_part(ctx, OPS_MAX_PARTS, "ignored", 1, 1);
         pthread_mutex_lock(&g->lock);
         g->entered = true;
         pthread_cond_broadcast(&g->cond);
@@ -113,6 +116,11 @@ static void test_lifecycle_and_result(void **state)
         assert_string_equal(op.stage, "fetch");
         assert_int_equal(op.done_bytes, 10);
         assert_int_equal(op.total_bytes, 100);
+        assert_int_equal(op.n_parts, 2); /* one bar per layer; out-of-range ignored */
+        assert_string_equal(op.parts[0]->name, "sha256:aaaa");
+        assert_int_equal(op.parts[0]->done_bytes, 7);
+        assert_string_equal(op.parts[1]->name, "sha256:bbbb");
+        assert_int_equal(op.parts[1]->total_bytes, 50);
         assert_false(op.done);
         assert_null(op.status);
         assert_int_equal(op.n_stages, 3);
@@ -129,6 +137,7 @@ static void test_lifecycle_and_result(void **state)
         assert_int_equal(op.status->code, RPC_OK);
         assert_string_equal(op.status->op_id, id);
         assert_string_equal(op.stage, "finish");
+        assert_int_equal(op.n_parts, 0); /* a new stage starts without parts */
         Banger__V1__HealthResponse *h =
             banger__v1__health_response__unpack(NULL, op.result.len, op.result.data);
         assert_non_null(h);

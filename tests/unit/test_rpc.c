@@ -447,8 +447,8 @@ static void test_oversize_refused(void **state)
         Banger__V1__HealthRequest hreq = BANGER__V1__HEALTH_REQUEST__INIT;
         struct rpc_call_opts o = {.deadline_ms = 10000, .flags = RPC_CALL_IDEMPOTENT};
         assert_int_equal(rpc_call(c, "/banger.test.Vm/Health", &hreq.base,
-                                  &banger__v1__health_response__descriptor,
-                                  (ProtobufCMessage **)&h, &o, &st),
+                                  &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h,
+                                  &o, &st),
                          0);
         protobuf_c_message_free_unpacked(&h->base, NULL);
         rpc_client_close(c);
@@ -490,15 +490,15 @@ static void test_survives_early_hangups(void **state)
                 /* A call that reached the stuck listener is cut when it is
                  * reopened (never left to hang); a read retries once. */
                 Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
-                struct rpc_call_opts o = {.deadline_ms = 8000, .flags = RPC_CALL_IDEMPOTENT};
+                struct rpc_call_opts o = {.deadline_ms = 20000, .flags = RPC_CALL_IDEMPOTENT};
                 int r = rpc_call(c, "/banger.test.Vm/Health", &req.base,
-                                 &banger__v1__health_response__descriptor,
-                                 (ProtobufCMessage **)&h, &o, &st);
+                                 &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h,
+                                 &o, &st);
                 if (r != 0)
                         fprintf(stderr, "round %d: %s\n", round, st.message);
                 assert_int_equal(r, 0);
-                /* recovered well within the watchdog's period plus a probe */
-                assert_true(now_mono_msec() - t0 < 5000);
+                /* recovered by the guard (tick + probe + reopen), not by the deadline */
+                assert_true(now_mono_msec() - t0 < 15000);
                 protobuf_c_message_free_unpacked(&h->base, NULL);
                 rpc_client_close(c);
         }

@@ -1,0 +1,11 @@
+# `banger image pull` through the real banger-imagesvc + banger-gateway against
+# Debian's docker-registry on loopback (images from oci_layout_tool, pushed
+# with skopeo). The content check (umoci unpack vs the banger ext4 mounted
+# through a loop device, compare_rootfs.py) needs root: label root, skips
+# (exit 77) without root or loop devices.
+banger_add_script_test(integration_image_pull
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_pull.sh full
+  LABELS integration TIMEOUT 240)
+banger_add_script_test(root_image_pull_content
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_pull.sh content
+  LABELS root TIMEOUT 120)
