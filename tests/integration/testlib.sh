@@ -47,6 +47,16 @@ new_home() {
         trap cleanup_home EXIT
 }
 cleanup_home() {
+        # On failure, the services' last words go to the test output (CI keeps
+        # nothing else).
+        if [ "${T_FAILS:-0}" -gt 0 ]; then
+                local l
+                for l in "$BANGER_HOME"/state/logs/*.log "$BANGER_HOME"/*.log; do
+                        [ -s "$l" ] || continue
+                        echo "---- last lines of $l" >&2
+                        tail -n 15 "$l" | cut -c1-400 >&2
+                done
+        fi
         "$BANGER" daemon stop --timeout 5 >/dev/null 2>&1 || true
         # Anything still running with this BANGER_HOME (a test that failed
         # half-way, a process whose pidfile is gone) must not outlive the test.
