@@ -12,11 +12,11 @@
 
 static json_t *image_json(const Banger__V1__Image *i)
 {
-        return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:s,s:I}", "name", i->name, "ref", i->ref,
-                         "digest", i->digest, "size", (json_int_t)i->size, "used",
+        return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:s,s:s,s:I}", "name", i->name, "ref",
+                         i->ref, "digest", i->digest, "size", (json_int_t)i->size, "used",
                          (json_int_t)i->used, "has_init", i->has_init, "has_sshd", i->has_sshd,
-                         "rootfs", i->rootfs_path, "created_unix_ms",
-                         (json_int_t)i->created_unix_ms);
+                         "rootfs", i->rootfs_path, "work_seed", i->work_seed_path,
+                         "created_unix_ms", (json_int_t)i->created_unix_ms);
 }
 
 static void print_json(json_t *o)
@@ -38,6 +38,8 @@ static void image_print(const Banger__V1__Image *i)
                used, i->has_init ? "yes" : "no", i->has_sshd ? "yes" : "no",
                i->has_sshd ? "" : " (vm run needs sshd: install openssh-server in the image)",
                i->rootfs_path);
+        printf("seed:     %s\n",
+               i->work_seed_path[0] ? i->work_seed_path : "none (VMs start with an empty /root)");
 }
 
 static int image_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
@@ -56,10 +58,30 @@ static int image_call(struct cli *cli, const char *method, const ProtobufCMessag
         return r;
 }
 
+/* Runs an image operation (Build, Pull) to its end and prints the image. */
+static int image_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
+{
+        struct rpc_client *c = NULL;
+        struct rpc_status st = {0};
+        Banger__V1__Image *img = NULL;
+        int r = cli_gateway(cli, &c, &st);
+        if (r == 0)
+                r = cli_op_run(c, IMAGE_SERVICE, method, in, false, &banger__v1__image__descriptor,
+                               (ProtobufCMessage **)&img, &st);
+        rpc_client_close(c);
+        if (r < 0)
+                return cli_fail_status(&st);
+        if (cli_flag(cli, "json"))
+                print_json(image_json(img));
+        else
+                image_print(img);
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
 int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         Banger__V1__BuildImageRequest req = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
-        bool json = cli_flag(cli, "json");
         char *pkgs[64];
         size_t n = 0;
         char *copy = NULL;
@@ -79,23 +101,9 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                 req.packages = pkgs;
                 req.n_packages = n;
         }
-        struct rpc_client *c = NULL;
-        struct rpc_status st = {0};
-        Banger__V1__Image *img = NULL;
-        int r = cli_gateway(cli, &c, &st);
-        if (r == 0)
-                r = cli_op_run(c, IMAGE_SERVICE, "Build", &req.base, false,
-                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
-        rpc_client_close(c);
+        int r = image_op(cli, "Build", &req.base);
         free(copy);
-        if (r < 0)
-                return cli_fail_status(&st);
-        if (json)
-                print_json(image_json(img));
-        else
-                image_print(img);
-        banger__v1__image__free_unpacked(img, NULL);
-        return 0;
+        return r;
 }
 
 int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -159,7 +167,6 @@ int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
 int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         Banger__V1__PullImageRequest req = BANGER__V1__PULL_IMAGE_REQUEST__INIT;
-        bool json = cli_flag(cli, "json");
         const char *v;
         req.reference = argv[0];
         if ((v = cli_flag_value(cli, "name")))
@@ -171,22 +178,7 @@ int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                 if (r)
                         return r;
         }
-        struct rpc_client *c = NULL;
-        struct rpc_status st = {0};
-        Banger__V1__Image *img = NULL;
-        int r = cli_gateway(cli, &c, &st);
-        if (r == 0)
-                r = cli_op_run(c, IMAGE_SERVICE, "Pull", &req.base, false,
-                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
-        rpc_client_close(c);
-        if (r < 0)
-                return cli_fail_status(&st);
-        if (json)
-                print_json(image_json(img));
-        else
-                image_print(img);
-        banger__v1__image__free_unpacked(img, NULL);
-        return 0;
+        return image_op(cli, "Pull", &req.base);
 }
 
 int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

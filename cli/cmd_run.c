@@ -331,9 +331,10 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 return cli_fail_status(&st);
         }
         int code = RUN_EXIT_BANGER;
-        r = ensure_kernel(&c, kernel, &st);
+        /* The image first: one without sshd fails before a kernel download. */
+        r = ensure_image(&c, image, &st);
         if (r == 0)
-                r = ensure_image(&c, image, &st);
+                r = ensure_kernel(&c, kernel, &st);
         if (r < 0) {
                 cli_fail_status(&st);
                 goto out;

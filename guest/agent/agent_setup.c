@@ -224,6 +224,17 @@ static int setup_network(const struct agent_config *cfg)
         return 0;
 }
 
+/* /root keeps the mode the work disk brought (the image's, 0700 on Debian,
+ * through its work seed) minus group and other write, which sshd's
+ * StrictModes refuses. */
+static int root_home_mode(void)
+{
+        struct stat st;
+        if (stat("/root", &st) < 0)
+                return -1;
+        return chmod("/root", st.st_mode & 07755 & ~(mode_t)022);
+}
+
 static int mount_disk(const char *dev, const char *target, unsigned long flags, const char *what)
 {
         if (!wait_for_path(dev, AGENT_DEVICE_WAIT_MS)) {
@@ -293,7 +304,7 @@ int agent_setup_run(const char *cmdline)
         if (cfg.work[0]) {
                 if (mount_disk(cfg.work, "/root", MS_NOSUID | MS_NODEV, "work") < 0) {
                         failed++;
-                } else if (chown("/root", 0, 0) < 0 || chmod("/root", 0755) < 0) {
+                } else if (chown("/root", 0, 0) < 0 || root_home_mode() < 0) {
                         agent_log("set owner and mode of /root: %m");
                         failed++;
                 } else {

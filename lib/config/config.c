@@ -712,8 +712,10 @@ static const struct bg_config_key schema[] = {
     {"log_level", "string", "\"info\"",
      "Least severe log level written: debug, info, warn or error.", parse_enum, NULL,
      CFG(log_level), 0, 0, log_level_names},
-    {"vmm", "string", "\"auto\"", "Virtual machine monitor: auto, qemu or firecracker.", parse_enum,
-     NULL, CFG(vmm), 0, 0, vmm_names},
+    {"vmm", "string", "\"auto\"",
+     "VMM for new VMs: qemu, firecracker, or auto (firecracker when it is installed, >= 1.5 and "
+     "/dev/kvm is usable; else qemu).",
+     parse_enum, NULL, CFG(vmm), 0, 0, vmm_names},
 
     {"vm.vcpu", "integer", "2", "Virtual CPUs of a new VM (1..32).", parse_int, NULL, CFG(vm.vcpu),
      1, 32, NULL},

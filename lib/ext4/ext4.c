@@ -1922,3 +1922,195 @@ uint64_t ext4_estimate_size(uint64_t content_bytes, uint64_t n_inodes)
                 size = 8 * mib;
         return (size + mib - 1) / mib * mib;
 }
+
+/* ---- public: directories ------------------------------------------------ */
+
+struct dir_names {
+        char **names;
+        size_t n, cap;
+        bool oom;
+};
+
+static int collect_name(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int offset,
+                        int blocksize, char *buf, void *priv)
+{
+        struct dir_names *d = priv;
+        (void)dir;
+        (void)offset;
+        (void)blocksize;
+        (void)buf;
+        if (entry == DIRENT_DOT_FILE || entry == DIRENT_DOT_DOT_FILE)
+                return 0;
+        if (d->n == d->cap) {
+                size_t cap = d->cap ? d->cap * 2 : 32;
+                char **nv = realloc(d->names, cap * sizeof(*nv));
+                if (!nv) {
+                        d->oom = true;
+                        return DIRENT_ABORT;
+                }
+                d->names = nv;
+                d->cap = cap;
+        }
+        char *name = strndup(de->name, (size_t)ext2fs_dirent_name_len(de));
+        if (!name) {
+                d->oom = true;
+                return DIRENT_ABORT;
+        }
+        d->names[d->n++] = name;
+        return 0;
+}
+
+int ext4_readdir(struct ext4_fs *e, const char *path, ext4_readdir_fn fn, void *ud,
+                 struct bg_error *err)
+{
+        if (!e)
+                return bg_error_set(err, EINVAL, "no ext4 image");
+        struct target t;
+        int r = existing(e, path, &t, err);
+        if (r < 0)
+                return r;
+        struct ext2_inode in;
+        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
+        if (er)
+                return fail(err, er, "read inode of '%s'", path);
+        if (!LINUX_S_ISDIR(in.i_mode))
+                return bg_error_set(err, ENOTDIR, "image path '%s' is not a directory", path);
+        /* Names first, callbacks after: fn may read (or write) the image. */
+        struct dir_names d = {0};
+        er = ext2fs_dir_iterate2(e->fs, t.ino, 0, NULL, collect_name, &d);
+        if (d.oom)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        else if (er)
+                r = fail(err, er, "read directory '%s'", path);
+        size_t plen = strlen(path);
+        for (size_t i = 0; r >= 0 && i < d.n; i++) {
+                _cleanup_free_ char *child = NULL;
+                bool slash = plen && path[plen - 1] == '/';
+                if (asprintf(&child, "%s%s%s", path, slash ? "" : "/", d.names[i]) < 0) {
+                        child = NULL;
+                        r = bg_error_set(err, ENOMEM, "out of memory");
+                        break;
+                }
+                struct ext4_stat st;
+                r = ext4_lookup(e, child, &st, err);
+                if (r >= 0)
+                        r = fn(ud, d.names[i], &st);
+        }
+        for (size_t i = 0; i < d.n; i++)
+                free(d.names[i]);
+        free(d.names);
+        return r;
+}
+
+/* ---- internal: streaming reads and xattr listing ------------------------ */
+
+int ext4_stream_file(struct ext4_fs *e, const char *path, ext4_sink_fn sink, void *ud,
+                     struct bg_error *err)
+{
+        struct target t;
+        int r = existing(e, path, &t, err);
+        if (r < 0)
+                return r;
+        struct ext2_inode in;
+        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
+        if (er)
+                return fail(err, er, "read inode of '%s'", path);
+        if (!LINUX_S_ISREG(in.i_mode))
+                return bg_error_set(err, EINVAL, "'%s' is not a regular file", path);
+        uint64_t size = EXT2_I_SIZE(&in);
+        _cleanup_free_ char *buf = malloc(EXT4_STREAM_CHUNK);
+        if (!buf)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        ext2_file_t f;
+        er = ext2fs_file_open(e->fs, t.ino, 0, &f);
+        if (er)
+                return fail(err, er, "open '%s'", path);
+        uint64_t off = 0;
+        while (r >= 0 && off < size) {
+                unsigned int want =
+                    size - off > EXT4_STREAM_CHUNK ? EXT4_STREAM_CHUNK : (unsigned int)(size - off);
+                unsigned int got = 0;
+                er = ext2fs_file_read(f, buf, want, &got);
+                if (er) {
+                        r = fail(err, er, "read '%s'", path);
+                        break;
+                }
+                if (got == 0) {
+                        r = bg_error_set(err, EIO, "read '%s': short read", path);
+                        break;
+                }
+                r = sink(ud, buf, got, err);
+                off += got;
+        }
+        ext2fs_file_close(f);
+        return r;
+}
+
+struct xattr_list {
+        char **names;
+        void **values;
+        size_t *lens;
+        size_t n;
+        bool oom;
+};
+
+static int collect_xattr(char *name, char *value, size_t len, void *data)
+{
+        struct xattr_list *l = data;
+        char **nn = realloc(l->names, (l->n + 1) * sizeof(*nn));
+        if (nn)
+                l->names = nn;
+        void **nv = realloc(l->values, (l->n + 1) * sizeof(*nv));
+        if (nv)
+                l->values = nv;
+        size_t *nl = realloc(l->lens, (l->n + 1) * sizeof(*nl));
+        if (nl)
+                l->lens = nl;
+        char *nm = strdup(name);
+        void *v = malloc(len ? len : 1);
+        if (!nn || !nv || !nl || !nm || !v) {
+                free(nm);
+                free(v);
+                l->oom = true;
+                return XATTR_ABORT;
+        }
+        if (len)
+                memcpy(v, value, len);
+        l->names[l->n] = nm;
+        l->values[l->n] = v;
+        l->lens[l->n] = len;
+        l->n++;
+        return 0;
+}
+
+int ext4_xattrs_each(struct ext4_fs *e, const char *path, ext4_xattr_fn fn, void *ud,
+                     struct bg_error *err)
+{
+        struct target t;
+        int r = existing(e, path, &t, err);
+        if (r < 0)
+                return r;
+        struct ext2_xattr_handle *h = NULL;
+        struct xattr_list l = {0};
+        errcode_t er = ext2fs_xattrs_open(e->fs, t.ino, &h);
+        if (!er)
+                er = ext2fs_xattrs_read(h);
+        if (!er)
+                er = ext2fs_xattrs_iterate(h, collect_xattr, &l);
+        if (h)
+                ext2fs_xattrs_close(&h);
+        if (l.oom)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        else if (er)
+                r = fail(err, er, "read xattrs of '%s'", path);
+        for (size_t i = 0; r >= 0 && i < l.n; i++)
+                r = fn(ud, l.names[i], l.values[i], l.lens[i], err);
+        for (size_t i = 0; i < l.n; i++) {
+                free(l.names[i]);
+                free(l.values[i]);
+        }
+        free(l.names);
+        free(l.values);
+        free(l.lens);
+        return r;
+}

@@ -188,6 +188,30 @@ int ext4_add_tree(struct ext4_fs *fs, const char *host_dir, const char *image_di
 /* Current block and inode usage. */
 void ext4_usage(struct ext4_fs *fs, struct ext4_usage *ret);
 
+/* Calls fn(ud, name, st) for every entry of the directory `path` except "."
+ * and "..", in on-disk order (st as ext4_lookup gives it, symlinks not
+ * followed); fn returning < 0 stops the walk and that value is returned.
+ * -ENOTDIR / -ENOENT for a bad path. */
+typedef int (*ext4_readdir_fn)(void *ud, const char *name, const struct ext4_stat *st);
+int ext4_readdir(struct ext4_fs *fs, const char *path, ext4_readdir_fn fn, void *ud,
+                 struct bg_error *err);
+
+struct ext4_copy_opts {
+        uint64_t max_bytes;   /* regular-file bytes over the whole tree; 0 = no limit */
+        uint64_t max_entries; /* entries over the whole tree; 0 = no limit */
+};
+/* Copy the tree at src_path in src (a directory, not followed if it is a
+ * symlink: -ENOTDIR) into dst at dst_path: directories, regular files
+ * (streamed in bounded chunks), symlinks, device nodes, fifos and sockets,
+ * each with owner, mode, times and xattrs; hardlinks inside the tree stay
+ * hardlinks. dst_path must be a directory or absent (created, parents must
+ * exist) and gets src_path's owner, mode, times and xattrs; what is already
+ * in it stays unless the copy replaces it. Over a limit: -EFBIG naming it;
+ * what was copied so far stays (the caller discards dst). Depth is capped
+ * at 256 (-ELOOP). src and dst must be different images. */
+int ext4_copy_tree(struct ext4_fs *src, const char *src_path, struct ext4_fs *dst,
+                   const char *dst_path, const struct ext4_copy_opts *opts, struct bg_error *err);
+
 /* Image size in bytes (a multiple of 1 MiB, at least 8 MiB) to hold
  * content_bytes of file data in n_inodes entries with headroom, for a
  * journal-less image made with default opts (one inode per 8 KiB). */

@@ -582,3 +582,11 @@ int ops_ctx_set_result(struct ops_ctx *ctx, const ProtobufCMessage *msg)
         pthread_mutex_unlock(&ctx->reg->lock);
         return 0;
 }
+
+int ops_start_fill(struct ops_registry *r, const struct ops_start *s, Banger__V1__Operation *out,
+                   struct bg_error *err)
+{
+        char id[OPS_ID_LEN + 1];
+        int rc = ops_start(r, s, id, NULL, err);
+        return rc < 0 ? rc : ops_fill(r, id, out, err);
+}

@@ -69,6 +69,10 @@ struct ops_registry *ops_registry_free(struct ops_registry *r);
 int ops_start(struct ops_registry *r, const struct ops_start *s, char ret_id[OPS_ID_LEN + 1],
               bool *ret_reused, struct bg_error *err);
 
+/* ops_start, then ops_fill of the operation (new or reused) into out: what
+ * an RPC method that starts long work answers. */
+int ops_start_fill(struct ops_registry *r, const struct ops_start *s, Banger__V1__Operation *out,
+                   struct bg_error *err);
 /* Fill out (initialised with BANGER__V1__OPERATION__INIT or by the RPC
  * dispatcher) with heap copies of the operation's state; free them with
  * ops_operation_clear or protobuf_c_message_free_unpacked. -ENOENT ("no

@@ -118,6 +118,7 @@ enum rpc_code rpc_code_from_errno(int err)
         case EILSEQ:
         case ENAMETOOLONG:
         case EDOM:
+        case ELOOP: /* a path through a symlink, a link loop: bad input */
                 return RPC_INVALID_ARGUMENT;
         case ECONNRESET:
         case ENOTCONN:

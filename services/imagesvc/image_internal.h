@@ -14,6 +14,7 @@
 #include "util/error.h"
 
 #define IMAGE_NAME_MAX 64
+#define IMAGE_WORK_SEED "work-seed.ext4"
 
 struct imagestore {
         struct daemon *d;
@@ -51,6 +52,12 @@ int image_fill(struct imagestore *s, const struct image_row *r, Banger__V1__Imag
 /* Installs banger's agent, its units and the sshd drop-in into a root file
  * system and removes the image's ssh host keys. */
 int image_install_guest_files(struct ext4_fs *fs, struct bg_error *err);
+/* Copies the image's /root (a real directory) into tmp_dir/work-seed.ext4,
+ * which vmsvc copies onto every new work disk (mounted over /root in the
+ * guest, so the image's dotfiles would otherwise be hidden). *ret_made false
+ * when there is no /root or it is too big to seed (logged). */
+int image_make_work_seed(struct ext4_fs *fs, const char *tmp_dir, bool *ret_made,
+                         struct bg_error *err);
 /* Atomically turns tmp_dir (holding rootfs.ext4) into STATE/images/NAME and
  * records it: -EEXIST when the name was taken meanwhile. On failure tmp_dir
  * is left for the caller to remove. */

@@ -134,8 +134,8 @@ static const char *docker_config(char *buf, size_t len)
 }
 
 /* Flattens img into tmp/rootfs.ext4 and installs the guest files. */
-static int pull_flatten(struct pull_job *j, const struct oci_image *img, const char *rootfs,
-                        struct oci_rootfs_info *info, struct bg_error *err)
+static int pull_flatten(struct pull_job *j, const struct oci_image *img, const char *tmp,
+                        const char *rootfs, struct oci_rootfs_info *info, struct bg_error *err)
 {
         struct oci_flatten_opts fo = {
             .size_bytes = j->size,
@@ -158,6 +158,9 @@ static int pull_flatten(struct pull_job *j, const struct oci_image *img, const c
         if (r < 0)
                 return r;
         r = image_install_guest_files(fs, err);
+        bool seeded = false;
+        if (r >= 0)
+                r = image_make_work_seed(fs, tmp, &seeded, err);
         if (r >= 0)
                 r = oci_rootfs_inspect(fs, info, err);
         if (r >= 0)
@@ -231,7 +234,7 @@ static int pull_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 return bg_error_errno(err, -errno, "create %s", tmp);
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", tmp);
         struct oci_rootfs_info info = {0};
-        r = pull_flatten(j, img, rootfs, &info, err);
+        r = pull_flatten(j, img, tmp, rootfs, &info, err);
         if (r >= 0) {
                 ops_ctx_stage(ctx, "publish");
                 struct stat st;
@@ -334,11 +337,7 @@ int imagesvc_image_pull(struct imagesvc *v, const Banger__V1__PullImageRequest *
             .userdata = j,
             .free_userdata = pull_job_free,
         };
-        char id[OPS_ID_LEN + 1];
-        r = ops_start(s->ops, &os, id, NULL, err);
-        if (r < 0)
-                return r;
-        return ops_fill(s->ops, id, out, err);
+        return ops_start_fill(s->ops, &os, out, err);
 }
 
 /* Calls fn for every file in CACHE/oci/blobs/sha256; stops on fn < 0. */

@@ -19,6 +19,7 @@
 #include "ext4.h"
 #include "image_internal.h"
 #include "imagesvc.h"
+#include "in_use.h"
 #include "kernel_util.h"
 #include "log/log.h"
 #include "oci_flatten.h"
@@ -166,7 +167,9 @@ int image_fill(struct imagestore *s, const struct image_row *r, Banger__V1__Imag
         out->digest = strdup(r->digest);
         out->dir = strdup(dir);
         out->rootfs_path = strdup(rootfs);
-        out->work_seed_path = strdup("");
+        char seed[PATH_MAX + 32];
+        snprintf(seed, sizeof(seed), "%s/" IMAGE_WORK_SEED, dir);
+        out->work_seed_path = strdup(access(seed, R_OK) == 0 ? seed : "");
         if (!out->name || !out->ref || !out->digest || !out->dir || !out->rootfs_path ||
             !out->work_seed_path)
                 return -ENOMEM;
@@ -386,6 +389,50 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         return 0;
 }
 
+/* ---- work seed ---- */
+
+#define WORK_SEED_MAX_BYTES (256ull << 20)
+#define WORK_SEED_MAX_ENTRIES 65536u
+
+int image_make_work_seed(struct ext4_fs *fs, const char *tmp_dir, bool *ret_made,
+                         struct bg_error *err)
+{
+        struct ext4_stat st;
+        struct bg_error ign = {0};
+        *ret_made = false;
+        /* Only a real directory: a symlinked /root is the image's business. */
+        if (ext4_lookup(fs, "/root", &st, &ign) < 0 || !S_ISDIR(st.mode))
+                return 0;
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/" IMAGE_WORK_SEED, tmp_dir);
+        struct ext4_create_opts co = {.label = "banger-seed"};
+        struct ext4_fs *seed = NULL;
+        int r = ext4_create(path, ext4_estimate_size(WORK_SEED_MAX_BYTES, WORK_SEED_MAX_ENTRIES),
+                            &co, &seed, err);
+        if (r < 0)
+                return r;
+        struct ext4_copy_opts cp = {.max_bytes = WORK_SEED_MAX_BYTES,
+                                    .max_entries = WORK_SEED_MAX_ENTRIES};
+        r = ext4_copy_tree(fs, "/root", seed, "/", &cp, err);
+        if (r == -EFBIG) {
+                log_warn("the image's /root is too big to seed VM work disks (%s); VMs start "
+                         "with an empty /root",
+                         err->msg);
+                ext4_free(seed);
+                unlink(path);
+                bg_error_clear(err);
+                return 0;
+        }
+        if (r >= 0)
+                r = ext4_close(TAKE_PTR(seed), err);
+        if (seed)
+                ext4_free(seed);
+        if (r < 0)
+                return bg_error_prefix(err, "keep the image's /root as the work seed");
+        *ret_made = true;
+        return 0;
+}
+
 /* ---- publish ---- */
 
 int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_record *rec,
@@ -477,10 +524,13 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (r >= 0)
                 r = run_mmdebstrap(j, fs, logpath, err);
         struct oci_rootfs_info info = {0};
+        bool seeded = false;
         if (r >= 0) {
                 ops_ctx_stage(ctx, "guest");
                 r = image_install_guest_files(fs, err);
         }
+        if (r >= 0)
+                r = image_make_work_seed(fs, tmp, &seeded, err);
         if (r >= 0)
                 r = oci_rootfs_inspect(fs, &info, err);
         if (r >= 0) {
@@ -596,11 +646,7 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
             .userdata = j,
             .free_userdata = free,
         };
-        char id[OPS_ID_LEN + 1];
-        r = ops_start(s->ops, &os, id, NULL, err);
-        if (r < 0)
-                return r;
-        return ops_fill(s->ops, id, out, err);
+        return ops_start_fill(s->ops, &os, out, err);
 }
 
 int imagesvc_image_show(struct imagesvc *v, const Banger__V1__ShowImageRequest *in,
@@ -659,6 +705,12 @@ int imagesvc_image_delete(struct imagesvc *v, const Banger__V1__DeleteImageReque
         struct imagestore *s = v->images;
         struct image_row row;
         int r = image_check_name(in->name, err);
+        if (r < 0)
+                return r;
+        r = image_row_get(s, in->name, &row, err);
+        if (r < 0)
+                return r;
+        r = imagesvc_check_unused(v, IN_USE_IMAGE, in->name, err);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&s->mu);

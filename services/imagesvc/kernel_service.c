@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "in_use.h"
 #include "bzimage.h"
 #include "imagesvc.h"
 #include "kernel_build.h"
@@ -649,6 +650,9 @@ int kernelsvc_delete(struct imagesvc *v, const Banger__V1__DeleteKernelRequest *
 {
         struct kernelsvc *ks = v->kernels;
         int r = kernel_check_name("kernel name", in->name, err);
+        if (r < 0)
+                return r;
+        r = imagesvc_check_unused(v, IN_USE_KERNEL, in->name, err);
         if (r < 0)
                 return r;
         if (!name_trylock(ks, in->name))

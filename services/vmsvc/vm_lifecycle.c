@@ -13,6 +13,7 @@
 
 #include "agent/agent_client.h"
 #include "disk/disk.h"
+#include "ext4.h"
 #include "identity.h"
 #include "log/log.h"
 #include "reconcile.h"
@@ -166,6 +167,28 @@ static int undo_network(void *ctx, struct bg_error *err)
         return r;
 }
 
+/* Copies the image's /root (its work seed) onto a fresh work disk, which the
+ * guest mounts over /root. The seed is shared by every VM of the image and
+ * only read: it is never closed with a flush (ext4_free). */
+static int seed_work_disk(const char *seed_path, const char *work, uint64_t work_bytes,
+                          struct bg_error *err)
+{
+        struct ext4_fs *seed = NULL, *w = NULL;
+        int r = ext4_open(seed_path, &seed, err);
+        if (r >= 0)
+                r = ext4_open(work, &w, err);
+        struct ext4_copy_opts o = {.max_bytes = work_bytes / 2};
+        if (r >= 0)
+                r = ext4_copy_tree(seed, "/", w, "/", &o, err);
+        if (r >= 0)
+                r = ext4_close(TAKE_PTR(w), err);
+        if (w)
+                ext4_free(w);
+        if (seed)
+                ext4_free(seed);
+        return r < 0 ? bg_error_prefix(err, "copy the image's /root onto the work disk") : r;
+}
+
 static int step_disks(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
@@ -191,6 +214,8 @@ static int step_disks(void *ctx, struct bg_error *err)
                 return r;
         /* Work: a fresh ext4 with the VM's identity. */
         r = disk_make_work(env->mkfs, work, run->rec.work_disk_bytes, "banger-work", err);
+        if (r >= 0 && run->img.work_seed[0])
+                r = seed_work_disk(run->img.work_seed, work, run->rec.work_disk_bytes, err);
         if (r < 0)
                 return r;
         struct vm_host_key hk;
@@ -240,7 +265,9 @@ static int build_spec(struct run *run, struct bg_error *err)
             .ip = run->net.ip[0] ? run->net.ip : NULL,
             .prefix = run->net.prefix,
             .gateway = run->net.gateway,
-            .dns = env->dns[0] ? env->dns : run->net.dns[0] ? run->net.dns : NULL,
+            .dns = env->dns[0]       ? env->dns
+                   : run->net.dns[0] ? run->net.dns
+                                     : NULL,
             .mac = run->net.mac,
             .has_modules_disk = run->k.modules[0] != '\0',
             .agent = NULL, /* the driver knows its agent transport */

@@ -963,3 +963,8 @@ const struct vmm_driver vmm_firecracker_driver = {
     .adopt = fc_adopt,
     .exit_reason = fc_exit_reason,
 };
+
+const char *fc_auto_pick(const char *binary, const char *kvm_path, char *why, size_t why_len)
+{
+        return fc_usable_kvm(binary, kvm_path, why, why_len) == 1 ? "firecracker" : "qemu";
+}

@@ -63,6 +63,11 @@ bool fc_version_tested(unsigned major, unsigned minor, unsigned patch);
 int fc_usable(const char *binary, char *why, size_t why_len);
 int fc_usable_kvm(const char *binary, const char *kvm_path, char *why, size_t why_len);
 
+/* vmm = "auto": "firecracker" when fc_usable_kvm(binary, kvm_path) says so,
+ * else "qemu"; why says what was found ("firecracker v1.16.1", "firecracker
+ * not found in PATH"). */
+const char *fc_auto_pick(const char *binary, const char *kvm_path, char *why, size_t why_len);
+
 /* Absolute path of an executable: name itself when it has a '/', else the
  * first match in $PATH. -ENOENT when none. */
 int fc_find_binary(const char *name, char *buf, size_t len);

@@ -21,6 +21,7 @@
 #include "util/names.h"
 #include "util/timeutil.h"
 #include "vm_store.h"
+#include "vmm_firecracker.h"
 
 /* The schema lives with the registry code (vm_store.c). */
 const struct store_migration *const vmsvc_migrations = vm_store_migrations;
@@ -264,11 +265,7 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
             .userdata = op,
             .free_userdata = free,
         };
-        char opid[OPS_ID_LEN + 1];
-        int r = ops_start(v->ops, &s, opid, NULL, err);
-        if (r < 0)
-                return r;
-        return ops_fill(v->ops, opid, out, err);
+        return ops_start_fill(v->ops, &s, out, err);
 }
 
 /* ---- handlers ---- */
@@ -839,13 +836,17 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                 return bg_error_errno(err, -errno, "create %s", e->vms_dir);
         e->deps = &v->deps;
         e->driver_for = vmsvc_driver_for;
-        /* Firecracker when asked for explicitly; auto picks QEMU until the
-         * Firecracker usability check is wired in. */
-        snprintf(e->vmm, sizeof(e->vmm), "%s",
-                 v->d->cfg.vmm == BG_VMM_FIRECRACKER ? "firecracker" : "qemu");
+        /* vmm = "auto": Firecracker when it is installed, new enough and
+         * /dev/kvm is usable; QEMU otherwise. */
+        const char *vmm = v->d->cfg.vmm == BG_VMM_FIRECRACKER ? "firecracker" : "qemu";
+        if (v->d->cfg.vmm == BG_VMM_AUTO) {
+                char why[256];
+                vmm = fc_auto_pick(v->d->cfg.firecracker.binary, "/dev/kvm", why, sizeof(why));
+                log_info("vmm = auto: new VMs use %s (%s)", vmm, why);
+        }
+        snprintf(e->vmm, sizeof(e->vmm), "%s", vmm);
         snprintf(e->binary, sizeof(e->binary), "%s",
-                 v->d->cfg.vmm == BG_VMM_FIRECRACKER ? v->d->cfg.firecracker.binary
-                                                     : v->d->cfg.qemu.binary);
+                 streq(vmm, "firecracker") ? v->d->cfg.firecracker.binary : v->d->cfg.qemu.binary);
         e->accel = v->d->cfg.qemu.accel == BG_QEMU_ACCEL_KVM ? VMM_ACCEL_KVM : VMM_ACCEL_TCG;
         snprintf(e->qemu_img, sizeof(e->qemu_img), "qemu-img");
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");

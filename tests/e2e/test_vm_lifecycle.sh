@@ -83,6 +83,14 @@ check "sshd up with the pinned host key" wait_for 90 vssh true
 check "ssh runs a command" bash -c '[ "$(vssh hostname 2>/dev/null)" = e2e ]'
 vssh 'echo kept > /root/marker && sync' || true
 check "the work disk is /root" bash -c 'vssh "findmnt -no SOURCE /root" | grep -q vdb'
+check "the image's /root dotfiles are on the work disk (work seed)" bash -c 'vssh "test -f /root/.bashrc && test -f /root/.profile && test -f /root/.hushlogin"'
+check "/root keeps the image's mode 0700" bash -c '[ "$(vssh stat -c %a /root)" = 700 ]'
+img=$(jq -r .image <<<"$json")
+krn=$(jq -r .kernel <<<"$json")
+rc=0; "$B" image delete "$img" >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+check "deleting the image a VM uses is refused (exit 5) naming the VM" bash -c '[ $1 -eq 5 ] && grep -q "used by 1 VM (e2e)" "$2"' _ "$rc" "$BANGER_HOME/err"
+rc=0; "$B" kernel delete "$krn" >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+check "so is deleting its kernel" bash -c '[ $1 -eq 5 ] && grep -q "e2e" "$2"' _ "$rc" "$BANGER_HOME/err"
 up=$(awk '/^nameserver/ && $2 !~ /^127\./ && $2 ~ /^[0-9.]+$/ {print $2; exit}' /etc/resolv.conf)
 if [ -n "$up" ]; then
         check "the guest resolves through the host's upstream DNS ($up)" bash -c 'vssh cat /etc/resolv.conf | grep -q "nameserver $1"' _ "$up"

@@ -284,6 +284,10 @@ check "agent units installed" bash -c 'debugfs -R "stat /usr/lib/systemd/system/
 check "sshd drop-in installed" bash -c 'debugfs -R "cat /etc/ssh/sshd_config.d/banger.conf" "$1" 2>/dev/null | grep -q "PasswordAuthentication no"' _ "$IMG"
 check "ssh host keys removed" bash -c 'for k in ssh_host_ed25519_key ssh_host_ed25519_key.pub ssh_host_rsa_key; do debugfs -R "stat /etc/ssh/$k" "$1" 2>&1 | grep -q "File not found" || exit 1; done' _ "$IMG"
 check "an existing /root keeps its mode 0700" bash -c 'debugfs -R "stat /root" "$1" 2>/dev/null | grep -q "Mode:  0700"' _ "$IMG"
+SEED=$(jq -r .work_seed <<<"$j")
+check "the image's /root is kept as its work seed" test "$SEED" = "$IMAGES/busy-v1/work-seed.ext4" -a -s "$SEED"
+check "  the seed passes e2fsck -fn" e2fsck -fn "$SEED"
+check "  its root has /root's mode and holds /root's files and banger's .hushlogin" bash -c 'debugfs -R "stat /" "$1" 2>/dev/null | grep -q "Mode:  0700" && debugfs -R "ls -l /" "$1" 2>/dev/null | grep -q .hushlogin' _ "$SEED"
 check "the image's sshd_config kept" test "$(dbg 'cat /etc/ssh/sshd_config' "$IMG")" = 'Include /etc/ssh/sshd_config.d/*.conf'
 line=$(pulled_line busy-v1)
 echo "  log: $line"
@@ -347,6 +351,38 @@ if [ -f "$rblob" ]; then
         check "  no temp files left" no_tmp "$BLOBS" "$IMAGES"
 else
         fail "layer $BADL not found in the registry storage"
+fi
+
+# 6b. hostile layers through the service: refused naming the entry, nothing
+# published, nothing written outside banger's directories.
+printf 'dir etc 0755 0 0\nfile ../escape 0644 0 0 x\n' > "$W/h1.spec"
+printf 'symlink etc2 /etc\nfile etc2/passwd 0644 0 0 owned\n' > "$W/h2.spec"
+printf 'dir etc 0755 0 0\nhardlink etc/x missing/target\n' > "$W/h3.spec"
+printf 'file /abs 0644 0 0 x\n' > "$W/h4.spec"
+for h in h1:escape h2:etc2/passwd h3:etc/x h4:abs; do
+        n=${h%%:*} what=${h#*:}
+        "$LAYOUT" "$W/$n" 1 --platform linux/amd64 --layer "$W/base.spec:gz" --layer "$W/$n.spec:tar" ||
+                { fail "could not build the hostile image $n"; continue; }
+        push "$n:1" "test/$n:1"
+        pw=$(sha256sum /etc/passwd)
+        rc=0; "$BANGER" image pull "$R/test/$n:1" >/dev/null 2>"$W/err-$n" || rc=$?
+        echo "  $n: $(tail -1 "$W/err-$n")"
+        check "hostile layer $n refused (exit 2) naming the entry" bash -c '[ $1 -eq 2 ] && grep -q "$3" "$2"' _ "$rc" "$W/err-$n" "$what"
+        check "  no image published for $n" not_listed "$n-1"
+        check "  no temp files left after $n" no_tmp "$BLOBS" "$IMAGES"
+        check "  nothing written outside banger's dirs by $n" bash -c '[ ! -e /escape ] && [ ! -e /abs ] && [ ! -e "$1/../escape" ] && [ "$(sha256sum /etc/passwd)" = "$2" ] && ! find "$3" "$4" \( -name escape -o -name abs \) | grep -q .' _ "$IMAGES" "$pw" "$BANGER_HOME" "$W"
+done
+
+# 6c. an image without sshd: vm run says so before doing anything else
+printf 'dir sbin 0755 0 0\nfile sbin/init 0755 0 0 #!init\n' > "$W/nossh.spec"
+"$LAYOUT" "$W/nossh" 1 --platform linux/amd64 --layer "$W/nossh.spec:tar"
+push nossh:1 test/nossh:1
+if "$BANGER" image pull "$R/test/nossh:1" >/dev/null 2>"$W/err-nossh"; then
+        check "image show says the image has no sshd" bash -c '"$1" image show nossh-1 | grep -q "sshd:     no"' _ "$BANGER"
+        rc=0; "$BANGER" vm run --image nossh-1 -- true >/dev/null 2>"$W/err-run" || rc=$?
+        check "vm run on an image without sshd fails (exit 125) saying so" bash -c '[ $1 -eq 125 ] && grep -q "has no sshd" "$2"' _ "$rc" "$W/err-run"
+else
+        fail "pull of the sshd-less image: $(tail -1 "$W/err-nossh")"
 fi
 
 # 7. kill -9 of banger-imagesvc in the middle of a pull of a 150 MiB layer

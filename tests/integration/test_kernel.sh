@@ -165,6 +165,12 @@ check "no build directory left" bash -c '! ls -a "$1" | grep -q "^\.tmp-"' _ "$K
 # Delete.
 rc=0; "$BANGER" kernel delete nosuch >/dev/null 2>"$DATA/err" || rc=$?
 check "delete of a missing kernel exits 3 (NOT_FOUND)" bash -c '[ $1 -eq 3 ] && grep -q "not found" "$2"' _ "$rc" "$DATA/err"
+# While vmsvc cannot be asked whether a VM uses the kernel, it is not deleted.
+kill -9 "$(svc_pid vmsvc)"
+rc=0; "$BANGER" kernel delete "$REL" >/dev/null 2>"$DATA/err" || rc=$?
+check "delete while vmsvc is down is refused (exit 5) and says why" bash -c '[ $1 -eq 5 ] && grep -q "vmsvc does not answer" "$2"' _ "$rc" "$DATA/err"
+check "  and the kernel is still there" "$BANGER" kernel show "$REL"
+check "daemon start brings vmsvc back" "$BANGER" daemon start
 check "delete works" "$BANGER" kernel delete "$REL"
 check "deleted kernel's directory is gone" test ! -e "$KDIR/$REL"
 rc=0; "$BANGER" kernel show "$REL" >/dev/null 2>&1 || rc=$?

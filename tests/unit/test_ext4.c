@@ -799,7 +799,8 @@ static void test_add_tree(void **state)
         /* keep_existing_dirs: a directory already there keeps its metadata */
         struct ext4_meta keep = meta(S_IFDIR | 0700, 7, 7);
         OK(ext4_mkdir(fs, "/keep", &keep, err));
-        struct ext4_tree_opts ko = {.override_owner = true, .uid = 1234, .keep_existing_dirs = true};
+        struct ext4_tree_opts ko = {
+            .override_owner = true, .uid = 1234, .keep_existing_dirs = true};
         OK(ext4_add_tree(fs, host, "/keep", &ko, err));
         close_and_check(fs, img);
 
@@ -831,6 +832,111 @@ static void test_add_tree(void **state)
                 fprintf(stderr, "host file system without user xattrs; xattr copy not checked\n");
         }
         ext4_free(fs);
+        free(buf);
+}
+
+/* ---- readdir and copy_tree ---------------------------------------------- */
+
+static int count_entry(void *ud, const char *name, const struct ext4_stat *st)
+{
+        char *seen = ud;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                return -EINVAL;
+        strcat(seen, name);
+        strcat(seen, S_ISDIR(st->mode) ? "/ " : " ");
+        return 0;
+}
+
+static void same_entry(struct ext4_fs *a, struct ext4_fs *b, const char *pa, const char *pb)
+{
+        struct ext4_stat x = stat_of(a, pa), y = stat_of(b, pb);
+        assert_int_equal(x.mode, y.mode);
+        assert_int_equal(x.uid, y.uid);
+        assert_int_equal(x.gid, y.gid);
+        assert_int_equal(x.size, y.size);
+        assert_int_equal(x.mtime.tv_sec, y.mtime.tv_sec);
+        assert_int_equal(x.mtime.tv_nsec, y.mtime.tv_nsec);
+        assert_int_equal(x.rdev, y.rdev);
+}
+
+static void test_readdir_copy_tree(void **state)
+{
+        char img2[320];
+        snprintf(img2, sizeof(img2), "%s/copy.ext4", tmpdir);
+        struct ext4_fs *src = mk(64 << 20, NULL);
+        struct ext4_meta d700 = meta(S_IFDIR | 0700, 0, 0), d755 = meta(S_IFDIR | 0755, 5, 6);
+        OK(ext4_mkdir(src, "/root", &d700, err));
+        OK(ext4_mkdir(src, "/root/.config", &d755, err));
+        OK(ext4_mkdir(src, "/root/.config/deep", &d755, err));
+        size_t big = 3u << 20;
+        char *buf = malloc(big);
+        assert_non_null(buf);
+        for (size_t i = 0; i < big; i++)
+                buf[i] = (char)(i * 2654435761u >> 13);
+        struct ext4_meta f = meta(S_IFREG | 0644, 1000, 1000);
+        OK(ext4_write_file(src, "/root/.config/deep/big", &f, buf, big, err));
+        OK(ext4_write_file(src, "/root/empty", &f, "", 0, err));
+        struct ext4_meta suid = meta(S_IFREG | 04755, 0, 0);
+        OK(ext4_write_file(src, "/root/tool", &suid, "ELF", 3, err));
+        OK(ext4_set_xattr(src, "/root/tool", "security.capability", "\1\2\3", 3, err));
+        OK(ext4_set_xattr(src, "/root/.config", "user.note", "hi", 2, err));
+        OK(ext4_hardlink(src, "/root/tool2", "/root/tool", err));
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_symlink(src, "/root/dangling", "/nowhere/at/all", &l, err));
+        struct ext4_meta fifo = meta(S_IFIFO | 0600, 0, 0), chr = meta(S_IFCHR | 0666, 0, 0);
+        OK(ext4_mknod(src, "/root/fifo", &fifo, 0, err));
+        OK(ext4_mknod(src, "/root/null", &chr, makedev(1, 3), err));
+        OK(ext4_symlink(src, "/link-to-root", "root", &l, err));
+
+        char seen[512] = "";
+        OK(ext4_readdir(src, "/root/.config", count_entry, seen, err));
+        assert_string_equal(seen, "deep/ ");
+        FAILS(ENOTDIR, ext4_readdir(src, "/root/tool", count_entry, seen, err));
+        FAILS(ENOENT, ext4_readdir(src, "/nope", count_entry, seen, err));
+
+        struct ext4_fs *dst = NULL;
+        struct ext4_create_opts co = {0};
+        OK(ext4_create(img2, 64 << 20, &co, &dst, err));
+        FAILS(ENOTDIR, ext4_copy_tree(src, "/link-to-root", dst, "/", NULL, err));
+        struct ext4_copy_opts few = {.max_entries = 3};
+        FAILS(EFBIG, ext4_copy_tree(src, "/root", dst, "/", &few, err));
+        struct ext4_copy_opts small = {.max_bytes = 1 << 20};
+        FAILS(EFBIG, ext4_copy_tree(src, "/root", dst, "/", &small, err));
+        ext4_free(dst);
+        dst = NULL;
+        OK(ext4_create(img2, 64 << 20, &co, &dst, err));
+        OK(ext4_copy_tree(src, "/root", dst, "/", NULL, err));
+        close_and_check(dst, img2);
+        OK(ext4_open(img2, &dst, err));
+
+        same_entry(src, dst, "/root", "/");
+        static const char *const names[] = {".config",  ".config/deep", ".config/deep/big",
+                                            "empty",    "tool",         "tool2",
+                                            "dangling", "fifo",         "null"};
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                char a[64], b[64];
+                snprintf(a, sizeof(a), "/root/%s", names[i]);
+                snprintf(b, sizeof(b), "/%s", names[i]);
+                same_entry(src, dst, a, b);
+        }
+        expect_content(dst, "/.config/deep/big", buf, big);
+        assert_int_equal(stat_of(dst, "/tool").ino, stat_of(dst, "/tool2").ino);
+        assert_int_equal(stat_of(dst, "/tool").nlink, 2);
+        char *target = NULL;
+        OK(ext4_readlink(dst, "/dangling", &target, err));
+        assert_string_equal(target, "/nowhere/at/all");
+        free(target);
+        void *v = NULL;
+        size_t n = 0;
+        OK(ext4_get_xattr(dst, "/tool", "security.capability", &v, &n, err));
+        assert_int_equal(n, 3);
+        assert_memory_equal(v, "\1\2\3", 3);
+        free(v);
+        OK(ext4_get_xattr(dst, "/.config", "user.note", &v, &n, err));
+        assert_memory_equal(v, "hi", 2);
+        free(v);
+        ext4_free(dst);
+        ext4_free(src);
         free(buf);
 }
 
@@ -887,6 +993,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_remove_tree_counts, setup, teardown),
             cmocka_unit_test_setup_teardown(test_open_mkfs_image, setup, teardown),
             cmocka_unit_test_setup_teardown(test_add_tree, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_readdir_copy_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_estimate_and_variants, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,16 @@ static void test_version_of_binary(void **state)
         setenv("FAKE_FC_VERSION", "1.4.1", 1);
         assert_int_equal(fc_usable_kvm(FC_FAKE_BINARY, "/dev/null", why, sizeof(why)), 0);
         assert_non_null(strstr(why, "older than 1.5.0"));
+        /* vmm = "auto" falls back to QEMU and says why */
+        assert_string_equal(fc_auto_pick(FC_FAKE_BINARY, "/dev/null", why, sizeof(why)), "qemu");
+        assert_non_null(strstr(why, "older than 1.5.0"));
+        setenv("FAKE_FC_VERSION", "1.16.1", 1);
+        assert_string_equal(fc_auto_pick(FC_FAKE_BINARY, "/dev/null", why, sizeof(why)),
+                            "firecracker");
+        assert_string_equal(fc_auto_pick(FC_FAKE_BINARY, "/nonexistent/kvm", why, sizeof(why)),
+                            "qemu");
+        assert_string_equal(fc_auto_pick("/nonexistent/firecracker", "/dev/null", why, sizeof(why)),
+                            "qemu");
 
         setenv("FAKE_FC_VERSION", "1.20.0", 1);
         assert_int_equal(fc_usable_kvm(FC_FAKE_BINARY, "/dev/null", why, sizeof(why)), 1);

@@ -1,0 +1,13 @@
+/* Whether VMs use an image or a kernel: asked of banger-vmsvc (the owner of
+ * the VM records) before either is deleted. */
+#pragma once
+
+#include "imagesvc.h"
+#include "util/error.h"
+
+enum in_use_kind { IN_USE_IMAGE, IN_USE_KERNEL };
+
+/* 0 when no VM uses it; -EBUSY (FAILED_PRECONDITION) naming the VMs when
+ * some do, or when vmsvc cannot be asked (a VM may be running from it). */
+int imagesvc_check_unused(struct imagesvc *v, enum in_use_kind kind, const char *name,
+                          struct bg_error *err);
