@@ -476,4 +476,17 @@ else
         fail "the pull never showed download progress: $(tail -3 "$W/err11")"
 fi
 check "the service still pulls after the cancel" "$BANGER" image pull "$R/test/busy@$D" --name busy-after >/dev/null 2>&1
+
+# 10. concurrent pulls of one reference and name do the work once
+"$BANGER" image cache prune >/dev/null 2>&1 || true
+"$BANGER" image pull "$R/test/big:1" --name big-conc >/dev/null 2>"$W/conc1" &
+c1=$!
+"$BANGER" image pull "$R/test/big:1" --name big-conc >/dev/null 2>"$W/conc2" &
+c2=$!
+rc1=0; wait "$c1" || rc1=$?
+rc2=0; wait "$c2" || rc2=$?
+check "two concurrent pulls both succeed" [ "$rc1" -eq 0 -a "$rc2" -eq 0 ]
+ids=$(cat "$W/conc1" "$W/conc2" | grep -Eo "^operation [0-9a-f]{16}" | sort -u | wc -l)
+check "  and follow one operation" [ "$ids" -eq 1 ]
+check "  which downloaded the layers once" [ "$(grep -c "image big-conc pulled from " "$LOG")" -eq 1 ]
 finish
