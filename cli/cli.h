@@ -94,6 +94,8 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
 int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_ssh_config(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

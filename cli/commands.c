@@ -370,6 +370,18 @@ static const struct cli_cmd vm_cmds[] = {
      .min_args = 1,
      .max_args = 1,
      .complete = CLI_COMPLETE_VM},
+    {.name = "ssh",
+     .args = "VM [-- CMD [ARG…]]",
+     .summary = "Open a shell in a running VM, or run CMD there, over ssh",
+     .description =
+         "Runs the system ssh with the config banger maintains (CONFIG_DIR/ssh/config:\n"
+         "User root, your banger key, the VM's pinned host key, no trust on first use).\n"
+         "Without CMD you get an interactive shell; ssh's exit code is banger's.\n"
+         "`banger ssh-config --install` makes plain `ssh NAME.vm` work too.",
+     .run = cmd_vm_ssh,
+     .min_args = 1,
+     .max_args = -1,
+     .complete = CLI_COMPLETE_VM},
     {.name = "logs",
      .args = "VM",
      .summary = "Print a VM's console log",
@@ -526,6 +538,11 @@ static const struct cli_cmd image_cmds[] = {
      .n_subs = ELEMENTSOF(image_cache_cmds)},
 };
 
+static const struct cli_flag ssh_config_flags[] = {
+    {"install", 0, NULL, "add an Include of banger's ssh config to ~/.ssh/config (idempotent)"},
+    {"uninstall", 0, NULL, "remove that Include again"},
+};
+
 static const struct cli_flag doctor_flags[] = {
     {"json", 0, NULL, "print JSON: rows of {id, status, message, hint} and a summary"},
     {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
@@ -540,6 +557,17 @@ static const struct cli_cmd root_cmds[] = {
      .summary = "Pull, build, list, show and delete root images",
      .subs = image_cmds,
      .n_subs = ELEMENTSOF(image_cmds)},
+    {.name = "ssh-config",
+     .summary = "Show banger's ssh config for VMs, or include it from ~/.ssh/config",
+     .description = "banger-vmsvc keeps CONFIG_DIR/ssh/config and known_hosts up to date: a Host\n"
+                    "NAME.vm block per VM (its address and pinned host key) and Host *.vm\n"
+                    "defaults (User root, your banger key, StrictHostKeyChecking yes). Without\n"
+                    "options this prints it. --install puts one marked `Include` line at the top\n"
+                    "of ~/.ssh/config so `ssh NAME.vm` works; --uninstall removes it. Both are\n"
+                    "idempotent and leave the rest of the file alone.",
+     .flags = ssh_config_flags,
+     .n_flags = ELEMENTSOF(ssh_config_flags),
+     .run = cmd_ssh_config},
     {.name = "status",
      .summary = "Show the health of the gateway and every service",
      .description = "Asks the gateway for the health of each service (UP/DOWN with the\n"

@@ -72,6 +72,8 @@ static int save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
         pthread_mutex_lock(env->mu);
         int x = vm_store_update(env->db, r, err);
         pthread_mutex_unlock(env->mu);
+        if (x >= 0 && env->changed)
+                env->changed(env->changed_ud);
         return x;
 }
 
@@ -583,6 +585,8 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
+        if (x >= 0 && env->changed)
+                env->changed(env->changed_ud);
         return x;
 }
 

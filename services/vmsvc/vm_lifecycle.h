@@ -62,6 +62,10 @@ struct vm_env {
         char dns[80];                /* guests' resolvers ("a,b"); "" = the bridge address */
         uint32_t agent_timeout_ms;   /* boot to agent ready */
         uint32_t stop_timeout_ms;    /* graceful stop before SIGKILL */
+        /* Called (without env->mu) after a VM record changed or went away;
+         * may be NULL. */
+        void (*changed)(void *ud);
+        void *changed_ud;
 };
 
 /* The stages of vm_create / vm_start, for progress display. */

@@ -20,6 +20,7 @@
 #include "reconcile.h"
 #include "util/names.h"
 #include "util/timeutil.h"
+#include "ssh_files.h"
 #include "vm_store.h"
 #include "vmm_firecracker.h"
 
@@ -33,6 +34,30 @@ const struct vmm_driver *vmsvc_driver_for(const char *vmm)
         if (strcmp(vmm, "firecracker") == 0)
                 return &vmm_firecracker_driver;
         return NULL;
+}
+
+/* Rewrites CONFIG/ssh/{config,known_hosts} from the VM records (see
+ * ssh_files.h). Failures are logged: ssh access is a convenience next to the
+ * VM itself. */
+static void ssh_refresh(void *ud)
+{
+        struct vmsvc *v = ud;
+        struct bg_error err = {0};
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        char dir[PATH_MAX], key[PATH_MAX + 16];
+        snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
+        snprintf(key, sizeof(key), "%s/id_ed25519", dir);
+        pthread_mutex_lock(&v->ssh_mu);
+        pthread_mutex_lock(&v->mu);
+        int r = vm_store_list(v->d->db, &all, &n, &err);
+        pthread_mutex_unlock(&v->mu);
+        if (r >= 0)
+                r = ssh_files_write(dir, key, all, n, &err);
+        pthread_mutex_unlock(&v->ssh_mu);
+        free(all);
+        if (r < 0)
+                log_warn("could not update the ssh config for VMs: %s", err.msg);
 }
 
 /* ---- calls to the other services (struct vm_deps) ---- */
@@ -334,6 +359,7 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         pthread_mutex_unlock(&v->mu);
         if (r < 0)
                 return r;
+        ssh_refresh(v);
         log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
         return start_op(v, &rec, true, false, out, err);
 }
@@ -807,6 +833,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         int r;
 
         pthread_mutex_init(&v->mu, NULL);
+        pthread_mutex_init(&v->ssh_mu, NULL);
         curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread uses curl */
         if ((r = ops_registry_new(0, &v->ops, err)) < 0)
                 return r;
@@ -861,6 +888,9 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                 return r;
         log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu left alone", res.adopted,
                  res.stopped, res.failed);
+        e->changed = ssh_refresh;
+        e->changed_ud = v;
+        ssh_refresh(v);
         return rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
                                       vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
 }

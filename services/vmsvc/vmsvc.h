@@ -18,6 +18,7 @@ struct vmsvc {
         struct vm_deps deps;
         struct vm_env env;
         char *owner_pubkey; /* the owner's ssh public key line(s) */
+        pthread_mutex_t ssh_mu; /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
 };
 
 extern const struct store_migration *const vmsvc_migrations;

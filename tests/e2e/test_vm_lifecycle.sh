@@ -81,6 +81,9 @@ vssh() {
 export -f vssh
 check "sshd up with the pinned host key" wait_for 90 vssh true
 check "ssh runs a command" bash -c '[ "$(vssh hostname 2>/dev/null)" = e2e ]'
+check "vm ssh NAME -- CMD runs it (ssh config kept by vmsvc)" bash -c '[ "$("$1" vm ssh e2e -- hostname 2>/dev/null </dev/null)" = e2e ]' _ "$B"
+check "plain ssh NAME.vm with banger's ssh config, host key pinned" bash -c 'ssh -F "$1/config/ssh/config" -o BatchMode=yes e2e.vm true </dev/null' _ "$BANGER_HOME"
+check "vm ssh forwards the exit code" bash -c '"$1" vm ssh e2e -- exit 3 </dev/null; [ $? -eq 3 ]' _ "$B"
 vssh 'echo kept > /root/marker && sync' || true
 check "the work disk is /root" bash -c 'vssh "findmnt -no SOURCE /root" | grep -q vdb'
 check "the image's /root dotfiles are on the work disk (work seed)" bash -c 'vssh "test -f /root/.bashrc && test -f /root/.profile && test -f /root/.hushlogin"'
@@ -99,6 +102,8 @@ fi
 check "vm stop" "$B" vm stop e2e
 json=$("$B" vm show e2e --json) || json='{}'
 check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$1" >/dev/null' _ "$json"
+rc=0; "$B" vm ssh e2e -- true </dev/null >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+check "vm ssh on a stopped VM is refused (exit 5) saying so" bash -c '[ $1 -eq 5 ] && grep -q "is stopped" "$2"' _ "$rc" "$BANGER_HOME/err"
 rc=0; "$B" vm set e2e --vcpu 2 || rc=$?
 check "vm set --vcpu 2 on the stopped VM" [ "$rc" -eq 0 ]
 check "vm start" "$B" vm start e2e

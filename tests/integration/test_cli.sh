@@ -30,4 +30,17 @@ printf '[network]\nsubnet = "10.0.0.0/33"\n' > "$BANGER_HOME/bad.toml"
 check "config check names line and key of a bad value" bash -c 'e=$("$1" config check "$2" 2>&1); [ $? -eq 2 ] && grep -q "bad.toml:2: network.subnet" <<<"$e"' _ "$BANGER" "$BANGER_HOME/bad.toml"
 check "docs/configuration.md matches the schema" bash -c 'diff <("$1" config keys --markdown) <(sed -n "/^| key |/,\$p" "$2/docs/configuration.md")' _ "$BANGER" "$BANGER_SOURCE_DIR"
 check "config keys --json is JSON with every key" bash -c '"$1" config keys --json | grep -q "\"key\": \"network.subnet\""' _ "$BANGER"
+# ssh-config --install / --uninstall: one marked Include at the top, the rest kept
+H="$BANGER_HOME/userhome"
+mkdir -p "$H/.ssh"
+printf 'Host example\n    User me\n' > "$H/.ssh/config"
+chmod 600 "$H/.ssh/config"
+check "ssh-config without the daemon says who writes it (exit 3)" bash -c 'e=$(HOME=$2 "$1" ssh-config 2>&1); [ $? -eq 3 ] && grep -q "banger-vmsvc writes it" <<<"$e"' _ "$BANGER" "$H"
+check "ssh-config --install" env HOME="$H" "$BANGER" ssh-config --install
+check "  again: idempotent" env HOME="$H" "$BANGER" ssh-config --install
+check "  one Include, first, the user's hosts kept, mode kept" bash -c '[ "$(grep -c "^Include" "$1")" = 1 ] && sed -n 2p "$1" | grep -q "^Include \".*/ssh/config\"" && grep -q "^Host example" "$1" && [ "$(stat -c %a "$1")" = 600 ]' _ "$H/.ssh/config"
+check "  ssh reads the result" bash -c 'ssh -F "$1" -G example | grep -q "^user me"' _ "$H/.ssh/config"
+check "ssh-config --uninstall" env HOME="$H" "$BANGER" ssh-config --uninstall
+check "  leaves the file as it was" bash -c '[ "$(cat "$1")" = "$(printf "Host example\n    User me")" ]' _ "$H/.ssh/config"
+check "--install with --uninstall is a usage error" bash -c 'HOME=$2 "$1" ssh-config --install --uninstall 2>/dev/null; [ $? -eq 2 ]' _ "$BANGER" "$H"
 finish
