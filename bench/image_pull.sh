@@ -115,19 +115,10 @@ wait_for() { # wait_for SECONDS command...
         for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.05; done
         return 1
 }
-free_port() {
-        local p
-        while :; do
-                p=$((20000 + RANDOM % 40000))
-                (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-        done
-}
+. "$(dirname "$0")/../tests/integration/registry_lib.sh"
 P=$(free_port)
-printf 'version: 0.1\nlog: {level: warn}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
-        "$W/registry" "$P" > "$W/registry.yml"
-"$REGISTRY" serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
-REG_PID=$!
-wait_for 10 curl -fs -o /dev/null "http://127.0.0.1:$P/v2/" || { cat "$W/registry.log"; exit 1; }
+registry_start "$W/registry" "$P" || exit 1
+REG_PID=$REGISTRY_PID
 REF="127.0.0.1:$P/bench/debian:$SUITE"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
 skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$FIX/layout:bench" "docker://$REF"

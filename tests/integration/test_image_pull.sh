@@ -68,24 +68,10 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- registry -----------------------------------------------------------------
-free_port() {
-        local p
-        while :; do
-                p=$((20000 + RANDOM % 40000))
-                (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-        done
-}
+. "$HERE/registry_lib.sh"
 P=$(free_port)
-cat > "$W/registry.yml" <<Y
-version: 0.1
-log: {level: warn}
-storage: {filesystem: {rootdirectory: $W/registry}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$P}
-Y
-"$REGISTRY" serve "$W/registry.yml" > "$W/registry.log" 2>&1 &
-REG_PID=$!
-wait_for 10 curl -fs -o /dev/null "http://127.0.0.1:$P/v2/" ||
-        { cat "$W/registry.log" >&2; echo "FAIL: docker-registry did not start" >&2; exit 1; }
+registry_start "$W/registry" "$P" || { echo "FAIL: docker-registry did not start" >&2; exit 1; }
+REG_PID=$REGISTRY_PID
 R="127.0.0.1:$P"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
 push() { # push LAYOUT:TAG REPO:TAG

@@ -78,33 +78,10 @@ S
 POLICY="$W/policy.json"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$POLICY"
 
-free_port() {
-        local p
-        while :; do
-                p=$((20000 + RANDOM % 40000))
-                (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-        done
-}
-
+. "$(dirname "$0")/registry_lib.sh"
 start_registry() { # name port [htpasswd]
-        local name=$1 port=$2 auth=${3:-}
-        mkdir -p "$W/$name"
-        {
-                echo "version: 0.1"
-                echo "log: {level: warn}"
-                echo "storage: {filesystem: {rootdirectory: $W/$name/data}, delete: {enabled: true}}"
-                echo "http: {addr: 127.0.0.1:$port}"
-                if [ -n "$auth" ]; then echo "auth: {htpasswd: {realm: banger-test, path: $auth}}"; fi
-        } > "$W/$name/config.yml"
-        "$REGISTRY" serve "$W/$name/config.yml" > "$W/$name/log" 2>&1 &
-        PIDS+=($!)
-        local i
-        for i in $(seq 100); do
-                if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then return 0; fi
-                sleep 0.1
-        done
-        cat "$W/$name/log" >&2
-        return 1
+        registry_start "$W/$1" "$2" "${3:-}" || return 1
+        PIDS+=("$REGISTRY_PID")
 }
 
 field() { sed -n "s/^$1=\([^ ]*\).*/\1/p" "$2" | head -1; }
