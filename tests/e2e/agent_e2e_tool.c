@@ -3,7 +3,10 @@
  *   agent_e2e_tool check SOCK [HOSTNAME WORK_DISK_BYTES]
  *                                     wait for Health over the virtio-serial
  *                                     socket, check Ports and Stats (and what
- *                                     `banger-agent init` set up), send Shutdown */
+ *                                     `banger-agent init` set up), send Shutdown
+ *   agent_e2e_tool ready SOCK         wait for Health the way banger-vmsvc does
+ *                                     (1 s connect, 3 s call, every 200 ms),
+ *                                     then send Shutdown (bench/boot's baseline) */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -189,8 +192,36 @@ static int check(const char *sock, const char *want_hostname, uint64_t want_root
         return 0;
 }
 
+static int ready(const char *sock)
+{
+        struct bg_error err = {0};
+        uint64_t deadline = now_ms() + 180000;
+        for (;;) {
+                struct agent_conn *c = NULL;
+                Banger__V1__AgentResponse *h = NULL;
+                bg_error_clear(&err);
+                if (agent_conn_open_unix(sock, 1000, &c, &err) >= 0 &&
+                    agent_health(c, 3000, &h, &err) >= 0) {
+                        agent_response_free(h);
+                        int r = agent_shutdown(c, 10000, &err);
+                        agent_conn_free(c);
+                        if (r < 0)
+                                fprintf(stderr, "shutdown: %s\n", err.msg);
+                        return 0;
+                }
+                agent_conn_free(c);
+                if (now_ms() > deadline) {
+                        fprintf(stderr, "no Health answer: %s\n", err.msg);
+                        return 1;
+                }
+                usleep(200000);
+        }
+}
+
 int main(int argc, char **argv)
 {
+        if (argc == 3 && streq(argv[1], "ready"))
+                return ready(argv[2]);
         if (argc == 4 && streq(argv[1], "mkcpio"))
                 return mkcpio(argv[2], argv[3]);
         if (argc == 3 && streq(argv[1], "check"))
@@ -198,6 +229,7 @@ int main(int argc, char **argv)
         if (argc == 5 && streq(argv[1], "check"))
                 return check(argv[2], argv[3], strtoull(argv[4], NULL, 10));
         fprintf(stderr,
-                "usage: agent_e2e_tool mkcpio DIR OUT | check SOCK [HOSTNAME WORK_DISK_BYTES]\n");
+                "usage: agent_e2e_tool mkcpio DIR OUT | check SOCK [HOSTNAME WORK_DISK_BYTES] | "
+                "ready SOCK\n");
         return 2;
 }

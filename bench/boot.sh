@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# bench-boot: `banger vm create` (disks, identity, tap, QEMU, until the guest
+# agent answers) against the raw QEMU command banger built, started by hand on
+# the same kernel, initramfs and disks and waited for to the same readiness
+# (the agent's Health, polled the way banger-vmsvc polls), in one run.
+# Prints medians of ROUNDS each and the overhead; target: <= 15 %.
+#
+# Runs as root in a fresh network namespace (netsvc makes a bridge and taps).
+# The kernel download is cached in BUILD/e2e-cache; the default image is built
+# once per run. A setup failure prints why and exits 0: a benchmark reports,
+# the tests decide.
+set -uo pipefail
+: "${BANGER_BUILD_DIR:?run through cmake --build build --target bench-boot}"
+: "${BANGER_SOURCE_DIR:?}"
+ROUNDS=${ROUNDS:-5}
+BIN="$BANGER_BUILD_DIR/bin"
+B="$BIN/banger"
+TOOL="$BANGER_BUILD_DIR/tests/agent_e2e_tool"
+say() { echo "bench-boot: $*"; }
+[ "$(id -u)" -eq 0 ] || { say "skipped: needs root (netsvc, network namespace)"; exit 0; }
+for t in qemu-system-x86_64 mmdebstrap jq ip; do
+        command -v $t >/dev/null || { say "skipped: $t is not installed"; exit 0; }
+done
+[ -x "$TOOL" ] || { say "skipped: $TOOL is not built"; exit 0; }
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+if [ -z "${BENCH_BOOT_IN_NS:-}" ]; then
+        export BANGER_HOME
+        BANGER_HOME=$(mktemp -d /tmp/bgboot.XXXXXX)
+        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
+        mkdir -p "$BANGER_CACHE_DIR"
+        cleanup() {
+                "$B" daemon stop --timeout 10 >/dev/null 2>&1
+                local p
+                for p in /proc/[0-9]*; do
+                        grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null &&
+                                kill -9 "${p#/proc/}" 2>/dev/null
+                done
+                [ -n "${NS:-}" ] && ip netns del "$NS" 2>/dev/null
+                rm -rf "$BANGER_HOME"
+        }
+        trap cleanup EXIT
+        # Kernel and image on the host network, with only imagesvc + gateway.
+        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.log" 2>&1 &
+        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.log" 2>&1 &
+        for _ in $(seq 100); do "$B" image list >/dev/null 2>&1 && break; sleep 0.1; done
+        "$B" kernel pull debian-cloud-amd64 >/dev/null 2>"$BANGER_HOME/err" ||
+                { say "could not run: kernel pull: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        "$B" image build golden >/dev/null 2>"$BANGER_HOME/err" ||
+                { say "could not run: image build: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        "$B" daemon stop --timeout 10 >/dev/null 2>&1
+        pkill -f "banger-imagesvc --owner-uid 0" 2>/dev/null
+        for p in /proc/[0-9]*; do
+                grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null && kill "${p#/proc/}" 2>/dev/null
+        done
+        sleep 0.5
+        NS=bgboot$$
+        ip netns add "$NS" || { say "could not run: no network namespace"; exit 0; }
+        ip -n "$NS" link set lo up
+        BENCH_BOOT_IN_NS=1 ip netns exec "$NS" bash "$0"
+        exit 0
+fi
+
+"$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
+        { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+banger_ms=() raw_ms=()
+for i in $(seq "$ROUNDS"); do
+        t0=$(ms)
+        "$B" vm create --name "b$i" --vcpu 1 --mem 1024 >/dev/null 2>"$BANGER_HOME/err" ||
+                { say "could not run: vm create: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        banger_ms+=($(( $(ms) - t0 )))
+        pid=$("$B" vm show "b$i" --json | jq -r .pid)
+        tr '\0' '\n' < "/proc/$pid/cmdline" > "$BANGER_HOME/b$i.argv"
+        "$B" vm stop "b$i" >/dev/null 2>&1
+done
+for i in $(seq "$ROUNDS"); do
+        mapfile -t argv < "$BANGER_HOME/b$i.argv"
+        dir=$(printf '%s\n' "${argv[@]}" | grep -o 'path=[^,]*/agent.sock' | head -1)
+        sock=${dir#path=}
+        [ -n "$sock" ] || { say "could not run: no agent socket in the QEMU command line"; exit 0; }
+        t0=$(ms)
+        "${argv[@]}" >/dev/null 2>"$BANGER_HOME/raw$i.err" &
+        q=$!
+        if ! "$TOOL" ready "$sock" >/dev/null 2>"$BANGER_HOME/raw$i.tool"; then
+                kill -9 "$q" 2>/dev/null
+                say "could not run: raw QEMU never answered: $(tail -1 "$BANGER_HOME/raw$i.tool") $(tail -1 "$BANGER_HOME/raw$i.err")"
+                exit 0
+        fi
+        raw_ms+=($(( $(ms) - t0 )))
+        for _ in $(seq 100); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$q" 2>/dev/null
+        wait "$q" 2>/dev/null
+        "$B" vm delete --force "b$i" >/dev/null 2>&1
+done
+bm=$(printf '%s\n' "${banger_ms[@]}" | median)
+rm_=$(printf '%s\n' "${raw_ms[@]}" | median)
+say "banger vm create to agent ready: ${banger_ms[*]} ms (median $bm)"
+say "raw QEMU, same command and disks, to agent ready: ${raw_ms[*]} ms (median $rm_)"
+awk -v b="$bm" -v r="$rm_" 'BEGIN {
+        o = (b - r) * 100.0 / r
+        printf "bench-boot: ratio banger/raw %.3f, overhead %+.1f %% (target <= 15 %%): %s\n", b / r, o, o <= 15 ? "PASS" : "MISS"
+}'
+"$B" daemon stop --timeout 10 >/dev/null 2>&1
+exit 0
