@@ -729,7 +729,8 @@ static const struct bg_config_key schema[] = {
     {"vm.default_kernel", "string", "\"debian-cloud-amd64\"", "Kernel used when none is given.",
      parse_name, release_string, CFG(vm.default_kernel), 0, 0, NULL},
     {"vm.auto_stop_after", "duration", "\"0\"",
-     "Stop an idle VM after this long, like \"90s\" or \"1h30m\" (or seconds); \"0\" = never.",
+     "Stop a VM whose guest has been idle (under 10 % CPU) this long, like \"90s\" "
+     "or \"1h30m\" (or seconds); \"0\" = never.",
      parse_duration, NULL, CFG(vm.auto_stop_after), 0, 0, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",

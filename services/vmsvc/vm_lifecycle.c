@@ -608,6 +608,9 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
+        struct vm_record own;
+        if (!ret_rec)
+                ret_rec = &own;
         int x = load(env, id, ret_rec, err);
         if (x < 0)
                 return x;

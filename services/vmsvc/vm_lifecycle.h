@@ -86,7 +86,7 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err);
 /* Connects to a running VM's guest agent. */
 struct agent_conn;
 int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
-                  struct vm_record *ret_rec, struct bg_error *err);
+                  struct vm_record *ret_rec /* may be NULL */, struct bg_error *err);
 /* The running VMM process of a VM (pid, start time) or -ESRCH. */
 int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid, struct bg_error *err);
 /* vcpu / memory / work disk (grow only) of a stopped VM; 0 = unchanged. */

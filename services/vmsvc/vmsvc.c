@@ -20,6 +20,7 @@
 #include "reconcile.h"
 #include "util/names.h"
 #include "util/timeutil.h"
+#include "idle.h"
 #include "ssh_files.h"
 #include "vm_store.h"
 #include "vmm_firecracker.h"
@@ -891,12 +892,15 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         e->changed = ssh_refresh;
         e->changed_ud = v;
         ssh_refresh(v);
+        if ((r = idle_watch_start(v, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
+                return r;
         return rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
                                       vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
 }
 
 void vmsvc_done(struct vmsvc *v)
 {
+        idle_watch_stop(TAKE_PTR(v->idle));
         v->ops = ops_registry_free(v->ops);
         rpc_client_close(TAKE_PTR(v->imagesvc));
         rpc_client_close(TAKE_PTR(v->netsvc));

@@ -1,0 +1,200 @@
+#include "idle.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent_client.h"
+#include "log/log.h"
+#include "util/timeutil.h"
+#include "vm_lifecycle.h"
+#include "vm_store.h"
+#include "vmsvc.h"
+
+struct seen {
+        char id[33];
+        uint64_t last_active_ms; /* monotonic */
+        bool present;
+        bool have_cpu;        /* busy/total below hold the previous sample */
+        uint64_t busy, total; /* guest CPU time since boot, ms, all CPUs */
+};
+
+struct idle_watch {
+        struct vmsvc *v;
+        uint64_t auto_stop_ms;
+        uint64_t tick_ms;
+        pthread_t thread;
+        pthread_mutex_t mu;
+        pthread_cond_t cond;
+        bool exit;
+        struct seen *seen;
+        size_t n_seen;
+};
+
+uint64_t idle_tick_ms(uint64_t auto_stop_s)
+{
+        uint64_t t = auto_stop_s * 1000 / 4;
+        return t < 2000 ? 2000 : t > 30000 ? 30000 : t;
+}
+
+static struct seen *lookup(struct idle_watch *w, const char *id, uint64_t now)
+{
+        for (size_t i = 0; i < w->n_seen; i++)
+                if (strcmp(w->seen[i].id, id) == 0)
+                        return &w->seen[i];
+        struct seen *ns = realloc(w->seen, (w->n_seen + 1) * sizeof(*ns));
+        if (!ns)
+                return NULL;
+        w->seen = ns;
+        struct seen *s = &w->seen[w->n_seen++];
+        memset(s, 0, sizeof(*s));
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        s->last_active_ms = now; /* first sight: the clock starts now */
+        return s;
+}
+
+/* True when the guest used at least IDLE_BUSY of its CPUs since the last
+ * look (its own accounting: user, nice, system, irq, softirq against all),
+ * on the first look, or when it cannot be asked. */
+static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
+{
+        struct agent_conn *c = NULL;
+        Banger__V1__AgentResponse *resp = NULL;
+        struct bg_error err = {0};
+        struct vm_record rec;
+        bool busy = true;
+        *frac = -1;
+        if (vm_agent_open(&w->v->env, s->id, &c, &rec, &err) >= 0 &&
+            agent_stats(c, 3000, &resp, &err) >= 0 && resp->stats && resp->stats->cpu) {
+                const Banger__V1__AgentCpu *u = resp->stats->cpu;
+                uint64_t b = u->user_ms + u->nice_ms + u->system_ms + u->irq_ms + u->softirq_ms;
+                uint64_t t = b + u->idle_ms + u->iowait_ms + u->steal_ms;
+                if (s->have_cpu && t > s->total && b >= s->busy) {
+                        *frac = (double)(b - s->busy) / (double)(t - s->total);
+                        busy = *frac >= IDLE_BUSY;
+                }
+                s->have_cpu = true;
+                s->busy = b;
+                s->total = t;
+        } else {
+                s->have_cpu = false;
+        }
+        agent_response_free(resp);
+        agent_conn_free(c);
+        return busy;
+}
+
+static void tick(struct idle_watch *w)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        struct bg_error err = {0};
+        pthread_mutex_lock(&w->v->mu);
+        int r = vm_store_list(w->v->d->db, &all, &n, &err);
+        pthread_mutex_unlock(&w->v->mu);
+        if (r < 0) {
+                log_warn("idle check: %s", err.msg);
+                return;
+        }
+        for (size_t i = 0; i < w->n_seen; i++)
+                w->seen[i].present = false;
+        uint64_t now = now_mono_msec();
+        for (size_t i = 0; i < n; i++) {
+                if (all[i].state != VM_RUNNING)
+                        continue;
+                struct seen *s = lookup(w, all[i].id, now);
+                if (!s)
+                        continue;
+                s->present = true;
+                double frac;
+                if (guest_busy(w, s, &frac)) {
+                        s->last_active_ms = now_mono_msec();
+                        continue;
+                }
+                uint64_t idle = now_mono_msec() - s->last_active_ms;
+                if (idle < w->auto_stop_ms)
+                        continue;
+                log_info("VM %s has been idle for %llu s (CPU %.1f %% < %.0f %%); stopping it "
+                         "(config vm.auto_stop_after)",
+                         all[i].name, (unsigned long long)(idle / 1000), frac * 100,
+                         IDLE_BUSY * 100);
+                bg_error_clear(&err);
+                if (vm_stop(&w->v->env, all[i].id, &err) < 0)
+                        log_warn("auto-stop of VM %s: %s", all[i].name, err.msg);
+                s->present = false; /* stopped (or gone): forget it */
+        }
+        /* Forget VMs that are no longer running; a restart starts afresh. */
+        size_t k = 0;
+        for (size_t i = 0; i < w->n_seen; i++)
+                if (w->seen[i].present)
+                        w->seen[k++] = w->seen[i];
+        w->n_seen = k;
+        free(all);
+}
+
+static void *watch_main(void *arg)
+{
+        struct idle_watch *w = arg;
+        pthread_mutex_lock(&w->mu);
+        while (!w->exit) {
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += (time_t)(w->tick_ms / 1000);
+                until.tv_nsec += (long)(w->tick_ms % 1000) * 1000000L;
+                if (until.tv_nsec >= 1000000000L) {
+                        until.tv_sec++;
+                        until.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&w->cond, &w->mu, &until);
+                if (w->exit)
+                        break;
+                pthread_mutex_unlock(&w->mu);
+                tick(w);
+                pthread_mutex_lock(&w->mu);
+        }
+        pthread_mutex_unlock(&w->mu);
+        return NULL;
+}
+
+int idle_watch_start(struct vmsvc *v, uint64_t auto_stop_s, struct idle_watch **ret,
+                     struct bg_error *err)
+{
+        *ret = NULL;
+        if (auto_stop_s == 0)
+                return 0;
+        struct idle_watch *w = calloc(1, sizeof(*w));
+        if (!w)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        w->v = v;
+        w->auto_stop_ms = auto_stop_s * 1000;
+        w->tick_ms = idle_tick_ms(auto_stop_s);
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cond, NULL);
+        int r = pthread_create(&w->thread, NULL, watch_main, w);
+        if (r != 0) {
+                free(w);
+                return bg_error_set(err, r, "start the idle watch: %s", strerror(r));
+        }
+        log_info("VMs idle (CPU < %.0f %%) for %llu s are stopped; checked every %llu s",
+                 IDLE_BUSY * 100, (unsigned long long)auto_stop_s,
+                 (unsigned long long)(w->tick_ms / 1000));
+        *ret = w;
+        return 0;
+}
+
+void idle_watch_stop(struct idle_watch *w)
+{
+        if (!w)
+                return;
+        pthread_mutex_lock(&w->mu);
+        w->exit = true;
+        pthread_cond_broadcast(&w->cond);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->thread, NULL);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cond);
+        free(w->seen);
+        free(w);
+}
