@@ -3,7 +3,8 @@
 # agent answers) against the raw QEMU command banger built, started by hand on
 # the same kernel, initramfs and disks and waited for to the same readiness
 # (the agent's Health, polled the way banger-vmsvc polls), in one run.
-# Prints medians of ROUNDS each and the overhead; target: <= 15 %.
+# Prints medians of ROUNDS each (after one warm-up round of each that is not
+# counted; rounds interleave) and the overhead; target: <= 15 %.
 #
 # Runs as root in a fresh network namespace (netsvc makes a bridge and taps).
 # The kernel download is cached in BUILD/e2e-cache; the default image is built
@@ -65,33 +66,44 @@ fi
 "$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
         { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
 banger_ms=() raw_ms=()
-for i in $(seq "$ROUNDS"); do
+# One round of banger + raw: create (timed into banger_ms), stop, the raw
+# command on the same disks (timed into raw_ms), delete. Rounds interleave so
+# that drift on the host (writeback, another job) falls on both sides alike.
+round() { # round NAME
+        local name=$1 t0 pid sock q
         t0=$(ms)
-        "$B" vm create --name "b$i" --vcpu 1 --mem 1024 >/dev/null 2>"$BANGER_HOME/err" ||
-                { say "could not run: vm create: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        "$B" vm create --name "$name" --vcpu 1 --mem 1024 >/dev/null 2>"$BANGER_HOME/err" ||
+                { say "could not run: vm create: $(tail -1 "$BANGER_HOME/err")"; return 1; }
         banger_ms+=($(( $(ms) - t0 )))
-        pid=$("$B" vm show "b$i" --json | jq -r .pid)
-        tr '\0' '\n' < "/proc/$pid/cmdline" > "$BANGER_HOME/b$i.argv"
-        "$B" vm stop "b$i" >/dev/null 2>&1
-done
-for i in $(seq "$ROUNDS"); do
-        mapfile -t argv < "$BANGER_HOME/b$i.argv"
-        dir=$(printf '%s\n' "${argv[@]}" | grep -o 'path=[^,]*/agent.sock' | head -1)
-        sock=${dir#path=}
-        [ -n "$sock" ] || { say "could not run: no agent socket in the QEMU command line"; exit 0; }
+        pid=$("$B" vm show "$name" --json | jq -r .pid)
+        mapfile -t argv < <(tr '\0' '\n' < "/proc/$pid/cmdline")
+        "$B" vm stop "$name" >/dev/null 2>&1
+        sock=$(printf '%s\n' "${argv[@]}" | grep -o 'path=[^,]*/agent.sock' | head -1)
+        sock=${sock#path=}
+        [ -n "$sock" ] || { say "could not run: no agent socket in the QEMU command line"; return 1; }
         t0=$(ms)
-        "${argv[@]}" >/dev/null 2>"$BANGER_HOME/raw$i.err" &
+        "${argv[@]}" >/dev/null 2>"$BANGER_HOME/raw.err" &
         q=$!
-        if ! "$TOOL" ready "$sock" >/dev/null 2>"$BANGER_HOME/raw$i.tool"; then
+        if ! "$TOOL" ready "$sock" >/dev/null 2>"$BANGER_HOME/raw.tool"; then
                 kill -9 "$q" 2>/dev/null
-                say "could not run: raw QEMU never answered: $(tail -1 "$BANGER_HOME/raw$i.tool") $(tail -1 "$BANGER_HOME/raw$i.err")"
-                exit 0
+                say "could not run: raw QEMU never answered: $(tail -1 "$BANGER_HOME/raw.tool") $(tail -1 "$BANGER_HOME/raw.err")"
+                return 1
         fi
         raw_ms+=($(( $(ms) - t0 )))
         for _ in $(seq 100); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
         kill -9 "$q" 2>/dev/null
         wait "$q" 2>/dev/null
-        "$B" vm delete --force "b$i" >/dev/null 2>&1
+        "$B" vm delete --force "$name" >/dev/null 2>&1
+        return 0
+}
+# Same starting line for both: the image build's dirty pages written back,
+# then one warm-up round (page cache, first-use paths) that is not counted.
+sync
+round w0 || exit 0
+say "warm-up (not counted): banger ${banger_ms[0]} ms, raw ${raw_ms[0]} ms"
+banger_ms=() raw_ms=()
+for i in $(seq "$ROUNDS"); do
+        round "b$i" || exit 0
 done
 bm=$(printf '%s\n' "${banger_ms[@]}" | median)
 rm_=$(printf '%s\n' "${raw_ms[@]}" | median)
