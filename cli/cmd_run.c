@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -190,57 +191,6 @@ static bool is_git_repo(const char *path)
         return spawn_wait(argv, -1, -1, true) == 0;
 }
 
-/* Tracked files plus .git, as a tar over ssh into /root/repo. */
-static int copy_workspace(struct run_ctx *c, const char *path)
-{
-        char list[] = "/tmp/banger-ws-XXXXXX";
-        int lfd = mkstemp(list);
-        if (lfd < 0)
-                return -errno;
-        char *ls[] = {"git", "-C", (char *)path, "ls-files", "-z", "--cached", NULL};
-        int r = spawn_wait(ls, -1, lfd, false);
-        if (r == 0 && write(lfd, ".git\0", 5) != 5)
-                r = -EIO;
-        close(lfd);
-        if (r != 0) {
-                unlink(list);
-                return r < 0 ? r : -EIO;
-        }
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0) {
-                unlink(list);
-                return -errno;
-        }
-        char tfiles[64];
-        snprintf(tfiles, sizeof(tfiles), "--files-from=%s", list);
-        char *tar[] = {"tar", "--null", "-C", (char *)path, "-cf", "-", tfiles, NULL};
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-        pid_t tpid;
-        r = posix_spawnp(&tpid, "tar", &fa, NULL, tar, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        close(p[1]);
-        if (r != 0) {
-                close(p[0]);
-                unlink(list);
-                return -r;
-        }
-        char *argv[24];
-        size_t n = ssh_argv(c, argv, false);
-        argv[n++] = "mkdir -p /root/repo && tar -xf - -C /root/repo";
-        argv[n] = NULL;
-        int sr = spawn_wait(argv, p[0], -1, false);
-        close(p[0]);
-        int status;
-        while (waitpid(tpid, &status, 0) < 0 && errno == EINTR)
-                ;
-        unlink(list);
-        if (sr != 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return -EIO;
-        return 0;
-}
-
 /* 'single-quoted' for the guest's shell. */
 static int shell_join(int argc, char **argv, char *buf, size_t len)
 {
@@ -345,6 +295,17 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         cr.name = (char *)(cli_flag_value(cli, "name") ? cli_flag_value(cli, "name") : "");
         cr.image = (char *)image;
         cr.kernel = (char *)kernel;
+        /* The workspace goes straight into the new work disk before boot. */
+        char real[PATH_MAX];
+        if (path) {
+                if (!realpath(path, real)) {
+                        run_fail("%s: %s", path, strerror(errno));
+                        goto out;
+                }
+                cr.workspace_host_path = real;
+                cr.workspace_guest_path = "/root/repo";
+                fprintf(stderr, "workspace %s goes to /root/repo in the VM\n", real);
+        }
         uint32_t u;
         char *end;
         if (cli_flag_value(cli, "vcpu")) {
@@ -395,13 +356,6 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         if (!wait_ssh(&c, 120)) {
                 run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
                 goto out;
-        }
-        if (path) {
-                fprintf(stderr, "copying the workspace %s to /root/repo\n", path);
-                if (copy_workspace(&c, path) < 0) {
-                        run_fail("copying the workspace %s into VM %s failed", path, c.vm);
-                        goto out;
-                }
         }
 
         /* Run: Ctrl-C goes to ssh (and the remote command); we stay to clean up. */

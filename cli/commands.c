@@ -273,6 +273,65 @@ static const struct cli_flag vm_run_flags[] = {
     {"mem", 0, "MIB", "memory in MiB, 128-262144"},
 };
 
+static const struct cli_flag vm_exec_flags[] = {
+    {"auto-prepare", 0, NULL, "sync the workspace from the host first (or the current directory)"},
+};
+
+static const struct cli_flag ws_prepare_flags[] = {
+    {"branch", 0, "BRANCH", "check out BRANCH in the guest (made at HEAD when new)"},
+    {"from", 0, "REF", "copy the tree of commit REF instead of the work tree"},
+    {"guest-path", 0, "PATH", "where in the guest, below /root (default: /root/repo)"},
+    {"json", 0, NULL, "print the workspace as JSON"},
+};
+
+static const struct cli_flag ws_export_flags[] = {
+    {"output", 'o', "FILE", "write the patch to FILE (default: standard output)"},
+    {"guest-path", 0, "PATH", "which workspace (default: the VM's newest)"},
+};
+
+static const struct cli_cmd vm_workspace_cmds[] = {
+    {.name = "prepare",
+     .args = "VM [PATH]",
+     .summary = "Copy a git work tree (default: the current directory) into a running VM",
+     .description =
+         "Copies what git would (tracked files and untracked ones that are not ignored,\n"
+         "uncommitted changes included) plus .git, as a tar stream over ssh, to\n"
+         "/root/repo (or --guest-path) in the VM, and records the host path, guest\n"
+         "path and HEAD; `banger vm exec` then runs commands there. Runs `mise trust`\n"
+         "when the guest has mise. Files in the guest that the host no longer has are\n"
+         "left alone. For a new VM, `banger vm run PATH` writes the same files straight\n"
+         "into its work disk before boot instead.",
+     .flags = ws_prepare_flags,
+     .n_flags = ELEMENTSOF(ws_prepare_flags),
+     .run = cmd_vm_workspace_prepare,
+     .min_args = 1,
+     .max_args = 2,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "export",
+     .args = "VM",
+     .summary = "Print everything changed in the VM's workspace as a binary git patch",
+     .description =
+         "Tracked, new and deleted files, against the commit the workspace was prepared\n"
+         "from, as `git diff --binary`; `git apply` applies it to a clean checkout of\n"
+         "that commit on the host. Uses a private index: what is staged in the guest\n"
+         "stays as it is.\n\n"
+         "  banger vm workspace export dev -o changes.patch && git apply changes.patch",
+     .flags = ws_export_flags,
+     .n_flags = ELEMENTSOF(ws_export_flags),
+     .run = cmd_vm_workspace_export,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "list",
+     .args = "[VM]",
+     .summary = "List prepared workspaces",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_workspace_list,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+};
+
 static const struct cli_flag vm_set_flags[] = {
     {"vcpu", 0, "N", "virtual CPUs, 1-32"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144"},
@@ -294,7 +353,8 @@ static const struct cli_cmd vm_cmds[] = {
      .summary = "Run a command in a new VM, with your git workspace copied in",
      .description = "Makes sure the kernel and image exist (pulling and building them on first\n"
                     "use, with progress), creates and boots a VM, and when PATH is a git\n"
-                    "repository copies its tracked files and .git to /root/repo. Then runs CMD\n"
+                    "repository writes its files (what git tracks or would add) and .git into the\n"
+                    "new VM's work disk at /root/repo before it boots. Then runs CMD\n"
                     "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
                     "interactive shell without CMD, and exits with CMD's exit code. With --rm the\n"
                     "VM is deleted afterwards, also when CMD fails or you press Ctrl-C.\n"
@@ -382,6 +442,26 @@ static const struct cli_cmd vm_cmds[] = {
      .min_args = 1,
      .max_args = -1,
      .complete = CLI_COMPLETE_VM},
+    {.name = "exec",
+     .args = "VM [--auto-prepare] -- CMD [ARG…]",
+     .summary = "Run CMD in the VM's workspace, streaming its output",
+     .description =
+         "Connects straight to the guest's sshd (libssh; the VM's host key is pinned)\n"
+         "and runs CMD in the VM's newest workspace (else /root), through `mise exec\n"
+         "--` when the guest has mise. stdout and stderr stream as they come; Ctrl-C\n"
+         "is sent on to CMD (three times gives up); the exit code is CMD's. banger's\n"
+         "own failures exit 125. Warns when the host repository's HEAD has moved since\n"
+         "the workspace was prepared; --auto-prepare syncs it first.",
+     .flags = vm_exec_flags,
+     .n_flags = ELEMENTSOF(vm_exec_flags),
+     .run = cmd_vm_exec,
+     .min_args = 1,
+     .max_args = -1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "workspace",
+     .summary = "Copy git work trees into VMs and export the changes back",
+     .subs = vm_workspace_cmds,
+     .n_subs = ELEMENTSOF(vm_workspace_cmds)},
     {.name = "logs",
      .args = "VM",
      .summary = "Print a VM's console log",

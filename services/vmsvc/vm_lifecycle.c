@@ -36,6 +36,8 @@ struct run {
         struct vm_image_info img;
         struct vm_net_info net;
         bool have_lease;
+        const char *ws_host; /* workspace for a new VM's work disk, or "" */
+        const char *ws_guest;
         step_progress_fn progress;
         void *pctx;
 };
@@ -191,6 +193,30 @@ static int seed_work_disk(const char *seed_path, const char *work, uint64_t work
         return r < 0 ? bg_error_prefix(err, "copy the image's /root onto the work disk") : r;
 }
 
+/* What workspacesvc puts on the work disk before every boot. Without a
+ * workspace to write, its failure (workspacesvc down, a work disk whose
+ * journal needs the guest to replay it) only skips file_sync and the git
+ * identity this time. */
+static int user_files(struct run *run, const char *work, struct bg_error *err)
+{
+        const struct vm_deps *d = run->env->deps;
+        bool ws = run->fresh && run->ws_host && run->ws_host[0];
+        if (!d->write_work_disk)
+                return ws ? bg_error_set(err, ENOTSUP, "no workspace service to write the workspace")
+                          : 0;
+        struct bg_error e = {0};
+        int r = d->write_work_disk(d->ud, &run->rec, work, run->fresh, ws ? run->ws_host : "",
+                                   ws && run->ws_guest ? run->ws_guest : "", &e);
+        if (r >= 0)
+                return 0;
+        if (ws) {
+                *err = e;
+                return r;
+        }
+        log_warn("VM %s: file_sync and git identity skipped this boot: %s", run->rec.name, e.msg);
+        return 0;
+}
+
 static int step_disks(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
@@ -205,7 +231,7 @@ static int step_disks(void *ctx, struct bg_error *err)
                 if (access(root, R_OK) < 0 || access(work, R_OK) < 0)
                         return bg_error_set(err, ENOENT, "the disks of VM %s are missing from %s",
                                             run->rec.name, run->spec.dir);
-                return 0;
+                return user_files(run, work, err);
         }
         /* Root: copy-on-write over the image. */
         if (qcow2)
@@ -227,6 +253,9 @@ static int step_disks(void *ctx, struct bg_error *err)
         r = identity_write_work_disk(work, env->authorized_keys, &hk, err);
         snprintf(run->rec.host_key, sizeof(run->rec.host_key), "%s", hk.public_line);
         identity_host_key_done(&hk);
+        if (r < 0)
+                return r;
+        r = user_files(run, work, err);
         if (r < 0)
                 return r;
         return save(env, &run->rec, err);
@@ -386,14 +415,17 @@ static void run_progress(void *ctx, const char *stage)
                 run->progress(run->pctx, stage);
 }
 
-static int run_steps(struct vm_env *env, const char *id, bool fresh, step_progress_fn progress,
-                     void *pctx, struct bg_error *err)
+static int run_steps(struct vm_env *env, const char *id, bool fresh, const char *ws_host,
+                     const char *ws_guest, step_progress_fn progress, void *pctx,
+                     struct bg_error *err)
 {
         struct run *run = calloc(1, sizeof(*run));
         if (!run)
                 return bg_error_set(err, ENOMEM, "out of memory");
         run->env = env;
         run->fresh = fresh;
+        run->ws_host = ws_host;
+        run->ws_guest = ws_guest;
         run->progress = progress;
         run->pctx = pctx;
         int r = load(env, id, &run->rec, err);
@@ -422,10 +454,10 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, step_progre
         return r;
 }
 
-int vm_create(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
-              struct bg_error *err)
+int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
+              step_progress_fn progress, void *pctx, struct bg_error *err)
 {
-        return run_steps(env, id, true, progress, pctx, err);
+        return run_steps(env, id, true, ws_host, ws_guest, progress, pctx, err);
 }
 
 int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
@@ -437,7 +469,7 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
                 return x;
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", r.name, vm_state_to_string(r.state));
-        return run_steps(env, r.id, false, progress, pctx, err);
+        return run_steps(env, r.id, false, NULL, NULL, progress, pctx, err);
 }
 
 /* Re-attach to a VM's process; -ESRCH when it is gone. */
@@ -585,6 +617,8 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
+        if (x >= 0 && d->forget_workspaces)
+                d->forget_workspaces(d->ud, r.id);
         if (x >= 0 && env->changed)
                 env->changed(env->changed_ud);
         return x;

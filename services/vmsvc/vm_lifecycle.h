@@ -44,6 +44,14 @@ struct vm_deps {
         int (*release_lease)(void *ud, const char *vm, struct bg_error *err);
         int (*acquire_tap)(void *ud, const char *vm, char tap[16], struct bg_error *err);
         int (*release_tap)(void *ud, const char *tap, struct bg_error *err);
+        /* workspacesvc writes file_sync entries, the git identity and (ws_host
+         * set, new VMs) a workspace onto the work disk before boot. May be
+         * NULL. */
+        int (*write_work_disk)(void *ud, const struct vm_record *rec, const char *work_disk,
+                               bool fresh, const char *ws_host, const char *ws_guest,
+                               struct bg_error *err);
+        /* A deleted VM's workspaces are forgotten. May be NULL. */
+        void (*forget_workspaces)(void *ud, const char *vm_id);
         void *ud;
 };
 
@@ -72,10 +80,11 @@ struct vm_env {
 extern const char *const vm_create_stages[];
 extern const size_t vm_n_create_stages;
 
-/* rec is the row already inserted (state created). Runs every stage; on
+/* rec is the row already inserted (state created). ws_host/ws_guest: the
+ * workspace written onto the new work disk (NULL or "" = none). Runs every stage; on
  * failure rolls back, stores state error with the reason, returns < 0. */
-int vm_create(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
-              struct bg_error *err);
+int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
+              step_progress_fn progress, void *pctx, struct bg_error *err);
 /* Boots a stopped VM (its disks exist). */
 int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
              struct bg_error *err);

@@ -13,6 +13,7 @@
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
+#include "banger/v1/workspace.pb-c.h"
 #include "agent/agent_client.h"
 #include <curl/curl.h>
 #include <arpa/inet.h>
@@ -152,6 +153,50 @@ static int dep_release_lease(void *ud, const char *vm, struct bg_error *err)
         return r;
 }
 
+static int dep_write_work_disk(void *ud, const struct vm_record *rec, const char *work_disk,
+                               bool fresh, const char *ws_host, const char *ws_guest,
+                               struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__WriteWorkDiskRequest req = BANGER__V1__WRITE_WORK_DISK_REQUEST__INIT;
+        Banger__V1__WriteWorkDiskResponse *resp = NULL;
+        req.vm_id = (char *)rec->id;
+        req.vm_name = (char *)rec->name;
+        req.work_disk = (char *)work_disk;
+        req.fresh = fresh;
+        req.workspace_host_path = (char *)ws_host;
+        req.workspace_guest_path = (char *)ws_guest;
+        struct rpc_status st;
+        /* A workspace of 100 MB is seconds; allow for much larger ones. */
+        struct rpc_call_opts o = {.deadline_ms = ws_host[0] ? 30 * 60 * 1000 : 60000,
+                                  .connect_wait_ms = 2000};
+        int r = rpc_call(v->workspacesvc, "/banger.v1.WorkspaceService/WriteWorkDisk", &req.base,
+                         &banger__v1__write_work_disk_response__descriptor,
+                         (ProtobufCMessage **)&resp, &o, &st);
+        if (r < 0)
+                return bg_error_set(err, rpc_code_to_errno(st.code), "workspacesvc: %s",
+                                    st.message);
+        for (size_t i = 0; i < resp->n_warnings; i++)
+                log_warn("VM %s: %s", rec->name, resp->warnings[i]);
+        banger__v1__write_work_disk_response__free_unpacked(resp, NULL);
+        return 0;
+}
+
+static void dep_forget_workspaces(void *ud, const char *vm_id)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__ForgetWorkspacesRequest req = BANGER__V1__FORGET_WORKSPACES_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        struct bg_error e = {0};
+        req.vm_id = (char *)vm_id;
+        if (call(v->workspacesvc, "/banger.v1.WorkspaceService/Forget", &req.base,
+                 &banger__v1__forget_workspaces_response__descriptor, &resp, "forget workspaces",
+                 &e) < 0)
+                log_warn("%s (the workspace list may show a deleted VM)", e.msg);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+}
+
 static int dep_acquire_tap(void *ud, const char *vm, char tap[16], struct bg_error *err)
 {
         struct vmsvc *v = ud;
@@ -231,6 +276,8 @@ struct vm_op {
         char id[33];
         bool fresh;
         bool restart;
+        char ws_host[4096]; /* workspace for the new VM's work disk, or "" */
+        char ws_guest[4096];
 };
 
 static void op_progress(void *ctx, const char *stage)
@@ -250,7 +297,8 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 if (r < 0)
                         return r;
         }
-        r = op->fresh ? vm_create(&op->v->env, op->id, op_progress, ctx, err)
+        r = op->fresh ? vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, op_progress, ctx,
+                                  err)
                       : vm_start(&op->v->env, op->id, op_progress, ctx, err);
         if (r < 0)
                 return r;
@@ -270,11 +318,16 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 }
 
 static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bool restart,
-                    Banger__V1__Operation *out, struct bg_error *err)
+                    const Banger__V1__CreateVmRequest *create, Banger__V1__Operation *out,
+                    struct bg_error *err)
 {
         struct vm_op *op = calloc(1, sizeof(*op));
         if (!op)
                 return bg_error_set(err, ENOMEM, "out of memory");
+        if (create) {
+                snprintf(op->ws_host, sizeof(op->ws_host), "%s", create->workspace_host_path);
+                snprintf(op->ws_guest, sizeof(op->ws_guest), "%s", create->workspace_guest_path);
+        }
         op->v = v;
         op->fresh = fresh;
         op->restart = restart;
@@ -316,6 +369,30 @@ static bool name_ok(const char *s, size_t max)
         return true;
 }
 
+/* The workspace of a create: checked here too, so that a bad one leaves no
+ * row (workspacesvc checks again when it writes). */
+static int workspace_args_check(const Banger__V1__CreateVmRequest *in, struct bg_error *err)
+{
+        const char *h = in->workspace_host_path, *g = in->workspace_guest_path;
+        struct stat st;
+        if (!h[0]) {
+                if (g[0])
+                        return bg_error_set(err, EINVAL, "a workspace guest path needs a host path");
+                return 0;
+        }
+        if (h[0] != '/' || strlen(h) >= 4096)
+                return bg_error_set(err, EINVAL, "workspace path \"%.200s\" must be absolute", h);
+        if (stat(h, &st) < 0 || !S_ISDIR(st.st_mode))
+                return bg_error_set(err, ENOENT, "workspace %.200s is not a directory", h);
+        if (g[0] && ((strncmp(g, "/root/", 6) != 0 && strncmp(g, "~/", 2) != 0) ||
+                     strstr(g, "/../") || strlen(g) >= 4096 ||
+                     (strlen(g) >= 3 && strcmp(g + strlen(g) - 3, "/..") == 0)))
+                return bg_error_set(err, EINVAL,
+                                    "workspace guest path \"%.200s\" must be below /root, without \"..\"",
+                                    g);
+        return 0;
+}
+
 static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                        Banger__V1__Operation *out, const struct rpc_call *call,
                        struct bg_error *err)
@@ -344,6 +421,8 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         if (rec.work_disk_bytes < (64ull << 20) || rec.work_disk_bytes > (16ull << 40))
                 return bg_error_set(err, EINVAL, "work disk size %llu is outside 64 MiB..16 TiB",
                                     (unsigned long long)rec.work_disk_bytes);
+        if ((r = workspace_args_check(in, err)) < 0)
+                return r;
         snprintf(rec.image, sizeof(rec.image), "%s", image);
         snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);
         snprintf(rec.vmm, sizeof(rec.vmm), "%s", v->env.vmm);
@@ -362,7 +441,7 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                 return r;
         ssh_refresh(v);
         log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
-        return start_op(v, &rec, true, false, out, err);
+        return start_op(v, &rec, true, false, in, out, err);
 }
 
 static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -375,7 +454,7 @@ static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__
         if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, false, out, err);
+        return start_op(v, &rec, false, false, NULL, out, err);
 }
 
 static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -388,7 +467,7 @@ static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1
         if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, true, out, err);
+        return start_op(v, &rec, false, true, NULL, out, err);
 }
 
 static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,
@@ -844,6 +923,9 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         bg_paths_socket_url(&v->d->paths, "netsvc", url, sizeof(url));
         if ((r = rpc_client_open(url, NULL, &v->netsvc, err)) < 0)
                 return r;
+        bg_paths_socket_url(&v->d->paths, "workspacesvc", url, sizeof(url));
+        if ((r = rpc_client_open(url, NULL, &v->workspacesvc, err)) < 0)
+                return r;
         if ((r = owner_key(v, err)) < 0)
                 return r;
 
@@ -854,6 +936,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
             .release_lease = dep_release_lease,
             .acquire_tap = dep_acquire_tap,
             .release_tap = dep_release_tap,
+            .write_work_disk = dep_write_work_disk,
+            .forget_workspaces = dep_forget_workspaces,
             .ud = v,
         };
         struct vm_env *e = &v->env;
@@ -904,5 +988,6 @@ void vmsvc_done(struct vmsvc *v)
         v->ops = ops_registry_free(v->ops);
         rpc_client_close(TAKE_PTR(v->imagesvc));
         rpc_client_close(TAKE_PTR(v->netsvc));
+        rpc_client_close(TAKE_PTR(v->workspacesvc));
         free(TAKE_PTR(v->owner_pubkey));
 }

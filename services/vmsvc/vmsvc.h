@@ -15,6 +15,7 @@ struct vmsvc {
         pthread_mutex_t mu;
         struct rpc_client *imagesvc;
         struct rpc_client *netsvc;
+        struct rpc_client *workspacesvc;
         struct vm_deps deps;
         struct vm_env env;
         char *owner_pubkey; /* the owner's ssh public key line(s) */

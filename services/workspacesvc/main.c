@@ -18,6 +18,7 @@ int main(int argc, char **argv)
                 r = workspacesvc_register(&v, &err);
         if (r == 0)
                 r = daemon_run(&d, &err);
+        workspacesvc_done(&v);
         daemon_done(&d);
         return daemon_exit_code(&d, r, &err);
 }

@@ -13,45 +13,8 @@ for t in qemu-system-x86_64 mmdebstrap ssh jq ip; do
 done
 
 B="$BANGER"
-if [ -z "${BANGER_E2E_IN_NS:-}" ]; then
-        mirror=http://deb.debian.org/debian
-        curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
-                skip "Debian mirror $mirror is unreachable"
-        new_home
-        trap - EXIT
-        # Kernel downloads are shared between runs (keyed by sha256 inside).
-        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
-        mkdir -p "$BANGER_CACHE_DIR"
-        # Phase 1, host network: only the gateway and imagesvc, to download
-        # the kernel and build the image (netsvc is not started here, so the
-        # host's network is not touched).
-        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.phase1.log" 2>&1 &
-        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.phase1.log" 2>&1 &
-        wait_for 10 test -S "$BANGER_HOME/run/gateway.sock"
-        wait_for 10 test -S "$BANGER_HOME/run/imagesvc.sock"
-        wait_for 10 "$B" image list
-        t0=$(date +%s)
-        check "kernel pull debian-cloud-amd64" "$B" kernel pull debian-cloud-amd64
-        echo "  kernel: $(( $(date +%s) - t0 )) s"
-        t0=$(date +%s)
-        check "image build golden" "$B" image build golden
-        echo "  image: $(( $(date +%s) - t0 )) s"
-        img=$("$B" image show golden --json) || img='{}'
-        check "image has init and sshd" bash -c 'jq -e ".has_init and .has_sshd" <<<"$1" >/dev/null' _ "$img"
-        kill "$(svc_pid gateway)" "$(svc_pid imagesvc)" 2>/dev/null
-        wait
-        [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
-        # Phase 2 in a fresh network namespace: the bridge, taps and nft rules
-        # netsvc makes, and the VMs, never touch the host.
-        NS=bge2e$$
-        ip netns add "$NS" || { cleanup_home; skip "cannot create a network namespace"; }
-        ip -n "$NS" link set lo up
-        rc=0
-        BANGER_E2E_IN_NS=1 T_PASSES=$T_PASSES ip netns exec "$NS" bash "$0" "$@" || rc=$?
-        ip netns del "$NS" 2>/dev/null || true
-        cleanup_home
-        exit $rc
-fi
+. "$(dirname "$0")/e2e_lib.sh"
+e2e_setup "$@"
 RUN="$BANGER_HOME/run"
 T_PASSES=${T_PASSES:-0}
 

@@ -2,3 +2,7 @@
 banger_add_script_test(e2e_vm_lifecycle
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_vm_lifecycle.sh
   LABELS e2e root TIMEOUT 1500)
+# Workspaces, vm exec, export, file_sync and the Exec API on a real VM.
+banger_add_script_test(e2e_workspace
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_workspace.sh
+  LABELS e2e root TIMEOUT 1500)

@@ -78,13 +78,14 @@ svc_pid() { cut -d' ' -f1 "$RUN/$1.pid"; }
 # rpc_text URL CALLTYPE REPLYTYPE TEXT: encodes TEXT (protobuf text format) as
 # CALLTYPE, sends it with nngcat (a REQ client with no banger code), decodes
 # the reply as REPLYTYPE. Prints the decoded text; empty if there was no reply.
+# RPC_TEXT_TIMEOUT: seconds to wait for the reply (default 5).
 rpc_text() {
         local url="$1" calltype="$2" replytype="$3" text="$4"
         local req resp
         req=$(mktemp) resp=$(mktemp)
         printf '%s\n' "$text" | protoc --encode="$calltype" -I "$PROTO_DIR" -I "$TEST_PROTO_DIR" \
                 "$TEST_PROTO_DIR/calls.proto" > "$req"
-        nngcat --req0 --dial "$url" --raw --file "$req" --recv-timeout 5 \
+        nngcat --req0 --dial "$url" --raw --file "$req" --recv-timeout "${RPC_TEXT_TIMEOUT:-5}" \
                 --send-timeout 5 > "$resp" 2>/dev/null || true
         if [ -s "$resp" ]; then
                 protoc --decode="$replytype" -I "$PROTO_DIR" -I "$TEST_PROTO_DIR" \

@@ -1,0 +1,322 @@
+#include "ws_exec.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log/log.h"
+#include "util/macro.h"
+#include "util/timeutil.h"
+
+#define DONE_KEEP_MS (10u * 60u * 1000u)
+#define READ_MAX (1u << 20)
+
+struct xstream {
+        uint64_t base; /* absolute offset of data[0] */
+        char *data;
+        size_t len, cap;
+};
+
+struct xjob {
+        struct ws_exec_registry *reg;
+        char id[OPS_ID_LEN + 1];
+        struct ws_vm vm;
+        char key_path[600];
+        char *cmd;
+        uint8_t *in;
+        size_t in_len;
+        uint32_t timeout_ms;
+        struct xstream s[2]; /* stdout, stderr; under reg->mu */
+        bool done;
+        int exit_code;
+        uint64_t done_ms;
+        int refs; /* the registry's list and the operation */
+        struct xjob *next;
+};
+
+struct ws_exec_registry {
+        pthread_mutex_t mu;
+        pthread_cond_t cv; /* output or an end, any job */
+        struct xjob *jobs;
+};
+
+int ws_exec_registry_new(struct ws_exec_registry **ret, struct bg_error *err)
+{
+        struct ws_exec_registry *x = calloc(1, sizeof(*x));
+        if (!x)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&x->cv, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_init(&x->mu, NULL);
+        *ret = x;
+        return 0;
+}
+
+static void job_free(struct xjob *j)
+{
+        free(j->cmd);
+        free(j->in);
+        free(j->s[0].data);
+        free(j->s[1].data);
+        free(j);
+}
+
+/* Drops one reference; with reg->mu held. */
+static void job_unref_locked(struct xjob *j)
+{
+        if (--j->refs == 0)
+                job_free(j);
+}
+
+void ws_exec_registry_free(struct ws_exec_registry *x)
+{
+        if (!x)
+                return;
+        /* The operations are gone (ops_registry_free ran first). */
+        while (x->jobs) {
+                struct xjob *j = x->jobs;
+                x->jobs = j->next;
+                job_unref_locked(j);
+        }
+        pthread_cond_destroy(&x->cv);
+        pthread_mutex_destroy(&x->mu);
+        free(x);
+}
+
+static void purge_locked(struct ws_exec_registry *x)
+{
+        uint64_t now = now_mono_msec();
+        for (struct xjob **p = &x->jobs; *p;) {
+                struct xjob *j = *p;
+                if (j->done && now - j->done_ms > DONE_KEEP_MS) {
+                        *p = j->next;
+                        job_unref_locked(j);
+                } else {
+                        p = &j->next;
+                }
+        }
+}
+
+static int append(void *ud, int stream, const void *data, size_t len)
+{
+        struct xjob *j = ud;
+        struct ws_exec_registry *x = j->reg;
+        struct xstream *s = &j->s[stream == 2];
+        const char *d = data;
+        pthread_mutex_lock(&x->mu);
+        if (len >= WS_EXEC_KEEP) { /* keep the newest part only */
+                s->base += s->len + (len - WS_EXEC_KEEP);
+                s->len = 0;
+                d += len - WS_EXEC_KEEP;
+                len = WS_EXEC_KEEP;
+        } else if (s->len + len > WS_EXEC_KEEP) {
+                size_t drop = s->len + len - WS_EXEC_KEEP;
+                memmove(s->data, s->data + drop, s->len - drop);
+                s->len -= drop;
+                s->base += drop;
+        }
+        if (s->len + len > s->cap) {
+                size_t cap = s->cap ? s->cap : 65536;
+                while (cap < s->len + len)
+                        cap *= 2;
+                if (cap > WS_EXEC_KEEP)
+                        cap = WS_EXEC_KEEP;
+                char *n = realloc(s->data, cap);
+                if (!n) {
+                        pthread_mutex_unlock(&x->mu);
+                        return -ENOMEM;
+                }
+                s->data = n;
+                s->cap = cap;
+        }
+        memcpy(s->data + s->len, d, len);
+        s->len += len;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        return 0;
+}
+
+struct io_ud {
+        struct xjob *j;
+        size_t in_off;
+};
+
+static ssize_t io_in(void *ud, void *buf, size_t len)
+{
+        struct io_ud *u = ud;
+        size_t n = u->j->in_len - u->in_off;
+        if (n > len)
+                n = len;
+        memcpy(buf, u->j->in + u->in_off, n);
+        u->in_off += n;
+        return (ssize_t)n;
+}
+
+static int io_out(void *ud, int stream, const void *data, size_t len)
+{
+        struct io_ud *u = ud;
+        return append(u->j, stream, data, len);
+}
+
+static int exec_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
+{
+        struct xjob *j = ud;
+        struct ws_exec_registry *x = j->reg;
+        struct bg_ssh *s = NULL;
+        int code = 255;
+        uint64_t t0 = now_mono_msec();
+        ops_ctx_stage(ctx, "connect");
+        int r = ws_vm_connect(&j->vm, j->key_path, &s, err);
+        if (r >= 0) {
+                ops_ctx_stage(ctx, "run");
+                struct io_ud u = {.j = j};
+                struct bg_ssh_io io = {
+                    .in = j->in_len ? io_in : NULL,
+                    .out = io_out,
+                    .ud = &u,
+                    .cancel = ops_ctx_cancel_flag(ctx),
+                    .timeout_ms = j->timeout_ms,
+                };
+                r = bg_ssh_exec(s, j->cmd, &io, &code, err);
+                bg_ssh_close(s);
+        }
+        pthread_mutex_lock(&x->mu);
+        j->done = true;
+        j->exit_code = r < 0 ? (r == -ECANCELED ? 143 : 255) : code;
+        j->done_ms = now_mono_msec();
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        if (r < 0)
+                return r;
+        Banger__V1__ExecResponse res = BANGER__V1__EXEC_RESPONSE__INIT;
+        res.exit_code = code;
+        res.duration_ms = now_mono_msec() - t0;
+        return ops_ctx_set_result(ctx, &res.base);
+}
+
+static void exec_release(void *ud)
+{
+        struct xjob *j = ud;
+        struct ws_exec_registry *x = j->reg;
+        pthread_mutex_lock(&x->mu);
+        if (!j->done) { /* never ran: readers must not wait for it */
+                j->done = true;
+                j->exit_code = 255;
+                j->done_ms = now_mono_msec();
+                pthread_cond_broadcast(&x->cv);
+        }
+        job_unref_locked(j);
+        pthread_mutex_unlock(&x->mu);
+}
+
+int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const struct ws_vm *vm,
+                  const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
+                  uint32_t timeout_ms, Banger__V1__Operation *out, struct bg_error *err)
+{
+        struct xjob *j = calloc(1, sizeof(*j));
+        if (!j || !(j->cmd = strdup(cmd)) || (in->len && !(j->in = malloc(in->len)))) {
+                if (j)
+                        free(j->cmd);
+                free(j);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        j->reg = x;
+        j->vm = *vm;
+        snprintf(j->key_path, sizeof(j->key_path), "%s", key_path);
+        if (in->len)
+                memcpy(j->in, in->data, in->len);
+        j->in_len = in->len;
+        j->timeout_ms = timeout_ms;
+        j->refs = 2;
+        pthread_mutex_lock(&x->mu);
+        purge_locked(x);
+        j->next = x->jobs;
+        x->jobs = j;
+        pthread_mutex_unlock(&x->mu);
+        static const char *const stages[] = {"connect", "run"};
+        struct ops_start os = {
+            .kind = "workspace.exec",
+            .target = vm->name,
+            .stages = stages,
+            .n_stages = ELEMENTSOF(stages),
+            .fn = exec_work,
+            .userdata = j,
+            .free_userdata = exec_release,
+        };
+        int r = ops_start_fill(ops, &os, out, err);
+        pthread_mutex_lock(&x->mu);
+        if (r >= 0 && out->id)
+                snprintf(j->id, sizeof(j->id), "%s", out->id);
+        if (r < 0) { /* off the list; the operation's reference is gone already */
+                for (struct xjob **p = &x->jobs; *p; p = &(*p)->next)
+                        if (*p == j) {
+                                *p = j->next;
+                                job_unref_locked(j);
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&x->mu);
+        return r;
+}
+
+static int copy_out(const struct xstream *s, uint64_t want, size_t max, ProtobufCBinaryData *d,
+                    uint64_t *at)
+{
+        uint64_t from = want < s->base ? s->base : want;
+        uint64_t end = s->base + s->len;
+        *at = from;
+        if (from >= end)
+                return 0;
+        size_t n = (size_t)(end - from);
+        if (n > max)
+                n = max;
+        if (!(d->data = malloc(n)))
+                return -ENOMEM;
+        memcpy(d->data, s->data + (from - s->base), n);
+        d->len = n;
+        return 0;
+}
+
+int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputRequest *in,
+                   Banger__V1__ExecOutputResponse *out, struct bg_error *err)
+{
+        size_t max = in->max_bytes && in->max_bytes < READ_MAX ? in->max_bytes : READ_MAX;
+        uint32_t wait = in->wait_ms > 30000 ? 30000 : in->wait_ms;
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += wait / 1000;
+        until.tv_nsec += (long)(wait % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&x->mu);
+        purge_locked(x);
+        struct xjob *j = x->jobs;
+        while (j && strcmp(j->id, in->operation_id) != 0)
+                j = j->next;
+        if (!j || !in->operation_id[0]) {
+                pthread_mutex_unlock(&x->mu);
+                return bg_error_set(err, ENOENT, "no exec operation '%.40s' (finished over 10 "
+                                                 "minutes ago, or never started)",
+                                    in->operation_id);
+        }
+        /* Wait for something new, the end, or the deadline. */
+        while (!j->done && in->stdout_offset >= j->s[0].base + j->s[0].len &&
+               in->stderr_offset >= j->s[1].base + j->s[1].len &&
+               pthread_cond_timedwait(&x->cv, &x->mu, &until) == 0)
+                ;
+        int r = copy_out(&j->s[0], in->stdout_offset, max, &out->stdout, &out->stdout_offset);
+        if (r >= 0)
+                r = copy_out(&j->s[1], in->stderr_offset, max, &out->stderr, &out->stderr_offset);
+        out->done = j->done && out->stdout_offset + out->stdout.len >= j->s[0].base + j->s[0].len &&
+                    out->stderr_offset + out->stderr.len >= j->s[1].base + j->s[1].len;
+        out->exit_code = j->done ? j->exit_code : 0;
+        pthread_mutex_unlock(&x->mu);
+        return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
+}

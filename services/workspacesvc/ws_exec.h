@@ -1,0 +1,24 @@
+/* WorkspaceService/StartExec and ExecOutput: a command run as an operation
+ * whose output API clients read incrementally while it runs. Each stream keeps
+ * its newest WS_EXEC_KEEP bytes; jobs are dropped 10 minutes after they end. */
+#pragma once
+
+#include "banger/v1/workspace.pb-c.h"
+#include "ops/ops.h"
+#include "rpc/rpc.h"
+#include "ws_guest.h"
+
+#define WS_EXEC_KEEP (16u << 20)
+
+struct ws_exec_registry;
+
+int ws_exec_registry_new(struct ws_exec_registry **ret, struct bg_error *err);
+void ws_exec_registry_free(struct ws_exec_registry *x);
+
+/* Starts cmd (a full remote command line) on vm as an operation in ops. */
+int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const struct ws_vm *vm,
+                  const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
+                  uint32_t timeout_ms, Banger__V1__Operation *out, struct bg_error *err);
+
+int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputRequest *in,
+                   Banger__V1__ExecOutputResponse *out, struct bg_error *err);

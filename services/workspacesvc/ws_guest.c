@@ -1,0 +1,372 @@
+#include "ws_guest.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "banger/v1/vm.pb-c.h"
+#include "util/macro.h"
+#include "util/timeutil.h"
+
+int ws_vm_lookup(struct rpc_client *vmsvc, const char *ref, struct ws_vm *vm, struct bg_error *err)
+{
+        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+        Banger__V1__Vm *v = NULL;
+        struct rpc_status st;
+        struct rpc_call_opts o = {.deadline_ms = 10000, .connect_wait_ms = 2000};
+        req.ref = (char *)ref;
+        if (rpc_call(vmsvc, "/banger.v1.VmService/Get", &req.base, &banger__v1__vm__descriptor,
+                     (ProtobufCMessage **)&v, &o, &st) < 0)
+                return bg_error_set(err, rpc_code_to_errno(st.code), "%s", st.message);
+        memset(vm, 0, sizeof(*vm));
+        snprintf(vm->id, sizeof(vm->id), "%s", v->id);
+        snprintf(vm->name, sizeof(vm->name), "%s", v->name);
+        snprintf(vm->state, sizeof(vm->state), "%s", v->state);
+        snprintf(vm->ip, sizeof(vm->ip), "%s", v->ip);
+        snprintf(vm->host_key, sizeof(vm->host_key), "%s", v->host_key);
+        banger__v1__vm__free_unpacked(v, NULL);
+        return 0;
+}
+
+int ws_vm_connect(const struct ws_vm *vm, const char *key_path, struct bg_ssh **ret,
+                  struct bg_error *err)
+{
+        if (strcmp(vm->state, "running") != 0)
+                return bg_error_set(err, EBUSY, "VM %s is %s; start it first (banger vm start %s)",
+                                    vm->name, vm->state, vm->name);
+        if (!vm->ip[0] || !vm->host_key[0])
+                return bg_error_set(err, EBUSY, "VM %s has no address or host key yet", vm->name);
+        struct bg_ssh_target t = {
+            .host = vm->ip,
+            .key_path = key_path,
+            .host_key = vm->host_key,
+            .connect_timeout_ms = 5000,
+        };
+        uint64_t until = now_mono_msec() + 20000;
+        for (;;) {
+                int r = bg_ssh_connect(&t, ret, err);
+                if (r >= 0 || (r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EHOSTUNREACH) ||
+                    now_mono_msec() > until)
+                        return r < 0 ? bg_error_prefix(err, "VM %s", vm->name) : r;
+                struct timespec ts = {0, 300 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+}
+
+/* ---- copy: a tar stream written by a thread into a pipe, fed to ssh ---- */
+
+struct tar_job {
+        const struct ws_repo *repo;
+        const atomic_bool *cancel;
+        int fd; /* pipe write end */
+        struct archive *a;
+        struct ws_walk_stats stats;
+        atomic_uint_fast64_t bytes;
+        char *buf;
+        int rc;
+        struct bg_error err;
+};
+
+static int tar_entry(void *ud, const struct ws_entry *e, struct bg_error *err)
+{
+        struct tar_job *j = ud;
+        struct archive_entry *ae = archive_entry_new();
+        if (!ae)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        archive_entry_set_pathname(ae, e->rel);
+        archive_entry_set_mode(ae, e->st->st_mode);
+        archive_entry_set_uid(ae, 0);
+        archive_entry_set_gid(ae, 0);
+        archive_entry_set_uname(ae, "root");
+        archive_entry_set_gname(ae, "root");
+        archive_entry_set_mtime(ae, e->st->st_mtim.tv_sec, e->st->st_mtim.tv_nsec);
+        int fd = -1;
+        if (S_ISREG(e->st->st_mode)) {
+                fd = open(e->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0) {
+                        archive_entry_free(ae);
+                        return bg_error_errno(err, -errno, "open %s", e->abs);
+                }
+                archive_entry_set_size(ae, e->st->st_size);
+        } else {
+                archive_entry_set_size(ae, 0);
+                if (e->link)
+                        archive_entry_set_symlink(ae, e->link);
+        }
+        int r = 0;
+        if (archive_write_header(j->a, ae) != ARCHIVE_OK)
+                r = bg_error_set(err, EIO, "tar %s: %s", e->rel, archive_error_string(j->a));
+        archive_entry_free(ae);
+        /* Exactly st_size bytes: a file that grows or shrinks meanwhile is
+         * cut or padded, so the archive stays well-formed. */
+        int64_t left = e->st->st_size;
+        while (r == 0 && fd >= 0 && left > 0) {
+                ssize_t n = read(fd, j->buf, left < (1 << 20) ? (size_t)left : (1 << 20));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        memset(j->buf, 0, 1 << 20);
+                        n = left < (1 << 20) ? left : (1 << 20);
+                }
+                if (archive_write_data(j->a, j->buf, (size_t)n) != n)
+                        r = bg_error_set(err, EIO, "tar %s: %s", e->rel, archive_error_string(j->a));
+                left -= n;
+                atomic_fetch_add(&j->bytes, (uint64_t)n);
+        }
+        if (fd >= 0)
+                close(fd);
+        return r;
+}
+
+static void *tar_thread(void *p)
+{
+        struct tar_job *j = p;
+        j->a = archive_write_new();
+        j->buf = malloc(1 << 20);
+        if (!j->a || !j->buf) {
+                j->rc = bg_error_set(&j->err, ENOMEM, "out of memory");
+        } else if (archive_write_set_format_pax_restricted(j->a) != ARCHIVE_OK ||
+                   archive_write_set_bytes_per_block(j->a, 64 * 1024) != ARCHIVE_OK ||
+                   archive_write_open_fd(j->a, j->fd) != ARCHIVE_OK) {
+                j->rc = bg_error_set(&j->err, EIO, "tar: %s", archive_error_string(j->a));
+        } else {
+                j->rc = ws_repo_walk(j->repo, tar_entry, j, j->cancel, &j->stats, &j->err);
+                if (archive_write_close(j->a) != ARCHIVE_OK && j->rc >= 0)
+                        j->rc = bg_error_set(&j->err, EIO, "tar: %s", archive_error_string(j->a));
+        }
+        if (j->a)
+                archive_write_free(j->a);
+        free(j->buf);
+        close(j->fd);
+        return NULL;
+}
+
+struct feed {
+        int fd; /* pipe read end */
+        struct tar_job *job;
+        ws_progress_fn progress;
+        void *progress_ud;
+        uint64_t last_ms;
+        char errtail[512];
+        size_t errlen;
+};
+
+static ssize_t feed_in(void *ud, void *buf, size_t len)
+{
+        struct feed *f = ud;
+        struct pollfd p = {.fd = f->fd, .events = POLLIN};
+        if (f->progress && now_mono_msec() - f->last_ms > 250) {
+                f->last_ms = now_mono_msec();
+                f->progress(f->progress_ud, atomic_load(&f->job->bytes));
+        }
+        int pr = poll(&p, 1, 20);
+        if (pr == 0)
+                return -EAGAIN;
+        ssize_t n = read(f->fd, buf, len);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? -EAGAIN : -errno;
+        return n;
+}
+
+static int keep_err(void *ud, int stream, const void *data, size_t len)
+{
+        struct feed *f = ud;
+        if (stream != 2)
+                return 0;
+        /* keep the last bytes: the reason is at the end */
+        const char *d = data;
+        for (size_t i = 0; i < len; i++) {
+                if (f->errlen == sizeof(f->errtail) - 1) {
+                        memmove(f->errtail, f->errtail + 1, f->errlen - 1);
+                        f->errlen--;
+                }
+                f->errtail[f->errlen++] = d[i];
+        }
+        f->errtail[f->errlen] = '\0';
+        return 0;
+}
+
+static void trim(char *s)
+{
+        size_t n = strlen(s);
+        while (n && (s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\r'))
+                s[--n] = '\0';
+}
+
+int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_repo *repo, const char *guest_abs,
+                     const char *branch, const char *from, const atomic_bool *cancel,
+                     ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
+                     char head[64], struct bg_error *err)
+{
+        char qpath[4200], qb[600], cmd[6000];
+        int r = bg_shell_quote(guest_abs, qpath, sizeof(qpath));
+        if (r < 0)
+                return bg_error_set(err, ENAMETOOLONG, "guest path too long");
+        size_t n = (size_t)snprintf(cmd, sizeof(cmd),
+                                    "set -e; mkdir -p %s; cd %s; tar -xf - --no-same-owner; ",
+                                    qpath, qpath);
+        if (branch && branch[0]) {
+                if (bg_shell_quote(branch, qb, sizeof(qb)) < 0)
+                        return bg_error_set(err, ENAMETOOLONG, "branch name too long");
+                n += (size_t)snprintf(cmd + n, sizeof(cmd) - n,
+                                      "if git rev-parse -q --verify refs/heads/%s >/dev/null; then "
+                                      "git checkout -q %s; else git checkout -q -b %s; fi; ",
+                                      qb, qb, qb);
+        } else if (from && from[0]) {
+                if (bg_shell_quote(from, qb, sizeof(qb)) < 0)
+                        return bg_error_set(err, ENAMETOOLONG, "revision too long");
+                n += (size_t)snprintf(cmd + n, sizeof(cmd) - n,
+                                      "git checkout -q -f --detach %s; git clean -q -fd; ", qb);
+        }
+        snprintf(cmd + n, sizeof(cmd) - n,
+                 "if command -v mise >/dev/null 2>&1; then mise trust -q . >/dev/null 2>&1 || "
+                 "true; fi");
+
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return bg_error_errno(err, -errno, "pipe");
+        struct tar_job job = {.repo = repo, .cancel = cancel, .fd = p[1]};
+        pthread_t th;
+        if ((r = pthread_create(&th, NULL, tar_thread, &job)) != 0) {
+                close(p[0]);
+                close(p[1]);
+                return bg_error_errno(err, -r, "thread");
+        }
+        struct feed f = {.fd = p[0], .job = &job, .progress = progress, .progress_ud = progress_ud};
+        int code = 255;
+        struct bg_ssh_io io = {.in = feed_in, .ud = &f, .cancel = cancel};
+        /* stdout: the HEAD line; stderr: kept for the error message */
+        io.out = keep_err;
+        r = bg_ssh_exec(s, cmd, &io, &code, err);
+        close(p[0]); /* a writer still going gets EPIPE and stops */
+        pthread_join(th, NULL);
+        if (stats)
+                *stats = job.stats;
+        if (r < 0)
+                return r;
+        if (job.rc < 0) {
+                *err = job.err;
+                return job.rc;
+        }
+        if (code != 0) {
+                trim(f.errtail);
+                return bg_error_set(err, EIO, "copying into %s in the VM failed (exit %d)%s%s",
+                                    guest_abs, code, f.errlen ? ": " : "", f.errtail);
+        }
+        if (progress)
+                progress(progress_ud, atomic_load(&job.bytes));
+        /* HEAD, read separately so that stdout of the copy stays unparsed */
+        char hcmd[4300];
+        snprintf(hcmd, sizeof(hcmd), "cd %s && git rev-parse -q --verify HEAD", qpath);
+        struct bg_ssh_buf hb = {.max = 256};
+        head[0] = '\0';
+        if (bg_ssh_run(s, hcmd, NULL, 0, &hb, NULL, 30000, cancel, &code, NULL) >= 0 && code == 0) {
+                trim(hb.data);
+                snprintf(head, 64, "%s", hb.data);
+        }
+        bg_ssh_buf_free(&hb);
+        return 0;
+}
+
+/* ---- export ---- */
+
+struct export_out {
+        int fd;
+        uint32_t files;
+        bool at_line_start;
+        char pfx[12];
+        size_t pfx_len;
+        char errtail[1024];
+        size_t errlen;
+        int werr;
+};
+
+static int export_data(void *ud, int stream, const void *data, size_t len)
+{
+        struct export_out *x = ud;
+        const char *d = data;
+        if (stream == 2) {
+                size_t take = sizeof(x->errtail) - 1 - x->errlen;
+                if (take > len)
+                        take = len;
+                memcpy(x->errtail + x->errlen, d, take);
+                x->errlen += take;
+                x->errtail[x->errlen] = '\0';
+                return 0;
+        }
+        for (size_t off = 0; off < len;) {
+                ssize_t w = write(x->fd, d + off, len - off);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                off += (size_t)w;
+        }
+        /* count "diff --git " at line starts */
+        static const char key[] = "diff --git ";
+        for (size_t i = 0; i < len; i++) {
+                if (x->at_line_start) {
+                        x->pfx_len = 0;
+                        x->at_line_start = false;
+                }
+                if (x->pfx_len < sizeof(key) - 1) {
+                        if (d[i] == key[x->pfx_len]) {
+                                if (++x->pfx_len == sizeof(key) - 1)
+                                        x->files++;
+                        } else {
+                                x->pfx_len = sizeof(key); /* no match on this line */
+                        }
+                }
+                if (d[i] == '\n')
+                        x->at_line_start = true;
+        }
+        return 0;
+}
+
+int ws_export_patch(struct bg_ssh *s, const char *guest_abs, const char *base, int out_fd,
+                    char base_used[64], uint32_t *files, struct bg_error *err)
+{
+        char qpath[4200], qbase[128], cmd[6000];
+        if (bg_shell_quote(guest_abs, qpath, sizeof(qpath)) < 0 ||
+            bg_shell_quote(base ? base : "", qbase, sizeof(qbase)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "guest path too long");
+        /* A private index: the guest's real one (what its user staged) is
+         * never touched. */
+        snprintf(cmd, sizeof(cmd),
+                 "set -e; cd %s; base=%s; "
+                 "if [ -z \"$base\" ] || ! git cat-file -e \"$base^{commit}\" 2>/dev/null; then "
+                 "base=$(git rev-parse -q --verify HEAD || "
+                 "echo 4b825dc642cb6eb9a060e54bf8d69288fbee4904); fi; "
+                 "idx=$(mktemp); trap 'rm -f \"$idx\"' EXIT; "
+                 "if [ -f .git/index ]; then cp .git/index \"$idx\"; else rm -f \"$idx\"; fi; "
+                 "export GIT_INDEX_FILE=\"$idx\"; git add -A; "
+                 "echo \"banger-base $base\" >&2; "
+                 "git -c core.quotepath=off diff --cached --binary --full-index \"$base\"",
+                 qpath, qbase);
+        struct export_out x = {.fd = out_fd, .at_line_start = true};
+        struct bg_ssh_io io = {.out = export_data, .ud = &x, .timeout_ms = 30 * 60 * 1000};
+        int code = 255;
+        int r = bg_ssh_exec(s, cmd, &io, &code, err);
+        if (r < 0)
+                return r;
+        const char *m = strstr(x.errtail, "banger-base ");
+        base_used[0] = '\0';
+        if (m)
+                sscanf(m + 12, "%63[0-9a-f]", base_used);
+        if (code != 0) {
+                trim(x.errtail);
+                return bg_error_set(err, EIO, "git in the VM failed (exit %d): %s", code,
+                                    x.errtail[0] ? x.errtail : "no message");
+        }
+        *files = x.files;
+        return 0;
+}

@@ -1,0 +1,47 @@
+/* The guest side of workspaces, over SSH (lib/ssh) to a running VM: copy a
+ * work tree in as a tar stream, export the guest's changes as a patch, run a
+ * command. The VM's address and pinned host key come from vmsvc. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "rpc/rpc.h"
+#include "ssh/ssh.h"
+#include "ws_repo.h"
+
+struct ws_vm {
+        char id[64];
+        char name[64];
+        char state[16];
+        char ip[16];
+        char host_key[512];
+};
+
+/* Looks the VM up in vmsvc (name or id prefix). -ENOENT for no such VM. */
+int ws_vm_lookup(struct rpc_client *vmsvc, const char *ref, struct ws_vm *vm, struct bg_error *err);
+
+/* SSH to a running VM as root with the owner's key (key_path), pinned host
+ * key; -EBUSY when the VM is not running. Retries a refused connection for
+ * up to 20 s (sshd still starting). */
+int ws_vm_connect(const struct ws_vm *vm, const char *key_path, struct bg_ssh **ret,
+                  struct bg_error *err);
+
+/* Progress of a copy: bytes of file data sent so far. */
+typedef void (*ws_progress_fn)(void *ud, uint64_t bytes);
+
+/* Streams repo's entries as a tar into guest_abs ("/root/repo"), then checks
+ * out branch (made at the copied HEAD if new) or the commit from (either may
+ * be "" or NULL), runs `mise trust` when mise exists, and reads back the
+ * guest's HEAD into head (may stay "" in a repository without commits). */
+int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_repo *repo, const char *guest_abs,
+                     const char *branch, const char *from, const atomic_bool *cancel,
+                     ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
+                     char head[64], struct bg_error *err);
+
+/* Writes a binary git patch of everything changed in the guest work tree at
+ * guest_abs against base (a commit id; "" = the guest's HEAD) to out_fd,
+ * without touching the guest's index. base_used gets the commit the patch is
+ * relative to; *files the number of files in it. */
+int ws_export_patch(struct bg_ssh *s, const char *guest_abs, const char *base, int out_fd,
+                    char base_used[64], uint32_t *files, struct bg_error *err);

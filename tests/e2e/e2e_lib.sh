@@ -1,0 +1,40 @@
+# Shared start of the e2e scripts: sourced after testlib.sh; e2e_setup "$@"
+# downloads the kernel (cached in BUILD/e2e-cache) and builds the default
+# image on the host network with only imagesvc and the gateway, then runs the
+# calling script again inside a fresh network namespace (BANGER_E2E_IN_NS=1),
+# where netsvc's bridge, taps and nft rules and the VMs never touch the host.
+# In the namespace it returns; outside it exits with the inner run's status.
+e2e_setup() {
+        [ -n "${BANGER_E2E_IN_NS:-}" ] && return 0
+        local mirror=http://deb.debian.org/debian t0 img rc NS
+        curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
+                skip "Debian mirror $mirror is unreachable"
+        new_home
+        trap - EXIT
+        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
+        mkdir -p "$BANGER_CACHE_DIR"
+        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.phase1.log" 2>&1 &
+        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.phase1.log" 2>&1 &
+        wait_for 10 test -S "$BANGER_HOME/run/gateway.sock"
+        wait_for 10 test -S "$BANGER_HOME/run/imagesvc.sock"
+        wait_for 10 "$B" image list
+        t0=$(date +%s)
+        check "kernel pull debian-cloud-amd64" "$B" kernel pull debian-cloud-amd64
+        echo "  kernel: $(( $(date +%s) - t0 )) s"
+        t0=$(date +%s)
+        check "image build golden" "$B" image build golden
+        echo "  image: $(( $(date +%s) - t0 )) s"
+        img=$("$B" image show golden --json) || img='{}'
+        check "image has init and sshd" bash -c 'jq -e ".has_init and .has_sshd" <<<"$1" >/dev/null' _ "$img"
+        kill "$(svc_pid gateway)" "$(svc_pid imagesvc)" 2>/dev/null
+        wait
+        [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
+        NS=bge2e$$
+        ip netns add "$NS" || { cleanup_home; skip "cannot create a network namespace"; }
+        ip -n "$NS" link set lo up
+        rc=0
+        BANGER_E2E_IN_NS=1 T_PASSES=$T_PASSES ip netns exec "$NS" bash "$0" "$@" || rc=$?
+        ip netns del "$NS" 2>/dev/null || true
+        cleanup_home
+        exit $rc
+}
