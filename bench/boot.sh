@@ -26,42 +26,8 @@ done
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-if [ -z "${BENCH_BOOT_IN_NS:-}" ]; then
-        export BANGER_HOME
-        BANGER_HOME=$(mktemp -d /tmp/bgboot.XXXXXX)
-        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
-        mkdir -p "$BANGER_CACHE_DIR"
-        cleanup() {
-                "$B" daemon stop --timeout 10 >/dev/null 2>&1
-                local p
-                for p in /proc/[0-9]*; do
-                        grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null &&
-                                kill -9 "${p#/proc/}" 2>/dev/null
-                done
-                [ -n "${NS:-}" ] && ip netns del "$NS" 2>/dev/null
-                rm -rf "$BANGER_HOME"
-        }
-        trap cleanup EXIT
-        # Kernel and image on the host network, with only imagesvc + gateway.
-        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.log" 2>&1 &
-        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.log" 2>&1 &
-        for _ in $(seq 100); do "$B" image list >/dev/null 2>&1 && break; sleep 0.1; done
-        "$B" kernel pull debian-cloud-amd64 >/dev/null 2>"$BANGER_HOME/err" ||
-                { say "could not run: kernel pull: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
-        "$B" image build golden >/dev/null 2>"$BANGER_HOME/err" ||
-                { say "could not run: image build: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
-        "$B" daemon stop --timeout 10 >/dev/null 2>&1
-        pkill -f "banger-imagesvc --owner-uid 0" 2>/dev/null
-        for p in /proc/[0-9]*; do
-                grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null && kill "${p#/proc/}" 2>/dev/null
-        done
-        sleep 0.5
-        NS=bgboot$$
-        ip netns add "$NS" || { say "could not run: no network namespace"; exit 0; }
-        ip -n "$NS" link set lo up
-        BENCH_BOOT_IN_NS=1 ip netns exec "$NS" bash "$0"
-        exit 0
-fi
+. "$BANGER_SOURCE_DIR/bench/bench_lib.sh"
+bench_vm_setup bgboot
 
 "$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
         { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }

@@ -1,8 +1,9 @@
 /* `banger vm …`: the VM lifecycle verbs, through the gateway to VmService. */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -130,6 +131,16 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if ((v = cli_flag_value(cli, "disk")) &&
             (r = cli_parse_size("disk", v, &req.work_disk_bytes)))
                 return r;
+        char real[PATH_MAX];
+        if ((v = cli_flag_value(cli, "workspace"))) {
+                if (!realpath(v, real))
+                        return cli_fail(RPC_NOT_FOUND, "workspace %s: %s", v, strerror(errno));
+                req.workspace_host_path = real;
+                if ((v = cli_flag_value(cli, "guest-path")))
+                        req.workspace_guest_path = (char *)v;
+        } else if (cli_flag_value(cli, "guest-path")) {
+                return cli_fail(RPC_INVALID_ARGUMENT, "--guest-path goes with --workspace");
+        }
         return follow_vm_op(cli, "Create", &req.base);
 }
 

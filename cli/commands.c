@@ -257,6 +257,8 @@ static const struct cli_flag vm_create_flags[] = {
     {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
     {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
+    {"workspace", 0, "PATH", "write this git work tree into the work disk before boot"},
+    {"guest-path", 0, "PATH", "where the workspace goes, below /root (default: /root/repo)"},
     {"json", 0, NULL, "print the VM as JSON when it is running"},
 };
 
@@ -372,7 +374,10 @@ static const struct cli_cmd vm_cmds[] = {
          "(a copy-on-write root disk over the image and a fresh ext4 work disk, mounted\n"
          "at /root, holding your ssh key and the VM's own sshd host key), boots it and\n"
          "waits for the guest agent. Progress is shown per stage; Ctrl-C cancels. A VM\n"
-         "that fails to boot is left in state error with the reason and no leftovers.",
+         "that fails to boot is left in state error with the reason and no leftovers.\n"
+         "With --workspace PATH the git work tree at PATH (tracked files, untracked ones\n"
+         "git does not ignore, and .git) is written into the new work disk before boot,\n"
+         "with no network copy; `banger vm exec` then runs commands in it.",
      .flags = vm_create_flags,
      .n_flags = ELEMENTSOF(vm_create_flags),
      .run = cmd_vm_create},

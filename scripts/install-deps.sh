@@ -18,7 +18,7 @@ RUN_PKGS=(
   qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
   nftables iproute2 ldnsutils bind9-dnsutils
   gnupg
-  kmod jq
+  kmod jq rsync
   zsh fish
   docker-registry skopeo umoci apache2-utils
   python3

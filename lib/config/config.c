@@ -776,7 +776,9 @@ static const struct bg_config_key schema[] = {
      release_string, CFG(gateway.listen_tcp), 0, 0, NULL},
 
     {"file_sync", "array of tables", "[]",
-     "Files and directories copied from the host into each new VM's work disk.", parse_file_sync,
+     "Files and directories copied from the host onto each VM's work disk before every boot "
+     "(a missing host path or a symlink inside a directory is skipped with a warning).",
+     parse_file_sync,
      release_file_sync, CFG(file_sync), 0, 0, NULL},
     {"file_sync.host", "string", "(required)", "Host path: absolute or starting with ~/.",
      parse_host_path, release_string, FS(host), 0, 0, NULL},

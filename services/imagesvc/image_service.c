@@ -33,7 +33,7 @@ extern char **environ;
 
 const char *const image_default_packages[] = {
     "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl", "iproute2", "procps",
-    "less",         "udev",           NULL,
+    "less",         "udev",           "rsync", NULL,
 };
 
 /* v3: what an image is beyond its name and origin. */

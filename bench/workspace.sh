@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench-workspace: a generated repository of 10 000 files / 100 MB (plus its
+# .git) copied into a VM three ways, in one run, into the same VM:
+#   offline injection: `vm create --workspace` writes it into the new work
+#     disk before boot (the copy time workspacesvc records);
+#   prepare: `vm workspace prepare` into the running VM (tar over ssh; the
+#     CLI's wall time);
+#   baseline: `rsync -a` over ssh from the host into a fresh directory of the
+#     same VM (wall time).
+# Targets: prepare <= 0.5x rsync, offline injection <= 0.2x rsync.
+set -uo pipefail
+: "${BANGER_BUILD_DIR:?run through cmake --build build --target bench-workspace}"
+: "${BANGER_SOURCE_DIR:?}"
+BIN="$BANGER_BUILD_DIR/bin"
+B="$BIN/banger"
+say() { echo "bench-workspace: $*"; }
+[ "$(id -u)" -eq 0 ] || { say "skipped: needs root (netsvc, network namespace)"; exit 0; }
+for t in qemu-system-x86_64 mmdebstrap jq ip git rsync ssh; do
+        command -v $t >/dev/null || { say "skipped: $t is not installed"; exit 0; }
+done
+ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+. "$BANGER_SOURCE_DIR/bench/bench_lib.sh"
+bench_vm_setup bgws
+
+# The repository: 100 directories of 100 files of 10 KiB (random, so that
+# neither side gains from compression), one commit.
+repo="$BANGER_HOME/repo"
+mkdir -p "$repo"
+head -c $((10000 * 10240)) /dev/urandom | split -b 10240 -a 5 -d - "$repo/f"
+( cd "$repo" && for d in $(seq -w 0 99); do mkdir "d$d" && mv f0${d}?? "d$d"/ 2>/dev/null; done )
+n=$(find "$repo" -type f | wc -l)
+git -C "$repo" init -q
+git -C "$repo" add -A
+git -C "$repo" -c user.name=b -c user.email=b@b commit -qm bench
+size=$(du -sm "$repo" | cut -f1)
+say "repository: $n files, $size MiB with .git"
+
+"$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
+        { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+"$B" vm create --name wsb --vcpu 2 --mem 2048 --disk 4G --workspace "$repo" >/dev/null 2>"$BANGER_HOME/err" ||
+        { say "could not run: vm create --workspace: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+offline=$("$B" vm workspace list wsb --json | jq -r '.[0].copy_ms')
+json=$("$B" vm show wsb --json)
+ip=$(jq -r .ip <<<"$json")
+echo "$ip $(jq -r .host_key <<<"$json" | cut -d' ' -f1-2)" > "$BANGER_HOME/known_hosts"
+sshcmd="ssh -i $BANGER_HOME/config/ssh/id_ed25519 -o UserKnownHostsFile=$BANGER_HOME/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o LogLevel=ERROR"
+for _ in $(seq 60); do $sshcmd "root@$ip" true 2>/dev/null && break; sleep 1; done
+$sshcmd "root@$ip" 'command -v rsync' >/dev/null 2>&1 ||
+        { say "could not run: the default image has no rsync (rebuild it)"; exit 0; }
+
+t0=$(ms)
+rsync -a -e "$sshcmd" "$repo/" "root@$ip:/root/rsync-copy/" 2>"$BANGER_HOME/err" ||
+        { say "could not run: rsync: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+rsync_ms=$(( $(ms) - t0 ))
+$sshcmd "root@$ip" 'sync' 2>/dev/null
+t0=$(ms)
+"$B" vm workspace prepare wsb "$repo" --guest-path /root/prepared >/dev/null 2>"$BANGER_HOME/err" ||
+        { say "could not run: prepare: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+prepare_ms=$(( $(ms) - t0 ))
+cnt=$($sshcmd "root@$ip" 'find /root/prepared /root/repo /root/rsync-copy -type f | wc -l' 2>/dev/null)
+say "files in the guest (3 copies): $cnt"
+say "rsync -a over ssh: $rsync_ms ms"
+say "vm workspace prepare (tar over ssh): $prepare_ms ms"
+say "offline injection into the new work disk: $offline ms"
+awk -v p="$prepare_ms" -v o="$offline" -v r="$rsync_ms" 'BEGIN {
+        printf "bench-workspace: prepare/rsync %.3f (target <= 0.5): %s\n", p / r, p / r <= 0.5 ? "PASS" : "MISS"
+        printf "bench-workspace: offline/rsync %.3f (target <= 0.2): %s\n", o / r, o / r <= 0.2 ? "PASS" : "MISS"
+}'
+"$B" vm delete --force wsb >/dev/null 2>&1
+"$B" daemon stop --timeout 10 >/dev/null 2>&1
+exit 0
