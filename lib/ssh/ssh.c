@@ -275,7 +275,8 @@ int bg_ssh_exec(struct bg_ssh *s, const char *command, const struct bg_ssh_io *i
                                          io->timeout_ms);
                         break;
                 }
-                if (!busy && ssh_event_dopoll(ev, 100) == SSH_ERROR) {
+                /* While input flows, its callback does the waiting. */
+                if (!busy && ssh_event_dopoll(ev, in_open ? 0 : 100) == SSH_ERROR) {
                         r = bg_error_set(err, EIO, "ssh to %s: connection lost: %s", s->host,
                                          ssh_get_error(s->sess));
                         break;

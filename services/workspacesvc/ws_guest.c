@@ -32,6 +32,7 @@ int ws_vm_lookup(struct rpc_client *vmsvc, const char *ref, struct ws_vm *vm, st
         snprintf(vm->state, sizeof(vm->state), "%s", v->state);
         snprintf(vm->ip, sizeof(vm->ip), "%s", v->ip);
         snprintf(vm->host_key, sizeof(vm->host_key), "%s", v->host_key);
+        vm->vcpu = v->vcpu;
         banger__v1__vm__free_unpacked(v, NULL);
         return 0;
 }
@@ -67,9 +68,11 @@ struct tar_job {
         const struct ws_repo *repo;
         const atomic_bool *cancel;
         int fd; /* pipe write end */
+        int part, nparts; /* this stream carries every nparts-th file, and all directories */
+        uint64_t idx;
         struct archive *a;
         struct ws_walk_stats stats;
-        atomic_uint_fast64_t bytes;
+        atomic_uint_fast64_t *bytes; /* shared by the streams */
         char *buf;
         int rc;
         struct bg_error err;
@@ -78,6 +81,8 @@ struct tar_job {
 static int tar_entry(void *ud, const struct ws_entry *e, struct bg_error *err)
 {
         struct tar_job *j = ud;
+        if (!S_ISDIR(e->st->st_mode) && j->nparts > 1 && (j->idx++ % (uint64_t)j->nparts) != (uint64_t)j->part)
+                return 0;
         struct archive_entry *ae = archive_entry_new();
         if (!ae)
                 return bg_error_set(err, ENOMEM, "out of memory");
@@ -119,7 +124,7 @@ static int tar_entry(void *ud, const struct ws_entry *e, struct bg_error *err)
                 if (archive_write_data(j->a, j->buf, (size_t)n) != n)
                         r = bg_error_set(err, EIO, "tar %s: %s", e->rel, archive_error_string(j->a));
                 left -= n;
-                atomic_fetch_add(&j->bytes, (uint64_t)n);
+                atomic_fetch_add(j->bytes, (uint64_t)n);
         }
         if (fd >= 0)
                 close(fd);
@@ -165,7 +170,7 @@ static ssize_t feed_in(void *ud, void *buf, size_t len)
         struct pollfd p = {.fd = f->fd, .events = POLLIN};
         if (f->progress && now_mono_msec() - f->last_ms > 250) {
                 f->last_ms = now_mono_msec();
-                f->progress(f->progress_ud, atomic_load(&f->job->bytes));
+                f->progress(f->progress_ud, atomic_load(f->job->bytes));
         }
         int pr = poll(&p, 1, 20);
         if (pr == 0)
@@ -201,18 +206,116 @@ static void trim(char *s)
                 s[--n] = '\0';
 }
 
-int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_repo *repo, const char *guest_abs,
+/* One tar stream over session s into qpath (quoted guest path). */
+static int copy_stream(struct bg_ssh *s, const struct ws_repo *repo, const char *qpath, int part,
+                       int nparts, const atomic_bool *cancel, atomic_uint_fast64_t *bytes,
+                       ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
+                       struct bg_error *err)
+{
+        char cmd[8600];
+        snprintf(cmd, sizeof(cmd), "mkdir -p %s && cd %s && exec tar -xf - --no-same-owner",
+                 qpath, qpath);
+        int p[2];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return bg_error_errno(err, -errno, "pipe");
+        struct tar_job job = {.repo = repo, .cancel = cancel, .fd = p[1], .part = part,
+                              .nparts = nparts, .bytes = bytes};
+        pthread_t th;
+        int r = pthread_create(&th, NULL, tar_thread, &job);
+        if (r != 0) {
+                close(p[0]);
+                close(p[1]);
+                return bg_error_errno(err, -r, "thread");
+        }
+        struct feed f = {.fd = p[0], .job = &job, .progress = progress, .progress_ud = progress_ud};
+        int code = 255;
+        struct bg_ssh_io io = {.in = feed_in, .out = keep_err, .ud = &f, .cancel = cancel};
+        r = bg_ssh_exec(s, cmd, &io, &code, err);
+        close(p[0]); /* a writer still going gets EPIPE and stops */
+        pthread_join(th, NULL);
+        if (stats)
+                *stats = job.stats;
+        if (r < 0)
+                return r;
+        if (job.rc < 0) {
+                *err = job.err;
+                return job.rc;
+        }
+        if (code != 0) {
+                trim(f.errtail);
+                return bg_error_set(err, EIO, "unpacking in the VM failed (exit %d)%s%s", code,
+                                    f.errlen ? ": " : "", f.errtail);
+        }
+        return 0;
+}
+
+struct helper {
+        const struct ws_vm *vm;
+        const char *key_path;
+        const struct ws_repo *repo;
+        const char *qpath;
+        int part, nparts;
+        const atomic_bool *cancel;
+        atomic_uint_fast64_t *bytes;
+        int rc;
+        struct bg_error err;
+};
+
+static void *helper_thread(void *p)
+{
+        struct helper *h = p;
+        struct bg_ssh *s = NULL;
+        h->rc = ws_vm_connect(h->vm, h->key_path, &s, &h->err);
+        if (h->rc >= 0)
+                h->rc = copy_stream(s, h->repo, h->qpath, h->part, h->nparts, h->cancel, h->bytes,
+                                    NULL, NULL, NULL, &h->err);
+        bg_ssh_close(s);
+        return NULL;
+}
+
+int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_vm *vm, const char *key_path,
+                     unsigned streams, const struct ws_repo *repo, const char *guest_abs,
                      const char *branch, const char *from, const atomic_bool *cancel,
                      ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
                      char head[64], struct bg_error *err)
 {
         char qpath[4200], qb[600], cmd[6000];
-        int r = bg_shell_quote(guest_abs, qpath, sizeof(qpath));
-        if (r < 0)
+        if (bg_shell_quote(guest_abs, qpath, sizeof(qpath)) < 0)
                 return bg_error_set(err, ENAMETOOLONG, "guest path too long");
-        size_t n = (size_t)snprintf(cmd, sizeof(cmd),
-                                    "set -e; mkdir -p %s; cd %s; tar -xf - --no-same-owner; ",
-                                    qpath, qpath);
+        if (streams < 1)
+                streams = 1;
+        if (streams > WS_MAX_STREAMS)
+                streams = WS_MAX_STREAMS;
+        atomic_uint_fast64_t bytes = 0;
+        struct helper hs[WS_MAX_STREAMS];
+        pthread_t th[WS_MAX_STREAMS];
+        unsigned started = 0;
+        for (unsigned i = 1; i < streams; i++) {
+                hs[i] = (struct helper){.vm = vm, .key_path = key_path, .repo = repo,
+                                        .qpath = qpath, .part = (int)i, .nparts = (int)streams,
+                                        .cancel = cancel, .bytes = &bytes};
+                if (pthread_create(&th[i], NULL, helper_thread, &hs[i]) != 0)
+                        break;
+                started = i;
+        }
+        int r = copy_stream(s, repo, qpath, 0, (int)streams, cancel, &bytes, progress, progress_ud,
+                            stats, err);
+        for (unsigned i = 1; i <= started; i++) {
+                pthread_join(th[i], NULL);
+                if (r >= 0 && hs[i].rc < 0) {
+                        *err = hs[i].err;
+                        r = hs[i].rc;
+                }
+        }
+        if (r >= 0 && started + 1 != streams)
+                r = bg_error_set(err, EAGAIN, "could not start %u copy streams", streams);
+        if (r < 0)
+                return bg_error_prefix(err, "copying into %s in the VM", guest_abs);
+        if (progress)
+                progress(progress_ud, atomic_load(&bytes));
+
+        /* Then, in the copy: the branch or commit asked for, and mise. */
+        size_t n = (size_t)snprintf(cmd, sizeof(cmd), "set -e; cd %s; ", qpath);
         if (branch && branch[0]) {
                 if (bg_shell_quote(branch, qb, sizeof(qb)) < 0)
                         return bg_error_set(err, ENAMETOOLONG, "branch name too long");
@@ -228,52 +331,24 @@ int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_repo *repo, const char *g
         }
         snprintf(cmd + n, sizeof(cmd) - n,
                  "if command -v mise >/dev/null 2>&1; then mise trust -q . >/dev/null 2>&1 || "
-                 "true; fi");
-
-        int p[2];
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return bg_error_errno(err, -errno, "pipe");
-        struct tar_job job = {.repo = repo, .cancel = cancel, .fd = p[1]};
-        pthread_t th;
-        if ((r = pthread_create(&th, NULL, tar_thread, &job)) != 0) {
-                close(p[0]);
-                close(p[1]);
-                return bg_error_errno(err, -r, "thread");
-        }
-        struct feed f = {.fd = p[0], .job = &job, .progress = progress, .progress_ud = progress_ud};
+                 "true; fi; git rev-parse -q --verify HEAD || true");
+        struct bg_ssh_buf out = {.max = 256}, eb = {.max = 2048};
         int code = 255;
-        struct bg_ssh_io io = {.in = feed_in, .ud = &f, .cancel = cancel};
-        /* stdout: the HEAD line; stderr: kept for the error message */
-        io.out = keep_err;
-        r = bg_ssh_exec(s, cmd, &io, &code, err);
-        close(p[0]); /* a writer still going gets EPIPE and stops */
-        pthread_join(th, NULL);
-        if (stats)
-                *stats = job.stats;
-        if (r < 0)
-                return r;
-        if (job.rc < 0) {
-                *err = job.err;
-                return job.rc;
+        r = bg_ssh_run(s, cmd, NULL, 0, &out, &eb, 5 * 60 * 1000, cancel, &code, err);
+        if (r >= 0 && code != 0) {
+                trim(eb.data);
+                r = bg_error_set(err, EIO, "in the VM's copy of %s: %s (exit %d)", guest_abs,
+                                 eb.data[0] ? eb.data : "git failed", code);
         }
-        if (code != 0) {
-                trim(f.errtail);
-                return bg_error_set(err, EIO, "copying into %s in the VM failed (exit %d)%s%s",
-                                    guest_abs, code, f.errlen ? ": " : "", f.errtail);
-        }
-        if (progress)
-                progress(progress_ud, atomic_load(&job.bytes));
-        /* HEAD, read separately so that stdout of the copy stays unparsed */
-        char hcmd[4300];
-        snprintf(hcmd, sizeof(hcmd), "cd %s && git rev-parse -q --verify HEAD", qpath);
-        struct bg_ssh_buf hb = {.max = 256};
         head[0] = '\0';
-        if (bg_ssh_run(s, hcmd, NULL, 0, &hb, NULL, 30000, cancel, &code, NULL) >= 0 && code == 0) {
-                trim(hb.data);
-                snprintf(head, 64, "%s", hb.data);
+        if (r >= 0) {
+                trim(out.data);
+                const char *last = strrchr(out.data, '\n');
+                snprintf(head, 64, "%s", last ? last + 1 : out.data);
         }
-        bg_ssh_buf_free(&hb);
-        return 0;
+        bg_ssh_buf_free(&out);
+        bg_ssh_buf_free(&eb);
+        return r;
 }
 
 /* ---- export ---- */

@@ -16,6 +16,7 @@ struct ws_vm {
         char state[16];
         char ip[16];
         char host_key[512];
+        unsigned vcpu;
 };
 
 /* Looks the VM up in vmsvc (name or id prefix). -ENOENT for no such VM. */
@@ -30,11 +31,17 @@ int ws_vm_connect(const struct ws_vm *vm, const char *key_path, struct bg_ssh **
 /* Progress of a copy: bytes of file data sent so far. */
 typedef void (*ws_progress_fn)(void *ud, uint64_t bytes);
 
-/* Streams repo's entries as a tar into guest_abs ("/root/repo"), then checks
- * out branch (made at the copied HEAD if new) or the commit from (either may
- * be "" or NULL), runs `mise trust` when mise exists, and reads back the
- * guest's HEAD into head (may stay "" in a repository without commits). */
-int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_repo *repo, const char *guest_abs,
+#define WS_MAX_STREAMS 8
+
+/* Streams repo's entries as tar into guest_abs ("/root/repo") over `streams`
+ * SSH connections at once (s and streams-1 more to vm: each carries every
+ * streams-th file and all directories, so a guest with several vCPUs
+ * decrypts and unpacks in parallel), then checks out branch (made at the
+ * copied HEAD if new) or the commit from (either may be "" or NULL), runs
+ * `mise trust` when mise exists, and reads back the guest's HEAD into head
+ * (may stay "" in a repository without commits). */
+int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_vm *vm, const char *key_path,
+                     unsigned streams, const struct ws_repo *repo, const char *guest_abs,
                      const char *branch, const char *from, const atomic_bool *cancel,
                      ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
                      char head[64], struct bg_error *err);

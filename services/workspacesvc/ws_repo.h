@@ -18,6 +18,8 @@ struct ws_repo {
         bool dirty;      /* uncommitted changes or untracked files */
         char *list;      /* NUL-separated relative paths: tracked + untracked, not ignored */
         size_t list_len;
+        char pack_dir[64]; /* ws_repo_pack_loose's temp dir, or "" */
+        char pack_name[64]; /* "pack-<hash>" in pack_dir */
 };
 
 /* Inspects the work tree that contains path (git must be installed). Errors
@@ -25,6 +27,13 @@ struct ws_repo {
  * (its .git is a file), git missing. */
 int ws_repo_open(const char *path, struct ws_repo *r, struct bg_error *err);
 void ws_repo_free(struct ws_repo *r);
+
+/* When the repository has many loose objects (at least min), packs them into
+ * one pack in a temp dir (the repository is not touched); the walk then
+ * passes that pack and its index in place of .git/objects/XX/ files, so a
+ * copy creates two files instead of thousands. 1 when packed, 0 when not
+ * worth it. ws_repo_free removes the temp dir. */
+int ws_repo_pack_loose(struct ws_repo *r, unsigned min, struct bg_error *err);
 
 /* Resolves a commit-ish in the repository to a full commit id. */
 int ws_repo_resolve(const struct ws_repo *r, const char *rev, char out[64], struct bg_error *err);

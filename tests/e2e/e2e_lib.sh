@@ -4,8 +4,36 @@
 # calling script again inside a fresh network namespace (BANGER_E2E_IN_NS=1),
 # where netsvc's bridge, taps and nft rules and the VMs never touch the host.
 # In the namespace it returns; outside it exits with the inner run's status.
+#
+# BANGER_E2E_VMM=qemu|firecracker|auto runs the suite on that VMM (config
+# `vmm`); firecracker needs the binary and a usable /dev/kvm, else the test
+# skips saying so. Scripts write config.toml through e2e_config so the choice
+# stays in force.
+
+# e2e_config < TOML: config.toml = the VMM line (when chosen) + stdin.
+e2e_config() {
+        mkdir -p "$BANGER_HOME/config"
+        {
+                [ -n "${BANGER_E2E_VMM:-}" ] && printf 'vmm = "%s"\n\n' "$BANGER_E2E_VMM"
+                cat
+        } > "$BANGER_HOME/config/config.toml"
+}
+
 e2e_setup() {
-        [ -n "${BANGER_E2E_IN_NS:-}" ] && return 0
+        if [ -n "${BANGER_E2E_IN_NS:-}" ]; then
+                e2e_config </dev/null
+                return 0
+        fi
+        case "${BANGER_E2E_VMM:-}" in
+        "" | qemu | auto) ;;
+        firecracker)
+                command -v firecracker >/dev/null ||
+                        skip "BANGER_E2E_VMM=firecracker, but firecracker is not installed"
+                [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
+                        skip "BANGER_E2E_VMM=firecracker, but /dev/kvm is not usable"
+                ;;
+        *) echo "BANGER_E2E_VMM must be qemu, firecracker or auto (got $BANGER_E2E_VMM)"; exit 1 ;;
+        esac
         local mirror=http://deb.debian.org/debian t0 img rc NS
         curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
                 skip "Debian mirror $mirror is unreachable"

@@ -29,6 +29,10 @@ check "vm create" "$B" vm create --name e2e --vcpu 1 --mem 1024
 echo "  create to agent ready: $(( $(date +%s) - t0 )) s"
 json=$("$B" vm show e2e --json) || json="{}"
 check "VM is running" bash -c 'jq -e ".state == \"running\"" <<<"$1" >/dev/null' _ "$json"
+case "${BANGER_E2E_VMM:-}" in
+qemu | firecracker)
+        check "on the VMM asked for (BANGER_E2E_VMM=$BANGER_E2E_VMM)" bash -c 'jq -e ".vmm == \"$2\"" <<<"$1" >/dev/null' _ "$json" "$BANGER_E2E_VMM" ;;
+esac
 ip=$(jq -r .ip <<<"$json")
 id=$(jq -r .id <<<"$json")
 tap=$(jq -r .tap <<<"$json")
@@ -122,14 +126,14 @@ wait
 list=$("$B" vm list --json) || list='[]'
 check "three VMs created in parallel are all running" bash -c 'jq -e "[.[] | select(.state == \"running\")] | length == 3" <<<"$1" >/dev/null' _ "$list"
 # vm.auto_stop_after: vmsvc stops VMs whose guests stay idle (CPU < 10 %).
-printf '[vm]\nauto_stop_after = "10s"\n' > "$BANGER_HOME/config/config.toml"
+printf '[vm]\nauto_stop_after = "10s"\n' | e2e_config
 "$B" daemon stop --timeout 10 >/dev/null 2>&1 || true
 check "daemon start with vm.auto_stop_after = 10s (VMs kept running)" "$B" daemon start --timeout 30
 t0=$(date +%s)
 check "idle VMs are stopped by vm.auto_stop_after" wait_for 180 bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq "[.[] | select(.state == \"stopped\")] | length")" = 3 ]' _ "$B"
 echo "  all three stopped after $(( $(date +%s) - t0 )) s"
 check "  and vmsvc's log says why" bash -c 'grep -h "idle for" "$1"/state/logs/vmsvc*.log | grep -q auto_stop_after' _ "$BANGER_HOME"
-rm -f "$BANGER_HOME/config/config.toml"
+e2e_config </dev/null
 "$B" daemon stop --timeout 10 >/dev/null 2>&1 || true
 check "daemon start without auto-stop" "$B" daemon start --timeout 30
 for n in p1 p2 p3; do "$B" vm delete --force $n >/dev/null 2>&1; done

@@ -31,8 +31,7 @@ chmod 0640 "$HOME/.config/tool/credentials"
 echo "deep" > "$HOME/.config/tool/nested/deep.txt"
 ln -s /etc/passwd "$HOME/.config/tool/nested/link"
 echo "netrc-data" > "$HOME/netrc-src"
-mkdir -p "$BANGER_HOME/config"
-cat > "$BANGER_HOME/config/config.toml" <<TOML
+e2e_config <<TOML
 [[file_sync]]
 host = "~/netrc-src"
 guest = "~/.netrc"
@@ -131,9 +130,13 @@ check "  reproduces the guest's tree (content, deletions, modes)" bash -c 'diff 
 
 # Prepare into a running VM, stop, start: the workspace is intact.
 other="$BANGER_HOME/other"
-git init -q "$other" && echo other > "$other/o.txt" && git -C "$other" add o.txt && git -C "$other" commit -qm o
+git init -q "$other" && echo other > "$other/o.txt"
+for i in $(seq 600); do echo "$i" > "$other/f$i"; done # enough loose objects to travel as one pack
+git -C "$other" add -A && git -C "$other" commit -qm o
 out=$("$B" vm workspace prepare ws "$other" --guest-path /root/other --json 2>/dev/null) || out='{}'
-check "vm workspace prepare into the running VM" bash -c 'jq -e ".guest_path == \"/root/other\" and (.offline | not) and .files >= 2" <<<"$1" >/dev/null' _ "$out"
+check "vm workspace prepare into the running VM" bash -c 'jq -e ".guest_path == \"/root/other\" and (.offline | not) and .files >= 600" <<<"$1" >/dev/null' _ "$out"
+out=$("$B" vm exec ws -- sh -c 'git fsck --no-progress && git status --porcelain | wc -l; ls .git/objects/pack/*.pack | wc -l; find .git/objects -path "*/objects/??/*" -type f | wc -l' 2>&1) || true
+check "  its loose objects came as one pack: git fsck clean, status clean, no loose objects" bash -c '[ "$(printf "%s\n" "$1" | tail -3 | tr "\n" " ")" = "0 1 0 " ]' _ "$out"
 check "vm stop" "$B" vm stop ws
 rc=0; "$B" vm exec ws -- true >/dev/null 2>"$BANGER_HOME/e" || rc=$?
 check "vm exec on a stopped VM is refused (125) saying so" bash -c '[ $1 -eq 125 ] && grep -q "is stopped" "$2"' _ "$rc" "$BANGER_HOME/e"
@@ -190,6 +193,21 @@ log=$("$B" vm exec ws -- cat /root/mise.log 2>/dev/null) || true
 echo "$log" | sed 's/^/    /'
 check "vm exec wraps the command in mise exec -- when mise exists" bash -c '[ "$1" = via-mise ] && grep -qx "exec -- echo via-mise" <<<"$2"' _ "$out" "$log"
 check "prepare runs mise trust in the workspace" grep -q "^trust" <<<"$log"
+
+# Completion of live names from the running services, in all three shells.
+bdir=$(dirname "$B")
+out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS=(banger vm exec w) && COMP_CWORD=3 && _banger && printf "%s\n" "${COMPREPLY[@]}"' 2>&1)
+check "bash completes the running VM's name (vm exec w → ws)" grep -qx ws <<<"$out"
+out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS=(banger image show g) && COMP_CWORD=3 && _banger && printf "%s\n" "${COMPREPLY[@]}"' 2>&1)
+check "  and an image name (image show g → golden)" grep -qx golden <<<"$out"
+if command -v fish >/dev/null; then
+        out=$(PATH="$bdir:$PATH" fish -c 'banger completion fish | source; complete -C "banger vm stop w"' 2>&1)
+        check "fish completes the VM name" grep -q '^ws' <<<"$out"
+fi
+if command -v zsh >/dev/null; then
+        out=$(PATH="$bdir:$PATH" "$B" __complete vm stop "" 2>&1)
+        check "the helper every shell calls lists it (zsh uses it too)" grep -qx ws <<<"$out"
+fi
 
 # Plain ssh NAME.vm after ssh-config --install (into this test's HOME).
 check "ssh-config --install" "$B" ssh-config --install

@@ -158,6 +158,55 @@ static void test_walk(void **state)
         ws_repo_free(&r);
 }
 
+struct gitseen {
+        int loose, pack, idx;
+};
+
+static int record_git(void *ud, const struct ws_entry *e, struct bg_error *err)
+{
+        (void)err;
+        struct gitseen *g = ud;
+        if (strncmp(e->rel, ".git/objects/", 13) == 0 && strlen(e->rel) > 15 && e->rel[15] == '/')
+                g->loose++;
+        if (strstr(e->rel, ".git/objects/pack/pack-") && strstr(e->rel, ".pack"))
+                g->pack++;
+        if (strstr(e->rel, ".git/objects/pack/pack-") && strstr(e->rel, ".idx"))
+                g->idx++;
+        return 0;
+}
+
+static void test_pack_loose(void **state)
+{
+        (void)state;
+        char repo[128];
+        snprintf(repo, sizeof(repo), "%s/many", tmp);
+        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
+           "&& git -c user.name=t -c user.email=t@t commit -qm many",
+           repo, repo);
+        struct ws_repo r;
+        struct bg_error err = {0};
+        assert_int_equal(ws_repo_open(repo, &r, &err), 0);
+        struct gitseen g = {0};
+        assert_int_equal(ws_repo_walk(&r, record_git, &g, NULL, NULL, &err), 0);
+        assert_true(g.loose >= 600);
+        assert_int_equal(g.pack, 0);
+        assert_int_equal(ws_repo_pack_loose(&r, 10000, &err), 0); /* too few: not packed */
+        assert_int_equal(ws_repo_pack_loose(&r, 512, &err), 1);
+        memset(&g, 0, sizeof(g));
+        assert_int_equal(ws_repo_walk(&r, record_git, &g, NULL, NULL, &err), 0);
+        assert_int_equal(g.loose, 0);
+        assert_int_equal(g.pack, 1);
+        assert_int_equal(g.idx, 1);
+        /* the pack holds every object, and the repository is as it was */
+        sh("git verify-pack %s/%s.idx && [ $(git verify-pack -v %s/%s.idx | grep -c ' blob ') -ge 600 ] "
+           "&& [ $(find %s/.git/objects -path '*/pack/*' -type f | wc -l) -eq 0 ]",
+           r.pack_dir, r.pack_name, r.pack_dir, r.pack_name, repo);
+        char dir[64];
+        snprintf(dir, sizeof(dir), "%s", r.pack_dir);
+        ws_repo_free(&r);
+        assert_int_equal(access(dir, F_OK), -1); /* temp dir gone */
+}
+
 static char *read_img(struct ext4_fs *fs, const char *p, uint32_t *mode)
 {
         void *data = NULL;
@@ -314,6 +363,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_guest_rel),
             cmocka_unit_test_setup_teardown(test_walk, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pack_loose, setup, teardown),
             cmocka_unit_test_setup_teardown(test_work_disk, setup, teardown),
             cmocka_unit_test(test_shell_quote),
         };
