@@ -6,6 +6,7 @@
  * (rpc_peer_allow_owner, see daemon_init), and methods absent from this
  * table do not exist (UNIMPLEMENTED). */
 #include "netsvc.h"
+#include "jail.h"
 
 #include <arpa/inet.h>
 #include <linux/capability.h>
@@ -360,6 +361,22 @@ static int net_list_taps(struct netsvc *v, const Banger__V1__NetListTapsRequest 
         return 0;
 }
 
+static int net_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
+                          Banger__V1__NetJailStartResponse *out, const struct rpc_call *call,
+                          struct bg_error *err)
+{
+        (void)call;
+        return netsvc_jail_start(v, in, out, err);
+}
+
+static int net_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *in,
+                          Banger__V1__NetJailCleanResponse *out, const struct rpc_call *call,
+                          struct bg_error *err)
+{
+        (void)call, (void)out;
+        return netsvc_jail_clean(v, in, err);
+}
+
 /* In descriptor order; checked at registration and by a unit test. */
 const struct rpc_method_impl netsvc_net_methods[] = {
     RPC_METHOD("Health", net_health),
@@ -372,6 +389,8 @@ const struct rpc_method_impl netsvc_net_methods[] = {
     RPC_METHOD("AcquireTap", net_acquire_tap),
     RPC_METHOD("ReleaseTap", net_release_tap),
     RPC_METHOD("ListTaps", net_list_taps),
+    RPC_METHOD("JailStart", net_jail_start),
+    RPC_METHOD("JailClean", net_jail_clean),
 };
 const size_t netsvc_n_net_methods = ELEMENTSOF(netsvc_net_methods);
 

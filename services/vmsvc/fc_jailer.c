@@ -114,17 +114,66 @@ static int add_link(struct fc_jail_plan *p, const char *src, const char *name,
         return 0;
 }
 
-int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
-                   struct fc_jail_plan *ret, struct bg_error *err)
+void fc_jailed_spec(const struct vmm_spec *spec, struct vmm_spec *out)
 {
-        if (!fc_jail_id_valid(spec->id))
-                return bg_error_set(err, EINVAL, "VM id '%s' is not 1-32 lowercase hex digits",
-                                    spec->id);
+        *out = *spec;
+        snprintf(out->dir, sizeof(out->dir), "/");
+        snprintf(out->kernel_vmlinux, sizeof(out->kernel_vmlinux), "/vmlinux");
+        if (spec->initrd[0])
+                snprintf(out->initrd, sizeof(out->initrd), "/initrd");
+        out->kernel_bzimage[0] = '\0';
+        for (unsigned i = 0; i < spec->n_disks; i++)
+                snprintf(out->disks[i].path, sizeof(out->disks[i].path), "/vd%c", 'a' + i);
+        out->jail_start = NULL;
+        out->jail_clean = NULL;
+        out->jail_ud = NULL;
+}
+
+int fc_jailer_plan_paths(const char *id, const char *vm_dir, const struct fc_jailer_opts *o,
+                         struct fc_jail_plan *ret, struct bg_error *err)
+{
+        if (!fc_jail_id_valid(id))
+                return bg_error_set(err, EINVAL, "VM id '%s' is not 1-32 lowercase hex digits", id);
         if (o->uid == 0 || o->gid == 0)
                 return bg_error_set(err, EPERM, "Firecracker must not run as root in the jail");
         if (o->n_roots == 0 || o->n_roots > FC_JAIL_MAX_ROOTS)
                 return bg_error_set(err, EINVAL, "1-%d banger directories needed",
                                     FC_JAIL_MAX_ROOTS);
+        int r = fc_jail_path_check(o->base_dir, o->roots, o->n_roots, err);
+        if (r < 0)
+                return bg_error_prefix(err, "chroot base dir");
+        r = fc_jail_path_check(vm_dir, o->roots, o->n_roots, err);
+        if (r < 0)
+                return bg_error_prefix(err, "VM dir");
+        struct fc_jail_plan *p = ret;
+        memset(p, 0, sizeof(*p));
+        snprintf(p->id, sizeof(p->id), "%s", id);
+        p->uid = o->uid;
+        p->gid = o->gid;
+        if (strlen(o->base_dir) >= sizeof(p->base_dir) || strlen(vm_dir) >= sizeof(p->vm_dir))
+                return bg_error_set(err, ENAMETOOLONG, "chroot base or VM dir path too long");
+        snprintf(p->base_dir, sizeof(p->base_dir), "%s", o->base_dir);
+        p->base_dir_root_len = (unsigned)under_root(o->base_dir, o->roots, o->n_roots);
+        snprintf(p->vm_dir, sizeof(p->vm_dir), "%s", vm_dir);
+        p->vm_dir_root_len = (unsigned)under_root(vm_dir, o->roots, o->n_roots);
+        char idpart[64];
+        snprintf(idpart, sizeof(idpart), "firecracker/%s", id);
+        if (join(p->jail_dir, sizeof(p->jail_dir), err, "jail", o->base_dir, idpart) < 0 ||
+            join(p->chroot_dir, sizeof(p->chroot_dir), err, "chroot", p->jail_dir, "root") < 0)
+                return -err->code;
+        static const char *const links[] = {"api.sock", "agent.sock", "fc.log", "firecracker.pid"};
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                struct fc_jail_symlink *s = &p->symlinks[p->n_symlinks++];
+                if (join(s->path, sizeof(s->path), err, "VM dir", vm_dir, links[i]) < 0 ||
+                    join(s->target, sizeof(s->target), err, "chroot", p->chroot_dir, links[i]) < 0)
+                        return -err->code;
+        }
+        return 0;
+}
+
+int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
+                   struct fc_jail_plan *ret, struct bg_error *err)
+{
         if (!o->jailer || !path_clean(o->jailer) || strlen(o->jailer) >= VMM_PATH_MAX)
                 return bg_error_set(err, EINVAL, "jailer path '%s' is not a clean absolute path",
                                     o->jailer ? o->jailer : "");
@@ -140,36 +189,18 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
         if (o->parent_cgroup && *o->parent_cgroup && !cgroup_clean(o->parent_cgroup))
                 return bg_error_set(err, EINVAL, "parent cgroup '%s' must be a clean relative path",
                                     o->parent_cgroup);
-        int r = fc_jail_path_check(o->base_dir, o->roots, o->n_roots, err);
+        int r = fc_jailer_plan_paths(spec->id, spec->dir, o, ret, err);
         if (r < 0)
-                return bg_error_prefix(err, "chroot base dir");
-        r = fc_jail_path_check(spec->dir, o->roots, o->n_roots, err);
-        if (r < 0)
-                return bg_error_prefix(err, "VM dir");
+                return r;
         r = fc_check_spec(spec, err);
         if (r < 0)
                 return r;
 
         struct fc_jail_plan *p = ret;
-        memset(p, 0, sizeof(*p));
-        snprintf(p->id, sizeof(p->id), "%s", spec->id);
-        p->uid = o->uid;
-        p->gid = o->gid;
         snprintf(p->jailer, sizeof(p->jailer), "%s", o->jailer);
         snprintf(p->exec_file, sizeof(p->exec_file), "%s", o->exec_file);
-        if (strlen(o->base_dir) >= sizeof(p->base_dir))
-                return bg_error_set(err, ENAMETOOLONG, "chroot base path too long");
-        snprintf(p->base_dir, sizeof(p->base_dir), "%s", o->base_dir);
-        p->base_dir_root_len = (unsigned)under_root(o->base_dir, o->roots, o->n_roots);
         if (o->parent_cgroup)
                 snprintf(p->parent_cgroup, sizeof(p->parent_cgroup), "%s", o->parent_cgroup);
-        snprintf(p->vm_dir, sizeof(p->vm_dir), "%s", spec->dir);
-        p->vm_dir_root_len = (unsigned)under_root(spec->dir, o->roots, o->n_roots);
-        char idpart[64];
-        snprintf(idpart, sizeof(idpart), "firecracker/%s", spec->id);
-        if (join(p->jail_dir, sizeof(p->jail_dir), err, "jail", o->base_dir, idpart) < 0 ||
-            join(p->chroot_dir, sizeof(p->chroot_dir), err, "chroot", p->jail_dir, "root") < 0)
-                return -err->code;
 
         r = add_link(p, spec->kernel_vmlinux, "vmlinux", o, err);
         if (r < 0)
@@ -179,19 +210,11 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
                 if (r < 0)
                         return r;
         }
-        p->jailed = *spec;
-        snprintf(p->jailed.dir, sizeof(p->jailed.dir), "/");
-        snprintf(p->jailed.kernel_vmlinux, sizeof(p->jailed.kernel_vmlinux), "/vmlinux");
-        if (spec->initrd[0])
-                snprintf(p->jailed.initrd, sizeof(p->jailed.initrd), "/initrd");
-        p->jailed.kernel_bzimage[0] = '\0';
+        fc_jailed_spec(spec, &p->jailed);
         for (unsigned i = 0; i < spec->n_disks; i++) {
-                char name[8];
-                snprintf(name, sizeof(name), "vd%c", 'a' + i);
-                r = add_link(p, spec->disks[i].path, name, o, err);
+                r = add_link(p, spec->disks[i].path, p->jailed.disks[i].path + 1, o, err);
                 if (r < 0)
                         return r;
-                snprintf(p->jailed.disks[i].path, sizeof(p->jailed.disks[i].path), "/%s", name);
         }
 
         static const struct {
@@ -204,13 +227,6 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
                         return -err->code;
                 p->nodes[i].major = nodes[i].major;
                 p->nodes[i].minor = nodes[i].minor;
-        }
-        static const char *const links[] = {"api.sock", "agent.sock", "fc.log", "firecracker.pid"};
-        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
-                struct fc_jail_symlink *s = &p->symlinks[p->n_symlinks++];
-                if (join(s->path, sizeof(s->path), err, "VM dir", spec->dir, links[i]) < 0 ||
-                    join(s->target, sizeof(s->target), err, "chroot", p->chroot_dir, links[i]) < 0)
-                        return -err->code;
         }
         return 0;
 }

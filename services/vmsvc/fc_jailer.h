@@ -100,6 +100,15 @@ bool fc_jail_id_valid(const char *id);
 int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *opts,
                    struct fc_jail_plan *ret, struct bg_error *err);
 
+/* spec as Firecracker sees it inside the jail: dir "/", kernel "/vmlinux",
+ * initrd "/initrd", disks "/vda", "/vdb"… */
+void fc_jailed_spec(const struct vmm_spec *spec, struct vmm_spec *out);
+
+/* Only the paths of a plan (id, uid/gid, base, jail, chroot, VM dir and its
+ * symlinks), checked the same way: enough for fc_jailer_cleanup. */
+int fc_jailer_plan_paths(const char *id, const char *vm_dir, const struct fc_jailer_opts *opts,
+                         struct fc_jail_plan *ret, struct bg_error *err);
+
 /* The jailer's argv, NULL-terminated, pointing into plan and argbuf (the
  * numbers are formatted there); valid as long as both are. Returns argc. */
 struct fc_jail_argbuf {

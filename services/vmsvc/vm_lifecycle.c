@@ -290,6 +290,11 @@ static int build_spec(struct run *run, struct bg_error *err)
         snprintf(s->tap, sizeof(s->tap), "%s", run->rec.tap);
         snprintf(s->mac, sizeof(s->mac), "%s", run->rec.mac);
         s->accel = env->accel;
+        if (env->jailer && strcmp(run->drv->name, "firecracker") == 0) {
+                s->jail_start = env->deps->jail_start;
+                s->jail_clean = env->deps->jail_clean;
+                s->jail_ud = env->deps->ud;
+        }
 
         struct vm_boot_params bp = {
             .name = run->rec.name,
@@ -611,6 +616,8 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         x = d->release_lease(d->ud, r.name, err);
         if (x < 0 && x != -ENOENT)
                 return x;
+        if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
+                d->jail_clean(d->ud, &spec);
         x = remove_tree(spec.dir);
         if (x < 0)
                 return bg_error_errno(err, x, "remove %s", spec.dir);

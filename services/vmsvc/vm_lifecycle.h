@@ -52,6 +52,10 @@ struct vm_deps {
                                struct bg_error *err);
         /* A deleted VM's workspaces are forgotten. May be NULL. */
         void (*forget_workspaces)(void *ud, const char *vm_id);
+        /* Firecracker's jailer through netsvc (env->jailer); see vmm_spec. */
+        int (*jail_start)(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
+                          struct bg_error *err);
+        void (*jail_clean)(void *ud, const struct vmm_spec *spec);
         void *ud;
 };
 
@@ -66,6 +70,7 @@ struct vm_env {
         char qemu_img[VMM_PATH_MAX]; /* "qemu-img" */
         char mkfs[VMM_PATH_MAX];     /* "mkfs.ext4" */
         char binary[VMM_PATH_MAX];   /* the VMM binary */
+        bool jailer;                 /* Firecracker VMs start through the jailer (netsvc) */
         const char *authorized_keys; /* owner's public key line(s) */
         char dns[80];                /* guests' resolvers ("a,b"); "" = the bridge address */
         uint32_t agent_timeout_ms;   /* boot to agent ready */

@@ -58,6 +58,14 @@ struct vmm_spec {
         char mac[18];                  /* "52:54:00:…" */
         uint32_t vsock_cid;            /* >= 3; Firecracker and vhost-vsock */
         enum vmm_accel accel;
+        /* Firecracker through its jailer, which netsvc stages and starts
+         * (config firecracker.jailer); NULL = Firecracker is started
+         * directly. jail_start returns Firecracker's pid (not our child);
+         * jail_clean removes the chroot. */
+        int (*jail_start)(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
+                          struct bg_error *err);
+        void (*jail_clean)(void *ud, const struct vmm_spec *spec);
+        void *jail_ud;
 };
 
 enum vmm_agent_transport {

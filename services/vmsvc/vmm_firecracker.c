@@ -29,6 +29,7 @@
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "fc_jailer.h"
 
 #define DEV_NULL "/dev/null"
 
@@ -715,6 +716,62 @@ static void fc_exit_reason(const struct vmm_spec *spec, int wait_status, char *b
                 snprintf(buf + off, len - off, "%s%s", off ? ": " : "", line);
 }
 
+/* Firecracker through the jailer: netsvc stages the chroot (with DIR/api.sock,
+ * agent.sock, fc.log and firecracker.pid symlinked into it) and starts it;
+ * Firecracker is then configured with the paths it sees inside. Its pid is
+ * not our child: liveness comes from /proc, not waitpid. */
+static int launch_jailed(const struct vmm_spec *spec, uint32_t port, struct vmm_handle *ret,
+                         struct bg_error *err)
+{
+        char api_sock[VMM_PATH_MAX + 16], agent_sock[VMM_PATH_MAX + 16], pidfile[VMM_PATH_MAX + 16];
+        if (path_join(api_sock, sizeof(api_sock), spec->dir, "api.sock") < 0 ||
+            path_join(agent_sock, sizeof(agent_sock), spec->dir, "agent.sock") < 0 ||
+            path_join(pidfile, sizeof(pidfile), spec->dir, "vmm.pid") < 0)
+                return bg_error_set(err, ENAMETOOLONG, "VM directory '%s' too long", spec->dir);
+        pid_t pid = 0;
+        int r = spec->jail_start(spec->jail_ud, spec, &pid, err);
+        if (r < 0)
+                return bg_error_prefix(err, "start the jailer");
+        struct vmm_handle h = {.pid = pid, .agent_transport = VMM_AGENT_HYBRID_VSOCK,
+                               .agent_port = port};
+        r = proc_start_time(pid, &h.start_time);
+        if (r >= 0)
+                r = pidfile_write(pidfile, pid, err);
+        uint64_t deadline = now_mono_msec() + FC_SOCKET_TIMEOUT_MS;
+        while (r >= 0) {
+                struct bg_error e = {0};
+                if (fc_api_wait_socket(api_sock, 0, 100, NULL, &e) == 0)
+                        break;
+                if (!fc_alive(&h)) {
+                        char why[200];
+                        fc_exit_reason(spec, -1, why, sizeof(why));
+                        r = bg_error_set(err, ECHILD, "Firecracker in the jail did not start%s%s",
+                                         why[0] ? ": " : "", why);
+                } else if (now_mono_msec() >= deadline) {
+                        r = bg_error_set(err, ETIMEDOUT, "%s", e.msg);
+                }
+        }
+        if (r >= 0) {
+                struct vmm_spec jailed;
+                fc_jailed_spec(spec, &jailed);
+                r = fc_configure_and_start(api_sock, &jailed, err);
+        }
+        if (r < 0) {
+                if (h.start_time && fc_alive(&h))
+                        kill(pid, SIGKILL);
+                for (int i = 0; i < 100 && h.start_time && fc_alive(&h); i++)
+                        nanosleep(&(struct timespec){.tv_nsec = 20 * 1000 * 1000}, NULL);
+                unlink(pidfile);
+                if (spec->jail_clean)
+                        spec->jail_clean(spec->jail_ud, spec);
+                return r;
+        }
+        snprintf(h.agent_path, sizeof(h.agent_path), "%s", agent_sock);
+        snprintf(h.accel, sizeof(h.accel), "kvm");
+        *ret = h;
+        return 0;
+}
+
 static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
 {
         int r = fc_check_spec(spec, err);
@@ -725,6 +782,8 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
         r = fc_boot_args(spec->cmdline, args, sizeof(args), &port, err);
         if (r < 0)
                 return r;
+        if (spec->jail_start)
+                return launch_jailed(spec, port, ret, err);
         char exe[PATH_MAX];
         const char *bin = spec->binary[0] ? spec->binary : "firecracker";
         r = fc_find_binary(bin, exe, sizeof(exe));

@@ -182,6 +182,64 @@ static int dep_write_work_disk(void *ud, const struct vm_record *rec, const char
         return 0;
 }
 
+static int dep_jail_start(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
+                          struct bg_error *err)
+{
+        struct vmsvc *v = ud;
+        char fc[PATH_MAX], jailer[PATH_MAX];
+        int r = fc_find_binary(spec->binary[0] ? spec->binary : "firecracker", fc, sizeof(fc));
+        if (r < 0)
+                return bg_error_errno(err, r, "firecracker binary '%s'", spec->binary);
+        r = fc_find_binary(v->d->cfg.firecracker.jailer_binary, jailer, sizeof(jailer));
+        if (r < 0)
+                return bg_error_errno(err, r, "jailer binary '%s' (config firecracker.jailer_binary)",
+                                      v->d->cfg.firecracker.jailer_binary);
+        Banger__V1__NetJailSpec req = BANGER__V1__NET_JAIL_SPEC__INIT;
+        Banger__V1__NetJailStartResponse *resp = NULL;
+        char *disks[VMM_MAX_DISKS];
+        protobuf_c_boolean ro[VMM_MAX_DISKS];
+        for (unsigned i = 0; i < spec->n_disks; i++) {
+                disks[i] = (char *)spec->disks[i].path;
+                ro[i] = spec->disks[i].read_only;
+        }
+        req.vm_id = (char *)spec->id;
+        req.vm_dir = (char *)spec->dir;
+        req.kernel_vmlinux = (char *)spec->kernel_vmlinux;
+        req.initrd = (char *)spec->initrd;
+        req.n_disks = spec->n_disks;
+        req.disks = disks;
+        req.n_disks_read_only = spec->n_disks;
+        req.disks_read_only = ro;
+        req.vcpu = spec->vcpu;
+        req.memory_mib = spec->memory_mib;
+        req.firecracker = fc;
+        req.jailer = jailer;
+        r = call(v->netsvc, "/banger.v1.NetService/JailStart", &req.base,
+                 &banger__v1__net_jail_start_response__descriptor, (ProtobufCMessage **)&resp,
+                 "netsvc JailStart", err);
+        if (r < 0)
+                return r;
+        *ret_pid = resp->pid;
+        banger__v1__net_jail_start_response__free_unpacked(resp, NULL);
+        return *ret_pid > 0 ? 0 : bg_error_set(err, EIO, "netsvc returned no jailer pid");
+}
+
+static void dep_jail_clean(void *ud, const struct vmm_spec *spec)
+{
+        struct vmsvc *v = ud;
+        Banger__V1__NetJailCleanRequest req = BANGER__V1__NET_JAIL_CLEAN_REQUEST__INIT;
+        ProtobufCMessage *resp = NULL;
+        struct bg_error e = {0};
+        req.vm_id = (char *)spec->id;
+        req.vm_dir = (char *)spec->dir;
+        if (call(v->netsvc, "/banger.v1.NetService/JailClean", &req.base,
+                 &banger__v1__net_jail_clean_response__descriptor, &resp, "netsvc JailClean",
+                 &e) < 0)
+                log_warn("VM %s: the jail was not removed: %s", spec->name, e.msg);
+        if (resp)
+                protobuf_c_message_free_unpacked(resp, NULL);
+}
+
 static void dep_forget_workspaces(void *ud, const char *vm_id)
 {
         struct vmsvc *v = ud;
@@ -938,6 +996,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
             .release_tap = dep_release_tap,
             .write_work_disk = dep_write_work_disk,
             .forget_workspaces = dep_forget_workspaces,
+            .jail_start = dep_jail_start,
+            .jail_clean = dep_jail_clean,
             .ud = v,
         };
         struct vm_env *e = &v->env;
@@ -960,6 +1020,10 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->binary, sizeof(e->binary), "%s",
                  streq(vmm, "firecracker") ? v->d->cfg.firecracker.binary : v->d->cfg.qemu.binary);
         e->accel = v->d->cfg.qemu.accel == BG_QEMU_ACCEL_KVM ? VMM_ACCEL_KVM : VMM_ACCEL_TCG;
+        e->jailer = v->d->cfg.firecracker.jailer;
+        if (e->jailer)
+                log_info("Firecracker VMs start through the jailer (%s), staged by netsvc",
+                         v->d->cfg.firecracker.jailer_binary);
         snprintf(e->qemu_img, sizeof(e->qemu_img), "qemu-img");
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
         e->authorized_keys = v->owner_pubkey;

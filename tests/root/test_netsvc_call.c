@@ -6,7 +6,9 @@
  *   netsvc_call URL teardown [purge]
  *   netsvc_call URL lease NAME [IP] | release NAME
  *   netsvc_call URL acquire NAME | release-tap TAP
- *   netsvc_call URL acquire-loop PREFIX COUNT   (acquire PREFIX-1..COUNT) */
+ *   netsvc_call URL acquire-loop PREFIX COUNT   (acquire PREFIX-1..COUNT)
+ *   netsvc_call URL jail-start ID VMDIR KERNEL INITRD FIRECRACKER JAILER DISK...
+ *   netsvc_call URL jail-clean ID VMDIR */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +61,27 @@ int main(int argc, char **argv)
         const char *a1 = argc > 3 ? argv[3] : "";
         const char *a2 = argc > 4 ? argv[4] : "";
         ProtobufCMessage *out = NULL;
-        if (streq(m, "health")) {
+        if (streq(m, "jail-start") && argc >= 10) {
+                Banger__V1__NetJailSpec in = BANGER__V1__NET_JAIL_SPEC__INIT;
+                in.vm_id = argv[3];
+                in.vm_dir = argv[4];
+                in.kernel_vmlinux = argv[5];
+                in.initrd = argv[6];
+                in.firecracker = argv[7];
+                in.jailer = argv[8];
+                in.disks = argv + 9;
+                in.n_disks = (size_t)(argc - 9);
+                in.vcpu = 2;
+                in.memory_mib = 256;
+                call("JailStart", &in.base, &banger__v1__net_jail_start_response__descriptor, &out);
+                printf("pid=%d\n", ((Banger__V1__NetJailStartResponse *)out)->pid);
+        } else if (streq(m, "jail-clean")) {
+                Banger__V1__NetJailCleanRequest in = BANGER__V1__NET_JAIL_CLEAN_REQUEST__INIT;
+                in.vm_id = (char *)a1;
+                in.vm_dir = (char *)a2;
+                call("JailClean", &in.base, &banger__v1__net_jail_clean_response__descriptor, &out);
+                printf("cleaned\n");
+        } else if (streq(m, "health")) {
                 Banger__V1__HealthRequest in = BANGER__V1__HEALTH_REQUEST__INIT;
                 call("Health", &in.base, &banger__v1__health_response__descriptor, &out);
                 printf("pid=%d\n", ((Banger__V1__HealthResponse *)out)->pid);

@@ -359,10 +359,21 @@ static bool mac_ok(const char *m)
         return true;
 }
 
+/* path as the host sees it when Firecracker runs in a chroot. */
+static const char *rooted(const struct fc_contract_state *st, const char *path, char *buf,
+                          size_t len)
+{
+        if (!st->o.root || !path)
+                return path;
+        snprintf(buf, len, "%s%s", st->o.root, path);
+        return buf;
+}
+
 static int file_check(const struct fc_contract_state *st, const char *what, const char *path,
                       int mode, char *fault)
 {
-        if (st->o.skip_file_checks || access(path, mode) == 0)
+        char rb[4200];
+        if (st->o.skip_file_checks || access(rooted(st, path, rb, sizeof(rb)), mode) == 0)
                 return 0;
         return faultf(fault, "%s: cannot open '%s': %s", what, path, strerror(errno));
 }
@@ -370,6 +381,8 @@ static int file_check(const struct fc_contract_state *st, const char *what, cons
 static int bind_vsock(struct fc_contract_state *st, const char *path, char *fault)
 {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        char rb[4200];
+        path = rooted(st, path, rb, sizeof(rb));
         if (strlen(path) >= sizeof(sa.sun_path))
                 return faultf(fault, "Cannot create backend for vsock device: path too long");
         snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -425,7 +438,9 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
         if (streq(tmpl, "/logger")) {
                 if (st->logger)
                         return faultf(fault, "Logger can only be configured once.");
+                char rb[4200];
                 const char *lp = json_string_value(json_object_get(body, "log_path"));
+                lp = rooted(st, lp, rb, sizeof(rb));
                 if (lp && !st->o.skip_file_checks) {
                         int fd =
                             open(lp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0640);
@@ -438,7 +453,9 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
         } else if (streq(tmpl, "/metrics")) {
                 if (st->metrics)
                         return faultf(fault, "Reinitialization of metrics not allowed.");
+                char rb[4200];
                 const char *mp = json_string_value(json_object_get(body, "metrics_path"));
+                mp = rooted(st, mp, rb, sizeof(rb));
                 if (!st->o.skip_file_checks) {
                         int fd =
                             open(mp, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0640);

@@ -44,6 +44,7 @@ struct fc_contract_opts {
         enum fc_vsock_mode vsock_mode;
         int exit_code;         /* fc_contract_serve returns it after SendCtrlAltDel */
         bool skip_file_checks; /* do not require referenced files to exist */
+        const char *root;      /* the jail's chroot: paths in requests are below it (NULL = /) */
 };
 
 struct fc_contract_state;

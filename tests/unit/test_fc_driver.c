@@ -436,6 +436,120 @@ static void test_path_lookup(void **state)
         assert_true(WIFEXITED(wait_exit(h.pid)));
 }
 
+/* A stand-in for netsvc's JailStart: stages a chroot the way fc_jailer does
+ * (hard links, DIR symlinks into it) and starts the fake Firecracker as if
+ * chrooted there (FC_CONTRACT_ROOT makes it resolve paths below it). */
+struct jail_t {
+        char chroot[256];
+        int starts, cleans;
+        bool fail_start;
+};
+
+static int fake_jail_start(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
+                           struct bg_error *err)
+{
+        struct jail_t *j = ud;
+        j->starts++;
+        if (j->fail_start)
+                return bg_error_set(err, EPERM, "netsvc refused the jail");
+        char p[512], q[512];
+        snprintf(j->chroot, sizeof(j->chroot), "%s/jail-root", tmp);
+        assert_int_equal(mkdir(j->chroot, 0755), 0);
+        snprintf(p, sizeof(p), "%s/vmlinux", j->chroot);
+        assert_int_equal(link(spec->kernel_vmlinux, p), 0);
+        snprintf(p, sizeof(p), "%s/initrd", j->chroot);
+        assert_int_equal(link(spec->initrd, p), 0);
+        for (unsigned i = 0; i < spec->n_disks; i++) {
+                snprintf(p, sizeof(p), "%s/vd%c", j->chroot, 'a' + i);
+                assert_int_equal(link(spec->disks[i].path, p), 0);
+        }
+        static const char *const names[] = {"api.sock", "agent.sock", "fc.log"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                snprintf(p, sizeof(p), "%s/%s", spec->dir, names[i]);
+                snprintf(q, sizeof(q), "%s/%s", j->chroot, names[i]);
+                unlink(p);
+                assert_int_equal(symlink(q, p), 0);
+        }
+        snprintf(q, sizeof(q), "%s/api.sock", j->chroot);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                setsid();
+                setenv("FC_CONTRACT_ROOT", j->chroot, 1);
+                execl(FC_FAKE_BINARY, "firecracker", "--api-sock", q, "--id", spec->id, NULL);
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}
+
+static void fake_jail_clean(void *ud, const struct vmm_spec *spec)
+{
+        (void)spec;
+        struct jail_t *j = ud;
+        j->cleans++;
+        char cmd[320];
+        snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", j->chroot);
+        assert_int_equal(system(cmd), 0);
+}
+
+static void test_launch_jailed(void **state)
+{
+        struct vmm_spec *s = *state;
+        struct jail_t j = {0};
+        s->jail_start = fake_jail_start;
+        s->jail_clean = fake_jail_clean;
+        s->jail_ud = &j;
+        struct vmm_handle h;
+        struct bg_error err = {0};
+        if (drv->launch(s, &h, &err) < 0)
+                fail_msg("launch through the jail: %s", err.msg);
+        assert_int_equal(j.starts, 1);
+        assert_int_equal(drv->alive(&h), 1);
+        char want[256];
+        snprintf(want, sizeof(want), "%s/agent.sock", s->dir);
+        assert_string_equal(h.agent_path, want); /* the symlink into the chroot */
+        /* Firecracker was configured with the paths it sees in the jail. */
+        char **c;
+        size_t n = read_calls(s, &c);
+        assert_int_equal(n, 10);
+        assert_non_null(strstr(c[0], "\"log_path\":\"/fc.log\""));
+        assert_non_null(strstr(c[3], "\"kernel_image_path\":\"/vmlinux\""));
+        assert_non_null(strstr(c[3], "\"initrd_path\":\"/initrd\""));
+        assert_non_null(strstr(c[4], "\"path_on_host\":\"/vda\""));
+        assert_non_null(strstr(c[6], "\"path_on_host\":\"/vdc\""));
+        assert_non_null(strstr(c[8], "\"uds_path\":\"/agent.sock\""));
+        free_calls(c, n);
+        /* adopt finds it again from vmm.pid; kill works on a process that is
+         * not the driver's child. */
+        struct vmm_handle h2;
+        assert_int_equal(drv->adopt(s, &h2, &err), 0);
+        assert_int_equal(h2.pid, h.pid);
+        assert_int_equal(drv->kill(&h, &err), 0);
+        assert_int_equal(drv->alive(&h), 0);
+        fake_jail_clean(&j, s);
+
+        /* A refused configuration: the process is killed and the jail
+         * cleaned, nothing left. */
+        char p[256];
+        snprintf(p, sizeof(p), "%s/calls.log", s->dir);
+        unlink(p);
+        setenv("FC_CONTRACT_FAIL", "PUT /boot-source", 1);
+        setenv("FC_CONTRACT_FAULT", "bad kernel", 1);
+        j = (struct jail_t){0};
+        struct vmm_handle h3 = {0};
+        assert_true(drv->launch(s, &h3, &err) < 0);
+        assert_non_null(strstr(err.msg, "bad kernel"));
+        assert_int_equal(j.cleans, 1);
+        snprintf(p, sizeof(p), "%s/vmm.pid", s->dir);
+        assert_int_equal(access(p, F_OK), -1);
+        unsetenv("FC_CONTRACT_FAIL");
+        /* netsvc refusing the jail is an error that says so */
+        j = (struct jail_t){.fail_start = true};
+        assert_true(drv->launch(s, &h3, &err) < 0);
+        assert_non_null(strstr(err.msg, "start the jailer: netsvc refused the jail"));
+}
+
 int main(void)
 {
         char spec[4096];
@@ -462,6 +576,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
             cmocka_unit_test_setup_teardown(test_hybrid_vsock, setup, teardown),
             cmocka_unit_test_setup_teardown(test_path_lookup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_launch_jailed, setup, teardown),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         char cmd[128];

@@ -76,6 +76,7 @@ int main(int argc, char **argv)
                           : streq(vs, "close")   ? FC_VSOCK_CLOSE
                                                  : FC_VSOCK_GARBAGE,
             .exit_code = code ? atoi(code) : 0,
+            .root = getenv("FC_CONTRACT_ROOT"),
         };
         struct fc_contract_state *st = NULL;
         if (fc_contract_state_new(c, &o, &st) < 0) {

@@ -1,0 +1,238 @@
+#include "jail.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/capability.h>
+#include <sys/syscall.h>
+
+#include "fc_jailer.h"
+#include "log/log.h"
+#include "util/macro.h"
+
+/* The owner's uid/gid, banger's roots and the chroot base. */
+static int jail_opts(struct netsvc *v, const char *jailer, const char *fc, char base[VMM_PATH_MAX],
+                     const char *roots[1], struct fc_jailer_opts *o, struct bg_error *err)
+{
+        struct passwd *pw = getpwuid(v->owner_uid);
+        if (!pw)
+                return bg_error_set(err, ENOENT, "the owner uid %u has no passwd entry",
+                                    v->owner_uid);
+        roots[0] = v->d->paths.state_dir;
+        snprintf(base, VMM_PATH_MAX, "%s/jail", v->d->paths.state_dir);
+        *o = (struct fc_jailer_opts){
+            .jailer = jailer,
+            .exec_file = fc,
+            .base_dir = base,
+            .uid = v->owner_uid,
+            .gid = pw->pw_gid,
+            .roots = roots,
+            .n_roots = 1,
+        };
+        return 0;
+}
+
+static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct fc_jail_plan *p,
+                     struct bg_error *err)
+{
+        struct vmm_spec spec;
+        memset(&spec, 0, sizeof(spec));
+        if (strlen(in->vm_id) >= sizeof(spec.id) || strlen(in->vm_dir) >= sizeof(spec.dir) ||
+            strlen(in->kernel_vmlinux) >= sizeof(spec.kernel_vmlinux) ||
+            strlen(in->initrd) >= sizeof(spec.initrd) || in->n_disks > VMM_MAX_DISKS ||
+            in->n_disks_read_only > in->n_disks)
+                return bg_error_set(err, EINVAL, "jail spec: a field is too long or too many disks");
+        snprintf(spec.id, sizeof(spec.id), "%s", in->vm_id);
+        snprintf(spec.dir, sizeof(spec.dir), "%s", in->vm_dir);
+        snprintf(spec.kernel_vmlinux, sizeof(spec.kernel_vmlinux), "%s", in->kernel_vmlinux);
+        snprintf(spec.initrd, sizeof(spec.initrd), "%s", in->initrd);
+        spec.vcpu = in->vcpu;
+        spec.memory_mib = in->memory_mib;
+        /* The guest CID, tap and boot arguments go to Firecracker over its
+         * API (vmsvc); staging needs only the files. */
+        spec.vsock_cid = 3;
+        for (size_t i = 0; i < in->n_disks; i++) {
+                if (strlen(in->disks[i]) >= sizeof(spec.disks[i].path))
+                        return bg_error_set(err, EINVAL, "jail spec: disk path too long");
+                snprintf(spec.disks[i].path, sizeof(spec.disks[i].path), "%s", in->disks[i]);
+                spec.disks[i].format = VMM_DISK_RAW;
+                spec.disks[i].read_only = i < in->n_disks_read_only && in->disks_read_only[i];
+        }
+        spec.n_disks = (unsigned)in->n_disks;
+        char base[VMM_PATH_MAX];
+        const char *roots[1];
+        struct fc_jailer_opts o;
+        int r = jail_opts(v, in->jailer, in->firecracker, base, roots, &o, err);
+        if (r < 0)
+                return r;
+        return fc_jailer_plan(&spec, &o, p, err);
+}
+
+/* Double fork: the jailer is nobody's child here (no zombie in netsvc) and
+ * has its own session (it outlives netsvc). Returns its pid once exec
+ * succeeded, or the exec error. */
+static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
+                          struct bg_error *err)
+{
+        int pidp[2], errp[2];
+        if (pipe2(pidp, O_CLOEXEC) < 0)
+                return bg_error_errno(err, -errno, "pipe");
+        if (pipe2(errp, O_CLOEXEC) < 0) {
+                close(pidp[0]);
+                close(pidp[1]);
+                return bg_error_errno(err, -errno, "pipe");
+        }
+        pid_t mid = fork();
+        if (mid < 0) {
+                int e = errno;
+                close(pidp[0]), close(pidp[1]), close(errp[0]), close(errp[1]);
+                return bg_error_errno(err, -e, "fork");
+        }
+        if (mid == 0) {
+                close(pidp[0]);
+                close(errp[0]);
+                setsid();
+                pid_t pid = fork();
+                if (pid == 0) {
+                        sigset_t none;
+                        sigemptyset(&none);
+                        sigprocmask(SIG_SETMASK, &none, NULL);
+                        signal(SIGPIPE, SIG_DFL);
+                        int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
+                                       0600);
+                        if (out < 0)
+                                out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                        dup2(in, 0);
+                        dup2(out, 1);
+                        dup2(out, 2);
+                        for (int fd = 3; fd < 1024; fd++)
+                                if (fd != errp[1])
+                                        close(fd);
+                        execv(argv[0], (char *const *)argv);
+                        int e = errno;
+                        (void)!write(errp[1], &e, sizeof(e));
+                        _exit(127);
+                }
+                (void)!write(pidp[1], &pid, sizeof(pid));
+                _exit(pid > 0 ? 0 : 1);
+        }
+        close(pidp[1]);
+        close(errp[1]);
+        int st;
+        while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+                ;
+        pid_t pid = -1;
+        ssize_t n = read(pidp[0], &pid, sizeof(pid));
+        close(pidp[0]);
+        int e = 0;
+        ssize_t en = read(errp[0], &e, sizeof(e)); /* EOF at exec: it started */
+        close(errp[0]);
+        if (n != sizeof(pid) || pid <= 0)
+                return bg_error_set(err, EAGAIN, "could not start the jailer");
+        if (en == sizeof(e))
+                return bg_error_errno(err, -e, "run %s", argv[0]);
+        *ret = pid;
+        return 0;
+}
+
+/* What the jailer does as root before it drops to the owner: a mount
+ * namespace and pivot_root, mknod of the devices, chown, setuid/setgid.
+ * netsvc's systemd unit keeps only CAP_NET_ADMIN and CAP_CHOWN; say so
+ * instead of failing inside the jailer. */
+static int jailer_privileges(struct bg_error *err)
+{
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
+        if (syscall(SYS_capget, &hdr, data) < 0)
+                return bg_error_errno(err, -errno, "read own capabilities");
+        static const struct {
+                int cap;
+                const char *name;
+        } needed[] = {{CAP_SYS_ADMIN, "CAP_SYS_ADMIN"}, {CAP_SYS_CHROOT, "CAP_SYS_CHROOT"},
+                      {CAP_MKNOD, "CAP_MKNOD"},         {CAP_SETUID, "CAP_SETUID"},
+                      {CAP_SETGID, "CAP_SETGID"},       {CAP_CHOWN, "CAP_CHOWN"}};
+        char missing[200] = "";
+        size_t n = 0;
+        for (size_t i = 0; i < ELEMENTSOF(needed); i++) {
+                int c = needed[i].cap;
+                if (!(data[c / 32].effective & (1u << (c % 32))))
+                        n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s",
+                                              n ? " " : "", needed[i].name);
+        }
+        if (n)
+                return bg_error_set(err, EPERM,
+                                    "the jailer needs %s, which banger-netsvc does not have here "
+                                    "(its systemd unit keeps only CAP_NET_ADMIN CAP_CHOWN); see "
+                                    "docs/firecracker.md, \"Jailer mode\", or set "
+                                    "firecracker.jailer = false",
+                                    missing);
+        return 0;
+}
+
+int netsvc_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
+                      Banger__V1__NetJailStartResponse *out, struct bg_error *err)
+{
+        int pr = jailer_privileges(err);
+        if (pr < 0)
+                return pr;
+        struct fc_jail_plan *p = calloc(1, sizeof(*p));
+        if (!p)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        int r = plan_from(v, in, p, err);
+        if (r >= 0) {
+                /* A chroot left by a run that ended is replaced. */
+                struct bg_error e = {0};
+                if (fc_jailer_cleanup(p, &e) < 0)
+                        log_warn("jail of %s: %s", in->vm_id, e.msg);
+                r = fc_jailer_stage(p, err);
+        }
+        const char *argv[FC_JAIL_MAX_ARGS];
+        struct fc_jail_argbuf ab;
+        if (r >= 0)
+                r = fc_jailer_argv(p, &ab, argv, err);
+        if (r >= 0) {
+                char log[VMM_PATH_MAX + 16];
+                snprintf(log, sizeof(log), "%s/jailer.log", p->jail_dir);
+                pid_t pid = 0;
+                r = spawn_detached(argv, log, &pid, err);
+                if (r >= 0) {
+                        out->pid = pid;
+                        log_info("jailer for VM %s started: pid %d, chroot %s", in->vm_id, (int)pid,
+                                 p->chroot_dir);
+                }
+        }
+        if (r < 0 && p->id[0]) {
+                struct bg_error e = {0};
+                fc_jailer_cleanup(p, &e);
+        }
+        free(p);
+        return r;
+}
+
+int netsvc_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *in,
+                      struct bg_error *err)
+{
+        /* Cleanup needs only where things are; a plan of the paths alone. */
+        struct fc_jail_plan *p = calloc(1, sizeof(*p));
+        if (!p)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        char base[VMM_PATH_MAX];
+        const char *roots[1];
+        struct fc_jailer_opts o;
+        int r = jail_opts(v, "/usr/bin/jailer", "/usr/bin/firecracker", base, roots, &o, err);
+        if (r >= 0)
+                r = fc_jailer_plan_paths(in->vm_id, in->vm_dir, &o, p, err);
+        if (r >= 0)
+                r = fc_jailer_cleanup(p, err);
+        free(p);
+        return r;
+}
