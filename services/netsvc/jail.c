@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <linux/capability.h>
-#include <sys/syscall.h>
 
 #include "fc_jailer.h"
 #include "log/log.h"
@@ -150,10 +149,6 @@ static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
  * instead of failing inside the jailer. */
 static int jailer_privileges(struct bg_error *err)
 {
-        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
-        if (syscall(SYS_capget, &hdr, data) < 0)
-                return bg_error_errno(err, -errno, "read own capabilities");
         static const struct {
                 int cap;
                 const char *name;
@@ -163,8 +158,10 @@ static int jailer_privileges(struct bg_error *err)
         char missing[200] = "";
         size_t n = 0;
         for (size_t i = 0; i < ELEMENTSOF(needed); i++) {
-                int c = needed[i].cap;
-                if (!(data[c / 32].effective & (1u << (c % 32))))
+                int has = netsvc_cap_effective(needed[i].cap, err);
+                if (has < 0)
+                        return has;
+                if (!has)
                         n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s",
                                               n ? " " : "", needed[i].name);
         }

@@ -400,12 +400,17 @@ int netsvc_register(struct netsvc *v, struct bg_error *err)
                                       netsvc_net_methods, netsvc_n_net_methods, v, err);
 }
 
-int netsvc_check_privileges(struct bg_error *err)
+int netsvc_cap_effective(int cap, struct bg_error *err)
 {
         struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
         if (syscall(SYS_capget, &hdr, data) < 0)
                 return bg_error_errno(err, -errno, "read own capabilities");
+        return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+int netsvc_check_privileges(struct bg_error *err)
+{
         static const struct {
                 int cap;
                 const char *name;
@@ -414,8 +419,10 @@ int netsvc_check_privileges(struct bg_error *err)
             {CAP_NET_ADMIN, "CAP_NET_ADMIN", "to manage the bridge, taps and nftables rules"},
         };
         for (size_t i = 0; i < ELEMENTSOF(needed); i++) {
-                int c = needed[i].cap;
-                if (!(data[c / 32].effective & (1u << (c % 32))))
+                int has = netsvc_cap_effective(needed[i].cap, err);
+                if (has < 0)
+                        return has;
+                if (!has)
                         return bg_error_set(err, EPERM,
                                             "banger-netsvc needs %s %s; run it as root "
                                             "(`sudo banger daemon start`, or the banger-netsvc "
