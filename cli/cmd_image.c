@@ -58,6 +58,17 @@ static int image_call(struct cli *cli, const char *method, const ProtobufCMessag
         return r;
 }
 
+/* Prints img as --json asks, frees it, and returns 0. */
+static int show_image(struct cli *cli, Banger__V1__Image *img)
+{
+        if (cli_flag(cli, "json"))
+                print_json(image_json(img));
+        else
+                image_print(img);
+        banger__v1__image__free_unpacked(img, NULL);
+        return 0;
+}
+
 /* Runs an image operation (Build, Pull) to its end and prints the image. */
 static int image_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
 {
@@ -71,12 +82,7 @@ static int image_op(struct cli *cli, const char *method, const ProtobufCMessage 
         rpc_client_close(c);
         if (r < 0)
                 return cli_fail_status(&st);
-        if (cli_flag(cli, "json"))
-                print_json(image_json(img));
-        else
-                image_print(img);
-        banger__v1__image__free_unpacked(img, NULL);
-        return 0;
+        return show_image(cli, img);
 }
 
 int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -142,12 +148,7 @@ int cmd_image_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
         if (image_call(cli, "Show", &req.base, &banger__v1__image__descriptor,
                        (ProtobufCMessage **)&img, &st) < 0)
                 return cli_fail_status(&st);
-        if (cli_flag(cli, "json"))
-                print_json(image_json(img));
-        else
-                image_print(img);
-        banger__v1__image__free_unpacked(img, NULL);
-        return 0;
+        return show_image(cli, img);
 }
 
 int cmd_image_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

@@ -1258,6 +1258,27 @@ static int existing(struct ext4_fs *e, const char *path, struct target *t, struc
         return 0;
 }
 
+/* path exists and is of type (LINUX_S_IFREG, LINUX_S_IFDIR or LINUX_S_IFLNK);
+ * its inode goes to *in. */
+static int existing_of_type(struct ext4_fs *e, const char *path, unsigned type, struct target *t,
+                            struct ext2_inode *in, struct bg_error *err)
+{
+        if (!e)
+                return bg_error_set(err, EINVAL, "no ext4 image");
+        int r = existing(e, path, t, err);
+        if (r < 0)
+                return r;
+        errcode_t er = ext2fs_read_inode(e->fs, t->ino, in);
+        if (er)
+                return fail(err, er, "read inode of '%s'", path);
+        if ((in->i_mode & LINUX_S_IFMT) == type)
+                return 0;
+        if (type == LINUX_S_IFDIR)
+                return bg_error_set(err, ENOTDIR, "image path '%s' is not a directory", path);
+        return bg_error_set(err, EINVAL, "'%s' is not a %s", path,
+                            type == LINUX_S_IFLNK ? "symlink" : "regular file");
+}
+
 int ext4_set_xattr(struct ext4_fs *e, const char *path, const char *name, const void *value,
                    size_t size, struct bg_error *err)
 {
@@ -1360,6 +1381,55 @@ int ext4_lookup(struct ext4_fs *e, const char *path, struct ext4_stat *ret, stru
         return 0;
 }
 
+/* Passes the size bytes of inode ino to sink in chunks of at most
+ * EXT4_STREAM_CHUNK; a file that ends early is a short read. */
+static int stream_ino(struct ext4_fs *e, ext2_ino_t ino, uint64_t size, ext4_sink_fn sink,
+                      void *ud, const char *path, struct bg_error *err)
+{
+        _cleanup_free_ char *buf = malloc(EXT4_STREAM_CHUNK);
+        if (!buf)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        ext2_file_t f;
+        errcode_t er = ext2fs_file_open(e->fs, ino, 0, &f);
+        if (er)
+                return fail(err, er, "open '%s'", path);
+        uint64_t off = 0;
+        int r = 0;
+        while (r >= 0 && off < size) {
+                unsigned int want =
+                    size - off > EXT4_STREAM_CHUNK ? EXT4_STREAM_CHUNK : (unsigned int)(size - off);
+                unsigned int got = 0;
+                er = ext2fs_file_read(f, buf, want, &got);
+                if (er) {
+                        r = fail(err, er, "read '%s'", path);
+                        break;
+                }
+                if (got == 0) {
+                        r = bg_error_set(err, EIO, "read '%s': short read", path);
+                        break;
+                }
+                r = sink(ud, buf, got, err);
+                off += got;
+        }
+        ext2fs_file_close(f);
+        return r;
+}
+
+struct mem_sink {
+        char *buf;
+        size_t off;
+};
+
+static int to_memory(void *ud, const void *buf, size_t len, struct bg_error *err)
+{
+        (void)err;
+        struct mem_sink *m = ud;
+        memcpy(m->buf + m->off, buf, len);
+        m->off += len;
+        return 0;
+}
+
+/* The whole file into *ret (malloc'ed, NUL-terminated). */
 static int read_data(struct ext4_fs *e, ext2_ino_t ino, uint64_t size, char **ret, const char *path,
                      struct bg_error *err)
 {
@@ -1368,25 +1438,10 @@ static int read_data(struct ext4_fs *e, ext2_ino_t ino, uint64_t size, char **re
         _cleanup_free_ char *buf = malloc(size + 1);
         if (!buf)
                 return bg_error_set(err, ENOMEM, "read '%s': out of memory", path);
-        ext2_file_t f;
-        errcode_t er = ext2fs_file_open(e->fs, ino, 0, &f);
-        if (er)
-                return fail(err, er, "open '%s'", path);
-        uint64_t off = 0;
-        while (off < size) {
-                unsigned int want =
-                    size - off > (1u << 30) ? (1u << 30) : (unsigned int)(size - off);
-                unsigned int got = 0;
-                er = ext2fs_file_read(f, buf + off, want, &got);
-                if (er || got == 0)
-                        break;
-                off += got;
-        }
-        ext2fs_file_close(f);
-        if (er)
-                return fail(err, er, "read '%s'", path);
-        if (off != size)
-                return bg_error_set(err, EIO, "read '%s': short read", path);
+        struct mem_sink m = {.buf = buf};
+        int r = stream_ino(e, ino, size, to_memory, &m, path, err);
+        if (r < 0)
+                return r;
         buf[size] = '\0';
         *ret = TAKE_PTR(buf);
         return 0;
@@ -1395,18 +1450,11 @@ static int read_data(struct ext4_fs *e, ext2_ino_t ino, uint64_t size, char **re
 int ext4_read_file(struct ext4_fs *e, const char *path, void **ret_data, size_t *ret_size,
                    struct bg_error *err)
 {
-        if (!e)
-                return bg_error_set(err, EINVAL, "no ext4 image");
         struct target t;
-        int r = existing(e, path, &t, err);
+        struct ext2_inode in;
+        int r = existing_of_type(e, path, LINUX_S_IFREG, &t, &in, err);
         if (r < 0)
                 return r;
-        struct ext2_inode in;
-        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
-        if (er)
-                return fail(err, er, "read inode of '%s'", path);
-        if (!LINUX_S_ISREG(in.i_mode))
-                return bg_error_set(err, EINVAL, "'%s' is not a regular file", path);
         char *buf;
         r = read_data(e, t.ino, EXT2_I_SIZE(&in), &buf, path, err);
         if (r < 0)
@@ -1418,18 +1466,11 @@ int ext4_read_file(struct ext4_fs *e, const char *path, void **ret_data, size_t 
 
 int ext4_readlink(struct ext4_fs *e, const char *path, char **ret, struct bg_error *err)
 {
-        if (!e)
-                return bg_error_set(err, EINVAL, "no ext4 image");
         struct target t;
-        int r = existing(e, path, &t, err);
+        struct ext2_inode in;
+        int r = existing_of_type(e, path, LINUX_S_IFLNK, &t, &in, err);
         if (r < 0)
                 return r;
-        struct ext2_inode in;
-        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
-        if (er)
-                return fail(err, er, "read inode of '%s'", path);
-        if (!LINUX_S_ISLNK(in.i_mode))
-                return bg_error_set(err, EINVAL, "'%s' is not a symlink", path);
         uint64_t size = EXT2_I_SIZE(&in);
         if (ext2fs_is_fast_symlink(&in)) {
                 char *s = strndup((const char *)in.i_block, size);
@@ -1963,21 +2004,14 @@ static int collect_name(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, in
 int ext4_readdir(struct ext4_fs *e, const char *path, ext4_readdir_fn fn, void *ud,
                  struct bg_error *err)
 {
-        if (!e)
-                return bg_error_set(err, EINVAL, "no ext4 image");
         struct target t;
-        int r = existing(e, path, &t, err);
+        struct ext2_inode in;
+        int r = existing_of_type(e, path, LINUX_S_IFDIR, &t, &in, err);
         if (r < 0)
                 return r;
-        struct ext2_inode in;
-        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
-        if (er)
-                return fail(err, er, "read inode of '%s'", path);
-        if (!LINUX_S_ISDIR(in.i_mode))
-                return bg_error_set(err, ENOTDIR, "image path '%s' is not a directory", path);
         /* Names first, callbacks after: fn may read (or write) the image. */
         struct dir_names d = {0};
-        er = ext2fs_dir_iterate2(e->fs, t.ino, 0, NULL, collect_name, &d);
+        errcode_t er = ext2fs_dir_iterate2(e->fs, t.ino, 0, NULL, collect_name, &d);
         if (d.oom)
                 r = bg_error_set(err, ENOMEM, "out of memory");
         else if (er)
@@ -2008,42 +2042,11 @@ int ext4_stream_file(struct ext4_fs *e, const char *path, ext4_sink_fn sink, voi
                      struct bg_error *err)
 {
         struct target t;
-        int r = existing(e, path, &t, err);
+        struct ext2_inode in;
+        int r = existing_of_type(e, path, LINUX_S_IFREG, &t, &in, err);
         if (r < 0)
                 return r;
-        struct ext2_inode in;
-        errcode_t er = ext2fs_read_inode(e->fs, t.ino, &in);
-        if (er)
-                return fail(err, er, "read inode of '%s'", path);
-        if (!LINUX_S_ISREG(in.i_mode))
-                return bg_error_set(err, EINVAL, "'%s' is not a regular file", path);
-        uint64_t size = EXT2_I_SIZE(&in);
-        _cleanup_free_ char *buf = malloc(EXT4_STREAM_CHUNK);
-        if (!buf)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        ext2_file_t f;
-        er = ext2fs_file_open(e->fs, t.ino, 0, &f);
-        if (er)
-                return fail(err, er, "open '%s'", path);
-        uint64_t off = 0;
-        while (r >= 0 && off < size) {
-                unsigned int want =
-                    size - off > EXT4_STREAM_CHUNK ? EXT4_STREAM_CHUNK : (unsigned int)(size - off);
-                unsigned int got = 0;
-                er = ext2fs_file_read(f, buf, want, &got);
-                if (er) {
-                        r = fail(err, er, "read '%s'", path);
-                        break;
-                }
-                if (got == 0) {
-                        r = bg_error_set(err, EIO, "read '%s': short read", path);
-                        break;
-                }
-                r = sink(ud, buf, got, err);
-                off += got;
-        }
-        ext2fs_file_close(f);
-        return r;
+        return stream_ino(e, t.ino, EXT2_I_SIZE(&in), sink, ud, path, err);
 }
 
 struct xattr_list {

@@ -374,9 +374,9 @@ static int walk_dir(struct walk *w, const char *rel, struct bg_error *err)
 int ws_repo_walk(const struct ws_repo *r, ws_entry_fn fn, void *ud, const atomic_bool *cancel,
                  struct ws_walk_stats *stats, struct bg_error *err)
 {
-        struct ws_walk_stats dummy;
+        struct ws_walk_stats local;
         struct walk w = {.r = r, .fn = fn, .ud = ud, .cancel = cancel,
-                         .stats = stats ? stats : &dummy};
+                         .stats = stats ? stats : &local};
         memset(w.stats, 0, sizeof(*w.stats));
         int rc = 0;
         for (size_t off = 0; rc >= 0 && off < r->list_len;) {
