@@ -133,6 +133,39 @@ static int default_owner(char *out, size_t len)
         return -ENOENT;
 }
 
+/* Waits up to 20 s for the gateway to report every service up: true when it
+ * does. */
+static bool wait_all_up(struct cli *cli)
+{
+        uint64_t deadline = now_mono_msec() + 20000;
+        for (;;) {
+                struct rpc_client *c = NULL;
+                struct rpc_status st = {0};
+                bool up = false;
+                if (cli_gateway(cli, &c, &st) == 0) {
+                        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
+                        Banger__V1__GatewayHealthResponse *h = NULL;
+                        struct rpc_call_opts o = {.deadline_ms = 2000,
+                                                  .flags = RPC_CALL_IDEMPOTENT};
+                        if (rpc_call(c, "/banger.v1.Gateway/Health", &req.base,
+                                     &banger__v1__gateway_health_response__descriptor,
+                                     (ProtobufCMessage **)&h, &o, &st) == 0) {
+                                up = true;
+                                for (size_t i = 0; i < h->n_services; i++)
+                                        up = up && h->services[i]->up;
+                                banger__v1__gateway_health_response__free_unpacked(h, NULL);
+                        }
+                        rpc_client_close(c);
+                }
+                if (up)
+                        return true;
+                if (now_mono_msec() >= deadline)
+                        return false;
+                struct timespec ts = {0, 100 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+        }
+}
+
 int cmd_system_install(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         const char *root = root_flag(cli);
@@ -203,7 +236,11 @@ int cmd_system_install(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
                                 "systemctl enable --now failed (exit %d): see `banger system "
                                 "status` and `journalctl -u 'banger-*'`",
                                 r);
-        printf("started; `banger doctor` checks the installation\n");
+        if (!wait_all_up(cli))
+                return cli_fail(RPC_UNAVAILABLE,
+                                "installed and enabled, but not every service is up after "
+                                "20 s: `banger system status`, `journalctl -u 'banger-*'`");
+        printf("started; every service is up; `banger doctor` checks the installation\n");
         return 0;
 }
 
@@ -424,36 +461,10 @@ int cmd_system_restart(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
                                 "systemctl restart failed (exit %d): see `journalctl -u "
                                 "'banger-*'`",
                                 r);
-        /* Wait (up to 20 s) for the gateway to see every service up. */
-        uint64_t deadline = now_mono_msec() + 20000;
-        for (;;) {
-                struct rpc_client *c = NULL;
-                struct rpc_status st = {0};
-                bool up = false;
-                if (cli_gateway(cli, &c, &st) == 0) {
-                        Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
-                        Banger__V1__GatewayHealthResponse *h = NULL;
-                        struct rpc_call_opts o = {.deadline_ms = 2000,
-                                                  .flags = RPC_CALL_IDEMPOTENT};
-                        if (rpc_call(c, "/banger.v1.Gateway/Health", &req.base,
-                                     &banger__v1__gateway_health_response__descriptor,
-                                     (ProtobufCMessage **)&h, &o, &st) == 0) {
-                                up = true;
-                                for (size_t i = 0; i < h->n_services; i++)
-                                        up = up && h->services[i]->up;
-                                banger__v1__gateway_health_response__free_unpacked(h, NULL);
-                        }
-                        rpc_client_close(c);
-                }
-                if (up) {
-                        printf("restarted; every service is up (running VMs were kept)\n");
-                        return 0;
-                }
-                if (now_mono_msec() >= deadline)
-                        return cli_fail(RPC_UNAVAILABLE,
-                                        "restarted, but not every service is up after 20 s: "
-                                        "`banger status`, `journalctl -u 'banger-*'`");
-                struct timespec ts = {0, 100 * 1000 * 1000};
-                nanosleep(&ts, NULL);
-        }
+        if (!wait_all_up(cli))
+                return cli_fail(RPC_UNAVAILABLE,
+                                "restarted, but not every service is up after 20 s: "
+                                "`banger status`, `journalctl -u 'banger-*'`");
+        printf("restarted; every service is up (running VMs were kept)\n");
+        return 0;
 }

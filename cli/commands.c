@@ -218,11 +218,13 @@ static const struct cli_cmd system_cmds[] = {
      .description = "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
                     "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
                     "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
-                    "directories /var/lib/banger, /var/cache/banger and /run/banger owned by the\n"
-                    "owner, and /etc/banger/install.toml listing every file written; then runs\n"
-                    "systemctl daemon-reload and enable --now. Needs root and systemd as PID 1,\n"
-                    "unless --root DIR stages the files into DIR without touching systemd.\n"
-                    "Running it again upgrades in place.",
+                    "directories /var/lib/banger, /var/cache/banger, /run/banger and\n"
+                    "/etc/banger/ssh owned by the owner, and /etc/banger/install.toml listing\n"
+                    "every file written; then runs systemctl daemon-reload and enable --now and\n"
+                    "waits (up to 20 s) until every service answers. Needs root and systemd as\n"
+                    "PID 1, unless --root DIR stages the files into DIR without touching systemd.\n"
+                    "Running it again replaces the files; `banger system restart` then runs the\n"
+                    "new binaries.",
      .flags = system_install_flags,
      .n_flags = ELEMENTSOF(system_install_flags),
      .run = cmd_system_install},

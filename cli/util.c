@@ -59,9 +59,11 @@ int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st)
                 if (err.code == ECONNREFUSED || err.code == ENOENT) {
                         st->code = RPC_UNAVAILABLE;
                         snprintf(st->message, sizeof(st->message),
-                                 "banger is not running (no gateway at %s); start it with "
-                                 "`banger daemon start`",
-                                 url + 6);
+                                 "banger is not running (no gateway at %s); start it with %s",
+                                 url + 6,
+                                 cli->paths.system ? "`sudo systemctl start banger-gateway` "
+                                                     "(see `banger system status`)"
+                                                   : "`banger daemon start`");
                 } else {
                         snprintf(st->message, sizeof(st->message), "%s", err.msg);
                 }

@@ -735,7 +735,7 @@ int doctor_check_disk(const struct doctor_env *env, const struct doctor_input *i
                 return doctor_add(rep, "disk", DOCTOR_WARN, "check by hand: `df -h`",
                                   "cannot measure free space in %s: %s", dir, strerror(-r));
         double gib = (double)avail / (double)(1ULL << 30);
-        const char *hint = "free space there: `banger vm prune`, `banger image prune`, or move "
+        const char *hint = "free space there: `banger vm prune`, `banger image cache prune`, or move "
                            "the state directory to a larger disk";
         if (avail < DOCTOR_DISK_FAIL)
                 return doctor_add(rep, "disk", DOCTOR_FAIL, hint,

@@ -20,10 +20,11 @@ const char *const sysinstall_data_dirs[] = {
     "/var/lib/banger/logs",
     "/var/cache/banger",
     "/run/banger",
+    "/etc/banger/ssh", /* vmsvc's owner key, ssh config and known_hosts */
 };
 const size_t sysinstall_n_data_dirs = ELEMENTSOF(sysinstall_data_dirs);
 
-static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770};
+static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770, 0700};
 
 static const char *const service_binaries[SYSINSTALL_N_SERVICES] = {
     "banger-gateway", "banger-netsvc", "banger-vmsvc", "banger-imagesvc", "banger-workspacesvc",
@@ -264,7 +265,11 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
                 r = put_file(o, &m, path, text, strlen(text), NULL, 0644, err);
         }
 
-        /* Data directories, owned by the owner. */
+        /* Data directories, owned by the owner. /etc/banger itself stays
+         * root's and readable: the CLI reads install.toml from it. */
+        if (r >= 0 && sysinstall_rooted(o->root, "/etc/banger", path, sizeof(path)) == 0 &&
+            (r = mkdir_p(path, 0755)) < 0)
+                bg_error_errno(err, r, "create directory %s", path);
         for (size_t i = 0; r >= 0 && i < sysinstall_n_data_dirs; i++) {
                 if (sysinstall_rooted(o->root, sysinstall_data_dirs[i], path, sizeof(path)) < 0) {
                         r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long", o->root);
@@ -381,6 +386,8 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
                         continue; /* holds install.toml: below */
                 if (sysinstall_rooted(root, m.dirs[i], path, sizeof(path)) < 0)
                         continue;
+                if (!purge && streq(m.dirs[i], "/etc/banger/ssh"))
+                        rmdir_if_empty(path, &out.n_dirs); /* the owner key, once made, is kept */
                 if (purge) {
                         r = rm_tree(path);
                         if (r < 0) {

@@ -2,6 +2,7 @@
 # `banger doctor --json` on this machine: its rows must say what the machine
 # is. First with nothing running (user mode), then with banger up.
 . "$(dirname "$0")/testlib.sh"
+isolate_network "$@"
 command -v jq >/dev/null || skip "jq not installed"
 new_home
 

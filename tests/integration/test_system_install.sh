@@ -39,7 +39,8 @@ check "tmpfiles snippet names the owner" grep -q "^d /run/banger 0770 $OWNER " \
         "$ROOT/etc/tmpfiles.d/banger.conf"
 check "install.toml records owner and uid" \
         grep -qx "owner_uid = $UID_" "$ROOT/etc/banger/install.toml"
-for d in var/lib/banger:770 var/lib/banger/logs:700 var/cache/banger:700 run/banger:770; do
+for d in var/lib/banger:770 var/lib/banger/logs:700 var/cache/banger:700 run/banger:770 \
+        etc/banger/ssh:700; do
         st=$(stat -c '%u %a' "$ROOT/${d%%:*}")
         check "/${d%%:*} owned by the owner, mode ${d##*:}" [ "$st" = "$UID_ ${d##*:}" ]
 done

@@ -60,6 +60,11 @@ check "netsvc uses networkd's sandbox" bash -c \
          grep -qx 'ProtectHome=yes' $U/banger-netsvc.service"
 check "vmsvc keeps VMs across restarts (KillMode=process)" \
         grep -qx 'KillMode=process' "$U/banger-vmsvc.service"
+# In system mode vmsvc writes the owner key, ssh config and known_hosts under
+# /etc/banger/ssh (made by install, owned by the owner); ProtectSystem=strict
+# makes it read-only unless the unit opens it, and vmsvc then cannot start.
+check "vmsvc may write /etc/banger/ssh under ProtectSystem=strict" \
+        grep -qx 'ReadWritePaths=/etc/banger/ssh' "$U/banger-vmsvc.service"
 check "owner services have no capabilities" bash -c \
         "for n in gateway imagesvc vmsvc workspacesvc; do grep -qx 'CapabilityBoundingSet=' $U/banger-\$n.service || exit 1; done"
 
