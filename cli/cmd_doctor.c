@@ -108,6 +108,11 @@ static int op_net_status(void *ud, struct doctor_net *ret)
                         d->net.resolver_routed = s->resolver_routed;
                         snprintf(d->net.setup_error, sizeof(d->net.setup_error), "%s",
                                  s->setup_error ? s->setup_error : "");
+                        for (size_t i = 0; i < s->n_dns_listen &&
+                                           d->net.n_dns_listen < ELEMENTSOF(d->net.dns_listen);
+                             i++)
+                                snprintf(d->net.dns_listen[d->net.n_dns_listen++],
+                                         sizeof(d->net.dns_listen[0]), "%s", s->dns_listen[i]);
                         banger__v1__net_status_response__free_unpacked(s, NULL);
                 }
         }

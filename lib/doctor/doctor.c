@@ -646,12 +646,26 @@ int doctor_check_dns_port(const struct doctor_env *env, const struct doctor_inpu
                                   "to a free port and restart banger-netsvc",
                                   "%s:%u is taken by %s (pid %d), not banger-netsvc", as,
                                   (unsigned)port, comm[0] ? comm : "?", pid);
-        if (r == -EACCES)
+        if (r == -EACCES) {
+                /* netsvc runs as root: the owner cannot see its sockets in
+                 * /proc. Its own Status names what its DNS server listens on. */
+                struct doctor_net net = {0};
+                char want[48];
+                snprintf(want, sizeof(want), "%s:%u", as, (unsigned)port);
+                if (env->net_status && env->net_status(env->ud, &net) == 0 && net.known)
+                        for (size_t i = 0; i < net.n_dns_listen && i < ELEMENTSOF(net.dns_listen); i++)
+                                if (streq(net.dns_listen[i], want))
+                                        return doctor_add(rep, "dns.port", DOCTOR_PASS, NULL,
+                                                          "banger-netsvc reports it answers DNS "
+                                                          "on %s (its process is not visible to "
+                                                          "this user)",
+                                                          want);
                 return doctor_add(rep, "dns.port", DOCTOR_WARN,
                                   "run `sudo banger doctor` to see which process holds it",
                                   "something listens on %s:%u, but this user cannot see which "
                                   "process",
                                   as, (unsigned)port);
+        }
         if (r < 0)
                 return doctor_add(rep, "dns.port", DOCTOR_WARN, "check by hand: `sudo ss -ulpn`",
                                   "cannot read the UDP socket table: %s", strerror(-r));

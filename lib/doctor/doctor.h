@@ -64,6 +64,8 @@ struct doctor_net {
         bool nft_present;
         bool resolver_routed;
         char setup_error[256];
+        char dns_listen[4][48]; /* "ADDR:PORT" netsvc's DNS server listens on */
+        size_t n_dns_listen;
 };
 
 /* Results of the accelerator probe. */

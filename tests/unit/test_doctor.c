@@ -427,6 +427,17 @@ static void test_dns_port(void **state)
         fake_proc(c, NULL);
         c->env.proc_root = c->tmp;
         assert_row(c, doctor_check_dns_port, "dns.port", DOCTOR_WARN, "cannot see which");
+        /* not visible, but netsvc says it is its own server: PASS; another
+         * address in netsvc's list does not count */
+        c->f.net = (struct doctor_net){.known = true, .n_dns_listen = 2};
+        snprintf(c->f.net.dns_listen[0], sizeof(c->f.net.dns_listen[0]), "172.30.0.1:%u",
+                 (unsigned)c->cfg.network.dns_listen.port);
+        assert_row(c, doctor_check_dns_port, "dns.port", DOCTOR_WARN, "cannot see which");
+        snprintf(c->f.net.dns_listen[1], sizeof(c->f.net.dns_listen[1]), "127.0.0.1:%u",
+                 (unsigned)c->cfg.network.dns_listen.port);
+        assert_row(c, doctor_check_dns_port, "dns.port", DOCTOR_PASS, "banger-netsvc reports");
+        c->f.net.known = false;
+        assert_row(c, doctor_check_dns_port, "dns.port", DOCTOR_WARN, "cannot see which");
         c->cfg.network.dns_listen.port = 5353;
         assert_row(c, doctor_check_dns_port, "dns.port", DOCTOR_WARN, "nothing answers");
         c->env.proc_root = "/nonexistent-proc";
