@@ -683,7 +683,8 @@ static const struct cli_cmd root_cmds[] = {
      .summary = "Print a shell completion script",
      .description =
          "Completes commands, options and live names (VMs, images, kernels) from the running\n"
-         "services. Load it with:\n"
+         "services, also as option values (--image, --kernel); host paths for --workspace,\n"
+         "--output and other FILE/DIR options. Load it with:\n"
          "  bash:  source <(banger completion bash)   (or save it to\n"
          "         /etc/bash_completion.d/banger)\n"
          "  zsh:   source <(banger completion zsh)\n"

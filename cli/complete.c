@@ -114,6 +114,25 @@ int cli_complete_main(int argc, char **argv)
                 else
                         n_pos++;
         }
+        /* the value of an option: by its metavar */
+        const char *prev = argc > 1 ? argv[argc - 2] : "";
+        if (!after_dashdash && prev[0] == '-' && prev[1] == '-') {
+                for (size_t k = 0; k < cmd->n_flags; k++) {
+                        const struct cli_flag *f = &cmd->flags[k];
+                        if (!f->arg || strcmp(prev + 2, f->name) != 0)
+                                continue;
+                        if (streq(f->arg, "IMAGE"))
+                                complete_images(partial);
+                        else if (streq(f->arg, "KERNEL"))
+                                complete_kernels(partial);
+                        else if (streq(f->arg, "VM"))
+                                complete_vms(partial);
+                        else if (streq(f->arg, "FILE") || streq(f->arg, "DIR") ||
+                                 (streq(f->arg, "PATH") && !streq(f->name, "guest-path")))
+                                printf("__files__\n"); /* host paths; not --guest-path */
+                        return 0;
+                }
+        }
         if (partial[0] == '-' && !after_dashdash) {
                 for (size_t k = 0; k < cmd->n_flags; k++) {
                         char f[80];

@@ -200,6 +200,8 @@ out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS
 check "bash completes the running VM's name (vm exec w → ws)" grep -qx ws <<<"$out"
 out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS=(banger image show g) && COMP_CWORD=3 && _banger && printf "%s\n" "${COMPREPLY[@]}"' 2>&1)
 check "  and an image name (image show g → golden)" grep -qx golden <<<"$out"
+out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS=(banger vm create --image g) && COMP_CWORD=4 && _banger && printf "%s\n" "${COMPREPLY[@]}"' 2>&1)
+check "  and an option's value (vm create --image g → golden)" grep -qx golden <<<"$out"
 if command -v fish >/dev/null; then
         out=$(PATH="$bdir:$PATH" fish -c 'banger completion fish | source; complete -C "banger vm stop w"' 2>&1)
         check "fish completes the VM name" grep -q '^ws' <<<"$out"

@@ -13,6 +13,9 @@ check "__complete filters by prefix" bash -c '[ "$("$1" __complete da)" = daemon
 check "__complete lists subcommands" bash -c '"$1" __complete daemon "" | sort | tr "\n" " " | grep -qx "start status stop "' _ "$BANGER"
 check "__complete lists options" bash -c '"$1" __complete daemon start -- | grep -qx -- --timeout' _ "$BANGER"
 check "__complete asks for files where a file goes" bash -c '[ "$("$1" __complete config check "")" = __files__ ]' _ "$BANGER"
+check "__complete asks for files for a host-path option (--workspace)" bash -c '[ "$("$1" __complete vm create --workspace "")" = __files__ ]' _ "$BANGER"
+check "  but not for --guest-path (a path in the guest)" bash -c '[ -z "$("$1" __complete vm create --guest-path "")" ]' _ "$BANGER"
+check "  nor offers commands as an option's value (--vcpu)" bash -c '[ -z "$("$1" __complete vm create --vcpu "")" ]' _ "$BANGER"
 check "__complete offers nothing past the last argument" bash -c '[ -z "$("$1" __complete config check a.toml "")" ]' _ "$BANGER"
 
 # bash
