@@ -24,6 +24,12 @@ check "summary counts match the rows" jq -e \
 check "every non-PASS row has a hint" jq -e \
         '[.rows[] | select(.status != "PASS" and ((.hint // "") == ""))] | length == 0' <<<"$J"
 
+# docs/troubleshooting.md is keyed by the rows: every id has a heading.
+for id in $(jq -r '.rows[].id' <<<"$J") system.install system.sockets system.units; do
+        check "docs/troubleshooting.md has an entry for $id" \
+                grep -Eq "^## (.*, )?${id//./\\.}(,|\$)" "$BANGER_SOURCE_DIR/docs/troubleshooting.md"
+done
+
 for t in mkfs.ext4 e2fsck qemu-img mmdebstrap gpgv ssh; do
         want=WARN
         has_tool "$t" && want=PASS
