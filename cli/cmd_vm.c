@@ -423,10 +423,11 @@ int cmd_vm_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 {
         if (!cli_flag(cli, "force")) {
                 if (!isatty(STDIN_FILENO))
-                        return cli_fail(RPC_INVALID_ARGUMENT,
-                                        "vm prune deletes every stopped VM; pass --force when "
-                                        "not at a terminal");
-                fprintf(stderr, "Delete every stopped VM and its disks? [y/N] ");
+                        return cli_fail(
+                            RPC_INVALID_ARGUMENT,
+                            "vm prune deletes every VM that is not running; pass --force "
+                            "when not at a terminal");
+                fprintf(stderr, "Delete every stopped, created and error VM and its disks? [y/N] ");
                 char ans[8] = "";
                 if (!fgets(ans, sizeof(ans), stdin) || (ans[0] != 'y' && ans[0] != 'Y'))
                         return cli_fail(RPC_CANCELLED, "nothing deleted");

@@ -452,13 +452,12 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "exec",
      .args = "VM [--auto-prepare] -- CMD [ARG…]",
      .summary = "Run CMD in the VM's workspace, streaming its output",
-     .description =
-         "Connects straight to the guest's sshd (libssh; the VM's host key is pinned)\n"
-         "and runs CMD in the VM's newest workspace (else /root), through `mise exec\n"
-         "--` when the guest has mise. stdout and stderr stream as they come; Ctrl-C\n"
-         "is sent on to CMD (three times gives up); the exit code is CMD's. banger's\n"
-         "own failures exit 125. Warns when the host repository's HEAD has moved since\n"
-         "the workspace was prepared; --auto-prepare syncs it first.",
+     .description = "Connects straight to the guest's sshd (libssh; the VM's host key is pinned)\n"
+                    "and runs CMD in the VM's newest workspace (else /root), through `mise exec\n"
+                    "--` when the guest has mise. stdout and stderr stream as they come; Ctrl-C\n"
+                    "is sent on to CMD (three times gives up); the exit code is CMD's. banger's\n"
+                    "own failures exit 125. Warns when the host repository's HEAD has moved since\n"
+                    "the workspace was prepared; --auto-prepare syncs it first.",
      .flags = vm_exec_flags,
      .n_flags = ELEMENTSOF(vm_exec_flags),
      .run = cmd_vm_exec,
@@ -506,7 +505,10 @@ static const struct cli_cmd vm_cmds[] = {
      .max_args = 1,
      .complete = CLI_COMPLETE_VM},
     {.name = "prune",
-     .summary = "Delete every stopped VM (asks first unless --force)",
+     .summary = "Delete every VM that is not running (asks first unless --force)",
+     .description = "Deletes every VM in state stopped, created (never started) or error, with\n"
+                    "its disks and lease. Running, starting and stopping VMs are left alone.\n"
+                    "Prints the names it deleted.",
      .flags = vm_prune_flags,
      .n_flags = ELEMENTSOF(vm_prune_flags),
      .run = cmd_vm_prune},
@@ -535,7 +537,7 @@ static const struct cli_flag image_build_flags[] = {
     {"suite", 0, "SUITE", "Debian suite (default bookworm)"},
     {"packages", 0, "LIST",
      "comma-separated packages (default: systemd-sysv, openssh-server, "
-     "git, ca-certificates, curl, iproute2, procps, less, udev)"},
+     "git, ca-certificates, curl, iproute2, procps, less, udev, rsync)"},
     {"mirror", 0, "URL",
      "Debian mirror (default: config kernel.debian_mirror, else this "
      "host's apt sources)"},

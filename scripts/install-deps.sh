@@ -15,7 +15,8 @@ BUILD_PKGS=(
   libyaml-dev
 )
 RUN_PKGS=(
-  qemu-system-x86 qemu-utils openssh-client mmdebstrap gpgv debian-archive-keyring
+  qemu-system-x86 qemu-utils openssh-client mmdebstrap fakechroot fakeroot gpgv
+  debian-archive-keyring
   nftables iproute2 ldnsutils bind9-dnsutils
   gnupg
   kmod jq rsync

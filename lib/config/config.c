@@ -570,27 +570,6 @@ static int parse_mirror(const struct bg_config_key *k, const struct toml_value *
         return store_string(src, field, v);
 }
 
-/* "" or tcp://HOST:PORT or tls+tcp://HOST:PORT. */
-static int parse_listen_url(const struct bg_config_key *k, const struct toml_value *v, void *field,
-                            struct bg_config_src *src)
-{
-        int r = expect_string(src, k, v);
-        if (r < 0)
-                return r;
-        const char *s = v->u.str.ptr;
-        if (*s) {
-                const char *rest = strncmp(s, "tcp://", 6) == 0        ? s + 6
-                                   : strncmp(s, "tls+tcp://", 10) == 0 ? s + 10
-                                                                       : NULL;
-                if (!rest || !valid_host_port(rest, strlen(rest), true, true))
-                        return fail(src, v->line, k->name,
-                                    "%s is not a listen URL like tcp://0.0.0.0:7070 or "
-                                    "tls+tcp://0.0.0.0:7070 (\"\" = off)",
-                                    QUOTE(v));
-        }
-        return store_string(src, field, v);
-}
-
 /* ---- [[file_sync]] --------------------------------------------------- */
 
 static int parse_host_path(const struct bg_config_key *k, const struct toml_value *v, void *field,
@@ -771,15 +750,10 @@ static const struct bg_config_key schema[] = {
     {"qemu.accel", "string", "\"auto\"", "QEMU accelerator: auto, kvm or tcg.", parse_enum, NULL,
      CFG(qemu.accel), 0, 0, accel_names},
 
-    {"gateway.listen_tcp", "string", "\"\"",
-     "Also serve the API on tcp://HOST:PORT or tls+tcp://HOST:PORT; \"\" = off.", parse_listen_url,
-     release_string, CFG(gateway.listen_tcp), 0, 0, NULL},
-
     {"file_sync", "array of tables", "[]",
      "Files and directories copied from the host onto each VM's work disk before every boot "
      "(a missing host path or a symlink inside a directory is skipped with a warning).",
-     parse_file_sync,
-     release_file_sync, CFG(file_sync), 0, 0, NULL},
+     parse_file_sync, release_file_sync, CFG(file_sync), 0, 0, NULL},
     {"file_sync.host", "string", "(required)", "Host path: absolute or starting with ~/.",
      parse_host_path, release_string, FS(host), 0, 0, NULL},
     {"file_sync.guest", "string", "(required)",

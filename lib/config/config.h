@@ -103,9 +103,6 @@ struct bg_config {
                 char *binary;             /* "qemu-system-x86_64" */
                 enum bg_qemu_accel accel; /* "auto" */
         } qemu;
-        struct {
-                char *listen_tcp; /* "" = off; else tcp://HOST:PORT or tls+tcp://HOST:PORT */
-        } gateway;
         struct bg_file_sync_list file_sync;
 };
 

@@ -1,5 +1,6 @@
 #include "sysinstall.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -191,6 +192,74 @@ static int put_file(const struct sysinstall_opts *o, struct install_manifest *m,
         return write_atomic(path, data, len, -1, mode, err);
 }
 
+static int put_tree(const struct sysinstall_opts *o, struct install_manifest *m, const char *src,
+                    const char *abs, struct bg_error *err);
+
+/* One entry of put_tree: src/name installed as abs/name. */
+static int put_tree_entry(const struct sysinstall_opts *o, struct install_manifest *m,
+                          const char *src, const char *abs, const char *name, struct bg_error *err)
+{
+        char s2[PATH_MAX], a2[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 32];
+        struct stat st;
+        if (snprintf(s2, sizeof(s2), "%s/%s", src, name) >= (int)sizeof(s2) ||
+            snprintf(a2, sizeof(a2), "%s/%s", abs, name) >= (int)sizeof(a2) ||
+            sysinstall_rooted(o->root, a2, path, sizeof(path)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "%s/%s is too long", src, name);
+        if (!units_path_is_safe(a2))
+                return bg_error_set(err, EINVAL, "cannot install %s: unsafe name", s2);
+        if (lstat(s2, &st) < 0)
+                return bg_error_errno(err, -errno, "stat %s", s2);
+        if (S_ISDIR(st.st_mode))
+                return put_tree(o, m, s2, a2, err);
+        if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+                return bg_error_set(err, EINVAL,
+                                    "cannot install %s: not a file, directory or symlink", s2);
+        if (manifest_add_file(m, a2) < 0)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        if (S_ISREG(st.st_mode)) {
+                _cleanup_close_ int fd = open(s2, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return bg_error_errno(err, -errno, "open %s", s2);
+                return write_atomic(path, NULL, 0, fd, st.st_mode & 0755, err);
+        }
+        char target[PATH_MAX];
+        ssize_t n = readlink(s2, target, sizeof(target) - 1);
+        if (n < 0)
+                return bg_error_errno(err, -errno, "readlink %s", s2);
+        target[n] = '\0';
+        snprintf(tmp, sizeof(tmp), "%s.banger-new", path);
+        unlink(tmp);
+        if (symlink(target, tmp) < 0 || rename(tmp, path) < 0) {
+                int r = -errno;
+                unlink(tmp);
+                return bg_error_errno(err, r, "create symlink %s", path);
+        }
+        return 0;
+}
+
+/* Installs the tree at src as abs: regular files with their mode (group and
+ * other write dropped), symlinks as they are, directories 0755. Anything
+ * else in the tree is refused. Every file and symlink goes into m. */
+static int put_tree(const struct sysinstall_opts *o, struct install_manifest *m, const char *src,
+                    const char *abs, struct bg_error *err)
+{
+        char top[PATH_MAX];
+        if (sysinstall_rooted(o->root, abs, top, sizeof(top)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "%s under %s is too long", abs, o->root);
+        int r = mkdir_p(top, 0755);
+        if (r < 0)
+                return bg_error_errno(err, r, "create directory %s", top);
+        DIR *d = opendir(src);
+        if (!d)
+                return bg_error_errno(err, -errno, "open %s", src);
+        struct dirent *de;
+        while (r >= 0 && (de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        r = put_tree_entry(o, m, src, abs, de->d_name, err);
+        closedir(d);
+        return r;
+}
+
 int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest *ret,
                        struct bg_error *err)
 {
@@ -232,6 +301,17 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
                                               "the directory of banger, or BANGER_LIBEXEC_DIR)",
                                               src);
         }
+        char agent_src[PATH_MAX], files_src[PATH_MAX];
+        if (bg_paths_asset(BG_ASSET_AGENT, o->src_dir, agent_src, sizeof(agent_src)) < 0)
+                return bg_error_set(err, ENOENT,
+                                    "cannot read the guest agent %s (build the banger-agent "
+                                    "target first)",
+                                    agent_src);
+        if (bg_paths_asset(BG_ASSET_GUEST_FILES, o->src_dir, files_src, sizeof(files_src)) < 0)
+                return bg_error_set(err, ENOENT,
+                                    "cannot read the guest files tree %s (build the guest-files "
+                                    "target first)",
+                                    files_src);
         struct bg_error e2 = {0};
         have_old = manifest_load(o->root, &old, &e2) == 0;
 
@@ -243,6 +323,15 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
                 snprintf(path, sizeof(path), "%s/%s", m.libexecdir, service_binaries[i]);
                 r = put_file(o, &m, path, NULL, 0, src, 0755, err);
         }
+        /* What imagesvc puts into every image and kernel: the agent beside
+         * the services, the guest files tree in PREFIX/share/banger. */
+        snprintf(path, sizeof(path), "%s/banger-agent", m.libexecdir);
+        if (r >= 0)
+                r = put_file(o, &m, path, NULL, 0, agent_src, 0755, err);
+        snprintf(path, sizeof(path), "%s/share/banger/guest-files",
+                 streq(m.prefix, "/") ? "" : m.prefix);
+        if (r >= 0)
+                r = put_tree(o, &m, files_src, path, err);
 
         /* Units and the tmpfiles snippet. */
         struct units_params up = {.libexecdir = m.libexecdir,
@@ -342,6 +431,18 @@ static int rm_tree(const char *path)
         return r < 0 ? -errno : r > 0 ? -r : 1;
 }
 
+static size_t n_empty_removed; /* nftw has no user data */
+
+/* Removes empty directories, depth first; keeps anything with content. */
+static int rmdir_empty_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (void)st;
+        (void)ftw;
+        if (flag == FTW_DP && rmdir(path) == 0)
+                n_empty_removed++;
+        return 0;
+}
+
 static void rmdir_if_empty(const char *path, size_t *count)
 {
         if (rmdir(path) == 0)
@@ -379,6 +480,13 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
         /* Directories install made for its files, when now empty. */
         if (sysinstall_rooted(root, m.libexecdir, path, sizeof(path)) == 0)
                 rmdir_if_empty(path, &out.n_dirs);
+        char share[PATH_MAX];
+        snprintf(share, sizeof(share), "%s/share/banger", streq(m.prefix, "/") ? "" : m.prefix);
+        if (sysinstall_rooted(root, share, path, sizeof(path)) == 0) {
+                n_empty_removed = 0;
+                nftw(path, rmdir_empty_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+                out.n_dirs += n_empty_removed;
+        }
 
         size_t nk = 0;
         for (size_t i = 0; i < m.n_dirs; i++) {

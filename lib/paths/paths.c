@@ -197,6 +197,45 @@ int bg_paths_init(struct bg_paths *p, enum bg_paths_mode mode, struct bg_error *
         return 0;
 }
 
+int bg_paths_asset(enum bg_asset which, const char *bin_dir, char *out, size_t outlen)
+{
+        static const char *const guest_files[] = {"/../share/banger/guest-files",
+                                                  "/../../share/banger/guest-files", NULL};
+        static const char *const agent[] = {"/banger-agent", "/../guest/agent/banger-agent", NULL};
+        const char *const *cand = which == BG_ASSET_AGENT ? agent : guest_files;
+        if (!bin_dir || !bin_dir[0] || !outlen)
+                return -EINVAL;
+        for (size_t i = 0; cand[i]; i++) {
+                char buf[PATH_MAX];
+                int n = snprintf(buf, sizeof(buf), "%s%s", bin_dir, cand[i]);
+                if (n < 0 || (size_t)n >= sizeof(buf) || (size_t)n >= outlen)
+                        return -ENAMETOOLONG;
+                if (i == 0)
+                        memcpy(out, buf, (size_t)n + 1);
+                if (access(buf, R_OK) == 0) {
+                        memcpy(out, buf, (size_t)n + 1);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+int bg_paths_self_dir(char *out, size_t outlen)
+{
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n < 0)
+                return -errno;
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash && slash != self)
+                *slash = '\0';
+        if (strlen(self) >= outlen)
+                return -ENAMETOOLONG;
+        memcpy(out, self, strlen(self) + 1);
+        return 0;
+}
+
 int mkdir_p(const char *path, unsigned mode)
 {
         if (!path || !path[0])

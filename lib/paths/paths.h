@@ -49,5 +49,22 @@ int bg_paths_db(const struct bg_paths *p, const char *name, char *out, size_t ou
 int bg_paths_log(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* state/logs/NAME.log */
 int bg_paths_config_file(const struct bg_paths *p, char *out, size_t outlen); /* config/config.toml */
 
+/* What banger ships beside its binaries, looked up from bin_dir (the
+ * directory of the running binary), first existing candidate wins:
+ *   BG_ASSET_GUEST_FILES  BIN/../share/banger/guest-files   build tree; CLI in PREFIX/bin
+ *                         BIN/../../share/banger/guest-files a service in PREFIX/libexec/banger
+ *   BG_ASSET_AGENT        BIN/banger-agent                   installed beside the services
+ *                         BIN/../guest/agent/banger-agent    build tree
+ * Returns 0 with the path in out, -ENOENT when no candidate exists (out
+ * then holds the first candidate, for messages). */
+enum bg_asset {
+        BG_ASSET_GUEST_FILES,
+        BG_ASSET_AGENT,
+};
+int bg_paths_asset(enum bg_asset which, const char *bin_dir, char *out, size_t outlen);
+
+/* The directory of the running binary (/proc/self/exe). */
+int bg_paths_self_dir(char *out, size_t outlen);
+
 /* mkdir -p with mode for the last component. */
 int mkdir_p(const char *path, unsigned mode);

@@ -111,6 +111,7 @@ enum rpc_code rpc_code_from_errno(int err)
         case EROFS:
         case EAGAIN:
         case ENOEXEC:
+        case ENOPKG: /* a tool the host lacks */
                 return RPC_FAILED_PRECONDITION;
         case ENOTSUP:
                 return RPC_UNIMPLEMENTED;

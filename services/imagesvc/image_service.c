@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <dirent.h>
@@ -23,6 +24,7 @@
 #include "kernel_util.h"
 #include "log/log.h"
 #include "oci_flatten.h"
+#include "paths/paths.h"
 #include "oci_rootfs.h"
 #include "ops/ops.h"
 #include "util/timeutil.h"
@@ -209,7 +211,7 @@ static void build_progress(void *ud, int pass, size_t layer, uint64_t done, uint
         }
 }
 
-/* A guest files tree next to the service binaries (build tree or install). */
+/* The guest files tree shipped with the services (build tree or install). */
 static int guest_files_dir(char *buf, size_t len, struct bg_error *err)
 {
         const char *env = getenv("BANGER_GUEST_FILES");
@@ -221,21 +223,16 @@ static int guest_files_dir(char *buf, size_t len, struct bg_error *err)
                                           strerror(errno));
         }
         char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return bg_error_errno(err, -errno, "readlink /proc/self/exe");
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-                *slash = '\0';
-        snprintf(buf, len, "%s/../share/banger/guest-files", self);
-        if (access(buf, R_OK) == 0)
+        int r = bg_paths_self_dir(self, sizeof(self));
+        if (r < 0)
+                return bg_error_errno(err, r, "readlink /proc/self/exe");
+        if (bg_paths_asset(BG_ASSET_GUEST_FILES, self, buf, len) == 0)
                 return 0;
-        return bg_error_set(
-            err, ENOENT,
-            "banger's guest files were not found in %s/../share/banger/guest-files; "
-            "build the project or set BANGER_GUEST_FILES",
-            self);
+        return bg_error_set(err, ENOENT,
+                            "banger's guest files were not found in %s/../share/banger or "
+                            "%s/../../share/banger; reinstall banger (`banger system install`), "
+                            "build the project, or set BANGER_GUEST_FILES",
+                            self, self);
 }
 
 static int copy_into_image(struct ext4_fs *fs, const char *host, const char *path, mode_t mode,
@@ -309,6 +306,35 @@ int image_install_guest_files(struct ext4_fs *fs, struct bg_error *err)
         return 0;
 }
 
+/* mmdebstrap's mode. Root builds in a plain chroot. Otherwise unshare mode
+ * maps the subordinate ids through setuid newuidmap, which no_new_privs
+ * disables (systemd sets it for the imagesvc unit: NoNewPrivileges= and the
+ * hardening that implies it); fakechroot mode needs no privilege and yields
+ * the same tar, ownership and modes as recorded by fakeroot. */
+static const char *mmdebstrap_mode(void)
+{
+        if (geteuid() == 0)
+                return "--mode=root";
+        if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1)
+                return "--mode=fakechroot";
+        return "--mode=auto";
+}
+
+static bool on_path(const char *name)
+{
+        const char *env = getenv("PATH");
+        char dirs[4096];
+        snprintf(dirs, sizeof(dirs), "%s", env && env[0] ? env : "/usr/bin:/bin");
+        char *save = NULL;
+        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
+                char p[PATH_MAX];
+                if (d[0] == '/' && snprintf(p, sizeof(p), "%s/%s", d, name) < (int)sizeof(p) &&
+                    access(p, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
 static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *logpath,
                           struct bg_error *err)
 {
@@ -326,7 +352,7 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         snprintf(include, sizeof(include), "--include=%s", j->packages);
         char *argv[] = {"mmdebstrap",
                         "--quiet",
-                        "--mode=auto",
+                        (char *)mmdebstrap_mode(),
                         "--variant=apt",
                         "--format=tar",
                         include,
@@ -341,6 +367,7 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         posix_spawn_file_actions_adddup2(&fa, logfd, 2);
         posix_spawn_file_actions_addclosefrom_np(&fa, 3);
         pid_t pid;
+        log_info("image %s: mmdebstrap %s %s (log: %s)", j->name, argv[2], j->suite, logpath);
         int r = posix_spawnp(&pid, "mmdebstrap", &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         close(pipefd[1]);
@@ -597,6 +624,13 @@ int imagesvc_image_build(struct imagesvc *v, const Banger__V1__BuildImageRequest
                                     in->mirror);
         if (in->size_bytes && (in->size_bytes < (256ull << 20) || in->size_bytes > (1ull << 40)))
                 return bg_error_set(err, EINVAL, "image size must be 256 MiB..1 TiB");
+        if (streq(mmdebstrap_mode(), "--mode=fakechroot") &&
+            (!on_path("fakechroot") || !on_path("fakeroot")))
+                return bg_error_set(err, ENOPKG,
+                                    "imagesvc runs with no_new_privs (the systemd unit's "
+                                    "hardening), so mmdebstrap cannot use unshare mode and needs "
+                                    "fakechroot mode: install fakechroot and fakeroot "
+                                    "(apt-get install fakechroot fakeroot)");
         struct image_row row;
         struct bg_error e = {0};
         if (image_row_get(s, name, &row, &e) == 0)

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "paths/paths.h"
 #include "util/macro.h"
 
 extern char **environ;
@@ -218,22 +219,15 @@ int kernel_agent_path(char *buf, size_t len, struct bg_error *err)
                 return 0;
         }
         char self[PATH_MAX];
-        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-        if (n < 0)
-                return bg_error_set(err, errno, "readlink /proc/self/exe: %s", strerror(errno));
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash)
-                *slash = '\0';
-        snprintf(buf, len, "%s/banger-agent", self);
-        if (access(buf, R_OK) == 0)
-                return 0;
-        snprintf(buf, len, "%s/../guest/agent/banger-agent", self);
-        if (access(buf, R_OK) == 0)
+        int r = bg_paths_self_dir(self, sizeof(self));
+        if (r < 0)
+                return bg_error_errno(err, r, "readlink /proc/self/exe");
+        if (bg_paths_asset(BG_ASSET_AGENT, self, buf, len) == 0)
                 return 0;
         return bg_error_set(err, ENOENT,
                             "the guest agent binary banger-agent was not found in %s or "
-                            "%s/../guest/agent; build it or set BANGER_AGENT_BINARY",
+                            "%s/../guest/agent; reinstall banger (`banger system install`), "
+                            "build it, or set BANGER_AGENT_BINARY",
                             self, self);
 }
 

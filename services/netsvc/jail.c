@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <linux/capability.h>
 
 #include "fc_jailer.h"
+#include "vmm_firecracker.h"
 #include "log/log.h"
 #include "util/macro.h"
 
@@ -39,9 +41,98 @@ static int jail_opts(struct netsvc *v, const char *jailer, const char *fc, char 
         return 0;
 }
 
+/* Every directory above path: owned by root, and writable by nobody else
+ * unless sticky (like /tmp, where others cannot replace root's files). */
+static int dirs_root_only(const char *path, const char *key, const char *what, struct bg_error *err)
+{
+        char dir[PATH_MAX];
+        struct stat st;
+        snprintf(dir, sizeof(dir), "%s", path);
+        for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
+                if (slash == dir)
+                        slash[1] = '\0';
+                else
+                        *slash = '\0';
+                if (stat(dir, &st) < 0)
+                        return bg_error_errno(err, -errno, "%s: stat %s", key, dir);
+                if (st.st_uid != 0 || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+                        return bg_error_set(err, EACCES,
+                                            "%s: %s is in %s, which someone other than root can "
+                                            "change (uid %u, mode %04o); netsvc runs it as root",
+                                            key, what, dir, (unsigned)st.st_uid,
+                                            (unsigned)(st.st_mode & 07777));
+                if (streq(dir, "/"))
+                        break;
+        }
+        return 0;
+}
+
+/* A program netsvc runs as root (the jailer) or hands to it (Firecracker):
+ * named by netsvc's own config, never by the request, and only when nobody
+ * but root can change it: a regular file owned by root without group/other
+ * write, reached through directories (and symlinks) only root can change.
+ * out is the path as found (the jailer wants the name "firecracker"), real
+ * the file it leads to. */
+static int trusted_program(const char *name, const char *key, char out[PATH_MAX],
+                           char real[PATH_MAX], struct bg_error *err)
+{
+        int r = fc_find_binary(name, out, PATH_MAX);
+        if (r < 0)
+                return bg_error_errno(err, r, "%s = \"%s\" (netsvc's config): not found", key,
+                                      name);
+        if (out[0] != '/')
+                return bg_error_set(err, EINVAL, "%s: %s is not an absolute path", key, out);
+        if (!realpath(out, real))
+                return bg_error_errno(err, -errno, "%s: %s", key, out);
+        struct stat st;
+        if (stat(real, &st) < 0)
+                return bg_error_errno(err, -errno, "%s: stat %s", key, real);
+        if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 022))
+                return bg_error_set(err, EACCES,
+                                    "%s: %s must be a regular file owned by root and not "
+                                    "writable by group or others (it is %s, uid %u, mode %04o); "
+                                    "netsvc runs it as root",
+                                    key, real, S_ISREG(st.st_mode) ? "a file" : "not a file",
+                                    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        r = dirs_root_only(real, key, real, err);
+        if (r >= 0 && !streq(out, real))
+                r = dirs_root_only(out, key, out, err);
+        return r;
+}
+
+/* The request may name the programs (vmsvc does, from the same config);
+ * anything other than netsvc's own choice is refused. */
+static int same_program(const char *requested, const char *trusted, const char *trusted_real,
+                        const char *key, struct bg_error *err)
+{
+        char real[PATH_MAX];
+        if (!requested || !requested[0])
+                return 0;
+        if (realpath(requested, real) && streq(real, trusted_real))
+                return 0;
+        return bg_error_set(err, EACCES,
+                            "JailStart runs %s from netsvc's config (%s), not '%.200s' from the "
+                            "request; set %s in /etc/banger/config.toml (or the config netsvc "
+                            "reads) instead",
+                            key, trusted, requested, key);
+}
+
 static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct fc_jail_plan *p,
                      struct bg_error *err)
 {
+        char jailer[PATH_MAX], fc[PATH_MAX], jailer_real[PATH_MAX], fc_real[PATH_MAX];
+        int tr = trusted_program(v->d->cfg.firecracker.jailer_binary, "firecracker.jailer_binary",
+                                 jailer, jailer_real, err);
+        if (tr >= 0)
+                tr = trusted_program(v->d->cfg.firecracker.binary, "firecracker.binary", fc,
+                                     fc_real, err);
+        if (tr >= 0)
+                tr =
+                    same_program(in->jailer, jailer, jailer_real, "firecracker.jailer_binary", err);
+        if (tr >= 0)
+                tr = same_program(in->firecracker, fc, fc_real, "firecracker.binary", err);
+        if (tr < 0)
+                return tr;
         struct vmm_spec spec;
         memset(&spec, 0, sizeof(spec));
         if (strlen(in->vm_id) >= sizeof(spec.id) || strlen(in->vm_dir) >= sizeof(spec.dir) ||
@@ -69,7 +160,7 @@ static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct
         char base[VMM_PATH_MAX];
         const char *roots[1];
         struct fc_jailer_opts o;
-        int r = jail_opts(v, in->jailer, in->firecracker, base, roots, &o, err);
+        int r = jail_opts(v, jailer, fc, base, roots, &o, err);
         if (r < 0)
                 return r;
         return fc_jailer_plan(&spec, &o, p, err);

@@ -241,7 +241,10 @@ static int sync_entry(struct sync_ctx *c, const char *home, struct bg_error *err
         }
         snprintf(dp, sizeof(dp), "/%s", rel);
         struct stat st;
-        if (stat(host, &st) < 0) { /* the entry itself may be a symlink: followed */
+        /* The entry itself may be a symlink (dotfiles often are): followed
+         * here, once; below it, nothing is. */
+        char real[PATH_MAX];
+        if (!realpath(host, real) || stat(real, &st) < 0) {
                 warnf(c->warn, "file_sync: %s %s; skipped",
                       host, errno == ENOENT ? "does not exist on the host" : strerror(errno));
                 return 0;
@@ -256,7 +259,7 @@ static int sync_entry(struct sync_ctx *c, const char *home, struct bg_error *err
                 return 0;
         }
         if (S_ISDIR(st.st_mode))
-                r = sync_dir(c, host, dp, &st, 0, &e);
+                r = sync_dir(c, real, dp, &st, 0, &e);
         else if (!S_ISREG(st.st_mode)) {
                 warnf(c->warn, "file_sync: %s is not a file or directory; skipped", host);
                 return 0;
@@ -264,7 +267,7 @@ static int sync_entry(struct sync_ctx *c, const char *home, struct bg_error *err
                 warnf(c->warn, "file_sync: %s is larger than 256 MiB; skipped", host);
                 return 0;
         } else
-                r = put_file(c->fs, host, dp, fsy->has_mode ? fsy->mode : 0600, &st, &e);
+                r = put_file(c->fs, real, dp, fsy->has_mode ? fsy->mode : 0600, &st, &e);
         if (r < 0 && (r == -EACCES || r == -EPERM || harmless(r))) {
                 warnf(c->warn, "file_sync %s → %s: %s; skipped", host, fsy->guest, e.msg);
                 return 0;

@@ -10,3 +10,7 @@ banger_add_script_test(integration_units COMMAND bash ${_it}/test_units.sh
 banger_add_script_test(integration_doctor COMMAND bash ${_it}/test_doctor.sh
   LABELS integration TIMEOUT 120)
 set_tests_properties(integration_doctor PROPERTIES RESOURCE_LOCK banger_vm)
+# A golden-image build as another user under no_new_privs (the imagesvc
+# unit's setting): fakechroot mode, and the refusal without it.
+banger_add_script_test(integration_image_build_nnp COMMAND bash ${_it}/test_image_build_nnp.sh
+  LABELS integration root TIMEOUT 300)

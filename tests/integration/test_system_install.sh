@@ -20,15 +20,27 @@ out=$("$BANGER" system install --root "$ROOT" --owner "$OWNER" 2>&1) ||
         { echo "$out"; skip "install refused for owner $OWNER (shared group?): $out"; }
 check "install lists install.toml itself" grep -qx /etc/banger/install.toml <(listed)
 check "install wrote exactly the files it lists" diff <(files_under) <(listed)
-check "13 files: 6 binaries, 5 units, tmpfiles, install.toml" [ "$(listed | wc -l)" -eq 13 ]
+GF="$BANGER_BUILD_DIR/share/banger/guest-files"
+NGF=$(cd "$GF" && find . -type f -o -type l | wc -l)
+NFILES=$((14 + NGF))
+check "$NFILES files: 6 binaries, the agent, 5 units, tmpfiles, install.toml, $NGF guest files" \
+        [ "$(listed | wc -l)" -eq "$NFILES" ]
 for b in banger libexec/banger/banger-gateway libexec/banger/banger-netsvc \
         libexec/banger/banger-vmsvc libexec/banger/banger-imagesvc \
-        libexec/banger/banger-workspacesvc; do
+        libexec/banger/banger-workspacesvc libexec/banger/banger-agent; do
         p=$ROOT/usr/local/$b
         [ "$b" = banger ] && p=$ROOT/usr/local/bin/banger
         check "$b installed executable" test -x "$p"
 done
 check "installed banger runs" "$ROOT/usr/local/bin/banger" --version
+# imagesvc finds these beside itself: PREFIX/libexec/banger/banger-agent and
+# PREFIX/share/banger/guest-files, the tree as built (symlinks kept).
+IGF=$ROOT/usr/local/share/banger/guest-files
+check "guest files tree installed as built" diff -r --no-dereference "$GF" "$IGF"
+check "guest files keep their symlinks" \
+        test -L "$IGF/etc/systemd/system/multi-user.target.wants/banger-agent.service"
+check "installed agent is the built one" cmp "$BANGER_BUILD_DIR/guest/agent/banger-agent" \
+        "$ROOT/usr/local/libexec/banger/banger-agent"
 U=$ROOT/etc/systemd/system
 check "netsvc unit points at the installed binary" \
         grep -qx "ExecStart=/usr/local/libexec/banger/banger-netsvc --system --owner-uid $UID_" \
@@ -46,9 +58,9 @@ for d in var/lib/banger:770 var/lib/banger/logs:700 var/cache/banger:700 run/ban
 done
 
 json=$("$BANGER" system status --root "$ROOT" --json) && rc=0 || rc=$?
-check "status --json: installed, owner, 13 files" \
-        jq -e --arg o "$OWNER" '.installed and .owner == $o and (.files | length) == 13
-                and (.units | length) == 5' <<<"$json"
+check "status --json: installed, owner, $NFILES files" \
+        jq -e --arg o "$OWNER" --argjson n "$NFILES" '.installed and .owner == $o
+                and (.files | length) == $n and (.units | length) == 5' <<<"$json"
 "$BANGER" system status --root "$ROOT" >/dev/null && rc=0 || rc=$?
 check "status exits 7 when the units' state is unknown" [ "$rc" -eq 7 ]
 
@@ -98,6 +110,7 @@ check "uninstall succeeds" [ "$rc" -eq 0 ]
 check "uninstall reports kept data" grep -q "kept $ROOT/var/lib/banger" <<<"$out"
 check "only the data is left" [ "$(files_under)" = "/var/lib/banger/keep.me" ]
 check "empty libexec dir removed" test ! -e "$ROOT/opt/banger/libexec/banger"
+check "empty share/banger tree removed" test ! -e "$ROOT/opt/banger/share/banger"
 check "/etc/banger removed when empty" test ! -e "$ROOT/etc/banger"
 rm -f "$ROOT.list"
 "$BANGER" system uninstall --root "$ROOT" >/dev/null 2>&1 && rc=0 || rc=$?

@@ -5,8 +5,9 @@
 # stays running: the chroot is staged with hard links of the owner's files,
 # the VM directory gets symlinks into it, the jailer runs detached (not
 # netsvc's child, its own session) with the owner's uid/gid and cgroup v2;
-# paths outside banger's state, foreign files, symlinks, bad ids and a wrong
-# exec file are refused with nothing staged; JailClean removes it all.
+# paths outside banger's state, foreign files, symlinks, bad ids, programs
+# other than netsvc's own config names, and programs someone other than root
+# could change are refused with nothing staged; JailClean removes it all.
 #
 # Usage: test_netsvc_jail.sh /path/to/netsvc_call
 set -uo pipefail
@@ -36,6 +37,10 @@ export BANGER_HOME="$H"
 URL="ipc://$H/run/netsvc.sock"
 call() { "$CALLT" "$URL" "$@"; }
 ip netns exec "$NS" ip link set lo up
+# netsvc takes the jailer and Firecracker from its own config, not the request.
+mkdir -p "$H/config"
+printf '[firecracker]\nbinary = "%s"\njailer_binary = "%s"\n' "$H/bin/firecracker" \
+        "$H/bin/jailer" > "$H/config/config.toml"
 ip netns exec "$NS" env BANGER_HOME="$H" "$BIN/banger-netsvc" --owner-uid 65534 >>"$H/netsvc.log" 2>&1 &
 NPID=$!
 for _ in $(seq 200); do call health >/dev/null 2>&1 && break; sleep 0.05; done
@@ -104,7 +109,22 @@ check "a kernel outside banger's state is refused" refused x PERMISSION_DENIED j
 check "a VM dir outside banger's state is refused" refused x PERMISSION_DENIED jail-start $ID /tmp/bgj-outside.$$ "$K" "$I" "$FC" "$JL" "$VM/root.img"
 check "a path with .. is refused" refused x INVALID_ARGUMENT jail-start $ID "$VM" "$S/kernels/k/../k/vmlinux" "$I" "$FC" "$JL" "$VM/root.img"
 check "an id that is not hex is refused" refused x INVALID_ARGUMENT jail-start "../$ID" "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img"
-check "an exec file not named firecracker is refused" refused x INVALID_ARGUMENT jail-start $ID "$VM" "$K" "$I" "$JL" "$JL" "$VM/root.img"
+check "a firecracker other than the configured one is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$JL" "$JL" "$VM/root.img"
+cp "$JL" "$H/bin/other-jailer"
+check "a jailer other than the configured one is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$FC" "$H/bin/other-jailer" "$VM/root.img"
+o=$(call jail-start $ID "$VM" "$K" "$I" "$FC" "$H/bin/other-jailer" "$VM/root.img" 2>&1)
+check "  and the error names the config key" grep -q "firecracker.jailer_binary" <<<"$o"
+chmod 0775 "$JL"
+check "a group-writable jailer is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img"
+chmod 0755 "$JL"; chown 65534 "$JL"
+check "a jailer the owner owns is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img"
+chown 0 "$JL"; chown 65534 "$H/bin"
+check "a jailer in a directory the owner owns is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img"
+chown 0 "$H/bin"
+check "the request may leave the programs out (netsvc's config decides)" bash -c '
+        o=$("$1" "$2" jail-start $3 "$4" "$5" "$6" "" "" "$4/root.img" 2>&1); p=$(sed -n "s/^pid=//p" <<<"$o")
+        [ -n "$p" ] && kill -9 "$p"' _ "$CALLT" "$URL" $ID "$VM" "$K" "$I"
+rm -f "$H/jailer.pid"; call jail-clean $ID "$VM" >/dev/null 2>&1
 head -c 10 /dev/zero > "$VM/foreign.img"
 check "a disk the owner does not own is refused" refused x PERMISSION_DENIED jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/foreign.img"
 ln -s /etc/shadow "$VM/evil.img"; chown -h 65534:65534 "$VM/evil.img"

@@ -71,7 +71,6 @@ static void check_defaults(const struct bg_config *c)
         assert_string_equal(c->firecracker.jailer_binary, "jailer");
         assert_string_equal(c->qemu.binary, "qemu-system-x86_64");
         assert_int_equal(c->qemu.accel, BG_QEMU_ACCEL_AUTO);
-        assert_string_equal(c->gateway.listen_tcp, "");
         assert_int_equal(c->file_sync.n, 0);
 }
 
@@ -97,7 +96,7 @@ static void test_schema_table(void **state)
 {
         size_t n;
         const struct bg_config_key *keys = bg_config_keys(&n);
-        assert_true(n >= 27);
+        assert_true(n >= 26);
         for (size_t i = 0; i < n; i++) {
                 assert_non_null(keys[i].name);
                 assert_true(keys[i].type && *keys[i].type);
@@ -140,8 +139,7 @@ static void test_good_values(void **state)
                 "[kernel]\ndebian_mirror = \"https://deb.debian.org:443/debian\"\n"
                 "[firecracker]\nbinary = \"/opt/fc/firecracker\"\njailer = true\n"
                 "jailer_binary = \"/opt/fc/jailer\"\n"
-                "[qemu]\nbinary = \"/usr/bin/qemu-system-x86_64\"\naccel = \"tcg\"\n"
-                "[gateway]\nlisten_tcp = \"tls+tcp://0.0.0.0:7070\"\n",
+                "[qemu]\nbinary = \"/usr/bin/qemu-system-x86_64\"\naccel = \"tcg\"\n",
                 &c);
         assert_int_equal(c.log_level, LOG_LEVEL_DEBUG);
         assert_int_equal(c.vmm, BG_VMM_FIRECRACKER);
@@ -169,7 +167,6 @@ static void test_good_values(void **state)
         assert_string_equal(c.firecracker.jailer_binary, "/opt/fc/jailer");
         assert_string_equal(c.qemu.binary, "/usr/bin/qemu-system-x86_64");
         assert_int_equal(c.qemu.accel, BG_QEMU_ACCEL_TCG);
-        assert_string_equal(c.gateway.listen_tcp, "tls+tcp://0.0.0.0:7070");
         bg_config_free(&c);
 
         /* Other spellings. */
@@ -194,7 +191,7 @@ static void test_good_values(void **state)
                 assert_true(c.vm.auto_stop_after == more[i].stop);
                 bg_config_free(&c);
         }
-        load_ok("[gateway]\nlisten_tcp = \"tcp://*:7070\"\n[kernel]\ndebian_mirror = "
+        load_ok("[kernel]\ndebian_mirror = "
                 "\"http://10.0.0.1/debian\"\n[network]\nsubnet = \"192.168.0.1/30\"\n",
                 &c);
         bg_config_free(&c);
@@ -292,10 +289,8 @@ static void test_bad_values(void **state)
              "firecracker.jailer_binary: \"a\\x0ab\" is not a program name or path"},
             {"[qemu]\nbinary = []\n", "qemu.binary: expected a string, got array"},
             {"[qemu]\naccel = \"hvf\"\n", "qemu.accel: \"hvf\" is not one of auto, kvm, tcg"},
-            {"[gateway]\nlisten_tcp = \"0.0.0.0:7070\"\n",
-             "gateway.listen_tcp: \"0.0.0.0:7070\" is not a listen URL like"},
-            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0\"\n", "is not a listen URL"},
-            {"[gateway]\nlisten_tcp = \"ipc:///tmp/x\"\n", "is not a listen URL"},
+            /* Removed: it was never served (remote use goes through ssh). */
+            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0:7070\"\n", "config.toml:1: unknown key gateway"},
             {"vm = 3\n", "config.toml:1: vm: expected a table, got integer"},
             {"[vm]\n[vm.sub]\n", "config.toml:2: unknown key vm.sub"},
             {"[nope]\n", "config.toml:1: unknown key nope"},

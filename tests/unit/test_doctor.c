@@ -347,6 +347,14 @@ static void test_tools(void **state)
         c->cfg.vmm = BG_VMM_QEMU;
         assert_row(c, doctor_check_tools, "tools.qemu-img", DOCTOR_FAIL, "not found");
         assert_row(c, doctor_check_tools, "tools.ssh", DOCTOR_PASS, "/usr/bin/ssh");
+        /* fakechroot: a row only in system mode (the unit's no_new_privs). */
+        c->f.missing[3] = "fakechroot";
+        assert_null(doctor_find(&c->rep, "tools.fakechroot"));
+        c->in.system_mode = true;
+        assert_row(c, doctor_check_tools, "tools.fakechroot", DOCTOR_WARN, "golden image");
+        assert_string_equal(doctor_find(&c->rep, "tools.fakechroot")->hint,
+                            "sudo apt-get install fakechroot fakeroot");
+        c->in.system_mode = false;
 }
 
 static void test_nftables(void **state)

@@ -389,6 +389,65 @@ static void test_ensure(void **state)
         rm_rf(t.dir);
 }
 
+static void touch(const char *dir, const char *rel)
+{
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/%s", dir, rel);
+        char d[PATH_MAX];
+        snprintf(d, sizeof(d), "%s", p);
+        *strrchr(d, '/') = '\0';
+        assert_int_equal(mkdir_p(d, 0755), 0);
+        int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+        assert_true(fd >= 0);
+        close(fd);
+}
+
+/* The build tree and an install (services in PREFIX/libexec/banger). */
+static void test_assets(void **state)
+{
+        (void)state;
+        struct tmp t;
+        make_tmp(&t);
+        char bin[PATH_MAX], out[PATH_MAX], want[PATH_MAX];
+
+        /* Nothing there: -ENOENT, out holds the first candidate. */
+        snprintf(bin, sizeof(bin), "%s/build/bin", t.dir);
+        assert_int_equal(bg_paths_asset(BG_ASSET_AGENT, bin, out, sizeof(out)), -ENOENT);
+        snprintf(want, sizeof(want), "%s/banger-agent", bin);
+        assert_string_equal(out, want);
+        assert_int_equal(bg_paths_asset(BG_ASSET_GUEST_FILES, bin, out, sizeof(out)), -ENOENT);
+
+        /* Build tree (BIN must exist for BIN/.. to resolve). */
+        assert_int_equal(mkdir_p(bin, 0755), 0);
+        touch(t.dir, "build/guest/agent/banger-agent");
+        touch(t.dir, "build/share/banger/guest-files/README.md");
+        assert_int_equal(bg_paths_asset(BG_ASSET_AGENT, bin, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "%s/../guest/agent/banger-agent", bin);
+        assert_string_equal(out, want);
+        assert_int_equal(bg_paths_asset(BG_ASSET_GUEST_FILES, bin, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "%s/../share/banger/guest-files", bin);
+        assert_string_equal(out, want);
+
+        /* Installed: a service in PREFIX/libexec/banger, a CLI in PREFIX/bin. */
+        touch(t.dir, "usr/libexec/banger/banger-agent");
+        touch(t.dir, "usr/share/banger/guest-files/README.md");
+        snprintf(bin, sizeof(bin), "%s/usr/libexec/banger", t.dir);
+        assert_int_equal(bg_paths_asset(BG_ASSET_AGENT, bin, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "%s/banger-agent", bin);
+        assert_string_equal(out, want);
+        assert_int_equal(bg_paths_asset(BG_ASSET_GUEST_FILES, bin, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "%s/../../share/banger/guest-files", bin);
+        assert_string_equal(out, want);
+        snprintf(bin, sizeof(bin), "%s/usr/bin", t.dir);
+        assert_int_equal(mkdir_p(bin, 0755), 0);
+        assert_int_equal(bg_paths_asset(BG_ASSET_GUEST_FILES, bin, out, sizeof(out)), 0);
+        snprintf(want, sizeof(want), "%s/../share/banger/guest-files", bin);
+        assert_string_equal(out, want);
+
+        assert_int_equal(bg_paths_asset(BG_ASSET_AGENT, bin, out, 8), -ENAMETOOLONG);
+        rm_rf(t.dir);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup(f, clear_env)
@@ -396,7 +455,7 @@ int main(void)
             T(test_user_xdg),  T(test_user_fallbacks), T(test_user_no_home),    T(test_banger_home),
             T(test_overrides), T(test_system_paths),   T(test_banger_mode),     T(test_auto_detect),
             T(test_too_long),  T(test_file_paths),     T(test_socket_too_long), T(test_mkdir_p),
-            T(test_ensure),
+            T(test_ensure),    T(test_assets),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

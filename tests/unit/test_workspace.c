@@ -239,9 +239,10 @@ static void test_work_disk(void **state)
         make_repo(repo);
         sh("mkdir -p %s/tool/nested && echo cred > %s/cred && chmod 0644 %s/cred && "
            "echo deep > %s/tool/nested/d && ln -s /etc/passwd %s/tool/nested/ln && "
+           "ln -s cred %s/cred-link && ln -s tool %s/tool-link && "
            "HOME=%s git config --global user.name 'Ada Host' && "
            "HOME=%s git config --global user.email ada@host",
-           home, home, home, home, home, home, home);
+           home, home, home, home, home, home, home, home, home);
         /* A work disk whose guest made ~/.evil a symlink out of the tree. */
         struct ext4_fs *fs = NULL;
         struct ext4_create_opts co = {.journal = true};
@@ -250,14 +251,16 @@ static void test_work_disk(void **state)
         assert_int_equal(ext4_symlink(fs, "/.evil", "/etc", &lm, NULL), 0);
         assert_int_equal(ext4_close(fs, NULL), 0);
 
-        struct bg_file_sync items[5] = {
+        struct bg_file_sync items[7] = {
+            {.host = "~/cred-link", .guest = "~/.linked"}, /* the entry itself: followed */
+            {.host = "~/tool-link", .guest = "~/linkdir"},
             {.host = "~/cred", .guest = "~/.cred"},
             {.host = "~/cred", .guest = "/root/.config/app/cred", .mode = 0640, .has_mode = true},
             {.host = "~/tool", .guest = "~/tooldir"},
             {.host = "~/nope", .guest = "~/nope"},
             {.host = "~/cred", .guest = "~/.evil/passwd"},
         };
-        struct bg_file_sync_list list = {.items = items, .n = 5};
+        struct bg_file_sync_list list = {.items = items, .n = 7};
         struct ws_repo r;
         struct bg_error err = {0};
         assert_int_equal(ws_repo_open(repo, &r, &err), 0);
@@ -285,6 +288,15 @@ static void test_work_disk(void **state)
         c = read_img(fs, "/tooldir/nested/d", NULL);
         assert_non_null(c);
         free(c);
+        c = read_img(fs, "/.linked", &mode);
+        assert_non_null(c);
+        assert_string_equal(c, "cred\n");
+        assert_int_equal(mode & 07777, 0600);
+        free(c);
+        c = read_img(fs, "/linkdir/nested/d", NULL);
+        assert_non_null(c);
+        free(c);
+        assert_int_equal(ext4_lookup(fs, "/linkdir/nested/ln", NULL, NULL), -ENOENT);
         assert_int_equal(ext4_lookup(fs, "/tooldir/nested/ln", NULL, NULL), -ENOENT);
         assert_int_equal(ext4_lookup(fs, "/nope", NULL, NULL), -ENOENT);
         c = read_img(fs, "/src/proj/src/deep/a.c", NULL);
