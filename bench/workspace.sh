@@ -3,11 +3,12 @@
 # .git) copied into a VM three ways, in one run, into the same VM:
 #   offline injection: `vm create --workspace` writes it into the new work
 #     disk before boot (the copy time workspacesvc records);
-#   prepare: `vm workspace prepare` into the running VM (tar over ssh; the
-#     CLI's wall time);
+#   prepare: `vm workspace prepare` into the running VM (tar over TCP to the
+#     guest agent, set up over ssh; the CLI's wall time);
 #   baseline: `rsync -a` over ssh from the host into a fresh directory of the
 #     same VM (wall time).
-# Targets: prepare <= 0.5x rsync, offline injection <= 0.2x rsync.
+# Targets: prepare <= 0.5x rsync, offline injection <= 0.2x rsync. The three
+# copies must come out identical, or prepare counts as a miss.
 set -uo pipefail
 : "${BANGER_BUILD_DIR:?run through cmake --build build --target bench-workspace}"
 : "${BANGER_SOURCE_DIR:?}"
@@ -60,8 +61,21 @@ t0=$(ms)
 prepare_ms=$(( $(ms) - t0 ))
 cnt=$($sshcmd "root@$ip" 'find /root/prepared /root/repo /root/rsync-copy -type f | wc -l' 2>/dev/null)
 say "files in the guest (3 copies): $cnt"
+# A fast copy that is wrong is no result: the three work trees must match
+# file for file, and git must see the prepared one as clean.
+sums=$($sshcmd "root@$ip" 'for d in /root/prepared /root/repo /root/rsync-copy; do
+        (cd "$d" && find . -path ./.git -prune -o \( -type f -o -type l \) -print0 | sort -z |
+                xargs -0 sha256sum | sha256sum | cut -c1-16); done
+        git -C /root/prepared status --porcelain | wc -l' 2>/dev/null)
+if [ "$(sed -n 1p <<<"$sums")" = "$(sed -n 2p <<<"$sums")" ] &&
+        [ "$(sed -n 1p <<<"$sums")" = "$(sed -n 3p <<<"$sums")" ] && [ "$(sed -n 4p <<<"$sums")" = 0 ]; then
+        say "the three copies' work trees are identical; git status clean"
+else
+        say "WRONG: the copies differ or git status is not clean: $(tr '\n' ' ' <<<"$sums")"
+        prepare_ms=999999999
+fi
 say "rsync -a over ssh: $rsync_ms ms"
-say "vm workspace prepare (tar over ssh): $prepare_ms ms"
+say "vm workspace prepare (tar over tcp to the agent): $prepare_ms ms"
 say "offline injection into the new work disk: $offline ms"
 awk -v p="$prepare_ms" -v o="$offline" -v r="$rsync_ms" 'BEGIN {
         printf "bench-workspace: prepare/rsync %.3f (target <= 0.5): %s\n", p / r, p / r <= 0.5 ? "PASS" : "MISS"

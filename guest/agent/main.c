@@ -4,6 +4,7 @@
  *   banger-agent init              apply banger.* kernel parameters at boot
  *   banger-agent serve [--virtio-serial NAME | --vsock PORT]
  *                                  answer the host's Health/Ports/Stats/Shutdown
+ *   banger-agent recv-tar          unpack a workspace tar sent over TCP (agent_recv.h)
  *   banger-agent version
  */
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include "agent_cmdline.h"
 #include "agent_initramfs.h"
 #include "agent_log.h"
+#include "agent_recv.h"
 #include "agent_serve.h"
 #include "agent_setup.h"
 
@@ -228,11 +230,15 @@ static int usage(FILE *out, int code)
         fprintf(out,
                 "usage: banger-agent init\n"
                 "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
+                "       banger-agent recv-tar\n"
                 "       banger-agent version\n"
                 "As /init on an initramfs (PID 1) it mounts root= and switches to its "
                 "init.\n"
                 "serve defaults to banger.agent= on the kernel command line, else the "
-                "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n",
+                "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n"
+                "recv-tar reads a token line on stdin, prints \"banger-recv PORT\", and unpacks\n"
+                "the tar that follows the token on the first TCP connection to PORT that sends\n"
+                "it into the current directory (banger's workspace copy).\n",
                 DEFAULT_VSOCK_PORT);
         return code;
 }
@@ -307,6 +313,13 @@ int main(int argc, char **argv)
         }
         if (streq(argv[1], "serve"))
                 return cmd_serve(argc, argv);
+        if (streq(argv[1], "recv-tar") && argc == 2) {
+                struct agent_recv_opts o = {.in_fd = STDIN_FILENO,
+                                            .out_fd = STDOUT_FILENO,
+                                            .accept_ms = 15000,
+                                            .token_ms = 5000};
+                return agent_recv_tar(&o);
+        }
         if (streq(argv[1], "version")) {
                 printf("banger-agent %s\n", AGENT_VERSION);
                 return 0;

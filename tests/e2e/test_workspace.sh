@@ -137,13 +137,28 @@ out=$("$B" vm workspace prepare ws "$other" --guest-path /root/other --json 2>/d
 check "vm workspace prepare into the running VM" bash -c 'jq -e ".guest_path == \"/root/other\" and (.offline | not) and .files >= 600" <<<"$1" >/dev/null' _ "$out"
 out=$("$B" vm exec ws -- sh -c 'git fsck --no-progress && git status --porcelain | wc -l; ls .git/objects/pack/*.pack | wc -l; find .git/objects -path "*/objects/??/*" -type f | wc -l' 2>&1) || true
 check "  its loose objects came as one pack: git fsck clean, status clean, no loose objects" bash -c '[ "$(printf "%s\n" "$1" | tail -3 | tr "\n" " ")" = "0 1 0 " ]' _ "$out"
+check "  the tar went over TCP to the agent (recv-tar), not through sshd" \
+        grep -q "VM ws: [0-9]* stream(s) over tcp to the agent, 0 over ssh" "$BANGER_HOME"/state/logs/workspacesvc*.log
+# An image whose agent predates recv-tar: prepare falls back to the tar over
+# ssh, says so, and the copy is the same.
+cat > "$BANGER_HOME/old-agent" <<'STUB'
+#!/bin/sh
+case "$1" in recv-tar) echo "usage: banger-agent init|serve|version" >&2; exit 2 ;; esac
+exec /usr/sbin/banger-agent.real "$@"
+STUB
+"$B" vm exec ws -- sh -c 'mv /usr/sbin/banger-agent /usr/sbin/banger-agent.real && cat > /usr/sbin/banger-agent && chmod 0755 /usr/sbin/banger-agent' < "$BANGER_HOME/old-agent" >/dev/null 2>&1
+echo changed > "$other/o.txt" && git -C "$other" commit -qam o2
+out=$("$B" vm workspace prepare ws "$other" --guest-path /root/other --json 2>/dev/null) || out='{}'
+check "prepare with an agent without recv-tar still works (over ssh)" bash -c '[ "$("$1" vm exec ws -- cat /root/other/o.txt 2>/dev/null)" = changed ]' _ "$B"
+check "  and the log says it fell back, and why" grep -q "VM ws: copying over ssh (slower): the agent has no recv-tar" "$BANGER_HOME"/state/logs/workspacesvc*.log
+"$B" vm exec ws -- sh -c 'mv /usr/sbin/banger-agent.real /usr/sbin/banger-agent' >/dev/null 2>&1
 check "vm stop" "$B" vm stop ws
 rc=0; "$B" vm exec ws -- true >/dev/null 2>"$BANGER_HOME/e" || rc=$?
 check "vm exec on a stopped VM is refused (125) saying so" bash -c '[ $1 -eq 125 ] && grep -q "is stopped" "$2"' _ "$rc" "$BANGER_HOME/e"
 echo "token=rotated" > "$HOME/.config/tool/credentials"
 check "vm start" "$B" vm start ws
 out=$("$B" vm exec ws -- sh -c 'cat /root/other/o.txt; cat /root/repo/new.txt; cat /root/.config/tool/credentials' 2>/dev/null) || true
-check "prepare → stop → start: both workspaces intact" bash -c 'grep -qx other <<<"$1" && grep -qx new <<<"$1"' _ "$out"
+check "prepare → stop → start: both workspaces intact" bash -c 'grep -qx changed <<<"$1" && grep -qx new <<<"$1"' _ "$out"
 check "file_sync runs again at start (rotated credential)" grep -qx "token=rotated" <<<"$out"
 check "  on a clean work disk: vm stop froze it, no journal replay needed" bash -c '! grep -q "replayed the journal" "$1"/state/logs/workspacesvc*.log' _ "$BANGER_HOME"
 check "vm kill (no clean shutdown)" "$B" vm kill ws
