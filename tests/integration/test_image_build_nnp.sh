@@ -61,6 +61,8 @@ kill "$pid"
 wait_for 10 bash -c "! kill -0 $pid"
 OPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 start_imagesvc
+# The gateway redials the new imagesvc with a backoff: wait until it has.
+wait_for 15 as_owner "$BANGER" image list >/dev/null
 t0=$SECONDS
 out=$(as_owner "$BANGER" image build nnp --packages less 2>&1) && rc=0 || rc=$?
 check "image build as uid $U under no_new_privs" [ "$rc" -eq 0 ]
