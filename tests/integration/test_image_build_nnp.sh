@@ -26,6 +26,8 @@ as_owner() { # the services' user, no_new_privs, nothing of root's
 start_imagesvc() {
         as_owner "$BIN/banger-imagesvc" --owner-uid $U >>"$BANGER_HOME/imagesvc.log" 2>&1 &
         wait_for 10 test -S "$RUN/imagesvc.sock"
+        # The gateway (re)dials imagesvc with a backoff: wait until it has.
+        wait_for 15 as_owner "$BANGER" image list >/dev/null
 }
 wait_for() { # wait_for SECONDS cmd...
         local end=$((SECONDS + $1)); shift
@@ -47,8 +49,8 @@ for d in /usr/local/sbin /usr/local/bin /usr/sbin /usr/bin /sbin /bin; do
 done
 OPATH=$NOFC
 as_owner "$BIN/banger-gateway" --owner-uid $U >"$BANGER_HOME/gateway.log" 2>&1 &
-start_imagesvc
 wait_for 10 test -S "$RUN/gateway.sock"
+start_imagesvc
 out=$(as_owner "$BANGER" image build nnp --packages less 2>&1) && rc=0 || rc=$?
 check "without fakechroot: refused (exit 5)" [ "$rc" -eq 5 ]
 check "and the error says what to install" grep -q "apt-get install fakechroot fakeroot" <<<"$out"
@@ -61,8 +63,6 @@ kill "$pid"
 wait_for 10 bash -c "! kill -0 $pid"
 OPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 start_imagesvc
-# The gateway redials the new imagesvc with a backoff: wait until it has.
-wait_for 15 as_owner "$BANGER" image list >/dev/null
 t0=$SECONDS
 out=$(as_owner "$BANGER" image build nnp --packages less 2>&1) && rc=0 || rc=$?
 check "image build as uid $U under no_new_privs" [ "$rc" -eq 0 ]
