@@ -44,11 +44,18 @@ int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_c
         if (!r)
                 return bg_error_set(err, ENOSYS, "unknown service %.200s", svc);
         /* Fail fast: a service whose process is gone has no connection. */
-        if (rpc_client_connections(r->client) == 0)
+        if (rpc_client_connections(r->client) == 0) {
+                if (g->d->paths.system)
+                        return bg_error_set(err, ECONNREFUSED,
+                                            "%s is down: nothing is listening on %s (`sudo "
+                                            "systemctl restart banger-%s`; why it stopped: "
+                                            "`journalctl -u banger-%s`)",
+                                            r->svc->name, r->url + 6, r->svc->name, r->svc->name);
                 return bg_error_set(err, ECONNREFUSED,
                                     "%s is down: nothing is listening on %s (start it with "
                                     "`banger daemon start`)",
                                     r->svc->name, r->url + 6);
+        }
         uint32_t left = rpc_call_remaining_ms(call);
         if (left == 0)
                 return bg_error_set(err, ETIMEDOUT, "deadline exceeded before reaching %s",

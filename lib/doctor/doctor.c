@@ -246,6 +246,55 @@ int doctor_check_accel(const struct doctor_env *env, const struct doctor_input *
                           detail[0] ? ": " : " (no accelerator probe in this build)", detail);
 }
 
+/* ---- tun -------------------------------------------------------------- */
+
+#define TUN_DEV "/dev/net/tun"
+#define TUN_FIX                                                                                    \
+        "make it read-write for everyone, as udev's default rules do: `sudo chmod 0666 "           \
+        "/dev/net/tun` (a tap still needs its owner's uid or CAP_NET_ADMIN)"
+
+int doctor_check_tun(const struct doctor_env *env, const struct doctor_input *in,
+                     struct doctor_report *rep)
+{
+        const char *owner = in->manifest ? in->manifest->owner : "the user banger runs as";
+        /* Root opens anything: in system mode, judge by the mode whether the
+         * owner, who runs the VMMs, can. */
+        if (env->is_root && in->system_mode && env->lstat) {
+                struct stat st;
+                int r = env->lstat(env->ud, TUN_DEV, &st);
+                if (r == 0 && S_ISCHR(st.st_mode) && (st.st_mode & 0006) == 0006)
+                        return doctor_add(rep, "tun", DOCTOR_PASS, NULL,
+                                          TUN_DEV " is read-write for every user (mode %04o)",
+                                          (unsigned)(st.st_mode & 07777));
+                if (r == 0 && S_ISCHR(st.st_mode))
+                        return doctor_add(rep, "tun", DOCTOR_WARN, TUN_FIX,
+                                          TUN_DEV " has mode %04o (uid %u): %s may not be able to "
+                                                  "open it, and then no VM starts",
+                                          (unsigned)(st.st_mode & 07777), (unsigned)st.st_uid,
+                                          owner);
+        }
+        if (!env->dev_open)
+                return doctor_add(rep, "tun", DOCTOR_WARN, "check by hand: `ls -l /dev/net/tun`",
+                                  "cannot check " TUN_DEV " here");
+        int r = env->dev_open(env->ud, TUN_DEV);
+        if (r == 0)
+                return doctor_add(rep, "tun", DOCTOR_PASS, NULL,
+                                  TUN_DEV " opens read-write: VMs can attach to their taps");
+        if (r == -ENOENT || r == -ENODEV || r == -ENXIO)
+                return doctor_add(rep, "tun", DOCTOR_FAIL,
+                                  "load the tun module (`sudo modprobe tun`); in a container, "
+                                  "pass the host's /dev/net/tun in",
+                                  "no " TUN_DEV ": VMs cannot get a network device");
+        if (r == -EACCES || r == -EPERM)
+                return doctor_add(rep, "tun", DOCTOR_FAIL, TUN_FIX,
+                                  TUN_DEV
+                                  " cannot be opened (permission denied): QEMU and "
+                                  "Firecracker, running as %s, cannot attach a VM to its tap",
+                                  owner);
+        return doctor_add(rep, "tun", DOCTOR_FAIL, "check `ls -l /dev/net/tun` and `dmesg`",
+                          "cannot open " TUN_DEV ": %s", strerror(-r));
+}
+
 /* ---- vmm -------------------------------------------------------------- */
 
 static int version_of(const struct doctor_env *env, const char *path, char *out, size_t len)
@@ -1068,10 +1117,10 @@ int doctor_run(const struct doctor_env *env, const struct doctor_input *in,
 {
         int (*const checks[])(const struct doctor_env *, const struct doctor_input *,
                               struct doctor_report *) = {
-            doctor_check_kvm,      doctor_check_accel,    doctor_check_vmm,
-            doctor_check_tools,    doctor_check_nftables, doctor_check_subnet,
-            doctor_check_dns_port, doctor_check_resolver, doctor_check_disk,
-            doctor_check_services, doctor_check_system,
+            doctor_check_kvm,    doctor_check_accel,    doctor_check_tun,
+            doctor_check_vmm,    doctor_check_tools,    doctor_check_nftables,
+            doctor_check_subnet, doctor_check_dns_port, doctor_check_resolver,
+            doctor_check_disk,   doctor_check_services, doctor_check_system,
         };
         for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
                 int r = checks[i](env, in, rep);

@@ -6,7 +6,7 @@
  * those that talk to banger's services or to netlink.
  *
  * Row ids are stable (docs/troubleshooting.md is keyed by them):
- *   config, kvm, accel, vmm.qemu, vmm.firecracker, tools.<program>, nftables, subnet,
+ *   config, kvm, accel, tun, vmm.qemu, vmm.firecracker, tools.<program>, nftables, subnet,
  *   dns.port, resolver, disk, service.<name>, version, system.install,
  *   system.sockets, system.units */
 #pragma once
@@ -88,6 +88,8 @@ struct doctor_env {
         int (*run)(void *ud, const char *const *argv, char *out, size_t len);
         /* Opens the KVM device: 0 and the API version, or -errno. */
         int (*kvm_open)(void *ud, const char *dev, int *ret_api);
+        /* Opens a device read-write and closes it again: 0 or -errno. */
+        int (*dev_open)(void *ud, const char *dev);
         /* Which accelerator guests get; detail gets one line. */
         enum doctor_accel (*accel_probe)(void *ud, char *detail, size_t len);
         /* Free bytes for unprivileged users on the filesystem of path. */
@@ -140,6 +142,10 @@ int doctor_check_kvm(const struct doctor_env *env, const struct doctor_input *in
                      struct doctor_report *rep);
 int doctor_check_accel(const struct doctor_env *env, const struct doctor_input *in,
                        struct doctor_report *rep);
+/* /dev/net/tun: QEMU and Firecracker open it, as the owner, to attach a VM
+ * to the tap netsvc made for it. */
+int doctor_check_tun(const struct doctor_env *env, const struct doctor_input *in,
+                     struct doctor_report *rep);
 int doctor_check_vmm(const struct doctor_env *env, const struct doctor_input *in,
                      struct doctor_report *rep);
 int doctor_check_tools(const struct doctor_env *env, const struct doctor_input *in,
@@ -174,7 +180,7 @@ int doctor_run(const struct doctor_env *env, const struct doctor_input *in,
 #define DOCTOR_DISK_FAIL (1ULL << 30)
 
 /* doctor_env.c: libc-only parts of the real environment (find_program, run,
- * kvm_open, disk_free, lstat, read_file, proc_root, is_root); the others
+ * kvm_open, dev_open, disk_free, lstat, read_file, proc_root, is_root); the others
  * are left NULL for the caller to set (a NULL op makes its check say it
  * could not look). */
 void doctor_env_real(struct doctor_env *env);

@@ -128,6 +128,12 @@ static int real_kvm_open(void *ud, const char *dev, int *ret_api)
         return 0;
 }
 
+static int real_dev_open(void *ud, const char *dev)
+{
+        _cleanup_close_ int fd = open(dev, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        return fd < 0 ? -errno : 0;
+}
+
 static int real_disk_free(void *ud, const char *path, uint64_t *ret)
 {
         struct statvfs s;
@@ -185,6 +191,7 @@ void doctor_env_real(struct doctor_env *env)
         env->find_program = real_find_program;
         env->run = real_run;
         env->kvm_open = real_kvm_open;
+        env->dev_open = real_dev_open;
         env->disk_free = real_disk_free;
         env->lstat = real_lstat;
         env->read_file = real_read_file;

@@ -839,9 +839,11 @@ static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char 
         console_panic(spec->dir, panic, sizeof(panic));
         const char *sep = tail[0] ? ": " : "";
 
+        /* The one host-setup failure users meet: say where the fix is. */
+        const char *hint = strstr(tail, "/dev/net/tun") ? " (see `banger doctor`, row tun)" : "";
         if (wait_status >= 0 && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) != 0)
-                snprintf(buf, len, "QEMU exited with status %d%s%s", WEXITSTATUS(wait_status), sep,
-                         tail);
+                snprintf(buf, len, "QEMU exited with status %d%s%s%s", WEXITSTATUS(wait_status),
+                         sep, tail, hint);
         else if (wait_status >= 0 && WIFSIGNALED(wait_status))
                 snprintf(buf, len, "QEMU was killed by signal %d (SIG%s)", WTERMSIG(wait_status),
                          sigabbrev_np(WTERMSIG(wait_status)) ? sigabbrev_np(WTERMSIG(wait_status))

@@ -6,3 +6,8 @@ banger_add_script_test(e2e_vm_lifecycle
 banger_add_script_test(e2e_workspace
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_workspace.sh
   LABELS e2e root TIMEOUT 1500)
+# System mode under a real systemd (PID 1 of a throwaway container): install,
+# doctor, a VM under the units' sandbox, system restart keeps it, uninstall.
+banger_add_script_test(e2e_system_mode
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_system_mode.sh
+  LABELS e2e root TIMEOUT 900)

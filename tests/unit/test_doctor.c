@@ -32,6 +32,7 @@ struct fake {
         const char *outputs[8][2]; /* program name -> --version / run output */
         int run_status;
         int kvm_r, kvm_api;
+        int tun_r;
         enum doctor_accel accel;
         uint64_t free_bytes;
         int route_r;
@@ -74,6 +75,12 @@ static int f_kvm(void *ud, const char *dev, int *api)
         struct fake *f = ud;
         *api = f->kvm_api;
         return f->kvm_r;
+}
+
+static int f_dev(void *ud, const char *dev)
+{
+        struct fake *f = ud;
+        return strcmp(dev, "/dev/net/tun") == 0 ? f->tun_r : -ENOENT;
 }
 
 static enum doctor_accel f_accel(void *ud, char *detail, size_t len)
@@ -183,6 +190,7 @@ static int setup(void **state)
             .find_program = f_find,
             .run = f_run,
             .kvm_open = f_kvm,
+            .dev_open = f_dev,
             .accel_probe = f_accel,
             .disk_free = f_disk,
             .route_overlap = f_route,
@@ -260,6 +268,30 @@ static void test_kvm(void **state)
         c->cfg.vmm = BG_VMM_FIRECRACKER;
         c->f.kvm_r = -ENOENT;
         assert_row(c, doctor_check_kvm, "kvm", DOCTOR_FAIL, "requires KVM");
+}
+
+static void test_tun(void **state)
+{
+        struct ctx *c = *state;
+        c->env.is_root = false;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_PASS, "opens read-write");
+        c->f.tun_r = -EACCES;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_FAIL, "permission denied");
+        assert_non_null(strstr(doctor_find(&c->rep, "tun")->hint, "chmod 0666 /dev/net/tun"));
+        c->f.tun_r = -ENOENT;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_FAIL, "no /dev/net/tun");
+        assert_non_null(strstr(doctor_find(&c->rep, "tun")->hint, "modprobe tun"));
+        c->f.tun_r = -EIO;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_FAIL, "Input/output error");
+        c->env.dev_open = NULL;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_WARN, "cannot check");
+        /* Root in system mode: the owner's access is read off the mode. */
+        c->env.is_root = true;
+        c->in.system_mode = true;
+        c->f.files[c->f.n_files++] = (struct fake_file){"/dev/net/tun", NULL, S_IFCHR | 0600, 0};
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_WARN, "mode 0600");
+        c->f.files[c->f.n_files - 1].mode = S_IFCHR | 0666;
+        assert_row(c, doctor_check_tun, "tun", DOCTOR_PASS, "mode 0666");
 }
 
 static void test_accel(void **state)
@@ -788,6 +820,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_kvm, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_tun, setup, teardown),
             cmocka_unit_test_setup_teardown(test_accel, setup, teardown),
             cmocka_unit_test_setup_teardown(test_vmm, setup, teardown),
             cmocka_unit_test_setup_teardown(test_tools, setup, teardown),

@@ -645,7 +645,8 @@ static void test_exit_reason(void **state)
         vmm_qemu_driver.exit_reason(&s, 1 << 8, buf, sizeof(buf));
         assert_string_equal(buf, "QEMU exited with status 1: qemu-system-x86_64: -netdev "
                                  "tap,id=net0,ifname=bg3,script=no,downscript=no: could not open "
-                                 "/dev/net/tun: Operation not permitted");
+                                 "/dev/net/tun: Operation not permitted (see `banger doctor`, "
+                                 "row tun)");
 
         write_file(log, "# banger: starting QEMU\n# qemu-system-x86_64\n", 0644);
         vmm_qemu_driver.exit_reason(&s, SIGKILL, buf, sizeof(buf));

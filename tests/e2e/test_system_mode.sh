@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# e2e of system mode under a real systemd, on a host whose init is not
+# systemd: sysd_lib.sh boots systemd as PID 1 of a throwaway container (an
+# overlay of this host, inside a fresh network namespace), and there:
+#   system install --owner → five active units, doctor clean for the owner →
+#   a tun the owner cannot open: doctor FAILs row tun, vm create names it and
+#   leaves the VM in state error, deletable → vm create as the owner (QEMU
+#   under the vmsvc unit's sandbox) → ssh → system restart: every unit
+#   restarts, the VM keeps its QEMU process, network and disk, and the new
+#   vmsvc adopts it (vm stop works) → system uninstall: units, bridge and
+#   nftables gone, data kept.
+# The image and kernel come from e2e_setup (built once, on the host network)
+# and are handed to the installed imagesvc as its state.
+. "$(dirname "$0")/../integration/testlib.sh"
+[ "$(id -u)" -eq 0 ] || skip "needs root (namespaces, systemd as PID 1 of a container)"
+for t in qemu-system-x86_64 mmdebstrap ssh jq ip nsenter unshare setpriv useradd mknod; do
+        command -v $t >/dev/null || skip "$t is not installed"
+done
+[ -x /lib/systemd/systemd ] || skip "systemd is not installed (apt-get install systemd)"
+[ -c /dev/net/tun ] || skip "no /dev/net/tun on this host"
+
+B="$BANGER"
+. "$(dirname "$0")/e2e_lib.sh"
+e2e_setup "$@"
+T_PASSES=${T_PASSES:-0}
+. "$(dirname "$0")/sysd_lib.sh"
+
+SYSD_BINDS="$BANGER_BUILD_DIR $BANGER_SOURCE_DIR"
+trap 'sysd_down' EXIT
+t0=$(date +%s%N)
+check "systemd boots as PID 1 of a container" sysd_up
+echo "  boot: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+[ "$T_FAILS" -eq 0 ] || { finish; exit 1; }
+
+OWNER=bgowner
+sysd useradd -m -s /bin/bash $OWNER
+as_owner() {
+        sysd setpriv --reuid=$OWNER --regid=$OWNER --init-groups \
+                env HOME=/home/$OWNER USER=$OWNER LOGNAME=$OWNER "$@"
+}
+export -f sysd as_owner
+export SYSD_PID OWNER
+
+# The image and kernel built by e2e_setup become the installed imagesvc's.
+R=$(sysd_file /)
+mkdir -p "$R/var/lib/banger"
+for f in images kernels images.db images.db-wal images.db-shm; do
+        [ -e "$BANGER_HOME/state/$f" ] && cp -a "$BANGER_HOME/state/$f" "$R/var/lib/banger/"
+done
+sysd chown -R $OWNER: /var/lib/banger
+
+out=$(sysd "$BANGER_BUILD_DIR/bin/banger" system install --owner $OWNER 2>&1) && rc=0 || rc=$?
+check "system install --owner $OWNER" [ "$rc" -eq 0 ]
+grep -q "every service is up" <<<"$out" || echo "$out" | tail -5
+st=$(sysd banger system status --json 2>/dev/null) || true
+check "system status: every unit active and enabled" bash -c \
+        'jq -e ".all_active and ([.units[] | select(.enabled == \"enabled\")] | length == 5)" <<<"$1" >/dev/null' _ "$st"
+unit_user() { sysd ps -o user= -p "$(sysd systemctl show -P MainPID "banger-$1.service")"; }
+export -f unit_user
+check "netsvc runs as root, the others as $OWNER" bash -c '
+        [ "$(unit_user netsvc)" = root ] &&
+        for s in imagesvc vmsvc workspacesvc gateway; do
+                [ "$(unit_user $s)" = "$OWNER" ] || exit 1
+        done'
+check "the owner sees the installed image and kernel" bash -c \
+        'as_owner banger image list | grep -q golden && as_owner banger kernel list | grep -q debian-cloud-amd64'
+
+# A host whose /dev/net/tun only root may open: the doctor says so, and
+# vm create fails pointing at it; the VM is left in state error.
+sysd chmod 0600 /dev/net/tun
+doc=$(as_owner banger doctor --json 2>/dev/null) || true
+row() { jq -r --arg id "$2" '.rows[] | select(.id == $id) | .status' <<<"$1"; }
+check "doctor as the owner: tun FAIL when the owner cannot open it" [ "$(row "$doc" tun)" = FAIL ]
+rc=0; out=$(as_owner banger vm create --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
+check "vm create fails, naming the doctor row" bash -c '[ "$1" -ne 0 ] && grep -q "row tun" <<<"$2"' _ "$rc" "$out"
+json=$(as_owner banger vm show sm --json 2>/dev/null) || json='{}'
+check "the VM is left in state error with the reason (docs/vms.md)" bash -c \
+        'jq -e ".state == \"error\"" <<<"$1" >/dev/null && grep -q "/dev/net/tun" <<<"$1"' _ "$json"
+check "no QEMU is left running" bash -c '! sysd pgrep -f qemu-system >/dev/null'
+check "vm delete of the failed VM" as_owner banger vm delete sm
+
+sysd chmod 0666 /dev/net/tun
+doc=$(as_owner banger doctor --json 2>/dev/null) || true
+for r in tun system.install system.sockets system.units nftables dns.port version; do
+        check "doctor as the owner: $r PASS" [ "$(row "$doc" $r)" = PASS ]
+done
+check "doctor as the owner: no FAIL row" bash -c \
+        'jq -e "[.rows[] | select(.status == \"FAIL\")] | length == 0" <<<"$1" >/dev/null' _ "$doc"
+[ "$(jq '[.rows[] | select(.status == "FAIL")] | length' <<<"$doc")" = 0 ] ||
+        jq -c '.rows[] | select(.status == "FAIL")' <<<"$doc"
+
+t0=$(date +%s)
+rc=0; out=$(as_owner banger vm create --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
+check "vm create as the owner, under the vmsvc unit" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || echo "$out" | tail -5
+json=$(as_owner banger vm show sm --json 2>/dev/null) || json='{}'
+qpid=$(jq -r '.pid // 0' <<<"$json")
+check "VM is running with a QEMU process" bash -c \
+        '[ "$(jq -r .state <<<"$1")" = running ] && [ "$2" -gt 0 ] && sysd kill -0 "$2"' _ "$json" "$qpid"
+check "QEMU runs as the owner" [ "$(sysd ps -o user= -p "$qpid")" = "$OWNER" ]
+check "sshd up (vm ssh as the owner, host key pinned)" \
+        wait_for 120 bash -c 'as_owner banger vm ssh sm -- true </dev/null >/dev/null 2>&1'
+echo "  create to ssh: $(( $(date +%s) - t0 )) s"
+as_owner banger vm ssh sm -- 'echo kept > /root/marker && sync' </dev/null >/dev/null 2>&1 || true
+
+vmsvc_before=$(sysd systemctl show -P MainPID banger-vmsvc.service)
+netsvc_before=$(sysd systemctl show -P MainPID banger-netsvc.service)
+t0=$(date +%s%N)
+out=$(sysd banger system restart 2>&1) && rc=0 || rc=$?
+check "system restart" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || echo "$out" | tail -5
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "  restart: $ms ms"
+# A slow restart is worth seeing (the units' own account of it).
+[ "$ms" -lt 3000 ] || sysd journalctl --no-pager -o short-precise --since "-$((ms / 1000 + 2))s" |
+        grep -v '"level":"debug"' | cut -c1-220 | tail -40
+check "vmsvc and netsvc are new processes" bash -c '
+        a=$(sysd systemctl show -P MainPID banger-vmsvc.service)
+        b=$(sysd systemctl show -P MainPID banger-netsvc.service)
+        [ "$a" -gt 0 ] && [ "$a" != "$1" ] && [ "$b" -gt 0 ] && [ "$b" != "$2" ]' \
+        _ "$vmsvc_before" "$netsvc_before"
+check "the VM kept its QEMU process (KillMode=process)" sysd kill -0 "$qpid"
+json=$(as_owner banger vm show sm --json 2>/dev/null) || json='{}'
+check "the new vmsvc adopted it: running, same pid" bash -c \
+        '[ "$(jq -r .state <<<"$1")" = running ] && [ "$(jq -r .pid <<<"$1")" = "$2" ]' _ "$json" "$qpid"
+check "vmsvc's log says it adopted the VM" bash -c \
+        'sysd journalctl -u banger-vmsvc --no-pager | grep -q "1 adopted"'
+check "ssh still works, the disk kept its file" bash -c \
+        '[ "$(as_owner banger vm ssh sm -- cat /root/marker </dev/null 2>/dev/null)" = kept ]'
+check "vm stop works on the adopted VM" as_owner banger vm stop sm
+check "and its QEMU is gone" bash -c '! sysd kill -0 "$1" 2>/dev/null' _ "$qpid"
+check "vm delete" as_owner banger vm delete sm
+
+out=$(sysd banger system uninstall 2>&1) && rc=0 || rc=$?
+check "system uninstall" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || echo "$out" | tail -5
+check "no banger unit is left" bash -c \
+        '[ -z "$(sysd systemctl list-units --all --no-legend "banger-*")" ] && ! sysd test -e /etc/systemd/system/banger-vmsvc.service'
+check "no banger process is left" bash -c '! sysd pgrep -f "banger-(netsvc|vmsvc|imagesvc|workspacesvc|gateway)|qemu-system"'
+check "the bridge is gone" bash -c '! ip link show banger0 >/dev/null 2>&1'
+check "the nftables table is gone" bash -c '! nft list table inet banger >/dev/null 2>&1'
+check "the data is kept (no --purge)" sysd test -e /var/lib/banger/images.db
+finish
