@@ -330,8 +330,17 @@ int store_open(const char *path, const struct store_migration *migrations, size_
                 r = sys > 0 ? -sys : store_errno(rc);
                 if (r == 0)
                         r = -EIO;
-                bg_error_set(err, r, "open database %s: %s", path,
-                             db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                struct stat st;
+                if ((r == -EACCES || r == -EPERM) && stat(path, &st) == 0)
+                        /* Someone chowned the state dir: say whose it is. */
+                        bg_error_set(err, r,
+                                     "open database %s: permission denied: it belongs to uid %u "
+                                     "(mode %04o) and this process runs as uid %u",
+                                     path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777),
+                                     (unsigned)geteuid());
+                else
+                        bg_error_set(err, r, "open database %s: %s", path,
+                                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
                 if (created)
                         unlink(path);
                 return r;

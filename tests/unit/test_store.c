@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -305,6 +306,42 @@ static void test_open_missing_dir(void **state)
         assert_non_null(strstr(err.msg, p));
 }
 
+/* A database this process may not open (another user's, mode 0600): the
+ * error says whose it is, not just sqlite's "unable to open". */
+static void test_open_permission_denied(void **state)
+{
+        struct fixture *f = *state;
+        sqlite3 *db = NULL;
+        struct bg_error err = {};
+        assert_int_equal(store_open(f->path, v1, ELEMENTSOF(v1), &db, &err), 0);
+        store_close(db);
+        assert_int_equal(chmod(f->dir, 0755), 0);
+        assert_int_equal(chmod(f->path, geteuid() == 0 ? 0600 : 0000), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                /* Root opens anything: become nobody (which drops every capability). */
+                if (geteuid() == 0 &&
+                    (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0))
+                        _exit(2);
+                sqlite3 *d = NULL;
+                struct bg_error e = {};
+                int r = store_open(f->path, v1, ELEMENTSOF(v1), &d, &e);
+                if (r != -EACCES || d || !strstr(e.msg, "permission denied: it belongs to uid") ||
+                    !strstr(e.msg, f->path)) {
+                        fprintf(stderr, "store_open: %d %s\n", r, e.msg);
+                        _exit(1);
+                }
+                _exit(0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(access(f->path, F_OK), 0); /* left in place */
+        chmod(f->path, 0600);
+}
+
 static void test_not_a_database(void **state)
 {
         struct fixture *f = *state;
@@ -488,6 +525,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_too_new_refused, setup, teardown),
             cmocka_unit_test_setup_teardown(test_bad_migration_arrays, setup, teardown),
             cmocka_unit_test_setup_teardown(test_open_missing_dir, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_open_permission_denied, setup, teardown),
             cmocka_unit_test_setup_teardown(test_not_a_database, setup, teardown),
             cmocka_unit_test_setup_teardown(test_transaction, setup, teardown),
             cmocka_unit_test(test_errno_mapping),
