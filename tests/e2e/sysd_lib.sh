@@ -26,11 +26,6 @@ sysd_up() {
 set -eu
 B=$1; R=$B/root; shift
 mount -t overlay bgsd -o lowerdir=/,upperdir=$B/up,workdir=$B/work "$R"
-for p in "$@"; do
-        [ -e "$p" ] || continue
-        mkdir -p "$R$p"
-        mount --rbind "$p" "$R$p"
-done
 mount -t proc proc "$R/proc"
 for p in sys sysrq-trigger; do
         [ -e "$R/proc/$p" ] || continue
@@ -64,6 +59,12 @@ ln -s /proc/self/fd/2 "$R/dev/stderr"
 mount -t tmpfs -o mode=1777 shm "$R/dev/shm"
 mount -t tmpfs -o mode=755 run "$R/run"
 mount -t tmpfs -o mode=1777 tmp "$R/tmp"
+# After /tmp and /run: a bind under them must not be hidden.
+for p in "$@"; do
+        [ -e "$p" ] || continue
+        mkdir -p "$R$p"
+        mount --rbind "$p" "$R$p"
+done
 # A machine of its own: no leftovers of the host's banger, a fresh machine-id.
 rm -rf "$R/etc/banger" "$R/var/lib/banger" "$R/var/cache/banger" \
         "$R/etc/systemd/system/banger-"* "$R/etc/tmpfiles.d/banger.conf"
