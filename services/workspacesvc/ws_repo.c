@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -112,6 +113,10 @@ static bool loose_dir(const char *rel)
         return strncmp(rel, ".git/objects/", 13) == 0 && is_hex(rel + 13, 2);
 }
 
+static void pack_dir_remove(struct ws_repo *r);
+static int pack_into(struct ws_repo *r, const char *objs, const char *ids, size_t len,
+                     struct bg_error *err);
+
 int ws_repo_pack_loose(struct ws_repo *r, unsigned min, struct bg_error *err)
 {
         char objs[sizeof(r->top) + 16];
@@ -161,23 +166,56 @@ int ws_repo_pack_loose(struct ws_repo *r, unsigned min, struct bg_error *err)
                 free(ids);
                 return bg_error_errno(err, -errno, "mkdtemp");
         }
-        char list[sizeof(r->pack_dir) + 8], base[sizeof(r->pack_dir) + 8];
+        int rc = pack_into(r, objs, ids, len, err);
+        free(ids);
+        if (rc < 0)
+                pack_dir_remove(r);
+        return rc < 0 ? rc : 1;
+}
+
+/* Everything under pack_dir, then pack_dir itself; pack_dir = "". */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+        (flag == FTW_DP ? rmdir : unlink)(path);
+        return 0;
+}
+
+static void pack_dir_remove(struct ws_repo *r)
+{
+        if (!r->pack_dir[0])
+                return;
+        nftw(r->pack_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        r->pack_dir[0] = '\0';
+        r->pack_name[0] = '\0';
+}
+
+/* git pack-objects of the ids into pack_dir/pack-HASH.{pack,idx}. git makes
+ * its temp file in the object directory, and the repository may be
+ * read-only (system mode: ProtectHome=read-only), so the object directory is
+ * an empty one in pack_dir, with the repository's own as an alternate. */
+static int pack_into(struct ws_repo *r, const char *objs, const char *ids, size_t len,
+                     struct bg_error *err)
+{
+        char list[sizeof(r->pack_dir) + 8], base[sizeof(r->pack_dir) + 8],
+            odb[sizeof(r->pack_dir) + 8], odb_pack[sizeof(r->pack_dir) + 16];
         snprintf(list, sizeof(list), "%s/ids", r->pack_dir);
         snprintf(base, sizeof(base), "%s/pack", r->pack_dir);
+        snprintf(odb, sizeof(odb), "%s/odb", r->pack_dir);
+        snprintf(odb_pack, sizeof(odb_pack), "%s/odb/pack", r->pack_dir);
+        if (mkdir(odb, 0700) < 0 || mkdir(odb_pack, 0700) < 0)
+                return bg_error_errno(err, -errno, "mkdir %s", odb_pack);
         FILE *f = fopen(list, "we");
         bool ok = f && fwrite(ids, 1, len, f) == len;
         if (f && fclose(f) != 0)
                 ok = false;
-        free(ids);
         if (!ok)
                 return bg_error_set(err, EIO, "write %s", list);
         /* No deltas and no recompression: this is a transfer format, made in
          * well under a second for hundreds of MB. */
-        char cmd[sizeof(r->top) + 400];
-        snprintf(cmd, sizeof(cmd),
-                 "exec git -C \"$0\" -c pack.compression=0 pack-objects -q --window=0 --depth=0 "
-                 "\"$1\" < \"$2\"");
-        const char *const argv[] = {"sh", "-c", cmd, r->top, base, list, NULL};
+        const char *cmd = "GIT_OBJECT_DIRECTORY=\"$3\" GIT_ALTERNATE_OBJECT_DIRECTORIES=\"$4\" "
+                          "exec git -C \"$0\" -c pack.compression=0 pack-objects -q --window=0 "
+                          "--depth=0 \"$1\" < \"$2\"";
+        const char *const argv[] = {"sh", "-c", cmd, r->top, base, list, odb, objs, NULL};
         char *out = NULL;
         int st = bg_run_capture(argv, NULL, &out, NULL, 4096, err);
         unlink(list);
@@ -192,20 +230,12 @@ int ws_repo_pack_loose(struct ws_repo *r, unsigned min, struct bg_error *err)
         }
         snprintf(r->pack_name, sizeof(r->pack_name), "pack-%.58s", out);
         free(out);
-        return 1;
+        return 0;
 }
 
 void ws_repo_free(struct ws_repo *r)
 {
-        if (r->pack_dir[0]) {
-                char p[sizeof(r->pack_dir) + 80];
-                snprintf(p, sizeof(p), "%s/%s.pack", r->pack_dir, r->pack_name);
-                unlink(p);
-                snprintf(p, sizeof(p), "%s/%s.idx", r->pack_dir, r->pack_name);
-                unlink(p);
-                rmdir(r->pack_dir);
-                r->pack_dir[0] = '\0';
-        }
+        pack_dir_remove(r);
         free(r->list);
         r->list = NULL;
         r->list_len = 0;

@@ -5,7 +5,8 @@
 #   system install --owner → five active units, doctor clean for the owner →
 #   a tun the owner cannot open: doctor FAILs row tun, vm create names it and
 #   leaves the VM in state error, deletable → vm create as the owner (QEMU
-#   under the vmsvc unit's sandbox) → ssh → system restart: every unit
+#   under the vmsvc unit's sandbox) → ssh → workspace prepare from the
+#   owner's home, vm exec, export → system restart: every unit
 #   restarts, the VM keeps its QEMU process, network and disk, and the new
 #   vmsvc adopts it (vm stop works) → system uninstall: units, bridge and
 #   nftables gone, data kept.
@@ -104,6 +105,29 @@ check "sshd up (vm ssh as the owner, host key pinned)" \
 echo "  create to ssh: $(( $(date +%s) - t0 )) s"
 as_owner banger vm ssh sm -- 'echo kept > /root/marker && sync' </dev/null >/dev/null 2>&1 || true
 
+# The main job under the units' sandbox: a repository in the owner's home
+# (read-only to workspacesvc) with enough loose objects that prepare packs
+# them first, in its private /tmp.
+as_owner bash -c 'set -e; mkdir ~/repo; cd ~/repo; git init -q
+        git config user.email o@example.com; git config user.name Owner
+        for i in $(seq 600); do echo "$i" > "f$i"; done
+        git add . && git commit -qm files; echo dirty > f1' >/dev/null
+export OWNER_HOME=/home/$OWNER
+out=$(as_owner banger vm workspace prepare sm "$OWNER_HOME/repo" 2>&1) && rc=0 || rc=$?
+check "vm workspace prepare from the owner's home" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || echo "$out" | tail -5
+wslog=$(sysd journalctl -u banger-workspacesvc --no-pager)
+check "it packed the loose objects (a writable private /tmp)" bash -c \
+        '! grep -q "copying loose objects as they are" <<<"$1"' _ "$wslog"
+check "and sent them over tcp to the agent" grep -q "over tcp to the agent, 0 over ssh" <<<"$wslog"
+check "vm exec runs in the workspace and sees the dirty file" bash -c \
+        '[ "$(as_owner banger vm exec sm -- cat f1 </dev/null 2>/dev/null)" = dirty ]'
+as_owner banger vm exec sm -- sh -c 'echo guest > f2 && rm f3 && echo new > g1' </dev/null >/dev/null 2>&1 || true
+check "vm workspace export, applied to a clean clone" as_owner bash -c '
+        set -e; banger vm workspace export sm -o ~/ws.patch >/dev/null
+        git clone -q ~/repo ~/clone; cd ~/clone; git apply ~/ws.patch
+        [ "$(cat f1 f2 g1)" = "$(printf "dirty\nguest\nnew")" ] && [ ! -e f3 ]'
+
 vmsvc_before=$(sysd systemctl show -P MainPID banger-vmsvc.service)
 netsvc_before=$(sysd systemctl show -P MainPID banger-netsvc.service)
 t0=$(date +%s%N)
@@ -129,6 +153,8 @@ check "vmsvc's log says it adopted the VM" bash -c \
         'sysd journalctl -u banger-vmsvc --no-pager | grep -q "1 adopted"'
 check "ssh still works, the disk kept its file" bash -c \
         '[ "$(as_owner banger vm ssh sm -- cat /root/marker </dev/null 2>/dev/null)" = kept ]'
+check "the workspace is still known: vm exec runs in it" bash -c \
+        '[ "$(as_owner banger vm exec sm -- pwd </dev/null 2>/dev/null)" = /root/repo ]'
 check "vm stop works on the adopted VM" as_owner banger vm stop sm
 check "and its QEMU is gone" bash -c '[ "$1" -gt 0 ] && ! sysd kill -0 "$1" 2>/dev/null' _ "$qpid"
 check "vm delete" as_owner banger vm delete sm

@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -207,6 +210,80 @@ static void test_pack_loose(void **state)
         assert_int_equal(access(dir, F_OK), -1); /* temp dir gone */
 }
 
+/* A repository workspacesvc may only read (system mode: ProtectHome=
+ * read-only): git pack-objects must still work, its temp file elsewhere. As
+ * root the repository is bind-mounted read-only in a mount namespace of a
+ * child; otherwise its pack directory is made unwritable. */
+static void test_pack_loose_readonly_repo(void **state)
+{
+        (void)state;
+        char repo[128];
+        snprintf(repo, sizeof(repo), "%s/ro", tmp);
+        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
+           "&& git -c user.name=t -c user.email=t@t commit -qm many",
+           repo, repo);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char pack[160];
+                snprintf(pack, sizeof(pack), "%s/.git/objects/pack", repo);
+                if (geteuid() == 0) {
+                        if (unshare(CLONE_NEWNS) < 0 ||
+                            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+                            mount(repo, repo, NULL, MS_BIND, NULL) < 0 ||
+                            mount(NULL, repo, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+                                _exit(3);
+                } else if (chmod(pack, 0555) < 0) {
+                        _exit(3);
+                }
+                struct ws_repo r;
+                struct bg_error err = {0};
+                if (ws_repo_open(repo, &r, &err) < 0)
+                        _exit(4);
+                int rc = ws_repo_pack_loose(&r, 512, &err);
+                if (rc != 1) {
+                        fprintf(stderr, "pack_loose: %d %s\n", rc, err.msg);
+                        _exit(5);
+                }
+                char cmd[512];
+                snprintf(cmd, sizeof(cmd), "git verify-pack %s/%s.idx", r.pack_dir, r.pack_name);
+                if (system(cmd) != 0)
+                        _exit(6);
+                ws_repo_free(&r);
+                chmod(pack, 0755);
+                _exit(0);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* git pack-objects failing (a corrupt loose object) leaves no temp
+ * directory and no pack for the walk to send: the objects go as they are. */
+static void test_pack_loose_failure_cleans_up(void **state)
+{
+        (void)state;
+        char repo[128];
+        snprintf(repo, sizeof(repo), "%s/bad", tmp);
+        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
+           "&& mkdir -p .git/objects/ff && echo garbage > .git/objects/ff/%s",
+           repo, repo, "00000000000000000000000000000000000000");
+        sh("ls -d /tmp/banger-pack-* 2>/dev/null | sort > %s/before || true", tmp);
+        struct ws_repo r;
+        struct bg_error err = {0};
+        assert_int_equal(ws_repo_open(repo, &r, &err), 0);
+        assert_true(ws_repo_pack_loose(&r, 512, &err) < 0);
+        assert_non_null(strstr(err.msg, "git pack-objects"));
+        assert_string_equal(r.pack_dir, "");
+        sh("ls -d /tmp/banger-pack-* 2>/dev/null | sort | cmp -s - %s/before", tmp);
+        struct gitseen g = {0};
+        assert_int_equal(ws_repo_walk(&r, record_git, &g, NULL, NULL, &err), 0);
+        assert_true(g.loose >= 600);
+        assert_int_equal(g.pack, 0);
+        ws_repo_free(&r);
+}
+
 static char *read_img(struct ext4_fs *fs, const char *p, uint32_t *mode)
 {
         void *data = NULL;
@@ -376,6 +453,8 @@ int main(void)
             cmocka_unit_test(test_guest_rel),
             cmocka_unit_test_setup_teardown(test_walk, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pack_loose, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pack_loose_readonly_repo, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pack_loose_failure_cleans_up, setup, teardown),
             cmocka_unit_test_setup_teardown(test_work_disk, setup, teardown),
             cmocka_unit_test(test_shell_quote),
         };
