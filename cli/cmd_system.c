@@ -230,10 +230,17 @@ int cmd_system_install(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
                                 "install remain in place\n");
         if (systemctl("daemon-reload", NULL, false, false) != 0)
                 return cli_fail(RPC_INTERNAL, "systemctl daemon-reload failed");
-        r = systemctl("enable", "--now", true, false);
+        r = systemctl("enable", NULL, true, false);
         if (r != 0)
                 return cli_fail(RPC_UNAVAILABLE,
-                                "systemctl enable --now failed (exit %d): see `banger system "
+                                "systemctl enable failed (exit %d): see `banger system status`", r);
+        /* restart, not start: a reinstall (an upgrade) must not leave the
+         * old binaries running under the new units. Running VMs stay
+         * (KillMode=process) and the new vmsvc adopts them. */
+        r = systemctl("restart", NULL, true, false);
+        if (r != 0)
+                return cli_fail(RPC_UNAVAILABLE,
+                                "systemctl restart failed (exit %d): see `banger system "
                                 "status` and `journalctl -u 'banger-*'`",
                                 r);
         if (!wait_all_up(cli))

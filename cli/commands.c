@@ -220,11 +220,11 @@ static const struct cli_cmd system_cmds[] = {
                     "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
                     "directories /var/lib/banger, /var/cache/banger, /run/banger and\n"
                     "/etc/banger/ssh owned by the owner, and /etc/banger/install.toml listing\n"
-                    "every file written; then runs systemctl daemon-reload and enable --now and\n"
-                    "waits (up to 20 s) until every service answers. Needs root and systemd as\n"
-                    "PID 1, unless --root DIR stages the files into DIR without touching systemd.\n"
-                    "Running it again replaces the files; `banger system restart` then runs the\n"
-                    "new binaries.",
+                    "every file written; then runs systemctl daemon-reload, enable and restart\n"
+                    "and waits (up to 20 s) until every service answers. Needs root and systemd\n"
+                    "as PID 1, unless --root DIR stages the files into DIR without touching\n"
+                    "systemd. Running it again (an upgrade) replaces the files and restarts the\n"
+                    "services on the new binaries; running VMs keep running.",
      .flags = system_install_flags,
      .n_flags = ELEMENTSOF(system_install_flags),
      .run = cmd_system_install},

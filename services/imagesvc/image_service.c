@@ -335,6 +335,46 @@ static bool on_path(const char *name)
         return false;
 }
 
+/* The line of mmdebstrap's log that says why: dpkg's "error processing"
+ * with the line after it, else apt's or mmdebstrap's first "E: " line
+ * (mmdebstrap's last one is only "mmdebstrap failed to run"), else the last
+ * line. "" when the log is empty or unreadable. */
+static void mmdebstrap_reason(const char *logpath, char *out, size_t len)
+{
+        out[0] = '\0';
+        FILE *f = fopen(logpath, "re");
+        if (!f)
+                return;
+        char line[512], first_e[512] = "", last[512] = "";
+        bool dpkg = false;
+        while (fgets(line, sizeof(line), f)) {
+                line[strcspn(line, "\n")] = '\0';
+                if (!line[0])
+                        continue;
+                if (dpkg) { /* the line after "dpkg: error processing ..." */
+                        const char *t = line + strspn(line, " ");
+                        size_t n = strlen(out);
+                        snprintf(out + n, len - n, ": %s", t);
+                        fclose(f);
+                        return;
+                }
+                if (strncmp(line, "dpkg: error processing ", 23) == 0) {
+                        snprintf(out, len, "%s", line);
+                        size_t n = strlen(out);
+                        if (n && out[n - 1] == ':')
+                                out[n - 1] = '\0';
+                        dpkg = true;
+                        continue;
+                }
+                if (!first_e[0] && strncmp(line, "E: ", 3) == 0)
+                        snprintf(first_e, sizeof(first_e), "%s", line);
+                snprintf(last, sizeof(last), "%s", line);
+        }
+        fclose(f);
+        if (!out[0])
+                snprintf(out, len, "%s", first_e[0] ? first_e : last);
+}
+
 static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *logpath,
                           struct bg_error *err)
 {
@@ -350,8 +390,8 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         }
         char include[2100];
         snprintf(include, sizeof(include), "--include=%s", j->packages);
+        /* Not --quiet: apt's and dpkg's own errors are only in the full log. */
         char *argv[] = {"mmdebstrap",
-                        "--quiet",
                         (char *)mmdebstrap_mode(),
                         "--variant=apt",
                         "--format=tar",
@@ -367,7 +407,7 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         posix_spawn_file_actions_adddup2(&fa, logfd, 2);
         posix_spawn_file_actions_addclosefrom_np(&fa, 3);
         pid_t pid;
-        log_info("image %s: mmdebstrap %s %s (log: %s)", j->name, argv[2], j->suite, logpath);
+        log_info("image %s: mmdebstrap %s %s (log: %s)", j->name, argv[1], j->suite, logpath);
         int r = posix_spawnp(&pid, "mmdebstrap", &fa, NULL, argv, environ);
         posix_spawn_file_actions_destroy(&fa);
         close(pipefd[1]);
@@ -396,20 +436,13 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         if (fr < 0)
                 return fr;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                char tail[300] = "";
-                FILE *f = fopen(logpath, "re");
-                if (f) {
-                        char line[300];
-                        while (fgets(line, sizeof(line), f))
-                                if (line[0] != '\n')
-                                        snprintf(tail, sizeof(tail), "%s", line);
-                        fclose(f);
-                        tail[strcspn(tail, "\n")] = '\0';
-                }
-                return bg_error_set(err, EIO, "mmdebstrap failed (%s %d)%s%s; log: %s",
+                char why[300];
+                mmdebstrap_reason(logpath, why, sizeof(why));
+                /* The log first: the reason may be cut to fit. */
+                return bg_error_set(err, EIO, "mmdebstrap failed (%s %d; log: %s)%s%s",
                                     WIFEXITED(status) ? "exit" : "signal",
                                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                                    tail[0] ? ": " : "", tail, logpath);
+                                    logpath, why[0] ? ": " : "", why);
         }
         log_info("image %s: %llu entries, %llu bytes of files from mmdebstrap", j->name,
                  (unsigned long long)stats.entries, (unsigned long long)stats.content_bytes);
@@ -543,7 +576,21 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (mkdir(tmp, 0700) < 0)
                 return bg_error_errno(err, -errno, "create %s", tmp);
         snprintf(rootfs, sizeof(rootfs), "%s/rootfs.ext4", tmp);
-        snprintf(logpath, sizeof(logpath), "%s/mmdebstrap.log", tmp);
+        /* Outside the temp dir, so that it outlives a failed build. */
+        char logname[IMAGE_NAME_MAX + 32];
+        snprintf(logname, sizeof(logname), "image-build-%s", j->name);
+        if (bg_paths_log(&s->d->paths, logname, logpath, sizeof(logpath)) < 0) {
+                rmdir(tmp);
+                return bg_error_set(err, ENAMETOOLONG, "log path too long");
+        }
+        char logdir[PATH_MAX];
+        snprintf(logdir, sizeof(logdir), "%s", logpath);
+        *strrchr(logdir, '/') = '\0';
+        if (mkdir_p(logdir, 0700) < 0) {
+                r = -errno;
+                rmdir(tmp);
+                return bg_error_errno(err, r, "create %s", logdir);
+        }
 
         ops_ctx_stage(ctx, "bootstrap");
         struct ext4_create_opts co = {.label = "banger-root"};
@@ -578,6 +625,7 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 r = image_publish(s, tmp, &rec, err);
         }
         if (r < 0) {
+                log_warn("image %s: build failed: %s", j->name, err->msg);
                 struct bg_error e = {0};
                 kernel_rm_rf(tmp, &e);
                 return r;

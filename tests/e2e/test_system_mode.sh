@@ -8,7 +8,8 @@
 #   under the vmsvc unit's sandbox) → ssh → workspace prepare from the
 #   owner's home, vm exec, export → system restart: every unit
 #   restarts, the VM keeps its QEMU process, network and disk, and the new
-#   vmsvc adopts it (vm stop works) → system uninstall: units, bridge and
+#   vmsvc adopts it → system install again (an upgrade): the services
+#   restart, the VM stays → vm stop works → system uninstall: units, bridge and
 #   nftables gone, data kept.
 # The image and kernel come from e2e_setup (built once, on the host network)
 # and are handed to the installed imagesvc as its state.
@@ -155,6 +156,17 @@ check "ssh still works, the disk kept its file" bash -c \
         '[ "$(as_owner banger vm ssh sm -- cat /root/marker </dev/null 2>/dev/null)" = kept ]'
 check "the workspace is still known: vm exec runs in it" bash -c \
         '[ "$(as_owner banger vm exec sm -- pwd </dev/null 2>/dev/null)" = /root/repo ]'
+# Installing again (an upgrade) restarts the services on the new files;
+# the VM stays.
+img_before=$(sysd systemctl show -P MainPID banger-imagesvc.service)
+out=$(sysd "$BANGER_BUILD_DIR/bin/banger" system install --owner $OWNER 2>&1) && rc=0 || rc=$?
+check "system install again restarts the services" bash -c '
+        a=$(sysd systemctl show -P MainPID banger-imagesvc.service)
+        [ "$1" -eq 0 ] && [ "$a" -gt 0 ] && [ "$a" != "$2" ]' _ "$rc" "$img_before"
+[ "$rc" -eq 0 ] || echo "$out" | tail -5
+check "and the VM is still running, adopted again" bash -c '
+        j=$(as_owner banger vm show sm --json 2>/dev/null)
+        [ "$(jq -r .state <<<"$j")" = running ] && [ "$(jq -r .pid <<<"$j")" = "$1" ]' _ "$qpid"
 check "vm stop works on the adopted VM" as_owner banger vm stop sm
 check "and its QEMU is gone" bash -c '[ "$1" -gt 0 ] && ! sysd kill -0 "$1" 2>/dev/null' _ "$qpid"
 check "vm delete" as_owner banger vm delete sm
