@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "manifest.h"
 
 int cli_paths(struct cli *cli)
 {
@@ -64,6 +65,20 @@ int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st)
                                  cli->paths.system ? "`sudo systemctl start banger-gateway` "
                                                      "(see `banger system status`)"
                                                    : "`banger daemon start`");
+                } else if ((err.code == EACCES || err.code == EPERM) && cli->paths.system) {
+                        /* The sockets are the owner's, mode 0600. */
+                        struct install_manifest m = {0};
+                        struct bg_error me = {0};
+                        bool have = manifest_load("", &m, &me) == 0;
+                        st->code = RPC_PERMISSION_DENIED;
+                        snprintf(st->message, sizeof(st->message),
+                                 "banger is installed for %s (system mode; %s is theirs, mode "
+                                 "0600): run banger as %s, or reinstall for yourself with `sudo "
+                                 "banger system install --owner $USER`",
+                                 have ? m.owner : "its owner", url + 6,
+                                 have ? m.owner : "that user");
+                        if (have)
+                                manifest_free(&m);
                 } else {
                         snprintf(st->message, sizeof(st->message), "%s", err.msg);
                 }

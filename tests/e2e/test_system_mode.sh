@@ -2,7 +2,8 @@
 # e2e of system mode under a real systemd, on a host whose init is not
 # systemd: sysd_lib.sh boots systemd as PID 1 of a throwaway container (an
 # overlay of this host, inside a fresh network namespace), and there:
-#   system install --owner → five active units, doctor clean for the owner →
+#   system install --owner → five active units, another user refused,
+#   doctor clean for the owner →
 #   a tun the owner cannot open: doctor FAILs row tun, vm create names it and
 #   leaves the VM in state error, deletable → vm create as the owner (QEMU
 #   under the vmsvc unit's sandbox) → ssh → workspace prepare from the
@@ -65,6 +66,11 @@ check "netsvc runs as root, the others as $OWNER" bash -c '
         for s in imagesvc vmsvc workspacesvc gateway; do
                 [ "$(unit_user $s)" = "$OWNER" ] || exit 1
         done'
+sysd useradd -m -s /bin/bash bgother
+rc=0; out=$(sysd setpriv --reuid=bgother --regid=bgother --init-groups env HOME=/home/bgother \
+        banger vm list 2>&1) || rc=$?
+check "another user is refused, told whose banger it is (exit 6)" bash -c \
+        '[ "$1" -eq 6 ] && grep -q "installed for $OWNER" <<<"$2"' _ "$rc" "$out"
 check "the owner sees the installed image and kernel" bash -c \
         'as_owner banger image list | grep -q golden && as_owner banger kernel list | grep -q debian-cloud-amd64'
 
