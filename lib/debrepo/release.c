@@ -1,7 +1,6 @@
 #include "release.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -15,6 +14,7 @@
 
 #include "deb822.h"
 #include "sha256.h"
+#include "util/fs.h"
 
 #define INRELEASE_MAX (64u * 1024 * 1024)
 #define GPGV_TIMEOUT_MS 60000
@@ -190,21 +190,13 @@ struct gpgv_run {
         int exit_status; /* exit code, or 128 + signal */
 };
 
-/* Remove gpgv's private home directory and whatever it left there (gpgv
- * writes no subdirectories). */
+/* Remove gpgv's private home directory and whatever it left there. */
 static void rm_rf_tmpdir(char **p)
 {
         if (!*p)
                 return;
-        DIR *d = opendir(*p);
-        if (d) {
-                struct dirent *de;
-                while ((de = readdir(d)))
-                        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                                (void)unlinkat(dirfd(d), de->d_name, 0);
-                closedir(d);
-        }
-        (void)rmdir(*p);
+        struct bg_error ign = {0};
+        rm_rf(*p, &ign);
         free(*p);
 }
 

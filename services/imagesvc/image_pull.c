@@ -250,7 +250,7 @@ static int pull_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         }
         if (r < 0) {
                 struct bg_error e = {0};
-                kernel_rm_rf(tmp, &e);
+                rm_rf(tmp, &e);
                 return r;
         }
         r = image_set_result(s, ctx, j->name, err);

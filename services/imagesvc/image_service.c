@@ -79,7 +79,7 @@ int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *e
                         char p[PATH_MAX + 300];
                         snprintf(p, sizeof(p), "%s/%s", s->dir, de->d_name);
                         struct bg_error e = {0};
-                        if (kernel_rm_rf(p, &e) == 0)
+                        if (rm_rf(p, &e) == 0)
                                 log_info("removed the leftovers of an interrupted build or "
                                          "pull: %s",
                                          p);
@@ -539,7 +539,7 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
                 sqlite3_finalize(st);
                 if (r < 0) {
                         struct bg_error e = {0};
-                        kernel_rm_rf(final, &e);
+                        rm_rf(final, &e);
                 }
         }
         pthread_mutex_unlock(&s->mu);
@@ -627,7 +627,7 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (r < 0) {
                 log_warn("image %s: build failed: %s", j->name, err->msg);
                 struct bg_error e = {0};
-                kernel_rm_rf(tmp, &e);
+                rm_rf(tmp, &e);
                 return r;
         }
         r = image_set_result(s, ctx, j->name, err);
@@ -813,7 +813,7 @@ int imagesvc_image_delete(struct imagesvc *v, const Banger__V1__DeleteImageReque
         if (r >= 0) {
                 char dir[PATH_MAX];
                 snprintf(dir, sizeof(dir), "%s/%s", s->dir, in->name);
-                r = kernel_rm_rf(dir, err);
+                r = rm_rf(dir, err);
         }
         pthread_mutex_unlock(&s->mu);
         return r;

@@ -259,7 +259,7 @@ int kernel_build(const struct kernel_build_req *req, const char *out_dir, struct
         r = 0;
 out : {
         struct bg_error e2 = {0};
-        (void)kernel_rm_rf(scratch, &e2);
+        (void)rm_rf(scratch, &e2);
 }
         return r;
 }

@@ -136,7 +136,7 @@ static void reconcile(struct kernelsvc *ks)
                 if (!remove)
                         continue;
                 log_info("removing leftover kernel directory %s", p);
-                if (kernel_rm_rf(p, &err) < 0)
+                if (rm_rf(p, &err) < 0)
                         log_warn("cannot remove %s: %s", p, err.msg);
         }
         closedir(d);
@@ -277,7 +277,7 @@ static int publish(struct kernelsvc *ks, const char *tmp, Banger__V1__Kernel *k,
         }
         if (on_disk) {
                 /* A directory without a row (a crash between rename and commit). */
-                r = kernel_rm_rf(final, err);
+                r = rm_rf(final, err);
                 if (r < 0)
                         goto out;
         }
@@ -363,7 +363,7 @@ static int run_job(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         have_built = true;
         /* Only the artifacts are published. */
         struct bg_error e2 = {0};
-        if (kernel_rm_rf(work, &e2) < 0)
+        if (rm_rf(work, &e2) < 0)
                 log_warn("cannot remove %s: %s", work, e2.msg);
         if (ops_ctx_cancelled(ctx)) {
                 r = bg_error_set(err, ECANCELED, "cancelled");
@@ -391,7 +391,7 @@ out:
                 kernel_clear(&built);
         /* tmp holds a failed build, or the replaced kernel; either way it goes. */
         struct bg_error e3 = {0};
-        if (kernel_rm_rf(tmp, &e3) < 0)
+        if (rm_rf(tmp, &e3) < 0)
                 log_warn("cannot remove %s: %s", tmp, e3.msg);
         name_unlock(ks, j->name);
         if (r < 0 && r != -ECANCELED)
@@ -670,12 +670,12 @@ int kernelsvc_delete(struct imagesvc *v, const Banger__V1__DeleteKernelRequest *
                 snprintf(trash, sizeof(trash), "%s/.tmp-delete-XXXXXX", ks->kernels_dir);
                 if (mkdtemp(trash) && rename(dir, trash) == 0) {
                         struct bg_error e2 = {0};
-                        if (kernel_rm_rf(trash, &e2) < 0)
+                        if (rm_rf(trash, &e2) < 0)
                                 log_warn("cannot remove %s: %s", trash, e2.msg);
                 } else {
                         struct bg_error e2 = {0};
                         rmdir(trash);
-                        if (kernel_rm_rf(dir, &e2) < 0)
+                        if (rm_rf(dir, &e2) < 0)
                                 log_warn("cannot remove %s: %s", dir, e2.msg);
                 }
                 log_info("kernel %s deleted", in->name);

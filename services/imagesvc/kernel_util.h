@@ -7,10 +7,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-
-/* Remove path and everything below it without following symlinks. A missing
- * path is fine. */
-int kernel_rm_rf(const char *path, struct bg_error *err);
+#include "util/fs.h" /* rm_rf */
 
 /* Copy the regular file src to dst (created 0644, replaced if present). */
 int kernel_copy_file(const char *src, const char *dst, struct bg_error *err);

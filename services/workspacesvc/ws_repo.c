@@ -2,14 +2,15 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fs.h"
 #include "util/macro.h"
 #include "util/run.h"
 
@@ -174,17 +175,12 @@ int ws_repo_pack_loose(struct ws_repo *r, unsigned min, struct bg_error *err)
 }
 
 /* Everything under pack_dir, then pack_dir itself; pack_dir = "". */
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        (flag == FTW_DP ? rmdir : unlink)(path);
-        return 0;
-}
-
 static void pack_dir_remove(struct ws_repo *r)
 {
         if (!r->pack_dir[0])
                 return;
-        nftw(r->pack_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+        struct bg_error ign = {0};
+        rm_rf(r->pack_dir, &ign);
         r->pack_dir[0] = '\0';
         r->pack_name[0] = '\0';
 }

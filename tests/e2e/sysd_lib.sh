@@ -13,6 +13,7 @@
 #   sysd_up            → SYSD_PID (the container's PID 1, seen from here)
 #   sysd CMD...        → runs CMD inside (every namespace, a clean env)
 #   sysd_file PATH     → PATH inside, as a path usable from here
+#   sysd_owner NAME    → a user inside (OWNER=NAME); as_owner CMD... runs as it
 #   sysd_down          → stops it, removes every trace
 
 sysd_up() {
@@ -126,6 +127,19 @@ sysd() {
 }
 
 sysd_file() { echo "/proc/$SYSD_PID/root$1"; }
+
+# A user inside the container to own banger, and as_owner to run as them;
+# both functions are exported for `bash -c` checks.
+sysd_owner() {
+        OWNER=$1
+        sysd useradd -m -s /bin/bash "$OWNER"
+        export -f sysd as_owner
+        export SYSD_PID OWNER
+}
+as_owner() {
+        sysd setpriv --reuid="$OWNER" --regid="$OWNER" --init-groups \
+                env HOME="/home/$OWNER" USER="$OWNER" LOGNAME="$OWNER" "$@"
+}
 
 sysd_down() {
         [ -n "${SYSD_DIR:-}" ] || return 0

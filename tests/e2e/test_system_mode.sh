@@ -35,14 +35,7 @@ check "systemd boots as PID 1 of a container" sysd_up
 echo "  boot: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 [ "$T_FAILS" -eq 0 ] || { finish; exit 1; }
 
-OWNER=bgowner
-sysd useradd -m -s /bin/bash $OWNER
-as_owner() {
-        sysd setpriv --reuid=$OWNER --regid=$OWNER --init-groups \
-                env HOME=/home/$OWNER USER=$OWNER LOGNAME=$OWNER "$@"
-}
-export -f sysd as_owner
-export SYSD_PID OWNER
+sysd_owner bgowner
 
 # The image and kernel built by e2e_setup become the installed imagesvc's.
 R=$(sysd_file /)

@@ -23,14 +23,7 @@ SYSD_BINDS="$BANGER_BUILD_DIR $BANGER_SOURCE_DIR"
 trap 'sysd_down' EXIT
 check "systemd boots as PID 1 of a container" sysd_up
 [ "$T_FAILS" -eq 0 ] || { finish; exit 1; }
-OWNER=bgowner
-sysd useradd -m -s /bin/bash $OWNER
-as_owner() {
-        sysd setpriv --reuid=$OWNER --regid=$OWNER --init-groups \
-                env HOME=/home/$OWNER USER=$OWNER LOGNAME=$OWNER "$@"
-}
-export -f sysd as_owner
-export SYSD_PID OWNER
+sysd_owner bgowner
 
 # The files of `system install`, then only the two units this needs.
 out=$(sysd "$BANGER_BUILD_DIR/bin/banger" system install --root / --owner $OWNER 2>&1) && rc=0 || rc=$?

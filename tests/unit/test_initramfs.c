@@ -100,7 +100,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fixture *f = *state;
-        kernel_rm_rf(f->dir, NULL);
+        rm_rf(f->dir, NULL);
         free(f);
         return 0;
 }

@@ -4,6 +4,7 @@
  * quoting checked against /bin/sh. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,14 +179,20 @@ static int record_git(void *ud, const struct ws_entry *e, struct bg_error *err)
         return 0;
 }
 
+/* tmp/NAME: a repository whose 600 files are loose objects (added; with
+ * commit, also committed). */
+static void many_loose(char *repo, size_t len, const char *name, bool commit)
+{
+        snprintf(repo, len, "%s/%s", tmp, name);
+        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A%s",
+           repo, repo, commit ? " && git -c user.name=t -c user.email=t@t commit -qm many" : "");
+}
+
 static void test_pack_loose(void **state)
 {
         (void)state;
         char repo[128];
-        snprintf(repo, sizeof(repo), "%s/many", tmp);
-        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
-           "&& git -c user.name=t -c user.email=t@t commit -qm many",
-           repo, repo);
+        many_loose(repo, sizeof(repo), "many", true);
         struct ws_repo r;
         struct bg_error err = {0};
         assert_int_equal(ws_repo_open(repo, &r, &err), 0);
@@ -218,10 +225,7 @@ static void test_pack_loose_readonly_repo(void **state)
 {
         (void)state;
         char repo[128];
-        snprintf(repo, sizeof(repo), "%s/ro", tmp);
-        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
-           "&& git -c user.name=t -c user.email=t@t commit -qm many",
-           repo, repo);
+        many_loose(repo, sizeof(repo), "ro", true);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -265,10 +269,9 @@ static void test_pack_loose_failure_cleans_up(void **state)
 {
         (void)state;
         char repo[128];
-        snprintf(repo, sizeof(repo), "%s/bad", tmp);
-        sh("git init -q %s && cd %s && for i in $(seq 600); do echo $i > f$i; done && git add -A "
-           "&& mkdir -p .git/objects/ff && echo garbage > .git/objects/ff/%s",
-           repo, repo, "00000000000000000000000000000000000000");
+        many_loose(repo, sizeof(repo), "bad", false);
+        sh("mkdir -p %s/.git/objects/ff && echo garbage > %s/.git/objects/ff/%s", repo, repo,
+           "00000000000000000000000000000000000000");
         sh("ls -d /tmp/banger-pack-* 2>/dev/null | sort > %s/before || true", tmp);
         struct ws_repo r;
         struct bg_error err = {0};
