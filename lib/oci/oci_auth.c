@@ -11,6 +11,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "oci_internal.h"
+
 #define DOCKER_CONFIG_MAX (4u << 20)
 
 void oci_challenge_done(struct oci_challenge *c)
@@ -302,20 +304,12 @@ int oci_docker_config_credentials(const char *path, const char *registry,
         _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
         if (!buf)
                 return -ENOMEM;
-        size_t n = 0;
-        while (n < (size_t)st.st_size) {
-                ssize_t k = read(fd, buf + n, (size_t)st.st_size - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return bg_error_errno(err, -errno, "read docker config '%s'", path);
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
+        ssize_t n = oci_read_full(fd, buf, (size_t)st.st_size);
+        if (n < 0)
+                return bg_error_errno(err, (int)n, "read docker config '%s'", path);
         buf[n] = '\0';
         int r = oci_docker_config_credentials_from_json(buf, registry, ret, err);
-        explicit_bzero(buf, n);
+        explicit_bzero(buf, (size_t)n);
         if (r < 0)
                 bg_error_prefix(err, "%s", path);
         return r;
