@@ -180,7 +180,7 @@ static int parse_number(struct toml_parser *p, const char *tok, size_t n, unsign
                                             base == 16  ? "hexadecimal"
                                             : base == 8 ? "octal"
                                                         : "binary",
-                                            (int)(n + 2 > 64 ? 64 : n), s);
+                                            (int)(n > 64 ? 64 : n), s);
                 }
                 uint64_t val = 0;
                 bool over = false;
