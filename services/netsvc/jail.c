@@ -14,8 +14,8 @@
 
 #include <linux/capability.h>
 
-#include "fc_jailer.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/fc_jailer.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 #include "log/log.h"
 #include "util/macro.h"
 

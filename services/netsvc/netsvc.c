@@ -15,12 +15,12 @@
 #include <unistd.h>
 
 #include "banger/v1/net.pb-c.h"
-#include "ifname.h"
+#include "hostnet/ifname.h"
 #include "leases.h"
 #include "log/log.h"
-#include "netlink.h"
-#include "nft.h"
-#include "resolved.h"
+#include "hostnet/netlink.h"
+#include "hostnet/nft.h"
+#include "hostnet/resolved.h"
 
 static int oom(struct bg_error *err)
 {

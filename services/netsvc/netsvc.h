@@ -13,8 +13,8 @@
 #include <stdbool.h>
 
 #include "daemon/daemon.h"
-#include "dns.h"
-#include "ipam_addr.h"
+#include "hostnet/dns.h"
+#include "hostnet/ipam_addr.h"
 #include "netdb.h"
 #include "tap_pool.h"
 

@@ -12,7 +12,7 @@
 #include "steps.h"
 #include "util/error.h"
 #include "vm_store.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 struct vm_kernel_info {
         char bzimage[VMM_PATH_MAX];

@@ -24,7 +24,7 @@
 #include "idle.h"
 #include "ssh_files.h"
 #include "vm_store.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 /* The schema lives with the registry code (vm_store.c). */
 const struct store_migration *const vmsvc_migrations = vm_store_migrations;

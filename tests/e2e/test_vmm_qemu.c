@@ -19,11 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accel_probe.h"
+#include "vmm/accel_probe.h"
 #include "agent_client.h"
 #include "util/timeutil.h"
-#include "vmm.h"
-#include "vmm_qemu.h"
+#include "vmm/vmm.h"
+#include "vmm/qemu/vmm_qemu.h"
 
 static const struct vmm_driver *drv = &vmm_qemu_driver;
 

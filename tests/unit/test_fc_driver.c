@@ -24,7 +24,7 @@
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 static char tmp[64];
 static const struct vmm_driver *drv = &vmm_firecracker_driver;

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 #include "util/macro.h"
 
 static const char *const roots[] = {"/var/lib/banger", "/run/banger"};

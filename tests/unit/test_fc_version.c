@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 
 #include "util/macro.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 static void test_version_parse(void **state)
 {

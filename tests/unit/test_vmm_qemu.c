@@ -23,12 +23,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accel_probe.h"
-#include "qmp.h"
+#include "vmm/accel_probe.h"
+#include "vmm/qemu/qmp.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vmm.h"
-#include "vmm_qemu.h"
+#include "vmm/vmm.h"
+#include "vmm/qemu/vmm_qemu.h"
 
 /* ---- helpers ---- */
 

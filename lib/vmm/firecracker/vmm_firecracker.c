@@ -7,7 +7,7 @@
  * its wait status (reap it with waitpid/waitid and hand the status to
  * exit_reason); after a vmsvc restart it is adopted from DIR/vmm.pid, or from
  * the jailer's firecracker.pid reachable as DIR/firecracker.pid. */
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,11 +25,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fc_api.h"
+#include "vmm/firecracker/fc_api.h"
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 
 #define DEV_NULL "/dev/null"
 

@@ -13,7 +13,7 @@
  * an ACPI power-button press (QMP system_powerdown), which powers off guests
  * that handle it (systemd-logind, acpid) and is ignored by the rest; then
  * kill(). */
-#include "vmm_qemu.h"
+#include "vmm/qemu/vmm_qemu.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -34,8 +34,8 @@
 #include <x86intrin.h>
 #endif
 
-#include "accel_probe.h"
-#include "qmp.h"
+#include "vmm/accel_probe.h"
+#include "vmm/qemu/qmp.h"
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 /* The virtio-serial port the guest agent serves on (banger.agent=virtio-serial:…). */
 #define VMM_QEMU_AGENT_PORT_NAME "org.banger.agent.0"

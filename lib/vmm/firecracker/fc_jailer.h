@@ -26,7 +26,7 @@
 #include <sys/types.h>
 
 #include "util/error.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 #define FC_JAIL_PATH_MAX 512
 #define FC_JAIL_MAX_LINKS (2 + VMM_MAX_DISKS)

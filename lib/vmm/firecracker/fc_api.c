@@ -1,4 +1,4 @@
-#include "fc_api.h"
+#include "vmm/firecracker/fc_api.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "util/macro.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 /* Clean absolute path: starts with '/', no empty, "." or ".." component, no
  * trailing slash (except "/" itself). */

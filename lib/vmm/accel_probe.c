@@ -1,4 +1,4 @@
-#include "accel_probe.h"
+#include "vmm/accel_probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,7 @@
 
 #include "util/macro.h"
 #include "util/timeutil.h"
-#include "vmm_qemu.h"
+#include "vmm/qemu/vmm_qemu.h"
 
 #define CACHE_MAGIC "banger-accel-probe 1"
 

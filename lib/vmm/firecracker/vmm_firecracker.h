@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "util/error.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 /* Oldest Firecracker banger runs (`vmm = auto` ignores older ones). */
 #define FC_VERSION_MIN_MAJOR 1
