@@ -15,7 +15,7 @@
 #include <linux/capability.h>
 
 #include "vmm/firecracker/fc_jailer.h"
-#include "vmm/firecracker/vmm_firecracker.h"
+#include "vmm/vmm_proc.h"
 #include "log/log.h"
 #include "util/macro.h"
 
@@ -76,7 +76,7 @@ static int dirs_root_only(const char *path, const char *key, const char *what, s
 static int trusted_program(const char *name, const char *key, char out[PATH_MAX],
                            char real[PATH_MAX], struct bg_error *err)
 {
-        int r = fc_find_binary(name, out, PATH_MAX);
+        int r = vmm_find_binary(name, out, PATH_MAX);
         if (r < 0)
                 return bg_error_errno(err, r, "%s = \"%s\" (netsvc's config): not found", key,
                                       name);

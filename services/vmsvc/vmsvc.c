@@ -24,7 +24,8 @@
 #include "idle.h"
 #include "ssh_files.h"
 #include "vm_store.h"
-#include "vmm/firecracker/vmm_firecracker.h"
+#include "vmm/firecracker/fc_version.h"
+#include "vmm/vmm_proc.h"
 
 /* The schema lives with the registry code (vm_store.c). */
 const struct store_migration *const vmsvc_migrations = vm_store_migrations;
@@ -187,10 +188,10 @@ static int dep_jail_start(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
 {
         struct vmsvc *v = ud;
         char fc[PATH_MAX], jailer[PATH_MAX];
-        int r = fc_find_binary(spec->binary[0] ? spec->binary : "firecracker", fc, sizeof(fc));
+        int r = vmm_find_binary(spec->binary[0] ? spec->binary : "firecracker", fc, sizeof(fc));
         if (r < 0)
                 return bg_error_errno(err, r, "firecracker binary '%s'", spec->binary);
-        r = fc_find_binary(v->d->cfg.firecracker.jailer_binary, jailer, sizeof(jailer));
+        r = vmm_find_binary(v->d->cfg.firecracker.jailer_binary, jailer, sizeof(jailer));
         if (r < 0)
                 return bg_error_errno(err, r, "jailer binary '%s' (config firecracker.jailer_binary)",
                                       v->d->cfg.firecracker.jailer_binary);

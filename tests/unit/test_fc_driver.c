@@ -24,6 +24,7 @@
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "vmm/firecracker/fc_config.h"
 #include "vmm/firecracker/vmm_firecracker.h"
 
 static char tmp[64];

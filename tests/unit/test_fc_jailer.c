@@ -160,11 +160,11 @@ static void test_path_check(void **state)
         assert_int_equal(fc_jail_path_check("/var/lib/banger/../x", roots, 2, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "'..'"));
 
-        assert_true(fc_jail_id_valid("0a1b"));
-        assert_false(fc_jail_id_valid("0A1B"));
-        assert_false(fc_jail_id_valid("../x"));
-        assert_false(fc_jail_id_valid(""));
-        assert_false(fc_jail_id_valid("0123456789abcdef0123456789abcdef0"));
+        assert_true(vmm_id_valid("0a1b"));
+        assert_false(vmm_id_valid("0A1B"));
+        assert_false(vmm_id_valid("../x"));
+        assert_false(vmm_id_valid(""));
+        assert_false(vmm_id_valid("0123456789abcdef0123456789abcdef0"));
 }
 
 static void test_plan_refusals(void **state)

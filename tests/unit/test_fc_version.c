@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 
 #include "util/macro.h"
+#include "vmm/firecracker/fc_config.h"
+#include "vmm/firecracker/fc_version.h"
 #include "vmm/firecracker/vmm_firecracker.h"
+#include "vmm/vmm_proc.h"
 
 static void test_version_parse(void **state)
 {
@@ -111,11 +114,11 @@ static void test_version_of_binary(void **state)
         snprintf(path, sizeof(path), "%s:%s", dir, old ? old : "/usr/bin");
         setenv("PATH", path, 1);
         char found[4096];
-        assert_int_equal(fc_find_binary("firecracker", found, sizeof(found)), 0);
+        assert_int_equal(vmm_find_binary("firecracker", found, sizeof(found)), 0);
         assert_string_equal(found, FC_FAKE_BINARY);
         assert_int_equal(fc_version("firecracker", &a, &b, &c, &err), 0);
         setenv("PATH", "/nonexistent", 1);
-        assert_int_equal(fc_find_binary("firecracker", found, sizeof(found)), -ENOENT);
+        assert_int_equal(vmm_find_binary("firecracker", found, sizeof(found)), -ENOENT);
         assert_int_equal(fc_usable("firecracker", why, sizeof(why)), 0);
         assert_string_equal(why, "firecracker not found in PATH");
         setenv("PATH", old ? old : "/usr/bin:/bin", 1);

@@ -29,6 +29,8 @@
 #include "util/timeutil.h"
 #include "vmm/vmm.h"
 #include "vmm/qemu/vmm_qemu.h"
+#include "vmm/vmm_log.h"
+#include "vmm/vmm_proc.h"
 
 /* ---- helpers ---- */
 
@@ -576,7 +578,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
         char *argv[] = {
             exe, "--fake-qemu", "-accel", "kvm", "-device", "vhost-vsock-device,guest-cid=9", NULL};
         pid_t pid;
-        assert_int_equal(vmm_qemu_spawn(argv, log, &pid), 0);
+        assert_int_equal(vmm_spawn(argv, log, &pid), 0);
         /* Own session; output in the log. */
         char *out = NULL;
         for (int i = 0; i < 500; i++) {
@@ -677,17 +679,17 @@ static void test_log_tail(void **state)
         char *dir = make_tmpdir();
         char log[256], buf[64];
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "");
         write_file(log, "first\nqemu: could not open kernel file '/x': No such file\n", 0644);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         /* Truncated to the buffer. */
         assert_string_equal(buf, "qemu: could not open kernel file '/x': No such file");
         char small[10];
-        vmm_qemu_log_tail(log, small, sizeof(small));
+        vmm_log_tail(log, small, sizeof(small));
         assert_string_equal(small, "qemu: cou");
         write_file(log, "no newline at the end", 0644);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "no newline at the end");
         rm_rf(dir);
         free(dir);

@@ -91,9 +91,6 @@ struct fc_jail_plan {
 int fc_jail_path_check(const char *path, const char *const *roots, size_t n_roots,
                        struct bg_error *err);
 
-/* 1-32 lowercase hex digits (banger VM ids). */
-bool fc_jail_id_valid(const char *id);
-
 /* Builds and validates the plan for spec. Refuses ids that are not hex,
  * uid 0, paths outside roots or with "..", an exec file not named
  * "firecracker", non-raw disks, and socket paths that would not fit. */

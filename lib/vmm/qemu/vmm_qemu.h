@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmm/qemu/qemu_machine.h"
 #include "vmm/vmm.h"
 
 /* The virtio-serial port the guest agent serves on (banger.agent=virtio-serial:…). */
@@ -34,16 +35,3 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                         char ***ret_argv, struct bg_error *err);
 /* Frees an argv from vmm_qemu_build_argv; accepts NULL, returns NULL. */
 char **vmm_qemu_argv_free(char **argv);
-
-/* Resolves a binary name through PATH (a name with '/' is taken as is) into
- * an absolute or relative path that exists and is executable; -ENOENT else. */
-int vmm_qemu_find_binary(const char *name, char *buf, size_t len);
-
-/* Spawns argv[0] (a path) in its own session with stdin from /dev/null,
- * stdout and stderr appended to log_path, default signal dispositions, an
- * empty signal mask and no other fds. The child is the caller's to reap. */
-int vmm_qemu_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
-
-/* The last meaningful line of a VMM log (QEMU's own messages; lines starting
- * with "# " are banger's notes), into buf; "" when there is none. */
-void vmm_qemu_log_tail(const char *path, char *buf, size_t len);
