@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/macro.h"
+
 int vmm_path(char *buf, size_t len, const char *dir, const char *name)
 {
         size_t dl = strlen(dir);
@@ -31,4 +33,24 @@ bool vmm_mac_valid(const char *mac)
                 if (i % 3 == 2 ? mac[i] != ':' : !isxdigit((unsigned char)mac[i]))
                         return false;
         return true;
+}
+
+static const char *const run_states[_VMM_RUN_MAX] = {
+    [VMM_RUN_NOT_STARTED] = "not-started",
+    [VMM_RUN_RUNNING] = "running",
+    [VMM_RUN_PAUSED] = "paused",
+    [VMM_RUN_OTHER] = "other",
+};
+
+const char *vmm_run_state_to_string(enum vmm_run_state s)
+{
+        return (unsigned)s < ELEMENTSOF(run_states) ? run_states[s] : NULL;
+}
+
+int vmm_run_state_from_string(const char *s)
+{
+        for (size_t i = 0; s && i < ELEMENTSOF(run_states); i++)
+                if (streq(run_states[i], s))
+                        return (int)i;
+        return -EINVAL;
 }

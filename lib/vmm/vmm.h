@@ -24,6 +24,9 @@
 
 #define VMM_MAX_DISKS 4
 #define VMM_PATH_MAX 256
+/* Longest kernel command line, with its NUL: x86's COMMAND_LINE_SIZE, which
+ * is also Firecracker's limit. */
+#define VMM_CMDLINE_MAX 2048
 
 /* The fixed names in a VM's directory (above). */
 #define VMM_FILE_PID "vmm.pid"
@@ -48,6 +51,19 @@ struct vmm_disk {
         bool read_only;
 };
 
+/* What the VM manager knows about the guest and tells it on the kernel
+ * command line (with spec->name and spec->mac). The driver adds what it
+ * knows about the machine and builds the whole line in one place,
+ * vmm_cmdline_build() (vmm_cmdline.h). */
+struct vmm_boot {
+        char ip[16];       /* "172.30.0.5"; "" = the guest's network is not set up */
+        unsigned prefix;   /* 8..30 */
+        char gateway[16];  /* "172.30.0.1" */
+        char dns[80];      /* "10.0.0.53" or "1.1.1.1,8.8.8.8"; "" = none */
+        bool modules_disk; /* disks[2] is the kernel's modules.ext4 */
+        char init[128];    /* init= on the root disk; "" = the image's own */
+};
+
 /* Everything a driver needs to start one VM. Disk order is the guest's
  * device order: [0] root (/dev/vda), [1] work (/dev/vdb), [2] modules (/dev/vdc). */
 struct vmm_spec {
@@ -60,7 +76,7 @@ struct vmm_spec {
         char kernel_bzimage[VMM_PATH_MAX]; /* QEMU boots this */
         char kernel_vmlinux[VMM_PATH_MAX]; /* Firecracker boots this */
         char initrd[VMM_PATH_MAX];         /* the banger initramfs */
-        char cmdline[2048]; /* root=, banger.* …; drivers add console/reboot settings */
+        struct vmm_boot boot;              /* the guest's kernel command line parameters */
         struct vmm_disk disks[VMM_MAX_DISKS];
         unsigned n_disks;
         char tap[16];       /* "" = no network */
@@ -82,6 +98,32 @@ enum vmm_agent_transport {
         VMM_AGENT_HYBRID_VSOCK, /* Firecracker: uds + "CONNECT <port>\n" */
         VMM_AGENT_VSOCK,        /* QEMU vhost-vsock: AF_VSOCK to (spec->vsock_cid, agent_port) */
 };
+#define VMM_AGENT_TRANSPORT_BIT(t) (1u << (t))
+
+/* What a driver offers beyond launch, stop, kill, alive, adopt and query
+ * (struct vmm_driver's caps). */
+#define VMM_CAP_PAUSE (1u << 0)    /* pause() and resume() */
+#define VMM_CAP_SNAPSHOT (1u << 1) /* snapshot and restore (no driver offers them yet) */
+#define VMM_CAP_HOTPLUG (1u << 2)  /* devices added to a running guest (none yet) */
+
+/* Where a running VMM says its guest is. */
+enum vmm_run_state {
+        VMM_RUN_NOT_STARTED, /* configured, not booted (Firecracker "Not started", QEMU prelaunch)
+                              */
+        VMM_RUN_RUNNING,
+        VMM_RUN_PAUSED, /* vCPUs stopped by pause() */
+        VMM_RUN_OTHER,  /* anything else the VMM reports (QEMU: guest-panicked, shutdown, ...) */
+        _VMM_RUN_MAX,
+};
+/* "not-started", "running", "paused", "other"; NULL when out of range. */
+const char *vmm_run_state_to_string(enum vmm_run_state s);
+/* The enum for one of those words; -EINVAL for others. */
+int vmm_run_state_from_string(const char *s);
+
+struct vmm_status {
+        enum vmm_run_state state;
+        char detail[32]; /* the VMM's own word: QEMU's "running", Firecracker's "Paused" */
+};
 
 /* A running (or adopted) VMM. */
 struct vmm_handle {
@@ -94,7 +136,9 @@ struct vmm_handle {
 };
 
 struct vmm_driver {
-        const char *name; /* "qemu", "firecracker" */
+        const char *name;          /* "qemu", "firecracker" */
+        unsigned caps;             /* VMM_CAP_* */
+        unsigned agent_transports; /* VMM_AGENT_TRANSPORT_BIT()s launch may pick from */
         /* Starts the VMM detached, writes dir/vmm.pid, returns once the VMM
          * accepted the configuration (QEMU: QMP answers; Firecracker:
          * InstanceStart returned 204). On failure nothing is left running. */
@@ -115,6 +159,16 @@ struct vmm_driver {
         /* Why it exited, in words, from its exit status and log (after the
          * fact; may be empty). */
         void (*exit_reason)(const struct vmm_spec *spec, int wait_status, char *buf, size_t len);
+        /* Asks the running VMM where its guest is (QEMU: QMP query-status;
+         * Firecracker: GET / "state"). -ESRCH when the process is gone. */
+        int (*query)(const struct vmm_spec *spec, const struct vmm_handle *h,
+                     struct vmm_status *ret, struct bg_error *err);
+        /* With VMM_CAP_PAUSE: stops the guest's vCPUs and starts them again
+         * (QEMU: QMP stop / cont; Firecracker: PATCH /vm Paused / Resumed).
+         * The process, its memory and devices stay. -ESRCH when it is gone. */
+        int (*pause)(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err);
+        int (*resume)(const struct vmm_spec *spec, const struct vmm_handle *h,
+                      struct bg_error *err);
 };
 
 extern const struct vmm_driver vmm_qemu_driver;

@@ -20,7 +20,7 @@
 #include "util/names.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vm_cmdline.h"
+#include "vmm/vmm_log.h"
 
 const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
 const size_t vm_n_create_stages = ELEMENTSOF(vm_create_stages);
@@ -261,12 +261,11 @@ static int step_disks(void *ctx, struct bg_error *err)
         return save(env, &run->rec, err);
 }
 
-static int build_spec(struct run *run, struct bg_error *err)
+static void build_spec(struct run *run)
 {
         struct vm_env *env = run->env;
         struct vmm_spec *s = &run->spec;
         bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
-        int r;
 
         snprintf(s->binary, sizeof(s->binary), "%s", env->binary);
         s->vcpu = run->rec.vcpu;
@@ -296,30 +295,21 @@ static int build_spec(struct run *run, struct bg_error *err)
                 s->jail_ud = env->deps->ud;
         }
 
-        struct vm_boot_params bp = {
-            .name = run->rec.name,
-            .ip = run->net.ip[0] ? run->net.ip : NULL,
-            .prefix = run->net.prefix,
-            .gateway = run->net.gateway,
-            .dns = env->dns[0]       ? env->dns
-                   : run->net.dns[0] ? run->net.dns
-                                     : NULL,
-            .mac = run->net.mac,
-            .has_modules_disk = run->k.modules[0] != '\0',
-            .agent = NULL, /* the driver knows its agent transport */
-            .tcg = env->accel != VMM_ACCEL_KVM,
-        };
-        r = vm_cmdline_build(&bp, s->cmdline, sizeof(s->cmdline), err);
-        return r;
+        /* What the guest is told on its kernel command line; the driver
+         * adds the machine's part and builds the line (lib/vmm/vmm_cmdline.h). */
+        struct vmm_boot *b = &s->boot;
+        snprintf(b->ip, sizeof(b->ip), "%s", run->net.ip);
+        b->prefix = run->net.prefix;
+        snprintf(b->gateway, sizeof(b->gateway), "%s", run->net.gateway);
+        snprintf(b->dns, sizeof(b->dns), "%s", env->dns[0] ? env->dns : run->net.dns);
+        b->modules_disk = run->k.modules[0] != '\0';
 }
 
 static int step_boot(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        int r = build_spec(run, err);
-        if (r < 0)
-                return r;
-        r = run->drv->launch(&run->spec, &run->h, err);
+        build_spec(run);
+        int r = run->drv->launch(&run->spec, &run->h, err);
         if (r < 0)
                 return r;
         run->rec.pid = run->h.pid;
@@ -336,25 +326,6 @@ static int undo_boot(void *ctx, struct bg_error *err)
         run->rec.pid = 0;
         run->rec.pid_start = 0;
         return r;
-}
-
-static void console_tail(const struct run *run, char *buf, size_t len)
-{
-        char path[VMM_PATH_MAX + 16];
-        disk_path(run, "console.log", path, sizeof(path));
-        buf[0] = '\0';
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return;
-        char line[512], last[512] = "";
-        while (fgets(line, sizeof(line), f))
-                if (line[0] != '\n' && line[0] != '\r')
-                        snprintf(last, sizeof(last), "%s", line);
-        fclose(f);
-        char *nl = strpbrk(last, "\r\n");
-        if (nl)
-                *nl = '\0';
-        snprintf(buf, len, "%s", last);
 }
 
 static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
@@ -379,7 +350,7 @@ static int step_agent(void *ctx, struct bg_error *err)
                         char reason[200] = "", tail[300];
                         if (run->drv->exit_reason)
                                 run->drv->exit_reason(&run->spec, 0, reason, sizeof(reason));
-                        console_tail(run, tail, sizeof(tail));
+                        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
                         return bg_error_set(err, EIO, "the VM exited while booting%s%s%s%s",
                                             reason[0] ? ": " : "", reason,
                                             tail[0] ? "; console: " : "", tail);
@@ -399,7 +370,7 @@ static int step_agent(void *ctx, struct bg_error *err)
                 sleep_ms(200);
         }
         char tail[300];
-        console_tail(run, tail, sizeof(tail));
+        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
         return bg_error_set(err, ETIMEDOUT, "the guest agent did not answer within %u s (%s)%s%s",
                             run->env->agent_timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
                             tail[0] ? "; console: " : "", tail);

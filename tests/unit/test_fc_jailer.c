@@ -28,7 +28,6 @@ static struct vmm_spec make_spec(void)
         s.disks[2].read_only = true;
         snprintf(s.tap, sizeof(s.tap), "bgtap3");
         snprintf(s.mac, sizeof(s.mac), "52:54:00:aa:bb:cc");
-        snprintf(s.cmdline, sizeof(s.cmdline), "root=/dev/vda");
         return s;
 }
 

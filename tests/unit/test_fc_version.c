@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "cmdline_once.h"
 #include "util/macro.h"
 #include "vmm/firecracker/fc_config.h"
 #include "vmm/firecracker/fc_version.h"
@@ -170,32 +171,28 @@ static void test_vcpu(void **state)
         assert_int_equal(fc_check_vcpu(34, &err), -EINVAL);
 }
 
+/* Firecracker's machine part of the kernel command line: console, agent on
+ * vsock 1024, no PCI, quick i8042, and nothing twice. */
 static void test_boot_args(void **state)
 {
         (void)state;
         struct bg_error err = {0};
-        char buf[FC_CMDLINE_MAX + 64];
-        uint32_t port = 0;
-        assert_int_equal(fc_boot_args("root=/dev/vda banger.name=a", buf, sizeof(buf), &port, &err),
-                         0);
-        assert_string_equal(buf,
-                            "console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux "
-                            "i8042.dumbkbd root=/dev/vda banger.name=a banger.agent=vsock:1024");
-        assert_int_equal(port, 1024);
-        assert_int_equal(
-            fc_boot_args("root=/dev/vda banger.agent=vsock:52", buf, sizeof(buf), &port, &err), 0);
-        assert_int_equal(port, 52);
-        assert_null(strstr(buf, "vsock:1024"));
-        assert_int_equal(
-            fc_boot_args("banger.agent=virtio-serial:banger", buf, sizeof(buf), &port, &err),
-            -EINVAL);
-        assert_non_null(strstr(err.msg, "needs vsock:PORT"));
-        assert_int_equal(fc_boot_args("banger.agent=vsock:x", buf, sizeof(buf), &port, &err),
-                         -EINVAL);
-        char longline[2100];
-        memset(longline, 'a', sizeof(longline) - 1);
-        longline[sizeof(longline) - 1] = '\0';
-        assert_int_equal(fc_boot_args(longline, buf, sizeof(buf), &port, &err), -E2BIG);
+        struct vmm_spec s;
+        memset(&s, 0, sizeof(s));
+        snprintf(s.name, sizeof(s.name), "a");
+        char buf[VMM_CMDLINE_MAX];
+        assert_int_equal(fc_boot_args(&s, buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, "console=ttyS0 reboot=t panic=-1 pci=off i8042.noaux "
+                                 "i8042.nomux i8042.dumbkbd root=/dev/vda rw rootfstype=ext4 "
+                                 "banger.name=a banger.work=/dev/vdb banger.agent=vsock:1024");
+        assert_params_once(buf);
+        /* Under Firecracker the guest always runs on KVM: no TSC rate. */
+        assert_null(strstr(buf, "tsc_early_khz"));
+        snprintf(s.name, sizeof(s.name), "a b");
+        assert_int_equal(fc_boot_args(&s, buf, sizeof(buf), &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "VM name"));
+        snprintf(s.name, sizeof(s.name), "a");
+        assert_int_equal(fc_boot_args(&s, buf, 40, &err), -E2BIG);
         assert_non_null(strstr(err.msg, "too long"));
 }
 

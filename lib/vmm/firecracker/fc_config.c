@@ -9,6 +9,7 @@
 
 #include "util/macro.h"
 #include "vmm/firecracker/fc_api.h"
+#include "vmm/vmm_cmdline.h"
 
 int fc_check_vcpu(uint32_t vcpu, struct bg_error *err)
 {
@@ -20,60 +21,17 @@ int fc_check_vcpu(uint32_t vcpu, struct bg_error *err)
         return 0;
 }
 
-/* Value of the last "key=value" word of a kernel command line (no quoting:
- * banger.agent values never contain spaces). */
-static bool cmdline_last(const char *cmdline, const char *key, char *buf, size_t len)
+int fc_boot_args(const struct vmm_spec *spec, char *buf, size_t len, struct bg_error *err)
 {
-        size_t kl = strlen(key);
-        bool found = false;
-        const char *p = cmdline;
-        while (*p) {
-                p += strspn(p, " \t\n");
-                size_t n = strcspn(p, " \t\n");
-                if (n == 2 && strncmp(p, "--", 2) == 0)
-                        break;
-                if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-                        snprintf(buf, len, "%.*s", (int)(n - kl - 1), p + kl + 1);
-                        found = true;
-                }
-                p += n;
-        }
-        return found;
-}
-
-int fc_boot_args(const char *cmdline, char *buf, size_t len, uint32_t *ret_port,
-                 struct bg_error *err)
-{
-        uint32_t port = FC_AGENT_VSOCK_PORT;
-        char agent[128];
-        bool has_agent = cmdline_last(cmdline, "banger.agent", agent, sizeof(agent));
-        if (has_agent) {
-                char *end;
-                errno = 0;
-                unsigned long v =
-                    strncmp(agent, "vsock:", 6) == 0 && isdigit((unsigned char)agent[6])
-                        ? strtoul(agent + 6, &end, 10)
-                        : 0;
-                if (v == 0 || errno || *end || v > UINT32_MAX)
-                        return bg_error_set(err, EINVAL,
-                                            "banger.agent=%s cannot work under Firecracker: it "
-                                            "needs vsock:PORT",
-                                            agent);
-                port = (uint32_t)v;
-        }
-        size_t cl = strspn(cmdline, " ");
-        int n =
-            snprintf(buf, len, "%s%s%s", FC_BOOT_ARGS_BASE, cmdline[cl] ? " " : "", cmdline + cl);
-        if (n >= 0 && (size_t)n < len && !has_agent)
-                n += snprintf(buf + n, len - (size_t)n, " banger.agent=vsock:%" PRIu32, port);
-        if (n < 0 || (size_t)n >= len || n >= FC_CMDLINE_MAX)
-                return bg_error_set(err, E2BIG,
-                                    "kernel command line too long for Firecracker (%d bytes, "
-                                    "limit %d)",
-                                    n, FC_CMDLINE_MAX - 1);
-        if (ret_port)
-                *ret_port = port;
-        return 0;
+        char agent[32];
+        snprintf(agent, sizeof(agent), "vsock:%d", FC_AGENT_VSOCK_PORT);
+        const struct vmm_cmdline_machine m = {
+            .console = "ttyS0",
+            .agent = agent,
+            .no_pci = true,
+            .i8042_quick = true,
+        };
+        return vmm_cmdline_build(spec, &m, buf, len, err);
 }
 
 int fc_check_spec(const struct vmm_spec *spec, struct bg_error *err)
@@ -115,8 +73,7 @@ int fc_check_spec(const struct vmm_spec *spec, struct bg_error *err)
                 return bg_error_set(err, ENAMETOOLONG,
                                     "VM directory '%s' is too long for unix sockets (%d bytes)",
                                     spec->dir, FC_UNIX_PATH_MAX);
-        char args[FC_CMDLINE_MAX + 64];
-        return fc_boot_args(spec->cmdline, args, sizeof(args), NULL, err);
+        return 0;
 }
 
 /* ---- API configuration -------------------------------------------------- */
@@ -154,8 +111,8 @@ int fc_configure_and_start(const char *api_sock, const struct vmm_spec *v, struc
         if (r < 0)
                 return r;
 
-        char args[FC_CMDLINE_MAX + 64];
-        r = fc_boot_args(v->cmdline, args, sizeof(args), NULL, err);
+        char args[VMM_CMDLINE_MAX];
+        r = fc_boot_args(v, args, sizeof(args), err);
         if (r < 0)
                 return r;
         json_t *boot =

@@ -9,18 +9,8 @@
 #include "util/error.h"
 #include "vmm/vmm.h"
 
-/* Guest vsock port of the banger agent unless banger.agent=vsock:PORT says
- * otherwise (the agent's own default). */
+/* Guest vsock port the banger agent serves on (banger.agent=vsock:1024). */
 #define FC_AGENT_VSOCK_PORT 1024
-
-/* Supplied boot_args replace Firecracker's defaults, so the driver puts the
- * ones banger needs first: serial console, reboot = exit, panic = exit, no PCI
- * probe, quick i8042 probe (SendCtrlAltDel needs the i8042 driver). */
-#define FC_BOOT_ARGS_BASE                                                                          \
-        "console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"
-
-/* Firecracker's x86_64 kernel command line limit, in bytes with the NUL. */
-#define FC_CMDLINE_MAX 2048
 
 /* Most vCPUs Firecracker accepts. */
 #define FC_VCPU_MAX 32
@@ -31,16 +21,16 @@
 /* vCPU count Firecracker and banger accept: 1, or even and <= 32. */
 int fc_check_vcpu(uint32_t vcpu, struct bg_error *err);
 
-/* The boot_args Firecracker gets: FC_BOOT_ARGS_BASE + " " + cmdline, plus
- * "banger.agent=vsock:1024" when cmdline names no agent channel. The agent's
- * vsock port is returned in *ret_port. A banger.agent that is not vsock:PORT
- * is refused (Firecracker has no virtio-serial), as is a result longer than
- * FC_CMDLINE_MAX - 1. */
-int fc_boot_args(const char *cmdline, char *buf, size_t len, uint32_t *ret_port,
-                 struct bg_error *err);
+/* The boot_args Firecracker gets for spec, from vmm_cmdline_build() with
+ * what Firecracker's machine needs: serial console ttyS0, the agent on
+ * vsock port FC_AGENT_VSOCK_PORT (there is no virtio-serial), no PCI probe,
+ * a quick i8042 probe (SendCtrlAltDel needs the i8042 driver). Supplied
+ * boot_args replace Firecracker's defaults, so this is all the guest gets. */
+int fc_boot_args(const struct vmm_spec *spec, char *buf, size_t len, struct bg_error *err);
 
-/* Checks a spec before anything is started: id, vcpu, memory, vmlinux, raw
- * disks only, tap/MAC, vsock CID, path lengths. */
+/* Checks the machine and files of a spec before anything is started: id,
+ * vcpu, memory, vmlinux, raw disks only, tap/MAC, vsock CID, path lengths
+ * (the jailer's plan checks the same; the boot arguments are fc_boot_args'). */
 int fc_check_spec(const struct vmm_spec *spec, struct bg_error *err);
 
 /* Configures a fresh Firecracker over api_sock and starts the guest:

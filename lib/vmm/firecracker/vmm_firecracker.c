@@ -206,8 +206,7 @@ static void fc_exit_reason(const struct vmm_spec *spec, int wait_status, char *b
  * agent.sock, fc.log and firecracker.pid symlinked into it) and starts it;
  * Firecracker is then configured with the paths it sees inside. Its pid is
  * not our child: liveness comes from /proc, not waitpid. */
-static int launch_jailed(const struct vmm_spec *spec, uint32_t port, struct vmm_handle *ret,
-                         struct bg_error *err)
+static int launch_jailed(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
 {
         char api_sock[VMM_PATH_MAX + 16], agent_sock[VMM_PATH_MAX + 16], pidfile[VMM_PATH_MAX + 16];
         if (vmm_path(api_sock, sizeof(api_sock), spec->dir, FC_API_SOCK) < 0 ||
@@ -219,7 +218,10 @@ static int launch_jailed(const struct vmm_spec *spec, uint32_t port, struct vmm_
         if (r < 0)
                 return bg_error_prefix(err, "start the jailer");
         struct vmm_handle h = {
-            .pid = pid, .agent_transport = VMM_AGENT_HYBRID_VSOCK, .agent_port = port};
+            .pid = pid,
+            .agent_transport = VMM_AGENT_HYBRID_VSOCK,
+            .agent_port = FC_AGENT_VSOCK_PORT,
+        };
         r = proc_start_time(pid, &h.start_time);
         if (r >= 0)
                 r = pidfile_write(pidfile, pid, err);
@@ -261,13 +263,13 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
         int r = fc_check_spec(spec, err);
         if (r < 0)
                 return r;
-        uint32_t port;
-        char args[FC_CMDLINE_MAX + 64];
-        r = fc_boot_args(spec->cmdline, args, sizeof(args), &port, err);
+        /* Refused boot arguments start nothing. */
+        char args[VMM_CMDLINE_MAX];
+        r = fc_boot_args(spec, args, sizeof(args), err);
         if (r < 0)
                 return r;
         if (spec->jail_start)
-                return launch_jailed(spec, port, ret, err);
+                return launch_jailed(spec, ret, err);
         char exe[PATH_MAX];
         const char *bin = spec->binary[0] ? spec->binary : "firecracker";
         r = vmm_find_binary(bin, exe, sizeof(exe));
@@ -324,7 +326,7 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
         struct vmm_handle h = {
             .pid = pid,
             .agent_transport = VMM_AGENT_HYBRID_VSOCK,
-            .agent_port = port,
+            .agent_port = FC_AGENT_VSOCK_PORT,
         };
         r = proc_start_time(pid, &h.start_time);
         if (r < 0) {
@@ -346,20 +348,76 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
         return 0;
 }
 
-static int fc_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
-                           struct bg_error *err)
+/* A client of the running Firecracker's API socket. */
+static int api_open(const struct vmm_spec *spec, const struct vmm_handle *h, struct fc_api **ret,
+                    struct bg_error *err)
 {
         if (!fc_alive(h))
                 return bg_error_set(err, ESRCH, "Firecracker (pid %d) is not running", (int)h->pid);
         char api_sock[VMM_PATH_MAX + 16];
         if (vmm_path(api_sock, sizeof(api_sock), spec->dir, FC_API_SOCK) < 0)
                 return bg_error_set(err, ENAMETOOLONG, "VM directory '%s' too long", spec->dir);
+        return fc_api_new(api_sock, FC_API_TIMEOUT_MS, ret, err);
+}
+
+static int fc_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
+                           struct bg_error *err)
+{
         _cleanup_(fc_api_freep) struct fc_api *api = NULL;
-        int r = fc_api_new(api_sock, FC_API_TIMEOUT_MS, &api, err);
+        int r = api_open(spec, h, &api, err);
         if (r < 0)
                 return r;
         return fc_api_put_new(api, "/actions", json_pack("{s:s}", "action_type", "SendCtrlAltDel"),
                               err);
+}
+
+/* GET / answers InstanceInfo; its "state" is "Not started", "Running" or
+ * "Paused". */
+static int fc_query(const struct vmm_spec *spec, const struct vmm_handle *h, struct vmm_status *ret,
+                    struct bg_error *err)
+{
+        _cleanup_(fc_api_freep) struct fc_api *api = NULL;
+        int r = api_open(spec, h, &api, err);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *info = NULL;
+        r = fc_api_get(api, "/", &info, err);
+        if (r < 0)
+                return r;
+        const char *state = json_string_value(json_object_get(info, "state"));
+        if (!state || !*state)
+                return bg_error_set(err, EPROTO, "Firecracker GET /: answer has no \"state\"");
+        struct vmm_status st = {.state = VMM_RUN_OTHER};
+        if (streq(state, "Running"))
+                st.state = VMM_RUN_RUNNING;
+        else if (streq(state, "Paused"))
+                st.state = VMM_RUN_PAUSED;
+        else if (streq(state, "Not started"))
+                st.state = VMM_RUN_NOT_STARTED;
+        snprintf(st.detail, sizeof(st.detail), "%s", state);
+        *ret = st;
+        return 0;
+}
+
+/* PATCH /vm {"state": "Paused" | "Resumed"}. */
+static int vm_state(const struct vmm_spec *spec, const struct vmm_handle *h, const char *state,
+                    struct bg_error *err)
+{
+        _cleanup_(fc_api_freep) struct fc_api *api = NULL;
+        int r = api_open(spec, h, &api, err);
+        if (r < 0)
+                return r;
+        return fc_api_patch_new(api, "/vm", json_pack("{s:s}", "state", state), err);
+}
+
+static int fc_pause(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err)
+{
+        return vm_state(spec, h, "Paused", err);
+}
+
+static int fc_resume(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err)
+{
+        return vm_state(spec, h, "Resumed", err);
 }
 
 /* /proc/PID/cmdline carries "--id ID" or "--id=ID" (the jailer's form). */
@@ -413,16 +471,11 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
                 if (r < 0)
                         return r;
         }
-        char args[FC_CMDLINE_MAX + 64];
-        uint32_t port;
-        r = fc_boot_args(spec->cmdline, args, sizeof(args), &port, err);
-        if (r < 0)
-                return r;
         struct vmm_handle h = {
             .pid = pid,
             .start_time = start,
             .agent_transport = VMM_AGENT_HYBRID_VSOCK,
-            .agent_port = port,
+            .agent_port = FC_AGENT_VSOCK_PORT,
         };
         if (vmm_path(h.agent_path, sizeof(h.agent_path), spec->dir, VMM_FILE_AGENT) < 0)
                 return bg_error_set(err, ENAMETOOLONG, "VM directory too long");
@@ -433,10 +486,15 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
 
 const struct vmm_driver vmm_firecracker_driver = {
     .name = "firecracker",
+    .caps = VMM_CAP_PAUSE,
+    .agent_transports = VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_HYBRID_VSOCK),
     .launch = fc_launch,
     .request_stop = fc_request_stop,
     .kill = fc_kill,
     .alive = fc_alive,
     .adopt = fc_adopt,
     .exit_reason = fc_exit_reason,
+    .query = fc_query,
+    .pause = fc_pause,
+    .resume = fc_resume,
 };

@@ -37,14 +37,14 @@
 #include "util/timeutil.h"
 #include "vmm/accel_probe.h"
 #include "vmm/qemu/qmp.h"
+#include "vmm/vmm_cmdline.h"
 #include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
 
 #define QEMU_QMP_SOCK "qmp.sock"
-/* Always on the guest's command line: the serial console; a reboot by triple
- * fault (the ACPI reset path sometimes resets in place despite -no-reboot);
- * reboot at once on panic, which -no-reboot turns into QEMU exiting. */
-#define QEMU_BASE_APPEND "console=ttyS0 reboot=t panic=-1"
+/* The guest's TSC rate under TCG when the host's cannot be measured (not an
+ * x86 host): what banger told every TCG guest before it measured. */
+#define QEMU_TCG_TSC_KHZ_FALLBACK 2000000
 
 /* ---- argv building ---- */
 
@@ -184,8 +184,6 @@ static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts
         if (opts->vsock && (spec->vsock_cid < 3 || spec->vsock_cid == UINT32_MAX))
                 return bg_error_set(err, EINVAL, "vsock CID %u is reserved (must be >= 3)",
                                     spec->vsock_cid);
-        if (strchr(spec->cmdline, '\n'))
-                return bg_error_set(err, EINVAL, "kernel command line contains a newline");
         int r = check_socket_path(spec->dir, QEMU_QMP_SOCK, err);
         if (r < 0)
                 return r;
@@ -253,18 +251,23 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 strv_add(&s, "-initrd");
                 strv_add(&s, spec->initrd);
         }
-        char tsc[48] = "";
-        if (!kvm && opts->tsc_khz)
-                snprintf(tsc, sizeof(tsc), " tsc_early_khz=%" PRIu32, opts->tsc_khz);
-        char agent[64];
+        char agent[96], append[VMM_CMDLINE_MAX];
         if (opts->vsock)
-                snprintf(agent, sizeof(agent), "banger.agent=vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
+                snprintf(agent, sizeof(agent), "vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
         else
-                snprintf(agent, sizeof(agent), "banger.agent=virtio-serial:%s",
-                         VMM_QEMU_AGENT_PORT_NAME);
+                snprintf(agent, sizeof(agent), "virtio-serial:%s", VMM_QEMU_AGENT_PORT_NAME);
+        struct vmm_cmdline_machine m = {
+            .console = "ttyS0",
+            .agent = agent,
+            .tsc_khz = kvm ? 0 : opts->tsc_khz,
+        };
+        r = vmm_cmdline_build(spec, &m, append, sizeof(append), err);
+        if (r < 0) {
+                vmm_qemu_argv_free(s.v);
+                return r;
+        }
         strv_add(&s, "-append");
-        strv_addf(&s, "%s%s%s%s %s", QEMU_BASE_APPEND, tsc, spec->cmdline[0] ? " " : "",
-                  spec->cmdline, agent);
+        strv_add(&s, append);
 
         /* Disks first, so they take the first virtio-mmio slots in order. */
         for (unsigned i = 0; i < spec->n_disks; i++) {
@@ -442,8 +445,11 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
                         return bg_error_set(err, -r, "choosing KVM or TCG: %s", why);
         }
         opts.vsock = spec.vsock_cid >= 3 && vhost_vsock_usable();
-        if (opts.accel == VMM_ACCEL_TCG)
+        if (opts.accel == VMM_ACCEL_TCG) {
                 opts.tsc_khz = host_tsc_khz();
+                if (!opts.tsc_khz)
+                        opts.tsc_khz = QEMU_TCG_TSC_KHZ_FALLBACK;
+        }
 
         _cleanup_(vmm_qemu_argv_freep) char **argv = NULL;
         r = vmm_qemu_build_argv(&spec, &opts, &argv, err);
@@ -513,16 +519,68 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         return 0;
 }
 
-static int qemu_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
-                             struct bg_error *err)
+/* One QMP command to the running QEMU of spec, on a connection of its own
+ * (QEMU serves several monitors' clients one after the other). */
+static int qmp_one(const struct vmm_spec *spec, const struct vmm_handle *h, const char *command,
+                   json_t **ret, struct bg_error *err)
 {
+        if (!vmm_proc_alive(h->pid, h->start_time))
+                return bg_error_set(err, ESRCH, "QEMU (pid %d) is not running", (int)h->pid);
         char qmp_path[VMM_PATH_MAX + 16];
         (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, QEMU_QMP_SOCK);
         _cleanup_(qmp_freep) struct qmp *q = NULL;
-        int r = qmp_open(qmp_path, 5000, &q, err);
+        int r = qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, &q, err);
         if (r < 0)
                 return r;
-        return qmp_execute(q, "system_powerdown", NULL, 5000, NULL, err);
+        return qmp_execute(q, command, NULL, VMM_QEMU_QMP_CALL_MS, ret, err);
+}
+
+static int qemu_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
+                             struct bg_error *err)
+{
+        return qmp_one(spec, h, "system_powerdown", NULL, err);
+}
+
+/* query-status's "status": running, paused, prelaunch (not started), and
+ * the others (guest-panicked, shutdown, ...) as VMM_RUN_OTHER. */
+static int status_parse(const char *status, struct vmm_status *ret)
+{
+        if (!status || !*status)
+                return -EINVAL;
+        struct vmm_status st = {.state = VMM_RUN_OTHER};
+        if (streq(status, "running"))
+                st.state = VMM_RUN_RUNNING;
+        else if (streq(status, "paused"))
+                st.state = VMM_RUN_PAUSED;
+        else if (streq(status, "prelaunch"))
+                st.state = VMM_RUN_NOT_STARTED;
+        snprintf(st.detail, sizeof(st.detail), "%s", status);
+        *ret = st;
+        return 0;
+}
+
+static int qemu_query(const struct vmm_spec *spec, const struct vmm_handle *h,
+                      struct vmm_status *ret, struct bg_error *err)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+        int r = qmp_one(spec, h, "query-status", &st, err);
+        if (r < 0)
+                return r;
+        const char *status = json_string_value(json_object_get(st, "status"));
+        if (status_parse(status, ret) < 0)
+                return bg_error_set(err, EPROTO, "QMP query-status: answer has no \"status\"");
+        return 0;
+}
+
+static int qemu_pause(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err)
+{
+        return qmp_one(spec, h, "stop", NULL, err);
+}
+
+static int qemu_resume(const struct vmm_spec *spec, const struct vmm_handle *h,
+                       struct bg_error *err)
+{
+        return qmp_one(spec, h, "cont", NULL, err);
 }
 
 static int qemu_alive(const struct vmm_handle *h)
@@ -607,10 +665,16 @@ static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char 
 
 const struct vmm_driver vmm_qemu_driver = {
     .name = "qemu",
+    .caps = VMM_CAP_PAUSE,
+    .agent_transports =
+        VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_SERIAL_UNIX) | VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_VSOCK),
     .launch = qemu_launch,
     .request_stop = qemu_request_stop,
     .kill = qemu_kill,
     .alive = qemu_alive,
     .adopt = qemu_adopt,
     .exit_reason = qemu_exit_reason,
+    .query = qemu_query,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
 };
