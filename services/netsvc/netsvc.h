@@ -46,10 +46,6 @@ struct netsvc {
         struct tap_pool *pool;
 };
 
-/* 1 when this process has capability cap (CAP_NET_ADMIN, …) in its
- * effective set, 0 when not, -errno when it cannot tell. */
-int netsvc_cap_effective(int cap, struct bg_error *err);
-
 extern const struct rpc_method_impl netsvc_net_methods[];
 extern const size_t netsvc_n_net_methods;
 

@@ -79,10 +79,10 @@ static int save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
         return x;
 }
 
-static int load(struct vm_env *env, const char *id, struct vm_record *r, struct bg_error *err)
+int vm_load(struct vm_env *env, const char *ref, struct vm_record *r, struct bg_error *err)
 {
         pthread_mutex_lock(env->mu);
-        int x = vm_store_resolve(env->db, id, r, err);
+        int x = vm_store_resolve(env->db, ref, r, err);
         pthread_mutex_unlock(env->mu);
         return x;
 }
@@ -202,7 +202,8 @@ static int user_files(struct run *run, const char *work, struct bg_error *err)
         const struct vm_deps *d = run->env->deps;
         bool ws = run->fresh && run->ws_host && run->ws_host[0];
         if (!d->write_work_disk)
-                return ws ? bg_error_set(err, ENOTSUP, "no workspace service to write the workspace")
+                return ws ? bg_error_set(err, ENOTSUP,
+                                         "no workspace service to write the workspace")
                           : 0;
         struct bg_error e = {0};
         int r = d->write_work_disk(d->ud, &run->rec, work, run->fresh, ws ? run->ws_host : "",
@@ -404,7 +405,7 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
         run->ws_guest = ws_guest;
         run->progress = progress;
         run->pctx = pctx;
-        int r = load(env, id, &run->rec, err);
+        int r = vm_load(env, id, &run->rec, err);
         if (r >= 0)
                 r = vm_spec_identity(&run->rec, env->vms_dir, &run->spec, err);
         if (r < 0) {
@@ -440,7 +441,7 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
              struct bg_error *err)
 {
         struct vm_record r;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
@@ -494,7 +495,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state != VM_RUNNING)
@@ -544,7 +545,7 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         x = attach(env, &r, &drv, &spec, &h, err);
@@ -564,7 +565,7 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         x = attach(env, &r, &drv, &spec, &h, err);
@@ -623,7 +624,7 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
         struct vm_record own;
         if (!ret_rec)
                 ret_rec = &own;
-        int x = load(env, id, ret_rec, err);
+        int x = vm_load(env, id, ret_rec, err);
         if (x < 0)
                 return x;
         if (ret_rec->state != VM_RUNNING)
@@ -641,7 +642,7 @@ int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mi
            uint64_t work_disk_bytes, struct bg_error *err)
 {
         struct vm_record r;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state != VM_STOPPED && r.state != VM_CREATED && r.state != VM_ERROR)
