@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <linux/capability.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "banger/v1/net.pb-c.h"
