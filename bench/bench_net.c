@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "banger/v1/net.pb-c.h"
-#include "netlink.h"
+#include "hostnet/netlink.h"
 #include "netsvc.h"
 #include "rpc/rpc.h"
 #include "util/timeutil.h"

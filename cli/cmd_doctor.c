@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "accel_probe.h"
+#include "vmm/accel_probe.h"
 #include "banger/v1/gateway.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/net.pb-c.h"
@@ -20,8 +20,8 @@
 #include "cmd_sysinstall.h"
 #include "config/config.h"
 #include "doctor.h"
-#include "netlink.h"
-#include "resolved.h"
+#include "hostnet/netlink.h"
+#include "hostnet/resolved.h"
 #include "util/version.h"
 
 struct doctor_cli {

@@ -14,26 +14,27 @@
 
 #include <linux/capability.h>
 
-#include "fc_jailer.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/fc_jailer.h"
+#include "vmm/vmm_proc.h"
+#include "caps.h"
 #include "log/log.h"
 #include "util/macro.h"
 
 /* The owner's uid/gid, banger's roots and the chroot base. */
-static int jail_opts(struct netsvc *v, const char *jailer, const char *fc, char base[VMM_PATH_MAX],
-                     const char *roots[1], struct fc_jailer_opts *o, struct bg_error *err)
+static int jail_opts(const struct daemon *d, uid_t owner_uid, const char *jailer, const char *fc,
+                     char base[VMM_PATH_MAX], const char *roots[1], struct fc_jailer_opts *o,
+                     struct bg_error *err)
 {
-        struct passwd *pw = getpwuid(v->owner_uid);
+        struct passwd *pw = getpwuid(owner_uid);
         if (!pw)
-                return bg_error_set(err, ENOENT, "the owner uid %u has no passwd entry",
-                                    v->owner_uid);
-        roots[0] = v->d->paths.state_dir;
-        snprintf(base, VMM_PATH_MAX, "%s/jail", v->d->paths.state_dir);
+                return bg_error_set(err, ENOENT, "the owner uid %u has no passwd entry", owner_uid);
+        roots[0] = d->paths.state_dir;
+        snprintf(base, VMM_PATH_MAX, "%s/jail", d->paths.state_dir);
         *o = (struct fc_jailer_opts){
             .jailer = jailer,
             .exec_file = fc,
             .base_dir = base,
-            .uid = v->owner_uid,
+            .uid = owner_uid,
             .gid = pw->pw_gid,
             .roots = roots,
             .n_roots = 1,
@@ -76,7 +77,7 @@ static int dirs_root_only(const char *path, const char *key, const char *what, s
 static int trusted_program(const char *name, const char *key, char out[PATH_MAX],
                            char real[PATH_MAX], struct bg_error *err)
 {
-        int r = fc_find_binary(name, out, PATH_MAX);
+        int r = vmm_find_binary(name, out, PATH_MAX);
         if (r < 0)
                 return bg_error_errno(err, r, "%s = \"%s\" (netsvc's config): not found", key,
                                       name);
@@ -117,15 +118,15 @@ static int same_program(const char *requested, const char *trusted, const char *
                             key, trusted, requested, key);
 }
 
-static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct fc_jail_plan *p,
-                     struct bg_error *err)
+static int plan_from(const struct daemon *d, uid_t owner_uid, const Banger__V1__NetJailSpec *in,
+                     struct fc_jail_plan *p, struct bg_error *err)
 {
         char jailer[PATH_MAX], fc[PATH_MAX], jailer_real[PATH_MAX], fc_real[PATH_MAX];
-        int tr = trusted_program(v->d->cfg.firecracker.jailer_binary, "firecracker.jailer_binary",
+        int tr = trusted_program(d->cfg.firecracker.jailer_binary, "firecracker.jailer_binary",
                                  jailer, jailer_real, err);
         if (tr >= 0)
-                tr = trusted_program(v->d->cfg.firecracker.binary, "firecracker.binary", fc,
-                                     fc_real, err);
+                tr = trusted_program(d->cfg.firecracker.binary, "firecracker.binary", fc, fc_real,
+                                     err);
         if (tr >= 0)
                 tr =
                     same_program(in->jailer, jailer, jailer_real, "firecracker.jailer_binary", err);
@@ -139,7 +140,8 @@ static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct
             strlen(in->kernel_vmlinux) >= sizeof(spec.kernel_vmlinux) ||
             strlen(in->initrd) >= sizeof(spec.initrd) || in->n_disks > VMM_MAX_DISKS ||
             in->n_disks_read_only > in->n_disks)
-                return bg_error_set(err, EINVAL, "jail spec: a field is too long or too many disks");
+                return bg_error_set(err, EINVAL,
+                                    "jail spec: a field is too long or too many disks");
         snprintf(spec.id, sizeof(spec.id), "%s", in->vm_id);
         snprintf(spec.dir, sizeof(spec.dir), "%s", in->vm_dir);
         snprintf(spec.kernel_vmlinux, sizeof(spec.kernel_vmlinux), "%s", in->kernel_vmlinux);
@@ -160,7 +162,7 @@ static int plan_from(struct netsvc *v, const Banger__V1__NetJailSpec *in, struct
         char base[VMM_PATH_MAX];
         const char *roots[1];
         struct fc_jailer_opts o;
-        int r = jail_opts(v, jailer, fc, base, roots, &o, err);
+        int r = jail_opts(d, owner_uid, jailer, fc, base, roots, &o, err);
         if (r < 0)
                 return r;
         return fc_jailer_plan(&spec, &o, p, err);
@@ -197,8 +199,8 @@ static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
                         sigprocmask(SIG_SETMASK, &none, NULL);
                         signal(SIGPIPE, SIG_DFL);
                         int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                        int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW,
-                                       0600);
+                        int out =
+                            open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
                         if (out < 0)
                                 out = open("/dev/null", O_WRONLY | O_CLOEXEC);
                         dup2(in, 0);
@@ -266,7 +268,7 @@ static int jailer_privileges(struct bg_error *err)
         return 0;
 }
 
-int netsvc_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
+int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1__NetJailSpec *in,
                       Banger__V1__NetJailStartResponse *out, struct bg_error *err)
 {
         int pr = jailer_privileges(err);
@@ -275,7 +277,7 @@ int netsvc_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
         struct fc_jail_plan *p = calloc(1, sizeof(*p));
         if (!p)
                 return bg_error_set(err, ENOMEM, "out of memory");
-        int r = plan_from(v, in, p, err);
+        int r = plan_from(d, owner_uid, in, p, err);
         if (r >= 0) {
                 /* A chroot left by a run that ended is replaced. */
                 struct bg_error e = {0};
@@ -306,8 +308,8 @@ int netsvc_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
         return r;
 }
 
-int netsvc_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *in,
-                      struct bg_error *err)
+int netsvc_jail_clean(const struct daemon *d, uid_t owner_uid,
+                      const Banger__V1__NetJailCleanRequest *in, struct bg_error *err)
 {
         /* Cleanup needs only where things are; a plan of the paths alone. */
         struct fc_jail_plan *p = calloc(1, sizeof(*p));
@@ -316,7 +318,8 @@ int netsvc_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *i
         char base[VMM_PATH_MAX];
         const char *roots[1];
         struct fc_jailer_opts o;
-        int r = jail_opts(v, "/usr/bin/jailer", "/usr/bin/firecracker", base, roots, &o, err);
+        int r = jail_opts(d, owner_uid, "/usr/bin/jailer", "/usr/bin/firecracker", base, roots, &o,
+                          err);
         if (r >= 0)
                 r = fc_jailer_plan_paths(in->vm_id, in->vm_dir, &o, p, err);
         if (r >= 0)

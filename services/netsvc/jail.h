@@ -7,10 +7,16 @@
  * own session) so it outlives netsvc; the jailer execs Firecracker. */
 #pragma once
 
-#include "banger/v1/net.pb-c.h"
-#include "netsvc.h"
+#include <sys/types.h>
 
-int netsvc_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
+#include "banger/v1/net.pb-c.h"
+#include "daemon/daemon.h"
+#include "util/error.h"
+
+/* d: netsvc's daemon (its state directory holds the jails; its config names
+ * the trusted jailer and firecracker binaries); owner_uid: who Firecracker
+ * runs as. */
+int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1__NetJailSpec *in,
                       Banger__V1__NetJailStartResponse *out, struct bg_error *err);
-int netsvc_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *in,
-                      struct bg_error *err);
+int netsvc_jail_clean(const struct daemon *d, uid_t owner_uid,
+                      const Banger__V1__NetJailCleanRequest *in, struct bg_error *err);

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ipam_addr.h"
+#include "hostnet/ipam_addr.h"
 #include "util/error.h"
 #include "validate.h"
 

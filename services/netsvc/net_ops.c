@@ -3,13 +3,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "ifname.h"
+#include "hostnet/ifname.h"
 #include "leases.h"
 #include "log/log.h"
-#include "netlink.h"
+#include "hostnet/netlink.h"
 #include "netsvc.h"
-#include "nft.h"
-#include "resolved.h"
+#include "hostnet/nft.h"
+#include "hostnet/resolved.h"
 
 int netsvc_dns_lookup(void *userdata, const char *name, struct in_addr *ret)
 {

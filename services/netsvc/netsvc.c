@@ -6,21 +6,21 @@
  * (rpc_peer_allow_owner, see daemon_init), and methods absent from this
  * table do not exist (UNIMPLEMENTED). */
 #include "netsvc.h"
+#include "caps.h"
 #include "jail.h"
 
 #include <arpa/inet.h>
 #include <linux/capability.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "banger/v1/net.pb-c.h"
-#include "ifname.h"
+#include "hostnet/ifname.h"
 #include "leases.h"
 #include "log/log.h"
-#include "netlink.h"
-#include "nft.h"
-#include "resolved.h"
+#include "hostnet/netlink.h"
+#include "hostnet/nft.h"
+#include "hostnet/resolved.h"
 
 static int oom(struct bg_error *err)
 {
@@ -366,7 +366,7 @@ static int net_jail_start(struct netsvc *v, const Banger__V1__NetJailSpec *in,
                           struct bg_error *err)
 {
         (void)call;
-        return netsvc_jail_start(v, in, out, err);
+        return netsvc_jail_start(v->d, v->owner_uid, in, out, err);
 }
 
 static int net_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanRequest *in,
@@ -374,7 +374,7 @@ static int net_jail_clean(struct netsvc *v, const Banger__V1__NetJailCleanReques
                           struct bg_error *err)
 {
         (void)call, (void)out;
-        return netsvc_jail_clean(v, in, err);
+        return netsvc_jail_clean(v->d, v->owner_uid, in, err);
 }
 
 /* In descriptor order; checked at registration and by a unit test. */
@@ -398,15 +398,6 @@ int netsvc_register(struct netsvc *v, struct bg_error *err)
 {
         return rpc_server_add_service(v->d->srv, &banger__v1__net_service__descriptor,
                                       netsvc_net_methods, netsvc_n_net_methods, v, err);
-}
-
-int netsvc_cap_effective(int cap, struct bg_error *err)
-{
-        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
-        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {0};
-        if (syscall(SYS_capget, &hdr, data) < 0)
-                return bg_error_errno(err, -errno, "read own capabilities");
-        return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
 }
 
 int netsvc_check_privileges(struct bg_error *err)

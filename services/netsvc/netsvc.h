@@ -13,8 +13,8 @@
 #include <stdbool.h>
 
 #include "daemon/daemon.h"
-#include "dns.h"
-#include "ipam_addr.h"
+#include "hostnet/dns.h"
+#include "hostnet/ipam_addr.h"
 #include "netdb.h"
 #include "tap_pool.h"
 
@@ -45,10 +45,6 @@ struct netsvc {
         struct dns_server *dns[2]; /* dns_listen, and the bridge address */
         struct tap_pool *pool;
 };
-
-/* 1 when this process has capability cap (CAP_NET_ADMIN, …) in its
- * effective set, 0 when not, -errno when it cannot tell. */
-int netsvc_cap_effective(int cap, struct bg_error *err);
 
 extern const struct rpc_method_impl netsvc_net_methods[];
 extern const size_t netsvc_n_net_methods;

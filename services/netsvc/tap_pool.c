@@ -3,9 +3,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "ifname.h"
+#include "hostnet/ifname.h"
 #include "netdb.h"
-#include "netlink.h"
+#include "hostnet/netlink.h"
 #include "util/timeutil.h"
 
 #define BACKOFF_MIN_MS 100u

@@ -6,7 +6,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 
-#include "ipam_addr.h"
+#include "hostnet/ipam_addr.h"
 #include "util/error.h"
 
 #define NETSVC_VM_NAME_MAX 63

@@ -11,7 +11,6 @@
 #include "util/timeutil.h"
 #include "vm_lifecycle.h"
 #include "vm_store.h"
-#include "vmsvc.h"
 
 struct seen {
         char id[33];
@@ -22,7 +21,7 @@ struct seen {
 };
 
 struct idle_watch {
-        struct vmsvc *v;
+        struct vm_env *env; /* the VMs' records and lifecycle */
         uint64_t auto_stop_ms;
         uint64_t tick_ms;
         pthread_t thread;
@@ -66,7 +65,7 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
         struct vm_record rec;
         bool busy = true;
         *frac = -1;
-        if (vm_agent_open(&w->v->env, s->id, &c, &rec, &err) >= 0 &&
+        if (vm_agent_open(w->env, s->id, &c, &rec, &err) >= 0 &&
             agent_stats(c, 3000, &resp, &err) >= 0 && resp->stats && resp->stats->cpu) {
                 const Banger__V1__AgentCpu *u = resp->stats->cpu;
                 uint64_t b = u->user_ms + u->nice_ms + u->system_ms + u->irq_ms + u->softirq_ms;
@@ -91,9 +90,9 @@ static void tick(struct idle_watch *w)
         struct vm_record *all = NULL;
         size_t n = 0;
         struct bg_error err = {0};
-        pthread_mutex_lock(&w->v->mu);
-        int r = vm_store_list(w->v->d->db, &all, &n, &err);
-        pthread_mutex_unlock(&w->v->mu);
+        pthread_mutex_lock(w->env->mu);
+        int r = vm_store_list(w->env->db, &all, &n, &err);
+        pthread_mutex_unlock(w->env->mu);
         if (r < 0) {
                 log_warn("idle check: %s", err.msg);
                 return;
@@ -121,7 +120,7 @@ static void tick(struct idle_watch *w)
                          all[i].name, (unsigned long long)(idle / 1000), frac * 100,
                          IDLE_BUSY * 100);
                 bg_error_clear(&err);
-                if (vm_stop(&w->v->env, all[i].id, &err) < 0)
+                if (vm_stop(w->env, all[i].id, &err) < 0)
                         log_warn("auto-stop of VM %s: %s", all[i].name, err.msg);
                 s->present = false; /* stopped (or gone): forget it */
         }
@@ -158,7 +157,7 @@ static void *watch_main(void *arg)
         return NULL;
 }
 
-int idle_watch_start(struct vmsvc *v, uint64_t auto_stop_s, struct idle_watch **ret,
+int idle_watch_start(struct vm_env *env, uint64_t auto_stop_s, struct idle_watch **ret,
                      struct bg_error *err)
 {
         *ret = NULL;
@@ -167,7 +166,7 @@ int idle_watch_start(struct vmsvc *v, uint64_t auto_stop_s, struct idle_watch **
         struct idle_watch *w = calloc(1, sizeof(*w));
         if (!w)
                 return bg_error_set(err, ENOMEM, "out of memory");
-        w->v = v;
+        w->env = env;
         w->auto_stop_ms = auto_stop_s * 1000;
         w->tick_ms = idle_tick_ms(auto_stop_s);
         pthread_mutex_init(&w->mu, NULL);

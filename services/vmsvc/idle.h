@@ -12,11 +12,12 @@
 
 #define IDLE_BUSY 0.10
 
-struct vmsvc;
+struct vm_env;
 struct idle_watch;
 
-/* Nothing is started when auto_stop_s is 0 (*ret stays NULL). */
-int idle_watch_start(struct vmsvc *v, uint64_t auto_stop_s, struct idle_watch **ret,
+/* Watches the running VMs of env (borrowed: it must outlive the watch).
+ * Nothing is started when auto_stop_s is 0 (*ret stays NULL). */
+int idle_watch_start(struct vm_env *env, uint64_t auto_stop_s, struct idle_watch **ret,
                      struct bg_error *err);
 /* Stops and frees the thread; NULL is fine. */
 void idle_watch_stop(struct idle_watch *w);

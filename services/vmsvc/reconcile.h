@@ -10,7 +10,7 @@
 
 #include "util/error.h"
 #include "vm_store.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 /* The calls reconcile makes to netsvc, behind a seam for tests. */
 struct vm_net_ops {

@@ -20,7 +20,7 @@
 #include "util/names.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vm_cmdline.h"
+#include "vmm/vmm_log.h"
 
 const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
 const size_t vm_n_create_stages = ELEMENTSOF(vm_create_stages);
@@ -79,10 +79,10 @@ static int save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
         return x;
 }
 
-static int load(struct vm_env *env, const char *id, struct vm_record *r, struct bg_error *err)
+int vm_load(struct vm_env *env, const char *ref, struct vm_record *r, struct bg_error *err)
 {
         pthread_mutex_lock(env->mu);
-        int x = vm_store_resolve(env->db, id, r, err);
+        int x = vm_store_resolve(env->db, ref, r, err);
         pthread_mutex_unlock(env->mu);
         return x;
 }
@@ -202,7 +202,8 @@ static int user_files(struct run *run, const char *work, struct bg_error *err)
         const struct vm_deps *d = run->env->deps;
         bool ws = run->fresh && run->ws_host && run->ws_host[0];
         if (!d->write_work_disk)
-                return ws ? bg_error_set(err, ENOTSUP, "no workspace service to write the workspace")
+                return ws ? bg_error_set(err, ENOTSUP,
+                                         "no workspace service to write the workspace")
                           : 0;
         struct bg_error e = {0};
         int r = d->write_work_disk(d->ud, &run->rec, work, run->fresh, ws ? run->ws_host : "",
@@ -261,12 +262,11 @@ static int step_disks(void *ctx, struct bg_error *err)
         return save(env, &run->rec, err);
 }
 
-static int build_spec(struct run *run, struct bg_error *err)
+static void build_spec(struct run *run)
 {
         struct vm_env *env = run->env;
         struct vmm_spec *s = &run->spec;
         bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
-        int r;
 
         snprintf(s->binary, sizeof(s->binary), "%s", env->binary);
         s->vcpu = run->rec.vcpu;
@@ -296,30 +296,21 @@ static int build_spec(struct run *run, struct bg_error *err)
                 s->jail_ud = env->deps->ud;
         }
 
-        struct vm_boot_params bp = {
-            .name = run->rec.name,
-            .ip = run->net.ip[0] ? run->net.ip : NULL,
-            .prefix = run->net.prefix,
-            .gateway = run->net.gateway,
-            .dns = env->dns[0]       ? env->dns
-                   : run->net.dns[0] ? run->net.dns
-                                     : NULL,
-            .mac = run->net.mac,
-            .has_modules_disk = run->k.modules[0] != '\0',
-            .agent = NULL, /* the driver knows its agent transport */
-            .tcg = env->accel != VMM_ACCEL_KVM,
-        };
-        r = vm_cmdline_build(&bp, s->cmdline, sizeof(s->cmdline), err);
-        return r;
+        /* What the guest is told on its kernel command line; the driver
+         * adds the machine's part and builds the line (lib/vmm/vmm_cmdline.h). */
+        struct vmm_boot *b = &s->boot;
+        snprintf(b->ip, sizeof(b->ip), "%s", run->net.ip);
+        b->prefix = run->net.prefix;
+        snprintf(b->gateway, sizeof(b->gateway), "%s", run->net.gateway);
+        snprintf(b->dns, sizeof(b->dns), "%s", env->dns[0] ? env->dns : run->net.dns);
+        b->modules_disk = run->k.modules[0] != '\0';
 }
 
 static int step_boot(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        int r = build_spec(run, err);
-        if (r < 0)
-                return r;
-        r = run->drv->launch(&run->spec, &run->h, err);
+        build_spec(run);
+        int r = run->drv->launch(&run->spec, &run->h, err);
         if (r < 0)
                 return r;
         run->rec.pid = run->h.pid;
@@ -336,25 +327,6 @@ static int undo_boot(void *ctx, struct bg_error *err)
         run->rec.pid = 0;
         run->rec.pid_start = 0;
         return r;
-}
-
-static void console_tail(const struct run *run, char *buf, size_t len)
-{
-        char path[VMM_PATH_MAX + 16];
-        disk_path(run, "console.log", path, sizeof(path));
-        buf[0] = '\0';
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return;
-        char line[512], last[512] = "";
-        while (fgets(line, sizeof(line), f))
-                if (line[0] != '\n' && line[0] != '\r')
-                        snprintf(last, sizeof(last), "%s", line);
-        fclose(f);
-        char *nl = strpbrk(last, "\r\n");
-        if (nl)
-                *nl = '\0';
-        snprintf(buf, len, "%s", last);
 }
 
 static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
@@ -379,7 +351,7 @@ static int step_agent(void *ctx, struct bg_error *err)
                         char reason[200] = "", tail[300];
                         if (run->drv->exit_reason)
                                 run->drv->exit_reason(&run->spec, 0, reason, sizeof(reason));
-                        console_tail(run, tail, sizeof(tail));
+                        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
                         return bg_error_set(err, EIO, "the VM exited while booting%s%s%s%s",
                                             reason[0] ? ": " : "", reason,
                                             tail[0] ? "; console: " : "", tail);
@@ -399,7 +371,7 @@ static int step_agent(void *ctx, struct bg_error *err)
                 sleep_ms(200);
         }
         char tail[300];
-        console_tail(run, tail, sizeof(tail));
+        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
         return bg_error_set(err, ETIMEDOUT, "the guest agent did not answer within %u s (%s)%s%s",
                             run->env->agent_timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
                             tail[0] ? "; console: " : "", tail);
@@ -433,7 +405,7 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
         run->ws_guest = ws_guest;
         run->progress = progress;
         run->pctx = pctx;
-        int r = load(env, id, &run->rec, err);
+        int r = vm_load(env, id, &run->rec, err);
         if (r >= 0)
                 r = vm_spec_identity(&run->rec, env->vms_dir, &run->spec, err);
         if (r < 0) {
@@ -469,7 +441,7 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
              struct bg_error *err)
 {
         struct vm_record r;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
@@ -523,7 +495,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state != VM_RUNNING)
@@ -573,7 +545,7 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         x = attach(env, &r, &drv, &spec, &h, err);
@@ -593,7 +565,7 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         const struct vmm_driver *drv;
         struct vmm_spec spec;
         struct vmm_handle h;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         x = attach(env, &r, &drv, &spec, &h, err);
@@ -652,7 +624,7 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
         struct vm_record own;
         if (!ret_rec)
                 ret_rec = &own;
-        int x = load(env, id, ret_rec, err);
+        int x = vm_load(env, id, ret_rec, err);
         if (x < 0)
                 return x;
         if (ret_rec->state != VM_RUNNING)
@@ -670,7 +642,7 @@ int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mi
            uint64_t work_disk_bytes, struct bg_error *err)
 {
         struct vm_record r;
-        int x = load(env, id, &r, err);
+        int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
         if (r.state != VM_STOPPED && r.state != VM_CREATED && r.state != VM_ERROR)

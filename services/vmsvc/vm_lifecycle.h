@@ -12,7 +12,7 @@
 #include "steps.h"
 #include "util/error.h"
 #include "vm_store.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 struct vm_kernel_info {
         char bzimage[VMM_PATH_MAX];
@@ -97,6 +97,8 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
  * after timeout; then gives the tap back. */
 int vm_stop(struct vm_env *env, const char *id, struct bg_error *err);
 int vm_kill(struct vm_env *env, const char *id, struct bg_error *err);
+/* The record of a VM by name or id (under env->mu). */
+int vm_load(struct vm_env *env, const char *ref, struct vm_record *ret, struct bg_error *err);
 /* Connects to a running VM's guest agent. */
 struct agent_conn;
 int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,

@@ -1,29 +1,34 @@
 /* banger-vmsvc: VM lifecycle. Owns vms.db and the VM directories
- * (STATE/vms/<id>/). Reaches imagesvc (kernels, images) and netsvc (leases,
- * taps) over their sockets. */
+ * (STATE/vms/<id>/). Reaches imagesvc (kernels, images), netsvc (leases,
+ * taps, the jailer) and workspacesvc over their sockets (vm_deps.h).
+ *
+ * Files: vmsvc.c set-up, vmsvc_rpc.c the VmService handlers, vm_probes.c
+ * logs/stats/ports/health, vm_deps.c the calls to other services,
+ * vm_lifecycle.c what happens to one VM, reconcile.c start-up adoption,
+ * idle.c auto-stop; the VMM drivers are lib/vmm. */
 #pragma once
 
 #include <pthread.h>
 
 #include "daemon/daemon.h"
 #include "ops/ops.h"
+#include "vm_deps.h"
 #include "vm_lifecycle.h"
 
 struct vmsvc {
         struct daemon *d;
         struct ops_registry *ops;
         pthread_mutex_t mu;
-        struct rpc_client *imagesvc;
-        struct rpc_client *netsvc;
-        struct rpc_client *workspacesvc;
+        struct vm_peers peers; /* imagesvc, netsvc, workspacesvc */
         struct vm_deps deps;
         struct vm_env env;
-        char *owner_pubkey; /* the owner's ssh public key line(s) */
+        char *owner_pubkey;      /* the owner's ssh public key line(s) */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
-        pthread_mutex_t ssh_mu; /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
+        pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
 };
 
 extern const struct store_migration *const vmsvc_migrations;
+/* VmService's handlers (vmsvc_rpc.c), in the service descriptor's order. */
 extern const struct rpc_method_impl vmsvc_vm_methods[];
 extern const size_t vmsvc_n_vm_methods;
 
@@ -34,3 +39,8 @@ void vmsvc_done(struct vmsvc *v);
 
 /* The driver for a VMM name ("qemu", "firecracker"), NULL if unknown. */
 const struct vmm_driver *vmsvc_driver_for(const char *vmm);
+
+/* Rewrites CONFIG/ssh/{config,known_hosts} from the VM records (ssh_files.h);
+ * v is the struct vmsvc. Failures are logged: ssh access is a convenience
+ * next to the VM itself. */
+void vmsvc_ssh_refresh(void *v);

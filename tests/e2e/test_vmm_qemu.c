@@ -19,11 +19,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accel_probe.h"
+#include "vmm/accel_probe.h"
 #include "agent_client.h"
 #include "util/timeutil.h"
-#include "vmm.h"
-#include "vmm_qemu.h"
+#include "vmm/vmm.h"
+#include "vmm/qemu/vmm_qemu.h"
 
 static const struct vmm_driver *drv = &vmm_qemu_driver;
 
@@ -82,7 +82,7 @@ static void make_spec(struct vmm_spec *s, const char *name, char **args)
 {
         memset(s, 0, sizeof(*s));
         snprintf(s->id, sizeof(s->id), "%s", "e2e0000000000000000000000000000e");
-        snprintf(s->name, sizeof(s->name), "%s", name);
+        snprintf(s->name, sizeof(s->name), "e2e-qemu"); /* the guest's hostname */
         snprintf(s->dir, sizeof(s->dir), "%s/%s", workdir, name);
         mkdir(s->dir, 0700);
         snprintf(s->binary, sizeof(s->binary), "qemu-system-x86_64");
@@ -90,9 +90,7 @@ static void make_spec(struct vmm_spec *s, const char *name, char **args)
         s->memory_mib = 512;
         snprintf(s->kernel_bzimage, sizeof(s->kernel_bzimage), "%s", args[1]);
         snprintf(s->initrd, sizeof(s->initrd), "%s", args[2]);
-        snprintf(s->cmdline, sizeof(s->cmdline),
-                 "root=/dev/vda rw rootfstype=ext4 init=/sbin/e2e-init banger.name=e2e-qemu "
-                 "banger.work=/dev/vdb");
+        snprintf(s->boot.init, sizeof(s->boot.init), "/sbin/e2e-init");
         s->n_disks = 3;
         snprintf(s->disks[0].path, VMM_PATH_MAX, "%s", args[3]);
         s->disks[0].format = VMM_DISK_QCOW2;
@@ -212,6 +210,26 @@ int main(int argc, char **argv)
         CHECK(file_has(s1.dir, "console.log", "mounted work disk /dev/vdb"),
               "the work disk is not /dev/vdb");
         CHECK(file_has(s1.dir, "console.log", "[vdc]"), "no third disk /dev/vdc");
+
+        /* 2b. Pause and resume through QMP; the guest answers again after. */
+        struct vmm_status vs;
+        CHECK(drv->caps & VMM_CAP_PAUSE, "QEMU driver without VMM_CAP_PAUSE");
+        r = drv->query(&s1, &h, &vs, &err);
+        CHECK(r == 0 && vs.state == VMM_RUN_RUNNING, "query: %d %s (%s)", r, vs.detail, err.msg);
+        r = drv->pause(&s1, &h, &err);
+        CHECK(r == 0, "pause: %s", err.msg);
+        r = drv->query(&s1, &h, &vs, &err);
+        CHECK(r == 0 && vs.state == VMM_RUN_PAUSED, "query after pause: %d %s (%s)", r, vs.detail,
+              err.msg);
+        r = drv->resume(&s1, &h, &err);
+        CHECK(r == 0, "resume: %s", err.msg);
+        r = drv->query(&s1, &h, &vs, &err);
+        CHECK(r == 0 && vs.state == VMM_RUN_RUNNING, "query after resume: %d %s (%s)", r,
+              vs.detail, err.msg);
+        agent_response_free(TAKE_PTR(health));
+        r = agent_health(c, 10000, &health, &err);
+        CHECK(r >= 0, "agent Health after resume: %s", err.msg);
+        printf("pause/resume: %s, agent answers\n", vs.detail);
 
         /* 3. Forget the handle, adopt it back. */
         struct vmm_handle saved = h, adopted;

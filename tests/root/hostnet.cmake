@@ -1,4 +1,4 @@
-# Root tests of services/netsvc/hostnet: everything runs in fresh network
+# Root tests of lib/hostnet: everything runs in fresh network
 # namespaces; both skip (exit 77) without root or namespace support.
 add_executable(hostnet_tool ${CMAKE_CURRENT_LIST_DIR}/test_hostnet_tool.c)
 target_link_libraries(hostnet_tool PRIVATE bg_hostnet bg_util Threads::Threads)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Root scenario for netsvc/hostnet, entirely inside fresh network namespaces
+# Root scenario for lib/hostnet, entirely inside fresh network namespaces
 # (the host's own network is never touched):
 #
 #   g1 (172.30.0.2) ─┐                       ┌ inet: 10.99.0.2, 203.0.113.10,

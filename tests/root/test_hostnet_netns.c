@@ -1,4 +1,4 @@
-/* netsvc/hostnet primitives against the real kernel, each test in a fresh
+/* lib/hostnet primitives against the real kernel, each test in a fresh
  * network namespace (and a private mount namespace with its own /sys), so
  * the host's network is never touched. Needs root; exits 77 otherwise. */
 #include <stdarg.h>
@@ -21,8 +21,8 @@
 
 #include <nftables/libnftables.h>
 
-#include "netlink.h"
-#include "nft.h"
+#include "hostnet/netlink.h"
+#include "hostnet/nft.h"
 
 static struct in_addr A(const char *s) {
         struct in_addr a;

@@ -1,4 +1,4 @@
-/* hostnet_tool: a command-line driver of the netsvc/hostnet primitives for
+/* hostnet_tool: a command-line driver of the lib/hostnet primitives for
  * the namespace scenarios in hostnet_nat.sh, plus the tiny TCP listener,
  * client and DNS junk sender those scenarios need. Test helper only: it is
  * not installed and not a test by itself.
@@ -27,9 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dns.h"
-#include "netlink.h"
-#include "nft.h"
+#include "hostnet/dns.h"
+#include "hostnet/netlink.h"
+#include "hostnet/nft.h"
 
 static int fail(const struct bg_error *err)
 {

@@ -32,6 +32,7 @@ struct fc_contract_state {
         const struct fc_contract *c;
         struct fc_contract_opts o;
         bool started, logger, metrics, boot_source, shutdown_requested;
+        bool paused; /* PATCH /vm Paused, until Resumed */
         unsigned root_drives;
         json_t *drives;  /* drive_id -> body */
         json_t *ifaces;  /* iface_id -> body */
@@ -432,6 +433,8 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                                               "The id from the path does not match the id from "
                                               "the body!");
                 }
+        if (is_patch && streq(tmpl, "/vm"))
+                st->paused = streq(json_string_value(json_object_get(body, "state")), "Paused");
         if (!is_put)
                 return 0;
 
@@ -559,7 +562,10 @@ static int answer_get(struct fc_contract_state *st, const char *tmpl, char *resp
         if (streq(tmpl, "/"))
                 j = json_pack("{s:s, s:s, s:s, s:s}", "app_name", "Firecracker", "id",
                               st->o.instance_id ? st->o.instance_id : "anonymous-instance", "state",
-                              st->started ? "Running" : "Not started", "vmm_version", "1.16.1");
+                              !st->started  ? "Not started"
+                              : st->paused ? "Paused"
+                                           : "Running",
+                              "vmm_version", "1.16.1");
         else if (streq(tmpl, "/version"))
                 j = json_pack("{s:s}", "firecracker_version", "1.16.1");
         else if (streq(tmpl, "/machine-config"))

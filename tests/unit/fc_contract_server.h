@@ -6,7 +6,7 @@
  * present, no unknown fields (unless additionalProperties: true), $refs
  * resolved. On top, Firecracker's documented behaviour: nothing but
  * actions, vm and metrics after InstanceStart; no SendCtrlAltDel or PATCH
- * before it; InstanceStart needs a boot source; logger and metrics only
+ * before it; PATCH /vm Paused/Resumed is what GET / reports as the state; InstanceStart needs a boot source; logger and metrics only
  * once; path ids equal body ids; referenced files exist; PUT /vsock binds
  * the hybrid-vsock uds and answers "CONNECT <port>\n" like Firecracker.
  *

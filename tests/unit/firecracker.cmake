@@ -1,8 +1,5 @@
 # Firecracker driver, API client, jailer helpers, and the contract test
 # server that checks every request against shared/ref/firecracker-v1.16-api.yaml.
-if(NOT TARGET vmsvc_firecracker)
-  include(${CMAKE_SOURCE_DIR}/services/vmsvc/vmm_firecracker.cmake)
-endif()
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 
 add_library(fc_contract_server STATIC ${CMAKE_CURRENT_LIST_DIR}/fc_contract_server.c)
@@ -25,7 +22,7 @@ banger_add_test(test_fc_contract
 foreach(t driver version)
   banger_add_test(test_fc_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fc_${t}.c
-    LIBS vmsvc_firecracker fc_contract_server bg_agent Threads::Threads
+    LIBS bg_vmm_firecracker fc_contract_server bg_agent Threads::Threads
     LABELS unit TIMEOUT 60)
   add_dependencies(test_fc_${t} fc_fake_firecracker)
   target_compile_definitions(test_fc_${t} PRIVATE
@@ -35,6 +32,6 @@ endforeach()
 foreach(t jailer jailer_stage)
   banger_add_test(test_fc_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fc_${t}.c
-    LIBS vmsvc_firecracker
+    LIBS bg_vmm_firecracker
     LABELS unit TIMEOUT 30)
 endforeach()

@@ -1,4 +1,4 @@
-# Unit tests of services/netsvc/hostnet (no root, no network namespaces).
+# Unit tests of lib/hostnet (no root, no network namespaces).
 banger_add_test(test_hostnet_addr SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_hostnet_addr.c
   LIBS bg_hostnet bg_util LABELS unit TIMEOUT 30)
 banger_add_test(test_hostnet_nft SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_hostnet_nft.c

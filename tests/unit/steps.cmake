@@ -2,8 +2,6 @@ banger_add_test(test_steps SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_steps.c
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
 banger_add_test(test_identity SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_identity.c
   LIBS vmsvc_core bg_disk bg_ext4 LABELS unit TIMEOUT 60)
-banger_add_test(test_vm_cmdline SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vm_cmdline.c
-  LIBS vmsvc_core LABELS unit TIMEOUT 30)
 banger_add_test(test_vm_store SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vm_store.c
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
 banger_add_test(test_reconcile SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_reconcile.c

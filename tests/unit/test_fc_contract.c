@@ -195,6 +195,12 @@ static void test_after_start(void **state)
         assert_refused(f, "PUT", "/boot-source", "{\"kernel_image_path\":\"/k\"}",
                        "not supported after starting");
         assert_int_equal(req(f, "PATCH", "/vm", "{\"state\":\"Paused\"}"), 204);
+        assert_int_equal(req(f, "GET", "/", NULL), 200);
+        assert_non_null(strstr(f->resp, "\"state\":\"Paused\""));
+        assert_refused(f, "PATCH", "/vm", "{\"state\":\"Frozen\"}", "unknown variant `Frozen`");
+        assert_int_equal(req(f, "PATCH", "/vm", "{\"state\":\"Resumed\"}"), 204);
+        assert_int_equal(req(f, "GET", "/", NULL), 200);
+        assert_non_null(strstr(f->resp, "\"state\":\"Running\""));
         assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}"), 204);
         assert_int_equal(req(f, "GET", "/machine-config", NULL), 200);
         assert_non_null(strstr(f->resp, "\"vcpu_count\":2"));

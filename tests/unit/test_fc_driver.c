@@ -19,12 +19,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "agent_client.h"
+#include "cmdline_once.h"
 #include "fc_contract_server.h"
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/fc_config.h"
+#include "vmm/firecracker/vmm_firecracker.h"
 
 static char tmp[64];
 static const struct vmm_driver *drv = &vmm_firecracker_driver;
@@ -55,7 +59,10 @@ static int setup(void **state)
         s->disks[2].read_only = true;
         snprintf(s->tap, sizeof(s->tap), "bgtap0");
         snprintf(s->mac, sizeof(s->mac), "52:54:00:12:34:56");
-        snprintf(s->cmdline, sizeof(s->cmdline), "root=/dev/vda banger.name=t1");
+        snprintf(s->boot.ip, sizeof(s->boot.ip), "172.30.0.7");
+        s->boot.prefix = 24;
+        snprintf(s->boot.gateway, sizeof(s->boot.gateway), "172.30.0.1");
+        s->boot.modules_disk = true;
         assert_int_equal(mkdir(s->dir, 0755), 0);
         char rec[128];
         snprintf(rec, sizeof(rec), "%s/calls.log", s->dir);
@@ -158,8 +165,17 @@ static void test_launch_stop_kill(void **state)
         assert_non_null(strstr(c[0], "/vm/fc.log\""));
         assert_non_null(strstr(c[2], "\"mem_size_mib\":256"));
         assert_non_null(strstr(c[2], "\"vcpu_count\":2"));
-        assert_non_null(strstr(c[3], "\"boot_args\":\"console=ttyS0 reboot=k panic=1 pci=off "));
-        assert_non_null(strstr(c[3], "root=/dev/vda banger.name=t1 banger.agent=vsock:1024\""));
+        /* The whole boot line, from the one builder: every parameter once. */
+        json_t *boot = json_loads(c[3] + strlen("PUT /boot-source 204 "), 0, NULL);
+        const char *args = json_string_value(json_object_get(boot, "boot_args"));
+        assert_non_null(args);
+        assert_string_equal(args, "console=ttyS0 reboot=t panic=-1 pci=off i8042.noaux "
+                                  "i8042.nomux i8042.dumbkbd root=/dev/vda rw rootfstype=ext4 "
+                                  "banger.name=t1 banger.work=/dev/vdb banger.modules=/dev/vdc "
+                                  "banger.agent=vsock:1024 banger.ip=172.30.0.7/24 "
+                                  "banger.gw=172.30.0.1 banger.mac=52:54:00:12:34:56");
+        assert_params_once(args);
+        json_decref(boot);
         assert_non_null(strstr(c[3], "\"initrd_path\":\"/tmp/"));
         assert_non_null(strstr(c[4], "\"is_read_only\":false"));
         assert_non_null(strstr(c[4], "\"is_root_device\":false"));
@@ -208,6 +224,51 @@ static void test_kill(void **state)
         char why[256];
         drv->exit_reason(s, st, why, sizeof(why));
         assert_non_null(strstr(why, "killed by signal 9 (SIGKILL)"));
+}
+
+/* query, pause and resume against the contract server: PATCH /vm and GET /
+ * as Firecracker 1.16's API specification has them. */
+static void test_query_pause_resume(void **state)
+{
+        assert_true(drv->caps & VMM_CAP_PAUSE);
+        assert_false(drv->caps & (VMM_CAP_SNAPSHOT | VMM_CAP_HOTPLUG));
+        assert_int_equal(drv->agent_transports,
+                         VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_HYBRID_VSOCK));
+        struct vmm_spec *s = *state;
+        struct vmm_handle h;
+        struct bg_error err = {0};
+        if (drv->launch(s, &h, &err) < 0)
+                fail_msg("launch: %s", err.msg);
+        struct vmm_status st;
+        assert_int_equal(drv->query(s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_RUNNING);
+        assert_string_equal(st.detail, "Running");
+        if (drv->pause(s, &h, &err) < 0)
+                fail_msg("pause: %s", err.msg);
+        assert_int_equal(drv->query(s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_PAUSED);
+        assert_string_equal(st.detail, "Paused");
+        if (drv->resume(s, &h, &err) < 0)
+                fail_msg("resume: %s", err.msg);
+        assert_int_equal(drv->query(s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_RUNNING);
+
+        char **c;
+        size_t n = read_calls(s, &c);
+        assert_true(n >= 5);
+        assert_string_equal(c[n - 5], "GET / 200 -");
+        assert_string_equal(c[n - 4], "PATCH /vm 204 {\"state\":\"Paused\"}");
+        assert_string_equal(c[n - 3], "GET / 200 -");
+        assert_string_equal(c[n - 2], "PATCH /vm 204 {\"state\":\"Resumed\"}");
+        assert_string_equal(c[n - 1], "GET / 200 -");
+        free_calls(c, n);
+
+        assert_int_equal(drv->kill(&h, &err), 0);
+        wait_exit(h.pid);
+        bg_error_clear(&err);
+        assert_int_equal(drv->pause(s, &h, &err), -ESRCH);
+        assert_non_null(strstr(err.msg, "not running"));
+        assert_int_equal(drv->query(s, &h, &st, &err), -ESRCH);
 }
 
 static void test_exit_code_reason(void **state)
@@ -305,10 +366,11 @@ static void test_refused_before_spawn(void **state)
         assert_non_null(strstr(err.msg, "work.ext4' is qcow2: Firecracker needs raw disks"));
         s->disks[1].format = VMM_DISK_RAW;
 
-        snprintf(s->cmdline, sizeof(s->cmdline), "banger.agent=virtio-serial:banger");
+        /* A refused kernel command line starts nothing either. */
+        snprintf(s->boot.gateway, sizeof(s->boot.gateway), "172.30.0.1 init=/bin/sh");
         assert_int_equal(drv->launch(s, &h, &err), -EINVAL);
-        assert_non_null(strstr(err.msg, "needs vsock:PORT"));
-        snprintf(s->cmdline, sizeof(s->cmdline), "root=/dev/vda");
+        assert_non_null(strstr(err.msg, "gateway"));
+        snprintf(s->boot.gateway, sizeof(s->boot.gateway), "172.30.0.1");
 
         s->vsock_cid = 2;
         assert_int_equal(drv->launch(s, &h, &err), -EINVAL);
@@ -345,16 +407,15 @@ static void test_adopt(void **state)
         struct vmm_spec *s = *state;
         struct vmm_handle h, a;
         struct bg_error err = {0};
-        snprintf(s->cmdline, sizeof(s->cmdline), "root=/dev/vda banger.agent=vsock:52");
         if (drv->launch(s, &h, &err) < 0)
                 fail_msg("launch: %s", err.msg);
-        assert_int_equal(h.agent_port, 52);
+        assert_int_equal(h.agent_port, FC_AGENT_VSOCK_PORT);
         if (drv->adopt(s, &a, &err) < 0)
                 fail_msg("adopt: %s", err.msg);
         assert_int_equal(a.pid, h.pid);
         assert_int_equal(a.start_time, h.start_time);
         assert_string_equal(a.agent_path, h.agent_path);
-        assert_int_equal(a.agent_port, 52);
+        assert_int_equal(a.agent_port, FC_AGENT_VSOCK_PORT);
         assert_int_equal(a.agent_transport, VMM_AGENT_HYBRID_VSOCK);
 
         /* A pidfile naming a live process that is not Firecracker. */
@@ -569,6 +630,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_launch_stop_kill, setup, teardown),
             cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_query_pause_resume, setup, teardown),
             cmocka_unit_test_setup_teardown(test_exit_code_reason, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fault_paths, setup, teardown),
             cmocka_unit_test_setup_teardown(test_refused_before_spawn, setup, teardown),

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 #include "util/macro.h"
 
 static const char *const roots[] = {"/var/lib/banger", "/run/banger"};
@@ -28,7 +28,6 @@ static struct vmm_spec make_spec(void)
         s.disks[2].read_only = true;
         snprintf(s.tap, sizeof(s.tap), "bgtap3");
         snprintf(s.mac, sizeof(s.mac), "52:54:00:aa:bb:cc");
-        snprintf(s.cmdline, sizeof(s.cmdline), "root=/dev/vda");
         return s;
 }
 
@@ -160,11 +159,11 @@ static void test_path_check(void **state)
         assert_int_equal(fc_jail_path_check("/var/lib/banger/../x", roots, 2, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "'..'"));
 
-        assert_true(fc_jail_id_valid("0a1b"));
-        assert_false(fc_jail_id_valid("0A1B"));
-        assert_false(fc_jail_id_valid("../x"));
-        assert_false(fc_jail_id_valid(""));
-        assert_false(fc_jail_id_valid("0123456789abcdef0123456789abcdef0"));
+        assert_true(vmm_id_valid("0a1b"));
+        assert_false(vmm_id_valid("0A1B"));
+        assert_false(vmm_id_valid("../x"));
+        assert_false(vmm_id_valid(""));
+        assert_false(vmm_id_valid("0123456789abcdef0123456789abcdef0"));
 }
 
 static void test_plan_refusals(void **state)

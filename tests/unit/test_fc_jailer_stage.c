@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 #include "util/macro.h"
 
 #define OWNER 4242

@@ -11,8 +11,12 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "cmdline_once.h"
 #include "util/macro.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/fc_config.h"
+#include "vmm/firecracker/fc_version.h"
+#include "vmm/firecracker/vmm_firecracker.h"
+#include "vmm/vmm_proc.h"
 
 static void test_version_parse(void **state)
 {
@@ -111,11 +115,11 @@ static void test_version_of_binary(void **state)
         snprintf(path, sizeof(path), "%s:%s", dir, old ? old : "/usr/bin");
         setenv("PATH", path, 1);
         char found[4096];
-        assert_int_equal(fc_find_binary("firecracker", found, sizeof(found)), 0);
+        assert_int_equal(vmm_find_binary("firecracker", found, sizeof(found)), 0);
         assert_string_equal(found, FC_FAKE_BINARY);
         assert_int_equal(fc_version("firecracker", &a, &b, &c, &err), 0);
         setenv("PATH", "/nonexistent", 1);
-        assert_int_equal(fc_find_binary("firecracker", found, sizeof(found)), -ENOENT);
+        assert_int_equal(vmm_find_binary("firecracker", found, sizeof(found)), -ENOENT);
         assert_int_equal(fc_usable("firecracker", why, sizeof(why)), 0);
         assert_string_equal(why, "firecracker not found in PATH");
         setenv("PATH", old ? old : "/usr/bin:/bin", 1);
@@ -167,32 +171,28 @@ static void test_vcpu(void **state)
         assert_int_equal(fc_check_vcpu(34, &err), -EINVAL);
 }
 
+/* Firecracker's machine part of the kernel command line: console, agent on
+ * vsock 1024, no PCI, quick i8042, and nothing twice. */
 static void test_boot_args(void **state)
 {
         (void)state;
         struct bg_error err = {0};
-        char buf[FC_CMDLINE_MAX + 64];
-        uint32_t port = 0;
-        assert_int_equal(fc_boot_args("root=/dev/vda banger.name=a", buf, sizeof(buf), &port, &err),
-                         0);
-        assert_string_equal(buf,
-                            "console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux "
-                            "i8042.dumbkbd root=/dev/vda banger.name=a banger.agent=vsock:1024");
-        assert_int_equal(port, 1024);
-        assert_int_equal(
-            fc_boot_args("root=/dev/vda banger.agent=vsock:52", buf, sizeof(buf), &port, &err), 0);
-        assert_int_equal(port, 52);
-        assert_null(strstr(buf, "vsock:1024"));
-        assert_int_equal(
-            fc_boot_args("banger.agent=virtio-serial:banger", buf, sizeof(buf), &port, &err),
-            -EINVAL);
-        assert_non_null(strstr(err.msg, "needs vsock:PORT"));
-        assert_int_equal(fc_boot_args("banger.agent=vsock:x", buf, sizeof(buf), &port, &err),
-                         -EINVAL);
-        char longline[2100];
-        memset(longline, 'a', sizeof(longline) - 1);
-        longline[sizeof(longline) - 1] = '\0';
-        assert_int_equal(fc_boot_args(longline, buf, sizeof(buf), &port, &err), -E2BIG);
+        struct vmm_spec s;
+        memset(&s, 0, sizeof(s));
+        snprintf(s.name, sizeof(s.name), "a");
+        char buf[VMM_CMDLINE_MAX];
+        assert_int_equal(fc_boot_args(&s, buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, "console=ttyS0 reboot=t panic=-1 pci=off i8042.noaux "
+                                 "i8042.nomux i8042.dumbkbd root=/dev/vda rw rootfstype=ext4 "
+                                 "banger.name=a banger.work=/dev/vdb banger.agent=vsock:1024");
+        assert_params_once(buf);
+        /* Under Firecracker the guest always runs on KVM: no TSC rate. */
+        assert_null(strstr(buf, "tsc_early_khz"));
+        snprintf(s.name, sizeof(s.name), "a b");
+        assert_int_equal(fc_boot_args(&s, buf, sizeof(buf), &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "VM name"));
+        snprintf(s.name, sizeof(s.name), "a");
+        assert_int_equal(fc_boot_args(&s, buf, 40, &err), -E2BIG);
         assert_non_null(strstr(err.msg, "too long"));
 }
 

@@ -1,4 +1,4 @@
-/* Address arithmetic and interface-name validation of netsvc/hostnet. */
+/* Address arithmetic and interface-name validation of lib/hostnet. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ifname.h"
-#include "ipam_addr.h"
+#include "hostnet/ifname.h"
+#include "hostnet/ipam_addr.h"
 
 static struct in_addr A(const char *s) {
         struct in_addr a;

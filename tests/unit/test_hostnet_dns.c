@@ -1,4 +1,4 @@
-/* The `.vm` DNS server of netsvc/hostnet: answers (in-process), malformed and
+/* The `.vm` DNS server of lib/hostnet: answers (in-process), malformed and
  * random input, and the live UDP/TCP server with its bounds and timeouts. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +17,7 @@
 
 #include <ldns/ldns.h>
 
-#include "dns.h"
+#include "hostnet/dns.h"
 
 static int lookup(void *ud, const char *name, struct in_addr *ret)
 {

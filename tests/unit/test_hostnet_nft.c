@@ -1,4 +1,4 @@
-/* The nftables ruleset text of netsvc/hostnet: validation and content. The
+/* The nftables ruleset text of lib/hostnet: validation and content. The
  * kernel side (apply/present/teardown) is covered by tests/root. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nft.h"
+#include "hostnet/nft.h"
 
 static struct nft_config base(void)
 {

@@ -1,4 +1,4 @@
-/* systemd-resolved routing of netsvc/hostnet, against a fake resolvectl that
+/* systemd-resolved routing of lib/hostnet, against a fake resolvectl that
  * records its arguments, and a fake /run/systemd/resolve. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "resolved.h"
+#include "hostnet/resolved.h"
 
 struct fx {
         char dir[128];

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "banger/v1/net.pb-c.h"
-#include "ifname.h"
+#include "hostnet/ifname.h"
 #include "netsvc.h"
 #include "validate.h"
 

@@ -23,12 +23,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accel_probe.h"
-#include "qmp.h"
+#include "vmm/accel_probe.h"
+#include "vmm/qemu/qmp.h"
+#include "cmdline_once.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
-#include "vmm.h"
-#include "vmm_qemu.h"
+#include "vmm/vmm.h"
+#include "vmm/qemu/vmm_qemu.h"
+#include "vmm/vmm_log.h"
+#include "vmm/vmm_proc.h"
 
 /* ---- helpers ---- */
 
@@ -81,7 +84,7 @@ static void base_spec(struct vmm_spec *s)
         s->memory_mib = 512;
         strcpy(s->kernel_bzimage, "/k/vmlinuz");
         strcpy(s->initrd, "/k/initrd.img");
-        strcpy(s->cmdline, "root=/dev/vda rw banger.name=dev-box");
+        s->boot.modules_disk = true;
         s->n_disks = 3;
         strcpy(s->disks[0].path, "/vm/root.qcow2");
         s->disks[0].format = VMM_DISK_QCOW2;
@@ -147,7 +150,10 @@ static void test_argv_tcg_serial_no_tap(void **state)
         assert_pair(argv, "-initrd", "/k/initrd.img");
         assert_pair(argv, "-append",
                     "console=ttyS0 reboot=t panic=-1 tsc_early_khz=2299998 root=/dev/vda rw "
-                    "banger.name=dev-box banger.agent=virtio-serial:org.banger.agent.0");
+                    "rootfstype=ext4 banger.name=dev-box banger.work=/dev/vdb "
+                    "banger.modules=/dev/vdc banger.agent=virtio-serial:org.banger.agent.0");
+        /* The whole line comes from one builder: every parameter once. */
+        assert_params_once(opt_value(argv, "-append", ""));
 
         /* Disks in order, with their formats; the read-only one read-only. */
         int d0 = argv_find(argv, "id=disk0,file=/vm/root.qcow2,format=qcow2,if=none,discard=unmap");
@@ -176,7 +182,11 @@ static void test_argv_kvm_tap_vsock(void **state)
         strcpy(s.mac, "52:54:00:ab:cd:ef");
         s.n_disks = 1;
         s.initrd[0] = '\0';
-        s.cmdline[0] = '\0';
+        s.boot.modules_disk = false;
+        strcpy(s.boot.ip, "172.30.0.9");
+        s.boot.prefix = 24;
+        strcpy(s.boot.gateway, "172.30.0.1");
+        strcpy(s.boot.dns, "1.1.1.1,8.8.8.8");
         struct vmm_qemu_opts o = {.accel = VMM_ACCEL_KVM, .vsock = true, .tsc_khz = 2299998};
         char **argv = NULL;
         struct bg_error err = {0};
@@ -184,7 +194,12 @@ static void test_argv_kvm_tap_vsock(void **state)
         assert_pair(argv, "-accel", "kvm");
         assert_pair(argv, "-cpu", "host");
         /* Under KVM the guest uses kvmclock: no TSC frequency; no initrd given. */
-        assert_pair(argv, "-append", "console=ttyS0 reboot=t panic=-1 banger.agent=vsock:1024");
+        assert_pair(argv, "-append",
+                    "console=ttyS0 reboot=t panic=-1 root=/dev/vda rw rootfstype=ext4 "
+                    "banger.name=dev-box banger.work=/dev/vdb banger.agent=vsock:1024 "
+                    "banger.ip=172.30.0.9/24 banger.gw=172.30.0.1 banger.mac=52:54:00:ab:cd:ef "
+                    "banger.dns=1.1.1.1,8.8.8.8");
+        assert_params_once(opt_value(argv, "-append", ""));
         assert_int_equal(argv_find(argv, "-initrd"), -1);
         assert_pair(argv, "-netdev", "tap,id=net0,ifname=bgtap3,script=no,downscript=no");
         assert_pair(argv, "-device", "virtio-net-device,netdev=net0,mac=52:54:00:ab:cd:ef");
@@ -263,8 +278,11 @@ static void test_argv_rejects(void **state)
         s.memory_mib = 16;
         expect_rejected(&s, &o, "memory 16 MiB");
         base_spec(&s);
-        strcpy(s.cmdline, "root=/dev/vda\ninit=/bin/sh");
-        expect_rejected(&s, &o, "newline");
+        strcpy(s.name, "dev box");
+        expect_rejected(&s, &o, "VM name");
+        base_spec(&s);
+        strcpy(s.boot.init, "/sbin/init\nrdinit=/bin/sh");
+        expect_rejected(&s, &o, "init");
         base_spec(&s);
         s.disks[1].path[0] = '\0';
         expect_rejected(&s, &o, "disk 1 has no path");
@@ -501,6 +519,113 @@ static void test_qmp_unix_socket(void **state)
         free(dir);
 }
 
+/* ---- query, pause, resume through the driver ---- */
+
+/* A QEMU monitor on DIR/qmp.sock that keeps its run state across
+ * connections (the driver opens one per command): stop pauses, cont runs. */
+struct qmp_vm {
+        int lfd;
+        int conns; /* connections to serve before the thread ends */
+        char status[32];
+        char commands[16][32];
+        int n_commands;
+};
+
+static void *qmp_vm_thread(void *arg)
+{
+        struct qmp_vm *vm = arg;
+        for (int c = 0; c < vm->conns; c++) {
+                int fd = accept4(vm->lfd, NULL, NULL, SOCK_CLOEXEC);
+                assert_true(fd >= 0);
+                send_str(fd, greeting);
+                char line[1024], cmd[128], out[256];
+                long long id;
+                while (read_line(fd, line, sizeof(line))) {
+                        parse_cmd(line, cmd, sizeof(cmd), &id);
+                        if (strcmp(cmd, "qmp_capabilities") != 0 && vm->n_commands < 16)
+                                snprintf(vm->commands[vm->n_commands++], sizeof(vm->commands[0]),
+                                         "%s", cmd);
+                        if (strcmp(cmd, "query-status") == 0) {
+                                snprintf(out, sizeof(out),
+                                         "{\"return\": {\"status\": \"%s\", \"running\": %s}, "
+                                         "\"id\": %lld}\r\n",
+                                         vm->status,
+                                         strcmp(vm->status, "running") == 0 ? "true" : "false", id);
+                        } else {
+                                if (strcmp(cmd, "stop") == 0)
+                                        strcpy(vm->status, "paused");
+                                else if (strcmp(cmd, "cont") == 0)
+                                        strcpy(vm->status, "running");
+                                snprintf(out, sizeof(out), "{\"return\": {}, \"id\": %lld}\r\n", id);
+                        }
+                        send_str(fd, out);
+                }
+                close(fd);
+        }
+        return NULL;
+}
+
+static void test_query_pause_resume(void **state)
+{
+        const struct vmm_driver *d = &vmm_qemu_driver;
+        assert_true(d->caps & VMM_CAP_PAUSE);
+        assert_false(d->caps & (VMM_CAP_SNAPSHOT | VMM_CAP_HOTPLUG));
+        assert_int_equal(d->agent_transports,
+                         VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_SERIAL_UNIX) |
+                             VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_VSOCK));
+        assert_non_null(d->query);
+        assert_non_null(d->pause);
+        assert_non_null(d->resume);
+
+        char *dir = make_tmpdir();
+        struct vmm_spec s;
+        base_spec(&s);
+        snprintf(s.dir, sizeof(s.dir), "%s", dir);
+        struct qmp_vm vm = {.conns = 6, .status = "running"};
+        vm.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/qmp.sock", dir);
+        assert_int_equal(bind(vm.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+        assert_int_equal(listen(vm.lfd, 4), 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, qmp_vm_thread, &vm), 0);
+
+        /* The "VMM" is this process: alive, with its real start time. */
+        struct vmm_handle h = {.pid = getpid()};
+        assert_int_equal(proc_start_time(getpid(), &h.start_time), 0);
+        struct vmm_status st;
+        struct bg_error err = {0};
+        assert_int_equal(d->query(&s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_RUNNING);
+        assert_string_equal(st.detail, "running");
+        assert_int_equal(d->pause(&s, &h, &err), 0);
+        assert_int_equal(d->query(&s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_PAUSED);
+        assert_string_equal(st.detail, "paused");
+        assert_int_equal(d->resume(&s, &h, &err), 0);
+        assert_int_equal(d->query(&s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_RUNNING);
+        /* What QEMU reports beyond running/paused/prelaunch is "other". */
+        strcpy(vm.status, "guest-panicked");
+        assert_int_equal(d->query(&s, &h, &st, &err), 0);
+        assert_int_equal(st.state, VMM_RUN_OTHER);
+        assert_string_equal(st.detail, "guest-panicked");
+        pthread_join(t, NULL);
+        assert_int_equal(vm.n_commands, 6);
+        assert_string_equal(vm.commands[1], "stop");
+        assert_string_equal(vm.commands[3], "cont");
+
+        /* A handle whose process is gone: nothing is asked. */
+        h.start_time++;
+        bg_error_clear(&err);
+        assert_int_equal(d->pause(&s, &h, &err), -ESRCH);
+        assert_non_null(strstr(err.msg, "not running"));
+        assert_int_equal(d->query(&s, &h, &st, &err), -ESRCH);
+        close(vm.lfd);
+        rm_rf(dir);
+        free(dir);
+}
+
 /* ---- adoption, liveness, kill ---- */
 
 static void write_pidfile_raw(const char *dir, pid_t pid, uint64_t start)
@@ -576,7 +701,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
         char *argv[] = {
             exe, "--fake-qemu", "-accel", "kvm", "-device", "vhost-vsock-device,guest-cid=9", NULL};
         pid_t pid;
-        assert_int_equal(vmm_qemu_spawn(argv, log, &pid), 0);
+        assert_int_equal(vmm_spawn(argv, log, &pid), 0);
         /* Own session; output in the log. */
         char *out = NULL;
         for (int i = 0; i < 500; i++) {
@@ -677,17 +802,17 @@ static void test_log_tail(void **state)
         char *dir = make_tmpdir();
         char log[256], buf[64];
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "");
         write_file(log, "first\nqemu: could not open kernel file '/x': No such file\n", 0644);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         /* Truncated to the buffer. */
         assert_string_equal(buf, "qemu: could not open kernel file '/x': No such file");
         char small[10];
-        vmm_qemu_log_tail(log, small, sizeof(small));
+        vmm_log_tail(log, small, sizeof(small));
         assert_string_equal(small, "qemu: cou");
         write_file(log, "no newline at the end", 0644);
-        vmm_qemu_log_tail(log, buf, sizeof(buf));
+        vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "no newline at the end");
         rm_rf(dir);
         free(dir);
@@ -847,6 +972,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_qmp_session),
             cmocka_unit_test(test_qmp_bad_greeting),
             cmocka_unit_test(test_qmp_unix_socket),
+            cmocka_unit_test(test_query_pause_resume),
             cmocka_unit_test(test_adopt_refuses),
             cmocka_unit_test(test_adopt_accepts_qemu_named_process),
             cmocka_unit_test(test_exit_reason),

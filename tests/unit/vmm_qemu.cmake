@@ -1,10 +1,7 @@
 # QEMU VMM driver: argv builder, QMP client against a fake server, adoption
 # refusing reused PIDs, exit reasons, accel probe with fake QEMUs.
-if(NOT TARGET vmsvc_qemu)
-  include(${CMAKE_SOURCE_DIR}/services/vmsvc/vmm_qemu.cmake)
-endif()
 banger_add_test(test_vmm_qemu
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vmm_qemu.c
-  LIBS vmsvc_qemu Threads::Threads
+  LIBS bg_vmm_qemu Threads::Threads
   LABELS unit
   TIMEOUT 60)

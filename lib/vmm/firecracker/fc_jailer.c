@@ -1,4 +1,4 @@
-#include "fc_jailer.h"
+#include "vmm/firecracker/fc_jailer.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "util/macro.h"
-#include "vmm_firecracker.h"
+#include "vmm/firecracker/fc_config.h"
 
 /* Clean absolute path: starts with '/', no empty, "." or ".." component, no
  * trailing slash (except "/" itself). */
@@ -61,17 +61,6 @@ int fc_jail_path_check(const char *path, const char *const *roots, size_t n_root
         if (under_root(path, roots, n_roots) == 0)
                 return bg_error_set(err, EPERM, "path '%s' is outside banger's directories", path);
         return 0;
-}
-
-bool fc_jail_id_valid(const char *id)
-{
-        size_t n = id ? strlen(id) : 0;
-        if (n == 0 || n > 32)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (!isxdigit((unsigned char)id[i]) || isupper((unsigned char)id[i]))
-                        return false;
-        return true;
 }
 
 static bool cgroup_clean(const char *p)
@@ -132,7 +121,7 @@ void fc_jailed_spec(const struct vmm_spec *spec, struct vmm_spec *out)
 int fc_jailer_plan_paths(const char *id, const char *vm_dir, const struct fc_jailer_opts *o,
                          struct fc_jail_plan *ret, struct bg_error *err)
 {
-        if (!fc_jail_id_valid(id))
+        if (!vmm_id_valid(id))
                 return bg_error_set(err, EINVAL, "VM id '%s' is not 1-32 lowercase hex digits", id);
         if (o->uid == 0 || o->gid == 0)
                 return bg_error_set(err, EPERM, "Firecracker must not run as root in the jail");
@@ -234,7 +223,7 @@ int fc_jailer_plan(const struct vmm_spec *spec, const struct fc_jailer_opts *o,
 int fc_jailer_argv(const struct fc_jail_plan *p, struct fc_jail_argbuf *b,
                    const char *argv[FC_JAIL_MAX_ARGS], struct bg_error *err)
 {
-        if (!fc_jail_id_valid(p->id))
+        if (!vmm_id_valid(p->id))
                 return bg_error_set(err, EINVAL, "jail plan has no valid id");
         snprintf(b->uid, sizeof(b->uid), "%u", (unsigned)p->uid);
         snprintf(b->gid, sizeof(b->gid), "%u", (unsigned)p->gid);
@@ -390,7 +379,7 @@ static int remove_symlinks(const struct fc_jail_plan *p)
 
 int fc_jailer_cleanup(const struct fc_jail_plan *p, struct bg_error *err)
 {
-        if (!fc_jail_id_valid(p->id))
+        if (!vmm_id_valid(p->id))
                 return bg_error_set(err, EINVAL, "jail plan has no valid id");
         int r = remove_symlinks(p);
         if (r < 0)
@@ -505,7 +494,7 @@ static int stage(const struct fc_jail_plan *p, bool *created, struct bg_error *e
 
 int fc_jailer_stage(const struct fc_jail_plan *p, struct bg_error *err)
 {
-        if (!fc_jail_id_valid(p->id) || p->uid == 0)
+        if (!vmm_id_valid(p->id) || p->uid == 0)
                 return bg_error_set(err, EINVAL, "jail plan is not valid");
         bool created = false;
         int r = stage(p, &created, err);

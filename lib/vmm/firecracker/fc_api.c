@@ -1,4 +1,4 @@
-#include "fc_api.h"
+#include "vmm/firecracker/fc_api.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -221,6 +221,28 @@ int fc_api_patch(struct fc_api *api, const char *path, json_t *body, struct bg_e
 int fc_api_get(struct fc_api *api, const char *path, json_t **ret, struct bg_error *err)
 {
         return request(api, "GET", path, NULL, ret, err);
+}
+
+/* The _new variants take body over (jansson's convention): a NULL body is
+ * what a failed json_pack() returns. */
+static int request_new(struct fc_api *api, const char *method, const char *path, json_t *body,
+                       struct bg_error *err)
+{
+        if (!body)
+                return bg_error_set(err, ENOMEM, "%s %s: out of memory", method, path);
+        int r = request(api, method, path, body, NULL, err);
+        json_decref(body);
+        return r;
+}
+
+int fc_api_put_new(struct fc_api *api, const char *path, json_t *body, struct bg_error *err)
+{
+        return request_new(api, "PUT", path, body, err);
+}
+
+int fc_api_patch_new(struct fc_api *api, const char *path, json_t *body, struct bg_error *err)
+{
+        return request_new(api, "PATCH", path, body, err);
 }
 
 static int try_connect(const char *path)

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 /* How long the boot test waits for "Linux version" and for the kernel to reach
  * its end (the panic for want of a root device). */

@@ -26,7 +26,7 @@
 #include <sys/types.h>
 
 #include "util/error.h"
-#include "vmm.h"
+#include "vmm/vmm.h"
 
 #define FC_JAIL_PATH_MAX 512
 #define FC_JAIL_MAX_LINKS (2 + VMM_MAX_DISKS)
@@ -90,9 +90,6 @@ struct fc_jail_plan {
  * (a root itself is not accepted: things live below it). */
 int fc_jail_path_check(const char *path, const char *const *roots, size_t n_roots,
                        struct bg_error *err);
-
-/* 1-32 lowercase hex digits (banger VM ids). */
-bool fc_jail_id_valid(const char *id);
 
 /* Builds and validates the plan for spec. Refuses ids that are not hex,
  * uid 0, paths outside roots or with "..", an exec file not named

@@ -40,6 +40,11 @@ int fc_api_put(struct fc_api *api, const char *path, json_t *body, struct bg_err
 /* PATCH, same contract as fc_api_put. */
 int fc_api_patch(struct fc_api *api, const char *path, json_t *body, struct bg_error *err);
 
+/* The same, taking body over (it is freed; NULL, as from a failed
+ * json_pack(), is -ENOMEM). */
+int fc_api_put_new(struct fc_api *api, const char *path, json_t *body, struct bg_error *err);
+int fc_api_patch_new(struct fc_api *api, const char *path, json_t *body, struct bg_error *err);
+
 /* GET path; *ret is the decoded JSON answer (caller json_decref()s it). */
 int fc_api_get(struct fc_api *api, const char *path, json_t **ret, struct bg_error *err);
 

@@ -13,14 +13,12 @@
  * an ACPI power-button press (QMP system_powerdown), which powers off guests
  * that handle it (systemd-logind, acpid) and is ignored by the rest; then
  * kill(). */
-#include "vmm_qemu.h"
+#include "vmm/qemu/vmm_qemu.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +32,19 @@
 #include <x86intrin.h>
 #endif
 
-#include "accel_probe.h"
-#include "qmp.h"
 #include "util/macro.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "vmm/accel_probe.h"
+#include "vmm/qemu/qmp.h"
+#include "vmm/vmm_cmdline.h"
+#include "vmm/vmm_log.h"
+#include "vmm/vmm_proc.h"
 
-#define QEMU_MACHINE "microvm,acpi=on,pit=off,pic=off,rtc=on"
-/* Always on the guest's command line: the serial console; a reboot by triple
- * fault (the ACPI reset path sometimes resets in place despite -no-reboot);
- * reboot at once on panic, which -no-reboot turns into QEMU exiting. */
-#define QEMU_BASE_APPEND "console=ttyS0 reboot=t panic=-1"
+#define QEMU_QMP_SOCK "qmp.sock"
+/* The guest's TSC rate under TCG when the host's cannot be measured (not an
+ * x86 host): what banger told every TCG guest before it measured. */
+#define QEMU_TCG_TSC_KHZ_FALLBACK 2000000
 
 /* ---- argv building ---- */
 
@@ -133,20 +133,6 @@ static bool valid_tap(const char *t)
         return true;
 }
 
-static bool valid_mac(const char *m)
-{
-        if (strlen(m) != 17)
-                return false;
-        for (int i = 0; i < 17; i++) {
-                char c = m[i];
-                bool hex =
-                    (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-                if (i % 3 == 2 ? c != ':' : !hex)
-                        return false;
-        }
-        return true;
-}
-
 static int check_socket_path(const char *dir, const char *name, struct bg_error *err)
 {
         struct sockaddr_un sa;
@@ -191,19 +177,17 @@ static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts
                 if (!valid_tap(spec->tap))
                         return bg_error_set(
                             err, EINVAL, "tap name '%s' is not a valid interface name", spec->tap);
-                if (spec->mac[0] && !valid_mac(spec->mac))
+                if (spec->mac[0] && !vmm_mac_valid(spec->mac))
                         return bg_error_set(err, EINVAL, "MAC address '%s' is malformed",
                                             spec->mac);
         }
         if (opts->vsock && (spec->vsock_cid < 3 || spec->vsock_cid == UINT32_MAX))
                 return bg_error_set(err, EINVAL, "vsock CID %u is reserved (must be >= 3)",
                                     spec->vsock_cid);
-        if (strchr(spec->cmdline, '\n'))
-                return bg_error_set(err, EINVAL, "kernel command line contains a newline");
-        int r = check_socket_path(spec->dir, "qmp.sock", err);
+        int r = check_socket_path(spec->dir, QEMU_QMP_SOCK, err);
         if (r < 0)
                 return r;
-        return check_socket_path(spec->dir, "agent.sock", err);
+        return check_socket_path(spec->dir, VMM_FILE_AGENT, err);
 }
 
 /* Adds prefix + path (with its commas doubled) + suffix. */
@@ -239,7 +223,7 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 add_opt_path(&s, "guest=", spec->name[0] ? spec->name : spec->id, "");
         }
         strv_add(&s, "-M");
-        strv_add(&s, QEMU_MACHINE);
+        strv_add(&s, VMM_QEMU_MACHINE);
         strv_add(&s, "-accel");
         strv_add(&s, kvm ? "kvm" : "tcg,thread=multi");
         strv_add(&s, "-cpu");
@@ -254,11 +238,11 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
         strv_add(&s, "-display");
         strv_add(&s, "none");
         strv_add(&s, "-chardev");
-        add_dir_opt(&s, "file,id=console,path=", spec->dir, "console.log", "");
+        add_dir_opt(&s, "file,id=console,path=", spec->dir, VMM_FILE_CONSOLE, "");
         strv_add(&s, "-serial");
         strv_add(&s, "chardev:console");
         strv_add(&s, "-chardev");
-        add_dir_opt(&s, "socket,id=qmp,path=", spec->dir, "qmp.sock", ",server=on,wait=off");
+        add_dir_opt(&s, "socket,id=qmp,path=", spec->dir, QEMU_QMP_SOCK, ",server=on,wait=off");
         strv_add(&s, "-mon");
         strv_add(&s, "chardev=qmp,mode=control");
         strv_add(&s, "-kernel");
@@ -267,18 +251,23 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 strv_add(&s, "-initrd");
                 strv_add(&s, spec->initrd);
         }
-        char tsc[48] = "";
-        if (!kvm && opts->tsc_khz)
-                snprintf(tsc, sizeof(tsc), " tsc_early_khz=%" PRIu32, opts->tsc_khz);
-        char agent[64];
+        char agent[96], append[VMM_CMDLINE_MAX];
         if (opts->vsock)
-                snprintf(agent, sizeof(agent), "banger.agent=vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
+                snprintf(agent, sizeof(agent), "vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
         else
-                snprintf(agent, sizeof(agent), "banger.agent=virtio-serial:%s",
-                         VMM_QEMU_AGENT_PORT_NAME);
+                snprintf(agent, sizeof(agent), "virtio-serial:%s", VMM_QEMU_AGENT_PORT_NAME);
+        struct vmm_cmdline_machine m = {
+            .console = "ttyS0",
+            .agent = agent,
+            .tsc_khz = kvm ? 0 : opts->tsc_khz,
+        };
+        r = vmm_cmdline_build(spec, &m, append, sizeof(append), err);
+        if (r < 0) {
+                vmm_qemu_argv_free(s.v);
+                return r;
+        }
         strv_add(&s, "-append");
-        strv_addf(&s, "%s%s%s%s %s", QEMU_BASE_APPEND, tsc, spec->cmdline[0] ? " " : "",
-                  spec->cmdline, agent);
+        strv_add(&s, append);
 
         /* Disks first, so they take the first virtio-mmio slots in order. */
         for (unsigned i = 0; i < spec->n_disks; i++) {
@@ -309,7 +298,7 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 strv_add(&s, "-device");
                 strv_add(&s, "virtio-serial-device");
                 strv_add(&s, "-chardev");
-                add_dir_opt(&s, "socket,id=agent,path=", spec->dir, "agent.sock",
+                add_dir_opt(&s, "socket,id=agent,path=", spec->dir, VMM_FILE_AGENT,
                             ",server=on,wait=off");
                 strv_add(&s, "-device");
                 strv_add(&s, "virtserialport,chardev=agent,name=" VMM_QEMU_AGENT_PORT_NAME);
@@ -323,120 +312,6 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, vmm_qemu_argv_free);
-
-/* ---- process helpers ---- */
-
-int vmm_qemu_find_binary(const char *name, char *buf, size_t len)
-{
-        if (!name || !name[0])
-                return -ENOENT;
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return -errno;
-                if (strlen(name) >= len)
-                        return -ENAMETOOLONG;
-                strcpy(buf, name);
-                return 0;
-        }
-        const char *path = getenv("PATH");
-        if (!path || !path[0])
-                path = "/usr/local/bin:/usr/bin:/bin";
-        while (*path) {
-                const char *end = strchrnul(path, ':');
-                size_t dl = (size_t)(end - path);
-                char cand[4096];
-                if (dl > 0 && dl + 1 + strlen(name) < sizeof(cand)) {
-                        snprintf(cand, sizeof(cand), "%.*s/%s", (int)dl, path, name);
-                        struct stat st;
-                        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
-                            access(cand, X_OK) == 0) {
-                                if (strlen(cand) >= len)
-                                        return -ENAMETOOLONG;
-                                strcpy(buf, cand);
-                                return 0;
-                        }
-                }
-                path = *end ? end + 1 : end;
-        }
-        return -ENOENT;
-}
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawn_file_actions_t *, posix_spawn_file_actions_destroy);
-DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawnattr_t *, posix_spawnattr_destroy);
-
-int vmm_qemu_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
-{
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        int r = posix_spawn_file_actions_init(&fa);
-        if (r)
-                return -r;
-        _cleanup_(posix_spawn_file_actions_destroyp) posix_spawn_file_actions_t *fap = &fa;
-        r = posix_spawnattr_init(&attr);
-        if (r)
-                return -r;
-        _cleanup_(posix_spawnattr_destroyp) posix_spawnattr_t *attrp = &attr;
-
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        if ((r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) ||
-            (r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path,
-                                                  O_WRONLY | O_CREAT | O_APPEND, 0600)) ||
-            (r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO)) ||
-            (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) ||
-            (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                                     POSIX_SPAWN_SETSIGDEF)) ||
-            (r = posix_spawnattr_setsigmask(&attr, &none)) ||
-            (r = posix_spawnattr_setsigdefault(&attr, &all)))
-                return -r;
-        pid_t pid;
-        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, environ);
-        if (r)
-                return -r;
-        *ret_pid = pid;
-        return 0;
-}
-
-void vmm_qemu_log_tail(const char *path, char *buf, size_t len)
-{
-        if (len == 0)
-                return;
-        buf[0] = '\0';
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return;
-        char data[16384];
-        off_t off = st.st_size > (off_t)sizeof(data) - 1 ? st.st_size - (off_t)sizeof(data) + 1 : 0;
-        ssize_t n = pread(fd, data, sizeof(data) - 1, off);
-        if (n <= 0)
-                return;
-        data[n] = '\0';
-        /* Walk lines backwards; take the last one with content that is not ours. */
-        char *end = data + n;
-        while (end > data) {
-                char *line_end = end;
-                while (line_end > data && (line_end[-1] == '\n' || line_end[-1] == '\r'))
-                        line_end--;
-                char *start = line_end;
-                while (start > data && start[-1] != '\n')
-                        start--;
-                end = start;
-                if (start == line_end || strncmp(start, "# ", 2) == 0)
-                        continue;
-                if (start == data && off > 0)
-                        break; /* a partial first line */
-                size_t l = (size_t)(line_end - start);
-                if (l >= len)
-                        l = len - 1;
-                memcpy(buf, start, l);
-                buf[l] = '\0';
-                return;
-        }
-}
 
 /* The TSC frequency of this host (the one a TCG guest sees: QEMU's TCG rdtsc
  * reads the host TSC), measured against CLOCK_MONOTONIC_RAW over 20 ms. */
@@ -466,37 +341,6 @@ static bool vhost_vsock_usable(void)
 {
         _cleanup_close_ int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
         return fd >= 0;
-}
-
-/* SIGKILL pid and wait until it is gone (reaping it when it is our child),
- * up to timeout_ms. start_time 0: do not compare. */
-static int kill_and_wait(pid_t pid, uint64_t start_time, uint64_t timeout_ms)
-{
-        uint64_t st;
-        if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time)) {
-                (void)waitpid(pid, NULL, WNOHANG);
-                return 0;
-        }
-        if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
-                return -errno;
-        uint64_t deadline = now_mono_msec() + timeout_ms;
-        for (;;) {
-                (void)waitpid(pid, NULL, WNOHANG);
-                if (proc_start_time(pid, &st) < 0 || (start_time && st != start_time)) {
-                        /* It may have just turned into a zombie whose threads are still
-                         * exiting: reap it if it is ours, once it can be. */
-                        (void)proc_reap(pid, 2000);
-                        return 0;
-                }
-                if (now_mono_msec() >= deadline)
-                        return -ETIMEDOUT;
-                usleep(10000);
-        }
-}
-
-static void dir_path(char *buf, size_t len, const char *dir, const char *name)
-{
-        snprintf(buf, len, "%s/%s", dir, name);
 }
 
 static bool shell_safe(const char *s)
@@ -545,8 +389,8 @@ static int write_log_header(const char *path, char *const argv[], struct bg_erro
 static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char *buf, size_t len);
 
 /* Waits for QMP to answer, or QEMU to die, until deadline. */
-static int wait_qmp(const struct vmm_spec *spec, pid_t pid, const char *qmp_path, uint64_t deadline,
-                    struct qmp **ret, struct bg_error *err)
+static int wait_qmp(const struct vmm_spec *spec, pid_t pid, uint64_t start_time,
+                    const char *qmp_path, uint64_t deadline, struct qmp **ret, struct bg_error *err)
 {
         for (;;) {
                 int status;
@@ -556,8 +400,7 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, const char *qmp_path
                         qemu_exit_reason(spec, status, why, sizeof(why));
                         return bg_error_set(err, EIO, "%s", why);
                 }
-                uint64_t st;
-                if (w < 0 && proc_start_time(pid, &st) < 0) {
+                if (w < 0 && !vmm_proc_alive(pid, start_time)) {
                         /* Reaped elsewhere (a SIGCHLD handler of the caller). */
                         char why[BG_ERROR_MSG_MAX];
                         qemu_exit_reason(spec, -1, why, sizeof(why));
@@ -567,8 +410,8 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, const char *qmp_path
                 uint64_t now = now_mono_msec();
                 if (now >= deadline) {
                         char tail[160], log[VMM_PATH_MAX + 16];
-                        dir_path(log, sizeof(log), spec->dir, "vmm.log");
-                        vmm_qemu_log_tail(log, tail, sizeof(tail));
+                        (void)vmm_path(log, sizeof(log), spec->dir, VMM_FILE_LOG);
+                        vmm_log_tail(log, tail, sizeof(tail));
                         return bg_error_set(err, ETIMEDOUT,
                                             "QEMU did not answer on QMP within %d s%s%s",
                                             VMM_QEMU_QMP_WAIT_MS / 1000, tail[0] ? ": " : "", tail);
@@ -589,7 +432,7 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, const char *qmp_path
 static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, struct bg_error *err)
 {
         struct vmm_spec spec = *spec_in;
-        int r = vmm_qemu_find_binary(spec_in->binary, spec.binary, sizeof(spec.binary));
+        int r = vmm_find_binary(spec_in->binary, spec.binary, sizeof(spec.binary));
         if (r < 0)
                 return bg_error_errno(err, r, "QEMU binary '%s'", spec_in->binary);
 
@@ -602,8 +445,11 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
                         return bg_error_set(err, -r, "choosing KVM or TCG: %s", why);
         }
         opts.vsock = spec.vsock_cid >= 3 && vhost_vsock_usable();
-        if (opts.accel == VMM_ACCEL_TCG)
+        if (opts.accel == VMM_ACCEL_TCG) {
                 opts.tsc_khz = host_tsc_khz();
+                if (!opts.tsc_khz)
+                        opts.tsc_khz = QEMU_TCG_TSC_KHZ_FALLBACK;
+        }
 
         _cleanup_(vmm_qemu_argv_freep) char **argv = NULL;
         r = vmm_qemu_build_argv(&spec, &opts, &argv, err);
@@ -612,10 +458,10 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
 
         char pidfile[VMM_PATH_MAX + 16], qmp_path[VMM_PATH_MAX + 16], agent[VMM_PATH_MAX + 16],
             log[VMM_PATH_MAX + 16];
-        dir_path(pidfile, sizeof(pidfile), spec.dir, "vmm.pid");
-        dir_path(qmp_path, sizeof(qmp_path), spec.dir, "qmp.sock");
-        dir_path(agent, sizeof(agent), spec.dir, "agent.sock");
-        dir_path(log, sizeof(log), spec.dir, "vmm.log");
+        (void)vmm_path(pidfile, sizeof(pidfile), spec.dir, VMM_FILE_PID);
+        (void)vmm_path(qmp_path, sizeof(qmp_path), spec.dir, QEMU_QMP_SOCK);
+        (void)vmm_path(agent, sizeof(agent), spec.dir, VMM_FILE_AGENT);
+        (void)vmm_path(log, sizeof(log), spec.dir, VMM_FILE_LOG);
 
         /* A live VMM of this VM must not be started twice. */
         pid_t old;
@@ -630,28 +476,29 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         if (r < 0)
                 return r;
         pid_t pid;
-        r = vmm_qemu_spawn(argv, log, &pid);
+        r = vmm_spawn(argv, log, &pid);
         if (r < 0)
                 return bg_error_errno(err, r, "start %s", spec.binary);
 
         _cleanup_(qmp_freep) struct qmp *q = NULL;
+        uint64_t start = 0;
+        r = proc_start_time(pid, &start);
+        if (r < 0)
+                start = 0; /* gone already: wait_qmp says why */
         r = pidfile_write(pidfile, pid, err);
         if (r >= 0)
-                r = wait_qmp(&spec, pid, qmp_path, now_mono_msec() + VMM_QEMU_QMP_WAIT_MS, &q, err);
+                r = wait_qmp(&spec, pid, start, qmp_path, now_mono_msec() + VMM_QEMU_QMP_WAIT_MS,
+                             &q, err);
         _cleanup_(json_decrefp) json_t *kvm = NULL;
         if (r >= 0) {
                 r = qmp_execute(q, "query-kvm", NULL, 5000, &kvm, err);
                 if (r < 0)
                         bg_error_prefix(err, "QEMU started but");
         }
-        uint64_t start = 0;
-        if (r >= 0) {
-                r = proc_start_time(pid, &start);
-                if (r < 0)
-                        bg_error_set(err, -r, "QEMU exited right after start-up");
-        }
+        if (r >= 0 && !vmm_proc_alive(pid, start))
+                r = bg_error_set(err, ESRCH, "QEMU exited right after start-up");
         if (r < 0) {
-                (void)kill_and_wait(pid, 0, VMM_QEMU_KILL_WAIT_MS);
+                (void)vmm_proc_kill(pid, 0, VMM_QEMU_KILL_WAIT_MS, true);
                 (void)unlink(pidfile);
                 (void)unlink(qmp_path);
                 (void)unlink(agent);
@@ -672,31 +519,82 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         return 0;
 }
 
+/* One QMP command to the running QEMU of spec, on a connection of its own
+ * (QEMU serves several monitors' clients one after the other). */
+static int qmp_one(const struct vmm_spec *spec, const struct vmm_handle *h, const char *command,
+                   json_t **ret, struct bg_error *err)
+{
+        if (!vmm_proc_alive(h->pid, h->start_time))
+                return bg_error_set(err, ESRCH, "QEMU (pid %d) is not running", (int)h->pid);
+        char qmp_path[VMM_PATH_MAX + 16];
+        (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, QEMU_QMP_SOCK);
+        _cleanup_(qmp_freep) struct qmp *q = NULL;
+        int r = qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, &q, err);
+        if (r < 0)
+                return r;
+        return qmp_execute(q, command, NULL, VMM_QEMU_QMP_CALL_MS, ret, err);
+}
+
 static int qemu_request_stop(const struct vmm_spec *spec, const struct vmm_handle *h,
                              struct bg_error *err)
 {
-        char qmp_path[VMM_PATH_MAX + 16];
-        dir_path(qmp_path, sizeof(qmp_path), spec->dir, "qmp.sock");
-        _cleanup_(qmp_freep) struct qmp *q = NULL;
-        int r = qmp_open(qmp_path, 5000, &q, err);
+        return qmp_one(spec, h, "system_powerdown", NULL, err);
+}
+
+/* query-status's "status": running, paused, prelaunch (not started), and
+ * the others (guest-panicked, shutdown, ...) as VMM_RUN_OTHER. */
+static int status_parse(const char *status, struct vmm_status *ret)
+{
+        if (!status || !*status)
+                return -EINVAL;
+        struct vmm_status st = {.state = VMM_RUN_OTHER};
+        if (streq(status, "running"))
+                st.state = VMM_RUN_RUNNING;
+        else if (streq(status, "paused"))
+                st.state = VMM_RUN_PAUSED;
+        else if (streq(status, "prelaunch"))
+                st.state = VMM_RUN_NOT_STARTED;
+        snprintf(st.detail, sizeof(st.detail), "%s", status);
+        *ret = st;
+        return 0;
+}
+
+static int qemu_query(const struct vmm_spec *spec, const struct vmm_handle *h,
+                      struct vmm_status *ret, struct bg_error *err)
+{
+        _cleanup_(json_decrefp) json_t *st = NULL;
+        int r = qmp_one(spec, h, "query-status", &st, err);
         if (r < 0)
                 return r;
-        return qmp_execute(q, "system_powerdown", NULL, 5000, NULL, err);
+        const char *status = json_string_value(json_object_get(st, "status"));
+        if (status_parse(status, ret) < 0)
+                return bg_error_set(err, EPROTO, "QMP query-status: answer has no \"status\"");
+        return 0;
+}
+
+static int qemu_pause(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err)
+{
+        return qmp_one(spec, h, "stop", NULL, err);
+}
+
+static int qemu_resume(const struct vmm_spec *spec, const struct vmm_handle *h,
+                       struct bg_error *err)
+{
+        return qmp_one(spec, h, "cont", NULL, err);
 }
 
 static int qemu_alive(const struct vmm_handle *h)
 {
-        uint64_t st;
-        if (h->pid <= 0 || proc_start_time(h->pid, &st) < 0)
-                return 0;
-        return st == h->start_time;
+        return vmm_proc_alive(h->pid, h->start_time);
 }
 
 static int qemu_kill(const struct vmm_handle *h, struct bg_error *err)
 {
         if (h->pid <= 0)
                 return bg_error_set(err, EINVAL, "no VMM process to kill");
-        int r = kill_and_wait(h->pid, h->start_time, VMM_QEMU_KILL_WAIT_MS);
+        /* QEMU is reaped here when it is our child: nothing needs its status
+         * after a kill. */
+        int r = vmm_proc_kill(h->pid, h->start_time, VMM_QEMU_KILL_WAIT_MS, true);
         if (r == -ETIMEDOUT)
                 return bg_error_set(err, ETIMEDOUT, "QEMU (pid %d) still exists %d s after SIGKILL",
                                     (int)h->pid, VMM_QEMU_KILL_WAIT_MS / 1000);
@@ -705,78 +603,19 @@ static int qemu_kill(const struct vmm_handle *h, struct bg_error *err)
         return 0;
 }
 
-/* /proc/PID/cmdline: NUL-separated arguments, *ret_len bytes. */
-static int read_cmdline(pid_t pid, char **ret, size_t *ret_len)
-{
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : -errno;
-        size_t cap = 8192, len = 0;
-        _cleanup_free_ char *buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (len + 1 >= cap) {
-                        char *nb = realloc(buf, cap * 2);
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        cap *= 2;
-                }
-                ssize_t n = read(fd, buf + len, cap - len - 1);
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 static int qemu_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
 {
         char pidfile[VMM_PATH_MAX + 16];
-        dir_path(pidfile, sizeof(pidfile), spec->dir, "vmm.pid");
+        (void)vmm_path(pidfile, sizeof(pidfile), spec->dir, VMM_FILE_PID);
         pid_t pid;
-        uint64_t start, now_start;
-        int r = pidfile_read(pidfile, &pid, &start);
-        if (r == -ENOENT)
-                return bg_error_set(err, ESRCH, "no VMM pidfile %s", pidfile);
+        uint64_t start;
+        int r = vmm_proc_adopt(pidfile, "QEMU", "qemu-system", false, &pid, &start, err);
         if (r < 0)
-                return bg_error_errno(err, r, "read %s", pidfile);
-        r = proc_start_time(pid, &now_start);
-        if (r == -ESRCH)
-                return bg_error_set(err, ESRCH, "QEMU (pid %d) is gone", (int)pid);
-        if (r < 0)
-                return bg_error_errno(err, r, "read /proc/%d/stat", (int)pid);
-        if (now_start != start)
-                return bg_error_set(err, ESRCH,
-                                    "QEMU (pid %d) is gone: the pid now belongs to another process "
-                                    "(start time %" PRIu64 ", recorded %" PRIu64 ")",
-                                    (int)pid, now_start, start);
-
-        char link[64], exe[4096];
-        snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-        ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-        if (n < 0)
-                return bg_error_set(err, ESRCH,
-                                    "pid %d: cannot read its executable (%s), not adopting",
-                                    (int)pid, strerror(errno));
-        exe[n] = '\0';
-        const char *base = strrchr(exe, '/');
-        base = base ? base + 1 : exe;
-        if (strncmp(base, "qemu-system", 11) != 0)
-                return bg_error_set(err, ESRCH, "pid %d runs %s, not QEMU: not adopting", (int)pid,
-                                    exe);
+                return r;
 
         _cleanup_free_ char *cmd = NULL;
         size_t len = 0;
-        r = read_cmdline(pid, &cmd, &len);
+        r = vmm_proc_cmdline(pid, &cmd, &len);
         if (r < 0)
                 return bg_error_errno(err, r, "read /proc/%d/cmdline", (int)pid);
         bool vsock = false, kvm = false;
@@ -795,48 +634,18 @@ static int qemu_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struc
             .agent_port = vsock ? VMM_QEMU_AGENT_VSOCK_PORT : 0,
         };
         if (!vsock)
-                dir_path(h.agent_path, sizeof(h.agent_path), spec->dir, "agent.sock");
+                (void)vmm_path(h.agent_path, sizeof(h.agent_path), spec->dir, VMM_FILE_AGENT);
         snprintf(h.accel, sizeof(h.accel), "%s", kvm ? "kvm" : "tcg");
         *ret = h;
         return 0;
 }
 
-/* The guest's panic line from the end of its console log, if any. */
-static void console_panic(const char *dir, char *buf, size_t len)
-{
-        buf[0] = '\0';
-        char path[VMM_PATH_MAX + 16];
-        dir_path(path, sizeof(path), dir, "console.log");
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return;
-        char data[65536];
-        off_t off = st.st_size > (off_t)sizeof(data) - 1 ? st.st_size - (off_t)sizeof(data) + 1 : 0;
-        ssize_t n = pread(fd, data, sizeof(data) - 1, off);
-        if (n <= 0)
-                return;
-        data[n] = '\0';
-        for (char *p = data; p < data + n; p++)
-                if (*p == '\0')
-                        *p = ' ';
-        static const char marker[] = "Kernel panic - not syncing: ";
-        char *found = NULL;
-        for (char *p = data; (p = strstr(p, marker)); p++)
-                found = p;
-        if (!found)
-                return;
-        char *eol = strpbrk(found, "\r\n");
-        size_t l = eol ? (size_t)(eol - found) : strlen(found);
-        snprintf(buf, len, "%.*s", (int)l, found);
-}
-
 static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char *buf, size_t len)
 {
         char log[VMM_PATH_MAX + 16], tail[200], panic[200];
-        dir_path(log, sizeof(log), spec->dir, "vmm.log");
-        vmm_qemu_log_tail(log, tail, sizeof(tail));
-        console_panic(spec->dir, panic, sizeof(panic));
+        (void)vmm_path(log, sizeof(log), spec->dir, VMM_FILE_LOG);
+        vmm_log_tail(log, tail, sizeof(tail));
+        vmm_console_panic(spec->dir, panic, sizeof(panic));
         const char *sep = tail[0] ? ": " : "";
 
         /* The one host-setup failure users meet: say where the fix is. */
@@ -845,9 +654,7 @@ static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char 
                 snprintf(buf, len, "QEMU exited with status %d%s%s%s", WEXITSTATUS(wait_status),
                          sep, tail, hint);
         else if (wait_status >= 0 && WIFSIGNALED(wait_status))
-                snprintf(buf, len, "QEMU was killed by signal %d (SIG%s)", WTERMSIG(wait_status),
-                         sigabbrev_np(WTERMSIG(wait_status)) ? sigabbrev_np(WTERMSIG(wait_status))
-                                                             : "?");
+                vmm_signal_reason("QEMU", WTERMSIG(wait_status), buf, len);
         else if (panic[0])
                 snprintf(buf, len, "guest kernel panic: %s", panic);
         else if (wait_status >= 0 && WIFEXITED(wait_status))
@@ -858,10 +665,16 @@ static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char 
 
 const struct vmm_driver vmm_qemu_driver = {
     .name = "qemu",
+    .caps = VMM_CAP_PAUSE,
+    .agent_transports =
+        VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_SERIAL_UNIX) | VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_VSOCK),
     .launch = qemu_launch,
     .request_stop = qemu_request_stop,
     .kill = qemu_kill,
     .alive = qemu_alive,
     .adopt = qemu_adopt,
     .exit_reason = qemu_exit_reason,
+    .query = qemu_query,
+    .pause = qemu_pause,
+    .resume = qemu_resume,
 };

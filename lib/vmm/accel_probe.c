@@ -1,4 +1,4 @@
-#include "accel_probe.h"
+#include "vmm/accel_probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +19,9 @@
 
 #include "util/macro.h"
 #include "util/timeutil.h"
-#include "vmm_qemu.h"
+#include "vmm/qemu/qemu_machine.h"
+#include "vmm/vmm_log.h"
+#include "vmm/vmm_proc.h"
 
 #define CACHE_MAGIC "banger-accel-probe 1"
 
@@ -116,7 +118,7 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
         size_t n = 0;
         argv[n++] = qemu;
         argv[n++] = "-M";
-        argv[n++] = "microvm,acpi=on,pit=off,pic=off,rtc=on";
+        argv[n++] = VMM_QEMU_MACHINE;
         argv[n++] = "-accel";
         argv[n++] = "kvm";
         argv[n++] = "-cpu";
@@ -145,7 +147,7 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
         argv[n] = NULL;
 
         pid_t pid;
-        int r = vmm_qemu_spawn((char *const *)argv, log, &pid);
+        int r = vmm_spawn((char *const *)argv, log, &pid);
         if (r < 0) {
                 say(why, why_len, "start %s: %s", qemu, strerror(-r));
                 remove_tmpdir(tmp);
@@ -166,7 +168,7 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
                         say(why, why_len, "KVM booted %s in %.1f s", bzimage, (double)el / 1000);
                 } else if (exited) {
                         char tail[160];
-                        vmm_qemu_log_tail(log, tail, sizeof(tail));
+                        vmm_log_tail(log, tail, sizeof(tail));
                         usable = 0;
                         if (WIFEXITED(status))
                                 say(why, why_len,
@@ -189,13 +191,9 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
                             (double)finish_ms / 1000);
                 }
         }
-        if (!exited) {
-                /* Bounded: a QEMU stuck in the kernel must not hang the probe. */
-                (void)kill(pid, SIGKILL);
-                uint64_t until = now_mono_msec() + 5000;
-                while (waitpid(pid, NULL, WNOHANG) == 0 && now_mono_msec() < until)
-                        usleep(10000);
-        }
+        /* Bounded: a QEMU stuck in the kernel must not hang the probe. */
+        if (!exited)
+                (void)vmm_proc_kill(pid, 0, 5000, true);
         remove_tmpdir(tmp);
         return usable;
 }
@@ -281,7 +279,7 @@ int accel_probe(const char *qemu, const char *bzimage, const char *initrd, const
                 enum vmm_accel *ret, char *why, size_t why_len)
 {
         char bin[4096];
-        int r = vmm_qemu_find_binary(qemu, bin, sizeof(bin));
+        int r = vmm_find_binary(qemu, bin, sizeof(bin));
         if (r < 0) {
                 say(why, why_len, "QEMU binary '%s': %s", qemu ? qemu : "", strerror(-r));
                 return r;

@@ -1,4 +1,4 @@
-#include "qmp.h"
+#include "vmm/qemu/qmp.h"
 
 #include <errno.h>
 #include <inttypes.h>

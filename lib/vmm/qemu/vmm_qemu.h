@@ -7,7 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "vmm.h"
+#include "vmm/qemu/qemu_machine.h"
+#include "vmm/vmm.h"
 
 /* The virtio-serial port the guest agent serves on (banger.agent=virtio-serial:…). */
 #define VMM_QEMU_AGENT_PORT_NAME "org.banger.agent.0"
@@ -17,33 +18,24 @@
 #define VMM_QEMU_QMP_WAIT_MS 10000
 /* How long kill waits for the process to disappear after SIGKILL. */
 #define VMM_QEMU_KILL_WAIT_MS 5000
+/* How long one QMP command of request_stop, query, pause or resume may take. */
+#define VMM_QEMU_QMP_CALL_MS 5000
 
 /* How the command line is built beyond the spec. */
 struct vmm_qemu_opts {
         enum vmm_accel accel; /* VMM_ACCEL_KVM or VMM_ACCEL_TCG (AUTO is refused) */
         bool vsock;           /* agent over vhost-vsock (guest-cid spec->vsock_cid) */
-        uint32_t tsc_khz;     /* TCG: the TSC frequency the guest is told (0: not told) */
+        uint32_t
+            tsc_khz; /* TCG: the TSC frequency the guest is told (0: not told; never under KVM) */
 };
 
 /* Builds QEMU's argv for spec: a NULL-terminated array the caller frees with
  * vmm_qemu_argv_free(). Pure: looks at nothing but its arguments. Refuses
  * (-EINVAL with a message) what QEMU could not be given safely: too many
  * disks, a bad tap name or MAC, unix socket paths longer than sun_path, a
- * vsock CID < 3, vcpu or memory out of range. */
+ * vsock CID < 3, vcpu or memory out of range, and whatever
+ * vmm_cmdline_build() refuses for -append. */
 int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts *opts,
                         char ***ret_argv, struct bg_error *err);
 /* Frees an argv from vmm_qemu_build_argv; accepts NULL, returns NULL. */
 char **vmm_qemu_argv_free(char **argv);
-
-/* Resolves a binary name through PATH (a name with '/' is taken as is) into
- * an absolute or relative path that exists and is executable; -ENOENT else. */
-int vmm_qemu_find_binary(const char *name, char *buf, size_t len);
-
-/* Spawns argv[0] (a path) in its own session with stdin from /dev/null,
- * stdout and stderr appended to log_path, default signal dispositions, an
- * empty signal mask and no other fds. The child is the caller's to reap. */
-int vmm_qemu_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
-
-/* The last meaningful line of a VMM log (QEMU's own messages; lines starting
- * with "# " are banger's notes), into buf; "" when there is none. */
-void vmm_qemu_log_tail(const char *path, char *buf, size_t len);

@@ -1,0 +1,457 @@
+/* VmService: the RPC handler table (vmsvc_vm_methods in vmsvc.h) and its
+ * handlers. Each validates its request, then hands the work to the
+ * lifecycle (vm_lifecycle.h: create and start run as operations, ops.h),
+ * the registry (vm_store.h) or the probes (vm_probes.h). */
+#include "vmsvc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "banger/v1/vm.pb-c.h"
+#include "log/log.h"
+#include "util/macro.h"
+#include "util/names.h"
+#include "util/timeutil.h"
+#include "vm_probes.h"
+#include "vm_store.h"
+
+/* ---- conversions ---- */
+
+static char *dup_or_empty(const char *s)
+{
+        return strdup(s ? s : "");
+}
+
+static int fill_vm(const struct vm_record *r, Banger__V1__Vm *out)
+{
+        out->id = dup_or_empty(r->id);
+        out->name = dup_or_empty(r->name);
+        out->state = dup_or_empty(vm_state_to_string(r->state));
+        out->error = dup_or_empty(r->error);
+        out->image = dup_or_empty(r->image);
+        out->kernel = dup_or_empty(r->kernel);
+        out->vmm = dup_or_empty(r->vmm);
+        out->accel = dup_or_empty(r->accel);
+        out->ip = dup_or_empty(r->ip);
+        out->mac = dup_or_empty(r->mac);
+        out->tap = dup_or_empty(r->tap);
+        out->host_key = dup_or_empty(r->host_key);
+        if (!out->id || !out->name || !out->state || !out->error || !out->image || !out->kernel ||
+            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key)
+                return -ENOMEM;
+        out->vcpu = r->vcpu;
+        out->memory_mib = r->memory_mib;
+        out->work_disk_bytes = r->work_disk_bytes;
+        out->pid = r->pid;
+        out->created_unix_ms = r->created_unix_ms;
+        out->updated_unix_ms = r->updated_unix_ms;
+        return 0;
+}
+
+static int get_record(struct vmsvc *v, const char *ref, struct vm_record *r, struct bg_error *err)
+{
+        return vm_load(&v->env, ref, r, err);
+}
+
+static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err);
+
+/* ---- operations ---- */
+
+struct vm_op {
+        struct vmsvc *v;
+        char id[33];
+        bool fresh;
+        bool restart;
+        char ws_host[4096]; /* workspace for the new VM's work disk, or "" */
+        char ws_guest[4096];
+};
+
+static void op_progress(void *ctx, const char *stage)
+{
+        ops_ctx_stage(ctx, stage);
+}
+
+static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
+{
+        struct vm_op *op = ud;
+        int r = 0;
+        if (op->restart) {
+                struct vm_record cur;
+                r = get_record(op->v, op->id, &cur, err);
+                if (r >= 0 && cur.state == VM_RUNNING)
+                        r = vm_stop(&op->v->env, op->id, err);
+                if (r < 0)
+                        return r;
+        }
+        r = op->fresh
+                ? vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, op_progress, ctx, err)
+                : vm_start(&op->v->env, op->id, op_progress, ctx, err);
+        if (r < 0)
+                return r;
+        struct vm_record rec;
+        r = get_record(op->v, op->id, &rec, err);
+        if (r < 0)
+                return r;
+        Banger__V1__Vm *vm = calloc(1, sizeof(*vm));
+        if (!vm)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        banger__v1__vm__init(vm);
+        r = fill_vm(&rec, vm);
+        if (r == 0)
+                r = ops_ctx_set_result(ctx, &vm->base);
+        banger__v1__vm__free_unpacked(vm, NULL);
+        return r < 0 ? bg_error_set(err, -r, "out of memory") : 0;
+}
+
+static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bool restart,
+                    const Banger__V1__CreateVmRequest *create, Banger__V1__Operation *out,
+                    struct bg_error *err)
+{
+        struct vm_op *op = calloc(1, sizeof(*op));
+        if (!op)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        if (create) {
+                snprintf(op->ws_host, sizeof(op->ws_host), "%s", create->workspace_host_path);
+                snprintf(op->ws_guest, sizeof(op->ws_guest), "%s", create->workspace_guest_path);
+        }
+        op->v = v;
+        op->fresh = fresh;
+        op->restart = restart;
+        snprintf(op->id, sizeof(op->id), "%s", rec->id);
+        struct ops_start s = {
+            .kind = fresh     ? "vm.create"
+                    : restart ? "vm.restart"
+                              : "vm.start",
+            .target = rec->name,
+            .stages = (const char *const *)vm_create_stages,
+            .n_stages = vm_n_create_stages,
+            .dedup = true,
+            .fn = vm_op_work,
+            .userdata = op,
+            .free_userdata = free,
+        };
+        return ops_start_fill(v->ops, &s, out, err);
+}
+
+/* ---- handlers ---- */
+
+static int vm_health(struct vmsvc *v, const Banger__V1__HealthRequest *in,
+                     Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        return daemon_health(v->d, in, out, call, err);
+}
+
+static bool name_ok(const char *s, size_t max)
+{
+        size_t n = strlen(s);
+        if (n == 0 || n > max)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.' ||
+                      s[i] == ':' || s[i] == '/'))
+                        return false;
+        return true;
+}
+
+/* The workspace of a create: checked here too, so that a bad one leaves no
+ * row (workspacesvc checks again when it writes). */
+static int workspace_args_check(const Banger__V1__CreateVmRequest *in, struct bg_error *err)
+{
+        const char *h = in->workspace_host_path, *g = in->workspace_guest_path;
+        struct stat st;
+        if (!h[0]) {
+                if (g[0])
+                        return bg_error_set(err, EINVAL,
+                                            "a workspace guest path needs a host path");
+                return 0;
+        }
+        if (h[0] != '/' || strlen(h) >= 4096)
+                return bg_error_set(err, EINVAL, "workspace path \"%.200s\" must be absolute", h);
+        if (stat(h, &st) < 0 || !S_ISDIR(st.st_mode))
+                return bg_error_set(err, ENOENT, "workspace %.200s is not a directory", h);
+        if (g[0] &&
+            ((strncmp(g, "/root/", 6) != 0 && strncmp(g, "~/", 2) != 0) || strstr(g, "/../") ||
+             strlen(g) >= 4096 || (strlen(g) >= 3 && strcmp(g + strlen(g) - 3, "/..") == 0)))
+                return bg_error_set(
+                    err, EINVAL,
+                    "workspace guest path \"%.200s\" must be below /root, without \"..\"", g);
+        return 0;
+}
+
+static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
+                       Banger__V1__Operation *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        const struct bg_config *cfg = &v->d->cfg;
+        struct vm_record rec = {.state = VM_CREATED};
+        int r = 0;
+
+        /* Validate everything before a row exists: a bad request leaves none. */
+        if (in->name[0] && (r = bg_name_check_dns_label("VM name", in->name, err)) < 0)
+                return r;
+        const char *image = in->image[0] ? in->image : cfg->vm.default_image;
+        const char *kernel = in->kernel[0] ? in->kernel : cfg->vm.default_kernel;
+        if (!name_ok(image, 200))
+                return bg_error_set(err, EINVAL, "image name '%.80s' is not valid", image);
+        if (!name_ok(kernel, 64))
+                return bg_error_set(err, EINVAL, "kernel name '%.80s' is not valid", kernel);
+        rec.vcpu = in->vcpu ? in->vcpu : cfg->vm.vcpu;
+        rec.memory_mib = in->memory_mib ? in->memory_mib : cfg->vm.memory_mib;
+        rec.work_disk_bytes = in->work_disk_bytes ? in->work_disk_bytes : cfg->vm.work_disk_size;
+        if (rec.vcpu < 1 || rec.vcpu > 32)
+                return bg_error_set(err, EINVAL, "vcpu %u is outside 1..32", rec.vcpu);
+        if (rec.memory_mib < 128 || rec.memory_mib > 262144)
+                return bg_error_set(err, EINVAL, "memory %u MiB is outside 128..262144",
+                                    rec.memory_mib);
+        if (rec.work_disk_bytes < (64ull << 20) || rec.work_disk_bytes > (16ull << 40))
+                return bg_error_set(err, EINVAL, "work disk size %llu is outside 64 MiB..16 TiB",
+                                    (unsigned long long)rec.work_disk_bytes);
+        if ((r = workspace_args_check(in, err)) < 0)
+                return r;
+        snprintf(rec.image, sizeof(rec.image), "%s", image);
+        snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);
+        snprintf(rec.vmm, sizeof(rec.vmm), "%s", v->env.vmm);
+        vm_new_id(rec.id);
+        rec.created_unix_ms = rec.updated_unix_ms = (int64_t)now_real_msec();
+
+        pthread_mutex_lock(&v->mu);
+        if (in->name[0])
+                snprintf(rec.name, sizeof(rec.name), "%s", in->name);
+        else
+                r = vm_generate_name(v->d->db, rec.id, rec.name, err);
+        if (r >= 0)
+                r = vm_store_insert(v->d->db, &rec, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        vmsvc_ssh_refresh(v);
+        log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
+        return start_op(v, &rec, true, false, in, out, err);
+}
+
+static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
+                      const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
+                                    vm_state_to_string(rec.state));
+        return start_op(v, &rec, false, false, NULL, out, err);
+}
+
+static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
+                        const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
+                                    vm_state_to_string(rec.state));
+        return start_op(v, &rec, false, true, NULL, out, err);
+}
+
+static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,
+                    const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_set(&v->env, rec.id, in->vcpu, in->memory_mib, in->work_disk_bytes, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_logs_h(struct vmsvc *v, const Banger__V1__VmLogsRequest *in,
+                     Banger__V1__VmLogsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        return vm_probe_logs(&v->env, in, out, err);
+}
+
+static int vm_stats_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__VmStats *out,
+                      const struct rpc_call *call, struct bg_error *err)
+{
+        return vm_probe_stats(&v->env, in->ref, out, err);
+}
+
+static int vm_ports_h(struct vmsvc *v, const Banger__V1__VmRef *in,
+                      Banger__V1__VmPortsResponse *out, const struct rpc_call *call,
+                      struct bg_error *err)
+{
+        return vm_probe_ports(&v->env, in->ref, out, err);
+}
+
+static int vm_agent_health_h(struct vmsvc *v, const Banger__V1__VmRef *in,
+                             Banger__V1__AgentHealth *out, const struct rpc_call *call,
+                             struct bg_error *err)
+{
+        return vm_probe_health(&v->env, in->ref, out, err);
+}
+
+static int vm_prune_h(struct vmsvc *v, const Banger__V1__PruneVmsRequest *in,
+                      Banger__V1__PruneVmsResponse *out, const struct rpc_call *call,
+                      struct bg_error *err)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&v->mu);
+        int r = vm_store_list(v->d->db, &all, &n, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        out->deleted = calloc(n ? n : 1, sizeof(char *));
+        for (size_t i = 0; out->deleted && i < n; i++) {
+                if (all[i].state != VM_STOPPED && all[i].state != VM_ERROR &&
+                    all[i].state != VM_CREATED)
+                        continue;
+                struct bg_error e = {0};
+                if (vm_delete(&v->env, all[i].id, false, &e) < 0) {
+                        log_warn("prune: VM %s: %s", all[i].name, e.msg);
+                        continue;
+                }
+                out->deleted[out->n_deleted++] = strdup(all[i].name);
+        }
+        free(all);
+        return out->deleted ? 0 : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, id, &rec, err);
+        if (r < 0)
+                return r;
+        r = fill_vm(&rec, out);
+        return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+static int vm_stop_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                     const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_stop(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_kill_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                     const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_kill(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_delete_h(struct vmsvc *v, const Banger__V1__DeleteVmRequest *in,
+                       Banger__V1__DeleteVmResponse *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r < 0)
+                return r;
+        r = vm_delete(&v->env, rec.id, in->force, err);
+        if (r < 0)
+                return r;
+        out->id = strdup(rec.id);
+        out->name = strdup(rec.name);
+        return out->id && out->name ? 0 : bg_error_set(err, ENOMEM, "out of memory");
+}
+
+static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
+                     Banger__V1__ListVmsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
+{
+        struct vm_record *all = NULL;
+        size_t n = 0;
+        pthread_mutex_lock(&v->mu);
+        int r = vm_store_list(v->d->db, &all, &n, err);
+        pthread_mutex_unlock(&v->mu);
+        if (r < 0)
+                return r;
+        out->vms = calloc(n ? n : 1, sizeof(*out->vms));
+        if (!out->vms) {
+                free(all);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+                Banger__V1__Vm *vm = calloc(1, sizeof(*vm));
+                if (!vm) {
+                        free(all);
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                }
+                banger__v1__vm__init(vm);
+                out->vms[out->n_vms++] = vm;
+                if (fill_vm(&all[i], vm) < 0) {
+                        free(all);
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                }
+        }
+        free(all);
+        return 0;
+}
+
+static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                    const struct rpc_call *call, struct bg_error *err)
+{
+        return reply_vm(v, in->ref, out, err);
+}
+
+static int vm_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
+                       Banger__V1__Operation *out, const struct rpc_call *call,
+                       struct bg_error *err)
+{
+        return ops_fill(v->ops, in->id, out, err);
+}
+
+static int vm_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
+                          Banger__V1__Operation *out, const struct rpc_call *call,
+                          struct bg_error *err)
+{
+        int r = ops_cancel(v->ops, in->id, err);
+        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
+}
+
+static int vm_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
+                         Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                         struct bg_error *err)
+{
+        return ops_list(v->ops, in->include_done, out, err);
+}
+
+const struct rpc_method_impl vmsvc_vm_methods[] = {
+    RPC_METHOD("Health", vm_health),
+    RPC_METHOD("Create", vm_create_h),
+    RPC_METHOD("Start", vm_start_h),
+    RPC_METHOD("Stop", vm_stop_h),
+    RPC_METHOD("Kill", vm_kill_h),
+    RPC_METHOD("Delete", vm_delete_h),
+    RPC_METHOD("List", vm_list_h),
+    RPC_METHOD("Get", vm_get_h),
+    RPC_METHOD("GetOperation", vm_get_op_h),
+    RPC_METHOD("CancelOperation", vm_cancel_op_h),
+    RPC_METHOD("ListOperations", vm_list_ops_h),
+    RPC_METHOD("Restart", vm_restart_h),
+    RPC_METHOD("Set", vm_set_h),
+    RPC_METHOD("Logs", vm_logs_h),
+    RPC_METHOD("Stats", vm_stats_h),
+    RPC_METHOD("Ports", vm_ports_h),
+    RPC_METHOD("AgentHealth", vm_agent_health_h),
+    RPC_METHOD("Prune", vm_prune_h),
+};
+const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);
