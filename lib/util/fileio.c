@@ -196,7 +196,7 @@ int atomic_file_open_at(int dfd, const char *name, struct atomic_file *f, struct
                         return bg_error_errno(err, r, "random name for %s", name);
                 }
                 f->fd = openat(f->dir_fd, f->tmp,
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                               O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (f->fd >= 0)
                         return 0;
                 if (errno != EEXIST)

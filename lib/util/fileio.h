@@ -45,7 +45,7 @@ int loop_write(int fd, const void *buf, size_t len);
  * replaced, not followed) and fsyncs the directory. On any failure of
  * commit, and on abort, the temporary file is removed. */
 struct atomic_file {
-        int fd;           /* the new contents go here; -1 once committed or aborted */
+        int fd;           /* the new contents (open read-write); -1 once committed/aborted */
         int dir_fd;       /* the target's directory (owned) */
         char tmp[256];    /* its name in dir_fd while it is temporary */
         char *path;       /* the target as given (owned), for messages */

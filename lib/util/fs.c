@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,9 +22,11 @@ static int walk_at(int dfd, const char *name, int depth, fs_walk_fn fn, void *us
                 return bg_error_errno(err, -errno, "stat %s", name);
         }
         int r = fn(dfd, name, &st, false, userdata, err);
-        if (r < 0 || !S_ISDIR(st.st_mode))
+        if (r < 0)
                 return r;
-        if (depth >= FS_WALK_MAX_DEPTH)
+        if (r == FS_WALK_SKIP || !S_ISDIR(st.st_mode))
+                return 0;
+        if (depth > FS_WALK_MAX_DEPTH)
                 return bg_error_set(err, ELOOP, "%s: tree too deep", name);
         int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
@@ -75,4 +78,50 @@ int rm_rf(const char *path, struct bg_error *err)
                 return 0;
         }
         return r;
+}
+
+int mkdir_p(const char *path, unsigned mode)
+{
+        if (!path || !path[0])
+                return -EINVAL;
+        char buf[PATH_MAX];
+        size_t len = strlen(path);
+        if (len >= sizeof(buf))
+                return -ENAMETOOLONG;
+        memcpy(buf, path, len + 1);
+        while (len > 1 && buf[len - 1] == '/')
+                buf[--len] = '\0';
+
+        /* Parents, from the top; an existing one must be a directory. */
+        for (char *s = buf + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = '\0';
+                if (mkdir(buf, 0755) < 0) {
+                        int e = errno;
+                        struct stat st;
+                        if (e != EEXIST) {
+                                *s = '/';
+                                return -e;
+                        }
+                        if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                                *s = '/';
+                                return -ENOTDIR;
+                        }
+                }
+                *s = '/';
+                while (s[1] == '/')
+                        s++;
+        }
+
+        if (mkdir(buf, (mode_t)mode) < 0) {
+                if (errno != EEXIST)
+                        return -errno;
+                struct stat st;
+                if (stat(buf, &st) < 0)
+                        return -errno;
+                if (!S_ISDIR(st.st_mode))
+                        return -ENOTDIR;
+        }
+        return 0;
 }

@@ -174,7 +174,9 @@ static int run_reap(pid_t pid, unsigned timeout_ms, int *ret_status)
                 for (;;) {
                         uint64_t now = now_mono_msec();
                         if (now >= deadline) {
-                                (void)kill(-pid, SIGKILL);
+                                /* Its group when it leads one, else itself. */
+                                if (kill(-pid, SIGKILL) < 0)
+                                        (void)kill(pid, SIGKILL);
                                 killed = true;
                                 break;
                         }
@@ -222,25 +224,38 @@ static void describe_status(struct bg_error *err, const char *prog, int code, co
                              detail);
 }
 
+int bg_run_start(const char *const argv[], int in_fd, int out_fd, int err_fd,
+                 const struct bg_run_opts *opts, pid_t *ret_pid, struct bg_error *err)
+{
+        const int fds[3] = {in_fd, out_fd, err_fd};
+        int r = run_spawn(argv, fds, opts, opts && opts->timeout_ms > 0, ret_pid);
+        if (r < 0)
+                return bg_error_errno(err, r, "run %s", argv[0]);
+        return 0;
+}
+
+int bg_run_reap(pid_t pid, const char *name, unsigned timeout_ms, struct bg_error *err)
+{
+        int code;
+        int r = run_reap(pid, timeout_ms, &code);
+        if (r == -ETIMEDOUT)
+                return bg_error_set(err, ETIMEDOUT, "%s did not finish within %u ms and was killed",
+                                    name, timeout_ms);
+        if (r < 0)
+                return bg_error_errno(err, r, "wait for %s", name);
+        if (code != 0)
+                describe_status(err, name, code, "");
+        return code;
+}
+
 int bg_run_wait(const char *const argv[], int in_fd, int out_fd, int err_fd,
                 const struct bg_run_opts *opts, struct bg_error *err)
 {
-        const int fds[3] = {in_fd, out_fd, err_fd};
-        unsigned timeout = opts ? opts->timeout_ms : 0;
         pid_t pid;
-        int r = run_spawn(argv, fds, opts, timeout > 0, &pid);
+        int r = bg_run_start(argv, in_fd, out_fd, err_fd, opts, &pid, err);
         if (r < 0)
-                return bg_error_errno(err, r, "run %s", argv[0]);
-        int code;
-        r = run_reap(pid, timeout, &code);
-        if (r == -ETIMEDOUT)
-                return bg_error_set(err, ETIMEDOUT, "%s did not finish within %u ms and was killed",
-                                    argv[0], timeout);
-        if (r < 0)
-                return bg_error_errno(err, r, "wait for %s", argv[0]);
-        if (code != 0)
-                describe_status(err, argv[0], code, "");
-        return code;
+                return r;
+        return bg_run_reap(pid, argv[0], opts ? opts->timeout_ms : 0, err);
 }
 
 int bg_run_capture(const char *const argv[], const char *const env[], char **out, size_t *len,

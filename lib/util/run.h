@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/error.h"
 
@@ -37,6 +38,14 @@ struct bg_run_opts {
  * no such program). */
 int bg_run_wait(const char *const argv[], int in_fd, int out_fd, int err_fd,
                 const struct bg_run_opts *opts, struct bg_error *err);
+
+/* bg_run_wait in two steps, for a caller with work to do while the child
+ * runs (feed or drain its pipes, let another thread kill it): start, then
+ * reap (name is for messages; a timeout kills the child's process group when
+ * opts->timeout_ms made one at the start, else the child). */
+int bg_run_start(const char *const argv[], int in_fd, int out_fd, int err_fd,
+                 const struct bg_run_opts *opts, pid_t *ret_pid, struct bg_error *err);
+int bg_run_reap(pid_t pid, const char *name, unsigned timeout_ms, struct bg_error *err);
 
 /* Runs argv (argv[0] looked up in PATH) with stdin from /dev/null and stderr
  * collected for the error message; env (NULL-terminated "K=V" list, or NULL)

@@ -1,6 +1,7 @@
 /* lib/util/fs: the tree walk visits every entry once (directories before
- * and after their children) without following symlinks; rm_rf removes a
- * tree but never what a symlink in it points to. */
+ * and after their children) without following symlinks, and prunes where
+ * asked; rm_rf removes a tree but never what a symlink in it points to;
+ * mkdir_p makes parents and refuses a file in the way. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -183,6 +184,66 @@ static void test_rm_rf_reports_failure(void **state)
         assert_int_equal(chmod(in(dir, "a"), 0700), 0);
 }
 
+static int skip_a(int dfd, const char *name, const struct stat *st, bool post, void *userdata,
+                  struct bg_error *err)
+{
+        if (strcmp(name, "a") == 0) {
+                assert_false(post); /* a skipped directory gets no post call */
+                return FS_WALK_SKIP;
+        }
+        return record(dfd, name, st, post, userdata, err);
+}
+
+static void test_walk_skip(void **state)
+{
+        struct bg_error err = {0};
+        make_tree();
+        struct trace t = {0};
+        assert_int_equal(fs_walk_at(AT_FDCWD, dir, skip_a, &t, &err), 0);
+        assert_int_equal(t.files, 0); /* a/f and a/g not visited */
+        assert_int_equal(t.links, 1);
+        assert_int_equal(t.dirs_pre, 2); /* dir, b */
+        assert_int_equal(t.dirs_post, 2);
+}
+
+static mode_t mode_of(const char *path)
+{
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        return st.st_mode & 07777;
+}
+
+static void test_mkdir_p(void **state)
+{
+        mode_t old = umask(0);
+        char p[400];
+
+        snprintf(p, sizeof(p), "%s/a/b//c/", dir);
+        assert_int_equal(mkdir_p(p, 0700), 0);
+        snprintf(p, sizeof(p), "%s/a/b/c", dir);
+        assert_int_equal(mode_of(p), 0700);
+        snprintf(p, sizeof(p), "%s/a/b", dir);
+        assert_int_equal(mode_of(p), 0755);
+        snprintf(p, sizeof(p), "%s/a", dir);
+        assert_int_equal(mode_of(p), 0755);
+
+        /* Existing directory: fine, mode untouched. */
+        assert_int_equal(mkdir_p(p, 0700), 0);
+        assert_int_equal(mode_of(p), 0755);
+
+        /* A file in the way. */
+        snprintf(p, sizeof(p), "%s/file", dir);
+        touch(p);
+        assert_int_equal(mkdir_p(p, 0700), -ENOTDIR);
+        snprintf(p, sizeof(p), "%s/file/sub", dir);
+        assert_int_equal(mkdir_p(p, 0700), -ENOTDIR);
+
+        assert_int_equal(mkdir_p("", 0700), -EINVAL);
+        assert_int_equal(mkdir_p("/", 0700), 0);
+        umask(old);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -190,6 +251,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_walk_errors, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rm_rf_keeps_link_targets, setup, teardown),
             cmocka_unit_test_setup_teardown(test_rm_rf_reports_failure, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_walk_skip, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_mkdir_p, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
