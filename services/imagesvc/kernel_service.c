@@ -143,8 +143,11 @@ static void reconcile(struct kernelsvc *ks)
         d = opendir(ks->cache_dir);
         if (!d)
                 return;
+        /* Downloads in progress are hidden temporary files (atomic_file);
+         * older versions named them *.download-* and *.part-*. */
         while ((de = readdir(d)))
-                if (strstr(de->d_name, ".download-") || strstr(de->d_name, ".part-")) {
+                if ((de->d_name[0] == '.' && !streq(de->d_name, ".") && !streq(de->d_name, "..")) ||
+                    strstr(de->d_name, ".download-") || strstr(de->d_name, ".part-")) {
                         char p[PATH_MAX + 260];
                         snprintf(p, sizeof(p), "%s/%s", ks->cache_dir, de->d_name);
                         unlink(p);
