@@ -128,6 +128,22 @@ int loop_write(int fd, const void *buf, size_t len)
         return 0;
 }
 
+ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+        size_t done = 0;
+        while (done < n) {
+                ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0)
+                        return -errno;
+                if (r == 0)
+                        break;
+                done += (size_t)r;
+        }
+        return (ssize_t)done;
+}
+
 /* ".<base>.<12 random letters>", the base cut to fit NAME_MAX. */
 static int make_tmp_name(const char *base, char *buf, size_t len)
 {

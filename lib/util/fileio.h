@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "util/error.h"
@@ -30,6 +31,9 @@ int read_fd_capped(int fd, const char *what, size_t max, char **ret_buf, size_t 
 /* Writes all len bytes of buf to fd, across short writes and EINTR.
  * 0 or -errno. */
 int loop_write(int fd, const void *buf, size_t len);
+/* Reads n bytes of fd at offset off, across short reads and EINTR: the count
+ * read (less than n only at the end of the file), or -errno. */
+ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off);
 
 /* A file written under a temporary name beside its target and published by
  * rename, so readers see the old contents or the new, never a part.

@@ -30,9 +30,10 @@ static int check_program(const char *path)
         return access(path, X_OK) < 0 ? -errno : 0;
 }
 
-/* Looks for name in the absolute directories of the ':'-list dirs. */
-static int search_dirs(const char *dirs, const char *name, char *buf, size_t len)
+int find_program_in(const char *name, const char *dirs, char *buf, size_t len)
 {
+        if (!name || !name[0] || strchr(name, '/'))
+                return -ENOENT;
         for (const char *p = dirs; p && *p;) {
                 size_t n = strcspn(p, ":");
                 char cand[PATH_MAX];
@@ -58,10 +59,10 @@ int find_program(const char *name, const char *extra_dirs, char *buf, size_t len
                 return snprintf(buf, len, "%s", name) >= (int)len ? -ENAMETOOLONG : 0;
         }
         const char *path = getenv("PATH");
-        int r =
-            search_dirs(path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin", name, buf, len);
+        int r = find_program_in(name, path && path[0] ? path : "/usr/local/bin:/usr/bin:/bin", buf,
+                                len);
         if (r == -ENOENT)
-                r = search_dirs(extra_dirs, name, buf, len);
+                r = find_program_in(name, extra_dirs, buf, len);
         return r;
 }
 

@@ -14,6 +14,10 @@
  * directories a user's PATH often lacks. Writes the path found into buf.
  * 0, -ENOENT (none found), -EACCES, -ENAMETOOLONG. */
 int find_program(const char *name, const char *extra_dirs, char *buf, size_t len);
+/* Only in the absolute directories of dirs (a ':'-separated list), never
+ * $PATH: for root code that must not run whatever a caller's PATH offers.
+ * name must not contain '/'. */
+int find_program_in(const char *name, const char *dirs, char *buf, size_t len);
 
 /* Standard fds of a child in bg_run_wait: an open fd of ours, or these. */
 #define BG_RUN_INHERIT (-1) /* the same fd as ours */

@@ -264,6 +264,22 @@ static void test_atomic_file_commit_cleanup(void **state)
         free(buf);
 }
 
+static void test_pread_full(void **state)
+{
+        put("p", "0123456789");
+        int fd = open(at("p"), O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        char buf[16] = "";
+        assert_int_equal(pread_full(fd, buf, 4, 3), 4);
+        assert_memory_equal(buf, "3456", 4);
+        /* short only at the end of the file */
+        assert_int_equal(pread_full(fd, buf, 16, 8), 2);
+        assert_memory_equal(buf, "89", 2);
+        assert_int_equal(pread_full(fd, buf, 4, 100), 0);
+        close(fd);
+        assert_int_equal(pread_full(-1, buf, 4, 0), -EBADF);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -276,6 +292,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_atomic_write_at_and_relative, setup, teardown),
             cmocka_unit_test_setup_teardown(test_atomic_write_failures_clean_up, setup, teardown),
             cmocka_unit_test_setup_teardown(test_atomic_file_commit_cleanup, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_pread_full, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,10 @@ static void test_find_program(void **state)
         assert_int_equal(find_program("admin", "/nonexistent:sbin-rel", buf, sizeof(buf)), -ENOENT);
         assert_int_equal(find_program("admin", at("sbin"), buf, sizeof(buf)), 0);
         assert_string_equal(buf, at("sbin/admin"));
+        /* find_program_in: only the directories given, never PATH */
+        assert_int_equal(find_program_in("tool", at("sbin"), buf, sizeof(buf)), -ENOENT);
+        assert_int_equal(find_program_in("admin", at("sbin"), buf, sizeof(buf)), 0);
+        assert_int_equal(find_program_in("sbin/admin", dir, buf, sizeof(buf)), -ENOENT);
 }
 
 static void test_find_program_slash_and_length(void **state)
