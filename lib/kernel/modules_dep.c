@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/fileio.h"
+
 struct mod {
         char *path;
         char name[128];
@@ -443,10 +445,8 @@ static int module_sink(void *userdata, const void *buf, size_t len, struct bg_er
 int module_file_decompress(const char *path, const char *out_path, struct bg_error *err)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int out = -1;
-        _cleanup_free_ char *tmp = NULL;
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
         uint8_t head[16];
-        int r;
 
         if (fd < 0)
                 return bg_error_errno(err, -errno, "open module '%s'", path);
@@ -454,27 +454,16 @@ int module_file_decompress(const char *path, const char *out_path, struct bg_err
         if (n < 0)
                 return bg_error_errno(err, -errno, "read module '%s'", path);
         enum kernel_compression c = kernel_compression_detect(head, (size_t)n);
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", out_path) < 0) {
-                tmp = NULL;
-                return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        out = mkostemp(tmp, O_CLOEXEC);
-        if (out < 0)
-                return bg_error_errno(err, -errno, "create '%s'", out_path);
-        struct module_sink s = {.fd = out};
+        int r = atomic_file_open(out_path, &out, err);
+        if (r < 0)
+                return r;
+        struct module_sink s = {.fd = out.fd};
         r = kernel_decompress_fd(c, fd, 0, UINT64_MAX, MODULE_FILE_MAX, module_sink, &s, NULL, NULL,
                                  err);
         if (r < 0)
-                bg_error_prefix(err, "module '%s'", path);
-        else
-                r = check_elf(s.head, s.head_len, path, err);
-        if (r >= 0 && fchmod(out, 0644) < 0)
-                r = bg_error_errno(err, -errno, "chmod '%s'", tmp);
-        if (r >= 0 && rename(tmp, out_path) < 0)
-                r = bg_error_errno(err, -errno, "rename to '%s'", out_path);
-        if (r < 0) {
-                (void)unlink(tmp);
+                return bg_error_prefix(err, "module '%s'", path);
+        r = check_elf(s.head, s.head_len, path, err);
+        if (r < 0)
                 return r;
-        }
-        return 0;
+        return atomic_file_commit(&out, 0644, err);
 }

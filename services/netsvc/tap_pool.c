@@ -6,6 +6,7 @@
 #include "ifname.h"
 #include "netdb.h"
 #include "netlink.h"
+#include "util/strtable.h"
 #include "util/timeutil.h"
 
 #define BACKOFF_MIN_MS 100u
@@ -33,18 +34,7 @@ static const char *const state_names[_TAP_STATE_MAX] = {
     [TAP_DELETING] = "deleting",
 };
 
-const char *tap_state_to_string(enum tap_state s)
-{
-        return (unsigned)s < _TAP_STATE_MAX ? state_names[s] : NULL;
-}
-
-int tap_state_from_string(const char *s)
-{
-        for (int i = 0; s && i < _TAP_STATE_MAX; i++)
-                if (streq(s, state_names[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(tap_state, enum tap_state, state_names)
 
 /* ---- rows (lock held) ---- */
 
