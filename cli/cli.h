@@ -2,6 +2,7 @@
  * which parsing, --help and (later) completion and docs/cli.md are made. */
 #pragma once
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -71,6 +72,8 @@ bool cli_flag(const struct cli *cli, const char *name);
 const char *cli_flag_value(const struct cli *cli, const char *name);
 
 int cli_paths(struct cli *cli);
+/* Prints "banger: MESSAGE" to stderr, without a newline. */
+void cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Prints "banger: MESSAGE" to stderr and returns the exit code for code. */
 int cli_fail(enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail_status(const struct rpc_status *st);

@@ -231,8 +231,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                                 }
                         break;
                 }
-                struct timespec ts = {0, 20 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(20);
         }
 
         /* Finally the gateway's view: every running service connected and UP. */
@@ -263,8 +262,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         }
                         if (ok || now_mono_msec() >= deadline)
                                 break;
-                        struct timespec ts = {0, 20 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
+                        sleep_msec(20);
                 }
         }
 
@@ -314,8 +312,7 @@ static bool wait_gone(pid_t pid, uint64_t start, unsigned ms)
                 waitpid(pid, NULL, WNOHANG);
                 if (now_mono_msec() >= deadline)
                         return false;
-                struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(10);
         }
         return true;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 #define POLL_MS 200
 #define BAR_WIDTH 24
@@ -144,12 +145,6 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
         }
 }
 
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL); /* Ctrl-C cuts it short, which is what we want */
-}
-
 int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__Operation *op,
                   bool quiet, Banger__V1__Operation **ret_final, struct rpc_status *st)
 {
@@ -208,7 +203,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
                         }
                         cancel_sent = true;
                 }
-                sleep_ms(POLL_MS);
+                (void)sleep_msec_interruptible(POLL_MS); /* Ctrl-C cuts it short */
                 Banger__V1__GetOperationRequest gr = BANGER__V1__GET_OPERATION_REQUEST__INIT;
                 gr.id = op->id;
                 Banger__V1__Operation *next = NULL;

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "util/names.h"
+#include "util/timeutil.h"
 
 #define VM_SERVICE "banger.v1.VmService"
 
@@ -307,8 +308,7 @@ int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         continue;
                 if (!follow)
                         break;
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
         }
         rpc_client_close(c);
         return 0;

@@ -19,12 +19,17 @@ int cli_paths(struct cli *cli)
         return 0;
 }
 
+void cli_verror(const char *fmt, va_list ap)
+{
+        fprintf(stderr, "banger: ");
+        vfprintf(stderr, fmt, ap);
+}
+
 int cli_fail(enum rpc_code code, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "banger: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cli_verror(fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
         return rpc_code_to_exit(code);
