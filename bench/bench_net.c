@@ -121,7 +121,7 @@ static int wait_pool(uint32_t target)
                         return -1;
                 if (w >= target)
                         return 0;
-                usleep(10000);
+                sleep_msec(10);
         }
         fprintf(stderr, "bench-net: pool did not refill\n");
         return -1;
@@ -160,7 +160,7 @@ static int acquire_bench(const char *dir, unsigned target)
         struct rpc_client_opts co = {.block_connect = true};
         for (int i = 0; i < 200 && !client; i++) {
                 if (rpc_client_open(url, &co, &client, &err) < 0)
-                        usleep(20000);
+                        sleep_msec(20);
         }
         if (!client) {
                 die("connect to banger-netsvc", &err);

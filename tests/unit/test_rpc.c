@@ -212,10 +212,8 @@ static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
 {
         snprintf(t->seen_op_id, sizeof(t->seen_op_id), "%s", call->op_id);
         t->seen_deadline_left = rpc_call_remaining_ms(call);
-        if (t->sleep_ms) {
-                struct timespec ts = {t->sleep_ms / 1000, (long)(t->sleep_ms % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
-        }
+        if (t->sleep_ms)
+                sleep_msec(t->sleep_ms);
         if (t->nested) {
                 Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
                 ProtobufCMessage *resp = NULL;

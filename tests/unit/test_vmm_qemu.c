@@ -347,7 +347,7 @@ static void *fake_qmp_thread(void *arg)
                                  id);
                         size_t half = strlen(out) / 2;
                         assert_int_equal(write(f->fd, out, half), (ssize_t)half);
-                        usleep(20000);
+                        sleep_msec(20);
                         send_str(f->fd, out + half);
                 } else if (strcmp(cmd, "system_powerdown") == 0) {
                         snprintf(out, sizeof(out),
@@ -584,7 +584,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
                 out = read_file(log);
                 if (out && strstr(out, "fake qemu ready"))
                         break;
-                usleep(10000);
+                sleep_msec(10);
         }
         assert_non_null(out);
         assert_non_null(strstr(out, "fake qemu ready"));
