@@ -287,9 +287,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
         }
         if (arr) {
                 json_t *o = json_pack("{s:o,s:b}", "processes", arr, "ok", n_failed == 0);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         } else if (n_failed == 0) {
                 char logdir[PATH_MAX];
                 snprintf(logdir, sizeof(logdir), "%s/logs", cli->paths.state_dir);
@@ -431,9 +429,7 @@ int cmd_daemon_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (arr) {
                 json_t *o = json_pack("{s:o,s:b,s:s}", "processes", arr, "ok", all, "runtime_dir",
                                       cli->paths.runtime_dir);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         }
         if (h)
                 banger__v1__gateway_health_response__free_unpacked(h, NULL);

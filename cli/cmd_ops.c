@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 
@@ -282,4 +283,18 @@ int cli_op_run(struct rpc_client *c, const char *service, const char *method,
         else if (res)
                 protobuf_c_message_free_unpacked(res, NULL);
         return 0;
+}
+
+int cli_op_call(struct cli *cli, const char *service, const char *method,
+                const ProtobufCMessage *in, bool quiet,
+                const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
+                struct rpc_status *st)
+{
+        struct rpc_client *c = NULL;
+        int r = cli_gateway(cli, &c, st);
+        if (r < 0)
+                return r;
+        r = cli_op_run(c, service, method, in, quiet, result_desc, ret_result, st);
+        rpc_client_close(c);
+        return r;
 }

@@ -29,17 +29,12 @@ int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         int r = cli_paths(cli);
         if (r)
                 return r;
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
         Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
         Banger__V1__Vm *vm = NULL;
         req.ref = argv[0];
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
-        struct rpc_call_opts o = {.deadline_ms = 10000, .flags = RPC_CALL_IDEMPOTENT};
-        r = rpc_call(c, "/banger.v1.VmService/Get", &req.base, &banger__v1__vm__descriptor,
-                     (ProtobufCMessage **)&vm, &o, &st);
-        rpc_client_close(c);
+        r = cli_call(cli, "/banger.v1.VmService/Get", &req.base, &banger__v1__vm__descriptor,
+                     (ProtobufCMessage **)&vm, 10000, RPC_CALL_IDEMPOTENT, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         char host[80];

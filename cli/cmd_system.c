@@ -354,9 +354,7 @@ int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (r == -ENOENT) {
                 if (json) {
                         json_t *o = json_pack("{s:b}", "installed", 0);
-                        json_dumpf(o, stdout, JSON_INDENT(2));
-                        fputc('\n', stdout);
-                        json_decref(o);
+                        cli_print_json(o);
                 } else {
                         printf("banger is not installed in system mode%s%s (no %s/%s)\n",
                                root[0] ? " under " : "", root, root, MANIFEST_PATH);
@@ -399,9 +397,7 @@ int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                     (json_int_t)m.owner_uid, "group", m.group, "owner_gid", (json_int_t)m.owner_gid,
                     "prefix", m.prefix, "bindir", m.bindir, "libexecdir", m.libexecdir, "files",
                     files, "dirs", dirs, "units", ju, "systemd", live, "all_active", all_active);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         } else {
                 json_decref(ju);
                 printf("%zu installed files (listed in %s/%s)\n", m.n_files, root, MANIFEST_PATH);

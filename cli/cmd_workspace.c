@@ -69,13 +69,6 @@ static json_t *ws_json(const Banger__V1__Workspace *w)
                          (json_int_t)w->copy_ms);
 }
 
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
-}
-
 /* Runs Prepare and follows it; *ret gets the Workspace. */
 static int prepare(struct rpc_client *gw, const char *vm, const char *host_path,
                    const char *guest_path, const char *branch, const char *from, bool quiet,
@@ -115,7 +108,7 @@ int cmd_vm_workspace_prepare(struct cli *cli, const struct cli_cmd *cmd, int arg
         if (r < 0)
                 return cli_fail_status(&st);
         if (json) {
-                print_json(ws_json(w));
+                cli_print_json(ws_json(w));
         } else {
                 char sz[32];
                 cli_format_bytes(sz, sizeof(sz), w->bytes);
@@ -147,7 +140,7 @@ int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, 
                 json_t *a = json_array();
                 for (size_t i = 0; i < resp->n_workspaces; i++)
                         json_array_append_new(a, ws_json(resp->workspaces[i]));
-                print_json(a);
+                cli_print_json(a);
         } else if (resp->n_workspaces == 0) {
                 fprintf(stderr, "no workspaces (banger vm workspace prepare VM PATH makes one)\n");
         } else {
