@@ -11,6 +11,7 @@
 
 #include "deb822.h"
 #include "sha256.h"
+#include "util/array.h"
 #include "util/fileio.h"
 #include "util/fs.h"
 #include "util/run.h"
@@ -410,13 +411,8 @@ static int parse_sha256_list(struct debrepo_release *rel, const char *v, struct 
                         return bg_error_set(err, EBADMSG,
                                             "Release SHA256 line %u is malformed: '%.80s'", lineno,
                                             line);
-                if (rel->n_entries == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        struct debrepo_index_entry *e = reallocarray(rel->entries, cap, sizeof(*e));
-                        if (!e)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        rel->entries = e;
-                }
+                if (ARRAY_RESERVE(rel->entries, cap, rel->n_entries + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 struct debrepo_index_entry *e = &rel->entries[rel->n_entries];
                 e->path = strdup(path);
                 if (!e->path)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "deb822.h"
+#include "util/array.h"
 #include "util/fileio.h"
 
 #define SOURCES_FILE_MAX (4u * 1024 * 1024)
@@ -49,14 +50,8 @@ static int list_add(struct list *l, const char *uri, size_t uri_len, const char 
                     size_t suite_len, const char *components, const char *signed_by,
                     const char *file)
 {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 8;
-                struct debrepo_source *v = reallocarray(l->v, cap, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->cap = cap;
-        }
+        if (ARRAY_RESERVE(l->v, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
         while (uri_len > 0 && uri[uri_len - 1] == '/')
                 uri_len--;
         struct debrepo_source s = {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/array.h"
 #include "util/fileio.h"
 
 struct mod {
@@ -167,13 +168,8 @@ static int parse_builtin(struct modules_dep *d, const char *buf, size_t len, str
                 path[l] = '\0';
                 if (modules_name_normalize(path, name, sizeof(name)) < 0)
                         return bg_error_set(err, EINVAL, "modules.builtin: bad entry '%s'", path);
-                if (d->n_builtin == cap) {
-                        cap = cap ? cap * 2 : 64;
-                        char **b = reallocarray(d->builtin, cap, sizeof(char *));
-                        if (!b)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        d->builtin = b;
-                }
+                if (ARRAY_RESERVE(d->builtin, cap, d->n_builtin + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 d->builtin[d->n_builtin] = strdup(name);
                 if (!d->builtin[d->n_builtin])
                         return bg_error_set(err, ENOMEM, "out of memory");
@@ -205,13 +201,8 @@ int modules_dep_parse(const char *dep, size_t dep_len, const char *builtin, size
                 if (!colon || colon == line)
                         return bg_error_set(
                             err, EINVAL, "modules.dep line %u: expected 'module: deps...'", lineno);
-                if (d->n == cap) {
-                        cap = cap ? cap * 2 : 256;
-                        struct mod *m = reallocarray(d->mods, cap, sizeof(*m));
-                        if (!m)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        d->mods = m;
-                }
+                if (ARRAY_RESERVE(d->mods, cap, d->n + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 struct mod *m = &d->mods[d->n];
                 *m = (struct mod){.line = lineno};
                 m->path = strndup(line, (size_t)(colon - line));
@@ -261,13 +252,8 @@ int modules_dep_parse(const char *dep, size_t dep_len, const char *builtin, size
                                                     "modules.dep line %u: dependency '%.*s' of "
                                                     "'%s' has no entry of its own",
                                                     m->line, (int)(p - s), s, m->path);
-                        if (m->n_deps == dcap) {
-                                dcap = dcap ? dcap * 2 : 4;
-                                size_t *nd = reallocarray(m->deps, dcap, sizeof(size_t));
-                                if (!nd)
-                                        return bg_error_set(err, ENOMEM, "out of memory");
-                                m->deps = nd;
-                        }
+                        if (ARRAY_RESERVE(m->deps, dcap, m->n_deps + 1) < 0)
+                                return bg_error_set(err, ENOMEM, "out of memory");
                         m->deps[m->n_deps++] = (size_t)idx;
                 }
         }

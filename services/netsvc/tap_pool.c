@@ -6,6 +6,7 @@
 #include "ifname.h"
 #include "netdb.h"
 #include "netlink.h"
+#include "util/array.h"
 #include "util/strtable.h"
 #include "util/timeutil.h"
 
@@ -74,13 +75,8 @@ static int rows_select(struct tap_pool *p, const char *where, const char *arg,
         size_t n = 0, cap = 0;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct tap_info *nv = realloc(v, cap * sizeof(*v));
-                        if (!nv)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        v = nv;
-                }
+                if (ARRAY_RESERVE(v, cap, n + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 if (row_read(st, &v[n]) < 0) {
                         const char *name = (const char *)sqlite3_column_text(st, 0);
                         if (!name || !ifname_is_tap(name))
@@ -107,16 +103,10 @@ static int row_insert(struct tap_pool *p, const char *name, const char *vm, enum
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (vm)
-                sqlite3_bind_text(st, 2, vm, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(st, 2);
+        netdb_bind_text_or_null(st, 2, vm);
         sqlite3_bind_text(st, 3, tap_state_to_string(s), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (int64_t)now_real_msec());
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "record tap", err);
-        return 0;
+        return netdb_step_done(p->db, st, "record tap", err);
 }
 
 static int row_update(struct tap_pool *p, const char *name, const char *vm, enum tap_state s,
@@ -127,29 +117,16 @@ static int row_update(struct tap_pool *p, const char *name, const char *vm, enum
             netdb_prepare(p->db, "UPDATE taps SET vm_name = ?, state = ? WHERE name = ?", &st, err);
         if (r < 0)
                 return r;
-        if (vm)
-                sqlite3_bind_text(st, 1, vm, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(st, 1);
+        netdb_bind_text_or_null(st, 1, vm);
         sqlite3_bind_text(st, 2, tap_state_to_string(s), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "update tap", err);
-        return 0;
+        return netdb_step_done(p->db, st, "update tap", err);
 }
 
 static int row_delete(struct tap_pool *p, const char *name, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = netdb_prepare(p->db, "DELETE FROM taps WHERE name = ?", &st, err);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "delete tap row", err);
-        return 0;
+        return netdb_exec_text(p->db, "DELETE FROM taps WHERE name = ?", name, "delete tap row",
+                               err);
 }
 
 /* A fresh name: bgt<N>, N from meta.tap_seq (never reused). */
