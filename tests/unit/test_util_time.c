@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -53,11 +54,25 @@ static void test_sleep_ms_interruptible(void **state)
         assert_int_equal(sleep_msec_interruptible(20), 0);
 }
 
+static void test_timespec_after_ms(void **state)
+{
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        struct timespec t = timespec_after_ms(CLOCK_MONOTONIC, 2999);
+        assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L); /* normalised */
+        int64_t diff_ms =
+            (int64_t)(t.tv_sec - now.tv_sec) * 1000 + (t.tv_nsec - now.tv_nsec) / 1000000;
+        assert_true(diff_ms >= 2999 && diff_ms < 3100);
+        t = timespec_after_ms(CLOCK_REALTIME, 0);
+        assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_sleep_ms_survives_signals),
             cmocka_unit_test(test_sleep_ms_interruptible),
+            cmocka_unit_test(test_timespec_after_ms),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
