@@ -32,6 +32,7 @@
 #include "util/timeutil.h"
 #include "vmsvc.h"
 #include "workspacesvc.h"
+#include "test_tmpdir.h"
 
 static char tmpdir[64];
 
@@ -624,9 +625,7 @@ int main(void)
             cmocka_unit_test(test_stale_socket_replaced_live_refused),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-        if (system(cmd) != 0)
+        if (test_tmpdir_remove(tmpdir) < 0)
                 fprintf(stderr, "could not remove %s\n", tmpdir);
         return r;
 }

@@ -20,28 +20,24 @@
 #include "util/fs.h"
 #include "util/macro.h"
 
-static char dir[64];
+#include "test_tmpdir.h"
+
+static char dir[256];
 
 static int setup(void **state)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-fileio-XXXXXX");
-        return mkdtemp(dir) ? 0 : -1;
+        return test_tmpdir_make(dir, sizeof(dir), "fileio");
 }
 
 static int teardown(void **state)
 {
-        struct bg_error err = {0};
         (void)chmod(dir, 0700);
-        return rm_rf(dir, &err);
+        return test_tmpdir_remove(dir);
 }
 
 static const char *at(const char *name)
 {
-        static char p[4][256];
-        static int k;
-        k = (k + 1) % 4;
-        snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-        return p[k];
+        return test_path(dir, name);
 }
 
 static void put(const char *name, const char *text)

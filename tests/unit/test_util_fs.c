@@ -18,29 +18,27 @@
 
 #include "util/fs.h"
 
-static char dir[64], outside[64];
+#include "test_tmpdir.h"
+
+static char dir[256], outside[256];
 
 static int setup(void **state)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-fs-XXXXXX");
-        snprintf(outside, sizeof(outside), "/tmp/bg-fs-out-XXXXXX");
-        return mkdtemp(dir) && mkdtemp(outside) ? 0 : -1;
+        return test_tmpdir_make(dir, sizeof(dir), "fs") < 0 ||
+                       test_tmpdir_make(outside, sizeof(outside), "fs-out") < 0
+                   ? -1
+                   : 0;
 }
 
 static int teardown(void **state)
 {
-        struct bg_error err = {0};
-        rm_rf(outside, &err);
-        return rm_rf(dir, &err);
+        test_tmpdir_remove(outside);
+        return test_tmpdir_remove(dir);
 }
 
 static const char *in(const char *base, const char *name)
 {
-        static char p[4][512];
-        static int k;
-        k = (k + 1) % 4;
-        snprintf(p[k], sizeof(p[k]), "%s/%s", base, name);
-        return p[k];
+        return test_path(base, name);
 }
 
 static void touch(const char *path)
@@ -103,7 +101,7 @@ static void test_walk_visits_once_no_follow(void **state)
         assert_non_null(ea);
         assert_true(a < f && f < ea);
         /* the top is closed last */
-        char last[80];
+        char last[300];
         snprintf(last, sizeof(last), "/%s ", dir);
         assert_string_equal(t.log + strlen(t.log) - strlen(last), last);
 }

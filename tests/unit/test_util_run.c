@@ -25,32 +25,28 @@
 #include "util/run.h"
 #include "util/timeutil.h"
 
-static char dir[64];
+#include "test_tmpdir.h"
+
+static char dir[256];
 static char *saved_path;
 
 static int setup(void **state)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-run-XXXXXX");
         const char *p = getenv("PATH");
         saved_path = strdup(p ? p : "/usr/bin:/bin");
-        return mkdtemp(dir) ? 0 : -1;
+        return test_tmpdir_make(dir, sizeof(dir), "run");
 }
 
 static int teardown(void **state)
 {
-        struct bg_error err = {0};
         setenv("PATH", saved_path, 1);
         free(saved_path);
-        return rm_rf(dir, &err);
+        return test_tmpdir_remove(dir);
 }
 
 static const char *at(const char *name)
 {
-        static char p[4][256];
-        static int k;
-        k = (k + 1) % 4;
-        snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
-        return p[k];
+        return test_path(dir, name);
 }
 
 static void put(const char *name, const char *text, mode_t mode)

@@ -29,6 +29,7 @@
 #include "util/timeutil.h"
 #include "vmm.h"
 #include "vmm_qemu.h"
+#include "test_tmpdir.h"
 
 /* ---- helpers ---- */
 
@@ -40,11 +41,9 @@ static char *make_tmpdir(void)
         return d;
 }
 
-static void rm_rf(const char *dir)
+static void rm_tree(const char *dir)
 {
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 static void write_file(const char *path, const char *content, mode_t mode)
@@ -497,7 +496,7 @@ static void test_qmp_unix_socket(void **state)
         pthread_join(t, NULL);
         qmp_free(q);
         close(l.lfd);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -556,7 +555,7 @@ static void test_adopt_refuses(void **state)
         assert_int_equal(vmm_qemu_driver.alive(&mine), 0);
         mine.start_time = me;
         assert_int_equal(vmm_qemu_driver.alive(&mine), 1);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -616,7 +615,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
         assert_int_equal(vmm_qemu_driver.kill(&h, &err), 0);
         bg_error_clear(&err);
         assert_int_equal(vmm_qemu_driver.adopt(&s, &h, &err), -ESRCH);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -668,7 +667,7 @@ static void test_exit_reason(void **state)
         vmm_qemu_driver.exit_reason(&s, -1, buf, sizeof(buf));
         assert_string_equal(buf, "guest kernel panic: Kernel panic - not syncing: Attempted to "
                                  "kill init! exitcode=0x00000100");
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -689,7 +688,7 @@ static void test_log_tail(void **state)
         write_file(log, "no newline at the end", 0644);
         vmm_qemu_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "no newline at the end");
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -767,7 +766,7 @@ static void test_probe_boot_decisions(void **state)
         assert_dir_empty_of_probes(dir);
         /* No child left behind. */
         assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -801,7 +800,7 @@ static void test_probe_cache(void **state)
                 assert_int_equal(a, VMM_ACCEL_TCG);
                 assert_non_null(strstr(why, "/dev/kvm"));
                 assert_int_equal(access(count, F_OK), -1);
-                rm_rf(dir);
+                rm_tree(dir);
                 free(dir);
                 skip();
         }
@@ -823,7 +822,7 @@ static void test_probe_cache(void **state)
         /* A different kernel file is another key. */
         write_file(kernel, "another kernel, longer", 0644);
         assert_int_equal(accel_probe(qemu, kernel, NULL, dir, &a, why, sizeof(why)), 0);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
