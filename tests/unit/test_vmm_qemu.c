@@ -25,6 +25,7 @@
 
 #include "accel_probe.h"
 #include "qmp.h"
+#include "util/fileio.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "vmm.h"
@@ -58,15 +59,8 @@ static void write_file(const char *path, const char *content, mode_t mode)
 
 static char *read_file(const char *path)
 {
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return NULL;
-        char *buf = calloc(1, 65536);
-        assert_non_null(buf);
-        size_t n = fread(buf, 1, 65535, f);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
+        char *buf = NULL;
+        return read_file_capped(path, 1u << 20, 0, &buf, NULL, NULL) < 0 ? NULL : buf;
 }
 
 static void base_spec(struct vmm_spec *s)
