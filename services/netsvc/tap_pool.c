@@ -371,6 +371,13 @@ static const struct netlink_link *find_link(const struct netlink_link *links, si
 /* Reconcile holds the lock throughout: it runs before serving or inside
  * Setup with the workers paused, and the handful of netlink calls it makes
  * take milliseconds. */
+/* reconcile: the kernel tap (when the name is one) goes, then its row. */
+static int forget_tap(struct tap_pool *p, const char *name, bool is_tap, struct bg_error *err)
+{
+        int r = is_tap ? netlink_tap_delete(name, err) : 0;
+        return r < 0 ? r : row_delete(p, name, err);
+}
+
 int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                        struct bg_error *err)
 {
@@ -394,10 +401,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                 case TAP_CREATING:
                 case TAP_DELETING:
                         /* Unfinished: the caller never got this tap. */
-                        if (is_tap)
-                                r = netlink_tap_delete(t->name, err);
-                        if (r >= 0)
-                                r = row_delete(p, t->name, err);
+                        r = forget_tap(p, t->name, is_tap, err);
                         s.removed_rows++;
                         break;
                 case TAP_WARM:
@@ -413,10 +417,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                                 s.kept_warm++;
                                 break;
                         }
-                        if (is_tap)
-                                r = netlink_tap_delete(t->name, err);
-                        if (r >= 0)
-                                r = row_delete(p, t->name, err);
+                        r = forget_tap(p, t->name, is_tap, err);
                         s.removed_rows++;
                         break;
                 case TAP_USED:
@@ -429,7 +430,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                         }
                         if (l && !is_tap) {
                                 /* Someone else's link took the name: forget ours. */
-                                r = row_delete(p, t->name, err);
+                                r = forget_tap(p, t->name, false, err);
                                 s.removed_rows++;
                                 break;
                         }
