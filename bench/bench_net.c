@@ -20,6 +20,7 @@
 #include "netlink.h"
 #include "netsvc.h"
 #include "rpc/rpc.h"
+#include "util/fs.h"
 #include "util/timeutil.h"
 
 extern char **environ;
@@ -281,9 +282,7 @@ int main(int argc, char **argv)
                 (void)netlink_bridge_delete("banger0", &err);
                 rc = acquire_bench(dir, target);
         }
-        char cmd[64];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "bench-net: could not remove %s\n", dir);
+        if (rm_rf(dir, &err) < 0)
+                fprintf(stderr, "bench-net: could not remove %s: %s\n", dir, err.msg);
         return rc;
 }
