@@ -20,6 +20,7 @@
 #include "hostnet/netlink.h"
 #include "netsvc.h"
 #include "rpc/rpc.h"
+#include "util/fs.h"
 #include "util/timeutil.h"
 
 extern char **environ;
@@ -121,7 +122,7 @@ static int wait_pool(uint32_t target)
                         return -1;
                 if (w >= target)
                         return 0;
-                usleep(10000);
+                sleep_msec(10);
         }
         fprintf(stderr, "bench-net: pool did not refill\n");
         return -1;
@@ -160,7 +161,7 @@ static int acquire_bench(const char *dir, unsigned target)
         struct rpc_client_opts co = {.block_connect = true};
         for (int i = 0; i < 200 && !client; i++) {
                 if (rpc_client_open(url, &co, &client, &err) < 0)
-                        usleep(20000);
+                        sleep_msec(20);
         }
         if (!client) {
                 die("connect to banger-netsvc", &err);
@@ -281,9 +282,7 @@ int main(int argc, char **argv)
                 (void)netlink_bridge_delete("banger0", &err);
                 rc = acquire_bench(dir, target);
         }
-        char cmd[64];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "bench-net: could not remove %s\n", dir);
+        if (rm_rf(dir, &err) < 0)
+                fprintf(stderr, "bench-net: could not remove %s: %s\n", dir, err.msg);
         return rc;
 }

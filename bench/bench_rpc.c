@@ -167,7 +167,7 @@ int main(int argc, char **argv)
         snprintf(pids[0], sizeof(pids[0]), "%s/run/vmsvc.pid", home);
         snprintf(pids[1], sizeof(pids[1]), "%s/run/gateway.pid", home);
         for (int i = 0; i < 500 && (access(pids[0], F_OK) || access(pids[1], F_OK)); i++)
-                usleep(20000);
+                sleep_msec(20);
 
         uint64_t *a = calloc(n, sizeof(*a)), *b = calloc(n, sizeof(*b)), *f = calloc(n, sizeof(*f)),
                  *g = calloc(n, sizeof(*g));

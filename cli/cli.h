@@ -2,6 +2,8 @@
  * which parsing, --help and (later) completion and docs/cli.md are made. */
 #pragma once
 
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -71,9 +73,20 @@ bool cli_flag(const struct cli *cli, const char *name);
 const char *cli_flag_value(const struct cli *cli, const char *name);
 
 int cli_paths(struct cli *cli);
+/* Prints "banger: MESSAGE" to stderr, without a newline. */
+void cli_verror(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 /* Prints "banger: MESSAGE" to stderr and returns the exit code for code. */
 int cli_fail(enum rpc_code code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail_status(const struct rpc_status *st);
+
+/* One call through a fresh gateway connection; method is the full
+ * "/banger.v1.Service/Method". 0, or < 0 with st filled. */
+int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+             const ProtobufCMessageDescriptor *od, ProtobufCMessage **out, uint32_t deadline_ms,
+             unsigned flags, struct rpc_status *st);
+
+/* Prints o as indented JSON and a newline on stdout, and frees it. */
+void cli_print_json(json_t *o);
 
 /* Connects to the gateway (fails at once when it is not running). */
 int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st);

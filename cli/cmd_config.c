@@ -41,9 +41,7 @@ int cmd_config_keys(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                                                              keys[i].name, "type", keys[i].type,
                                                              "default", keys[i].default_text,
                                                              "description", keys[i].description));
-                json_dumpf(arr, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(arr);
+                cli_print_json(arr);
                 return 0;
         }
         if (cli_flag(cli, "markdown")) {

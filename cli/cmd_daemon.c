@@ -231,8 +231,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                                 }
                         break;
                 }
-                struct timespec ts = {0, 20 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(20);
         }
 
         /* Finally the gateway's view: every running service connected and UP. */
@@ -263,8 +262,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         }
                         if (ok || now_mono_msec() >= deadline)
                                 break;
-                        struct timespec ts = {0, 20 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
+                        sleep_msec(20);
                 }
         }
 
@@ -289,9 +287,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
         }
         if (arr) {
                 json_t *o = json_pack("{s:o,s:b}", "processes", arr, "ok", n_failed == 0);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         } else if (n_failed == 0) {
                 char logdir[PATH_MAX];
                 snprintf(logdir, sizeof(logdir), "%s/logs", cli->paths.state_dir);
@@ -314,8 +310,7 @@ static bool wait_gone(pid_t pid, uint64_t start, unsigned ms)
                 waitpid(pid, NULL, WNOHANG);
                 if (now_mono_msec() >= deadline)
                         return false;
-                struct timespec ts = {0, 10 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(10);
         }
         return true;
 }
@@ -434,9 +429,7 @@ int cmd_daemon_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (arr) {
                 json_t *o = json_pack("{s:o,s:b,s:s}", "processes", arr, "ok", all, "runtime_dir",
                                       cli->paths.runtime_dir);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         }
         if (h)
                 banger__v1__gateway_health_response__free_unpacked(h, NULL);

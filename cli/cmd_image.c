@@ -19,13 +19,6 @@ static json_t *image_json(const Banger__V1__Image *i)
                          "created_unix_ms", (json_int_t)i->created_unix_ms);
 }
 
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
-}
-
 static void image_print(const Banger__V1__Image *i)
 {
         char size[32], used[32];
@@ -46,23 +39,16 @@ static int image_call(struct cli *cli, const char *method, const ProtobufCMessag
                       const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
                       struct rpc_status *st)
 {
-        struct rpc_client *c = NULL;
-        int r = cli_gateway(cli, &c, st);
-        if (r < 0)
-                return r;
         char m[128];
         snprintf(m, sizeof(m), "/" IMAGE_SERVICE "/%s", method);
-        struct rpc_call_opts o = {.deadline_ms = 30000};
-        r = rpc_call(c, m, in, od, out, &o, st);
-        rpc_client_close(c);
-        return r;
+        return cli_call(cli, m, in, od, out, 30000, 0, st);
 }
 
 /* Prints img as --json asks, frees it, and returns 0. */
 static int show_image(struct cli *cli, Banger__V1__Image *img)
 {
         if (cli_flag(cli, "json"))
-                print_json(image_json(img));
+                cli_print_json(image_json(img));
         else
                 image_print(img);
         banger__v1__image__free_unpacked(img, NULL);
@@ -72,14 +58,10 @@ static int show_image(struct cli *cli, Banger__V1__Image *img)
 /* Runs an image operation (Build, Pull) to its end and prints the image. */
 static int image_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
 {
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
         Banger__V1__Image *img = NULL;
-        int r = cli_gateway(cli, &c, &st);
-        if (r == 0)
-                r = cli_op_run(c, IMAGE_SERVICE, method, in, false, &banger__v1__image__descriptor,
-                               (ProtobufCMessage **)&img, &st);
-        rpc_client_close(c);
+        int r = cli_op_call(cli, IMAGE_SERVICE, method, in, false, &banger__v1__image__descriptor,
+                            (ProtobufCMessage **)&img, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         return show_image(cli, img);
@@ -124,7 +106,7 @@ int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                 json_t *arr = json_array();
                 for (size_t i = 0; i < resp->n_images; i++)
                         json_array_append_new(arr, image_json(resp->images[i]));
-                print_json(arr);
+                cli_print_json(arr);
         } else {
                 printf("%-24s %-10s %-5s %-5s %s\n", "NAME", "SIZE", "INIT", "SSHD", "REF");
                 for (size_t i = 0; i < resp->n_images; i++) {
@@ -193,8 +175,8 @@ int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, 
                        (ProtobufCMessage **)&resp, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json")) {
-                print_json(json_pack("{s:I,s:I,s:b}", "blobs", (json_int_t)resp->blobs, "bytes",
-                                     (json_int_t)resp->bytes, "dry_run", req.dry_run));
+                cli_print_json(json_pack("{s:I,s:I,s:b}", "blobs", (json_int_t)resp->blobs, "bytes",
+                                         (json_int_t)resp->bytes, "dry_run", req.dry_run));
         } else {
                 char size[32];
                 cli_format_bytes(size, sizeof(size), resp->bytes);

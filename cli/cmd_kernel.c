@@ -48,13 +48,6 @@ static json_t *kernel_json(const Banger__V1__Kernel *k)
         return o;
 }
 
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
-}
-
 static void format_time(int64_t ms, char *buf, size_t len)
 {
         time_t t = (time_t)(ms / 1000);
@@ -99,20 +92,16 @@ static void print_kernel(const Banger__V1__Kernel *k)
 static int run_kernel_op(struct cli *cli, const char *method, const ProtobufCMessage *req)
 {
         bool json = cli_flag(cli, "json");
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
         Banger__V1__Kernel *k = NULL;
         /* method is "/banger.v1.KernelService/Name": the name after the last '/' */
         const char *name = strrchr(method, '/') + 1;
-        int r = cli_op_run(c, KERNEL_SERVICE, name, req, false, &banger__v1__kernel__descriptor,
-                           (ProtobufCMessage **)&k, &st);
-        rpc_client_close(c);
+        int r = cli_op_call(cli, KERNEL_SERVICE, name, req, false, &banger__v1__kernel__descriptor,
+                            (ProtobufCMessage **)&k, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         if (json)
-                print_json(kernel_json(k));
+                cli_print_json(kernel_json(k));
         else
                 print_kernel(k);
         banger__v1__kernel__free_unpacked(k, NULL);
@@ -166,13 +155,8 @@ int cmd_kernel_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
 static int call(struct cli *cli, const char *method, const ProtobufCMessage *req,
                 const ProtobufCMessageDescriptor *desc, ProtobufCMessage **ret)
 {
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
-        struct rpc_call_opts o = {.deadline_ms = CALL_DEADLINE_MS, .flags = RPC_CALL_IDEMPOTENT};
-        int r = rpc_call(c, method, req, desc, ret, &o, &st);
-        rpc_client_close(c);
+        int r = cli_call(cli, method, req, desc, ret, CALL_DEADLINE_MS, RPC_CALL_IDEMPOTENT, &st);
         return r < 0 ? cli_fail_status(&st) : 0;
 }
 
@@ -188,7 +172,7 @@ int cmd_kernel_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                 json_t *a = json_array();
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         json_array_append_new(a, kernel_json(resp->kernels[i]));
-                print_json(a);
+                cli_print_json(a);
         } else if (resp->n_kernels == 0) {
                 printf("No kernels. Get one with `banger kernel pull %s` or `banger kernel "
                        "import PATH`.\n",
@@ -220,7 +204,7 @@ int cmd_kernel_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         if (r != 0)
                 return r;
         if (cli_flag(cli, "json"))
-                print_json(kernel_json(k));
+                cli_print_json(kernel_json(k));
         else
                 print_kernel(k);
         banger__v1__kernel__free_unpacked(k, NULL);
@@ -232,16 +216,11 @@ int cmd_kernel_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         Banger__V1__DeleteKernelRequest req = BANGER__V1__DELETE_KERNEL_REQUEST__INIT;
         req.name = argv[0];
         Banger__V1__DeleteKernelResponse *resp = NULL;
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
         /* Not idempotent on the wire: a retry would report NOT_FOUND. */
-        struct rpc_call_opts o = {.deadline_ms = CALL_DEADLINE_MS};
-        int r = rpc_call(c, "/" KERNEL_SERVICE "/Delete", &req.base,
+        int r = cli_call(cli, "/" KERNEL_SERVICE "/Delete", &req.base,
                          &banger__v1__delete_kernel_response__descriptor,
-                         (ProtobufCMessage **)&resp, &o, &st);
-        rpc_client_close(c);
+                         (ProtobufCMessage **)&resp, CALL_DEADLINE_MS, 0, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         banger__v1__delete_kernel_response__free_unpacked(resp, NULL);
@@ -274,7 +253,7 @@ int cmd_kernel_ops(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         }
                         json_array_append_new(a, o);
                 }
-                print_json(a);
+                cli_print_json(a);
         } else {
                 printf("%-16s %-14s %-24s %-10s %s\n", "ID", "KIND", "TARGET", "STAGE", "STATE");
                 for (size_t i = 0; i < resp->n_operations; i++) {

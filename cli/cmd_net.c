@@ -17,27 +17,14 @@ static int net_call(struct cli *cli, const char *method, const ProtobufCMessage 
                     const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **ret,
                     uint32_t deadline_ms, bool idempotent)
 {
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        int r = cli_gateway(cli, &c, &st);
-        if (r < 0)
-                return cli_fail_status(&st);
         char full[96];
         snprintf(full, sizeof(full), "/banger.v1.NetService/%s", method);
-        struct rpc_call_opts o = {.deadline_ms = deadline_ms,
-                                  .flags = idempotent ? RPC_CALL_IDEMPOTENT : 0};
-        r = rpc_call(c, full, in, out_desc, ret, &o, &st);
-        rpc_client_close(c);
+        int r = cli_call(cli, full, in, out_desc, ret, deadline_ms,
+                         idempotent ? RPC_CALL_IDEMPOTENT : 0, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         return 0;
-}
-
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
 }
 
 int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -62,7 +49,7 @@ int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                     "size", (int)s->pool_size, "warm", (int)s->pool_warm, "in_use",
                     (int)s->taps_in_use, "error", s->pool_error, "leases", (int)s->lease_count,
                     "isolate_vms", s->isolate_vms);
-                print_json(o);
+                cli_print_json(o);
         } else {
                 printf("network    %s\n", s->set_up ? "set up" : "NOT set up");
                 if (s->setup_error[0])
@@ -110,7 +97,7 @@ int cmd_net_leases(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                                            "mac", e->mac, "gateway", e->gateway, "created_unix_ms",
                                            (json_int_t)e->created_unix_ms));
                 }
-                print_json(json_pack("{s:o}", "leases", arr));
+                cli_print_json(json_pack("{s:o}", "leases", arr));
         } else {
                 printf("%-24s %-15s %-17s %s\n", "NAME", "IP", "MAC", "LEASED");
                 for (size_t i = 0; i < l->n_leases; i++) {

@@ -8,7 +8,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 #define POLL_MS 200
 #define BAR_WIDTH 24
@@ -144,12 +146,6 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
         }
 }
 
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL); /* Ctrl-C cuts it short, which is what we want */
-}
-
 int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__Operation *op,
                   bool quiet, Banger__V1__Operation **ret_final, struct rpc_status *st)
 {
@@ -208,7 +204,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
                         }
                         cancel_sent = true;
                 }
-                sleep_ms(POLL_MS);
+                (void)sleep_msec_interruptible(POLL_MS); /* Ctrl-C cuts it short */
                 Banger__V1__GetOperationRequest gr = BANGER__V1__GET_OPERATION_REQUEST__INIT;
                 gr.id = op->id;
                 Banger__V1__Operation *next = NULL;
@@ -287,4 +283,18 @@ int cli_op_run(struct rpc_client *c, const char *service, const char *method,
         else if (res)
                 protobuf_c_message_free_unpacked(res, NULL);
         return 0;
+}
+
+int cli_op_call(struct cli *cli, const char *service, const char *method,
+                const ProtobufCMessage *in, bool quiet,
+                const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
+                struct rpc_status *st)
+{
+        struct rpc_client *c = NULL;
+        int r = cli_gateway(cli, &c, st);
+        if (r < 0)
+                return r;
+        r = cli_op_run(c, service, method, in, quiet, result_desc, ret_result, st);
+        rpc_client_close(c);
+        return r;
 }

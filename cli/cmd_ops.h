@@ -33,3 +33,10 @@ int cli_op_run(struct rpc_client *c, const char *service, const char *method,
                const ProtobufCMessage *in, bool quiet,
                const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
                struct rpc_status *st);
+
+struct cli;
+/* cli_op_run on a fresh gateway connection. */
+int cli_op_call(struct cli *cli, const char *service, const char *method,
+                const ProtobufCMessage *in, bool quiet,
+                const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
+                struct rpc_status *st);

@@ -8,12 +8,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,9 +22,8 @@
 #include "cmd_ops.h"
 #include "config/config.h"
 #include "util/names.h"
+#include "util/run.h"
 #include "util/timeutil.h"
-
-extern char **environ;
 
 /* banger's own failures in vm run: CMD's exit code is the command's business,
  * so errors of banger itself use 125 (as `docker run` does). */
@@ -48,9 +45,8 @@ static int run_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_fail(const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "banger: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cli_verror(fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
         return RUN_EXIT_BANGER;
@@ -115,32 +111,12 @@ static int ensure_image(struct run_ctx *c, const char *name, struct rpc_status *
         return 0;
 }
 
-/* Spawns argv with the given stdin/stdout fds (-1 = inherit) and waits. */
-static int spawn_wait(char *const argv[], int in_fd, int out_fd, bool quiet)
+/* Runs argv with our stdin, output shown or (quiet) discarded; its exit
+ * status, or -errno when it could not run. */
+static int run_wait(char *const argv[], bool quiet)
 {
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        if (in_fd >= 0)
-                posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-        if (out_fd >= 0)
-                posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
-        if (quiet) {
-                posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-                if (out_fd < 0)
-                        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        }
-        pid_t pid;
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return -r;
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        return 128 + WTERMSIG(status);
+        int out = quiet ? BG_RUN_NULL : BG_RUN_INHERIT;
+        return bg_run_wait((const char *const *)argv, BG_RUN_INHERIT, out, out, NULL, NULL);
 }
 
 /* ssh argv prefix with the pinned host key; n = number of entries used. */
@@ -177,10 +153,9 @@ static bool wait_ssh(struct run_ctx *c, unsigned seconds)
                 size_t n = ssh_argv(c, argv, false);
                 argv[n++] = "true";
                 argv[n] = NULL;
-                if (spawn_wait(argv, -1, -1, true) == 0)
+                if (run_wait(argv, true) == 0)
                         return true;
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
         }
         return false;
 }
@@ -188,7 +163,7 @@ static bool wait_ssh(struct run_ctx *c, unsigned seconds)
 static bool is_git_repo(const char *path)
 {
         char *argv[] = {"git", "-C", (char *)path, "rev-parse", "--git-dir", NULL};
-        return spawn_wait(argv, -1, -1, true) == 0;
+        return run_wait(argv, true) == 0;
 }
 
 /* 'single-quoted' for the guest's shell. */
@@ -377,7 +352,7 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         struct sigaction ign = {.sa_handler = SIG_IGN}, old;
         sigemptyset(&ign.sa_mask);
         sigaction(SIGINT, &ign, &old);
-        r = spawn_wait(av, -1, -1, false);
+        r = run_wait(av, false);
         sigaction(SIGINT, &old, NULL);
         if (r < 0) {
                 run_fail("cannot run ssh: %s", strerror(-r));

@@ -10,6 +10,7 @@
 
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
+#include "util/fileio.h"
 #include "util/macro.h"
 
 #define INCLUDE_MARK "# added by banger ssh-config --install"
@@ -28,17 +29,12 @@ int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         int r = cli_paths(cli);
         if (r)
                 return r;
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
         Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
         Banger__V1__Vm *vm = NULL;
         req.ref = argv[0];
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
-        struct rpc_call_opts o = {.deadline_ms = 10000, .flags = RPC_CALL_IDEMPOTENT};
-        r = rpc_call(c, "/banger.v1.VmService/Get", &req.base, &banger__v1__vm__descriptor,
-                     (ProtobufCMessage **)&vm, &o, &st);
-        rpc_client_close(c);
+        r = cli_call(cli, "/banger.v1.VmService/Get", &req.base, &banger__v1__vm__descriptor,
+                     (ProtobufCMessage **)&vm, 10000, RPC_CALL_IDEMPOTENT, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         char host[80];
@@ -83,31 +79,18 @@ int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                         strerror(e));
 }
 
+#define SSH_CONFIG_MAX (1u << 20)
+
+/* The whole file, "" when it does not exist. */
 static int read_all(const char *path, char **ret, struct bg_error *err)
 {
-        FILE *f = fopen(path, "re");
-        if (!f) {
-                if (errno == ENOENT) {
-                        *ret = strdup("");
-                        return *ret ? 0 : bg_error_set(err, ENOMEM, "out of memory");
-                }
-                return bg_error_errno(err, -errno, "open %s", path);
+        int r = read_file_capped(path, SSH_CONFIG_MAX, 0, ret, NULL, err);
+        if (r == -ENOENT) {
+                bg_error_clear(err);
+                *ret = strdup("");
+                return *ret ? 0 : bg_error_set(err, ENOMEM, "out of memory");
         }
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *m = open_memstream(&buf, &len);
-        char chunk[4096];
-        size_t k;
-        while (m && (k = fread(chunk, 1, sizeof(chunk), f)) > 0)
-                fwrite(chunk, 1, k, m);
-        bool bad = ferror(f);
-        fclose(f);
-        if (!m || fclose(m) != 0 || bad) {
-                free(buf);
-                return bg_error_set(err, EIO, "read %s", path);
-        }
-        *ret = buf;
-        return 0;
+        return r;
 }
 
 /* Rewrites path with text, keeping its mode (0600 for a new file). */
@@ -115,28 +98,7 @@ static int write_all(const char *path, const char *text, struct bg_error *err)
 {
         struct stat st;
         mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : 0600;
-        char tmp[PATH_MAX + 16];
-        snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "create %s", tmp);
-        size_t len = strlen(text), off = 0;
-        while (off < len) {
-                ssize_t w = write(fd, text + off, len - off);
-                if (w < 0) {
-                        int e = -errno;
-                        close(fd);
-                        unlink(tmp);
-                        return bg_error_errno(err, e, "write %s", tmp);
-                }
-                off += (size_t)w;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-                int e = -errno;
-                unlink(tmp);
-                return bg_error_errno(err, e, "replace %s", path);
-        }
-        return 0;
+        return write_file_atomic(path, text, strlen(text), mode, err);
 }
 
 /* text without the lines banger added (the mark and the Include after it). */

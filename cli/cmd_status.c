@@ -12,9 +12,7 @@ int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         if (cli_flag(cli, "json")) {
                 json_t *o = json_pack("{s:s,s:s,s:s}", "version", BANGER_VERSION, "commit",
                                       BANGER_COMMIT, "build_time", BANGER_BUILD_TIME);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
                 return 0;
         }
         printf("banger %s\ncommit %s\nbuilt %s\n", BANGER_VERSION, BANGER_COMMIT,
@@ -50,9 +48,7 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 if (json && st.code == RPC_UNAVAILABLE) {
                         json_t *o = json_pack("{s:{s:s,s:b,s:s},s:[]}", "gateway", "name",
                                               "gateway", "up", 0, "error", st.message, "services");
-                        json_dumpf(o, stdout, JSON_INDENT(2));
-                        fputc('\n', stdout);
-                        json_decref(o);
+                        cli_print_json(o);
                         return rpc_code_to_exit(st.code);
                 }
                 return cli_fail_status(&st);
@@ -91,9 +87,7 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 }
                 json_object_set_new(root, "services", arr);
                 json_object_set_new(root, "all_up", json_boolean(all_up));
-                json_dumpf(root, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(root);
+                cli_print_json(root);
         } else {
                 char up[32];
                 printf("%-14s %-5s %10s %8s %-10s %s\n", "SERVICE", "STATE", "LATENCY", "PID",

@@ -8,12 +8,10 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,10 +22,9 @@
 #include "manifest.h"
 #include "sysinstall.h"
 #include "units.h"
+#include "util/run.h"
 #include "util/timeutil.h"
 #include "util/version.h"
-
-extern char **environ;
 
 /* Start order; stop goes in reverse. */
 static const char *const units[] = {
@@ -69,30 +66,16 @@ static const char *root_flag(struct cli *cli)
  * Returns its exit status, or -errno. */
 static int run_tool(const char *name, const char *const *args)
 {
-        static const char *const dirs[] = {"/usr/bin", "/bin", "/usr/sbin", "/sbin"};
-        char path[PATH_MAX] = "";
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
-                if (access(path, X_OK) == 0)
-                        break;
-                path[0] = '\0';
-        }
-        if (!path[0])
-                return -ENOENT;
+        char path[PATH_MAX];
+        int r = find_program_in(name, "/usr/bin:/bin:/usr/sbin:/sbin", path, sizeof(path));
+        if (r < 0)
+                return r;
         const char *argv[16] = {path};
         size_t n = 1;
         for (; args[n - 1] && n < ELEMENTSOF(argv) - 1; n++)
                 argv[n] = args[n - 1];
         argv[n] = NULL;
-        pid_t pid;
-        int r = posix_spawn(&pid, path, NULL, NULL, (char *const *)argv, environ);
-        if (r != 0)
-                return -r;
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return bg_run_wait(argv, BG_RUN_INHERIT, BG_RUN_INHERIT, BG_RUN_INHERIT, NULL, NULL);
 }
 
 static int systemctl(const char *verb, const char *opt, bool all_units, bool reverse)
@@ -161,8 +144,7 @@ static bool wait_all_up(struct cli *cli)
                         return true;
                 if (now_mono_msec() >= deadline)
                         return false;
-                struct timespec ts = {0, 100 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(100);
         }
 }
 
@@ -352,31 +334,14 @@ int cmd_system_uninstall(struct cli *cli, const struct cli_cmd *cmd, int argc, c
 /* systemctl is-active/is-enabled UNIT → its one-word answer. */
 static void unit_state(const char *verb, const char *unit, char *out, size_t len)
 {
-        int pfd[2];
         snprintf(out, len, "unknown");
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
         const char *argv[] = {"/usr/bin/systemctl", verb, unit, NULL};
-        pid_t pid;
-        int r = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        close(pfd[1]);
-        if (r == 0) {
-                char buf[64] = "";
-                ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
-                if (n > 0) {
-                        buf[n] = '\0';
-                        buf[strcspn(buf, "\n")] = '\0';
-                        snprintf(out, len, "%s", buf);
-                }
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
+        _cleanup_free_ char *text = NULL;
+        /* Its exit status says the same as its one word (3: inactive). */
+        if (bg_run_capture(argv, NULL, &text, NULL, 4096, NULL) >= 0 && text && text[0]) {
+                text[strcspn(text, "\n")] = '\0';
+                snprintf(out, len, "%s", text);
         }
-        close(pfd[0]);
 }
 
 int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -389,9 +354,7 @@ int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (r == -ENOENT) {
                 if (json) {
                         json_t *o = json_pack("{s:b}", "installed", 0);
-                        json_dumpf(o, stdout, JSON_INDENT(2));
-                        fputc('\n', stdout);
-                        json_decref(o);
+                        cli_print_json(o);
                 } else {
                         printf("banger is not installed in system mode%s%s (no %s/%s)\n",
                                root[0] ? " under " : "", root, root, MANIFEST_PATH);
@@ -434,9 +397,7 @@ int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                     (json_int_t)m.owner_uid, "group", m.group, "owner_gid", (json_int_t)m.owner_gid,
                     "prefix", m.prefix, "bindir", m.bindir, "libexecdir", m.libexecdir, "files",
                     files, "dirs", dirs, "units", ju, "systemd", live, "all_active", all_active);
-                json_dumpf(o, stdout, JSON_INDENT(2));
-                fputc('\n', stdout);
-                json_decref(o);
+                cli_print_json(o);
         } else {
                 json_decref(ju);
                 printf("%zu installed files (listed in %s/%s)\n", m.n_files, root, MANIFEST_PATH);

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "util/names.h"
+#include "util/timeutil.h"
 
 #define VM_SERVICE "banger.v1.VmService"
 
@@ -20,16 +21,9 @@ static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *
                    const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
                    uint32_t deadline_ms, unsigned flags, struct rpc_status *st)
 {
-        struct rpc_client *c = NULL;
-        int r = cli_gateway(cli, &c, st);
-        if (r < 0)
-                return r;
         char m[128];
         snprintf(m, sizeof(m), "/" VM_SERVICE "/%s", method);
-        struct rpc_call_opts o = {.deadline_ms = deadline_ms, .flags = flags};
-        r = rpc_call(c, m, in, od, out, &o, st);
-        rpc_client_close(c);
-        return r;
+        return cli_call(cli, m, in, od, out, deadline_ms, flags, st);
 }
 
 static json_t *vm_json(const Banger__V1__Vm *v)
@@ -45,13 +39,6 @@ static json_t *vm_json(const Banger__V1__Vm *v)
         if (v->error[0])
                 json_object_set_new(o, "error", json_string(v->error));
         return o;
-}
-
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
 }
 
 static void vm_print(const Banger__V1__Vm *v)
@@ -90,18 +77,14 @@ static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max
 static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMessage *in)
 {
         bool json = cli_flag(cli, "json");
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
         Banger__V1__Vm *vm = NULL;
-        if (cli_gateway(cli, &c, &st) < 0)
-                return cli_fail_status(&st);
-        int r = cli_op_run(c, VM_SERVICE, method, in, json, &banger__v1__vm__descriptor,
-                           (ProtobufCMessage **)&vm, &st);
-        rpc_client_close(c);
+        int r = cli_op_call(cli, VM_SERVICE, method, in, json, &banger__v1__vm__descriptor,
+                            (ProtobufCMessage **)&vm, &st);
         if (r < 0)
                 return cli_fail_status(&st);
         if (json)
-                print_json(vm_json(vm));
+                cli_print_json(vm_json(vm));
         else
                 printf("VM %s is %s%s%s\n", vm->name, vm->state, vm->ip[0] ? " at " : "", vm->ip);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -162,7 +145,7 @@ static int simple_vm_verb(struct cli *cli, const char *method, const char *ref,
                     deadline_ms, 0, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                print_json(vm_json(vm));
+                cli_print_json(vm_json(vm));
         else
                 printf("VM %s %s\n", vm->name, done_word);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -206,7 +189,7 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 json_t *arr = json_array();
                 for (size_t i = 0; i < resp->n_vms; i++)
                         json_array_append_new(arr, vm_json(resp->vms[i]));
-                print_json(arr);
+                cli_print_json(arr);
         } else {
                 printf("%-20s %-9s %-15s %5s %8s %-10s %s\n", "NAME", "STATE", "IP", "VCPU", "MEM",
                        "VMM", "ID");
@@ -232,7 +215,7 @@ int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                     10000, RPC_CALL_IDEMPOTENT, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                print_json(vm_json(vm));
+                cli_print_json(vm_json(vm));
         else
                 vm_print(vm);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -269,7 +252,7 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                     120000, 0, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                print_json(vm_json(vm));
+                cli_print_json(vm_json(vm));
         else
                 printf("VM %s: %u vCPU, %u MiB\n", vm->name, vm->vcpu, vm->memory_mib);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -307,8 +290,7 @@ int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         continue;
                 if (!follow)
                         break;
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
         }
         rpc_client_close(c);
         return 0;
@@ -335,7 +317,7 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                                       (json_int_t)g->memory->total_bytes, "mem_available_bytes",
                                       (json_int_t)g->memory->available_bytes, "cpu_idle_ms",
                                       (json_int_t)g->cpu->idle_ms));
-                print_json(o);
+                cli_print_json(o);
         } else {
                 char rss[32];
                 cli_format_bytes(rss, sizeof(rss), s->vmm_rss_bytes);
@@ -385,7 +367,7 @@ int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                                                         "address", x->address, "port", x->port,
                                                         "processes", procs, "url", x->url));
                 }
-                print_json(arr);
+                cli_print_json(arr);
         } else {
                 printf("%-5s %-24s %6s %-20s %s\n", "PROTO", "ADDRESS", "PORT", "PROCESS", "URL");
                 for (size_t i = 0; i < p->n_ports; i++) {
@@ -408,10 +390,10 @@ int cmd_vm_health(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
                     (ProtobufCMessage **)&h, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                print_json(json_pack("{s:s,s:s,s:s,s:I,s:s}", "hostname", h->hostname,
-                                     "kernel_release", h->kernel_release, "agent_version",
-                                     h->agent_version, "uptime_ms", (json_int_t)h->uptime_ms,
-                                     "boot_id", h->boot_id));
+                cli_print_json(json_pack("{s:s,s:s,s:s,s:I,s:s}", "hostname", h->hostname,
+                                         "kernel_release", h->kernel_release, "agent_version",
+                                         h->agent_version, "uptime_ms", (json_int_t)h->uptime_ms,
+                                         "boot_id", h->boot_id));
         else
                 printf("agent %s on %s (kernel %s), up %.0f s\n", h->agent_version, h->hostname,
                        h->kernel_release, (double)h->uptime_ms / 1000.0);

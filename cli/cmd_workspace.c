@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "ssh/ssh.h"
+#include "util/fileio.h"
 #include "util/run.h"
 #include "util/timeutil.h"
 
@@ -61,18 +62,11 @@ static Banger__V1__Workspace *newest_workspace(struct rpc_client *gw, const char
 static json_t *ws_json(const Banger__V1__Workspace *w)
 {
         return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:b,s:I}", "vm", w->vm_name,
-                         "vm_id", w->vm_id, "host_path", w->host_path, "guest_path",
-                         w->guest_path, "head", w->head, "ref", w->ref, "dirty", w->dirty, "files",
+                         "vm_id", w->vm_id, "host_path", w->host_path, "guest_path", w->guest_path,
+                         "head", w->head, "ref", w->ref, "dirty", w->dirty, "files",
                          (json_int_t)w->files, "bytes", (json_int_t)w->bytes, "prepared_unix_ms",
                          (json_int_t)w->prepared_unix_ms, "offline", w->offline, "copy_ms",
                          (json_int_t)w->copy_ms);
-}
-
-static void print_json(json_t *o)
-{
-        json_dumpf(o, stdout, JSON_INDENT(2));
-        fputc('\n', stdout);
-        json_decref(o);
 }
 
 /* Runs Prepare and follows it; *ret gets the Workspace. */
@@ -114,7 +108,7 @@ int cmd_vm_workspace_prepare(struct cli *cli, const struct cli_cmd *cmd, int arg
         if (r < 0)
                 return cli_fail_status(&st);
         if (json) {
-                print_json(ws_json(w));
+                cli_print_json(ws_json(w));
         } else {
                 char sz[32];
                 cli_format_bytes(sz, sizeof(sz), w->bytes);
@@ -146,7 +140,7 @@ int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, 
                 json_t *a = json_array();
                 for (size_t i = 0; i < resp->n_workspaces; i++)
                         json_array_append_new(a, ws_json(resp->workspaces[i]));
-                print_json(a);
+                cli_print_json(a);
         } else if (resp->n_workspaces == 0) {
                 fprintf(stderr, "no workspaces (banger vm workspace prepare VM PATH makes one)\n");
         } else {
@@ -162,21 +156,6 @@ int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, 
         return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-        const char *p = buf;
-        while (len) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                p += n;
-                len -= (size_t)n;
-        }
-        return 0;
-}
-
 int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         (void)cmd, (void)argc;
@@ -187,20 +166,22 @@ int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc
                 return cli_fail_status(&st);
         /* Into a temp file next to the target, renamed at the end: a failed
          * export leaves no half patch. */
-        char tmp[PATH_MAX + 16] = "";
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
+        bool to_file = outpath && strcmp(outpath, "-") != 0;
         int fd = STDOUT_FILENO;
-        if (outpath && strcmp(outpath, "-") != 0) {
-                snprintf(tmp, sizeof(tmp), "%s.XXXXXX", outpath);
-                fd = mkstemp(tmp);
-                if (fd < 0) {
+        if (to_file) {
+                int r = atomic_file_open(outpath, &out, NULL);
+                if (r < 0) {
                         rpc_client_close(gw);
                         return cli_fail(RPC_INVALID_ARGUMENT, "cannot write %s: %s", outpath,
-                                        strerror(errno));
+                                        strerror(-r));
                 }
+                fd = out.fd;
         }
         Banger__V1__ExportWorkspaceRequest req = BANGER__V1__EXPORT_WORKSPACE_REQUEST__INIT;
         req.vm = argv[0];
-        req.guest_path = (char *)(cli_flag_value(cli, "guest-path") ? cli_flag_value(cli, "guest-path") : "");
+        req.guest_path =
+            (char *)(cli_flag_value(cli, "guest-path") ? cli_flag_value(cli, "guest-path") : "");
         char id[64] = "", head[64] = "";
         uint32_t files = 0;
         uint64_t off = 0, size = 0;
@@ -225,32 +206,27 @@ int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc
                         snprintf(st.message, sizeof(st.message), "export: bad chunk at %llu",
                                  (unsigned long long)off);
                         r = -EIO;
-                } else if (write_all(fd, resp->data.data, resp->data.len) < 0) {
+                } else if ((r = loop_write(fd, resp->data.data, resp->data.len)) < 0) {
                         st.code = RPC_INTERNAL;
                         snprintf(st.message, sizeof(st.message), "write %s: %s",
-                                 outpath ? outpath : "stdout", strerror(errno));
+                                 outpath ? outpath : "stdout", strerror(-r));
                         r = -EIO;
                 }
                 off += resp->data.len;
                 banger__v1__export_workspace_response__free_unpacked(resp, NULL);
         } while (r == 0 && off < size);
         rpc_client_close(gw);
-        if (tmp[0]) {
-                if (r == 0 && (fsync(fd) < 0 || rename(tmp, outpath) < 0)) {
-                        st.code = RPC_INTERNAL;
-                        snprintf(st.message, sizeof(st.message), "write %s: %s", outpath,
-                                 strerror(errno));
-                        r = -EIO;
-                }
-                close(fd);
-                if (r < 0)
-                        unlink(tmp);
+        struct bg_error err = {0};
+        if (to_file && r == 0 && atomic_file_commit(&out, 0600, &err) < 0) {
+                st.code = RPC_INTERNAL;
+                snprintf(st.message, sizeof(st.message), "%s", err.msg);
+                r = -EIO;
         }
         if (r < 0)
                 return cli_fail_status(&st);
         fprintf(stderr, "%u file%s changed against %.12s (%llu bytes)%s%s\n", files,
                 files == 1 ? "" : "s", head[0] ? head : "the empty tree", (unsigned long long)size,
-                tmp[0] ? "; written to " : "", tmp[0] ? outpath : "");
+                to_file ? "; written to " : "", to_file ? outpath : "");
         return 0;
 }
 
@@ -267,7 +243,7 @@ static void on_sigint(int sig)
 static int exec_out(void *ud, int stream, const void *buf, size_t len)
 {
         (void)ud;
-        return write_all(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, buf, len);
+        return loop_write(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, buf, len);
 }
 
 static ssize_t exec_in(void *ud, void *buf, size_t len)
@@ -323,8 +299,8 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         struct bg_ssh *s = NULL;
         if (strcmp(vm->state, "running") != 0) {
                 cli_fail(RPC_FAILED_PRECONDITION,
-                                "VM %s is %s; start it first (banger vm start %s)", vm->name,
-                                vm->state, vm->name);
+                         "VM %s is %s; start it first (banger vm start %s)", vm->name, vm->state,
+                         vm->name);
                 goto out;
         }
         Banger__V1__Workspace *w = newest_workspace(gw, vm->id, &keep, &st, &r);
@@ -335,8 +311,8 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         char cwd[PATH_MAX] = "/root";
         if (cli_flag(cli, "auto-prepare")) {
                 const char *hp = w ? w->host_path : ".";
-                fprintf(stderr, "syncing %s into VM %s\n", w ? w->host_path : "the current directory",
-                        vm->name);
+                fprintf(stderr, "syncing %s into VM %s\n",
+                        w ? w->host_path : "the current directory", vm->name);
                 if (prepare(gw, vm->name, hp, w ? w->guest_path : NULL, NULL, NULL, false,
                             &prepared, &st) < 0) {
                         cli_fail_status(&st);
@@ -355,14 +331,13 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         }
         char key[PATH_MAX];
         snprintf(key, sizeof(key), "%s/ssh/id_ed25519", cli->paths.config_dir);
-        struct bg_ssh_target t = {.host = vm->ip, .key_path = key, .host_key = vm->host_key,
-                                  .connect_timeout_ms = 5000};
+        struct bg_ssh_target t = {
+            .host = vm->ip, .key_path = key, .host_key = vm->host_key, .connect_timeout_ms = 5000};
         struct bg_error err = {0};
         /* Right after a start the agent answers before sshd listens. */
         uint64_t until = now_mono_msec() + 30000;
         while ((r = bg_ssh_connect(&t, &s, &err)) == -ECONNREFUSED && now_mono_msec() < until) {
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
         }
         if (r < 0) {
                 cli_fail(RPC_UNAVAILABLE, "%s", err.msg);

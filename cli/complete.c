@@ -22,61 +22,46 @@ static void print_matching(const char *cand, const char *partial)
 static void complete_kernels(const char *partial)
 {
         struct cli cli = {0};
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(&cli, &c, &st) < 0)
-                return;
         Banger__V1__ListKernelsRequest req = BANGER__V1__LIST_KERNELS_REQUEST__INIT;
         Banger__V1__ListKernelsResponse *resp = NULL;
-        struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
-        if (rpc_call(c, "/banger.v1.KernelService/List", &req.base,
-                     &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp, &o,
-                     &st) == 0) {
+        if (cli_call(&cli, "/banger.v1.KernelService/List", &req.base,
+                     &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp,
+                     1500, RPC_CALL_IDEMPOTENT, &st) == 0) {
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         print_matching(resp->kernels[i]->name, partial);
                 banger__v1__list_kernels_response__free_unpacked(resp, NULL);
         }
-        rpc_client_close(c);
 }
 
 static void complete_vms(const char *partial)
 {
         struct cli cli = {0};
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(&cli, &c, &st) < 0)
-                return;
         Banger__V1__ListVmsRequest req = BANGER__V1__LIST_VMS_REQUEST__INIT;
         Banger__V1__ListVmsResponse *resp = NULL;
-        struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
-        if (rpc_call(c, "/banger.v1.VmService/List", &req.base,
-                     &banger__v1__list_vms_response__descriptor, (ProtobufCMessage **)&resp, &o,
-                     &st) == 0) {
+        if (cli_call(&cli, "/banger.v1.VmService/List", &req.base,
+                     &banger__v1__list_vms_response__descriptor, (ProtobufCMessage **)&resp, 1500,
+                     RPC_CALL_IDEMPOTENT, &st) == 0) {
                 for (size_t i = 0; i < resp->n_vms; i++)
                         print_matching(resp->vms[i]->name, partial);
                 banger__v1__list_vms_response__free_unpacked(resp, NULL);
         }
-        rpc_client_close(c);
 }
 
 static void complete_images(const char *partial)
 {
         struct cli cli = {0};
-        struct rpc_client *c = NULL;
         struct rpc_status st = {0};
-        if (cli_gateway(&cli, &c, &st) < 0)
-                return;
         Banger__V1__ListImagesRequest req = BANGER__V1__LIST_IMAGES_REQUEST__INIT;
         Banger__V1__ListImagesResponse *resp = NULL;
-        struct rpc_call_opts o = {.deadline_ms = 1500, .flags = RPC_CALL_IDEMPOTENT};
-        if (rpc_call(c, "/banger.v1.ImageService/List", &req.base,
-                     &banger__v1__list_images_response__descriptor, (ProtobufCMessage **)&resp, &o,
-                     &st) == 0) {
+        if (cli_call(&cli, "/banger.v1.ImageService/List", &req.base,
+                     &banger__v1__list_images_response__descriptor, (ProtobufCMessage **)&resp,
+                     1500, RPC_CALL_IDEMPOTENT, &st) == 0) {
                 for (size_t i = 0; i < resp->n_images; i++)
                         print_matching(resp->images[i]->name, partial);
                 banger__v1__list_images_response__free_unpacked(resp, NULL);
         }
-        rpc_client_close(c);
 }
 
 int cli_complete_main(int argc, char **argv)

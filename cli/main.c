@@ -49,9 +49,8 @@ static int usage_error(const char *path_words, const char *fmt, ...)
 static int usage_error(const char *path_words, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "banger: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cli_verror(fmt, ap);
         va_end(ap);
         fprintf(stderr, "\nSee '%s --help'.\n", path_words);
         return CLI_EXIT_USAGE;

@@ -19,12 +19,17 @@ int cli_paths(struct cli *cli)
         return 0;
 }
 
+void cli_verror(const char *fmt, va_list ap)
+{
+        fprintf(stderr, "banger: ");
+        vfprintf(stderr, fmt, ap);
+}
+
 int cli_fail(enum rpc_code code, const char *fmt, ...)
 {
         va_list ap;
-        fprintf(stderr, "banger: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        cli_verror(fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
         return rpc_code_to_exit(code);
@@ -132,4 +137,25 @@ int cli_parse_size(const char *flag, const char *s, uint64_t *ret)
         return 0;
 bad:
         return cli_fail(RPC_INVALID_ARGUMENT, "--%s: '%s' is not a size like 8G or 512M", flag, s);
+}
+
+int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+             const ProtobufCMessageDescriptor *od, ProtobufCMessage **out, uint32_t deadline_ms,
+             unsigned flags, struct rpc_status *st)
+{
+        struct rpc_client *c = NULL;
+        int r = cli_gateway(cli, &c, st);
+        if (r < 0)
+                return r;
+        struct rpc_call_opts o = {.deadline_ms = deadline_ms, .flags = flags};
+        r = rpc_call(c, method, in, od, out, &o, st);
+        rpc_client_close(c);
+        return r;
+}
+
+void cli_print_json(json_t *o)
+{
+        json_dumpf(o, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(o);
 }

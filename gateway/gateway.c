@@ -167,8 +167,7 @@ int gateway_setup(struct gateway *g, struct bg_error *err)
                         continue;
                 while (rpc_client_connections(g->routes[i].client) == 0 &&
                        now_mono_msec() < until) {
-                        struct timespec ts = {0, 2 * 1000 * 1000};
-                        nanosleep(&ts, NULL);
+                        sleep_msec(2);
                 }
         }
         return rpc_server_add_service(g->d->srv, &banger__v1__gateway__descriptor, gateway_methods,

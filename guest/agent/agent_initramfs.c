@@ -19,7 +19,9 @@
 
 #include "agent_cmdline.h"
 #include "agent_log.h"
+#include "util/fs.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 #ifndef MODULE_INIT_COMPRESSED_FILE
 #define MODULE_INIT_COMPRESSED_FILE 4
@@ -121,13 +123,6 @@ _Noreturn static void die(const char *fmt, ...)
                 pause();
 }
 
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 static void mount_api(const char *src, const char *target, const char *type, unsigned long flags,
                       const char *data)
 {
@@ -215,7 +210,7 @@ static void wait_root(const char *root, int modules_failed)
                         die("root device %s did not appear within %u s%s", root,
                             ROOT_WAIT_MS / 1000,
                             modules_failed ? " (some modules failed to load, see above)" : "");
-                sleep_ms(20);
+                sleep_msec(20);
         }
 }
 
@@ -256,32 +251,17 @@ static void mount_root(const char *cmdline, const char *root)
 }
 
 /* Remove the initramfs's files (they would pin RAM for the VM's lifetime),
- * staying on the initramfs device. */
-static void delete_tree(int dfd, dev_t dev)
+ * staying on the initramfs device: what is mounted elsewhere is skipped. */
+static int delete_entry(int dfd, const char *name, const struct stat *st, bool post, void *userdata,
+                        struct bg_error *err)
 {
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                close(dfd);
-                return;
-        }
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                struct stat st;
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev)
-                        continue;
-                if (S_ISDIR(st.st_mode)) {
-                        int sub = openat(dirfd(d), de->d_name,
-                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub >= 0)
-                                delete_tree(sub, dev);
-                        unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR);
-                } else {
-                        unlinkat(dirfd(d), de->d_name, 0);
-                }
-        }
-        closedir(d);
+        const dev_t *dev = userdata;
+        if (st->st_dev != *dev)
+                return FS_WALK_SKIP;
+        bool dir = S_ISDIR(st->st_mode);
+        if (dir == post && !streq(name, "/"))
+                (void)unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0); /* best effort */
+        return 0;
 }
 
 static void move_api_mount(const char *path)
@@ -355,9 +335,9 @@ _Noreturn void agent_initramfs_run(int argc, char **argv)
         move_api_mount("/dev");
         move_api_mount("/proc");
         move_api_mount("/sys");
-        int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (rootfd >= 0)
-                delete_tree(rootfd, rootst.st_dev);
+        struct bg_error e = {0};
+        if (fs_walk_at(AT_FDCWD, "/", delete_entry, &rootst.st_dev, &e) < 0)
+                agent_log("clearing the initramfs: %s", e.msg);
 
         if (chdir(NEWROOT) < 0)
                 die("chdir %s: %m", NEWROOT);

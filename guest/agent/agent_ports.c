@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/array.h"
 #include "util/macro.h"
 
 #define TCP_LISTEN 0x0A
@@ -24,14 +25,8 @@ void agent_socket_list_clear(struct agent_socket_list *l)
 
 static int socket_list_push(struct agent_socket_list *l, const struct agent_socket *s)
 {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 16;
-                struct agent_socket *n = reallocarray(l->items, cap, sizeof(*n));
-                if (!n)
-                        return -ENOMEM;
-                l->items = n;
-                l->cap = cap;
-        }
+        if (ARRAY_RESERVE(l->items, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
         l->items[l->n++] = *s;
         return 0;
 }
@@ -176,16 +171,9 @@ static int scan_pid(int procfd, const char *pid_s, struct agent_inode_map *m)
                         read_comm(piddir, name);
                         have_name = true;
                 }
-                if (m->n == m->cap) {
-                        size_t cap = m->cap ? m->cap * 2 : 64;
-                        struct agent_inode_owner *items =
-                            reallocarray(m->items, cap, sizeof(*items));
-                        if (!items) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        m->items = items;
-                        m->cap = cap;
+                if (ARRAY_RESERVE(m->items, m->cap, m->n + 1) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
                 struct agent_inode_owner *o = &m->items[m->n++];
                 o->inode = inode;

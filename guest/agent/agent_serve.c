@@ -44,20 +44,28 @@ static int pack_errno(uint64_t id, int r, const char *what, uint8_t **ret_out, s
         return pack_error(id, -r, msg, ret_out, ret_len);
 }
 
+/* The answer to request id: what a collect step failed with (r < 0), else
+ * resp (its kind and payload set by the caller). -ENOMEM is not answered. */
+static int reply(uint64_t id, int r, const char *what, Banger__V1__AgentResponse *resp,
+                 uint8_t **ret_out, size_t *ret_len)
+{
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return pack_errno(id, r, what, ret_out, ret_len);
+        resp->id = id;
+        return pack_response(resp, ret_out, ret_len);
+}
+
 static int handle_health(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
                          size_t *ret_len)
 {
         Banger__V1__AgentHealth h = BANGER__V1__AGENT_HEALTH__INIT;
-        int r = agent_health_collect(ctx->proc_root, ctx->version, &h);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return pack_errno(id, r, "read health", ret_out, ret_len);
         Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
-        resp.id = id;
         resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_HEALTH;
         resp.health = &h;
-        r = pack_response(&resp, ret_out, ret_len);
+        int r = reply(id, agent_health_collect(ctx->proc_root, ctx->version, &h), "read health",
+                      &resp, ret_out, ret_len);
         agent_health_clear(&h);
         return r;
 }
@@ -66,16 +74,11 @@ static int handle_ports(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t 
                         size_t *ret_len)
 {
         Banger__V1__AgentPorts p = BANGER__V1__AGENT_PORTS__INIT;
-        int r = agent_ports_collect(ctx->proc_root, &p);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return pack_errno(id, r, "list listening sockets", ret_out, ret_len);
         Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
-        resp.id = id;
         resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_PORTS;
         resp.ports = &p;
-        r = pack_response(&resp, ret_out, ret_len);
+        int r = reply(id, agent_ports_collect(ctx->proc_root, &p), "list listening sockets", &resp,
+                      ret_out, ret_len);
         agent_ports_reply_clear(&p);
         return r;
 }
@@ -84,16 +87,12 @@ static int handle_stats(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t 
                         size_t *ret_len)
 {
         Banger__V1__AgentStats s = BANGER__V1__AGENT_STATS__INIT;
-        int r = agent_stats_collect(ctx->proc_root, ctx->disk_paths, ctx->n_disk_paths, &s);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0)
-                return pack_errno(id, r, "read system statistics", ret_out, ret_len);
         Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
-        resp.id = id;
         resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_STATS;
         resp.stats = &s;
-        r = pack_response(&resp, ret_out, ret_len);
+        int r =
+            reply(id, agent_stats_collect(ctx->proc_root, ctx->disk_paths, ctx->n_disk_paths, &s),
+                  "read system statistics", &resp, ret_out, ret_len);
         agent_stats_clear(&s);
         return r;
 }

@@ -15,7 +15,10 @@
 
 #include "agent_log.h"
 #include "agent_netlink.h"
+#include "util/fileio.h"
+#include "util/fs.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 /* How long `init` waits for a disk or the network interface to appear. */
 #define AGENT_DEVICE_WAIT_MS 5000
@@ -28,30 +31,12 @@ static void join(char *buf, size_t size, const char *root, const char *rel)
         snprintf(buf, size, "%.*s%s", (int)rl, root, rel);
 }
 
-static int write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode)
+/* content becomes root/rel, replaced atomically. 0 or -errno. */
+static int write_at_root(const char *root, const char *rel, const char *content, mode_t mode)
 {
-        char path[1024], tmp[1100];
+        char path[1024];
         join(path, sizeof(path), root, rel);
-        snprintf(tmp, sizeof(tmp), "%s.banger-tmp", path);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(content), done = 0;
-        while (done < len) {
-                ssize_t n = write(fd, content + done, len - done);
-                if (n < 0) {
-                        int r = -errno;
-                        unlink(tmp);
-                        return r;
-                }
-                done += (size_t)n;
-        }
-        if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                int r = -errno;
-                unlink(tmp);
-                return r;
-        }
-        return 0;
+        return write_file_atomic(path, content, strlen(content), mode, NULL);
 }
 
 int agent_write_hostname(const char *root, const struct agent_config *cfg)
@@ -60,7 +45,7 @@ int agent_write_hostname(const char *root, const struct agent_config *cfg)
                 return -EINVAL;
         char buf[AGENT_NAME_MAX + 2];
         snprintf(buf, sizeof(buf), "%s\n", cfg->name);
-        return write_file_atomic(root, "/etc/hostname", buf, 0644);
+        return write_at_root(root, "/etc/hostname", buf, 0644);
 }
 
 int agent_write_hosts(const char *root, const struct agent_config *cfg)
@@ -84,7 +69,7 @@ int agent_write_hosts(const char *root, const struct agent_config *cfg)
                  "ff02::2\tip6-allrouters\n",
                  ip, cfg->name, streq(shortname, cfg->name) ? "" : " ",
                  streq(shortname, cfg->name) ? "" : shortname);
-        return write_file_atomic(root, "/etc/hosts", buf, 0644);
+        return write_at_root(root, "/etc/hosts", buf, 0644);
 }
 
 int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
@@ -97,7 +82,7 @@ int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
         for (size_t i = 0; i < cfg->n_dns && off < sizeof(buf); i++)
                 off +=
                     (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n", cfg->dns[i]);
-        return write_file_atomic(root, "/etc/resolv.conf", buf, 0644);
+        return write_at_root(root, "/etc/resolv.conf", buf, 0644);
 }
 
 int agent_write_sshd_hostkey(const char *root)
@@ -121,19 +106,12 @@ int agent_write_sshd_hostkey(const char *root)
         /* sshd refuses group/world-readable private keys. */
         if (chmod(key, 0600) < 0)
                 return -errno;
-        int r = write_file_atomic(root, AGENT_SSHD_HOSTKEY_DROPIN,
-                                  "# Written by banger-agent: the VM's pinned host key from its "
-                                  "work disk.\n"
-                                  "HostKey " AGENT_SSH_HOST_KEY "\n",
-                                  0644);
+        int r = write_at_root(root, AGENT_SSHD_HOSTKEY_DROPIN,
+                              "# Written by banger-agent: the VM's pinned host key from its "
+                              "work disk.\n"
+                              "HostKey " AGENT_SSH_HOST_KEY "\n",
+                              0644);
         return r < 0 ? r : 1;
-}
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
 }
 
 static bool wait_for_path(const char *path, unsigned timeout_ms)
@@ -143,25 +121,8 @@ static bool wait_for_path(const char *path, unsigned timeout_ms)
                         return true;
                 if (waited >= timeout_ms)
                         return false;
-                sleep_ms(50);
+                sleep_msec(50);
         }
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-        char buf[1024];
-        snprintf(buf, sizeof(buf), "%s", path);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = '\0';
-                if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
 }
 
 static void warn_cb(const char *message, void *userdata)
@@ -187,7 +148,7 @@ static int setup_network(const struct agent_config *cfg)
                                      sizeof(ifname));
                 if (r != -ENOENT)
                         break;
-                sleep_ms(50);
+                sleep_msec(50);
         }
         if (r < 0) {
                 agent_log("no network interface%s found: %s",

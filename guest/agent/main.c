@@ -30,6 +30,7 @@
 #include "agent_recv.h"
 #include "agent_serve.h"
 #include "agent_setup.h"
+#include "util/timeutil.h"
 
 #define AGENT_VERSION BANGER_AGENT_VERSION " (" BANGER_AGENT_COMMIT ")"
 #define DEFAULT_VPORT "org.banger.agent.0"
@@ -46,13 +47,6 @@ static const struct agent_serve_ctx serve_ctx = {
     .stall_ms = 5000,
     .write_timeout_ms = 5000,
 };
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
 
 /* Freezing an ext4 file system flushes its journal and marks it clean, so
  * the host can write to the work disk (file_sync at the next start) without
@@ -126,7 +120,7 @@ _Noreturn static void serve_virtio_serial(const char *name)
                                 agent_log("virtio-serial port %s: %s; retrying", name,
                                           strerror(r < 0 ? -r : errno));
                         logged_missing = true;
-                        sleep_ms(1000);
+                        sleep_msec(1000);
                         continue;
                 }
                 agent_log("serving on virtio-serial port %s (%s)", name, dev);
@@ -140,7 +134,7 @@ _Noreturn static void serve_virtio_serial(const char *name)
                         if (r == 0) {
                                 /* No host connected (reads return EOF, poll says
                                  * HUP): look again shortly. */
-                                sleep_ms(100);
+                                sleep_msec(100);
                                 continue;
                         }
                         if (r == -EMSGSIZE || r == -EPROTO || r == -ETIMEDOUT || r == -EPIPE ||
@@ -154,7 +148,7 @@ _Noreturn static void serve_virtio_serial(const char *name)
                         break;
                 }
                 close(fd);
-                sleep_ms(1000);
+                sleep_msec(1000);
         }
 }
 
@@ -183,7 +177,7 @@ _Noreturn static void serve_vsock(uint32_t port)
                 if (!logged)
                         agent_log("listen on vsock port %u: %s; retrying", port, strerror(-lfd));
                 logged = true;
-                sleep_ms(1000);
+                sleep_msec(1000);
         }
         agent_log("serving on vsock port %u", port);
         pthread_attr_t attr;
@@ -195,7 +189,7 @@ _Noreturn static void serve_vsock(uint32_t port)
                         if (errno != EINTR && errno != ECONNABORTED)
                                 agent_log("accept on vsock port %u: %m", port);
                         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
-                                sleep_ms(100);
+                                sleep_msec(100);
                         continue;
                 }
                 if (atomic_fetch_add(&vsock_connections, 1) >= MAX_VSOCK_CONNECTIONS) {

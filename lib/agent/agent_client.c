@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent_frame.h"
+#include "util/timeutil.h"
 
 /* How long to wait between connection attempts. */
 #define AGENT_RETRY_MS 100
@@ -25,25 +26,15 @@ struct agent_conn {
         uint64_t next_id;
 };
 
-static uint64_t mono_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void sleep_until_retry(uint64_t deadline_usec)
 {
-        uint64_t now = mono_usec();
+        uint64_t now = now_mono_usec();
         uint64_t wait = AGENT_RETRY_MS * 1000u;
         if (now >= deadline_usec)
                 return;
         if (deadline_usec - now < wait)
                 wait = deadline_usec - now;
-        struct timespec ts = {.tv_sec = (time_t)(wait / 1000000u),
-                              .tv_nsec = (long)(wait % 1000000u) * 1000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
+        sleep_msec((unsigned)((wait + 999) / 1000));
 }
 
 static struct agent_conn *conn_new(int fd)
@@ -53,7 +44,7 @@ static struct agent_conn *conn_new(int fd)
                 return NULL;
         c->fd = fd;
         /* Distinct ids across connections make stale replies easy to spot. */
-        c->next_id = (mono_usec() << 8) | 1;
+        c->next_id = (now_mono_usec() << 8) | 1;
         return c;
 }
 
@@ -113,7 +104,7 @@ int agent_conn_open_unix(const char *path, uint64_t timeout_ms, struct agent_con
                 if (r == -ENAMETOOLONG)
                         return bg_error_set(err, ENAMETOOLONG, "agent socket path '%s' is too long",
                                             path);
-                if (!connect_error_is_transient(r) || mono_usec() >= deadline)
+                if (!connect_error_is_transient(r) || now_mono_usec() >= deadline)
                         return bg_error_errno(err, r, "connect to agent socket '%s'", path);
                 sleep_until_retry(deadline);
         }
@@ -126,8 +117,8 @@ int agent_conn_open_unix(const char *path, uint64_t timeout_ms, struct agent_con
         return 0;
 }
 
-int agent_conn_open_vsock(uint32_t cid, uint32_t port, uint64_t timeout_ms,
-                         struct agent_conn **ret, struct bg_error *err)
+int agent_conn_open_vsock(uint32_t cid, uint32_t port, uint64_t timeout_ms, struct agent_conn **ret,
+                          struct bg_error *err)
 {
         if (cid < 3)
                 return bg_error_set(err, EINVAL, "guest vsock CID %u is reserved", cid);
@@ -145,7 +136,7 @@ int agent_conn_open_vsock(uint32_t cid, uint32_t port, uint64_t timeout_ms,
                 /* The guest is still booting: nobody listens on the port yet. */
                 bool transient = r == -ECONNREFUSED || r == -ECONNRESET || r == -ETIMEDOUT ||
                                  r == -ENODEV || r == -EHOSTUNREACH;
-                if (!transient || mono_usec() >= deadline)
+                if (!transient || now_mono_usec() >= deadline)
                         return bg_error_errno(err, r, "connect to the agent at vsock %u:%u", cid,
                                               port);
                 sleep_until_retry(deadline);
@@ -184,7 +175,7 @@ static int read_handshake_line(int fd, uint64_t deadline_usec, char *line, size_
                         continue;
                 if (errno != EAGAIN)
                         return -errno;
-                uint64_t now = mono_usec();
+                uint64_t now = now_mono_usec();
                 if (now >= deadline_usec)
                         return -ETIMEDOUT;
                 struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -257,7 +248,7 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
                 } else {
                         last = fd;
                 }
-                if (mono_usec() >= deadline)
+                if (now_mono_usec() >= deadline)
                         break;
                 sleep_until_retry(deadline);
         }

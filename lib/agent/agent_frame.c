@@ -9,16 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint64_t mono_usec(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+#include "util/timeutil.h"
 
 uint64_t agent_deadline_after_ms(uint64_t ms)
 {
-        return mono_usec() + ms * 1000u;
+        return now_mono_usec() + ms * 1000u;
 }
 
 /* Wait until fd is ready for `events` or the deadline passes. */
@@ -27,7 +22,7 @@ static int wait_fd(int fd, short events, uint64_t deadline_usec)
         for (;;) {
                 int timeout = -1;
                 if (deadline_usec) {
-                        uint64_t now = mono_usec();
+                        uint64_t now = now_mono_usec();
                         if (now >= deadline_usec)
                                 return -ETIMEDOUT;
                         uint64_t left_ms = (deadline_usec - now + 999) / 1000;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/fileio.h"
+
 #define IO_CHUNK (128u * 1024)
 
 void deb_kernel_files_done(struct deb_kernel_files *f)
@@ -152,23 +154,29 @@ static int make_dirs(struct extract *x, const char *rel, struct bg_error *err)
         return 0;
 }
 
-static int remove_existing(int dfd, const char *name, const char *rel, struct bg_error *err)
+/* The directory that will hold rel (made as needed), with whatever non-
+ * directory rel names there removed: *ret_name is free in the fd returned. */
+static int open_slot(struct extract *x, const char *rel, const char **ret_name,
+                     struct bg_error *err)
 {
-        if (unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
-                return bg_error_errno(err, -errno, "replace '%s'", rel);
-        return 0;
+        int dfd = open_parent(x->root_fd, rel, ret_name, err);
+        if (dfd < 0)
+                return dfd;
+        if (unlinkat(dfd, *ret_name, 0) < 0 && errno != ENOENT) {
+                int r = bg_error_errno(err, -errno, "replace '%s'", rel);
+                close(dfd);
+                return r;
+        }
+        return dfd;
 }
 
 static int write_file(struct extract *x, struct archive *a, struct archive_entry *e,
                       const char *rel, struct bg_error *err)
 {
         const char *name;
-        _cleanup_close_ int dfd = open_parent(x->root_fd, rel, &name, err);
+        _cleanup_close_ int dfd = open_slot(x, rel, &name, err);
         if (dfd < 0)
                 return dfd;
-        int r = remove_existing(dfd, name, rel, err);
-        if (r < 0)
-                return r;
         mode_t mode = (archive_entry_perm(e) & 0111) ? 0755 : 0644;
         _cleanup_close_ int fd =
             openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -185,14 +193,9 @@ static int write_file(struct extract *x, struct archive *a, struct archive_entry
                 if (x->written > DEB_EXTRACT_MAX_BYTES)
                         return bg_error_set(err, EFBIG, "%s unpacks to more than %llu bytes",
                                             x->deb, DEB_EXTRACT_MAX_BYTES);
-                for (la_ssize_t off = 0; off < n;) {
-                        ssize_t w = write(fd, x->buf + off, (size_t)(n - off));
-                        if (w < 0 && errno == EINTR)
-                                continue;
-                        if (w < 0)
-                                return bg_error_errno(err, -errno, "write '%s'", rel);
-                        off += w;
-                }
+                int r = loop_write(fd, x->buf, (size_t)n);
+                if (r < 0)
+                        return bg_error_errno(err, r, "write '%s'", rel);
         }
         if (fchmod(fd, mode) < 0)
                 return bg_error_errno(err, -errno, "chmod '%s'", rel);
@@ -240,12 +243,9 @@ static int write_symlink(struct extract *x, const char *rel, const char *target,
         if (r < 0)
                 return r;
         const char *name;
-        _cleanup_close_ int dfd = open_parent(x->root_fd, rel, &name, err);
+        _cleanup_close_ int dfd = open_slot(x, rel, &name, err);
         if (dfd < 0)
                 return dfd;
-        r = remove_existing(dfd, name, rel, err);
-        if (r < 0)
-                return r;
         if (symlinkat(target, dfd, name) < 0)
                 return bg_error_errno(err, -errno, "symlink '%s'", rel);
         return 0;
@@ -266,12 +266,9 @@ static int write_hardlink(struct extract *x, const char *rel, const char *target
         _cleanup_close_ int tfd = open_parent(x->root_fd, mapped, &tname, err);
         if (tfd < 0)
                 return tfd;
-        _cleanup_close_ int dfd = open_parent(x->root_fd, rel, &name, err);
+        _cleanup_close_ int dfd = open_slot(x, rel, &name, err);
         if (dfd < 0)
                 return dfd;
-        r = remove_existing(dfd, name, rel, err);
-        if (r < 0)
-                return r;
         if (linkat(tfd, tname, dfd, name, 0) < 0)
                 return bg_error_errno(err, -errno, "hardlink '%s'", rel);
         return 0;

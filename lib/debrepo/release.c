@@ -3,18 +3,18 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "deb822.h"
 #include "sha256.h"
+#include "util/array.h"
+#include "util/fileio.h"
 #include "util/fs.h"
+#include "util/run.h"
 
 #define INRELEASE_MAX (64u * 1024 * 1024)
 #define GPGV_TIMEOUT_MS 60000
@@ -129,59 +129,6 @@ int debrepo_clearsign_text(const char *buf, size_t len, char **ret_text, size_t 
         return 0;
 }
 
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len,
-                     struct bg_error *err)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "open '%s'", path);
-        if (fstat(fd, &st) < 0)
-                return bg_error_errno(err, -errno, "stat '%s'", path);
-        if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > max)
-                return bg_error_set(err, EFBIG, "'%s' is not a regular file of at most %zu bytes",
-                                    path, max);
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        size_t got = 0;
-        if (!buf)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return bg_error_errno(err, -errno, "read '%s'", path);
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        buf[got] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = got;
-        return 0;
-}
-
-/* Create a pipe whose ends are >= 10, so dup2 onto 0..3 in the child never
- * meets an fd that already has the target number. */
-static int pipe_high(int p[2])
-{
-        int t[2];
-        if (pipe2(t, O_CLOEXEC) < 0)
-                return -errno;
-        for (int i = 0; i < 2; i++) {
-                p[i] = fcntl(t[i], F_DUPFD_CLOEXEC, 10);
-                close(t[i]);
-        }
-        if (p[0] < 0 || p[1] < 0) {
-                if (p[0] >= 0)
-                        close(p[0]);
-                if (p[1] >= 0)
-                        close(p[1]);
-                return -EMFILE;
-        }
-        return 0;
-}
-
 struct gpgv_run {
         char status[GPGV_OUTPUT_MAX];
         size_t status_len;
@@ -200,104 +147,53 @@ static void rm_rf_tmpdir(char **p)
         free(*p);
 }
 
+/* What gpgv wrote to fd, cut to fit buf (GPGV_OUTPUT_MAX). */
+static void read_back(int fd, char *buf, size_t *ret_len)
+{
+        ssize_t n = pread(fd, buf, GPGV_OUTPUT_MAX - 1, 0);
+        *ret_len = n > 0 ? (size_t)n : 0;
+        buf[*ret_len] = '\0';
+}
+
 static int run_gpgv(const char *keyring, const char *file, struct gpgv_run *run,
                     struct bg_error *err)
 {
         _cleanup_(rm_rf_tmpdir) char *home = strdup("/tmp/banger-gpgv-XXXXXX");
-        int sp[2] = {-1, -1}, ep[2] = {-1, -1};
-        posix_spawn_file_actions_t fa;
-        pid_t pid;
-        int r;
-
         if (!home)
                 return bg_error_set(err, ENOMEM, "out of memory");
         if (!mkdtemp(home)) {
                 free(TAKE_PTR(home));
                 return bg_error_errno(err, -errno, "create gpgv home directory");
         }
-        if ((r = pipe_high(sp)) < 0 || (r = pipe_high(ep)) < 0) {
-                if (sp[0] >= 0) {
-                        close(sp[0]);
-                        close(sp[1]);
-                }
-                return bg_error_errno(err, r, "pipe");
-        }
-        const char *argv[] = {"gpgv",      "--homedir", home, "--status-fd", "3",
+        /* Status lines on its stdout; both outputs kept in memory. */
+        _cleanup_close_ int sfd = memfd_create("gpgv-status", MFD_CLOEXEC);
+        _cleanup_close_ int efd = memfd_create("gpgv-stderr", MFD_CLOEXEC);
+        if (sfd < 0 || efd < 0)
+                return bg_error_errno(err, -errno, "InRelease signature check failed: buffers");
+        const char *argv[] = {"gpgv",      "--homedir", home, "--status-fd", "1",
                               "--keyring", keyring,     "--", file,          NULL};
         const char *path_env = getenv("PATH");
         _cleanup_free_ char *path_var = NULL;
         if (asprintf(&path_var, "PATH=%s", path_env ? path_env : "/usr/bin:/bin") < 0) {
                 path_var = NULL;
-                r = -ENOMEM;
+                return bg_error_set(err, ENOMEM, "out of memory");
         }
-        char *envp[] = {(char *)"LC_ALL=C", path_var, NULL};
-
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, ep[1], 2);
-        posix_spawn_file_actions_adddup2(&fa, sp[1], 3);
-        if (r >= 0)
-                r = -posix_spawnp(&pid, "gpgv", &fa, NULL, (char *const *)argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        close(sp[1]);
-        close(ep[1]);
-        if (r < 0) {
-                close(sp[0]);
-                close(ep[0]);
-                return bg_error_errno(err, r, "InRelease signature check failed: run gpgv");
-        }
-
-        struct pollfd pfd[2] = {{.fd = sp[0], .events = POLLIN}, {.fd = ep[0], .events = POLLIN}};
-        char *bufs[2] = {run->status, run->stderr_text};
-        size_t *lens[2] = {&run->status_len, &run->stderr_len};
-        int open_fds = 2, waited = 0;
-        bool timed_out = false;
-        while (open_fds > 0) {
-                int n = poll(pfd, 2, 1000);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n == 0 && (waited += 1000) >= GPGV_TIMEOUT_MS) {
-                        timed_out = true;
-                        break;
-                }
-                for (int i = 0; i < 2; i++) {
-                        if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-                                continue;
-                        char tmp[4096];
-                        ssize_t k = read(pfd[i].fd, tmp, sizeof(tmp));
-                        if (k < 0 && errno == EINTR)
-                                continue;
-                        if (k <= 0) {
-                                close(pfd[i].fd);
-                                pfd[i].fd = -1;
-                                open_fds--;
-                                continue;
-                        }
-                        size_t room = GPGV_OUTPUT_MAX - 1 - *lens[i];
-                        size_t c = (size_t)k < room ? (size_t)k : room;
-                        memcpy(bufs[i] + *lens[i], tmp, c);
-                        *lens[i] += c;
-                }
-        }
-        for (int i = 0; i < 2; i++)
-                if (pfd[i].fd >= 0)
-                        close(pfd[i].fd);
-        run->status[run->status_len] = '\0';
-        run->stderr_text[run->stderr_len] = '\0';
-        if (timed_out)
-                kill(pid, SIGKILL);
-        int ws;
-        while (waitpid(pid, &ws, 0) < 0)
-                if (errno != EINTR)
-                        return bg_error_errno(err, -errno, "wait for gpgv");
-        if (timed_out)
+        /* Nothing of ours but PATH reaches it; messages in English. */
+        const char *envp[] = {"LC_ALL=C", path_var, NULL};
+        struct bg_run_opts o = {.env = envp, .env_only = true, .timeout_ms = GPGV_TIMEOUT_MS};
+        struct bg_error e = {0};
+        int r = bg_run_wait(argv, BG_RUN_NULL, sfd, efd, &o, &e);
+        if (r == -ETIMEDOUT)
                 return bg_error_set(err, ETIMEDOUT,
                                     "InRelease signature check failed: gpgv timed out");
-        run->exit_status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-        if (run->exit_status == 127)
+        if (r == -ENOENT || r == 127)
                 return bg_error_set(err, ENOENT,
                                     "InRelease signature check failed: gpgv is not installed");
+        if (r < 0)
+                return bg_error_set(err, -r, "InRelease signature check failed: %s", e.msg);
+        run->exit_status = r;
+        read_back(sfd, run->status, &run->status_len);
+        read_back(efd, run->stderr_text, &run->stderr_len);
         return 0;
 }
 
@@ -352,7 +248,7 @@ int debrepo_inrelease_verify(const char *path, const char *keyring, char **ret_t
                 return bg_error_set(err, ENOMEM, "out of memory");
         if (!keyring)
                 keyring = DEBREPO_DEFAULT_KEYRING;
-        r = read_file(path, INRELEASE_MAX, &buf, &len, err);
+        r = read_file_capped(path, INRELEASE_MAX, 0, &buf, &len, err);
         if (r < 0)
                 return bg_error_prefix(err, "InRelease");
         r = debrepo_clearsign_text(buf, len, &text, &tl, err);
@@ -515,13 +411,8 @@ static int parse_sha256_list(struct debrepo_release *rel, const char *v, struct 
                         return bg_error_set(err, EBADMSG,
                                             "Release SHA256 line %u is malformed: '%.80s'", lineno,
                                             line);
-                if (rel->n_entries == cap) {
-                        cap = cap ? cap * 2 : 32;
-                        struct debrepo_index_entry *e = reallocarray(rel->entries, cap, sizeof(*e));
-                        if (!e)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        rel->entries = e;
-                }
+                if (ARRAY_RESERVE(rel->entries, cap, rel->n_entries + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 struct debrepo_index_entry *e = &rel->entries[rel->n_entries];
                 e->path = strdup(path);
                 if (!e->path)

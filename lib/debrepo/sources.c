@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 
 #include "deb822.h"
+#include "util/array.h"
+#include "util/fileio.h"
 
 #define SOURCES_FILE_MAX (4u * 1024 * 1024)
 
@@ -48,14 +50,8 @@ static int list_add(struct list *l, const char *uri, size_t uri_len, const char 
                     size_t suite_len, const char *components, const char *signed_by,
                     const char *file)
 {
-        if (l->n == l->cap) {
-                size_t cap = l->cap ? l->cap * 2 : 8;
-                struct debrepo_source *v = reallocarray(l->v, cap, sizeof(*v));
-                if (!v)
-                        return -ENOMEM;
-                l->v = v;
-                l->cap = cap;
-        }
+        if (ARRAY_RESERVE(l->v, l->cap, l->n + 1) < 0)
+                return -ENOMEM;
         while (uri_len > 0 && uri[uri_len - 1] == '/')
                 uri_len--;
         struct debrepo_source s = {
@@ -70,38 +66,6 @@ static int list_add(struct list *l, const char *uri, size_t uri_len, const char 
                 return -ENOMEM;
         }
         l->v[l->n++] = s;
-        return 0;
-}
-
-static int read_small_file(const char *path, char **ret, size_t *ret_len)
-{
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return -EINVAL;
-        if ((uint64_t)st.st_size > SOURCES_FILE_MAX)
-                return -EFBIG;
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        size_t got = 0;
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t)st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                got += (size_t)n;
-        }
-        buf[got] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = got;
         return 0;
 }
 
@@ -271,11 +235,13 @@ static int parse_file(struct list *l, const char *path, bool deb822, struct bg_e
 {
         _cleanup_free_ char *buf = NULL;
         size_t len = 0;
-        int r = read_small_file(path, &buf, &len);
-        if (r == -ENOENT)
+        int r = read_file_capped(path, SOURCES_FILE_MAX, 0, &buf, &len, err);
+        if (r == -ENOENT) {
+                bg_error_clear(err);
                 return 0;
+        }
         if (r < 0)
-                return bg_error_errno(err, r, "read '%s'", path);
+                return r;
         return deb822 ? parse_deb822(l, path, buf, len, err)
                       : parse_one_line(l, path, buf, len, err);
 }

@@ -3,18 +3,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/macro.h"
-
-extern char **environ;
+#include "util/run.h"
 
 const char *disk_clone_method_to_string(enum disk_clone_method m)
 {
@@ -60,7 +59,6 @@ static int sparse_copy(int in, int out, off_t size)
 int disk_clone(const char *src, const char *dst, enum disk_clone_method *ret_method,
                struct bg_error *err)
 {
-        char tmp[4096];
         struct stat st;
         enum disk_clone_method method = DISK_CLONE_REFLINK;
         int r;
@@ -74,23 +72,19 @@ int disk_clone(const char *src, const char *dst, enum disk_clone_method *ret_met
                 return bg_error_set(err, EINVAL, "%s is not a regular file", src);
         if (access(dst, F_OK) == 0)
                 return bg_error_set(err, EEXIST, "%s already exists", dst);
-        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dst, (int)getpid());
-        _cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (out < 0)
-                return bg_error_errno(err, -errno, "create %s", tmp);
-        if (ioctl(out, FICLONE, in) < 0) {
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
+        r = atomic_file_open(dst, &out, err);
+        if (r < 0)
+                return r;
+        if (ioctl(out.fd, FICLONE, in) < 0) {
                 method = DISK_CLONE_SPARSE_COPY;
-                r = sparse_copy(in, out, st.st_size);
-                if (r < 0) {
-                        unlink(tmp);
-                        return bg_error_errno(err, r, "copy %s to %s", src, tmp);
-                }
+                r = sparse_copy(in, out.fd, st.st_size);
+                if (r < 0)
+                        return bg_error_errno(err, r, "copy %s to %s", src, dst);
         }
-        if (fsync(out) < 0 || rename(tmp, dst) < 0) {
-                r = -errno;
-                unlink(tmp);
-                return bg_error_errno(err, r, "publish %s", dst);
-        }
+        r = atomic_file_commit(&out, 0600, err);
+        if (r < 0)
+                return bg_error_prefix(err, "publish %s", dst);
         if (ret_method)
                 *ret_method = method;
         return 0;
@@ -98,46 +92,16 @@ int disk_clone(const char *src, const char *dst, enum disk_clone_method *ret_met
 
 int disk_run(char *const argv[], char *out, size_t len)
 {
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
+        /* Output into memory, read back after the exit: no pipe to drain. */
+        _cleanup_close_ int fd = memfd_create("disk-run", MFD_CLOEXEC);
+        if (fd < 0)
                 return -errno;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-        pid_t pid;
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        close(pipefd[1]);
-        if (r != 0) {
-                close(pipefd[0]);
-                return -r;
+        int r = bg_run_wait((const char *const *)argv, BG_RUN_NULL, fd, fd, NULL, NULL);
+        if (out && len) {
+                ssize_t n = pread(fd, out, len - 1, 0);
+                out[n > 0 ? n : 0] = '\0';
         }
-        size_t used = 0;
-        char buf[4096];
-        for (;;) {
-                ssize_t n = read(pipefd[0], buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                if (out && used + 1 < len) {
-                        size_t k = (size_t)n < len - 1 - used ? (size_t)n : len - 1 - used;
-                        memcpy(out + used, buf, k);
-                        used += k;
-                }
-        }
-        close(pipefd[0]);
-        if (out && len)
-                out[used] = '\0';
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+        return r;
 }
 
 static void chomp(char *s)

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/fileio.h"
+#include "util/strtable.h"
+
 #define BZ_HEADER_END 0x250 /* everything we read of the setup header */
 #define MAX_SCAN_TRIES 64
 #define BANNER_PREFIX "Linux version "
@@ -18,22 +21,7 @@ static const char *const format_names[_KERNEL_FORMAT_MAX] = {
     [KERNEL_FORMAT_BZIMAGE] = "bzimage",
 };
 
-const char *kernel_format_to_string(enum kernel_format f)
-{
-        if ((unsigned)f >= _KERNEL_FORMAT_MAX)
-                return NULL;
-        return format_names[f];
-}
-
-int kernel_format_from_string(const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < _KERNEL_FORMAT_MAX; i++)
-                if (streq(s, format_names[i]))
-                        return (int)i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(kernel_format, enum kernel_format, format_names)
 
 static uint16_t get16(const uint8_t *p)
 {
@@ -43,23 +31,6 @@ static uint16_t get16(const uint8_t *p)
 static uint32_t get32(const uint8_t *p)
 {
         return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-        size_t done = 0;
-        while (done < n) {
-                ssize_t r = pread(fd, (uint8_t *)buf + done, n - done, (off_t)(off + done));
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0)
-                        break;
-                done += (size_t)r;
-        }
-        return (int)done;
 }
 
 /* Checks the ELF identification and header of an x86-64 kernel. */
@@ -436,20 +407,11 @@ static int try_candidate(int in_fd, int out_fd, enum kernel_compression c, uint6
         return 0;
 }
 
-static void unlinkp(char **p)
-{
-        if (*p) {
-                (void)unlink(*p);
-                free(*p);
-        }
-}
-
 int kernel_extract_vmlinux(const char *bzimage_path, const char *out_path,
                            struct kernel_extract_info *ret, struct bg_error *err)
 {
         _cleanup_close_ int fd = open(bzimage_path, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int out = -1;
-        _cleanup_(unlinkp) char *tmp = NULL;
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
         _cleanup_free_ struct vmlinux_sink *sink = calloc(1, sizeof(*sink));
         _cleanup_free_ uint8_t *buf = NULL;
         struct kernel_extract_info info = {0};
@@ -477,21 +439,14 @@ int kernel_extract_vmlinux(const char *bzimage_path, const char *out_path,
                 return bg_error_set(err, EINVAL, "'%s' is not a bzImage (no HdrS boot header)",
                                     bzimage_path);
 
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", out_path) < 0) {
-                tmp = NULL;
-                return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        out = mkostemp(tmp, O_CLOEXEC);
-        if (out < 0) {
-                r = -errno;
-                free(TAKE_PTR(tmp));
-                return bg_error_errno(err, r, "create '%s'", out_path);
-        }
+        r = atomic_file_open(out_path, &out, err);
+        if (r < 0)
+                return r;
 
         if (h.has_payload) {
                 enum kernel_compression c = detect_at(fd, h.payload_offset);
                 if (c != KERNEL_COMPRESSION_NONE || is_elf_at(fd, h.payload_offset)) {
-                        r = try_candidate(fd, out, c, h.payload_offset, h.payload_length, sink,
+                        r = try_candidate(fd, out.fd, c, h.payload_offset, h.payload_length, sink,
                                           &info.vmlinux_size, &first);
                         if (r >= 0) {
                                 ok = true;
@@ -538,7 +493,7 @@ int kernel_extract_vmlinux(const char *bzimage_path, const char *out_path,
                                 continue;
                         tries++;
                         struct bg_error e = {0};
-                        r = try_candidate(fd, out, c, off, UINT64_MAX, sink, &info.vmlinux_size,
+                        r = try_candidate(fd, out.fd, c, off, UINT64_MAX, sink, &info.vmlinux_size,
                                           &e);
                         if (r >= 0) {
                                 ok = true;
@@ -565,11 +520,9 @@ int kernel_extract_vmlinux(const char *bzimage_path, const char *out_path,
                                     bzimage_path);
         }
 
-        if (fchmod(out, 0644) < 0 || fsync(out) < 0)
-                return bg_error_errno(err, -errno, "write '%s'", out_path);
-        if (rename(tmp, out_path) < 0)
-                return bg_error_errno(err, -errno, "rename to '%s'", out_path);
-        free(TAKE_PTR(tmp));
+        r = atomic_file_commit(&out, 0644, err);
+        if (r < 0)
+                return r;
         if (sink->banner.found)
                 memcpy(info.version, sink->banner.version, sizeof(info.version));
         if (ret)

@@ -11,6 +11,9 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "util/fileio.h"
+#include "util/strtable.h"
+
 #define CHUNK (128u * 1024u)
 #define LZ4_LEGACY_MAGIC 0x184C2102u
 #define LZ4_LEGACY_BLOCK (8u * 1024u * 1024u)
@@ -22,22 +25,7 @@ static const char *const compression_names[_KERNEL_COMPRESSION_MAX] = {
     [KERNEL_COMPRESSION_ZSTD] = "zstd",
 };
 
-const char *kernel_compression_to_string(enum kernel_compression c)
-{
-        if ((unsigned)c >= _KERNEL_COMPRESSION_MAX)
-                return NULL;
-        return compression_names[c];
-}
-
-int kernel_compression_from_string(const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (size_t i = 0; i < _KERNEL_COMPRESSION_MAX; i++)
-                if (streq(s, compression_names[i]))
-                        return (int)i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(kernel_compression, enum kernel_compression, compression_names)
 
 static uint32_t le32(const uint8_t *p)
 {
@@ -84,22 +72,12 @@ struct src {
 
 static ssize_t src_read(struct src *s, void *buf, size_t n)
 {
-        size_t done = 0;
         if (s->end != UINT64_MAX && s->end - s->pos < n)
                 n = (size_t)(s->end - s->pos);
-        while (done < n) {
-                ssize_t r = pread(s->fd, (uint8_t *)buf + done, n - done, (off_t)s->pos);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (r == 0)
-                        break;
-                done += (size_t)r;
-                s->pos += (uint64_t)r;
-        }
-        return (ssize_t)done;
+        ssize_t done = pread_full(s->fd, buf, n, s->pos);
+        if (done > 0)
+                s->pos += (uint64_t)done;
+        return done;
 }
 
 struct out {

@@ -6,6 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/array.h"
+#include "util/fileio.h"
+
 struct mod {
         char *path;
         char name[128];
@@ -165,13 +168,8 @@ static int parse_builtin(struct modules_dep *d, const char *buf, size_t len, str
                 path[l] = '\0';
                 if (modules_name_normalize(path, name, sizeof(name)) < 0)
                         return bg_error_set(err, EINVAL, "modules.builtin: bad entry '%s'", path);
-                if (d->n_builtin == cap) {
-                        cap = cap ? cap * 2 : 64;
-                        char **b = reallocarray(d->builtin, cap, sizeof(char *));
-                        if (!b)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        d->builtin = b;
-                }
+                if (ARRAY_RESERVE(d->builtin, cap, d->n_builtin + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 d->builtin[d->n_builtin] = strdup(name);
                 if (!d->builtin[d->n_builtin])
                         return bg_error_set(err, ENOMEM, "out of memory");
@@ -203,13 +201,8 @@ int modules_dep_parse(const char *dep, size_t dep_len, const char *builtin, size
                 if (!colon || colon == line)
                         return bg_error_set(
                             err, EINVAL, "modules.dep line %u: expected 'module: deps...'", lineno);
-                if (d->n == cap) {
-                        cap = cap ? cap * 2 : 256;
-                        struct mod *m = reallocarray(d->mods, cap, sizeof(*m));
-                        if (!m)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        d->mods = m;
-                }
+                if (ARRAY_RESERVE(d->mods, cap, d->n + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 struct mod *m = &d->mods[d->n];
                 *m = (struct mod){.line = lineno};
                 m->path = strndup(line, (size_t)(colon - line));
@@ -259,13 +252,8 @@ int modules_dep_parse(const char *dep, size_t dep_len, const char *builtin, size
                                                     "modules.dep line %u: dependency '%.*s' of "
                                                     "'%s' has no entry of its own",
                                                     m->line, (int)(p - s), s, m->path);
-                        if (m->n_deps == dcap) {
-                                dcap = dcap ? dcap * 2 : 4;
-                                size_t *nd = reallocarray(m->deps, dcap, sizeof(size_t));
-                                if (!nd)
-                                        return bg_error_set(err, ENOMEM, "out of memory");
-                                m->deps = nd;
-                        }
+                        if (ARRAY_RESERVE(m->deps, dcap, m->n_deps + 1) < 0)
+                                return bg_error_set(err, ENOMEM, "out of memory");
                         m->deps[m->n_deps++] = (size_t)idx;
                 }
         }
@@ -443,10 +431,8 @@ static int module_sink(void *userdata, const void *buf, size_t len, struct bg_er
 int module_file_decompress(const char *path, const char *out_path, struct bg_error *err)
 {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int out = -1;
-        _cleanup_free_ char *tmp = NULL;
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
         uint8_t head[16];
-        int r;
 
         if (fd < 0)
                 return bg_error_errno(err, -errno, "open module '%s'", path);
@@ -454,27 +440,16 @@ int module_file_decompress(const char *path, const char *out_path, struct bg_err
         if (n < 0)
                 return bg_error_errno(err, -errno, "read module '%s'", path);
         enum kernel_compression c = kernel_compression_detect(head, (size_t)n);
-        if (asprintf(&tmp, "%s.tmp.XXXXXX", out_path) < 0) {
-                tmp = NULL;
-                return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        out = mkostemp(tmp, O_CLOEXEC);
-        if (out < 0)
-                return bg_error_errno(err, -errno, "create '%s'", out_path);
-        struct module_sink s = {.fd = out};
+        int r = atomic_file_open(out_path, &out, err);
+        if (r < 0)
+                return r;
+        struct module_sink s = {.fd = out.fd};
         r = kernel_decompress_fd(c, fd, 0, UINT64_MAX, MODULE_FILE_MAX, module_sink, &s, NULL, NULL,
                                  err);
         if (r < 0)
-                bg_error_prefix(err, "module '%s'", path);
-        else
-                r = check_elf(s.head, s.head_len, path, err);
-        if (r >= 0 && fchmod(out, 0644) < 0)
-                r = bg_error_errno(err, -errno, "chmod '%s'", tmp);
-        if (r >= 0 && rename(tmp, out_path) < 0)
-                r = bg_error_errno(err, -errno, "rename to '%s'", out_path);
-        if (r < 0) {
-                (void)unlink(tmp);
+                return bg_error_prefix(err, "module '%s'", path);
+        r = check_elf(s.head, s.head_len, path, err);
+        if (r < 0)
                 return r;
-        }
-        return 0;
+        return atomic_file_commit(&out, 0644, err);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/strtable.h"
 #include "util/timeutil.h"
 
 /* Logger configuration is process-wide by nature (one stderr per process). */
@@ -23,22 +24,7 @@ static const char *const level_names[_LOG_LEVEL_MAX] = {
     [LOG_LEVEL_ERROR] = "error",
 };
 
-const char *log_level_to_string(enum log_level l)
-{
-        if ((int)l < 0 || l >= _LOG_LEVEL_MAX)
-                return NULL;
-        return level_names[l];
-}
-
-int log_level_from_string(const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _LOG_LEVEL_MAX; i++)
-                if (strcmp(s, level_names[i]) == 0)
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(log_level, enum log_level, level_names)
 
 void log_setup(const char *service, enum log_level min_level, int fd)
 {

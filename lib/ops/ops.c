@@ -490,15 +490,7 @@ int ops_wait(struct ops_registry *r, const char *id, uint64_t timeout_ms)
                         pthread_mutex_unlock(&r->lock);
                         return 0;
                 }
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                uint64_t left = until - now;
-                ts.tv_sec += (time_t)(left / 1000);
-                ts.tv_nsec += (long)(left % 1000) * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = timespec_after_ms(CLOCK_MONOTONIC, until - now);
                 pthread_cond_timedwait(&r->changed, &r->lock, &ts);
         }
 }

@@ -236,52 +236,6 @@ int bg_paths_self_dir(char *out, size_t outlen)
         return 0;
 }
 
-int mkdir_p(const char *path, unsigned mode)
-{
-        if (!path || !path[0])
-                return -EINVAL;
-        char buf[PATH_MAX];
-        size_t len = strlen(path);
-        if (len >= sizeof(buf))
-                return -ENAMETOOLONG;
-        memcpy(buf, path, len + 1);
-        while (len > 1 && buf[len - 1] == '/')
-                buf[--len] = '\0';
-
-        /* Parents, from the top; an existing one must be a directory. */
-        for (char *s = buf + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = '\0';
-                if (mkdir(buf, 0755) < 0) {
-                        int e = errno;
-                        struct stat st;
-                        if (e != EEXIST) {
-                                *s = '/';
-                                return -e;
-                        }
-                        if (stat(buf, &st) < 0 || !S_ISDIR(st.st_mode)) {
-                                *s = '/';
-                                return -ENOTDIR;
-                        }
-                }
-                *s = '/';
-                while (s[1] == '/')
-                        s++;
-        }
-
-        if (mkdir(buf, (mode_t)mode) < 0) {
-                if (errno != EEXIST)
-                        return -errno;
-                struct stat st;
-                if (stat(buf, &st) < 0)
-                        return -errno;
-                if (!S_ISDIR(st.st_mode))
-                        return -ENOTDIR;
-        }
-        return 0;
-}
-
 /* The /tmp fallback runtime dir lives in a world-writable place: refuse it
  * when someone else made it first. */
 static int check_owned(const char *dir, struct bg_error *err)

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "util/error.h"
+#include "util/fs.h" /* mkdir_p: callers making these paths use it */
 
 enum bg_paths_mode {
         BG_PATHS_AUTO,
@@ -43,11 +44,15 @@ int bg_paths_ensure(const struct bg_paths *p, struct bg_error *err);
  * ipc socket paths must stay below 108 bytes (sun_path): bg_paths_socket
  * checks that too. */
 int bg_paths_socket(const struct bg_paths *p, const char *name, char *out, size_t outlen);
-int bg_paths_socket_url(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* "ipc://…" */
+int bg_paths_socket_url(const struct bg_paths *p, const char *name, char *out,
+                        size_t outlen); /* "ipc://…" */
 int bg_paths_pidfile(const struct bg_paths *p, const char *name, char *out, size_t outlen);
-int bg_paths_db(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* state/NAME.db */
-int bg_paths_log(const struct bg_paths *p, const char *name, char *out, size_t outlen); /* state/logs/NAME.log */
-int bg_paths_config_file(const struct bg_paths *p, char *out, size_t outlen); /* config/config.toml */
+int bg_paths_db(const struct bg_paths *p, const char *name, char *out,
+                size_t outlen); /* state/NAME.db */
+int bg_paths_log(const struct bg_paths *p, const char *name, char *out,
+                 size_t outlen); /* state/logs/NAME.log */
+int bg_paths_config_file(const struct bg_paths *p, char *out,
+                         size_t outlen); /* config/config.toml */
 
 /* What banger ships beside its binaries, looked up from bin_dir (the
  * directory of the running binary), first existing candidate wins:
@@ -65,6 +70,3 @@ int bg_paths_asset(enum bg_asset which, const char *bin_dir, char *out, size_t o
 
 /* The directory of the running binary (/proc/self/exe). */
 int bg_paths_self_dir(char *out, size_t outlen);
-
-/* mkdir -p with mode for the last component. */
-int mkdir_p(const char *path, unsigned mode);

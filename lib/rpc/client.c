@@ -134,14 +134,7 @@ static bool wait_connected(struct rpc_client *c, uint32_t wait_ms)
 {
         if (atomic_load(&c->n_pipes) > 0)
                 return true;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = timespec_after_ms(CLOCK_REALTIME, wait_ms);
         pthread_mutex_lock(&c->mu);
         while (atomic_load(&c->n_pipes) == 0) {
                 if (pthread_cond_timedwait(&c->cond, &c->mu, &until) == ETIMEDOUT)

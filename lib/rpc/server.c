@@ -739,10 +739,10 @@ static enum probe_result listener_probe(struct rpc_server *s)
         if (atomic_load(&s->pipes_attached) != before)
                 res = PROBE_ALIVE;
         else if (hs)
-                res = wait_change(&s->pipes_attached, before,
-                                  now_mono_msec() + GUARD_ATTACH_WAIT_MS)
-                          ? PROBE_ALIVE
-                          : PROBE_STUCK;
+                res =
+                    wait_change(&s->pipes_attached, before, now_mono_msec() + GUARD_ATTACH_WAIT_MS)
+                        ? PROBE_ALIVE
+                        : PROBE_STUCK;
         nng_close(c);
         return res;
 }
@@ -775,13 +775,7 @@ static void *guard_main(void *arg)
 
         pthread_mutex_lock(&s->mu);
         while (!s->guard_exit) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += GUARD_TICK_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
+                struct timespec until = timespec_after_ms(CLOCK_REALTIME, GUARD_TICK_MS);
                 pthread_cond_timedwait(&s->guard_cond, &s->mu, &until);
                 if (s->guard_exit)
                         break;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/strtable.h"
+
 static const char *const code_names[_RPC_CODE_MAX] = {
     [RPC_OK] = "OK",
     [RPC_CANCELLED] = "CANCELLED",
@@ -68,22 +70,7 @@ static const int code_exit[_RPC_CODE_MAX] = {
     [RPC_UNAUTHENTICATED] = 6,
 };
 
-const char *rpc_code_to_string(int code)
-{
-        if (code < 0 || code >= _RPC_CODE_MAX)
-                return NULL;
-        return code_names[code];
-}
-
-int rpc_code_from_string(const char *s)
-{
-        if (!s)
-                return -EINVAL;
-        for (int i = 0; i < _RPC_CODE_MAX; i++)
-                if (strcmp(s, code_names[i]) == 0)
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(rpc_code, int, code_names)
 
 enum rpc_code rpc_code_from_errno(int err)
 {

@@ -1,9 +1,32 @@
-/* Filesystem helpers shared by the services. */
+/* Walking and removing directory trees, never following symlinks. */
 #pragma once
 
+#include <stdbool.h>
+#include <sys/stat.h>
+
 #include "util/error.h"
+
+/* Called by fs_walk_at for the entry dfd/name (st from fstatat, not
+ * following symlinks): once before a directory's children (post false) and
+ * once after them (post true); other entries once, post false. A negative
+ * return stops the walk and is its result; FS_WALK_SKIP before a directory's
+ * children skips them (and its post call). */
+#define FS_WALK_SKIP 1
+typedef int (*fs_walk_fn)(int dfd, const char *name, const struct stat *st, bool post,
+                          void *userdata, struct bg_error *err);
+
+/* Visits dfd/name (dfd may be AT_FDCWD) and, when it is a directory,
+ * everything below it, depth first, at most 64 levels deep. Symlinks are
+ * reported, never followed; directories are opened O_NOFOLLOW. Entries that
+ * vanish during the walk are skipped; dfd/name itself missing is -ENOENT. */
+int fs_walk_at(int dfd, const char *name, fs_walk_fn fn, void *userdata, struct bg_error *err);
 
 /* Removes path and, when it is a directory, everything under it, without
  * following symlinks (at most 64 levels deep). A path that does not exist
  * is not an error. */
 int rm_rf(const char *path, struct bg_error *err);
+
+/* mkdir -p: parents 0755, the last component mode (umask applies). An
+ * existing directory is fine (its mode untouched); anything else in the way
+ * is -ENOTDIR. */
+int mkdir_p(const char *path, unsigned mode);

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 int proc_start_time(pid_t pid, uint64_t *ret)
 {
@@ -53,24 +55,9 @@ int pidfile_write(const char *path, pid_t pid, struct bg_error *err)
         int r = proc_start_time(pid, &start);
         if (r < 0)
                 return bg_error_errno(err, r, "read start time of pid %d", (int)pid);
-        char tmp[4096];
-        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "create %s", tmp);
         char line[64];
         int len = snprintf(line, sizeof(line), "%d %" PRIu64 "\n", (int)pid, start);
-        if (write(fd, line, (size_t)len) != len || fsync(fd) < 0) {
-                r = -errno;
-                unlink(tmp);
-                return bg_error_errno(err, r ? r : -EIO, "write %s", tmp);
-        }
-        if (rename(tmp, path) < 0) {
-                r = -errno;
-                unlink(tmp);
-                return bg_error_errno(err, r, "rename %s", path);
-        }
-        return 0;
+        return write_file_atomic(path, line, (size_t)len, 0644, err);
 }
 
 int pidfile_read(const char *path, pid_t *ret_pid, uint64_t *ret_start)
@@ -123,7 +110,6 @@ int proc_reap(pid_t pid, unsigned timeout_ms)
                 }
                 if (waited >= timeout_ms)
                         return -ETIMEDOUT;
-                struct timespec ts = {0, 5 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(5);
         }
 }

@@ -5,14 +5,12 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -27,9 +25,8 @@
 #include "paths/paths.h"
 #include "oci_rootfs.h"
 #include "ops/ops.h"
+#include "util/run.h"
 #include "util/timeutil.h"
-
-extern char **environ;
 
 #define IMAGE_DEFAULT_SIZE (4ull << 30)
 
@@ -322,17 +319,8 @@ static const char *mmdebstrap_mode(void)
 
 static bool on_path(const char *name)
 {
-        const char *env = getenv("PATH");
-        char dirs[4096];
-        snprintf(dirs, sizeof(dirs), "%s", env && env[0] ? env : "/usr/bin:/bin");
-        char *save = NULL;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                char p[PATH_MAX];
-                if (d[0] == '/' && snprintf(p, sizeof(p), "%s/%s", d, name) < (int)sizeof(p) &&
-                    access(p, X_OK) == 0)
-                        return true;
-        }
-        return false;
+        char p[PATH_MAX];
+        return find_program(name, NULL, p, sizeof(p)) == 0;
 }
 
 /* The line of mmdebstrap's log that says why: dpkg's "error processing"
@@ -391,30 +379,24 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         char include[2100];
         snprintf(include, sizeof(include), "--include=%s", j->packages);
         /* Not --quiet: apt's and dpkg's own errors are only in the full log. */
-        char *argv[] = {"mmdebstrap",
-                        (char *)mmdebstrap_mode(),
-                        "--variant=apt",
-                        "--format=tar",
-                        include,
-                        j->suite,
-                        "-",
-                        j->mirror[0] ? j->mirror : NULL,
-                        NULL};
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, logfd, 2);
-        posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        const char *argv[] = {"mmdebstrap",
+                              mmdebstrap_mode(),
+                              "--variant=apt",
+                              "--format=tar",
+                              include,
+                              j->suite,
+                              "-",
+                              j->mirror[0] ? j->mirror : NULL,
+                              NULL};
         pid_t pid;
         log_info("image %s: mmdebstrap %s %s (log: %s)", j->name, argv[1], j->suite, logpath);
-        int r = posix_spawnp(&pid, "mmdebstrap", &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
+        struct bg_error e = {0};
+        int r = bg_run_start(argv, BG_RUN_NULL, pipefd[1], logfd, NULL, &pid, &e);
         close(pipefd[1]);
         close(logfd);
-        if (r != 0) {
+        if (r < 0) {
                 close(pipefd[0]);
-                return bg_error_set(err, r, "run mmdebstrap: %s (is it installed?)", strerror(r));
+                return bg_error_set(err, -r, "%s (is mmdebstrap installed?)", e.msg);
         }
         j->child = pid;
         struct oci_flatten_opts fo = {
@@ -427,22 +409,22 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         close(pipefd[0]);
         if (fr < 0)
                 kill(pid, SIGTERM);
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
+        int status = bg_run_reap(pid, "mmdebstrap", 0, &e);
         j->child = 0;
         if (atomic_load(&j->cancel))
                 return bg_error_set(err, ECANCELED, "cancelled");
         if (fr < 0)
                 return fr;
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (status < 0)
+                return bg_error_set(err, -status, "%s", e.msg);
+        if (status != 0) {
                 char why[300];
                 mmdebstrap_reason(logpath, why, sizeof(why));
                 /* The log first: the reason may be cut to fit. */
                 return bg_error_set(err, EIO, "mmdebstrap failed (%s %d; log: %s)%s%s",
-                                    WIFEXITED(status) ? "exit" : "signal",
-                                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                                    logpath, why[0] ? ": " : "", why);
+                                    status > 128 ? "signal" : "exit",
+                                    status > 128 ? status - 128 : status, logpath,
+                                    why[0] ? ": " : "", why);
         }
         log_info("image %s: %llu entries, %llu bytes of files from mmdebstrap", j->name,
                  (unsigned long long)stats.entries, (unsigned long long)stats.content_bytes);

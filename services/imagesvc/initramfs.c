@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "modules_dep.h"
+#include "util/fileio.h"
 #include "util/macro.h"
 
 const char *const initramfs_default_modules[] = {
@@ -302,8 +303,7 @@ int initramfs_build(const struct initramfs_spec *spec, const char *out_path,
         struct modules_resolution res = {0};
         bool have_res = false;
         char **ko = NULL;
-        _cleanup_free_ char *tmp = NULL;
-        _cleanup_close_ int fd = -1;
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
         int r;
 
         if (!spec->agent_path || !spec->release || !spec->release[0] ||
@@ -354,29 +354,17 @@ int initramfs_build(const struct initramfs_spec *spec, const char *out_path,
                 }
         }
 
-        if (asprintf(&tmp, "%s.tmp-XXXXXX", out_path) < 0) {
-                tmp = NULL;
-                r = bg_error_set(err, ENOMEM, "out of memory");
+        r = atomic_file_open(out_path, &out, err);
+        if (r < 0)
                 goto out;
-        }
-        fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0) {
-                r = bg_error_set(err, errno, "create %s: %s", tmp, strerror(errno));
-                free(TAKE_PTR(tmp));
-                goto out;
-        }
-        r = write_archive(spec, fd, out_path, have_res ? &res : NULL, ko, err);
-        if (r >= 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
-                r = bg_error_set(err, errno, "write %s: %s", tmp, strerror(errno));
+        r = write_archive(spec, out.fd, out_path, have_res ? &res : NULL, ko, err);
         struct stat st;
-        if (r >= 0 && fstat(fd, &st) < 0)
-                r = bg_error_set(err, errno, "stat %s: %s", tmp, strerror(errno));
-        if (r >= 0 && rename(tmp, out_path) < 0)
-                r = bg_error_set(err, errno, "rename %s to %s: %s", tmp, out_path, strerror(errno));
-        if (r < 0) {
-                unlink(tmp);
+        if (r >= 0 && fstat(out.fd, &st) < 0)
+                r = bg_error_errno(err, -errno, "stat %s", out_path);
+        if (r >= 0)
+                r = atomic_file_commit(&out, 0644, err);
+        if (r < 0)
                 goto out;
-        }
         if (ret) {
                 struct initramfs_result o = {.size = (uint64_t)st.st_size};
                 if (have_res) {

@@ -11,6 +11,7 @@
 
 #include "ops.h"
 #include "sha256.h"
+#include "util/fileio.h"
 #include "util/macro.h"
 #include "util/version.h"
 
@@ -45,15 +46,10 @@ static size_t on_data(char *buf, size_t size, size_t n, void *ud)
                 x->too_big = true;
                 return 0;
         }
-        for (size_t off = 0; off < len;) {
-                ssize_t w = write(x->fd, buf + off, len - off);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0) {
-                        x->write_errno = errno;
-                        return 0;
-                }
-                off += (size_t)w;
+        int r = loop_write(x->fd, buf, len);
+        if (r < 0) {
+                x->write_errno = -r;
+                return 0;
         }
         x->written += len;
         return len;
@@ -108,25 +104,17 @@ static int map_curl(CURLcode rc, long http, const struct xfer *x, const char *ur
         }
 }
 
-int kernel_fetch(const char *url, const char *dest, uint64_t max_bytes, struct ops_ctx *ctx,
-                 struct bg_error *err)
+/* Downloads url into fd (at most max_bytes; 0: KERNEL_FETCH_MAX). */
+static int fetch_to_fd(const char *url, int fd, uint64_t max_bytes, struct ops_ctx *ctx,
+                       struct bg_error *err)
 {
         if (!kernel_url_allowed(url, true))
                 return bg_error_set(err, EINVAL, "URL '%.200s' is not http(s):// or file:///", url);
-        _cleanup_free_ char *tmp = NULL;
-        if (asprintf(&tmp, "%s.part-XXXXXX", dest) < 0)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return bg_error_set(err, errno, "create %s: %s", tmp, strerror(errno));
-
         struct xfer x = {.fd = fd, .max = max_bytes ? max_bytes : KERNEL_FETCH_MAX, .ctx = ctx};
         char errbuf[CURL_ERROR_SIZE] = "";
         _cleanup_(curl_cleanupp) CURL *c = curl_easy_init();
-        if (!c) {
-                unlink(tmp);
+        if (!c)
                 return bg_error_set(err, ENOMEM, "cannot initialise libcurl");
-        }
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
         curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
@@ -154,17 +142,22 @@ int kernel_fetch(const char *url, const char *dest, uint64_t max_bytes, struct o
                 x.too_big = true;
                 rc = CURLE_WRITE_ERROR;
         }
-        if (rc != CURLE_OK) {
-                unlink(tmp);
+        if (rc != CURLE_OK)
                 return map_curl(rc, http, &x, url, errbuf[0] ? errbuf : curl_easy_strerror(rc),
                                 err);
-        }
-        if (fchmod(fd, 0644) < 0 || fsync(fd) < 0 || rename(tmp, dest) < 0) {
-                int e = errno;
-                unlink(tmp);
-                return bg_error_set(err, e, "save %s: %s", dest, strerror(e));
-        }
         return 0;
+}
+
+int kernel_fetch(const char *url, const char *dest, uint64_t max_bytes, struct ops_ctx *ctx,
+                 struct bg_error *err)
+{
+        _cleanup_(atomic_file_abort) struct atomic_file f = ATOMIC_FILE_INIT;
+        int r = atomic_file_open(dest, &f, err);
+        if (r >= 0)
+                r = fetch_to_fd(url, f.fd, max_bytes, ctx, err);
+        if (r >= 0)
+                r = atomic_file_commit(&f, 0644, err);
+        return r;
 }
 
 int kernel_fetch_cached(const char *cache_dir, const char *url, const char *sha256, uint64_t size,
@@ -195,33 +188,27 @@ int kernel_fetch_cached(const char *cache_dir, const char *url, const char *sha2
                 unlink(path);
         }
 
-        _cleanup_free_ char *dl = NULL;
-        if (asprintf(&dl, "%s.download-%d", path, (int)gettid()) < 0)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        int r = kernel_fetch(url, dl, size ? size : KERNEL_FETCH_MAX, ctx, err);
+        /* Published under its digest only once it has been checked. */
+        _cleanup_(atomic_file_abort) struct atomic_file dl = ATOMIC_FILE_INIT;
+        int r = atomic_file_open(path, &dl, err);
         if (r < 0)
                 return r;
-        r = sha256_file_hex(dl, got, &got_size, err);
-        if (r < 0) {
-                unlink(dl);
+        r = fetch_to_fd(url, dl.fd, size ? size : KERNEL_FETCH_MAX, ctx, err);
+        if (r < 0)
                 return r;
-        }
-        if (size && got_size != size) {
-                unlink(dl);
+        r = sha256_fd_hex(dl.fd, got, &got_size, err);
+        if (r < 0)
+                return r;
+        if (size && got_size != size)
                 return bg_error_set(err, EBADMSG, "%s size mismatch: %s says %llu bytes, got %llu",
                                     what, authority, (unsigned long long)size,
                                     (unsigned long long)got_size);
-        }
-        if (!streq(got, lower)) {
-                unlink(dl);
+        if (!streq(got, lower))
                 return bg_error_set(err, EBADMSG, "%s sha256 mismatch: %s says %s, got %s", what,
                                     authority, lower, got);
-        }
-        if (rename(dl, path) < 0) {
-                int e = errno;
-                unlink(dl);
-                return bg_error_set(err, e, "save %s: %s", path, strerror(e));
-        }
+        r = atomic_file_commit(&dl, 0644, err);
+        if (r < 0)
+                return r;
         if (ret_cached)
                 *ret_cached = false;
         *ret_path = TAKE_PTR(path);

@@ -18,6 +18,7 @@
 #include "release.h"
 #include "sha256.h"
 #include "sources.h"
+#include "util/fileio.h"
 #include "util/macro.h"
 
 void kernel_src_done(struct kernel_src *s)
@@ -106,26 +107,6 @@ static int unpack_deb(const struct kernel_pull_env *env, const char *deb, struct
         ret->image = TAKE_PTR(files.vmlinuz);
         ret->modules_dir = TAKE_PTR(files.modules_dir);
         ret->release = TAKE_PTR(files.version);
-        return 0;
-}
-
-static int load_text(const char *path, size_t max, char **ret, size_t *ret_len,
-                     struct bg_error *err)
-{
-        _cleanup_fclose_ FILE *f = fopen(path, "re");
-        if (!f)
-                return bg_error_set(err, errno, "open %s: %s", path, strerror(errno));
-        _cleanup_free_ char *buf = malloc(max + 1);
-        if (!buf)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        size_t n = fread(buf, 1, max + 1, f);
-        if (ferror(f))
-                return bg_error_set(err, EIO, "read %s failed", path);
-        if (n > max)
-                return bg_error_set(err, EFBIG, "%s is larger than %zu bytes", path, max);
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = n;
         return 0;
 }
 
@@ -361,7 +342,7 @@ int kernel_pull_catalog(const struct kernel_pull_env *env, const char *catalog_u
                 return r;
         _cleanup_free_ char *text = NULL;
         size_t len = 0;
-        r = load_text(path, KERNEL_CATALOG_MAX, &text, &len, err);
+        r = read_file_capped(path, KERNEL_CATALOG_MAX, READ_FILE_NOFOLLOW, &text, &len, err);
         if (r < 0)
                 return r;
         struct kernel_catalog_entry e = {0};

@@ -24,6 +24,7 @@
 #include "ops.h"
 #include "store/store.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 struct kernelsvc {
         struct daemon *d;
@@ -77,13 +78,7 @@ static int name_lock(struct kernelsvc *ks, const char *name, struct ops_ctx *ctx
                         pthread_mutex_unlock(&ks->names_lock);
                         return bg_error_set(err, ECANCELED, "cancelled");
                 }
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                ts.tv_nsec += 200 * 1000000L;
-                if (ts.tv_nsec >= 1000000000L) {
-                        ts.tv_sec++;
-                        ts.tv_nsec -= 1000000000L;
-                }
+                struct timespec ts = timespec_after_ms(CLOCK_REALTIME, 200);
                 pthread_cond_timedwait(&ks->names_cond, &ks->names_lock, &ts);
         }
         int r = busy_add_locked(ks, name);
@@ -143,8 +138,11 @@ static void reconcile(struct kernelsvc *ks)
         d = opendir(ks->cache_dir);
         if (!d)
                 return;
+        /* Downloads in progress are hidden temporary files (atomic_file);
+         * older versions named them *.download-* and *.part-*. */
         while ((de = readdir(d)))
-                if (strstr(de->d_name, ".download-") || strstr(de->d_name, ".part-")) {
+                if ((de->d_name[0] == '.' && !streq(de->d_name, ".") && !streq(de->d_name, "..")) ||
+                    strstr(de->d_name, ".download-") || strstr(de->d_name, ".part-")) {
                         char p[PATH_MAX + 260];
                         snprintf(p, sizeof(p), "%s/%s", ks->cache_dir, de->d_name);
                         unlink(p);
@@ -235,6 +233,31 @@ static void job_free(void *p)
         free(j->mirror);
         free(j->agent);
         free(j);
+}
+
+/* A job of kind for name, with the guest agent found first (without it the
+ * install is incomplete: FAILED_PRECONDITION). NULL with err filled. */
+static struct job *job_new(struct kernelsvc *ks, enum job_kind kind, const char *name,
+                           struct bg_error *err)
+{
+        char agent[PATH_MAX];
+        if (kernel_agent_path(agent, sizeof(agent), err) < 0) {
+                err->code = EBUSY;
+                return NULL;
+        }
+        struct job *j = calloc(1, sizeof(*j));
+        if (j) {
+                j->ks = ks;
+                j->kind = kind;
+                j->name = strdup(name);
+                j->agent = strdup(agent);
+        }
+        if (!j || !j->name || !j->agent) {
+                job_free(j);
+                bg_error_set(err, ENOMEM, "out of memory");
+                return NULL;
+        }
+        return j;
 }
 
 static char *strdup_or_null(const char *s)
@@ -522,25 +545,13 @@ int kernelsvc_import(struct imagesvc *v, const Banger__V1__ImportKernelRequest *
         r = check_exists(ks, name, err);
         if (r < 0)
                 return r;
-        char agent[PATH_MAX];
-        r = kernel_agent_path(agent, sizeof(agent), err);
-        if (r < 0) {
-                err->code = EBUSY; /* FAILED_PRECONDITION: the install is incomplete */
-                return -EBUSY;
-        }
-
-        struct job *j = calloc(1, sizeof(*j));
+        struct job *j = job_new(ks, JOB_IMPORT, name, err);
         if (!j)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        j->ks = ks;
-        j->kind = JOB_IMPORT;
-        j->name = strdup(name);
+                return -err->code;
         j->path = strdup(in->path);
         j->initrd = strdup_or_null(in->initrd);
         j->modules_dir = strdup_or_null(in->modules_dir);
-        j->agent = strdup(agent);
-        if (!j->name || !j->path || !j->agent || (in->initrd[0] && !j->initrd) ||
-            (in->modules_dir[0] && !j->modules_dir)) {
+        if (!j->path || (in->initrd[0] && !j->initrd) || (in->modules_dir[0] && !j->modules_dir)) {
                 job_free(j);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }
@@ -565,24 +576,13 @@ int kernelsvc_pull(struct imagesvc *v, const Banger__V1__PullKernelRequest *in,
                                     "no kernel '%s' in the built-in catalog (it has: %s); use "
                                     "--catalog URL for others",
                                     in->name, KERNEL_BUILTIN_DEBIAN);
-        char agent[PATH_MAX];
-        r = kernel_agent_path(agent, sizeof(agent), err);
-        if (r < 0) {
-                err->code = EBUSY; /* FAILED_PRECONDITION: the install is incomplete */
-                return -EBUSY;
-        }
-
-        struct job *j = calloc(1, sizeof(*j));
+        struct job *j = job_new(ks, catalog ? JOB_PULL_CATALOG : JOB_PULL_DEBIAN, in->name, err);
         if (!j)
-                return bg_error_set(err, ENOMEM, "out of memory");
-        j->ks = ks;
-        j->kind = catalog ? JOB_PULL_CATALOG : JOB_PULL_DEBIAN;
-        j->name = strdup(in->name);
+                return -err->code;
         j->catalog_url = strdup_or_null(in->catalog_url);
         const char *mirror = ks->d->cfg.kernel.debian_mirror;
         j->mirror = strdup(mirror ? mirror : "");
-        j->agent = strdup(agent);
-        if (!j->name || !j->mirror || !j->agent || (catalog && !j->catalog_url)) {
+        if (!j->mirror || (catalog && !j->catalog_url)) {
                 job_free(j);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }

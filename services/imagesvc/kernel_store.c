@@ -11,6 +11,7 @@
 
 #include "rpc/rpc.h"
 #include "store/store.h"
+#include "util/fileio.h"
 #include "util/macro.h"
 
 const char kernel_store_migration_2[] =
@@ -317,13 +318,9 @@ int kernel_write_metadata(const Banger__V1__Kernel *k, const char *path, struct 
         json_object_set_new(o, "has_bzimage", json_boolean(k->bzimage_path[0]));
         json_object_set_new(o, "has_modules", json_boolean(k->modules_path[0]));
         json_object_set_new(o, "has_initrd", json_boolean(k->initrd_path[0]));
-        char tmp[PATH_MAX];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        int r = json_dump_file(o, tmp, JSON_INDENT(2) | JSON_SORT_KEYS);
+        _cleanup_free_ char *text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
         json_decref(o);
-        if (r < 0 || rename(tmp, path) < 0) {
-                unlink(tmp);
-                return bg_error_set(err, EIO, "write %s failed", path);
-        }
-        return 0;
+        if (!text)
+                return bg_error_set(err, ENOMEM, "kernel metadata: cannot build JSON");
+        return write_file_atomic(path, text, strlen(text), 0644, err);
 }

@@ -1,21 +1,19 @@
 #include "kernel_util.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "paths/paths.h"
+#include "util/fileio.h"
 #include "util/macro.h"
-
-extern char **environ;
+#include "util/run.h"
 
 int kernel_copy_file(const char *src, const char *dst, struct bg_error *err)
 {
@@ -27,10 +25,10 @@ int kernel_copy_file(const char *src, const char *dst, struct bg_error *err)
                 return bg_error_set(err, errno, "stat %s: %s", src, strerror(errno));
         if (!S_ISREG(st.st_mode))
                 return bg_error_set(err, EINVAL, "%s is not a regular file", src);
-        (void)unlink(dst);
-        _cleanup_close_ int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (out < 0)
-                return bg_error_set(err, errno, "create %s: %s", dst, strerror(errno));
+        _cleanup_(atomic_file_abort) struct atomic_file out = ATOMIC_FILE_INIT;
+        int r = atomic_file_open(dst, &out, err);
+        if (r < 0)
+                return r;
         char buf[1 << 16];
         for (;;) {
                 ssize_t n = read(in, buf, sizeof(buf));
@@ -40,122 +38,69 @@ int kernel_copy_file(const char *src, const char *dst, struct bg_error *err)
                         return bg_error_set(err, errno, "read %s: %s", src, strerror(errno));
                 if (n == 0)
                         break;
-                for (ssize_t off = 0; off < n;) {
-                        ssize_t w = write(out, buf + off, (size_t)(n - off));
-                        if (w < 0 && errno == EINTR)
-                                continue;
-                        if (w < 0)
-                                return bg_error_set(err, errno, "write %s: %s", dst,
-                                                    strerror(errno));
-                        off += w;
-                }
+                r = loop_write(out.fd, buf, (size_t)n);
+                if (r < 0)
+                        return bg_error_errno(err, r, "write %s", dst);
         }
-        if (fsync(out) < 0)
-                return bg_error_set(err, errno, "write %s: %s", dst, strerror(errno));
-        return 0;
+        return atomic_file_commit(&out, 0644, err);
 }
 
-static int usage_at(int dfd, const char *name, int depth, uint64_t *bytes, uint64_t *entries,
-                    struct bg_error *err)
+struct usage {
+        uint64_t bytes, entries;
+};
+
+static int usage_entry(int dfd, const char *name, const struct stat *st, bool post, void *userdata,
+                       struct bg_error *err)
 {
-        struct stat st;
-        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return bg_error_set(err, errno, "stat %s: %s", name, strerror(errno));
-        (*entries)++;
-        if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
-                *bytes += ((uint64_t)st.st_size + 4095) & ~(uint64_t)4095;
-        if (!S_ISDIR(st.st_mode))
+        struct usage *u = userdata;
+        if (post)
                 return 0;
-        if (depth > 64)
-                return bg_error_set(err, ELOOP, "%s: tree too deep", name);
-        *bytes += 4096;
-        int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return bg_error_set(err, errno, "open %s: %s", name, strerror(errno));
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return bg_error_set(err, errno, "open %s: %s", name, strerror(errno));
-        }
-        struct dirent *de;
-        int r = 0;
-        while (r >= 0 && (de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        r = usage_at(dirfd(d), de->d_name, depth + 1, bytes, entries, err);
-        closedir(d);
-        return r;
+        u->entries++;
+        if (S_ISREG(st->st_mode) || S_ISLNK(st->st_mode))
+                u->bytes += ((uint64_t)st->st_size + 4095) & ~(uint64_t)4095;
+        else if (S_ISDIR(st->st_mode))
+                u->bytes += 4096;
+        return 0;
 }
 
 int kernel_tree_usage(const char *dir, uint64_t *ret_bytes, uint64_t *ret_entries,
                       struct bg_error *err)
 {
-        uint64_t bytes = 0, entries = 0;
-        int r = usage_at(AT_FDCWD, dir, 0, &bytes, &entries, err);
+        struct usage u = {0};
+        int r = fs_walk_at(AT_FDCWD, dir, usage_entry, &u, err);
         if (r < 0)
                 return r;
-        *ret_bytes = bytes;
-        *ret_entries = entries;
+        *ret_bytes = u.bytes;
+        *ret_entries = u.entries;
         return 0;
-}
-
-static int find_program(const char *name, char *buf, size_t len)
-{
-        const char *path = getenv("PATH");
-        char dirs[4096];
-        snprintf(dirs, sizeof(dirs), "%s:/usr/sbin:/sbin:/usr/bin:/bin", path ? path : "");
-        char *save = NULL;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (!d[0])
-                        continue;
-                snprintf(buf, len, "%s/%s", d, name);
-                if (access(buf, X_OK) == 0)
-                        return 0;
-        }
-        return -ENOENT;
 }
 
 int kernel_run_depmod(const char *basedir, const char *outdir, const char *release,
                       struct bg_error *err)
 {
         char prog[PATH_MAX];
-        if (find_program("depmod", prog, sizeof(prog)) < 0)
+        if (find_program("depmod", "/usr/sbin:/sbin:/usr/bin:/bin", prog, sizeof(prog)) < 0)
                 return bg_error_set(err, ENOENT,
                                     "depmod not found (install the kmod package); "
                                     "it is needed to order the kernel modules");
-        char errlog[] = "/tmp/banger-depmod-XXXXXX";
-        _cleanup_close_ int efd = mkostemp(errlog, O_CLOEXEC);
+        _cleanup_close_ int efd = memfd_create("depmod-stderr", MFD_CLOEXEC);
         if (efd < 0)
-                return bg_error_set(err, errno, "create %s: %s", errlog, strerror(errno));
-        unlink(errlog);
+                return bg_error_errno(err, -errno, "create a buffer for depmod's errors");
 
-        char *argv[8];
+        const char *argv[8];
         int k = 0;
         argv[k++] = prog;
         argv[k++] = "-b";
-        argv[k++] = (char *)basedir;
+        argv[k++] = basedir;
         if (outdir) {
                 argv[k++] = "-o";
-                argv[k++] = (char *)outdir;
+                argv[k++] = outdir;
         }
-        argv[k++] = (char *)release;
+        argv[k++] = release;
         argv[k] = NULL;
-
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, efd, 2);
-        pid_t pid;
-        int r = posix_spawn(&pid, prog, &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return bg_error_set(err, r, "run %s: %s", prog, strerror(r));
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return bg_error_set(err, errno, "wait for depmod: %s", strerror(errno));
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-                return 0;
+        int r = bg_run_wait(argv, BG_RUN_NULL, BG_RUN_NULL, efd, NULL, err);
+        if (r <= 0)
+                return r;
         char msg[160] = "";
         ssize_t n = pread(efd, msg, sizeof(msg) - 1, 0);
         if (n > 0) {
@@ -163,9 +108,8 @@ int kernel_run_depmod(const char *basedir, const char *outdir, const char *relea
                 msg[strcspn(msg, "\n")] = '\0';
         }
         return bg_error_set(err, EIO, "depmod for %s failed (%s %d)%s%s", release,
-                            WIFEXITED(status) ? "exit" : "signal",
-                            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                            msg[0] ? ": " : "", msg);
+                            r > 128 ? "signal" : "exit", r > 128 ? r - 128 : r, msg[0] ? ": " : "",
+                            msg);
 }
 
 int kernel_agent_path(char *buf, size_t len, struct bg_error *err)

@@ -9,7 +9,7 @@
 #include "util/error.h"
 #include "util/fs.h" /* rm_rf */
 
-/* Copy the regular file src to dst (created 0644, replaced if present). */
+/* Copy the regular file src to dst (0644, replacing it atomically). */
 int kernel_copy_file(const char *src, const char *dst, struct bg_error *err);
 
 /* Bytes of file data (rounded up to 4 KiB per file) and number of entries

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "netdb.h"
+#include "util/array.h"
 #include "util/timeutil.h"
 
 static uint32_t host_u32(struct in_addr a)
@@ -77,14 +78,9 @@ static int delete_by_name(sqlite3 *db, const char *name, bool remember, struct b
         int r = find_by_name(db, name, &old, err);
         if (r <= 0)
                 return r;
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        r = netdb_prepare(db, "DELETE FROM leases WHERE vm_name = ?", &st, err);
+        r = netdb_exec_text(db, "DELETE FROM leases WHERE vm_name = ?", name, "delete lease", err);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(db, rc, "delete lease", err);
         if (!remember)
                 return 1;
         int64_t seq;
@@ -102,10 +98,8 @@ static int delete_by_name(sqlite3 *db, const char *name, bool remember, struct b
                 return r;
         sqlite3_bind_text(ins, 1, old.ip_str, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 2, seq + 1);
-        rc = sqlite3_step(ins);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(db, rc, "remember released address", err);
-        return 1;
+        r = netdb_step_done(db, ins, "remember released address", err);
+        return r < 0 ? r : 1;
 }
 
 /* The next address above the high-water mark, or the free address released
@@ -237,18 +231,12 @@ static int get_or_create_tx(sqlite3 *db, void *ud, struct bg_error *err)
         sqlite3_bind_text(st, 2, l.ip_str, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, l.mac, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, l.created_unix_ms);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(db, rc, "insert lease", err);
-
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *del = NULL;
-        r = netdb_prepare(db, "DELETE FROM released_ips WHERE ip = ?", &del, err);
+        r = netdb_step_done(db, st, "insert lease", err);
+        if (r >= 0)
+                r = netdb_exec_text(db, "DELETE FROM released_ips WHERE ip = ?", l.ip_str,
+                                    "update released addresses", err);
         if (r < 0)
                 return r;
-        sqlite3_bind_text(del, 1, l.ip_str, -1, SQLITE_STATIC);
-        rc = sqlite3_step(del);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(db, rc, "update released addresses", err);
 
         int64_t hwm;
         r = netdb_meta_get(db, "ip_hwm", 0, &hwm, err);
@@ -337,13 +325,8 @@ int lease_list(sqlite3 *db, struct lease **ret, size_t *ret_n, struct bg_error *
         size_t n = 0, cap = 0;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct lease *nv = realloc(v, cap * sizeof(*v));
-                        if (!nv)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        v = nv;
-                }
+                if (ARRAY_RESERVE(v, cap, n + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 if (row_to_lease(st, &v[n]) < 0)
                         continue; /* a corrupt row is skipped, not served */
                 n++;

@@ -42,6 +42,33 @@ int netdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct bg_er
         return 0;
 }
 
+int netdb_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, struct bg_error *err)
+{
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+                return netdb_fail(db, rc, what, err);
+        return 0;
+}
+
+int netdb_exec_text(sqlite3 *db, const char *sql, const char *arg, const char *what,
+                    struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = netdb_prepare(db, sql, &st, err);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT);
+        return netdb_step_done(db, st, what, err);
+}
+
+void netdb_bind_text_or_null(sqlite3_stmt *st, int idx, const char *s)
+{
+        if (s)
+                sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+        else
+                sqlite3_bind_null(st, idx);
+}
+
 int netdb_meta_get(sqlite3 *db, const char *key, int64_t def, int64_t *ret, struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
@@ -70,8 +97,5 @@ int netdb_meta_set(sqlite3 *db, const char *key, int64_t value, struct bg_error 
                 return r;
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, value);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(db, rc, "write meta", err);
-        return 0;
+        return netdb_step_done(db, st, "write meta", err);
 }

@@ -32,3 +32,14 @@ int netdb_meta_set(sqlite3 *db, const char *key, int64_t value, struct bg_error 
 
 /* Prepares sql into *ret (finalize it). */
 int netdb_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret, struct bg_error *err);
+
+/* Steps st once, expecting the end (an INSERT, UPDATE or DELETE); else
+ * netdb_fail with what. */
+int netdb_step_done(sqlite3 *db, sqlite3_stmt *st, const char *what, struct bg_error *err);
+
+/* Runs sql with one text parameter (?1) to its end. */
+int netdb_exec_text(sqlite3 *db, const char *sql, const char *arg, const char *what,
+                    struct bg_error *err);
+
+/* Binds s as text, or NULL when s is NULL. */
+void netdb_bind_text_or_null(sqlite3_stmt *st, int idx, const char *s);

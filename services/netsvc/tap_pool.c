@@ -6,6 +6,8 @@
 #include "hostnet/ifname.h"
 #include "netdb.h"
 #include "hostnet/netlink.h"
+#include "util/array.h"
+#include "util/strtable.h"
 #include "util/timeutil.h"
 
 #define BACKOFF_MIN_MS 100u
@@ -33,18 +35,7 @@ static const char *const state_names[_TAP_STATE_MAX] = {
     [TAP_DELETING] = "deleting",
 };
 
-const char *tap_state_to_string(enum tap_state s)
-{
-        return (unsigned)s < _TAP_STATE_MAX ? state_names[s] : NULL;
-}
-
-int tap_state_from_string(const char *s)
-{
-        for (int i = 0; s && i < _TAP_STATE_MAX; i++)
-                if (streq(s, state_names[i]))
-                        return i;
-        return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(tap_state, enum tap_state, state_names)
 
 /* ---- rows (lock held) ---- */
 
@@ -84,13 +75,8 @@ static int rows_select(struct tap_pool *p, const char *where, const char *arg,
         size_t n = 0, cap = 0;
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 16;
-                        struct tap_info *nv = realloc(v, cap * sizeof(*v));
-                        if (!nv)
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        v = nv;
-                }
+                if (ARRAY_RESERVE(v, cap, n + 1) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
                 if (row_read(st, &v[n]) < 0) {
                         const char *name = (const char *)sqlite3_column_text(st, 0);
                         if (!name || !ifname_is_tap(name))
@@ -117,16 +103,10 @@ static int row_insert(struct tap_pool *p, const char *name, const char *vm, enum
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        if (vm)
-                sqlite3_bind_text(st, 2, vm, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(st, 2);
+        netdb_bind_text_or_null(st, 2, vm);
         sqlite3_bind_text(st, 3, tap_state_to_string(s), -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 4, (int64_t)now_real_msec());
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "record tap", err);
-        return 0;
+        return netdb_step_done(p->db, st, "record tap", err);
 }
 
 static int row_update(struct tap_pool *p, const char *name, const char *vm, enum tap_state s,
@@ -137,29 +117,16 @@ static int row_update(struct tap_pool *p, const char *name, const char *vm, enum
             netdb_prepare(p->db, "UPDATE taps SET vm_name = ?, state = ? WHERE name = ?", &st, err);
         if (r < 0)
                 return r;
-        if (vm)
-                sqlite3_bind_text(st, 1, vm, -1, SQLITE_STATIC);
-        else
-                sqlite3_bind_null(st, 1);
+        netdb_bind_text_or_null(st, 1, vm);
         sqlite3_bind_text(st, 2, tap_state_to_string(s), -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "update tap", err);
-        return 0;
+        return netdb_step_done(p->db, st, "update tap", err);
 }
 
 static int row_delete(struct tap_pool *p, const char *name, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int r = netdb_prepare(p->db, "DELETE FROM taps WHERE name = ?", &st, err);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return netdb_fail(p->db, rc, "delete tap row", err);
-        return 0;
+        return netdb_exec_text(p->db, "DELETE FROM taps WHERE name = ?", name, "delete tap row",
+                               err);
 }
 
 /* A fresh name: bgt<N>, N from meta.tap_seq (never reused). */
@@ -404,6 +371,13 @@ static const struct netlink_link *find_link(const struct netlink_link *links, si
 /* Reconcile holds the lock throughout: it runs before serving or inside
  * Setup with the workers paused, and the handful of netlink calls it makes
  * take milliseconds. */
+/* reconcile: the kernel tap (when the name is one) goes, then its row. */
+static int forget_tap(struct tap_pool *p, const char *name, bool is_tap, struct bg_error *err)
+{
+        int r = is_tap ? netlink_tap_delete(name, err) : 0;
+        return r < 0 ? r : row_delete(p, name, err);
+}
+
 int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                        struct bg_error *err)
 {
@@ -427,10 +401,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                 case TAP_CREATING:
                 case TAP_DELETING:
                         /* Unfinished: the caller never got this tap. */
-                        if (is_tap)
-                                r = netlink_tap_delete(t->name, err);
-                        if (r >= 0)
-                                r = row_delete(p, t->name, err);
+                        r = forget_tap(p, t->name, is_tap, err);
                         s.removed_rows++;
                         break;
                 case TAP_WARM:
@@ -446,10 +417,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                                 s.kept_warm++;
                                 break;
                         }
-                        if (is_tap)
-                                r = netlink_tap_delete(t->name, err);
-                        if (r >= 0)
-                                r = row_delete(p, t->name, err);
+                        r = forget_tap(p, t->name, is_tap, err);
                         s.removed_rows++;
                         break;
                 case TAP_USED:
@@ -462,7 +430,7 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                         }
                         if (l && !is_tap) {
                                 /* Someone else's link took the name: forget ours. */
-                                r = row_delete(p, t->name, err);
+                                r = forget_tap(p, t->name, false, err);
                                 s.removed_rows++;
                                 break;
                         }

@@ -287,14 +287,7 @@ int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputReque
 {
         size_t max = in->max_bytes && in->max_bytes < READ_MAX ? in->max_bytes : READ_MAX;
         uint32_t wait = in->wait_ms > 30000 ? 30000 : in->wait_ms;
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait / 1000;
-        until.tv_nsec += (long)(wait % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = timespec_after_ms(CLOCK_MONOTONIC, wait);
         pthread_mutex_lock(&x->mu);
         purge_locked(x);
         struct xjob *j = x->jobs;
@@ -302,8 +295,9 @@ int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputReque
                 j = j->next;
         if (!j || !in->operation_id[0]) {
                 pthread_mutex_unlock(&x->mu);
-                return bg_error_set(err, ENOENT, "no exec operation '%.40s' (finished over 10 "
-                                                 "minutes ago, or never started)",
+                return bg_error_set(err, ENOENT,
+                                    "no exec operation '%.40s' (finished over 10 "
+                                    "minutes ago, or never started)",
                                     in->operation_id);
         }
         /* Wait for something new, the end, or the deadline. */

@@ -62,8 +62,7 @@ int ws_vm_connect(const struct ws_vm *vm, const char *key_path, struct bg_ssh **
                 if (r >= 0 || (r != -ECONNREFUSED && r != -ETIMEDOUT && r != -EHOSTUNREACH) ||
                     now_mono_msec() > until)
                         return r < 0 ? bg_error_prefix(err, "VM %s", vm->name) : r;
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
         }
 }
 

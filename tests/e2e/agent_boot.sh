@@ -12,17 +12,18 @@
 # Then asks Health, Ports and Stats over virtio-serial, sends Shutdown, and
 # requires QEMU to exit by itself within 10 s.
 #
-# Kernel: $BANGER_TEST_KERNEL_DIR (holding boot/vmlinuz-* and
-# lib/modules/<version>/), else the Debian linux-image-*-cloud-amd64 package
-# fetched with apt-get download into a cache dir keyed by version.
+# Kernel: from fetch_kernel.sh ($BANGER_TEST_KERNEL_DIR, else the Debian
+# linux-image-*-cloud-amd64 package, downloaded once into a cache).
 # With BANGER_TEST_BZIMAGE and BANGER_TEST_INITRD set, boots exactly those
 # (e.g. a kernel and banger initramfs made by `banger kernel pull`) instead.
 # Usage: agent_boot.sh BANGER_AGENT E2E_INIT E2E_TOOL
 set -euo pipefail
 
 AGENT=$1 E2E_INIT=$2 TOOL=$3
+here=$(cd "$(dirname "$0")" && pwd)
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+. "$here/agent_images.sh"
 
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
 command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
@@ -32,35 +33,7 @@ if [ -n "${BANGER_TEST_BZIMAGE:-}" ] && [ -n "${BANGER_TEST_INITRD:-}" ]; then
   bzimage=$BANGER_TEST_BZIMAGE
   echo "kernel: $bzimage (given), initramfs: $BANGER_TEST_INITRD (given)"
 else
-kernel_dir=${BANGER_TEST_KERNEL_DIR:-}
-if [ -z "$kernel_dir" ]; then
-  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-    skip "no BANGER_TEST_KERNEL_DIR and no apt-get/dpkg-deb to fetch a kernel"
-  if [ -n "${XDG_CACHE_HOME:-}" ]; then
-    cache=$XDG_CACHE_HOME/banger-test
-  elif mkdir -p /var/cache/banger-test 2>/dev/null && [ -w /var/cache/banger-test ]; then
-    cache=/var/cache/banger-test
-  else
-    cache=$HOME/.cache/banger-test
-  fi
-  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ {print $2; exit}') || true
-  [ -n "$pkg" ] || skip "cannot resolve linux-image-cloud-amd64 with apt-cache"
-  ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
-  kernel_dir=$cache/kernels/${pkg}_${ver}
-  if [ ! -d "$kernel_dir" ]; then
-    mkdir -p "$cache/kernels"
-    tmp=$(mktemp -d "$cache/kernels/.fetch.XXXXXX")
-    if ! (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>"$tmp/apt.err"); then
-      cat "$tmp/apt.err" >&2 || true
-      rm -rf "$tmp"
-      skip "could not download $pkg (no network or mirror?)"
-    fi
-    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
-    mv "$tmp/root" "$kernel_dir" 2>/dev/null || true # another run may have won
-    rm -rf "$tmp"
-  fi
-fi
+kernel_dir=$(bash "$here/fetch_kernel.sh") || exit $?
 bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -n1)
 [ -n "$bzimage" ] || skip "no boot/vmlinuz-* in $kernel_dir"
 kver=${bzimage##*/vmlinuz-}
@@ -82,58 +55,12 @@ if [ -n "${BANGER_TEST_INITRD:-}" ]; then
   cp "$BANGER_TEST_INITRD" "$work/initrd.cpio"
 else
 # --- initramfs: the agent as /init and the virtio modules in dependency order.
-initrd_dir=$work/initrd
-mkdir -p "$initrd_dir/lib/banger" "$initrd_dir/dev" "$initrd_dir/proc" "$initrd_dir/sys"
-cp "$AGENT" "$initrd_dir/init"
-
-ko_file() { # module name -> its file under $moddir (names match with - or _)
-  local n=$1 alt=${1//_/-}
-  find "$moddir/kernel" \( -name "$n.ko*" -o -name "$alt.ko*" \) -print -quit
-}
-ko_depends() { # file -> names from its .modinfo depends=
-  local f=$1 plain=$work/modinfo.ko
-  case $f in
-    *.xz) xz -dc "$f" >"$plain" ;;
-    *.zst) zstd -qdc "$f" >"$plain" ;;
-    *.gz) gzip -dc "$f" >"$plain" ;;
-    *) cp "$f" "$plain" ;;
-  esac
-  objcopy -O binary --only-section=.modinfo "$plain" "$work/modinfo.bin"
-  tr '\0' '\n' <"$work/modinfo.bin" | sed -n 's/^depends=//p' | tr ',' ' '
-}
-declare -A seen=()
-order=()
-visit() {
-  local name=$1 f dep
-  [ -n "${seen[$name]:-}" ] && return 0
-  seen[$name]=1
-  f=$(ko_file "$name")
-  if [ -z "$f" ]; then
-    grep -q "/$name.ko" "$moddir/modules.builtin" 2>/dev/null && return 0
-    fail "module $name not found in $moddir"
-  fi
-  for dep in $(ko_depends "$f"); do visit "$dep"; done
-  order+=("${f#"$moddir"/}")
-}
-for m in virtio_mmio virtio_blk virtio_console virtio_net; do visit "$m"; done
-: >"$initrd_dir/lib/banger/modules.order"
-for rel in "${order[@]}"; do
-  mkdir -p "$initrd_dir/lib/modules/$kver/$(dirname "$rel")"
-  cp "$moddir/$rel" "$initrd_dir/lib/modules/$kver/$rel"
-  echo "$rel" >>"$initrd_dir/lib/banger/modules.order"
-done
-echo "modules: ${order[*]}"
-"$TOOL" mkcpio "$initrd_dir" "$work/initrd.cpio" || fail "could not write the initramfs"
+agent_initrd "$AGENT" "$TOOL" "$moddir" "$kver" "$work" "$work/initrd.cpio"
 
 fi
 
 # --- root disk: PID 1 is the e2e init, which execs banger-agent serve.
-root_dir=$work/rootfs
-mkdir -p "$root_dir"/{sbin,proc,sys,dev,root,tmp,etc}
-cp "$AGENT" "$root_dir/sbin/banger-agent"
-cp "$E2E_INIT" "$root_dir/sbin/e2e-init"
-truncate -s 64M "$work/root.img"
-mkfs.ext4 -q -F -E root_owner=0:0 -d "$root_dir" "$work/root.img" || fail "mkfs.ext4 -d failed"
+agent_rootfs "$AGENT" "$E2E_INIT" "$work" "$work/root.img"
 # The work disk `banger-agent init` mounts at /root (16 MiB, to tell it apart).
 work_bytes=$((16 * 1024 * 1024))
 truncate -s $work_bytes "$work/work.img"

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "agent_client.h"
+#include "util/timeutil.h"
 
 static int mkcpio(const char *dir, const char *out)
 {
@@ -122,7 +123,7 @@ static int check(const char *sock, const char *want_hostname, uint64_t want_root
                         fprintf(stderr, "FAIL: no Health answer: %s\n", err.msg);
                         return 1;
                 }
-                usleep(200000);
+                sleep_msec(200);
         }
         printf("health: uptime_ms=%" PRIu64 " boot_id=%s version=%s hostname=%s kernel=%s\n",
                h->health->uptime_ms, h->health->boot_id, h->health->agent_version,
@@ -214,7 +215,7 @@ static int ready(const char *sock)
                         fprintf(stderr, "no Health answer: %s\n", err.msg);
                         return 1;
                 }
-                usleep(200000);
+                sleep_msec(200);
         }
 }
 

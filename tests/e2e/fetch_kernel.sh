@@ -5,8 +5,8 @@
 # $BANGER_TEST_KERNEL_DIR wins when set; else the Debian
 # linux-image-*-cloud-amd64 package is fetched with `apt-get download` into a
 # cache keyed by package and version ($XDG_CACHE_HOME/banger-test, else
-# /var/cache/banger-test when writable, else ~/.cache/banger-test), the same
-# place and layout tests/e2e/agent_boot.sh uses, so they share one download.
+# /var/cache/banger-test when writable, else ~/.cache/banger-test), so every
+# test that boots a bare kernel shares one download.
 # Exits 77 (ctest: skipped) with the reason on stderr when no kernel can be had.
 #
 # Usage: kernel_dir=$(bash fetch_kernel.sh) || exit $?

@@ -202,7 +202,7 @@ int main(int argc, char **argv)
                         break;
                 CHECK(drv->alive(&h), "QEMU died while booting");
                 CHECK(now_mono_msec() < deadline, "no Health answer in 90 s: %s", err.msg);
-                usleep(200000);
+                sleep_msec(200);
         }
         printf("agent: Health after %.1f s: hostname %s kernel %s\n", secs(now_mono_msec() - t0),
                health->health->hostname, health->health->kernel_release);
@@ -252,7 +252,7 @@ int main(int argc, char **argv)
         CHECK(r >= 0, "agent Shutdown: %s", err.msg);
         t0 = now_mono_msec();
         while (drv->alive(&adopted) && now_mono_msec() - t0 < 10000)
-                usleep(50000);
+                sleep_msec(50);
         CHECK(!drv->alive(&adopted), "QEMU still running 10 s after Shutdown");
         printf("stop: QEMU exited %.1f s after Shutdown\n", secs(now_mono_msec() - t0));
         int status = -1;

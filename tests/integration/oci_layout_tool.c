@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "oci_digest.h"
+#include "util/fileio.h"
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -44,14 +45,9 @@ static char *outdir;
 
 static void write_all(int fd, const void *buf, size_t n)
 {
-        const char *p = buf;
-        while (n) {
-                ssize_t k = write(fd, p, n);
-                if (k <= 0)
-                        die("write: %s", strerror(errno));
-                p += k;
-                n -= (size_t)k;
-        }
+        int r = loop_write(fd, buf, n);
+        if (r < 0)
+                die("write: %s", strerror(-r));
 }
 
 /* Store a file's bytes as a blob; returns its digest and size. */
@@ -91,11 +87,9 @@ static void put_blob_json(json_t *j, char digest[static OCI_DIGEST_LEN + 1], uin
         *size = strlen(s);
         char dst[4096];
         snprintf(dst, sizeof(dst), "%s/blobs/sha256/%s", outdir, digest + 7);
-        int fd = open(dst, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd < 0)
-                die("create %s", dst);
-        write_all(fd, s, strlen(s));
-        close(fd);
+        struct bg_error err = {0};
+        if (write_file_atomic(dst, s, strlen(s), 0644, &err) < 0)
+                die("%s", err.msg);
         free(s);
 }
 

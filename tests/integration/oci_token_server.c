@@ -28,6 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
+
 static const char *layout, *user, *pass;
 static char redirect_base[256];
 static int port;
@@ -81,20 +83,15 @@ static void send_file(int fd, const char *hex, const char *ctype)
 {
         char path[4096];
         snprintf(path, sizeof(path), "%s/blobs/sha256/%s", layout, hex);
-        int in = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (in < 0 || fstat(in, &st) < 0) {
+        char *buf = NULL;
+        size_t len = 0;
+        if (read_file_capped(path, 1u << 30, 0, &buf, &len, NULL) < 0) {
                 reply(fd, 404, NULL, NULL, NULL, 0);
-                if (in >= 0)
-                        close(in);
                 return;
         }
-        char *buf = malloc((size_t)st.st_size + 1);
-        ssize_t k = read(in, buf, (size_t)st.st_size);
-        close(in);
         char extra[128];
         snprintf(extra, sizeof(extra), "Docker-Content-Digest: sha256:%s\r\n", hex);
-        reply(fd, 200, extra, ctype, buf, k > 0 ? (size_t)k : 0);
+        reply(fd, 200, extra, ctype, buf, len);
         free(buf);
 }
 
@@ -255,12 +252,13 @@ int main(int argc, char **argv)
                 snprintf(redirect_base, sizeof(redirect_base), "%s", argv[5]);
         else
                 snprintf(redirect_base, sizeof(redirect_base), "http://localhost:%d", port);
-        char tmp[4096];
-        snprintf(tmp, sizeof(tmp), "%s.tmp", argv[2]);
-        FILE *f = fopen(tmp, "w");
-        fprintf(f, "%d\n", port);
-        fclose(f);
-        rename(tmp, argv[2]);
+        char line[16];
+        int n = snprintf(line, sizeof(line), "%d\n", port);
+        struct bg_error err = {0};
+        if (write_file_atomic(argv[2], line, (size_t)n, 0644, &err) < 0) {
+                fprintf(stderr, "oci_token_server: %s\n", err.msg);
+                return 1;
+        }
         for (;;) {
                 int c = accept4(s, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0)

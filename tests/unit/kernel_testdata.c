@@ -12,6 +12,8 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include "util/fileio.h"
+
 uint8_t *ktd_make_elf(uint16_t machine, uint16_t type, size_t size, size_t banner_at)
 {
         uint8_t *p = calloc(1, size);
@@ -209,21 +211,8 @@ int ktd_write_file(const char *path, const void *buf, size_t len)
 
 uint8_t *ktd_read_file(const char *path, size_t *ret_len)
 {
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd < 0)
+        char *buf = NULL;
+        if (read_file_capped(path, 256u << 20, 0, &buf, ret_len, NULL) < 0)
                 return NULL;
-        if (fstat(fd, &st) < 0) {
-                close(fd);
-                return NULL;
-        }
-        uint8_t *buf = malloc((size_t)st.st_size + 1);
-        ssize_t n = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-        close(fd);
-        if (n != st.st_size) {
-                free(buf);
-                return NULL;
-        }
-        *ret_len = (size_t)n;
-        return buf;
+        return (uint8_t *)buf;
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "agent_recv.h"
+#include "test_tmpdir.h"
 
 static const char TOKEN[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
@@ -68,9 +69,7 @@ static int finish(struct child *c)
         close(c->out);
         if (c->pid > 0)
                 assert_int_equal(waitpid(c->pid, &st, 0), c->pid);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", c->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(c->dir), 0);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 

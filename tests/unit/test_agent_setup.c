@@ -17,6 +17,7 @@
 #include "agent_netlink.h"
 #include "agent_setup.h"
 #include "test_agent_fixture.h"
+#include "util/fileio.h"
 
 static char *tmpdir(void)
 {
@@ -29,14 +30,8 @@ static char *slurp(const char *root, const char *rel)
 {
         char path[1024];
         snprintf(path, sizeof(path), "%s%s", root, rel);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return NULL;
-        char *buf = calloc(1, 4096);
-        size_t n = fread(buf, 1, 4095, f);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
+        char *buf = NULL;
+        return read_file_capped(path, 1u << 20, 0, &buf, NULL, NULL) < 0 ? NULL : buf;
 }
 
 static void test_hostname_hosts_resolv(void **state)

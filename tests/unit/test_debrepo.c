@@ -20,6 +20,7 @@
 #include "release.h"
 #include "sha256.h"
 #include "sources.h"
+#include "test_tmpdir.h"
 
 #define REL "6.1.0-99-cloud-amd64"
 #define DEB_FILENAME "pool/main/l/linux-signed-amd64/linux-image-" REL "_6.1.99-1_amd64.deb"
@@ -773,6 +774,6 @@ int main(void)
             cmocka_unit_test(test_deb822),           cmocka_unit_test(test_sources),
         };
         int r = cmocka_run_group_tests(tests, setup_repo, teardown_repo);
-        run("rm -rf '%s'", tmpdir);
+        test_tmpdir_remove(tmpdir);
         return r;
 }

@@ -16,6 +16,7 @@
 
 #include "disk/disk.h"
 #include "util/names.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 
@@ -133,8 +134,7 @@ static void test_work_disk(void **state)
 
 int main(void)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-disk-XXXXXX");
-        if (!mkdtemp(dir))
+        if (test_tmpdir_make(dir, sizeof(dir), "disk") < 0)
                 return 1;
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_names),
@@ -143,9 +143,5 @@ int main(void)
             cmocka_unit_test(test_work_disk),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-                return 1;
-        return r;
+        return test_tmpdir_remove(dir) < 0 ? 1 : r;
 }

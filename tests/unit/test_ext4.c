@@ -9,8 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,29 +22,23 @@
 #include <unistd.h>
 
 #include "ext4.h"
-
-extern char **environ;
+#include "test_tmpdir.h"
+#include "util/fileio.h"
+#include "util/run.h"
 
 static char tmpdir[256];
 static char img[300];
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-        return remove(p);
-}
-
 static int setup(void **state)
 {
-        const char *base = getenv("TMPDIR");
-        snprintf(tmpdir, sizeof(tmpdir), "%s/bg-ext4-XXXXXX", base ? base : "/tmp");
-        assert_non_null(mkdtemp(tmpdir));
+        assert_int_equal(test_tmpdir_make(tmpdir, sizeof(tmpdir), "ext4"), 0);
         snprintf(img, sizeof(img), "%s/img.ext4", tmpdir);
         return 0;
 }
 
 static int teardown(void **state)
 {
-        nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        test_tmpdir_remove(tmpdir);
         return 0;
 }
 
@@ -56,26 +48,16 @@ static int run(char *const argv[])
 {
         char log[320];
         snprintf(log, sizeof(log), "%s/run.log", tmpdir);
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        pid_t pid;
-        int r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(r, 0);
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+        int fd = open(log, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        int code = bg_run_wait((const char *const *)argv, BG_RUN_INHERIT, fd, fd, NULL, NULL);
+        close(fd);
+        assert_true(code >= 0);
         if (code != 0) {
-                char buf[8192];
-                FILE *f = fopen(log, "re");
-                if (f) {
-                        size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-                        buf[n] = '\0';
-                        fclose(f);
+                char *buf = NULL;
+                if (read_file_capped(log, 1u << 20, 0, &buf, NULL, NULL) == 0)
                         fprintf(stderr, "%s exited %d:\n%s\n", argv[0], code, buf);
-                }
+                free(buf);
         }
         return code;
 }
@@ -632,19 +614,8 @@ static void test_remove_tree_counts(void **state)
 
 static bool have(const char *tool)
 {
-        char *argv[] = {(char *)tool, "-V", NULL};
-        pid_t pid;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-        int r = posix_spawnp(&pid, tool, &fa, NULL, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        if (r != 0)
-                return false;
-        int status;
-        waitpid(pid, &status, 0);
-        return true;
+        const char *argv[] = {tool, "-V", NULL};
+        return bg_run_wait(argv, BG_RUN_NULL, BG_RUN_NULL, BG_RUN_NULL, NULL, NULL) >= 0;
 }
 
 static void test_open_mkfs_image(void **state)

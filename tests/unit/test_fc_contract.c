@@ -17,6 +17,7 @@
 
 #include "fc_contract_server.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
 
 static struct fc_contract *contract;
 static char tmpdir[64];
@@ -252,7 +253,7 @@ static int dial(const char *path)
                 if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
                         return fd;
                 close(fd);
-                usleep(10000);
+                sleep_msec(10);
         }
         return -1;
 }

@@ -18,6 +18,7 @@
 #include <ldns/ldns.h>
 
 #include "hostnet/dns.h"
+#include "util/timeutil.h"
 
 static int lookup(void *ud, const char *name, struct in_addr *ret)
 {
@@ -505,8 +506,7 @@ static void test_server_bounds(void **state)
         struct dns_server *s = start(2, 300, NULL);
         int a = tcp_connect(s), b = tcp_connect(s);
         /* Let the server accept both before the third arrives. */
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        sleep_msec(50);
         int c = tcp_connect(s);
         assert_true(closed_by_peer(c, 1000)); /* over the bound: closed at once */
         close(c);

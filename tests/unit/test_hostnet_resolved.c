@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hostnet/resolved.h"
+#include "test_tmpdir.h"
 
 struct fx {
         char dir[128];
@@ -68,9 +69,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         struct fx *f = *state;
-        char cmd[300];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(f->dir), 0);
         free(f);
         return 0;
 }

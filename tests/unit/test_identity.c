@@ -17,6 +17,7 @@
 #include "disk/disk.h"
 #include "ext4/ext4.h"
 #include "identity.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 
@@ -107,17 +108,12 @@ static void test_work_disk_identity(void **state)
 
 int main(void)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-ident-XXXXXX");
-        if (!mkdtemp(dir))
+        if (test_tmpdir_make(dir, sizeof(dir), "ident") < 0)
                 return 1;
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_host_key),
             cmocka_unit_test(test_work_disk_identity),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-                return 1;
-        return r;
+        return test_tmpdir_remove(dir) < 0 ? 1 : r;
 }

@@ -12,16 +12,13 @@
 
 #include "kernel_testdata.h"
 #include "modules_dep.h"
+#include "test_tmpdir.h"
 
 static char tmpdir[] = "/tmp/bg-kmod-test-XXXXXX";
 
-static char *tpath(const char *name)
+static const char *tpath(const char *name)
 {
-        static char buf[4][512];
-        static int k;
-        char *p = buf[k++ % 4];
-        snprintf(p, 512, "%s/%s", tmpdir, name);
-        return p;
+        return test_path(tmpdir, name);
 }
 
 #define V "kernel/drivers/virtio/"
@@ -243,9 +240,7 @@ int main(void)
             cmocka_unit_test(test_module_decompress),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[600];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        if (system(cmd) != 0)
+        if (test_tmpdir_remove(tmpdir) < 0)
                 fprintf(stderr, "could not remove %s\n", tmpdir);
         return r;
 }

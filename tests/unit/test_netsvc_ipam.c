@@ -16,6 +16,7 @@
 
 #include "leases.h"
 #include "netdb.h"
+#include "test_tmpdir.h"
 
 struct fx {
         char dir[64];
@@ -52,9 +53,7 @@ static void fx_reopen(struct fx *f)
 static void fx_done(struct fx *f)
 {
         store_close(f->db);
-        char cmd[160];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(f->dir), 0);
 }
 
 /* Leases name and returns its address as text (static buffer per call site). */

@@ -23,6 +23,7 @@
 #include "oci_digest.h"
 #include "oci_flatten.h"
 #include "oci_rootfs.h"
+#include "test_tmpdir.h"
 
 static char tmpdir[] = "/tmp/oci-flatten-XXXXXX";
 static int layer_no;
@@ -582,9 +583,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        char cmd[256];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-        return system(cmd) == 0 ? 0 : -1;
+        return test_tmpdir_remove(tmpdir);
 }
 
 int main(void)

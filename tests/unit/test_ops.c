@@ -14,12 +14,7 @@
 #include "banger/v1/common.pb-c.h"
 #include "ops.h"
 #include "rpc/status.h"
-
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
+#include "util/timeutil.h"
 
 /* A gate the test opens to let a work function proceed. */
 struct gate {
@@ -191,7 +186,7 @@ static int cancellable_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         for (int i = 0; i < 5000; i++) {
                 if (ops_ctx_cancelled(ctx))
                         return bg_error_set(err, ECANCELED, "download cancelled");
-                sleep_ms(1);
+                sleep_msec(1);
         }
         return 0;
 }
@@ -339,7 +334,7 @@ static void test_list_running_and_expiry(void **state)
 
         /* The finished one disappears after keep_done_ms; the running one
          * never does. */
-        sleep_ms(250);
+        sleep_msec(250);
         Banger__V1__Operation op = BANGER__V1__OPERATION__INIT;
         assert_int_equal(ops_fill(r, quick_id, &op, NULL), -ENOENT);
         assert_int_equal(ops_fill(r, slow_id, &op, NULL), 0);

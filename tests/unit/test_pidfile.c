@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "util/pidfile.h"
+#include "util/timeutil.h"
 
 static char path[64];
 
@@ -61,8 +62,7 @@ static void test_zombie_and_reap(void **state)
                 for (;;)
                         pause();
         }
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        sleep_msec(100);
         uint64_t st;
         assert_int_equal(proc_start_time(child, &st), 0);
         kill(child, SIGKILL);
@@ -78,7 +78,7 @@ static void test_zombie_and_reap(void **state)
         child = fork();
         if (child == 0)
                 _exit(0);
-        nanosleep(&ts, NULL);
+        sleep_msec(100);
         assert_int_equal(proc_start_time(child, &st), -ESRCH);
         assert_int_equal(proc_reap(child, 2000), 1);
 }

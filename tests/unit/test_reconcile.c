@@ -15,6 +15,7 @@
 
 #include "reconcile.h"
 #include "store/store.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 static const char *alive_ids[8];
@@ -133,14 +134,9 @@ static void test_reconcile(void **state)
 
 int main(void)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-recon-XXXXXX");
-        if (!mkdtemp(dir))
+        if (test_tmpdir_make(dir, sizeof(dir), "recon") < 0)
                 return 1;
         const struct CMUnitTest tests[] = {cmocka_unit_test(test_reconcile)};
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-                return 1;
-        return r;
+        return test_tmpdir_remove(dir) < 0 ? 1 : r;
 }

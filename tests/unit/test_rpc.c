@@ -32,6 +32,7 @@
 #include "util/timeutil.h"
 #include "vmsvc.h"
 #include "workspacesvc.h"
+#include "test_tmpdir.h"
 
 static char tmpdir[64];
 
@@ -212,10 +213,8 @@ static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
 {
         snprintf(t->seen_op_id, sizeof(t->seen_op_id), "%s", call->op_id);
         t->seen_deadline_left = rpc_call_remaining_ms(call);
-        if (t->sleep_ms) {
-                struct timespec ts = {t->sleep_ms / 1000, (long)(t->sleep_ms % 1000) * 1000000L};
-                nanosleep(&ts, NULL);
-        }
+        if (t->sleep_ms)
+                sleep_msec(t->sleep_ms);
         if (t->nested) {
                 Banger__V1__HealthRequest req = BANGER__V1__HEALTH_REQUEST__INIT;
                 ProtobufCMessage *resp = NULL;
@@ -626,9 +625,7 @@ int main(void)
             cmocka_unit_test(test_stale_socket_replaced_live_refused),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-        if (system(cmd) != 0)
+        if (test_tmpdir_remove(tmpdir) < 0)
                 fprintf(stderr, "could not remove %s\n", tmpdir);
         return r;
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ssh_files.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 
@@ -75,8 +76,7 @@ static void test_write(void **state)
         char cmd[128];
         snprintf(cmd, sizeof(cmd), "test $(ls -A %s | wc -l) -eq 2", dir);
         assert_int_equal(system(cmd), 0);
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 int main(void)

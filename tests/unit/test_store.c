@@ -471,8 +471,7 @@ static void *hold_write_lock(void *arg)
         pthread_cond_signal(&h->cond);
         pthread_mutex_unlock(&h->lock);
         if (h->result >= 0) {
-                struct timespec ts = {0, 300 * 1000 * 1000};
-                nanosleep(&ts, NULL);
+                sleep_msec(300);
                 h->result = store_exec(db, "COMMIT", &err);
         }
         store_close(db);

@@ -14,6 +14,7 @@
 
 #include "store/store.h"
 #include "vm_store.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 
@@ -123,8 +124,7 @@ static void test_ids_and_names(void **state)
 
 int main(void)
 {
-        snprintf(dir, sizeof(dir), "/tmp/bg-vmstore-XXXXXX");
-        if (!mkdtemp(dir))
+        if (test_tmpdir_make(dir, sizeof(dir), "vmstore") < 0)
                 return 1;
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_states),
@@ -132,9 +132,5 @@ int main(void)
             cmocka_unit_test(test_ids_and_names),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-        if (system(cmd) != 0)
-                return 1;
-        return r;
+        return test_tmpdir_remove(dir) < 0 ? 1 : r;
 }

@@ -26,12 +26,14 @@
 #include "vmm/accel_probe.h"
 #include "vmm/qemu/qmp.h"
 #include "cmdline_once.h"
+#include "util/fileio.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "vmm/vmm.h"
 #include "vmm/qemu/vmm_qemu.h"
 #include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
+#include "test_tmpdir.h"
 
 /* ---- helpers ---- */
 
@@ -43,11 +45,9 @@ static char *make_tmpdir(void)
         return d;
 }
 
-static void rm_rf(const char *dir)
+static void rm_tree(const char *dir)
 {
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
+        assert_int_equal(test_tmpdir_remove(dir), 0);
 }
 
 static void write_file(const char *path, const char *content, mode_t mode)
@@ -62,15 +62,8 @@ static void write_file(const char *path, const char *content, mode_t mode)
 
 static char *read_file(const char *path)
 {
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return NULL;
-        char *buf = calloc(1, 65536);
-        assert_non_null(buf);
-        size_t n = fread(buf, 1, 65535, f);
-        buf[n] = '\0';
-        fclose(f);
-        return buf;
+        char *buf = NULL;
+        return read_file_capped(path, 1u << 20, 0, &buf, NULL, NULL) < 0 ? NULL : buf;
 }
 
 static void base_spec(struct vmm_spec *s)
@@ -365,7 +358,7 @@ static void *fake_qmp_thread(void *arg)
                                  id);
                         size_t half = strlen(out) / 2;
                         assert_int_equal(write(f->fd, out, half), (ssize_t)half);
-                        usleep(20000);
+                        sleep_msec(20);
                         send_str(f->fd, out + half);
                 } else if (strcmp(cmd, "system_powerdown") == 0) {
                         snprintf(out, sizeof(out),
@@ -515,7 +508,7 @@ static void test_qmp_unix_socket(void **state)
         pthread_join(t, NULL);
         qmp_free(q);
         close(l.lfd);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -622,7 +615,7 @@ static void test_query_pause_resume(void **state)
         assert_non_null(strstr(err.msg, "not running"));
         assert_int_equal(d->query(&s, &h, &st, &err), -ESRCH);
         close(vm.lfd);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -681,7 +674,7 @@ static void test_adopt_refuses(void **state)
         assert_int_equal(vmm_qemu_driver.alive(&mine), 0);
         mine.start_time = me;
         assert_int_equal(vmm_qemu_driver.alive(&mine), 1);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -709,7 +702,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
                 out = read_file(log);
                 if (out && strstr(out, "fake qemu ready"))
                         break;
-                usleep(10000);
+                sleep_msec(10);
         }
         assert_non_null(out);
         assert_non_null(strstr(out, "fake qemu ready"));
@@ -741,7 +734,7 @@ static void test_adopt_accepts_qemu_named_process(void **state)
         assert_int_equal(vmm_qemu_driver.kill(&h, &err), 0);
         bg_error_clear(&err);
         assert_int_equal(vmm_qemu_driver.adopt(&s, &h, &err), -ESRCH);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -793,7 +786,7 @@ static void test_exit_reason(void **state)
         vmm_qemu_driver.exit_reason(&s, -1, buf, sizeof(buf));
         assert_string_equal(buf, "guest kernel panic: Kernel panic - not syncing: Attempted to "
                                  "kill init! exitcode=0x00000100");
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -814,7 +807,7 @@ static void test_log_tail(void **state)
         write_file(log, "no newline at the end", 0644);
         vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "no newline at the end");
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -892,7 +885,7 @@ static void test_probe_boot_decisions(void **state)
         assert_dir_empty_of_probes(dir);
         /* No child left behind. */
         assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 
@@ -926,7 +919,7 @@ static void test_probe_cache(void **state)
                 assert_int_equal(a, VMM_ACCEL_TCG);
                 assert_non_null(strstr(why, "/dev/kvm"));
                 assert_int_equal(access(count, F_OK), -1);
-                rm_rf(dir);
+                rm_tree(dir);
                 free(dir);
                 skip();
         }
@@ -948,7 +941,7 @@ static void test_probe_cache(void **state)
         /* A different kernel file is another key. */
         write_file(kernel, "another kernel, longer", 0644);
         assert_int_equal(accel_probe(qemu, kernel, NULL, dir, &a, why, sizeof(why)), 0);
-        rm_rf(dir);
+        rm_tree(dir);
         free(dir);
 }
 

@@ -23,6 +23,7 @@
 #include "util/run.h"
 #include "ws_disk.h"
 #include "ws_repo.h"
+#include "test_tmpdir.h"
 
 static char tmp[64];
 
@@ -47,8 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        sh("rm -rf %s", tmp);
-        return 0;
+        return test_tmpdir_remove(tmp);
 }
 
 static void test_guest_rel(void **state)

@@ -6,36 +6,8 @@
 #include <unistd.h>
 
 #include "toml_json.h"
+#include "util/fileio.h"
 #include "util/macro.h"
-
-static int read_all(int fd, char **ret, size_t *ret_len)
-{
-        size_t cap = 4096, n = 0;
-        _cleanup_free_ char *b = malloc(cap);
-        if (!b)
-                return -ENOMEM;
-        for (;;) {
-                if (n == cap) {
-                        char *nb = realloc(b, cap * 2);
-                        if (!nb)
-                                return -ENOMEM;
-                        b = nb;
-                        cap *= 2;
-                }
-                ssize_t k = read(fd, b + n, cap - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
-        *ret = TAKE_PTR(b);
-        *ret_len = n;
-        return 0;
-}
 
 int main(void)
 {
@@ -44,7 +16,7 @@ int main(void)
         struct bg_error err = {};
         _cleanup_(toml_freep) struct toml_value *root = NULL;
 
-        int r = read_all(STDIN_FILENO, &in, &len);
+        int r = read_fd_capped(STDIN_FILENO, "stdin", 64u << 20, &in, &len, NULL);
         if (r < 0) {
                 fprintf(stderr, "toml_decoder: read stdin: %s\n", strerror(-r));
                 return 2;

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/macro.h"
 
 extern char **environ;
@@ -30,25 +31,13 @@ struct result {
         size_t out_len, err_len;
 };
 
+/* All of the file behind fd (rewound first). */
 static char *read_fd(int fd, size_t *ret_len)
 {
-        struct stat st;
-        if (fstat(fd, &st) < 0 || lseek(fd, 0, SEEK_SET) < 0)
+        char *b = NULL;
+        if (lseek(fd, 0, SEEK_SET) < 0 ||
+            read_fd_capped(fd, "output", 64u << 20, &b, ret_len, NULL) < 0)
                 return NULL;
-        char *b = malloc((size_t)st.st_size + 1);
-        if (!b)
-                return NULL;
-        size_t n = 0;
-        while (n < (size_t)st.st_size) {
-                ssize_t k = read(fd, b + n, (size_t)st.st_size - n);
-                if (k <= 0) {
-                        free(b);
-                        return NULL;
-                }
-                n += (size_t)k;
-        }
-        b[n] = '\0';
-        *ret_len = n;
         return b;
 }
 
