@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "oci_internal.h"
+#include "util/fileio.h"
 
 #define DOCKER_CONFIG_MAX (4u << 20)
 
@@ -289,27 +289,15 @@ out:
 int oci_docker_config_credentials(const char *path, const char *registry,
                                   struct oci_credentials *ret, struct bg_error *err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                if (errno == ENOENT)
-                        return 0;
-                return bg_error_errno(err, -errno, "open docker config '%s'", path);
-        }
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return bg_error_errno(err, -errno, "stat docker config '%s'", path);
-        if (!S_ISREG(st.st_mode) || st.st_size > DOCKER_CONFIG_MAX)
-                return bg_error_set(err, EINVAL,
-                                    "docker config '%s' is not a regular file under 4 MiB", path);
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t n = oci_read_full(fd, buf, (size_t)st.st_size);
-        if (n < 0)
-                return bg_error_errno(err, (int)n, "read docker config '%s'", path);
-        buf[n] = '\0';
-        int r = oci_docker_config_credentials_from_json(buf, registry, ret, err);
-        explicit_bzero(buf, (size_t)n);
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        int r = read_file_capped(path, DOCKER_CONFIG_MAX, 0, &buf, &n, err);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return bg_error_prefix(err, "docker config");
+        r = oci_docker_config_credentials_from_json(buf, registry, ret, err);
+        explicit_bzero(buf, n);
         if (r < 0)
                 bg_error_prefix(err, "%s", path);
         return r;

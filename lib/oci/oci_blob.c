@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "oci_internal.h"
+#include "util/fileio.h"
 
 int oci_blob_path(const char *cache_dir, const char *digest, char **ret, struct bg_error *err)
 {
@@ -108,24 +109,7 @@ int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d
 int oci_read_small_file(const char *path, size_t max, char **ret, size_t *ret_len,
                         struct bg_error *err)
 {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "open '%s'", path);
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return bg_error_errno(err, -errno, "stat '%s'", path);
-        if ((uint64_t)st.st_size > max)
-                return bg_error_set(err, EFBIG, "'%s' is larger than %zu bytes", path, max);
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        ssize_t n = oci_read_full(fd, buf, (size_t)st.st_size);
-        if (n < 0)
-                return bg_error_errno(err, (int)n, "read '%s'", path);
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_len = (size_t)n;
-        return 0;
+        return read_file_capped(path, max, READ_FILE_NOFOLLOW, ret, ret_len, err);
 }
 
 struct workers {

@@ -25,24 +25,6 @@
 #include "oci_registry.h"
 #include "util/error.h"
 
-/* Reads up to size bytes from fd into buf, retrying on EINTR, stopping early
- * at end of file. Returns the bytes read or -errno. */
-static inline ssize_t oci_read_full(int fd, char *buf, size_t size)
-{
-        size_t n = 0;
-        while (n < size) {
-                ssize_t k = read(fd, buf + n, size - n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                if (k == 0)
-                        break;
-                n += (size_t)k;
-        }
-        return (ssize_t)n;
-}
-
 /* ---- the registry client (oci_registry.c, oci_http.c, oci_registry_auth.c,
  * oci_blob.c) ------------------------------------------------------------ */
 
