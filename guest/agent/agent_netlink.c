@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <linux/if_arp.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 
@@ -71,16 +73,21 @@ static int nl_transact(struct nl_req *req)
         }
 }
 
-int agent_link_set_up(int ifindex)
+int agent_link_set_updown(int ifindex, bool up)
 {
         struct nl_req req = {0};
         req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
         req.nh.nlmsg_type = RTM_NEWLINK;
         req.ifi.ifi_family = AF_UNSPEC;
         req.ifi.ifi_index = ifindex;
-        req.ifi.ifi_flags = IFF_UP;
+        req.ifi.ifi_flags = up ? IFF_UP : 0;
         req.ifi.ifi_change = IFF_UP;
         return nl_transact(&req);
+}
+
+int agent_link_set_up(int ifindex)
+{
+        return agent_link_set_updown(ifindex, true);
 }
 
 int agent_addr_add(int ifindex, struct in_addr addr, unsigned prefix)
@@ -127,6 +134,128 @@ int agent_route_add_default(int ifindex, struct in_addr gw)
         if (r < 0)
                 return r;
         return nl_transact(&req);
+}
+
+int agent_link_set_mac(int ifindex, const uint8_t mac[6])
+{
+        struct nl_req req = {0};
+        req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+        req.nh.nlmsg_type = RTM_NEWLINK;
+        req.ifi.ifi_family = AF_UNSPEC;
+        req.ifi.ifi_index = ifindex;
+        int r = add_attr(&req, IFLA_ADDRESS, mac, 6);
+        return r < 0 ? r : nl_transact(&req);
+}
+
+/* Deletes one address; the dump below calls it for each IPv4 address. */
+static int addr_del(int ifindex, unsigned prefix, const void *local)
+{
+        struct nl_req req = {0};
+        req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+        req.nh.nlmsg_type = RTM_DELADDR;
+        req.ifa.ifa_family = AF_INET;
+        req.ifa.ifa_prefixlen = (unsigned char)prefix;
+        req.ifa.ifa_index = (unsigned)ifindex;
+        int r = add_attr(&req, IFA_LOCAL, local, 4);
+        return r < 0 ? r : nl_transact(&req);
+}
+
+int agent_addr_flush_v4(int ifindex)
+{
+        /* Collect first (at most 16 addresses), delete after the dump ends:
+         * deleting while dumping may skip entries. */
+        struct {
+                unsigned prefix;
+                uint8_t local[4];
+        } found[16];
+        size_t n = 0;
+        {
+                _cleanup_close_ int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+                if (fd < 0)
+                        return -errno;
+                struct nl_req req = {0};
+                req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
+                req.nh.nlmsg_type = RTM_GETADDR;
+                req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+                req.nh.nlmsg_seq = 2;
+                req.ifa.ifa_family = AF_INET;
+                struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
+                if (sendto(fd, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                        return -errno;
+                for (bool done = false; !done;) {
+                        char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
+                        ssize_t len = recv(fd, buf, sizeof(buf), 0);
+                        if (len < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return -errno;
+                        }
+                        if (len == 0)
+                                break;
+                        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)len);
+                             h = NLMSG_NEXT(h, len)) {
+                                if (h->nlmsg_type == NLMSG_DONE) {
+                                        done = true;
+                                        break;
+                                }
+                                if (h->nlmsg_type == NLMSG_ERROR) {
+                                        const struct nlmsgerr *e = NLMSG_DATA(h);
+                                        return e->error ? e->error : -EIO;
+                                }
+                                if (h->nlmsg_type != RTM_NEWADDR)
+                                        continue;
+                                const struct ifaddrmsg *ifa = NLMSG_DATA(h);
+                                if ((int)ifa->ifa_index != ifindex || ifa->ifa_family != AF_INET)
+                                        continue;
+                                int alen = (int)IFA_PAYLOAD(h);
+                                for (struct rtattr *a = IFA_RTA(ifa); RTA_OK(a, alen);
+                                     a = RTA_NEXT(a, alen)) {
+                                        if (a->rta_type != IFA_LOCAL || RTA_PAYLOAD(a) != 4 ||
+                                            n >= ELEMENTSOF(found))
+                                                continue;
+                                        found[n].prefix = ifa->ifa_prefixlen;
+                                        memcpy(found[n].local, RTA_DATA(a), 4);
+                                        n++;
+                                }
+                        }
+                }
+        }
+        for (size_t i = 0; i < n; i++) {
+                int r = addr_del(ifindex, found[i].prefix, found[i].local);
+                if (r < 0 && r != -EADDRNOTAVAIL)
+                        return r;
+        }
+        return 0;
+}
+
+int agent_arp_announce(int ifindex, const uint8_t mac[6], struct in_addr addr)
+{
+        _cleanup_close_ int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+        if (fd < 0)
+                return -errno;
+        struct __attribute__((packed)) {
+                struct arphdr h;
+                uint8_t sha[6], spa[4], tha[6], tpa[4];
+        } pkt = {
+            .h = {.ar_hrd = htons(ARPHRD_ETHER),
+                  .ar_pro = htons(ETH_P_IP),
+                  .ar_hln = 6,
+                  .ar_pln = 4,
+                  .ar_op = htons(ARPOP_REQUEST)},
+        };
+        memcpy(pkt.sha, mac, 6);
+        memcpy(pkt.spa, &addr, 4);
+        memcpy(pkt.tpa, &addr, 4);
+        struct sockaddr_ll to = {
+            .sll_family = AF_PACKET,
+            .sll_protocol = htons(ETH_P_ARP),
+            .sll_ifindex = ifindex,
+            .sll_halen = 6,
+            .sll_addr = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+        };
+        if (sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0)
+                return -errno;
+        return 0;
 }
 
 static int read_small(const char *path, char *buf, size_t size)

@@ -10,10 +10,19 @@
 #include <stdint.h>
 
 int agent_link_set_up(int ifindex);
+int agent_link_set_updown(int ifindex, bool up);
 /* Adds (or replaces) addr/prefix with its broadcast address on ifindex. */
 int agent_addr_add(int ifindex, struct in_addr addr, unsigned prefix);
 /* Adds (or replaces) the IPv4 default route via gw out of ifindex. */
 int agent_route_add_default(int ifindex, struct in_addr gw);
+
+/* Sets the link-layer address of ifindex (virtio-net changes it live). */
+int agent_link_set_mac(int ifindex, const uint8_t mac[6]);
+/* Removes every IPv4 address of ifindex (and with them their routes). */
+int agent_addr_flush_v4(int ifindex);
+/* Broadcasts a gratuitous ARP (request, sender = target = addr) from ifindex
+ * with source MAC mac, so neighbours forget an older owner of addr. */
+int agent_arp_announce(int ifindex, const uint8_t mac[6], struct in_addr addr);
 
 /* Pick the interface to configure from <sys_root>/class/net: the one whose
  * address matches mac (when mac is non-NULL), else the first (by name)

@@ -8,6 +8,7 @@
 
 #include "agent_frame.h"
 #include "agent_ports.h"
+#include "agent_reid.h"
 #include "agent_sysinfo.h"
 #include "banger/v1/agent.pb-c.h"
 #include "util/macro.h"
@@ -112,6 +113,32 @@ static int handle_shutdown(const struct agent_serve_ctx *ctx, uint64_t id, uint8
         return pack_response(&resp, ret_out, ret_len);
 }
 
+static int handle_reidentify(const struct agent_serve_ctx *ctx, uint64_t id,
+                             const Banger__V1__AgentReidentifyRequest *req, uint8_t **ret_out,
+                             size_t *ret_len)
+{
+        if (!ctx->reid)
+                return pack_error(id, ENOTSUP, "this agent does not reidentify", ret_out, ret_len);
+        Banger__V1__AgentReidentified done = BANGER__V1__AGENT_REIDENTIFIED__INIT;
+        char msg[256] = "";
+        int r = agent_reid_apply(ctx->reid, req, &done, msg, sizeof(msg));
+        if (r == -ENOMEM) {
+                agent_reid_out_clear(&done);
+                return r;
+        }
+        if (r < 0) {
+                agent_reid_out_clear(&done);
+                return pack_error(id, -r, msg, ret_out, ret_len);
+        }
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_REIDENTIFY;
+        resp.reidentify = &done;
+        r = pack_response(&resp, ret_out, ret_len);
+        agent_reid_out_clear(&done);
+        return r;
+}
+
 int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, size_t len,
                        uint8_t **ret_out, size_t *ret_len, bool *ret_shutdown)
 {
@@ -136,6 +163,9 @@ int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, siz
                 r = handle_shutdown(ctx, id, ret_out, ret_len);
                 if (r >= 0)
                         *ret_shutdown = true;
+                break;
+        case BANGER__V1__AGENT_REQUEST__KIND_REIDENTIFY:
+                r = handle_reidentify(ctx, id, req->reidentify, ret_out, ret_len);
                 break;
         default:
                 r = pack_error(id, EINVAL, "request names no known operation", ret_out, ret_len);

@@ -11,6 +11,8 @@
 
 #define AGENT_SERVE_SHUTDOWN 1
 
+struct agent_reid_env;
+
 struct agent_serve_ctx {
         const char *proc_root;         /* "/proc" */
         const char *version;           /* reported by Health */
@@ -19,6 +21,9 @@ struct agent_serve_ctx {
         void (*sync_fn)(void);     /* run before acknowledging Shutdown; NULL = sync() */
         uint64_t stall_ms;         /* a started frame must be complete within this; 0 = no limit */
         uint64_t write_timeout_ms; /* a reply must be written within this; 0 = no limit */
+        /* Where Reidentify applies the identity (agent_reid.h); NULL = the
+         * request is refused. */
+        const struct agent_reid_env *reid;
 };
 
 /* Decode one request and build the packed response (malloc()ed, caller frees).

@@ -31,8 +31,7 @@ static void join(char *buf, size_t size, const char *root, const char *rel)
         snprintf(buf, size, "%.*s%s", (int)rl, root, rel);
 }
 
-/* content becomes root/rel, replaced atomically. 0 or -errno. */
-static int write_at_root(const char *root, const char *rel, const char *content, mode_t mode)
+int agent_write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode)
 {
         char path[1024];
         join(path, sizeof(path), root, rel);
@@ -45,7 +44,7 @@ int agent_write_hostname(const char *root, const struct agent_config *cfg)
                 return -EINVAL;
         char buf[AGENT_NAME_MAX + 2];
         snprintf(buf, sizeof(buf), "%s\n", cfg->name);
-        return write_at_root(root, "/etc/hostname", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/hostname", buf, 0644);
 }
 
 int agent_write_hosts(const char *root, const struct agent_config *cfg)
@@ -69,7 +68,7 @@ int agent_write_hosts(const char *root, const struct agent_config *cfg)
                  "ff02::2\tip6-allrouters\n",
                  ip, cfg->name, streq(shortname, cfg->name) ? "" : " ",
                  streq(shortname, cfg->name) ? "" : shortname);
-        return write_at_root(root, "/etc/hosts", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/hosts", buf, 0644);
 }
 
 int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
@@ -82,7 +81,7 @@ int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
         for (size_t i = 0; i < cfg->n_dns && off < sizeof(buf); i++)
                 off +=
                     (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n", cfg->dns[i]);
-        return write_at_root(root, "/etc/resolv.conf", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/resolv.conf", buf, 0644);
 }
 
 int agent_write_sshd_hostkey(const char *root)
@@ -106,11 +105,11 @@ int agent_write_sshd_hostkey(const char *root)
         /* sshd refuses group/world-readable private keys. */
         if (chmod(key, 0600) < 0)
                 return -errno;
-        int r = write_at_root(root, AGENT_SSHD_HOSTKEY_DROPIN,
-                              "# Written by banger-agent: the VM's pinned host key from its "
-                              "work disk.\n"
-                              "HostKey " AGENT_SSH_HOST_KEY "\n",
-                              0644);
+        int r = agent_write_file_atomic(root, AGENT_SSHD_HOSTKEY_DROPIN,
+                                  "# Written by banger-agent: the VM's pinned host key from its "
+                                  "work disk.\n"
+                                  "HostKey " AGENT_SSH_HOST_KEY "\n",
+                                  0644);
         return r < 0 ? r : 1;
 }
 

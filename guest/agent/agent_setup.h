@@ -5,6 +5,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "agent_cmdline.h"
 
@@ -17,6 +18,8 @@
  * tests). Files are written to a temp file and renamed into place; a symlink
  * in the way (e.g. resolv.conf -> systemd-resolved) is replaced. Each returns
  * 0, or -errno. */
+int agent_write_file_atomic(const char *root, const char *rel, const char *content,
+                            mode_t mode);
 int agent_write_hostname(const char *root, const struct agent_config *cfg);
 int agent_write_hosts(const char *root, const struct agent_config *cfg);
 int agent_write_resolv_conf(const char *root, const struct agent_config *cfg);

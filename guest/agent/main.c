@@ -3,7 +3,8 @@
  *   /init (PID 1 on an initramfs)  mount the root disk and switch_root to it
  *   banger-agent init              apply banger.* kernel parameters at boot
  *   banger-agent serve [--virtio-serial NAME | --vsock PORT]
- *                                  answer the host's Health/Ports/Stats/Shutdown
+ *                                  answer the host's Health/Ports/Stats/Shutdown/
+ *                                  Reidentify
  *   banger-agent recv-tar          unpack a workspace tar sent over TCP (agent_recv.h)
  *   banger-agent version
  */
@@ -28,6 +29,7 @@
 #include "agent_initramfs.h"
 #include "agent_log.h"
 #include "agent_recv.h"
+#include "agent_reid.h"
 #include "agent_serve.h"
 #include "agent_setup.h"
 #include "util/timeutil.h"
@@ -39,6 +41,8 @@
 
 static const char *const disk_paths[] = {"/", "/root"};
 
+static const struct agent_reid_env reid_env = {.root = "/", .system = true, .sys_dir = "/sys"};
+
 static const struct agent_serve_ctx serve_ctx = {
     .proc_root = "/proc",
     .version = AGENT_VERSION,
@@ -46,6 +50,7 @@ static const struct agent_serve_ctx serve_ctx = {
     .n_disk_paths = 2,
     .stall_ms = 5000,
     .write_timeout_ms = 5000,
+    .reid = &reid_env,
 };
 
 /* Freezing an ext4 file system flushes its journal and marks it clean, so

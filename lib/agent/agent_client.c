@@ -275,6 +275,8 @@ static const char *kind_name(Banger__V1__AgentRequest__KindCase k)
                 return "Stats";
         case BANGER__V1__AGENT_REQUEST__KIND_SHUTDOWN:
                 return "Shutdown";
+        case BANGER__V1__AGENT_REQUEST__KIND_REIDENTIFY:
+                return "Reidentify";
         default:
                 return "request";
         }
@@ -397,5 +399,15 @@ int agent_shutdown(struct agent_conn *c, uint64_t timeout_ms, struct bg_error *e
         req.shutdown = &body;
         _cleanup_(agent_response_freep) Banger__V1__AgentResponse *resp = NULL;
         return typed_call(c, &req, BANGER__V1__AGENT_RESPONSE__KIND_SHUTDOWN, timeout_ms, &resp,
+                          err);
+}
+
+int agent_reidentify(struct agent_conn *c, const Banger__V1__AgentReidentifyRequest *body,
+                     uint64_t timeout_ms, Banger__V1__AgentResponse **ret, struct bg_error *err)
+{
+        Banger__V1__AgentRequest req = BANGER__V1__AGENT_REQUEST__INIT;
+        req.kind_case = BANGER__V1__AGENT_REQUEST__KIND_REIDENTIFY;
+        req.reidentify = (Banger__V1__AgentReidentifyRequest *)body;
+        return typed_call(c, &req, BANGER__V1__AGENT_RESPONSE__KIND_REIDENTIFY, timeout_ms, ret,
                           err);
 }

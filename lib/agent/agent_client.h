@@ -60,6 +60,11 @@ int agent_stats(struct agent_conn *c, uint64_t timeout_ms, Banger__V1__AgentResp
 /* Asks the guest to sync and reboot; returns once it acknowledged. */
 int agent_shutdown(struct agent_conn *c, uint64_t timeout_ms, struct bg_error *err);
 
+/* Gives a VM restored from a template its own identity (body: every field
+ * set, see agent.proto); *ret carries the AgentReidentified. */
+int agent_reidentify(struct agent_conn *c, const Banger__V1__AgentReidentifyRequest *body,
+                     uint64_t timeout_ms, Banger__V1__AgentResponse **ret, struct bg_error *err);
+
 /* Frees an unpacked response; accepts NULL. */
 void agent_response_free(Banger__V1__AgentResponse *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Banger__V1__AgentResponse *, agent_response_free);
