@@ -64,6 +64,15 @@ struct vmm_boot {
         char init[128];    /* init= on the root disk; "" = the image's own */
 };
 
+/* Where the guest's RAM lives. A template is built with its RAM in a file
+ * (shared: the guest's writes land in the file); a clone maps the
+ * template's file privately (copy-on-write: pages it only reads stay shared
+ * with every other clone). */
+struct vmm_memory {
+        char path[VMM_PATH_MAX]; /* "" = anonymous memory */
+        bool shared;
+};
+
 /* Everything a driver needs to start one VM. Disk order is the guest's
  * device order: [0] root (/dev/vda), [1] work (/dev/vdb), [2] modules (/dev/vdc). */
 struct vmm_spec {
@@ -83,6 +92,14 @@ struct vmm_spec {
         char mac[18];       /* "52:54:00:…" */
         uint32_t vsock_cid; /* >= 3; Firecracker and vhost-vsock */
         enum vmm_accel accel;
+        struct vmm_memory mem;
+        /* A snapshot's device state to resume instead of booting ("" = a cold
+         * boot). Needs VMM_CAP_SNAPSHOT and mem.path = the snapshot's memory
+         * (not shared). launch() returns with the guest paused where the
+         * snapshot left it; resume() starts it. The device set (disks, net,
+         * agent channel) must be the snapshot's; their host paths, the tap
+         * and the MAC may differ. */
+        char restore[VMM_PATH_MAX];
         /* Firecracker through its jailer, which netsvc stages and starts
          * (config firecracker.jailer); NULL = Firecracker is started
          * directly. jail_start returns Firecracker's pid (not our child);
@@ -103,7 +120,7 @@ enum vmm_agent_transport {
 /* What a driver offers beyond launch, stop, kill, alive, adopt and query
  * (struct vmm_driver's caps). */
 #define VMM_CAP_PAUSE (1u << 0)    /* pause() and resume() */
-#define VMM_CAP_SNAPSHOT (1u << 1) /* snapshot and restore (no driver offers them yet) */
+#define VMM_CAP_SNAPSHOT (1u << 1) /* snapshot(), and launch() with spec->restore */
 #define VMM_CAP_HOTPLUG (1u << 2)  /* devices added to a running guest (none yet) */
 
 /* Where a running VMM says its guest is. */
@@ -169,6 +186,13 @@ struct vmm_driver {
         int (*pause)(const struct vmm_spec *spec, const struct vmm_handle *h, struct bg_error *err);
         int (*resume)(const struct vmm_spec *spec, const struct vmm_handle *h,
                       struct bg_error *err);
+        /* With VMM_CAP_SNAPSHOT: pauses the guest (it stays paused) and
+         * writes its device state to state_path (created, must not exist)
+         * and its memory to mem_path. QEMU keeps the memory where it is: it
+         * needs spec->mem shared and mem_path = spec->mem.path. On failure
+         * state_path is removed; the VM stays paused. */
+        int (*snapshot)(const struct vmm_spec *spec, const struct vmm_handle *h,
+                        const char *state_path, const char *mem_path, struct bg_error *err);
 };
 
 extern const struct vmm_driver vmm_qemu_driver;

@@ -107,10 +107,34 @@ static int read_message(struct qmp *q, uint64_t deadline, json_t **ret, struct b
         }
 }
 
-static int send_all(int fd, const char *data, size_t len, struct bg_error *err)
+/* Sends data; pass_fd >= 0 goes along with the first byte as SCM_RIGHTS
+ * (QEMU takes a passed fd with the command it arrives with: getfd). */
+static int send_all(int fd, const char *data, size_t len, int pass_fd, struct bg_error *err)
 {
         while (len > 0) {
-                ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+                ssize_t n;
+                if (pass_fd >= 0) {
+                        struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+                        union {
+                                char buf[CMSG_SPACE(sizeof(int))];
+                                struct cmsghdr align;
+                        } u;
+                        memset(&u, 0, sizeof(u));
+                        struct msghdr mh = {.msg_iov = &iov,
+                                            .msg_iovlen = 1,
+                                            .msg_control = u.buf,
+                                            .msg_controllen = sizeof(u.buf)};
+                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int));
+                        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+                        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+                        if (n > 0)
+                                pass_fd = -1;
+                } else {
+                        n = send(fd, data, len, MSG_NOSIGNAL);
+                }
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -125,8 +149,8 @@ static int send_all(int fd, const char *data, size_t len, struct bg_error *err)
         return 0;
 }
 
-static int execute_until(struct qmp *q, const char *command, json_t *args, uint64_t deadline,
-                         json_t **ret, struct bg_error *err)
+static int execute_until(struct qmp *q, const char *command, json_t *args, int pass_fd,
+                         uint64_t deadline, json_t **ret, struct bg_error *err)
 {
         uint64_t id = ++q->next_id;
         _cleanup_(json_decrefp) json_t *msg =
@@ -143,7 +167,7 @@ static int execute_until(struct qmp *q, const char *command, json_t *args, uint6
         memcpy(line, text, tl);
         line[tl] = '\n';
         line[tl + 1] = '\0';
-        int r = send_all(q->fd, line, tl + 1, err);
+        int r = send_all(q->fd, line, tl + 1, pass_fd, err);
         if (r < 0)
                 return r;
 
@@ -184,7 +208,15 @@ static int execute_until(struct qmp *q, const char *command, json_t *args, uint6
 int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms, json_t **ret,
                 struct bg_error *err)
 {
-        return execute_until(q, command, args, now_mono_msec() + timeout_ms, ret, err);
+        return execute_until(q, command, args, -1, now_mono_msec() + timeout_ms, ret, err);
+}
+
+int qmp_pass_fd(struct qmp *q, int fd, const char *name, uint64_t timeout_ms, struct bg_error *err)
+{
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "fdname", name);
+        if (!args)
+                return bg_error_set(err, ENOMEM, "QMP: out of memory");
+        return execute_until(q, "getfd", args, fd, now_mono_msec() + timeout_ms, NULL, err);
 }
 
 int qmp_open_fd(int fd, uint64_t timeout_ms, struct qmp **ret, struct bg_error *err)
@@ -205,7 +237,7 @@ int qmp_open_fd(int fd, uint64_t timeout_ms, struct qmp **ret, struct bg_error *
                            : r;
         if (!json_object_get(greeting, "QMP"))
                 return bg_error_set(err, EPROTO, "QMP: the first message is not a QMP greeting");
-        r = execute_until(q, "qmp_capabilities", NULL, deadline, NULL, err);
+        r = execute_until(q, "qmp_capabilities", NULL, -1, deadline, NULL, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(q);

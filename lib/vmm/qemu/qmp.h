@@ -35,3 +35,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct qmp *, qmp_free);
  * the connection (it exits after "quit", for one). */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, uint64_t timeout_ms, json_t **ret,
                 struct bg_error *err);
+
+/* Hands fd (borrowed; QEMU gets its own copy) to QEMU under name, for a later
+ * command that takes "fd:NAME" (migrate, migrate-incoming): QMP getfd with
+ * the descriptor passed as SCM_RIGHTS. */
+int qmp_pass_fd(struct qmp *q, int fd, const char *name, uint64_t timeout_ms, struct bg_error *err);

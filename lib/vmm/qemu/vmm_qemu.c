@@ -184,6 +184,16 @@ static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts
         if (opts->vsock && (spec->vsock_cid < 3 || spec->vsock_cid == UINT32_MAX))
                 return bg_error_set(err, EINVAL, "vsock CID %u is reserved (must be >= 3)",
                                     spec->vsock_cid);
+        if (spec->restore[0] && (!spec->mem.path[0] || spec->mem.shared))
+                return bg_error_set(err, EINVAL,
+                                    "restoring a snapshot needs its memory file, mapped private");
+        if (spec->mem.path[0] && spec->mem.path[0] != '/')
+                return bg_error_set(err, EINVAL, "memory file '%s' is not an absolute path",
+                                    spec->mem.path);
+        if (spec->restore[0] && opts->vsock)
+                return bg_error_set(err, EINVAL,
+                                    "a restored guest keeps its snapshot's vsock CID: use the "
+                                    "virtio-serial agent channel");
         int r = check_socket_path(spec->dir, QEMU_QMP_SOCK, err);
         if (r < 0)
                 return r;
@@ -223,7 +233,18 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 add_opt_path(&s, "guest=", spec->name[0] ? spec->name : spec->id, "");
         }
         strv_add(&s, "-M");
-        strv_add(&s, VMM_QEMU_MACHINE);
+        if (spec->mem.path[0]) {
+                /* The guest's RAM is a file (templates and their clones). */
+                strv_add(&s, VMM_QEMU_MACHINE ",memory-backend=mem");
+                strv_add(&s, "-object");
+                char prefix[96];
+                snprintf(prefix, sizeof(prefix), "memory-backend-file,id=mem,size=%" PRIu32 "M,mem-path=",
+                         spec->memory_mib);
+                add_opt_path(&s, prefix, spec->mem.path,
+                             spec->mem.shared ? ",share=on" : ",share=off");
+        } else {
+                strv_add(&s, VMM_QEMU_MACHINE);
+        }
         strv_add(&s, "-accel");
         strv_add(&s, kvm ? "kvm" : "tcg,thread=multi");
         strv_add(&s, "-cpu");
@@ -302,6 +323,11 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                             ",server=on,wait=off");
                 strv_add(&s, "-device");
                 strv_add(&s, "virtserialport,chardev=agent,name=" VMM_QEMU_AGENT_PORT_NAME);
+        }
+        if (spec->restore[0]) {
+                /* The state arrives over QMP (migrate-incoming) once QEMU is up. */
+                strv_add(&s, "-incoming");
+                strv_add(&s, "defer");
         }
         if (s.oom) {
                 vmm_qemu_argv_free(s.v);
@@ -429,6 +455,65 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, uint64_t start_time,
         }
 }
 
+/* x-ignore-shared: RAM in a shared memory-backend-file is not part of the
+ * migration stream (it stays in the file), so a snapshot's state file holds
+ * only the devices and CPUs (~100 KB). */
+static int ignore_shared(struct qmp *q, struct bg_error *err)
+{
+        _cleanup_(json_decrefp) json_t *args = json_pack(
+            "{s:[{s:s, s:b}]}", "capabilities", "capability", "x-ignore-shared", "state", 1);
+        if (!args)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        return qmp_execute(q, "migrate-set-capabilities", args, VMM_QEMU_QMP_CALL_MS, NULL, err);
+}
+
+/* Polls query-migrate until the migration completed or failed. */
+static int wait_migration(struct qmp *q, uint64_t timeout_ms, struct bg_error *err)
+{
+        uint64_t deadline = now_mono_msec() + timeout_ms;
+        for (unsigned delay = 2;; delay = delay < 50 ? delay * 2 : 50) {
+                _cleanup_(json_decrefp) json_t *st = NULL;
+                int r = qmp_execute(q, "query-migrate", NULL, VMM_QEMU_QMP_CALL_MS, &st, err);
+                if (r < 0)
+                        return r;
+                const char *status = json_string_value(json_object_get(st, "status"));
+                if (status && streq(status, "completed"))
+                        return 0;
+                if (status && (streq(status, "failed") || streq(status, "cancelled"))) {
+                        const char *why = json_string_value(json_object_get(st, "error-desc"));
+                        return bg_error_set(err, EIO, "migration %s%s%s", status,
+                                            why ? ": " : "", why ? why : "");
+                }
+                if (now_mono_msec() >= deadline)
+                        return bg_error_set(err, ETIMEDOUT,
+                                            "migration not done after %" PRIu64 " s (status %s)",
+                                            timeout_ms / 1000, status ? status : "none");
+                usleep(delay * 1000);
+        }
+}
+
+/* Loads a snapshot's device state into a QEMU started with -incoming defer;
+ * the guest is left paused (it was when the snapshot was taken). */
+static int migrate_incoming(struct qmp *q, const char *state, struct bg_error *err)
+{
+        int r = ignore_shared(q, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = open(state, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "open %s", state);
+        r = qmp_pass_fd(q, fd, "banger-state", VMM_QEMU_QMP_CALL_MS, err);
+        if (r < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "uri", "fd:banger-state");
+        if (!args)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        r = qmp_execute(q, "migrate-incoming", args, VMM_QEMU_QMP_CALL_MS, NULL, err);
+        if (r < 0)
+                return r;
+        return wait_migration(q, VMM_QEMU_MIGRATE_WAIT_MS, err);
+}
+
 static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, struct bg_error *err)
 {
         struct vmm_spec spec = *spec_in;
@@ -444,7 +529,10 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
                 if (r < 0)
                         return bg_error_set(err, -r, "choosing KVM or TCG: %s", why);
         }
-        opts.vsock = spec.vsock_cid >= 3 && vhost_vsock_usable();
+        /* A guest reads its vsock CID once, at boot: a clone restored from a
+         * template would keep the template's. Templates and clones talk to
+         * the agent over virtio-serial. */
+        opts.vsock = spec.vsock_cid >= 3 && !spec.mem.path[0] && vhost_vsock_usable();
         if (opts.accel == VMM_ACCEL_TCG) {
                 opts.tsc_khz = host_tsc_khz();
                 if (!opts.tsc_khz)
@@ -494,6 +582,11 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
                 r = qmp_execute(q, "query-kvm", NULL, 5000, &kvm, err);
                 if (r < 0)
                         bg_error_prefix(err, "QEMU started but");
+        }
+        if (r >= 0 && spec.restore[0]) {
+                r = migrate_incoming(q, spec.restore, err);
+                if (r < 0)
+                        bg_error_prefix(err, "restore %s", spec.restore);
         }
         if (r >= 0 && !vmm_proc_alive(pid, start))
                 r = bg_error_set(err, ESRCH, "QEMU exited right after start-up");
@@ -583,6 +676,52 @@ static int qemu_resume(const struct vmm_spec *spec, const struct vmm_handle *h,
         return qmp_one(spec, h, "cont", NULL, err);
 }
 
+static int qemu_snapshot(const struct vmm_spec *spec, const struct vmm_handle *h,
+                         const char *state_path, const char *mem_path, struct bg_error *err)
+{
+        if (!spec->mem.path[0] || !spec->mem.shared || !streq(spec->mem.path, mem_path))
+                return bg_error_set(err, EINVAL,
+                                    "a QEMU snapshot keeps the guest's memory in its shared "
+                                    "memory file: start the VM with mem.path = %s, shared",
+                                    mem_path);
+        if (!vmm_proc_alive(h->pid, h->start_time))
+                return bg_error_set(err, ESRCH, "QEMU (pid %d) is not running", (int)h->pid);
+        char qmp_path[VMM_PATH_MAX + 16];
+        (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, QEMU_QMP_SOCK);
+        _cleanup_(qmp_freep) struct qmp *q = NULL;
+        int r = qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, &q, err);
+        if (r < 0)
+                return r;
+        if ((r = qmp_execute(q, "stop", NULL, VMM_QEMU_QMP_CALL_MS, NULL, err)) < 0 ||
+            (r = ignore_shared(q, err)) < 0)
+                return r;
+        _cleanup_close_ int fd =
+            open(state_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create %s", state_path);
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "uri", "fd:banger-state");
+        if (!args)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        if (r >= 0)
+                r = qmp_pass_fd(q, fd, "banger-state", VMM_QEMU_QMP_CALL_MS, err);
+        if (r >= 0)
+                r = qmp_execute(q, "migrate", args, VMM_QEMU_QMP_CALL_MS, NULL, err);
+        if (r >= 0)
+                r = wait_migration(q, VMM_QEMU_MIGRATE_WAIT_MS, err);
+        /* The RAM file holds the rest: both must be on disk before the
+         * snapshot counts. */
+        if (r >= 0 && fsync(fd) < 0)
+                r = bg_error_errno(err, -errno, "sync %s", state_path);
+        if (r >= 0) {
+                _cleanup_close_ int mfd = open(mem_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                if (mfd < 0 || fsync(mfd) < 0)
+                        r = bg_error_errno(err, -errno, "sync %s", mem_path);
+        }
+        if (r < 0)
+                (void)unlink(state_path);
+        return r;
+}
+
 static int qemu_alive(const struct vmm_handle *h)
 {
         return vmm_proc_alive(h->pid, h->start_time);
@@ -665,7 +804,7 @@ static void qemu_exit_reason(const struct vmm_spec *spec, int wait_status, char 
 
 const struct vmm_driver vmm_qemu_driver = {
     .name = "qemu",
-    .caps = VMM_CAP_PAUSE,
+    .caps = VMM_CAP_PAUSE | VMM_CAP_SNAPSHOT,
     .agent_transports =
         VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_SERIAL_UNIX) | VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_VSOCK),
     .launch = qemu_launch,
@@ -677,4 +816,5 @@ const struct vmm_driver vmm_qemu_driver = {
     .query = qemu_query,
     .pause = qemu_pause,
     .resume = qemu_resume,
+    .snapshot = qemu_snapshot,
 };

@@ -18,6 +18,8 @@
 #define VMM_QEMU_QMP_WAIT_MS 10000
 /* How long kill waits for the process to disappear after SIGKILL. */
 #define VMM_QEMU_KILL_WAIT_MS 5000
+/* How long a snapshot's state may take to write or load. */
+#define VMM_QEMU_MIGRATE_WAIT_MS 60000
 /* How long one QMP command of request_stop, query, pause or resume may take. */
 #define VMM_QEMU_QMP_CALL_MS 5000
 
