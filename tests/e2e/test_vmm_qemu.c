@@ -6,7 +6,12 @@
  *  4. request_stop is accepted by QEMU; the agent's Shutdown makes QEMU exit
  *     by itself within 10 s, and exit_reason says so;
  *  5. a second launch is ended by kill, leaving no process;
- *  6. a launch with a bad kernel path fails quoting QEMU and leaves nothing.
+ *  6. a launch with a bad kernel path fails quoting QEMU and leaves nothing;
+ *  7. snapshot and restore: a guest booted with its RAM in a shared file is
+ *     snapshotted (device state ~100 KB, RAM stays in the file) and killed; a
+ *     new QEMU maps that file privately, loads the state and, resumed,
+ *     answers Health as the same guest within seconds; a restore from a
+ *     missing state file fails and leaves nothing running.
  * Usage: test_vmm_qemu_e2e BZIMAGE INITRD ROOT_QCOW2 WORK_IMG RO_IMG WORKDIR */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +42,7 @@ static const struct vmm_driver *drv = &vmm_qemu_driver;
                 }                                                                                  \
         } while (0)
 
-static struct vmm_handle live[3];
+static struct vmm_handle live[6];
 static int n_live;
 static const char *workdir;
 
@@ -69,7 +74,7 @@ _noreturn_ static void cleanup_and_exit(int code)
 
 static void track(const struct vmm_handle *h)
 {
-        if (n_live < 3)
+        if (n_live < 6)
                 live[n_live++] = *h;
 }
 
@@ -224,8 +229,8 @@ int main(int argc, char **argv)
         r = drv->resume(&s1, &h, &err);
         CHECK(r == 0, "resume: %s", err.msg);
         r = drv->query(&s1, &h, &vs, &err);
-        CHECK(r == 0 && vs.state == VMM_RUN_RUNNING, "query after resume: %d %s (%s)", r,
-              vs.detail, err.msg);
+        CHECK(r == 0 && vs.state == VMM_RUN_RUNNING, "query after resume: %d %s (%s)", r, vs.detail,
+              err.msg);
         agent_response_free(TAKE_PTR(health));
         r = agent_health(c, 10000, &health, &err);
         CHECK(r >= 0, "agent Health after resume: %s", err.msg);
@@ -303,6 +308,109 @@ int main(int argc, char **argv)
         snprintf(pidfile, sizeof(pidfile), "%s/vmm.pid", s3.dir);
         CHECK(access(pidfile, F_OK) < 0, "pidfile left behind");
         CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD, "a child process is left");
+
+        /* 7. Snapshot, then restore into a new process. */
+        CHECK(drv->caps & VMM_CAP_SNAPSHOT, "QEMU driver without VMM_CAP_SNAPSHOT");
+        struct vmm_spec t;
+        make_spec(&t, "tpl", argv);
+        t.accel = accel;
+        snprintf(t.mem.path, sizeof(t.mem.path), "%s/tpl/mem", workdir);
+        t.mem.shared = true;
+        struct vmm_handle ht;
+        bg_error_clear(&err);
+        r = drv->launch(&t, &ht, &err);
+        CHECK(r == 0, "template launch: %s", err.msg);
+        track(&ht);
+        c = agent_conn_free(c);
+        agent_response_free(TAKE_PTR(health));
+        deadline = now_mono_msec() + 90000;
+        for (;;) {
+                bg_error_clear(&err);
+                c = agent_conn_free(c);
+                r = agent_conn_open_unix(ht.agent_path, 5000, &c, &err);
+                if (r >= 0)
+                        r = agent_health(c, 2000, &health, &err);
+                if (r >= 0)
+                        break;
+                CHECK(drv->alive(&ht), "template QEMU died while booting");
+                CHECK(now_mono_msec() < deadline, "template: no Health in 90 s: %s", err.msg);
+                sleep_msec(200);
+        }
+        uint64_t boot_id_len = strlen(health->health->boot_id);
+        char boot_id[64];
+        snprintf(boot_id, sizeof(boot_id), "%s", health->health->boot_id);
+        c = agent_conn_free(c);
+        char state[600], mem_other[600];
+        snprintf(state, sizeof(state), "%s/tpl/state", workdir);
+        snprintf(mem_other, sizeof(mem_other), "%s/tpl/other", workdir);
+        bg_error_clear(&err);
+        CHECK(drv->snapshot(&t, &ht, state, mem_other, &err) == -EINVAL,
+              "snapshot to another memory file: %s", err.msg);
+        t0 = now_mono_msec();
+        r = drv->snapshot(&t, &ht, state, t.mem.path, &err);
+        CHECK(r == 0, "snapshot: %s", err.msg);
+        struct stat sst;
+        CHECK(stat(state, &sst) == 0 && sst.st_size > 0 && sst.st_size < 8 * 1024 * 1024 &&
+                  (sst.st_mode & 0777) == 0600,
+              "state file: %lld bytes", (long long)sst.st_size);
+        printf("snapshot: %lld bytes of device state in %" PRIu64 " ms\n", (long long)sst.st_size,
+               now_mono_msec() - t0);
+        bg_error_clear(&err);
+        CHECK(drv->snapshot(&t, &ht, state, t.mem.path, &err) < 0,
+              "snapshot over an existing state");
+        r = drv->kill(&ht, &err);
+        CHECK(r == 0, "kill template: %s", err.msg);
+
+        struct vmm_spec cl;
+        make_spec(&cl, "clone", argv);
+        cl.accel = accel;
+        snprintf(cl.mem.path, sizeof(cl.mem.path), "%s", t.mem.path);
+        cl.mem.shared = false;
+        snprintf(cl.restore, sizeof(cl.restore), "%s", state);
+        struct vmm_handle hc;
+        t0 = now_mono_msec();
+        bg_error_clear(&err);
+        r = drv->launch(&cl, &hc, &err);
+        CHECK(r == 0, "restore: %s", err.msg);
+        track(&hc);
+        uint64_t restore_ms = now_mono_msec() - t0;
+        r = drv->query(&cl, &hc, &vs, &err);
+        CHECK(r == 0 && vs.state == VMM_RUN_PAUSED, "restored guest is %s (%s)", vs.detail,
+              err.msg);
+        r = drv->resume(&cl, &hc, &err);
+        CHECK(r == 0, "resume restored: %s", err.msg);
+        agent_response_free(TAKE_PTR(health));
+        r = agent_conn_open_unix(hc.agent_path, 5000, &c, &err);
+        if (r >= 0)
+                r = agent_health(c, 10000, &health, &err);
+        CHECK(r >= 0, "restored agent Health: %s", err.msg);
+        uint64_t ready_ms = now_mono_msec() - t0;
+        CHECK(strlen(health->health->boot_id) == boot_id_len &&
+                  streq(health->health->boot_id, boot_id),
+              "restored guest has boot id %s, the template had %s", health->health->boot_id,
+              boot_id);
+        printf("restore: state loaded in %" PRIu64 " ms, agent answers %" PRIu64
+               " ms after launch (same boot id)\n",
+               restore_ms, ready_ms);
+        c = agent_conn_free(c);
+        r = drv->kill(&hc, &err);
+        CHECK(r == 0, "kill clone: %s", err.msg);
+
+        struct vmm_spec bad;
+        make_spec(&bad, "badrestore", argv);
+        bad.accel = accel;
+        snprintf(bad.mem.path, sizeof(bad.mem.path), "%s", t.mem.path);
+        snprintf(bad.restore, sizeof(bad.restore), "%s/tpl/no-such-state", workdir);
+        struct vmm_handle hb;
+        bg_error_clear(&err);
+        r = drv->launch(&bad, &hb, &err);
+        CHECK(r < 0 && strstr(err.msg, "no-such-state"), "restore from a missing state: %d %s", r,
+              err.msg);
+        snprintf(pidfile, sizeof(pidfile), "%s/vmm.pid", bad.dir);
+        CHECK(access(pidfile, F_OK) < 0, "pidfile left behind by a failed restore");
+        CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD,
+              "a child process is left by a failed restore");
+        printf("restore from a missing state: %s\n", err.msg);
 
         printf("PASS\n");
         return 0;

@@ -562,7 +562,9 @@ static void test_query_pause_resume(void **state)
 {
         const struct vmm_driver *d = &vmm_qemu_driver;
         assert_true(d->caps & VMM_CAP_PAUSE);
-        assert_false(d->caps & (VMM_CAP_SNAPSHOT | VMM_CAP_HOTPLUG));
+        assert_true(d->caps & VMM_CAP_SNAPSHOT);
+        assert_false(d->caps & VMM_CAP_HOTPLUG);
+        assert_non_null(d->snapshot);
         assert_int_equal(d->agent_transports,
                          VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_SERIAL_UNIX) |
                              VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_VSOCK));

@@ -238,8 +238,9 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                 strv_add(&s, VMM_QEMU_MACHINE ",memory-backend=mem");
                 strv_add(&s, "-object");
                 char prefix[96];
-                snprintf(prefix, sizeof(prefix), "memory-backend-file,id=mem,size=%" PRIu32 "M,mem-path=",
-                         spec->memory_mib);
+                snprintf(
+                    prefix, sizeof(prefix),
+                    "memory-backend-file,id=mem,size=%" PRIu32 "M,mem-path=", spec->memory_mib);
                 add_opt_path(&s, prefix, spec->mem.path,
                              spec->mem.shared ? ",share=on" : ",share=off");
         } else {
@@ -481,8 +482,8 @@ static int wait_migration(struct qmp *q, uint64_t timeout_ms, struct bg_error *e
                         return 0;
                 if (status && (streq(status, "failed") || streq(status, "cancelled"))) {
                         const char *why = json_string_value(json_object_get(st, "error-desc"));
-                        return bg_error_set(err, EIO, "migration %s%s%s", status,
-                                            why ? ": " : "", why ? why : "");
+                        return bg_error_set(err, EIO, "migration %s%s%s", status, why ? ": " : "",
+                                            why ? why : "");
                 }
                 if (now_mono_msec() >= deadline)
                         return bg_error_set(err, ETIMEDOUT,
