@@ -28,6 +28,7 @@ enum cli_complete {
         CLI_COMPLETE_KERNEL, /* live kernel names from the running services */
         CLI_COMPLETE_VM,     /* live VM names */
         CLI_COMPLETE_IMAGE,  /* live image names */
+        CLI_COMPLETE_TEMPLATE, /* live template names */
 };
 
 struct cli_cmd {
@@ -130,6 +131,12 @@ int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_resume(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_template_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_template_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_template_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_template_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_completion(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_version(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -299,6 +299,13 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 }
                 cr.memory_mib = u;
         }
+        if (cli_flag_value(cli, "template"))
+                cr.template_ = (char *)cli_flag_value(cli, "template");
+        cr.cold = cli_flag(cli, "cold");
+        if (cr.cold && cr.template_[0]) {
+                cli_fail(RPC_INVALID_ARGUMENT, "--template and --cold exclude each other");
+                goto out;
+        }
         Banger__V1__Vm *vm = NULL;
         r = cli_op_run(c.gw, "banger.v1.VmService", "Create", &cr.base, false,
                        &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm, &st);

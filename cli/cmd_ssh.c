@@ -44,9 +44,9 @@ int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         snprintf(state, sizeof(state), "%s", vm->state);
         banger__v1__vm__free_unpacked(vm, NULL);
         if (!running)
-                return cli_fail(RPC_FAILED_PRECONDITION,
-                                "VM %s is %s; start it first (banger vm start %s)", argv[0], state,
-                                argv[0]);
+                return cli_fail(RPC_FAILED_PRECONDITION, "VM %s is %s; %s it first (banger vm %s %s)",
+                                argv[0], state, streq(state, "paused") ? "resume" : "start",
+                                streq(state, "paused") ? "resume" : "start", argv[0]);
         char cfg[PATH_MAX];
         ssh_config_path(cli, cfg, sizeof(cfg));
         if (access(cfg, R_OK) < 0)

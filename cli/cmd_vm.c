@@ -38,6 +38,7 @@ static json_t *vm_json(const Banger__V1__Vm *v)
             "updated_unix_ms", (json_int_t)v->updated_unix_ms, "host_key", v->host_key);
         if (v->error[0])
                 json_object_set_new(o, "error", json_string(v->error));
+        json_object_set_new(o, "template", json_string(v->template_));
         return o;
 }
 
@@ -59,6 +60,9 @@ static void vm_print(const Banger__V1__Vm *v)
                 printf("pid:       %d\n", v->pid);
         if (v->host_key[0])
                 printf("host key:  %s\n", v->host_key);
+        if (v->template_[0])
+                printf("template:  %s (its root disk reads through the template's)\n",
+                       v->template_);
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
@@ -124,6 +128,11 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         } else if (cli_flag_value(cli, "guest-path")) {
                 return cli_fail(RPC_INVALID_ARGUMENT, "--guest-path goes with --workspace");
         }
+        if ((v = cli_flag_value(cli, "template")))
+                req.template_ = (char *)v;
+        req.cold = cli_flag(cli, "cold");
+        if (req.cold && req.template_[0])
+                return cli_fail(RPC_INVALID_ARGUMENT, "--template and --cold exclude each other");
         return follow_vm_op(cli, "Create", &req.base);
 }
 
@@ -155,6 +164,16 @@ static int simple_vm_verb(struct cli *cli, const char *method, const char *ref,
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         return simple_vm_verb(cli, "Stop", argv[0], 60000, "stopped");
+}
+
+int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        return simple_vm_verb(cli, "Pause", argv[0], 15000, "paused");
+}
+
+int cmd_vm_resume(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
+{
+        return simple_vm_verb(cli, "Resume", argv[0], 15000, "resumed");
 }
 
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

@@ -298,9 +298,9 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         Banger__V1__Workspace *prepared = NULL;
         struct bg_ssh *s = NULL;
         if (strcmp(vm->state, "running") != 0) {
-                cli_fail(RPC_FAILED_PRECONDITION,
-                         "VM %s is %s; start it first (banger vm start %s)", vm->name, vm->state,
-                         vm->name);
+                const char *verb = strcmp(vm->state, "paused") == 0 ? "resume" : "start";
+                cli_fail(RPC_FAILED_PRECONDITION, "VM %s is %s; %s it first (banger vm %s %s)",
+                         vm->name, vm->state, verb, verb, vm->name);
                 goto out;
         }
         Banger__V1__Workspace *w = newest_workspace(gw, vm->id, &keep, &st, &r);

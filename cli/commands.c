@@ -261,6 +261,9 @@ static const struct cli_flag vm_create_flags[] = {
     {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
     {"workspace", 0, "PATH", "write this git work tree into the work disk before boot"},
     {"guest-path", 0, "PATH", "where the workspace goes, below /root (default: /root/repo)"},
+    {"template", 0, "TEMPLATE",
+     "resume this snapshot template instead of booting (default: config vm.template)"},
+    {"cold", 0, NULL, "boot from the image even when a template could be used"},
     {"json", 0, NULL, "print the VM as JSON when it is running"},
 };
 
@@ -275,6 +278,9 @@ static const struct cli_flag vm_run_flags[] = {
     {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
     {"vcpu", 0, "N", "virtual CPUs, 1-32"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144"},
+    {"template", 0, "TEMPLATE",
+     "resume this snapshot template instead of booting (default: config vm.template)"},
+    {"cold", 0, NULL, "boot from the image even when a template could be used"},
 };
 
 static const struct cli_flag vm_exec_flags[] = {
@@ -356,7 +362,8 @@ static const struct cli_cmd vm_cmds[] = {
      .args = "[PATH] [-- CMD [ARG…]]",
      .summary = "Run a command in a new VM, with your git workspace copied in",
      .description = "Makes sure the kernel and image exist (pulling and building them on first\n"
-                    "use, with progress), creates and boots a VM, and when PATH is a git\n"
+                    "use, with progress), creates and boots a VM (or resumes it from a\n"
+                    "snapshot template, see `banger template --help`), and when PATH is a git\n"
                     "repository writes its files (what git tracks or would add) and .git into the\n"
                     "new VM's work disk at /root/repo before it boots. Then runs CMD\n"
                     "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
@@ -379,7 +386,11 @@ static const struct cli_cmd vm_cmds[] = {
          "that fails to boot is left in state error with the reason and no leftovers.\n"
          "With --workspace PATH the git work tree at PATH (tracked files, untracked ones\n"
          "git does not ignore, and .git) is written into the new work disk before boot,\n"
-         "with no network copy; `banger vm exec` then runs commands in it.",
+         "with no network copy; `banger vm exec` then runs commands in it.\n\n"
+         "With config vm.template = \"auto\" (the default) a VM whose image, kernel, vcpu\n"
+         "and memory have a snapshot template is resumed from it instead of booted, in\n"
+         "well under a second; the first VM of a kind boots cold and the template is made\n"
+         "in the background. --template NAME uses that template, --cold always boots.",
      .flags = vm_create_flags,
      .n_flags = ELEMENTSOF(vm_create_flags),
      .run = cmd_vm_create},
@@ -398,6 +409,27 @@ static const struct cli_cmd vm_cmds[] = {
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_stop,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "pause",
+     .args = "VM",
+     .summary = "Stop a running VM's vCPUs; it keeps its memory, disks and address",
+     .description = "The guest stops where it is (its clock too) until `banger vm resume`.\n"
+                    "A paused VM stays paused across service restarts; `vm stop` resumes it\n"
+                    "first so it can shut down cleanly; exec and ssh wait for a resume.",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_pause,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "resume",
+     .args = "VM",
+     .summary = "Start a paused VM's vCPUs again",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_vm_resume,
      .min_args = 1,
      .max_args = 1,
      .complete = CLI_COMPLETE_VM},
@@ -637,6 +669,59 @@ static const struct cli_flag doctor_flags[] = {
     {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
 };
 
+static const struct cli_flag template_create_flags[] = {
+    {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
+    {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
+    {"vcpu", 0, "N", "virtual CPUs of its clones, 1-32 (default: config vm.vcpu)"},
+    {"mem", 0, "MIB", "memory of its clones in MiB (default: config vm.memory_mib)"},
+    {"from", 0, "VM", "make it from this stopped VM's disks (and its image, kernel, size)"},
+    {"json", 0, NULL, "print the template as JSON when it is ready"},
+};
+
+static const struct cli_cmd template_cmds[] = {
+    {.name = "create",
+     .args = "NAME",
+     .summary = "Boot a VM once and save it as a snapshot template",
+     .description =
+         "Boots a VM of the image and kernel (or, with --from VM, of a stopped VM's disks:\n"
+         "its installed packages and files), waits until its agent answers and sshd\n"
+         "listens, and saves it: its RAM in a file, its device state, its disks frozen,\n"
+         "all under STATE/templates/<id>/. `banger vm create|run --template NAME` then\n"
+         "resumes clones of it instead of booting: each maps the RAM file copy-on-write\n"
+         "and gets its own disks (an overlay over the template's root, a copy of its\n"
+         "work disk with your file_sync entries and workspace), hostname, address, MAC,\n"
+         "clock, RNG state, SSH host key and machine-id before it is reported ready.\n"
+         "Progress is shown per stage; Ctrl-C cancels.",
+     .flags = template_create_flags,
+     .n_flags = ELEMENTSOF(template_create_flags),
+     .run = cmd_template_create,
+     .min_args = 1,
+     .max_args = 1},
+    {.name = "list",
+     .summary = "List templates: state, what they are made of, size, clones",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_template_list},
+    {.name = "show",
+     .args = "TEMPLATE",
+     .summary = "Show one template",
+     .flags = json_flag,
+     .n_flags = ELEMENTSOF(json_flag),
+     .run = cmd_template_show,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_TEMPLATE},
+    {.name = "delete",
+     .args = "TEMPLATE",
+     .summary = "Delete a template (refused while VMs cloned from it exist)",
+     .description = "A clone's root disk reads through its template's frozen one, for as long\n"
+                    "as the clone exists: delete the clones first (the error names them).",
+     .run = cmd_template_delete,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_TEMPLATE},
+};
+
 static const struct cli_cmd root_cmds[] = {
     {.name = "vm",
      .summary = "Create, start, stop and delete VMs",
@@ -646,6 +731,10 @@ static const struct cli_cmd root_cmds[] = {
      .summary = "Pull, build, list, show and delete root images",
      .subs = image_cmds,
      .n_subs = ELEMENTSOF(image_cmds)},
+    {.name = "template",
+     .summary = "Snapshot templates: VMs resumed instead of booted",
+     .subs = template_cmds,
+     .n_subs = ELEMENTSOF(template_cmds)},
     {.name = "ssh-config",
      .summary = "Show banger's ssh config for VMs, or include it from ~/.ssh/config",
      .description = "banger-vmsvc keeps CONFIG_DIR/ssh/config and known_hosts up to date: a Host\n"

@@ -10,6 +10,7 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "banger/v1/template.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
 
@@ -64,6 +65,21 @@ static void complete_images(const char *partial)
         }
 }
 
+static void complete_templates(const char *partial)
+{
+        struct cli cli = {0};
+        struct rpc_status st = {0};
+        Banger__V1__ListTemplatesRequest req = BANGER__V1__LIST_TEMPLATES_REQUEST__INIT;
+        Banger__V1__ListTemplatesResponse *resp = NULL;
+        if (cli_call(&cli, "/banger.v1.TemplateService/List", &req.base,
+                     &banger__v1__list_templates_response__descriptor, (ProtobufCMessage **)&resp,
+                     1500, RPC_CALL_IDEMPOTENT, &st) == 0) {
+                for (size_t i = 0; i < resp->n_templates; i++)
+                        print_matching(resp->templates[i]->name, partial);
+                banger__v1__list_templates_response__free_unpacked(resp, NULL);
+        }
+}
+
 int cli_complete_main(int argc, char **argv)
 {
         /* argv: the words after "banger", the last one being completed. */
@@ -112,6 +128,8 @@ int cli_complete_main(int argc, char **argv)
                                 complete_kernels(partial);
                         else if (streq(f->arg, "VM"))
                                 complete_vms(partial);
+                        else if (streq(f->arg, "TEMPLATE"))
+                                complete_templates(partial);
                         else if (streq(f->arg, "FILE") || streq(f->arg, "DIR") ||
                                  (streq(f->arg, "PATH") && !streq(f->name, "guest-path")))
                                 printf("__files__\n"); /* host paths; not --guest-path */
@@ -146,6 +164,9 @@ int cli_complete_main(int argc, char **argv)
                 break;
         case CLI_COMPLETE_IMAGE:
                 complete_images(partial);
+                break;
+        case CLI_COMPLETE_TEMPLATE:
+                complete_templates(partial);
                 break;
         case CLI_COMPLETE_NONE:
                 break;

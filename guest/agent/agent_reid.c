@@ -356,6 +356,27 @@ int agent_reid_apply(const struct agent_reid_env *env,
                         return r;
                 }
         }
+        if (env->system && !agent_work_mounted()) {
+                /* A clone: the template gave its work disk up before it was
+                 * saved; this one is the clone's own copy. */
+                char cmdline[4096] = "";
+                FILE *f = fopen("/proc/cmdline", "re");
+                if (f) {
+                        if (!fgets(cmdline, sizeof(cmdline), f))
+                                cmdline[0] = '\0';
+                        fclose(f);
+                }
+                struct agent_config boot;
+                if (agent_config_parse(cmdline, &boot, NULL, NULL) < 0 || !boot.work[0]) {
+                        snprintf(msg, len, "no banger.work on the kernel command line");
+                        return -ENOENT;
+                }
+                if ((r = agent_work_mount(boot.work)) < 0) {
+                        snprintf(msg, len, "mount the work disk %s at /root: %s", boot.work,
+                                 strerror(-r));
+                        return r;
+                }
+        }
         if ((r = write_identity_files(env, req, &cfg, out, msg, len)) < 0)
                 return r;
         if (!env->system)

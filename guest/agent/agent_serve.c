@@ -9,6 +9,7 @@
 #include "agent_frame.h"
 #include "agent_ports.h"
 #include "agent_reid.h"
+#include "agent_setup.h"
 #include "agent_sysinfo.h"
 #include "banger/v1/agent.pb-c.h"
 #include "util/macro.h"
@@ -139,6 +140,24 @@ static int handle_reidentify(const struct agent_serve_ctx *ctx, uint64_t id,
         return r;
 }
 
+static int handle_unmount_work(const struct agent_serve_ctx *ctx, uint64_t id, uint8_t **ret_out,
+                               size_t *ret_len)
+{
+        if (!ctx->reid || !ctx->reid->system)
+                return pack_error(id, ENOTSUP, "this agent does not unmount its work disk", ret_out,
+                                  ret_len);
+        char why[512];
+        int r = agent_work_unmount(why, sizeof(why));
+        if (r < 0)
+                return pack_error(id, -r, why, ret_out, ret_len);
+        Banger__V1__AgentResponse resp = BANGER__V1__AGENT_RESPONSE__INIT;
+        Banger__V1__AgentUnmountedWork done = BANGER__V1__AGENT_UNMOUNTED_WORK__INIT;
+        resp.id = id;
+        resp.kind_case = BANGER__V1__AGENT_RESPONSE__KIND_UNMOUNT_WORK;
+        resp.unmount_work = &done;
+        return pack_response(&resp, ret_out, ret_len);
+}
+
 int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, size_t len,
                        uint8_t **ret_out, size_t *ret_len, bool *ret_shutdown)
 {
@@ -166,6 +185,9 @@ int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, siz
                 break;
         case BANGER__V1__AGENT_REQUEST__KIND_REIDENTIFY:
                 r = handle_reidentify(ctx, id, req->reidentify, ret_out, ret_len);
+                break;
+        case BANGER__V1__AGENT_REQUEST__KIND_UNMOUNT_WORK:
+                r = handle_unmount_work(ctx, id, ret_out, ret_len);
                 break;
         default:
                 r = pack_error(id, EINVAL, "request names no known operation", ret_out, ret_len);

@@ -1,6 +1,7 @@
 #include "agent_setup.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -105,11 +106,12 @@ int agent_write_sshd_hostkey(const char *root)
         /* sshd refuses group/world-readable private keys. */
         if (chmod(key, 0600) < 0)
                 return -errno;
-        int r = agent_write_file_atomic(root, AGENT_SSHD_HOSTKEY_DROPIN,
-                                  "# Written by banger-agent: the VM's pinned host key from its "
-                                  "work disk.\n"
-                                  "HostKey " AGENT_SSH_HOST_KEY "\n",
-                                  0644);
+        int r =
+            agent_write_file_atomic(root, AGENT_SSHD_HOSTKEY_DROPIN,
+                                    "# Written by banger-agent: the VM's pinned host key from its "
+                                    "work disk.\n"
+                                    "HostKey " AGENT_SSH_HOST_KEY "\n",
+                                    0644);
         return r < 0 ? r : 1;
 }
 
@@ -221,6 +223,105 @@ static int mount_disk(const char *dev, const char *target, unsigned long flags, 
         return 0;
 }
 
+int agent_work_mount(const char *dev)
+{
+        int r = mount_disk(dev, "/root", MS_NOSUID | MS_NODEV, "work");
+        if (r < 0)
+                return r;
+        if (chown("/root", 0, 0) < 0 || root_home_mode() < 0) {
+                r = -errno;
+                agent_log("set owner and mode of /root: %m");
+                return r;
+        }
+        /* The image's /root/.hushlogin is hidden by the work disk: keep
+         * logins quiet on it too. */
+        int fd = open("/root/.hushlogin", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0)
+                close(fd);
+        return 0;
+}
+
+bool agent_work_mounted(void)
+{
+        struct stat root, top;
+        return stat("/root", &root) == 0 && stat("/", &top) == 0 && root.st_dev != top.st_dev;
+}
+
+/* The first few processes whose working directory or an open file is under
+ * /root, as "name[pid]" into buf: why /root is busy. */
+static void root_users(char *buf, size_t len)
+{
+        buf[0] = '\0';
+        DIR *proc = opendir("/proc");
+        if (!proc)
+                return;
+        size_t used = 0, n = 0;
+        struct dirent *de;
+        while ((de = readdir(proc)) && n < 5) {
+                if (de->d_name[0] < '1' || de->d_name[0] > '9')
+                        continue;
+                char p[300], target[512], comm[64] = "?";
+                bool uses = false;
+                snprintf(p, sizeof(p), "/proc/%s/cwd", de->d_name);
+                ssize_t l = readlink(p, target, sizeof(target) - 1);
+                if (l > 0) {
+                        target[l] = '\0';
+                        uses = strncmp(target, "/root", 5) == 0 && (target[5] == '/' || !target[5]);
+                }
+                snprintf(p, sizeof(p), "/proc/%s/fd", de->d_name);
+                DIR *fds = uses ? NULL : opendir(p);
+                struct dirent *fe;
+                while (fds && !uses && (fe = readdir(fds))) {
+                        snprintf(p, sizeof(p), "/proc/%s/fd/%s", de->d_name, fe->d_name);
+                        l = readlink(p, target, sizeof(target) - 1);
+                        if (l > 0) {
+                                target[l] = '\0';
+                                uses = strncmp(target, "/root/", 6) == 0;
+                        }
+                }
+                if (fds)
+                        closedir(fds);
+                if (!uses)
+                        continue;
+                snprintf(p, sizeof(p), "/proc/%s/comm", de->d_name);
+                FILE *f = fopen(p, "re");
+                if (f) {
+                        if (fgets(comm, sizeof(comm), f))
+                                comm[strcspn(comm, "\n")] = '\0';
+                        fclose(f);
+                }
+                int w =
+                    snprintf(buf + used, len - used, "%s%s[%s]", n ? ", " : "", comm, de->d_name);
+                if (w < 0 || (size_t)w >= len - used)
+                        break;
+                used += (size_t)w;
+                n++;
+        }
+        closedir(proc);
+}
+
+int agent_work_unmount(char *why, size_t len)
+{
+        why[0] = '\0';
+        if (!agent_work_mounted())
+                return 0;
+        sync();
+        if (umount2("/root", 0) == 0) {
+                agent_log("unmounted the work disk from /root");
+                return 0;
+        }
+        int r = -errno;
+        if (r == -EBUSY) {
+                char users[400];
+                root_users(users, sizeof(users));
+                snprintf(why, len, "/root is in use%s%s", users[0] ? " by " : "", users);
+        } else {
+                snprintf(why, len, "unmount /root: %s", strerror(-r));
+        }
+        agent_log("%s", why);
+        return r;
+}
+
 int agent_setup_run(const char *cmdline)
 {
         struct agent_config cfg;
@@ -266,21 +367,8 @@ int agent_setup_run(const char *cmdline)
                         failed++;
         }
 
-        if (cfg.work[0]) {
-                if (mount_disk(cfg.work, "/root", MS_NOSUID | MS_NODEV, "work") < 0) {
-                        failed++;
-                } else if (chown("/root", 0, 0) < 0 || root_home_mode() < 0) {
-                        agent_log("set owner and mode of /root: %m");
-                        failed++;
-                } else {
-                        /* The image's /root/.hushlogin is hidden by the work
-                         * disk: keep logins quiet on it too. */
-                        int fd = open("/root/.hushlogin",
-                                      O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        if (fd >= 0)
-                                close(fd);
-                }
-        }
+        if (cfg.work[0] && agent_work_mount(cfg.work) < 0)
+                failed++;
 
         r = agent_write_sshd_hostkey("/");
         if (r < 0) {

@@ -28,6 +28,17 @@ int agent_write_resolv_conf(const char *root, const struct agent_config *cfg);
  * drop-in was written, 0 if not, -errno. */
 int agent_write_sshd_hostkey(const char *root);
 
+/* Mounts the work disk dev at /root (owner root, mode from the disk minus
+ * group/other write, .hushlogin). 0 or -errno (logged). */
+int agent_work_mount(const char *dev);
+/* True when something other than the root disk is mounted at /root. */
+bool agent_work_mounted(void);
+/* Syncs and unmounts /root, so the host may change the work disk while the
+ * guest keeps running (a template about to be saved: each clone gets its own
+ * copy, with its own files, mounted again by Reidentify). 0 when nothing is
+ * mounted there; -EBUSY with the processes that hold it in why. */
+int agent_work_unmount(char *why, size_t len);
+
 /* Everything, on the running system. Returns the number of steps that failed
  * (logged), never a reason to stop the boot. */
 int agent_setup_run(const char *cmdline);

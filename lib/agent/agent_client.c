@@ -277,6 +277,8 @@ static const char *kind_name(Banger__V1__AgentRequest__KindCase k)
                 return "Shutdown";
         case BANGER__V1__AGENT_REQUEST__KIND_REIDENTIFY:
                 return "Reidentify";
+        case BANGER__V1__AGENT_REQUEST__KIND_UNMOUNT_WORK:
+                return "UnmountWork";
         default:
                 return "request";
         }
@@ -410,4 +412,15 @@ int agent_reidentify(struct agent_conn *c, const Banger__V1__AgentReidentifyRequ
         req.reidentify = (Banger__V1__AgentReidentifyRequest *)body;
         return typed_call(c, &req, BANGER__V1__AGENT_RESPONSE__KIND_REIDENTIFY, timeout_ms, ret,
                           err);
+}
+
+int agent_unmount_work(struct agent_conn *c, uint64_t timeout_ms, struct bg_error *err)
+{
+        Banger__V1__AgentRequest req = BANGER__V1__AGENT_REQUEST__INIT;
+        Banger__V1__AgentUnmountWorkRequest body = BANGER__V1__AGENT_UNMOUNT_WORK_REQUEST__INIT;
+        req.kind_case = BANGER__V1__AGENT_REQUEST__KIND_UNMOUNT_WORK;
+        req.unmount_work = &body;
+        _cleanup_(agent_response_freep) Banger__V1__AgentResponse *resp = NULL;
+        return typed_call(c, &req, BANGER__V1__AGENT_RESPONSE__KIND_UNMOUNT_WORK, timeout_ms,
+                          &resp, err);
 }

@@ -65,6 +65,10 @@ int agent_shutdown(struct agent_conn *c, uint64_t timeout_ms, struct bg_error *e
 int agent_reidentify(struct agent_conn *c, const Banger__V1__AgentReidentifyRequest *body,
                      uint64_t timeout_ms, Banger__V1__AgentResponse **ret, struct bg_error *err);
 
+/* Asks the guest to sync and unmount its work disk from /root (before a
+ * template is saved). */
+int agent_unmount_work(struct agent_conn *c, uint64_t timeout_ms, struct bg_error *err);
+
 /* Frees an unpacked response; accepts NULL. */
 void agent_response_free(Banger__V1__AgentResponse *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Banger__V1__AgentResponse *, agent_response_free);

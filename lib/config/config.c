@@ -72,6 +72,15 @@ static const struct bg_config_key schema[] = {
      "Stop a VM whose guest has been idle (under 10 % CPU) this long, like \"90s\" "
      "or \"1h30m\" (or seconds); \"0\" = never.",
      config_parse_duration, NULL, CFG(vm.auto_stop_after), 0, 0, NULL},
+    {"vm.template", "string", "\"auto\"",
+     "How new VMs start: \"auto\" resumes a snapshot template kept for their image, kernel, "
+     "vcpu and memory (made in the background the first time), \"off\" always boots cold, any "
+     "other name resumes that template (banger template create).",
+     config_parse_name, config_release_string, CFG(vm.template_), 0, 0, NULL},
+    {"vm.auto_templates", "integer", "3",
+     "Automatic templates kept at most (each holds a RAM file of the VM's memory size); the "
+     "least recently used one without clones goes first (0..64; 0 = none are made).",
+     config_parse_int, NULL, CFG(vm.auto_templates), 0, 64, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},

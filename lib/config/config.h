@@ -78,6 +78,8 @@ struct bg_config {
                 char *default_image;      /* "golden" */
                 char *default_kernel;     /* "debian-cloud-amd64" */
                 uint64_t auto_stop_after; /* seconds; 0 = never */
+                char *template_;          /* "auto", "off" or a template name */
+                uint32_t auto_templates;  /* 3 (0..64) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */

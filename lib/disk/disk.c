@@ -111,10 +111,13 @@ static void chomp(char *s)
                 s[--n] = '\0';
 }
 
-int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *dst,
-                       struct bg_error *err)
+int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *base_format,
+                       const char *dst, struct bg_error *err)
 {
         char out[1024];
+        if (!streq(base_format, "raw") && !streq(base_format, "qcow2"))
+                return bg_error_set(err, EINVAL, "backing format '%s' is not raw or qcow2",
+                                    base_format);
         if (base[0] != '/')
                 return bg_error_set(err, EINVAL, "backing file %s must be an absolute path", base);
         if (access(base, R_OK) < 0)
@@ -125,7 +128,7 @@ int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *dst,
                         "-f",
                         "qcow2",
                         "-F",
-                        "raw",
+                        (char *)base_format,
                         "-b",
                         (char *)base,
                         (char *)dst,

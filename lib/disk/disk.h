@@ -20,9 +20,10 @@ const char *disk_clone_method_to_string(enum disk_clone_method m);
 int disk_clone(const char *src, const char *dst, enum disk_clone_method *ret_method,
                struct bg_error *err);
 
-/* qemu-img create -f qcow2 -F raw -b BASE DST (BASE must be an absolute path). */
-int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *dst,
-                       struct bg_error *err);
+/* qemu-img create -f qcow2 -F BASE_FORMAT -b BASE DST (BASE must be an
+ * absolute path; BASE_FORMAT "raw" or "qcow2"). */
+int disk_qcow2_overlay(const char *qemu_img, const char *base, const char *base_format,
+                       const char *dst, struct bg_error *err);
 
 /* A fresh ext4 of size bytes at path (sparse), root owned by 0:0:
  * mkfs.ext4 -F -q -E root_owner=0:0,lazy_itable_init=1,lazy_journal_init=1. */

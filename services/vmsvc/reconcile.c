@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "log/log.h"
+#include "util/fs.h"
 #include "util/timeutil.h"
 
 /* A stable guest vsock CID per VM, >= 3, from the id's first 7 hex digits. */
@@ -33,7 +34,48 @@ int vm_spec_identity(const struct vm_record *r, const char *vms_dir, struct vmm_
 
 static bool recorded_live(enum vm_state s)
 {
-        return s == VM_STARTING || s == VM_RUNNING || s == VM_STOPPING;
+        return s == VM_STARTING || s == VM_RUNNING || s == VM_PAUSED || s == VM_STOPPING;
+}
+
+/* Running or paused, as the VMM itself says; when it cannot say, what the
+ * row said (paused stays paused, anything else is running). */
+static enum vm_state live_state(const struct vmm_driver *drv, const struct vmm_spec *spec,
+                                const struct vmm_handle *h, enum vm_state recorded)
+{
+        struct vmm_status st;
+        struct bg_error e = {0};
+        if (drv->query && drv->query(spec, h, &st, &e) == 0) {
+                if (st.state == VMM_RUN_PAUSED)
+                        return VM_PAUSED;
+                if (st.state == VMM_RUN_RUNNING)
+                        return VM_RUNNING;
+        }
+        return recorded == VM_PAUSED ? VM_PAUSED : VM_RUNNING;
+}
+
+static int undo_clone(sqlite3 *db, const struct vm_net_ops *net, const struct vmm_driver *drv,
+                      const struct vmm_spec *spec, const struct vmm_handle *h, struct vm_record *r,
+                      struct reconcile_result *res, struct bg_error *err)
+{
+        struct bg_error e = {0};
+        if (h && drv->kill(h, &e) < 0) {
+                /* Still there: leave everything as it is for the next start. */
+                return bg_error_set(err, e.code, "VM %s (a clone caught half-way): %s", r->name,
+                                    e.msg);
+        }
+        if (r->tap[0] && net && net->release_tap && net->release_tap(net->ud, r->tap, &e) < 0)
+                log_warn("VM %s: could not give tap %s back: %s", r->name, r->tap, e.msg);
+        if (net && net->release_lease && net->release_lease(net->ud, r->name, &e) < 0 &&
+            e.code != ENOENT)
+                log_warn("VM %s: could not give its address back: %s", r->name, e.msg);
+        if (rm_rf(spec->dir, &e) < 0)
+                log_warn("VM %s: %s", r->name, e.msg);
+        int x = vm_store_delete(db, r->id, err);
+        if (x < 0)
+                return x;
+        log_info("VM %s was being cloned when vmsvc stopped: undone", r->name);
+        res->undone++;
+        return 0;
 }
 
 static int reconcile_one(sqlite3 *db, const char *vms_dir,
@@ -49,11 +91,14 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
                 return rr;
         const struct vmm_driver *drv = r->vmm[0] ? driver_for(r->vmm) : NULL;
         int adopted = drv ? drv->adopt(&spec, &h, &e) : -ESRCH;
+        if (r->state == VM_STARTING && r->template_id[0] && (adopted == 0 || adopted == -ESRCH))
+                return undo_clone(db, net, drv, &spec, adopted == 0 ? &h : NULL, r, res, err);
         if (adopted == 0) {
-                /* The process is there: whatever the row said, it runs. */
-                bool changed =
-                    r->state != VM_RUNNING || r->pid != h.pid || r->pid_start != h.start_time;
-                r->state = VM_RUNNING;
+                /* The process is there: whatever the row said, it runs (or
+                 * is paused, which the VMM tells). */
+                enum vm_state now = live_state(drv, &spec, &h, r->state);
+                bool changed = r->state != now || r->pid != h.pid || r->pid_start != h.start_time;
+                r->state = now;
                 r->pid = h.pid;
                 r->pid_start = h.start_time;
                 r->error[0] = '\0';

@@ -2,7 +2,12 @@
  * re-adopted only when its VMM process is still there (pidfile + same start
  * time + the driver's executable, so a recycled PID never counts); a VM whose
  * process is gone is marked stopped (or error, if it died while starting) and
- * its tap goes back to netsvc. VMs keep running across vmsvc restarts. */
+ * its tap goes back to netsvc. VMs keep running across vmsvc restarts.
+ *
+ * A clone caught half-way (state starting, cloned from a template) is undone
+ * whole: its guest may still carry the template's identity, so it is killed
+ * and its tap, lease, directory and row go, as if it had never been asked
+ * for. */
 #pragma once
 
 #include <sqlite3.h>
@@ -15,11 +20,13 @@
 /* The calls reconcile makes to netsvc, behind a seam for tests. */
 struct vm_net_ops {
         int (*release_tap)(void *ud, const char *tap, struct bg_error *err);
+        int (*release_lease)(void *ud, const char *vm, struct bg_error *err);
         void *ud;
 };
 
 struct reconcile_result {
         size_t adopted; /* live VMs re-attached */
+        size_t undone;  /* clones caught half-way: killed, their network, files and row gone */
         size_t stopped; /* recorded live, process gone: now stopped/error */
         size_t failed;  /* rows that could not be reconciled (logged) */
 };

@@ -281,3 +281,8 @@ int vm_peers_release_tap(void *peers, const char *tap, struct bg_error *err)
 {
         return dep_release_tap(peers, tap, err);
 }
+
+int vm_peers_release_lease(void *peers, const char *vm, struct bg_error *err)
+{
+        return dep_release_lease(peers, vm, err);
+}

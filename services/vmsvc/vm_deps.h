@@ -29,3 +29,5 @@ void vm_peers_deps(struct vm_peers *p, struct vm_deps *ret);
 
 /* netsvc's ReleaseTap, as reconcile's seam wants it (ud: struct vm_peers). */
 int vm_peers_release_tap(void *peers, const char *tap, struct bg_error *err);
+/* netsvc's Release of a lease (for reconcile's undo of a half-made clone). */
+int vm_peers_release_lease(void *peers, const char *vm, struct bg_error *err);

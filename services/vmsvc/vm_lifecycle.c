@@ -1,7 +1,6 @@
 #include "vm_lifecycle.h"
 
 #include <errno.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,8 @@
 #include "util/names.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "util/fs.h"
+#include "vm_boot.h"
 #include "vmm/vmm_log.h"
 
 const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
@@ -50,25 +51,7 @@ static void reap(pid_t pid)
         (void)proc_reap(pid, 2000);
 }
 
-static void sleep_ms(unsigned ms)
-{
-        struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-        return remove(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int remove_tree(const char *path)
-{
-        if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
-                return -errno;
-        return 0;
-}
-
-static int save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
+int vm_save(struct vm_env *env, struct vm_record *r, struct bg_error *err)
 {
         r->updated_unix_ms = (int64_t)now_real_msec();
         pthread_mutex_lock(env->mu);
@@ -107,7 +90,7 @@ static int step_reserve(void *ctx, struct bg_error *err)
         run->drv = env->driver_for(run->rec.vmm);
         if (!run->drv)
                 return bg_error_set(err, EINVAL, "no VMM driver named '%s'", run->rec.vmm);
-        if ((r = save(env, &run->rec, err)) < 0)
+        if ((r = vm_save(env, &run->rec, err)) < 0)
                 return r;
         r = env->deps->kernel(env->deps->ud, run->rec.kernel, &run->k, err);
         if (r < 0)
@@ -127,10 +110,7 @@ static int undo_reserve(void *ctx, struct bg_error *err)
         struct run *run = ctx;
         if (!run->fresh)
                 return 0;
-        int r = remove_tree(run->spec.dir);
-        if (r < 0)
-                return bg_error_errno(err, r, "remove %s", run->spec.dir);
-        return 0;
+        return rm_rf(run->spec.dir, err);
 }
 
 static int step_network(void *ctx, struct bg_error *err)
@@ -146,7 +126,7 @@ static int step_network(void *ctx, struct bg_error *err)
                 return r;
         snprintf(run->rec.ip, sizeof(run->rec.ip), "%s", run->net.ip);
         snprintf(run->rec.mac, sizeof(run->rec.mac), "%s", run->net.mac);
-        return save(run->env, &run->rec, err);
+        return vm_save(run->env, &run->rec, err);
 }
 
 static int undo_network(void *ctx, struct bg_error *err)
@@ -171,51 +151,32 @@ static int undo_network(void *ctx, struct bg_error *err)
         return r;
 }
 
-/* Copies the image's /root (its work seed) onto a fresh work disk, which the
- * guest mounts over /root. The seed is shared by every VM of the image and
- * only read: it is never closed with a flush (ext4_free). */
-static int seed_work_disk(const char *seed_path, const char *work, uint64_t work_bytes,
-                          struct bg_error *err)
+int vm_user_files(struct vm_env *env, const struct vm_record *rec, const char *work, bool fresh,
+                  const char *ws_host, const char *ws_guest, struct bg_error *err)
 {
-        struct ext4_fs *seed = NULL, *w = NULL;
-        int r = ext4_open(seed_path, &seed, err);
-        if (r >= 0)
-                r = ext4_open(work, &w, err);
-        struct ext4_copy_opts o = {.max_bytes = work_bytes / 2};
-        if (r >= 0)
-                r = ext4_copy_tree(seed, "/", w, "/", &o, err);
-        if (r >= 0)
-                r = ext4_close(TAKE_PTR(w), err);
-        if (w)
-                ext4_free(w);
-        if (seed)
-                ext4_free(seed);
-        return r < 0 ? bg_error_prefix(err, "copy the image's /root onto the work disk") : r;
-}
-
-/* What workspacesvc puts on the work disk before every boot. Without a
- * workspace to write, its failure (workspacesvc down, a work disk whose
- * journal needs the guest to replay it) only skips file_sync and the git
- * identity this time. */
-static int user_files(struct run *run, const char *work, struct bg_error *err)
-{
-        const struct vm_deps *d = run->env->deps;
-        bool ws = run->fresh && run->ws_host && run->ws_host[0];
+        const struct vm_deps *d = env->deps;
+        bool ws = fresh && ws_host && ws_host[0];
         if (!d->write_work_disk)
                 return ws ? bg_error_set(err, ENOTSUP,
                                          "no workspace service to write the workspace")
                           : 0;
         struct bg_error e = {0};
-        int r = d->write_work_disk(d->ud, &run->rec, work, run->fresh, ws ? run->ws_host : "",
-                                   ws && run->ws_guest ? run->ws_guest : "", &e);
+        int r = d->write_work_disk(d->ud, rec, work, fresh, ws ? ws_host : "",
+                                   ws && ws_guest ? ws_guest : "", &e);
         if (r >= 0)
                 return 0;
         if (ws) {
                 *err = e;
                 return r;
         }
-        log_warn("VM %s: file_sync and git identity skipped this boot: %s", run->rec.name, e.msg);
+        log_warn("VM %s: file_sync and git identity skipped this boot: %s", rec->name, e.msg);
         return 0;
+}
+
+static int user_files(struct run *run, const char *work, struct bg_error *err)
+{
+        return vm_user_files(run->env, &run->rec, work, run->fresh, run->ws_host, run->ws_guest,
+                             err);
 }
 
 static int step_disks(void *ctx, struct bg_error *err)
@@ -223,100 +184,38 @@ static int step_disks(void *ctx, struct bg_error *err)
         struct run *run = ctx;
         struct vm_env *env = run->env;
         char root[VMM_PATH_MAX + 16], work[VMM_PATH_MAX + 16];
-        bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
         int r;
 
-        disk_path(run, qcow2 ? "root.qcow2" : "root.img", root, sizeof(root));
-        disk_path(run, "work.ext4", work, sizeof(work));
+        disk_path(run, vm_root_file(run->drv->name), root, sizeof(root));
+        disk_path(run, VM_FILE_WORK, work, sizeof(work));
         if (!run->fresh) {
                 if (access(root, R_OK) < 0 || access(work, R_OK) < 0)
                         return bg_error_set(err, ENOENT, "the disks of VM %s are missing from %s",
                                             run->rec.name, run->spec.dir);
                 return user_files(run, work, err);
         }
-        /* Root: copy-on-write over the image. */
-        if (qcow2)
-                r = disk_qcow2_overlay(env->qemu_img, run->img.rootfs, root, err);
-        else
-                r = disk_clone(run->img.rootfs, root, NULL, err);
-        if (r < 0)
-                return r;
-        /* Work: a fresh ext4 with the VM's identity. */
-        r = disk_make_work(env->mkfs, work, run->rec.work_disk_bytes, "banger-work", err);
-        if (r >= 0 && run->img.work_seed[0])
-                r = seed_work_disk(run->img.work_seed, work, run->rec.work_disk_bytes, err);
-        if (r < 0)
-                return r;
-        struct vm_host_key hk;
-        r = identity_host_key_new(run->rec.name, &hk, err);
-        if (r < 0)
-                return r;
-        r = identity_write_work_disk(work, env->authorized_keys, &hk, err);
-        snprintf(run->rec.host_key, sizeof(run->rec.host_key), "%s", hk.public_line);
-        identity_host_key_done(&hk);
+        r = vm_disks_new(env, run->spec.dir, run->drv->name, &run->img, run->rec.work_disk_bytes,
+                         run->rec.name, run->rec.host_key, err);
         if (r < 0)
                 return r;
         r = user_files(run, work, err);
         if (r < 0)
                 return r;
-        return save(env, &run->rec, err);
-}
-
-static void build_spec(struct run *run)
-{
-        struct vm_env *env = run->env;
-        struct vmm_spec *s = &run->spec;
-        bool qcow2 = strcmp(run->drv->name, "qemu") == 0;
-
-        snprintf(s->binary, sizeof(s->binary), "%s", env->binary);
-        s->vcpu = run->rec.vcpu;
-        s->memory_mib = run->rec.memory_mib;
-        snprintf(s->kernel_bzimage, sizeof(s->kernel_bzimage), "%s", run->k.bzimage);
-        snprintf(s->kernel_vmlinux, sizeof(s->kernel_vmlinux), "%s", run->k.vmlinux);
-        snprintf(s->initrd, sizeof(s->initrd), "%s", run->k.initramfs);
-        s->n_disks = 0;
-        disk_path(run, qcow2 ? "root.qcow2" : "root.img", s->disks[0].path,
-                  sizeof(s->disks[0].path));
-        s->disks[0].format = qcow2 ? VMM_DISK_QCOW2 : VMM_DISK_RAW;
-        disk_path(run, "work.ext4", s->disks[1].path, sizeof(s->disks[1].path));
-        s->disks[1].format = VMM_DISK_RAW;
-        s->n_disks = 2;
-        if (run->k.modules[0]) {
-                snprintf(s->disks[2].path, sizeof(s->disks[2].path), "%s", run->k.modules);
-                s->disks[2].format = VMM_DISK_RAW;
-                s->disks[2].read_only = true;
-                s->n_disks = 3;
-        }
-        snprintf(s->tap, sizeof(s->tap), "%s", run->rec.tap);
-        snprintf(s->mac, sizeof(s->mac), "%s", run->rec.mac);
-        s->accel = env->accel;
-        if (env->jailer && strcmp(run->drv->name, "firecracker") == 0) {
-                s->jail_start = env->deps->jail_start;
-                s->jail_clean = env->deps->jail_clean;
-                s->jail_ud = env->deps->ud;
-        }
-
-        /* What the guest is told on its kernel command line; the driver
-         * adds the machine's part and builds the line (lib/vmm/vmm_cmdline.h). */
-        struct vmm_boot *b = &s->boot;
-        snprintf(b->ip, sizeof(b->ip), "%s", run->net.ip);
-        b->prefix = run->net.prefix;
-        snprintf(b->gateway, sizeof(b->gateway), "%s", run->net.gateway);
-        snprintf(b->dns, sizeof(b->dns), "%s", env->dns[0] ? env->dns : run->net.dns);
-        b->modules_disk = run->k.modules[0] != '\0';
+        return vm_save(env, &run->rec, err);
 }
 
 static int step_boot(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        build_spec(run);
+        vm_spec_machine(run->env, &run->spec, run->drv->name, run->rec.vcpu, run->rec.memory_mib,
+                        &run->k, run->rec.tap, run->rec.mac, &run->net);
         int r = run->drv->launch(&run->spec, &run->h, err);
         if (r < 0)
                 return r;
         run->rec.pid = run->h.pid;
         run->rec.pid_start = run->h.start_time;
         snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
-        return save(run->env, &run->rec, err);
+        return vm_save(run->env, &run->rec, err);
 }
 
 static int undo_boot(void *ctx, struct bg_error *err)
@@ -329,52 +228,15 @@ static int undo_boot(void *ctx, struct bg_error *err)
         return r;
 }
 
-static int open_agent(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
-                      struct agent_conn **ret, struct bg_error *err)
-{
-        if (h->agent_transport == VMM_AGENT_VSOCK)
-                return agent_conn_open_vsock(spec->vsock_cid, h->agent_port, timeout_ms, ret, err);
-        if (h->agent_transport == VMM_AGENT_HYBRID_VSOCK)
-                return agent_conn_open_hybrid_vsock(h->agent_path, h->agent_port, timeout_ms, ret,
-                                                    err);
-        return agent_conn_open_unix(h->agent_path, timeout_ms, ret, err);
-}
-
 static int step_agent(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        uint64_t deadline = now_mono_msec() + run->env->agent_timeout_ms;
-        struct bg_error last = {0};
-        while (now_mono_msec() < deadline) {
-                if (!run->drv->alive(&run->h)) {
-                        reap(run->h.pid);
-                        char reason[200] = "", tail[300];
-                        if (run->drv->exit_reason)
-                                run->drv->exit_reason(&run->spec, 0, reason, sizeof(reason));
-                        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
-                        return bg_error_set(err, EIO, "the VM exited while booting%s%s%s%s",
-                                            reason[0] ? ": " : "", reason,
-                                            tail[0] ? "; console: " : "", tail);
-                }
-                struct agent_conn *c = NULL;
-                bg_error_clear(&last);
-                if (open_agent(&run->spec, &run->h, 1000, &c, &last) == 0) {
-                        Banger__V1__AgentResponse *resp = NULL;
-                        int r = agent_health(c, 3000, &resp, &last);
-                        agent_conn_free(c);
-                        if (r == 0) {
-                                agent_response_free(resp);
-                                run->rec.state = VM_RUNNING;
-                                return save(run->env, &run->rec, err);
-                        }
-                }
-                sleep_ms(200);
-        }
-        char tail[300];
-        vmm_console_tail(run->spec.dir, tail, sizeof(tail));
-        return bg_error_set(err, ETIMEDOUT, "the guest agent did not answer within %u s (%s)%s%s",
-                            run->env->agent_timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
-                            tail[0] ? "; console: " : "", tail);
+        int r =
+            vm_agent_wait(run->drv, &run->spec, &run->h, run->env->agent_timeout_ms, false, err);
+        if (r < 0)
+                return r;
+        run->rec.state = VM_RUNNING;
+        return vm_save(run->env, &run->rec, err);
 }
 
 static const struct step create_steps[] = {
@@ -419,7 +281,7 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
                 run->rec.pid = 0;
                 run->rec.pid_start = 0;
                 struct bg_error e = {0};
-                if (save(env, &run->rec, &e) < 0)
+                if (vm_save(env, &run->rec, &e) < 0)
                         log_error("VM %s: could not record its error: %s", run->rec.name, e.msg);
                 log_warn("VM %s failed to %s: %s", run->rec.name, fresh ? "create" : "start",
                          err->msg);
@@ -475,7 +337,7 @@ static void finish_stopped(struct vm_env *env, struct vm_record *r, struct bg_er
         r->state = VM_STOPPED;
         r->pid = 0;
         r->pid_start = 0;
-        save(env, r, err);
+        vm_save(env, r, err);
 }
 
 static bool wait_gone(const struct vmm_driver *drv, const struct vmm_handle *h, uint32_t ms)
@@ -484,7 +346,7 @@ static bool wait_gone(const struct vmm_driver *drv, const struct vmm_handle *h, 
         while (drv->alive(h)) {
                 if (now_mono_msec() >= until)
                         return false;
-                sleep_ms(50);
+                sleep_msec(50);
         }
         return true;
 }
@@ -498,7 +360,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         int x = vm_load(env, id, &r, err);
         if (x < 0)
                 return x;
-        if (r.state != VM_RUNNING)
+        if (r.state != VM_RUNNING && r.state != VM_PAUSED)
                 return bg_error_set(err, EBUSY, "VM %s is %s, not running", r.name,
                                     vm_state_to_string(r.state));
         x = attach(env, &r, &drv, &spec, &h, err);
@@ -508,13 +370,19 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         }
         if (x < 0)
                 return x;
+        /* A paused guest cannot shut itself down: let it run first. */
+        if (r.state == VM_PAUSED && drv->resume) {
+                struct bg_error re = {0};
+                if (drv->resume(&spec, &h, &re) < 0)
+                        log_warn("VM %s: resume before stop: %s", r.name, re.msg);
+        }
         r.state = VM_STOPPING;
-        save(env, &r, err);
+        vm_save(env, &r, err);
 
         /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
         struct agent_conn *c = NULL;
         struct bg_error e = {0};
-        if (open_agent(&spec, &h, 3000, &c, &e) == 0) {
+        if (vm_agent_connect(&spec, &h, 3000, &c, &e) == 0) {
                 if (agent_shutdown(c, 3000, &e) < 0)
                         log_warn("VM %s: agent shutdown: %s", r.name, e.msg);
                 agent_conn_free(c);
@@ -554,7 +422,8 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
         if (x == 0 && (x = drv->kill(&h, err)) < 0)
                 return x;
         reap(h.pid);
-        if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING || r.tap[0])
+        if (r.state == VM_RUNNING || r.state == VM_PAUSED || r.state == VM_STARTING ||
+            r.state == VM_STOPPING || r.tap[0])
                 finish_stopped(env, &r, err);
         return 0;
 }
@@ -590,9 +459,9 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                 return x;
         if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
                 d->jail_clean(d->ud, &spec);
-        x = remove_tree(spec.dir);
+        x = rm_rf(spec.dir, err);
         if (x < 0)
-                return bg_error_errno(err, x, "remove %s", spec.dir);
+                return x;
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
@@ -601,6 +470,45 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         if (x >= 0 && env->changed)
                 env->changed(env->changed_ud);
         return x;
+}
+
+/* pause (true) or resume (false) a VM's vCPUs. */
+static int set_paused(struct vm_env *env, const char *id, bool pause, struct bg_error *err)
+{
+        struct vm_record r;
+        const struct vmm_driver *drv;
+        struct vmm_spec spec;
+        struct vmm_handle h;
+        int x = vm_load(env, id, &r, err);
+        if (x < 0)
+                return x;
+        enum vm_state from = pause ? VM_RUNNING : VM_PAUSED;
+        if (r.state != from)
+                return bg_error_set(err, EBUSY, "VM %s is %s, not %s", r.name,
+                                    vm_state_to_string(r.state), vm_state_to_string(from));
+        x = attach(env, &r, &drv, &spec, &h, err);
+        if (x == -ESRCH)
+                return bg_error_set(err, EBUSY, "VM %s has no running VMM process", r.name);
+        if (x < 0)
+                return x;
+        if (!(drv->caps & VMM_CAP_PAUSE) || !drv->pause || !drv->resume)
+                return bg_error_set(err, ENOTSUP, "the %s driver cannot pause a VM", drv->name);
+        x = pause ? drv->pause(&spec, &h, err) : drv->resume(&spec, &h, err);
+        if (x < 0)
+                return x;
+        r.state = pause ? VM_PAUSED : VM_RUNNING;
+        log_info("VM %s %s", r.name, pause ? "paused" : "resumed");
+        return vm_save(env, &r, err);
+}
+
+int vm_pause(struct vm_env *env, const char *id, struct bg_error *err)
+{
+        return set_paused(env, id, true, err);
+}
+
+int vm_resume(struct vm_env *env, const char *id, struct bg_error *err)
+{
+        return set_paused(env, id, false, err);
 }
 
 int vm_process(struct vm_env *env, const struct vm_record *r, pid_t *ret_pid, struct bg_error *err)
@@ -627,6 +535,11 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
         int x = vm_load(env, id, ret_rec, err);
         if (x < 0)
                 return x;
+        if (ret_rec->state == VM_PAUSED)
+                return bg_error_set(err, EBUSY,
+                                    "VM %s is paused; resume it first (banger vm "
+                                    "resume %s)",
+                                    ret_rec->name, ret_rec->name);
         if (ret_rec->state != VM_RUNNING)
                 return bg_error_set(err, EBUSY, "VM %s is %s, not running", ret_rec->name,
                                     vm_state_to_string(ret_rec->state));
@@ -635,7 +548,7 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
                 return bg_error_set(err, EBUSY, "VM %s has no running VMM process", ret_rec->name);
         if (x < 0)
                 return x;
-        return open_agent(&spec, &h, 5000, ret, err);
+        return vm_agent_connect(&spec, &h, 5000, ret, err);
 }
 
 int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mib,
@@ -688,5 +601,5 @@ int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mi
                 r.vcpu = vcpu;
         if (memory_mib)
                 r.memory_mib = memory_mib;
-        return save(env, &r, err);
+        return vm_save(env, &r, err);
 }

@@ -12,6 +12,7 @@
 static const char *const state_names[_VM_STATE_MAX] = {
     [VM_CREATED] = "created",   [VM_STARTING] = "starting", [VM_RUNNING] = "running",
     [VM_STOPPING] = "stopping", [VM_STOPPED] = "stopped",   [VM_ERROR] = "error",
+    [VM_PAUSED] = "paused",
 };
 
 const char *vm_state_to_string(enum vm_state s)
@@ -52,12 +53,36 @@ const struct store_migration vm_store_migrations[] = {
         "ALTER TABLE vms ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE vms ADD COLUMN pid_start INTEGER NOT NULL DEFAULT 0;"
         "ALTER TABLE vms ADD COLUMN host_key TEXT NOT NULL DEFAULT '';"},
+    /* v3: snapshot templates, and the template a VM was cloned from. */
+    {3, "ALTER TABLE vms ADD COLUMN template_id TEXT NOT NULL DEFAULT '';"
+        "CREATE TABLE templates ("
+        "  id TEXT PRIMARY KEY,"
+        "  name TEXT NOT NULL UNIQUE,"
+        "  state TEXT NOT NULL,"
+        "  error TEXT NOT NULL DEFAULT '',"
+        "  auto INTEGER NOT NULL DEFAULT 0,"
+        "  auto_key TEXT NOT NULL DEFAULT '',"
+        "  image TEXT NOT NULL,"
+        "  kernel TEXT NOT NULL,"
+        "  vcpu INTEGER NOT NULL,"
+        "  memory_mib INTEGER NOT NULL,"
+        "  work_disk_bytes INTEGER NOT NULL,"
+        "  vmm TEXT NOT NULL,"
+        "  accel TEXT NOT NULL DEFAULT '',"
+        "  source_vm TEXT NOT NULL DEFAULT '',"
+        "  tap TEXT NOT NULL DEFAULT '',"
+        "  lease TEXT NOT NULL DEFAULT '',"
+        "  pid INTEGER NOT NULL DEFAULT 0,"
+        "  pid_start INTEGER NOT NULL DEFAULT 0,"
+        "  created_unix_ms INTEGER NOT NULL,"
+        "  updated_unix_ms INTEGER NOT NULL"
+        ");"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
 #define COLS                                                                                       \
         "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
-        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms"
+        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id"
 
 static int db_err(sqlite3 *db, int rc, struct bg_error *err, const char *what)
 {
@@ -85,6 +110,7 @@ static void bind_all(sqlite3_stmt *st, const struct vm_record *r)
         sqlite3_bind_text(st, 17, r->host_key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 18, r->created_unix_ms);
         sqlite3_bind_int64(st, 19, r->updated_unix_ms);
+        sqlite3_bind_text(st, 20, r->template_id, -1, SQLITE_STATIC);
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
@@ -116,6 +142,7 @@ static void read_row(sqlite3_stmt *st, struct vm_record *r)
         copy_col(st, 16, r->host_key, sizeof(r->host_key));
         r->created_unix_ms = sqlite3_column_int64(st, 17);
         r->updated_unix_ms = sqlite3_column_int64(st, 18);
+        copy_col(st, 19, r->template_id, sizeof(r->template_id));
 }
 
 int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
@@ -123,7 +150,7 @@ int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db,
                                     "INSERT INTO vms (" COLS ") VALUES "
-                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                     -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare insert");
@@ -144,7 +171,7 @@ int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
             "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
             "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
             "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-            "updated_unix_ms=?19 WHERE id=?1",
+            "updated_unix_ms=?19, template_id=?20 WHERE id=?1",
             -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare update");

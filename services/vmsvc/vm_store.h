@@ -1,4 +1,5 @@
-/* The VM registry in vms.db. One row per VM; vmsvc is its only writer. */
+/* The VM registry in vms.db. One row per VM; vmsvc is its only writer.
+ * The same database holds the templates (template_store.h). */
 #pragma once
 
 #include <sqlite3.h>
@@ -16,6 +17,7 @@ enum vm_state {
         VM_STOPPING,
         VM_STOPPED,
         VM_ERROR,
+        VM_PAUSED, /* the VMM runs, its vCPUs are stopped (vm pause) */
         _VM_STATE_MAX,
 };
 
@@ -40,6 +42,7 @@ struct vm_record {
         int32_t pid;
         uint64_t pid_start;
         char host_key[256];
+        char template_id[33]; /* the template it was cloned from; "" = booted cold */
         int64_t created_unix_ms;
         int64_t updated_unix_ms;
 };

@@ -3,6 +3,8 @@
  * idle watch, and VmService's registration (its handlers: vmsvc_rpc.c). */
 #include "vmsvc.h"
 
+#include "banger/v1/template.pb-c.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -151,6 +153,10 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->vms_dir, sizeof(e->vms_dir), "%s/vms", v->d->paths.state_dir);
         if (mkdir_p(e->vms_dir, 0700) < 0)
                 return bg_error_errno(err, -errno, "create %s", e->vms_dir);
+        snprintf(e->templates_dir, sizeof(e->templates_dir), "%s/templates",
+                 v->d->paths.state_dir);
+        if (mkdir_p(e->templates_dir, 0700) < 0)
+                return bg_error_errno(err, -errno, "create %s", e->templates_dir);
         e->deps = &v->deps;
         e->driver_for = vmsvc_driver_for;
         /* vmm = "auto": Firecracker when it is installed, new enough and
@@ -176,19 +182,34 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         e->agent_timeout_ms = 120000;
         e->stop_timeout_ms = 10000;
 
-        struct vm_net_ops net = {.release_tap = vm_peers_release_tap, .ud = &v->peers};
+        struct vm_net_ops net = {.release_tap = vm_peers_release_tap,
+                                 .release_lease = vm_peers_release_lease,
+                                 .ud = &v->peers};
         struct reconcile_result res;
         if ((r = vm_reconcile(v->d->db, e->vms_dir, vmsvc_driver_for, &net, &res, err)) < 0)
                 return r;
-        log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu left alone", res.adopted,
-                 res.stopped, res.failed);
+        log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu half-made clones undone, "
+                 "%zu left alone",
+                 res.adopted, res.stopped, res.undone, res.failed);
+        v->tpl = (struct tpl_env){
+            .vm = e,
+            .ops = v->ops,
+            .max_auto = v->d->cfg.vm.auto_templates,
+            .default_image = v->d->cfg.vm.default_image,
+            .default_kernel = v->d->cfg.vm.default_kernel,
+        };
+        tpl_reconcile(&v->tpl);
         e->changed = vmsvc_ssh_refresh;
         e->changed_ud = v;
         vmsvc_ssh_refresh(v);
         if ((r = idle_watch_start(&v->env, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
                 return r;
-        return rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
-                                      vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
+        r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
+                                   vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
+        if (r < 0)
+                return r;
+        return rpc_server_add_service(v->d->srv, &banger__v1__template_service__descriptor,
+                                      vmsvc_template_methods, vmsvc_n_template_methods, v, err);
 }
 
 void vmsvc_done(struct vmsvc *v)

@@ -5,7 +5,10 @@
  * Files: vmsvc.c set-up, vmsvc_rpc.c the VmService handlers, vm_probes.c
  * logs/stats/ports/health, vm_deps.c the calls to other services,
  * vm_lifecycle.c what happens to one VM, reconcile.c start-up adoption,
- * idle.c auto-stop; the VMM drivers are lib/vmm. */
+ * idle.c auto-stop, vm_boot.c what a boot, a clone and a template build
+ * share, vm_clone.c a VM resumed from a template, template.c and
+ * template_store.c the templates, template_rpc.c TemplateService; the VMM
+ * drivers are lib/vmm. */
 #pragma once
 
 #include <pthread.h>
@@ -13,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "ops/ops.h"
 #include "vm_deps.h"
+#include "template.h"
 #include "vm_lifecycle.h"
 
 struct vmsvc {
@@ -22,6 +26,7 @@ struct vmsvc {
         struct vm_peers peers; /* imagesvc, netsvc, workspacesvc */
         struct vm_deps deps;
         struct vm_env env;
+        struct tpl_env tpl; /* snapshot templates (template.h) */
         char *owner_pubkey;      /* the owner's ssh public key line(s) */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
@@ -31,6 +36,9 @@ extern const struct store_migration *const vmsvc_migrations;
 /* VmService's handlers (vmsvc_rpc.c), in the service descriptor's order. */
 extern const struct rpc_method_impl vmsvc_vm_methods[];
 extern const size_t vmsvc_n_vm_methods;
+/* TemplateService's handlers (template_rpc.c). */
+extern const struct rpc_method_impl vmsvc_template_methods[];
+extern const size_t vmsvc_n_template_methods;
 
 /* Connects to the other services, opens the VM dirs, reconciles vms.db with
  * the running VMMs, and registers VmService. */

@@ -15,6 +15,7 @@
 #include "util/macro.h"
 #include "util/names.h"
 #include "util/timeutil.h"
+#include "vm_clone.h"
 #include "vm_probes.h"
 #include "vm_store.h"
 
@@ -25,8 +26,11 @@ static char *dup_or_empty(const char *s)
         return strdup(s ? s : "");
 }
 
-static int fill_vm(const struct vm_record *r, Banger__V1__Vm *out)
+static int fill_vm(const struct vm_record *r, const char *tpl_name, Banger__V1__Vm *out)
 {
+        out->template_ = strdup(tpl_name);
+        if (!out->template_)
+                return -ENOMEM;
         out->id = dup_or_empty(r->id);
         out->name = dup_or_empty(r->name);
         out->state = dup_or_empty(vm_state_to_string(r->state));
@@ -56,6 +60,28 @@ static int get_record(struct vmsvc *v, const char *ref, struct vm_record *r, str
         return vm_load(&v->env, ref, r, err);
 }
 
+/* The name of the template a VM was cloned from ("" when it booted cold;
+ * its id when the template is gone). */
+static void template_name(struct vmsvc *v, const struct vm_record *r, char name[64])
+{
+        name[0] = '\0';
+        if (!r->template_id[0])
+                return;
+        struct tpl_record t;
+        struct bg_error e = {0};
+        pthread_mutex_lock(&v->mu);
+        int x = tpl_store_resolve(v->d->db, r->template_id, &t, &e);
+        pthread_mutex_unlock(&v->mu);
+        snprintf(name, 64, "%s", x == 0 ? t.name : r->template_id);
+}
+
+static int fill_vm_of(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm *out)
+{
+        char tname[64];
+        template_name(v, r, tname);
+        return fill_vm(r, tname, out);
+}
+
 static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err);
 
 /* ---- operations ---- */
@@ -65,7 +91,10 @@ struct vm_op {
         char id[33];
         bool fresh;
         bool restart;
-        char ws_host[4096]; /* workspace for the new VM's work disk, or "" */
+        bool clone; /* resume from tpl instead of booting */
+        struct tpl_record tpl;
+        struct tpl_request want_auto; /* name set: build this template after a cold create */
+        char ws_host[4096];           /* workspace for the new VM's work disk, or "" */
         char ws_guest[4096];
 };
 
@@ -86,11 +115,20 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 if (r < 0)
                         return r;
         }
-        r = op->fresh
-                ? vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, op_progress, ctx, err)
-                : vm_start(&op->v->env, op->id, op_progress, ctx, err);
+        if (op->clone)
+                r = vm_clone(&op->v->env, op->id, &op->tpl, op->ws_host, op->ws_guest, op_progress,
+                             ctx, err);
+        else if (op->fresh)
+                r = vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, op_progress, ctx,
+                              err);
+        else
+                r = vm_start(&op->v->env, op->id, op_progress, ctx, err);
         if (r < 0)
                 return r;
+        /* vm.template = "auto": the first VM of its kind is up; the template
+         * for the next ones is made now, in the background. */
+        if (op->want_auto.name[0])
+                tpl_auto_build(&op->v->tpl, &op->want_auto);
         struct vm_record rec;
         r = get_record(op->v, op->id, &rec, err);
         if (r < 0)
@@ -99,7 +137,7 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (!vm)
                 return bg_error_set(err, ENOMEM, "out of memory");
         banger__v1__vm__init(vm);
-        r = fill_vm(&rec, vm);
+        r = fill_vm_of(op->v, &rec, vm);
         if (r == 0)
                 r = ops_ctx_set_result(ctx, &vm->base);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -107,12 +145,19 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 }
 
 static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bool restart,
-                    const Banger__V1__CreateVmRequest *create, Banger__V1__Operation *out,
+                    const Banger__V1__CreateVmRequest *create, const struct tpl_record *tpl,
+                    const struct tpl_request *want_auto, Banger__V1__Operation *out,
                     struct bg_error *err)
 {
         struct vm_op *op = calloc(1, sizeof(*op));
         if (!op)
                 return bg_error_set(err, ENOMEM, "out of memory");
+        if (tpl) {
+                op->clone = true;
+                op->tpl = *tpl;
+        }
+        if (want_auto)
+                op->want_auto = *want_auto;
         if (create) {
                 snprintf(op->ws_host, sizeof(op->ws_host), "%s", create->workspace_host_path);
                 snprintf(op->ws_guest, sizeof(op->ws_guest), "%s", create->workspace_guest_path);
@@ -126,8 +171,8 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
                     : restart ? "vm.restart"
                               : "vm.start",
             .target = rec->name,
-            .stages = (const char *const *)vm_create_stages,
-            .n_stages = vm_n_create_stages,
+            .stages = op->clone ? vm_clone_stages : (const char *const *)vm_create_stages,
+            .n_stages = op->clone ? vm_n_clone_stages : vm_n_create_stages,
             .dedup = true,
             .fn = vm_op_work,
             .userdata = op,
@@ -213,9 +258,41 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                                     (unsigned long long)rec.work_disk_bytes);
         if ((r = workspace_args_check(in, err)) < 0)
                 return r;
+        if (in->template_[0] && in->cold)
+                return bg_error_set(err, EINVAL, "a template and a cold boot exclude each other");
+        if (in->template_[0] &&
+            (r = bg_name_check_dns_label("template name", in->template_, err)) < 0)
+                return r;
         snprintf(rec.image, sizeof(rec.image), "%s", image);
         snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);
         snprintf(rec.vmm, sizeof(rec.vmm), "%s", v->env.vmm);
+
+        /* Resume a template, or boot cold (and maybe make the template). */
+        struct tpl_record tpl;
+        struct tpl_request want_auto;
+        int clone = tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold, image, kernel,
+                             rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
+        if (clone < 0)
+                return clone;
+        if (clone) {
+                /* The template is the machine: what the request sets must agree. */
+                if ((in->image[0] && !streq(in->image, tpl.image)) ||
+                    (in->kernel[0] && !streq(in->kernel, tpl.kernel)) ||
+                    (in->vcpu && in->vcpu != tpl.vcpu) ||
+                    (in->memory_mib && in->memory_mib != tpl.memory_mib))
+                        return bg_error_set(err, EINVAL,
+                                            "template %s is image %s, kernel %s, %u vCPU, %u MiB; "
+                                            "leave those out or ask for a cold boot",
+                                            tpl.name, tpl.image, tpl.kernel, tpl.vcpu,
+                                            tpl.memory_mib);
+                snprintf(rec.image, sizeof(rec.image), "%s", tpl.image);
+                snprintf(rec.kernel, sizeof(rec.kernel), "%s", tpl.kernel);
+                rec.vcpu = tpl.vcpu;
+                rec.memory_mib = tpl.memory_mib;
+                rec.work_disk_bytes = tpl.work_disk_bytes;
+                snprintf(rec.vmm, sizeof(rec.vmm), "%s", tpl.vmm);
+                snprintf(rec.template_id, sizeof(rec.template_id), "%s", tpl.id);
+        }
         vm_new_id(rec.id);
         rec.created_unix_ms = rec.updated_unix_ms = (int64_t)now_real_msec();
 
@@ -224,14 +301,28 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                 snprintf(rec.name, sizeof(rec.name), "%s", in->name);
         else
                 r = vm_generate_name(v->d->db, rec.id, rec.name, err);
+        /* The row names its template under the same lock a template delete
+         * takes: a template cannot go while a clone of it is being made. */
+        struct tpl_record again;
+        if (r >= 0 && clone && tpl_store_resolve(v->d->db, tpl.id, &again, err) < 0)
+                r = bg_error_set(err, ENOENT, "template %s was deleted just now", tpl.name);
+        if (r >= 0 && clone) {
+                again.updated_unix_ms = rec.created_unix_ms; /* most recently used */
+                r = tpl_store_update(v->d->db, &again, err);
+        }
         if (r >= 0)
                 r = vm_store_insert(v->d->db, &rec, err);
         pthread_mutex_unlock(&v->mu);
         if (r < 0)
                 return r;
         vmsvc_ssh_refresh(v);
-        log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image, kernel);
-        return start_op(v, &rec, true, false, in, out, err);
+        if (clone)
+                log_info("creating VM %s (%s) from template %s", rec.name, rec.id, tpl.name);
+        else
+                log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image,
+                         kernel);
+        return start_op(v, &rec, true, false, in, clone ? &tpl : NULL,
+                        want_auto.name[0] ? &want_auto : NULL, out, err);
 }
 
 static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -244,7 +335,7 @@ static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__
         if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, false, NULL, out, err);
+        return start_op(v, &rec, false, false, NULL, NULL, NULL, out, err);
 }
 
 static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -257,7 +348,7 @@ static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1
         if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, true, NULL, out, err);
+        return start_op(v, &rec, false, true, NULL, NULL, NULL, out, err);
 }
 
 static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,
@@ -331,7 +422,7 @@ static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct
         int r = get_record(v, id, &rec, err);
         if (r < 0)
                 return r;
-        r = fill_vm(&rec, out);
+        r = fill_vm_of(v, &rec, out);
         return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
 }
 
@@ -397,13 +488,33 @@ static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
                 }
                 banger__v1__vm__init(vm);
                 out->vms[out->n_vms++] = vm;
-                if (fill_vm(&all[i], vm) < 0) {
+                if (fill_vm_of(v, &all[i], vm) < 0) {
                         free(all);
                         return bg_error_set(err, ENOMEM, "out of memory");
                 }
         }
         free(all);
         return 0;
+}
+
+static int vm_pause_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                      const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r >= 0)
+                r = vm_pause(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
+static int vm_resume_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
+                       const struct rpc_call *call, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, in->ref, &rec, err);
+        if (r >= 0)
+                r = vm_resume(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
 }
 
 static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
@@ -453,5 +564,7 @@ const struct rpc_method_impl vmsvc_vm_methods[] = {
     RPC_METHOD("Ports", vm_ports_h),
     RPC_METHOD("AgentHealth", vm_agent_health_h),
     RPC_METHOD("Prune", vm_prune_h),
+    RPC_METHOD("Pause", vm_pause_h),
+    RPC_METHOD("Resume", vm_resume_h),
 };
 const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);

@@ -102,13 +102,23 @@ static void test_qcow2_overlay(void **state)
         path_in("src.img", base, sizeof(base));
         path_in("overlay.qcow2", ov, sizeof(ov));
         struct bg_error err = {0};
-        assert_int_equal(disk_qcow2_overlay("qemu-img", base, ov, &err), 0);
+        assert_int_equal(disk_qcow2_overlay("qemu-img", base, "raw", ov, &err), 0);
         char *argv[] = {"qemu-img", "info", ov, NULL};
         assert_int_equal(disk_run(argv, out, sizeof(out)), 0);
         assert_non_null(strstr(out, "file format: qcow2"));
         assert_non_null(strstr(out, base));
-        assert_int_equal(disk_qcow2_overlay("qemu-img", "relative.img", ov, &err), -EINVAL);
-        assert_true(disk_qcow2_overlay("qemu-img", "/nonexistent.img", "/tmp/x.qcow2", &err) < 0);
+        assert_int_equal(disk_qcow2_overlay("qemu-img", "relative.img", "raw", ov, &err), -EINVAL);
+        assert_true(disk_qcow2_overlay("qemu-img", "/nonexistent.img", "raw", "/tmp/x.qcow2", &err) < 0);
+        /* A chain: a clone's overlay over a template's overlay over the image. */
+        char ov2[128];
+        path_in("overlay2.qcow2", ov2, sizeof(ov2));
+        assert_int_equal(disk_qcow2_overlay("qemu-img", ov, "qcow2", ov2, &err), 0);
+        char *argv2[] = {"qemu-img", "info", "--backing-chain", ov2, NULL};
+        assert_int_equal(disk_run(argv2, out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "backing file format: qcow2"));
+        assert_non_null(strstr(out, base));
+        assert_int_equal(disk_qcow2_overlay("qemu-img", ov, "vmdk", "/tmp/y.qcow2", &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "vmdk"));
 }
 
 static void test_work_disk(void **state)

@@ -1,0 +1,48 @@
+/* The parts of bringing a guest up that a cold boot (vm_lifecycle.c), a
+ * clone of a template (vm_clone.c) and a template build (template.c) share:
+ * the disks of a new guest, the VMM spec, and reaching the guest agent. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "identity.h"
+#include "vm_env.h"
+
+/* File names in a VM's (or a template's) directory. */
+#define VM_FILE_ROOT_QCOW2 "root.qcow2" /* QEMU: qcow2 overlay over the image */
+#define VM_FILE_ROOT_RAW "root.img"     /* Firecracker: reflink or sparse copy */
+#define VM_FILE_WORK "work.ext4"
+
+struct agent_conn;
+
+/* The root disk's file name and format for driver drv_name. */
+const char *vm_root_file(const char *drv_name);
+bool vm_root_is_qcow2(const char *drv_name);
+
+/* The disks of a new guest in dir: a copy-on-write root over the image's
+ * rootfs, a fresh work disk with the image's /root (its work seed) and the
+ * guest's identity (the owner's key, a new sshd host key whose public line
+ * goes to host_key_pub). */
+int vm_disks_new(struct vm_env *env, const char *dir, const char *drv_name,
+                 const struct vm_image_info *img, uint64_t work_bytes, const char *name,
+                 char host_key_pub[IDENTITY_PUBKEY_MAX], struct bg_error *err);
+
+/* Fills everything of s but its identity (vm_spec_identity) and memory: the
+ * VMM binary, vcpu and memory, the kernel, the disks in dir (root, work, the
+ * kernel's modules), tap and MAC, accel, the jailer hooks and what the guest
+ * is told on its kernel command line. */
+void vm_spec_machine(struct vm_env *env, struct vmm_spec *s, const char *drv_name, uint32_t vcpu,
+                     uint32_t memory_mib, const struct vm_kernel_info *k, const char *tap,
+                     const char *mac, const struct vm_net_info *net);
+
+/* Connects to the agent of a running VMM. */
+int vm_agent_connect(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
+                     struct agent_conn **ret, struct bg_error *err);
+
+/* Waits up to timeout_ms until the agent answers Health (and, with
+ * want_sshd, until something listens on TCP port 22 in the guest). Fails at
+ * once, saying why, when the VMM exits. */
+int vm_agent_wait(const struct vmm_driver *drv, const struct vmm_spec *spec,
+                  const struct vmm_handle *h, uint32_t timeout_ms, bool want_sshd,
+                  struct bg_error *err);
