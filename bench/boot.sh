@@ -30,6 +30,8 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 . "$BANGER_SOURCE_DIR/bench/bench_lib.sh"
 bench_vm_setup bgboot
 
+# Cold boots are what this measures: no snapshot templates.
+mkdir -p "$BANGER_HOME/config" && printf '[vm]\ntemplate = "off"\n' >"$BANGER_HOME/config/config.toml"
 "$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
         { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
 banger_ms=() raw_ms=()

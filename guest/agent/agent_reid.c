@@ -239,43 +239,46 @@ static int write_identity_files(const struct agent_reid_env *env,
                                 char *msg, size_t len)
 {
         int r;
-        if ((r = agent_write_hostname(env->root, cfg)) < 0 ||
-            (r = agent_write_hosts(env->root, cfg)) < 0) {
+        if ((r = agent_write_hostname(env->root, cfg, WRITE_FILE_NOSYNC)) < 0 ||
+            (r = agent_write_hosts(env->root, cfg, WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write /etc/hostname or /etc/hosts: %s", strerror(-r));
                 return r;
         }
-        if (cfg->n_dns > 0 && (r = agent_write_resolv_conf(env->root, cfg)) < 0) {
+        if (cfg->n_dns > 0 &&
+            (r = agent_write_resolv_conf(env->root, cfg, WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write /etc/resolv.conf: %s", strerror(-r));
                 return r;
         }
         char id[40];
         snprintf(id, sizeof(id), "%s\n", req->machine_id);
-        if ((r = agent_write_file_atomic(env->root, "/etc/machine-id", id, 0444)) < 0) {
+        if ((r = agent_write_file_atomic(env->root, "/etc/machine-id", id, 0444,
+                                         WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write /etc/machine-id: %s", strerror(-r));
                 return r;
         }
         /* The host key and authorized keys live on the work disk (/root). */
         if ((r = mkdir_mode(env->root, "/root/.banger", 0700)) < 0 ||
-            (r = agent_write_file_atomic(env->root, AGENT_SSH_HOST_KEY, req->ssh_host_key, 0600)) <
-                0) {
+            (r = agent_write_file_atomic(env->root, AGENT_SSH_HOST_KEY, req->ssh_host_key, 0600,
+                                         WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write %s: %s", AGENT_SSH_HOST_KEY, strerror(-r));
                 return r;
         }
         char pub[1100];
         snprintf(pub, sizeof(pub), "%s\n", req->ssh_host_key_pub);
-        if ((r = agent_write_file_atomic(env->root, AGENT_SSH_HOST_KEY ".pub", pub, 0644)) < 0) {
+        if ((r = agent_write_file_atomic(env->root, AGENT_SSH_HOST_KEY ".pub", pub, 0644,
+                                         WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write %s.pub: %s", AGENT_SSH_HOST_KEY, strerror(-r));
                 return r;
         }
         if ((r = mkdir_mode(env->root, "/root/.ssh", 0700)) < 0 ||
             (r = agent_write_file_atomic(env->root, "/root/.ssh/authorized_keys",
-                                         req->authorized_keys, 0600)) < 0) {
+                                         req->authorized_keys, 0600, WRITE_FILE_NOSYNC)) < 0) {
                 snprintf(msg, len, "write /root/.ssh/authorized_keys: %s", strerror(-r));
                 return r;
         }
         /* sshd (re-executed for every connection) reads the key file named by
          * the drop-in at each login: no restart needed. */
-        r = agent_write_sshd_hostkey(env->root);
+        r = agent_write_sshd_hostkey(env->root, WRITE_FILE_NOSYNC);
         if (r < 0 && r != -ENOENT) {
                 snprintf(msg, len, "pin the sshd host key: %s", strerror(-r));
                 return r;
@@ -338,6 +341,8 @@ int agent_reid_apply(const struct agent_reid_env *env,
                      const Banger__V1__AgentReidentifyRequest *req,
                      Banger__V1__AgentReidentified *out, char *msg, size_t len)
 {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = agent_reid_validate(req, msg, len);
         if (r < 0)
                 return r;

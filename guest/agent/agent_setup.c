@@ -32,23 +32,24 @@ static void join(char *buf, size_t size, const char *root, const char *rel)
         snprintf(buf, size, "%.*s%s", (int)rl, root, rel);
 }
 
-int agent_write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode)
+int agent_write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode,
+                            unsigned flags)
 {
         char path[1024];
         join(path, sizeof(path), root, rel);
-        return write_file_atomic(path, content, strlen(content), mode, NULL);
+        return write_file_atomic_flags(path, content, strlen(content), mode, flags, NULL);
 }
 
-int agent_write_hostname(const char *root, const struct agent_config *cfg)
+int agent_write_hostname(const char *root, const struct agent_config *cfg, unsigned flags)
 {
         if (!cfg->name[0])
                 return -EINVAL;
         char buf[AGENT_NAME_MAX + 2];
         snprintf(buf, sizeof(buf), "%s\n", cfg->name);
-        return agent_write_file_atomic(root, "/etc/hostname", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/hostname", buf, 0644, flags);
 }
 
-int agent_write_hosts(const char *root, const struct agent_config *cfg)
+int agent_write_hosts(const char *root, const struct agent_config *cfg, unsigned flags)
 {
         if (!cfg->name[0])
                 return -EINVAL;
@@ -69,10 +70,10 @@ int agent_write_hosts(const char *root, const struct agent_config *cfg)
                  "ff02::2\tip6-allrouters\n",
                  ip, cfg->name, streq(shortname, cfg->name) ? "" : " ",
                  streq(shortname, cfg->name) ? "" : shortname);
-        return agent_write_file_atomic(root, "/etc/hosts", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/hosts", buf, 0644, flags);
 }
 
-int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
+int agent_write_resolv_conf(const char *root, const struct agent_config *cfg, unsigned flags)
 {
         if (cfg->n_dns == 0)
                 return -EINVAL;
@@ -82,10 +83,10 @@ int agent_write_resolv_conf(const char *root, const struct agent_config *cfg)
         for (size_t i = 0; i < cfg->n_dns && off < sizeof(buf); i++)
                 off +=
                     (size_t)snprintf(buf + off, sizeof(buf) - off, "nameserver %s\n", cfg->dns[i]);
-        return agent_write_file_atomic(root, "/etc/resolv.conf", buf, 0644);
+        return agent_write_file_atomic(root, "/etc/resolv.conf", buf, 0644, flags);
 }
 
-int agent_write_sshd_hostkey(const char *root)
+int agent_write_sshd_hostkey(const char *root, unsigned flags)
 {
         char key[1024], etc_ssh[1024], dropin_dir[1024], dropin[1024];
         join(key, sizeof(key), root, AGENT_SSH_HOST_KEY);
@@ -111,7 +112,7 @@ int agent_write_sshd_hostkey(const char *root)
                                     "# Written by banger-agent: the VM's pinned host key from its "
                                     "work disk.\n"
                                     "HostKey " AGENT_SSH_HOST_KEY "\n",
-                                    0644);
+                                    0644, flags);
         return r < 0 ? r : 1;
 }
 
@@ -338,11 +339,11 @@ int agent_setup_run(const char *cmdline)
                         agent_log("set hostname '%s': %m", cfg.name);
                         failed++;
                 }
-                if ((r = agent_write_hostname("/", &cfg)) < 0) {
+                if ((r = agent_write_hostname("/", &cfg, 0)) < 0) {
                         agent_log("write /etc/hostname: %s", strerror(-r));
                         failed++;
                 }
-                if ((r = agent_write_hosts("/", &cfg)) < 0) {
+                if ((r = agent_write_hosts("/", &cfg, 0)) < 0) {
                         agent_log("write /etc/hosts: %s", strerror(-r));
                         failed++;
                 }
@@ -352,7 +353,7 @@ int agent_setup_run(const char *cmdline)
 
         if (setup_network(&cfg) < 0)
                 failed++;
-        if (cfg.n_dns > 0 && (r = agent_write_resolv_conf("/", &cfg)) < 0) {
+        if (cfg.n_dns > 0 && (r = agent_write_resolv_conf("/", &cfg, 0)) < 0) {
                 agent_log("write /etc/resolv.conf: %s", strerror(-r));
                 failed++;
         }
@@ -370,7 +371,7 @@ int agent_setup_run(const char *cmdline)
         if (cfg.work[0] && agent_work_mount(cfg.work) < 0)
                 failed++;
 
-        r = agent_write_sshd_hostkey("/");
+        r = agent_write_sshd_hostkey("/", 0);
         if (r < 0) {
                 agent_log("pin sshd host key %s: %s", AGENT_SSH_HOST_KEY, strerror(-r));
                 failed++;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "agent_cmdline.h"
+#include "util/fileio.h"
 
 /* Where the sshd host key lives on the work disk (mounted at /root) and the
  * drop-in that points sshd at it. */
@@ -16,17 +17,19 @@
 
 /* The file writers, relative to `root` ("/" in the guest, a temp dir in
  * tests). Files are written to a temp file and renamed into place; a symlink
- * in the way (e.g. resolv.conf -> systemd-resolved) is replaced. Each returns
- * 0, or -errno. */
-int agent_write_file_atomic(const char *root, const char *rel, const char *content,
-                            mode_t mode);
-int agent_write_hostname(const char *root, const struct agent_config *cfg);
-int agent_write_hosts(const char *root, const struct agent_config *cfg);
-int agent_write_resolv_conf(const char *root, const struct agent_config *cfg);
+ * in the way (e.g. resolv.conf -> systemd-resolved) is replaced. flags:
+ * WRITE_FILE_NOSYNC (util/fileio.h) skips the fsyncs (Reidentify, where the
+ * guest is waited for and nothing is lost if it crashes). Each returns 0, or
+ * -errno. */
+int agent_write_file_atomic(const char *root, const char *rel, const char *content, mode_t mode,
+                            unsigned flags);
+int agent_write_hostname(const char *root, const struct agent_config *cfg, unsigned flags);
+int agent_write_hosts(const char *root, const struct agent_config *cfg, unsigned flags);
+int agent_write_resolv_conf(const char *root, const struct agent_config *cfg, unsigned flags);
 /* Writes the HostKey drop-in when the key exists under root (and makes the
  * key 0600), removes a stale drop-in when it does not. Returns 1 if the
  * drop-in was written, 0 if not, -errno. */
-int agent_write_sshd_hostkey(const char *root);
+int agent_write_sshd_hostkey(const char *root, unsigned flags);
 
 /* Mounts the work disk dev at /root (owner root, mode from the disk minus
  * group/other write, .hushlogin). 0 or -errno (logged). */

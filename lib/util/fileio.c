@@ -240,7 +240,7 @@ int atomic_file_commit(struct atomic_file *f, mode_t mode, struct bg_error *err)
         if (f->fd < 0)
                 return bg_error_set(err, EBADF, "commit of a file that is not open");
         int r = 0;
-        if (fsync(f->fd) < 0)
+        if (!f->nosync && fsync(f->fd) < 0)
                 r = bg_error_errno(err, -errno, "write %s", f->path);
         else if (fchmod(f->fd, mode) < 0)
                 r = bg_error_errno(err, -errno, "chmod %s", f->path);
@@ -254,7 +254,7 @@ int atomic_file_commit(struct atomic_file *f, mode_t mode, struct bg_error *err)
                 return r;
         }
         /* Published: the directory entry reaches the disk too. */
-        if (fsync(f->dir_fd) < 0)
+        if (!f->nosync && fsync(f->dir_fd) < 0)
                 r = bg_error_errno(err, -errno, "sync the directory of %s", f->path);
         atomic_file_reset(f);
         return r;
@@ -270,6 +270,20 @@ int write_file_atomic_at(int dfd, const char *name, const void *data, size_t len
         r = loop_write(f.fd, data, len);
         if (r < 0)
                 return bg_error_errno(err, r, "write %s", name);
+        return atomic_file_commit(&f, mode, err);
+}
+
+int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                            unsigned flags, struct bg_error *err)
+{
+        _cleanup_(atomic_file_abort) struct atomic_file f = ATOMIC_FILE_INIT;
+        int r = atomic_file_open(path, &f, err);
+        if (r < 0)
+                return r;
+        f.nosync = flags & WRITE_FILE_NOSYNC;
+        r = loop_write(f.fd, data, len);
+        if (r < 0)
+                return bg_error_errno(err, r, "write %s", path);
         return atomic_file_commit(&f, mode, err);
 }
 

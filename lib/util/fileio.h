@@ -2,6 +2,7 @@
  * atomically (temporary file in the same directory + rename). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -54,6 +55,7 @@ struct atomic_file {
         char tmp[256];    /* its name in dir_fd while it is temporary */
         char *path;       /* the target as given (owned), for messages */
         const char *base; /* the target's name in dir_fd (inside path) */
+        bool nosync;      /* set after open: commit renames without fsync (atomic, not durable) */
 };
 
 /* Opens a new temporary file for the target dfd/name (dfd may be AT_FDCWD;
@@ -72,6 +74,9 @@ void atomic_file_abort(struct atomic_file *f);
         }
 
 /* The whole file at once: data (len bytes) becomes dfd/name with mode. */
+#define WRITE_FILE_NOSYNC (1u << 0) /* atomic but not durable: no fsync of file or directory */
+int write_file_atomic_flags(const char *path, const void *data, size_t len, mode_t mode,
+                            unsigned flags, struct bg_error *err);
 int write_file_atomic_at(int dfd, const char *name, const void *data, size_t len, mode_t mode,
                          struct bg_error *err);
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode,

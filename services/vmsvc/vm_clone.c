@@ -220,7 +220,9 @@ static int step_identity(void *ctx, struct bg_error *err)
 
         struct agent_conn *ac = NULL;
         _cleanup_(agent_response_freep) Banger__V1__AgentResponse *resp = NULL;
+        uint64_t t0 = now_mono_msec();
         int r = vm_agent_connect(&c->spec, &c->h, CLONE_AGENT_MS, &ac, err);
+        uint64_t t1 = now_mono_msec();
         if (r >= 0)
                 r = agent_reidentify(ac, &req, CLONE_AGENT_MS, &resp, err);
         agent_conn_free(ac);
@@ -229,7 +231,10 @@ static int step_identity(void *ctx, struct bg_error *err)
                 return bg_error_prefix(err, "give the clone its identity");
         for (size_t i = 0; i < resp->reidentify->n_warnings; i++)
                 log_warn("VM %s: %s", c->rec.name, resp->reidentify->warnings[i]);
-        log_info("VM %s reidentified (clock stepped %lld ms)", c->rec.name,
+        log_info("VM %s reidentified (agent reached in %llu ms, answered in %llu ms; clock "
+                 "stepped %lld ms)",
+                 c->rec.name, (unsigned long long)(t1 - t0),
+                 (unsigned long long)(now_mono_msec() - t1),
                  (long long)resp->reidentify->clock_step_ms);
         c->rec.state = VM_RUNNING;
         return vm_save(env, &c->rec, err);

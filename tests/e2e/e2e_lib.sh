@@ -10,12 +10,17 @@
 # skips saying so. Scripts write config.toml through e2e_config so the choice
 # stays in force.
 
-# e2e_config < TOML: config.toml = the VMM line (when chosen) + stdin.
+# e2e_config < TOML: config.toml = the VMM line (when chosen) + stdin, with
+# vm.template = "off" (cold boots, which these scripts test) unless the
+# script sets E2E_TEMPLATE to another value ("auto" in test_template.sh).
 e2e_config() {
         mkdir -p "$BANGER_HOME/config"
         {
                 [ -n "${BANGER_E2E_VMM:-}" ] && printf 'vmm = "%s"\n\n' "$BANGER_E2E_VMM"
-                cat
+                awk -v tpl="${E2E_TEMPLATE:-off}" '
+                        /^\[vm\][ \t]*$/ { print; print "template = \"" tpl "\""; seen = 1; next }
+                        { print }
+                        END { if (!seen) printf "\n[vm]\ntemplate = \"%s\"\n", tpl }'
         } > "$BANGER_HOME/config/config.toml"
 }
 

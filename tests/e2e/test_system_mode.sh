@@ -73,7 +73,7 @@ sysd chmod 0600 /dev/net/tun
 doc=$(as_owner banger doctor --json 2>/dev/null) || true
 row() { jq -r --arg id "$2" '.rows[] | select(.id == $id) | .status' <<<"$1"; }
 check "doctor as the owner: tun FAIL when the owner cannot open it" [ "$(row "$doc" tun)" = FAIL ]
-rc=0; out=$(as_owner banger vm create --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
+rc=0; out=$(as_owner banger vm create --cold --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
 check "vm create fails, naming the doctor row" bash -c '[ "$1" -ne 0 ] && grep -q "row tun" <<<"$2"' _ "$rc" "$out"
 json=$(as_owner banger vm show sm --json 2>/dev/null) || json='{}'
 check "the VM is left in state error with the reason (docs/vms.md)" bash -c \
@@ -92,7 +92,7 @@ check "doctor as the owner: no FAIL row" bash -c \
         jq -c '.rows[] | select(.status == "FAIL")' <<<"$doc"
 
 t0=$(date +%s)
-rc=0; out=$(as_owner banger vm create --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
+rc=0; out=$(as_owner banger vm create --cold --name sm --vcpu 1 --mem 1024 2>&1) || rc=$?
 check "vm create as the owner, under the vmsvc unit" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || echo "$out" | tail -5
 json=$(as_owner banger vm show sm --json 2>/dev/null) || json='{}'

@@ -11,3 +11,8 @@ banger_add_script_test(e2e_workspace
 banger_add_script_test(e2e_system_mode
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_system_mode.sh
   LABELS e2e root TIMEOUT 900)
+# Snapshot templates on real VMs: automatic templates, clones and their
+# identity, pause/resume, --from, a clone undone after kill -9, clean-up.
+banger_add_script_test(e2e_template
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_template.sh
+  LABELS e2e root TIMEOUT 1200)

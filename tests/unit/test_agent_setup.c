@@ -42,11 +42,11 @@ static void test_hostname_hosts_resolv(void **state)
         assert_true(agent_config_parse("banger.name=box.example banger.ip=10.1.2.3/24 "
                                        "banger.dns=10.1.2.1,fd00::1",
                                        &cfg, NULL, NULL) == 0);
-        assert_int_equal(agent_write_hostname(root, &cfg), 0);
-        assert_int_equal(agent_write_hosts(root, &cfg), 0);
+        assert_int_equal(agent_write_hostname(root, &cfg, 0), 0);
+        assert_int_equal(agent_write_hosts(root, &cfg, 0), 0);
         /* resolv.conf as a dangling symlink (systemd-resolved style) is replaced. */
         fixture_link(root, "etc/resolv.conf", "../run/systemd/resolve/stub-resolv.conf");
-        assert_int_equal(agent_write_resolv_conf(root, &cfg), 0);
+        assert_int_equal(agent_write_resolv_conf(root, &cfg, 0), 0);
 
         char *s = slurp(root, "/etc/hostname");
         assert_string_equal(s, "box.example\n");
@@ -66,16 +66,16 @@ static void test_hostname_hosts_resolv(void **state)
 
         /* Without an IP the name maps to 127.0.1.1; without a name nothing is written. */
         assert_true(agent_config_parse("banger.name=solo", &cfg, NULL, NULL) == 0);
-        assert_int_equal(agent_write_hosts(root, &cfg), 0);
+        assert_int_equal(agent_write_hosts(root, &cfg, 0), 0);
         s = slurp(root, "/etc/hosts");
         assert_non_null(strstr(s, "127.0.1.1\tsolo\n"));
         free(s);
         assert_true(agent_config_parse("", &cfg, NULL, NULL) == 0);
-        assert_int_equal(agent_write_hostname(root, &cfg), -EINVAL);
-        assert_int_equal(agent_write_resolv_conf(root, &cfg), -EINVAL);
+        assert_int_equal(agent_write_hostname(root, &cfg, 0), -EINVAL);
+        assert_int_equal(agent_write_resolv_conf(root, &cfg, 0), -EINVAL);
         /* A missing /etc is an error, not a crash. */
         assert_true(agent_config_parse("banger.name=x", &cfg, NULL, NULL) == 0);
-        assert_int_equal(agent_write_hostname("/nonexistent-banger-root", &cfg), -ENOENT);
+        assert_int_equal(agent_write_hostname("/nonexistent-banger-root", &cfg, 0), -ENOENT);
         fixture_proc_free(root);
 }
 
@@ -84,7 +84,7 @@ static void test_sshd_hostkey(void **state)
         char *root = tmpdir();
         fixture_write(root, "etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n");
         /* No key on the work disk: no drop-in. */
-        assert_int_equal(agent_write_sshd_hostkey(root), 0);
+        assert_int_equal(agent_write_sshd_hostkey(root, 0), 0);
         char *s = slurp(root, AGENT_SSHD_HOSTKEY_DROPIN);
         assert_null(s);
 
@@ -92,7 +92,7 @@ static void test_sshd_hostkey(void **state)
         char key[1024];
         snprintf(key, sizeof(key), "%s%s", root, AGENT_SSH_HOST_KEY);
         chmod(key, 0644);
-        assert_int_equal(agent_write_sshd_hostkey(root), 1);
+        assert_int_equal(agent_write_sshd_hostkey(root, 0), 1);
         s = slurp(root, AGENT_SSHD_HOSTKEY_DROPIN);
         assert_non_null(s);
         assert_non_null(strstr(s, "\nHostKey /root/.banger/ssh_host_ed25519_key\n"));
@@ -103,7 +103,7 @@ static void test_sshd_hostkey(void **state)
 
         /* The key went away (fresh work disk): the stale drop-in goes too. */
         unlink(key);
-        assert_int_equal(agent_write_sshd_hostkey(root), 0);
+        assert_int_equal(agent_write_sshd_hostkey(root, 0), 0);
         assert_null(slurp(root, AGENT_SSHD_HOSTKEY_DROPIN));
         fixture_proc_free(root);
 }
