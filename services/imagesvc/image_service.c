@@ -31,8 +31,8 @@
 #define IMAGE_DEFAULT_SIZE (4ull << 30)
 
 const char *const image_default_packages[] = {
-    "systemd-sysv", "openssh-server", "git", "ca-certificates", "curl", "iproute2", "procps",
-    "less",         "udev",           "rsync", NULL,
+    "systemd-sysv", "openssh-server", "git",  "ca-certificates", "curl", "iproute2",
+    "procps",       "less",           "udev", "rsync",           NULL,
 };
 
 /* v3: what an image is beyond its name and origin. */
@@ -584,6 +584,17 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         if (r >= 0) {
                 ops_ctx_stage(ctx, "guest");
                 r = image_install_guest_files(fs, err);
+        }
+        /* Debian's one dynamic motd script runs (through pam_motd) at every
+         * ssh login, a shell and uname each time: a second per connection
+         * under emulation, for a banner nobody reads (.hushlogin hides it). */
+        if (r >= 0) {
+                struct bg_error e = {0};
+                int u = ext4_unlink(fs, "/etc/update-motd.d/10-uname", &e);
+                if (u < 0 && u != -ENOENT) {
+                        *err = e;
+                        r = bg_error_prefix(err, "remove /etc/update-motd.d/10-uname");
+                }
         }
         if (r >= 0)
                 r = image_make_work_seed(fs, tmp, &seeded, err);

@@ -1,4 +1,5 @@
 #include "idle.h"
+#include "vm_boot.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -67,9 +68,8 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
         *frac = -1;
         if (vm_agent_open(w->env, s->id, &c, &rec, &err) >= 0 &&
             agent_stats(c, 3000, &resp, &err) >= 0 && resp->stats && resp->stats->cpu) {
-                const Banger__V1__AgentCpu *u = resp->stats->cpu;
-                uint64_t b = u->user_ms + u->nice_ms + u->system_ms + u->irq_ms + u->softirq_ms;
-                uint64_t t = b + u->idle_ms + u->iowait_ms + u->steal_ms;
+                uint64_t b, t;
+                vm_cpu_times(resp->stats->cpu, &b, &t);
                 if (s->have_cpu && t > s->total && b >= s->busy) {
                         *frac = (double)(b - s->busy) / (double)(t - s->total);
                         busy = *frac >= IDLE_BUSY;

@@ -24,6 +24,11 @@
 const char *const tpl_build_stages[] = {"reserve", "network", "disks", "boot", "agent", "snapshot"};
 const size_t tpl_n_build_stages = ELEMENTSOF(tpl_build_stages);
 
+/* Before a template is saved its guest should be idle: CPUs busy less than
+ * this, twice in a row, waited for at most TPL_SETTLE_MAX_MS. */
+#define TPL_SETTLE_BUSY 0.15
+#define TPL_SETTLE_MAX_MS 60000
+
 /* A failed automatic template is not tried again for this long. */
 #define TPL_AUTO_RETRY_MS (10 * 60 * 1000)
 
@@ -198,6 +203,10 @@ static int b_agent(void *ctx, struct bg_error *err)
         int r = vm_agent_wait(b->drv, &b->spec, &b->h, b->te->vm->agent_timeout_ms, true, err);
         if (r < 0)
                 return r;
+        /* Let the boot finish (udev, systemd's last units): a clone resumes
+         * where the template stopped, and every clone would redo that work. */
+        uint64_t waited = vm_agent_settle(&b->spec, &b->h, TPL_SETTLE_BUSY, TPL_SETTLE_MAX_MS);
+        log_info("template %s: guest settled after %llu ms", b->t.name, (unsigned long long)waited);
         /* Each clone gets its own copy of the work disk, written by the host
          * before it resumes: the template lets go of it now. */
         struct agent_conn *c = NULL;

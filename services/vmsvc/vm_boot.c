@@ -177,3 +177,41 @@ int vm_agent_wait(const struct vmm_driver *drv, const struct vmm_spec *spec,
                             timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
                             tail[0] ? "; console: " : "", tail);
 }
+
+void vm_cpu_times(const Banger__V1__AgentCpu *u, uint64_t *ret_busy, uint64_t *ret_total)
+{
+        uint64_t b = u->user_ms + u->nice_ms + u->system_ms + u->irq_ms + u->softirq_ms;
+        *ret_busy = b;
+        *ret_total = b + u->idle_ms + u->iowait_ms + u->steal_ms;
+}
+
+uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h, double busy_frac,
+                         uint64_t max_ms)
+{
+        uint64_t t0 = now_mono_msec(), busy0 = 0, total0 = 0;
+        int quiet = 0;
+        bool have = false;
+        while (now_mono_msec() - t0 < max_ms && quiet < 2) {
+                struct agent_conn *c = NULL;
+                Banger__V1__AgentResponse *resp = NULL;
+                struct bg_error e = {0};
+                if (vm_agent_connect(spec, h, 2000, &c, &e) >= 0 &&
+                    agent_stats(c, 3000, &resp, &e) >= 0 && resp->stats && resp->stats->cpu) {
+                        uint64_t busy, total;
+                        vm_cpu_times(resp->stats->cpu, &busy, &total);
+                        if (have && total > total0 && busy >= busy0)
+                                quiet =
+                                    (double)(busy - busy0) / (double)(total - total0) < busy_frac
+                                        ? quiet + 1
+                                        : 0;
+                        busy0 = busy;
+                        total0 = total;
+                        have = true;
+                }
+                agent_response_free(resp);
+                agent_conn_free(c);
+                if (quiet < 2)
+                        sleep_msec(500);
+        }
+        return now_mono_msec() - t0;
+}

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "banger/v1/agent.pb-c.h"
 #include "identity.h"
 #include "vm_env.h"
 
@@ -39,6 +40,17 @@ void vm_spec_machine(struct vm_env *env, struct vmm_spec *s, const char *drv_nam
 /* Connects to the agent of a running VMM. */
 int vm_agent_connect(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
                      struct agent_conn **ret, struct bg_error *err);
+
+/* A guest's CPU time since boot (ms, all CPUs): what it spent working (user,
+ * nice, system, irq, softirq) and in all. */
+void vm_cpu_times(const Banger__V1__AgentCpu *u, uint64_t *ret_busy, uint64_t *ret_total);
+
+/* Waits (polling the agent's Stats every 500 ms) until the guest's CPUs were
+ * busy less than busy_frac of the time over two intervals in a row, or
+ * max_ms passed (not an error: a guest that never settles is saved as it
+ * is). Returns how long it waited, in ms. */
+uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h, double busy_frac,
+                         uint64_t max_ms);
 
 /* Waits up to timeout_ms until the agent answers Health (and, with
  * want_sshd, until something listens on TCP port 22 in the guest). Fails at
