@@ -8,3 +8,5 @@ banger_add_test(test_reconcile SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_reconcile.
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
 banger_add_test(test_ssh_files SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ssh_files.c
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
+banger_add_test(test_template_store SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_template_store.c
+  LIBS vmsvc_core LABELS unit TIMEOUT 30)

@@ -1,6 +1,8 @@
 /* vmsvc reconcile with a fake VMM driver and a fake netsvc at the seam:
- * live VMs are adopted, dead ones stopped (error when they died starting)
- * with their tap returned, unknown states left alone. */
+ * live VMs are adopted (paused ones stay paused, as the VMM says), dead ones
+ * stopped (error when they died starting) with their tap returned, unknown
+ * states left alone, and a clone caught half-way is undone whole (killed,
+ * tap and lease given back, directory and row removed). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,12 +17,16 @@
 
 #include "reconcile.h"
 #include "store/store.h"
+#include "util/fs.h"
 #include "test_tmpdir.h"
 
 static char dir[64];
 static const char *alive_ids[8];
 static const char *broken_id; /* adopt fails with EIO (cannot tell) */
+static const char *paused_id; /* query says paused */
 static char released[256];
+static char leases[256];
+static char killed[256];
 
 static int fake_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
 {
@@ -40,7 +46,23 @@ static int fake_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struc
         return -ESRCH;
 }
 
-static const struct vmm_driver fake = {.name = "fake", .adopt = fake_adopt};
+static int fake_query(const struct vmm_spec *spec, const struct vmm_handle *h,
+                      struct vmm_status *ret, struct bg_error *err)
+{
+        ret->state = paused_id && strcmp(spec->id, paused_id) == 0 ? VMM_RUN_PAUSED
+                                                                   : VMM_RUN_RUNNING;
+        return 0;
+}
+
+static int fake_kill(const struct vmm_handle *h, struct bg_error *err)
+{
+        size_t n = strlen(killed);
+        snprintf(killed + n, sizeof(killed) - n, "%s%d", n ? "," : "", (int)h->pid);
+        return 0;
+}
+
+static const struct vmm_driver fake = {
+    .name = "fake", .adopt = fake_adopt, .query = fake_query, .kill = fake_kill};
 
 static const struct vmm_driver *driver_for(const char *vmm)
 {
@@ -52,6 +74,26 @@ static int fake_release_tap(void *ud, const char *tap, struct bg_error *err)
         size_t n = strlen(released);
         snprintf(released + n, sizeof(released) - n, "%s%s", n ? "," : "", tap);
         return 0;
+}
+
+static int fake_release_lease(void *ud, const char *vm, struct bg_error *err)
+{
+        size_t n = strlen(leases);
+        snprintf(leases + n, sizeof(leases) - n, "%s%s", n ? "," : "", vm);
+        return 0;
+}
+
+static void add_clone(sqlite3 *db, const char *id, const char *name, enum vm_state st,
+                      const char *tap, const char *vmm, const char *tpl)
+{
+        struct vm_record r = {.state = st, .vcpu = 1, .memory_mib = 512, .pid = 99};
+        snprintf(r.id, sizeof(r.id), "%s", id);
+        snprintf(r.name, sizeof(r.name), "%s", name);
+        snprintf(r.tap, sizeof(r.tap), "%s", tap);
+        snprintf(r.vmm, sizeof(r.vmm), "%s", vmm);
+        snprintf(r.template_id, sizeof(r.template_id), "%s", tpl);
+        struct bg_error err = {0};
+        assert_int_equal(vm_store_insert(db, &r, &err), 0);
 }
 
 static void add(sqlite3 *db, const char *id, const char *name, enum vm_state st, const char *tap,
@@ -89,15 +131,30 @@ static void test_reconcile(void **state)
         add(db, "d4d4d4d4", "was-stopped", VM_STOPPED, "", "fake");
         add(db, "e5e5e5e5", "stray", VM_STOPPED, "", "fake"); /* process found: it runs */
         add(db, "f6f6f6f6", "unsure", VM_RUNNING, "bgt6", "fake");
+        add(db, "a7a7a7a7", "sleepy", VM_PAUSED, "bgt7", "fake");     /* still paused */
+        add(db, "b8b8b8b8", "was-paused", VM_PAUSED, "bgt8", "fake"); /* resumed by hand */
+        add_clone(db, "c9c9c9c9", "half", VM_STARTING, "bgt9", "fake", "feedfeed"); /* alive */
+        add_clone(db, "dadadada", "half-dead", VM_STARTING, "", "fake", "feedfeed");
+        add_clone(db, "ebebebeb", "clone-ok", VM_RUNNING, "bgtb", "fake", "feedfeed");
+        char cdir[256];
+        snprintf(cdir, sizeof(cdir), "%s/vms/c9c9c9c9", dir);
+        assert_int_equal(mkdir_p(cdir, 0700), 0);
         alive_ids[0] = "a1a1a1a1";
         alive_ids[1] = "e5e5e5e5";
+        alive_ids[2] = "a7a7a7a7";
+        alive_ids[3] = "b8b8b8b8";
+        alive_ids[4] = "c9c9c9c9";
+        alive_ids[5] = "ebebebeb";
         broken_id = "f6f6f6f6";
+        paused_id = "a7a7a7a7";
 
-        struct vm_net_ops net = {.release_tap = fake_release_tap};
+        struct vm_net_ops net = {.release_tap = fake_release_tap,
+                                 .release_lease = fake_release_lease};
         struct reconcile_result res;
         assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
-        assert_int_equal(res.adopted, 2);
+        assert_int_equal(res.adopted, 5);
         assert_int_equal(res.stopped, 2);
+        assert_int_equal(res.undone, 2);
         assert_int_equal(res.failed, 1);
 
         struct vm_record r = get(db, "alive");
@@ -122,7 +179,20 @@ static void test_reconcile(void **state)
         assert_int_equal(r.state, VM_RUNNING);
         assert_string_equal(r.tap, "bgt6");
 
-        assert_string_equal(released, "bgt2,bgt3");
+        /* Paused as the VMM says, whatever the row said. */
+        assert_int_equal(get(db, "sleepy").state, VM_PAUSED);
+        assert_int_equal(get(db, "was-paused").state, VM_RUNNING);
+        assert_int_equal(get(db, "clone-ok").state, VM_RUNNING);
+        /* Half-made clones: killed (the live one), tap and lease back, row
+         * and directory gone. */
+        struct vm_record gone;
+        assert_int_equal(vm_store_resolve(db, "half", &gone, &err), -ENOENT);
+        assert_int_equal(vm_store_resolve(db, "half-dead", &gone, &err), -ENOENT);
+        assert_string_equal(killed, "4004");
+        assert_int_equal(access(cdir, F_OK), -1);
+        assert_string_equal(leases, "half,half-dead");
+
+        assert_string_equal(released, "bgt2,bgt3,bgt9");
 
         /* a second pass changes nothing and releases nothing more */
         released[0] = '\0';
