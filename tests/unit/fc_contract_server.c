@@ -21,6 +21,10 @@
 #define MAX_CONNS 32
 #define MAX_REQ (64 * 1024)
 #define FAULT_MAX 512
+/* The first key of the fake's snapshot state file, and the first bytes of
+ * its memory file: what a load checks it was given. */
+#define SNAP_MARKER "fake_firecracker_snapshot"
+#define MEM_MARKER "fake-firecracker-memory\n"
 
 struct fc_contract {
         json_t *doc;   /* the whole spec as JSON (every scalar a string) */
@@ -32,11 +36,15 @@ struct fc_contract_state {
         const struct fc_contract *c;
         struct fc_contract_opts o;
         bool started, logger, metrics, boot_source, shutdown_requested;
-        bool paused; /* PATCH /vm Paused, until Resumed */
+        bool paused;           /* PATCH /vm Paused, until Resumed */
+        bool configured;       /* a boot resource was PUT: no snapshot load any more */
+        bool loaded;           /* started by PUT /snapshot/load */
+        char fatal[FAULT_MAX]; /* a failed load: Firecracker exits after answering */
         unsigned root_drives;
         json_t *drives;  /* drive_id -> body */
         json_t *ifaces;  /* iface_id -> body */
         json_t *machine; /* machine-config body, or NULL */
+        json_t *vsock;   /* PUT /vsock body (uds_path as given), or NULL */
         int vsock_fd;    /* listening hybrid-vsock uds, -1 */
         char vsock_path[108];
         unsigned calls, rejected;
@@ -407,17 +415,232 @@ static int bind_vsock(struct fc_contract_state *st, const char *path, char *faul
         return 0;
 }
 
+static json_int_t mem_mib(const struct fc_contract_state *st)
+{
+        json_int_t m =
+            st->machine ? json_integer_value(json_object_get(st->machine, "mem_size_mib")) : 0;
+        return m > 0 ? m : 128;
+}
+
+/* PUT /snapshot/create on a paused guest: the "device state" is what was
+ * configured (a JSON file starting with SNAP_MARKER), the "memory" a sparse
+ * file of mem_size_mib MiB starting with MEM_MARKER. Like Firecracker, the
+ * state file is created or truncated, the memory file resized in place. */
+static int snapshot_create(struct fc_contract_state *st, json_t *body, char *fault)
+{
+        if (!st->paused)
+                return faultf(fault, "Cannot save the microVM state: Operation not allowed: "
+                                     "save/restore unavailable while running");
+        char rb[4200], rb2[4200];
+        const char *sp =
+            rooted(st, json_string_value(json_object_get(body, "snapshot_path")), rb, sizeof(rb));
+        const char *mp =
+            rooted(st, json_string_value(json_object_get(body, "mem_file_path")), rb2, sizeof(rb2));
+        json_t *state = json_pack(
+            "{s:s, s:O, s:O, s:O, s:O}", SNAP_MARKER, st->o.version ? st->o.version : "1.16.1",
+            "drives", st->drives, "ifaces", st->ifaces, "machine",
+            st->machine ? st->machine : json_null(), "vsock", st->vsock ? st->vsock : json_null());
+        _cleanup_free_ char *text = state ? json_dumps(state, JSON_COMPACT) : NULL;
+        json_decref(state);
+        if (!text)
+                return faultf(fault, "Cannot save the microVM state: out of memory");
+        _cleanup_close_ int fd = open(sp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return faultf(fault, "Cannot perform open on the snapshot backing file: %s",
+                              strerror(errno));
+        size_t n = strlen(text);
+        if (write(fd, text, n) != (ssize_t)n)
+                return faultf(fault, "Cannot perform write on the snapshot backing file: %s",
+                              strerror(errno));
+        _cleanup_close_ int mfd = open(mp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        if (mfd < 0)
+                return faultf(fault, "Cannot perform open on the memory backing file: %s",
+                              strerror(errno));
+        if (ftruncate(mfd, (off_t)mem_mib(st) << 20) < 0 ||
+            pwrite(mfd, MEM_MARKER, strlen(MEM_MARKER), 0) != (ssize_t)strlen(MEM_MARKER))
+                return faultf(fault, "Cannot perform write on the memory backing file: %s",
+                              strerror(errno));
+        return 0;
+}
+
+/* A failed load leaves Firecracker "too dirty to recover": it answers and
+ * exits (fc_contract_serve returns 1). */
+static int load_failed(struct fc_contract_state *st, char *fault, const char *fmt, ...)
+    _printf_(3, 4);
+static int load_failed(struct fc_contract_state *st, char *fault, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(fault, FAULT_MAX, fmt, ap);
+        va_end(ap);
+        snprintf(st->fatal, sizeof(st->fatal), "%s", fault);
+        return -1;
+}
+
+/* PUT /snapshot/load on a fresh process: reads the state and memory files
+ * the fake's snapshot_create wrote, applies the overrides, opens the
+ * recorded drives and binds the vsock uds, and leaves the guest paused
+ * unless resume_vm. */
+static int snapshot_load(struct fc_contract_state *st, json_t *body, char *fault)
+{
+        if (st->configured)
+                return faultf(fault, "Loading a microVM snapshot not allowed after configuring "
+                                     "boot-specific resources.");
+        json_t *backend = json_object_get(body, "mem_backend");
+        const char *mem_file = json_string_value(json_object_get(body, "mem_file_path"));
+        if (backend && mem_file)
+                return faultf(fault, "too many fields: either `mem_backend` or `mem_file_path` "
+                                     "exclusively is required");
+        if (!backend && !mem_file)
+                return faultf(fault,
+                              "missing field: either `mem_backend` or `mem_file_path` is required");
+        if (backend) {
+                if (!streq(json_string_value(json_object_get(backend, "backend_type")), "File"))
+                        return load_failed(st, fault,
+                                           "Failed to restore from snapshot: the fake Firecracker "
+                                           "serves no UFFD");
+                mem_file = json_string_value(json_object_get(backend, "backend_path"));
+        }
+        char rb[4200];
+        const char *sp =
+            rooted(st, json_string_value(json_object_get(body, "snapshot_path")), rb, sizeof(rb));
+        json_error_t jerr;
+        _cleanup_(json_decrefp) json_t *snap = NULL;
+        {
+                _cleanup_close_ int fd = open(sp, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to get snapshot state from file: Failed to open "
+                                           "snapshot file: %s",
+                                           strerror(errno));
+                snap = json_loadfd(fd, JSON_DISABLE_EOF_CHECK, &jerr);
+        }
+        if (!json_is_object(snap) || !json_is_string(json_object_get(snap, SNAP_MARKER)))
+                return load_failed(st, fault,
+                                   "Load snapshot error: Failed to restore from snapshot: Failed "
+                                   "to get snapshot state from file: Failed to load snapshot "
+                                   "state from file: not a snapshot");
+        json_t *machine = json_object_get(snap, "machine");
+        json_int_t mib = json_integer_value(json_object_get(machine, "mem_size_mib"));
+        if (mib <= 0)
+                mib = 128;
+        char mb[4200];
+        mem_file = rooted(st, mem_file, mb, sizeof(mb));
+        {
+                _cleanup_close_ int mfd = open(mem_file, O_RDONLY | O_CLOEXEC);
+                struct stat sb;
+                char head[sizeof(MEM_MARKER)] = "";
+                if (mfd < 0 || fstat(mfd, &sb) < 0)
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to load guest memory: Error creating guest "
+                                           "memory from file: %s",
+                                           strerror(errno));
+                if (sb.st_size < (off_t)mib << 20)
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to load guest memory: Error creating guest "
+                                           "memory from file: Failed to restore guest memory: "
+                                           "offset too large");
+                if (pread(mfd, head, strlen(MEM_MARKER), 0) != (ssize_t)strlen(MEM_MARKER) ||
+                    !streq(head, MEM_MARKER))
+                        return load_failed(st, fault,
+                                           "Load snapshot error: the fake's memory file %s holds "
+                                           "no guest memory",
+                                           mem_file);
+        }
+        json_t *ifaces = json_object_get(snap, "ifaces");
+        size_t i;
+        json_t *ov;
+        json_array_foreach(json_object_get(body, "network_overrides"), i, ov)
+        {
+                json_t *nic =
+                    json_object_get(ifaces, json_string_value(json_object_get(ov, "iface_id")));
+                if (!nic)
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to get snapshot state from file: Unknown "
+                                           "Network Device.");
+                json_object_set(nic, "host_dev_name", json_object_get(ov, "host_dev_name"));
+        }
+        json_t *vsock = json_object_get(snap, "vsock");
+        json_t *vov = json_object_get(body, "vsock_override");
+        if (vov) {
+                if (!json_is_object(vsock))
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to get snapshot state from file: Unknown Vsock "
+                                           "Device.");
+                json_object_set(vsock, "uds_path", json_object_get(vov, "uds_path"));
+        }
+        /* Firecracker opens the recorded drives while it builds the VM. */
+        char why[FAULT_MAX];
+        const char *id;
+        json_t *d;
+        json_object_foreach(json_object_get(snap, "drives"), id, d)
+        {
+                bool ro = json_is_true(json_object_get(d, "is_read_only"));
+                if (file_check(st, "Drive", json_string_value(json_object_get(d, "path_on_host")),
+                               ro ? R_OK : R_OK | W_OK, why) < 0)
+                        return load_failed(st, fault,
+                                           "Load snapshot error: Failed to restore from snapshot: "
+                                           "Failed to build microVM from snapshot: %.300s",
+                                           why);
+        }
+        if (json_is_object(vsock) &&
+            bind_vsock(st, json_string_value(json_object_get(vsock, "uds_path")), why) < 0)
+                return load_failed(st, fault,
+                                   "Load snapshot error: Failed to restore from snapshot: Failed "
+                                   "to build microVM from snapshot: %.300s",
+                                   why);
+        json_decref(st->drives);
+        st->drives = json_incref(json_object_get(snap, "drives"));
+        json_decref(st->ifaces);
+        st->ifaces = json_incref(ifaces);
+        json_decref(st->machine);
+        st->machine = json_is_object(machine) ? json_incref(machine) : NULL;
+        json_decref(st->vsock);
+        st->vsock = json_is_object(vsock) ? json_incref(vsock) : NULL;
+        st->started = true;
+        st->loaded = true;
+        st->paused = !json_is_true(json_object_get(body, "resume_vm"));
+        return 0;
+}
+
+/* PATCH /drives/{id} (post-boot): a new backing file for a drive that
+ * exists, opened like the old one (read-only or read-write). */
+static int patch_drive(struct fc_contract_state *st, const char *id, json_t *body, char *fault)
+{
+        json_t *d = json_object_get(st->drives, id);
+        if (!d)
+                return faultf(fault,
+                              "Unable to patch the block device: Invalid block device ID: "
+                              "%s",
+                              id);
+        const char *p = json_string_value(json_object_get(body, "path_on_host"));
+        if (!p)
+                return 0;
+        bool ro = json_is_true(json_object_get(d, "is_read_only"));
+        if (file_check(st, "Drive", p, ro ? R_OK : R_OK | W_OK, fault) < 0)
+                return -1;
+        json_object_set_new(d, "path_on_host", json_string(p));
+        return 0;
+}
+
 /* Firecracker's behaviour beyond the schema, for a valid body. */
 static int semantics(struct fc_contract_state *st, const char *method, const char *tmpl,
                      const char *param, json_t *body, char *fault)
 {
         bool is_put = streq(method, "PUT"), is_patch = streq(method, "PATCH");
-        bool after_ok = streq(tmpl, "/actions") || streq(tmpl, "/vm") || streq(tmpl, "/metrics");
+        /* Post-boot calls (rpc_interface.rs, RuntimeApiController): actions,
+         * every PATCH, snapshots; no more configuration. */
+        bool after_ok = streq(tmpl, "/actions") || is_patch || streq(tmpl, "/snapshot/create");
         if (st->started && !after_ok)
                 return faultf(fault, "The requested operation is not supported after starting "
                                      "the microVM.");
         if (!st->started &&
-            (is_patch ||
+            (is_patch || streq(tmpl, "/snapshot/create") ||
              (streq(tmpl, "/actions") &&
               streq(json_string_value(json_object_get(body, "action_type")), "SendCtrlAltDel"))))
                 return faultf(fault, "The requested operation is not supported before starting "
@@ -435,8 +658,24 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
                 }
         if (is_patch && streq(tmpl, "/vm"))
                 st->paused = streq(json_string_value(json_object_get(body, "state")), "Paused");
+        if (is_patch && streq(tmpl, "/drives/{drive_id}"))
+                return patch_drive(st, param, body, fault);
+        if (is_patch && streq(tmpl, "/network-interfaces/{iface_id}") &&
+            !json_object_get(st->ifaces, param))
+                return faultf(fault,
+                              "Unable to update the net device: Invalid network interface "
+                              "ID: %s",
+                              param);
         if (!is_put)
                 return 0;
+        if (streq(tmpl, "/snapshot/create"))
+                return snapshot_create(st, body, fault);
+        if (streq(tmpl, "/snapshot/load"))
+                return snapshot_load(st, body, fault);
+        /* What makes this a boot rather than a snapshot load. */
+        if (!streq(tmpl, "/logger") && !streq(tmpl, "/metrics") && !streq(tmpl, "/actions") &&
+            strncmp(tmpl, "/mmds", 5) != 0)
+                st->configured = true;
 
         if (streq(tmpl, "/logger")) {
                 if (st->logger)
@@ -521,6 +760,8 @@ static int semantics(struct fc_contract_state *st, const char *method, const cha
         } else if (streq(tmpl, "/vsock")) {
                 if (bind_vsock(st, json_string_value(json_object_get(body, "uds_path")), fault) < 0)
                         return -1;
+                json_decref(st->vsock);
+                st->vsock = json_deep_copy(body);
         } else if (streq(tmpl, "/actions")) {
                 const char *a = json_string_value(json_object_get(body, "action_type"));
                 if (streq(a, "InstanceStart")) {
@@ -562,12 +803,13 @@ static int answer_get(struct fc_contract_state *st, const char *tmpl, char *resp
         if (streq(tmpl, "/"))
                 j = json_pack("{s:s, s:s, s:s, s:s}", "app_name", "Firecracker", "id",
                               st->o.instance_id ? st->o.instance_id : "anonymous-instance", "state",
-                              !st->started  ? "Not started"
+                              !st->started ? "Not started"
                               : st->paused ? "Paused"
                                            : "Running",
-                              "vmm_version", "1.16.1");
+                              "vmm_version", st->o.version ? st->o.version : "1.16.1");
         else if (streq(tmpl, "/version"))
-                j = json_pack("{s:s}", "firecracker_version", "1.16.1");
+                j = json_pack("{s:s}", "firecracker_version",
+                              st->o.version ? st->o.version : "1.16.1");
         else if (streq(tmpl, "/machine-config"))
                 j = st->machine ? json_deep_copy(st->machine)
                                 : json_pack("{s:i, s:i, s:b}", "vcpu_count", 1, "mem_size_mib", 128,
@@ -697,6 +939,7 @@ struct fc_contract_state *fc_contract_state_free(struct fc_contract_state *st)
                 json_decref(st->drives);
                 json_decref(st->ifaces);
                 json_decref(st->machine);
+                json_decref(st->vsock);
                 free(st);
         }
         return NULL;
@@ -705,6 +948,16 @@ struct fc_contract_state *fc_contract_state_free(struct fc_contract_state *st)
 bool fc_contract_started(const struct fc_contract_state *st)
 {
         return st->started;
+}
+
+bool fc_contract_paused(const struct fc_contract_state *st)
+{
+        return st->paused;
+}
+
+const char *fc_contract_fatal(const struct fc_contract_state *st)
+{
+        return st->fatal[0] ? st->fatal : NULL;
 }
 
 unsigned fc_contract_calls(const struct fc_contract_state *st)
@@ -836,7 +1089,7 @@ static bool api_process(struct fc_contract_state *st, struct conn *c)
                 memmove(c->buf, c->buf + hlen + clen, c->len - hlen - clen);
                 c->len -= hlen + clen;
                 c->continued = false;
-                if (close_after || st->shutdown_requested)
+                if (close_after || st->shutdown_requested || st->fatal[0])
                         return false;
         }
 }
@@ -954,6 +1207,10 @@ int fc_contract_serve(struct fc_contract_state *st, const char *api_sock, int st
                 n = w;
                 if (st->shutdown_requested) {
                         ret = st->o.exit_code;
+                        break;
+                }
+                if (st->fatal[0]) {
+                        ret = 1; /* GenericError */
                         break;
                 }
         }

@@ -4,11 +4,24 @@
  * path and method exist, body present when required, every field of the
  * body has the declared type, enum value, minimum/maximum, required fields
  * present, no unknown fields (unless additionalProperties: true), $refs
- * resolved. On top, Firecracker's documented behaviour: nothing but
- * actions, vm and metrics after InstanceStart; no SendCtrlAltDel or PATCH
- * before it; PATCH /vm Paused/Resumed is what GET / reports as the state; InstanceStart needs a boot source; logger and metrics only
- * once; path ids equal body ids; referenced files exist; PUT /vsock binds
- * the hybrid-vsock uds and answers "CONNECT <port>\n" like Firecracker.
+ * resolved. On top, Firecracker's documented behaviour: after InstanceStart
+ * (or a snapshot load) only actions, PATCHes and snapshot creation; no
+ * SendCtrlAltDel, PATCH or snapshot creation before it; PATCH /vm
+ * Paused/Resumed is what GET / reports as the state; InstanceStart needs a
+ * boot source; logger and metrics only once; path ids equal body ids;
+ * referenced files exist; PUT /vsock binds the hybrid-vsock uds and answers
+ * "CONNECT <port>\n" like Firecracker.
+ *
+ * Snapshots: PUT /snapshot/create only while paused, writing a state file
+ * (JSON: the drives, interfaces, machine and vsock as configured) and a
+ * memory file (mem_size_mib MiB, sparse, with a marker); PUT /snapshot/load
+ * only on a fresh process (logger and metrics allowed before), reading
+ * those back: memory at least as large as the snapshot's, network_overrides
+ * and vsock_override applied to devices that exist, the recorded drives
+ * opened, the vsock uds bound; the guest is then paused unless resume_vm.
+ * A load that fails that way is fatal like Firecracker's: the process
+ * answers 400 and exits 1. PATCH /drives/{id} after start re-points an
+ * existing drive to a file that exists.
  *
  * Answers like Firecracker: 204 No Content, 200 with JSON for GETs, 400 with
  * {"fault_message": "..."}. Every call is recorded, one line each:
@@ -45,6 +58,7 @@ struct fc_contract_opts {
         int exit_code;         /* fc_contract_serve returns it after SendCtrlAltDel */
         bool skip_file_checks; /* do not require referenced files to exist */
         const char *root;      /* the jail's chroot: paths in requests are below it (NULL = /) */
+        const char *version;   /* vmm_version GET / reports (NULL = "1.16.1") */
 };
 
 struct fc_contract_state;
@@ -60,11 +74,15 @@ int fc_contract_handle(struct fc_contract_state *st, const char *method, const c
                        const char *body, size_t body_len, char *resp, size_t resp_len);
 
 bool fc_contract_started(const struct fc_contract_state *st);
+bool fc_contract_paused(const struct fc_contract_state *st);
+/* The fault message of a failed snapshot load (after which the process
+ * exits), or NULL. */
+const char *fc_contract_fatal(const struct fc_contract_state *st);
 /* Number of calls answered / answered with 400. */
 unsigned fc_contract_calls(const struct fc_contract_state *st);
 unsigned fc_contract_rejected(const struct fc_contract_state *st);
 
 /* Serves api_sock (created here, 0600) until SendCtrlAltDel has been
- * answered (returns opts->exit_code) or stop_fd (if >= 0) becomes readable
- * (returns -ECANCELED). */
+ * answered (returns opts->exit_code), a snapshot load failed (returns 1) or
+ * stop_fd (if >= 0) becomes readable (returns -ECANCELED). */
 int fc_contract_serve(struct fc_contract_state *st, const char *api_sock, int stop_fd);

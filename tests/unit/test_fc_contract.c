@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -207,6 +208,200 @@ static void test_after_start(void **state)
         assert_non_null(strstr(f->resp, "\"vcpu_count\":2"));
 }
 
+/* PUT /snapshot/create: post-boot only, and only while paused; writes the
+ * state and a memory file of the guest's size. */
+static void test_snapshot_create_rules(void **state)
+{
+        struct fx *f = *state;
+        char body[512], st_path[96], mem[96];
+        snprintf(st_path, sizeof(st_path), "%s/s.state", tmpdir);
+        snprintf(mem, sizeof(mem), "%s/s.mem", tmpdir);
+        unlink(st_path);
+        unlink(mem);
+        snprintf(body, sizeof(body),
+                 "{\"snapshot_type\":\"Full\",\"snapshot_path\":\"%s\",\"mem_file_path\":\"%s\"}",
+                 st_path, mem);
+        assert_refused(f, "PUT", "/snapshot/create", body, "before starting");
+        configure_all(f);
+        assert_int_equal(req(f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+        assert_refused(f, "PUT", "/snapshot/create", body,
+                       "save/restore unavailable while running");
+        assert_int_equal(access(st_path, F_OK), -1);
+        assert_int_equal(req(f, "PATCH", "/vm", "{\"state\":\"Paused\"}"), 204);
+        /* the schema: required fields, the enum */
+        assert_refused(f, "PUT", "/snapshot/create", "{\"snapshot_path\":\"/x\"}",
+                       "missing field `mem_file_path`");
+        assert_refused(f, "PUT", "/snapshot/create",
+                       "{\"snapshot_path\":\"/x\",\"mem_file_path\":\"/y\",\"snapshot_type\":"
+                       "\"Incremental\"}",
+                       "unknown variant `Incremental`");
+        assert_int_equal(req(f, "PUT", "/snapshot/create", body), 204);
+        struct stat sb;
+        assert_int_equal(stat(mem, &sb), 0);
+        assert_int_equal(sb.st_size, 256 << 20); /* configure_all's mem_size_mib */
+        assert_int_equal(stat(st_path, &sb), 0);
+        assert_true(sb.st_size > 0);
+        /* Still paused; a snapshot is no InstanceStart. */
+        assert_int_equal(req(f, "GET", "/", NULL), 200);
+        assert_non_null(strstr(f->resp, "\"state\":\"Paused\""));
+        /* PATCH /drives after start: existing drives only. */
+        assert_refused(f, "PATCH", "/drives/nope",
+                       "{\"drive_id\":\"nope\",\"path_on_host\":\"/d\"}",
+                       "Invalid block device ID");
+        assert_int_equal(
+            req(f, "PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d2\"}"),
+            204);
+        unlink(st_path);
+        unlink(mem);
+}
+
+/* Makes s.state + s.mem in tmpdir from a paused, fully configured guest
+ * whose vsock uds is tmpdir/v.sock (left bound, like Firecracker's). */
+static void snapshot_fixture(void)
+{
+        struct fc_contract_state *st;
+        struct fc_contract_opts o = {.skip_file_checks = true};
+        assert_int_equal(fc_contract_state_new(contract, &o, &st), 0);
+        struct fx f = {.st = st};
+        configure_all(&f);
+        assert_int_equal(req(&f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}"), 204);
+        assert_int_equal(req(&f, "PATCH", "/vm", "{\"state\":\"Paused\"}"), 204);
+        char body[512];
+        snprintf(body, sizeof(body),
+                 "{\"snapshot_path\":\"%s/s.state\",\"mem_file_path\":\"%s/s.mem\"}", tmpdir,
+                 tmpdir);
+        assert_int_equal(req(&f, "PUT", "/snapshot/create", body), 204);
+        fc_contract_state_free(st); /* closes the vsock listener, keeps the file */
+}
+
+static int load(struct fx *f, const char *extra)
+{
+        char body[1024];
+        snprintf(body, sizeof(body),
+                 "{\"snapshot_path\":\"%s/s.state\",\"mem_backend\":{\"backend_type\":\"File\","
+                 "\"backend_path\":\"%s/s.mem\"}%s}",
+                 tmpdir, tmpdir, extra);
+        return req(f, "PUT", "/snapshot/load", body);
+}
+
+/* PUT /snapshot/load: only on a fresh process, with exactly one memory
+ * source; overrides must name devices of the snapshot; the snapshot's
+ * vsock uds must be free; a failed load is fatal; after a load the guest is
+ * paused and only post-boot calls are taken. */
+static void test_snapshot_load_rules(void **state)
+{
+        struct fx *f = *state;
+        snapshot_fixture();
+        char vsock2[128], extra[384];
+        snprintf(vsock2, sizeof(vsock2), "%s/v2.sock", tmpdir);
+        unlink(vsock2);
+        snprintf(extra, sizeof(extra),
+                 ",\"network_overrides\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"bgtap9\"}],"
+                 "\"vsock_override\":{\"uds_path\":\"%s\"}",
+                 vsock2);
+
+        /* Not after a boot resource. */
+        assert_int_equal(
+            req(f, "PUT", "/machine-config", "{\"vcpu_count\":2,\"mem_size_mib\":256}"), 204);
+        assert_int_equal(load(f, extra), 400);
+        assert_non_null(strstr(f->resp, "not allowed after configuring boot-specific resources"));
+        assert_null(fc_contract_fatal(f->st));
+        teardown(state);
+        setup(state);
+        f = *state;
+
+        /* Logger and metrics first are fine; the memory source exactly once. */
+        assert_int_equal(
+            req(f, "PUT", "/logger", "{\"log_path\":\"/tmp/x\",\"level\":\"Warning\"}"), 204);
+        assert_int_equal(req(f, "PUT", "/metrics", "{\"metrics_path\":\"/tmp/m\"}"), 204);
+        assert_refused(f, "PUT", "/snapshot/load", "{\"snapshot_path\":\"/s\"}",
+                       "either `mem_backend` or `mem_file_path` is required");
+        assert_refused(f, "PUT", "/snapshot/load",
+                       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"mem_backend\":{"
+                       "\"backend_type\":\"File\",\"backend_path\":\"/m\"}}",
+                       "exclusively");
+        /* the schema: NetworkOverride and VsockOverride */
+        assert_refused(f, "PUT", "/snapshot/load",
+                       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"network_overrides\":["
+                       "{\"iface_id\":\"eth0\"}]}",
+                       "missing field `host_dev_name`");
+        assert_refused(f, "PUT", "/snapshot/load",
+                       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"vsock_override\":{"
+                       "\"path\":\"/v\"}}",
+                       "missing field `uds_path`");
+        assert_refused(f, "PUT", "/snapshot/load",
+                       "{\"snapshot_path\":\"/s\",\"mem_backend\":{\"backend_type\":\"Disk\","
+                       "\"backend_path\":\"/m\"}}",
+                       "unknown variant `Disk`");
+        assert_null(fc_contract_fatal(f->st)); /* parse errors are not fatal */
+
+        /* The load, with the clone's tap and socket. */
+        assert_int_equal(load(f, extra), 204);
+        assert_true(fc_contract_started(f->st));
+        assert_true(fc_contract_paused(f->st));
+        assert_int_equal(req(f, "GET", "/", NULL), 200);
+        assert_non_null(strstr(f->resp, "\"state\":\"Paused\""));
+        assert_int_equal(access(vsock2, F_OK), 0); /* bound where the override says */
+        assert_int_equal(req(f, "GET", "/machine-config", NULL), 200);
+        assert_non_null(strstr(f->resp, "\"mem_size_mib\":256"));
+        assert_int_equal(
+            req(f, "PATCH", "/drives/rootfs", "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/c\"}"),
+            204);
+        assert_refused(f, "PUT", "/snapshot/load",
+                       "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\"}",
+                       "not supported after starting");
+        assert_refused(f, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}",
+                       "already running");
+        assert_refused(f, "PUT", "/vsock", "{\"guest_cid\":3,\"uds_path\":\"/v\"}",
+                       "not supported after starting");
+        assert_int_equal(req(f, "PATCH", "/vm", "{\"state\":\"Resumed\"}"), 204);
+        assert_false(fc_contract_paused(f->st));
+        teardown(state);
+        unlink(vsock2);
+
+        /* Failed loads are fatal. Without the vsock override the snapshot's
+         * uds is still bound by its file: */
+        static const char *const bad[] = {
+            "",
+            "Error binding",
+            ",\"network_overrides\":[{\"iface_id\":\"eth1\",\"host_dev_name\":\"t\"}]",
+            "Unknown Network Device",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i += 2) {
+                setup(state);
+                f = *state;
+                assert_int_equal(load(f, bad[i]), 400);
+                if (!strstr(f->resp, bad[i + 1]))
+                        fail_msg("answer '%s' lacks '%s'", f->resp, bad[i + 1]);
+                assert_non_null(fc_contract_fatal(f->st));
+                assert_false(fc_contract_started(f->st));
+                teardown(state);
+        }
+        /* A memory file shorter than the guest's RAM, a state that is not
+         * a snapshot. */
+        char p[96];
+        snprintf(p, sizeof(p), "%s/s.mem", tmpdir);
+        assert_int_equal(truncate(p, 1 << 20), 0);
+        setup(state);
+        f = *state;
+        assert_int_equal(load(f, extra), 400);
+        assert_non_null(strstr(f->resp, "offset too large"));
+        assert_non_null(fc_contract_fatal(f->st));
+        teardown(state);
+        snprintf(p, sizeof(p), "%s/s.state", tmpdir);
+        FILE *fp = fopen(p, "we");
+        fputs("{\"not\":\"a snapshot\"}", fp);
+        fclose(fp);
+        setup(state);
+        f = *state;
+        assert_int_equal(load(f, extra), 400);
+        assert_non_null(strstr(f->resp, "not a snapshot"));
+        unlink(p);
+        snprintf(p, sizeof(p), "%s/s.mem", tmpdir);
+        unlink(p);
+        unlink(vsock2);
+}
+
 static void test_injected_failure_and_files(void **state)
 {
         (void)state;
@@ -364,6 +559,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_schema_refusals, setup, teardown),
             cmocka_unit_test_setup_teardown(test_order_rules, setup, teardown),
             cmocka_unit_test_setup_teardown(test_after_start, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot_create_rules, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_snapshot_load_rules, setup, teardown),
             cmocka_unit_test(test_injected_failure_and_files),
             cmocka_unit_test(test_http_framing),
         };

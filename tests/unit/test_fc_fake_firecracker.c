@@ -3,7 +3,7 @@
  *   firecracker --api-sock P --id ID   serves P with the contract server
  *                                      (also --id=ID, the jailer's form)
  * Environment:
- *   FAKE_FC_VERSION        version to report (default 1.16.1)
+ *   FAKE_FC_VERSION        version to report, also in GET / (default 1.16.1)
  *   FAKE_FC_EXIT_AT_START  exit with this code at once, with an error on stderr
  *   FC_CONTRACT_RECORD     call log path
  *   FC_CONTRACT_FAIL       "PUT /drives/rootfs": answer that call 400 …
@@ -52,7 +52,10 @@ int main(int argc, char **argv)
                 fprintf(stderr, "Error: Arguments parsing error: --api-sock is required\n");
                 return 153;
         }
-        printf("Running Firecracker v1.16.1\n");
+        const char *version = getenv("FAKE_FC_VERSION");
+        if (!version || streq(version, "garbage"))
+                version = "1.16.1";
+        printf("Running Firecracker v%s\n", version);
         fflush(stdout);
 
         char spec[4096], errbuf[512];
@@ -77,6 +80,7 @@ int main(int argc, char **argv)
                                                  : FC_VSOCK_GARBAGE,
             .exit_code = code ? atoi(code) : 0,
             .root = getenv("FC_CONTRACT_ROOT"),
+            .version = version,
         };
         struct fc_contract_state *st = NULL;
         if (fc_contract_state_new(c, &o, &st) < 0) {
@@ -84,6 +88,9 @@ int main(int argc, char **argv)
                 return 1;
         }
         int r = fc_contract_serve(st, sock, -1);
+        if (fc_contract_fatal(st))
+                fprintf(stderr, "Error: RunWithApi(BuildMicroVMError(Restore)): %s\n",
+                        fc_contract_fatal(st));
         fc_contract_state_free(st);
         fc_contract_free(c);
         if (r < 0) {

@@ -47,6 +47,36 @@ static void test_version_parse(void **state)
         }
 }
 
+/* GET / "vmm_version": the bare form. */
+static void test_version_parse_api(void **state)
+{
+        (void)state;
+        static const struct {
+                const char *text;
+                int r;
+                unsigned a, b, c;
+        } cases[] = {
+            {"1.16.1", 0, 1, 16, 1},      {"1.12.0-dev", 0, 1, 12, 0},   {"v1.15.2", 0, 1, 15, 2},
+            {"1.16", -EINVAL, 0, 0, 0},   {"1.16.1x", -EINVAL, 0, 0, 0}, {"", -EINVAL, 0, 0, 0},
+            {"x1.2.3", -EINVAL, 0, 0, 0},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                unsigned a = 99, b = 99, c = 99;
+                int r = fc_version_parse_api(cases[i].text, &a, &b, &c);
+                if (r != cases[i].r)
+                        fail_msg("'%s': %d, want %d", cases[i].text, r, cases[i].r);
+                if (r == 0) {
+                        assert_int_equal(a, cases[i].a);
+                        assert_int_equal(b, cases[i].b);
+                        assert_int_equal(c, cases[i].c);
+                } else {
+                        assert_int_equal(a, 99);
+                }
+        }
+        assert_int_equal(fc_version_parse_api(NULL, &(unsigned){0}, &(unsigned){0}, &(unsigned){0}),
+                         -EINVAL);
+}
+
 static void test_version_ranges(void **state)
 {
         (void)state;
@@ -60,6 +90,13 @@ static void test_version_ranges(void **state)
         assert_false(fc_version_tested(1, 17, 0));
         assert_false(fc_version_tested(2, 0, 0));
         assert_false(fc_version_tested(1, 4, 0));
+        /* Templates: vsock_override arrived in 1.16.0. */
+        assert_false(fc_version_snapshots(1, 15, 9));
+        assert_false(fc_version_snapshots(1, 5, 0));
+        assert_false(fc_version_snapshots(0, 99, 0));
+        assert_true(fc_version_snapshots(1, 16, 0));
+        assert_true(fc_version_snapshots(1, 17, 0));
+        assert_true(fc_version_snapshots(2, 0, 0));
 }
 
 static void test_version_of_binary(void **state)
@@ -199,11 +236,9 @@ static void test_boot_args(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_version_parse),
-            cmocka_unit_test(test_version_ranges),
-            cmocka_unit_test(test_version_of_binary),
-            cmocka_unit_test(test_exit_codes),
-            cmocka_unit_test(test_vcpu),
+            cmocka_unit_test(test_version_parse),  cmocka_unit_test(test_version_parse_api),
+            cmocka_unit_test(test_version_ranges), cmocka_unit_test(test_version_of_binary),
+            cmocka_unit_test(test_exit_codes),     cmocka_unit_test(test_vcpu),
             cmocka_unit_test(test_boot_args),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,20 +28,11 @@ static void close_from(int lowfd)
                 close((int)fd);
 }
 
-int fc_version_parse(const char *text, unsigned *ret_major, unsigned *ret_minor,
-                     unsigned *ret_patch)
+/* "MAJOR.MINOR.PATCH" at p, followed by the end, a space or a "-"/"+"
+ * suffix. */
+static int parse_triplet(const char *p, unsigned *ret_major, unsigned *ret_minor,
+                         unsigned *ret_patch)
 {
-        if (!text)
-                return -EINVAL;
-        const char *p = strstr(text, "Firecracker");
-        if (!p)
-                return -EINVAL;
-        p += strlen("Firecracker");
-        while (*p == ' ' || *p == '\t')
-                p++;
-        if (*p != 'v')
-                return -EINVAL;
-        p++;
         unsigned v[3];
         for (int i = 0; i < 3; i++) {
                 if (!isdigit((unsigned char)*p))
@@ -67,6 +58,30 @@ int fc_version_parse(const char *text, unsigned *ret_major, unsigned *ret_minor,
         return 0;
 }
 
+int fc_version_parse(const char *text, unsigned *ret_major, unsigned *ret_minor,
+                     unsigned *ret_patch)
+{
+        if (!text)
+                return -EINVAL;
+        const char *p = strstr(text, "Firecracker");
+        if (!p)
+                return -EINVAL;
+        p += strlen("Firecracker");
+        while (*p == ' ' || *p == '\t')
+                p++;
+        if (*p != 'v')
+                return -EINVAL;
+        return parse_triplet(p + 1, ret_major, ret_minor, ret_patch);
+}
+
+int fc_version_parse_api(const char *text, unsigned *ret_major, unsigned *ret_minor,
+                         unsigned *ret_patch)
+{
+        if (!text)
+                return -EINVAL;
+        return parse_triplet(text[0] == 'v' ? text + 1 : text, ret_major, ret_minor, ret_patch);
+}
+
 static int version_cmp(unsigned a1, unsigned a2, unsigned a3, unsigned b1, unsigned b2, unsigned b3)
 {
         if (a1 != b1)
@@ -82,6 +97,12 @@ bool fc_version_supported(unsigned major, unsigned minor, unsigned patch)
 {
         return version_cmp(major, minor, patch, FC_VERSION_MIN_MAJOR, FC_VERSION_MIN_MINOR,
                            FC_VERSION_MIN_PATCH) >= 0;
+}
+
+bool fc_version_snapshots(unsigned major, unsigned minor, unsigned patch)
+{
+        return version_cmp(major, minor, patch, FC_SNAPSHOT_MIN_MAJOR, FC_SNAPSHOT_MIN_MINOR,
+                           FC_SNAPSHOT_MIN_PATCH) >= 0;
 }
 
 bool fc_version_tested(unsigned major, unsigned minor, unsigned patch)

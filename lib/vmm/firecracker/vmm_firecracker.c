@@ -1,7 +1,22 @@
 /* The Firecracker VMM driver: spawns `firecracker --api-sock DIR/api.sock
  * --id ID` in its own session, then configures the microVM over the API
- * socket (fc_api.c) and starts it. Exit is watched through the process
- * (pidfd), never by polling the API.
+ * socket (fc_api.c) and starts it, or loads a template's snapshot into it.
+ * Exit is watched through the process (pidfd), never by polling the API.
+ *
+ * Templates (VMM_CAP_SNAPSHOT, Firecracker >= FC_SNAPSHOT_MIN):
+ *  - a template boots like any VM: Firecracker has no file-backed RAM at
+ *    boot, so spec->mem.path is not where the RAM lives but where
+ *    snapshot() will write it (nothing is created at launch);
+ *  - snapshot() pauses the guest and has Firecracker write its device
+ *    state and its whole RAM (PUT /snapshot/create, Full);
+ *  - a clone is launched with spec->restore: fc_restore() loads the state
+ *    with the template's RAM file mapped private (copy-on-write) and gives
+ *    it its own tap, agent socket and disks; it returns paused.
+ * Not under the jailer: a clone's chroot would need the template's state
+ * and RAM, and a hard link there would let any jailed clone write the RAM
+ * file every later clone maps (docs/firecracker.md, "Templates"). A
+ * template's launch, a restore and a snapshot are refused there before
+ * anything starts.
  *
  * The launched process is a child of the caller (vmsvc), so the caller gets
  * its wait status (reap it with waitpid/waitid and hand the status to
@@ -80,6 +95,10 @@ const char *fc_exit_code_describe(int code)
                         return exit_codes[i].text;
         return NULL;
 }
+
+/* How long PUT /snapshot/create may take: Firecracker writes the whole RAM
+ * (and syncs it) before it answers. */
+#define FC_SNAPSHOT_TIMEOUT_MS(mib) (30000 + (uint64_t)(mib)*20)
 
 /* ---- process handling --------------------------------------------------- */
 
@@ -258,14 +277,28 @@ static int launch_jailed(const struct vmm_spec *spec, struct vmm_handle *ret, st
         return 0;
 }
 
+/* Templates and the jailer do not mix (the file comment says why). */
+static int refuse_jailed_template(const char *what, struct bg_error *err)
+{
+        return bg_error_set(err, ENOTSUP,
+                            "%s: templates are not available with firecracker.jailer = true (a "
+                            "clone's jail cannot safely hold the template's memory); set "
+                            "firecracker.jailer = false, or boot cold (vm.template = \"off\")",
+                            what);
+}
+
 static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct bg_error *err)
 {
         int r = fc_check_spec(spec, err);
         if (r < 0)
                 return r;
-        /* Refused boot arguments start nothing. */
+        if (spec->jail_start && (spec->restore[0] || spec->mem.path[0]))
+                return refuse_jailed_template(
+                    spec->restore[0] ? "restore a template's clone" : "make a template", err);
+        /* Refused boot arguments start nothing (a restored guest booted
+         * long ago: it has none). */
         char args[VMM_CMDLINE_MAX];
-        r = fc_boot_args(spec, args, sizeof(args), err);
+        r = spec->restore[0] ? 0 : fc_boot_args(spec, args, sizeof(args), err);
         if (r < 0)
                 return r;
         if (spec->jail_start)
@@ -317,7 +350,8 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
                 abandon_child(spec, pid, r == -ECHILD);
                 return r;
         }
-        r = fc_configure_and_start(api_sock, spec, err);
+        r = spec->restore[0] ? fc_restore(api_sock, spec, err)
+                             : fc_configure_and_start(api_sock, spec, err);
         if (r < 0) {
                 abandon_child(spec, pid, false);
                 return r;
@@ -420,6 +454,69 @@ static int fc_resume(const struct vmm_spec *spec, const struct vmm_handle *h, st
         return vm_state(spec, h, "Resumed", err);
 }
 
+/* Creates path for Firecracker to fill: it must not exist (Firecracker
+ * would write into an existing file in place, and a RAM file that clones
+ * map privately must never change under them). */
+static int create_new(const char *path, struct bg_error *err)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create %s", path);
+        close(fd);
+        return 0;
+}
+
+/* GET / (the version), both files created, PATCH /vm Paused, then PUT
+ * /snapshot/create {Full, state_path, mem_path}: Firecracker writes the
+ * device state and the whole RAM and syncs both before it answers. The
+ * guest stays paused; on failure the files are removed. */
+static int fc_snapshot(const struct vmm_spec *spec, const struct vmm_handle *h,
+                       const char *state_path, const char *mem_path, struct bg_error *err)
+{
+        if (spec->jail_start)
+                return refuse_jailed_template("snapshot", err);
+        if (!state_path || state_path[0] != '/' || !mem_path || mem_path[0] != '/')
+                return bg_error_set(err, EINVAL,
+                                    "snapshot files must be absolute paths ('%s', '%s')",
+                                    state_path ? state_path : "", mem_path ? mem_path : "");
+        if (streq(state_path, mem_path))
+                return bg_error_set(err, EINVAL, "snapshot state and memory are both '%s'",
+                                    state_path);
+        _cleanup_(fc_api_freep) struct fc_api *api = NULL;
+        int r = api_open(spec, h, &api, err);
+        if (r < 0)
+                return r;
+        r = fc_check_snapshot_support(api, "make a template", err);
+        if (r < 0)
+                return r;
+        r = create_new(state_path, err);
+        if (r < 0)
+                return r;
+        r = create_new(mem_path, err);
+        if (r < 0) {
+                (void)unlink(state_path);
+                return r;
+        }
+        r = fc_api_patch_new(api, "/vm", json_pack("{s:s}", "state", "Paused"), err);
+        /* A client of its own: this call takes as long as writing the RAM. */
+        _cleanup_(fc_api_freep) struct fc_api *slow = NULL;
+        char api_sock[VMM_PATH_MAX + 16];
+        (void)vmm_path(api_sock, sizeof(api_sock), spec->dir, FC_API_SOCK);
+        if (r >= 0)
+                r = fc_api_new(api_sock, FC_SNAPSHOT_TIMEOUT_MS(spec->memory_mib), &slow, err);
+        if (r >= 0)
+                r = fc_api_put_new(slow, "/snapshot/create",
+                                   json_pack("{s:s, s:s, s:s}", "snapshot_type", "Full",
+                                             "snapshot_path", state_path, "mem_file_path",
+                                             mem_path),
+                                   err);
+        if (r < 0) {
+                (void)unlink(state_path);
+                (void)unlink(mem_path);
+        }
+        return r;
+}
+
 /* /proc/PID/cmdline carries "--id ID" or "--id=ID" (the jailer's form). */
 static bool cmdline_has_id(pid_t pid, const char *id)
 {
@@ -486,7 +583,7 @@ static int fc_adopt(const struct vmm_spec *spec, struct vmm_handle *ret, struct 
 
 const struct vmm_driver vmm_firecracker_driver = {
     .name = "firecracker",
-    .caps = VMM_CAP_PAUSE,
+    .caps = VMM_CAP_PAUSE | VMM_CAP_SNAPSHOT,
     .agent_transports = VMM_AGENT_TRANSPORT_BIT(VMM_AGENT_HYBRID_VSOCK),
     .launch = fc_launch,
     .request_stop = fc_request_stop,
@@ -497,4 +594,5 @@ const struct vmm_driver vmm_firecracker_driver = {
     .query = fc_query,
     .pause = fc_pause,
     .resume = fc_resume,
+    .snapshot = fc_snapshot,
 };
