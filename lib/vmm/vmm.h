@@ -189,8 +189,10 @@ struct vmm_driver {
         /* With VMM_CAP_SNAPSHOT: pauses the guest (it stays paused) and
          * writes its device state to state_path (created, must not exist)
          * and its memory to mem_path. QEMU keeps the memory where it is: it
-         * needs spec->mem shared and mem_path = spec->mem.path. On failure
-         * state_path is removed; the VM stays paused. */
+         * needs spec->mem shared and mem_path = spec->mem.path. Firecracker
+         * writes the memory out to mem_path, which must not exist (clones map
+         * it: it is never rewritten in place). On failure state_path (and a
+         * memory file the call created) is removed; the VM stays paused. */
         int (*snapshot)(const struct vmm_spec *spec, const struct vmm_handle *h,
                         const char *state_path, const char *mem_path, struct bg_error *err);
 };

@@ -71,6 +71,8 @@ static int b_reserve(void *ctx, struct bg_error *err)
                 return bg_error_set(err, ENOTSUP,
                                     "the %s driver cannot take snapshots: no templates with it",
                                     b->t.vmm);
+        if (!env->snapshots && streq(b->t.vmm, env->vmm))
+                return bg_error_set(err, ENOTSUP, "no templates here: %s", env->why_no_snapshots);
         int r = env->deps->kernel(env->deps->ud, b->t.kernel, &b->k, err);
         if (r < 0)
                 return r;
@@ -565,8 +567,7 @@ int tpl_pick(struct tpl_env *te, const char *mode, const char *explicit_name, bo
                 return 0;
         if (!streq(mode, "auto"))
                 return named(te, mode, true, ret, err);
-        const struct vmm_driver *drv = te->vm->driver_for(te->vm->vmm);
-        if (!drv || !(drv->caps & VMM_CAP_SNAPSHOT) || te->max_auto == 0)
+        if (!te->vm->snapshots || te->max_auto == 0)
                 return 0;
         char key[65];
         struct bg_error e = {0};

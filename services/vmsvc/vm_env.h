@@ -72,6 +72,11 @@ struct vm_env {
         char mkfs[VMM_PATH_MAX];     /* "mkfs.ext4" */
         char binary[VMM_PATH_MAX];   /* the VMM binary */
         bool jailer;                 /* Firecracker VMs start through the jailer (netsvc) */
+        /* Templates can be made and cloned with the VMM of new VMs (its driver
+         * has VMM_CAP_SNAPSHOT and, for Firecracker, a version >= 1.16 and
+         * no jailer); why_no_snapshots says why not otherwise. */
+        bool snapshots;
+        char why_no_snapshots[160];
         const char *authorized_keys; /* owner's public key line(s) */
         char dns[80];                /* guests' resolvers ("a,b"); "" = the bridge address */
         uint32_t agent_timeout_ms;   /* boot to agent ready */

@@ -131,6 +131,35 @@ static void host_resolvers(char *buf, size_t len)
         fclose(f);
 }
 
+/* Whether templates work with the VMM new VMs get (vm_env.snapshots). */
+static void snapshot_support(struct vm_env *e, const char *fc_binary)
+{
+        const struct vmm_driver *drv = vmsvc_driver_for(e->vmm);
+        e->snapshots = drv && (drv->caps & VMM_CAP_SNAPSHOT);
+        if (!e->snapshots) {
+                snprintf(e->why_no_snapshots, sizeof(e->why_no_snapshots),
+                         "the %s driver cannot take snapshots", e->vmm);
+                return;
+        }
+        if (!streq(e->vmm, "firecracker"))
+                return;
+        unsigned maj, min, pat;
+        struct bg_error err = {0};
+        if (e->jailer) {
+                e->snapshots = false;
+                snprintf(e->why_no_snapshots, sizeof(e->why_no_snapshots),
+                         "Firecracker's jailer is on (firecracker.jailer), and clones are not "
+                         "staged into jails");
+        } else if (fc_version(fc_binary, &maj, &min, &pat, &err) < 0) {
+                e->snapshots = false;
+                snprintf(e->why_no_snapshots, sizeof(e->why_no_snapshots), "%s", err.msg);
+        } else if (!fc_version_snapshots(maj, min, pat)) {
+                e->snapshots = false;
+                snprintf(e->why_no_snapshots, sizeof(e->why_no_snapshots),
+                         "firecracker v%u.%u.%u is older than %s", maj, min, pat, FC_SNAPSHOT_MIN);
+        }
+}
+
 int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
 {
         int r;
@@ -153,8 +182,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->vms_dir, sizeof(e->vms_dir), "%s/vms", v->d->paths.state_dir);
         if (mkdir_p(e->vms_dir, 0700) < 0)
                 return bg_error_errno(err, -errno, "create %s", e->vms_dir);
-        snprintf(e->templates_dir, sizeof(e->templates_dir), "%s/templates",
-                 v->d->paths.state_dir);
+        snprintf(e->templates_dir, sizeof(e->templates_dir), "%s/templates", v->d->paths.state_dir);
         if (mkdir_p(e->templates_dir, 0700) < 0)
                 return bg_error_errno(err, -errno, "create %s", e->templates_dir);
         e->deps = &v->deps;
@@ -175,6 +203,9 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         if (e->jailer)
                 log_info("Firecracker VMs start through the jailer (%s), staged by netsvc",
                          v->d->cfg.firecracker.jailer_binary);
+        snapshot_support(e, v->d->cfg.firecracker.binary);
+        if (!e->snapshots)
+                log_info("no snapshot templates: %s", e->why_no_snapshots);
         snprintf(e->qemu_img, sizeof(e->qemu_img), "qemu-img");
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
         e->authorized_keys = v->owner_pubkey;
@@ -204,8 +235,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         vmsvc_ssh_refresh(v);
         if ((r = idle_watch_start(&v->env, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
                 return r;
-        r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor,
-                                   vmsvc_vm_methods, vmsvc_n_vm_methods, v, err);
+        r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor, vmsvc_vm_methods,
+                                   vmsvc_n_vm_methods, v, err);
         if (r < 0)
                 return r;
         return rpc_server_add_service(v->d->srv, &banger__v1__template_service__descriptor,
