@@ -14,58 +14,27 @@
 #
 # Kernel: $BANGER_TEST_KERNEL_DIR (holding boot/vmlinuz-* and
 # lib/modules/<version>/), else the Debian linux-image-*-cloud-amd64 package
-# fetched with apt-get download into a cache dir keyed by version.
+# fetched with apt-get download into a cache dir keyed by version
+# (tests/e2e/fetch_kernel.sh).
 # With BANGER_TEST_BZIMAGE and BANGER_TEST_INITRD set, boots exactly those
 # (e.g. a kernel and banger initramfs made by `banger kernel pull`) instead.
 # Usage: agent_boot.sh BANGER_AGENT E2E_INIT E2E_TOOL
 set -euo pipefail
 
 AGENT=$1 E2E_INIT=$2 TOOL=$3
-skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
-command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
+. "$(dirname "$0")/../skiplib.sh" # skip, setup_fail, need_*
+need_tools qemu-system-x86_64 mkfs.ext4 objcopy
+need_built "$AGENT" "$E2E_INIT" "$TOOL"
 
 if [ -n "${BANGER_TEST_BZIMAGE:-}" ] && [ -n "${BANGER_TEST_INITRD:-}" ]; then
   bzimage=$BANGER_TEST_BZIMAGE
   echo "kernel: $bzimage (given), initramfs: $BANGER_TEST_INITRD (given)"
 else
-kernel_dir=${BANGER_TEST_KERNEL_DIR:-}
-if [ -z "$kernel_dir" ]; then
-  command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null ||
-    skip "no BANGER_TEST_KERNEL_DIR and no apt-get/dpkg-deb to fetch a kernel"
-  if [ -n "${XDG_CACHE_HOME:-}" ]; then
-    cache=$XDG_CACHE_HOME/banger-test
-  elif mkdir -p /var/cache/banger-test 2>/dev/null && [ -w /var/cache/banger-test ]; then
-    cache=/var/cache/banger-test
-  else
-    cache=$HOME/.cache/banger-test
-  fi
-  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ {print $2; exit}') || true
-  [ -n "$pkg" ] || skip "cannot resolve linux-image-cloud-amd64 with apt-cache"
-  ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ {print $2; exit}')
-  kernel_dir=$cache/kernels/${pkg}_${ver}
-  if [ ! -d "$kernel_dir" ]; then
-    mkdir -p "$cache/kernels"
-    tmp=$(mktemp -d "$cache/kernels/.fetch.XXXXXX")
-    if ! (cd "$tmp" && apt-get download -q "$pkg" >/dev/null 2>"$tmp/apt.err"); then
-      cat "$tmp/apt.err" >&2 || true
-      rm -rf "$tmp"
-      skip "could not download $pkg (no network or mirror?)"
-    fi
-    dpkg-deb -x "$tmp"/*.deb "$tmp/root"
-    mv "$tmp/root" "$kernel_dir" 2>/dev/null || true # another run may have won
-    rm -rf "$tmp"
-  fi
-fi
-bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -n1)
-[ -n "$bzimage" ] || skip "no boot/vmlinuz-* in $kernel_dir"
+kernel_dir=$(bash "$(dirname "$0")/fetch_kernel.sh") || exit $?
+bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* | head -n1)
 kver=${bzimage##*/vmlinuz-}
 moddir=$kernel_dir/lib/modules/$kver
-[ -d "$moddir" ] || skip "no lib/modules/$kver in $kernel_dir"
 echo "kernel: $bzimage"
 
 fi
