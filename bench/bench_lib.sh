@@ -1,9 +1,29 @@
-# Shared start of the VM benchmarks (sourced; the script defines say, B and
-# BIN). bench_vm_setup PREFIX: in a temporary BANGER_HOME, downloads the kernel
+# Shared by the benchmark scripts (sourced; the script defines say, B and BIN).
+#
+# A benchmark that cannot run because this machine lacks something skips
+# (tests/skiplib.sh `skip`, exit 0 here, with a BANGER-SKIP line); one that
+# fails to run says why and exits 1; one that ran exits 0, a MISS included.
+. "$BANGER_SOURCE_DIR/tests/skiplib.sh"
+BANGER_SKIP_EXIT=0
+
+# bench_result MEASURE OURS BASE RATIO GOAL PASS|MISS: the machine-readable
+# line scripts/bench.sh collects into its table. BASE and RATIO are "-" for
+# a measure without a baseline; GOAL is the condition checked, e.g. ratio<=0.5.
+bench_result() {
+        echo "BENCH $1 ours=$2 base=$3 ratio=$4 goal=$5 $6"
+}
+
+# bench_cannot_run TEXT: the benchmark could not run (exit 1).
+bench_cannot_run() {
+        say "could not run: $*"
+        exit 1
+}
+
+# bench_vm_setup PREFIX: in a temporary BANGER_HOME, downloads the kernel
 # (cached in BUILD/e2e-cache) and builds the default image on the host network
 # with only imagesvc and the gateway, then runs the calling script again in a
-# fresh network namespace (BENCH_IN_NS=1) and exits; inside it, returns. A
-# setup failure prints why and exits 0: a benchmark reports, the tests decide.
+# fresh network namespace (BENCH_IN_NS=1) and exits with its status; inside
+# it, returns.
 bench_vm_setup() {
         local prefix=$1 p
         [ -n "${BENCH_IN_NS:-}" ] && return 0
@@ -26,17 +46,18 @@ bench_vm_setup() {
         "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.log" 2>&1 &
         for _ in $(seq 100); do "$B" image list >/dev/null 2>&1 && break; sleep 0.1; done
         "$B" kernel pull debian-cloud-amd64 >/dev/null 2>"$BANGER_HOME/err" ||
-                { say "could not run: kernel pull: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+                bench_cannot_run "kernel pull: $(tail -1 "$BANGER_HOME/err")"
         "$B" image build golden >/dev/null 2>"$BANGER_HOME/err" ||
-                { say "could not run: image build: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+                bench_cannot_run "image build: $(tail -1 "$BANGER_HOME/err")"
         "$B" daemon stop --timeout 10 >/dev/null 2>&1
         for p in /proc/[0-9]*; do
                 grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null && kill "${p#/proc/}" 2>/dev/null
         done
         sleep 0.5
         NS=$prefix$$
-        ip netns add "$NS" || { say "could not run: no network namespace"; exit 0; }
+        ip netns add "$NS" || bench_cannot_run "ip netns add $NS failed"
         ip -n "$NS" link set lo up
-        BENCH_IN_NS=1 ip netns exec "$NS" bash "$0"
-        exit 0
+        local rc=0
+        BENCH_IN_NS=1 ip netns exec "$NS" bash "$0" || rc=$?
+        exit $rc
 }

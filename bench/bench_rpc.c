@@ -1,7 +1,9 @@
 /* bench/rpc: N Health calls client → gateway → vmsvc versus client → vmsvc
  * directly, against the real banger-vmsvc and banger-gateway processes in a
  * temp BANGER_HOME, in one run. Prints p50/p99 for both, the added latency of
- * the gateway hop and the ratio. Target: the hop adds ≤ 50 µs at p50. */
+ * the gateway hop and the ratio. Target: the hop adds ≤ 50 µs at p50.
+ * Ends with the BENCH line scripts/bench.sh collects (bench/CMakeLists.txt);
+ * exits 1 when it could not run. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,8 +161,10 @@ int main(int argc, char **argv)
          * so the host's network is not touched). */
         snprintf(cmd, sizeof(cmd),
                  "%s/banger-vmsvc >/dev/null 2>&1 & %s/banger-gateway >/dev/null 2>&1 &", bin, bin);
-        if (system(cmd) != 0)
+        if (system(cmd) != 0) {
                 fprintf(stderr, "bench_rpc: could not start the services\n");
+                return 1;
+        }
         snprintf(gw, sizeof(gw), "ipc://%s/run/gateway.sock", home);
         snprintf(direct, sizeof(direct), "ipc://%s/run/vmsvc.sock", home);
         char pids[2][300];
@@ -204,6 +208,10 @@ int main(int argc, char **argv)
             " the hop costs %.2fx that, i.e. %lld us beyond nng's own round trip\n",
             (unsigned long long)g[n / 2], (double)added / (double)(g[n / 2] ? g[n / 2] : 1),
             added - (long long)g[n / 2]);
+        printf("BENCH rpc.gateway_health_p50_us ours=%llu base=%llu ratio=%.3f goal=ours-base<=50 "
+               "%s\n",
+               (unsigned long long)g50, (unsigned long long)d50,
+               (double)g50 / (double)(d50 ? d50 : 1), added <= 50 ? "PASS" : "MISS");
         free(a);
         free(b);
         free(f);

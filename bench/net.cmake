@@ -1,10 +1,9 @@
 # bench-net: tap pool warm-up (sequential vs parallel) and AcquireTap latency
 # from a warm pool through the real banger-netsvc, in a fresh network
-# namespace. Needs root; prints a skip line otherwise.
+# namespace. Needs root.
 add_executable(bench_net ${CMAKE_CURRENT_LIST_DIR}/bench_net.c)
 target_link_libraries(bench_net PRIVATE netsvc_core bg_rpc bg_store bg_log bg_util bg_proto)
-add_custom_target(bench-net
-  COMMAND ${CMAKE_COMMAND} -E env BANGER_BIN_DIR=${CMAKE_BINARY_DIR}/bin $<TARGET_FILE:bench_net> 64
-  DEPENDS bench_net banger-netsvc
-  USES_TERMINAL)
-set_property(GLOBAL APPEND PROPERTY BANGER_BENCH_TARGETS bench-net)
+banger_add_bench(bench-net
+  COMMAND $<TARGET_FILE:bench_net> 64
+  ENV BANGER_BIN_DIR=${CMAKE_BINARY_DIR}/bin
+  DEPENDS bench_net banger-netsvc)

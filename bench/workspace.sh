@@ -8,20 +8,19 @@
 #   baseline: `rsync -a` over ssh from the host into a fresh directory of the
 #     same VM (wall time).
 # Targets: prepare <= 0.5x rsync, offline injection <= 0.2x rsync. The three
-# copies must come out identical, or prepare counts as a miss.
+# copies must come out identical, or prepare counts as a miss. Not root: a
+# BANGER-SKIP line, exit 0; a failure to run: exit 1 (bench/bench_lib.sh).
 set -uo pipefail
 : "${BANGER_BUILD_DIR:?run through cmake --build build --target bench-workspace}"
 : "${BANGER_SOURCE_DIR:?}"
 BIN="$BANGER_BUILD_DIR/bin"
 B="$BIN/banger"
 say() { echo "bench-workspace: $*"; }
-[ "$(id -u)" -eq 0 ] || { say "skipped: needs root (netsvc, network namespace)"; exit 0; }
-for t in qemu-system-x86_64 mmdebstrap jq ip git rsync ssh; do
-        command -v $t >/dev/null || { say "skipped: $t is not installed"; exit 0; }
-done
+. "$BANGER_SOURCE_DIR/bench/bench_lib.sh"
+need_root "netsvc, network namespace"
+need_tools qemu-system-x86_64 mmdebstrap jq ip git rsync ssh
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-. "$BANGER_SOURCE_DIR/bench/bench_lib.sh"
 bench_vm_setup bgws
 
 # The repository: 100 directories of 100 files of 10 KiB (random, so that
@@ -40,9 +39,9 @@ say "repository: $n files, $size MiB with .git"
 # Cold boots are what this measures: no snapshot templates.
 mkdir -p "$BANGER_HOME/config" && printf '[vm]\ntemplate = "off"\n' >"$BANGER_HOME/config/config.toml"
 "$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
-        { say "could not run: daemon start: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        bench_cannot_run "daemon start: $(tail -1 "$BANGER_HOME/err")"
 "$B" vm create --name wsb --vcpu 2 --mem 2048 --disk 4G --workspace "$repo" >/dev/null 2>"$BANGER_HOME/err" ||
-        { say "could not run: vm create --workspace: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        bench_cannot_run "vm create --workspace: $(tail -1 "$BANGER_HOME/err")"
 offline=$("$B" vm workspace list wsb --json | jq -r '.[0].copy_ms')
 json=$("$B" vm show wsb --json)
 ip=$(jq -r .ip <<<"$json")
@@ -50,16 +49,16 @@ echo "$ip $(jq -r .host_key <<<"$json" | cut -d' ' -f1-2)" > "$BANGER_HOME/known
 sshcmd="ssh -i $BANGER_HOME/config/ssh/id_ed25519 -o UserKnownHostsFile=$BANGER_HOME/known_hosts -o StrictHostKeyChecking=yes -o BatchMode=yes -o LogLevel=ERROR"
 for _ in $(seq 60); do $sshcmd "root@$ip" true 2>/dev/null && break; sleep 1; done
 $sshcmd "root@$ip" 'command -v rsync' >/dev/null 2>&1 ||
-        { say "could not run: the default image has no rsync (rebuild it)"; exit 0; }
+        bench_cannot_run "the default image has no rsync (rebuild it)"
 
 t0=$(ms)
 rsync -a -e "$sshcmd" "$repo/" "root@$ip:/root/rsync-copy/" 2>"$BANGER_HOME/err" ||
-        { say "could not run: rsync: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        bench_cannot_run "rsync: $(tail -1 "$BANGER_HOME/err")"
 rsync_ms=$(( $(ms) - t0 ))
 $sshcmd "root@$ip" 'sync' 2>/dev/null
 t0=$(ms)
 "$B" vm workspace prepare wsb "$repo" --guest-path /root/prepared >/dev/null 2>"$BANGER_HOME/err" ||
-        { say "could not run: prepare: $(tail -1 "$BANGER_HOME/err")"; exit 0; }
+        bench_cannot_run "prepare: $(tail -1 "$BANGER_HOME/err")"
 prepare_ms=$(( $(ms) - t0 ))
 cnt=$($sshcmd "root@$ip" 'find /root/prepared /root/repo /root/rsync-copy -type f | wc -l' 2>/dev/null)
 say "files in the guest (3 copies): $cnt"
@@ -69,19 +68,25 @@ sums=$($sshcmd "root@$ip" 'for d in /root/prepared /root/repo /root/rsync-copy; 
         (cd "$d" && find . -path ./.git -prune -o \( -type f -o -type l \) -print0 | sort -z |
                 xargs -0 sha256sum | sha256sum | cut -c1-16); done
         git -C /root/prepared status --porcelain | wc -l' 2>/dev/null)
+wrong=0
 if [ "$(sed -n 1p <<<"$sums")" = "$(sed -n 2p <<<"$sums")" ] &&
         [ "$(sed -n 1p <<<"$sums")" = "$(sed -n 3p <<<"$sums")" ] && [ "$(sed -n 4p <<<"$sums")" = 0 ]; then
         say "the three copies' work trees are identical; git status clean"
 else
         say "WRONG: the copies differ or git status is not clean: $(tr '\n' ' ' <<<"$sums")"
-        prepare_ms=999999999
+        wrong=1
 fi
 say "rsync -a over ssh: $rsync_ms ms"
 say "vm workspace prepare (tar over tcp to the agent): $prepare_ms ms"
 say "offline injection into the new work disk: $offline ms"
-awk -v p="$prepare_ms" -v o="$offline" -v r="$rsync_ms" 'BEGIN {
-        printf "bench-workspace: prepare/rsync %.3f (target <= 0.5): %s\n", p / r, p / r <= 0.5 ? "PASS" : "MISS"
-        printf "bench-workspace: offline/rsync %.3f (target <= 0.2): %s\n", o / r, o / r <= 0.2 ? "PASS" : "MISS"
+[[ $offline =~ ^[0-9]+$ ]] || bench_cannot_run "no copy time for the offline injection (got '$offline')"
+awk -v p="$prepare_ms" -v o="$offline" -v r="$rsync_ms" -v wrong="$wrong" 'BEGIN {
+        prat = p / r; orat = o / r
+        pv = prat <= 0.5 && !wrong ? "PASS" : "MISS"; ov = orat <= 0.2 ? "PASS" : "MISS"
+        printf "bench-workspace: prepare/rsync %.3f (target <= 0.5): %s\n", prat, pv
+        printf "bench-workspace: offline/rsync %.3f (target <= 0.2): %s\n", orat, ov
+        printf "BENCH workspace.prepare_ms ours=%d base=%d ratio=%.3f goal=ratio<=0.5 %s\n", p, r, prat, pv
+        printf "BENCH workspace.offline_injection_ms ours=%d base=%d ratio=%.3f goal=ratio<=0.2 %s\n", o, r, orat, ov
 }'
 "$B" vm delete --force wsb >/dev/null 2>&1
 "$B" daemon stop --timeout 10 >/dev/null 2>&1

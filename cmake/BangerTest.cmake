@@ -15,7 +15,9 @@ endfunction()
 
 # banger_add_test(NAME SOURCES a.c b.c LIBS x y LABELS unit|integration|e2e|root [TIMEOUT s])
 # Builds a test executable and registers it with ctest under the given labels.
-# Exit code 77 means "skipped" (with the reason printed by the test).
+# Exit code 77 means "skipped": only for something the machine lacks, with a
+# "BANGER-SKIP: <reason-id>: <text>" line (tests/skiplib.sh, tests/unit/skip.h)
+# whose reason-id is in tests/skip-allowed.txt; scripts/test.sh checks both.
 function(banger_add_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS;ARGS;ENV" ${ARGN})
   if(NOT T_TIMEOUT)

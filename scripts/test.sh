@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs what banger needs, builds it, and runs every test (ctest), then the
-# same suite under ASan+UBSan, then the benchmarks that print their ratios.
+# same suite under ASan+UBSan, then the benchmarks (scripts/bench.sh).
 #
 #   sudo scripts/test.sh            # everything (what CI runs)
 #   scripts/test.sh --quick         # normal build + ctest only
 #
-# Tests that cannot run here (no root, no KVM, missing tool) skip with a reason.
+# A test skips only for something this machine lacks (no KVM, not root, ...),
+# saying so in a "BANGER-SKIP: <reason-id>: <text>" line. After each ctest
+# run the skipped tests are listed with their reasons, and the run fails when
+# a test skipped with a reason-id that is not in tests/skip-allowed.txt, or
+# with none (tests/skip_check.py). A missing package, build output or fixture
+# is a failure, not a skip. See docs/testing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -21,16 +26,30 @@ build() { # build DIR [cmake args...]
         cmake --build "$dir" -j"$JOBS"
 }
 
+# run_ctest DIR [ctest args...]: the suite, then the skip list and check.
+# Fails (after printing both) when a test failed or a skip is not allowed.
+run_ctest() {
+        local dir="$1" rc=0 skip_rc=0; shift
+        local junit="$dir/Testing/banger-junit.xml"
+        rm -f "$junit"
+        ctest --test-dir "$dir" -j"$JOBS" --output-on-failure --timeout 1200 \
+                --output-junit "$junit" --test-output-size-passed 4000000 "$@" || rc=$?
+        echo "== skipped tests ($dir)"
+        python3 "$ROOT/tests/skip_check.py" "$junit" "$ROOT/tests/skip-allowed.txt" || skip_rc=$?
+        [ "$rc" -eq 0 ] || { echo "FAIL: ctest ($dir) exited $rc"; exit "$rc"; }
+        [ "$skip_rc" -eq 0 ] || { echo "FAIL: a test skipped for a reason that is not allowed"; exit 1; }
+}
+
 echo "== build (RelWithDebInfo)"
 build "$ROOT/build"
 echo "== ctest"
-ctest --test-dir "$ROOT/build" -j"$JOBS" --output-on-failure --timeout 1200
+run_ctest "$ROOT/build"
 
 if [ "$QUICK" -eq 0 ]; then
         echo "== build (ASan+UBSan)"
         build "$ROOT/build-asan" -DBANGER_SANITIZE=ON
         echo "== ctest (ASan+UBSan)"
-        ctest --test-dir "$ROOT/build-asan" -j"$JOBS" --output-on-failure --timeout 1200 -LE e2e
+        run_ctest "$ROOT/build-asan" -LE e2e
         echo "== benchmarks"
-        cmake --build "$ROOT/build" --target bench
+        bash "$ROOT/scripts/bench.sh" --build-dir "$ROOT/build"
 fi

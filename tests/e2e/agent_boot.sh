@@ -21,24 +21,20 @@ set -euo pipefail
 
 AGENT=$1 E2E_INIT=$2 TOOL=$3
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+. "$here/../skiplib.sh" # skip, setup_fail, need_*
 . "$here/agent_images.sh"
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
-command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
+need_tools qemu-system-x86_64 mkfs.ext4 objcopy
+need_built "$AGENT" "$E2E_INIT" "$TOOL"
 
 if [ -n "${BANGER_TEST_BZIMAGE:-}" ] && [ -n "${BANGER_TEST_INITRD:-}" ]; then
   bzimage=$BANGER_TEST_BZIMAGE
   echo "kernel: $bzimage (given), initramfs: $BANGER_TEST_INITRD (given)"
 else
 kernel_dir=$(bash "$here/fetch_kernel.sh") || exit $?
-bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* 2>/dev/null | head -n1)
-[ -n "$bzimage" ] || skip "no boot/vmlinuz-* in $kernel_dir"
+bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* | head -n1)
 kver=${bzimage##*/vmlinuz-}
 moddir=$kernel_dir/lib/modules/$kver
-[ -d "$moddir" ] || skip "no lib/modules/$kver in $kernel_dir"
 echo "kernel: $bzimage"
 
 fi

@@ -7,8 +7,8 @@
 #
 # BANGER_E2E_VMM=qemu|firecracker|auto runs the suite on that VMM (config
 # `vmm`); firecracker needs the binary and a usable /dev/kvm, else the test
-# skips saying so. Scripts write config.toml through e2e_config so the choice
-# stays in force.
+# skips (no-firecracker, no-kvm). Scripts write config.toml through
+# e2e_config so the choice stays in force.
 
 # e2e_config < TOML: config.toml = the VMM line (when chosen) + stdin, with
 # vm.template = "off" (cold boots, which these scripts test) unless the
@@ -33,15 +33,14 @@ e2e_setup() {
         "" | qemu | auto) ;;
         firecracker)
                 command -v firecracker >/dev/null ||
-                        skip "BANGER_E2E_VMM=firecracker, but firecracker is not installed"
+                        skip no-firecracker "BANGER_E2E_VMM=firecracker, but firecracker is not installed"
                 [ -r /dev/kvm ] && [ -w /dev/kvm ] ||
-                        skip "BANGER_E2E_VMM=firecracker, but /dev/kvm is not usable"
+                        skip no-kvm "BANGER_E2E_VMM=firecracker, but /dev/kvm is not usable"
                 ;;
         *) echo "BANGER_E2E_VMM must be qemu, firecracker or auto (got $BANGER_E2E_VMM)"; exit 1 ;;
         esac
         local mirror=http://deb.debian.org/debian t0 img rc NS
-        curl -fsS -m 15 -o /dev/null "$mirror/dists/bookworm/InRelease" 2>/dev/null ||
-                skip "Debian mirror $mirror is unreachable"
+        need_mirror "$mirror"
         new_home
         trap - EXIT
         export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
@@ -63,7 +62,7 @@ e2e_setup() {
         wait
         [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
         NS=bge2e$$
-        ip netns add "$NS" || { cleanup_home; skip "cannot create a network namespace"; }
+        ip netns add "$NS" || { cleanup_home; setup_fail "ip netns add $NS failed"; }
         ip -n "$NS" link set lo up
         rc=0
         BANGER_E2E_IN_NS=1 T_PASSES=$T_PASSES ip netns exec "$NS" bash "$0" "$@" || rc=$?

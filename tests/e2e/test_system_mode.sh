@@ -15,12 +15,11 @@
 # The image and kernel come from e2e_setup (built once, on the host network)
 # and are handed to the installed imagesvc as its state.
 . "$(dirname "$0")/../integration/testlib.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (namespaces, systemd as PID 1 of a container)"
-for t in qemu-system-x86_64 mmdebstrap ssh jq ip nsenter unshare setpriv useradd mknod; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
-[ -x /lib/systemd/systemd ] || skip "systemd is not installed (apt-get install systemd)"
-[ -c /dev/net/tun ] || skip "no /dev/net/tun on this host"
+need_root "namespaces, systemd as PID 1 of a container"
+need_tools qemu-system-x86_64 mmdebstrap ssh jq ip nsenter unshare setpriv useradd mknod curl
+[ -x /lib/systemd/systemd ] ||
+        setup_fail "/lib/systemd/systemd is missing (package systemd; scripts/install-deps.sh installs it)"
+[ -c /dev/net/tun ] || skip no-tun "this kernel has no /dev/net/tun"
 
 B="$BANGER"
 . "$(dirname "$0")/e2e_lib.sh"

@@ -7,10 +7,8 @@
 #   restart → adopted and stoppable → delete → no process, tap back in the
 #   pool, lease released, files and row gone. Also: a bad name leaves no row.
 . "$(dirname "$0")/../integration/testlib.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (netsvc, network namespace)"
-for t in qemu-system-x86_64 mmdebstrap ssh jq ip; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
+need_root "netsvc, network namespace"
+need_tools qemu-system-x86_64 mmdebstrap ssh jq ip curl
 
 B="$BANGER"
 . "$(dirname "$0")/e2e_lib.sh"

@@ -10,14 +10,11 @@ set -euo pipefail
 
 AGENT=$1 E2E_INIT=$2 TOOL=$3 DRIVER=$4
 here=$(cd "$(dirname "$0")" && pwd)
-skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
+. "$here/../skiplib.sh" # skip, setup_fail, need_*
 . "$here/agent_images.sh"
-
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-command -v qemu-img >/dev/null || skip "qemu-img not installed"
-command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 not installed"
-command -v objcopy >/dev/null || skip "objcopy (binutils) not installed"
+need_tools qemu-system-x86_64 qemu-img mkfs.ext4 objcopy
+need_built "$AGENT" "$E2E_INIT" "$TOOL" "$DRIVER"
 
 kernel_dir=$(bash "$here/fetch_kernel.sh") || exit $?
 bzimage=$(ls "$kernel_dir"/boot/vmlinuz-* | head -n1)

@@ -10,10 +10,8 @@
 #   WorkspaceService/Exec from a client with no banger code (nngcat) →
 #   `ssh NAME.vm` after ssh-config --install.
 . "$(dirname "$0")/../integration/testlib.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (netsvc, network namespace)"
-for t in qemu-system-x86_64 mmdebstrap ssh jq ip git; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
+need_root "netsvc, network namespace"
+need_tools qemu-system-x86_64 mmdebstrap ssh jq ip git curl nngcat protoc fish zsh
 
 B="$BANGER"
 . "$(dirname "$0")/e2e_lib.sh"
@@ -168,36 +166,32 @@ out=$("$B" vm exec ws -- cat /root/.config/tool/credentials /root/repo/new.txt 2
 check "file_sync after a kill: the journal was replayed first, then written" bash -c 'grep -qx token=after-kill <<<"$1" && grep -qx new <<<"$1" && grep -q "replayed the journal" "$2"/state/logs/workspacesvc*.log' _ "$out" "$BANGER_HOME"
 
 # WorkspaceService/Exec from a client with no banger code.
-if command -v nngcat >/dev/null && command -v protoc >/dev/null; then
-        out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
-                'method: "/banger.v1.WorkspaceService/Exec" deadline_ms: 60000 body { vm: "ws" argv: "sh" argv: "-c" argv: "pwd; echo to-err >&2; exit 3" max_output_bytes: 4 }')
-        echo "$out" | sed 's/^/    /'
-        # cwd is the newest workspace, /root/other: "/roo" kept, "t/other\n" (8) dropped
-        check "Exec API: exit code, cwd = the newest workspace, bounded output" bash -c 'grep -q "exit_code: 3" <<<"$1" && grep -q "stdout: \"/roo\"" <<<"$1" && grep -q "stdout_dropped: 8" <<<"$1" && grep -q "stderr: \"to-e\"" <<<"$1"' _ "$out"
-        out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
-                'method: "/banger.v1.WorkspaceService/Exec" body { vm: "ws" argv: "cat" stdin: "fed" }')
-        check "Exec API: stdin" grep -q 'stdout: "fed"' <<<"$out"
-        out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
-                'method: "/banger.v1.WorkspaceService/Exec" body { vm: "ws" }')
-        check "Exec API: no argv is INVALID_ARGUMENT" grep -q STATUS_INVALID_ARGUMENT <<<"$out"
-        # StartExec: an operation whose output is read while it runs.
-        out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.OperationReply \
-                'method: "/banger.v1.WorkspaceService/StartExec" body { vm: "ws" argv: "sh" argv: "-c" argv: "echo one; sleep 3; echo two; exit 4" }')
-        opid=$(sed -n 's/^ *id: "\([0-9a-f]*\)"$/\1/p' <<<"$out" | head -1)
-        first=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
-                "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$opid\" wait_ms: 15000 }")
-        check "StartExec: the first output arrives while the command still runs" bash -c 'grep -q "stdout: \"one\\\\n\"" <<<"$1" && ! grep -q "done: true" <<<"$1"' _ "$first"
-        rest=""
-        for _ in $(seq 10); do
-                rest=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
-                        "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$opid\" stdout_offset: 4 wait_ms: 15000 }")
-                grep -q "done: true" <<<"$rest" && break
-        done
-        echo "$rest" | sed 's/^/    /'
-        check "StartExec: the rest from offset 4, then done with the exit code" bash -c 'grep -q "stdout: \"two\\\\n\"" <<<"$1" && grep -q "done: true" <<<"$1" && grep -q "exit_code: 4" <<<"$1"' _ "$rest"
-else
-        echo "  (nngcat/protoc not installed: the Exec API client check is skipped)"
-fi
+out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
+        'method: "/banger.v1.WorkspaceService/Exec" deadline_ms: 60000 body { vm: "ws" argv: "sh" argv: "-c" argv: "pwd; echo to-err >&2; exit 3" max_output_bytes: 4 }')
+echo "$out" | sed 's/^/    /'
+# cwd is the newest workspace, /root/other: "/roo" kept, "t/other\n" (8) dropped
+check "Exec API: exit code, cwd = the newest workspace, bounded output" bash -c 'grep -q "exit_code: 3" <<<"$1" && grep -q "stdout: \"/roo\"" <<<"$1" && grep -q "stdout_dropped: 8" <<<"$1" && grep -q "stderr: \"to-e\"" <<<"$1"' _ "$out"
+out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
+        'method: "/banger.v1.WorkspaceService/Exec" body { vm: "ws" argv: "cat" stdin: "fed" }')
+check "Exec API: stdin" grep -q 'stdout: "fed"' <<<"$out"
+out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
+        'method: "/banger.v1.WorkspaceService/Exec" body { vm: "ws" }')
+check "Exec API: no argv is INVALID_ARGUMENT" grep -q STATUS_INVALID_ARGUMENT <<<"$out"
+# StartExec: an operation whose output is read while it runs.
+out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.OperationReply \
+        'method: "/banger.v1.WorkspaceService/StartExec" body { vm: "ws" argv: "sh" argv: "-c" argv: "echo one; sleep 3; echo two; exit 4" }')
+opid=$(sed -n 's/^ *id: "\([0-9a-f]*\)"$/\1/p' <<<"$out" | head -1)
+first=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
+        "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$opid\" wait_ms: 15000 }")
+check "StartExec: the first output arrives while the command still runs" bash -c 'grep -q "stdout: \"one\\\\n\"" <<<"$1" && ! grep -q "done: true" <<<"$1"' _ "$first"
+rest=""
+for _ in $(seq 10); do
+        rest=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
+                "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$opid\" stdout_offset: 4 wait_ms: 15000 }")
+        grep -q "done: true" <<<"$rest" && break
+done
+echo "$rest" | sed 's/^/    /'
+check "StartExec: the rest from offset 4, then done with the exit code" bash -c 'grep -q "stdout: \"two\\\\n\"" <<<"$1" && grep -q "done: true" <<<"$1" && grep -q "exit_code: 4" <<<"$1"' _ "$rest"
 
 # mise: vm exec runs commands through `mise exec --` when the guest has it,
 # and prepare runs `mise trust` (a stand-in mise that logs its calls).
@@ -217,14 +211,10 @@ out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS
 check "  and an image name (image show g → golden)" grep -qx golden <<<"$out"
 out=$(PATH="$bdir:$PATH" bash -c 'source <(banger completion bash) && COMP_WORDS=(banger vm create --image g) && COMP_CWORD=4 && _banger && printf "%s\n" "${COMPREPLY[@]}"' 2>&1)
 check "  and an option's value (vm create --image g → golden)" grep -qx golden <<<"$out"
-if command -v fish >/dev/null; then
-        out=$(PATH="$bdir:$PATH" fish -c 'banger completion fish | source; complete -C "banger vm stop w"' 2>&1)
-        check "fish completes the VM name" grep -q '^ws' <<<"$out"
-fi
-if command -v zsh >/dev/null; then
-        out=$(PATH="$bdir:$PATH" "$B" __complete vm stop "" 2>&1)
-        check "the helper every shell calls lists it (zsh uses it too)" grep -qx ws <<<"$out"
-fi
+out=$(PATH="$bdir:$PATH" fish -c 'banger completion fish | source; complete -C "banger vm stop w"' 2>&1)
+check "fish completes the VM name" grep -q '^ws' <<<"$out"
+out=$(PATH="$bdir:$PATH" "$B" __complete vm stop "" 2>&1)
+check "the helper every shell calls lists it (zsh uses it too)" grep -qx ws <<<"$out"
 
 # Plain ssh NAME.vm after ssh-config --install (into this test's HOME).
 check "ssh-config --install" "$B" ssh-config --install

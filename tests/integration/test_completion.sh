@@ -4,6 +4,7 @@
 # what `banger __docs` prints from the command table.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
+need_tools zsh fish
 new_home
 export PATH="$BIN:$PATH"
 
@@ -23,20 +24,12 @@ out=$(bash -c 'source <(banger completion bash) && COMP_WORDS=(banger daemon st)
 check "bash script loads and completes 'daemon st'" bash -c '[ "$(sort <<<"$1" | tr "\n" " ")" = "start status stop " ]' _ "$out"
 
 # zsh
-if command -v zsh >/dev/null; then
-        out=$(zsh -c 'autoload -U compinit && compinit -u && source <(banger completion zsh) && print -r -- ${+functions[_banger]}' 2>&1)
-        check "zsh script loads and defines _banger" [ "$out" = 1 ]
-else
-        echo "zsh not installed: zsh check skipped"
-fi
+out=$(zsh -c 'autoload -U compinit && compinit -u && source <(banger completion zsh) && print -r -- ${+functions[_banger]}' 2>&1)
+check "zsh script loads and defines _banger" [ "$out" = 1 ]
 
 # fish
-if command -v fish >/dev/null; then
-        out=$(fish -c 'banger completion fish | source; complete -C "banger daem"' 2>&1)
-        check "fish script loads and completes 'daem'" grep -q '^daemon' <<<"$out"
-else
-        echo "fish not installed: fish check skipped"
-fi
+out=$(fish -c 'banger completion fish | source; complete -C "banger daem"' 2>&1)
+check "fish script loads and completes 'daem'" grep -q '^daemon' <<<"$out"
 
 check "unknown shell is a usage error" bash -c '"$1" completion tcsh 2>/dev/null; [ $? -eq 2 ]' _ "$BANGER"
 check "docs/cli.md matches the command table" bash -c 'diff <("$1" __docs) "$2/docs/cli.md"' _ "$BANGER" "$BANGER_SOURCE_DIR"

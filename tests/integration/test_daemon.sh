@@ -3,8 +3,8 @@
 # hostile envelopes on every socket, and restart.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
-command -v nngcat >/dev/null || skip "nngcat (Debian nng-utils) is not installed"
-[ "$(id -u)" -eq 0 ] || skip "banger-netsvc needs root (CAP_NET_ADMIN); run as root"
+need_root "banger-netsvc needs CAP_NET_ADMIN"
+need_tools nngcat setpriv
 new_home
 
 # A bad config refuses to start, and the error names file, line and key.
@@ -80,34 +80,30 @@ check "everything still UP" all_up
 # A caller of another uid. The socket and runtime dir are private (0600/0700),
 # so first open them up to prove the gateway's own peer-uid check refuses too.
 chmod 0711 "$BANGER_HOME" "$RUN"
-if command -v setpriv >/dev/null; then
-        out=$(setpriv --reuid=65534 --regid=65534 --clear-groups nngcat --req0 \
-                --dial "ipc://$RUN/gateway.sock" --data x --recv-timeout 3 2>&1 || true)
-        check "uid 65534 cannot connect to the 0600 socket" grep -qiE "permission|denied|refused" <<<"$out"
-        chmod 0666 "$RUN/gateway.sock"
-        req=$(mktemp); chmod 0644 "$req"
-        printf 'method: "/banger.v1.Gateway/Health"\n' | protoc --encode=banger.test.HealthCall \
-                -I "$PROTO_DIR" -I "$TEST_PROTO_DIR" "$TEST_PROTO_DIR/calls.proto" > "$req"
-        out=$(setpriv --reuid=65534 --regid=65534 --clear-groups nngcat --req0 \
-                --dial "ipc://$RUN/gateway.sock" --raw --file "$req" --recv-timeout 3 \
-                2>/dev/null | protoc --decode=banger.v1.Response -I "$PROTO_DIR" \
-                "$PROTO_DIR/banger/v1/rpc.proto" || true)
-        echo "$out"
-        check "gateway refuses uid 65534 with PERMISSION_DENIED" grep -q STATUS_PERMISSION_DENIED <<<"$out"
-        rm -f "$req"
-        chmod 0600 "$RUN/gateway.sock"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups nngcat --req0 \
+        --dial "ipc://$RUN/gateway.sock" --data x --recv-timeout 3 2>&1 || true)
+check "uid 65534 cannot connect to the 0600 socket" grep -qiE "permission|denied|refused" <<<"$out"
+chmod 0666 "$RUN/gateway.sock"
+req=$(mktemp); chmod 0644 "$req"
+printf 'method: "/banger.v1.Gateway/Health"\n' | protoc --encode=banger.test.HealthCall \
+        -I "$PROTO_DIR" -I "$TEST_PROTO_DIR" "$TEST_PROTO_DIR/calls.proto" > "$req"
+out=$(setpriv --reuid=65534 --regid=65534 --clear-groups nngcat --req0 \
+        --dial "ipc://$RUN/gateway.sock" --raw --file "$req" --recv-timeout 3 \
+        2>/dev/null | protoc --decode=banger.v1.Response -I "$PROTO_DIR" \
+        "$PROTO_DIR/banger/v1/rpc.proto" || true)
+echo "$out"
+check "gateway refuses uid 65534 with PERMISSION_DENIED" grep -q STATUS_PERMISSION_DENIED <<<"$out"
+rm -f "$req"
+chmod 0600 "$RUN/gateway.sock"
 
-        # netsvc without privileges says which one it lacks.
-        nb=$(mktemp -d /tmp/bgn.XXXXXX); chown 65534:65534 "$nb"
-        out=$(cd / && setpriv --reuid=65534 --regid=65534 --clear-groups env BANGER_HOME="$nb" \
-                "$BIN/banger-netsvc" 2>&1; echo "rc=$?")
-        echo "$out" | tail -2
-        check "netsvc refuses to start unprivileged, naming CAP_NET_ADMIN" \
-                bash -c 'grep -q CAP_NET_ADMIN <<<"$1" && ! grep -q "rc=0" <<<"$1"' _ "$out"
-        rm -rf "$nb"
-else
-        echo "setpriv missing: other-uid checks skipped"
-fi
+# netsvc without privileges says which one it lacks.
+nb=$(mktemp -d /tmp/bgn.XXXXXX); chown 65534:65534 "$nb"
+out=$(cd / && setpriv --reuid=65534 --regid=65534 --clear-groups env BANGER_HOME="$nb" \
+        "$BIN/banger-netsvc" 2>&1; echo "rc=$?")
+echo "$out" | tail -2
+check "netsvc refuses to start unprivileged, naming CAP_NET_ADMIN" \
+        bash -c 'grep -q CAP_NET_ADMIN <<<"$1" && ! grep -q "rc=0" <<<"$1"' _ "$out"
+rm -rf "$nb"
 chmod 0700 "$BANGER_HOME" "$RUN"
 
 # Clean, idempotent stop.

@@ -3,7 +3,7 @@
 # is. First with nothing running (user mode), then with banger up.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
-command -v jq >/dev/null || skip "jq not installed"
+need_tools jq
 new_home
 
 row() { jq -r --arg id "$1" '.rows[] | select(.id == $id) | .status' <<<"$J"; }

@@ -6,15 +6,9 @@
 # fakechroot is missing, without leaving anything behind.
 . "$(dirname "$0")/testlib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root to run the services as another user"
-for t in setpriv mmdebstrap debugfs; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
-command -v fakechroot >/dev/null && command -v fakeroot >/dev/null ||
-        skip "fakechroot/fakeroot not installed (scripts/install-deps.sh installs them)"
-MIRROR=http://deb.debian.org/debian
-curl -fsS -m 15 -o /dev/null "$MIRROR/dists/bookworm/InRelease" 2>/dev/null ||
-        skip "Debian mirror $MIRROR is unreachable"
+need_root "runs the services as another user"
+need_tools setpriv mmdebstrap debugfs fakechroot fakeroot curl
+need_mirror http://deb.debian.org/debian
 
 new_home
 U=65534

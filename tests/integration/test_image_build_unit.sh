@@ -9,14 +9,11 @@
 #   and /etc/shadow group shadow inside the image.
 . "$(dirname "$0")/testlib.sh"
 
-[ "$(id -u)" -eq 0 ] || skip "needs root (namespaces, systemd as PID 1 of a container)"
-for t in mmdebstrap fakechroot fakeroot debugfs nsenter unshare setpriv useradd jq; do
-        command -v $t >/dev/null || skip "$t is not installed (scripts/install-deps.sh)"
-done
-[ -x /lib/systemd/systemd ] || skip "systemd is not installed (apt-get install systemd)"
-MIRROR=http://deb.debian.org/debian
-curl -fsS -m 15 -o /dev/null "$MIRROR/dists/bookworm/InRelease" 2>/dev/null ||
-        skip "Debian mirror $MIRROR is unreachable"
+need_root "namespaces, systemd as PID 1 of a container"
+need_tools mmdebstrap fakechroot fakeroot debugfs nsenter unshare setpriv useradd jq curl
+[ -x /lib/systemd/systemd ] ||
+        setup_fail "/lib/systemd/systemd is missing (package systemd; scripts/install-deps.sh installs it)"
+need_mirror http://deb.debian.org/debian
 . "$BANGER_SOURCE_DIR/tests/e2e/sysd_lib.sh"
 
 SYSD_BINDS="$BANGER_BUILD_DIR $BANGER_SOURCE_DIR"

@@ -26,22 +26,15 @@ AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
 GUEST_FILES="$BANGER_BUILD_DIR/share/banger/guest-files"
 PATH=$PATH:/sbin:/usr/sbin
 
-[ -x "$LAYOUT" ] || skip "$LAYOUT not built (target oci_layout_tool)"
-[ -x "$AGENT" ] || skip "guest agent $AGENT not built (target banger-agent)"
-[ -d "$GUEST_FILES" ] || skip "$GUEST_FILES missing (build the project)"
-[ -x "$REGISTRY" ] || skip "docker-registry is not installed (apt-get install docker-registry)"
-for t in skopeo jq curl e2fsck debugfs sha256sum tar; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
+need_built "$LAYOUT" "$AGENT" "$GUEST_FILES"
+[ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
+need_tools skopeo jq curl e2fsck debugfs sha256sum tar
 if [ "$MODE" = content ]; then
-        [ "$(id -u)" -eq 0 ] || skip "the content check needs root (umoci unpack and a loop mount)"
-        command -v umoci >/dev/null || skip "umoci is not installed"
-        command -v python3 >/dev/null || skip "python3 is not installed"
-        command -v losetup >/dev/null || skip "losetup is not installed"
-        [ -e /dev/loop-control ] || skip "no loop devices (/dev/loop-control)"
-        losetup -f >/dev/null 2>&1 || skip "no free loop device"
+        need_root "the content check runs umoci unpack and mounts the image through a loop device"
+        need_tools umoci python3 losetup
+        [ -e /dev/loop-control ] || skip no-loop "this kernel has no loop devices (/dev/loop-control)"
+        losetup -f >/dev/null 2>&1 || setup_fail "no free loop device (losetup -f; one leaked by an earlier run?)"
 fi
-"$BANGER" image pull --help >/dev/null 2>&1 || skip "this banger has no 'image pull'"
 export BANGER_AGENT_BINARY="$AGENT"
 
 new_home

@@ -4,12 +4,12 @@
 # and concurrent imports, NOT_FOUND, and catalogs (good and tampered).
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
-[ "$(id -u)" -eq 0 ] || skip "banger daemon start needs root (banger-netsvc); run as root"
+need_root "banger daemon start starts banger-netsvc"
 : "${KERNEL_MKIMAGE:?run through ctest}"
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
-[ -x "$AGENT" ] || skip "guest agent $AGENT not built (target banger-agent)"
+need_built "$AGENT" "$KERNEL_MKIMAGE"
 export BANGER_AGENT_BINARY="$AGENT"
-command -v e2fsck >/dev/null || skip "e2fsck (e2fsprogs) is not installed"
+need_tools e2fsck
 new_home
 DATA="$BANGER_HOME/data"
 mkdir -p "$DATA"

@@ -5,17 +5,15 @@
 # a wrong sha256 is refused naming the check; a good "deb" catalog entry works.
 . "$(dirname "$0")/testlib.sh"
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
-[ -x "$AGENT" ] || skip "guest agent $AGENT not built (target banger-agent)"
+: "${BANGER_E2E_INIT:?run through ctest}" "${BANGER_E2E_TOOL:?run through ctest}"
+need_built "$AGENT" "$BANGER_E2E_INIT" "$BANGER_E2E_TOOL"
 export BANGER_AGENT_BINARY="$AGENT"
-for t in gpgv depmod e2fsck jq curl; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
+need_tools gpgv depmod e2fsck jq curl
 mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list \
         2>/dev/null | grep -v "^[[:space:]]*#" | grep -oE "https?://[^ ]*debian/?" | grep -v security |
         head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
-curl -fsS -m 15 -o /dev/null "${mirror%/}/dists/bookworm/InRelease" ||
-        skip "Debian mirror ${mirror} is unreachable"
+need_mirror "$mirror"
 new_home
 export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-kernel-cache"
 mkdir -p "$BANGER_CACHE_DIR"
@@ -73,14 +71,10 @@ check "no build directories left" bash -c '! ls -a "$1" | grep -q "^\.tmp-"' _ "
 # The pulled kernel and its banger initramfs boot a small test root disk under
 # QEMU TCG: the agent answers Health and Ports over virtio-serial, and its
 # Shutdown makes QEMU exit by itself within 10 s (tests/e2e/agent_boot.sh).
-if [ -x "${BANGER_E2E_INIT:-}" ] && [ -x "${BANGER_E2E_TOOL:-}" ]; then
-        rc=0
-        out=$(BANGER_TEST_BZIMAGE="$KDIR/$N/bzImage" BANGER_TEST_INITRD="$KDIR/$N/initramfs.cpio.gz" \
-                bash "$BANGER_SOURCE_DIR/tests/e2e/agent_boot.sh" "$AGENT" "$BANGER_E2E_INIT" \
-                "$BANGER_E2E_TOOL" 2>&1) || rc=$?
-        echo "$out" | tail -4
-        check "pulled kernel + banger initramfs boot; agent answers; Shutdown ends QEMU" [ "$rc" -eq 0 ]
-else
-        echo "agent e2e helpers not built: boot check skipped"
-fi
+rc=0
+out=$(BANGER_TEST_BZIMAGE="$KDIR/$N/bzImage" BANGER_TEST_INITRD="$KDIR/$N/initramfs.cpio.gz" \
+        bash "$BANGER_SOURCE_DIR/tests/e2e/agent_boot.sh" "$AGENT" "$BANGER_E2E_INIT" \
+        "$BANGER_E2E_TOOL" 2>&1) || rc=$?
+echo "$out" | tail -4
+check "pulled kernel + banger initramfs boot; agent answers; Shutdown ends QEMU" [ "$rc" -eq 0 ]
 finish

@@ -3,8 +3,7 @@
 # drives Gateway/Health through the gateway socket.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
-command -v nngcat >/dev/null || skip "nngcat (Debian nng-utils) is not installed"
-command -v protoc >/dev/null || skip "protoc (Debian protobuf-compiler) is not installed"
+need_tools nngcat protoc
 new_home
 
 "$BANGER" daemon start >/dev/null || { echo "daemon start failed"; exit 1; }

@@ -12,7 +12,7 @@ set -euo pipefail
 : "${BANGER_BUILD_DIR:?run through ctest}"
 T_FAILS=0
 T_PASSES=0
-skip() { echo "SKIP: $*"; exit 77; }
+. "$(dirname "$0")/../skiplib.sh" # skip, setup_fail, need_*
 fail() { echo "FAIL: $*" >&2; T_FAILS=$((T_FAILS + 1)); }
 pass() { echo "ok: $*"; T_PASSES=$((T_PASSES + 1)); }
 check() { local d="$1"; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
@@ -22,13 +22,10 @@ PULL="$TOOLS/oci_pull_tool"
 LAYOUT="$TOOLS/oci_layout_tool"
 TOKSRV="$TOOLS/oci_token_server"
 REGISTRY=/usr/bin/docker-registry
-for t in "$PULL" "$LAYOUT" "$TOKSRV"; do [ -x "$t" ] || skip "$t not built"; done
-[ -x "$REGISTRY" ] || skip "docker-registry is not installed (apt-get install docker-registry)"
-command -v skopeo >/dev/null || skip "skopeo is not installed"
-command -v htpasswd >/dev/null || skip "htpasswd (apache2-utils) is not installed"
+need_built "$PULL" "$LAYOUT" "$TOKSRV"
+[ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
 command -v debugfs >/dev/null || PATH=$PATH:/sbin:/usr/sbin
-command -v debugfs >/dev/null || skip "debugfs (e2fsprogs) is not installed"
-command -v e2fsck >/dev/null || skip "e2fsck (e2fsprogs) is not installed"
+need_tools skopeo htpasswd debugfs e2fsck
 
 W=$(mktemp -d /tmp/oci-it.XXXXXX)
 PIDS=()

@@ -3,17 +3,17 @@
 # banger-netsvc's sandbox scores an exposure of at most 2.5 in
 # `systemd-analyze security --offline=true`.
 . "$(dirname "$0")/testlib.sh"
-command -v systemd-analyze >/dev/null || skip "systemd-analyze not installed"
-command -v jq >/dev/null || skip "jq not installed"
+need_tools systemd-analyze jq
 
 ROOT=$(mktemp -d /tmp/bgunits.XXXXXX)
 trap 'rm -rf "$ROOT"' EXIT
 OWNER=$(id -un)
-"$BANGER" system install --root "$ROOT" --owner "$OWNER" >/dev/null ||
-        skip "cannot install for $OWNER"
+out=$("$BANGER" system install --root "$ROOT" --owner "$OWNER" 2>&1) ||
+        fail_stop "system install --root $ROOT --owner $OWNER: $out"
 U=$ROOT/etc/systemd/system
 # verify --root needs systemd's own units (sysinit.target, ...) in the root.
-[ -d /usr/lib/systemd/system ] || skip "no /usr/lib/systemd/system on this host"
+[ -d /usr/lib/systemd/system ] ||
+        setup_fail "no /usr/lib/systemd/system (package systemd; scripts/install-deps.sh installs it)"
 mkdir -p "$ROOT/usr/lib/systemd"
 cp -a /usr/lib/systemd/system "$ROOT/usr/lib/systemd/"
 

@@ -12,7 +12,7 @@ TEST_PROTO_DIR="$BANGER_SOURCE_DIR/tests/integration/proto"
 T_FAILS=0
 T_PASSES=0
 
-skip() { echo "SKIP: $*"; exit 77; }
+. "$BANGER_SOURCE_DIR/tests/skiplib.sh" # skip, setup_fail, need_*
 fail() { echo "FAIL: $*" >&2; T_FAILS=$((T_FAILS + 1)); }
 pass() { echo "ok: $*"; T_PASSES=$((T_PASSES + 1)); }
 check() { # check "description" command...
@@ -23,15 +23,22 @@ finish() {
         echo "$T_PASSES passed, $T_FAILS failed"
         [ "$T_FAILS" -eq 0 ]
 }
+# fail_stop TEXT: a failure the rest of the test cannot go on from.
+fail_stop() {
+        fail "$*"
+        finish
+        exit 1
+}
 
 # Re-runs the calling test inside a fresh network namespace when running as
 # root, so the bridge, taps and nftables rules banger-netsvc makes never touch
 # the host's network. Call it first thing, before new_home.
 isolate_network() {
         [ -n "${BANGER_TEST_NETNS:-}" ] && return 0
-        [ "$(id -u)" -eq 0 ] && command -v ip >/dev/null || return 0
+        [ "$(id -u)" -eq 0 ] || return 0
+        need_tools ip
         local ns=bgt$$
-        ip netns add "$ns" 2>/dev/null || return 0
+        ip netns add "$ns" || setup_fail "ip netns add $ns failed"
         ip -n "$ns" link set lo up
         local rc=0
         BANGER_TEST_NETNS=$ns ip netns exec "$ns" bash "$0" "$@" || rc=$?

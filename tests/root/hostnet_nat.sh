@@ -16,17 +16,15 @@
 set -uo pipefail
 
 TOOL=${1:?usage: hostnet_nat.sh HOSTNET_TOOL}
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
-command -v ip >/dev/null || skip "ip (iproute2) not installed"
-command -v nft >/dev/null || skip "nft (nftables) not installed"
-command -v dig >/dev/null || skip "dig (bind9-dnsutils) not installed"
-[ -x "$TOOL" ] || skip "hostnet_tool not built: $TOOL"
+. "$(dirname "$0")/../skiplib.sh" # skip, setup_fail, need_*
+need_root "network namespaces, nftables"
+need_tools ip nft dig
+need_built "$TOOL"
 
 P="hn$$"
 H="$P-host" I="$P-inet" G1="$P-g1" G2="$P-g2"
 PIDS=()
-ip netns add "$H" 2>/dev/null || skip "ip netns unusable here"
+ip netns add "$H" || setup_fail "ip netns add $H failed"
 
 cleanup() {
         for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done

@@ -23,6 +23,7 @@
 
 #include "hostnet/netlink.h"
 #include "hostnet/nft.h"
+#include "../unit/skip.h"
 
 static struct in_addr A(const char *s) {
         struct in_addr a;
@@ -349,25 +350,27 @@ static void test_nft(void **state)
 
 int main(void)
 {
-        if (geteuid() != 0) {
-                printf("SKIP: needs root (network namespaces, netlink, nftables)\n");
-                return 77;
-        }
+        if (geteuid() != 0)
+                return test_skip_main("not-root",
+                                      "needs root (network namespaces, netlink, nftables)");
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
-                printf("SKIP: cannot create a private mount namespace: %m\n");
-                return 77;
+                printf("FAIL: set-up: a private mount namespace: %m\n");
+                return 1;
         }
         if (fresh_netns(NULL) < 0) {
-                printf("SKIP: network namespaces unusable here\n");
-                return 77;
+                printf("FAIL: set-up: a fresh network namespace: %m\n");
+                return 1;
         }
+        if (access("/dev/net/tun", F_OK) < 0)
+                return test_skip_main("no-tun", "this kernel has no /dev/net/tun");
         if (access("/dev/net/tun", R_OK | W_OK) < 0) {
-                printf("SKIP: /dev/net/tun unavailable: %m\n");
-                return 77;
+                printf("FAIL: set-up: /dev/net/tun: %m\n");
+                return 1;
         }
         if (system("ip -V >/dev/null 2>&1") != 0) {
-                printf("SKIP: ip (iproute2) not installed\n");
-                return 77;
+                printf("FAIL: set-up: ip is not installed (package iproute2; "
+                       "scripts/install-deps.sh installs it)\n");
+                return 1;
         }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup(test_bridge, fresh_netns),

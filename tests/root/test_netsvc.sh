@@ -13,15 +13,13 @@ set -uo pipefail
 CALLT=${1:?usage: test_netsvc.sh NETSVC_CALL}
 : "${BANGER_BUILD_DIR:?run through ctest}"
 BIN="$BANGER_BUILD_DIR/bin"
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, CAP_NET_ADMIN)"
-for t in ip nft sqlite3 dig setpriv jq; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
-[ -x "$BIN/banger-netsvc" ] || skip "banger-netsvc not built"
+. "$(dirname "$0")/../skiplib.sh" # skip, setup_fail, need_*
+need_root "network namespaces, CAP_NET_ADMIN"
+need_tools ip nft sqlite3 dig setpriv jq
+need_built "$BIN/banger-netsvc" "$CALLT"
 
 NS="bgn$$"
-ip netns add "$NS" 2>/dev/null || skip "ip netns unusable here"
+ip netns add "$NS" || setup_fail "ip netns add $NS failed"
 H=$(mktemp -d /tmp/bgn.XXXXXX)
 chmod 0755 "$H"
 NPID="" GPID=""

@@ -14,12 +14,13 @@ set -uo pipefail
 CALLT=${1:?usage: test_netsvc_jail.sh NETSVC_CALL}
 : "${BANGER_BUILD_DIR:?run through ctest}"
 BIN="$BANGER_BUILD_DIR/bin"
-skip() { echo "SKIP: $*"; exit 77; }
-[ "$(id -u)" -eq 0 ] || skip "needs root (netsvc, network namespaces)"
-command -v ip >/dev/null || skip "ip is not installed"
-getent passwd 65534 >/dev/null || skip "no uid 65534 (nobody) to own the files"
+. "$(dirname "$0")/../skiplib.sh" # skip, setup_fail, need_*
+need_root "netsvc, network namespaces"
+need_tools ip setpriv
+need_built "$BIN/banger-netsvc" "$CALLT"
+getent passwd 65534 >/dev/null || setup_fail "no user with uid 65534 (nobody) to own the files"
 NS="bgj$$"
-ip netns add "$NS" 2>/dev/null || skip "ip netns unusable here"
+ip netns add "$NS" || setup_fail "ip netns add $NS failed"
 H=$(mktemp -d /tmp/bgj.XXXXXX)
 chmod 0755 "$H"
 NPID=""
@@ -133,17 +134,15 @@ rm -rf /tmp/bgj-outside.$$
 
 # Without the capabilities the jailer needs (netsvc's systemd unit keeps only
 # CAP_NET_ADMIN and CAP_CHOWN), JailStart says which ones are missing.
-if command -v setpriv >/dev/null; then
-        kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
-        ip netns exec "$NS" env BANGER_HOME="$H" setpriv --bounding-set -sys_chroot,-mknod -- \
-                "$BIN/banger-netsvc" --owner-uid 65534 >>"$H/netsvc.log" 2>&1 &
-        NPID=$!
-        for _ in $(seq 200); do call health >/dev/null 2>&1 && break; sleep 0.05; done
-        out=$(call jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img" 2>&1)
-        echo "  $out"
-        check "without CAP_SYS_CHROOT and CAP_MKNOD JailStart is refused naming them" bash -c '
-                grep -q "^PERMISSION_DENIED: the jailer needs CAP_SYS_CHROOT CAP_MKNOD" <<<"$1" &&
-                [ ! -e "$2/jail/firecracker/$3" ]' _ "$out" "$S" $ID
-fi
+kill "$NPID" 2>/dev/null; wait "$NPID" 2>/dev/null
+ip netns exec "$NS" env BANGER_HOME="$H" setpriv --bounding-set -sys_chroot,-mknod -- \
+        "$BIN/banger-netsvc" --owner-uid 65534 >>"$H/netsvc.log" 2>&1 &
+NPID=$!
+for _ in $(seq 200); do call health >/dev/null 2>&1 && break; sleep 0.05; done
+out=$(call jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img" 2>&1)
+echo "  $out"
+check "without CAP_SYS_CHROOT and CAP_MKNOD JailStart is refused naming them" bash -c '
+        grep -q "^PERMISSION_DENIED: the jailer needs CAP_SYS_CHROOT CAP_MKNOD" <<<"$1" &&
+        [ ! -e "$2/jail/firecracker/$3" ]' _ "$out" "$S" $ID
 echo "$FAILS failed"
 [ "$FAILS" -eq 0 ]

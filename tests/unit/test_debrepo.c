@@ -759,9 +759,9 @@ int main(void)
 {
         if (run("command -v gpg >/dev/null && command -v gpgv >/dev/null && "
                 "command -v gpgconf >/dev/null") != 0) {
-                printf("test_debrepo: gpg/gpgv/gpgconf not installed (apt-get install gnupg "
-                       "gpgv), skipping\n");
-                return 77;
+                printf("FAIL: set-up: gpg, gpgv or gpgconf is not installed (packages gnupg, "
+                       "gpgv; scripts/install-deps.sh installs them)\n");
+                return 1;
         }
         if (!mkdtemp(tmpdir)) {
                 perror("mkdtemp");

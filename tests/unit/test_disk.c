@@ -97,7 +97,8 @@ static void test_clone_keeps_content_and_holes(void **state)
 static void test_qcow2_overlay(void **state)
 {
         if (access("/usr/bin/qemu-img", X_OK) != 0)
-                skip();
+                fail_msg("/usr/bin/qemu-img is missing (package qemu-utils; "
+                         "scripts/install-deps.sh installs it)");
         char base[128], ov[128], out[2048];
         path_in("src.img", base, sizeof(base));
         path_in("overlay.qcow2", ov, sizeof(ov));
@@ -124,7 +125,8 @@ static void test_qcow2_overlay(void **state)
 static void test_work_disk(void **state)
 {
         if (access("/sbin/mkfs.ext4", X_OK) != 0 && access("/usr/sbin/mkfs.ext4", X_OK) != 0)
-                skip();
+                fail_msg("mkfs.ext4 is missing (package e2fsprogs; scripts/install-deps.sh "
+                         "installs it)");
         char p[128], out[4096];
         path_in("work.ext4", p, sizeof(p));
         struct bg_error err = {0};

@@ -543,9 +543,10 @@ int main(void)
 {
         char spec[4096], errbuf[512];
         if (fc_contract_spec_path(spec, sizeof(spec)) < 0) {
-                printf("skip: Firecracker API spec not found (set BANGER_SHARED_DIR to the "
-                       "shared/ folder)\n");
-                return 77;
+                printf("FAIL: set-up: no Firecracker API spec under BANGER_SHARED_DIR=%s/ref "
+                       "(the shared/ folder beside the checkout)\n",
+                       getenv("BANGER_SHARED_DIR") ? getenv("BANGER_SHARED_DIR") : "");
+                return 1;
         }
         if (fc_contract_load(spec, &contract, errbuf, sizeof(errbuf)) < 0) {
                 fprintf(stderr, "cannot load %s: %s\n", spec, errbuf);

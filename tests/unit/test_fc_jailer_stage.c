@@ -16,6 +16,7 @@
 
 #include "vmm/firecracker/fc_jailer.h"
 #include "util/macro.h"
+#include "skip.h"
 
 #define OWNER 4242
 
@@ -204,10 +205,9 @@ static void test_stage_refusals(void **state)
 
 int main(void)
 {
-        if (geteuid() != 0) {
-                printf("skip: jailer staging needs root (hard links by fd, chown)\n");
-                return 77;
-        }
+        if (geteuid() != 0)
+                return test_skip_main("not-root",
+                                      "jailer staging needs root (hard links by fd, chown)");
         snprintf(root, sizeof(root), "/tmp/bgfcj.XXXXXX");
         if (!mkdtemp(root))
                 return 1;

@@ -39,12 +39,11 @@ static void test_host_key(void **state)
         chmod(path, 0600);
         snprintf(cmd, sizeof(cmd), "ssh-keygen -y -f %s", path);
         FILE *p = popen(cmd, "r");
-        if (!p || !fgets(out, sizeof(out), p)) {
-                if (p)
-                        pclose(p);
-                skip(); /* no ssh-keygen */
-        }
-        pclose(p);
+        assert_non_null(p);
+        if (!fgets(out, sizeof(out), p))
+                out[0] = '\0';
+        /* ssh-keygen (openssh-client) read the key and printed its public half */
+        assert_int_equal(pclose(p), 0);
         char *nl = strchr(out, '\n');
         if (nl)
                 *nl = '\0';
@@ -67,7 +66,7 @@ static void test_work_disk_identity(void **state)
         snprintf(img, sizeof(img), "%s/work.ext4", dir);
         struct bg_error err = {0};
         if (disk_make_work("mkfs.ext4", img, 64ull << 20, NULL, &err) < 0)
-                skip();
+                fail_msg("disk_make_work: %s", err.msg);
         struct vm_host_key k;
         assert_int_equal(identity_host_key_new("db", &k, &err), 0);
         const char *keys = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample owner@host\n";

@@ -589,8 +589,9 @@ static int teardown(void **state)
 int main(void)
 {
         if (system("command -v e2fsck >/dev/null 2>&1 || test -x /sbin/e2fsck") != 0) {
-                printf("skip: e2fsck (e2fsprogs) is not installed\n");
-                return 77;
+                printf("FAIL: set-up: e2fsck is not installed (package e2fsprogs; "
+                       "scripts/install-deps.sh installs it)\n");
+                return 1;
         }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_entry_path),     cmocka_unit_test(test_layers_and_whiteouts),
