@@ -13,10 +13,8 @@
 #   tap or directory) → a stopped clone boots cold from its own disks, same
 #   name and host key → image delete takes an unused automatic template.
 . "$(dirname "$0")/../integration/testlib.sh"
-[ "$(id -u)" -eq 0 ] || skip "needs root (netsvc, network namespace)"
-for t in qemu-system-x86_64 mmdebstrap ssh ssh-keyscan ssh-keygen jq ip git; do
-        command -v $t >/dev/null || skip "$t is not installed"
-done
+need_root "netsvc, network namespace"
+need_tools qemu-system-x86_64 mmdebstrap ssh ssh-keyscan ssh-keygen jq ip git sqlite3 curl
 
 B="$BANGER"
 E2E_TEMPLATE=auto
