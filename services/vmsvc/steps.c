@@ -5,7 +5,7 @@
 #include <string.h>
 
 int steps_run(const struct step *steps, size_t n, void *ctx, step_progress_fn progress,
-              size_t *ret_failed, struct bg_error *err)
+              const atomic_bool *cancel, size_t *ret_failed, struct bg_error *err)
 {
         size_t i;
         int r = 0;
@@ -15,6 +15,10 @@ int steps_run(const struct step *steps, size_t n, void *ctx, step_progress_fn pr
                 if (progress)
                         progress(ctx, steps[i].name);
                 bg_error_clear(&step_err);
+                if (cancel && atomic_load(cancel)) {
+                        r = bg_error_set(&step_err, ECANCELED, "cancelled");
+                        break;
+                }
                 r = steps[i].run(ctx, &step_err);
                 if (r < 0)
                         break;

@@ -4,6 +4,7 @@
  *   "boot: qemu exited with status 1; rollback: release tap bg3: busy" */
 #pragma once
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "util/error.h"
 
@@ -19,6 +20,8 @@ typedef void (*step_progress_fn)(void *ctx, const char *stage);
 
 /* Runs steps in order. Returns 0, or the failing step's -errno with err set
  * as described above. ret_failed (may be NULL) gets the index of the failed
- * step, or n when all succeeded. */
+ * step, or n when all succeeded. When *cancel (may be NULL) turns true, the
+ * next step is not started: it fails with -ECANCELED ("cancelled") and what
+ * finished is undone. */
 int steps_run(const struct step *steps, size_t n, void *ctx, step_progress_fn progress,
-              size_t *ret_failed, struct bg_error *err);
+              const atomic_bool *cancel, size_t *ret_failed, struct bg_error *err);

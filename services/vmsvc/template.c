@@ -202,12 +202,15 @@ static int b_agent(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
         /* Clones must come up ready for ssh: wait for sshd too. */
-        int r = vm_agent_wait(b->drv, &b->spec, &b->h, b->te->vm->agent_timeout_ms, true, err);
+        const atomic_bool *cancel = ops_ctx_cancel_flag(b->ctx);
+        int r =
+            vm_agent_wait(b->drv, &b->spec, &b->h, b->te->vm->agent_timeout_ms, true, cancel, err);
         if (r < 0)
                 return r;
         /* Let the boot finish (udev, systemd's last units): a clone resumes
          * where the template stopped, and every clone would redo that work. */
-        uint64_t waited = vm_agent_settle(&b->spec, &b->h, TPL_SETTLE_BUSY, TPL_SETTLE_MAX_MS);
+        uint64_t waited =
+            vm_agent_settle(&b->spec, &b->h, TPL_SETTLE_BUSY, TPL_SETTLE_MAX_MS, cancel);
         log_info("template %s: guest settled after %llu ms", b->t.name, (unsigned long long)waited);
         /* Each clone gets its own copy of the work disk, written by the host
          * before it resumes: the template lets go of it now. */
@@ -222,8 +225,6 @@ static int b_agent(void *ctx, struct bg_error *err)
 static int b_snapshot(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
-        if (ops_ctx_cancelled(b->ctx))
-                return bg_error_set(err, ECANCELED, "cancelled");
         char state[VMM_PATH_MAX + 16];
         (void)vmm_path(state, sizeof(state), b->spec.dir, TPL_FILE_STATE);
         int r = b->drv->snapshot(&b->spec, &b->h, state, b->spec.mem.path, err);
@@ -305,7 +306,8 @@ static int build_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
         struct tpl_env *te = b->te;
         b->ctx = ctx;
         uint64_t t0 = now_mono_msec();
-        int r = steps_run(build_steps, ELEMENTSOF(build_steps), b, build_progress, NULL, err);
+        int r = steps_run(build_steps, ELEMENTSOF(build_steps), b, build_progress,
+                          ops_ctx_cancel_flag(ctx), NULL, err);
         if (r < 0) {
                 b->t.state = TPL_ERROR;
                 snprintf(b->t.error, sizeof(b->t.error), "%s", err->msg);

@@ -143,11 +143,13 @@ static bool sshd_listens(struct agent_conn *c, struct bg_error *err)
 
 int vm_agent_wait(const struct vmm_driver *drv, const struct vmm_spec *spec,
                   const struct vmm_handle *h, uint32_t timeout_ms, bool want_sshd,
-                  struct bg_error *err)
+                  const atomic_bool *cancel, struct bg_error *err)
 {
         uint64_t deadline = now_mono_msec() + timeout_ms;
         struct bg_error last = {0};
         while (now_mono_msec() < deadline) {
+                if (cancel && atomic_load(cancel))
+                        return bg_error_set(err, ECANCELED, "cancelled");
                 if (!drv->alive(h)) {
                         (void)proc_reap(h->pid, 2000);
                         char reason[200] = "", tail[300];
@@ -186,12 +188,12 @@ void vm_cpu_times(const Banger__V1__AgentCpu *u, uint64_t *ret_busy, uint64_t *r
 }
 
 uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h, double busy_frac,
-                         uint64_t max_ms)
+                         uint64_t max_ms, const atomic_bool *cancel)
 {
         uint64_t t0 = now_mono_msec(), busy0 = 0, total0 = 0;
         int quiet = 0;
         bool have = false;
-        while (now_mono_msec() - t0 < max_ms && quiet < 2) {
+        while (now_mono_msec() - t0 < max_ms && quiet < 2 && !(cancel && atomic_load(cancel))) {
                 struct agent_conn *c = NULL;
                 Banger__V1__AgentResponse *resp = NULL;
                 struct bg_error e = {0};

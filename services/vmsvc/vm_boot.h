@@ -3,6 +3,7 @@
  * the disks of a new guest, the VMM spec, and reaching the guest agent. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,11 +51,12 @@ void vm_cpu_times(const Banger__V1__AgentCpu *u, uint64_t *ret_busy, uint64_t *r
  * max_ms passed (not an error: a guest that never settles is saved as it
  * is). Returns how long it waited, in ms. */
 uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h, double busy_frac,
-                         uint64_t max_ms);
+                         uint64_t max_ms, const atomic_bool *cancel);
 
 /* Waits up to timeout_ms until the agent answers Health (and, with
  * want_sshd, until something listens on TCP port 22 in the guest). Fails at
- * once, saying why, when the VMM exits. */
+ * once, saying why, when the VMM exits, and with -ECANCELED when *cancel (may
+ * be NULL) turns true. */
 int vm_agent_wait(const struct vmm_driver *drv, const struct vmm_spec *spec,
                   const struct vmm_handle *h, uint32_t timeout_ms, bool want_sshd,
-                  struct bg_error *err);
+                  const atomic_bool *cancel, struct bg_error *err);

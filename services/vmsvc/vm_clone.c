@@ -41,6 +41,7 @@ struct clone {
         const char *ws_host, *ws_guest;
         step_progress_fn progress;
         void *pctx;
+        const atomic_bool *cancel;
         uint64_t stage_ms[8]; /* when each stage started (monotonic) */
         size_t n_stages;
 };
@@ -259,7 +260,7 @@ static void clone_progress(void *ctx, const char *stage)
 }
 
 int vm_clone(struct vm_env *env, const char *id, const struct tpl_record *t, const char *ws_host,
-             const char *ws_guest, step_progress_fn progress, void *pctx, struct bg_error *err)
+             const char *ws_guest, const struct vm_progress *p, struct bg_error *err)
 {
         struct clone *c = calloc(1, sizeof(*c));
         if (!c)
@@ -268,8 +269,9 @@ int vm_clone(struct vm_env *env, const char *id, const struct tpl_record *t, con
         c->t = t;
         c->ws_host = ws_host;
         c->ws_guest = ws_guest;
-        c->progress = progress;
-        c->pctx = pctx;
+        c->progress = p ? p->fn : NULL;
+        c->pctx = p ? p->ctx : NULL;
+        c->cancel = p ? p->cancel : NULL;
         int r = vmm_path(c->tdir, sizeof(c->tdir), env->templates_dir, t->id);
         if (r < 0)
                 r = bg_error_set(err, ENAMETOOLONG, "template directory too long");
@@ -279,7 +281,8 @@ int vm_clone(struct vm_env *env, const char *id, const struct tpl_record *t, con
                 r = vm_spec_identity(&c->rec, env->vms_dir, &c->spec, err);
         if (r >= 0) {
                 uint64_t t0 = now_mono_msec();
-                r = steps_run(clone_steps, ELEMENTSOF(clone_steps), c, clone_progress, NULL, err);
+                r = steps_run(clone_steps, ELEMENTSOF(clone_steps), c, clone_progress, c->cancel,
+                              NULL, err);
                 if (r >= 0) {
                         /* Where the time went, stage by stage. */
                         char times[160] = "";

@@ -26,4 +26,4 @@ extern const size_t vm_n_clone_stages;
 
 /* rec (state created) is already in vms.db; t is a ready template. */
 int vm_clone(struct vm_env *env, const char *id, const struct tpl_record *t, const char *ws_host,
-             const char *ws_guest, step_progress_fn progress, void *pctx, struct bg_error *err);
+             const char *ws_guest, const struct vm_progress *p, struct bg_error *err);

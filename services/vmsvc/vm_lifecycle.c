@@ -41,6 +41,7 @@ struct run {
         const char *ws_guest;
         step_progress_fn progress;
         void *pctx;
+        const atomic_bool *cancel;
 };
 
 /* VMMs are children of the vmsvc that launched them: collect the exit of
@@ -231,8 +232,8 @@ static int undo_boot(void *ctx, struct bg_error *err)
 static int step_agent(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        int r =
-            vm_agent_wait(run->drv, &run->spec, &run->h, run->env->agent_timeout_ms, false, err);
+        int r = vm_agent_wait(run->drv, &run->spec, &run->h, run->env->agent_timeout_ms, false,
+                              run->cancel, err);
         if (r < 0)
                 return r;
         run->rec.state = VM_RUNNING;
@@ -255,8 +256,7 @@ static void run_progress(void *ctx, const char *stage)
 }
 
 static int run_steps(struct vm_env *env, const char *id, bool fresh, const char *ws_host,
-                     const char *ws_guest, step_progress_fn progress, void *pctx,
-                     struct bg_error *err)
+                     const char *ws_guest, const struct vm_progress *p, struct bg_error *err)
 {
         struct run *run = calloc(1, sizeof(*run));
         if (!run)
@@ -265,8 +265,9 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
         run->fresh = fresh;
         run->ws_host = ws_host;
         run->ws_guest = ws_guest;
-        run->progress = progress;
-        run->pctx = pctx;
+        run->progress = p ? p->fn : NULL;
+        run->pctx = p ? p->ctx : NULL;
+        run->cancel = p ? p->cancel : NULL;
         int r = vm_load(env, id, &run->rec, err);
         if (r >= 0)
                 r = vm_spec_identity(&run->rec, env->vms_dir, &run->spec, err);
@@ -274,7 +275,8 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
                 free(run);
                 return r;
         }
-        r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress, NULL, err);
+        r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress, run->cancel, NULL,
+                      err);
         if (r < 0) {
                 run->rec.state = VM_ERROR;
                 snprintf(run->rec.error, sizeof(run->rec.error), "%s", err->msg);
@@ -294,13 +296,12 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
 }
 
 int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
-              step_progress_fn progress, void *pctx, struct bg_error *err)
+              const struct vm_progress *p, struct bg_error *err)
 {
-        return run_steps(env, id, true, ws_host, ws_guest, progress, pctx, err);
+        return run_steps(env, id, true, ws_host, ws_guest, p, err);
 }
 
-int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
-             struct bg_error *err)
+int vm_start(struct vm_env *env, const char *id, const struct vm_progress *p, struct bg_error *err)
 {
         struct vm_record r;
         int x = vm_load(env, id, &r, err);
@@ -308,7 +309,7 @@ int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void
                 return x;
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", r.name, vm_state_to_string(r.state));
-        return run_steps(env, r.id, false, NULL, NULL, progress, pctx, err);
+        return run_steps(env, r.id, false, NULL, NULL, p, err);
 }
 
 /* Re-attach to a VM's process; -ESRCH when it is gone. */

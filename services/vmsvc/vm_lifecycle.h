@@ -15,6 +15,16 @@
 #include "vm_store.h"
 #include "vmm/vmm.h"
 
+/* Where a create, start or clone reports its stages (fn(ctx, stage); may be
+ * NULL) and the flag that cancels it (may be NULL): a cancelled one stops
+ * before its next step, or while it waits for the guest, and undoes what it
+ * did. */
+struct vm_progress {
+        step_progress_fn fn;
+        void *ctx;
+        const atomic_bool *cancel;
+};
+
 /* The stages of vm_create / vm_start, for progress display. */
 extern const char *const vm_create_stages[];
 extern const size_t vm_n_create_stages;
@@ -23,10 +33,9 @@ extern const size_t vm_n_create_stages;
  * workspace written onto the new work disk (NULL or "" = none). Runs every stage; on
  * failure rolls back, stores state error with the reason, returns < 0. */
 int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
-              step_progress_fn progress, void *pctx, struct bg_error *err);
+              const struct vm_progress *p, struct bg_error *err);
 /* Boots a stopped VM (its disks exist). */
-int vm_start(struct vm_env *env, const char *id, step_progress_fn progress, void *pctx,
-             struct bg_error *err);
+int vm_start(struct vm_env *env, const char *id, const struct vm_progress *p, struct bg_error *err);
 /* Agent Shutdown (sync + reboot) → wait → driver's own stop request → SIGKILL
  * after timeout; then gives the tap back. */
 int vm_stop(struct vm_env *env, const char *id, struct bg_error *err);

@@ -26,7 +26,7 @@ struct vmsvc {
         struct vm_peers peers; /* imagesvc, netsvc, workspacesvc */
         struct vm_deps deps;
         struct vm_env env;
-        struct tpl_env tpl; /* snapshot templates (template.h) */
+        struct tpl_env tpl;      /* snapshot templates (template.h) */
         char *owner_pubkey;      /* the owner's ssh public key line(s) */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */

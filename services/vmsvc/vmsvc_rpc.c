@@ -115,14 +115,13 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 if (r < 0)
                         return r;
         }
+        struct vm_progress p = {.fn = op_progress, .ctx = ctx, .cancel = ops_ctx_cancel_flag(ctx)};
         if (op->clone)
-                r = vm_clone(&op->v->env, op->id, &op->tpl, op->ws_host, op->ws_guest, op_progress,
-                             ctx, err);
+                r = vm_clone(&op->v->env, op->id, &op->tpl, op->ws_host, op->ws_guest, &p, err);
         else if (op->fresh)
-                r = vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, op_progress, ctx,
-                              err);
+                r = vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, &p, err);
         else
-                r = vm_start(&op->v->env, op->id, op_progress, ctx, err);
+                r = vm_start(&op->v->env, op->id, &p, err);
         if (r < 0)
                 return r;
         /* vm.template = "auto": the first VM of its kind is up; the template

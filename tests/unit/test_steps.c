@@ -1,5 +1,7 @@
 /* vmsvc step runner: order, rollback order, error joining. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -56,9 +58,13 @@ static const struct step steps[] = {
     {"boot", run3, undo3},
 };
 
+static atomic_bool cancel_at_disks; /* set when the disks stage begins */
+
 static void progress(void *ctx, const char *stage)
 {
         struct trace *t = ctx;
+        if (strcmp(stage, "disks") == 0 && t->fail_at == -2)
+                atomic_store(&cancel_at_disks, true);
         size_t n = strlen(t->stages);
         snprintf(t->stages + n, sizeof(t->stages) - n, "%s%s", n ? "," : "", stage);
 }
@@ -68,7 +74,7 @@ static void test_all_succeed(void **state)
         struct trace t = {.fail_at = -1, .undo_fail_at = -1};
         struct bg_error err = {0};
         size_t failed;
-        assert_int_equal(steps_run(steps, 4, &t, progress, &failed, &err), 0);
+        assert_int_equal(steps_run(steps, 4, &t, progress, NULL, &failed, &err), 0);
         assert_int_equal(failed, 4);
         assert_string_equal(t.log, "run0 run1 run2 run3");
         assert_string_equal(t.stages, "reserve,network,disks,boot");
@@ -79,7 +85,7 @@ static void test_rollback_in_reverse(void **state)
         struct trace t = {.fail_at = 3, .undo_fail_at = -1};
         struct bg_error err = {0};
         size_t failed;
-        assert_int_equal(steps_run(steps, 4, &t, progress, &failed, &err), -EIO);
+        assert_int_equal(steps_run(steps, 4, &t, progress, NULL, &failed, &err), -EIO);
         assert_int_equal(failed, 3);
         /* the failed step is not undone; step 2 has no undo */
         assert_string_equal(t.log, "run0 run1 run2 run3 undo1 undo0");
@@ -91,7 +97,7 @@ static void test_first_step_fails(void **state)
 {
         struct trace t = {.fail_at = 0, .undo_fail_at = -1};
         struct bg_error err = {0};
-        assert_int_equal(steps_run(steps, 4, &t, NULL, NULL, &err), -EIO);
+        assert_int_equal(steps_run(steps, 4, &t, NULL, NULL, NULL, &err), -EIO);
         assert_string_equal(t.log, "run0");
         assert_string_equal(err.msg, "reserve: step 0 broke");
 }
@@ -100,11 +106,27 @@ static void test_undo_failures_joined(void **state)
 {
         struct trace t = {.fail_at = 3, .undo_fail_at = 1};
         struct bg_error err = {0};
-        assert_int_equal(steps_run(steps, 4, &t, NULL, NULL, &err), -EIO);
+        assert_int_equal(steps_run(steps, 4, &t, NULL, NULL, NULL, &err), -EIO);
         /* rollback continues past a failing undo */
         assert_string_equal(t.log, "run0 run1 run2 run3 undo1 undo0");
         assert_string_equal(err.msg, "boot: step 3 broke; rollback: network: undo 1 stuck");
         assert_int_equal(err.code, EIO); /* the original failure decides the code */
+}
+
+/* A cancel seen before a step: that step does not run, the earlier ones are
+ * undone, the error says "cancelled". */
+static void test_cancel_between_steps(void **state)
+{
+        struct trace t = {.fail_at = -2, .undo_fail_at = -1};
+        struct bg_error err = {0};
+        size_t failed;
+        atomic_store(&cancel_at_disks, false);
+        assert_int_equal(steps_run(steps, 4, &t, progress, &cancel_at_disks, &failed, &err),
+                         -ECANCELED);
+        assert_int_equal(failed, 2);
+        assert_string_equal(t.log, "run0 run1 undo1 undo0");
+        assert_string_equal(err.msg, "disks: cancelled");
+        assert_int_equal(err.code, ECANCELED);
 }
 
 int main(void)
@@ -114,6 +136,7 @@ int main(void)
             cmocka_unit_test(test_rollback_in_reverse),
             cmocka_unit_test(test_first_step_fails),
             cmocka_unit_test(test_undo_failures_joined),
+            cmocka_unit_test(test_cancel_between_steps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
