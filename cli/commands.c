@@ -217,14 +217,17 @@ static const struct cli_cmd system_cmds[] = {
      .summary = "Install banger as systemd services (system mode)",
      .description = "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
                     "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
-                    "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
-                    "directories /var/lib/banger, /var/cache/banger, /run/banger and\n"
-                    "/etc/banger/ssh owned by the owner, and /etc/banger/install.toml listing\n"
-                    "every file written; then runs systemctl daemon-reload, enable and restart\n"
-                    "and waits (up to 20 s) until every service answers. Needs root and systemd\n"
-                    "as PID 1, unless --root DIR stages the files into DIR without touching\n"
-                    "systemd. Running it again (an upgrade) replaces the files and restarts the\n"
-                    "services on the new binaries; running VMs keep running.",
+                    "with CAP_NET_ADMIN only; the others as the owner), the directories\n"
+                    "/var/lib/banger, /var/cache/banger, /run/banger and /etc/banger/ssh owned\n"
+                    "by the owner, /var/lib/banger-netsvc (netsvc's) owned by root, and\n"
+                    "/etc/banger/install.toml listing every file written; then runs systemctl\n"
+                    "daemon-reload, enable and restart and waits (up to 20 s) until every\n"
+                    "service answers. Needs root and systemd as PID 1, unless --root DIR stages\n"
+                    "the files into DIR without touching systemd. Running it again (an upgrade)\n"
+                    "replaces the files and restarts the services on the new binaries; running\n"
+                    "VMs keep running. After an upgrade from a banger that kept netsvc's files in\n"
+                    "/var/lib/banger and /run/banger, it removes what netsvc left there once\n"
+                    "netsvc has moved its database.",
      .flags = system_install_flags,
      .n_flags = ELEMENTSOF(system_install_flags),
      .run = cmd_system_install},
