@@ -585,6 +585,10 @@ static const struct cli_cmd image_cmds[] = {
          "~/.docker/config.json (or $DOCKER_CONFIG) and go only to their registry;\n"
          "plain HTTP only for loopback registries and config image.insecure_registries.\n"
          "Pulling a name again is a no-op while the registry has the same digest.\n"
+         "An image larger than config image.max_unpacked_size (default 64G), or a\n"
+         "layer that inflates beyond config image.max_layer_ratio (default 100) times\n"
+         "its compressed size, is refused (exit 9), naming the layer and the limit,\n"
+         "and leaves nothing behind, not even the blobs the pull fetched.\n"
          "Progress is shown per layer; Ctrl-C cancels and removes partial files.",
      .flags = image_pull_flags,
      .n_flags = ELEMENTSOF(image_pull_flags),
