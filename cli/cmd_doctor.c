@@ -212,10 +212,11 @@ static void report_text(const struct doctor_report *rep)
                                     : r->status == DOCTOR_PASS ? "\033[32m"
                                     : r->status == DOCTOR_WARN ? "\033[33m"
                                                                : "\033[31m";
+                /* Rows quote what services report (their errors, versions). */
                 printf("%s%s%s  %-22s %s\n", color, doctor_status_to_string(r->status),
-                       tty ? "\033[0m" : "", r->id, r->message);
+                       tty ? "\033[0m" : "", r->id, cli_safe(r->message));
                 if (r->hint[0])
-                        printf("      %-22s fix: %s\n", "", r->hint);
+                        printf("      %-22s fix: %s\n", "", cli_safe(r->hint));
         }
         printf("\n%zu passed, %zu warnings, %zu failed\n", count[DOCTOR_PASS], count[DOCTOR_WARN],
                count[DOCTOR_FAIL]);

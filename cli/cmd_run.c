@@ -204,7 +204,8 @@ static void delete_vm(struct run_ctx *c)
         struct rpc_call_opts o = {.deadline_ms = 60000};
         if (rpc_call(c->gw, "/banger.v1.VmService/Delete", &req.base,
                      &banger__v1__delete_vm_response__descriptor, &resp, &o, &st) < 0)
-                fprintf(stderr, "banger: could not delete VM %s: %s\n", c->vm, st.message);
+                fprintf(stderr, "banger: could not delete VM %s: %s\n", cli_safe(c->vm),
+                        cli_safe(st.message));
         else
                 protobuf_c_message_free_unpacked(resp, NULL);
 }
@@ -327,7 +328,7 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 goto out;
         }
         fclose(kh);
-        fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", c.vm, c.ip);
+        fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", cli_safe(c.vm), cli_safe(c.ip));
         if (!wait_ssh(&c, 120)) {
                 run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
                 goto out;
@@ -359,15 +360,15 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 goto out;
         }
         if (r == 255)
-                fprintf(stderr, "banger: ssh to VM %s failed (exit 255)\n", c.vm);
+                fprintf(stderr, "banger: ssh to VM %s failed (exit 255)\n", cli_safe(c.vm));
         code = r;
 out:
         if (c.created && c.rm) {
                 delete_vm(&c);
                 unlink(c.known_hosts);
         } else if (c.created) {
-                fprintf(stderr, "VM %s keeps running (banger vm delete %s removes it)\n", c.vm,
-                        c.vm);
+                fprintf(stderr, "VM %s keeps running (banger vm delete %s removes it)\n",
+                        cli_safe(c.vm), cli_safe(c.vm));
         }
         rpc_client_close(c.gw);
         bg_config_free(&cfg);

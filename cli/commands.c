@@ -474,6 +474,9 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "logs",
      .args = "VM",
      .summary = "Print a VM's console log",
+     .description = "The console is the guest's: printed to a terminal, control characters and\n"
+                    "escape sequences in it are shown escaped (\\x1b[2J, not a cleared screen);\n"
+                    "into a pipe or a file it is written byte for byte.",
      .flags = vm_logs_flags,
      .n_flags = ELEMENTSOF(vm_logs_flags),
      .run = cmd_vm_logs,

@@ -12,7 +12,7 @@
 #     the pull fetched; a normal image still pulls under the same limits.
 . "$(dirname "$0")/testlib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
-LAYOUT="$BANGER_BUILD_DIR/tests/oci_layout_tool"
+LAYOUT="${OCI_LAYOUT_TOOL:-$BANGER_BUILD_DIR/tests/oci_layout_tool}"
 REGISTRY=/usr/bin/docker-registry
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
 [ -x "$LAYOUT" ] || skip "$LAYOUT not built (target oci_layout_tool)"
