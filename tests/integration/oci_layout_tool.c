@@ -11,6 +11,7 @@
  *   fill PATH SIZE BYTE  (SIZE bytes of BYTE, streamed: a compression bomb)
  *   chr|blk PATH MAJOR MINOR       fifo PATH
  *   xattr NAME VALUE   (on the entry before it)
+ *   atime SECONDS      (on the entry before it; any 64-bit value, written as pax)
  *   tree HOSTDIR PREFIX  (a host directory, owners kept) */
 #include <archive.h>
 #include <archive_entry.h>
@@ -210,6 +211,13 @@ static void build_layer(const char *spec, const char *comp, const char *path)
                 unsigned mode, uid, gid, maj, min;
                 unsigned long long size, seed;
                 int off = 0;
+                long long secs;
+                if (sscanf(line, "atime %lld", &secs) == 1) {
+                        if (!pending)
+                                die("atime without an entry: %s", line);
+                        archive_entry_set_atime(pending, (time_t)secs, 0);
+                        continue;
+                }
                 if (sscanf(line, "xattr %4095s %n", p1, &off) == 1) {
                         if (!pending)
                                 die("xattr without an entry: %s", line);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #19, attack 4, made the way a hostile registry would make it: images
+# Issue #19, attacks 4 and 9, made the way a hostile registry would make them: images
 # on Debian's docker-registry on loopback (built by oci_layout_tool, pushed
 # with skopeo) pulled through the real banger-imagesvc + banger-gateway.
 #   - a 512 MiB file of one byte, gzip'd to under a megabyte (a compression
@@ -9,7 +9,9 @@
 #     64 MiB is refused before any blob is downloaded;
 #   - every refusal exits 9 (RESOURCE_EXHAUSTED), names the layer and the
 #     config key, and leaves no image, no temporary file, no row and no blob
-#     the pull fetched; a normal image still pulls under the same limits.
+#     the pull fetched; a normal image still pulls under the same limits;
+#   - a layer entry whose atime is INT64_MAX (attack 9) is refused (exit 2)
+#     naming the entry, and nothing is published.
 . "$(dirname "$0")/testlib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 LAYOUT="${OCI_LAYOUT_TOOL:-$BANGER_BUILD_DIR/tests/oci_layout_tool}"
@@ -97,6 +99,18 @@ refused bomb "$R/test/bomb:1" "layer 1 (${BOMB:0:19})" "data/bomb" image.max_lay
 check "  the bomb's blob is not in the cache" [ ! -e "$BLOBS/${BOMB#sha256:}" ]
 check "  imagesvc wrote no more than a few MiB under its state" \
         [ "$(du -sm "$BANGER_HOME/state" | cut -f1)" -lt 16 ]
+
+# ---- attack 9: a time no inode can hold ------------------------------------
+printf 'file etc/motd 0644 0 0 hi\natime 9223372036854775807\n' > "$W/time.spec"
+"$LAYOUT" "$W/time" 1 --platform linux/amd64 --layer "$W/base.spec:gz" --layer "$W/time.spec:gz"
+push time:1 test/time:1
+rc=0; "$BANGER" image pull "$R/test/time:1" --name time >/dev/null 2>"$W/err-time" || rc=$?
+echo "  time: exit $rc: $(tail -1 "$W/err-time")"
+check "an atime of INT64_MAX is refused (exit 2)" [ "$rc" -eq 2 ]
+check "  naming the entry and the time" \
+        grep -qF "entry 'etc/motd': atime 9223372036854775807 is outside what ext4 stores" "$W/err-time"
+check "  nothing published" bash -c '! "$1" image show time >/dev/null 2>&1 && [ ! -e "$2/time" ]' _ \
+        "$BANGER" "$IMAGES"
 
 # ---- image.max_unpacked_size ------------------------------------------------
 printf '[image]\nmax_unpacked_size = "64M"\n' > "$BANGER_HOME/config/config.toml"
