@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "config/config.h"
+#include "util/fileio.h"
 #include "util/names.h"
 #include "util/run.h"
 #include "util/timeutil.h"
@@ -313,21 +314,24 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         snprintf(c.host_key, sizeof(c.host_key), "%s", vm->host_key);
         banger__v1__vm__free_unpacked(vm, NULL);
 
-        /* ssh with the pinned host key: no trust on first use. */
+        /* ssh with the pinned host key: no trust on first use. Written to a
+         * new file renamed into place: root may run this too, and in system
+         * mode the runtime dir is the owner's, where a name fopen would
+         * follow could be a symlink to any file. */
         snprintf(c.known_hosts, sizeof(c.known_hosts), "%s/vm-%s.known_hosts",
                  cli->paths.runtime_dir, c.vm);
-        FILE *kh = fopen(c.known_hosts, "we");
         char *sp = strchr(c.host_key, ' ');
         sp = sp ? strchr(sp + 1, ' ') : NULL;
         if (sp)
                 *sp = '\0';
-        if (!kh || fprintf(kh, "%s %s\n", c.ip, c.host_key) < 0) {
-                if (kh)
-                        fclose(kh);
-                run_fail("cannot write %s", c.known_hosts);
+        char line[sizeof(c.ip) + sizeof(c.host_key) + 4];
+        int ln = snprintf(line, sizeof(line), "%s %s\n", c.ip, c.host_key);
+        struct bg_error kerr = {0};
+        if (ln < 0 || (size_t)ln >= sizeof(line) ||
+            write_file_atomic(c.known_hosts, line, (size_t)ln, 0600, &kerr) < 0) {
+                run_fail("cannot write %s: %s", c.known_hosts, kerr.msg);
                 goto out;
         }
-        fclose(kh);
         fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", cli_safe(c.vm), cli_safe(c.ip));
         if (!wait_ssh(&c, 120)) {
                 run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
