@@ -51,8 +51,9 @@ static bool unsafe(uint32_t cp, bool keep_lines)
 
 /* Escapes p[0..n) into out (room for 4n+1 bytes: no escape is longer than
  * four bytes per input byte). A UTF-8 sequence cut at the end is left
- * unconsumed unless final. Returns the bytes consumed; *ret_len is the
- * length written (out is NUL-terminated). */
+ * unconsumed unless final. With keep_lines a "\r\n" line end (serial
+ * consoles write them) is a plain newline; a lone \r is shown. Returns the
+ * bytes consumed; *ret_len is the length written (out is NUL-terminated). */
 static size_t escape(const unsigned char *p, size_t n, bool keep_lines, bool final, char *out,
                      size_t *ret_len)
 {
@@ -63,6 +64,14 @@ static size_t escape(const unsigned char *p, size_t n, bool keep_lines, bool fin
                 int len = utf8_seq(p + i, n - i, &cp);
                 if (len < 0 && !final)
                         break;
+                if (keep_lines && p[i] == '\r') {
+                        if (i + 1 == n && !final)
+                                break; /* the next chunk says whether "\n" follows */
+                        if (i + 1 < n && p[i + 1] == '\n') {
+                                i++;
+                                continue;
+                        }
+                }
                 if (len <= 0) {
                         out[o++] = '\\', out[o++] = 'x';
                         out[o++] = hex[p[i] >> 4], out[o++] = hex[p[i] & 15];

@@ -23,7 +23,8 @@
  * a copy that stays valid for the next 15 calls on this thread. NULL -> "". */
 const char *cli_safe(const char *s);
 
-/* The same for free text that may span lines: \n and \t stay. */
+/* The same for free text that may span lines: \n and \t stay, and a
+ * "\r\n" line end becomes "\n". */
 const char *cli_safe_text(const char *s);
 
 /* For --json: s when it is valid UTF-8 (control characters and all: jansson

@@ -29,7 +29,7 @@
 #define EVIL_PROC "nginx\033[1;1H\033[Kfake-prompt$ \x9b"
 #define EVIL_URL "http://x.vm/\033]8;;http://evil/\033\\click\033]8;;\033\\"
 #define EVIL_ERROR "no such VM\n\033[31mroot password: hunter2\033[0m"
-#define EVIL_CONSOLE "Booting\n\033]0;console-title\007\033[2Jlogin: \xe2\x98\x83\n"
+#define EVIL_CONSOLE "Booting\r\n\033]0;console-title\007\033[2Jlogin: \xe2\x98\x83\n"
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {

@@ -76,9 +76,9 @@ script -qec "$BANGER vm logs web" /dev/null > "$O.logs-tty" 2>&1 || true
 tr -d '\r' < "$O.logs-tty" > "$O.logs-tty.lf"
 sed 's/^/    /' "$O.logs-tty.lf"
 check "vm logs on a terminal prints nothing a terminal would act on" terminal_safe "$O.logs-tty.lf"
-check "and keeps its lines and text" bash -c \
+check "and keeps its lines (a serial console's \\r\\n too) and text" bash -c \
         'grep -qx "Booting" "$1" && grep -qF "\\x1b]0;console-title\\x07\\x1b[2Jlogin: ☃" "$1"' _ "$O.logs-tty.lf"
 $BANGER vm logs web > "$O.logs-pipe"
 check "vm logs into a pipe is the console, byte for byte" \
-        [ "$(od -An -tx1 "$O.logs-pipe")" = "$(printf 'Booting\n\033]0;console-title\007\033[2Jlogin: \xe2\x98\x83\n' | od -An -tx1)" ]
+        [ "$(od -An -tx1 "$O.logs-pipe")" = "$(printf 'Booting\r\n\033]0;console-title\007\033[2Jlogin: \xe2\x98\x83\n' | od -An -tx1)" ]
 finish

@@ -30,6 +30,7 @@ static void test_escapes(void **state)
                             "evil\\x1b]0;pwned\\x07\\x1b[2J");
         assert_string_equal(cli_safe("a\nb\rc\td\x7f"), "a\\nb\\rc\\td\\x7f");
         assert_string_equal(cli_safe_text("a\nb\rc\td\x1b[31m"), "a\nb\\rc\td\\x1b[31m");
+        assert_string_equal(cli_safe_text("line\r\nnext\r"), "line\nnext\\r");
         /* C1 controls (8-bit CSI as UTF-8), bidi overrides, separators. */
         assert_string_equal(cli_safe("x\xc2\x9b"
                                      "2Jy"),
@@ -76,9 +77,11 @@ static void test_stream(void **state)
         FILE *f = open_memstream(&buf, &len);
         assert_non_null(f);
         struct cli_safe_stream st = {0};
-        /* "☃" (e2 98 83) cut across two writes, then ESC, then a cut end. */
+        /* "☃" (e2 98 83) cut across two writes, then ESC, a "\r\n" cut
+         * between writes, then a cut end. */
         cli_safe_write(f, &st, "boot\n\xe2\x98", 7);
-        cli_safe_write(f, &st, "\x83 \033[1mok\n\xf0\x9f", 11);
+        cli_safe_write(f, &st, "\x83 \033[1mok\r", 9);
+        cli_safe_write(f, &st, "\n\xf0\x9f", 3);
         cli_safe_flush(f, &st);
         fclose(f);
         assert_string_equal(buf, "boot\n☃ \\x1b[1mok\n\\xf0\\x9f");
