@@ -9,6 +9,7 @@
 
 #include "paths/paths.h"
 #include "rpc/rpc.h"
+#include "term.h"
 
 #define CLI_MAX_FLAGS 16
 

@@ -273,7 +273,7 @@ int cmd_daemon_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
                         n_failed++;
                         if (!json)
                                 fprintf(stderr, "banger: %s failed to start: %s\n", procs[i].name,
-                                        why[i]);
+                                        cli_safe(why[i]));
                 }
                 if (arr) {
                         json_t *e = json_pack("{s:s,s:b,s:b}", "name", procs[i].name, "running",

@@ -212,10 +212,11 @@ static void report_text(const struct doctor_report *rep)
                                     : r->status == DOCTOR_PASS ? "\033[32m"
                                     : r->status == DOCTOR_WARN ? "\033[33m"
                                                                : "\033[31m";
+                /* Rows quote what services report (their errors, versions). */
                 printf("%s%s%s  %-22s %s\n", color, doctor_status_to_string(r->status),
-                       tty ? "\033[0m" : "", r->id, r->message);
+                       tty ? "\033[0m" : "", r->id, cli_safe(r->message));
                 if (r->hint[0])
-                        printf("      %-22s fix: %s\n", "", r->hint);
+                        printf("      %-22s fix: %s\n", "", cli_safe(r->hint));
         }
         printf("\n%zu passed, %zu warnings, %zu failed\n", count[DOCTOR_PASS], count[DOCTOR_WARN],
                count[DOCTOR_FAIL]);
@@ -243,14 +244,16 @@ int cmd_doctor(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
          * wrote): its install.toml, units, runtime and state dirs. */
         const char *root = cli_flag_value(cli, "root");
         bool system = cli->paths.system || root;
-        char run_dir[PATH_MAX], state_dir[PATH_MAX];
+        char run_dir[PATH_MAX], state_dir[PATH_MAX], net_run_dir[PATH_MAX];
         snprintf(run_dir, sizeof(run_dir), "%s", cli->paths.runtime_dir);
+        snprintf(net_run_dir, sizeof(net_run_dir), "%s", cli->paths.net_runtime_dir);
         snprintf(state_dir, sizeof(state_dir), "%s", cli->paths.state_dir);
         if (root) {
                 if (root[0] != '/')
                         return cli_fail(RPC_INVALID_ARGUMENT,
                                         "--root must be an absolute path, not '%s'", root);
                 snprintf(run_dir, sizeof(run_dir), "%s/run/banger", root);
+                snprintf(net_run_dir, sizeof(net_run_dir), "%s/run/banger-netsvc", root);
                 snprintf(state_dir, sizeof(state_dir), "%s/var/lib/banger", root);
         }
         struct install_manifest m = {0};
@@ -278,6 +281,7 @@ int cmd_doctor(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
             .system_mode = system,
             .state_dir = state_dir,
             .runtime_dir = run_dir,
+            .net_runtime_dir = net_run_dir,
             .cli_version = BANGER_VERSION,
             .cli_commit = BANGER_COMMIT,
             .manifest = have_m ? &m : NULL,

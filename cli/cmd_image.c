@@ -24,15 +24,15 @@ static void image_print(const Banger__V1__Image *i)
         char size[32], used[32];
         cli_format_bytes(size, sizeof(size), i->size);
         cli_format_bytes(used, sizeof(used), i->used);
-        printf("name:     %s\nref:      %s\n", i->name, i->ref);
+        printf("name:     %s\nref:      %s\n", cli_safe(i->name), cli_safe(i->ref));
         if (i->digest[0])
-                printf("digest:   %s\n", i->digest);
+                printf("digest:   %s\n", cli_safe(i->digest));
         printf("size:     %s (%s on disk)\ninit:     %s\nsshd:     %s%s\nrootfs:   %s\n", size,
                used, i->has_init ? "yes" : "no", i->has_sshd ? "yes" : "no",
                i->has_sshd ? "" : " (vm run needs sshd: install openssh-server in the image)",
-               i->rootfs_path);
-        printf("seed:     %s\n",
-               i->work_seed_path[0] ? i->work_seed_path : "none (VMs start with an empty /root)");
+               cli_safe(i->rootfs_path));
+        printf("seed:     %s\n", i->work_seed_path[0] ? cli_safe(i->work_seed_path)
+                                                      : "none (VMs start with an empty /root)");
 }
 
 static int image_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
@@ -113,8 +113,9 @@ int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         Banger__V1__Image *im = resp->images[i];
                         char size[32];
                         cli_format_bytes(size, sizeof(size), im->used);
-                        printf("%-24s %-10s %-5s %-5s %s\n", im->name, size,
-                               im->has_init ? "yes" : "no", im->has_sshd ? "yes" : "no", im->ref);
+                        printf("%-24s %-10s %-5s %-5s %s\n", cli_safe(im->name), size,
+                               im->has_init ? "yes" : "no", im->has_sshd ? "yes" : "no",
+                               cli_safe(im->ref));
                 }
         }
         banger__v1__list_images_response__free_unpacked(resp, NULL);

@@ -61,28 +61,28 @@ static void print_kernel(const Banger__V1__Kernel *k)
         char size[32], when[32];
         cli_format_bytes(size, sizeof(size), k->size);
         format_time(k->created_unix_ms, when, sizeof(when));
-        printf("name:        %s\n", k->name);
-        printf("version:     %s\n", k->version[0] ? k->version : "-");
-        printf("format:      %s%s%s%s\n", k->format, k->compression[0] ? " (" : "", k->compression,
-               k->compression[0] ? ")" : "");
+        printf("name:        %s\n", cli_safe(k->name));
+        printf("version:     %s\n", k->version[0] ? cli_safe(k->version) : "-");
+        printf("format:      %s%s%s%s\n", cli_safe(k->format), k->compression[0] ? " (" : "",
+               cli_safe(k->compression), k->compression[0] ? ")" : "");
         printf("size:        %s\n", size);
-        printf("sha256:      %s\n", k->sha256);
-        printf("source:      %s\n", k->source);
+        printf("sha256:      %s\n", cli_safe(k->sha256));
+        printf("source:      %s\n", cli_safe(k->source));
         printf("created:     %s\n", when);
-        printf("directory:   %s\n", k->dir);
-        printf("bzImage:     %s\n", k->bzimage_path[0] ? k->bzimage_path : "-");
-        printf("vmlinux:     %s\n", k->vmlinux_path);
-        printf("initramfs:   %s\n", k->initramfs_path);
-        printf("modules:     %s\n", k->modules_path[0] ? k->modules_path : "- (none)");
+        printf("directory:   %s\n", cli_safe(k->dir));
+        printf("bzImage:     %s\n", k->bzimage_path[0] ? cli_safe(k->bzimage_path) : "-");
+        printf("vmlinux:     %s\n", cli_safe(k->vmlinux_path));
+        printf("initramfs:   %s\n", cli_safe(k->initramfs_path));
+        printf("modules:     %s\n", k->modules_path[0] ? cli_safe(k->modules_path) : "- (none)");
         if (k->initrd_path[0])
-                printf("initrd:      %s\n", k->initrd_path);
+                printf("initrd:      %s\n", cli_safe(k->initrd_path));
         printf("initramfs modules (load order):%s\n", k->n_initramfs_modules ? "" : " none");
         for (size_t i = 0; i < k->n_initramfs_modules; i++)
-                printf("  %s\n", k->initramfs_modules[i]);
+                printf("  %s\n", cli_safe(k->initramfs_modules[i]));
         if (k->n_missing_modules) {
                 printf("not found (neither built in nor modules):");
                 for (size_t i = 0; i < k->n_missing_modules; i++)
-                        printf(" %s", k->missing_modules[i]);
+                        printf(" %s", cli_safe(k->missing_modules[i]));
                 printf("\n");
         }
 }
@@ -185,9 +185,9 @@ int cmd_kernel_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                         char size[32], when[32];
                         cli_format_bytes(size, sizeof(size), k->size);
                         format_time(k->created_unix_ms, when, sizeof(when));
-                        printf("%-24s %-28s %-8s %10s %-7s %s\n", k->name,
-                               k->version[0] ? k->version : "-", k->format, size,
-                               k->modules_path[0] ? "yes" : "no", when);
+                        printf("%-24s %-28s %-8s %10s %-7s %s\n", cli_safe(k->name),
+                               k->version[0] ? cli_safe(k->version) : "-", cli_safe(k->format),
+                               size, k->modules_path[0] ? "yes" : "no", when);
                 }
         }
         banger__v1__list_kernels_response__free_unpacked(resp, NULL);
@@ -263,8 +263,8 @@ int cmd_kernel_ops(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                                 state = (int)op->status->code == RPC_OK
                                             ? "done"
                                             : rpc_code_to_string(op->status->code);
-                        printf("%-16s %-14s %-24s %-10s %s\n", op->id, op->kind, op->target,
-                               op->stage, state ? state : "failed");
+                        printf("%-16s %-14s %-24s %-10s %s\n", cli_safe(op->id), cli_safe(op->kind),
+                               cli_safe(op->target), cli_safe(op->stage), state ? state : "failed");
                 }
         }
         banger__v1__list_operations_response__free_unpacked(resp, NULL);

@@ -53,10 +53,11 @@ int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
         } else {
                 printf("network    %s\n", s->set_up ? "set up" : "NOT set up");
                 if (s->setup_error[0])
-                        printf("problem    %s\n", s->setup_error);
-                printf("bridge     %s (%s), gateway %s, subnet %s\n", s->bridge,
-                       s->bridge_present ? "present" : "missing", s->gateway, s->subnet);
-                printf("uplink     %s\n", s->uplink[0] ? s->uplink
+                        printf("problem    %s\n", cli_safe(s->setup_error));
+                printf("bridge     %s (%s), gateway %s, subnet %s\n", cli_safe(s->bridge),
+                       s->bridge_present ? "present" : "missing", cli_safe(s->gateway),
+                       cli_safe(s->subnet));
+                printf("uplink     %s\n", s->uplink[0] ? cli_safe(s->uplink)
                                                        : "(none found: NAT out of any non-bridge "
                                                          "interface)");
                 printf("nftables   table inet banger %s\n",
@@ -65,13 +66,13 @@ int cmd_net_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                                                          : "off (VMs can reach each other)");
                 printf("dns        ");
                 for (size_t i = 0; i < s->n_dns_listen; i++)
-                        printf("%s%s", i ? ", " : "", s->dns_listen[i]);
+                        printf("%s%s", i ? ", " : "", cli_safe(s->dns_listen[i]));
                 printf("%s\n", s->n_dns_listen ? "" : "not running");
-                printf("resolver   %s\n", s->resolver_text);
+                printf("resolver   %s\n", cli_safe(s->resolver_text));
                 printf("tap pool   %u warm of %u, %u in use\n", s->pool_warm, s->pool_size,
                        s->taps_in_use);
                 if (s->pool_error[0])
-                        printf("pool error %s\n", s->pool_error);
+                        printf("pool error %s\n", cli_safe(s->pool_error));
                 printf("leases     %u\n", s->lease_count);
         }
         bool ok = s->set_up;
@@ -107,7 +108,8 @@ int cmd_net_leases(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         struct tm tm;
                         if (t > 0 && localtime_r(&t, &tm))
                                 strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-                        printf("%-24s %-15s %-17s %s\n", e->vm_name, e->ip, e->mac, when);
+                        printf("%-24s %-15s %-17s %s\n", cli_safe(e->vm_name), cli_safe(e->ip),
+                               cli_safe(e->mac), when);
                 }
                 if (l->n_leases == 0)
                         printf("(no leases)\n");

@@ -84,10 +84,12 @@ static void print_bar(uint64_t done_b, uint64_t total_b)
         fprintf(stderr, " [%s] %3d%%  %s / %s", bar, (int)(done_b * 100 / total_b), done, total);
 }
 
-/* "sha256:0123456789ab" from a digest; other names unchanged. */
+/* "sha256:0123456789ab" from a digest; other names unchanged (escaped). */
 static void short_part_name(const char *name, char *buf, size_t len)
 {
-        snprintf(buf, len, "%.19s", name);
+        char cut[20];
+        snprintf(cut, sizeof(cut), "%.19s", name);
+        snprintf(buf, len, "%s", cli_safe(cut));
 }
 
 static void draw(struct view *v, const Banger__V1__Operation *op)
@@ -103,7 +105,7 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
                 /* Back to the first line of the last frame, clear to the end. */
                 if (v->lines)
                         fprintf(stderr, "\033[%uA", v->lines);
-                fprintf(stderr, "\r\033[J%s%-10s", step, op->stage);
+                fprintf(stderr, "\r\033[J%s%-10s", step, cli_safe(op->stage));
                 print_bar(op->done_bytes, op->total_bytes);
                 v->lines = 0;
                 for (size_t i = 0; i < op->n_parts && i < MAX_PARTS_SHOWN; i++) {
@@ -122,9 +124,10 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
                 v->last_decile = -1;
                 memset(v->part_reported, 0, sizeof(v->part_reported));
                 if (idx)
-                        fprintf(stderr, "stage %zu/%zu: %s\n", idx, op->n_stages, op->stage);
+                        fprintf(stderr, "stage %zu/%zu: %s\n", idx, op->n_stages,
+                                cli_safe(op->stage));
                 else
-                        fprintf(stderr, "stage: %s\n", op->stage);
+                        fprintf(stderr, "stage: %s\n", cli_safe(op->stage));
         }
         for (size_t i = 0; i < op->n_parts && i < MAX_PARTS_SHOWN; i++) {
                 const Banger__V1__OperationPart *p = op->parts[i];
@@ -140,8 +143,8 @@ static void draw(struct view *v, const Banger__V1__Operation *op)
                 int decile = (int)(op->done_bytes * 10 / op->total_bytes);
                 if (decile > v->last_decile) {
                         v->last_decile = decile;
-                        fprintf(stderr, "  %s: %d%% (%s of %s)\n", op->stage, decile * 10, done,
-                                total);
+                        fprintf(stderr, "  %s: %d%% (%s of %s)\n", cli_safe(op->stage), decile * 10,
+                                done, total);
                 }
         }
 }
@@ -154,8 +157,8 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         snprintf(cancel_m, sizeof(cancel_m), "/%s/CancelOperation", service);
         struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .last_decile = -1};
         if (!quiet)
-                fprintf(stderr, "operation %s: %s %s%s\n", op->id, op->kind, op->target,
-                        v.tty ? " (Ctrl-C cancels)" : "");
+                fprintf(stderr, "operation %s: %s %s%s\n", cli_safe(op->id), cli_safe(op->kind),
+                        cli_safe(op->target), v.tty ? " (Ctrl-C cancels)" : "");
 
         struct sigaction sa = {.sa_handler = on_sigint}, old;
         sigemptyset(&sa.sa_mask);
@@ -195,12 +198,12 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
                                 fprintf(stderr,
                                         "cancelling operation %s (Ctrl-C again to stop "
                                         "waiting)\n",
-                                        op->id);
+                                        cli_safe(op->id));
                                 banger__v1__operation__free_unpacked(co, NULL);
                         } else {
                                 char buf[768];
                                 rpc_status_format(&cst, buf, sizeof(buf));
-                                fprintf(stderr, "banger: cannot cancel: %s\n", buf);
+                                fprintf(stderr, "banger: cannot cancel: %s\n", cli_safe(buf));
                         }
                         cancel_sent = true;
                 }

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "config/config.h"
+#include "util/fileio.h"
 #include "util/names.h"
 #include "util/run.h"
 #include "util/timeutil.h"
@@ -206,7 +207,8 @@ static void delete_vm(struct run_ctx *c)
         struct rpc_call_opts o = {.deadline_ms = 60000};
         if (rpc_call(c->gw, "/banger.v1.VmService/Delete", &req.base,
                      &banger__v1__delete_vm_response__descriptor, &resp, &o, &st) < 0)
-                fprintf(stderr, "banger: could not delete VM %s: %s\n", c->vm, st.message);
+                fprintf(stderr, "banger: could not delete VM %s: %s\n", cli_safe(c->vm),
+                        cli_safe(st.message));
         else
                 protobuf_c_message_free_unpacked(resp, NULL);
 }
@@ -323,25 +325,29 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         bool clone = vm->template_[0] != '\0';
         banger__v1__vm__free_unpacked(vm, NULL);
 
-        /* ssh with the pinned host key: no trust on first use. */
+        /* ssh with the pinned host key: no trust on first use. Written to a
+         * new file renamed into place: root may run this too, and in system
+         * mode the runtime dir is the owner's, where a name fopen would
+         * follow could be a symlink to any file. */
         snprintf(c.known_hosts, sizeof(c.known_hosts), "%s/vm-%s.known_hosts",
                  cli->paths.runtime_dir, c.vm);
-        FILE *kh = fopen(c.known_hosts, "we");
         char *sp = strchr(c.host_key, ' ');
         sp = sp ? strchr(sp + 1, ' ') : NULL;
         if (sp)
                 *sp = '\0';
-        if (!kh || fprintf(kh, "%s %s\n", c.ip, c.host_key) < 0) {
-                if (kh)
-                        fclose(kh);
-                run_fail("cannot write %s", c.known_hosts);
+        char line[sizeof(c.ip) + sizeof(c.host_key) + 4];
+        int ln = snprintf(line, sizeof(line), "%s %s\n", c.ip, c.host_key);
+        struct bg_error kerr = {0};
+        if (ln < 0 || (size_t)ln >= sizeof(line) ||
+            write_file_atomic(c.known_hosts, line, (size_t)ln, 0600, &kerr) < 0) {
+                run_fail("cannot write %s: %s", c.known_hosts, kerr.msg);
                 goto out;
         }
-        fclose(kh);
         if (clone)
-                fprintf(stderr, "VM %s is up at %s\n", c.vm, c.ip);
+                fprintf(stderr, "VM %s is up at %s\n", cli_safe(c.vm), cli_safe(c.ip));
         else
-                fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", c.vm, c.ip);
+                fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", cli_safe(c.vm),
+                        cli_safe(c.ip));
         if (!clone && !wait_ssh(&c, 120)) {
                 run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
                 goto out;
@@ -373,15 +379,15 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 goto out;
         }
         if (r == 255)
-                fprintf(stderr, "banger: ssh to VM %s failed (exit 255)\n", c.vm);
+                fprintf(stderr, "banger: ssh to VM %s failed (exit 255)\n", cli_safe(c.vm));
         code = r;
 out:
         if (c.created && c.rm) {
                 delete_vm(&c);
                 unlink(c.known_hosts);
         } else if (c.created) {
-                fprintf(stderr, "VM %s keeps running (banger vm delete %s removes it)\n", c.vm,
-                        c.vm);
+                fprintf(stderr, "VM %s keeps running (banger vm delete %s removes it)\n",
+                        cli_safe(c.vm), cli_safe(c.vm));
         }
         rpc_client_close(c.gw);
         bg_config_free(&cfg);

@@ -149,7 +149,7 @@ int cmd_ssh_config(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                                         "%s does not exist yet; banger-vmsvc writes it when it "
                                         "starts (banger daemon start)",
                                         cfg);
-                printf("# %s\n%s", cfg, text);
+                printf("# %s\n%s", cfg, cli_safe_text(text));
                 return 0;
         }
         const char *home = getenv("HOME");

@@ -94,7 +94,7 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                        "UPTIME", "VERSION");
                 print_duration(up, sizeof(up), resp->gateway->uptime_ms);
                 printf("%-14s %-5s %10s %8d %-10s %s\n", "gateway", "UP", "-", resp->gateway->pid,
-                       up, resp->gateway->version);
+                       up, cli_safe(resp->gateway->version));
                 for (size_t i = 0; i < resp->n_services; i++) {
                         Banger__V1__ServiceHealth *s = resp->services[i];
                         if (s->up && s->health) {
@@ -102,17 +102,17 @@ int cmd_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                                 snprintf(lat, sizeof(lat), "%lluus",
                                          (unsigned long long)s->latency_us);
                                 print_duration(up, sizeof(up), s->health->uptime_ms);
-                                printf("%-14s %-5s %10s %8d %-10s %s\n", s->name, "UP", lat,
-                                       s->health->pid, up, s->health->version);
+                                printf("%-14s %-5s %10s %8d %-10s %s\n", cli_safe(s->name), "UP",
+                                       lat, s->health->pid, up, cli_safe(s->health->version));
                         } else {
-                                printf("%-14s %-5s %10s %8s %-10s %s\n", s->name, "DOWN", "-", "-",
-                                       "-", "-");
+                                printf("%-14s %-5s %10s %8s %-10s %s\n", cli_safe(s->name), "DOWN",
+                                       "-", "-", "-", "-");
                         }
                 }
                 for (size_t i = 0; i < resp->n_services; i++)
                         if (!resp->services[i]->up)
-                                printf("\n%s: %s", resp->services[i]->name,
-                                       resp->services[i]->error);
+                                printf("\n%s: %s", cli_safe(resp->services[i]->name),
+                                       cli_safe(resp->services[i]->error));
                 if (!all_up)
                         printf("\n");
         }

@@ -230,6 +230,15 @@ int cmd_system_install(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
                                 "installed and enabled, but not every service is up after "
                                 "20 s: `banger system status`, `journalctl -u 'banger-*'`");
         printf("started; every service is up; `banger doctor` checks the installation\n");
+        /* An upgrade from a version that kept netsvc's files in the owner's
+         * directories: netsvc has moved net.db; what is left there goes. */
+        size_t n_legacy = 0;
+        if (sysinstall_remove_legacy("", &n_legacy, &err) < 0)
+                fprintf(stderr, "banger: %s\n", err.msg);
+        else if (n_legacy)
+                printf("removed %zu files netsvc kept in /var/lib/banger and /run/banger before "
+                       "it had directories of its own\n",
+                       n_legacy);
         return 0;
 }
 

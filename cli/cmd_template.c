@@ -9,6 +9,7 @@
 #include "banger/v1/template.pb-c.h"
 #include "cli.h"
 #include "cmd_ops.h"
+#include "term.h"
 #include "util/names.h"
 
 #define TPL_SERVICE "banger.v1.TemplateService"
@@ -36,8 +37,8 @@ static json_t *tpl_json(const Banger__V1__Template *t)
             t->source_vm, "dir", t->dir, "memory_file_bytes", (json_int_t)t->memory_file_bytes,
             "disk_bytes", (json_int_t)t->disk_bytes, "clones", clones, "created_unix_ms",
             (json_int_t)t->created_unix_ms, "updated_unix_ms", (json_int_t)t->updated_unix_ms);
-        if (t->error[0])
-                json_object_set_new(o, "error", json_string(t->error));
+        if (o && t->error[0])
+                json_object_set_new(o, "error", json_string(cli_utf8(t->error)));
         return o;
 }
 
@@ -49,7 +50,7 @@ static void tpl_print(const Banger__V1__Template *t)
         printf("name:      %s%s\nid:        %s\nstate:     %s\n", t->name,
                t->auto_ ? " (automatic: vm.template = \"auto\")" : "", t->id, t->state);
         if (t->error[0])
-                printf("error:     %s\n", t->error);
+                printf("error:     %s\n", cli_safe(t->error));
         if (t->source_vm[0])
                 printf("from VM:   %s\n", t->source_vm);
         printf(

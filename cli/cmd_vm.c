@@ -26,43 +26,50 @@ static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *
         return cli_call(cli, m, in, od, out, deadline_ms, flags, st);
 }
 
+/* --json: strings exact (jansson escapes control characters); bytes that
+ * are not UTF-8 cannot be in JSON and become U+FFFD (cli_utf8). */
 static json_t *vm_json(const Banger__V1__Vm *v)
 {
         json_t *o = json_pack(
             "{s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,"
             "s:s}",
-            "id", v->id, "name", v->name, "state", v->state, "vcpu", v->vcpu, "memory_mib",
-            v->memory_mib, "work_disk_bytes", (json_int_t)v->work_disk_bytes, "image", v->image,
-            "kernel", v->kernel, "vmm", v->vmm, "accel", v->accel, "ip", v->ip, "mac", v->mac,
-            "tap", v->tap, "pid", v->pid, "created_unix_ms", (json_int_t)v->created_unix_ms,
-            "updated_unix_ms", (json_int_t)v->updated_unix_ms, "host_key", v->host_key);
-        if (v->error[0])
-                json_object_set_new(o, "error", json_string(v->error));
-        json_object_set_new(o, "template", json_string(v->template_));
+            "id", cli_utf8(v->id), "name", cli_utf8(v->name), "state", cli_utf8(v->state), "vcpu",
+            v->vcpu, "memory_mib", v->memory_mib, "work_disk_bytes", (json_int_t)v->work_disk_bytes,
+            "image", cli_utf8(v->image), "kernel", cli_utf8(v->kernel), "vmm", cli_utf8(v->vmm),
+            "accel", cli_utf8(v->accel), "ip", cli_utf8(v->ip), "mac", cli_utf8(v->mac), "tap",
+            cli_utf8(v->tap), "pid", v->pid, "created_unix_ms", (json_int_t)v->created_unix_ms,
+            "updated_unix_ms", (json_int_t)v->updated_unix_ms, "host_key", cli_utf8(v->host_key));
+        if (o && v->error[0])
+                json_object_set_new(o, "error", json_string(cli_utf8(v->error)));
+        if (o)
+                json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
         return o;
 }
 
 static void vm_print(const Banger__V1__Vm *v)
 {
-        printf("name:      %s\nid:        %s\nstate:     %s\n", v->name, v->id, v->state);
+        printf("name:      %s\nid:        %s\nstate:     %s\n", cli_safe(v->name), cli_safe(v->id),
+               cli_safe(v->state));
         if (v->error[0])
-                printf("error:     %s\n", v->error);
+                printf("error:     %s\n", cli_safe(v->error));
         printf("vcpu:      %u\nmemory:    %u MiB\n", v->vcpu, v->memory_mib);
         char disk[32];
         cli_format_bytes(disk, sizeof(disk), v->work_disk_bytes);
-        printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk, v->image,
-               v->kernel, v->vmm, v->accel[0] ? " (" : "", v->accel, v->accel[0] ? ")" : "");
+        printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk,
+               cli_safe(v->image), cli_safe(v->kernel), cli_safe(v->vmm), v->accel[0] ? " (" : "",
+               cli_safe(v->accel), v->accel[0] ? ")" : "");
         if (v->ip[0])
-                printf("address:   %s (%s.vm)\nmac:       %s\n", v->ip, v->name, v->mac);
+                printf("address:   %s (%s.vm)\nmac:       %s\n", cli_safe(v->ip), cli_safe(v->name),
+                       cli_safe(v->mac));
         if (v->tap[0])
-                printf("tap:       %s\n", v->tap);
+                printf("tap:       %s\n", cli_safe(v->tap));
         if (v->pid)
                 printf("pid:       %d\n", v->pid);
         if (v->host_key[0])
-                printf("host key:  %s\n", v->host_key);
+                printf("host key:  %s\n", cli_safe(v->host_key));
         if (v->template_[0])
                 printf("template:  %s (its root disk reads through the template's)\n",
-                       v->template_);
+                       cli_safe(v->template_));
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
@@ -90,7 +97,8 @@ static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMess
         if (json)
                 cli_print_json(vm_json(vm));
         else
-                printf("VM %s is %s%s%s\n", vm->name, vm->state, vm->ip[0] ? " at " : "", vm->ip);
+                printf("VM %s is %s%s%s\n", cli_safe(vm->name), cli_safe(vm->state),
+                       vm->ip[0] ? " at " : "", cli_safe(vm->ip));
         banger__v1__vm__free_unpacked(vm, NULL);
         return 0;
 }
@@ -156,7 +164,7 @@ static int simple_vm_verb(struct cli *cli, const char *method, const char *ref,
         if (cli_flag(cli, "json"))
                 cli_print_json(vm_json(vm));
         else
-                printf("VM %s %s\n", vm->name, done_word);
+                printf("VM %s %s\n", cli_safe(vm->name), done_word);
         banger__v1__vm__free_unpacked(vm, NULL);
         return 0;
 }
@@ -191,7 +199,7 @@ int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if (vm_call(cli, "Delete", &req.base, &banger__v1__delete_vm_response__descriptor,
                     (ProtobufCMessage **)&resp, 60000, 0, &st) < 0)
                 return cli_fail_status(&st);
-        printf("VM %s deleted\n", resp->name);
+        printf("VM %s deleted\n", cli_safe(resp->name));
         banger__v1__delete_vm_response__free_unpacked(resp, NULL);
         return 0;
 }
@@ -216,8 +224,9 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         Banger__V1__Vm *v = resp->vms[i];
                         char mem[16];
                         snprintf(mem, sizeof(mem), "%uM", v->memory_mib);
-                        printf("%-20s %-9s %-15s %5u %8s %-10s %.12s\n", v->name, v->state,
-                               v->ip[0] ? v->ip : "-", v->vcpu, mem, v->vmm, v->id);
+                        printf("%-20s %-9s %-15s %5u %8s %-10s %.12s\n", cli_safe(v->name),
+                               cli_safe(v->state), v->ip[0] ? cli_safe(v->ip) : "-", v->vcpu, mem,
+                               cli_safe(v->vmm), cli_safe(v->id));
                 }
         }
         banger__v1__list_vms_response__free_unpacked(resp, NULL);
@@ -273,7 +282,7 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         if (cli_flag(cli, "json"))
                 cli_print_json(vm_json(vm));
         else
-                printf("VM %s: %u vCPU, %u MiB\n", vm->name, vm->vcpu, vm->memory_mib);
+                printf("VM %s: %u vCPU, %u MiB\n", cli_safe(vm->name), vm->vcpu, vm->memory_mib);
         banger__v1__vm__free_unpacked(vm, NULL);
         return 0;
 }
@@ -281,6 +290,10 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
 int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         bool follow = cli_flag(cli, "follow");
+        /* The console is the guest's: raw into a pipe or file, escaped on a
+         * terminal (it could retitle it, clear it, or worse). */
+        bool tty = isatty(STDOUT_FILENO);
+        struct cli_safe_stream esc = {0};
         uint64_t off = 0;
         struct rpc_client *c = NULL;
         struct rpc_status st = {0};
@@ -299,7 +312,9 @@ int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         rpc_client_close(c);
                         return cli_fail_status(&st);
                 }
-                if (resp->data.len)
+                if (resp->data.len && tty)
+                        cli_safe_write(stdout, &esc, resp->data.data, resp->data.len);
+                else if (resp->data.len)
                         fwrite(resp->data.data, 1, resp->data.len, stdout);
                 fflush(stdout);
                 bool more = resp->next_offset < resp->size;
@@ -311,6 +326,8 @@ int cmd_vm_logs(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         break;
                 sleep_msec(300);
         }
+        if (tty)
+                cli_safe_flush(stdout, &esc);
         rpc_client_close(c);
         return 0;
 }
@@ -326,7 +343,7 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                 return cli_fail_status(&st);
         Banger__V1__AgentStats *g = s->guest;
         if (cli_flag(cli, "json")) {
-                json_t *o = json_pack("{s:s,s:I,s:I}", "name", s->name, "vmm_cpu_ms",
+                json_t *o = json_pack("{s:s,s:I,s:I}", "name", cli_utf8(s->name), "vmm_cpu_ms",
                                       (json_int_t)s->vmm_cpu_ms, "vmm_rss_bytes",
                                       (json_int_t)s->vmm_rss_bytes);
                 if (g && g->memory && g->cpu)
@@ -340,7 +357,7 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
         } else {
                 char rss[32];
                 cli_format_bytes(rss, sizeof(rss), s->vmm_rss_bytes);
-                printf("VM %s\nhost:  VMM cpu %.1f s, rss %s\n", s->name,
+                printf("VM %s\nhost:  VMM cpu %.1f s, rss %s\n", cli_safe(s->name),
                        (double)s->vmm_cpu_ms / 1000.0, rss);
                 if (g && g->memory && g->cpu) {
                         char tot[32], av[32];
@@ -357,7 +374,8 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                                                  g->disks[i]->total_bytes -
                                                      g->disks[i]->free_bytes);
                                 cli_format_bytes(t, sizeof(t), g->disks[i]->total_bytes);
-                                printf("       %s: %s of %s used\n", g->disks[i]->path, u, t);
+                                printf("       %s: %s of %s used\n", cli_safe(g->disks[i]->path), u,
+                                       t);
                         }
                 }
         }
@@ -380,19 +398,21 @@ int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                         Banger__V1__VmPort *x = p->ports[i];
                         json_t *procs = json_array();
                         for (size_t k = 0; k < x->n_processes; k++)
-                                json_array_append_new(procs, json_string(x->processes[k]));
-                        json_array_append_new(arr,
-                                              json_pack("{s:s,s:s,s:i,s:o,s:s}", "proto", x->proto,
-                                                        "address", x->address, "port", x->port,
-                                                        "processes", procs, "url", x->url));
+                                json_array_append_new(procs,
+                                                      json_string(cli_utf8(x->processes[k])));
+                        json_array_append_new(
+                            arr, json_pack("{s:s,s:s,s:i,s:o,s:s}", "proto", cli_utf8(x->proto),
+                                           "address", cli_utf8(x->address), "port", x->port,
+                                           "processes", procs, "url", cli_utf8(x->url)));
                 }
                 cli_print_json(arr);
         } else {
                 printf("%-5s %-24s %6s %-20s %s\n", "PROTO", "ADDRESS", "PORT", "PROCESS", "URL");
                 for (size_t i = 0; i < p->n_ports; i++) {
                         Banger__V1__VmPort *x = p->ports[i];
-                        printf("%-5s %-24s %6u %-20s %s\n", x->proto, x->address, x->port,
-                               x->n_processes ? x->processes[0] : "-", x->url);
+                        printf("%-5s %-24s %6u %-20s %s\n", cli_safe(x->proto),
+                               cli_safe(x->address), x->port,
+                               x->n_processes ? cli_safe(x->processes[0]) : "-", cli_safe(x->url));
                 }
         }
         banger__v1__vm_ports_response__free_unpacked(p, NULL);
@@ -409,13 +429,14 @@ int cmd_vm_health(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
                     (ProtobufCMessage **)&h, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                cli_print_json(json_pack("{s:s,s:s,s:s,s:I,s:s}", "hostname", h->hostname,
-                                         "kernel_release", h->kernel_release, "agent_version",
-                                         h->agent_version, "uptime_ms", (json_int_t)h->uptime_ms,
-                                         "boot_id", h->boot_id));
+                cli_print_json(json_pack(
+                    "{s:s,s:s,s:s,s:I,s:s}", "hostname", cli_utf8(h->hostname), "kernel_release",
+                    cli_utf8(h->kernel_release), "agent_version", cli_utf8(h->agent_version),
+                    "uptime_ms", (json_int_t)h->uptime_ms, "boot_id", cli_utf8(h->boot_id)));
         else
-                printf("agent %s on %s (kernel %s), up %.0f s\n", h->agent_version, h->hostname,
-                       h->kernel_release, (double)h->uptime_ms / 1000.0);
+                printf("agent %s on %s (kernel %s), up %.0f s\n", cli_safe(h->agent_version),
+                       cli_safe(h->hostname), cli_safe(h->kernel_release),
+                       (double)h->uptime_ms / 1000.0);
         banger__v1__agent_health__free_unpacked(h, NULL);
         return 0;
 }
@@ -440,7 +461,7 @@ int cmd_vm_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
                     (ProtobufCMessage **)&resp, 120000, 0, &st) < 0)
                 return cli_fail_status(&st);
         for (size_t i = 0; i < resp->n_deleted; i++)
-                printf("VM %s deleted\n", resp->deleted[i]);
+                printf("VM %s deleted\n", cli_safe(resp->deleted[i]));
         if (!resp->n_deleted)
                 printf("no stopped VMs\n");
         banger__v1__prune_vms_response__free_unpacked(resp, NULL);

@@ -112,8 +112,9 @@ int cmd_vm_workspace_prepare(struct cli *cli, const struct cli_cmd *cmd, int arg
         } else {
                 char sz[32];
                 cli_format_bytes(sz, sizeof(sz), w->bytes);
-                printf("%s → %s:%s at %.12s%s (%llu entries, %s)\n", w->host_path, w->vm_name,
-                       w->guest_path, w->head[0] ? w->head : "(no commits)",
+                printf("%s → %s:%s at %.12s%s (%llu entries, %s)\n", cli_safe(w->host_path),
+                       cli_safe(w->vm_name), cli_safe(w->guest_path),
+                       w->head[0] ? cli_safe(w->head) : "(no commits)",
                        w->dirty ? ", with uncommitted changes" : "", (unsigned long long)w->files,
                        sz);
         }
@@ -147,9 +148,9 @@ int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, 
                 printf("%-20s %-24s %-12s %s\n", "VM", "GUEST PATH", "HEAD", "HOST PATH");
                 for (size_t i = 0; i < resp->n_workspaces; i++) {
                         const Banger__V1__Workspace *w = resp->workspaces[i];
-                        printf("%-20s %-24s %-12.12s %s%s\n", w->vm_name, w->guest_path,
-                               w->head[0] ? w->head : "-", w->host_path,
-                               w->dirty ? " (dirty)" : "");
+                        printf("%-20s %-24s %-12.12s %s%s\n", cli_safe(w->vm_name),
+                               cli_safe(w->guest_path), w->head[0] ? cli_safe(w->head) : "-",
+                               cli_safe(w->host_path), w->dirty ? " (dirty)" : "");
                 }
         }
         banger__v1__list_workspaces_response__free_unpacked(resp, NULL);
@@ -225,8 +226,8 @@ int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc
         if (r < 0)
                 return cli_fail_status(&st);
         fprintf(stderr, "%u file%s changed against %.12s (%llu bytes)%s%s\n", files,
-                files == 1 ? "" : "s", head[0] ? head : "the empty tree", (unsigned long long)size,
-                to_file ? "; written to " : "", to_file ? outpath : "");
+                files == 1 ? "" : "s", head[0] ? cli_safe(head) : "the empty tree",
+                (unsigned long long)size, to_file ? "; written to " : "", to_file ? outpath : "");
         return 0;
 }
 
@@ -312,7 +313,7 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         if (cli_flag(cli, "auto-prepare")) {
                 const char *hp = w ? w->host_path : ".";
                 fprintf(stderr, "syncing %s into VM %s\n",
-                        w ? w->host_path : "the current directory", vm->name);
+                        w ? cli_safe(w->host_path) : "the current directory", cli_safe(vm->name));
                 if (prepare(gw, vm->name, hp, w ? w->guest_path : NULL, NULL, NULL, false,
                             &prepared, &st) < 0) {
                         cli_fail_status(&st);
@@ -327,7 +328,8 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         fprintf(stderr,
                                 "banger: warning: %s is at %.12s now, but VM %s has %.12s "
                                 "(prepared then); --auto-prepare syncs it first\n",
-                                w->host_path, now, vm->name, w->head[0] ? w->head : "no commit");
+                                cli_safe(w->host_path), now, cli_safe(vm->name),
+                                w->head[0] ? cli_safe(w->head) : "no commit");
         }
         char key[PATH_MAX];
         snprintf(key, sizeof(key), "%s/ssh/id_ed25519", cli->paths.config_dir);

@@ -217,14 +217,17 @@ static const struct cli_cmd system_cmds[] = {
      .summary = "Install banger as systemd services (system mode)",
      .description = "Copies banger to PREFIX/bin and its services to PREFIX/libexec/banger,\n"
                     "writes the five systemd units to /etc/systemd/system (banger-netsvc as root\n"
-                    "with CAP_NET_ADMIN and CAP_CHOWN only; the others as the owner), the\n"
-                    "directories /var/lib/banger, /var/cache/banger, /run/banger and\n"
-                    "/etc/banger/ssh owned by the owner, and /etc/banger/install.toml listing\n"
-                    "every file written; then runs systemctl daemon-reload, enable and restart\n"
-                    "and waits (up to 20 s) until every service answers. Needs root and systemd\n"
-                    "as PID 1, unless --root DIR stages the files into DIR without touching\n"
-                    "systemd. Running it again (an upgrade) replaces the files and restarts the\n"
-                    "services on the new binaries; running VMs keep running.",
+                    "with CAP_NET_ADMIN only; the others as the owner), the directories\n"
+                    "/var/lib/banger, /var/cache/banger, /run/banger and /etc/banger/ssh owned\n"
+                    "by the owner, /var/lib/banger-netsvc (netsvc's) owned by root, and\n"
+                    "/etc/banger/install.toml listing every file written; then runs systemctl\n"
+                    "daemon-reload, enable and restart and waits (up to 20 s) until every\n"
+                    "service answers. Needs root and systemd as PID 1, unless --root DIR stages\n"
+                    "the files into DIR without touching systemd. Running it again (an upgrade)\n"
+                    "replaces the files and restarts the services on the new binaries; running\n"
+                    "VMs keep running. After an upgrade from a banger that kept netsvc's files in\n"
+                    "/var/lib/banger and /run/banger, it removes what netsvc left there once\n"
+                    "netsvc has moved its database.",
      .flags = system_install_flags,
      .n_flags = ELEMENTSOF(system_install_flags),
      .run = cmd_system_install},
@@ -503,6 +506,9 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "logs",
      .args = "VM",
      .summary = "Print a VM's console log",
+     .description = "The console is the guest's: printed to a terminal, control characters and\n"
+                    "escape sequences in it are shown escaped (\\x1b[2J, not a cleared screen);\n"
+                    "into a pipe or a file it is written byte for byte.",
      .flags = vm_logs_flags,
      .n_flags = ELEMENTSOF(vm_logs_flags),
      .run = cmd_vm_logs,
@@ -614,6 +620,10 @@ static const struct cli_cmd image_cmds[] = {
          "~/.docker/config.json (or $DOCKER_CONFIG) and go only to their registry;\n"
          "plain HTTP only for loopback registries and config image.insecure_registries.\n"
          "Pulling a name again is a no-op while the registry has the same digest.\n"
+         "An image larger than config image.max_unpacked_size (default 64G), or a\n"
+         "layer that inflates beyond config image.max_layer_ratio (default 100) times\n"
+         "its compressed size, is refused (exit 9), naming the layer and the limit,\n"
+         "and leaves nothing behind, not even the blobs the pull fetched.\n"
          "Progress is shown per layer; Ctrl-C cancels and removes partial files.",
      .flags = image_pull_flags,
      .n_flags = ELEMENTSOF(image_pull_flags),

@@ -14,9 +14,10 @@
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
 
+/* A name with characters a terminal would act on is not offered. */
 static void print_matching(const char *cand, const char *partial)
 {
-        if (strncmp(cand, partial, strlen(partial)) == 0)
+        if (strncmp(cand, partial, strlen(partial)) == 0 && streq(cli_safe(cand), cand))
                 printf("%s\n", cand);
 }
 

@@ -21,8 +21,12 @@ int cli_paths(struct cli *cli)
 
 void cli_verror(const char *fmt, va_list ap)
 {
-        fprintf(stderr, "banger: ");
-        vfprintf(stderr, fmt, ap);
+        /* Messages quote what services, guests and images sent: escaped. */
+        char *msg = NULL;
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        fprintf(stderr, "banger: %s", msg ? cli_safe_text(msg) : "(out of memory)");
+        free(msg);
 }
 
 int cli_fail(enum rpc_code code, const char *fmt, ...)
@@ -39,7 +43,9 @@ int cli_fail_status(const struct rpc_status *st)
 {
         char buf[768];
         rpc_status_format(st, buf, sizeof(buf));
-        return cli_fail(st->code, "%s", buf);
+        /* One line: a newline a guest put in the message is shown, not obeyed. */
+        fprintf(stderr, "banger: %s\n", cli_safe(buf));
+        return rpc_code_to_exit(st->code);
 }
 
 int cli_gateway(struct cli *cli, struct rpc_client **ret, struct rpc_status *st)

@@ -103,6 +103,14 @@ static const struct bg_config_key schema[] = {
     {"image.insecure_registries", "array of strings", "[]",
      "Registries (host or host:port) reached over plain HTTP.", config_parse_hosts,
      config_release_string_list, CFG(image.insecure_registries), 0, 0, NULL},
+    {"image.max_unpacked_size", "size", "\"64G\"",
+     "Most an image pull may unpack to: its layers' files together, and its blobs before they "
+     "are fetched (at least 64M). A pull over it fails and leaves nothing behind.",
+     config_parse_size, NULL, CFG(image.max_unpacked_size), 64LL << 20, INT64_MAX, NULL},
+    {"image.max_layer_ratio", "integer", "100",
+     "Most times a pulled layer's tar may be larger than its compressed blob (2..100000); "
+     "layers unpacking to under 64 MiB are not held to it.",
+     config_parse_int, NULL, CFG(image.max_layer_ratio), 2, 100000, NULL},
 
     {"kernel.debian_mirror", "string", "\"\"",
      "Debian mirror URL for kernel packages; \"\" = the host's apt sources.", config_parse_mirror,

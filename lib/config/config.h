@@ -92,6 +92,8 @@ struct bg_config {
         struct {
                 uint32_t pull_concurrency;                 /* 4 (1..32) */
                 struct bg_string_list insecure_registries; /* host or host:port */
+                uint64_t max_unpacked_size;                /* bytes; "64G" (>= 64M) */
+                uint32_t max_layer_ratio;                  /* 100 (2..100000) */
         } image;
         struct {
                 char *debian_mirror; /* "" = the host's apt sources; else http(s) URL */

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,17 +33,20 @@ static void usage(const struct daemon_desc *desc)
                "  --version           print version and exit\n"
                "  -h, --help          show this help\n\n"
                "Directories can be overridden with BANGER_HOME, BANGER_CONFIG_DIR,\n"
-               "BANGER_STATE_DIR, BANGER_CACHE_DIR and BANGER_RUNTIME_DIR.\n",
+               "BANGER_STATE_DIR, BANGER_CACHE_DIR and BANGER_RUNTIME_DIR (netsvc's own:\n"
+               "BANGER_NET_STATE_DIR, BANGER_NET_RUNTIME_DIR).\n",
                desc->binary, desc->summary);
 }
 
 /* One instance per service and runtime dir: an exclusive flock on
- * RUNTIME/NAME.lock, held until the process exits (the kernel drops it even
- * after SIGKILL). Holding it proves any existing socket file is stale. */
+ * NAME.lock beside the pidfile, held until the process exits (the kernel
+ * drops it even after SIGKILL). Holding it proves any existing socket file
+ * is stale. */
 static int daemon_lock(struct daemon *d, struct bg_error *err)
 {
         char path[sizeof(d->pidfile) + 8];
-        snprintf(path, sizeof(path), "%s/%s.lock", d->paths.runtime_dir, d->name);
+        if (bg_paths_lock(&d->paths, d->name, path, sizeof(path)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "lock path for %s is too long", d->name);
         int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return bg_error_errno(err, -errno, "open %s", path);
@@ -61,6 +65,35 @@ static int daemon_lock(struct daemon *d, struct bg_error *err)
                 return bg_error_errno(err, -e, "lock %s", path);
         }
         d->lock_fd = fd;
+        return 0;
+}
+
+/* How root's socket reaches the owner. System mode: it stays root's, in a
+ * directory only root can write, and the owner's primary group may use it
+ * (mode 0660; root may give its own file to a group it is a member of, the
+ * unit's SupplementaryGroups=, without CAP_CHOWN). User mode, where the
+ * runtime dir is shared: the socket is handed to the owner uid. */
+static int socket_for_owner(const struct daemon *d, int *ret_uid, int *ret_gid, int *ret_mode,
+                            struct bg_error *err)
+{
+        if (!d->paths.system) {
+                *ret_uid = (int)d->owner_uid;
+                return 0;
+        }
+        char buf[16384];
+        struct passwd pw, *res = NULL;
+        if (getpwuid_r((uid_t)d->owner_uid, &pw, buf, sizeof(buf), &res) != 0 || !res)
+                return bg_error_set(err, ENOENT,
+                                    "the owner uid %u has no passwd entry: its primary group is "
+                                    "the one that may use %s's socket",
+                                    d->owner_uid, d->binary);
+        if (pw.pw_gid == 0)
+                return bg_error_set(err, EPERM,
+                                    "the owner uid %u has group 0 (root) as its primary group; "
+                                    "banger needs the owner's own group",
+                                    d->owner_uid);
+        *ret_gid = (int)pw.pw_gid;
+        *ret_mode = 0660;
         return 0;
 }
 
@@ -158,7 +191,12 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
         /* The command line and BANGER_LOG_LEVEL win over the config file. */
         if (!level_from_cli_or_env)
                 log_setup(desc->name, d->cfg.log_level, STDERR_FILENO);
-        r = bg_paths_ensure(&d->paths, err);
+        /* netsvc in system mode makes only its own directories; it cannot
+         * write the owner's (its unit has them read-only). */
+        if (!desc->root_service || !d->paths.system)
+                r = bg_paths_ensure(&d->paths, err);
+        if (r >= 0 && desc->root_service)
+                r = bg_paths_ensure_net(&d->paths, err);
         if (r < 0)
                 return r;
         r = bg_paths_socket_url(&d->paths, desc->name, d->socket_url, sizeof(d->socket_url));
@@ -172,6 +210,12 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
         if (r < 0)
                 return r;
 
+        int sock_uid = -1, sock_gid = 0, sock_mode = 0600;
+        if (desc->root_service && geteuid() == 0 && d->owner_uid != 0) {
+                r = socket_for_owner(d, &sock_uid, &sock_gid, &sock_mode, err);
+                if (r < 0)
+                        return r;
+        }
         struct rpc_server_config sc = {
             .url = d->socket_url,
             .name = desc->name,
@@ -181,7 +225,9 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
             .replace_socket = true, /* we hold the service lock */
             .n_contexts = desc->public_socket ? 64 : 16,
             .n_workers = desc->public_socket ? 16 : 4,
-            .socket_uid = desc->socket_for_owner && getuid() == 0 ? (int)d->owner_uid : -1,
+            .socket_uid = sock_uid,
+            .socket_gid = sock_gid,
+            .socket_mode = sock_mode,
         };
         return rpc_server_new(&sc, &d->srv, err);
 }

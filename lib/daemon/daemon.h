@@ -25,17 +25,19 @@ struct daemon {
         uint64_t started_mono_ms;
         char socket_url[160];
         char pidfile[256];
-        int lock_fd; /* flock on RUNTIME/NAME.lock: one instance per service */
+        int lock_fd; /* flock on NAME.lock beside the pidfile: one instance per service */
         sqlite3 *db;
         struct rpc_server *srv;
 };
 
 struct daemon_desc {
-        const char *name;      /* "vmsvc" */
-        const char *binary;    /* "banger-vmsvc" */
-        const char *summary;   /* one line for --help */
-        bool socket_for_owner; /* root service: hand its socket to the owner uid */
-        bool public_socket;    /* the gateway: callers are end users, not services */
+        const char *name;    /* "vmsvc" */
+        const char *binary;  /* "banger-vmsvc" */
+        const char *summary; /* one line for --help */
+        bool root_service;   /* netsvc: its files in the net dirs (see paths.h), its
+                                socket for the owner (system mode: the owner's group,
+                                mode 0660; user mode: chown'ed to the owner uid) */
+        bool public_socket;  /* the gateway: callers are end users, not services */
 };
 
 /* Parses argv (--help, --version, --owner-uid N, --log-level L, --system,

@@ -115,6 +115,7 @@ struct doctor_input {
         bool system_mode;
         const char *state_dir;
         const char *runtime_dir;
+        const char *net_runtime_dir; /* netsvc's socket dir; NULL = /run/banger-netsvc */
         const char *cli_version;
         const char *cli_commit;
         /* System mode: the parsed install.toml, or NULL with manifest_error. */

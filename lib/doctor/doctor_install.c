@@ -122,13 +122,48 @@ static void append(char *buf, size_t len, const char *fmt, ...)
         va_end(ap);
 }
 
+/* One socket: the owner's (uid owner, mode 0600) or netsvc's (root's, in
+ * the owner's group, mode 0660). */
+static void check_socket(const struct doctor_env *env, const struct install_manifest *m,
+                         const char *dir, const char *name, bool root_socket,
+                         enum doctor_status *st, char *msg, size_t len, size_t *ok)
+{
+        char p[PATH_MAX];
+        struct stat s;
+        snprintf(p, sizeof(p), "%s/%s.sock", dir, name);
+        unsigned want_uid = root_socket ? 0 : m->owner_uid;
+        unsigned want_mode = root_socket ? 0660 : 0600;
+        if (env->lstat(env->ud, p, &s) < 0) {
+                worst(st, DOCTOR_WARN);
+                append(msg, len, "%s.sock missing (service not running)", name);
+        } else if (!S_ISSOCK(s.st_mode)) {
+                worst(st, DOCTOR_FAIL);
+                append(msg, len, "%s is not a socket", p);
+        } else if (s.st_uid != want_uid) {
+                worst(st, DOCTOR_FAIL);
+                append(msg, len, "%s.sock belongs to uid %u, not %s (uid %u)", name,
+                       (unsigned)s.st_uid, root_socket ? "root" : m->owner, want_uid);
+        } else if (root_socket && s.st_gid != m->owner_gid) {
+                worst(st, DOCTOR_FAIL);
+                append(msg, len, "%s.sock is in group %u, not the owner's %s (gid %u)", name,
+                       (unsigned)s.st_gid, m->group, (unsigned)m->owner_gid);
+        } else if ((s.st_mode & 07777) != want_mode) {
+                worst(st, DOCTOR_FAIL);
+                append(msg, len, "%s.sock has mode %04o, not %04o", name,
+                       (unsigned)(s.st_mode & 07777), want_mode);
+        } else {
+                (*ok)++;
+        }
+}
+
 static int check_sockets(const struct doctor_env *env, const struct doctor_input *in,
                          struct doctor_report *rep)
 {
         const struct install_manifest *m = in->manifest;
         const char *rd = in->runtime_dir ? in->runtime_dir : "/run/banger";
+        const char *nd = in->net_runtime_dir ? in->net_runtime_dir : "/run/banger-netsvc";
         enum doctor_status st = DOCTOR_PASS;
-        char msg[512] = "";
+        char msg[640] = "";
         struct stat s;
         size_t ok = 0;
         if (!env->lstat || env->lstat(env->ud, rd, &s) < 0) {
@@ -144,37 +179,27 @@ static int check_sockets(const struct doctor_env *env, const struct doctor_input
                        rd, S_ISDIR(s.st_mode) ? "a directory of" : "not a directory,",
                        (unsigned)s.st_uid, (unsigned)(s.st_mode & 07777), (unsigned)m->owner_uid);
         }
+        /* netsvc's, made by systemd for its unit: root's, and nobody else may
+         * create or replace entries in it. Absent while netsvc is stopped. */
+        bool net_dir = env->lstat(env->ud, nd, &s) == 0;
+        if (net_dir && (!S_ISDIR(s.st_mode) || s.st_uid != 0 || (s.st_mode & 022))) {
+                worst(&st, DOCTOR_FAIL);
+                append(msg, sizeof(msg),
+                       "%s is %s uid %u mode %04o (want root's, writable by root alone: netsvc "
+                       "runs as root)",
+                       nd, S_ISDIR(s.st_mode) ? "a directory of" : "not a directory,",
+                       (unsigned)s.st_uid, (unsigned)(s.st_mode & 07777));
+        }
         for (size_t i = 0; i < ELEMENTSOF(service_names); i++) {
-                char p[PATH_MAX];
-                snprintf(p, sizeof(p), "%s/%s.sock", rd, service_names[i]);
-                if (env->lstat(env->ud, p, &s) < 0) {
-                        worst(&st, DOCTOR_WARN);
-                        append(msg, sizeof(msg), "%s.sock missing (service not running)",
-                               service_names[i]);
-                        continue;
-                }
-                if (!S_ISSOCK(s.st_mode)) {
-                        worst(&st, DOCTOR_FAIL);
-                        append(msg, sizeof(msg), "%s is not a socket", p);
-                } else if (s.st_uid != m->owner_uid) {
-                        worst(&st, DOCTOR_FAIL);
-                        append(msg, sizeof(msg),
-                               "%s.sock belongs to uid %u, not the owner %s "
-                               "(uid %u)",
-                               service_names[i], (unsigned)s.st_uid, m->owner,
-                               (unsigned)m->owner_uid);
-                } else if (s.st_mode & 0077) {
-                        worst(&st, DOCTOR_FAIL);
-                        append(msg, sizeof(msg), "%s.sock has mode %04o, not 0600",
-                               service_names[i], (unsigned)(s.st_mode & 07777));
-                } else {
-                        ok++;
-                }
+                bool root_socket = streq(service_names[i], "netsvc");
+                check_socket(env, m, root_socket ? nd : rd, service_names[i], root_socket, &st, msg,
+                             sizeof(msg), &ok);
         }
         if (st == DOCTOR_PASS)
                 return doctor_add(rep, "system.sockets", DOCTOR_PASS, NULL,
-                                  "%zu sockets in %s, each owned by %s with mode 0600", ok, rd,
-                                  m->owner);
+                                  "%zu sockets in %s, each owned by %s with mode 0600; netsvc's "
+                                  "in %s, root's, mode 0660 for group %s",
+                                  ok - 1, rd, m->owner, nd, m->group);
         return doctor_add(rep, "system.sockets", st,
                           st == DOCTOR_FAIL ? "something other than the units changed them: "
                                               "`sudo banger system restart` recreates every "

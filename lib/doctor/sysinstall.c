@@ -17,15 +17,18 @@
 #include "units.h"
 
 const char *const sysinstall_data_dirs[] = {
-    "/var/lib/banger",
-    "/var/lib/banger/logs",
-    "/var/cache/banger",
-    "/run/banger",
-    "/etc/banger/ssh", /* vmsvc's owner key, ssh config and known_hosts */
+    "/var/lib/banger",        "/var/lib/banger/logs", "/var/cache/banger", "/run/banger",
+    "/etc/banger/ssh",        /* vmsvc's owner key, ssh config and known_hosts */
+    "/var/lib/banger-netsvc", /* netsvc's: net.db, the jailer's chroot base */
 };
 const size_t sysinstall_n_data_dirs = ELEMENTSOF(sysinstall_data_dirs);
 
-static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770, 0700};
+static const unsigned data_dir_modes[] = {0770, 0700, 0700, 0770, 0700, 0755};
+/* Which of them stay root's (the others are the owner's). */
+static const bool data_dir_root[] = {false, false, false, false, false, true};
+_Static_assert(ELEMENTSOF(data_dir_modes) == ELEMENTSOF(sysinstall_data_dirs) &&
+                   ELEMENTSOF(data_dir_root) == ELEMENTSOF(sysinstall_data_dirs),
+               "data dir tables out of step");
 
 static const char *const service_binaries[SYSINSTALL_N_SERVICES] = {
     "banger-gateway", "banger-netsvc", "banger-vmsvc", "banger-imagesvc", "banger-workspacesvc",
@@ -260,6 +263,69 @@ static int put_tree(const struct sysinstall_opts *o, struct install_manifest *m,
         return r;
 }
 
+/* Is the directory fd writable by root alone? */
+static bool root_only_dir(int fd)
+{
+        struct stat st;
+        return fstat(fd, &st) == 0 && st.st_uid == 0 && !(st.st_mode & 022);
+}
+
+/* Makes ROOT+abs (parents 0755 as needed) and gives it owner uid:gid and
+ * mode, through descriptors: each component is opened below the one before
+ * it, and neither a component inside a directory someone other than root
+ * can write nor the directory itself is followed when it is a symlink. Run
+ * again (an upgrade), install hands these directories over again as root,
+ * and the owner could have replaced /var/lib/banger/logs with a link to
+ * /etc by then; that is refused (ELOOP/ENOTDIR), never chown'ed. */
+static int make_dir_for(const char *root, const char *abs, unsigned mode, uint32_t uid,
+                        uint32_t gid, const char *who, struct bg_error *err)
+{
+        char top[PATH_MAX], full[PATH_MAX];
+        if (sysinstall_rooted(root, "/", top, sizeof(top)) < 0 ||
+            sysinstall_rooted(root, abs, full, sizeof(full)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "%s under %s is too long", abs, root);
+        int fd = open(top, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "open %s", top);
+        char rel[PATH_MAX];
+        snprintf(rel, sizeof(rel), "%s", abs);
+        char *save = NULL;
+        int r = 0;
+        for (char *c = strtok_r(rel, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+                bool last = !save || !*save;
+                if (mkdirat(fd, c, last ? (mode_t)mode : 0755) < 0 && errno != EEXIST) {
+                        r = bg_error_errno(err, -errno, "create directory %s", full);
+                        break;
+                }
+                int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+                if (last || !root_only_dir(fd))
+                        flags |= O_NOFOLLOW;
+                int next = openat(fd, c, flags);
+                if (next < 0) {
+                        r = errno == ELOOP || errno == ENOTDIR
+                                ? bg_error_set(err, ENOTDIR,
+                                               "%s: '%s' is not a directory (a symlink?); "
+                                               "refusing to hand it to %s",
+                                               full, c, who)
+                                : bg_error_errno(err, -errno, "open %s", full);
+                        break;
+                }
+                close(fd);
+                fd = next;
+                if (!last)
+                        continue;
+                /* A staging tree made without root cannot hold root's
+                 * directories: there they keep the installing user. */
+                bool can_chown = geteuid() == 0 || uid == (uint32_t)geteuid();
+                if (can_chown && fchown(fd, (uid_t)uid, (gid_t)gid) < 0)
+                        r = bg_error_errno(err, -errno, "hand %s to %s", full, who);
+                else if (fchmod(fd, (mode_t)mode) < 0)
+                        r = bg_error_errno(err, -errno, "chmod %s", full);
+        }
+        close(fd);
+        return r;
+}
+
 int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest *ret,
                        struct bg_error *err)
 {
@@ -360,20 +426,12 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
             (r = mkdir_p(path, 0755)) < 0)
                 bg_error_errno(err, r, "create directory %s", path);
         for (size_t i = 0; r >= 0 && i < sysinstall_n_data_dirs; i++) {
-                if (sysinstall_rooted(o->root, sysinstall_data_dirs[i], path, sizeof(path)) < 0) {
-                        r = bg_error_set(err, ENAMETOOLONG, "path under %s is too long", o->root);
+                bool as_root = data_dir_root[i];
+                r = make_dir_for(o->root, sysinstall_data_dirs[i], data_dir_modes[i],
+                                 as_root ? 0 : m.owner_uid, as_root ? 0 : m.owner_gid,
+                                 as_root ? "root" : m.owner, err);
+                if (r < 0)
                         break;
-                }
-                r = mkdir_p(path, data_dir_modes[i]);
-                if (r < 0) {
-                        bg_error_errno(err, r, "create directory %s", path);
-                        break;
-                }
-                if (chown(path, m.owner_uid, m.owner_gid) < 0 ||
-                    chmod(path, data_dir_modes[i]) < 0) {
-                        r = bg_error_errno(err, -errno, "hand %s to %s:%s", path, m.owner, m.group);
-                        break;
-                }
                 if (!streq(sysinstall_data_dirs[i], "/var/lib/banger/logs") &&
                     manifest_add_dir(&m, sysinstall_data_dirs[i]) < 0)
                         r = bg_error_set(err, ENOMEM, "out of memory");
@@ -410,25 +468,101 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
         return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+struct purge_ctx {
+        dev_t dev;
+};
+
+/* One entry of a purge: children first, then their directory. Nothing is
+ * followed (the walk opens directories O_NOFOLLOW, below descriptors of
+ * their parents), and a directory on another file system (a mount point)
+ * is left with everything in it. */
+static int purge_entry(int dfd, const char *name, const struct stat *st, bool post, void *ud,
+                       struct bg_error *err)
 {
-        (void)st;
-        (void)ftw;
-        if (flag == FTW_DP)
-                return rmdir(path) < 0 ? -errno : 0;
-        return unlink(path) < 0 ? -errno : 0;
+        const struct purge_ctx *c = ud;
+        bool dir = S_ISDIR(st->st_mode);
+        if (dir && st->st_dev != c->dev)
+                return post ? 0 : FS_WALK_SKIP;
+        if (dir != post)
+                return 0;
+        if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) == 0 || errno == ENOENT)
+                return 0;
+        if (dir && (errno == ENOTEMPTY || errno == EEXIST || errno == EBUSY))
+                return 0; /* holds a mount point: kept */
+        return bg_error_errno(err, -errno, "remove %s", name);
 }
 
-/* rm -rf that neither follows symlinks nor crosses mounts; 0 when absent. */
-static int rm_tree(const char *path)
+/* rm -rf run as root in directories the owner can write: by descriptors,
+ * never following a symlink or crossing a mount. 1 when path was removed,
+ * 0 when absent, < 0 on error. */
+static int rm_tree(const char *path, struct bg_error *err)
 {
         struct stat st;
         if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "stat %s", path);
+        struct purge_ctx c = {.dev = st.st_dev};
+        int r = fs_walk_at(AT_FDCWD, path, purge_entry, &c, err);
+        if (r == -ENOENT) {
+                bg_error_clear(err);
+                return 0;
+        }
+        return r < 0 ? r : 1;
+}
+
+/* Removes dir/name when it is a file of root's (not a symlink), by name in
+ * dir's descriptor. */
+static int remove_root_file(int dfd, const char *name, size_t *count)
+{
+        struct stat st;
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return errno == ENOENT ? 0 : -errno;
-        if (!S_ISDIR(st.st_mode))
-                return unlink(path) < 0 ? -errno : 1;
-        int r = nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-        return r < 0 ? -errno : r > 0 ? -r : 1;
+        if (st.st_uid != 0 || !(S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode)))
+                return 0;
+        if (unlinkat(dfd, name, 0) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        (*count)++;
+        return 0;
+}
+
+int sysinstall_remove_legacy(const char *root, size_t *ret_n, struct bg_error *err)
+{
+        static const struct {
+                const char *dir;
+                const char *names[4];
+        } legacy[] = {
+            {"/var/lib/banger", {"net.db", "net.db-wal", "net.db-shm", NULL}},
+            {"/run/banger", {"netsvc.sock", "netsvc.pid", "netsvc.lock", NULL}},
+        };
+        char path[PATH_MAX];
+        struct stat st;
+        size_t n = 0;
+        if (sysinstall_rooted(root, "/var/lib/banger-netsvc/net.db", path, sizeof(path)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "path under %s is too long", root);
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+                if (ret_n)
+                        *ret_n = 0;
+                return 0; /* not moved (yet): the old files are still the data */
+        }
+        for (size_t i = 0; i < ELEMENTSOF(legacy); i++) {
+                if (sysinstall_rooted(root, legacy[i].dir, path, sizeof(path)) < 0)
+                        return bg_error_set(err, ENAMETOOLONG, "path under %s is too long", root);
+                _cleanup_close_ int dfd =
+                    open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (dfd < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return bg_error_errno(err, -errno, "open %s", path);
+                }
+                for (size_t k = 0; legacy[i].names[k]; k++) {
+                        int r = remove_root_file(dfd, legacy[i].names[k], &n);
+                        if (r < 0)
+                                return bg_error_errno(err, r, "remove %s/%s", path,
+                                                      legacy[i].names[k]);
+                }
+        }
+        if (ret_n)
+                *ret_n = n;
+        return 0;
 }
 
 static size_t n_empty_removed; /* nftw has no user data */
@@ -497,9 +631,9 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
                 if (!purge && streq(m.dirs[i], "/etc/banger/ssh"))
                         rmdir_if_empty(path, &out.n_dirs); /* the owner key, once made, is kept */
                 if (purge) {
-                        r = rm_tree(path);
+                        r = rm_tree(path, err);
                         if (r < 0) {
-                                bg_error_errno(err, r, "remove %s", path);
+                                bg_error_prefix(err, "remove %s", path);
                                 manifest_free(&m);
                                 return r;
                         }
@@ -514,7 +648,8 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
                 out.n_removed++;
         if (sysinstall_rooted(root, "/etc/banger", path, sizeof(path)) == 0) {
                 if (purge) {
-                        r = rm_tree(path);
+                        struct bg_error e2 = {0};
+                        r = rm_tree(path, &e2);
                         out.n_dirs += r > 0;
                 } else {
                         rmdir_if_empty(path, &out.n_dirs);

@@ -5,9 +5,11 @@
  * install writes, in this order: the binaries (PREFIX/bin/banger and
  * PREFIX/libexec/banger/banger-*), the rendered units
  * (/etc/systemd/system/banger-*.service), /etc/tmpfiles.d/banger.conf, the
- * directories /var/lib/banger (+ logs/), /var/cache/banger and /run/banger
- * owned by the owner, and last /etc/banger/install.toml listing every file
- * it wrote (itself included). Every file is written to a temp name and
+ * directories /var/lib/banger (+ logs/), /var/cache/banger, /run/banger and
+ * /etc/banger/ssh owned by the owner and /var/lib/banger-netsvc owned by
+ * root (made and handed over through descriptors, nothing followed where
+ * the owner could have put a symlink), and last /etc/banger/install.toml
+ * listing every file it wrote (itself included). Every file is written to a temp name and
  * renamed into place. Re-installing replaces the files and removes those the
  * old install.toml listed that the new one does not.
  *
@@ -51,13 +53,21 @@ struct sysinstall_removed {
         size_t n_removed;  /* files removed */
         size_t n_missing;  /* listed but already gone */
         size_t n_dirs;     /* directories removed (purge, or emptied) */
-        char kept[4][256]; /* data directories left in place ("" = none) */
+        char kept[8][256]; /* data directories left in place ("" = none) */
 };
 
 /* Uninstalls per ROOT/etc/banger/install.toml (-ENOENT when there is
  * none). */
 int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed *ret,
                          struct bg_error *err);
+
+/* After an upgrade from a version that kept netsvc's files in the owner's
+ * directories: once netsvc has moved net.db to /var/lib/banger-netsvc,
+ * removes what root left in /var/lib/banger and /run/banger (net.db and
+ * its -wal/-shm, netsvc.sock/.pid/.lock), each only when it is a file of
+ * root's and by name in its directory's descriptor (never followed).
+ * *ret_n (may be NULL): how many files went. */
+int sysinstall_remove_legacy(const char *root, size_t *ret_n, struct bg_error *err);
 
 /* root + abs into out ("" or "/" root = abs). */
 int sysinstall_rooted(const char *root, const char *abs, char *out, size_t len);

@@ -37,6 +37,12 @@ struct ext4_create_opts {
         int64_t timestamp;     /* time stamp of "/", lost+found and the superblock; 0 = now */
 };
 
+/* The seconds an inode time can hold: 32 bits plus two epoch bits (years
+ * 1901..2446). Times outside are stored clamped to this range, and
+ * nanoseconds outside 0..999999999 as 0, as the kernel does. */
+#define EXT4_TIME_MIN ((int64_t)INT32_MIN)
+#define EXT4_TIME_MAX ((int64_t)INT32_MAX + (3ll << 32))
+
 /* Metadata of an entry. mode carries the type bits (S_IFREG, S_IFDIR, ...) and
  * the permission bits including setuid/setgid/sticky. */
 struct ext4_meta {
@@ -76,7 +82,7 @@ struct ext4_tree_opts {
         bool override_owner; /* store uid/gid below instead of the host owner */
         uint32_t uid;
         uint32_t gid;
-        bool no_xattrs; /* do not copy extended attributes */
+        bool no_xattrs;          /* do not copy extended attributes */
         bool keep_existing_dirs; /* a directory the image already has keeps its owner,
                                     mode, times and xattrs (files still go into it) */
 };
@@ -95,10 +101,14 @@ int ext4_create(const char *path, uint64_t size_bytes, const struct ext4_create_
 int ext4_open(const char *path, struct ext4_fs **ret, struct bg_error *err);
 
 /* Write all metadata and close. Frees fs whatever the result; the image then
- * passes `e2fsck -fn`. fs may be NULL. */
+ * passes `e2fsck -fn`. fs may be NULL. A streamed file still open is
+ * abandoned with the image (-EBUSY here): it holds no pointer into fs any
+ * more, ext4_file_write fails on it (-EBADF) and ext4_file_close only frees
+ * it. */
 int ext4_close(struct ext4_fs *fs, struct bg_error *err);
 
-/* Drop fs without writing pending metadata (abandon the image). Returns NULL. */
+/* Drop fs without writing pending metadata (abandon the image), detaching a
+ * streamed file still open as ext4_close does. Returns NULL. */
 struct ext4_fs *ext4_free(struct ext4_fs *fs);
 
 static inline void ext4_freep(struct ext4_fs **p)

@@ -15,6 +15,7 @@
  * directory as loaded (all its entries are in the cache). */
 struct ext4i_dentry {
         struct ext4i_dentry *next;
+        uint64_t blk; /* directory block holding the entry; 0 = unknown */
         uint32_t dir;
         uint32_t ino;
         uint32_t hash;
@@ -90,7 +91,7 @@ static int dcache_grow(struct ext4i_dcache *dc)
 
 /* Insert or update. */
 int ext4i_dcache_put(struct ext4i_dcache *dc, uint32_t dir, const char *name, size_t len,
-                     uint32_t ino, uint8_t ftype)
+                     uint32_t ino, uint8_t ftype, uint64_t blk)
 {
         if (dc->n >= dc->nbuckets && dcache_grow(dc) < 0)
                 return -ENOMEM;
@@ -99,12 +100,14 @@ int ext4i_dcache_put(struct ext4i_dcache *dc, uint32_t dir, const char *name, si
         if (*p) {
                 (*p)->ino = ino;
                 (*p)->ftype = ftype;
+                (*p)->blk = blk;
                 return 0;
         }
         struct ext4i_dentry *d = malloc(sizeof(*d) + len);
         if (!d)
                 return -ENOMEM;
-        *d = (struct ext4i_dentry){.dir = dir, .ino = ino, .hash = h, .ftype = ftype, .len = len};
+        *d = (struct ext4i_dentry){
+            .blk = blk, .dir = dir, .ino = ino, .hash = h, .ftype = ftype, .len = len};
         memcpy(d->name, name, len);
         *p = d;
         dc->n++;
@@ -139,8 +142,8 @@ static int load_proc(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int o
         if ((len == 1 && de->name[0] == '.') ||
             (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
                 return 0;
-        c->r =
-            ext4i_dcache_put(&c->e->dc, dir, de->name, len, de->inode, ext2fs_dirent_file_type(de));
+        c->r = ext4i_dcache_put(&c->e->dc, dir, de->name, len, de->inode,
+                                ext2fs_dirent_file_type(de), 0);
         return c->r < 0 ? DIRENT_ABORT : 0;
 }
 
@@ -154,9 +157,15 @@ static int dcache_load(struct ext4_fs *e, ext2_ino_t dir, struct bg_error *err)
                 return ext4i_fail(err, r, "read directory inode %u", dir);
         if (c.r < 0)
                 return bg_error_set(err, -c.r, "cache directory inode %u: out of memory", dir);
-        if (ext4i_dcache_put(&e->dc, dir, "", 0, dir, 0) < 0)
+        if (ext4i_dcache_put(&e->dc, dir, "", 0, dir, 0, 0) < 0)
                 return bg_error_set(err, ENOMEM, "cache directory inode %u: out of memory", dir);
         return 0;
+}
+
+uint64_t ext4i_dcache_block(struct ext4i_dcache *dc, uint32_t dir, const char *name, size_t len)
+{
+        struct ext4i_dentry *d = dcache_find(dc, dir, name, len);
+        return d ? d->blk : 0;
 }
 
 /* Look up name in dir through the cache. 0, -ENOENT or another error. */

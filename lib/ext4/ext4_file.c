@@ -102,14 +102,23 @@ static int file_put_blocks(struct ext4_file *f, const char *data, size_t nblocks
         return 0;
 }
 
+void ext4i_file_detach(struct ext4_file *f)
+{
+        if (f->handle)
+                ext2fs_extent_free(f->handle);
+        f->handle = NULL;
+        if (f->e) {
+                f->e->file_open = false;
+                f->e->open_file = NULL;
+        }
+        f->e = NULL;
+}
+
 static void file_free(struct ext4_file *f)
 {
         if (!f)
                 return;
-        if (f->handle)
-                ext2fs_extent_free(f->handle);
-        if (f->e)
-                f->e->file_open = false;
+        ext4i_file_detach(f);
         free(f->buf);
         free(f->path);
         free(f);
@@ -154,6 +163,7 @@ int ext4_file_create(struct ext4_fs *e, const char *path, const struct ext4_meta
         f->goal = ext2fs_find_inode_goal(e->fs, f->ino, (struct ext2_inode *)&f->inode, 0);
         f->e = e;
         e->file_open = true;
+        e->open_file = f;
         *ret = TAKE_PTR(f);
         return 0;
 }
@@ -162,6 +172,8 @@ int ext4_file_write(struct ext4_file *f, const void *buf, size_t len, struct bg_
 {
         if (!f)
                 return bg_error_set(err, EINVAL, "no open file");
+        if (!f->e)
+                return bg_error_set(err, EBADF, "write '%s': its image was closed", f->path);
         const char *p = buf;
         size_t bs = f->e->fs->blocksize;
         if (f->size + len < f->size || (f->size + len) / bs >= (1ull << 32) - 1)
@@ -200,6 +212,8 @@ int ext4_file_close(struct ext4_file *f_raw, struct bg_error *err)
         _cleanup_(file_freep) struct ext4_file *f = f_raw;
         if (!f)
                 return bg_error_set(err, EINVAL, "no open file");
+        if (!f->e)
+                return bg_error_set(err, EBADF, "close '%s': its image was closed first", f->path);
         size_t bs = f->e->fs->blocksize;
         if (f->fill > 0) {
                 size_t n = (f->fill + bs - 1) / bs;

@@ -12,10 +12,26 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* What an inode can hold of ts: seconds clamped to EXT4_TIME_MIN..MAX
+ * (the kernel clamps the same way), nanoseconds 0 unless 0..999999999. */
+static struct timespec time_fit(const struct timespec *ts)
+{
+        int64_t sec = ts->tv_sec;
+        if (sec < EXT4_TIME_MIN)
+                sec = EXT4_TIME_MIN;
+        else if (sec > EXT4_TIME_MAX)
+                sec = EXT4_TIME_MAX;
+        long nsec = ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000 ? ts->tv_nsec : 0;
+        return (struct timespec){.tv_sec = sec, .tv_nsec = nsec};
+}
+
+/* The _extra word: epoch bits (how many 2^32 s above the signed 32-bit
+ * range) and nanoseconds. ts must be time_fit()'s. */
 static uint32_t encode_extra(const struct timespec *ts)
 {
         int64_t sec = ts->tv_sec;
-        uint32_t epoch = (uint32_t)(((sec - (int32_t)sec) >> 32) & EXT4_EPOCH_MASK);
+        uint32_t epoch =
+            (uint32_t)(((sec - (int64_t)(int32_t)(uint32_t)sec) >> 32) & EXT4_EPOCH_MASK);
         return epoch | ((uint32_t)ts->tv_nsec << EXT4_EPOCH_BITS);
 }
 
@@ -31,23 +47,25 @@ struct timespec ext4i_decode_time(uint32_t lo, uint32_t extra, bool has_extra)
 
 static void inode_set_meta(struct ext2_inode_large *in, uint32_t mode, const struct ext4_meta *m)
 {
+        struct timespec at = time_fit(&m->atime), mt = time_fit(&m->mtime),
+                        ct = time_fit(&m->ctime);
         in->i_mode = mode;
         in->i_uid = m->uid & 0xffff;
         ext2fs_set_i_uid_high(*in, m->uid >> 16);
         in->i_gid = m->gid & 0xffff;
         ext2fs_set_i_gid_high(*in, m->gid >> 16);
-        in->i_atime = (uint32_t)m->atime.tv_sec;
-        in->i_mtime = (uint32_t)m->mtime.tv_sec;
-        in->i_ctime = (uint32_t)m->ctime.tv_sec;
+        in->i_atime = (uint32_t)at.tv_sec;
+        in->i_mtime = (uint32_t)mt.tv_sec;
+        in->i_ctime = (uint32_t)ct.tv_sec;
         if (EXT4I_FITS(in, i_ctime_extra))
-                in->i_ctime_extra = encode_extra(&m->ctime);
+                in->i_ctime_extra = encode_extra(&ct);
         if (EXT4I_FITS(in, i_mtime_extra))
-                in->i_mtime_extra = encode_extra(&m->mtime);
+                in->i_mtime_extra = encode_extra(&mt);
         if (EXT4I_FITS(in, i_atime_extra))
-                in->i_atime_extra = encode_extra(&m->atime);
+                in->i_atime_extra = encode_extra(&at);
         if (EXT4I_FITS(in, i_crtime_extra)) {
-                in->i_crtime = (uint32_t)m->ctime.tv_sec;
-                in->i_crtime_extra = encode_extra(&m->ctime);
+                in->i_crtime = (uint32_t)ct.tv_sec;
+                in->i_crtime_extra = encode_extra(&ct);
         }
 }
 

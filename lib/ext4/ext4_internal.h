@@ -49,12 +49,25 @@ struct ext4i_dcache {
         size_t n;
 };
 
+/* A directory with more subdirectories than a link count holds (dir_nlink:
+ * its link count is 1): how many it has, counted once, then kept in step. */
+struct ext4i_bigdir {
+        uint32_t ino;
+        uint32_t subdirs;
+};
+
 struct ext4_fs {
         ext2_filsys fs;
         char *path;
         struct ext4i_dcache dc;
         bool file_open;
+        struct ext4_file *open_file; /* the streamed file, detached by ext4_free */
+        struct ext4i_bigdir *bigdirs;
+        size_t n_bigdirs, cap_bigdirs;
 };
+
+/* ext4_file.c: cut a streamed file loose from e (before e is freed). */
+void ext4i_file_detach(struct ext4_file *f);
 
 /* ext4_err.c: fill err with "<context>: <libext2fs message>" and return
  * -errno (libext2fs' errcode_t mapped to the closest errno). */
@@ -65,9 +78,15 @@ int ext4i_check_writable(struct ext4_fs *e, struct bg_error *err);
 
 /* ext4_dcache.c. An entry with an empty name (len 0) marks directory dir as
  * loaded: all its entries are in the cache. put inserts or updates; lookup
- * loads dir on first use and returns 0, -ENOENT or another error. */
+ * loads dir on first use and returns 0, -ENOENT or another error. blk is the
+ * directory block the entry was written to, when known (0 = unknown): an
+ * unlink or replace then reads that one block instead of scanning the whole
+ * directory, so removing N names from a directory of N is O(N), not O(N^2)
+ * (a hostile layer's whiteouts). It is a hint, checked before use. */
 int ext4i_dcache_put(struct ext4i_dcache *dc, uint32_t dir, const char *name, size_t len,
-                     uint32_t ino, uint8_t ftype);
+                     uint32_t ino, uint8_t ftype, uint64_t blk);
+/* The block recorded for dir/name (0 when unknown or not cached). */
+uint64_t ext4i_dcache_block(struct ext4i_dcache *dc, uint32_t dir, const char *name, size_t len);
 void ext4i_dcache_del(struct ext4i_dcache *dc, uint32_t dir, const char *name, size_t len);
 void ext4i_dcache_clear(struct ext4i_dcache *dc);
 int ext4i_dcache_lookup(struct ext4_fs *e, ext2_ino_t dir, const char *name, size_t len,

@@ -42,7 +42,7 @@ static int create_dir(struct ext4_fs *e, const struct ext4i_target *t, const str
         if (er)
                 return ext4i_fail(err, er, "write directory block of '%s'", path);
         /* an empty new directory: nothing to scan later */
-        if (ext4i_dcache_put(&e->dc, ino, "", 0, ino, 0) < 0)
+        if (ext4i_dcache_put(&e->dc, ino, "", 0, ino, 0, 0) < 0)
                 return bg_error_set(err, ENOMEM, "cache '%s': out of memory", path);
         return ext4i_install(e, t, ino, EXT2_FT_DIR, path, err);
 }

@@ -42,9 +42,10 @@ int oci_mkdir_p(const char *path, struct bg_error *err)
         return 0;
 }
 
-/* Make sure blob `d` is in the cache; *ret_path is malloc'ed. */
+/* Make sure blob `d` is in the cache; *ret_path is malloc'ed, and
+ * *ret_downloaded (may be NULL) says whether it was fetched now. */
 int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d, size_t layer,
-                   char **ret_path, struct bg_error *err)
+                   char **ret_path, bool *ret_downloaded, struct bg_error *err)
 {
         _cleanup_free_ char *path = NULL;
         int r = oci_blob_path(c->opts->cache_dir, d->digest, &path, err);
@@ -55,6 +56,8 @@ int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d
                 oci_stats_add(c, 0, 0, 1, 0);
                 oci_report(c, layer, d->digest, d->size, d->size);
                 *ret_path = TAKE_PTR(path);
+                if (ret_downloaded)
+                        *ret_downloaded = false;
                 return 0;
         }
         _cleanup_free_ char *tmp = NULL;
@@ -103,6 +106,8 @@ int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d
         oci_stats_add(c, 0, 1, 0, 0);
         oci_report(c, layer, d->digest, d->size, d->size);
         *ret_path = TAKE_PTR(path);
+        if (ret_downloaded)
+                *ret_downloaded = true;
         return 0;
 }
 
@@ -134,9 +139,9 @@ static void *worker_main(void *arg)
                 if (stop || i >= w->m->n_layers)
                         break;
                 struct bg_error e = {0};
-                int r =
-                    h ? oci_blob_fetch(w->c, h, &w->m->layers[i], i, &w->img->layers[i].path, &e)
-                      : bg_error_set(&e, ENOMEM, "out of memory");
+                int r = h ? oci_blob_fetch(w->c, h, &w->m->layers[i], i, &w->img->layers[i].path,
+                                           &w->img->layers[i].downloaded, &e)
+                          : bg_error_set(&e, ENOMEM, "out of memory");
                 if (r < 0) {
                         pthread_mutex_lock(&w->lock);
                         /* the first real failure wins over "stopped after another failure" */

@@ -170,9 +170,11 @@ struct ctx {
         const struct oci_flatten_opts *opts;
         struct oci_flatten_stats st;
         uint64_t max_entries;
+        uint64_t stream_cap;   /* of the layer being scanned: its tar stream's bytes */
         uint64_t seen_entries; /* scan count */
         uint64_t inodes;
         const char *layer_name; /* for messages */
+        int64_t layer_idx;      /* the layer being read */
         char parent_ok[PATH_MAX_IMAGE + 1];
         bool parent_ok_valid;
         char *data;
@@ -233,6 +235,47 @@ static int check_ids(struct ctx *x, struct archive_entry *e, const char *raw, st
         return 0;
 }
 
+static bool time_ok(time_t sec)
+{
+        return (int64_t)sec >= EXT4_TIME_MIN && (int64_t)sec <= EXT4_TIME_MAX;
+}
+
+/* Times an inode can hold, mode bits that mean something, sizes that are
+ * sizes, device numbers ext4 can store. */
+static int check_ranges(struct ctx *x, struct archive_entry *e, const char *raw,
+                        struct bg_error *err)
+{
+        static const struct {
+                const char *name;
+                time_t (*get)(struct archive_entry *);
+                int (*is_set)(struct archive_entry *);
+        } times[] = {
+            {"mtime", archive_entry_mtime, archive_entry_mtime_is_set},
+            {"atime", archive_entry_atime, archive_entry_atime_is_set},
+            {"ctime", archive_entry_ctime, archive_entry_ctime_is_set},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(times); i++)
+                if (times[i].is_set(e) && !time_ok(times[i].get(e)))
+                        return entry_error(x, err, EINVAL, raw,
+                                           "%s %lld is outside what ext4 stores (%lld..%lld)",
+                                           times[i].name, (long long)times[i].get(e),
+                                           (long long)EXT4_TIME_MIN, (long long)EXT4_TIME_MAX);
+        unsigned long mode = (unsigned long)archive_entry_mode(e);
+        if (mode & ~(unsigned long)(AE_IFMT | 07777))
+                return entry_error(x, err, EINVAL, raw, "mode %lo has bits beyond 07777", mode);
+        if (archive_entry_size_is_set(e) && archive_entry_size(e) < 0)
+                return entry_error(x, err, EINVAL, raw, "size %lld is negative",
+                                   (long long)archive_entry_size(e));
+        mode_t type = archive_entry_filetype(e);
+        if ((type == AE_IFCHR || type == AE_IFBLK) &&
+            (archive_entry_rdevmajor(e) > 0xfff || archive_entry_rdevminor(e) > 0xfffff))
+                return entry_error(x, err, EINVAL, raw,
+                                   "device %lu:%lu is beyond what ext4 stores (4095:1048575)",
+                                   (unsigned long)archive_entry_rdevmajor(e),
+                                   (unsigned long)archive_entry_rdevminor(e));
+        return 0;
+}
+
 /* Header-only validation of one entry (both passes share it). */
 static int validate_entry(struct ctx *x, struct archive_entry *e, const char *raw, char *path,
                           struct bg_error *err)
@@ -242,6 +285,9 @@ static int validate_entry(struct ctx *x, struct archive_entry *e, const char *ra
         if (r < 0)
                 return bg_error_set(err, -r, "%s: %s", x->layer_name, sub.msg);
         r = check_ids(x, e, raw, err);
+        if (r < 0)
+                return r;
+        r = check_ranges(x, e, raw, err);
         if (r < 0)
                 return r;
         const char *hl = archive_entry_hardlink(e);
@@ -289,6 +335,54 @@ static int archive_fail(struct ctx *x, struct archive *a, struct reader *rd, str
                             archive_error_string(a) ? archive_error_string(a) : "read error");
 }
 
+/* What one layer's tar stream may unpack to: max_ratio times its blob, and
+ * never less than the floor. */
+static uint64_t stream_cap(const struct oci_flatten_opts *o, uint64_t blob)
+{
+        if (!o->max_ratio)
+                return UINT64_MAX;
+        uint64_t cap = blob > UINT64_MAX / o->max_ratio ? UINT64_MAX : blob * o->max_ratio;
+        return cap < OCI_FLATTEN_RATIO_FLOOR ? OCI_FLATTEN_RATIO_FLOOR : cap;
+}
+
+static int ratio_error(struct ctx *x, const char *raw, uint64_t blob, struct bg_error *err)
+{
+        x->st.over_limit = x->layer_idx;
+        char what[200];
+        if (raw)
+                snprintf(what, sizeof(what), "entry '%.120s' makes the layer unpack", raw);
+        else
+                snprintf(what, sizeof(what), "the layer unpacks");
+        return bg_error_set(err, EFBIG,
+                            "%s: %s to more than %u times its %llu-byte blob "
+                            "(image.max_layer_ratio; layers under %llu MiB are not held to it)",
+                            x->layer_name, what, x->opts->max_ratio, (unsigned long long)blob,
+                            (unsigned long long)(OCI_FLATTEN_RATIO_FLOOR >> 20));
+}
+
+/* The entry just read (its header): the layer's stream up to the end of its
+ * data, and the image's file bytes with it, within the limits. */
+static int check_limits(struct ctx *x, struct archive *a, struct archive_entry *e, const char *raw,
+                        off_t blob, struct bg_error *err)
+{
+        la_int64_t sz = archive_entry_size(e);
+        uint64_t size = sz > 0 ? (uint64_t)sz : 0;
+        uint64_t pos = (uint64_t)archive_filter_bytes(a, 0);
+        if (size > x->stream_cap || pos > x->stream_cap - size)
+                return ratio_error(x, raw, (uint64_t)blob, err);
+        uint64_t max = x->opts->max_content_bytes;
+        if (max && archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e) &&
+            (size > max || x->st.content_bytes > max - size)) {
+                x->st.over_limit = x->layer_idx;
+                return bg_error_set(err, EFBIG,
+                                    "%s: entry '%.120s' (%llu bytes) takes the image's files "
+                                    "past %llu bytes (image.max_unpacked_size)",
+                                    x->layer_name, raw, (unsigned long long)size,
+                                    (unsigned long long)max);
+        }
+        return 0;
+}
+
 /* Pass 1 over one layer. */
 static int scan_layer(struct ctx *x, const struct oci_flatten_layer *l, size_t idx,
                       struct layer_plan *plan, struct reader *rd, struct bg_error *err)
@@ -296,6 +390,10 @@ static int scan_layer(struct ctx *x, const struct oci_flatten_layer *l, size_t i
         _cleanup_close_ int fd = open(l->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return bg_error_errno(err, -errno, "open layer '%s'", l->path);
+        struct stat bst;
+        if (fstat(fd, &bst) < 0)
+                return bg_error_errno(err, -errno, "stat layer '%s'", l->path);
+        x->stream_cap = stream_cap(x->opts, (uint64_t)bst.st_size);
         _cleanup_(oci_hasher_freep) struct oci_hasher *h = l->digest ? oci_hasher_new() : NULL;
         if (l->digest && !h)
                 return -ENOMEM;
@@ -325,6 +423,11 @@ static int scan_layer(struct ctx *x, const struct oci_flatten_layer *l, size_t i
                 int r = validate_entry(x, e, raw, path, err);
                 if (r < 0)
                         return r;
+                /* Before its data is read: what this entry makes the layer
+                 * and the image unpack to. */
+                r = check_limits(x, a, e, raw, bst.st_size, err);
+                if (r < 0)
+                        return r;
                 r = whiteout_kind(x, raw, path, target, sizeof(target), err);
                 if (r < 0)
                         return r;
@@ -347,6 +450,9 @@ static int scan_layer(struct ctx *x, const struct oci_flatten_layer *l, size_t i
                 if (archive_read_data_skip(a) != ARCHIVE_OK)
                         return archive_fail(x, a, rd, err);
         }
+        /* Padding and end blocks count too. */
+        if ((uint64_t)archive_filter_bytes(a, 0) > x->stream_cap)
+                return ratio_error(x, NULL, (uint64_t)bst.st_size, err);
         if (h) {
                 /* libarchive stops at the end-of-archive blocks: hash the rest */
                 const void *dummy;
@@ -692,6 +798,18 @@ static void ctx_init(struct ctx *x, const struct oci_flatten_opts *opts)
 {
         x->opts = opts;
         x->max_entries = opts->max_entries ? opts->max_entries : OCI_FLATTEN_MAX_ENTRIES_DEFAULT;
+        x->stream_cap = UINT64_MAX; /* a stream without a blob has no ratio */
+        x->layer_idx = -1;
+        x->st.over_limit = -1;
+}
+
+/* "layer 2 (sha256:0123456789ab)" */
+static void layer_name(char *buf, size_t len, size_t i, const struct oci_flatten_layer *l)
+{
+        if (l->digest && strlen(l->digest) > 19)
+                snprintf(buf, len, "layer %zu (%.19s)", i, l->digest);
+        else
+                snprintf(buf, len, "layer %zu", i);
 }
 
 int oci_flatten(const struct oci_flatten_layer *layers, size_t n, const char *ext4_path,
@@ -709,8 +827,9 @@ int oci_flatten(const struct oci_flatten_layer *layers, size_t n, const char *ex
         char name[64];
 
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                snprintf(name, sizeof(name), "layer %zu", i);
+                layer_name(name, sizeof(name), i, &layers[i]);
                 x.layer_name = name;
+                x.layer_idx = (int64_t)i;
                 r = scan_layer(&x, &layers[i], i, &plans[i], rd, err);
         }
         if (r >= 0) {
@@ -727,8 +846,9 @@ int oci_flatten(const struct oci_flatten_layer *layers, size_t n, const char *ex
                 x.st.image_bytes = size;
         }
         for (size_t i = 0; r >= 0 && i < n; i++) {
-                snprintf(name, sizeof(name), "layer %zu", i);
+                layer_name(name, sizeof(name), i, &layers[i]);
                 x.layer_name = name;
+                x.layer_idx = (int64_t)i;
                 r = apply_layer(&x, &layers[i], i, &plans[i], rd, err);
         }
         if (r >= 0) {

@@ -15,7 +15,17 @@
  * entries whose parent is (or goes through) a symlink or a non-directory,
  * hardlinks to missing, escaping or directory targets, whiteouts of ".",
  * "..", the root or through symlinks, more entries than the cap, uid/gid
- * beyond 32 bits, oversize xattrs, a blob that does not match its digest.
+ * beyond 32 bits, oversize xattrs, a blob that does not match its digest,
+ * times an ext4 inode cannot hold (before 1901, after 2446), mode bits
+ * beyond the type and 07777, negative sizes, device numbers ext4 cannot
+ * store.
+ *
+ * Limits on what a layer may cost (both from the scan, so nothing is written
+ * before they are checked; -EFBIG naming the layer, the entry and the config
+ * key): the files of all layers add up to at most max_content_bytes
+ * (image.max_unpacked_size), and a layer's tar stream is at most max_ratio
+ * times its blob once it is past OCI_FLATTEN_RATIO_FLOOR
+ * (image.max_layer_ratio): a 3 MB gzip layer may not inflate to 3 GiB.
  * The caller writes to a temporary path and deletes it on failure. */
 #pragma once
 
@@ -31,6 +41,9 @@
 
 #define OCI_FLATTEN_MAX_ENTRIES_DEFAULT 2000000
 #define OCI_FLATTEN_FREE_DEFAULT (256ull << 20)
+#define OCI_FLATTEN_RATIO_FLOOR                                                                    \
+        (64ull << 20) /* a layer unpacking to less is never refused                                \
+                          for its compression ratio */
 
 /* Progress of the flatten: compressed bytes of layer `layer` read so far in
  * pass `pass` (1 = scan, 2 = write). */
@@ -41,6 +54,8 @@ struct oci_flatten_opts {
         uint64_t size_bytes;         /* image size; 0 = computed from the content + free_bytes */
         uint64_t free_bytes;         /* free space on top of the estimate; 0 = 256 MiB */
         uint64_t max_entries;        /* tar entries over all layers; 0 = 2,000,000 */
+        uint64_t max_content_bytes;  /* file bytes over all layers; 0 = no cap */
+        uint32_t max_ratio;          /* tar stream / blob bytes of one layer; 0 = no cap */
         const char *label;           /* ext4 volume label or NULL */
         uint32_t root_uid, root_gid; /* owner of "/" unless a layer sets it */
         oci_flatten_progress_fn progress;
@@ -62,6 +77,7 @@ struct oci_flatten_stats {
         uint64_t xattrs;         /* extended attributes written */
         uint64_t xattrs_skipped; /* in namespaces ext4 cannot store */
         uint64_t image_bytes;    /* size of the ext4 file */
+        int64_t over_limit;      /* the layer refused for a limit (-EFBIG), else -1 */
 };
 
 /* Create the ext4 file `ext4_path` (must not exist or is truncated) and apply

@@ -124,10 +124,10 @@ int oci_registry_get(struct oci_client *c, CURL *h, const char *kind, const char
 /* path and its missing parents, mode 0755. */
 int oci_mkdir_p(const char *path, struct bg_error *err);
 /* Make sure blob d is in the cache, downloaded and verified if it is not;
- * *ret_path is malloc'ed. layer is its index for progress (SIZE_MAX: the
- * config). */
+ * *ret_path is malloc'ed, *ret_downloaded (may be NULL) says whether it was
+ * fetched now. layer is its index for progress (SIZE_MAX: the config). */
 int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d, size_t layer,
-                   char **ret_path, struct bg_error *err);
+                   char **ret_path, bool *ret_downloaded, struct bg_error *err);
 /* The whole file at path (at most max bytes, no symlink), NUL-terminated. */
 int oci_read_small_file(const char *path, size_t max, char **ret, size_t *ret_len,
                         struct bg_error *err);

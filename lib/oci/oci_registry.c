@@ -166,6 +166,7 @@ static int pull(struct oci_client *c, CURL *h, struct oci_image *img, struct bg_
                 return -ENOMEM;
         }
         img->n_layers = m.n_layers;
+        uint64_t declared = 0;
         for (size_t i = 0; i < m.n_layers; i++) {
                 struct oci_layer *l = &img->layers[i];
                 l->digest = strdup(m.layers[i].digest);
@@ -178,11 +179,22 @@ static int pull(struct oci_client *c, CURL *h, struct oci_image *img, struct bg_
                 }
                 /* checked by oci_manifest_parse */
                 (void)oci_layer_compression(l->media_type, &l->compression, NULL);
+                declared = l->size > UINT64_MAX - declared ? UINT64_MAX : declared + l->size;
+        }
+        /* Nothing is downloaded for an image whose blobs alone are over the
+         * cap of what it may unpack to. */
+        if (opts->max_image_bytes && declared > opts->max_image_bytes) {
+                oci_manifest_done(&m);
+                return bg_error_set(err, EFBIG,
+                                    "image %s: its %zu layers are %llu bytes compressed, more than "
+                                    "it may unpack to (%llu bytes, image.max_unpacked_size)",
+                                    digest, img->n_layers, (unsigned long long)declared,
+                                    (unsigned long long)opts->max_image_bytes);
         }
 
         /* The config: small, cached like any blob, parsed as data. */
         _cleanup_free_ char *cfg_path = NULL;
-        r = oci_blob_fetch(c, h, &m.config, SIZE_MAX, &cfg_path, err);
+        r = oci_blob_fetch(c, h, &m.config, SIZE_MAX, &cfg_path, &img->config_downloaded, err);
         if (r >= 0) {
                 _cleanup_free_ char *body = NULL;
                 size_t len = 0;

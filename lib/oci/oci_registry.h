@@ -39,6 +39,8 @@ struct oci_pull_opts {
         const atomic_bool *cancel; /* set to true to stop: the pull fails with -ECANCELED */
         long low_speed_timeout;    /* abort a transfer slower than 1 KiB/s for this many
                                       seconds; 0 = 60 */
+        uint64_t max_image_bytes;  /* refuse (-EFBIG, before any blob is fetched) a manifest
+                                      whose layers add up to more; 0 = no cap */
 };
 
 struct oci_pull_stats {
@@ -53,7 +55,8 @@ struct oci_layer {
         char *media_type;
         enum oci_compression compression;
         uint64_t size;
-        char *path; /* the verified blob in the cache */
+        char *path;      /* the verified blob in the cache */
+        bool downloaded; /* fetched by this pull (not found in the cache) */
 };
 
 /* A pulled image: everything in the cache, nothing flattened yet. */
@@ -67,6 +70,7 @@ struct oci_image {
         struct oci_layer *layers;
         size_t n_layers;
         uint64_t compressed_size; /* sum of layer sizes */
+        bool config_downloaded;   /* the config blob was fetched by this pull */
 };
 
 /* Pull ref into the cache. On success *ret is owned by the caller (free with

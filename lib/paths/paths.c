@@ -193,6 +193,22 @@ int bg_paths_init(struct bg_paths *p, enum bg_paths_mode mode, struct bg_error *
         if (r < 0)
                 return r;
 
+        /* netsvc's own: apart from the owner's directories in system mode. */
+        if (n.system && !home) {
+                snprintf(n.net_state_dir, sizeof(n.net_state_dir), "/var/lib/banger-netsvc");
+                snprintf(n.net_runtime_dir, sizeof(n.net_runtime_dir), "/run/banger-netsvc");
+        } else {
+                snprintf(n.net_state_dir, sizeof(n.net_state_dir), "%s", n.state_dir);
+                snprintf(n.net_runtime_dir, sizeof(n.net_runtime_dir), "%s", n.runtime_dir);
+        }
+        r = apply_override(n.net_state_dir, sizeof(n.net_state_dir), "BANGER_NET_STATE_DIR", err);
+        if (r < 0)
+                return r;
+        r = apply_override(n.net_runtime_dir, sizeof(n.net_runtime_dir), "BANGER_NET_RUNTIME_DIR",
+                           err);
+        if (r < 0)
+                return r;
+
         *p = n;
         return 0;
 }
@@ -281,6 +297,52 @@ int bg_paths_ensure(const struct bg_paths *p, struct bg_error *err)
         return 0;
 }
 
+int bg_paths_check_root_only(const char *dir, struct bg_error *err)
+{
+        char real[PATH_MAX];
+        if (!realpath(dir, real))
+                return bg_error_errno(err, -errno, "resolve %s", dir);
+        bool top = true;
+        for (;;) {
+                struct stat st;
+                if (lstat(real, &st) < 0)
+                        return bg_error_errno(err, -errno, "check %s", real);
+                bool others_write = (st.st_mode & 022) && !(!top && (st.st_mode & S_ISVTX));
+                if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || others_write)
+                        return bg_error_set(err, EPERM,
+                                            "%s%s%s%s is %s of uid %u, mode %04o: banger-netsvc "
+                                            "runs as root and keeps its files only where root "
+                                            "alone can create or replace entries",
+                                            real, top ? "" : " (above ", top ? "" : dir,
+                                            top ? "" : ")",
+                                            S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
+                                            (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+                if (streq(real, "/"))
+                        return 0;
+                char *slash = strrchr(real, '/');
+                if (slash == real)
+                        slash[1] = '\0';
+                else
+                        *slash = '\0';
+                top = false;
+        }
+}
+
+int bg_paths_ensure_net(const struct bg_paths *p, struct bg_error *err)
+{
+        if (!p)
+                return bg_error_set(err, EINVAL, "bg_paths_ensure_net: no paths object");
+        const char *dirs[] = {p->net_state_dir, p->net_runtime_dir};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                int r = mkdir_p(dirs[i], 0755);
+                if (r < 0)
+                        return bg_error_errno(err, r, "create directory %s", dirs[i]);
+                if (geteuid() == 0 && (r = bg_paths_check_root_only(dirs[i], err)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* A file name for a service's socket, pidfile, db or log: one component. */
 static bool name_ok(const char *name)
 {
@@ -299,12 +361,18 @@ static int join(const char *dir, const char *name, const char *suffix, char *out
         return 0;
 }
 
+/* The root service's runtime files are in its own directory. */
+static const char *runtime_dir_of(const struct bg_paths *p, const char *name)
+{
+        return name && streq(name, BG_PATHS_ROOT_SERVICE) ? p->net_runtime_dir : p->runtime_dir;
+}
+
 int bg_paths_socket(const struct bg_paths *p, const char *name, char *out, size_t outlen)
 {
         if (!p)
                 return -EINVAL;
         char buf[PATH_MAX];
-        int r = join(p->runtime_dir, name, ".sock", buf, sizeof(buf));
+        int r = join(runtime_dir_of(p, name), name, ".sock", buf, sizeof(buf));
         if (r < 0)
                 return r;
         /* sun_path holds the path and its terminating NUL. */
@@ -334,14 +402,22 @@ int bg_paths_pidfile(const struct bg_paths *p, const char *name, char *out, size
 {
         if (!p)
                 return -EINVAL;
-        return join(p->runtime_dir, name, ".pid", out, outlen);
+        return join(runtime_dir_of(p, name), name, ".pid", out, outlen);
+}
+
+int bg_paths_lock(const struct bg_paths *p, const char *name, char *out, size_t outlen)
+{
+        if (!p)
+                return -EINVAL;
+        return join(runtime_dir_of(p, name), name, ".lock", out, outlen);
 }
 
 int bg_paths_db(const struct bg_paths *p, const char *name, char *out, size_t outlen)
 {
         if (!p)
                 return -EINVAL;
-        return join(p->state_dir, name, ".db", out, outlen);
+        const char *dir = name && streq(name, BG_PATHS_ROOT_DB) ? p->net_state_dir : p->state_dir;
+        return join(dir, name, ".db", out, outlen);
 }
 
 int bg_paths_log(const struct bg_paths *p, const char *name, char *out, size_t outlen)

@@ -87,6 +87,7 @@ struct rpc_server_config {
         uint32_t default_deadline_ms;
         int socket_mode; /* ipc socket permissions (default 0600) */
         int socket_uid;  /* chown the ipc socket to this uid; < 0 = leave (set -1) */
+        int socket_gid;  /* > 0: and to this group (0 = leave) */
         rpc_peer_check_fn peer_check;
         void *peer_check_ud;
         rpc_forward_fn forward;
@@ -117,7 +118,11 @@ void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud);
 /* Opens a context on the client's socket for a caller-driven async call. */
 int rpc_client_ctx_open(struct rpc_client *c, nng_ctx *ret);
 /* Binds the socket and starts serving. An existing socket file is refused
- * unless cfg.replace_socket says the caller made sure it is stale. */
+ * unless cfg.replace_socket says the caller made sure it is stale. The ipc
+ * socket's mode and owner are set through a descriptor of the socket file
+ * this process just bound (opened without following symlinks, checked to be
+ * a socket of our uid), never by path: a name swapped in by whoever can
+ * write the directory is refused, not chmod'ed. */
 int rpc_server_start(struct rpc_server *s, struct bg_error *err);
 /* Graceful shutdown: stop accepting (close the listener), let handlers that
  * are running finish and send their replies, stop the workers, close the

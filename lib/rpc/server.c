@@ -9,6 +9,7 @@
  * handler's output message belong to the worker and are freed before the reply
  * is sent. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "log/log.h"
 #include "rpc/rpc.h"
 #include "rpc/rpc_internal.h"
+#include "util/macro.h"
 #include "util/timeutil.h"
 
 #define RPC_MAX_SERVICES 8
@@ -606,6 +608,40 @@ static int prepare_socket_path(const struct rpc_server *s, struct bg_error *err)
         return 0;
 }
 
+/* Gives the ipc socket file its mode and owner through a descriptor, never
+ * by path: the name is opened without following a symlink and must be a
+ * socket of this process's uid (the one bind just made), else nothing is
+ * changed. nng's own NNG_OPT_IPC_PERMISSIONS is not used: it chmods by path,
+ * and between bind and that chmod whoever can write the directory could put
+ * a symlink there. Mode first, so the socket is never more open than asked;
+ * the mode goes through /proc/self/fd (fchmod refuses O_PATH descriptors). */
+static int socket_set_perms(const struct rpc_server *s, struct bg_error *err)
+{
+        const char *path = s->url + 6;
+        _cleanup_close_ int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "open the socket %s", path);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return bg_error_errno(err, -errno, "stat %s", path);
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
+                return bg_error_set(err, EPERM,
+                                    "%s is not the socket this process made (it is %s of uid %u): "
+                                    "someone replaced it; its mode and owner are left alone",
+                                    path, S_ISSOCK(st.st_mode) ? "a socket" : "not a socket",
+                                    (unsigned)st.st_uid);
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (chmod(proc, (mode_t)s->cfg.socket_mode) < 0)
+                return bg_error_errno(err, -errno, "chmod %s", path);
+        gid_t gid = s->cfg.socket_gid > 0 ? (gid_t)s->cfg.socket_gid : (gid_t)-1;
+        if ((s->cfg.socket_uid >= 0 || s->cfg.socket_gid > 0) &&
+            fchownat(fd, "", (uid_t)s->cfg.socket_uid, gid, AT_EMPTY_PATH) < 0)
+                return bg_error_errno(err, -errno, "chown %s to uid %d gid %d", path,
+                                      s->cfg.socket_uid, s->cfg.socket_gid);
+        return 0;
+}
+
 /* Creates and starts s->listener on s->url with the socket's mode, owner and
  * size limit. */
 static int listener_open(struct rpc_server *s, struct bg_error *err)
@@ -616,20 +652,13 @@ static int listener_open(struct rpc_server *s, struct bg_error *err)
                                     nng_strerror(rv));
         bool ipc = strncmp(s->url, "ipc://", 6) == 0;
         int r = 0;
-        if (ipc)
-                nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, s->cfg.socket_mode);
         nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
         rv = nng_listener_start(s->listener, 0);
         if (rv != 0)
                 r = bg_error_set(err, rpc_nng_errno(rv), "listen on %s: %s", s->url,
                                  nng_strerror(rv));
-        /* The permission option applies at bind time; make sure of it. */
-        else if (ipc && chmod(s->url + 6, (mode_t)s->cfg.socket_mode) < 0)
-                r = bg_error_errno(err, -errno, "chmod %s", s->url + 6);
-        else if (ipc && s->cfg.socket_uid >= 0 &&
-                 chown(s->url + 6, (uid_t)s->cfg.socket_uid, (gid_t)-1) < 0)
-                r = bg_error_errno(err, -errno, "chown %s to uid %d", s->url + 6,
-                                   s->cfg.socket_uid);
+        else if (ipc)
+                r = socket_set_perms(s, err);
         if (r < 0)
                 nng_listener_close(s->listener);
         return r;

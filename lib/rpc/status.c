@@ -93,6 +93,7 @@ enum rpc_code rpc_code_from_errno(int err)
         case EMFILE:
         case ENFILE:
         case EDQUOT:
+        case EFBIG: /* over a configured limit (image.max_unpacked_size, …) */
                 return RPC_RESOURCE_EXHAUSTED;
         case ENOTEMPTY:
         case EROFS:

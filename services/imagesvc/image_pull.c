@@ -133,12 +133,34 @@ static const char *docker_config(char *buf, size_t len)
         return access(buf, R_OK) == 0 ? buf : NULL;
 }
 
+/* An image over a limit (image.max_unpacked_size, image.max_layer_ratio)
+ * leaves nothing behind: the blobs this pull fetched for it go too (those
+ * that were in the cache before stay: other images may use them). */
+static void drop_fetched_blobs(const struct imagestore *s, const struct oci_image *img)
+{
+        size_t n = 0;
+        for (size_t i = 0; i < img->n_layers; i++)
+                if (img->layers[i].downloaded && img->layers[i].path &&
+                    unlink(img->layers[i].path) == 0)
+                        n++;
+        _cleanup_free_ char *cfg = NULL;
+        struct bg_error e = {0};
+        if (img->config_downloaded && img->config_digest &&
+            oci_blob_path(s->cache_dir, img->config_digest, &cfg, &e) == 0 && unlink(cfg) == 0)
+                n++;
+        if (n)
+                log_info("removed the %zu blobs this pull fetched for %s", n, img->reference);
+}
+
 /* Flattens img into tmp/rootfs.ext4 and installs the guest files. */
 static int pull_flatten(struct pull_job *j, const struct oci_image *img, const char *tmp,
                         const char *rootfs, struct oci_rootfs_info *info, struct bg_error *err)
 {
+        const struct bg_config *cfg = &j->s->d->cfg;
         struct oci_flatten_opts fo = {
             .size_bytes = j->size,
+            .max_content_bytes = cfg->image.max_unpacked_size,
+            .max_ratio = cfg->image.max_layer_ratio,
             .label = "banger-root",
             .progress = flatten_progress,
             .userdata = j,
@@ -148,6 +170,8 @@ static int pull_flatten(struct pull_job *j, const struct oci_image *img, const c
         j->img = img;
         ops_ctx_stage(j->ctx, "flatten");
         int r = oci_flatten_image(img, rootfs, &fo, &fs_stats, err);
+        if (r == -EFBIG)
+                drop_fetched_blobs(j->s, img);
         if (r < 0)
                 return r;
         if (ops_ctx_cancelled(j->ctx))
@@ -204,6 +228,7 @@ static int pull_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
             .progress = download_progress,
             .userdata = j,
             .cancel = ops_ctx_cancel_flag(ctx),
+            .max_image_bytes = d->cfg.image.max_unpacked_size,
         };
         struct oci_pull_stats ps = {0};
         _cleanup_(oci_image_freep) struct oci_image *img = NULL;

@@ -20,16 +20,22 @@
 #include "log/log.h"
 #include "util/macro.h"
 
-/* The owner's uid/gid, banger's roots and the chroot base. */
+/* The owner's uid/gid, banger's roots and the chroot base. The base is in
+ * netsvc's own state directory, where only root creates entries: the jailer
+ * (root) walks it by path, so it must not lie below a directory the owner
+ * can change. The VM files come from the owner's state directory. */
 static int jail_opts(const struct daemon *d, uid_t owner_uid, const char *jailer, const char *fc,
-                     char base[VMM_PATH_MAX], const char *roots[1], struct fc_jailer_opts *o,
+                     char base[VMM_PATH_MAX], const char *roots[2], struct fc_jailer_opts *o,
                      struct bg_error *err)
 {
         struct passwd *pw = getpwuid(owner_uid);
         if (!pw)
                 return bg_error_set(err, ENOENT, "the owner uid %u has no passwd entry", owner_uid);
-        roots[0] = d->paths.state_dir;
-        snprintf(base, VMM_PATH_MAX, "%s/jail", d->paths.state_dir);
+        size_t n_roots = 0;
+        roots[n_roots++] = d->paths.net_state_dir;
+        if (!streq(d->paths.state_dir, d->paths.net_state_dir))
+                roots[n_roots++] = d->paths.state_dir;
+        snprintf(base, VMM_PATH_MAX, "%s/jail", d->paths.net_state_dir);
         *o = (struct fc_jailer_opts){
             .jailer = jailer,
             .exec_file = fc,
@@ -37,7 +43,7 @@ static int jail_opts(const struct daemon *d, uid_t owner_uid, const char *jailer
             .uid = owner_uid,
             .gid = pw->pw_gid,
             .roots = roots,
-            .n_roots = 1,
+            .n_roots = n_roots,
         };
         return 0;
 }
@@ -160,7 +166,7 @@ static int plan_from(const struct daemon *d, uid_t owner_uid, const Banger__V1__
         }
         spec.n_disks = (unsigned)in->n_disks;
         char base[VMM_PATH_MAX];
-        const char *roots[1];
+        const char *roots[2];
         struct fc_jailer_opts o;
         int r = jail_opts(d, owner_uid, jailer, fc, base, roots, &o, err);
         if (r < 0)
@@ -238,7 +244,7 @@ static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
 
 /* What the jailer does as root before it drops to the owner: a mount
  * namespace and pivot_root, mknod of the devices, chown, setuid/setgid.
- * netsvc's systemd unit keeps only CAP_NET_ADMIN and CAP_CHOWN; say so
+ * netsvc's systemd unit keeps only CAP_NET_ADMIN; say so
  * instead of failing inside the jailer. */
 static int jailer_privileges(struct bg_error *err)
 {
@@ -261,7 +267,7 @@ static int jailer_privileges(struct bg_error *err)
         if (n)
                 return bg_error_set(err, EPERM,
                                     "the jailer needs %s, which banger-netsvc does not have here "
-                                    "(its systemd unit keeps only CAP_NET_ADMIN CAP_CHOWN); see "
+                                    "(its systemd unit keeps only CAP_NET_ADMIN); see "
                                     "docs/firecracker.md, \"Jailer mode\", or set "
                                     "firecracker.jailer = false",
                                     missing);
@@ -316,7 +322,7 @@ int netsvc_jail_clean(const struct daemon *d, uid_t owner_uid,
         if (!p)
                 return bg_error_set(err, ENOMEM, "out of memory");
         char base[VMM_PATH_MAX];
-        const char *roots[1];
+        const char *roots[2];
         struct fc_jailer_opts o;
         int r = jail_opts(d, owner_uid, "/usr/bin/jailer", "/usr/bin/firecracker", base, roots, &o,
                           err);

@@ -1,3 +1,4 @@
+#include "legacy_db.h"
 #include "log/log.h"
 #include "netsvc.h"
 
@@ -7,7 +8,7 @@ int main(int argc, char **argv)
             .name = "netsvc",
             .binary = "banger-netsvc",
             .summary = "banger's network service (root): bridge, tap pool, NAT and .vm DNS.",
-            .socket_for_owner = true,
+            .root_service = true,
         };
         struct daemon d;
         struct netsvc v = {0};
@@ -17,6 +18,16 @@ int main(int argc, char **argv)
         int r = daemon_init(&d, &desc, argc, argv, &err);
         if (r == 0)
                 r = netsvc_check_privileges(&err);
+        if (r == 0) {
+                char why[512];
+                int m = netsvc_legacy_db_import(&d.paths, why, sizeof(why), &err);
+                if (m > 0)
+                        log_info("moved net.db from %s to %s", d.paths.state_dir,
+                                 d.paths.net_state_dir);
+                else if (m == 0 && why[0])
+                        log_warn("not moving the old net.db: %s; starting with an empty one", why);
+                r = m < 0 ? m : 0;
+        }
         if (r == 0)
                 r = daemon_open_db(&d, "net", netsvc_migrations, netsvc_n_migrations, &err);
         if (r == 0)

@@ -371,6 +371,17 @@ static const struct netlink_link *find_link(const struct netlink_link *links, si
 /* Reconcile holds the lock throughout: it runs before serving or inside
  * Setup with the workers paused, and the handful of netlink calls it makes
  * take milliseconds. */
+/* A name next_name makes: "bgt" and a decimal number. */
+static bool pool_tap_name(const char *name)
+{
+        if (strncmp(name, "bgt", 3) != 0 || !name[3] || name[3] == '0')
+                return false;
+        for (const char *c = name + 3; *c; c++)
+                if (*c < '0' || *c > '9')
+                        return false;
+        return ifname_is_tap(name);
+}
+
 /* reconcile: the kernel tap (when the name is one) goes, then its row. */
 static int forget_tap(struct tap_pool *p, const char *name, bool is_tap, struct bg_error *err)
 {
@@ -447,10 +458,13 @@ int tap_pool_reconcile(struct tap_pool *p, struct tap_pool_reconcile_stats *ret,
                         break;
                 }
         }
-        /* Orphans: banger-named taps the database does not know. */
+        /* Orphans: taps named the way the pool names them (bgt<N>) that the
+         * database does not know, left by a crash between the link and its
+         * row. Only those: another program's tun link whose name merely
+         * starts with "bg" is not banger's to delete. */
         for (size_t i = 0; r >= 0 && i < n_links; i++) {
                 const struct netlink_link *l = &links[i];
-                if (!streq(l->kind, "tun") || !ifname_is_tap(l->name))
+                if (!streq(l->kind, "tun") || !pool_tap_name(l->name))
                         continue;
                 bool known = false;
                 for (size_t j = 0; j < n_rows && !known; j++)

@@ -9,3 +9,9 @@ banger_add_script_test(integration_image_pull
 banger_add_script_test(root_image_pull_content
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_pull.sh content
   LABELS root TIMEOUT 120)
+# Issue #19 attack 4: a compression bomb and images over image.max_unpacked_size
+# from a local registry are refused, naming the layer and the limit, and leave
+# nothing behind.
+banger_add_script_test(integration_image_limits
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_limits.sh
+  LABELS integration TIMEOUT 300)

@@ -8,8 +8,10 @@
  * Spec lines (fields separated by single spaces; CONTENT is the rest of the line):
  *   dir PATH MODE UID GID          file PATH MODE UID GID CONTENT
  *   big PATH SIZE SEED             symlink PATH TARGET      hardlink PATH TARGET
+ *   fill PATH SIZE BYTE  (SIZE bytes of BYTE, streamed: a compression bomb)
  *   chr|blk PATH MAJOR MINOR       fifo PATH
  *   xattr NAME VALUE   (on the entry before it)
+ *   atime SECONDS      (on the entry before it; any 64-bit value, written as pax)
  *   tree HOSTDIR PREFIX  (a host directory, owners kept) */
 #include <archive.h>
 #include <archive_entry.h>
@@ -209,6 +211,13 @@ static void build_layer(const char *spec, const char *comp, const char *path)
                 unsigned mode, uid, gid, maj, min;
                 unsigned long long size, seed;
                 int off = 0;
+                long long secs;
+                if (sscanf(line, "atime %lld", &secs) == 1) {
+                        if (!pending)
+                                die("atime without an entry: %s", line);
+                        archive_entry_set_atime(pending, (time_t)secs, 0);
+                        continue;
+                }
                 if (sscanf(line, "xattr %4095s %n", p1, &off) == 1) {
                         if (!pending)
                                 die("xattr without an entry: %s", line);
@@ -242,6 +251,21 @@ static void build_layer(const char *spec, const char *comp, const char *path)
                         }
                         pending_len = size;
                         archive_entry_set_size(pending, (la_int64_t)size);
+                } else if (strcmp(kind, "fill") == 0 &&
+                           sscanf(line, "fill %4095s %llu %llu", p1, &size, &seed) == 3) {
+                        struct archive_entry *e = new_entry(p1, AE_IFREG, 0644);
+                        archive_entry_set_size(e, (la_int64_t)size);
+                        if (archive_write_header(a, e) != ARCHIVE_OK)
+                                die("tar: %s", archive_error_string(a));
+                        static char chunk[1 << 20];
+                        memset(chunk, (int)seed, sizeof(chunk));
+                        for (unsigned long long left = size; left > 0;) {
+                                size_t k = left < sizeof(chunk) ? (size_t)left : sizeof(chunk);
+                                if (archive_write_data(a, chunk, k) != (la_ssize_t)k)
+                                        die("tar: %s", archive_error_string(a));
+                                left -= k;
+                        }
+                        archive_entry_free(e);
                 } else if (strcmp(kind, "symlink") == 0 &&
                            sscanf(line, "symlink %4095s %4095s", p1, p2) == 2) {
                         pending = new_entry(p1, AE_IFLNK, 0777);

@@ -56,6 +56,24 @@ for d in var/lib/banger:770 var/lib/banger/logs:700 var/cache/banger:700 run/ban
         st=$(stat -c '%u %a' "$ROOT/${d%%:*}")
         check "/${d%%:*} owned by the owner, mode ${d##*:}" [ "$st" = "$UID_ ${d##*:}" ]
 done
+# netsvc's: root's (a staging tree made without root keeps the installer's uid)
+check "/var/lib/banger-netsvc owned by root, mode 0755" \
+        [ "$(stat -c '%u %a' "$ROOT/var/lib/banger-netsvc")" = "$(id -u) 755" ]
+# Install hands directories over by descriptors: a symlink the owner put in
+# place of one (run again as root, an upgrade would chmod and chown its
+# target) is refused and its target left as it was.
+mkdir -m 0755 "$ROOT.victim"
+mv "$ROOT/var/lib/banger/logs" "$ROOT/var/lib/banger/logs.real"
+ln -s "$ROOT.victim" "$ROOT/var/lib/banger/logs"
+out=$("$BANGER" system install --root "$ROOT" --owner "$OWNER" 2>&1) && rc=0 || rc=$?
+check "re-install refuses /var/lib/banger/logs turned into a symlink" \
+        bash -c '[ "$1" -ne 0 ] && grep -q "logs.*not a directory (a symlink?)" <<<"$2"' _ "$rc" "$out"
+check "  and leaves the symlink's target alone (mode 0755, not 0700)" \
+        [ "$(stat -c '%a' "$ROOT.victim")" = 755 ]
+rm "$ROOT/var/lib/banger/logs"
+mv "$ROOT/var/lib/banger/logs.real" "$ROOT/var/lib/banger/logs"
+rmdir "$ROOT.victim"
+check "re-install works again" "$BANGER" system install --root "$ROOT" --owner "$OWNER"
 
 json=$("$BANGER" system status --root "$ROOT" --json) && rc=0 || rc=$?
 check "status --json: installed, owner, $NFILES files" \
@@ -121,7 +139,7 @@ check "uninstall of nothing exits 3" [ "$rc" -eq 3 ]
 echo 'log_level = "debug"' > "$ROOT/etc/banger/config.toml"
 check "uninstall --purge" "$BANGER" system uninstall --root "$ROOT" --purge
 check "--purge leaves no file" [ -z "$(files_under)" ]
-for d in var/lib/banger var/cache/banger run/banger etc/banger; do
+for d in var/lib/banger var/cache/banger run/banger etc/banger var/lib/banger-netsvc; do
         check "--purge removed /$d" test ! -e "$ROOT/$d"
 done
 

@@ -52,8 +52,8 @@ check "netsvc exposure $s <= 2.5" awk -v s="$s" 'BEGIN { exit !(s <= 2.5) }'
 for n in gateway imagesvc vmsvc workspacesvc; do
         echo "banger-$n exposure: $(score "$U/banger-$n.service")"
 done
-check "netsvc keeps only CAP_NET_ADMIN CAP_CHOWN" \
-        grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN CAP_CHOWN' "$U/banger-netsvc.service"
+check "netsvc keeps only CAP_NET_ADMIN" \
+        grep -qx 'CapabilityBoundingSet=CAP_NET_ADMIN' "$U/banger-netsvc.service"
 check "netsvc uses networkd's sandbox" bash -c \
         "grep -qx 'SystemCallFilter=@system-service' $U/banger-netsvc.service &&
          grep -qx 'RestrictAddressFamilies=AF_UNIX AF_NETLINK AF_INET AF_INET6' $U/banger-netsvc.service &&

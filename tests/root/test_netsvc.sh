@@ -222,10 +222,13 @@ fi
 stop_netsvc
 inns ip tuntap add bgt999999 mode tap
 inns ip tuntap add keepme0 mode tap
+inns ip tuntap add bgforeign mode tap # another program's, its name merely starts with bg
 sqlite3 "$DB" "INSERT INTO taps(name, vm_name, created_unix_ms, state) VALUES ('bgt888888', 'ghost', 0, 'used'), ('bgt777777', NULL, 0, 'creating')"
 check "restart with orphans" start_netsvc
 check "orphan bg tap deleted" bash -c "! ip netns exec $NS ip link show bgt999999 >/dev/null 2>&1"
 check "a tap that is not banger's is left alone" inns ip link show keepme0
+check "a bg-named tap the pool does not name that way is left alone" inns ip link show bgforeign
+inns ip link del bgforeign
 check "in-use tap missing from the kernel re-created" inns ip link show bgt888888
 check "unfinished row undone" [ "$(sqlite3 "$DB" "SELECT count(*) FROM taps WHERE name = 'bgt777777'")" = 0 ]
 check "kernel and net.db agree after reconcile" consistent

@@ -25,6 +25,7 @@ struct fake_file {
         const char *text;
         mode_t mode;
         uid_t uid;
+        gid_t gid;
 };
 
 struct fake {
@@ -126,6 +127,7 @@ static int f_lstat(void *ud, const char *path, struct stat *st)
         memset(st, 0, sizeof(*st));
         st->st_mode = ff->mode;
         st->st_uid = ff->uid;
+        st->st_gid = ff->gid;
         return 0;
 }
 
@@ -288,7 +290,7 @@ static void test_tun(void **state)
         /* Root in system mode: the owner's access is read off the mode. */
         c->env.is_root = true;
         c->in.system_mode = true;
-        c->f.files[c->f.n_files++] = (struct fake_file){"/dev/net/tun", NULL, S_IFCHR | 0600, 0};
+        c->f.files[c->f.n_files++] = (struct fake_file){"/dev/net/tun", NULL, S_IFCHR | 0600, 0, 0};
         assert_row(c, doctor_check_tun, "tun", DOCTOR_WARN, "mode 0600");
         c->f.files[c->f.n_files - 1].mode = S_IFCHR | 0666;
         assert_row(c, doctor_check_tun, "tun", DOCTOR_PASS, "mode 0666");
@@ -514,7 +516,7 @@ static void test_disk(void **state)
         c->f.free_bytes = 512ULL << 20;
         assert_row(c, doctor_check_disk, "disk", DOCTOR_FAIL, "only 0.50 GiB");
         /* The nearest existing parent is measured. */
-        c->f.files[0] = (struct fake_file){"/var", NULL, S_IFDIR | 0755, 0};
+        c->f.files[0] = (struct fake_file){"/var", NULL, S_IFDIR | 0755, 0, 0};
         c->f.n_files = 1;
         assert_row(c, doctor_check_disk, "disk", DOCTOR_FAIL, "in /var (");
 }
@@ -571,6 +573,7 @@ static void fill_manifest(struct ctx *c)
         snprintf(m->owner, sizeof(m->owner), "alice");
         snprintf(m->group, sizeof(m->group), "alice");
         m->owner_uid = 1000;
+        m->owner_gid = 1000;
         snprintf(m->prefix, sizeof(m->prefix), "/usr/local");
         snprintf(m->libexecdir, sizeof(m->libexecdir), "/usr/local/libexec/banger");
         c->in.manifest = m;
@@ -580,17 +583,20 @@ static void fill_manifest(struct ctx *c)
 static char rendered[8][8192];
 static char unit_paths[8][128];
 
-/* The fake host holds /run/banger with five good sockets and every unit as
- * install rendered it. */
+/* The fake host holds /run/banger with the owner's four good sockets,
+ * /run/banger-netsvc with netsvc's (root's, group alice, 0660) and every
+ * unit as install rendered it. */
 static void fake_install(struct ctx *c)
 {
         size_t k = 0;
-        c->f.files[k++] = (struct fake_file){"/run/banger", NULL, S_IFDIR | 0770, 1000};
-        static const char *socks[] = {"/run/banger/gateway.sock", "/run/banger/netsvc.sock",
-                                      "/run/banger/imagesvc.sock", "/run/banger/vmsvc.sock",
-                                      "/run/banger/workspacesvc.sock"};
-        for (size_t i = 0; i < 5; i++)
-                c->f.files[k++] = (struct fake_file){socks[i], NULL, S_IFSOCK | 0600, 1000};
+        c->f.files[k++] = (struct fake_file){"/run/banger", NULL, S_IFDIR | 0770, 1000, 1000};
+        c->f.files[k++] = (struct fake_file){"/run/banger-netsvc", NULL, S_IFDIR | 0755, 0, 0};
+        c->f.files[k++] =
+            (struct fake_file){"/run/banger-netsvc/netsvc.sock", NULL, S_IFSOCK | 0660, 0, 1000};
+        static const char *socks[] = {"/run/banger/gateway.sock", "/run/banger/imagesvc.sock",
+                                      "/run/banger/vmsvc.sock", "/run/banger/workspacesvc.sock"};
+        for (size_t i = 0; i < 4; i++)
+                c->f.files[k++] = (struct fake_file){socks[i], NULL, S_IFSOCK | 0600, 1000, 1000};
         assert_true(units_n_embedded <= 8);
         for (size_t i = 0; i < units_n_embedded; i++) {
                 char *text = NULL, rel[128];
@@ -600,7 +606,8 @@ static void fake_install(struct ctx *c)
                 free(text);
                 assert_int_equal(units_install_path(units_embedded[i].name, rel, sizeof(rel)), 0);
                 snprintf(unit_paths[i], sizeof(unit_paths[i]), "/%s", rel);
-                c->f.files[k++] = (struct fake_file){unit_paths[i], rendered[i], S_IFREG | 0644, 0};
+                c->f.files[k++] =
+                    (struct fake_file){unit_paths[i], rendered[i], S_IFREG | 0644, 0, 0};
         }
         c->f.n_files = k;
 }
@@ -637,7 +644,9 @@ static void test_system(void **state)
         fill_manifest(c);
         fake_install(c);
         assert_row(c, doctor_check_system, "system.install", DOCTOR_PASS, "for alice (uid 1000)");
-        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_PASS, "5 sockets");
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_PASS,
+                   "4 sockets in /run/banger, each owned by alice with mode 0600; netsvc's in "
+                   "/run/banger-netsvc, root's, mode 0660 for group alice");
         assert_row(c, doctor_check_system, "system.units", DOCTOR_PASS, "match");
         snprintf(c->m.version, sizeof(c->m.version), "0.0.1");
         assert_row(c, doctor_check_system, "system.install", DOCTOR_WARN, "installed banger 0.0.1");
@@ -645,17 +654,42 @@ static void test_system(void **state)
         /* Sockets: one missing (WARN), one with a wrong mode or owner (FAIL). */
         file_of(c, "/run/banger/vmsvc.sock")->path = "/run/banger/gone";
         assert_row(c, doctor_check_system, "system.sockets", DOCTOR_WARN, "vmsvc.sock missing");
-        file_of(c, "/run/banger/netsvc.sock")->uid = 0;
+        file_of(c, "/run/banger/imagesvc.sock")->uid = 0;
         assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
-                   "netsvc.sock belongs to uid 0");
-        file_of(c, "/run/banger/netsvc.sock")->uid = 1000;
-        file_of(c, "/run/banger/netsvc.sock")->mode = S_IFSOCK | 0660;
-        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL, "mode 0660");
-        file_of(c, "/run/banger/netsvc.sock")->mode = S_IFSOCK | 0600;
+                   "imagesvc.sock belongs to uid 0, not alice");
+        file_of(c, "/run/banger/imagesvc.sock")->uid = 1000;
+        file_of(c, "/run/banger/imagesvc.sock")->mode = S_IFSOCK | 0660;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
+                   "imagesvc.sock has mode 0660, not 0600");
+        file_of(c, "/run/banger/imagesvc.sock")->mode = S_IFSOCK | 0600;
         file_of(c, "/run/banger/gone")->path = "/run/banger/vmsvc.sock";
         file_of(c, "/run/banger")->mode = S_IFDIR | 0777;
         assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL, "mode 0777");
         file_of(c, "/run/banger")->mode = S_IFDIR | 0770;
+        /* netsvc's socket is root's, in the owner's group, 0660; its
+         * directory root's alone. The old layout (the owner's socket in the
+         * owner's directory) FAILs. */
+        struct fake_file *ns = file_of(c, "/run/banger-netsvc/netsvc.sock");
+        ns->uid = 1000;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
+                   "netsvc.sock belongs to uid 1000, not root (uid 0)");
+        ns->uid = 0;
+        ns->gid = 0;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
+                   "netsvc.sock is in group 0, not the owner's alice (gid 1000)");
+        ns->gid = 1000;
+        ns->mode = S_IFSOCK | 0666;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
+                   "netsvc.sock has mode 0666, not 0660");
+        ns->mode = S_IFSOCK | 0660;
+        file_of(c, "/run/banger-netsvc")->uid = 1000;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL,
+                   "/run/banger-netsvc is a directory of uid 1000 mode 0755 (want root's");
+        file_of(c, "/run/banger-netsvc")->uid = 0;
+        file_of(c, "/run/banger-netsvc")->mode = S_IFDIR | 0775;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_FAIL, "mode 0775");
+        file_of(c, "/run/banger-netsvc")->mode = S_IFDIR | 0755;
+        assert_row(c, doctor_check_system, "system.sockets", DOCTOR_PASS, "4 sockets");
 
         /* Units: hardening removed (FAIL), something added (WARN), a drop-in
          * (WARN), a file missing (FAIL). */
@@ -676,7 +710,7 @@ static void test_system(void **state)
         file_of(c, unit_paths[gi])->text = rendered[gi];
         assert_row(c, doctor_check_system, "system.units", DOCTOR_PASS, "match");
         c->f.files[c->f.n_files++] = (struct fake_file){
-            "/etc/systemd/system/banger-vmsvc.service.d", NULL, S_IFDIR | 0755, 0};
+            "/etc/systemd/system/banger-vmsvc.service.d", NULL, S_IFDIR | 0755, 0, 0};
         assert_row(c, doctor_check_system, "system.units", DOCTOR_WARN, "drop-in directory");
         c->f.n_files--;
         file_of(c, "/etc/tmpfiles.d/banger.conf")->text = NULL;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -462,6 +463,130 @@ static void test_big_dir(void **state)
         assert_int_equal(stat_of(fs, "big").nlink, 52);
         FAILS(ENOENT, ext4_lookup(fs, "big/file-with-a-longish-name-00000", NULL, err));
         close_and_check(fs, img);
+}
+
+static double cpu_seconds(void)
+{
+        struct rusage ru;
+        assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Removing or replacing every name of a big directory costs about what
+ * making them did: one block per name, not a scan of the directory per name
+ * (which made the whiteouts of a hostile layer O(N^2)). CPU time, so a
+ * loaded machine does not matter; the quadratic version took over ten times
+ * longer here. */
+static void test_unlink_many(void **state)
+{
+        const int n = 40000;
+        struct ext4_fs *fs = mk(256 << 20, &(struct ext4_create_opts){.inodes = 50000});
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        OK(ext4_mkdir(fs, "d", &d, err));
+        char path[64];
+        double t0 = cpu_seconds();
+        for (int i = 0; i < n; i++) {
+                snprintf(path, sizeof(path), "d/a-whiteout-target-%06d", i);
+                OK(ext4_write_file(fs, path, &f, NULL, 0, err));
+        }
+        double made = cpu_seconds() - t0;
+        t0 = cpu_seconds();
+        for (int i = n - 1; i >= 0; i -= 2) {
+                snprintf(path, sizeof(path), "d/a-whiteout-target-%06d", i);
+                OK(ext4_write_file(fs, path, &f, "new", 3, err)); /* replaced */
+                snprintf(path, sizeof(path), "d/a-whiteout-target-%06d", i - 1);
+                OK(ext4_unlink(fs, path, err));
+        }
+        double changed = cpu_seconds() - t0;
+        fprintf(stderr, "%d names: made in %.2f s CPU, half replaced and half removed in %.2f s\n",
+                n, made, changed);
+        assert_true(changed < 3 * made + 1.0);
+        close_and_check(fs, img);
+        fs = reopen();
+        expect_content(fs, "d/a-whiteout-target-000001", "new", 3);
+        FAILS(ENOENT, ext4_lookup(fs, "d/a-whiteout-target-000000", NULL, err));
+        /* and in a directory read back from disk (no remembered blocks) */
+        for (int i = 1; i < n; i += 2) {
+                snprintf(path, sizeof(path), "d/a-whiteout-target-%06d", i);
+                if (i % 1000 == 1)
+                        OK(ext4_unlink(fs, path, err));
+        }
+        close_and_check(fs, img);
+}
+
+/* More subdirectories than a link count holds (dir_nlink: count 1), then
+ * back below: the count is exact again, counted once, not per removal. */
+static void test_many_subdirs(void **state)
+{
+        const int n = 65010;
+        struct ext4_fs *fs = mk(400 << 20, &(struct ext4_create_opts){.inodes = 70000});
+        struct ext4_meta d = meta(S_IFDIR | 0755, 0, 0);
+        OK(ext4_mkdir(fs, "top", &d, err));
+        char path[64];
+        for (int i = 0; i < n; i++) {
+                snprintf(path, sizeof(path), "top/%05d", i);
+                OK(ext4_mkdir(fs, path, &d, err));
+        }
+        assert_int_equal(stat_of(fs, "top").nlink, 1);
+        for (int i = 0; i < 30; i++) {
+                snprintf(path, sizeof(path), "top/%05d", i);
+                OK(ext4_remove_tree(fs, path, err));
+        }
+        assert_int_equal(stat_of(fs, "top").nlink, n - 30 + 2);
+        OK(ext4_mkdir(fs, "top/again", &d, err));
+        assert_int_equal(stat_of(fs, "top").nlink, n - 29 + 2);
+        close_and_check(fs, img);
+}
+
+/* Times outside what an inode holds (a layer's atime of INT64_MAX, negative
+ * or too large nanoseconds) are stored clamped, as the kernel does, with no
+ * arithmetic overflow on the way. */
+static void test_time_range(void **state)
+{
+        struct ext4_fs *fs = mk(32 << 20, NULL);
+        struct ext4_meta m = meta(S_IFREG | 0644, 0, 0);
+        m.atime = (struct timespec){.tv_sec = INT64_MAX, .tv_nsec = 5};
+        m.mtime = (struct timespec){.tv_sec = INT64_MIN, .tv_nsec = -1};
+        m.ctime = (struct timespec){.tv_sec = EXT4_TIME_MAX + 1, .tv_nsec = 1000000000};
+        OK(ext4_write_file(fs, "far", &m, "x", 1, err));
+        struct ext4_meta g = meta(S_IFREG | 0644, 0, 0);
+        g.atime = (struct timespec){.tv_sec = -1, .tv_nsec = 0};
+        g.mtime = (struct timespec){.tv_sec = 4102444800LL, .tv_nsec = 999999999}; /* 2100 */
+        g.ctime = (struct timespec){.tv_sec = EXT4_TIME_MIN, .tv_nsec = 1};
+        OK(ext4_write_file(fs, "edge", &g, "x", 1, err));
+        close_and_check(fs, img);
+        fs = reopen();
+        struct ext4_stat st = stat_of(fs, "far");
+        assert_true(st.atime.tv_sec == EXT4_TIME_MAX && st.atime.tv_nsec == 5);
+        assert_true(st.mtime.tv_sec == EXT4_TIME_MIN && st.mtime.tv_nsec == 0);
+        assert_true(st.ctime.tv_sec == EXT4_TIME_MAX && st.ctime.tv_nsec == 0);
+        st = stat_of(fs, "edge");
+        assert_true(st.atime.tv_sec == -1 && st.atime.tv_nsec == 0);
+        assert_true(st.mtime.tv_sec == 4102444800LL && st.mtime.tv_nsec == 999999999);
+        assert_true(st.ctime.tv_sec == EXT4_TIME_MIN && st.ctime.tv_nsec == 1);
+        ext4_free(fs);
+}
+
+/* A streamed file still open when its image is closed or dropped: the image
+ * goes, and the file keeps no pointer into it (ASan saw a use after free),
+ * failing cleanly instead. */
+static void test_file_open_at_close(void **state)
+{
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_file *file = NULL;
+        struct ext4_fs *fs = mk(32 << 20, NULL);
+        OK(ext4_file_create(fs, "open", &f, &file, err));
+        OK(ext4_file_write(file, "abc", 3, err));
+        FAILS(EBUSY, ext4_close(fs, err));
+        FAILS(EBADF, ext4_file_write(file, "d", 1, err));
+        FAILS(EBADF, ext4_file_close(file, err));
+        fs = mk(32 << 20, NULL);
+        OK(ext4_file_create(fs, "open", &f, &file, err));
+        OK(ext4_file_write(file, "abc", 3, err));
+        ext4_free(fs);
+        FAILS(EBADF, ext4_file_close(file, err));
 }
 
 static uint64_t rng_state;
@@ -973,6 +1098,10 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_add_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_readdir_copy_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_estimate_and_variants, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_unlink_many, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_many_subdirs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_file_open_at_close, setup, teardown),
         };
         return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }

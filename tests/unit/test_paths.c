@@ -28,6 +28,8 @@ static const char *const vars[] = {
     "BANGER_STATE_DIR",
     "BANGER_CACHE_DIR",
     "BANGER_RUNTIME_DIR",
+    "BANGER_NET_STATE_DIR",
+    "BANGER_NET_RUNTIME_DIR",
 };
 
 static int clear_env(void **state)
@@ -289,6 +291,56 @@ static void test_socket_too_long(void **state)
         assert_int_equal(bg_paths_pidfile(&p, "abcdefgh", out, sizeof(out)), 0);
 }
 
+/* netsvc's own directories: apart from the owner's in system mode, the
+ * owner's state and runtime dirs in user mode; its socket, pidfile, lock and
+ * database follow them, nobody else's do. */
+static void test_net_dirs(void **state)
+{
+        struct bg_paths p;
+        char out[256];
+        init_ok(&p, BG_PATHS_SYSTEM);
+        assert_string_equal(p.net_state_dir, "/var/lib/banger-netsvc");
+        assert_string_equal(p.net_runtime_dir, "/run/banger-netsvc");
+        assert_int_equal(bg_paths_socket(&p, "netsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/run/banger-netsvc/netsvc.sock");
+        assert_int_equal(bg_paths_pidfile(&p, "netsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/run/banger-netsvc/netsvc.pid");
+        assert_int_equal(bg_paths_lock(&p, "netsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/run/banger-netsvc/netsvc.lock");
+        assert_int_equal(bg_paths_db(&p, "net", out, sizeof(out)), 0);
+        assert_string_equal(out, "/var/lib/banger-netsvc/net.db");
+        assert_int_equal(bg_paths_socket(&p, "vmsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/run/banger/vmsvc.sock");
+        assert_int_equal(bg_paths_lock(&p, "vmsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/run/banger/vmsvc.lock");
+        assert_int_equal(bg_paths_db(&p, "vms", out, sizeof(out)), 0);
+        assert_string_equal(out, "/var/lib/banger/vms.db");
+        /* Moving the owner's directories does not move netsvc's. */
+        setenv("BANGER_RUNTIME_DIR", "/x/run", 1);
+        init_ok(&p, BG_PATHS_SYSTEM);
+        assert_string_equal(p.net_runtime_dir, "/run/banger-netsvc");
+
+        /* User mode: one user runs everything, in the same directories. */
+        unsetenv("BANGER_RUNTIME_DIR");
+        setenv("BANGER_HOME", "/bh", 1);
+        init_ok(&p, BG_PATHS_AUTO);
+        assert_string_equal(p.net_state_dir, "/bh/state");
+        assert_string_equal(p.net_runtime_dir, "/bh/run");
+        assert_int_equal(bg_paths_socket(&p, "netsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/bh/run/netsvc.sock");
+        setenv("BANGER_NET_STATE_DIR", "/n/state", 1);
+        setenv("BANGER_NET_RUNTIME_DIR", "/n/run/", 1);
+        init_ok(&p, BG_PATHS_AUTO);
+        assert_int_equal(bg_paths_db(&p, "net", out, sizeof(out)), 0);
+        assert_string_equal(out, "/n/state/net.db");
+        assert_int_equal(bg_paths_pidfile(&p, "netsvc", out, sizeof(out)), 0);
+        assert_string_equal(out, "/n/run/netsvc.pid");
+        setenv("BANGER_NET_RUNTIME_DIR", "relative", 1);
+        struct bg_error err = {};
+        assert_int_equal(bg_paths_init(&p, BG_PATHS_AUTO, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "BANGER_NET_RUNTIME_DIR"));
+}
+
 struct tmp {
         char dir[256];
 };
@@ -349,6 +401,62 @@ static void test_ensure(void **state)
         assert_int_equal(bg_paths_ensure(&p, &err), -ENOTDIR);
         assert_non_null(strstr(err.msg, cache));
 
+        rm_tree(t.dir);
+}
+
+/* Only root can own what the check wants; as anyone else every directory
+ * is refused, which is checked too. */
+static void test_root_only(void **state)
+{
+        struct tmp t;
+        make_tmp(&t);
+        char d[400], sub[500];
+        snprintf(d, sizeof(d), "%s/net", t.dir);
+        snprintf(sub, sizeof(sub), "%s/run", d);
+        assert_int_equal(mkdir_p(sub, 0755), 0);
+        struct bg_error err = {};
+        if (geteuid() != 0) {
+                assert_int_equal(bg_paths_check_root_only(sub, &err), -EPERM);
+                assert_non_null(strstr(err.msg, "root alone"));
+                rm_tree(t.dir);
+                return;
+        }
+        assert_int_equal(chmod(t.dir, 0700), 0);
+        assert_int_equal(bg_paths_check_root_only(sub, &err), 0);
+        /* Writable by a group: refused, naming it. */
+        assert_int_equal(chmod(sub, 0770), 0);
+        assert_int_equal(bg_paths_check_root_only(sub, &err), -EPERM);
+        assert_non_null(strstr(err.msg, sub));
+        assert_non_null(strstr(err.msg, "mode 0770"));
+        /* Sticky does not help the directory itself... */
+        assert_int_equal(chmod(sub, 01777), 0);
+        assert_int_equal(bg_paths_check_root_only(sub, &err), -EPERM);
+        assert_int_equal(chmod(sub, 0755), 0);
+        /* ...but a sticky directory above it (like /tmp) is fine. */
+        assert_int_equal(chmod(d, 01777), 0);
+        assert_int_equal(bg_paths_check_root_only(sub, &err), 0);
+        /* A directory above it that someone else owns: refused. */
+        assert_int_equal(chmod(d, 0755), 0);
+        assert_int_equal(chown(d, 1234, 1234), 0);
+        bg_error_clear(&err);
+        assert_int_equal(bg_paths_check_root_only(sub, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "above"));
+        assert_non_null(strstr(err.msg, "uid 1234"));
+        /* bg_paths_ensure_net makes the directories and applies the check. */
+        assert_int_equal(chown(d, 0, 0), 0);
+        char ns[500], nr[500];
+        snprintf(ns, sizeof(ns), "%s/ns", d);
+        snprintf(nr, sizeof(nr), "%s/nr", d);
+        setenv("BANGER_HOME", t.dir, 1);
+        setenv("BANGER_NET_STATE_DIR", ns, 1);
+        setenv("BANGER_NET_RUNTIME_DIR", nr, 1);
+        struct bg_paths p;
+        init_ok(&p, BG_PATHS_AUTO);
+        assert_int_equal(bg_paths_ensure_net(&p, &err), 0);
+        assert_int_equal(mode_of(ns), 0755);
+        assert_int_equal(chown(nr, 1234, 1234), 0);
+        assert_int_equal(bg_paths_ensure_net(&p, &err), -EPERM);
+        assert_non_null(strstr(err.msg, nr));
         rm_tree(t.dir);
 }
 
@@ -418,7 +526,7 @@ int main(void)
             T(test_user_xdg),  T(test_user_fallbacks), T(test_user_no_home),    T(test_banger_home),
             T(test_overrides), T(test_system_paths),   T(test_banger_mode),     T(test_auto_detect),
             T(test_too_long),  T(test_file_paths),     T(test_socket_too_long), T(test_ensure),
-            T(test_assets),
+            T(test_net_dirs),  T(test_root_only),      T(test_assets),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

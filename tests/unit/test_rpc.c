@@ -111,6 +111,7 @@ static void test_status_mappings(void **state)
         assert_int_equal(rpc_code_from_string("NOPE"), -EINVAL);
         assert_int_equal(rpc_code_from_errno(EACCES), RPC_PERMISSION_DENIED);
         assert_int_equal(rpc_code_from_errno(ENOMEM), RPC_RESOURCE_EXHAUSTED);
+        assert_int_equal(rpc_code_from_errno(EFBIG), RPC_RESOURCE_EXHAUSTED);
         assert_int_equal(rpc_code_from_errno(ECONNRESET), RPC_UNAVAILABLE);
         assert_int_equal(rpc_code_from_errno(ELOOP), RPC_INVALID_ARGUMENT);
         assert_int_equal(rpc_code_from_errno(EXDEV), RPC_INTERNAL);
