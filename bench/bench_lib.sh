@@ -16,6 +16,12 @@ bench_result() {
 # bench_cannot_run TEXT: the benchmark could not run (exit 1).
 bench_cannot_run() {
         say "could not run: $*"
+        local f
+        for f in "${BANGER_HOME:-/nonexistent}"/state/logs/*.log; do
+                [ -f "$f" ] || continue
+                echo "--- last lines of $f"
+                tail -n 15 "$f"
+        done
         exit 1
 }
 

@@ -72,7 +72,9 @@ for b in "${RUN[@]}"; do
         sk=$(grep -m1 '^BANGER-SKIP: ' "$log" | sed 's/^BANGER-SKIP: //')
         if [ "$rc" -ne 0 ]; then
                 row "$b" - - - - "FAILED (exit $rc)"
-                FAILED+=("$b: exit $rc")
+                # The reason, so that the tail of a CI log says it.
+                why=$(grep -m1 'could not run' "$log" || grep -v '^\[' "$log" | tail -3 | tr '\n' ' ')
+                FAILED+=("$b: exit $rc: ${why:0:400}")
         elif [ -n "$sk" ] && [ "$n" -eq 0 ]; then
                 id=${sk%%:*}
                 row "$b" - - - - "SKIPPED ($sk)"
