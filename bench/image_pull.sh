@@ -116,8 +116,8 @@ wait_for() { # wait_for SECONDS command...
         return 1
 }
 . "$(dirname "$0")/../tests/integration/registry_lib.sh"
-P=$(free_port)
-registry_start "$W/registry" "$P" || exit 1
+registry_start "$W/registry" || exit 1
+P=$REGISTRY_PORT
 REG_PID=$REGISTRY_PID
 REF="127.0.0.1:$P/bench/debian:$SUITE"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"

@@ -62,8 +62,8 @@ trap cleanup EXIT
 
 # ---- registry -----------------------------------------------------------------
 . "$HERE/registry_lib.sh"
-P=$(free_port)
-registry_start "$W/registry" "$P" || { echo "FAIL: docker-registry did not start" >&2; exit 1; }
+registry_start "$W/registry" || { echo "FAIL: docker-registry did not start" >&2; exit 1; }
+P=$REGISTRY_PORT
 REG_PID=$REGISTRY_PID
 R="127.0.0.1:$P"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"

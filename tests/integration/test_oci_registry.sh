@@ -76,8 +76,8 @@ POLICY="$W/policy.json"
 echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$POLICY"
 
 . "$(dirname "$0")/registry_lib.sh"
-start_registry() { # name port [htpasswd]
-        registry_start "$W/$1" "$2" "${3:-}" || return 1
+start_registry() { # name [htpasswd]; sets REGISTRY_PORT
+        registry_start "$W/$1" "${2:-}" || return 1
         PIDS+=("$REGISTRY_PID")
 }
 
@@ -87,8 +87,8 @@ dbg() { debugfs -R "$1" "$2" 2>/dev/null; }
 no_tmp() { ! find "$1" -name '.tmp-*' | grep -q .; }
 
 # ---- open registry ----------------------------------------------------------
-P1=$(free_port)
-start_registry open "$P1" || { echo "docker-registry did not start"; exit 1; }
+start_registry open || { echo "docker-registry did not start"; exit 1; }
+P1=$REGISTRY_PORT
 skopeo --policy "$POLICY" copy -q --all --dest-tls-verify=false "oci:$W/layout:v1" \
         "docker://127.0.0.1:$P1/test/img:v1"
 pass "skopeo pushed a multi-arch image"
@@ -170,8 +170,8 @@ fi
 
 # ---- htpasswd registry (Basic) ------------------------------------------------
 htpasswd -Bbc "$W/htpasswd" alice wonderland 2> /dev/null
-P2=$(free_port)
-start_registry basic "$P2" "$W/htpasswd" || { echo "docker-registry (htpasswd) did not start"; exit 1; }
+start_registry basic "$W/htpasswd" || { echo "docker-registry (htpasswd) did not start"; exit 1; }
+P2=$REGISTRY_PORT
 skopeo --policy "$POLICY" copy -q --all --dest-tls-verify=false --dest-creds alice:wonderland \
         "oci:$W/layout:v1" "docker://127.0.0.1:$P2/test/img:v1"
 if "$PULL" --cache "$W/cache2" "127.0.0.1:$P2/test/img:v1" "$W/b.ext4" > /dev/null 2> "$W/err"; then
