@@ -25,18 +25,17 @@ bench_cannot_run() {
         exit 1
 }
 
-# bench_vm_setup PREFIX: in a temporary BANGER_HOME, downloads the kernel
-# (cached in BUILD/e2e-cache) and builds the default image on the host network
-# with only imagesvc and the gateway, then runs the calling script again in a
+# bench_vm_setup PREFIX: in a temporary BANGER_HOME, the default kernel and
+# image (tests/e2e/golden_seed.sh: built once per build, then copied), then runs the calling script again in a
 # fresh network namespace (BENCH_IN_NS=1) and exits with its status; inside
 # it, returns.
+. "$BANGER_SOURCE_DIR/tests/e2e/golden_seed.sh"
+
 bench_vm_setup() {
         local prefix=$1 p
         [ -n "${BENCH_IN_NS:-}" ] && return 0
         export BANGER_HOME
         BANGER_HOME=$(mktemp -d "/tmp/$prefix.XXXXXX")
-        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
-        mkdir -p "$BANGER_CACHE_DIR"
         bench_cleanup() {
                 "$B" daemon stop --timeout 10 >/dev/null 2>&1
                 local p
@@ -48,18 +47,8 @@ bench_vm_setup() {
                 rm -rf "$BANGER_HOME"
         }
         trap bench_cleanup EXIT
-        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.log" 2>&1 &
-        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.log" 2>&1 &
-        for _ in $(seq 100); do "$B" image list >/dev/null 2>&1 && break; sleep 0.1; done
-        "$B" kernel pull debian-cloud-amd64 >/dev/null 2>"$BANGER_HOME/err" ||
-                bench_cannot_run "kernel pull: $(tail -1 "$BANGER_HOME/err")"
-        "$B" image build golden >/dev/null 2>"$BANGER_HOME/err" ||
-                bench_cannot_run "image build: $(tail -1 "$BANGER_HOME/err")"
-        "$B" daemon stop --timeout 10 >/dev/null 2>&1
-        for p in /proc/[0-9]*; do
-                grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null && kill "${p#/proc/}" 2>/dev/null
-        done
-        sleep 0.5
+        # kernel and golden image: built once per build, then copied
+        golden_seed "$B" "$BIN" || bench_cannot_run "kernel pull / image build: $(tail -1 "$BANGER_HOME/err")"
         NS=$prefix$$
         ip netns add "$NS" || bench_cannot_run "ip netns add $NS failed"
         ip -n "$NS" link set lo up

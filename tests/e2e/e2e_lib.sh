@@ -1,6 +1,6 @@
 # Shared start of the e2e scripts: sourced after testlib.sh; e2e_setup "$@"
-# downloads the kernel (cached in BUILD/e2e-cache) and builds the default
-# image on the host network with only imagesvc and the gateway, then runs the
+# puts the default kernel and image into a new BANGER_HOME (golden_seed.sh:
+# built once per build on the host network, then copied), then runs the
 # calling script again inside a fresh network namespace (BANGER_E2E_IN_NS=1),
 # where netsvc's bridge, taps and nft rules and the VMs never touch the host.
 # In the namespace it returns; outside it exits with the inner run's status.
@@ -24,6 +24,8 @@ e2e_config() {
         } > "$BANGER_HOME/config/config.toml"
 }
 
+. "$(dirname "${BASH_SOURCE[0]}")/golden_seed.sh"
+
 e2e_setup() {
         if [ -n "${BANGER_E2E_IN_NS:-}" ]; then
                 e2e_config </dev/null
@@ -43,23 +45,15 @@ e2e_setup() {
         need_mirror "$mirror"
         new_home
         trap - EXIT
-        export BANGER_CACHE_DIR="$BANGER_BUILD_DIR/e2e-cache"
-        mkdir -p "$BANGER_CACHE_DIR"
-        "$BIN/banger-imagesvc" --owner-uid 0 >"$BANGER_HOME/imagesvc.phase1.log" 2>&1 &
-        "$BIN/banger-gateway" --owner-uid 0 >"$BANGER_HOME/gateway.phase1.log" 2>&1 &
-        wait_for 10 test -S "$BANGER_HOME/run/gateway.sock"
-        wait_for 10 test -S "$BANGER_HOME/run/imagesvc.sock"
-        wait_for 10 "$B" image list
         t0=$(date +%s)
-        check "kernel pull debian-cloud-amd64" "$B" kernel pull debian-cloud-amd64
-        echo "  kernel: $(( $(date +%s) - t0 )) s"
-        t0=$(date +%s)
-        check "image build golden" "$B" image build golden
-        echo "  image: $(( $(date +%s) - t0 )) s"
-        img=$("$B" image show golden --json) || img='{}'
-        check "image has init and sshd" bash -c 'jq -e ".has_init and .has_sshd" <<<"$1" >/dev/null' _ "$img"
-        kill "$(svc_pid gateway)" "$(svc_pid imagesvc)" 2>/dev/null
-        wait
+        # kernel and golden image: built once per build, then copied
+        # (tests/e2e/golden_seed.sh)
+        if golden_seed "$B" "$BIN"; then
+                pass "kernel debian-cloud-amd64 and image golden ($GOLDEN_SEED)"
+        else
+                fail "kernel pull / image build golden: $(tail -3 "$BANGER_HOME/err")"
+        fi
+        echo "  kernel + image ($GOLDEN_SEED): $(( $(date +%s) - t0 )) s"
         [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
         NS=bge2e$$
         ip netns add "$NS" || { cleanup_home; setup_fail "ip netns add $NS failed"; }
