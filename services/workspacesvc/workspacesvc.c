@@ -703,6 +703,14 @@ static int workspace_health(struct workspacesvc *v, const Banger__V1__HealthRequ
         return daemon_health(v->d, in, out, call, err);
 }
 
+static int workspace_list_ops(struct workspacesvc *v, const Banger__V1__ListOperationsRequest *in,
+                              Banger__V1__ListOperationsResponse *out,
+                              const struct rpc_call *call, struct bg_error *err)
+{
+        (void)call;
+        return ops_list(v->ops, in->include_done, out, err);
+}
+
 const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("Health", workspace_health),
         RPC_METHOD("Prepare", workspace_prepare),
@@ -715,6 +723,7 @@ const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("CancelOperation", workspace_cancel_op),
         RPC_METHOD("WriteWorkDisk", workspace_write_disk),
         RPC_METHOD("Forget", workspace_forget),
+        RPC_METHOD("ListOperations", workspace_list_ops),
 };
 const size_t workspacesvc_n_workspace_methods = ELEMENTSOF(workspacesvc_workspace_methods);
 
