@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "config/config.h"
+#include "ssh/ssh_key.h"
 #include "util/fileio.h"
 #include "util/names.h"
 #include "util/run.h"
@@ -230,7 +231,11 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 bg_config_free(&cfg);
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s is not a git repository", path);
         }
-        snprintf(c.key, sizeof(c.key), "%s/ssh/id_ed25519", cli->paths.config_dir);
+        if (bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, c.key, sizeof(c.key),
+                            &err) < 0) {
+                bg_config_free(&cfg);
+                return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        }
 
         if (cli_gateway(cli, &c.gw, &st) < 0) {
                 bg_config_free(&cfg);

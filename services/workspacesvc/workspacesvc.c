@@ -15,6 +15,7 @@
 
 #include "banger/v1/workspace.pb-c.h"
 #include "log/log.h"
+#include "ssh/ssh_key.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 #include "ws_disk.h"
@@ -738,7 +739,9 @@ int workspacesvc_register(struct workspacesvc *v, struct bg_error *err)
         bg_paths_socket_url(&v->d->paths, "vmsvc", url, sizeof(url));
         if ((r = rpc_client_open(url, NULL, &v->vmsvc, err)) < 0)
                 return r;
-        snprintf(v->key_path, sizeof(v->key_path), "%s/ssh/id_ed25519", v->d->paths.config_dir);
+        if ((r = bg_ssh_key_path(v->d->cfg.ssh.key_path, v->d->paths.config_dir, v->key_path,
+                                 sizeof(v->key_path), err)) < 0)
+                return r;
         snprintf(v->exports_dir, sizeof(v->exports_dir), "%s/exports", v->d->paths.state_dir);
         if (mkdir(v->exports_dir, 0700) < 0 && errno != EEXIST)
                 return bg_error_errno(err, -errno, "create %s", v->exports_dir);

@@ -10,7 +10,11 @@
 #   - a missing kernel that cannot be pulled fails before anything is pulled;
 #   - `vm create --no-start` leaves the VM stopped, `banger ops --all` lists
 #     the pull and the creates of every service, `vm ping` of a stopped or an
-#     unknown VM fails with the documented exit codes.
+#     unknown VM fails with the documented exit codes;
+#   - config ssh.key_path (item 6): a relative path, a key open to others, a
+#     .pub file and a passphrase-protected key are refused by `config check`
+#     with the fix; a good one is what VMs get in authorized_keys and what
+#     the ssh config names, and banger makes no key of its own.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
 need_root "banger daemon start starts banger-netsvc"
@@ -54,6 +58,28 @@ skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/busy:v1
         setup_fail "skopeo could not push to the local registry"
 
 mkdir -p "$BANGER_HOME/config"
+CFG="$BANGER_HOME/config/config.toml"
+need_tools ssh-keygen debugfs
+ssh-keygen -q -t ed25519 -N "" -C mine -f "$W/mykey"
+ssh-keygen -q -t ed25519 -N "secret" -C locked -f "$W/locked"
+cfg_key() { printf '[ssh]\nkey_path = "%s"\n' "$1" > "$CFG"; }
+cfg_refused() { # cfg_refused PATH TEXT: config check fails (2) saying TEXT
+        cfg_key "$1"
+        local rc=0 out
+        out=$("$BANGER" config check 2>&1) || rc=$?
+        [ "$rc" -eq 2 ] && grep -qF -- "$2" <<<"$out" || { echo "got ($rc): $out" >&2; return 1; }
+}
+check "ssh.key_path: a relative path is refused" cfg_refused "mykey" "must be an absolute path or start with ~/"
+check "ssh.key_path: a missing key is refused" cfg_refused "$W/nokey" "ssh.key_path $W/nokey: cannot use it"
+chmod 644 "$W/mykey"
+check "ssh.key_path: a key open to others is refused with the fix" cfg_refused "$W/mykey" "chmod 600 $W/mykey"
+chmod 600 "$W/mykey"
+chmod 600 "$W/mykey.pub"
+check "ssh.key_path: a .pub file is refused" cfg_refused "$W/mykey.pub" "is not a private key"
+check "ssh.key_path: a passphrase-protected key is refused" cfg_refused "$W/locked" "passphrase"
+cfg_key "$W/mykey"
+check "ssh.key_path: a good key passes config check" "$BANGER" config check
+
 "$KERNEL_MKIMAGE" bzimage "$W/bzImage" 512
 check "daemon start" "$BANGER" daemon start --timeout 20
 "$BANGER" kernel import "$W/bzImage" --name k1 >/dev/null 2>"$W/err" || fail_stop "kernel import: $(cat "$W/err")"
@@ -82,6 +108,14 @@ check "progress showed the image stage first" grep -q "^stage 1/4: image" "$W/er
 check "the image was pulled under its default name" bash -c '"$1" image show busy-v1 --json | jq -e ".ref | endswith(\"test/busy:v1\")" >/dev/null' _ "$BANGER"
 check "the VM uses the pulled image" bash -c '"$1" vm show a1 --json | jq -e ".image == \"busy-v1\"" >/dev/null' _ "$BANGER"
 check "--no-start leaves the VM stopped" bash -c '"$1" vm show a1 --json | jq -e ".state == \"stopped\" and .pid == 0" >/dev/null' _ "$BANGER"
+
+# ssh.key_path: the VM's authorized_keys holds that key, the ssh config names
+# it, and banger made no key of its own.
+a1_id=$("$BANGER" vm show a1 --json | jq -r .id)
+auth=$(debugfs -R "cat /.ssh/authorized_keys" "$BANGER_HOME/state/vms/$a1_id/work.ext4" 2>/dev/null)
+check "ssh.key_path: authorized_keys has the configured key" grep -qF "$(cut -d' ' -f1,2 "$W/mykey.pub")" <<<"$auth"
+check "ssh.key_path: the ssh config names it" grep -qF "IdentityFile \"$W/mykey\"" "$BANGER_HOME/config/ssh/config" || cat "$BANGER_HOME/config/ssh/config" >&2
+check "ssh.key_path: no banger key was made" [ ! -e "$BANGER_HOME/config/ssh/id_ed25519" ]
 
 # 4. The second create reuses it: no second pull.
 check "second create with the same reference" "$BANGER" vm create --image "$R/test/busy:v1" --kernel k1 --no-start --name a2
