@@ -122,6 +122,7 @@ check "second create with the same reference" "$BANGER" vm create --image "$R/te
 pulls=$("$BANGER" ops --all --json | jq '[.[] | select(.kind == "image.pull")] | length')
 check "one pull for two creates (got $pulls)" [ "$pulls" -eq 1 ]
 check "ops lists the VM creates" bash -c '"$1" ops --all --json | jq -e "[.[] | select(.service == \"vm\" and .kind == \"vm.create\" and .state == \"done\")] | length == 2" >/dev/null' _ "$BANGER"
+check "ops --all: every service (vm, template, image, kernel, workspace) answered" bash -c '"$1" ops --all >/dev/null 2>"$2/ops.err"; rc=$?; [ $rc -eq 0 ] && [ ! -s "$2/ops.err" ]' _ "$BANGER" "$W"
 check "ops (table) has a header and the pull" bash -c '"$1" ops --all | grep -q "^SERVICE" && "$1" ops --all | grep -q "image.pull"' _ "$BANGER"
 check "ops with nothing running says so" bash -c '"$1" ops 2>&1 | grep -q "no running operations"' _ "$BANGER"
 
