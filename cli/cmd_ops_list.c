@@ -18,8 +18,10 @@ static const struct {
         const char *service; /* protobuf service */
         const char *short_name;
 } op_services[] = {
-    {"banger.v1.VmService", "vm"},         {"banger.v1.TemplateService", "template"},
-    {"banger.v1.ImageService", "image"},   {"banger.v1.KernelService", "kernel"},
+    {"banger.v1.VmService", "vm"},
+    {"banger.v1.TemplateService", "template"},
+    {"banger.v1.ImageService", "image"},
+    {"banger.v1.KernelService", "kernel"},
     {"banger.v1.WorkspaceService", "workspace"},
 };
 
@@ -37,13 +39,12 @@ static const char *op_state(const Banger__V1__Operation *op)
 
 static json_t *op_json(const char *svc, const Banger__V1__Operation *op)
 {
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s,s:I,s:I}", "service", svc, "id",
-                              cli_utf8(op->id), "kind", cli_utf8(op->kind), "target",
-                              cli_utf8(op->target), "stage", cli_utf8(op->stage), "done_bytes",
-                              (json_int_t)op->done_bytes, "total_bytes",
-                              (json_int_t)op->total_bytes, "done", op->done, "state",
-                              op_state(op), "started_unix_ms", (json_int_t)op->started_unix_ms,
-                              "updated_unix_ms", (json_int_t)op->updated_unix_ms);
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:s,s:I,s:I}", "service", svc, "id", cli_utf8(op->id),
+            "kind", cli_utf8(op->kind), "target", cli_utf8(op->target), "stage",
+            cli_utf8(op->stage), "done_bytes", (json_int_t)op->done_bytes, "total_bytes",
+            (json_int_t)op->total_bytes, "done", op->done, "state", op_state(op), "started_unix_ms",
+            (json_int_t)op->started_unix_ms, "updated_unix_ms", (json_int_t)op->updated_unix_ms);
         if (o && op->done && op->status && op->status->message[0])
                 json_object_set_new(o, "message", json_string(cli_utf8(op->status->message)));
         return o;

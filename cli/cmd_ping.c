@@ -53,8 +53,8 @@ int cmd_vm_ping(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 if (r == 0) {
                         if (json)
                                 cli_print_json(json_pack(
-                                    "{s:s,s:b,s:f,s:i,s:s,s:I}", "vm", cli_utf8(argv[0]), "ok",
-                                    1, "rtt_ms", (double)rtt_us / 1000.0, "attempts", attempts,
+                                    "{s:s,s:b,s:f,s:i,s:s,s:I}", "vm", cli_utf8(argv[0]), "ok", 1,
+                                    "rtt_ms", (double)rtt_us / 1000.0, "attempts", attempts,
                                     "hostname", cli_utf8(h->hostname), "uptime_ms",
                                     (json_int_t)h->uptime_ms));
                         else
@@ -68,11 +68,10 @@ int cmd_vm_ping(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 sleep_msec(PING_RETRY_MS);
         }
         if (json)
-                cli_print_json(json_pack("{s:s,s:b,s:i,s:s,s:s}", "vm", cli_utf8(argv[0]), "ok", 0,
-                                         "attempts", attempts, "code",
-                                         rpc_code_to_string(st.code) ? rpc_code_to_string(st.code)
-                                                                     : "UNKNOWN",
-                                         "error", cli_utf8(st.message)));
+                cli_print_json(json_pack(
+                    "{s:s,s:b,s:i,s:s,s:s}", "vm", cli_utf8(argv[0]), "ok", 0, "attempts", attempts,
+                    "code", rpc_code_to_string(st.code) ? rpc_code_to_string(st.code) : "UNKNOWN",
+                    "error", cli_utf8(st.message)));
         if (ping_final(st.code))
                 return json ? rpc_code_to_exit(st.code) : cli_fail_status(&st);
         if (!json)

@@ -90,8 +90,7 @@ static int check_jailer(const struct doctor_env *env, const struct doctor_input 
                         return doctor_add(rep, "jailer", DOCTOR_PASS, NULL,
                                           "no jailer (%s) installed; %s: not used%s", bin, setting,
                                           mode == BG_TRISTATE_AUTO ? " in user mode" : "");
-                return doctor_add(rep, "jailer",
-                                  mode == BG_TRISTATE_ON ? DOCTOR_FAIL : DOCTOR_WARN,
+                return doctor_add(rep, "jailer", mode == BG_TRISTATE_ON ? DOCTOR_FAIL : DOCTOR_WARN,
                                   "install the jailer from the same Firecracker release "
                                   "(release-*/jailer-* into /usr/local/bin, root-owned, 0755), "
                                   "or set firecracker.jailer = false",
@@ -103,34 +102,29 @@ static int check_jailer(const struct doctor_env *env, const struct doctor_input 
         }
         const char *bad = file_of(env, path, real, &st) ? untrusted(&st) : "cannot be looked at";
         if (bad) {
-                snprintf(hint, sizeof(hint), "sudo chown root:root %s && sudo chmod 0755 %s",
-                         path, path);
+                snprintf(hint, sizeof(hint), "sudo chown root:root %s && sudo chmod 0755 %s", path,
+                         path);
                 return doctor_add(rep, "jailer", wanted ? DOCTOR_FAIL : DOCTOR_WARN, hint,
-                                  "jailer %s %s: netsvc runs it as root and refuses it", path,
-                                  bad);
+                                  "jailer %s %s: netsvc runs it as root and refuses it", path, bad);
         }
         if (!wanted)
-                return doctor_add(rep, "jailer", DOCTOR_PASS, NULL,
-                                  "jailer at %s; %s: off%s", path, setting,
-                                  mode == BG_TRISTATE_AUTO ? " in user mode (on in system mode)"
-                                                           : "");
+                return doctor_add(
+                    rep, "jailer", DOCTOR_PASS, NULL, "jailer at %s; %s: off%s", path, setting,
+                    mode == BG_TRISTATE_AUTO ? " in user mode (on in system mode)" : "");
         /* Whether netsvc itself can run it (capabilities, the owner). */
         struct doctor_net net = {0};
         if (env->net_status)
                 env->net_status(env->ud, &net);
         if (net.known && !net.jailer_usable)
-                return doctor_add(rep, "jailer",
-                                  mode == BG_TRISTATE_ON ? DOCTOR_FAIL : DOCTOR_WARN,
-                                  "give banger-netsvc what the jailer needs (docs/firecracker.md, "
-                                  "\"Jailer mode\": a systemctl edit drop-in), or set "
-                                  "firecracker.jailer = false",
-                                  "jailer at %s, but netsvc cannot run it: %s%s", path,
-                                  net.jailer_why,
-                                  mode == BG_TRISTATE_ON
-                                      ? " (firecracker.jailer = true: Firecracker VMs fail)"
-                                      : "; with \"auto\" Firecracker VMs start without it");
-        return doctor_add(rep, "jailer", DOCTOR_PASS, NULL, "jailer at %s; %s: on%s", path,
-                          setting,
+                return doctor_add(
+                    rep, "jailer", mode == BG_TRISTATE_ON ? DOCTOR_FAIL : DOCTOR_WARN,
+                    "give banger-netsvc what the jailer needs (docs/firecracker.md, "
+                    "\"Jailer mode\": a systemctl edit drop-in), or set "
+                    "firecracker.jailer = false",
+                    "jailer at %s, but netsvc cannot run it: %s%s", path, net.jailer_why,
+                    mode == BG_TRISTATE_ON ? " (firecracker.jailer = true: Firecracker VMs fail)"
+                                           : "; with \"auto\" Firecracker VMs start without it");
+        return doctor_add(rep, "jailer", DOCTOR_PASS, NULL, "jailer at %s; %s: on%s", path, setting,
                           net.known ? ", netsvc can run it" : " (netsvc not asked: not running)");
 }
 

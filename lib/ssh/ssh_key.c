@@ -70,8 +70,8 @@ int bg_ssh_key_check(const char *path, char **ret_publine, struct bg_error *err)
                 char *b64 = NULL;
                 const char *type = ssh_key_type_to_char(ssh_key_type(key));
                 if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK || !type)
-                        r = bg_error_set(err, EINVAL, "ssh.key_path %s: cannot derive its public key",
-                                         path);
+                        r = bg_error_set(err, EINVAL,
+                                         "ssh.key_path %s: cannot derive its public key", path);
                 else if (asprintf(ret_publine, "%s %s banger-owner\n", type, b64) < 0)
                         r = bg_error_set(err, ENOMEM, "out of memory");
                 ssh_string_free_char(b64);

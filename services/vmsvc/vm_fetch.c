@@ -20,8 +20,7 @@ const char *const vm_fetch_create_stages[] = {"image", "kernel", "reserve", "net
 const size_t vm_n_fetch_create_stages = ELEMENTSOF(vm_fetch_create_stages);
 
 static int call(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
-                const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
-                struct rpc_status *st)
+                const ProtobufCMessageDescriptor *od, ProtobufCMessage **out, struct rpc_status *st)
 {
         struct rpc_call_opts o = {.deadline_ms = 20000, .connect_wait_ms = 2000};
         return rpc_call(c, method, in, od, out, &o, st);
@@ -32,8 +31,8 @@ static int start(struct rpc_client *c, const char *method, const ProtobufCMessag
                  char op_id[OPS_ID_LEN + 1], struct rpc_status *st)
 {
         Banger__V1__Operation *op = NULL;
-        int r = call(c, method, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
-                     st);
+        int r =
+            call(c, method, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, st);
         if (r < 0)
                 return r;
         snprintf(op_id, OPS_ID_LEN + 1, "%s", op->id);
@@ -54,8 +53,8 @@ static void image_names(struct rpc_client *c, char *buf, size_t len)
                 return;
         size_t pos = 0;
         for (size_t i = 0; i < resp->n_images && pos < len; i++) {
-                int n = snprintf(buf + pos, len - pos, "%s%s", i ? ", " : "",
-                                 resp->images[i]->name);
+                int n =
+                    snprintf(buf + pos, len - pos, "%s%s", i ? ", " : "", resp->images[i]->name);
                 if (n < 0)
                         break;
                 pos += (size_t)n;
@@ -161,8 +160,8 @@ static int plan_kernel(struct rpc_client *c, const char *kernel, struct vm_fetch
         ProtobufCMessage *k = NULL;
         struct rpc_status st;
         req.name = (char *)kernel;
-        int r = call(c, "/banger.v1.KernelService/Show", &req.base,
-                     &banger__v1__kernel__descriptor, &k, &st);
+        int r = call(c, "/banger.v1.KernelService/Show", &req.base, &banger__v1__kernel__descriptor,
+                     &k, &st);
         if (r == 0) {
                 protobuf_c_message_free_unpacked(k, NULL);
                 return 0;
@@ -203,8 +202,8 @@ int vm_fetch_plan(struct vm_peers *p, const char *image, const char *default_ima
 }
 
 /* Polls service's GetOperation until op_id is done, mirroring its bytes. */
-static int wait_op(struct rpc_client *c, const char *service, const char *op_id,
-                   const char *what, struct ops_ctx *ctx, struct bg_error *err)
+static int wait_op(struct rpc_client *c, const char *service, const char *op_id, const char *what,
+                   struct ops_ctx *ctx, struct bg_error *err)
 {
         char method[96];
         snprintf(method, sizeof(method), "/banger.v1.%s/GetOperation", service);
@@ -225,11 +224,10 @@ static int wait_op(struct rpc_client *c, const char *service, const char *op_id,
                         int code = op->status ? op->status->code : RPC_UNKNOWN;
                         int r = 0;
                         if (code != RPC_OK)
-                                r = bg_error_set(err, rpc_code_to_errno((enum rpc_code)code),
-                                                 "%s: %s", what,
-                                                 op->status && op->status->message[0]
-                                                     ? op->status->message
-                                                     : "failed");
+                                r = bg_error_set(
+                                    err, rpc_code_to_errno((enum rpc_code)code), "%s: %s", what,
+                                    op->status && op->status->message[0] ? op->status->message
+                                                                         : "failed");
                         banger__v1__operation__free_unpacked(op, NULL);
                         return r;
                 }
@@ -251,8 +249,8 @@ int vm_fetch_wait(struct vm_peers *p, const struct vm_fetch *f, struct ops_ctx *
         }
         if (f->kernel_op[0]) {
                 ops_ctx_stage(ctx, "kernel");
-                int r = wait_op(p->imagesvc, "KernelService", f->kernel_op, "kernel pull", ctx,
-                                err);
+                int r =
+                    wait_op(p->imagesvc, "KernelService", f->kernel_op, "kernel pull", ctx, err);
                 if (r < 0)
                         return r;
         }

@@ -15,10 +15,10 @@
 #include "vm_deps.h"
 
 struct vm_fetch {
-        char image[65];                      /* the local image name to use */
-        char image_op[OPS_ID_LEN + 1];       /* imagesvc operation to wait for, "" = none */
-        char image_what[16];                 /* "pull" or "build" */
-        char kernel_op[OPS_ID_LEN + 1];      /* kernel pull to wait for, "" = none */
+        char image[65];                 /* the local image name to use */
+        char image_op[OPS_ID_LEN + 1];  /* imagesvc operation to wait for, "" = none */
+        char image_what[16];            /* "pull" or "build" */
+        char kernel_op[OPS_ID_LEN + 1]; /* kernel pull to wait for, "" = none */
 };
 
 /* The stages of a create that waits for a fetch ("image", "kernel", then
