@@ -231,8 +231,8 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 bg_config_free(&cfg);
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s is not a git repository", path);
         }
-        if (bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, c.key, sizeof(c.key),
-                            &err) < 0) {
+        if (bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, c.key, sizeof(c.key), &err) <
+            0) {
                 bg_config_free(&cfg);
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
         }

@@ -66,8 +66,8 @@ struct doctor_net {
         char setup_error[256];
         char dns_listen[4][48]; /* "ADDR:PORT" netsvc's DNS server listens on */
         size_t n_dns_listen;
-        bool jailer_usable;     /* netsvc could run Firecracker's jailer */
-        char jailer_why[256];   /* why not */
+        bool jailer_usable;   /* netsvc could run Firecracker's jailer */
+        char jailer_why[256]; /* why not */
 };
 
 /* Results of the accelerator probe. */

@@ -262,9 +262,8 @@ static void run_progress(void *ctx, const char *stage)
                 run->progress(run->pctx, stage);
 }
 
-static int run_steps(struct vm_env *env, const char *id, bool fresh, bool boot,
-                     const char *ws_host, const char *ws_guest, const struct vm_progress *p,
-                     struct bg_error *err)
+static int run_steps(struct vm_env *env, const char *id, bool fresh, bool boot, const char *ws_host,
+                     const char *ws_guest, const struct vm_progress *p, struct bg_error *err)
 {
         struct run *run = calloc(1, sizeof(*run));
         if (!run)
@@ -319,8 +318,8 @@ int vm_create(struct vm_env *env, const char *id, const char *ws_host, const cha
         return run_steps(env, id, true, true, ws_host, ws_guest, p, err);
 }
 
-int vm_create_stopped(struct vm_env *env, const char *id, const char *ws_host,
-                      const char *ws_guest, const struct vm_progress *p, struct bg_error *err)
+int vm_create_stopped(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
+                      const struct vm_progress *p, struct bg_error *err)
 {
         return run_steps(env, id, true, false, ws_host, ws_guest, p, err);
 }

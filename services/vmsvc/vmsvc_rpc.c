@@ -97,7 +97,7 @@ struct vm_op {
         struct tpl_request want_auto; /* name set: build this template after a cold create */
         char ws_host[4096];           /* workspace for the new VM's work disk, or "" */
         char ws_guest[4096];
-        bool no_start;        /* make the VM, leave it stopped */
+        bool no_start;         /* make the VM, leave it stopped */
         struct vm_fetch fetch; /* image/kernel operations a cold create waits for */
 };
 
@@ -194,8 +194,7 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
         op->restart = restart;
         snprintf(op->id, sizeof(op->id), "%s", rec->id);
         /* A fetch first: "image" and "kernel", then the create's own stages. */
-        static const char *const stopped_fetch_stages[] = {"image", "kernel", "reserve",
-                                                            "disks"};
+        static const char *const stopped_fetch_stages[] = {"image", "kernel", "reserve", "disks"};
         const char *const *stages = vm_create_stages;
         size_t n_stages = vm_n_create_stages;
         bool fetching = op->fetch.image_op[0] || op->fetch.kernel_op[0];
@@ -327,9 +326,9 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         /* Resume a template, or boot cold (and maybe make the template). */
         struct tpl_record tpl;
         struct tpl_request want_auto;
-        int clone = tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold || in->no_start,
-                             image, kernel,
-                             rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
+        int clone =
+            tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold || in->no_start, image,
+                     kernel, rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
         if (clone < 0)
                 return clone;
         if (clone) {

@@ -290,7 +290,7 @@ static void test_bad_values(void **state)
             {"[firecracker]\njailer = 1\n", "firecracker.jailer: expected true, false or "
                                             "\"auto\", got integer"},
             {"[firecracker]\njailer = \"yes\"\n", "firecracker.jailer: expected true, false or "
-                                                "\"auto\", got another string"},
+                                                  "\"auto\", got another string"},
             {"[ssh]\nkey_path = \"id_rsa\"\n",
              "ssh.key_path: \"id_rsa\" must be an absolute path or start with ~/"},
             {"[firecracker]\njailer_binary = \"a\\nb\"\n",
@@ -298,7 +298,8 @@ static void test_bad_values(void **state)
             {"[qemu]\nbinary = []\n", "qemu.binary: expected a string, got array"},
             {"[qemu]\naccel = \"hvf\"\n", "qemu.accel: \"hvf\" is not one of auto, kvm, tcg"},
             /* Removed: it was never served (remote use goes through ssh). */
-            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0:7070\"\n", "config.toml:1: unknown key gateway"},
+            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0:7070\"\n",
+             "config.toml:1: unknown key gateway"},
             {"vm = 3\n", "config.toml:1: vm: expected a table, got integer"},
             {"[vm]\n[vm.sub]\n", "config.toml:2: unknown key vm.sub"},
             {"[nope]\n", "config.toml:1: unknown key nope"},

@@ -786,9 +786,8 @@ static void test_fc_security(void **state)
 
         /* System mode, auto: netsvc cannot run it -> WARN with its reason;
          * it can -> PASS "on". */
-        c->f.net = (struct doctor_net){.known = true,
-                                       .jailer_usable = false,
-                                       .jailer_why = "the jailer needs CAP_SYS_ADMIN"};
+        c->f.net = (struct doctor_net){
+            .known = true, .jailer_usable = false, .jailer_why = "the jailer needs CAP_SYS_ADMIN"};
         r = fc_row(c, "jailer");
         assert_int_equal(r->status, DOCTOR_WARN);
         assert_non_null(strstr(r->message, "CAP_SYS_ADMIN"));

@@ -282,8 +282,9 @@ static void test_is_reference(void **state)
         assert_true(oci_ref_is_reference("debian:bookworm"));
         assert_true(oci_ref_is_reference("localhost:5000/test/busy"));
         assert_true(oci_ref_is_reference("library/debian"));
-        assert_true(oci_ref_is_reference("busy@sha256:"
-                                         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+        assert_true(oci_ref_is_reference(
+            "busy@sha256:"
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
         assert_false(oci_ref_is_reference("typo"));
         assert_false(oci_ref_is_reference("golden"));
         assert_false(oci_ref_is_reference("debian-bookworm"));
@@ -304,9 +305,9 @@ static void test_is_reference(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_ref_matrix), cmocka_unit_test(test_loopback),
-            cmocka_unit_test(test_platform),   cmocka_unit_test(test_digest),
-            cmocka_unit_test(test_challenge),  cmocka_unit_test(test_docker_config),
+            cmocka_unit_test(test_ref_matrix),   cmocka_unit_test(test_loopback),
+            cmocka_unit_test(test_platform),     cmocka_unit_test(test_digest),
+            cmocka_unit_test(test_challenge),    cmocka_unit_test(test_docker_config),
             cmocka_unit_test(test_is_reference),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
