@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ssh/ssh_key.h"
 #include "config/config.h"
 
 int cmd_config_check(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -25,6 +26,17 @@ int cmd_config_check(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
         r = bg_config_load_file(path, &cfg, &err);
         if (r < 0)
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        /* A key of one's own is checked as vmsvc will (exists, private, 0600,
+         * no passphrase): the mistake shows here, not as a failed start. */
+        if (cfg.ssh.key_path[0] && cli_paths(cli) == 0) {
+                char key[4096];
+                if (bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, key, sizeof(key),
+                                    &err) < 0 ||
+                    bg_ssh_key_check(key, NULL, &err) < 0) {
+                        bg_config_free(&cfg);
+                        return cli_fail(RPC_INVALID_ARGUMENT, "%s: %s", path, err.msg);
+                }
+        }
         printf("%s: ok (%zu file_sync entries)\n", path, cfg.file_sync.n);
         bg_config_free(&cfg);
         return 0;

@@ -106,6 +106,9 @@ static int op_net_status(void *ud, struct doctor_net *ret)
                         d->net.set_up = s->set_up;
                         d->net.nft_present = s->nft_present;
                         d->net.resolver_routed = s->resolver_routed;
+                        d->net.jailer_usable = s->jailer_usable;
+                        snprintf(d->net.jailer_why, sizeof(d->net.jailer_why), "%s",
+                                 s->jailer_why ? s->jailer_why : "");
                         snprintf(d->net.setup_error, sizeof(d->net.setup_error), "%s",
                                  s->setup_error ? s->setup_error : "");
                         for (size_t i = 0; i < s->n_dns_listen &&

@@ -21,6 +21,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "config/config.h"
+#include "ssh/ssh_key.h"
 #include "util/fileio.h"
 #include "util/names.h"
 #include "util/run.h"
@@ -60,45 +61,22 @@ static int call(struct run_ctx *c, const char *method, const ProtobufCMessage *i
         return rpc_call(c->gw, method, in, od, out, &o, st);
 }
 
-static int ensure_kernel(struct run_ctx *c, const char *name, struct rpc_status *st)
-{
-        Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
-        ProtobufCMessage *k = NULL;
-        req.name = (char *)name;
-        int r = call(c, "/banger.v1.KernelService/Show", &req.base, &banger__v1__kernel__descriptor,
-                     &k, st);
-        if (r == 0) {
-                protobuf_c_message_free_unpacked(k, NULL);
-                return 0;
-        }
-        if (st->code != RPC_NOT_FOUND)
-                return r;
-        fprintf(stderr, "kernel %s is not here yet: pulling it (once)\n", name);
-        Banger__V1__PullKernelRequest pr = BANGER__V1__PULL_KERNEL_REQUEST__INIT;
-        pr.name = (char *)name;
-        return cli_op_run(c->gw, "banger.v1.KernelService", "Pull", &pr.base, false, NULL, NULL,
-                          st);
-}
-
-static int ensure_image(struct run_ctx *c, const char *name, struct rpc_status *st)
+/* vm run reaches the VM over ssh: an image without sshd is refused. A
+ * missing image or kernel is not an error here: VmService/Create pulls or
+ * builds it (with progress) or says what is wrong. *checked is set when the
+ * image was here to look at. */
+static int check_image_sshd(struct run_ctx *c, const char *name, bool *checked,
+                            struct rpc_status *st)
 {
         Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
         Banger__V1__Image *img = NULL;
         req.name = (char *)name;
+        *checked = false;
         int r = call(c, "/banger.v1.ImageService/Show", &req.base, &banger__v1__image__descriptor,
                      (ProtobufCMessage **)&img, st);
-        if (r < 0 && st->code == RPC_NOT_FOUND) {
-                fprintf(stderr, "image %s is not here yet: building it (once, a minute or two)\n",
-                        name);
-                Banger__V1__BuildImageRequest br = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
-                br.name = (char *)name;
-                r = cli_op_run(c->gw, "banger.v1.ImageService", "Build", &br.base, false,
-                               &banger__v1__image__descriptor, (ProtobufCMessage **)&img, st);
-                if (r < 0)
-                        return r;
-        } else if (r < 0) {
-                return r;
-        }
+        if (r < 0)
+                return st->code == RPC_NOT_FOUND || st->code == RPC_INVALID_ARGUMENT ? 0 : r;
+        *checked = true;
         bool sshd = img->has_sshd;
         banger__v1__image__free_unpacked(img, NULL);
         if (!sshd) {
@@ -253,17 +231,20 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 bg_config_free(&cfg);
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s is not a git repository", path);
         }
-        snprintf(c.key, sizeof(c.key), "%s/ssh/id_ed25519", cli->paths.config_dir);
+        if (bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, c.key, sizeof(c.key), &err) <
+            0) {
+                bg_config_free(&cfg);
+                return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        }
 
         if (cli_gateway(cli, &c.gw, &st) < 0) {
                 bg_config_free(&cfg);
                 return cli_fail_status(&st);
         }
         int code = RUN_EXIT_BANGER;
-        /* The image first: one without sshd fails before a kernel download. */
-        r = ensure_image(&c, image, &st);
-        if (r == 0)
-                r = ensure_kernel(&c, kernel, &st);
+        /* An image without sshd fails before anything is made or fetched. */
+        bool sshd_checked = false;
+        r = check_image_sshd(&c, image, &sshd_checked, &st);
         if (r < 0) {
                 cli_fail_status(&st);
                 goto out;
@@ -319,6 +300,12 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         }
         c.created = true;
         snprintf(c.vm, sizeof(c.vm), "%s", vm->name);
+        /* An image the service pulled just now: checked now. */
+        if (!sshd_checked && check_image_sshd(&c, vm->image, &sshd_checked, &st) < 0) {
+                banger__v1__vm__free_unpacked(vm, NULL);
+                cli_fail_status(&st);
+                goto out;
+        }
         snprintf(c.ip, sizeof(c.ip), "%s", vm->ip);
         snprintf(c.host_key, sizeof(c.host_key), "%s", vm->host_key);
         /* A clone resumes a template saved with sshd listening: no wait. */

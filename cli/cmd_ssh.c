@@ -10,6 +10,9 @@
 
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
+#include "cmd_extra.h"
+#include "config/config.h"
+#include "ssh/ssh_key.h"
 #include "util/fileio.h"
 #include "util/macro.h"
 
@@ -18,6 +21,26 @@
 static void ssh_config_path(struct cli *cli, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/ssh/config", cli->paths.config_dir);
+}
+
+int cli_ssh_key_path(struct cli *cli, char *buf, size_t len)
+{
+        struct bg_config cfg;
+        struct bg_error err = {0};
+        char cfgpath[512];
+        int r = cli_paths(cli);
+        if (r)
+                return -EINVAL;
+        bg_paths_config_file(&cli->paths, cfgpath, sizeof(cfgpath));
+        if (bg_config_load_file(cfgpath, &cfg, &err) < 0) {
+                cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+                return -EINVAL;
+        }
+        r = bg_ssh_key_path(cfg.ssh.key_path, cli->paths.config_dir, buf, len, &err);
+        bg_config_free(&cfg);
+        if (r < 0)
+                cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
+        return r;
 }
 
 int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

@@ -141,6 +141,10 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         req.cold = cli_flag(cli, "cold");
         if (req.cold && req.template_[0])
                 return cli_fail(RPC_INVALID_ARGUMENT, "--template and --cold exclude each other");
+        req.no_start = cli_flag(cli, "no-start");
+        if (req.no_start && req.template_[0])
+                return cli_fail(RPC_INVALID_ARGUMENT,
+                                "--template and --no-start exclude each other");
         return follow_vm_op(cli, "Create", &req.base);
 }
 

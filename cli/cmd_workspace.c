@@ -16,6 +16,7 @@
 #include "banger/v1/vm.pb-c.h"
 #include "banger/v1/workspace.pb-c.h"
 #include "cli.h"
+#include "cmd_extra.h"
 #include "cmd_ops.h"
 #include "ssh/ssh.h"
 #include "util/fileio.h"
@@ -332,7 +333,8 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                                 w->head[0] ? cli_safe(w->head) : "no commit");
         }
         char key[PATH_MAX];
-        snprintf(key, sizeof(key), "%s/ssh/id_ed25519", cli->paths.config_dir);
+        if (cli_ssh_key_path(cli, key, sizeof(key)) < 0)
+                return CLI_EXIT_USAGE;
         struct bg_ssh_target t = {
             .host = vm->ip, .key_path = key, .host_key = vm->host_key, .connect_timeout_ms = 5000};
         struct bg_error err = {0};

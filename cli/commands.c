@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "cmd_kernel.h"
 #include "cmd_net.h"
+#include "cmd_extra.h"
 #include "cmd_sysinstall.h"
 
 #include "util/macro.h"
@@ -257,7 +258,9 @@ static const struct cli_cmd system_cmds[] = {
 
 static const struct cli_flag vm_create_flags[] = {
     {"name", 0, "NAME", "VM name: 1-63 of a-z, 0-9 and '-' (default: generated)"},
-    {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
+    {"image", 0, "IMAGE",
+     "image name, or a registry reference pulled on first use (default: config "
+     "vm.default_image)"},
     {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
     {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
@@ -267,7 +270,18 @@ static const struct cli_flag vm_create_flags[] = {
     {"template", 0, "TEMPLATE",
      "resume this snapshot template instead of booting (default: config vm.template)"},
     {"cold", 0, NULL, "boot from the image even when a template could be used"},
+    {"no-start", 0, NULL, "make the VM and its disks but do not boot it (vm start boots it)"},
     {"json", 0, NULL, "print the VM as JSON when it is running"},
+};
+
+static const struct cli_flag vm_ping_flags[] = {
+    {"timeout", 0, "SECONDS", "retry until the agent answers, at most this long (default 5)"},
+    {"json", 0, NULL, "print {vm, ok, rtt_ms, attempts, ...} as JSON"},
+};
+
+static const struct cli_flag ops_flags[] = {
+    {"all", 'a', NULL, "finished operations too"},
+    {"json", 0, NULL, "print JSON"},
 };
 
 static const struct cli_flag vm_delete_flags[] = {
@@ -277,7 +291,9 @@ static const struct cli_flag vm_delete_flags[] = {
 static const struct cli_flag vm_run_flags[] = {
     {"rm", 0, NULL, "delete the VM afterwards (also when the command fails or on Ctrl-C)"},
     {"name", 0, "NAME", "VM name (default: generated)"},
-    {"image", 0, "IMAGE", "root image (default: config vm.default_image; built on first use)"},
+    {"image", 0, "IMAGE",
+     "image name, or a registry reference pulled on first use (default: config "
+     "vm.default_image, built on first use)"},
     {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
     {"vcpu", 0, "N", "virtual CPUs, 1-32"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144"},
@@ -393,7 +409,12 @@ static const struct cli_cmd vm_cmds[] = {
          "With config vm.template = \"auto\" (the default) a VM whose image, kernel, vcpu\n"
          "and memory have a snapshot template is resumed from it instead of booted, in\n"
          "well under a second; the first VM of a kind boots cold and the template is made\n"
-         "in the background. --template NAME uses that template, --cold always boots.",
+         "in the background. --template NAME uses that template, --cold always boots.\n\n"
+         "--image takes an image name (banger image list) or a registry reference\n"
+         "(NAME:TAG, REGISTRY/REPO..., ...@sha256:...), pulled on first use as\n"
+         "`banger image pull` would name it; a missing default image is built and a\n"
+         "missing kernel pulled, with progress. An unknown image name fails with the\n"
+         "list of images. --no-start makes the VM without booting it.",
      .flags = vm_create_flags,
      .n_flags = ELEMENTSOF(vm_create_flags),
      .run = cmd_vm_create},
@@ -542,6 +563,20 @@ static const struct cli_cmd vm_cmds[] = {
      .min_args = 1,
      .max_args = 1,
      .complete = CLI_COMPLETE_VM},
+    {.name = "ping",
+     .args = "VM",
+     .summary = "One round trip to the guest agent, for scripts: the time, or a failure",
+     .description = "Asks the VM's guest agent for its health (CLI, gateway, vmsvc, vsock and\n"
+                    "back) and prints the round-trip time. Until the agent answers it retries\n"
+                    "for up to --timeout seconds (default 5), so `banger vm ping --timeout 60 VM`\n"
+                    "waits for a VM that is still booting. Exits 0 when the agent answered,\n"
+                    "3 for an unknown VM, 8 when it did not answer in time.",
+     .flags = vm_ping_flags,
+     .n_flags = ELEMENTSOF(vm_ping_flags),
+     .run = cmd_vm_ping,
+     .min_args = 1,
+     .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
     {.name = "prune",
      .summary = "Delete every VM that is not running (asks first unless --force)",
      .description = "Deletes every VM in state stopped, created (never started) or error, with\n"
@@ -680,7 +715,9 @@ static const struct cli_flag doctor_flags[] = {
 };
 
 static const struct cli_flag template_create_flags[] = {
-    {"image", 0, "IMAGE", "root image (default: config vm.default_image)"},
+    {"image", 0, "IMAGE",
+     "image name, or a registry reference pulled on first use (default: config "
+     "vm.default_image)"},
     {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"},
     {"vcpu", 0, "N", "virtual CPUs of its clones, 1-32 (default: config vm.vcpu)"},
     {"mem", 0, "MIB", "memory of its clones in MiB (default: config vm.memory_mib)"},
@@ -763,6 +800,17 @@ static const struct cli_cmd root_cmds[] = {
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_status},
+    {.name = "ops",
+     .summary = "List the long operations of every service (creates, pulls, builds, execs)",
+     .description = "Asks each service for its operations (ListOperations): VM creates, starts\n"
+                    "and restarts, template builds, image pulls and builds, kernel imports and\n"
+                    "pulls, workspace prepares and execs, with stage, byte progress, state and\n"
+                    "age. Running ones only unless --all (finished ones are kept 10 minutes).\n"
+                    "A service that does not answer is reported on stderr and the exit code\n"
+                    "says so; the others are still listed.",
+     .flags = ops_flags,
+     .n_flags = ELEMENTSOF(ops_flags),
+     .run = cmd_ops_list},
     {.name = "daemon",
      .summary = "Start, stop or inspect banger's processes (user/dev mode)",
      .subs = daemon_cmds,

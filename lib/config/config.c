@@ -118,8 +118,11 @@ static const struct bg_config_key schema[] = {
 
     {"firecracker.binary", "string", "\"firecracker\"", "Firecracker program name or path.",
      config_parse_program, config_release_string, CFG(firecracker.binary), 0, 0, NULL},
-    {"firecracker.jailer", "boolean", "false", "Start Firecracker through its jailer.",
-     config_parse_bool, NULL, CFG(firecracker.jailer), 0, 0, NULL},
+    {"firecracker.jailer", "boolean or \"auto\"", "\"auto\"",
+     "Start Firecracker through its jailer (chroot, namespaces, seccomp; netsvc stages the "
+     "jail): true, false, or \"auto\" = on in system mode, off in user mode. Snapshot templates "
+     "are not available while it is on.",
+     config_parse_tristate, NULL, CFG(firecracker.jailer), 0, 0, NULL},
     {"firecracker.jailer_binary", "string", "\"jailer\"", "Jailer program name or path.",
      config_parse_program, config_release_string, CFG(firecracker.jailer_binary), 0, 0, NULL},
 
@@ -127,6 +130,12 @@ static const struct bg_config_key schema[] = {
      config_parse_program, config_release_string, CFG(qemu.binary), 0, 0, NULL},
     {"qemu.accel", "string", "\"auto\"", "QEMU accelerator: auto, kvm or tcg.", config_parse_enum,
      NULL, CFG(qemu.accel), 0, 0, accel_names},
+
+    {"ssh.key_path", "string", "\"\"",
+     "An existing private key (OpenSSH, no passphrase, mode 0600 or stricter, yours) that banger "
+     "uses instead of its own CONFIG/ssh/id_ed25519: put in VMs' authorized_keys and used by vm "
+     "ssh, vm run, vm exec and ssh-config. Absolute or starting with ~/; \"\" = banger's own.",
+     config_parse_opt_host_path, config_release_string, CFG(ssh.key_path), 0, 0, NULL},
 
     {"file_sync", "array of tables", "[]",
      "Files and directories copied from the host onto each VM's work disk before every boot "
@@ -268,6 +277,12 @@ void bg_config_free(struct bg_config *cfg)
                 if (schema[i].release && !in_file_sync(&schema[i]))
                         schema[i].release((char *)cfg + schema[i].offset);
         memset(cfg, 0, sizeof(*cfg));
+}
+
+bool bg_config_jailer_on(const struct bg_config *cfg, bool system_mode)
+{
+        return cfg->firecracker.jailer == BG_TRISTATE_ON ||
+               (cfg->firecracker.jailer == BG_TRISTATE_AUTO && system_mode);
 }
 
 int bg_config_defaults(struct bg_config *cfg)

@@ -39,6 +39,13 @@ int bg_vmm_from_string(const char *s);       /* enum value, or -EINVAL */
 const char *bg_qemu_accel_to_string(enum bg_qemu_accel a);
 int bg_qemu_accel_from_string(const char *s);
 
+/* A setting that is on, off, or decided by banger ("auto"). */
+enum bg_tristate {
+        BG_TRISTATE_AUTO,
+        BG_TRISTATE_OFF,
+        BG_TRISTATE_ON,
+};
+
 struct bg_ipv4_cidr {
         struct in_addr addr; /* the host's own address (network byte order) */
         uint8_t prefix;      /* 8..30 */
@@ -100,15 +107,24 @@ struct bg_config {
         } kernel;
         struct {
                 char *binary;        /* "firecracker" */
-                bool jailer;         /* false */
+                enum bg_tristate jailer; /* "auto": on in system mode (bg_config_jailer_on) */
                 char *jailer_binary; /* "jailer" */
         } firecracker;
         struct {
                 char *binary;             /* "qemu-system-x86_64" */
                 enum bg_qemu_accel accel; /* "auto" */
         } qemu;
+        struct {
+                char *key_path; /* "" = banger's own CONFIG/ssh/id_ed25519 */
+        } ssh;
         struct bg_file_sync_list file_sync;
 };
+
+/* Whether Firecracker starts through its jailer: firecracker.jailer, with
+ * "auto" meaning on in system mode (the daemons run as a user of their own
+ * and the jailer adds a chroot, namespaces and a seccomp filter) and off in
+ * user mode (dev, tests: one user runs everything). */
+bool bg_config_jailer_on(const struct bg_config *cfg, bool system_mode);
 
 struct toml_value;
 struct bg_config_src;

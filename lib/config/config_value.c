@@ -396,6 +396,35 @@ static const char *check_host_path(const struct bg_config_key *k, const char *s,
         return NULL;
 }
 
+/* "" (unset) or a host path as above. */
+static const char *check_opt_host_path(const struct bg_config_key *k, const char *s, size_t len)
+{
+        return len == 0 ? NULL : check_host_path(k, s, len);
+}
+
+int config_parse_opt_host_path(const struct bg_config_key *k, const struct toml_value *v,
+                               void *field, struct bg_config_src *src)
+{
+        return parse_checked_string(k, v, field, src, false, check_opt_host_path);
+}
+
+/* true, false or "auto" (struct bg_config's enum bg_tristate). */
+int config_parse_tristate(const struct bg_config_key *k, const struct toml_value *v, void *field,
+                          struct bg_config_src *src)
+{
+        if (v->type == TOML_BOOL) {
+                *(int *)field = v->u.boolean ? BG_TRISTATE_ON : BG_TRISTATE_OFF;
+                return 0;
+        }
+        if (v->type == TOML_STRING && streq(v->u.str.ptr, "auto")) {
+                *(int *)field = BG_TRISTATE_AUTO;
+                return 0;
+        }
+        return config_fail(src, v->line, k->name, "expected true, false or \"auto\", got %s",
+                           v->type == TOML_STRING ? "another string"
+                                                  : toml_type_to_string(v->type));
+}
+
 int config_parse_host_path(const struct bg_config_key *k, const struct toml_value *v, void *field,
                            struct bg_config_src *src)
 {

@@ -177,10 +177,11 @@ int doctor_run(const struct doctor_env *env, const struct doctor_input *in,
 {
         int (*const checks[])(const struct doctor_env *, const struct doctor_input *,
                               struct doctor_report *) = {
-            doctor_check_kvm,    doctor_check_accel,    doctor_check_tun,
-            doctor_check_vmm,    doctor_check_tools,    doctor_check_nftables,
-            doctor_check_subnet, doctor_check_dns_port, doctor_check_resolver,
-            doctor_check_disk,   doctor_check_services, doctor_check_system,
+            doctor_check_kvm,      doctor_check_accel,       doctor_check_tun,
+            doctor_check_vmm,      doctor_check_fc_security, doctor_check_tools,
+            doctor_check_nftables, doctor_check_subnet,      doctor_check_dns_port,
+            doctor_check_resolver, doctor_check_disk,        doctor_check_services,
+            doctor_check_system,
         };
         for (size_t i = 0; i < ELEMENTSOF(checks); i++) {
                 int r = checks[i](env, in, rep);

@@ -66,6 +66,8 @@ struct doctor_net {
         char setup_error[256];
         char dns_listen[4][48]; /* "ADDR:PORT" netsvc's DNS server listens on */
         size_t n_dns_listen;
+        bool jailer_usable;   /* netsvc could run Firecracker's jailer */
+        char jailer_why[256]; /* why not */
 };
 
 /* Results of the accelerator probe. */
@@ -149,6 +151,12 @@ int doctor_check_tun(const struct doctor_env *env, const struct doctor_input *in
                      struct doctor_report *rep);
 int doctor_check_vmm(const struct doctor_env *env, const struct doctor_input *in,
                      struct doctor_report *rep);
+/* Firecracker's binary (root-owned, not writable by others: netsvc runs it
+ * through the jailer as root), the jailer (installed, trusted, usable by
+ * netsvc, what firecracker.jailer makes of it) and dev mode as root
+ * (doctor_fc.c). */
+int doctor_check_fc_security(const struct doctor_env *env, const struct doctor_input *in,
+                             struct doctor_report *rep);
 int doctor_check_tools(const struct doctor_env *env, const struct doctor_input *in,
                        struct doctor_report *rep);
 int doctor_check_nftables(const struct doctor_env *env, const struct doctor_input *in,

@@ -239,6 +239,40 @@ fail:
         return rc;
 }
 
+bool oci_ref_is_reference(const char *s)
+{
+        return s && strpbrk(s, ":/@") != NULL;
+}
+
+int oci_ref_default_name(const struct oci_ref *ref, char *buf, size_t len, size_t max_len)
+{
+        if (len == 0)
+                return -EINVAL;
+        const char *repo = strrchr(ref->repository, '/');
+        repo = repo ? repo + 1 : ref->repository;
+        char raw[512];
+        if (ref->tag)
+                snprintf(raw, sizeof(raw), "%s-%s", repo, ref->tag);
+        else if (ref->digest)
+                snprintf(raw, sizeof(raw), "%s-%.12s", repo, ref->digest + strlen("sha256:"));
+        else
+                snprintf(raw, sizeof(raw), "%s", repo);
+        size_t n = 0;
+        for (size_t i = 0; raw[i] && n + 1 < len && n < max_len; i++) {
+                char c = (char)tolower((unsigned char)raw[i]);
+                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                      c == '-'))
+                        c = '-';
+                buf[n++] = c;
+        }
+        buf[n] = '\0';
+        while (n > 0 && strchr("._-", buf[n - 1]))
+                buf[--n] = '\0';
+        size_t lead = strspn(buf, "._-");
+        memmove(buf, buf + lead, n - lead + 1);
+        return buf[0] ? 0 : -EINVAL;
+}
+
 char *oci_ref_to_string(const struct oci_ref *r)
 {
         char *s = NULL;

@@ -36,6 +36,20 @@ struct oci_platform {
 int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err);
 void oci_ref_done(struct oci_ref *r);
 
+/* Whether what a user typed where an image is expected ("--image X") is a
+ * registry reference to pull rather than the name of a local image: image
+ * names are [a-z0-9][a-z0-9._-]*, so a ':' (name:tag, host:port), a '/'
+ * (registry/…, org/repo) or a '@' (…@sha256:…) makes it a reference.
+ * "debian" alone is an image name, never docker.io/library/debian. */
+bool oci_ref_is_reference(const char *s);
+
+/* The local image name a reference gets when none is given (what `image
+ * pull` and an auto-pull on `vm create --image REF` name it): the
+ * repository's last component, '-', the tag (or the digest's first 12 hex),
+ * lowercased, other characters as '-', at most max_len (< len) bytes,
+ * without leading or trailing separators. -EINVAL when nothing is left. */
+int oci_ref_default_name(const struct oci_ref *ref, char *buf, size_t len, size_t max_len);
+
 /* Canonical form "registry/repository[:tag][@digest]" (malloc'ed), NULL on
  * allocation failure. */
 char *oci_ref_to_string(const struct oci_ref *r);

@@ -32,30 +32,8 @@
 
 int image_default_name(const struct oci_ref *ref, char *buf, size_t len, struct bg_error *err)
 {
-        const char *repo = strrchr(ref->repository, '/');
-        repo = repo ? repo + 1 : ref->repository;
-        char raw[IMAGE_NAME_MAX * 4];
-        if (ref->tag)
-                snprintf(raw, sizeof(raw), "%s-%s", repo, ref->tag);
-        else if (ref->digest)
-                snprintf(raw, sizeof(raw), "%s-%.12s", repo, ref->digest + strlen("sha256:"));
-        else
-                snprintf(raw, sizeof(raw), "%s", repo);
-        size_t n = 0;
-        for (size_t i = 0; raw[i] && n + 1 < len && n < IMAGE_NAME_MAX; i++) {
-                char c = (char)tolower((unsigned char)raw[i]);
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                      c == '-'))
-                        c = '-';
-                buf[n++] = c;
-        }
-        buf[n] = '\0';
         /* A name starts with a letter or digit and does not end in a separator. */
-        while (n > 0 && strchr("._-", buf[n - 1]))
-                buf[--n] = '\0';
-        size_t lead = strspn(buf, "._-");
-        memmove(buf, buf + lead, n - lead + 1);
-        if (!image_name_valid(buf))
+        if (oci_ref_default_name(ref, buf, len, IMAGE_NAME_MAX) < 0 || !image_name_valid(buf))
                 return bg_error_set(err, EINVAL,
                                     "cannot make an image name from '%s'; give one with --name",
                                     ref->repository);

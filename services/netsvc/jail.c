@@ -274,6 +274,25 @@ static int jailer_privileges(struct bg_error *err)
         return 0;
 }
 
+bool netsvc_jail_usable(const struct daemon *d, uid_t owner_uid, char *why, size_t len)
+{
+        struct bg_error e = {0};
+        char path[PATH_MAX], real[PATH_MAX];
+        int r = jailer_privileges(&e);
+        if (r >= 0)
+                r = trusted_program(d->cfg.firecracker.jailer_binary, "firecracker.jailer_binary",
+                                    path, real, &e);
+        if (r >= 0)
+                r = trusted_program(d->cfg.firecracker.binary, "firecracker.binary", path, real,
+                                    &e);
+        if (r >= 0 && owner_uid == 0)
+                r = bg_error_set(&e, EPERM,
+                                 "the owner is root, and Firecracker must not run as root in the "
+                                 "jail");
+        snprintf(why, len, "%s", r < 0 ? e.msg : "");
+        return r >= 0;
+}
+
 int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1__NetJailSpec *in,
                       Banger__V1__NetJailStartResponse *out, struct bg_error *err)
 {

@@ -18,5 +18,9 @@
  * runs as. */
 int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1__NetJailSpec *in,
                       Banger__V1__NetJailStartResponse *out, struct bg_error *err);
+/* Whether netsvc_jail_start could run the jailer at all (not for a given
+ * VM): its capabilities, netsvc's jailer and Firecracker trusted, an owner
+ * that is not root. false with why filled otherwise. Read-only. */
+bool netsvc_jail_usable(const struct daemon *d, uid_t owner_uid, char *why, size_t len);
 int netsvc_jail_clean(const struct daemon *d, uid_t owner_uid,
                       const Banger__V1__NetJailCleanRequest *in, struct bg_error *err);

@@ -125,8 +125,11 @@ static int fill_status(struct netsvc *v, Banger__V1__NetStatusResponse *out, str
         out->lease_count = (uint32_t)n_leases;
         out->isolate_vms = v->isolate_vms;
         out->pool_error = strdup(ps.last_error);
+        char jwhy[BG_ERROR_MSG_MAX];
+        out->jailer_usable = netsvc_jail_usable(v->d, v->owner_uid, jwhy, sizeof(jwhy));
+        out->jailer_why = strdup(jwhy);
         if (!out->bridge || !out->subnet || !out->gateway || !out->uplink || !out->setup_error ||
-            !out->dns_listen || !out->resolver_text || !out->pool_error)
+            !out->dns_listen || !out->resolver_text || !out->pool_error || !out->jailer_why)
                 return oom(err);
         for (size_t i = 0; i < out->n_dns_listen; i++)
                 if (!out->dns_listen[i])

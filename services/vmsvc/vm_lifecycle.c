@@ -248,6 +248,13 @@ static const struct step create_steps[] = {
     {"agent", step_agent, NULL},
 };
 
+static const struct step create_stopped_steps[] = {
+    {"reserve", step_reserve, undo_reserve},
+    {"disks", step_disks, NULL},
+};
+const char *const vm_create_stopped_stages[] = {"reserve", "disks"};
+const size_t vm_n_create_stopped_stages = ELEMENTSOF(vm_create_stopped_stages);
+
 static void run_progress(void *ctx, const char *stage)
 {
         struct run *run = ctx;
@@ -255,7 +262,7 @@ static void run_progress(void *ctx, const char *stage)
                 run->progress(run->pctx, stage);
 }
 
-static int run_steps(struct vm_env *env, const char *id, bool fresh, const char *ws_host,
+static int run_steps(struct vm_env *env, const char *id, bool fresh, bool boot, const char *ws_host,
                      const char *ws_guest, const struct vm_progress *p, struct bg_error *err)
 {
         struct run *run = calloc(1, sizeof(*run));
@@ -275,8 +282,16 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
                 free(run);
                 return r;
         }
-        r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress, run->cancel, NULL,
-                      err);
+        if (boot)
+                r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress,
+                              run->cancel, NULL, err);
+        else
+                r = steps_run(create_stopped_steps, ELEMENTSOF(create_stopped_steps), run,
+                              run_progress, run->cancel, NULL, err);
+        if (r >= 0 && !boot) {
+                run->rec.state = VM_STOPPED;
+                r = vm_save(env, &run->rec, err);
+        }
         if (r < 0) {
                 run->rec.state = VM_ERROR;
                 snprintf(run->rec.error, sizeof(run->rec.error), "%s", err->msg);
@@ -287,6 +302,8 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
                         log_error("VM %s: could not record its error: %s", run->rec.name, e.msg);
                 log_warn("VM %s failed to %s: %s", run->rec.name, fresh ? "create" : "start",
                          err->msg);
+        } else if (!boot) {
+                log_info("VM %s made, not started (%s)", run->rec.name, run->rec.vmm);
         } else {
                 log_info("VM %s running (pid %d, %s, %s)", run->rec.name, run->rec.pid,
                          run->rec.vmm, run->rec.accel);
@@ -298,7 +315,13 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
 int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
               const struct vm_progress *p, struct bg_error *err)
 {
-        return run_steps(env, id, true, ws_host, ws_guest, p, err);
+        return run_steps(env, id, true, true, ws_host, ws_guest, p, err);
+}
+
+int vm_create_stopped(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
+                      const struct vm_progress *p, struct bg_error *err)
+{
+        return run_steps(env, id, true, false, ws_host, ws_guest, p, err);
 }
 
 int vm_start(struct vm_env *env, const char *id, const struct vm_progress *p, struct bg_error *err)
@@ -309,7 +332,7 @@ int vm_start(struct vm_env *env, const char *id, const struct vm_progress *p, st
                 return x;
         if (r.state == VM_RUNNING || r.state == VM_STARTING || r.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", r.name, vm_state_to_string(r.state));
-        return run_steps(env, r.id, false, NULL, NULL, p, err);
+        return run_steps(env, r.id, false, true, NULL, NULL, p, err);
 }
 
 /* Re-attach to a VM's process; -ESRCH when it is gone. */

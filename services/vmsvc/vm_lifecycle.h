@@ -34,6 +34,12 @@ extern const size_t vm_n_create_stages;
  * failure rolls back, stores state error with the reason, returns < 0. */
 int vm_create(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
               const struct vm_progress *p, struct bg_error *err);
+/* vm_create without the boot: the VM's directory and disks are made (no
+ * network lease or tap yet) and it is left stopped for a later vm_start. */
+int vm_create_stopped(struct vm_env *env, const char *id, const char *ws_host, const char *ws_guest,
+                      const struct vm_progress *p, struct bg_error *err);
+extern const char *const vm_create_stopped_stages[];
+extern const size_t vm_n_create_stopped_stages;
 /* Boots a stopped VM (its disks exist). */
 int vm_start(struct vm_env *env, const char *id, const struct vm_progress *p, struct bg_error *err);
 /* Agent Shutdown (sync + reboot) → wait → driver's own stop request → SIGKILL

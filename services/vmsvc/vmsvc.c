@@ -16,9 +16,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "idle.h"
 #include "log/log.h"
+#include "ssh/ssh_key.h"
 #include "reconcile.h"
 #include "ssh_files.h"
 #include "util/macro.h"
@@ -43,9 +45,9 @@ void vmsvc_ssh_refresh(void *ud)
         struct bg_error err = {0};
         struct vm_record *all = NULL;
         size_t n = 0;
-        char dir[PATH_MAX], key[PATH_MAX + 16];
+        char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
-        snprintf(key, sizeof(key), "%s/id_ed25519", dir);
+        const char *key = v->key_path;
         pthread_mutex_lock(&v->ssh_mu);
         pthread_mutex_lock(&v->mu);
         int r = vm_store_list(v->d->db, &all, &n, &err);
@@ -60,10 +62,25 @@ void vmsvc_ssh_refresh(void *ud)
 
 /* ---- set-up ---- */
 
-/* The owner's key pair in CONFIG/ssh/, made on first use. */
+/* The owner's key pair in CONFIG/ssh/, made on first use; or the key config
+ * ssh.key_path names, checked as ssh would (ssh_key.h). */
 static int owner_key(struct vmsvc *v, struct bg_error *err)
 {
         char dir[512], priv[600], pub[600];
+        int x = bg_ssh_key_path(v->d->cfg.ssh.key_path, v->d->paths.config_dir, v->key_path,
+                                sizeof(v->key_path), err);
+        if (x < 0)
+                return x;
+        snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
+        if (v->d->cfg.ssh.key_path[0]) {
+                /* The ssh config for VMs lives here all the same. */
+                if (mkdir_p(dir, 0700) < 0)
+                        return bg_error_errno(err, -errno, "create %s", dir);
+                x = bg_ssh_key_check(v->key_path, &v->owner_pubkey, err);
+                if (x >= 0)
+                        log_info("VMs get the key of ssh.key_path %s", v->key_path);
+                return x;
+        }
         snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
         snprintf(priv, sizeof(priv), "%s/id_ed25519", dir);
         snprintf(pub, sizeof(pub), "%s/id_ed25519.pub", dir);
@@ -160,6 +177,38 @@ static void snapshot_support(struct vm_env *e, const char *fc_binary)
         }
 }
 
+/* firecracker.jailer: true or false as set; "auto" = on in system mode
+ * (where the daemons run as a user of their own and the jailer adds a
+ * chroot, namespaces and seccomp) when netsvc says it can run the jailer
+ * there (NetStatus.jailer_usable: capabilities, trusted programs), else off
+ * with the reason logged (banger doctor shows it too). */
+static bool jailer_wanted(struct vmsvc *v, const char *vmm)
+{
+        const struct bg_config *cfg = &v->d->cfg;
+        if (cfg->firecracker.jailer != BG_TRISTATE_AUTO)
+                return cfg->firecracker.jailer == BG_TRISTATE_ON;
+        if (!bg_config_jailer_on(cfg, v->d->paths.system) || !streq(vmm, "firecracker"))
+                return false;
+        Banger__V1__NetStatusRequest req = BANGER__V1__NET_STATUS_REQUEST__INIT;
+        Banger__V1__NetStatusResponse *s = NULL;
+        struct rpc_status st;
+        struct rpc_call_opts o = {.deadline_ms = 10000, .connect_wait_ms = 10000};
+        if (rpc_call(v->peers.netsvc, "/banger.v1.NetService/Status", &req.base,
+                     &banger__v1__net_status_response__descriptor, (ProtobufCMessage **)&s, &o,
+                     &st) < 0) {
+                log_warn("firecracker.jailer = auto: off, netsvc did not answer (%s)", st.message);
+                return false;
+        }
+        bool on = s->jailer_usable;
+        if (on)
+                log_info("firecracker.jailer = auto: on (system mode, netsvc can run the jailer)");
+        else
+                log_warn("firecracker.jailer = auto: off, netsvc cannot run the jailer here: %s",
+                         s->jailer_why);
+        banger__v1__net_status_response__free_unpacked(s, NULL);
+        return on;
+}
+
 int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
 {
         int r;
@@ -199,7 +248,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->binary, sizeof(e->binary), "%s",
                  streq(vmm, "firecracker") ? v->d->cfg.firecracker.binary : v->d->cfg.qemu.binary);
         e->accel = v->d->cfg.qemu.accel == BG_QEMU_ACCEL_KVM ? VMM_ACCEL_KVM : VMM_ACCEL_TCG;
-        e->jailer = v->d->cfg.firecracker.jailer;
+        e->jailer = jailer_wanted(v, vmm);
         if (e->jailer)
                 log_info("Firecracker VMs start through the jailer (%s), staged by netsvc",
                          v->d->cfg.firecracker.jailer_binary);

@@ -28,6 +28,7 @@ struct vmsvc {
         struct vm_env env;
         struct tpl_env tpl;      /* snapshot templates (template.h) */
         char *owner_pubkey;      /* the owner's ssh public key line(s) */
+        char key_path[4096];     /* its private key: banger's own or config ssh.key_path */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
 };

@@ -16,6 +16,7 @@
 #include "util/names.h"
 #include "util/timeutil.h"
 #include "vm_clone.h"
+#include "vm_fetch.h"
 #include "vm_probes.h"
 #include "vm_store.h"
 
@@ -96,7 +97,24 @@ struct vm_op {
         struct tpl_request want_auto; /* name set: build this template after a cold create */
         char ws_host[4096];           /* workspace for the new VM's work disk, or "" */
         char ws_guest[4096];
+        bool no_start;         /* make the VM, leave it stopped */
+        struct vm_fetch fetch; /* image/kernel operations a cold create waits for */
 };
+
+/* The VM of a create that never reached its steps is left in state error
+ * with the reason (as a failed step leaves it). */
+static void op_mark_error(struct vmsvc *v, const char *id, const struct bg_error *why)
+{
+        struct vm_record rec;
+        struct bg_error e = {0};
+        if (vm_load(&v->env, id, &rec, &e) < 0)
+                return;
+        rec.state = VM_ERROR;
+        snprintf(rec.error, sizeof(rec.error), "%s", why->msg);
+        if (vm_save(&v->env, &rec, &e) < 0)
+                log_error("VM %s: could not record its error: %s", rec.name, e.msg);
+        log_warn("VM %s failed to create: %s", rec.name, why->msg);
+}
 
 static void op_progress(void *ctx, const char *stage)
 {
@@ -116,8 +134,15 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                         return r;
         }
         struct vm_progress p = {.fn = op_progress, .ctx = ctx, .cancel = ops_ctx_cancel_flag(ctx)};
+        if (op->fresh && !op->clone &&
+            (r = vm_fetch_wait(&op->v->peers, &op->fetch, ctx, err)) < 0) {
+                op_mark_error(op->v, op->id, err);
+                return r;
+        }
         if (op->clone)
                 r = vm_clone(&op->v->env, op->id, &op->tpl, op->ws_host, op->ws_guest, &p, err);
+        else if (op->fresh && op->no_start)
+                r = vm_create_stopped(&op->v->env, op->id, op->ws_host, op->ws_guest, &p, err);
         else if (op->fresh)
                 r = vm_create(&op->v->env, op->id, op->ws_host, op->ws_guest, &p, err);
         else
@@ -145,8 +170,8 @@ static int vm_op_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 
 static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bool restart,
                     const Banger__V1__CreateVmRequest *create, const struct tpl_record *tpl,
-                    const struct tpl_request *want_auto, Banger__V1__Operation *out,
-                    struct bg_error *err)
+                    const struct tpl_request *want_auto, const struct vm_fetch *fetch,
+                    Banger__V1__Operation *out, struct bg_error *err)
 {
         struct vm_op *op = calloc(1, sizeof(*op));
         if (!op)
@@ -157,7 +182,10 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
         }
         if (want_auto)
                 op->want_auto = *want_auto;
+        if (fetch)
+                op->fetch = *fetch;
         if (create) {
+                op->no_start = create->no_start;
                 snprintf(op->ws_host, sizeof(op->ws_host), "%s", create->workspace_host_path);
                 snprintf(op->ws_guest, sizeof(op->ws_guest), "%s", create->workspace_guest_path);
         }
@@ -165,13 +193,28 @@ static int start_op(struct vmsvc *v, const struct vm_record *rec, bool fresh, bo
         op->fresh = fresh;
         op->restart = restart;
         snprintf(op->id, sizeof(op->id), "%s", rec->id);
+        /* A fetch first: "image" and "kernel", then the create's own stages. */
+        static const char *const stopped_fetch_stages[] = {"image", "kernel", "reserve", "disks"};
+        const char *const *stages = vm_create_stages;
+        size_t n_stages = vm_n_create_stages;
+        bool fetching = op->fetch.image_op[0] || op->fetch.kernel_op[0];
+        if (op->clone) {
+                stages = vm_clone_stages;
+                n_stages = vm_n_clone_stages;
+        } else if (op->no_start) {
+                stages = fetching ? stopped_fetch_stages : vm_create_stopped_stages;
+                n_stages = fetching ? ELEMENTSOF(stopped_fetch_stages) : vm_n_create_stopped_stages;
+        } else if (fetching) {
+                stages = vm_fetch_create_stages;
+                n_stages = vm_n_fetch_create_stages;
+        }
         struct ops_start s = {
             .kind = fresh     ? "vm.create"
                     : restart ? "vm.restart"
                               : "vm.start",
             .target = rec->name,
-            .stages = op->clone ? vm_clone_stages : (const char *const *)vm_create_stages,
-            .n_stages = op->clone ? vm_n_clone_stages : vm_n_create_stages,
+            .stages = stages,
+            .n_stages = n_stages,
             .dedup = true,
             .fn = vm_op_work,
             .userdata = op,
@@ -197,7 +240,7 @@ static bool name_ok(const char *s, size_t max)
         for (size_t i = 0; i < n; i++)
                 if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
                       (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_' || s[i] == '.' ||
-                      s[i] == ':' || s[i] == '/'))
+                      s[i] == ':' || s[i] == '/' || s[i] == '@'))
                         return false;
         return true;
 }
@@ -262,6 +305,20 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         if (in->template_[0] &&
             (r = bg_name_check_dns_label("template name", in->template_, err)) < 0)
                 return r;
+        if (in->template_[0] && in->no_start)
+                return bg_error_set(err, EINVAL,
+                                    "a template and no-start exclude each other (a clone "
+                                    "resumes a running machine)");
+        /* What is missing is pulled or built by imagesvc (vm_fetch.h); an
+         * unknown image name fails here, before a row exists. A template
+         * names its own image and kernel. */
+        struct vm_fetch fetch = {0};
+        if (!in->template_[0]) {
+                if ((r = vm_fetch_plan(&v->peers, image, cfg->vm.default_image, kernel, &fetch,
+                                       err)) < 0)
+                        return r;
+                image = fetch.image;
+        }
         snprintf(rec.image, sizeof(rec.image), "%s", image);
         snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);
         snprintf(rec.vmm, sizeof(rec.vmm), "%s", v->env.vmm);
@@ -269,13 +326,14 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         /* Resume a template, or boot cold (and maybe make the template). */
         struct tpl_record tpl;
         struct tpl_request want_auto;
-        int clone = tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold, image, kernel,
-                             rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
+        int clone =
+            tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold || in->no_start, image,
+                     kernel, rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
         if (clone < 0)
                 return clone;
         if (clone) {
                 /* The template is the machine: what the request sets must agree. */
-                if ((in->image[0] && !streq(in->image, tpl.image)) ||
+                if ((in->image[0] && !streq(image, tpl.image)) ||
                     (in->kernel[0] && !streq(in->kernel, tpl.kernel)) ||
                     (in->vcpu && in->vcpu != tpl.vcpu) ||
                     (in->memory_mib && in->memory_mib != tpl.memory_mib))
@@ -321,7 +379,8 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                 log_info("creating VM %s (%s) from image %s, kernel %s", rec.name, rec.id, image,
                          kernel);
         return start_op(v, &rec, true, false, in, clone ? &tpl : NULL,
-                        want_auto.name[0] ? &want_auto : NULL, out, err);
+                        want_auto.name[0] && !in->no_start ? &want_auto : NULL,
+                        clone ? NULL : &fetch, out, err);
 }
 
 static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -334,7 +393,7 @@ static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__
         if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, false, NULL, NULL, NULL, out, err);
+        return start_op(v, &rec, false, false, NULL, NULL, NULL, NULL, out, err);
 }
 
 static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
@@ -347,7 +406,7 @@ static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1
         if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
                 return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
                                     vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, true, NULL, NULL, NULL, out, err);
+        return start_op(v, &rec, false, true, NULL, NULL, NULL, NULL, out, err);
 }
 
 static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,

@@ -15,6 +15,7 @@
 
 #include "banger/v1/workspace.pb-c.h"
 #include "log/log.h"
+#include "ssh/ssh_key.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 #include "ws_disk.h"
@@ -703,6 +704,14 @@ static int workspace_health(struct workspacesvc *v, const Banger__V1__HealthRequ
         return daemon_health(v->d, in, out, call, err);
 }
 
+static int workspace_list_ops(struct workspacesvc *v, const Banger__V1__ListOperationsRequest *in,
+                              Banger__V1__ListOperationsResponse *out,
+                              const struct rpc_call *call, struct bg_error *err)
+{
+        (void)call;
+        return ops_list(v->ops, in->include_done, out, err);
+}
+
 const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("Health", workspace_health),
         RPC_METHOD("Prepare", workspace_prepare),
@@ -715,6 +724,7 @@ const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("CancelOperation", workspace_cancel_op),
         RPC_METHOD("WriteWorkDisk", workspace_write_disk),
         RPC_METHOD("Forget", workspace_forget),
+        RPC_METHOD("ListOperations", workspace_list_ops),
 };
 const size_t workspacesvc_n_workspace_methods = ELEMENTSOF(workspacesvc_workspace_methods);
 
@@ -729,7 +739,9 @@ int workspacesvc_register(struct workspacesvc *v, struct bg_error *err)
         bg_paths_socket_url(&v->d->paths, "vmsvc", url, sizeof(url));
         if ((r = rpc_client_open(url, NULL, &v->vmsvc, err)) < 0)
                 return r;
-        snprintf(v->key_path, sizeof(v->key_path), "%s/ssh/id_ed25519", v->d->paths.config_dir);
+        if ((r = bg_ssh_key_path(v->d->cfg.ssh.key_path, v->d->paths.config_dir, v->key_path,
+                                 sizeof(v->key_path), err)) < 0)
+                return r;
         snprintf(v->exports_dir, sizeof(v->exports_dir), "%s/exports", v->d->paths.state_dir);
         if (mkdir(v->exports_dir, 0700) < 0 && errno != EEXIST)
                 return bg_error_errno(err, -errno, "create %s", v->exports_dir);

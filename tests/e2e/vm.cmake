@@ -16,3 +16,8 @@ banger_add_script_test(e2e_system_mode
 banger_add_script_test(e2e_template
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_template.sh
   LABELS e2e root TIMEOUT 1200)
+# scripts/smoke.sh: the original tool's smoke list (doctor preflight, fresh
+# state, every verb once, one vm create and one vm run) on real VMs.
+banger_add_script_test(e2e_smoke
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_smoke.sh
+  LABELS e2e root TIMEOUT 1200)

@@ -15,3 +15,10 @@ banger_add_script_test(root_image_pull_content
 banger_add_script_test(integration_image_limits
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_limits.sh
   LABELS integration TIMEOUT 300)
+# Issue #21: vm create --image typo / REF / a missing kernel (auto-pull in
+# VmService), vm create --no-start, banger ops and vm ping of stopped/unknown
+# VMs, against the real processes and a local registry. Needs root (netsvc).
+banger_add_script_test(integration_vm_autopull
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_vm_autopull.sh
+  ENV "KERNEL_MKIMAGE=$<TARGET_FILE:test_kernel_mkimage>"
+  LABELS integration TIMEOUT 180)

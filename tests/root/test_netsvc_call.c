@@ -43,6 +43,7 @@ static void print_status(const Banger__V1__NetStatusResponse *s)
                s->taps_in_use, s->lease_count, s->pool_error);
         for (size_t i = 0; i < s->n_dns_listen; i++)
                 printf("dns_listen=%s\n", s->dns_listen[i]);
+        printf("jailer_usable=%d\njailer_why=%s\n", s->jailer_usable, s->jailer_why);
 }
 
 int main(int argc, char **argv)

@@ -68,6 +68,12 @@ touch "$H/bin/firecracker"; chmod 0755 "$H/bin/firecracker"
 FC="$H/bin/firecracker" JL="$H/bin/jailer"
 K="$S/kernels/k/vmlinux" I="$S/kernels/k/initramfs"
 
+# firecracker.jailer = "auto" (on in system mode) asks Status whether netsvc
+# can run the jailer at all: here it can (capabilities, trusted programs,
+# an owner that is not root).
+check "Status: jailer_usable with the capabilities and trusted programs" bash -c '
+        "$1" "$2" status | grep -qx "jailer_usable=1"' _ "$CALLT" "$URL"
+
 out=$(call jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img" "$VM/work.ext4" 2>&1)
 pid=$(sed -n 's/^pid=//p' <<<"$out")
 echo "  $out"
@@ -141,6 +147,9 @@ NPID=$!
 for _ in $(seq 200); do call health >/dev/null 2>&1 && break; sleep 0.05; done
 out=$(call jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img" 2>&1)
 echo "  $out"
+check "Status: not jailer_usable without them, naming them" bash -c '
+        s=$("$1" "$2" status) && grep -qx "jailer_usable=0" <<<"$s" &&
+        grep -q "^jailer_why=the jailer needs CAP_SYS_CHROOT CAP_MKNOD" <<<"$s"' _ "$CALLT" "$URL"
 check "without CAP_SYS_CHROOT and CAP_MKNOD JailStart is refused naming them" bash -c '
         grep -q "^PERMISSION_DENIED: the jailer needs CAP_SYS_CHROOT CAP_MKNOD" <<<"$1" &&
         [ ! -e "$2/jail/firecracker/$3" ]' _ "$out" "$S" $ID

@@ -67,7 +67,10 @@ static void check_defaults(const struct bg_config *c)
         assert_int_equal(c->image.insecure_registries.n, 0);
         assert_string_equal(c->kernel.debian_mirror, "");
         assert_string_equal(c->firecracker.binary, "firecracker");
-        assert_false(c->firecracker.jailer);
+        assert_int_equal(c->firecracker.jailer, BG_TRISTATE_AUTO);
+        assert_false(bg_config_jailer_on(c, false)); /* auto: off in user mode */
+        assert_true(bg_config_jailer_on(c, true));   /* and on in system mode */
+        assert_string_equal(c->ssh.key_path, "");
         assert_string_equal(c->firecracker.jailer_binary, "jailer");
         assert_string_equal(c->qemu.binary, "qemu-system-x86_64");
         assert_int_equal(c->qemu.accel, BG_QEMU_ACCEL_AUTO);
@@ -163,7 +166,8 @@ static void test_good_values(void **state)
         assert_string_equal(c.image.insecure_registries.items[3], "[::1]:5000");
         assert_string_equal(c.kernel.debian_mirror, "https://deb.debian.org:443/debian");
         assert_string_equal(c.firecracker.binary, "/opt/fc/firecracker");
-        assert_true(c.firecracker.jailer);
+        assert_int_equal(c.firecracker.jailer, BG_TRISTATE_ON);
+        assert_true(bg_config_jailer_on(&c, false));
         assert_string_equal(c.firecracker.jailer_binary, "/opt/fc/jailer");
         assert_string_equal(c.qemu.binary, "/usr/bin/qemu-system-x86_64");
         assert_int_equal(c.qemu.accel, BG_QEMU_ACCEL_TCG);
@@ -283,14 +287,19 @@ static void test_bad_values(void **state)
             {"[kernel]\ndebian_mirror = \"http://\"\n", "is not an http(s) URL"},
             {"[kernel]\ndebian_mirror = \"http://a b/\"\n", "is not an http(s) URL"},
             {"[firecracker]\nbinary = \"\"\n", "firecracker.binary: must not be empty"},
-            {"[firecracker]\njailer = 1\n", "firecracker.jailer: expected a boolean, got "
-                                            "integer"},
+            {"[firecracker]\njailer = 1\n", "firecracker.jailer: expected true, false or "
+                                            "\"auto\", got integer"},
+            {"[firecracker]\njailer = \"yes\"\n", "firecracker.jailer: expected true, false or "
+                                                  "\"auto\", got another string"},
+            {"[ssh]\nkey_path = \"id_rsa\"\n",
+             "ssh.key_path: \"id_rsa\" must be an absolute path or start with ~/"},
             {"[firecracker]\njailer_binary = \"a\\nb\"\n",
              "firecracker.jailer_binary: \"a\\x0ab\" is not a program name or path"},
             {"[qemu]\nbinary = []\n", "qemu.binary: expected a string, got array"},
             {"[qemu]\naccel = \"hvf\"\n", "qemu.accel: \"hvf\" is not one of auto, kvm, tcg"},
             /* Removed: it was never served (remote use goes through ssh). */
-            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0:7070\"\n", "config.toml:1: unknown key gateway"},
+            {"[gateway]\nlisten_tcp = \"tcp://0.0.0.0:7070\"\n",
+             "config.toml:1: unknown key gateway"},
             {"vm = 3\n", "config.toml:1: vm: expected a table, got integer"},
             {"[vm]\n[vm.sub]\n", "config.toml:2: unknown key vm.sub"},
             {"[nope]\n", "config.toml:1: unknown key nope"},

@@ -730,6 +730,11 @@ static void test_run_all_and_fail_flag(void **state)
         c->f.outputs[2][1] = "table inet banger";
         fake_proc(c, "banger-netsvc");
         c->env.proc_root = c->tmp;
+        c->f.files[c->f.n_files++] =
+            (struct fake_file){"/usr/bin/firecracker", NULL, S_IFREG | 0755, 0, 0};
+        c->f.files[c->f.n_files++] =
+            (struct fake_file){"/usr/bin/jailer", NULL, S_IFREG | 0755, 0, 0};
+        c->env.is_root = false; /* dev mode as root is a WARN (test_fc_security) */
         assert_int_equal(doctor_run(&c->env, &c->in, &c->rep), 0);
         for (size_t i = 0; i < c->rep.n; i++)
                 if (c->rep.rows[i].status != DOCTOR_PASS)
@@ -740,6 +745,88 @@ static void test_run_all_and_fail_flag(void **state)
         c->f.free_bytes = 1;
         assert_int_equal(doctor_run(&c->env, &c->in, &c->rep), 0);
         assert_true(doctor_any_fail(&c->rep));
+}
+
+/* Issue #21 item 5: the Firecracker binary's owner and mode, the jailer, and
+ * dev mode as root, each with a fix. */
+static const struct doctor_row *fc_row(struct ctx *c, const char *id)
+{
+        doctor_report_free(&c->rep);
+        memset(&c->rep, 0, sizeof(c->rep));
+        assert_int_equal(doctor_check_fc_security(&c->env, &c->in, &c->rep), 0);
+        return doctor_find(&c->rep, id);
+}
+
+static void test_fc_security(void **state)
+{
+        struct ctx *c = *state;
+        const struct doctor_row *r;
+        c->f.files[c->f.n_files++] =
+            (struct fake_file){"/usr/bin/firecracker", NULL, S_IFREG | 0755, 1000, 1000};
+        struct fake_file *fc = &c->f.files[c->f.n_files - 1];
+        c->f.files[c->f.n_files++] =
+            (struct fake_file){"/usr/bin/jailer", NULL, S_IFREG | 0755, 0, 0};
+        struct fake_file *jl = &c->f.files[c->f.n_files - 1];
+
+        /* Not root's: WARN in user mode, FAIL in system mode, chown as the fix. */
+        r = fc_row(c, "firecracker.perms");
+        assert_non_null(r);
+        assert_int_equal(r->status, DOCTOR_WARN);
+        assert_non_null(strstr(r->message, "is not owned by root"));
+        assert_non_null(strstr(r->hint, "sudo chown root:root /usr/bin/firecracker"));
+        c->in.system_mode = true;
+        assert_int_equal(fc_row(c, "firecracker.perms")->status, DOCTOR_FAIL);
+        fc->uid = 0;
+        fc->mode = S_IFREG | 0775;
+        r = fc_row(c, "firecracker.perms");
+        assert_int_equal(r->status, DOCTOR_FAIL);
+        assert_non_null(strstr(r->message, "writable by group or others"));
+        fc->mode = S_IFREG | 0755;
+        assert_int_equal(fc_row(c, "firecracker.perms")->status, DOCTOR_PASS);
+
+        /* System mode, auto: netsvc cannot run it -> WARN with its reason;
+         * it can -> PASS "on". */
+        c->f.net = (struct doctor_net){
+            .known = true, .jailer_usable = false, .jailer_why = "the jailer needs CAP_SYS_ADMIN"};
+        r = fc_row(c, "jailer");
+        assert_int_equal(r->status, DOCTOR_WARN);
+        assert_non_null(strstr(r->message, "CAP_SYS_ADMIN"));
+        assert_non_null(strstr(r->hint, "firecracker.md"));
+        c->cfg.firecracker.jailer = BG_TRISTATE_ON;
+        assert_int_equal(fc_row(c, "jailer")->status, DOCTOR_FAIL);
+        c->f.net.jailer_usable = true;
+        r = fc_row(c, "jailer");
+        assert_int_equal(r->status, DOCTOR_PASS);
+        assert_non_null(strstr(r->message, ": on, netsvc can run it"));
+        /* A jailer others can write is refused (netsvc runs it as root). */
+        jl->mode = S_IFREG | 0777;
+        r = fc_row(c, "jailer");
+        assert_int_equal(r->status, DOCTOR_FAIL);
+        assert_non_null(strstr(r->hint, "chmod 0755 /usr/bin/jailer"));
+        jl->mode = S_IFREG | 0755;
+        /* Missing: FAIL when required, WARN with auto in system mode, PASS
+         * (not used) in user mode. */
+        c->f.missing[0] = "jailer";
+        assert_int_equal(fc_row(c, "jailer")->status, DOCTOR_FAIL);
+        c->cfg.firecracker.jailer = BG_TRISTATE_AUTO;
+        r = fc_row(c, "jailer");
+        assert_int_equal(r->status, DOCTOR_WARN);
+        assert_non_null(strstr(r->hint, "firecracker.jailer = false"));
+        c->in.system_mode = false;
+        r = fc_row(c, "jailer");
+        assert_int_equal(r->status, DOCTOR_PASS);
+        assert_non_null(strstr(r->message, "not used in user mode"));
+
+        /* Dev mode as root: WARN with the way out; not a row in system mode. */
+        c->env.is_root = true;
+        r = fc_row(c, "dev-root");
+        assert_int_equal(r->status, DOCTOR_WARN);
+        assert_non_null(strstr(r->hint, "banger system install"));
+        c->env.is_root = false;
+        assert_int_equal(fc_row(c, "dev-root")->status, DOCTOR_PASS);
+        c->in.system_mode = true;
+        assert_null(fc_row(c, "dev-root"));
+        doctor_report_free(&c->rep);
 }
 
 /* ---- units, manifest, helpers ----------------------------------------- */
@@ -866,6 +953,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_services, setup, teardown),
             cmocka_unit_test_setup_teardown(test_system, setup, teardown),
             cmocka_unit_test_setup_teardown(test_run_all_and_fail_flag, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_fc_security, setup, teardown),
             cmocka_unit_test_setup_teardown(test_units_render, setup, teardown),
             cmocka_unit_test_setup_teardown(test_manifest_roundtrip, setup, teardown),
             cmocka_unit_test_setup_teardown(test_version_code_and_os, setup, teardown),

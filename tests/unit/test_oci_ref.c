@@ -276,12 +276,39 @@ static void test_docker_config(void **state)
         assert_false(oci_registry_key_normalize("https:///v1", key, sizeof(key)));
 }
 
+/* --image X: a reference to pull, or the name of a local image. */
+static void test_is_reference(void **state)
+{
+        assert_true(oci_ref_is_reference("debian:bookworm"));
+        assert_true(oci_ref_is_reference("localhost:5000/test/busy"));
+        assert_true(oci_ref_is_reference("library/debian"));
+        assert_true(oci_ref_is_reference(
+            "busy@sha256:"
+            "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+        assert_false(oci_ref_is_reference("typo"));
+        assert_false(oci_ref_is_reference("golden"));
+        assert_false(oci_ref_is_reference("debian-bookworm"));
+        assert_false(oci_ref_is_reference("debian"));
+        assert_false(oci_ref_is_reference(""));
+
+        struct oci_ref r = {0};
+        struct bg_error err = {0};
+        char b[16];
+        assert_int_equal(oci_ref_parse("localhost:5000/test/busy:v1", &r, &err), 0);
+        assert_int_equal(oci_ref_default_name(&r, b, sizeof(b), 64), 0);
+        assert_string_equal(b, "busy-v1");
+        assert_int_equal(oci_ref_default_name(&r, b, sizeof(b), 4), 0);
+        assert_string_equal(b, "busy"); /* cut, and the trailing '-' dropped */
+        oci_ref_done(&r);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_ref_matrix), cmocka_unit_test(test_loopback),
-            cmocka_unit_test(test_platform),   cmocka_unit_test(test_digest),
-            cmocka_unit_test(test_challenge),  cmocka_unit_test(test_docker_config),
+            cmocka_unit_test(test_ref_matrix),   cmocka_unit_test(test_loopback),
+            cmocka_unit_test(test_platform),     cmocka_unit_test(test_digest),
+            cmocka_unit_test(test_challenge),    cmocka_unit_test(test_docker_config),
+            cmocka_unit_test(test_is_reference),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
