@@ -77,8 +77,8 @@ static int replay_dir(const char *dir, int required)
         for (int i = 0; i < n; i++) {
                 char path[4096];
                 snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
-                uint8_t *buf;
-                size_t len;
+                uint8_t *buf = NULL;
+                size_t len = 0;
                 int r = read_all(path, &buf, &len);
                 if (r < 0) {
                         fprintf(stderr, "replay: %s: %s\n", path, strerror(-r));
