@@ -14,7 +14,15 @@
 static void check_pkg(const struct debrepo_package *p)
 {
         CHECK(p->package && p->version && p->filename);
-        CHECK(p->filename[0] != '/' && strstr(p->filename, "../") == NULL);
+        /* a relative path without "." or ".." components */
+        CHECK(p->filename[0] && p->filename[0] != '/');
+        for (const char *c = p->filename; *c;) {
+                size_t l = strcspn(c, "/");
+                CHECK(l > 0 && !(l == 1 && c[0] == '.') && !(l == 2 && c[0] == '.' && c[1] == '.'));
+                c += l;
+                if (*c == '/')
+                        c++;
+        }
         CHECK(strlen(p->sha256) == 64);
         CHECK(debrepo_version_compare(p->version, p->version) == 0);
 }
