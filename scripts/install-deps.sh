@@ -13,6 +13,7 @@ BUILD_PKGS=(
   libnl-3-dev libnl-route-3-dev libnftables-dev libldns-dev
   liblz4-dev liblzma-dev libbz2-dev zlib1g-dev libssl-dev
   libyaml-dev
+  clang-14 libclang-rt-14-dev llvm-14 # libFuzzer + sanitizer runtimes, llvm-symbolizer (tests/fuzz)
 )
 RUN_PKGS=(
   qemu-system-x86 qemu-utils openssh-client mmdebstrap fakechroot fakeroot gpgv

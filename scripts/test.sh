@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what banger needs, builds it, and runs every test (ctest), then the
-# same suite under ASan+UBSan, then the benchmarks (scripts/bench.sh).
+# same suite under ASan+UBSan, then a 20 s libFuzzer smoke run of every fuzz
+# target (build-fuzz, ctest -L fuzz), then the benchmarks (scripts/bench.sh).
 #
 #   sudo scripts/test.sh            # everything (what CI runs)
 #   scripts/test.sh --quick         # normal build + ctest only
@@ -50,6 +51,18 @@ if [ "$QUICK" -eq 0 ]; then
         build "$ROOT/build-asan" -DBANGER_SANITIZE=ON
         echo "== ctest (ASan+UBSan)"
         run_ctest "$ROOT/build-asan" -LE e2e
+        # libFuzzer smoke (tests/fuzz): every target fuzzed from its seeds for
+        # 20 s, two at a time; a crash, leak, timeout or OOM fails the run.
+        echo "== build (libFuzzer+ASan+UBSan, clang-14)"
+        cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+                -DCMAKE_C_COMPILER=clang-14 -DBANGER_FUZZ=ON -DBANGER_FUZZ_SECONDS=20 >/dev/null
+        cmake --build "$ROOT/build-fuzz" -j"$JOBS" --target fuzz-all
+        echo "== fuzz smoke (ctest -L fuzz)"
+        rm -f "$ROOT"/build-fuzz/fuzz-out/*/result
+        fuzz_rc=0
+        (run_ctest "$ROOT/build-fuzz" -L fuzz) || fuzz_rc=$?
+        cat "$ROOT"/build-fuzz/fuzz-out/*/result 2>/dev/null || true
+        [ "$fuzz_rc" -eq 0 ] || exit "$fuzz_rc"
         echo "== benchmarks"
         bash "$ROOT/scripts/bench.sh" --build-dir "$ROOT/build"
 fi

@@ -207,7 +207,8 @@ static int do_lzma(struct src *s, struct out *o, bool xz, uint64_t *ret_in, stru
                 return bg_error_set(err, ENOMEM, "out of memory");
         lzma_stream ls = LZMA_STREAM_INIT;
         lzma_ret ret =
-            xz ? lzma_stream_decoder(&ls, UINT64_MAX, 0) : lzma_alone_decoder(&ls, UINT64_MAX);
+            xz ? lzma_stream_decoder(&ls, KERNEL_DECODER_MEMLIMIT, 0)
+               : lzma_alone_decoder(&ls, KERNEL_DECODER_MEMLIMIT);
         if (ret != LZMA_OK)
                 return bg_error_set(err, ENOMEM, "%s: cannot initialise decoder: %s", o->name,
                                     lzma_strerror(ret));
@@ -234,6 +235,15 @@ static int do_lzma(struct src *s, struct out *o, bool xz, uint64_t *ret_in, stru
                         break;
                 if (ret == LZMA_BUF_ERROR && eof) {
                         r = truncated(err, o->name);
+                        break;
+                }
+                if (ret == LZMA_MEMLIMIT_ERROR) {
+                        /* The header asks for a dictionary larger than any
+                         * kernel or module uses: refuse before allocating it. */
+                        r = bg_error_set(err, EFBIG,
+                                         "%s stream needs more than %llu MiB of memory to "
+                                         "decompress (dictionary size in its header)",
+                                         o->name, KERNEL_DECODER_MEMLIMIT >> 20);
                         break;
                 }
                 if (ret != LZMA_OK) {

@@ -40,13 +40,21 @@ enum kernel_compression kernel_compression_detect(const void *buf, size_t len);
  * should have filled err if it wants a specific message). */
 typedef int (*kernel_sink_fn)(void *userdata, const void *buf, size_t len, struct bg_error *err);
 
+/* Most memory a decoder may take for its window: an xz or lzma header names
+ * its dictionary size (up to 4 GiB) and the decoder allocates it. Kernel
+ * builds use 32 MiB (xz) or 64 MiB (lzma -9); modules 1-2 MiB. A stream that
+ * needs more fails with -EFBIG ("... needs more than 256 MiB ..."). */
+#define KERNEL_DECODER_MEMLIMIT (256ull * 1024 * 1024)
+
 /* Decompress the stream of format `c` that starts at `offset` in `fd`,
  * reading at most `length` bytes (UINT64_MAX: up to end of file). Stops with
  * -EFBIG once more than `max_out` bytes would be produced. On success writes
  * the number of input bytes the stream used (*ret_in, may be NULL) and bytes
  * produced (*ret_out, may be NULL). KERNEL_COMPRESSION_NONE copies the range
  * as is. Errors: -EBADMSG corrupt or truncated data (err says which format
- * and what), -EFBIG, -EIO/-errno on read, or whatever the sink returned. */
+ * and what), -EFBIG (output over max_out, or a decoder window over
+ * KERNEL_DECODER_MEMLIMIT), -EIO/-errno on read, or whatever the sink
+ * returned. */
 int kernel_decompress_fd(enum kernel_compression c, int fd, uint64_t offset, uint64_t length,
                          uint64_t max_out, kernel_sink_fn sink, void *userdata, uint64_t *ret_in,
                          uint64_t *ret_out, struct bg_error *err);

@@ -129,6 +129,16 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err);
  * socket. Safe to call once; frees s. */
 void rpc_server_stop(struct rpc_server *s);
 
+/* Runs one request (len bytes of a packed Request envelope, owned by the
+ * caller) through s's dispatch in the calling thread, as a worker does for a
+ * message from a peer with these credentials: envelope decode, op_id check,
+ * peer check, method routing, body unpack, handler, reply packing. Returns
+ * the packed Response (the caller owns it: nng_msg_free), or NULL when out
+ * of memory. Needs no socket: the fuzz target tests/fuzz/fuzz_rpc.c drives
+ * a server that was never started. */
+nng_msg *rpc_server_handle(struct rpc_server *s, const void *data, size_t len, uint32_t peer_uid,
+                           int peer_pid);
+
 /* Peer check that allows root and the given owner uid. */
 int rpc_peer_allow_owner(void *ud_owner_uid_ptr, uint32_t peer_uid, int peer_pid,
                          struct bg_error *err);

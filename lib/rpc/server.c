@@ -221,8 +221,8 @@ static nng_msg *dispatch_local(const struct rpc_service_entry *e, const char *me
         return reply;
 }
 
-/* Decodes, authenticates and routes one request. Consumes msg. */
-static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
+nng_msg *rpc_server_handle(struct rpc_server *s, const void *data, size_t len, uint32_t peer_uid,
+                           int peer_pid)
 {
         uint64_t t0 = now_mono_usec();
         struct rpc_call call = {0};
@@ -230,21 +230,10 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
         char svc_name[RPC_METHOD_MAX], method_name[RPC_METHOD_MAX];
         nng_msg *reply = NULL;
 
-        /* Peer credentials come from the kernel (SO_PEERCRED on the ipc pipe). */
-        nng_pipe pipe = nng_msg_get_pipe(msg);
-        uint64_t uid = UINT32_MAX, pid = 0;
-        /* A peer whose uid cannot be read (the connection closed, or a
-         * transport without credentials) is nobody: peer checks refuse it. */
-        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) != 0)
-                uid = UINT32_MAX;
-        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) != 0)
-                pid = 0;
-        call.peer_uid = (uint32_t)uid;
-        call.peer_pid = (int)pid;
+        call.peer_uid = peer_uid;
+        call.peer_pid = peer_pid;
 
-        Banger__V1__Request *req =
-            banger__v1__request__unpack(NULL, nng_msg_len(msg), nng_msg_body(msg));
-        nng_msg_free(msg); /* unpack copied what it needs */
+        Banger__V1__Request *req = banger__v1__request__unpack(NULL, len, data);
         rpc_new_op_id(op_id, sizeof(op_id));
         if (!req)
                 return reply_or_die(RPC_INVALID_ARGUMENT, "malformed request envelope", op_id);
@@ -308,6 +297,24 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
 out:
         log_set_op_id(NULL);
         banger__v1__request__free_unpacked(req, NULL);
+        return reply;
+}
+
+/* Decodes, authenticates and routes one request. Consumes msg. */
+static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
+{
+        /* Peer credentials come from the kernel (SO_PEERCRED on the ipc pipe). */
+        nng_pipe pipe = nng_msg_get_pipe(msg);
+        uint64_t uid = UINT32_MAX, pid = 0;
+        /* A peer whose uid cannot be read (the connection closed, or a
+         * transport without credentials) is nobody: peer checks refuse it. */
+        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_UID, &uid) != 0)
+                uid = UINT32_MAX;
+        if (nng_pipe_get_uint64(pipe, NNG_OPT_IPC_PEER_PID, &pid) != 0)
+                pid = 0;
+        nng_msg *reply =
+            rpc_server_handle(s, nng_msg_body(msg), nng_msg_len(msg), (uint32_t)uid, (int)pid);
+        nng_msg_free(msg);
         return reply;
 }
 

@@ -131,9 +131,9 @@ static int run_spawn(const char *const argv[], const int fds[3], const struct bg
         posix_spawn_file_actions_t fa_store, *fa = &fa_store;
         posix_spawnattr_t attr_store, *attr = &attr_store;
         posix_spawn_file_actions_init(fa);
-        _cleanup_(posix_spawn_file_actions_destroyp) posix_spawn_file_actions_t *fa_done = fa;
+        _cleanup_(posix_spawn_file_actions_destroyp) _unused_ posix_spawn_file_actions_t *fa_done = fa;
         posix_spawnattr_init(attr);
-        _cleanup_(posix_spawnattr_destroyp) posix_spawnattr_t *attr_done = attr;
+        _cleanup_(posix_spawnattr_destroyp) _unused_ posix_spawnattr_t *attr_done = attr;
         int r = 0;
         for (int i = 0; i < 3 && r == 0; i++) {
                 if (use[i] == BG_RUN_NULL)

@@ -189,6 +189,27 @@ static void test_corrupt_payload_refused(void **state)
         assert_int_equal(glob(pat, 0, NULL, &g), GLOB_NOMATCH);
 }
 
+/* An lzma or xz header may ask for a dictionary of up to 4 GiB, which the
+ * decoder would allocate: refused with EFBIG before (found by fuzz_bzimage,
+ * tests/fuzz/regress/bzimage/lzma-dict-4gib). */
+static void test_decoder_memlimit(void **state)
+{
+        const char *p = tpath("big-dict.lzma");
+        /* lzma_alone header: properties 0x5d, dictionary 0xffff0000 (a
+         * multiple of 64 KiB, as detection wants), unknown size */
+        uint8_t lz[64] = {0x5d, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+                          0xff, 0xff, 0xff, 0xff, 0xff};
+        assert_int_equal(ktd_write_file(p, lz, sizeof(lz)), 0);
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        enum kernel_compression c;
+        struct bg_error err = {0};
+        int r = kernel_decompress_file_to_memory(p, 1u << 20, &buf, &len, &c, &err);
+        assert_int_equal(r, -EFBIG);
+        assert_null(buf);
+        assert_non_null(strstr(err.msg, "needs more than 256 MiB"));
+}
+
 static void test_non_x86_refused(void **state)
 {
         const char *elfp = tpath("arm64.elf"), *bzp = tpath("bzImage"), *out = tpath("vmlinux");
@@ -291,6 +312,7 @@ int main(void)
             cmocka_unit_test(test_extract_by_scan),
             cmocka_unit_test(test_lz4_multiblock),
             cmocka_unit_test(test_corrupt_payload_refused),
+            cmocka_unit_test(test_decoder_memlimit),
             cmocka_unit_test(test_non_x86_refused),
             cmocka_unit_test(test_inspect_elf_and_others),
             cmocka_unit_test(test_host_kernel),
