@@ -59,11 +59,11 @@ int vmm_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
         int r = posix_spawn_file_actions_init(&fa);
         if (r)
                 return -r;
-        _cleanup_(posix_spawn_file_actions_destroyp) posix_spawn_file_actions_t *fap = &fa;
+        _cleanup_(posix_spawn_file_actions_destroyp) _unused_ posix_spawn_file_actions_t *fap = &fa;
         r = posix_spawnattr_init(&attr);
         if (r)
                 return -r;
-        _cleanup_(posix_spawnattr_destroyp) posix_spawnattr_t *attrp = &attr;
+        _cleanup_(posix_spawnattr_destroyp) _unused_ posix_spawnattr_t *attrp = &attr;
 
         sigset_t none, all;
         sigemptyset(&none);

@@ -178,7 +178,7 @@ static int request(struct fc_api *api, const char *method, const char *path, jso
 
         CURLcode cc = curl_easy_perform(c);
         curl_slist_free_all(headers);
-        _cleanup_free_ char *data = resp.data;
+        _cleanup_free_ _unused_ char *data = resp.data;
         if (cc != CURLE_OK) {
                 if (resp.overflow)
                         return bg_error_set(err, EMSGSIZE,
