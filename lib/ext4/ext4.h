@@ -180,11 +180,15 @@ int ext4_remove_tree(struct ext4_fs *fs, const char *path, struct bg_error *err)
 int ext4_lookup(struct ext4_fs *fs, const char *path, struct ext4_stat *ret, struct bg_error *err);
 
 /* Read the whole regular file `path` into *ret_data (malloc'ed, with one
- * extra NUL byte not counted in *ret_size). */
+ * extra NUL byte not counted in *ret_size). A file over EXT4_READ_FILE_MAX
+ * bytes is refused (-EFBIG) before anything is allocated: the size is the
+ * inode's, and an image a guest wrote may claim any size. */
+#define EXT4_READ_FILE_MAX (64u << 20)
 int ext4_read_file(struct ext4_fs *fs, const char *path, void **ret_data, size_t *ret_size,
                    struct bg_error *err);
 
-/* Read the target of symlink `path` into *ret (malloc'ed, NUL-terminated). */
+/* Read the target of symlink `path` into *ret (malloc'ed, NUL-terminated).
+ * A target over 4095 bytes (which no kernel writes) is refused: -EFBIG. */
 int ext4_readlink(struct ext4_fs *fs, const char *path, char **ret, struct bg_error *err);
 
 /* Copy the host directory tree host_dir into image_dir (created with

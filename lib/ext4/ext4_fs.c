@@ -249,6 +249,21 @@ int ext4_create(const char *path, uint64_t size_bytes, const struct ext4_create_
         return 0;
 }
 
+/* Geometry libext2fs trusts without checking, so that a corrupted superblock
+ * (a guest writes its work disk) cannot make ext2fs_read_bitmaps write past
+ * its buffers. What mkfs.ext4 and ext4_create make always passes. */
+static int check_geometry(ext2_filsys fs, const char *path, struct bg_error *err)
+{
+        struct ext2_super_block *sb = fs->super;
+        unsigned first = fs->blocksize == 1024 && !ext2fs_has_feature_bigalloc(sb) ? 1 : 0;
+        if (sb->s_first_data_block != first)
+                return bg_error_set(err, EUCLEAN,
+                                    "ext4 image '%s': first data block %u, not %u for %u-byte "
+                                    "blocks; run e2fsck",
+                                    path, sb->s_first_data_block, first, fs->blocksize);
+        return 0;
+}
+
 int ext4_open(const char *path, struct ext4_fs **ret, struct bg_error *err)
 {
         ext2_filsys fs = NULL;
@@ -263,6 +278,11 @@ int ext4_open(const char *path, struct ext4_fs **ret, struct bg_error *err)
         if (fs->super->s_state & EXT2_ERROR_FS) {
                 ext2fs_free(fs);
                 return bg_error_set(err, EUCLEAN, "ext4 image '%s' has errors; run e2fsck", path);
+        }
+        int r = check_geometry(fs, path, err);
+        if (r < 0) {
+                ext2fs_free(fs);
+                return r;
         }
         er = ext2fs_read_bitmaps(fs);
         if (er) {

@@ -148,6 +148,10 @@ int ext4_read_file(struct ext4_fs *e, const char *path, void **ret_data, size_t 
         int r = existing_of_type(e, path, LINUX_S_IFREG, &t, &in, err);
         if (r < 0)
                 return r;
+        if (EXT2_I_SIZE(&in) > EXT4_READ_FILE_MAX)
+                return bg_error_set(err, EFBIG,
+                                    "'%s' is %llu bytes, over the %u bytes read into memory", path,
+                                    (unsigned long long)EXT2_I_SIZE(&in), EXT4_READ_FILE_MAX);
         char *buf;
         r = read_data(e, t.ino, EXT2_I_SIZE(&in), &buf, path, err);
         if (r < 0)
@@ -165,6 +169,9 @@ int ext4_readlink(struct ext4_fs *e, const char *path, char **ret, struct bg_err
         if (r < 0)
                 return r;
         uint64_t size = EXT2_I_SIZE(&in);
+        if (size > 4095)
+                return bg_error_set(err, EFBIG, "symlink '%s' claims a %llu-byte target", path,
+                                    (unsigned long long)size);
         if (ext2fs_is_fast_symlink(&in)) {
                 char *s = strndup((const char *)in.i_block, size);
                 if (!s)

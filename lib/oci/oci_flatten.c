@@ -781,9 +781,21 @@ static int apply_stream(struct ctx *x, struct archive *a, struct reader *rd,
                         return 0;
                 if (ar != ARCHIVE_OK && ar != ARCHIVE_WARN)
                         return archive_fail(x, a, rd, err);
-                if (immediate_whiteouts && ++x->seen_entries > x->max_entries)
-                        return bg_error_set(err, EFBIG, "%s: more than %llu entries", x->layer_name,
-                                            (unsigned long long)x->max_entries);
+                if (immediate_whiteouts) {
+                        /* No scan before a single stream: its limits are
+                         * checked here, before the entry's data is read. */
+                        if (++x->seen_entries > x->max_entries)
+                                return bg_error_set(err, EFBIG, "%s: more than %llu entries",
+                                                    x->layer_name,
+                                                    (unsigned long long)x->max_entries);
+                        const char *raw = archive_entry_pathname(e);
+                        int r = check_limits(x, a, e, raw ? raw : "", 0, err);
+                        if (r < 0)
+                                return r;
+                        if (archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e) &&
+                            archive_entry_size(e) > 0)
+                                x->st.content_bytes += (uint64_t)archive_entry_size(e);
+                }
                 int r = apply_entry(x, a, e, rd, immediate_whiteouts, err);
                 if (r < 0)
                         return r;

@@ -95,8 +95,9 @@ int oci_flatten_image(const struct oci_image *img, const char *ext4_path,
 
 /* Apply one tar stream read from fd (any of the supported compressions,
  * detected) to an open image, with the same validation. Whiteouts take
- * effect when they are met. For streams made on the fly (mmdebstrap); the
- * caller sized the image. */
+ * effect when they are met, and the limits (max_entries, max_content_bytes)
+ * are checked at each entry's header, before its data is written. For
+ * streams made on the fly (mmdebstrap); the caller sized the image. */
 int oci_flatten_tar_fd(struct ext4_fs *fs, int fd, const char *name,
                        const struct oci_flatten_opts *opts, struct oci_flatten_stats *stats,
                        struct bg_error *err);

@@ -180,15 +180,19 @@ int oci_ref_parse(const char *s, struct oci_ref *ret, struct bg_error *err)
                         name = first_slash + 1;
                 }
         }
-        if (strcmp(registry, "index.docker.io") == 0 ||
-            strcmp(registry, "registry-1.docker.io") == 0)
-                registry = OCI_DEFAULT_REGISTRY;
         r.registry = strdup(registry);
         if (!r.registry)
                 goto fail;
-        /* Lowercase hosts compare equal. */
+        /* Lowercase hosts compare equal, Docker Hub's aliases too. */
         for (char *p = r.registry; *p; p++)
                 *p = (char)tolower((unsigned char)*p);
+        if (strcmp(r.registry, "index.docker.io") == 0 ||
+            strcmp(r.registry, "registry-1.docker.io") == 0) {
+                free(r.registry);
+                r.registry = strdup(OCI_DEFAULT_REGISTRY);
+                if (!r.registry)
+                        goto fail;
+        }
 
         if (!*name) {
                 rc = bg_error_set(err, EINVAL, "image reference '%s': empty repository name", s);

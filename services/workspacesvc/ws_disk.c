@@ -317,7 +317,9 @@ static int write_identity(struct ext4_fs *fs, const char *home, struct ws_warnin
         struct bg_error e = {0};
         int r = ext4_read_file(fs, "/.gitconfig", &old, &old_len, &e);
         if (r < 0 && r != -ENOENT) {
-                if (!harmless(r)) {
+                /* The guest wrote this file: one too big to read (-EFBIG) is
+                 * left alone like any other it cannot have meant for us. */
+                if (!harmless(r) && r != -EFBIG) {
                         *err = e;
                         return r;
                 }

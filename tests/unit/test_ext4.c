@@ -786,6 +786,60 @@ static void test_open_mkfs_image(void **state)
         assert_non_null(strstr(e.msg, junk));
 }
 
+/* A work disk is the guest's to write: an inode may claim any size. Whole
+ * reads into memory stop at EXT4_READ_FILE_MAX and symlink targets at 4095
+ * bytes, before anything is allocated (fuzz target ext4_read). */
+static void test_read_caps(void **state)
+{
+        struct ext4_fs *fs = mk(16 << 20, NULL);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_file *file = NULL;
+        OK(ext4_file_create(fs, "big", &f, &file, err));
+        static char zeros[1 << 20];
+        for (unsigned i = 0; i <= EXT4_READ_FILE_MAX / sizeof(zeros); i++) /* holes */
+                OK(ext4_file_write(file, zeros, sizeof(zeros), err));
+        OK(ext4_file_close(file, err));
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_symlink(fs, "link", "big", &l, err));
+        close_and_check(fs, img);
+        fs = reopen();
+        void *data = NULL;
+        size_t n = 0;
+        FAILS(EFBIG, ext4_read_file(fs, "big", &data, &n, err));
+        assert_null(data);
+        ext4_free(fs);
+
+        /* a symlink whose inode says its target is 1 GiB */
+        char cmd[400];
+        snprintf(cmd, sizeof(cmd), "sif /link size 1073741824");
+        char *argv[] = {"debugfs", "-w", "-R", cmd, img, NULL};
+        assert_int_equal(run(argv), 0);
+        fs = reopen();
+        char *target = NULL;
+        FAILS(EFBIG, ext4_readlink(fs, "link", &target, err));
+        assert_null(target);
+        ext4_free(fs);
+}
+
+/* A superblock whose first data block is off made libext2fs' bitmap reader
+ * write past its buffer (fuzz target ext4_read, a heap overflow in the
+ * daemon that opens a guest's work disk): refused before the bitmaps. */
+static void test_open_bad_geometry(void **state)
+{
+        char *argv[] = {"mkfs.ext4", "-F", "-q", "-b", "1024", "-O", "^has_journal", img, "8M",
+                        NULL};
+        assert_int_equal(run(argv), 0);
+        ext4_free(reopen()); /* as made: fine */
+        int fd = open(img, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        uint32_t first = 156; /* s_first_data_block, little-endian on x86 */
+        assert_int_equal(pwrite(fd, &first, sizeof(first), 1024 + 20), (ssize_t)sizeof(first));
+        close(fd);
+        struct ext4_fs *fs = NULL;
+        FAILS(EUCLEAN, ext4_open(img, &fs, err));
+        assert_null(fs);
+}
+
 /* Compare host tree hp with image tree ip. */
 static void compare_tree(struct ext4_fs *fs, const char *hp, const char *ip)
 {
@@ -1095,6 +1149,8 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
             cmocka_unit_test_setup_teardown(test_remove_tree_counts, setup, teardown),
             cmocka_unit_test_setup_teardown(test_open_mkfs_image, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_read_caps, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_open_bad_geometry, setup, teardown),
             cmocka_unit_test_setup_teardown(test_add_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_readdir_copy_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_estimate_and_variants, setup, teardown),

@@ -797,6 +797,46 @@ static void test_cancel_silent_stream(void **state)
         ext4_free(fs);
 }
 
+/* Found by fuzz target oci_flatten: a single stream applied none of the
+ * limits, so a sparse entry claiming 1 TiB was written into a 16 MiB image
+ * (tests/fuzz/regress/oci_flatten). Now the stream's entries and file bytes
+ * are held to max_entries and max_content_bytes at each header, before the
+ * data is read. */
+static void test_tar_stream_limits(void **state)
+{
+        struct tb t;
+        tb_open(&t, OCI_COMPRESSION_NONE);
+        tb_file(&t, "small", "x");
+        tb_fill(&t, "big", 2u << 20, 'b');
+        tb_close(&t);
+        char img[512];
+        image_path(img, sizeof(img));
+        struct ext4_fs *fs = NULL;
+        assert_int_equal(ext4_create(img, 32 << 20, NULL, &fs, NULL), 0);
+        struct oci_flatten_opts o = {.max_content_bytes = 1u << 20};
+        struct oci_flatten_stats st;
+        struct bg_error err = {0};
+        int fd = open(t.path, O_RDONLY | O_CLOEXEC);
+        assert_int_equal(oci_flatten_tar_fd(fs, fd, "stream", &o, &st, &err), -EFBIG);
+        assert_non_null(strstr(err.msg, "stream: entry 'big' (2097152 bytes) takes the "
+                                        "image's files past 1048576 bytes"));
+        assert_int_equal(st.content_bytes, 1);
+        assert_int_equal(ext4_lookup(fs, "big", NULL, NULL), -ENOENT); /* nothing written */
+        close(fd);
+        ext4_free(fs);
+
+        /* max_entries counts the stream's entries too */
+        assert_int_equal(ext4_create(img, 32 << 20, NULL, &fs, NULL), 0);
+        o = (struct oci_flatten_opts){.max_entries = 1};
+        fd = open(t.path, O_RDONLY | O_CLOEXEC);
+        bg_error_clear(&err);
+        assert_int_equal(oci_flatten_tar_fd(fs, fd, "stream", &o, NULL, &err), -EFBIG);
+        assert_non_null(strstr(err.msg, "more than 1 entries"));
+        close(fd);
+        ext4_free(fs);
+        unlink(img);
+}
+
 static void test_entry_path(void **state)
 {
         char out[4096];
@@ -843,7 +883,7 @@ int main(void)
             cmocka_unit_test(test_rootfs_inspect), cmocka_unit_test(test_tar_stream),
             cmocka_unit_test(test_cancel_silent_stream),
             cmocka_unit_test(test_ranges),         cmocka_unit_test(test_limits),
-            cmocka_unit_test(test_many_whiteouts),
+            cmocka_unit_test(test_many_whiteouts), cmocka_unit_test(test_tar_stream_limits),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

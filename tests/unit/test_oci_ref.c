@@ -58,6 +58,10 @@ static void test_ref_matrix(void **state)
         check_ref("debian:bookworm", "docker.io", "library/debian", "bookworm", NULL);
         check_ref("docker.io/debian:12", "docker.io", "library/debian", "12", NULL);
         check_ref("index.docker.io/library/debian", "docker.io", "library/debian", "latest", NULL);
+        /* the Hub's aliases in any case (fuzz target oci_ref: a mixed-case
+         * alias kept its name and lost the library/ prefix) */
+        check_ref("registry-1.docKer.io/l", "docker.io", "library/l", "latest", NULL);
+        check_ref("INDEX.docker.io/debian", "docker.io", "library/debian", "latest", NULL);
         check_ref("user/app:v1.2-rc_3", "docker.io", "user/app", "v1.2-rc_3", NULL);
         check_ref("ghcr.io/o/r/deep:t", "ghcr.io", "o/r/deep", "t", NULL);
         check_ref("localhost/x", "localhost", "x", "latest", NULL);

@@ -418,6 +418,24 @@ static void test_work_disk(void **state)
         assert_int_equal(ext4_close(fs, NULL), 0);
         ws_repo_free(&r);
 
+        /* a guest's .gitconfig claiming more than is read into memory (a
+         * sparse file) is left alone with a warning; the disk is written */
+        assert_int_equal(ext4_open(img, &fs, NULL), 0);
+        struct ext4_file *big = NULL;
+        struct ext4_meta bm = {.mode = S_IFREG | 0644};
+        assert_int_equal(ext4_file_create(fs, "/.gitconfig", &bm, &big, NULL), 0);
+        static char zeros[1 << 20];
+        for (unsigned i = 0; i <= EXT4_READ_FILE_MAX / sizeof(zeros); i++)
+                assert_int_equal(ext4_file_write(big, zeros, sizeof(zeros), NULL), 0);
+        assert_int_equal(ext4_file_close(big, NULL), 0);
+        assert_int_equal(ext4_close(fs, NULL), 0);
+        assert_int_equal(ws_write_work_disk(&job, &w, &st, &err), 0);
+        bool warned = false;
+        for (size_t i = 0; i < w.n; i++)
+                warned |= strstr(w.items[i], ".gitconfig") && strstr(w.items[i], "left alone");
+        assert_true(warned);
+        ws_warnings_free(&w);
+
         /* an image that is not ext4 is an error, not a crash */
         char bad[128];
         snprintf(bad, sizeof(bad), "%s/bad.ext4", tmp);
