@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 
@@ -156,6 +157,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         snprintf(get_m, sizeof(get_m), "/%s/GetOperation", service);
         snprintf(cancel_m, sizeof(cancel_m), "/%s/CancelOperation", service);
         struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .last_decile = -1};
+        quiet = quiet || cli_quiet(); /* --quiet: no progress at all */
         if (!quiet)
                 fprintf(stderr, "operation %s: %s %s%s\n", cli_safe(op->id), cli_safe(op->kind),
                         cli_safe(op->target), v.tty ? " (Ctrl-C cancels)" : "");
