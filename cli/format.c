@@ -189,13 +189,8 @@ int cli_format_parse(const char *spec, bool names_only, const struct cli_field *
                 cli_format_done(&f);
                 return r;
         }
-        if (f.kind != CLI_FORMAT_TABLE) {
-                for (size_t i = 0; i < f.n_parts; i++)
-                        free(f.parts[i].text);
-                free(f.parts);
-                f.parts = NULL;
-                f.n_parts = 0;
-        }
+        if (f.kind == CLI_FORMAT_TABLE)
+                cli_format_done(&f); /* a 'table' template only named the columns */
         if (f.kind == CLI_FORMAT_TEMPLATE)
                 f.color = false;
         *ret = f;

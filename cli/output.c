@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "term.h"
 #include "log/log.h"
 
 /* One CLI run parses one command line: these are its settings. */
@@ -36,7 +37,7 @@ int cli_output_option(int argc, char **argv)
                 used = 1;
         } else if (strcmp(a, "--color") == 0) {
                 if (argc < 2) {
-                        cli_fail(RPC_INVALID_ARGUMENT, "--color needs a value: auto, always or never");
+                        fprintf(stderr, "banger: --color needs a value: auto, always or never\n");
                         return -CLI_EXIT_USAGE;
                 }
                 v = argv[1];
@@ -51,7 +52,7 @@ int cli_output_option(int argc, char **argv)
         else if (strcmp(v, "never") == 0)
                 color_mode = CLI_COLOR_NEVER;
         else {
-                cli_fail(RPC_INVALID_ARGUMENT, "--color '%s': use auto, always or never", v);
+                fprintf(stderr, "banger: --color '%s': use auto, always or never\n", cli_safe(v));
                 return -CLI_EXIT_USAGE;
         }
         return used;

@@ -80,29 +80,6 @@ int bg_label_split(const char *kv, char **ret_key, char **ret_value, struct bg_e
         return 0;
 }
 
-int bg_labels_encode(const char *const *keys, const char *const *values, size_t n, char **ret)
-{
-        size_t len = 1;
-        for (size_t i = 0; i < n; i++)
-                len += strlen(keys[i]) + strlen(values[i] ? values[i] : "") + 2;
-        char *s = malloc(len), *p = s;
-        if (!s)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                const char *v = values[i] ? values[i] : "";
-                size_t kl = strlen(keys[i]), vl = strlen(v);
-                memcpy(p, keys[i], kl);
-                p += kl;
-                *p++ = '=';
-                memcpy(p, v, vl);
-                p += vl;
-                *p++ = '\n';
-        }
-        *p = '\0';
-        *ret = s;
-        return 0;
-}
-
 void bg_labels_free(char **keys, char **values, size_t n)
 {
         for (size_t i = 0; i < n; i++) {
@@ -113,35 +90,4 @@ void bg_labels_free(char **keys, char **values, size_t n)
         }
         free(keys);
         free(values);
-}
-
-int bg_labels_decode(const char *s, char ***ret_keys, char ***ret_values, size_t *ret_n)
-{
-        size_t cap = 1;
-        for (const char *p = s ? s : ""; *p; p++)
-                cap += *p == '\n';
-        char **k = calloc(cap, sizeof(char *)), **v = calloc(cap, sizeof(char *));
-        size_t n = 0;
-        if (!k || !v)
-                goto oom;
-        for (const char *p = s ? s : ""; *p;) {
-                const char *nl = strchr(p, '\n');
-                size_t len = nl ? (size_t)(nl - p) : strlen(p);
-                const char *eq = memchr(p, '=', len);
-                if (eq && eq > p) {
-                        k[n] = strndup(p, (size_t)(eq - p));
-                        v[n] = strndup(eq + 1, len - (size_t)(eq - p) - 1);
-                        n++;
-                        if (!k[n - 1] || !v[n - 1])
-                                goto oom;
-                }
-                p += len + (nl ? 1 : 0);
-        }
-        *ret_keys = k;
-        *ret_values = v;
-        *ret_n = n;
-        return 0;
-oom:
-        bg_labels_free(k, v, n);
-        return -ENOMEM;
 }

@@ -6,7 +6,7 @@
  * A key is 1-63 characters of [A-Za-z0-9._/-], starting with a letter or a
  * digit ("team", "com.example/owner"). A value is 0..max_value characters of
  * printable ASCII (0x20-0x7e): no control characters, so a label can never
- * rewrite a terminal, and no newline, which separates labels when stored. */
+ * rewrite a terminal or split a line of `vm list` output. */
 #pragma once
 
 #include <stddef.h>
@@ -27,12 +27,5 @@ int bg_labels_check(const char *const *keys, const char *const *values, size_t n
  * allocated strings; only the '=' is looked at, not the character rules. */
 int bg_label_split(const char *kv, char **ret_key, char **ret_value, struct bg_error *err);
 
-/* The stored form: "key=value\n" per pair, in the given order. *ret is
- * malloc'ed ("" for none). */
-int bg_labels_encode(const char *const *keys, const char *const *values, size_t n, char **ret);
-
-/* Back from the stored form. *ret_keys and *ret_values are arrays of n
- * malloc'ed strings (free with bg_labels_free). Lines without '=' are
- * skipped. */
-int bg_labels_decode(const char *s, char ***ret_keys, char ***ret_values, size_t *ret_n);
+/* Frees n keys and values and both arrays (NULL arrays are fine). */
 void bg_labels_free(char **keys, char **values, size_t n);
