@@ -28,7 +28,7 @@ int cli_vm_labels_from_flags(struct cli *cli, Banger__V1__CreateVmRequest *req)
                 if (bg_label_split(kv[i], &le->key, &le->value, &err) < 0)
                         return cli_fail(RPC_INVALID_ARGUMENT, "--label: %s", err.msg);
                 if (bg_label_check(le->key, le->value, MAX_VALUE_ANY, &err) < 0)
-                        return cli_fail(RPC_INVALID_ARGUMENT, "--label: %s", err.msg);
+                        return cli_fail(rpc_code_from_errno(err.code), "--label: %s", err.msg);
                 for (size_t k = 0; k < i; k++)
                         if (strcmp(req->labels[k]->key, le->key) == 0)
                                 return cli_fail(RPC_INVALID_ARGUMENT,

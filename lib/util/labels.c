@@ -30,7 +30,7 @@ int bg_label_check(const char *key, const char *value, uint32_t max_value, struc
                 value = "";
         size_t vn = strlen(value);
         if (vn > max_value)
-                return bg_error_set(err, EINVAL,
+                return bg_error_set(err, EFBIG,
                                     "label %s: the value is %zu characters; at most %u "
                                     "(config vm.max_label_value)",
                                     key, vn, max_value);
@@ -49,7 +49,7 @@ int bg_labels_check(const char *const *keys, const char *const *values, size_t n
                     uint32_t max_labels, uint32_t max_value, struct bg_error *err)
 {
         if (n > max_labels)
-                return bg_error_set(err, EINVAL, "%zu labels; at most %u (config vm.max_labels)",
+                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)",
                                     n, max_labels);
         for (size_t i = 0; i < n; i++) {
                 int r = bg_label_check(keys[i], values[i], max_value, err);

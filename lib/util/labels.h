@@ -16,10 +16,12 @@
 
 #define BG_LABEL_KEY_MAX 63
 
-/* One key=value; max_value is the longest value allowed. */
+/* One key=value; max_value is the longest value allowed. -EINVAL for a bad
+ * key or character, -EFBIG (over a configured limit) for a value too long. */
 int bg_label_check(const char *key, const char *value, uint32_t max_value, struct bg_error *err);
 
-/* n pairs: each checked, no key twice, at most max_labels of them. */
+/* n pairs: each checked, no key twice, at most max_labels of them (else
+ * -EFBIG). */
 int bg_labels_check(const char *const *keys, const char *const *values, size_t n,
                     uint32_t max_labels, uint32_t max_value, struct bg_error *err);
 

@@ -37,9 +37,9 @@ check "a VM without labels has {}" bash -c '[ "$("$1" vm show c --json | jq -c .
 out=$("$B" vm create --cold --name bad1 --label 'bad key=x' 2>&1) && rc=0 || rc=$?
 check "a bad key is refused (exit 2) naming it" bash -c '[ $1 -eq 2 ] && grep -q "label key .bad key. has . ." <<<"$2"' _ "$rc" "$out"
 out=$("$B" vm create --cold --name bad2 --label a=1 --label b=2 --label c=3 --label d=4 2>&1) && rc=0 || rc=$?
-check "more than vm.max_labels labels: exit 2 naming the key" bash -c '[ $1 -eq 2 ] && grep -q "4 labels; at most 3 (config vm.max_labels)" <<<"$2"' _ "$rc" "$out"
+check "more than vm.max_labels labels: exit 9 naming the key" bash -c '[ $1 -eq 9 ] && grep -q "4 labels; at most 3 (config vm.max_labels)" <<<"$2"' _ "$rc" "$out"
 out=$("$B" vm create --cold --name bad3 --label k=123456789 2>&1) && rc=0 || rc=$?
-check "a value over vm.max_label_value: exit 2 naming the key" bash -c '[ $1 -eq 2 ] && grep -q "at most 8 (config vm.max_label_value)" <<<"$2"' _ "$rc" "$out"
+check "a value over vm.max_label_value: exit 9 naming the key" bash -c '[ $1 -eq 9 ] && grep -q "at most 8 (config vm.max_label_value)" <<<"$2"' _ "$rc" "$out"
 out=$("$B" vm create --cold --name bad4 --label k=1 --label k=2 2>&1) && rc=0 || rc=$?
 check "a key given twice: exit 2" bash -c '[ $1 -eq 2 ] && grep -q "k is given twice" <<<"$2"' _ "$rc" "$out"
 check "  and none of them left a VM" bash -c '[ "$("$1" vm list -q | tr "\n" " ")" = "a b c " ]' _ "$B"

@@ -49,7 +49,7 @@ static void test_values(void **state)
         assert_int_equal(bg_label_check("k", "caf\xc3\xa9", 256, &err), -EINVAL);
         assert_int_equal(bg_label_check("k", "\x7f", 256, &err), -EINVAL);
         assert_int_equal(bg_label_check("k", "12345", 5, &err), 0);
-        assert_int_equal(bg_label_check("k", "123456", 5, &err), -EINVAL);
+        assert_int_equal(bg_label_check("k", "123456", 5, &err), -EFBIG);
         assert_non_null(strstr(err.msg, "vm.max_label_value"));
 }
 
@@ -60,7 +60,7 @@ static void test_sets(void **state)
         assert_int_equal(bg_labels_check(k, v, 2, 32, 256, &err), 0);
         assert_int_equal(bg_labels_check(k, v, 3, 32, 256, &err), -EINVAL);
         assert_non_null(strstr(err.msg, "label a is given twice"));
-        assert_int_equal(bg_labels_check(k, v, 2, 1, 256, &err), -EINVAL);
+        assert_int_equal(bg_labels_check(k, v, 2, 1, 256, &err), -EFBIG);
         assert_non_null(strstr(err.msg, "vm.max_labels"));
         assert_int_equal(bg_labels_check(k, v, 0, 0, 256, &err), 0);
 }
