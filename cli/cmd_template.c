@@ -144,7 +144,6 @@ int cmd_template_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                         return cli_fail(RPC_INVALID_ARGUMENT,
                                         "--state '%s': use building, ready or error", flt.state);
         }
-        /* The default table shows the source VM in place of the image. */
         int r = cli_list_format(cli, tpl_fields, ELEMENTSOF(tpl_fields),
                                 "name,state,image,vcpu,mem,ram_file,clones", &f);
         if (r)
@@ -172,8 +171,7 @@ int cmd_template_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                 c[0] = strdup(t->name);
                 c[1] = strndup(t->id, 12);
                 c[2] = strdup(t->state);
-                c[3] = strdup(t->source_vm[0] && !cli_flag_value(cli, "format") ? t->source_vm
-                                                                                 : t->image);
+                c[3] = strdup(t->image);
                 c[4] = strdup(t->kernel);
                 if (asprintf(&c[5], "%u", t->vcpu) < 0)
                         c[5] = NULL;

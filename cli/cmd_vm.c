@@ -184,7 +184,10 @@ static void vm_verb_one(struct cli *cli, const char *ref, void *userdata,
                 if (r < 0)
                         return;
                 res->ok = true;
-                if (asprintf(&res->out, "VM %s deleted", cli_safe(resp->name)) < 0)
+                if (vv->json)
+                        res->json = json_pack("{s:s,s:s}", "id", cli_utf8(resp->id), "name",
+                                              cli_utf8(resp->name));
+                else if (asprintf(&res->out, "VM %s deleted", cli_safe(resp->name)) < 0)
                         res->out = NULL;
                 banger__v1__delete_vm_response__free_unpacked(resp, NULL);
                 return;

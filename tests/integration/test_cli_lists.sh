@@ -104,7 +104,9 @@ check "vm delete a nosuch2 b: exit 3, one error line" bash -c '[ $2 -eq 3 ] && [
 check "  a and b are gone, c stays" [ "$(q vm list -q)" = "c " ]
 check "--quiet: no confirmation on stdout" bash -c '[ -z "$("$1" vm delete c --quiet)" ]' _ "$B"
 mk d golden
-check "vm delete \$(banger vm list -q) deletes them all" bash -c '"$1" vm delete $("$1" vm list -q) >/dev/null && [ -z "$("$1" vm list -q)" ]' _ "$B"
+mk d2 golden
+check "vm delete --json \$(banger vm list -q) deletes them all, an array of {id, name}" bash -c \
+        '[ "$("$1" vm delete --json $("$1" vm list -q) | jq -r "map(.name) | join(\",\")")" = d,d2 ] && [ -z "$("$1" vm list -q)" ]' _ "$B"
 
 # --verbose: each call, its status and time. --quiet: no progress.
 check "--verbose names each call with status and time" bash -c \
