@@ -135,6 +135,7 @@ int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_forward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

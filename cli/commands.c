@@ -402,6 +402,10 @@ static const struct cli_flag vm_logs_flags[] = {
     {"follow", 'f', NULL, "keep printing as the console writes"},
 };
 
+static const struct cli_flag vm_forward_flags[] = {
+    {"address", 0, "ADDR", "IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 = every one)"},
+};
+
 static const struct cli_flag vm_prune_flags[] = {
     {"force", 'f', NULL, "do not ask"},
 };
@@ -584,6 +588,23 @@ static const struct cli_cmd vm_cmds[] = {
      .run = cmd_vm_ports,
      .min_args = 1,
      .max_args = 1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "forward",
+     .args = "VM [HOSTPORT:]GUESTPORT…",
+     .summary = "Make TCP ports of a running VM reachable on this host, until Ctrl-C",
+     .description =
+         "Listens on 127.0.0.1 (or --address) at HOSTPORT (default: the same as\n"
+         "GUESTPORT; 0 picks a free one) and relays each connection to GUESTPORT at the\n"
+         "VM's address. Prints one line per port, HOST:PORT -> GUESTIP:PORT, then runs\n"
+         "in the foreground until Ctrl-C (exit 0), or until the VM stops (exit 5) or is\n"
+         "deleted (exit 3). At most 32 ports and 256 connections at once; a port in use\n"
+         "fails before anything listens.\n\n"
+         "  banger vm forward web 8080:80 5432",
+     .flags = vm_forward_flags,
+     .n_flags = ELEMENTSOF(vm_forward_flags),
+     .run = cmd_vm_forward,
+     .min_args = 2,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "health",
      .args = "VM",

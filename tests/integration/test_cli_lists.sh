@@ -84,6 +84,13 @@ check "not with --color=never" bash -c '! grep -qF $'"'"'\033['"'"' <<<"$1"' _ "
 check "not into a pipe" bash -c '! "$1" vm list | grep -qF $'"'"'\033['"'"'' _ "$B"
 check "--color=always into a pipe" bash -c '"$1" vm list --color=always | grep -qF $'"'"'\033[31merror'"'"'' _ "$B"
 
+# vm forward refuses what it cannot forward (it relays on real VMs in e2e).
+check "vm forward of a VM that is not running: exit 5" bash -c \
+        'e=$("$1" vm forward a 8080:80 2>&1); [ $? -eq 5 ] && grep -q "VM a is error, not running" <<<"$e"' _ "$B"
+check "vm forward of no VM: exit 3" bash -c '"$1" vm forward nosuch 80 2>/dev/null; [ $? -eq 3 ]' _ "$B"
+check "vm forward with a bad port spec: exit 2 naming it" bash -c \
+        'e=$("$1" vm forward a 80: 2>&1); [ $? -eq 2 ] && grep -q "not \[HOSTPORT:\]GUESTPORT" <<<"$e"' _ "$B"
+
 # Verbs on many VMs. a, b and c are in state error: stop refuses each.
 out=$("$B" vm stop a nosuch b 2>&1) && rc=0 || rc=$?
 echo "$out" | sed 's/^/    /'
