@@ -64,6 +64,17 @@ if [ -n "$up" ]; then
         check "the guest resolves through the host's upstream DNS ($up)" bash -c 'vssh cat /etc/resolv.conf | grep -q "nameserver $1"' _ "$up"
 fi
 
+# vm forward: the guest's sshd on a free host port, until a signal.
+"$B" vm forward e2e 0:22 > "$BANGER_HOME/fwd.out" 2>/dev/null &
+fpid=$!
+wait_for 15 grep -q " -> " "$BANGER_HOME/fwd.out" || true
+fport=$(sed -n 's/^127\.0\.0\.1:\([0-9]*\) -> .*:22 (e2e\.vm)$/\1/p' "$BANGER_HOME/fwd.out")
+check "vm forward e2e 0:22: the guest's sshd answers on the host port" bash -c \
+        '[ -n "$1" ] && exec 3<>"/dev/tcp/127.0.0.1/$1" && timeout 10 head -c 7 <&3 | grep -q "^SSH-2.0"' _ "$fport"
+kill -TERM "$fpid" 2>/dev/null # a background job ignores SIGINT; TERM is handled the same
+rc=0; wait "$fpid" || rc=$?
+check "  and ends on SIGTERM with exit 0" [ "$rc" -eq 0 ]
+
 check "vm stop" "$B" vm stop e2e
 json=$("$B" vm show e2e --json) || json='{}'
 check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$1" >/dev/null' _ "$json"
