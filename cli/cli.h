@@ -49,7 +49,7 @@ struct cli_cmd {
 /* Parsed flags of the command being run. */
 struct cli_args {
         bool set[CLI_MAX_FLAGS];
-        const char *value[CLI_MAX_FLAGS]; /* the last one given */
+        const char *value[CLI_MAX_FLAGS];   /* the last one given */
         const char **values[CLI_MAX_FLAGS]; /* every one given, in order (repeatable flags) */
         size_t n_values[CLI_MAX_FLAGS];
         char **pos;

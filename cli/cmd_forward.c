@@ -27,8 +27,8 @@ int cmd_vm_forward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 {
         struct fwd_rule rules[FWD_MAX_RULES];
         struct bg_error err = {0};
-        const char *addr = cli_flag_value(cli, "address") ? cli_flag_value(cli, "address")
-                                                          : "127.0.0.1";
+        const char *addr =
+            cli_flag_value(cli, "address") ? cli_flag_value(cli, "address") : "127.0.0.1";
         size_t n = (size_t)argc - 1;
         if (n > FWD_MAX_RULES)
                 return cli_fail(RPC_INVALID_ARGUMENT, "at most %d ports at once", FWD_MAX_RULES);
@@ -94,7 +94,8 @@ int cmd_vm_forward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                         }
                         continue; /* vmsvc restarting: keep the ports */
                 }
-                bool running = strcmp(vm->state, "running") == 0 || strcmp(vm->state, "paused") == 0;
+                bool running =
+                    strcmp(vm->state, "running") == 0 || strcmp(vm->state, "paused") == 0;
                 char state[32];
                 snprintf(state, sizeof(state), "%s", vm->state);
                 banger__v1__vm__free_unpacked(vm, NULL);

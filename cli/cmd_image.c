@@ -98,8 +98,8 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
 }
 
 static const struct cli_field image_fields[] = {
-    {"name", "NAME", false},     {"size", "SIZE", true},   {"capacity", "CAPACITY", true},
-    {"init", "INIT", false},     {"sshd", "SSHD", false},  {"ref", "REF", false},
+    {"name", "NAME", false},     {"size", "SIZE", true},        {"capacity", "CAPACITY", true},
+    {"init", "INIT", false},     {"sshd", "SSHD", false},       {"ref", "REF", false},
     {"digest", "DIGEST", false}, {"created", "CREATED", false}, {"rootfs", "ROOTFS", false},
 };
 
@@ -109,8 +109,8 @@ int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
         Banger__V1__ListImagesResponse *resp = NULL;
         struct rpc_status st = {0};
         struct cli_format f = {0};
-        int r = cli_list_format(cli, image_fields, ELEMENTSOF(image_fields), "name,size,init,sshd,ref",
-                                &f);
+        int r = cli_list_format(cli, image_fields, ELEMENTSOF(image_fields),
+                                "name,size,init,sshd,ref", &f);
         if (r)
                 return r;
         if (image_call(cli, "List", &req.base, &banger__v1__list_images_response__descriptor,

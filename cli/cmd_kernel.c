@@ -189,7 +189,8 @@ int cmd_kernel_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         json_array_append_new(a, kernel_json(resp->kernels[i]));
                 cli_print_json(a);
-        } else if (resp->n_kernels == 0 && f.kind == CLI_FORMAT_TABLE && !cli_flag_value(cli, "format")) {
+        } else if (resp->n_kernels == 0 && f.kind == CLI_FORMAT_TABLE &&
+                   !cli_flag_value(cli, "format")) {
                 printf("No kernels. Get one with `banger kernel pull %s` or `banger kernel "
                        "import PATH`.\n",
                        "debian-cloud-amd64");

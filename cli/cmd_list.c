@@ -99,7 +99,8 @@ static char *workspace_of(const Banger__V1__ListWorkspacesResponse *ws, const ch
         const Banger__V1__Workspace *best = NULL;
         for (size_t i = 0; ws && i < ws->n_workspaces; i++) {
                 const Banger__V1__Workspace *w = ws->workspaces[i];
-                if (streq(w->vm_id, vm_id) && (!best || w->prepared_unix_ms > best->prepared_unix_ms))
+                if (streq(w->vm_id, vm_id) &&
+                    (!best || w->prepared_unix_ms > best->prepared_unix_ms))
                         best = w;
         }
         if (!best || !best->host_path[0])
@@ -226,7 +227,8 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         k[l] = v->labels[l]->key;
                         val[l] = v->labels[l]->value;
                 }
-                bool keep = k && val && cli_filter_match(&flt, v->state, v->image, k, val, v->n_labels);
+                bool keep =
+                    k && val && cli_filter_match(&flt, v->state, v->image, k, val, v->n_labels);
                 free(k);
                 free(val);
                 if (!keep)
@@ -234,7 +236,8 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 char *w = workspace_of(ws, v->id);
                 if (json) {
                         json_t *o = cli_vm_json(v);
-                        json_object_set_new(o, "workspace", w ? json_string(cli_utf8(w)) : json_null());
+                        json_object_set_new(o, "workspace",
+                                            w ? json_string(cli_utf8(w)) : json_null());
                         json_array_append_new(arr, o);
                 } else if ((rows[n_rows] = calloc(_F_MAX, sizeof(char *)))) {
                         vm_row(v, w, rows[n_rows]);

@@ -119,10 +119,18 @@ int cmd_template_create(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
 }
 
 static const struct cli_field tpl_fields[] = {
-    {"name", "NAME", false},      {"id", "ID", false},         {"state", "STATE", false},
-    {"image", "IMAGE", false},    {"kernel", "KERNEL", false}, {"vcpu", "VCPU", true},
-    {"mem", "MEM", true},         {"ram_file", "RAM FILE", true}, {"disk", "DISK", true},
-    {"clones", "CLONES", true},   {"vmm", "VMM", false},       {"auto", "AUTO", false},
+    {"name", "NAME", false},
+    {"id", "ID", false},
+    {"state", "STATE", false},
+    {"image", "IMAGE", false},
+    {"kernel", "KERNEL", false},
+    {"vcpu", "VCPU", true},
+    {"mem", "MEM", true},
+    {"ram_file", "RAM FILE", true},
+    {"disk", "DISK", true},
+    {"clones", "CLONES", true},
+    {"vmm", "VMM", false},
+    {"auto", "AUTO", false},
     {"source_vm", "SOURCE VM", false},
 };
 

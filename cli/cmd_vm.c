@@ -228,37 +228,37 @@ int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return vm_verb(cli, argc, argv,
-                       (struct vm_verb){.method = "Stop", .deadline_ms = 60000,
-                                        .done_word = "stopped"});
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Stop", .deadline_ms = 60000, .done_word = "stopped"});
 }
 
 int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return vm_verb(cli, argc, argv,
-                       (struct vm_verb){.method = "Pause", .deadline_ms = 15000,
-                                        .done_word = "paused"});
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Pause", .deadline_ms = 15000, .done_word = "paused"});
 }
 
 int cmd_vm_resume(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return vm_verb(cli, argc, argv,
-                       (struct vm_verb){.method = "Resume", .deadline_ms = 15000,
-                                        .done_word = "resumed"});
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Resume", .deadline_ms = 15000, .done_word = "resumed"});
 }
 
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return vm_verb(cli, argc, argv,
-                       (struct vm_verb){.method = "Kill", .deadline_ms = 30000,
-                                        .done_word = "killed"});
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Kill", .deadline_ms = 30000, .done_word = "killed"});
 }
 
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return vm_verb(cli, argc, argv,
-                       (struct vm_verb){.method = "Delete", .deadline_ms = 60000,
-                                        .done_word = "deleted"});
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Delete", .deadline_ms = 60000, .done_word = "deleted"});
 }
 
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)

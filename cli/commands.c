@@ -11,25 +11,31 @@ static const struct cli_flag json_flag[] = {
     {"json", 0, NULL, "print JSON instead of a table"},
 };
 
-/* Every list: names only, a --format, or JSON. */
-#define LIST_FLAGS                                                                                 \
-        {"quiet", 'q', NULL, "print only the names, one per line"},                                \
-            {"format", 0, "FORMAT",                                                                \
-             "columns like name,state,ip, or a template like '{{.Name}} {{.State}}' "              \
-             "('table {{.Name}}\\t{{.IP}}' for a table of those)"},                                 \
-            {"json", 0, NULL, "print JSON instead of a table"}
+/* Every list: names only, a --format, or JSON (format.h). */
+#define LIST_QUIET_HELP "print only the names, one per line"
+#define LIST_FORMAT_HELP                                                                           \
+        "columns like name,state,ip, or a template like '{{.Name}} {{.State}}' "                   \
+        "('table {{.Name}}\\t{{.IP}}' for a table of those)"
 
-static const struct cli_flag list_flags[] = {LIST_FLAGS};
+static const struct cli_flag list_flags[] = {
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
+};
 
 static const struct cli_flag vm_list_flags[] = {
-    LIST_FLAGS,
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
     {"state", 0, "STATE", "only VMs in this state (running, stopped, error, ...)"},
     {"image", 0, "IMAGE", "only VMs of this image"},
     {"label", 0, "KEY[=VALUE]", "only VMs with this label (repeatable: all must match)"},
 };
 
 static const struct cli_flag template_list_flags[] = {
-    LIST_FLAGS,
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
     {"state", 0, "STATE", "only templates in this state (building, ready, error)"},
     {"image", 0, "IMAGE", "only templates of this image"},
 };
@@ -38,11 +44,11 @@ static const struct cli_flag template_list_flags[] = {
         "Columns NAME, STATE, IP, VCPU, MEM, VMM, WORKSPACE (the host repository of the\n"         \
         "VM's newest workspace, or -) and ID. --format picks others: a column list like\n"         \
         "name,state,labels, or a template where {{.Field}} is replaced (\\t and \\n work):\n"      \
-        "  banger vm list --format '{{.Name}}\\t{{.IP}}'\n"                                         \
-        "Fields: name, id, full_id, state, ip, vcpu, mem, disk, image, kernel, vmm,\n"              \
+        "  banger vm list --format '{{.Name}}\\t{{.IP}}'\n"                                        \
+        "Fields: name, id, full_id, state, ip, vcpu, mem, disk, image, kernel, vmm,\n"             \
         "accel, template, workspace, labels, created, pid, mac, error. -q prints names\n"          \
-        "only, for scripts: banger vm delete $(banger vm list -q --state stopped).\n"             \
-        "Filters combine (all must match): --state, --image, and --label KEY=VALUE or\n"          \
+        "only, for scripts: banger vm delete $(banger vm list -q --state stopped).\n"              \
+        "Filters combine (all must match): --state, --image, and --label KEY=VALUE or\n"           \
         "--label KEY (any value), repeatable. Colour only on a terminal, never with\n"             \
         "NO_COLOR set."
 
@@ -166,9 +172,10 @@ static const struct cli_cmd kernel_cmds[] = {
      .max_args = 1},
     {.name = "list",
      .summary = "List the kernels banger has",
-     .description = "Columns NAME, VERSION, FORMAT, SIZE, MODULES, CREATED. --format fields: name,\n"
-                    "version, format, compression, size, modules, created, sha256, source, dir.\n"
-                    "-q prints names only.",
+     .description =
+         "Columns NAME, VERSION, FORMAT, SIZE, MODULES, CREATED. --format fields: name,\n"
+         "version, format, compression, size, modules, created, sha256, source, dir.\n"
+         "-q prints names only.",
      .flags = list_flags,
      .n_flags = ELEMENTSOF(list_flags),
      .run = cmd_kernel_list},
@@ -310,8 +317,8 @@ static const struct cli_flag vm_create_flags[] = {
 };
 
 #define MULTI_VM_NOTE                                                                              \
-        "Takes several VMs (vm stop a b c; vm delete $(banger vm list -q --state stopped)):\n"    \
-        "each is acted on even when another fails, each failure is one line naming its\n"        \
+        "Takes several VMs (vm stop a b c; vm delete $(banger vm list -q --state stopped)):\n"     \
+        "each is acted on even when another fails, each failure is one line naming its\n"          \
         "VM, and the exit code is non-zero when any failed (docs/exit-codes.md)."
 
 static const struct cli_flag vm_delete_flags[] = {
@@ -470,9 +477,10 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "pause",
      .args = "VM…",
      .summary = "Stop a running VM's vCPUs; it keeps its memory, disks and address",
-     .description = "The guest stops where it is (its clock too) until `banger vm resume`.\n"
-                    "A paused VM stays paused across service restarts; `vm stop` resumes it\n"
-                    "first so it can shut down cleanly; exec and ssh wait for a resume.\n\n" MULTI_VM_NOTE,
+     .description =
+         "The guest stops where it is (its clock too) until `banger vm resume`.\n"
+         "A paused VM stays paused across service restarts; `vm stop` resumes it\n"
+         "first so it can shut down cleanly; exec and ssh wait for a resume.\n\n" MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_pause,

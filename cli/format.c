@@ -254,7 +254,8 @@ void cli_format_print(const struct cli_format *f, const struct cli_field *fields
         for (size_t r = 0; r <= n_rows; r++) {
                 for (size_t c = 0; c < f->n_cols; c++) {
                         size_t fi = f->cols[c];
-                        const char *s = r == 0 ? fields[fi].header : cli_safe(cell(rows[r - 1], fi));
+                        const char *s =
+                            r == 0 ? fields[fi].header : cli_safe(cell(rows[r - 1], fi));
                         size_t pad = width[c] - display_width(s);
                         bool last = c + 1 == f->n_cols;
                         const char *sgr =

@@ -129,7 +129,8 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         else
                                 return usage_error(path_words, "option --%s needs a value (%s)",
                                                    f->name, f->arg);
-                        if (!a->values[idx] && !(a->values[idx] = calloc((size_t)argc, sizeof(char *))))
+                        if (!a->values[idx] &&
+                            !(a->values[idx] = calloc((size_t)argc, sizeof(char *))))
                                 return CLI_EXIT_FAILURE;
                         a->values[idx][a->n_values[idx]++] = a->value[idx];
                 } else if (inline_val) {

@@ -64,8 +64,12 @@ int cli_multi_run(struct cli *cli, int n, char **refs, bool parallel, cli_multi_
                 return r;
         }
         if (parallel && count > 1) {
-                struct multi_job j = {.cli = cli, .refs = refs, .n = count, .fn = fn,
-                                      .userdata = userdata, .res = res};
+                struct multi_job j = {.cli = cli,
+                                      .refs = refs,
+                                      .n = count,
+                                      .fn = fn,
+                                      .userdata = userdata,
+                                      .res = res};
                 pthread_mutex_init(&j.mu, NULL);
                 pthread_t th[MULTI_WORKERS];
                 size_t nth = 0;

@@ -88,8 +88,8 @@ const char *cli_state_sgr(const char *state)
         static const struct {
                 const char *state, *sgr;
         } colors[] = {
-            {"running", "\033[32m"},  {"ready", "\033[32m"},   {"error", "\033[31m"},
-            {"failed", "\033[31m"},   {"paused", "\033[33m"},  {"starting", "\033[36m"},
+            {"running", "\033[32m"},  {"ready", "\033[32m"},    {"error", "\033[31m"},
+            {"failed", "\033[31m"},   {"paused", "\033[33m"},   {"starting", "\033[36m"},
             {"stopping", "\033[36m"}, {"building", "\033[36m"}, {"stopped", "\033[2m"},
         };
         for (size_t i = 0; state && i < sizeof(colors) / sizeof(colors[0]); i++)

@@ -161,8 +161,8 @@ int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
         if (cli_verbose()) {
                 const char *code = rpc_code_to_string(r < 0 ? st->code : RPC_OK);
                 fprintf(stderr, "banger: %s: %s in %llu ms%s%s\n", method, code ? code : "?",
-                        (unsigned long long)(now_mono_msec() - t0), r < 0 && st->op_id[0] ? ", op_id " : "",
-                        r < 0 ? cli_safe(st->op_id) : "");
+                        (unsigned long long)(now_mono_msec() - t0),
+                        r < 0 && st->op_id[0] ? ", op_id " : "", r < 0 ? cli_safe(st->op_id) : "");
         }
         rpc_client_close(c);
         return r;

@@ -31,8 +31,8 @@ int cli_vm_labels_from_flags(struct cli *cli, Banger__V1__CreateVmRequest *req)
                         return cli_fail(rpc_code_from_errno(err.code), "--label: %s", err.msg);
                 for (size_t k = 0; k < i; k++)
                         if (strcmp(req->labels[k]->key, le->key) == 0)
-                                return cli_fail(RPC_INVALID_ARGUMENT,
-                                                "--label: %s is given twice", le->key);
+                                return cli_fail(RPC_INVALID_ARGUMENT, "--label: %s is given twice",
+                                                le->key);
         }
         return 0;
 }

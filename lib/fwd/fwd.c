@@ -94,10 +94,9 @@ static int listen_on(const struct fwd_rule *r, uint16_t *ret_port, struct bg_err
         if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0) {
                 int e = errno;
                 close(fd);
-                return bg_error_set(err, e, "listen on %s:%u: %s%s", r->listen_addr,
-                                    r->listen_port, strerror(e),
-                                    e == EADDRINUSE ? " (pick another host port: HOSTPORT:GUESTPORT)"
-                                                    : "");
+                return bg_error_set(
+                    err, e, "listen on %s:%u: %s%s", r->listen_addr, r->listen_port, strerror(e),
+                    e == EADDRINUSE ? " (pick another host port: HOSTPORT:GUESTPORT)" : "");
         }
         socklen_t len = sizeof(a);
         getsockname(fd, (struct sockaddr *)&a, &len);
@@ -110,7 +109,8 @@ static void accept_one(struct fwd *f, size_t rule)
         int cfd = accept4(f->lfd[rule], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0)
                 return;
-        struct sockaddr_in t = {.sin_family = AF_INET, .sin_port = htons(f->rules[rule].target_port)};
+        struct sockaddr_in t = {.sin_family = AF_INET,
+                                .sin_port = htons(f->rules[rule].target_port)};
         inet_pton(AF_INET, f->rules[rule].target_addr, &t.sin_addr);
         int tfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         struct conn *c = calloc(1, sizeof(*c));
@@ -165,8 +165,7 @@ static bool pump(struct conn *c, int i, short rev)
         }
         if ((rev & POLLOUT) && out->off < out->len) {
                 /* MSG_NOSIGNAL: a peer gone away is an error here, not SIGPIPE. */
-                ssize_t w = send(c->fd[i], out->data + out->off, out->len - out->off,
-                                 MSG_NOSIGNAL);
+                ssize_t w = send(c->fd[i], out->data + out->off, out->len - out->off, MSG_NOSIGNAL);
                 if (w < 0 && errno != EAGAIN && errno != EINTR)
                         return false;
                 if (w > 0)

@@ -49,8 +49,8 @@ int bg_labels_check(const char *const *keys, const char *const *values, size_t n
                     uint32_t max_labels, uint32_t max_value, struct bg_error *err)
 {
         if (n > max_labels)
-                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)",
-                                    n, max_labels);
+                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)", n,
+                                    max_labels);
         for (size_t i = 0; i < n; i++) {
                 int r = bg_label_check(keys[i], values[i], max_value, err);
                 if (r < 0)

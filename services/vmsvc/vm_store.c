@@ -353,8 +353,8 @@ int vm_store_get_labels(sqlite3 *db, const char *id, char ***ret_keys, char ***r
                         size_t *ret_n, struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db, "SELECT key, value FROM vm_labels WHERE vm_id=? ORDER BY key",
-                                    -1, &st, NULL);
+        int rc = sqlite3_prepare_v2(
+            db, "SELECT key, value FROM vm_labels WHERE vm_id=? ORDER BY key", -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare label list");
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);

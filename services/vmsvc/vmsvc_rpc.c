@@ -269,8 +269,8 @@ static int labels_check(const struct bg_config *cfg, const Banger__V1__CreateVmR
 {
         size_t n = in->n_labels;
         if (n > cfg->vm.max_labels)
-                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)",
-                                    n, cfg->vm.max_labels);
+                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)", n,
+                                    cfg->vm.max_labels);
         const char **k = calloc(n ? n : 1, sizeof(char *));
         const char **val = calloc(n ? n : 1, sizeof(char *));
         int r = 0;

@@ -44,8 +44,7 @@ static char *parse_render(const char *spec, bool names)
 {
         struct cli_format f;
         struct bg_error err = {0};
-        assert_int_equal(cli_format_parse(spec, names, fields, NF, "name,state,vcpu", &f, &err),
-                         0);
+        assert_int_equal(cli_format_parse(spec, names, fields, NF, "name,state,vcpu", &f, &err), 0);
         char *out = render(&f);
         cli_format_done(&f);
         return out;
@@ -120,8 +119,7 @@ static void test_bad_formats(void **state)
         assert_int_equal(cli_format_parse("{{.Name | upper}}", false, fields, NF, "name", &f, &err),
                          -EINVAL);
         assert_int_equal(cli_format_parse(",,", false, fields, NF, "name", &f, &err), -EINVAL);
-        assert_int_equal(cli_format_parse("table x", false, fields, NF, "name", &f, &err),
-                         -EINVAL);
+        assert_int_equal(cli_format_parse("table x", false, fields, NF, "name", &f, &err), -EINVAL);
 }
 
 static void test_filters(void **state)
@@ -134,7 +132,7 @@ static void test_filters(void **state)
         assert_true(cli_filter_match(&f, "running", "golden", k, v, 2));
         assert_false(cli_filter_match(&f, "stopped", "golden", k, v, 2));
         const char *v2[] = {"prod", "web"};
-        assert_false(cli_filter_match(&f, "running", "golden", k, v2, 2)); /* team differs */
+        assert_false(cli_filter_match(&f, "running", "golden", k, v2, 2));        /* team differs */
         assert_false(cli_filter_match(&f, "running", "golden", k + 1, v + 1, 1)); /* no env */
         cli_filter_done(&f);
         struct cli_filter g = {.image = "golden"};
@@ -164,7 +162,7 @@ static void test_color_and_globals(void **state)
         assert_true(cli_color(m)); /* always is always */
         assert_int_equal(opt("--color", "auto"), 2);
         assert_false(cli_color(m));
-        setenv("NO_COLOR", "", 1); /* empty: as if unset */
+        setenv("NO_COLOR", "", 1);  /* empty: as if unset */
         assert_false(cli_color(m)); /* still not a terminal */
         assert_int_equal(opt("--no-color", NULL), 1);
         assert_false(cli_color(m));
@@ -190,9 +188,9 @@ int main(void)
 {
         unsetenv("NO_COLOR");
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_default_table), cmocka_unit_test(test_names_only),
-            cmocka_unit_test(test_columns),       cmocka_unit_test(test_template),
-            cmocka_unit_test(test_bad_formats),   cmocka_unit_test(test_filters),
+            cmocka_unit_test(test_default_table),     cmocka_unit_test(test_names_only),
+            cmocka_unit_test(test_columns),           cmocka_unit_test(test_template),
+            cmocka_unit_test(test_bad_formats),       cmocka_unit_test(test_filters),
             cmocka_unit_test(test_color_and_globals),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,7 +52,8 @@ static void *echo_server(void *arg)
 static int dial(uint16_t port)
 {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons(port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
         return fd;
@@ -60,8 +61,8 @@ static int dial(uint16_t port)
 
 static struct fwd *start(uint16_t target, unsigned max)
 {
-        struct fwd_rule r = {.listen_addr = "127.0.0.1", .target_addr = "127.0.0.1",
-                             .target_port = target};
+        struct fwd_rule r = {
+            .listen_addr = "127.0.0.1", .target_addr = "127.0.0.1", .target_port = target};
         struct fwd *f = NULL;
         struct bg_error err = {0};
         assert_int_equal(fwd_start(&r, 1, max, &f, &err), 0);
@@ -150,7 +151,9 @@ static void test_port_in_use(void **state)
         int lfd = listen_any(&port);
         struct fwd_rule r[2] = {
             {.listen_addr = "127.0.0.1", .target_addr = "127.0.0.1", .target_port = 1},
-            {.listen_addr = "127.0.0.1", .listen_port = port, .target_addr = "127.0.0.1",
+            {.listen_addr = "127.0.0.1",
+             .listen_port = port,
+             .target_addr = "127.0.0.1",
              .target_port = 1},
         };
         struct fwd *f = NULL;
@@ -202,8 +205,8 @@ static void test_parse_spec(void **state)
         assert_true(h == 9000 && g == 80);
         assert_int_equal(fwd_parse_spec("0:80", &h, &g, &err), 0);
         assert_true(h == 0 && g == 80);
-        const char *bad[] = {"", "0", "80:", ":80", "65536", "1:2:3", "x", "80:0", "-1", "8o",
-                             "123456:1"};
+        const char *bad[] = {"",  "0",    "80:", ":80", "65536",   "1:2:3",
+                             "x", "80:0", "-1",  "8o",  "123456:1"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 assert_int_equal(fwd_parse_spec(bad[i], &h, &g, &err), -EINVAL);
 }

@@ -85,8 +85,10 @@ static void test_split(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_keys),       cmocka_unit_test(test_values),
-            cmocka_unit_test(test_sets),       cmocka_unit_test(test_split),
+            cmocka_unit_test(test_keys),
+            cmocka_unit_test(test_values),
+            cmocka_unit_test(test_sets),
+            cmocka_unit_test(test_split),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
