@@ -120,6 +120,8 @@ check "--verbose names each call with status and time" bash -c \
         '"$1" --verbose vm list -q 2>&1 >/dev/null | grep -Eq "^banger: /banger.v1.VmService/List: OK in [0-9]+ ms$"' _ "$B"
 out=$("$B" vm create --cold --name e 2>&1) || true
 check "progress into a pipe is plain lines" bash -c 'grep -q "^stage 1/5: reserve$" <<<"$1" && ! grep -qF $'"'"'\033['"'"' <<<"$1"' _ "$out"
+check "--verbose on an operation: the call, then the operation's end" bash -c \
+        'e=$("$1" --verbose vm create --cold --name g 2>&1); grep -Eq "^banger: /banger.v1.VmService/Create: OK in [0-9]+ ms, operation [0-9a-f]+$" <<<"$e" && grep -Eq "^banger: operation [0-9a-f]+: NOT_FOUND after [0-9]+ ms$" <<<"$e"' _ "$B"
 out=$("$B" vm create --cold --name f --quiet 2>&1) || true
 check "--quiet: no progress, only the error" bash -c '! grep -q "^stage" <<<"$1" && ! grep -q "^operation" <<<"$1" && [ "$(wc -l <<<"$1")" = 1 ]' _ "$out"
 finish
