@@ -49,7 +49,9 @@ struct cli_cmd {
 /* Parsed flags of the command being run. */
 struct cli_args {
         bool set[CLI_MAX_FLAGS];
-        const char *value[CLI_MAX_FLAGS];
+        const char *value[CLI_MAX_FLAGS];   /* the last one given */
+        const char **values[CLI_MAX_FLAGS]; /* every one given, in order (repeatable flags) */
+        size_t n_values[CLI_MAX_FLAGS];
         char **pos;
         int n_pos;
         int dashdash_at; /* index in pos where words after "--" start, -1 if none */
@@ -73,6 +75,9 @@ const struct cli_cmd *cli_root(void);
 /* Flag lookup for the running command. */
 bool cli_flag(const struct cli *cli, const char *name);
 const char *cli_flag_value(const struct cli *cli, const char *name);
+/* Every value a repeatable flag was given (--label a=1 --label b=2), in
+ * order; *ret_n = 0 and NULL when none. */
+const char *const *cli_flag_values(const struct cli *cli, const char *name, size_t *ret_n);
 
 int cli_paths(struct cli *cli);
 /* Prints "banger: MESSAGE" to stderr, without a newline. */
@@ -130,6 +135,7 @@ int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_forward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -17,6 +17,7 @@
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/net.pb-c.h"
 #include "cli.h"
+#include "output.h"
 #include "cmd_sysinstall.h"
 #include "config/config.h"
 #include "doctor.h"
@@ -207,7 +208,7 @@ static json_t *report_json(const struct doctor_report *rep)
 static void report_text(const struct doctor_report *rep)
 {
         size_t count[3] = {0};
-        bool tty = isatty(STDOUT_FILENO);
+        bool tty = cli_color(stdout); /* not on a pipe, not with NO_COLOR */
         for (size_t i = 0; i < rep->n; i++) {
                 const struct doctor_row *r = &rep->rows[i];
                 count[r->status]++;

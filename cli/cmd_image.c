@@ -3,10 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "banger/v1/image.pb-c.h"
 #include "cli.h"
 #include "cmd_ops.h"
+#include "format.h"
+#include "util/macro.h"
 
 #define IMAGE_SERVICE "banger.v1.ImageService"
 
@@ -94,30 +97,64 @@ int cmd_image_build(struct cli *cli, const struct cli_cmd *cmd, int argc, char *
         return r;
 }
 
+static const struct cli_field image_fields[] = {
+    {"name", "NAME", false},     {"size", "SIZE", true},        {"capacity", "CAPACITY", true},
+    {"init", "INIT", false},     {"sshd", "SSHD", false},       {"ref", "REF", false},
+    {"digest", "DIGEST", false}, {"created", "CREATED", false}, {"rootfs", "ROOTFS", false},
+};
+
 int cmd_image_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         Banger__V1__ListImagesRequest req = BANGER__V1__LIST_IMAGES_REQUEST__INIT;
         Banger__V1__ListImagesResponse *resp = NULL;
         struct rpc_status st = {0};
+        struct cli_format f = {0};
+        int r = cli_list_format(cli, image_fields, ELEMENTSOF(image_fields),
+                                "name,size,init,sshd,ref", &f);
+        if (r)
+                return r;
         if (image_call(cli, "List", &req.base, &banger__v1__list_images_response__descriptor,
-                       (ProtobufCMessage **)&resp, &st) < 0)
+                       (ProtobufCMessage **)&resp, &st) < 0) {
+                cli_format_done(&f);
                 return cli_fail_status(&st);
+        }
         if (cli_flag(cli, "json")) {
                 json_t *arr = json_array();
                 for (size_t i = 0; i < resp->n_images; i++)
                         json_array_append_new(arr, image_json(resp->images[i]));
                 cli_print_json(arr);
         } else {
-                printf("%-24s %-10s %-5s %-5s %s\n", "NAME", "SIZE", "INIT", "SSHD", "REF");
-                for (size_t i = 0; i < resp->n_images; i++) {
+                size_t nf = ELEMENTSOF(image_fields);
+                char **cells = calloc((resp->n_images ? resp->n_images : 1) * nf, sizeof(char *));
+                const char **rows[resp->n_images ? resp->n_images : 1];
+                for (size_t i = 0; cells && i < resp->n_images; i++) {
                         Banger__V1__Image *im = resp->images[i];
-                        char size[32];
+                        char **c = cells + i * nf, size[32], cap[32], when[32] = "";
                         cli_format_bytes(size, sizeof(size), im->used);
-                        printf("%-24s %-10s %-5s %-5s %s\n", cli_safe(im->name), size,
-                               im->has_init ? "yes" : "no", im->has_sshd ? "yes" : "no",
-                               cli_safe(im->ref));
+                        cli_format_bytes(cap, sizeof(cap), im->size);
+                        time_t t = (time_t)(im->created_unix_ms / 1000);
+                        struct tm tm;
+                        if (im->created_unix_ms && localtime_r(&t, &tm))
+                                strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+                        c[0] = strdup(im->name);
+                        c[1] = strdup(size);
+                        c[2] = strdup(cap);
+                        c[3] = strdup(im->has_init ? "yes" : "no");
+                        c[4] = strdup(im->has_sshd ? "yes" : "no");
+                        c[5] = strdup(im->ref);
+                        c[6] = strdup(im->digest);
+                        c[7] = strdup(when);
+                        c[8] = strdup(im->rootfs_path);
+                        rows[i] = (const char **)c;
                 }
+                if (cells)
+                        cli_format_print(&f, image_fields, nf, (const char *const *const *)rows,
+                                         resp->n_images, stdout);
+                for (size_t i = 0; cells && i < resp->n_images * nf; i++)
+                        free(cells[i]);
+                free(cells);
         }
+        cli_format_done(&f);
         banger__v1__list_images_response__free_unpacked(resp, NULL);
         return 0;
 }

@@ -10,6 +10,7 @@
 
 #include "banger/v1/kernel.pb-c.h"
 #include "cmd_ops.h"
+#include "format.h"
 #include "util/macro.h"
 
 #define KERNEL_SERVICE "banger.v1.KernelService"
@@ -160,36 +161,68 @@ static int call(struct cli *cli, const char *method, const ProtobufCMessage *req
         return r < 0 ? cli_fail_status(&st) : 0;
 }
 
+static const struct cli_field kernel_fields[] = {
+    {"name", "NAME", false},       {"version", "VERSION", false},
+    {"format", "FORMAT", false},   {"compression", "COMPRESSION", false},
+    {"size", "SIZE", true},        {"modules", "MODULES", false},
+    {"created", "CREATED", false}, {"sha256", "SHA256", false},
+    {"source", "SOURCE", false},   {"dir", "DIR", false},
+};
+
 int cmd_kernel_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         Banger__V1__ListKernelsRequest req = BANGER__V1__LIST_KERNELS_REQUEST__INIT;
         Banger__V1__ListKernelsResponse *resp = NULL;
-        int r = call(cli, "/" KERNEL_SERVICE "/List", &req.base,
-                     &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp);
-        if (r != 0)
+        struct cli_format f = {0};
+        int r = cli_list_format(cli, kernel_fields, ELEMENTSOF(kernel_fields),
+                                "name,version,format,size,modules,created", &f);
+        if (r)
                 return r;
+        r = call(cli, "/" KERNEL_SERVICE "/List", &req.base,
+                 &banger__v1__list_kernels_response__descriptor, (ProtobufCMessage **)&resp);
+        if (r != 0) {
+                cli_format_done(&f);
+                return r;
+        }
         if (cli_flag(cli, "json")) {
                 json_t *a = json_array();
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         json_array_append_new(a, kernel_json(resp->kernels[i]));
                 cli_print_json(a);
-        } else if (resp->n_kernels == 0) {
+        } else if (resp->n_kernels == 0 && f.kind == CLI_FORMAT_TABLE &&
+                   !cli_flag_value(cli, "format")) {
                 printf("No kernels. Get one with `banger kernel pull %s` or `banger kernel "
                        "import PATH`.\n",
                        "debian-cloud-amd64");
         } else {
-                printf("%-24s %-28s %-8s %10s %-7s %s\n", "NAME", "VERSION", "FORMAT", "SIZE",
-                       "MODULES", "CREATED");
-                for (size_t i = 0; i < resp->n_kernels; i++) {
+                size_t nf = ELEMENTSOF(kernel_fields);
+                char **cells = calloc((resp->n_kernels ? resp->n_kernels : 1) * nf, sizeof(char *));
+                const char **rows[resp->n_kernels ? resp->n_kernels : 1];
+                for (size_t i = 0; cells && i < resp->n_kernels; i++) {
                         Banger__V1__Kernel *k = resp->kernels[i];
-                        char size[32], when[32];
+                        char **c = cells + i * nf, size[32], when[32];
                         cli_format_bytes(size, sizeof(size), k->size);
                         format_time(k->created_unix_ms, when, sizeof(when));
-                        printf("%-24s %-28s %-8s %10s %-7s %s\n", cli_safe(k->name),
-                               k->version[0] ? cli_safe(k->version) : "-", cli_safe(k->format),
-                               size, k->modules_path[0] ? "yes" : "no", when);
+                        c[0] = strdup(k->name);
+                        c[1] = strdup(k->version);
+                        c[2] = strdup(k->format);
+                        c[3] = strdup(k->compression);
+                        c[4] = strdup(size);
+                        c[5] = strdup(k->modules_path[0] ? "yes" : "no");
+                        c[6] = strdup(when);
+                        c[7] = strdup(k->sha256);
+                        c[8] = strdup(k->source);
+                        c[9] = strdup(k->dir);
+                        rows[i] = (const char **)c;
                 }
+                if (cells)
+                        cli_format_print(&f, kernel_fields, nf, (const char *const *const *)rows,
+                                         resp->n_kernels, stdout);
+                for (size_t i = 0; cells && i < resp->n_kernels * nf; i++)
+                        free(cells[i]);
+                free(cells);
         }
+        cli_format_done(&f);
         banger__v1__list_kernels_response__free_unpacked(resp, NULL);
         return 0;
 }

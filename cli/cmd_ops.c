@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "output.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 
@@ -156,6 +157,7 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         snprintf(get_m, sizeof(get_m), "/%s/GetOperation", service);
         snprintf(cancel_m, sizeof(cancel_m), "/%s/CancelOperation", service);
         struct view v = {.tty = isatty(STDOUT_FILENO) && isatty(STDERR_FILENO), .last_decile = -1};
+        quiet = quiet || cli_quiet(); /* --quiet: no progress at all */
         if (!quiet)
                 fprintf(stderr, "operation %s: %s %s%s\n", cli_safe(op->id), cli_safe(op->kind),
                         cli_safe(op->target), v.tty ? " (Ctrl-C cancels)" : "");
@@ -245,6 +247,12 @@ int cli_op_follow(struct rpc_client *c, const char *service, const Banger__V1__O
         return 0;
 }
 
+static const char *code_name(enum rpc_code code)
+{
+        const char *s = rpc_code_to_string(code);
+        return s ? s : "?";
+}
+
 int cli_op_run(struct rpc_client *c, const char *service, const char *method,
                const ProtobufCMessage *in, bool quiet,
                const ProtobufCMessageDescriptor *result_desc, ProtobufCMessage **ret_result,
@@ -254,8 +262,14 @@ int cli_op_run(struct rpc_client *c, const char *service, const char *method,
         Banger__V1__Operation *op = NULL, *fin = NULL;
         snprintf(m, sizeof(m), "/%s/%s", service, method);
         struct rpc_call_opts o = {.deadline_ms = 30000};
+        uint64_t t0 = now_mono_msec();
         int r = rpc_call(c, m, in, &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, &o,
                          st);
+        if (cli_verbose())
+                fprintf(stderr, "banger: %s: %s in %llu ms%s%s\n", m,
+                        code_name(r < 0 ? st->code : RPC_OK),
+                        (unsigned long long)(now_mono_msec() - t0), r < 0 ? "" : ", operation ",
+                        r < 0 ? "" : cli_safe(op->id));
         if (r < 0)
                 return r;
         r = cli_op_follow(c, service, op, quiet, &fin, st);
@@ -263,6 +277,9 @@ int cli_op_run(struct rpc_client *c, const char *service, const char *method,
         if (r < 0)
                 return r;
         cli_op_status(fin, st);
+        if (cli_verbose())
+                fprintf(stderr, "banger: operation %s: %s after %llu ms\n", cli_safe(fin->id),
+                        code_name(st->code), (unsigned long long)(now_mono_msec() - t0));
         if (st->code != RPC_OK) {
                 banger__v1__operation__free_unpacked(fin, NULL);
                 return -rpc_code_to_errno(st->code);

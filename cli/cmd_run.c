@@ -19,6 +19,7 @@
 #include "banger/v1/kernel.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
+#include "vm_labels.h"
 #include "cmd_ops.h"
 #include "config/config.h"
 #include "ssh/ssh_key.h"
@@ -291,9 +292,14 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 cli_fail(RPC_INVALID_ARGUMENT, "--template and --cold exclude each other");
                 goto out;
         }
+        if (cli_vm_labels_from_flags(cli, &cr) != 0) {
+                cli_vm_labels_free(&cr);
+                goto out;
+        }
         Banger__V1__Vm *vm = NULL;
         r = cli_op_run(c.gw, "banger.v1.VmService", "Create", &cr.base, false,
                        &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm, &st);
+        cli_vm_labels_free(&cr);
         if (r < 0) {
                 cli_fail_status(&st);
                 goto out;

@@ -9,6 +9,8 @@
 #include "banger/v1/template.pb-c.h"
 #include "cli.h"
 #include "cmd_ops.h"
+#include "format.h"
+#include "util/macro.h"
 #include "term.h"
 #include "util/names.h"
 
@@ -116,32 +118,90 @@ int cmd_template_create(struct cli *cli, const struct cli_cmd *cmd, int argc, ch
         return 0;
 }
 
+static const struct cli_field tpl_fields[] = {
+    {"name", "NAME", false},
+    {"id", "ID", false},
+    {"state", "STATE", false},
+    {"image", "IMAGE", false},
+    {"kernel", "KERNEL", false},
+    {"vcpu", "VCPU", true},
+    {"mem", "MEM", true},
+    {"ram_file", "RAM FILE", true},
+    {"disk", "DISK", true},
+    {"clones", "CLONES", true},
+    {"vmm", "VMM", false},
+    {"auto", "AUTO", false},
+    {"source_vm", "SOURCE VM", false},
+};
+
+static const char *const tpl_states[] = {"building", "ready", "error"};
+
 int cmd_template_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         Banger__V1__ListTemplatesRequest req = BANGER__V1__LIST_TEMPLATES_REQUEST__INIT;
         Banger__V1__ListTemplatesResponse *resp = NULL;
         struct rpc_status st = {0};
-        if (tpl_call(cli, "List", &req.base, &banger__v1__list_templates_response__descriptor,
-                     (ProtobufCMessage **)&resp, 10000, RPC_CALL_IDEMPOTENT, &st) < 0)
-                return cli_fail_status(&st);
-        if (cli_flag(cli, "json")) {
-                json_t *arr = json_array();
-                for (size_t i = 0; i < resp->n_templates; i++)
-                        json_array_append_new(arr, tpl_json(resp->templates[i]));
-                cli_print_json(arr);
-        } else {
-                printf("%-22s %-9s %-20s %5s %8s %9s %6s\n", "NAME", "STATE", "IMAGE", "VCPU",
-                       "MEM", "RAM FILE", "CLONES");
-                for (size_t i = 0; i < resp->n_templates; i++) {
-                        const Banger__V1__Template *t = resp->templates[i];
-                        char mem[16], ram[32];
-                        snprintf(mem, sizeof(mem), "%uM", t->memory_mib);
-                        cli_format_bytes(ram, sizeof(ram), t->memory_file_bytes);
-                        printf("%-22s %-9s %-20s %5u %8s %9s %6zu\n", t->name, t->state,
-                               t->source_vm[0] ? t->source_vm : t->image, t->vcpu, mem, ram,
-                               t->n_clones);
-                }
+        struct cli_format f = {0};
+        struct cli_filter flt = {.state = cli_flag_value(cli, "state"),
+                                 .image = cli_flag_value(cli, "image")};
+        if (flt.state) {
+                bool known = false;
+                for (size_t i = 0; i < ELEMENTSOF(tpl_states); i++)
+                        known = known || strcmp(flt.state, tpl_states[i]) == 0;
+                if (!known)
+                        return cli_fail(RPC_INVALID_ARGUMENT,
+                                        "--state '%s': use building, ready or error", flt.state);
         }
+        int r = cli_list_format(cli, tpl_fields, ELEMENTSOF(tpl_fields),
+                                "name,state,image,vcpu,mem,ram_file,clones", &f);
+        if (r)
+                return r;
+        if (tpl_call(cli, "List", &req.base, &banger__v1__list_templates_response__descriptor,
+                     (ProtobufCMessage **)&resp, 10000, RPC_CALL_IDEMPOTENT, &st) < 0) {
+                cli_format_done(&f);
+                return cli_fail_status(&st);
+        }
+        size_t nf = ELEMENTSOF(tpl_fields), n = 0;
+        json_t *arr = cli_flag(cli, "json") ? json_array() : NULL;
+        char **cells = calloc((resp->n_templates ? resp->n_templates : 1) * nf, sizeof(char *));
+        const char **rows[resp->n_templates ? resp->n_templates : 1];
+        for (size_t i = 0; cells && i < resp->n_templates; i++) {
+                const Banger__V1__Template *t = resp->templates[i];
+                if (!cli_filter_match(&flt, t->state, t->image, NULL, NULL, 0))
+                        continue;
+                if (arr) {
+                        json_array_append_new(arr, tpl_json(t));
+                        continue;
+                }
+                char **c = cells + n * nf, ram[32], disk[32];
+                cli_format_bytes(ram, sizeof(ram), t->memory_file_bytes);
+                cli_format_bytes(disk, sizeof(disk), t->disk_bytes);
+                c[0] = strdup(t->name);
+                c[1] = strndup(t->id, 12);
+                c[2] = strdup(t->state);
+                c[3] = strdup(t->image);
+                c[4] = strdup(t->kernel);
+                if (asprintf(&c[5], "%u", t->vcpu) < 0)
+                        c[5] = NULL;
+                if (asprintf(&c[6], "%uM", t->memory_mib) < 0)
+                        c[6] = NULL;
+                c[7] = strdup(ram);
+                c[8] = strdup(disk);
+                if (asprintf(&c[9], "%zu", t->n_clones) < 0)
+                        c[9] = NULL;
+                c[10] = strdup(t->vmm);
+                c[11] = strdup(t->auto_ ? "yes" : "no");
+                c[12] = strdup(t->source_vm);
+                rows[n++] = (const char **)c;
+        }
+        if (arr)
+                cli_print_json(arr);
+        else if (cells)
+                cli_format_print(&f, tpl_fields, nf, (const char *const *const *)rows, n, stdout);
+        for (size_t i = 0; cells && i < n * nf; i++)
+                free(cells[i]);
+        free(cells);
+        cli_format_done(&f);
         banger__v1__list_templates_response__free_unpacked(resp, NULL);
         return 0;
 }

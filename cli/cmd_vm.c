@@ -12,6 +12,8 @@
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
 #include "cmd_ops.h"
+#include "multi.h"
+#include "vm_labels.h"
 #include "util/names.h"
 #include "util/timeutil.h"
 
@@ -28,7 +30,7 @@ static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *
 
 /* --json: strings exact (jansson escapes control characters); bytes that
  * are not UTF-8 cannot be in JSON and become U+FFFD (cli_utf8). */
-static json_t *vm_json(const Banger__V1__Vm *v)
+json_t *cli_vm_json(const Banger__V1__Vm *v)
 {
         json_t *o = json_pack(
             "{s:s,s:s,s:s,s:i,s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:I,s:I,"
@@ -41,8 +43,10 @@ static json_t *vm_json(const Banger__V1__Vm *v)
             "updated_unix_ms", (json_int_t)v->updated_unix_ms, "host_key", cli_utf8(v->host_key));
         if (o && v->error[0])
                 json_object_set_new(o, "error", json_string(cli_utf8(v->error)));
-        if (o)
+        if (o) {
                 json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
+                json_object_set_new(o, "labels", cli_vm_labels_json(v));
+        }
         return o;
 }
 
@@ -70,6 +74,9 @@ static void vm_print(const Banger__V1__Vm *v)
         if (v->template_[0])
                 printf("template:  %s (its root disk reads through the template's)\n",
                        cli_safe(v->template_));
+        for (size_t i = 0; i < v->n_labels; i++)
+                printf("%-10s %s=%s\n", i ? "" : "labels:", cli_safe(v->labels[i]->key),
+                       cli_safe(v->labels[i]->value));
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
@@ -95,7 +102,7 @@ static int follow_vm_op(struct cli *cli, const char *method, const ProtobufCMess
         if (r < 0)
                 return cli_fail_status(&st);
         if (json)
-                cli_print_json(vm_json(vm));
+                cli_print_json(cli_vm_json(vm));
         else
                 printf("VM %s is %s%s%s\n", cli_safe(vm->name), cli_safe(vm->state),
                        vm->ip[0] ? " at " : "", cli_safe(vm->ip));
@@ -145,96 +152,117 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if (req.no_start && req.template_[0])
                 return cli_fail(RPC_INVALID_ARGUMENT,
                                 "--template and --no-start exclude each other");
-        return follow_vm_op(cli, "Create", &req.base);
+        if ((r = cli_vm_labels_from_flags(cli, &req)) != 0)
+                return r;
+        r = follow_vm_op(cli, "Create", &req.base);
+        cli_vm_labels_free(&req);
+        return r;
+}
+
+/* One VM of a verb that may name many (multi.h). */
+struct vm_verb {
+        const char *method;
+        uint32_t deadline_ms;
+        const char *done_word; /* "VM NAME stopped" */
+        bool json, force, operation;
+};
+
+static void vm_verb_one(struct cli *cli, const char *ref, void *userdata,
+                        struct cli_multi_result *res)
+{
+        const struct vm_verb *vv = userdata;
+        Banger__V1__Vm *vm = NULL;
+        int r;
+        if (vv->operation) {
+                Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+                req.ref = (char *)ref;
+                r = cli_op_call(cli, VM_SERVICE, vv->method, &req.base, vv->json,
+                                &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm, &res->st);
+        } else if (strcmp(vv->method, "Delete") == 0) {
+                Banger__V1__DeleteVmRequest req = BANGER__V1__DELETE_VM_REQUEST__INIT;
+                Banger__V1__DeleteVmResponse *resp = NULL;
+                req.ref = (char *)ref;
+                req.force = vv->force;
+                r = vm_call(cli, "Delete", &req.base, &banger__v1__delete_vm_response__descriptor,
+                            (ProtobufCMessage **)&resp, vv->deadline_ms, 0, &res->st);
+                if (r < 0)
+                        return;
+                res->ok = true;
+                if (vv->json)
+                        res->json = json_pack("{s:s,s:s}", "id", cli_utf8(resp->id), "name",
+                                              cli_utf8(resp->name));
+                else if (asprintf(&res->out, "VM %s deleted", cli_safe(resp->name)) < 0)
+                        res->out = NULL;
+                banger__v1__delete_vm_response__free_unpacked(resp, NULL);
+                return;
+        } else {
+                Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
+                req.ref = (char *)ref;
+                r = vm_call(cli, vv->method, &req.base, &banger__v1__vm__descriptor,
+                            (ProtobufCMessage **)&vm, vv->deadline_ms, 0, &res->st);
+        }
+        if (r < 0)
+                return;
+        res->ok = true;
+        if (vv->json)
+                res->json = cli_vm_json(vm);
+        else if (vv->operation)
+                r = asprintf(&res->out, "VM %s is %s%s%s", cli_safe(vm->name), cli_safe(vm->state),
+                             vm->ip[0] ? " at " : "", cli_safe(vm->ip));
+        else
+                r = asprintf(&res->out, "VM %s %s", cli_safe(vm->name), vv->done_word);
+        if (r < 0)
+                res->out = NULL;
+        banger__v1__vm__free_unpacked(vm, NULL);
+}
+
+static int vm_verb(struct cli *cli, int argc, char **argv, struct vm_verb vv)
+{
+        vv.json = cli_flag(cli, "json");
+        vv.force = cli_flag(cli, "force");
+        /* Operations (start, restart) one after the other, each with its
+         * progress and Ctrl-C; the quick verbs side by side. */
+        return cli_multi_run(cli, argc, argv, !vv.operation, vm_verb_one, &vv);
 }
 
 int cmd_vm_start(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
-        req.ref = argv[0];
-        return follow_vm_op(cli, "Start", &req.base);
-}
-
-static int simple_vm_verb(struct cli *cli, const char *method, const char *ref,
-                          uint32_t deadline_ms, const char *done_word)
-{
-        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
-        Banger__V1__Vm *vm = NULL;
-        struct rpc_status st = {0};
-        req.ref = (char *)ref;
-        if (vm_call(cli, method, &req.base, &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm,
-                    deadline_ms, 0, &st) < 0)
-                return cli_fail_status(&st);
-        if (cli_flag(cli, "json"))
-                cli_print_json(vm_json(vm));
-        else
-                printf("VM %s %s\n", cli_safe(vm->name), done_word);
-        banger__v1__vm__free_unpacked(vm, NULL);
-        return 0;
+        return vm_verb(cli, argc, argv, (struct vm_verb){.method = "Start", .operation = true});
 }
 
 int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return simple_vm_verb(cli, "Stop", argv[0], 60000, "stopped");
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Stop", .deadline_ms = 60000, .done_word = "stopped"});
 }
 
 int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return simple_vm_verb(cli, "Pause", argv[0], 15000, "paused");
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Pause", .deadline_ms = 15000, .done_word = "paused"});
 }
 
 int cmd_vm_resume(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return simple_vm_verb(cli, "Resume", argv[0], 15000, "resumed");
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Resume", .deadline_ms = 15000, .done_word = "resumed"});
 }
 
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        return simple_vm_verb(cli, "Kill", argv[0], 30000, "killed");
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Kill", .deadline_ms = 30000, .done_word = "killed"});
 }
 
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        Banger__V1__DeleteVmRequest req = BANGER__V1__DELETE_VM_REQUEST__INIT;
-        Banger__V1__DeleteVmResponse *resp = NULL;
-        struct rpc_status st = {0};
-        req.ref = argv[0];
-        req.force = cli_flag(cli, "force");
-        if (vm_call(cli, "Delete", &req.base, &banger__v1__delete_vm_response__descriptor,
-                    (ProtobufCMessage **)&resp, 60000, 0, &st) < 0)
-                return cli_fail_status(&st);
-        printf("VM %s deleted\n", cli_safe(resp->name));
-        banger__v1__delete_vm_response__free_unpacked(resp, NULL);
-        return 0;
-}
-
-int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
-{
-        Banger__V1__ListVmsRequest req = BANGER__V1__LIST_VMS_REQUEST__INIT;
-        Banger__V1__ListVmsResponse *resp = NULL;
-        struct rpc_status st = {0};
-        if (vm_call(cli, "List", &req.base, &banger__v1__list_vms_response__descriptor,
-                    (ProtobufCMessage **)&resp, 10000, RPC_CALL_IDEMPOTENT, &st) < 0)
-                return cli_fail_status(&st);
-        if (cli_flag(cli, "json")) {
-                json_t *arr = json_array();
-                for (size_t i = 0; i < resp->n_vms; i++)
-                        json_array_append_new(arr, vm_json(resp->vms[i]));
-                cli_print_json(arr);
-        } else {
-                printf("%-20s %-9s %-15s %5s %8s %-10s %s\n", "NAME", "STATE", "IP", "VCPU", "MEM",
-                       "VMM", "ID");
-                for (size_t i = 0; i < resp->n_vms; i++) {
-                        Banger__V1__Vm *v = resp->vms[i];
-                        char mem[16];
-                        snprintf(mem, sizeof(mem), "%uM", v->memory_mib);
-                        printf("%-20s %-9s %-15s %5u %8s %-10s %.12s\n", cli_safe(v->name),
-                               cli_safe(v->state), v->ip[0] ? cli_safe(v->ip) : "-", v->vcpu, mem,
-                               cli_safe(v->vmm), cli_safe(v->id));
-                }
-        }
-        banger__v1__list_vms_response__free_unpacked(resp, NULL);
-        return 0;
+        return vm_verb(
+            cli, argc, argv,
+            (struct vm_verb){.method = "Delete", .deadline_ms = 60000, .done_word = "deleted"});
 }
 
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -247,7 +275,7 @@ int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                     10000, RPC_CALL_IDEMPOTENT, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                cli_print_json(vm_json(vm));
+                cli_print_json(cli_vm_json(vm));
         else
                 vm_print(vm);
         banger__v1__vm__free_unpacked(vm, NULL);
@@ -256,9 +284,7 @@ int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 
 int cmd_vm_restart(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
-        Banger__V1__VmRef req = BANGER__V1__VM_REF__INIT;
-        req.ref = argv[0];
-        return follow_vm_op(cli, "Restart", &req.base);
+        return vm_verb(cli, argc, argv, (struct vm_verb){.method = "Restart", .operation = true});
 }
 
 int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -284,7 +310,7 @@ int cmd_vm_set(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                     120000, 0, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
-                cli_print_json(vm_json(vm));
+                cli_print_json(cli_vm_json(vm));
         else
                 printf("VM %s: %u vCPU, %u MiB\n", cli_safe(vm->name), vm->vcpu, vm->memory_mib);
         banger__v1__vm__free_unpacked(vm, NULL);

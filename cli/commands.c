@@ -12,6 +12,47 @@ static const struct cli_flag json_flag[] = {
     {"json", 0, NULL, "print JSON instead of a table"},
 };
 
+/* Every list: names only, a --format, or JSON (format.h). */
+#define LIST_QUIET_HELP "print only the names, one per line"
+#define LIST_FORMAT_HELP                                                                           \
+        "columns like name,state,ip, or a template like '{{.Name}} {{.State}}' "                   \
+        "('table {{.Name}}\\t{{.IP}}' for a table of those)"
+
+static const struct cli_flag list_flags[] = {
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
+};
+
+static const struct cli_flag vm_list_flags[] = {
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
+    {"state", 0, "STATE", "only VMs in this state (running, stopped, error, ...)"},
+    {"image", 0, "IMAGE", "only VMs of this image"},
+    {"label", 0, "KEY[=VALUE]", "only VMs with this label (repeatable: all must match)"},
+};
+
+static const struct cli_flag template_list_flags[] = {
+    {"quiet", 'q', NULL, LIST_QUIET_HELP},
+    {"format", 0, "FORMAT", LIST_FORMAT_HELP},
+    {"json", 0, NULL, "print JSON instead of a table"},
+    {"state", 0, "STATE", "only templates in this state (building, ready, error)"},
+    {"image", 0, "IMAGE", "only templates of this image"},
+};
+
+#define VM_LIST_DESCRIPTION                                                                        \
+        "Columns NAME, STATE, IP, VCPU, MEM, VMM, WORKSPACE (the host repository of the\n"         \
+        "VM's newest workspace, or -) and ID. --format picks others: a column list like\n"         \
+        "name,state,labels, or a template where {{.Field}} is replaced (\\t and \\n work):\n"      \
+        "  banger vm list --format '{{.Name}}\\t{{.IP}}'\n"                                        \
+        "Fields: name, id, full_id, state, ip, vcpu, mem, disk, image, kernel, vmm,\n"             \
+        "accel, template, workspace, labels, created, pid, mac, error. -q prints names\n"          \
+        "only, for scripts: banger vm delete $(banger vm list -q --state stopped).\n"              \
+        "Filters combine (all must match): --state, --image, and --label KEY=VALUE or\n"           \
+        "--label KEY (any value), repeatable. Colour only on a terminal, never with\n"             \
+        "NO_COLOR set."
+
 static const struct cli_flag daemon_start_flags[] = {
     {"timeout", 0, "SECONDS", "how long to wait for every service to be healthy (default 20)"},
     {"json", 0, NULL, "print the result as JSON"},
@@ -132,8 +173,12 @@ static const struct cli_cmd kernel_cmds[] = {
      .max_args = 1},
     {.name = "list",
      .summary = "List the kernels banger has",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+     .description =
+         "Columns NAME, VERSION, FORMAT, SIZE, MODULES, CREATED. --format fields: name,\n"
+         "version, format, compression, size, modules, created, sha256, source, dir.\n"
+         "-q prints names only.",
+     .flags = list_flags,
+     .n_flags = ELEMENTSOF(list_flags),
      .run = cmd_kernel_list},
     {.name = "show",
      .args = "NAME",
@@ -271,6 +316,7 @@ static const struct cli_flag vm_create_flags[] = {
      "resume this snapshot template instead of booting (default: config vm.template)"},
     {"cold", 0, NULL, "boot from the image even when a template could be used"},
     {"no-start", 0, NULL, "make the VM and its disks but do not boot it (vm start boots it)"},
+    {"label", 0, "KEY=VALUE", "keep this label with the VM (repeatable; vm list --label filters)"},
     {"json", 0, NULL, "print the VM as JSON when it is running"},
 };
 
@@ -284,8 +330,14 @@ static const struct cli_flag ops_flags[] = {
     {"json", 0, NULL, "print JSON"},
 };
 
+#define MULTI_VM_NOTE                                                                              \
+        "Takes several VMs (vm stop a b c; vm delete $(banger vm list -q --state stopped)):\n"     \
+        "each is acted on even when another fails, each failure is one line naming its\n"          \
+        "VM, and the exit code is non-zero when any failed (docs/exit-codes.md)."
+
 static const struct cli_flag vm_delete_flags[] = {
     {"force", 'f', NULL, "kill the VM first if it is running"},
+    {"json", 0, NULL, "print {id, name} of each deleted VM as JSON"},
 };
 
 static const struct cli_flag vm_run_flags[] = {
@@ -300,6 +352,7 @@ static const struct cli_flag vm_run_flags[] = {
     {"template", 0, "TEMPLATE",
      "resume this snapshot template instead of booting (default: config vm.template)"},
     {"cold", 0, NULL, "boot from the image even when a template could be used"},
+    {"label", 0, "KEY=VALUE", "keep this label with the VM (repeatable)"},
 };
 
 static const struct cli_flag vm_exec_flags[] = {
@@ -372,6 +425,10 @@ static const struct cli_flag vm_logs_flags[] = {
     {"follow", 'f', NULL, "keep printing as the console writes"},
 };
 
+static const struct cli_flag vm_forward_flags[] = {
+    {"address", 0, "ADDR", "IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 = every one)"},
+};
+
 static const struct cli_flag vm_prune_flags[] = {
     {"force", 'f', NULL, "do not ask"},
 };
@@ -419,70 +476,77 @@ static const struct cli_cmd vm_cmds[] = {
      .n_flags = ELEMENTSOF(vm_create_flags),
      .run = cmd_vm_create},
     {.name = "start",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Boot a stopped VM (its work disk keeps its data)",
+     .description = MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_start,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "stop",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Stop a VM: the guest syncs and powers off, killed after 10 s",
+     .description = MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_stop,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "pause",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Stop a running VM's vCPUs; it keeps its memory, disks and address",
-     .description = "The guest stops where it is (its clock too) until `banger vm resume`.\n"
-                    "A paused VM stays paused across service restarts; `vm stop` resumes it\n"
-                    "first so it can shut down cleanly; exec and ssh wait for a resume.",
+     .description =
+         "The guest stops where it is (its clock too) until `banger vm resume`.\n"
+         "A paused VM stays paused across service restarts; `vm stop` resumes it\n"
+         "first so it can shut down cleanly; exec and ssh wait for a resume.\n\n" MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_pause,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "resume",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Start a paused VM's vCPUs again",
+     .description = MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_resume,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "kill",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Kill a VM's VMM process at once",
+     .description = MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_kill,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "delete",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Delete a VM: its disks, address and record",
+     .description = MULTI_VM_NOTE,
      .flags = vm_delete_flags,
      .n_flags = ELEMENTSOF(vm_delete_flags),
      .run = cmd_vm_delete,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "restart",
-     .args = "VM",
+     .args = "VM…",
      .summary = "Stop a VM (if it runs) and boot it again",
+     .description = MULTI_VM_NOTE,
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_restart,
      .min_args = 1,
-     .max_args = 1,
+     .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "set",
      .args = "VM",
@@ -554,6 +618,23 @@ static const struct cli_cmd vm_cmds[] = {
      .min_args = 1,
      .max_args = 1,
      .complete = CLI_COMPLETE_VM},
+    {.name = "forward",
+     .args = "VM [HOSTPORT:]GUESTPORT…",
+     .summary = "Make TCP ports of a running VM reachable on this host, until Ctrl-C",
+     .description =
+         "Listens on 127.0.0.1 (or --address) at HOSTPORT (default: the same as\n"
+         "GUESTPORT; 0 picks a free one) and relays each connection to GUESTPORT at the\n"
+         "VM's address. Prints one line per port, HOST:PORT -> GUESTIP:PORT, then runs\n"
+         "in the foreground until Ctrl-C (exit 0), or until the VM stops (exit 5) or is\n"
+         "deleted (exit 3). At most 32 ports and 256 connections at once; a port in use\n"
+         "fails before anything listens.\n\n"
+         "  banger vm forward web 8080:80 5432",
+     .flags = vm_forward_flags,
+     .n_flags = ELEMENTSOF(vm_forward_flags),
+     .run = cmd_vm_forward,
+     .min_args = 2,
+     .max_args = -1,
+     .complete = CLI_COMPLETE_VM},
     {.name = "health",
      .args = "VM",
      .summary = "Ask the guest agent: hostname, kernel, uptime",
@@ -586,14 +667,16 @@ static const struct cli_cmd vm_cmds[] = {
      .n_flags = ELEMENTSOF(vm_prune_flags),
      .run = cmd_vm_prune},
     {.name = "list",
-     .summary = "List VMs (also: banger vm ps)",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+     .summary = "List VMs (also: banger vm ps, banger ps)",
+     .description = VM_LIST_DESCRIPTION,
+     .flags = vm_list_flags,
+     .n_flags = ELEMENTSOF(vm_list_flags),
      .run = cmd_vm_list},
     {.name = "ps",
      .summary = "List VMs (same as banger vm list)",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+     .description = VM_LIST_DESCRIPTION,
+     .flags = vm_list_flags,
+     .n_flags = ELEMENTSOF(vm_list_flags),
      .run = cmd_vm_list},
     {.name = "show",
      .args = "VM",
@@ -679,8 +762,10 @@ static const struct cli_cmd image_cmds[] = {
      .max_args = 1},
     {.name = "list",
      .summary = "List images",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+     .description = "Columns NAME, SIZE, INIT, SSHD, REF. --format fields: name, size (on disk),\n"
+                    "capacity, init, sshd, ref, digest, created, rootfs. -q prints names only.",
+     .flags = list_flags,
+     .n_flags = ELEMENTSOF(list_flags),
      .run = cmd_image_list},
     {.name = "show",
      .args = "NAME",
@@ -746,8 +831,11 @@ static const struct cli_cmd template_cmds[] = {
      .max_args = 1},
     {.name = "list",
      .summary = "List templates: state, what they are made of, size, clones",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+     .description = "Columns NAME, STATE, IMAGE, VCPU, MEM, RAM FILE, CLONES. --format fields:\n"
+                    "name, id, state, image, kernel, vcpu, mem, ram_file, disk, clones, vmm,\n"
+                    "auto, source_vm. -q prints names only; --state and --image filter.",
+     .flags = template_list_flags,
+     .n_flags = ELEMENTSOF(template_list_flags),
      .run = cmd_template_list},
     {.name = "show",
      .args = "TEMPLATE",
@@ -774,6 +862,12 @@ static const struct cli_cmd root_cmds[] = {
      .summary = "Create, start, stop and delete VMs",
      .subs = vm_cmds,
      .n_subs = ELEMENTSOF(vm_cmds)},
+    {.name = "ps",
+     .summary = "List VMs (same as banger vm list)",
+     .description = VM_LIST_DESCRIPTION,
+     .flags = vm_list_flags,
+     .n_flags = ELEMENTSOF(vm_list_flags),
+     .run = cmd_vm_list},
     {.name = "image",
      .summary = "Pull, build, list, show and delete root images",
      .subs = image_cmds,
@@ -870,9 +964,12 @@ static const struct cli_cmd root = {
         "banger turns this host into disposable microVM sandboxes: it boots VMs from\n"
         "OCI-derived images on Firecracker or QEMU microvm, copies your git workspace\n"
         "in and runs commands over SSH.\n\n"
-        "Global options:\n"
+        "Global options (before or after the command words):\n"
         "  -h, --help     show help for banger or for a command\n"
-        "  --version      print the version\n\n"
+        "  --version      print the version\n"
+        "  --quiet        print no progress and no confirmations (results and errors still)\n"
+        "  --verbose      say more: each call to the services, its status and duration\n"
+        "  --color WHEN   colour: auto (on a terminal, unless NO_COLOR is set), always, never\n\n"
         "Exit codes: 0 ok, 1 internal error, 2 usage or invalid argument, 3 not found,\n"
         "4 already exists, 5 failed precondition, 6 permission denied, 7 unavailable\n"
         "(a service or the gateway is down), 8 deadline exceeded, 9 resource exhausted,\n"

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "output.h"
 #include "log/log.h"
 #include "util/version.h"
 
@@ -107,9 +108,18 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                                 return usage_error(path_words, "unknown option '%s'", s);
                         idx = find_flag(cmd, NULL, 0, s[1]);
                 }
-                if (idx < 0)
+                if (idx < 0) {
+                        /* --quiet, --verbose, --color: any command takes them. */
+                        int used = cli_output_option(argc - i, argv + i);
+                        if (used < 0)
+                                return -used;
+                        if (used > 0) {
+                                i += used - 1;
+                                continue;
+                        }
                         return usage_error(path_words, "unknown option '%s' for '%s'", s,
                                            path_words);
+                }
                 const struct cli_flag *f = &cmd->flags[idx];
                 if (f->arg) {
                         if (inline_val)
@@ -119,6 +129,10 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         else
                                 return usage_error(path_words, "option --%s needs a value (%s)",
                                                    f->name, f->arg);
+                        if (!a->values[idx] &&
+                            !(a->values[idx] = calloc((size_t)argc, sizeof(char *))))
+                                return CLI_EXIT_FAILURE;
+                        a->values[idx][a->n_values[idx]++] = a->value[idx];
                 } else if (inline_val) {
                         return usage_error(path_words, "option --%s takes no value", f->name);
                 }
@@ -143,6 +157,17 @@ bool cli_flag(const struct cli *cli, const char *name)
                 if (strcmp(cli->cmd->flags[i].name, name) == 0)
                         return cli->args.set[i];
         return false;
+}
+
+const char *const *cli_flag_values(const struct cli *cli, const char *name, size_t *ret_n)
+{
+        *ret_n = 0;
+        for (size_t i = 0; i < cli->cmd->n_flags; i++)
+                if (strcmp(cli->cmd->flags[i].name, name) == 0 && cli->args.set[i]) {
+                        *ret_n = cli->args.n_values[i];
+                        return cli->args.values[i];
+                }
+        return NULL;
 }
 
 const char *cli_flag_value(const struct cli *cli, const char *name)
@@ -177,6 +202,13 @@ int main(int argc, char **argv)
                         return cmd == cli_root() ? CLI_EXIT_OK : CLI_EXIT_USAGE;
                 }
                 const char *w = argv[i];
+                int used = cli_output_option(argc - i, argv + i);
+                if (used < 0)
+                        return -used;
+                if (used > 0) {
+                        i += used;
+                        continue;
+                }
                 if (strcmp(w, "-h") == 0 || strcmp(w, "--help") == 0 || strcmp(w, "help") == 0) {
                         cli_print_help(cmd, words);
                         return CLI_EXIT_OK;
@@ -201,5 +233,7 @@ int main(int argc, char **argv)
         }
         r = cmd->run(&cli, cmd, cli.args.n_pos, cli.args.pos);
         free(cli.args.pos);
+        for (size_t k = 0; k < CLI_MAX_FLAGS; k++)
+                free(cli.args.values[k]);
         return r;
 }

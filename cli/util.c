@@ -6,6 +6,8 @@
 
 #include "cli.h"
 #include "manifest.h"
+#include "output.h"
+#include "util/timeutil.h"
 
 int cli_paths(struct cli *cli)
 {
@@ -154,7 +156,14 @@ int cli_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
         if (r < 0)
                 return r;
         struct rpc_call_opts o = {.deadline_ms = deadline_ms, .flags = flags};
+        uint64_t t0 = cli_verbose() ? now_mono_msec() : 0;
         r = rpc_call(c, method, in, od, out, &o, st);
+        if (cli_verbose()) {
+                const char *code = rpc_code_to_string(r < 0 ? st->code : RPC_OK);
+                fprintf(stderr, "banger: %s: %s in %llu ms%s%s\n", method, code ? code : "?",
+                        (unsigned long long)(now_mono_msec() - t0),
+                        r < 0 && st->op_id[0] ? ", op_id " : "", r < 0 ? cli_safe(st->op_id) : "");
+        }
         rpc_client_close(c);
         return r;
 }

@@ -81,6 +81,13 @@ static const struct bg_config_key schema[] = {
      "Automatic templates kept at most (each holds a RAM file of the VM's memory size); the "
      "least recently used one without clones goes first (0..64; 0 = none are made).",
      config_parse_int, NULL, CFG(vm.auto_templates), 0, 64, NULL},
+    {"vm.max_labels", "integer", "32",
+     "Most labels a VM may carry (vm create --label; 0..1024; 0 = labels are refused).",
+     config_parse_int, NULL, CFG(vm.max_labels), 0, 1024, NULL},
+    {"vm.max_label_value", "integer", "256",
+     "Longest label value in characters (printable ASCII; 0..4096). Keys are 1-63 "
+     "characters of letters, digits and . _ - /.",
+     config_parse_int, NULL, CFG(vm.max_label_value), 0, 4096, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},

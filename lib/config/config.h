@@ -87,6 +87,8 @@ struct bg_config {
                 uint64_t auto_stop_after; /* seconds; 0 = never */
                 char *template_;          /* "auto", "off" or a template name */
                 uint32_t auto_templates;  /* 3 (0..64) */
+                uint32_t max_labels;      /* 32 (0..1024) */
+                uint32_t max_label_value; /* 256 (0..4096) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */

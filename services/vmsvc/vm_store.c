@@ -7,6 +7,7 @@
 #include <sys/random.h>
 
 #include "store/store.h"
+#include "util/labels.h"
 #include "util/macro.h"
 
 static const char *const state_names[_VM_STATE_MAX] = {
@@ -76,6 +77,14 @@ const struct store_migration vm_store_migrations[] = {
         "  pid_start INTEGER NOT NULL DEFAULT 0,"
         "  created_unix_ms INTEGER NOT NULL,"
         "  updated_unix_ms INTEGER NOT NULL"
+        ");"},
+    /* v4: user labels (vm create --label), kept apart from the row so that
+     * struct vm_record stays small. */
+    {4, "CREATE TABLE vm_labels ("
+        "  vm_id TEXT NOT NULL,"
+        "  key TEXT NOT NULL,"
+        "  value TEXT NOT NULL,"
+        "  PRIMARY KEY (vm_id, key)"
         ");"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
@@ -187,6 +196,9 @@ int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
 int vm_store_delete(sqlite3 *db, const char *id, struct bg_error *err)
 {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int r = vm_store_set_labels(db, id, NULL, NULL, 0, err);
+        if (r < 0)
+                return r;
         int rc = sqlite3_prepare_v2(db, "DELETE FROM vms WHERE id=?", -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare delete");
@@ -305,4 +317,78 @@ int vm_generate_name(sqlite3 *db, const char *id, char name[64], struct bg_error
                         return bg_error_set(err, -rr, "%s", e.msg);
         }
         return bg_error_set(err, EEXIST, "could not find a free name for VM %s", id);
+}
+
+int vm_store_set_labels(sqlite3 *db, const char *id, const char *const *keys,
+                        const char *const *values, size_t n, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *del = NULL;
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *ins = NULL;
+        int rc = sqlite3_prepare_v2(db, "DELETE FROM vm_labels WHERE vm_id=?", -1, &del, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare label delete");
+        sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(del);
+        if (rc != SQLITE_DONE)
+                return db_err(db, rc, err, "delete labels");
+        if (n == 0)
+                return 0;
+        rc = sqlite3_prepare_v2(db, "INSERT INTO vm_labels (vm_id, key, value) VALUES (?,?,?)", -1,
+                                &ins, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare label insert");
+        for (size_t i = 0; i < n; i++) {
+                sqlite3_reset(ins);
+                sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
+                sqlite3_bind_text(ins, 2, keys[i], -1, SQLITE_STATIC);
+                sqlite3_bind_text(ins, 3, values[i], -1, SQLITE_STATIC);
+                rc = sqlite3_step(ins);
+                if (rc != SQLITE_DONE)
+                        return db_err(db, rc, err, "insert label");
+        }
+        return 0;
+}
+
+int vm_store_get_labels(sqlite3 *db, const char *id, char ***ret_keys, char ***ret_values,
+                        size_t *ret_n, struct bg_error *err)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(
+            db, "SELECT key, value FROM vm_labels WHERE vm_id=? ORDER BY key", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(db, rc, err, "prepare label list");
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+        char **k = NULL, **v = NULL;
+        size_t n = 0, cap = 0;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap = cap ? cap * 2 : 8;
+                        char **nk = realloc(k, cap * sizeof(*k));
+                        if (nk)
+                                k = nk;
+                        char **nv = nk ? realloc(v, cap * sizeof(*v)) : NULL;
+                        if (nv)
+                                v = nv;
+                        if (!nk || !nv)
+                                goto oom;
+                }
+                const unsigned char *kt = sqlite3_column_text(st, 0);
+                const unsigned char *vt = sqlite3_column_text(st, 1);
+                k[n] = strdup(kt ? (const char *)kt : "");
+                v[n] = strdup(vt ? (const char *)vt : "");
+                n++;
+                if (!k[n - 1] || !v[n - 1])
+                        goto oom;
+        }
+        if (rc != SQLITE_DONE) {
+                bg_labels_free(k, v, n);
+                return db_err(db, rc, err, "list labels");
+        }
+        *ret_keys = k;
+        *ret_values = v;
+        *ret_n = n;
+        return 0;
+oom:
+        bg_labels_free(k, v, n);
+        return bg_error_set(err, ENOMEM, "out of memory");
 }

@@ -61,6 +61,15 @@ int vm_store_resolve(sqlite3 *db, const char *ref, struct vm_record *ret, struct
 /* All rows, oldest first. *ret is malloc'ed. */
 int vm_store_list(sqlite3 *db, struct vm_record **ret, size_t *ret_n, struct bg_error *err);
 
+/* Replaces the labels of VM id with these n pairs (checked by the caller;
+ * bg_labels_check). Deleting the VM deletes them. */
+int vm_store_set_labels(sqlite3 *db, const char *id, const char *const *keys,
+                        const char *const *values, size_t n, struct bg_error *err);
+/* Its labels sorted by key: two arrays of n malloc'ed strings (free with
+ * bg_labels_free; both NULL when n is 0). */
+int vm_store_get_labels(sqlite3 *db, const char *id, char ***ret_keys, char ***ret_values,
+                        size_t *ret_n, struct bg_error *err);
+
 /* A new random id (32 hex). */
 void vm_new_id(char id[33]);
 /* A free generated name, "vm-" + 6 hex from the id, unique in db. */

@@ -12,6 +12,7 @@
 
 #include "banger/v1/vm.pb-c.h"
 #include "log/log.h"
+#include "util/labels.h"
 #include "util/macro.h"
 #include "util/names.h"
 #include "util/timeutil.h"
@@ -76,11 +77,45 @@ static void template_name(struct vmsvc *v, const struct vm_record *r, char name[
         snprintf(name, 64, "%s", x == 0 ? t.name : r->template_id);
 }
 
+/* The VM's labels into out->labels (entries owned by out). */
+static int fill_labels(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm *out)
+{
+        char **k = NULL, **val = NULL;
+        size_t n = 0;
+        struct bg_error e = {0};
+        pthread_mutex_lock(&v->mu);
+        int x = vm_store_get_labels(v->d->db, r->id, &k, &val, &n, &e);
+        pthread_mutex_unlock(&v->mu);
+        if (x < 0)
+                return x;
+        if (n == 0)
+                return 0;
+        out->labels = calloc(n, sizeof(*out->labels));
+        if (!out->labels) {
+                bg_labels_free(k, val, n);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+                Banger__V1__Vm__LabelsEntry *le = malloc(sizeof(*le));
+                if (!le) {
+                        bg_labels_free(k, val, n);
+                        return -ENOMEM;
+                }
+                banger__v1__vm__labels_entry__init(le);
+                le->key = TAKE_PTR(k[i]);
+                le->value = TAKE_PTR(val[i]);
+                out->labels[out->n_labels++] = le;
+        }
+        bg_labels_free(k, val, n);
+        return 0;
+}
+
 static int fill_vm_of(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm *out)
 {
         char tname[64];
         template_name(v, r, tname);
-        return fill_vm(r, tname, out);
+        int x = fill_vm(r, tname, out);
+        return x < 0 ? x : fill_labels(v, r, out);
 }
 
 static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err);
@@ -270,6 +305,51 @@ static int workspace_args_check(const Banger__V1__CreateVmRequest *in, struct bg
         return 0;
 }
 
+/* The labels of a create, against config vm.max_labels and
+ * vm.max_label_value (RPC clients choose them: each cost has a cap). */
+static int labels_check(const struct bg_config *cfg, const Banger__V1__CreateVmRequest *in,
+                        struct bg_error *err)
+{
+        size_t n = in->n_labels;
+        if (n > cfg->vm.max_labels)
+                return bg_error_set(err, EFBIG, "%zu labels; at most %u (config vm.max_labels)", n,
+                                    cfg->vm.max_labels);
+        const char **k = calloc(n ? n : 1, sizeof(char *));
+        const char **val = calloc(n ? n : 1, sizeof(char *));
+        int r = 0;
+        if (!k || !val)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                k[i] = in->labels[i]->key;
+                val[i] = in->labels[i]->value;
+        }
+        if (r == 0)
+                r = bg_labels_check(k, val, n, cfg->vm.max_labels, cfg->vm.max_label_value, err);
+        free(k);
+        free(val);
+        return r;
+}
+
+static int store_labels(struct vmsvc *v, const char *id, const Banger__V1__CreateVmRequest *in,
+                        struct bg_error *err)
+{
+        size_t n = in->n_labels;
+        const char **k = calloc(n ? n : 1, sizeof(char *));
+        const char **val = calloc(n ? n : 1, sizeof(char *));
+        int r = 0;
+        if (!k || !val)
+                r = bg_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; r == 0 && i < n; i++) {
+                k[i] = in->labels[i]->key;
+                val[i] = in->labels[i]->value;
+        }
+        if (r == 0)
+                r = vm_store_set_labels(v->d->db, id, k, val, n, err);
+        free(k);
+        free(val);
+        return r;
+}
+
 static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                        Banger__V1__Operation *out, const struct rpc_call *call,
                        struct bg_error *err)
@@ -299,6 +379,8 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                 return bg_error_set(err, EINVAL, "work disk size %llu is outside 64 MiB..16 TiB",
                                     (unsigned long long)rec.work_disk_bytes);
         if ((r = workspace_args_check(in, err)) < 0)
+                return r;
+        if ((r = labels_check(cfg, in, err)) < 0)
                 return r;
         if (in->template_[0] && in->cold)
                 return bg_error_set(err, EINVAL, "a template and a cold boot exclude each other");
@@ -369,6 +451,10 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         }
         if (r >= 0)
                 r = vm_store_insert(v->d->db, &rec, err);
+        if (r >= 0 && in->n_labels && (r = store_labels(v, rec.id, in, err)) < 0) {
+                struct bg_error e2 = {0};
+                (void)vm_store_delete(v->d->db, rec.id, &e2); /* no row without its labels */
+        }
         pthread_mutex_unlock(&v->mu);
         if (r < 0)
                 return r;

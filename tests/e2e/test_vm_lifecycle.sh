@@ -64,6 +64,17 @@ if [ -n "$up" ]; then
         check "the guest resolves through the host's upstream DNS ($up)" bash -c 'vssh cat /etc/resolv.conf | grep -q "nameserver $1"' _ "$up"
 fi
 
+# vm forward: the guest's sshd on a free host port, until a signal.
+"$B" vm forward e2e 0:22 > "$BANGER_HOME/fwd.out" 2>/dev/null &
+fpid=$!
+wait_for 15 grep -q " -> " "$BANGER_HOME/fwd.out" || true
+fport=$(sed -n 's/^127\.0\.0\.1:\([0-9]*\) -> .*:22 (e2e\.vm)$/\1/p' "$BANGER_HOME/fwd.out")
+check "vm forward e2e 0:22: the guest's sshd answers on the host port" bash -c \
+        '[ -n "$1" ] && exec 3<>"/dev/tcp/127.0.0.1/$1" && timeout 10 head -c 7 <&3 | grep -q "^SSH-2.0"' _ "$fport"
+kill -TERM "$fpid" 2>/dev/null # a background job ignores SIGINT; TERM is handled the same
+rc=0; wait "$fpid" || rc=$?
+check "  and ends on SIGTERM with exit 0" [ "$rc" -eq 0 ]
+
 check "vm stop" "$B" vm stop e2e
 json=$("$B" vm show e2e --json) || json='{}'
 check "VM is stopped, no process" bash -c 'jq -e ".state == \"stopped\" and .pid == 0" <<<"$1" >/dev/null' _ "$json"
@@ -118,17 +129,34 @@ check "no tap held after the failure" bash -c 'jq -e ".tap_pool.in_use == 0" <<<
 check "no directory left for it" bash -c '[ -z "$(ls "$1/state/vms")" ]' _ "$BANGER_HOME"
 check "vm prune --force removes it" bash -c '"$1" vm prune --force | grep -q "broken deleted"' _ "$B"
 
-# Three VMs created in parallel all reach running.
-for n in p1 p2 p3; do "$B" vm create --name $n --mem 512 >/dev/null 2>&1 & done
+# Three VMs created in parallel all reach running (with labels, and p1 with
+# a workspace, for the list checks below).
+prepo="$BANGER_HOME/prepo"
+git init -q "$prepo" && echo x > "$prepo/x" && git -C "$prepo" add x &&
+        git -C "$prepo" -c user.email=t@t -c user.name=t commit -qm x
+"$B" vm create --name p1 --mem 512 --label grp=par --workspace "$prepo" >/dev/null 2>&1 &
+"$B" vm create --name p2 --mem 512 --label grp=par >/dev/null 2>&1 &
+"$B" vm create --name p3 --mem 512 --label grp=solo >/dev/null 2>&1 &
 wait
 list=$("$B" vm list --json) || list='[]'
 check "three VMs created in parallel are all running" bash -c 'jq -e "[.[] | select(.state == \"running\")] | length == 3" <<<"$1" >/dev/null' _ "$list"
+# Lists and verbs on several VMs, on real ones (issue #22 items 4, 5; #21 item 4).
+q() { "$B" "$@" | tr '\n' ' '; }
+check "vm list -q --state running --label grp=par" [ "$(q vm list -q --state running --label grp=par)" = "p1 p2 " ]
+check "banger ps --format: p1's WORKSPACE is its repository" bash -c \
+        '"$1" ps --label grp=par --format "{{.Name}} {{.Workspace}}" | grep -qx "p1 $2"' _ "$B" "$prepo"
+rc=0; out=$("$B" vm stop p1 nosuch p2 2>&1) || rc=$?
+echo "$out" | sed 's/^/    /'
+check "vm stop p1 nosuch p2: both stopped, one error naming nosuch, exit 3" bash -c \
+        '[ $2 -eq 3 ] && grep -qx "VM p1 stopped" <<<"$1" && grep -qx "VM p2 stopped" <<<"$1" && grep -q "^banger: nosuch: no VM named" <<<"$1"' _ "$out" "$rc"
+check "  p3 still runs" [ "$(q vm list -q --state running)" = "p3 " ]
+check "  p1 and p2 are stopped" [ "$(q vm list -q --state stopped)" = "p1 p2 " ]
 # vm.auto_stop_after: vmsvc stops VMs whose guests stay idle (CPU < 10 %).
 printf '[vm]\nauto_stop_after = "10s"\n' | e2e_config
 "$B" daemon stop --timeout 10 >/dev/null 2>&1 || true
 check "daemon start with vm.auto_stop_after = 10s (VMs kept running)" "$B" daemon start --timeout 30
 t0=$(date +%s)
-check "idle VMs are stopped by vm.auto_stop_after" wait_for 180 bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq "[.[] | select(.state == \"stopped\")] | length")" = 3 ]' _ "$B"
+check "idle VMs are stopped by vm.auto_stop_after (p3, the one still running)" wait_for 180 bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq "[.[] | select(.state == \"stopped\")] | length")" = 3 ]' _ "$B"
 echo "  all three stopped after $(( $(date +%s) - t0 )) s"
 check "  and vmsvc's log says why" bash -c 'grep -h "idle for" "$1"/state/logs/vmsvc*.log | grep -q auto_stop_after' _ "$BANGER_HOME"
 e2e_config </dev/null

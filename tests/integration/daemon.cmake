@@ -10,3 +10,5 @@ target_link_libraries(fake_gateway PRIVATE bg_rpc bg_proto bg_util)
 banger_add_script_test(integration_cli_escape
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cli_escape.sh $<TARGET_FILE:fake_gateway>
   LABELS integration TIMEOUT 60)
+# Issue #22 items 4-6: lists, labels, many-VM verbs, --quiet/--verbose/colour.
+banger_add_script_test(integration_cli_lists COMMAND bash ${_it}/test_cli_lists.sh LABELS integration TIMEOUT 120)

@@ -5,7 +5,8 @@
  *
  *   fake_gateway URL        serve until SIGTERM/SIGINT
  *
- * List, Get, Ports, AgentHealth, Stats and Logs answer with those strings;
+ * List, Get, Ports, AgentHealth, Stats and Logs answer with those strings
+ * (and WorkspaceService/List with a workspace of that VM, for vm list);
  * Delete fails with a status message carrying them; anything else is
  * UNIMPLEMENTED. test_cli_escape.sh drives the real CLI against it. */
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "banger/v1/agent.pb-c.h"
 #include "banger/v1/rpc.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
+#include "banger/v1/workspace.pb-c.h"
 #include "rpc/rpc.h"
 
 /* What a hostile guest (or a compromised service) sends. */
@@ -29,6 +31,7 @@
 #define EVIL_PROC "nginx\033[1;1H\033[Kfake-prompt$ \x9b"
 #define EVIL_URL "http://x.vm/\033]8;;http://evil/\033\\click\033]8;;\033\\"
 #define EVIL_ERROR "no such VM\n\033[31mroot password: hunter2\033[0m"
+#define EVIL_PATH "/src/repo\033[2J"
 #define EVIL_CONSOLE "Booting\r\n\033]0;console-title\007\033[2Jlogin: \xe2\x98\x83\n"
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
@@ -130,6 +133,18 @@ static int forward(void *ud, const Banger__V1__Request *req, const struct rpc_ca
                 l.next_offset = l.data.len;
                 l.size = l.data.len;
                 return reply(&l.base, RPC_OK, "", ret_reply);
+        }
+        if (strcmp(m, "/banger.v1.WorkspaceService/List") == 0) {
+                Banger__V1__Workspace w = BANGER__V1__WORKSPACE__INIT;
+                w.vm_id = vm.id;
+                w.vm_name = vm.name;
+                w.host_path = EVIL_PATH;
+                w.guest_path = "/root/repo";
+                Banger__V1__Workspace *ws[] = {&w};
+                Banger__V1__ListWorkspacesResponse r = BANGER__V1__LIST_WORKSPACES_RESPONSE__INIT;
+                r.workspaces = ws;
+                r.n_workspaces = 1;
+                return reply(&r.base, RPC_OK, "", ret_reply);
         }
         if (strcmp(m, "/banger.v1.VmService/Delete") == 0)
                 return reply(NULL, RPC_NOT_FOUND, EVIL_ERROR, ret_reply);

@@ -39,14 +39,18 @@ PY
 }
 
 O="$BANGER_HOME/out"
-for cmd in "vm list" "vm show web" "vm ports web" "vm health web" "vm stats web"; do
+for cmd in "vm list" "vm list -q" "vm list --format {{.Name}}|{{.Workspace}}|{{.State}}" "vm show web" "vm ports web" "vm health web" "vm stats web"; do
         f="$O.${cmd// /-}"
+        case $cmd in *--format*) f="$O.vm-list-format" ;; esac
         $BANGER $cmd > "$f" 2>&1 && rc=0 || rc=$?
         sed 's/^/    /' "$f" | head -8
         check "banger $cmd exits 0" [ "$rc" -eq 0 ]
         check "banger $cmd prints nothing a terminal would act on" terminal_safe "$f"
 done
 check "vm list shows the escaped name" grep -qF 'web\x1b]0;pwned\x07\x1b[2J' "$O.vm-list"
+check "and the escaped workspace (WORKSPACE column)" grep -qF '/src/repo\x1b[2J' "$O.vm-list"
+check "vm list -q prints the escaped name" grep -qxF 'web\x1b]0;pwned\x07\x1b[2J' "$O.vm-list--q"
+check "vm list --format prints each field escaped" grep -qxF 'web\x1b]0;pwned\x07\x1b[2J|/src/repo\x1b[2J|running\x1b[5m' "$O.vm-list-format"
 check "vm health shows the escaped hostname (C1, bidi)" \
         grep -qF 'host\x1b]0;owned\x07\u009b31m\u202edrowssap' "$O.vm-health-web"
 check "vm ports shows the escaped process and URL" bash -c \

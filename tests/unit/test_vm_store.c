@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "util/labels.h"
 #include "vm_store.h"
 #include "test_tmpdir.h"
 
@@ -122,6 +123,38 @@ static void test_ids_and_names(void **state)
         store_close(db);
 }
 
+/* Labels live in their own table: set, read back sorted, replaced, and
+ * gone with the VM. */
+static void test_labels(void **state)
+{
+        sqlite3 *db = open_db();
+        struct bg_error err = {0};
+        struct vm_record r = rec("bbbb1111bbbb2222cccc3333dddd4444", "labelled");
+        assert_int_equal(vm_store_insert(db, &r, &err), 0);
+        const char *k[] = {"team", "env"}, *v[] = {"infra", ""};
+        assert_int_equal(vm_store_set_labels(db, r.id, k, v, 2, &err), 0);
+        char **gk = NULL, **gv = NULL;
+        size_t n = 0;
+        assert_int_equal(vm_store_get_labels(db, r.id, &gk, &gv, &n, &err), 0);
+        assert_int_equal(n, 2);
+        assert_string_equal(gk[0], "env");
+        assert_string_equal(gv[0], "");
+        assert_string_equal(gk[1], "team");
+        assert_string_equal(gv[1], "infra");
+        bg_labels_free(gk, gv, n);
+        const char *k2[] = {"owner"}, *v2[] = {"me"};
+        assert_int_equal(vm_store_set_labels(db, r.id, k2, v2, 1, &err), 0);
+        assert_int_equal(vm_store_get_labels(db, r.id, &gk, &gv, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(gk[0], "owner");
+        bg_labels_free(gk, gv, n);
+        assert_int_equal(vm_store_delete(db, r.id, &err), 0);
+        assert_int_equal(vm_store_get_labels(db, r.id, &gk, &gv, &n, &err), 0);
+        assert_int_equal(n, 0);
+        bg_labels_free(gk, gv, n);
+        store_close(db);
+}
+
 int main(void)
 {
         if (test_tmpdir_make(dir, sizeof(dir), "vmstore") < 0)
@@ -130,6 +163,7 @@ int main(void)
             cmocka_unit_test(test_states),
             cmocka_unit_test(test_crud_and_resolve),
             cmocka_unit_test(test_ids_and_names),
+            cmocka_unit_test(test_labels),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         return test_tmpdir_remove(dir) < 0 ? 1 : r;
