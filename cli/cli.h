@@ -49,7 +49,9 @@ struct cli_cmd {
 /* Parsed flags of the command being run. */
 struct cli_args {
         bool set[CLI_MAX_FLAGS];
-        const char *value[CLI_MAX_FLAGS];
+        const char *value[CLI_MAX_FLAGS]; /* the last one given */
+        char **all[CLI_MAX_FLAGS];        /* every value given, in order (-e A -e B) */
+        int n_all[CLI_MAX_FLAGS];
         char **pos;
         int n_pos;
         int dashdash_at; /* index in pos where words after "--" start, -1 if none */
@@ -73,6 +75,8 @@ const struct cli_cmd *cli_root(void);
 /* Flag lookup for the running command. */
 bool cli_flag(const struct cli *cli, const char *name);
 const char *cli_flag_value(const struct cli *cli, const char *name);
+/* Every value of a flag given more than once, in order; *n = 0 when unset. */
+char **cli_flag_values(const struct cli *cli, const char *name, size_t *n);
 
 int cli_paths(struct cli *cli);
 /* Prints "banger: MESSAGE" to stderr, without a newline. */
@@ -115,6 +119,7 @@ int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_cp(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_prepare(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -103,8 +103,15 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         if (eq)
                                 inline_val = eq + 1;
                 } else {
+                        /* Booleans may be grouped: -it is -i -t. */
+                        for (const char *c = s + 1; s[2] != '\0' && *c; c++) {
+                                int b = find_flag(cmd, NULL, 0, *c);
+                                if (b < 0 || cmd->flags[b].arg)
+                                        return usage_error(path_words, "unknown option '%s'", s);
+                                a->set[b] = true;
+                        }
                         if (s[2] != '\0')
-                                return usage_error(path_words, "unknown option '%s'", s);
+                                continue;
                         idx = find_flag(cmd, NULL, 0, s[1]);
                 }
                 if (idx < 0)
@@ -119,6 +126,11 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         else
                                 return usage_error(path_words, "option --%s needs a value (%s)",
                                                    f->name, f->arg);
+                        char **all = realloc(a->all[idx], (size_t)(a->n_all[idx] + 1) * sizeof(char *));
+                        if (!all)
+                                return CLI_EXIT_FAILURE;
+                        all[a->n_all[idx]++] = (char *)a->value[idx];
+                        a->all[idx] = all;
                 } else if (inline_val) {
                         return usage_error(path_words, "option --%s takes no value", f->name);
                 }
@@ -150,6 +162,17 @@ const char *cli_flag_value(const struct cli *cli, const char *name)
         for (size_t i = 0; i < cli->cmd->n_flags; i++)
                 if (strcmp(cli->cmd->flags[i].name, name) == 0)
                         return cli->args.set[i] ? cli->args.value[i] : NULL;
+        return NULL;
+}
+
+char **cli_flag_values(const struct cli *cli, const char *name, size_t *n)
+{
+        *n = 0;
+        for (size_t i = 0; i < cli->cmd->n_flags; i++)
+                if (strcmp(cli->cmd->flags[i].name, name) == 0 && cli->args.set[i]) {
+                        *n = (size_t)cli->args.n_all[i];
+                        return cli->args.all[i];
+                }
         return NULL;
 }
 
@@ -195,11 +218,12 @@ int main(int argc, char **argv)
         cli.cmd = cmd;
         cli.path_words = words;
         int r = parse_flags(cmd, words, argc - i, argv + i, &cli.args);
-        if (r != 0) {
-                free(cli.args.pos);
-                return r < 0 ? CLI_EXIT_OK : r;
-        }
-        r = cmd->run(&cli, cmd, cli.args.n_pos, cli.args.pos);
+        if (r == 0)
+                r = cmd->run(&cli, cmd, cli.args.n_pos, cli.args.pos);
+        else if (r < 0)
+                r = CLI_EXIT_OK;
         free(cli.args.pos);
+        for (size_t k = 0; k < CLI_MAX_FLAGS; k++)
+                free(cli.args.all[k]);
         return r;
 }

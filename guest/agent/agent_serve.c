@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_exec.h"
 #include "agent_frame.h"
 #include "agent_ports.h"
 #include "agent_reid.h"
@@ -231,6 +232,22 @@ int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)
                 }
                 if (r < 0)
                         return r;
+
+                /* Exec takes over the stream until its command ended; input
+                 * for a session that is over is dropped without a reply. */
+                Banger__V1__AgentRequest *req = banger__v1__agent_request__unpack(NULL, len, in);
+                if (req && (req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC ||
+                            req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC_INPUT)) {
+                        r = 0;
+                        if (req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC)
+                                r = agent_exec_session(ctx, fd, req->id, req->exec);
+                        banger__v1__agent_request__free_unpacked(req, NULL);
+                        if (r != 0)
+                                return r;
+                        continue;
+                }
+                if (req)
+                        banger__v1__agent_request__free_unpacked(req, NULL);
 
                 _cleanup_free_ uint8_t *out = NULL;
                 size_t outlen = 0;
