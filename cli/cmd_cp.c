@@ -72,8 +72,9 @@ static void progress_show(struct progress *p, bool final)
         }
         if (p->tty) {
                 if (p->total)
-                        fprintf(stderr, "\r\033[K%s of ~%.0f%% (%s/s)", done,
-                                p->bytes >= p->total ? 100.0 : 100.0 * (double)p->bytes / (double)p->total,
+                        fprintf(stderr, "\r\033[K%s (%.0f%%, %s/s)", done,
+                                p->bytes >= p->total ? 100.0
+                                                     : 100.0 * (double)p->bytes / (double)p->total,
                                 rate);
                 else
                         fprintf(stderr, "\r\033[K%s (%s/s)", done, rate);
@@ -151,7 +152,8 @@ static int guest_exit_message(int code, const char *vm, const char *path, bool t
 {
         if (code == 3)
                 return cli_fail(RPC_NOT_FOUND, "%s:%s: %s", cli_safe(vm), cli_safe(path),
-                                to_guest ? "no such directory in the VM" : "no such file or directory in the VM");
+                                to_guest ? "no such directory in the VM"
+                                         : "no such file or directory in the VM");
         return cli_fail(RPC_INTERNAL, "tar in VM %s failed (exit %d)", cli_safe(vm), code);
 }
 
@@ -169,8 +171,8 @@ static int ssh_cmd(struct cli *cli, const char *vm, const char *script, const ch
         return asprintf(ret_line, "sh -c %s sh %s %s", qs, q1, a2 ? q2 : "") < 0 ? -ENOMEM : 0;
 }
 
-static int cp_from_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *gpath,
-                      const char *dst, bool force_ssh, struct progress *prog)
+static int cp_from_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *gpath, const char *dst,
+                      bool force_ssh, struct progress *prog)
 {
         char src[PATH_MAX];
         snprintf(src, sizeof(src), "%s", gpath);
@@ -219,8 +221,12 @@ static int cp_from_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *gpa
         if (!force_ssh) {
                 char *av[] = {"/bin/sh", "-c", (char *)guest_send, "sh", src, NULL};
                 struct exec_opts o = {0};
-                struct exec_io io = {.in_fd = -1, .out_fd = p[1], .err_fd = devnull,
-                                     .quiet_signals = true, .on_bytes = on_bytes, .ud = prog};
+                struct exec_io io = {.in_fd = -1,
+                                     .out_fd = p[1],
+                                     .err_fd = devnull,
+                                     .quiet_signals = true,
+                                     .on_bytes = on_bytes,
+                                     .ud = prog};
                 r = exec_via_agent(cli, vm->id, vm->vmm, 5, av, "/", &o, &io, &code, &err);
                 if (r == -EAGAIN)
                         fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
@@ -242,11 +248,13 @@ static int cp_from_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *gpa
                 close(devnull);
         pthread_join(th, NULL);
         prog->bytes = job.st.bytes;
+        if (r < 0)
+                return cli_fail(RPC_UNAVAILABLE, "%s", err.msg);
+        if (code == 3)
+                return guest_exit_message(code, vm->name, src, false);
         if (job.r < 0)
                 return cli_fail(RPC_PERMISSION_DENIED, "copy from VM %s refused: %s",
                                 cli_safe(vm->name), job.err.msg);
-        if (r < 0)
-                return cli_fail(RPC_UNAVAILABLE, "%s", err.msg);
         if (code != 0)
                 return guest_exit_message(code, vm->name, src, false);
         progress_show(prog, true);
@@ -297,8 +305,12 @@ static int cp_to_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *src_i
         if (!force_ssh) {
                 char *av[] = {"/bin/sh", "-c", (char *)guest_recv, "sh", dst, (char *)base, NULL};
                 struct exec_opts o = {.in = true};
-                struct exec_io io = {.in_fd = p[0], .out_fd = devnull, .err_fd = devnull,
-                                     .quiet_signals = true, .on_bytes = on_bytes, .ud = prog};
+                struct exec_io io = {.in_fd = p[0],
+                                     .out_fd = devnull,
+                                     .err_fd = devnull,
+                                     .quiet_signals = true,
+                                     .on_bytes = on_bytes,
+                                     .ud = prog};
                 r = exec_via_agent(cli, vm->id, vm->vmm, 6, av, "/", &o, &io, &code, &err);
                 if (r == -EAGAIN)
                         fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
@@ -362,8 +374,8 @@ int cmd_vm_cp(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
                 banger__v1__vm__free_unpacked(vm, NULL);
                 return r;
         }
-        struct progress prog = {.tty = isatty(STDERR_FILENO), .quiet = cli_flag(cli, "quiet"),
-                                .t0 = now_mono_msec()};
+        struct progress prog = {
+            .tty = isatty(STDERR_FILENO), .quiet = cli_flag(cli, "quiet"), .t0 = now_mono_msec()};
         prog.last = prog.t0;
         bool ssh = cli_flag(cli, "ssh");
         if (ra)

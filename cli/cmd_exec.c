@@ -178,8 +178,8 @@ static void window_size(unsigned *rows, unsigned *cols)
         *cols = ws.ws_col;
 }
 
-static int open_agent(struct cli *cli, const char *vm_id, const char *vmm,
-                      struct agent_conn **ret, struct bg_error *err)
+static int open_agent(struct cli *cli, const char *vm_id, const char *vmm, struct agent_conn **ret,
+                      struct bg_error *err)
 {
         char sock[PATH_MAX];
         exec_agent_socket(cli, vm_id, sock, sizeof(sock));

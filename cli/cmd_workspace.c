@@ -353,8 +353,8 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 char *av[] = {"/bin/sh", "-c", line, NULL};
                 struct exec_opts ao = eo;
                 ao.in = want_in;
-                struct exec_io io = {.in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO,
-                                     .err_fd = STDERR_FILENO};
+                struct exec_io io = {
+                    .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO};
                 r = exec_via_agent(cli, vm->id, vm->vmm, 3, av, NULL, &ao, &io, &code, &err);
                 if (r == 0)
                         goto out;

@@ -37,9 +37,9 @@ int cp_entry_name(const char *name, const char *base, const char *newbase, char 
                 size_t cl = j - i;
                 if (cl == 0 || (cl == 1 && p[i] == '.') ||
                     (cl == 2 && p[i] == '.' && p[i + 1] == '.'))
-                        return bg_error_set(err, EPERM, "the VM sent a name with '%.*s' in it: '%s'",
-                                            cl == 0 ? 2 : (int)cl, cl == 0 ? "//" : p + i,
-                                            cli_safe(name));
+                        return bg_error_set(
+                            err, EPERM, "the VM sent a name with '%.*s' in it: '%s'",
+                            cl == 0 ? 2 : (int)cl, cl == 0 ? "//" : p + i, cli_safe(name));
                 i = j + 1;
         }
         size_t bl = strlen(base);
@@ -132,8 +132,8 @@ int cp_extract_fd(int fd, const char *dir, const char *base, const char *newbase
                   struct bg_error *err)
 {
         *stats = (struct cp_extract_stats){0};
-        if (!base[0] || strchr(base, '/') || streq(base, "..") || streq(base, ".") ||
-            !newbase[0] || strchr(newbase, '/') || streq(newbase, "..") || streq(newbase, "."))
+        if (!base[0] || strchr(base, '/') || streq(base, "..") || streq(base, ".") || !newbase[0] ||
+            strchr(newbase, '/') || streq(newbase, "..") || streq(newbase, "."))
                 return bg_error_set(err, EINVAL, "bad copy name");
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)

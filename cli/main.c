@@ -126,7 +126,8 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         else
                                 return usage_error(path_words, "option --%s needs a value (%s)",
                                                    f->name, f->arg);
-                        char **all = realloc(a->all[idx], (size_t)(a->n_all[idx] + 1) * sizeof(char *));
+                        char **all =
+                            realloc(a->all[idx], (size_t)(a->n_all[idx] + 1) * sizeof(char *));
                         if (!all)
                                 return CLI_EXIT_FAILURE;
                         all[a->n_all[idx]++] = (char *)a->value[idx];

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -47,8 +48,8 @@ static bool env_name_ok(const char *s, size_t len)
 int agent_exec_validate(const Banger__V1__AgentExecStart *req, char *msg, size_t msglen)
 {
         if (req->n_argv < 1 || req->n_argv > AGENT_EXEC_ARGV_MAX) {
-                snprintf(msg, msglen, "exec needs 1 to %d argv words, got %zu",
-                         AGENT_EXEC_ARGV_MAX, req->n_argv);
+                snprintf(msg, msglen, "exec needs 1 to %d argv words, got %zu", AGENT_EXEC_ARGV_MAX,
+                         req->n_argv);
                 return -EINVAL;
         }
         if (!req->argv[0][0]) {
@@ -75,8 +76,7 @@ int agent_exec_validate(const Banger__V1__AgentExecStart *req, char *msg, size_t
                 return -EINVAL;
         }
         if (req->rows > 10000 || req->cols > 10000) {
-                snprintf(msg, msglen, "exec: window size %ux%u is too large", req->rows,
-                         req->cols);
+                snprintf(msg, msglen, "exec: window size %ux%u is too large", req->rows, req->cols);
                 return -EINVAL;
         }
         return 0;
@@ -88,10 +88,10 @@ struct session {
         uint64_t id;
         bool tty;
         pid_t pid;
-        int pidfd;  /* -1: poll with waitpid */
-        int in_fd;  /* the command's stdin (pipe, or the pty master); -1 once closed */
-        int out_fd; /* stdout pipe or the pty master */
-        int err_fd; /* stderr pipe; -1 with a tty */
+        int pidfd;        /* -1: poll with waitpid */
+        int in_fd;        /* the command's stdin (pipe, or the pty master); -1 once closed */
+        int out_fd;       /* stdout pipe or the pty master */
+        int err_fd;       /* stderr pipe; -1 with a tty */
         uint8_t *pending; /* input the command has not read yet (one frame at most) */
         size_t pending_len, pending_off;
         bool eof_after_pending;
@@ -106,16 +106,53 @@ static void close_fd(int *fd)
         *fd = -1;
 }
 
+/* Writes all of buf. No deadline: a host that reads slowly slows the
+ * command down. But a host that went away ends it: a virtio-serial port
+ * whose host side closed polls HUP without OUT (its writes would wait for
+ * the next host), a socket fails with EPIPE. */
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+        size_t done = 0;
+        bool sock = true;
+        while (done < len) {
+                ssize_t n = sock ? send(fd, buf + done, len - done, MSG_NOSIGNAL)
+                                 : write(fd, buf + done, len - done);
+                if (n < 0 && sock && errno == ENOTSOCK) {
+                        sock = false;
+                        continue;
+                }
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno == EAGAIN) {
+                        struct pollfd p = {.fd = fd, .events = POLLOUT};
+                        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                                return -errno;
+                        if ((p.revents & (POLLHUP | POLLERR | POLLNVAL)) && !(p.revents & POLLOUT))
+                                return -ECONNRESET;
+                        continue;
+                }
+                if (n < 0)
+                        return errno == EPIPE ? -ECONNRESET : -errno;
+                done += (size_t)n;
+        }
+        return 0;
+}
+
 static int send_response(struct session *s, Banger__V1__AgentResponse *resp)
 {
         resp->id = s->id;
         size_t len = banger__v1__agent_response__get_packed_size(resp);
-        _cleanup_free_ uint8_t *buf = malloc(len ? len : 1);
+        if (len > AGENT_FRAME_MAX)
+                return -EMSGSIZE;
+        _cleanup_free_ uint8_t *buf = malloc(len + 4);
         if (!buf)
                 return -ENOMEM;
-        banger__v1__agent_response__pack(resp, buf);
-        /* No deadline: a host that reads slowly slows the command down. */
-        return agent_frame_write(s->fd, buf, len, 0);
+        buf[0] = (uint8_t)(len >> 24);
+        buf[1] = (uint8_t)(len >> 16);
+        buf[2] = (uint8_t)(len >> 8);
+        buf[3] = (uint8_t)len;
+        banger__v1__agent_response__pack(resp, buf + 4);
+        return write_all(s->fd, buf, len + 4);
 }
 
 static int send_error(struct session *s, int code, const char *msg)
@@ -197,8 +234,7 @@ _Noreturn static void child_fail(int rep, int stage, int e)
 
 /* Starts the command. On failure after fork the child has been reaped and a
  * message for the host is in msg. */
-static int start(struct session *s, const Banger__V1__AgentExecStart *req, char *msg,
-                 size_t msglen)
+static int start(struct session *s, const Banger__V1__AgentExecStart *req, char *msg, size_t msglen)
 {
         int in_p[2] = {-1, -1}, out_p[2] = {-1, -1}, err_p[2] = {-1, -1}, rep[2] = {-1, -1};
         int master = -1, devnull = -1;
@@ -381,8 +417,8 @@ static void flush_pending(struct session *s)
         while (s->pending && s->pending_off < s->pending_len) {
                 if (s->in_fd < 0)
                         break;
-                ssize_t n = write(s->in_fd, s->pending + s->pending_off,
-                                  s->pending_len - s->pending_off);
+                ssize_t n =
+                    write(s->in_fd, s->pending + s->pending_off, s->pending_len - s->pending_off);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && errno == EAGAIN)
@@ -460,7 +496,11 @@ static int handle_host_frame(struct session *s, const uint8_t *in, size_t len)
         int r = agent_serve_handle(s->ctx, in, len, &out, &outlen, &shutdown);
         if (r < 0)
                 return r;
-        r = agent_frame_write(s->fd, out, outlen, 0);
+        uint8_t hdr[4] = {(uint8_t)(outlen >> 24), (uint8_t)(outlen >> 16), (uint8_t)(outlen >> 8),
+                          (uint8_t)outlen};
+        r = write_all(s->fd, hdr, sizeof(hdr));
+        if (r >= 0)
+                r = write_all(s->fd, out, outlen);
         if (r < 0)
                 return r;
         return shutdown ? AGENT_SERVE_SHUTDOWN : 0;
@@ -487,9 +527,14 @@ static int pump(struct session *s, int *fd, uint32_t stream, bool *moved)
 int agent_exec_session(const struct agent_serve_ctx *ctx, int fd, uint64_t id,
                        const Banger__V1__AgentExecStart *req)
 {
-        struct session s = {
-            .ctx = ctx, .fd = fd, .id = id, .tty = req->tty, .pidfd = -1, .in_fd = -1,
-            .out_fd = -1, .err_fd = -1};
+        struct session s = {.ctx = ctx,
+                            .fd = fd,
+                            .id = id,
+                            .tty = req->tty,
+                            .pidfd = -1,
+                            .in_fd = -1,
+                            .out_fd = -1,
+                            .err_fd = -1};
         char msg[512];
         int r = agent_exec_validate(req, msg, sizeof(msg));
         if (r < 0)

@@ -96,8 +96,8 @@ int agent_exec_decode(uint64_t id, const uint8_t *buf, size_t len, struct agent_
                 ev->resp = resp;
                 return 1;
         case BANGER__V1__AGENT_RESPONSE__KIND_ERROR: {
-                int code = resp->error->code > 0 && resp->error->code < 4096 ? resp->error->code
-                                                                              : EIO;
+                int code =
+                    resp->error->code > 0 && resp->error->code < 4096 ? resp->error->code : EIO;
                 bg_error_set(err, code, "%s", resp->error->message);
                 banger__v1__agent_response__free_unpacked(resp, NULL);
                 return -code;

@@ -53,8 +53,8 @@ struct agent_exec_event {
         int stream; /* OUTPUT: 1 stdout, 2 stderr */
         const uint8_t *data;
         size_t len;
-        int code;   /* EXIT */
-        int signal; /* EXIT: > 0 when a signal ended it */
+        int code;                        /* EXIT */
+        int signal;                      /* EXIT: > 0 when a signal ended it */
         Banger__V1__AgentResponse *resp; /* owns data */
 };
 

@@ -156,8 +156,8 @@ static void test_env_and_cwd(void **state)
         struct server *s = *state;
         char *argv[] = {"/bin/sh", "-c", "echo \"$FOO:$PWD:$HOME\""};
         char *env[] = {"FOO=a b", "HOME=/elsewhere", "FOO=bar"};
-        struct agent_exec_spec spec = {.argv = argv, .argc = 3, .env = env, .n_env = 3,
-                                       .cwd = "/tmp"};
+        struct agent_exec_spec spec = {
+            .argv = argv, .argc = 3, .env = env, .n_env = 3, .cwd = "/tmp"};
         start(s, 12, &spec);
         char out[256];
         assert_int_equal(collect(s, 12, out, sizeof(out), NULL, 0), 0);
@@ -198,8 +198,8 @@ static void test_tty(void **state)
 {
         struct server *s = *state;
         char *argv[] = {"/bin/sh", "-c", "test -t 0 && test -t 1 && stty size"};
-        struct agent_exec_spec spec = {.argv = argv, .argc = 3, .tty = true, .rows = 30,
-                                       .cols = 100};
+        struct agent_exec_spec spec = {
+            .argv = argv, .argc = 3, .tty = true, .rows = 30, .cols = 100};
         start(s, 16, &spec);
         char out[256];
         assert_int_equal(collect(s, 16, out, sizeof(out), NULL, 0), 0);

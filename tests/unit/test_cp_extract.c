@@ -57,7 +57,7 @@ struct ent {
         const char *name;
         mode_t type;
         mode_t perm;
-        const char *data;   /* file content, or symlink/hardlink target */
+        const char *data; /* file content, or symlink/hardlink target */
         bool hardlink;
 };
 
@@ -80,8 +80,9 @@ static int make_tar(const char *path, const struct ent *e, size_t n)
                         archive_entry_set_perm(x, e[i].perm);
                         if (e[i].type == AE_IFLNK)
                                 archive_entry_set_symlink(x, e[i].data);
-                        archive_entry_set_size(
-                            x, e[i].type == AE_IFREG && e[i].data ? (la_int64_t)strlen(e[i].data) : 0);
+                        archive_entry_set_size(x, e[i].type == AE_IFREG && e[i].data
+                                                      ? (la_int64_t)strlen(e[i].data)
+                                                      : 0);
                 }
                 assert_int_equal(archive_write_header(a, x), ARCHIVE_OK);
                 if (e[i].type == AE_IFREG && e[i].data && !e[i].hardlink)
