@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "agent_frame.h"
-#include "agent_serve.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 
@@ -83,7 +82,7 @@ int agent_exec_validate(const Banger__V1__AgentExecStart *req, char *msg, size_t
 }
 
 struct session {
-        const struct agent_serve_ctx *ctx;
+        const struct agent_exec_env *env;
         int fd; /* the host stream */
         uint64_t id;
         bool tty;
@@ -469,7 +468,7 @@ static void handle_input(struct session *s, const Banger__V1__AgentExecInput *in
         }
 }
 
-/* One frame from the host. Returns 0, AGENT_SERVE_SHUTDOWN or -errno. */
+/* One frame from the host. Returns 0, AGENT_EXEC_SHUTDOWN or -errno. */
 static int handle_host_frame(struct session *s, const uint8_t *in, size_t len)
 {
         Banger__V1__AgentRequest *req = banger__v1__agent_request__unpack(NULL, len, in);
@@ -493,7 +492,7 @@ static int handle_host_frame(struct session *s, const uint8_t *in, size_t len)
         _cleanup_free_ uint8_t *out = NULL;
         size_t outlen = 0;
         bool shutdown = false;
-        int r = agent_serve_handle(s->ctx, in, len, &out, &outlen, &shutdown);
+        int r = s->env->handle(s->env->ud, in, len, &out, &outlen, &shutdown);
         if (r < 0)
                 return r;
         uint8_t hdr[4] = {(uint8_t)(outlen >> 24), (uint8_t)(outlen >> 16), (uint8_t)(outlen >> 8),
@@ -503,7 +502,7 @@ static int handle_host_frame(struct session *s, const uint8_t *in, size_t len)
                 r = write_all(s->fd, out, outlen);
         if (r < 0)
                 return r;
-        return shutdown ? AGENT_SERVE_SHUTDOWN : 0;
+        return shutdown ? AGENT_EXEC_SHUTDOWN : 0;
 }
 
 /* Reads a chunk from *fd and sends it; closes *fd at its end. */
@@ -524,10 +523,10 @@ static int pump(struct session *s, int *fd, uint32_t stream, bool *moved)
         return send_output(s, stream, buf, (size_t)n);
 }
 
-int agent_exec_session(const struct agent_serve_ctx *ctx, int fd, uint64_t id,
+int agent_exec_session(const struct agent_exec_env *env, int fd, uint64_t id,
                        const Banger__V1__AgentExecStart *req)
 {
-        struct session s = {.ctx = ctx,
+        struct session s = {.env = env,
                             .fd = fd,
                             .id = id,
                             .tty = req->tty,
@@ -599,14 +598,14 @@ int agent_exec_session(const struct agent_serve_ctx *ctx, int fd, uint64_t id,
                 if (r >= 0 && ih >= 0 && p[ih].revents) {
                         _cleanup_free_ uint8_t *in = NULL;
                         size_t len = 0;
-                        int x = agent_frame_read(fd, AGENT_FRAME_MAX, 0, ctx->stall_ms, &in, &len);
+                        int x = agent_frame_read(fd, AGENT_FRAME_MAX, 0, env->stall_ms, &in, &len);
                         if (x == 0)
                                 r = -ECONNRESET;
                         else if (x < 0)
                                 r = x;
                         else
                                 r = handle_host_frame(&s, in, len);
-                        if (r == AGENT_SERVE_SHUTDOWN)
+                        if (r == AGENT_EXEC_SHUTDOWN)
                                 break;
                         moved = true;
                 }
@@ -619,7 +618,7 @@ int agent_exec_session(const struct agent_serve_ctx *ctx, int fd, uint64_t id,
                 }
         }
         int result = r;
-        if (result < 0 || result == AGENT_SERVE_SHUTDOWN) {
+        if (result < 0 || result == AGENT_EXEC_SHUTDOWN) {
                 kill_all(&s);
         } else {
                 reap(&s, true);

@@ -14,7 +14,18 @@
 
 #include "banger/v1/agent.pb-c.h"
 
-struct agent_serve_ctx;
+/* What the session needs from the request loop that started it
+ * (agent_serve.h): how to answer other requests meanwhile. */
+struct agent_exec_env {
+        /* As agent_serve_handle: the packed reply to one request. */
+        int (*handle)(const void *ud, const uint8_t *in, size_t len, uint8_t **ret_out,
+                      size_t *ret_len, bool *ret_shutdown);
+        const void *ud;
+        uint64_t stall_ms; /* a started frame must be complete within this */
+};
+
+/* agent_exec_session's result after another request was a Shutdown. */
+#define AGENT_EXEC_SHUTDOWN 1
 
 #define AGENT_EXEC_CHUNK (32u * 1024u)
 #define AGENT_EXEC_ARGV_MAX 1024
@@ -30,9 +41,8 @@ int agent_exec_validate(const Banger__V1__AgentExecStart *req, char *msg, size_t
  * AgentError when the command cannot start, after which it returns 0), then
  * streams until the command ended and its output was sent, and answers
  * AgentExecExit. Other requests that arrive meanwhile are answered through
- * agent_serve_handle. Returns 0 when the connection can serve the next
- * request, AGENT_SERVE_SHUTDOWN (agent_serve.h) after a Shutdown was
- * acknowledged, or -errno when the stream failed (the command's process group
- * has then been killed). */
-int agent_exec_session(const struct agent_serve_ctx *ctx, int fd, uint64_t id,
+ * env->handle. Returns 0 when the connection can serve the next request,
+ * AGENT_EXEC_SHUTDOWN after a Shutdown was acknowledged, or -errno when the
+ * stream failed (the command's process group has then been killed). */
+int agent_exec_session(const struct agent_exec_env *env, int fd, uint64_t id,
                        const Banger__V1__AgentExecStart *req);

@@ -33,6 +33,8 @@ echo "  create: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 ex() { rc=0; out=$("$B" vm exec "$@" 2>"$W/err" </dev/null) || rc=$?; }
 
 # --- exec: the agent path (and, with --ssh, the same checks over ssh).
+# The agent answers when the VM is reported running; sshd may come later.
+check "sshd answers (for the --ssh checks)" wait_for 120 "$B" vm exec --ssh ex -- true
 for via in agent ssh; do
         f=(); [ $via = ssh ] && f=(--ssh)
         ex "${f[@]}" ex -- sh -c 'echo out; echo err >&2; exit 7'
@@ -59,7 +61,7 @@ for via in agent ssh; do
 done
 
 # -t from a real pty: the window size arrives, then changes (SIGWINCH).
-cat >"$W/pty.py" <<'PY'
+cat >"$W/ptyrun.py" <<'PY'
 import fcntl, os, pty, select, struct, sys, termios, time
 rows, cols, rows2, cols2 = map(int, sys.argv[1:5])
 argv = sys.argv[5:]
@@ -92,7 +94,7 @@ PY
 tcmd='test -t 0 && test -t 1 && echo "first $(stty size)"; read x; echo "then $(stty size) $x"; exit 3'
 for via in agent ssh; do
         f=(); [ $via = ssh ] && f=(--ssh)
-        rc=0; out=$(python3 "$W/pty.py" 33 111 40 120 "$B" vm exec "${f[@]}" -it ex -- sh -c "$tcmd" 2>&1) || rc=$?
+        rc=0; out=$(python3 "$W/ptyrun.py" 33 111 40 120 "$B" vm exec "${f[@]}" -it ex -- sh -c "$tcmd" 2>&1) || rc=$?
         check "$via: -t: a terminal of the caller's size (33x111)" grep -q "first 33 111" <<<"$out"
         check "$via: -t: the new size after SIGWINCH (40x120) and input in raw mode" grep -q "then 40 120 go" <<<"$out"
         check "$via: -t: the exit code (3)" test "$rc" -eq 3
@@ -100,7 +102,7 @@ done
 
 # vm run: the options and a terminal there too (one more VM, deleted).
 t0=$(date +%s%N)
-rc=0; out=$(python3 "$W/pty.py" 21 77 21 77 "$B" vm run --rm --name exrun -t -e RUNV=42 -w /tmp -- \
+rc=0; out=$(python3 "$W/ptyrun.py" 21 77 21 77 "$B" vm run --rm --name exrun -t -e RUNV=42 -w /tmp -- \
         sh -c 'test -t 1 && echo "tty $(stty size) $RUNV $(pwd)"; exit 5' 2>&1) || rc=$?
 echo "  vm run (cold, agent): $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 check "vm run -t -e -w: terminal, size, env, dir" grep -q "tty 21 77 42 /tmp" <<<"$out"
@@ -145,10 +147,13 @@ hello"
         check "$via: a missing source in the VM fails clearly" bash -c '[ $1 -ne 0 ] && grep -q "no such file" "$2"' _ "$rc" "$W/err"
 done
 
-# Timed copies: 100 MB and 2000 small files, agent against ssh.
-head -c $((100 * 1024 * 1024)) /dev/urandom >"$W/big"
+# Timed copies: a big file (CP_MB, 10 MB by default: ssh under TCG is slow)
+# and CP_FILES small files, agent against ssh.
+CP_MB=${CP_MB:-10}
+CP_FILES=${CP_FILES:-2000}
+head -c $((CP_MB * 1024 * 1024)) /dev/urandom >"$W/big"
 mkdir -p "$W/many"
-for i in $(seq 1 2000); do echo "file $i" >"$W/many/f$i"; done
+python3 -c 'import sys; [open(f"{sys.argv[1]}/f{i}", "w").write(f"file {i}\n") for i in range(int(sys.argv[2]))]' "$W/many" "$CP_FILES"
 declare -A ms
 for via in agent ssh; do
         f=(); [ $via = ssh ] && f=(--ssh)
@@ -162,11 +167,11 @@ for via in agent ssh; do
                 ms[$via-down-$what]=$(( ($(date +%s%N) - t0) / 1000000 ))
         done
 done
-check "the 100 MB file came back intact (agent)" cmp -s "$W/big" "$W/r-agent-big"
-check "the 100 MB file came back intact (ssh)" cmp -s "$W/big" "$W/r-ssh-big"
-check "2000 files came back (agent)" test "$(ls "$W/r-agent-many" | wc -l)" -eq 2000
+check "the $CP_MB MB file came back intact (agent)" cmp -s "$W/big" "$W/r-agent-big"
+check "the $CP_MB MB file came back intact (ssh)" cmp -s "$W/big" "$W/r-ssh-big"
+check "$CP_FILES files came back (agent)" test "$(ls "$W/r-agent-many" | wc -l)" -eq "$CP_FILES"
 for k in up-big down-big up-many down-many; do
-        echo "  measure cp $k: agent ${ms[agent-$k]} ms, ssh ${ms[ssh-$k]} ms"
+        echo "  measure cp $k ($CP_MB MB / $CP_FILES files): agent ${ms[agent-$k]} ms, ssh ${ms[ssh-$k]} ms"
 done
 ex ex -- rm -rf /root/t-agent-big /root/t-ssh-big /root/t-agent-many /root/t-ssh-many
 
