@@ -20,4 +20,4 @@ banger_add_script_test(e2e_template
 # ways (modes, mtimes, a hostile guest tar) on one real VM.
 banger_add_script_test(e2e_exec
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_exec.sh
-  LABELS e2e root TIMEOUT 900)
+  LABELS e2e root TIMEOUT 1500)
