@@ -2,7 +2,9 @@
 # bench-template: snapshot templates against cold boots, in one run.
 #  1. `banger vm run --rm -- true` resumed from a template against the same
 #     with --cold, ROUNDS of each interleaved (after one warm-up of each that
-#     is not counted): median template / median cold; goal <= 0.1.
+#     is not counted): median template / median cold; goal <= 0.1. The
+#     command runs through the guest agent (the default); the same from a
+#     template with --ssh is timed alongside for comparison.
 #  2. Memory: CLONES clones of a 1 GiB template running at once, their QEMUs'
 #     private RSS (Private_Clean + Private_Dirty of /proc/PID/smaps_rollup)
 #     summed, against one cold VM of the same size; goal <= 2x.
@@ -38,24 +40,33 @@ say "template made in $(( $(ms) - t0 )) ms ($accel)"
 run() { # run KIND: one vm run --rm -- true, timed into ms_<KIND>
         local kind=$1 t0 rc=0 flag=--cold
         [ "$kind" = tpl ] && flag="--template bench"
+        [ "$kind" = tplssh ] && flag="--template bench --ssh"
         t0=$(ms)
         # shellcheck disable=SC2086
         "$B" vm run --rm --vcpu 2 --mem 1024 $flag -- true >/dev/null 2>"$BANGER_HOME/err" || rc=$?
         [ $rc -eq 0 ] || bench_cannot_run "vm run ($kind): exit $rc: $(tail -1 "$BANGER_HOME/err")"
         eval "ms_$kind+=($(( $(ms) - t0 )))"
 }
-ms_tpl=() ms_cold=()
+ms_tpl=() ms_cold=() ms_tplssh=()
 sync
-run cold && run tpl
-say "warm-up (not counted): cold ${ms_cold[0]} ms, template ${ms_tpl[0]} ms"
-ms_tpl=() ms_cold=()
+run cold && run tpl && run tplssh
+say "warm-up (not counted): cold ${ms_cold[0]} ms, template ${ms_tpl[0]} ms, template over ssh ${ms_tplssh[0]} ms"
+ms_tpl=() ms_cold=() ms_tplssh=()
 for i in $(seq "$ROUNDS"); do
-        run cold && run tpl
+        run cold && run tpl && run tplssh
 done
 mc=$(printf '%s\n' "${ms_cold[@]}" | median)
 mt=$(printf '%s\n' "${ms_tpl[@]}" | median)
-say "vm run --rm -- true, cold: ${ms_cold[*]} ms (median $mc)"
-say "vm run --rm -- true, from a template: ${ms_tpl[*]} ms (median $mt)"
+ms=$(printf '%s\n' "${ms_tplssh[@]}" | median)
+say "vm run --rm -- true, cold (agent): ${ms_cold[*]} ms (median $mc)"
+say "vm run --rm -- true, from a template (agent): ${ms_tpl[*]} ms (median $mt)"
+say "vm run --rm -- true, from a template over ssh (--ssh): ${ms_tplssh[*]} ms (median $ms)"
+awk -v s="$ms" -v t="$mt" -v c="$mc" 'BEGIN {
+        printf "bench-template: from a template over ssh / cold = %.3f; agent saves %d ms a run (%.2fx faster than ssh)\n", s / c, s - t, s / t
+}'
+bench_result "template.vm_run_agent_vs_ssh_ms.$accel" "$mt" "$ms" \
+        "$(awk -v t="$mt" -v s="$ms" 'BEGIN {printf "%.3f", t / s}')" "ratio<1" \
+        "$(awk -v t="$mt" -v s="$ms" 'BEGIN {print t < s ? "PASS" : "MISS"}')"
 awk -v t="$mt" -v c="$mc" -v a="$accel" 'BEGIN {
         r = t / c
         v = r <= 0.1 ? "PASS" : "MISS"

@@ -120,6 +120,7 @@ int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
 int cmd_image_cache_prune(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_cp(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_prepare(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

@@ -20,6 +20,7 @@
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
 #include "vm_labels.h"
+#include "cmd_exec.h"
 #include "cmd_ops.h"
 #include "config/config.h"
 #include "ssh/ssh_key.h"
@@ -36,6 +37,8 @@ struct run_ctx {
         struct cli *cli;
         struct rpc_client *gw;
         char vm[64];
+        char id[64];
+        char vmm[32];
         char ip[16];
         char host_key[256];
         char key[600];
@@ -195,6 +198,7 @@ static void delete_vm(struct run_ctx *c)
 int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         struct run_ctx c = {.cli = cli, .rm = cli_flag(cli, "rm")};
+        _cleanup_free_ char *sline = NULL;
         struct rpc_status st = {0};
         struct bg_config cfg;
         struct bg_error err = {0};
@@ -214,6 +218,12 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         int cmd_argc = argc - cmd_start;
         char **cmd_argv = argv + cmd_start;
 
+        struct exec_opts eo;
+        if ((r = exec_opts_parse(cli, &eo)) != 0)
+                return r;
+        if (cmd_argc == 0 && (eo.n_env || eo.cwd || eo.timeout_ms))
+                return cli_fail(RPC_INVALID_ARGUMENT,
+                                "-e, -w and --timeout apply to a command: put it after '--'");
         if ((r = cli_paths(cli)))
                 return r;
         bg_paths_config_file(&cli->paths, cfgpath, sizeof(cfgpath));
@@ -312,6 +322,8 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 cli_fail_status(&st);
                 goto out;
         }
+        snprintf(c.id, sizeof(c.id), "%s", vm->id);
+        snprintf(c.vmm, sizeof(c.vmm), "%s", vm->vmm);
         snprintf(c.ip, sizeof(c.ip), "%s", vm->ip);
         snprintf(c.host_key, sizeof(c.host_key), "%s", vm->host_key);
         /* A clone resumes a template saved with sshd listening: no wait. */
@@ -336,11 +348,31 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
                 run_fail("cannot write %s: %s", c.known_hosts, kerr.msg);
                 goto out;
         }
-        if (clone)
+        const char *dir = eo.cwd ? eo.cwd : path ? "/root/repo" : "/root";
+        if (cmd_argc > 0 && !eo.force_ssh) {
+                /* Through the guest agent: it answers as soon as the VM is
+                 * reported running, with no sshd to wait for. */
                 fprintf(stderr, "VM %s is up at %s\n", cli_safe(c.vm), cli_safe(c.ip));
-        else
+                struct exec_io io = {
+                    .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO};
+                struct exec_opts ao = eo;
+                ao.in = eo.in || !isatty(STDIN_FILENO);
+                bg_error_clear(&err);
+                r = exec_via_agent(cli, c.id, c.vmm, (size_t)cmd_argc, cmd_argv, dir, &ao, &io,
+                                   &code, &err);
+                if (r == 0)
+                        goto out;
+                if (r != -EAGAIN) {
+                        run_fail("%s", err.msg);
+                        goto out;
+                }
+                fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
+        } else if (clone) {
+                fprintf(stderr, "VM %s is up at %s\n", cli_safe(c.vm), cli_safe(c.ip));
+        } else {
                 fprintf(stderr, "VM %s is up at %s; waiting for ssh\n", cli_safe(c.vm),
                         cli_safe(c.ip));
+        }
         if (!clone && !wait_ssh(&c, 120)) {
                 run_fail("ssh to VM %s (%s) did not answer within 120 s", c.vm, c.ip);
                 goto out;
@@ -350,16 +382,29 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         char remote[8192];
         char *av[32];
         bool interactive = cmd_argc == 0;
-        size_t n = ssh_argv(&c, av, interactive && isatty(STDIN_FILENO));
+        size_t n = ssh_argv(&c, av, eo.tty || (interactive && isatty(STDIN_FILENO)));
         if (cmd_argc > 0) {
-                char joined[7000];
-                if (shell_join(cmd_argc, cmd_argv, joined, sizeof(joined)) < 0) {
+                char joined[7000], qdir[4200];
+                if (shell_join(cmd_argc, cmd_argv, joined, sizeof(joined)) < 0 ||
+                    shell_join(1, (char **)&dir, qdir, sizeof(qdir)) < 0) {
                         run_fail("the command is too long");
                         goto out;
                 }
-                snprintf(remote, sizeof(remote), "cd %s 2>/dev/null; exec %s",
-                         path ? "/root/repo" : "/root", joined);
-                av[n++] = remote;
+                /* Not exec'd: the shell turns a fatal signal N into 128+N. */
+                if (eo.timeout_ms)
+                        snprintf(remote, sizeof(remote),
+                                 "cd %s%s; timeout --foreground -k 2 %.3f %s", qdir,
+                                 eo.cwd ? "" : " 2>/dev/null", (double)eo.timeout_ms / 1000.0,
+                                 joined);
+                else
+                        snprintf(remote, sizeof(remote), "cd %s%s; %s", qdir,
+                                 eo.cwd ? "" : " 2>/dev/null", joined);
+                sline = exec_ssh_line(&eo, remote);
+                if (!sline) {
+                        run_fail("the command is too long");
+                        goto out;
+                }
+                av[n++] = sline;
         }
         av[n] = NULL;
         struct sigaction ign = {.sa_handler = SIG_IGN}, old;

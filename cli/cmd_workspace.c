@@ -17,6 +17,7 @@
 #include "banger/v1/workspace.pb-c.h"
 #include "cli.h"
 #include "cmd_extra.h"
+#include "cmd_exec.h"
 #include "cmd_ops.h"
 #include "ssh/ssh.h"
 #include "util/fileio.h"
@@ -281,7 +282,7 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         int dd = cli->args.dashdash_at;
         if (dd != 1 || argc - dd < 1)
                 return cli_fail(RPC_INVALID_ARGUMENT,
-                                "usage: banger vm exec VM [--auto-prepare] -- CMD [ARG…]");
+                                "usage: banger vm exec VM [OPTIONS] -- CMD [ARG…]");
         const char *vmref = argv[0];
         int r;
         if ((r = cli_paths(cli)))
@@ -299,10 +300,16 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         Banger__V1__ListWorkspacesResponse *keep = NULL;
         Banger__V1__Workspace *prepared = NULL;
         struct bg_ssh *s = NULL;
+        char *line = NULL, *sline = NULL;
         if (strcmp(vm->state, "running") != 0) {
                 const char *verb = strcmp(vm->state, "paused") == 0 ? "resume" : "start";
                 cli_fail(RPC_FAILED_PRECONDITION, "VM %s is %s; %s it first (banger vm %s %s)",
                          vm->name, vm->state, verb, verb, vm->name);
+                goto out;
+        }
+        struct exec_opts eo;
+        if ((r = exec_opts_parse(cli, &eo)) != 0) {
+                code = r;
                 goto out;
         }
         Banger__V1__Workspace *w = newest_workspace(gw, vm->id, &keep, &st, &r);
@@ -332,12 +339,49 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                                 cli_safe(w->host_path), now, cli_safe(vm->name),
                                 w->head[0] ? cli_safe(w->head) : "no commit");
         }
+        if (eo.cwd)
+                snprintf(cwd, sizeof(cwd), "%s", eo.cwd);
+        size_t cl = 128 * 1024;
+        line = malloc(cl);
+        if (!line || bg_ssh_workspace_command(cwd, (size_t)(argc - dd), argv + dd, line, cl) < 0) {
+                cli_fail(RPC_INVALID_ARGUMENT, "the command is too long");
+                goto out;
+        }
+        /* stdin goes on with -i, and (as always) when it is not a terminal. */
+        bool want_in = eo.in || !isatty(STDIN_FILENO);
+        struct bg_error err = {0};
+        if (!eo.force_ssh) {
+                char *av[] = {"/bin/sh", "-c", line, NULL};
+                struct exec_opts ao = eo;
+                ao.in = want_in;
+                struct exec_io io = {
+                    .in_fd = STDIN_FILENO, .out_fd = STDOUT_FILENO, .err_fd = STDERR_FILENO};
+                r = exec_via_agent(cli, vm->id, vm->vmm, 3, av, NULL, &ao, &io, &code, &err);
+                if (r == 0)
+                        goto out;
+                if (r != -EAGAIN) {
+                        cli_fail(RPC_UNAVAILABLE, "%s", err.msg);
+                        code = 125;
+                        goto out;
+                }
+                fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
+                bg_error_clear(&err);
+        }
+        sline = exec_ssh_line(&eo, line);
+        if (!sline) {
+                cli_fail(RPC_INVALID_ARGUMENT, "the command is too long");
+                goto out;
+        }
+        if (eo.tty) {
+                /* A terminal over ssh: the ssh client with banger's config. */
+                code = exec_ssh_tty(cli, vm->name, sline, eo.in, eo.timeout_ms);
+                goto out;
+        }
         char key[PATH_MAX];
         if (cli_ssh_key_path(cli, key, sizeof(key)) < 0)
                 return CLI_EXIT_USAGE;
         struct bg_ssh_target t = {
             .host = vm->ip, .key_path = key, .host_key = vm->host_key, .connect_timeout_ms = 5000};
-        struct bg_error err = {0};
         /* Right after a start the agent answers before sshd listens. */
         uint64_t until = now_mono_msec() + 30000;
         while ((r = bg_ssh_connect(&t, &s, &err)) == -ECONNREFUSED && now_mono_msec() < until) {
@@ -347,31 +391,29 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 cli_fail(RPC_UNAVAILABLE, "%s", err.msg);
                 goto out;
         }
-        size_t cl = 128 * 1024;
-        char *line = malloc(cl);
-        if (!line || bg_ssh_workspace_command(cwd, (size_t)(argc - dd), argv + dd, line, cl) < 0) {
-                free(line);
-                cli_fail(RPC_INVALID_ARGUMENT, "the command is too long");
-                goto out;
-        }
         struct sigaction sa = {.sa_handler = on_sigint}, old;
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, &old);
         struct bg_ssh_io io = {
-            .in = isatty(STDIN_FILENO) ? NULL : exec_in,
+            .in = want_in ? exec_in : NULL,
             .out = exec_out,
             .interrupts = &interrupts,
+            .timeout_ms = eo.timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)eo.timeout_ms,
         };
-        int rc = bg_ssh_exec(s, line, &io, &code, &err);
+        int rc = bg_ssh_exec(s, sline, &io, &code, &err);
         sigaction(SIGINT, &old, NULL);
-        free(line);
         if (rc == -EINTR)
                 code = 130;
-        else if (rc < 0) {
+        else if (rc == -ETIMEDOUT && eo.timeout_ms) {
+                fprintf(stderr, "banger: the command ran out of time (--timeout)\n");
+                code = EXEC_EXIT_TIMEOUT;
+        } else if (rc < 0) {
                 cli_fail(RPC_UNAVAILABLE, "%s", err.msg);
                 code = 125;
         }
 out:
+        free(line);
+        free(sline);
         bg_ssh_close(s);
         if (prepared)
                 banger__v1__workspace__free_unpacked(prepared, NULL);

@@ -353,10 +353,27 @@ static const struct cli_flag vm_run_flags[] = {
      "resume this snapshot template instead of booting (default: config vm.template)"},
     {"cold", 0, NULL, "boot from the image even when a template could be used"},
     {"label", 0, "KEY=VALUE", "keep this label with the VM (repeatable)"},
+    {"env", 'e', "KEY=VAL", "set an environment variable for CMD (repeatable)"},
+    {"workdir", 'w', "DIR", "run CMD in DIR (absolute) instead of the default"},
+    {"interactive", 'i', NULL, "pass stdin on to CMD"},
+    {"tty", 't', NULL, "run CMD on a terminal (window size follows yours); with -i, raw input"},
+    {"timeout", 0, "DUR", "stop CMD after DUR (30s, 5m, 2h): SIGTERM, SIGKILL 2 s later; exit 124"},
+    {"ssh", 0, NULL, "run CMD over SSH instead of the guest agent"},
 };
 
 static const struct cli_flag vm_exec_flags[] = {
     {"auto-prepare", 0, NULL, "sync the workspace from the host first (or the current directory)"},
+    {"env", 'e', "KEY=VAL", "set an environment variable for CMD (repeatable)"},
+    {"workdir", 'w', "DIR", "run CMD in DIR (absolute) instead of the default"},
+    {"interactive", 'i', NULL, "pass stdin on to CMD"},
+    {"tty", 't', NULL, "run CMD on a terminal (window size follows yours); with -i, raw input"},
+    {"timeout", 0, "DUR", "stop CMD after DUR (30s, 5m, 2h): SIGTERM, SIGKILL 2 s later; exit 124"},
+    {"ssh", 0, NULL, "run CMD over SSH instead of the guest agent"},
+};
+
+static const struct cli_flag vm_cp_flags[] = {
+    {"ssh", 0, NULL, "copy over SSH (tar through ssh) instead of the guest agent"},
+    {"quiet", 'q', NULL, "no progress output"},
 };
 
 static const struct cli_flag ws_prepare_flags[] = {
@@ -442,11 +459,14 @@ static const struct cli_cmd vm_cmds[] = {
                     "snapshot template, see `banger template --help`), and when PATH is a git\n"
                     "repository writes its files (what git tracks or would add) and .git into the\n"
                     "new VM's work disk at /root/repo before it boots. Then runs CMD\n"
-                    "there over ssh (the VM's host key is pinned: no trust on first use), or an\n"
-                    "interactive shell without CMD, and exits with CMD's exit code. With --rm the\n"
-                    "VM is deleted afterwards, also when CMD fails or you press Ctrl-C.\n"
-                    "banger's own failures exit 125, so they never look like CMD's.\n\n"
-                    "  banger vm run --rm ./repo -- make test",
+                    "there through the guest agent (SSH when the agent cannot, or with --ssh;\n"
+                    "the VM's host key is pinned: no trust on first use), or an interactive\n"
+                    "shell over ssh without CMD, and exits with CMD's exit code (128+N when\n"
+                    "signal N killed it, 124 after --timeout). With --rm the VM is deleted\n"
+                    "afterwards, also when CMD fails or you press Ctrl-C. banger's own failures\n"
+                    "exit 125, so they never look like CMD's (docs/exit-codes.md).\n\n"
+                    "  banger vm run --rm ./repo -- make test\n"
+                    "  banger vm run --rm -e CI=1 --timeout 10m ./repo -- make test",
      .flags = vm_run_flags,
      .n_flags = ELEMENTSOF(vm_run_flags),
      .run = cmd_vm_run,
@@ -570,20 +590,44 @@ static const struct cli_cmd vm_cmds[] = {
      .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "exec",
-     .args = "VM [--auto-prepare] -- CMD [ARG…]",
+     .args = "VM -- CMD [ARG…]",
      .summary = "Run CMD in the VM's workspace, streaming its output",
-     .description = "Connects straight to the guest's sshd (libssh; the VM's host key is pinned)\n"
-                    "and runs CMD in the VM's newest workspace (else /root), through `mise exec\n"
-                    "--` when the guest has mise. stdout and stderr stream as they come; Ctrl-C\n"
-                    "is sent on to CMD (three times gives up); the exit code is CMD's. banger's\n"
-                    "own failures exit 125. Warns when the host repository's HEAD has moved since\n"
-                    "the workspace was prepared; --auto-prepare syncs it first.",
+     .description = "Runs CMD through the guest agent (or, when the agent cannot or with --ssh,\n"
+                    "over SSH with the VM's pinned host key) in the VM's newest workspace (else\n"
+                    "/root; -w picks another directory), through `mise exec --` when the guest\n"
+                    "has mise. stdout and stderr stream as they come; stdin goes to CMD with -i;\n"
+                    "-t gives CMD a terminal whose size follows yours. Ctrl-C is sent on to CMD\n"
+                    "(three times gives up). The exit code is CMD's, 128+N when signal N killed\n"
+                    "it, 124 after --timeout; banger's own failures exit 125\n"
+                    "(docs/exit-codes.md). Warns when the host repository's HEAD has moved since\n"
+                    "the workspace was prepared; --auto-prepare syncs it first.\n\n"
+                    "  banger vm exec dev -e DEBUG=1 -w /tmp -- env\n"
+                    "  banger vm exec -it dev -- bash",
      .flags = vm_exec_flags,
      .n_flags = ELEMENTSOF(vm_exec_flags),
      .run = cmd_vm_exec,
      .min_args = 1,
      .max_args = -1,
      .complete = CLI_COMPLETE_VM},
+    {.name = "cp",
+     .args = "SRC DST",
+     .summary = "Copy files and directories between the host and a VM",
+     .description = "One of SRC and DST is VM:PATH (PATH absolute, or relative to /root), the\n"
+                    "other a host path. Copies a file or a whole directory, keeping modes and\n"
+                    "modification times, through the guest agent (over SSH with --ssh or when the\n"
+                    "agent cannot). Like cp: when DST is an existing directory, SRC goes into it\n"
+                    "under its own name, else it is written as DST. From the VM, what the guest\n"
+                    "sends is checked: nothing is written outside DST, no symlink in it is\n"
+                    "followed, absolute names and '..' are refused, and the copy stops at\n"
+                    "64 GiB. Progress on a terminal, a line per 10 s otherwise (docs/cp.md).\n\n"
+                    "  banger vm cp ./data dev:/root/data\n"
+                    "  banger vm cp dev:/var/log/syslog .",
+     .flags = vm_cp_flags,
+     .n_flags = ELEMENTSOF(vm_cp_flags),
+     .run = cmd_vm_cp,
+     .min_args = 2,
+     .max_args = 2,
+     .complete = CLI_COMPLETE_FILE},
     {.name = "workspace",
      .summary = "Copy git work trees into VMs and export the changes back",
      .subs = vm_workspace_cmds,

@@ -104,8 +104,15 @@ static int parse_flags(const struct cli_cmd *cmd, const char *path_words, int ar
                         if (eq)
                                 inline_val = eq + 1;
                 } else {
+                        /* Booleans may be grouped: -it is -i -t. */
+                        for (const char *c = s + 1; s[2] != '\0' && *c; c++) {
+                                int b = find_flag(cmd, NULL, 0, *c);
+                                if (b < 0 || cmd->flags[b].arg)
+                                        return usage_error(path_words, "unknown option '%s'", s);
+                                a->set[b] = true;
+                        }
                         if (s[2] != '\0')
-                                return usage_error(path_words, "unknown option '%s'", s);
+                                continue;
                         idx = find_flag(cmd, NULL, 0, s[1]);
                 }
                 if (idx < 0) {
@@ -227,11 +234,10 @@ int main(int argc, char **argv)
         cli.cmd = cmd;
         cli.path_words = words;
         int r = parse_flags(cmd, words, argc - i, argv + i, &cli.args);
-        if (r != 0) {
-                free(cli.args.pos);
-                return r < 0 ? CLI_EXIT_OK : r;
-        }
-        r = cmd->run(&cli, cmd, cli.args.n_pos, cli.args.pos);
+        if (r == 0)
+                r = cmd->run(&cli, cmd, cli.args.n_pos, cli.args.pos);
+        else if (r < 0)
+                r = CLI_EXIT_OK;
         free(cli.args.pos);
         for (size_t k = 0; k < CLI_MAX_FLAGS; k++)
                 free(cli.args.values[k]);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_exec.h"
 #include "agent_frame.h"
 #include "agent_ports.h"
 #include "agent_reid.h"
@@ -206,6 +207,12 @@ int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, siz
         return r;
 }
 
+static int handle_for_exec(const void *ud, const uint8_t *in, size_t len, uint8_t **ret_out,
+                           size_t *ret_len, bool *ret_shutdown)
+{
+        return agent_serve_handle(ud, in, len, ret_out, ret_len, ret_shutdown);
+}
+
 static uint64_t deadline_or_none(uint64_t ms)
 {
         return ms ? agent_deadline_after_ms(ms) : 0;
@@ -231,6 +238,26 @@ int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)
                 }
                 if (r < 0)
                         return r;
+
+                /* Exec takes over the stream until its command ended; input
+                 * for a session that is over is dropped without a reply. */
+                Banger__V1__AgentRequest *req = banger__v1__agent_request__unpack(NULL, len, in);
+                if (req && (req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC ||
+                            req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC_INPUT)) {
+                        r = 0;
+                        struct agent_exec_env env = {
+                            .handle = handle_for_exec, .ud = ctx, .stall_ms = ctx->stall_ms};
+                        if (req->kind_case == BANGER__V1__AGENT_REQUEST__KIND_EXEC)
+                                r = agent_exec_session(&env, fd, req->id, req->exec);
+                        banger__v1__agent_request__free_unpacked(req, NULL);
+                        if (r == AGENT_EXEC_SHUTDOWN)
+                                return AGENT_SERVE_SHUTDOWN;
+                        if (r != 0)
+                                return r;
+                        continue;
+                }
+                if (req)
+                        banger__v1__agent_request__free_unpacked(req, NULL);
 
                 _cleanup_free_ uint8_t *out = NULL;
                 size_t outlen = 0;

@@ -264,6 +264,11 @@ int agent_conn_open_hybrid_vsock(const char *uds_path, uint32_t port, uint64_t t
                               uds_path, port, timeout_ms);
 }
 
+uint64_t agent_conn_next_id(struct agent_conn *c)
+{
+        return c->next_id++;
+}
+
 static const char *kind_name(Banger__V1__AgentRequest__KindCase k)
 {
         switch (k) {
@@ -279,6 +284,8 @@ static const char *kind_name(Banger__V1__AgentRequest__KindCase k)
                 return "Reidentify";
         case BANGER__V1__AGENT_REQUEST__KIND_UNMOUNT_WORK:
                 return "UnmountWork";
+        case BANGER__V1__AGENT_REQUEST__KIND_EXEC:
+                return "Exec";
         default:
                 return "request";
         }

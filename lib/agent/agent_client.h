@@ -41,6 +41,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct agent_conn *, agent_conn_free);
 /* The connected socket (owned by the connection). */
 int agent_conn_fd(const struct agent_conn *c);
 
+/* A fresh request id for this connection. */
+uint64_t agent_conn_next_id(struct agent_conn *c);
+
 /* Send req (its id is overwritten with a fresh one) and wait up to timeout_ms
  * for the response with that id; responses with other ids (stale replies) are
  * skipped. On success *ret is an unpacked message the caller frees with

@@ -21,3 +21,8 @@ banger_add_script_test(e2e_template
 banger_add_script_test(e2e_smoke
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_smoke.sh
   LABELS e2e root TIMEOUT 1200)
+# vm exec/run options (-e -w -i -t --timeout --ssh, 128+N) and vm cp both
+# ways (modes, mtimes, a hostile guest tar) on one real VM.
+banger_add_script_test(e2e_exec
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_exec.sh
+  LABELS e2e root TIMEOUT 1500)
