@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "debrepo/sources.h"
+#include "fault/fault.h"
 #include "ext4.h"
 #include "image_internal.h"
 #include "imagesvc.h"
@@ -489,6 +490,8 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
         } else if (rename(tmp_dir, final) < 0) {
                 r = bg_error_errno(err, -errno, "publish %s", final);
         } else {
+                /* In place, not recorded yet. */
+                fault_point("image.publish.renamed");
                 char id[33];
                 uint8_t b[16];
                 FILE *ur = fopen("/dev/urandom", "re");

@@ -13,6 +13,7 @@
 #include "agent/agent_client.h"
 #include "disk/disk.h"
 #include "ext4.h"
+#include "fault/fault.h"
 #include "identity.h"
 #include "log/log.h"
 #include "reconcile.h"
@@ -122,6 +123,7 @@ static int step_network(void *ctx, struct bg_error *err)
         if (r < 0)
                 return r;
         run->have_lease = true;
+        fault_point(run->fresh ? "vm.create.leased" : "vm.start.leased");
         r = d->acquire_tap(d->ud, run->rec.name, run->rec.tap, err);
         if (r < 0)
                 return r;
@@ -213,6 +215,8 @@ static int step_boot(void *ctx, struct bg_error *err)
         int r = run->drv->launch(&run->spec, &run->h, err);
         if (r < 0)
                 return r;
+        /* The VMM runs; its pid is not in the row yet. */
+        fault_point(run->fresh ? "vm.create.launched" : "vm.start.launched");
         run->rec.pid = run->h.pid;
         run->rec.pid_start = run->h.start_time;
         snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
@@ -277,6 +281,8 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, const char 
         }
         r = steps_run(create_steps, ELEMENTSOF(create_steps), run, run_progress, run->cancel, NULL,
                       err);
+        if (r >= 0)
+                fault_point(fresh ? "vm.create.done" : "vm.start.done");
         if (r < 0) {
                 run->rec.state = VM_ERROR;
                 snprintf(run->rec.error, sizeof(run->rec.error), "%s", err->msg);
@@ -379,6 +385,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         }
         r.state = VM_STOPPING;
         vm_save(env, &r, err);
+        fault_point("vm.stop.stopping");
 
         /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
         struct agent_conn *c = NULL;
@@ -404,6 +411,8 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
                 if (x < 0)
                         return x;
         }
+        /* The VMM is gone; its tap and the row say otherwise yet. */
+        fault_point("vm.stop.gone");
         finish_stopped(env, &r, err);
         return 0;
 }
@@ -451,18 +460,22 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                         return x;
                 reap(h.pid);
         }
+        fault_point("vm.delete.killed");
         const struct vm_deps *d = env->deps;
         if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)
                 return x;
         r.tap[0] = '\0';
+        fault_point("vm.delete.tap");
         x = d->release_lease(d->ud, r.name, err);
         if (x < 0 && x != -ENOENT)
                 return x;
+        fault_point("vm.delete.lease");
         if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
                 d->jail_clean(d->ud, &spec);
         x = rm_rf(spec.dir, err);
         if (x < 0)
                 return x;
+        fault_point("vm.delete.dir");
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
