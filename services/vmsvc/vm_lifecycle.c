@@ -142,8 +142,10 @@ static int undo_network(void *ctx, struct bg_error *err)
                 if (r == 0)
                         run->rec.tap[0] = '\0';
         }
-        /* A VM that never came to exist gives its address back too. */
-        if (run->fresh && run->have_lease) {
+        /* A VM that never came to exist gives its address back too, even
+         * when the Lease or AcquireTap answer was lost (netsvc died after
+         * recording it): Release frees the name's lease and taps. */
+        if (run->fresh) {
                 struct bg_error e = {0};
                 int rr = d->release_lease(d->ud, run->rec.name, &e);
                 if (rr < 0 && r == 0) {
@@ -219,6 +221,7 @@ static int step_boot(void *ctx, struct bg_error *err)
         fault_point(run->fresh ? "vm.create.launched" : "vm.start.launched");
         run->rec.pid = run->h.pid;
         run->rec.pid_start = run->h.start_time;
+        run->rec.launched = true;
         snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
         return vm_save(run->env, &run->rec, err);
 }
