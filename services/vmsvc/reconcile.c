@@ -1,5 +1,6 @@
 #include "reconcile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,42 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
         return 0;
 }
 
+static bool is_vm_id(const char *s)
+{
+        size_t n = strspn(s, "0123456789abcdef");
+        return n == 32 && s[n] == '\0';
+}
+
+/* A directory under vms_dir named like a VM id that no row names is what a
+ * delete cut short after the row went leaves: removed. */
+static void sweep_orphan_dirs(const char *vms_dir, const struct vm_record *all, size_t n,
+                              struct reconcile_result *res)
+{
+        DIR *dh = opendir(vms_dir);
+        if (!dh)
+                return;
+        struct dirent *de;
+        while ((de = readdir(dh))) {
+                if (!is_vm_id(de->d_name))
+                        continue;
+                bool known = false;
+                for (size_t i = 0; i < n && !known; i++)
+                        known = strcmp(all[i].id, de->d_name) == 0;
+                if (known)
+                        continue;
+                char p[VMM_PATH_MAX + 40];
+                snprintf(p, sizeof(p), "%s/%s", vms_dir, de->d_name);
+                struct bg_error e = {0};
+                if (rm_rf(p, &e) < 0) {
+                        log_warn("reconcile: %s", e.msg);
+                        continue;
+                }
+                log_info("removed %s: no VM has that id (a delete cut short)", p);
+                res->orphans++;
+        }
+        closedir(dh);
+}
+
 int vm_reconcile(sqlite3 *db, const char *vms_dir,
                  const struct vmm_driver *(*driver_for)(const char *vmm),
                  const struct vm_net_ops *net, struct reconcile_result *ret, struct bg_error *err)
@@ -197,6 +234,7 @@ int vm_reconcile(sqlite3 *db, const char *vms_dir,
                         log_warn("reconcile: %s", e.msg);
                 }
         }
+        sweep_orphan_dirs(vms_dir, all, n, &res);
         free(all);
         *ret = res;
         return 0;

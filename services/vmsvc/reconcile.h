@@ -8,7 +8,9 @@
  * whole: its guest may still carry the template's identity, so it is killed
  * and its tap, lease, directory and row go, as if it had never been asked
  * for. A cold create caught before its VMM ever ran is undone the same way,
- * except that its row stays, in state error, as a failed create's does. */
+ * except that its row stays, in state error, as a failed create's does.
+ * Directories under vms_dir that no row names (a delete cut short after its
+ * row went) are removed. */
 #pragma once
 
 #include <sqlite3.h>
@@ -29,6 +31,7 @@ struct reconcile_result {
         size_t adopted; /* live VMs re-attached */
         size_t undone;  /* clones caught half-way: killed, their network, files and row
                            gone; creates cut short before boot: undone, row in error */
+        size_t orphans; /* VM directories no row names (a delete cut short): removed */
         size_t stopped; /* recorded live, process gone: now stopped/error */
         size_t failed;  /* rows that could not be reconciled (logged) */
 };

@@ -475,18 +475,20 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
         fault_point("vm.delete.lease");
         if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
                 d->jail_clean(d->ud, &spec);
-        x = rm_rf(spec.dir, err);
-        if (x < 0)
-                return x;
-        fault_point("vm.delete.dir");
+        /* The row goes before the directory: a vmsvc killed in between
+         * leaves a directory no row names, which its next start removes
+         * (reconcile), never a row whose disks are gone. */
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
-        if (x >= 0 && d->forget_workspaces)
+        if (x < 0)
+                return x;
+        fault_point("vm.delete.row");
+        if (d->forget_workspaces)
                 d->forget_workspaces(d->ud, r.id);
-        if (x >= 0 && env->changed)
+        if (env->changed)
                 env->changed(env->changed_ud);
-        return x;
+        return rm_rf(spec.dir, err);
 }
 
 /* pause (true) or resume (false) a VM's vCPUs. */

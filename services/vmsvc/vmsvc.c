@@ -220,8 +220,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         if ((r = vm_reconcile(v->d->db, e->vms_dir, vmsvc_driver_for, &net, &res, err)) < 0)
                 return r;
         log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu half-made undone, "
-                 "%zu left alone",
-                 res.adopted, res.stopped, res.undone, res.failed);
+                 "%zu orphan directories removed, %zu left alone",
+                 res.adopted, res.stopped, res.undone, res.orphans, res.failed);
         v->tpl = (struct tpl_env){
             .vm = e,
             .ops = v->ops,

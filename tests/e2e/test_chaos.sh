@@ -255,7 +255,7 @@ mk_stopped() {
         "$B" daemon start --timeout 30 >/dev/null
         "$B" vm kill "$1" >/dev/null 2>&1 || true
 }
-for stage in vm.delete.killed vm.delete.tap vm.delete.lease vm.delete.dir; do
+for stage in vm.delete.killed vm.delete.tap vm.delete.lease vm.delete.row; do
         mk_stopped "d-${stage##*.}"
         chaos vmsvc "$stage" "d-${stage##*.}" deleted-or-stopped "$B" vm delete --force "d-${stage##*.}"
 done

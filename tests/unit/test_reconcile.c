@@ -4,7 +4,8 @@
  * states left alone, and a clone caught half-way is undone whole (killed,
  * tap and lease given back, directory and row removed). A cold create cut
  * before its VMM ever ran is undone (lease and taps given back by name,
- * directory removed) and its row left in error. */
+ * directory removed) and its row left in error; a directory no row names
+ * (a delete cut short) is removed. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -157,11 +158,15 @@ static void test_reconcile(void **state)
         add_new(db, "fb1fb1fb", "new-row", VM_CREATED, "");      /* died before "reserve" */
         add_new(db, "fc2fc2fc", "new-failed", VM_ERROR, "");     /* a failed create */
         add_new(db, "fd3fd3fd", "new-alive", VM_STARTING, "bgtd"); /* died once launched */
-        char cdir[256], ndir[256];
+        char cdir[256], ndir[256], orphan[256], other[256];
         snprintf(cdir, sizeof(cdir), "%s/vms/c9c9c9c9", dir);
         assert_int_equal(mkdir_p(cdir, 0700), 0);
         snprintf(ndir, sizeof(ndir), "%s/vms/fa0fa0fa", dir);
         assert_int_equal(mkdir_p(ndir, 0700), 0);
+        snprintf(orphan, sizeof(orphan), "%s/vms/0123456789abcdef0123456789abcdef", dir);
+        assert_int_equal(mkdir_p(orphan, 0700), 0);
+        snprintf(other, sizeof(other), "%s/vms/not-a-vm", dir);
+        assert_int_equal(mkdir_p(other, 0700), 0);
         alive_ids[0] = "a1a1a1a1";
         alive_ids[1] = "e5e5e5e5";
         alive_ids[2] = "a7a7a7a7";
@@ -180,6 +185,7 @@ static void test_reconcile(void **state)
         assert_int_equal(res.stopped, 2);
         assert_int_equal(res.undone, 4);
         assert_int_equal(res.failed, 1);
+        assert_int_equal(res.orphans, 1);
 
         struct vm_record r = get(db, "alive");
         assert_int_equal(r.state, VM_RUNNING);
@@ -230,6 +236,9 @@ static void test_reconcile(void **state)
         r = get(db, "new-alive");
         assert_int_equal(r.state, VM_RUNNING);
         assert_true(r.launched);
+        /* A VM id's directory without a row goes; anything else stays. */
+        assert_int_equal(access(orphan, F_OK), -1);
+        assert_int_equal(access(other, F_OK), 0);
 
         assert_string_equal(released, "bgt2,bgt3,bgt9");
 
@@ -239,6 +248,7 @@ static void test_reconcile(void **state)
         assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
         assert_int_equal(res.stopped, 0);
         assert_int_equal(res.undone, 0);
+        assert_int_equal(res.orphans, 0);
         assert_string_equal(released, "");
         assert_string_equal(leases, "");
         store_close(db);
