@@ -30,7 +30,9 @@ LOGS="$ST/logs"
 T_START=$(date +%s)
 
 check "daemon start" "$B" daemon start --timeout 30
-check "vm create keep (the VM that must survive everything)" "$B" vm create --name keep --mem 512
+"$B" vm create --name keep --mem 512 ||
+        fail_stop "vm create keep (the VM that must survive everything)"
+pass "vm create keep (the VM that must survive everything)"
 KEEP_PID=$("$B" vm show keep --json | jq -r .pid) || KEEP_PID=0
 # The pool refills in the background: settle before the baseline.
 sleep 2
@@ -111,7 +113,7 @@ fired() {
 after() {
         local name=$1 kind=$2 what=$3
         check "$what: daemon start brings everything back" "$B" daemon start --timeout 30
-        wait_for 60 settled "$name" || true
+        wait_for 150 settled "$name" || true
         check "$what: $name is consistent" vm_consistent "$name" "$kind"
         check "$what: keep still runs, same process, agent answers" keep_ok
         [ "$kind" = keep-it ] && return 0
