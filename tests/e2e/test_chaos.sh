@@ -30,8 +30,14 @@ LOGS="$ST/logs"
 T_START=$(date +%s)
 
 check "daemon start" "$B" daemon start --timeout 30
-"$B" vm create --name keep --mem 512 ||
-        fail_stop "vm create keep (the VM that must survive everything)"
+# One vCPU: under TCG on a busy host a guest boots faster alone on its
+# thread. A host so loaded that the guest misses vmsvc's agent deadline
+# twice cannot run this test.
+if ! "$B" vm create --name keep --vcpu 1 --mem 512; then
+        "$B" vm delete --force keep >/dev/null 2>&1 || true
+        "$B" vm create --name keep --vcpu 1 --mem 512 ||
+                fail_stop "vm create keep (the VM that must survive everything)"
+fi
 pass "vm create keep (the VM that must survive everything)"
 KEEP_PID=$("$B" vm show keep --json | jq -r .pid) || KEEP_PID=0
 # The pool refills in the background: settle before the baseline.
@@ -140,12 +146,12 @@ n=0
 for stage in vm.create.reserve vm.create.network vm.create.leased vm.create.disks \
         vm.create.boot vm.create.launched vm.create.agent; do
         n=$((n + 1))
-        chaos vmsvc "$stage" "c$n" create "$B" vm create --name "c$n" --mem 256
+        chaos vmsvc "$stage" "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
 done
-n=$((n + 1)); chaos netsvc net.leased "c$n" create "$B" vm create --name "c$n" --mem 256
-n=$((n + 1)); chaos netsvc net.tap.acquired "c$n" create "$B" vm create --name "c$n" --mem 256
-n=$((n + 1)); chaos workspacesvc workspace.workdisk.written "c$n" create "$B" vm create --name "c$n" --mem 256
-n=$((n + 1)); chaos gateway gateway.forwarded.Create "c$n" create "$B" vm create --name "c$n" --mem 256
+n=$((n + 1)); chaos netsvc net.leased "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
+n=$((n + 1)); chaos netsvc net.tap.acquired "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
+n=$((n + 1)); chaos workspacesvc workspace.workdisk.written "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
+n=$((n + 1)); chaos gateway gateway.forwarded.Create "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
 
 # ---- image pull, cut at each stage ----------------------------------------------
 . "$BANGER_SOURCE_DIR/tests/integration/registry_lib.sh"
@@ -221,7 +227,7 @@ done
 for svc in vmsvc vmsvc vmsvc netsvc; do
         for d in 0.3 1.5 4; do
                 n=$((n + 1))
-                timeout 120 "$B" vm create --name "c$n" --mem 256 >/dev/null 2>&1 &
+                timeout 120 "$B" vm create --name "c$n" --vcpu 1 --mem 256 >/dev/null 2>&1 &
                 cli=$!
                 sleep "$d"
                 kill -9 "$(svc_pid "$svc")" 2>/dev/null || true
@@ -233,7 +239,7 @@ for svc in vmsvc vmsvc vmsvc netsvc; do
 done
 
 # ---- stop, start and delete of a VM that has booted ------------------------------
-check "vm create v" "$B" vm create --name v --mem 256
+check "vm create v" "$B" vm create --name v --vcpu 1 --mem 256
 chaos vmsvc vm.stop.stopping v exists "$B" vm stop v
 chaos vmsvc vm.stop.gone v exists "$B" vm stop v
 for stage in vm.start.reserve vm.start.network vm.start.disks vm.start.boot; do
@@ -252,7 +258,7 @@ mk_stopped() {
         local pid
         arm vmsvc vm.create.launched
         pid=$(svc_pid vmsvc)
-        timeout 60 "$B" vm create --name "$1" --mem 256 >/dev/null 2>&1 || true
+        timeout 60 "$B" vm create --name "$1" --vcpu 1 --mem 256 >/dev/null 2>&1 || true
         fired vmsvc vm.create.launched "$pid" || true
         "$B" daemon start --timeout 30 >/dev/null
         "$B" vm kill "$1" >/dev/null 2>&1 || true
