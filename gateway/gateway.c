@@ -1,4 +1,5 @@
 #include "gateway.h"
+#include "fault/fault.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -75,6 +76,8 @@ int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_c
         if (rv < 0)
                 return bg_error_set(err, rpc_code_to_errno(st.code), "%s: %s", r->svc->name,
                                     st.message);
+        /* The service did it; the caller has not heard. */
+        fault_point2("gateway.forwarded", method);
         return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "daemon/daemon.h"
+#include "fault/fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -179,6 +180,7 @@ int daemon_init(struct daemon *d, const struct daemon_desc *desc, int argc, char
         r = bg_paths_init(&d->paths, mode, err);
         if (r < 0)
                 return r;
+        fault_setup(desc->name, d->paths.system);
         char cfg_path[512];
         r = bg_paths_config_file(&d->paths, cfg_path, sizeof(cfg_path));
         if (r < 0)

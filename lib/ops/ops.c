@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "fault/fault.h"
 #include "rpc/status.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
@@ -516,6 +517,9 @@ void ops_ctx_stage(struct ops_ctx *ctx, const char *stage)
         ctx->n_parts = 0;
         ctx->updated_unix_ms = (int64_t)now_real_msec();
         pthread_mutex_unlock(&ctx->reg->lock);
+        /* Test-only (BANGER_FAULT): every stage of every long operation is
+         * a point where the chaos test can kill the service. */
+        fault_point2(ctx->kind, stage);
 }
 
 void ops_ctx_progress(struct ops_ctx *ctx, uint64_t done_bytes, uint64_t total_bytes)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "debrepo/sources.h"
+#include "fault/fault.h"
 #include "ext4.h"
 #include "image_internal.h"
 #include "imagesvc.h"
@@ -41,6 +42,19 @@ const char image_store_migration_3[] =
     "ALTER TABLE images ADD COLUMN has_init INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN has_sshd INTEGER NOT NULL DEFAULT 0;";
 
+/* True when images.db has a row of that name; true too when it cannot tell,
+ * so that nothing is removed on a database error. */
+static bool image_recorded(sqlite3 *db, const char *name)
+{
+        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(db, "SELECT 1 FROM images WHERE name = ?", -1, &st, NULL) !=
+            SQLITE_OK)
+                return true;
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        return rc != SQLITE_DONE;
+}
+
 int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *err)
 {
         struct imagestore *s = calloc(1, sizeof(*s));
@@ -64,22 +78,27 @@ int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *e
                 free(s);
                 return r;
         }
-        /* A build that died half-way left only a .tmp- directory. */
+        /* A build or pull that died half-way left only a .tmp- directory,
+         * or, killed between the rename and the INSERT of image_publish, an
+         * image directory no row names (which would also refuse every later
+         * pull of that name). Both go. */
         char cmd_dir[PATH_MAX];
         snprintf(cmd_dir, sizeof(cmd_dir), "%s", s->dir);
         DIR *dh = opendir(cmd_dir);
         if (dh) {
                 struct dirent *de;
                 while ((de = readdir(dh))) {
-                        if (strncmp(de->d_name, ".tmp-", 5) != 0)
+                        bool tmp = strncmp(de->d_name, ".tmp-", 5) == 0;
+                        if (!tmp && (de->d_type != DT_DIR || !image_name_valid(de->d_name) ||
+                                     image_recorded(d->db, de->d_name)))
                                 continue;
                         char p[PATH_MAX + 300];
                         snprintf(p, sizeof(p), "%s/%s", s->dir, de->d_name);
                         struct bg_error e = {0};
                         if (rm_rf(p, &e) == 0)
                                 log_info("removed the leftovers of an interrupted build or "
-                                         "pull: %s",
-                                         p);
+                                         "pull: %s%s",
+                                         p, tmp ? "" : " (published, never recorded)");
                 }
                 closedir(dh);
         }
@@ -485,6 +504,8 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
         } else if (rename(tmp_dir, final) < 0) {
                 r = bg_error_errno(err, -errno, "publish %s", final);
         } else {
+                /* In place, not recorded yet. */
+                fault_point("image.publish.renamed");
                 char id[33];
                 uint8_t b[16];
                 FILE *ur = fopen("/dev/urandom", "re");

@@ -6,6 +6,7 @@
  * (rpc_peer_allow_owner, see daemon_init), and methods absent from this
  * table do not exist (UNIMPLEMENTED). */
 #include "netsvc.h"
+#include "fault/fault.h"
 #include "caps.h"
 #include "jail.h"
 
@@ -225,6 +226,7 @@ static int net_lease(struct netsvc *v, const Banger__V1__NetLeaseRequest *in,
                 return r;
         if (created)
                 log_info("leased %s (%s) to VM %s", l.ip_str, l.mac, l.vm_name);
+        fault_point("net.leased"); /* recorded, not answered */
         out->created = created;
         if (lease_to_pb(v, &l, &out->lease) < 0)
                 return oom(err);
@@ -244,6 +246,7 @@ static int net_release(struct netsvc *v, const Banger__V1__NetReleaseRequest *in
         r = tap_pool_release_vm(v->pool, in->vm_name, &taps, err);
         if (r < 0)
                 return r;
+        fault_point("net.release.taps"); /* taps back, lease kept */
         bool released = false;
         pthread_mutex_lock(&v->lock);
         r = lease_release(v->db, in->vm_name, &released, err);
@@ -303,6 +306,7 @@ static int net_acquire_tap(struct netsvc *v, const Banger__V1__NetAcquireTapRequ
         r = tap_pool_acquire(v->pool, in->vm_name, tap, &from_pool, &held, err);
         if (r < 0)
                 return r;
+        fault_point("net.tap.acquired"); /* the VM's now, not answered */
         log_debug("tap %s for VM %s (%s)", tap, in->vm_name,
                   held        ? "already held"
                   : from_pool ? "from the pool"
@@ -327,6 +331,7 @@ static int net_release_tap(struct netsvc *v, const Banger__V1__NetReleaseTapRequ
         r = tap_pool_release(v->pool, in->tap, &to_pool, err);
         if (r < 0)
                 return r;
+        fault_point("net.tap.released");
         out->returned_to_pool = to_pool;
         return 0;
 }

@@ -1,5 +1,6 @@
 #include "reconcile.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,39 @@ static int undo_clone(sqlite3 *db, const struct vm_net_ops *net, const struct vm
         return 0;
 }
 
+/* A create cut short before its VMM ever ran (vmsvc died in one of its
+ * first steps): undone as a failed create is -- lease and taps given back
+ * (netsvc's Release frees both by name), directory removed -- and the row
+ * left in state error saying why. When netsvc cannot be reached the row keeps
+ * its tap, which `vm delete` gives back. */
+static int undo_create(sqlite3 *db, const struct vm_net_ops *net, const struct vmm_spec *spec,
+                       struct vm_record *r, struct reconcile_result *res, struct bg_error *err)
+{
+        struct bg_error e = {0};
+        bool released = true;
+        if (net && net->release_lease && net->release_lease(net->ud, r->name, &e) < 0 &&
+            e.code != ENOENT) {
+                log_warn("VM %s: could not give its address and tap back: %s", r->name, e.msg);
+                released = false;
+        }
+        if (rm_rf(spec->dir, &e) < 0)
+                log_warn("VM %s: %s", r->name, e.msg);
+        if (released)
+                r->tap[0] = '\0';
+        r->state = VM_ERROR;
+        r->pid = 0;
+        r->pid_start = 0;
+        snprintf(r->error, sizeof(r->error),
+                 "vmsvc stopped while creating it, before it booted; what it had made is undone");
+        r->updated_unix_ms = (int64_t)now_real_msec();
+        int x = vm_store_update(db, r, err);
+        if (x < 0)
+                return x;
+        log_info("VM %s was being created when vmsvc stopped: undone", r->name);
+        res->undone++;
+        return 0;
+}
+
 static int reconcile_one(sqlite3 *db, const char *vms_dir,
                          const struct vmm_driver *(*driver_for)(const char *vmm),
                          const struct vm_net_ops *net, struct vm_record *r,
@@ -97,8 +131,10 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
                 /* The process is there: whatever the row said, it runs (or
                  * is paused, which the VMM tells). */
                 enum vm_state now = live_state(drv, &spec, &h, r->state);
-                bool changed = r->state != now || r->pid != h.pid || r->pid_start != h.start_time;
+                bool changed = r->state != now || r->pid != h.pid ||
+                               r->pid_start != h.start_time || !r->launched;
                 r->state = now;
+                r->launched = true;
                 r->pid = h.pid;
                 r->pid_start = h.start_time;
                 r->error[0] = '\0';
@@ -117,6 +153,8 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
                 return bg_error_set(err, -adopted, "VM %s: %s", r->name,
                                     e.msg[0] ? e.msg : strerror(-adopted));
         }
+        if (!r->launched && (r->state == VM_CREATED || r->state == VM_STARTING))
+                return undo_create(db, net, &spec, r, res, err);
         if (!recorded_live(r->state))
                 return 0;
         bool was_starting = r->state == VM_STARTING;
@@ -143,6 +181,42 @@ static int reconcile_one(sqlite3 *db, const char *vms_dir,
         return 0;
 }
 
+static bool is_vm_id(const char *s)
+{
+        size_t n = strspn(s, "0123456789abcdef");
+        return n == 32 && s[n] == '\0';
+}
+
+/* A directory under vms_dir named like a VM id that no row names is what a
+ * delete cut short after the row went leaves: removed. */
+static void sweep_orphan_dirs(const char *vms_dir, const struct vm_record *all, size_t n,
+                              struct reconcile_result *res)
+{
+        DIR *dh = opendir(vms_dir);
+        if (!dh)
+                return;
+        struct dirent *de;
+        while ((de = readdir(dh))) {
+                if (!is_vm_id(de->d_name))
+                        continue;
+                bool known = false;
+                for (size_t i = 0; i < n && !known; i++)
+                        known = strcmp(all[i].id, de->d_name) == 0;
+                if (known)
+                        continue;
+                char p[VMM_PATH_MAX + 40];
+                snprintf(p, sizeof(p), "%s/%s", vms_dir, de->d_name);
+                struct bg_error e = {0};
+                if (rm_rf(p, &e) < 0) {
+                        log_warn("reconcile: %s", e.msg);
+                        continue;
+                }
+                log_info("removed %s: no VM has that id (a delete cut short)", p);
+                res->orphans++;
+        }
+        closedir(dh);
+}
+
 int vm_reconcile(sqlite3 *db, const char *vms_dir,
                  const struct vmm_driver *(*driver_for)(const char *vmm),
                  const struct vm_net_ops *net, struct reconcile_result *ret, struct bg_error *err)
@@ -160,6 +234,7 @@ int vm_reconcile(sqlite3 *db, const char *vms_dir,
                         log_warn("reconcile: %s", e.msg);
                 }
         }
+        sweep_orphan_dirs(vms_dir, all, n, &res);
         free(all);
         *ret = res;
         return 0;

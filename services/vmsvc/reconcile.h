@@ -7,7 +7,10 @@
  * A clone caught half-way (state starting, cloned from a template) is undone
  * whole: its guest may still carry the template's identity, so it is killed
  * and its tap, lease, directory and row go, as if it had never been asked
- * for. */
+ * for. A cold create caught before its VMM ever ran is undone the same way,
+ * except that its row stays, in state error, as a failed create's does.
+ * Directories under vms_dir that no row names (a delete cut short after its
+ * row went) are removed. */
 #pragma once
 
 #include <sqlite3.h>
@@ -26,7 +29,9 @@ struct vm_net_ops {
 
 struct reconcile_result {
         size_t adopted; /* live VMs re-attached */
-        size_t undone;  /* clones caught half-way: killed, their network, files and row gone */
+        size_t undone;  /* clones caught half-way: killed, their network, files and row
+                           gone; creates cut short before boot: undone, row in error */
+        size_t orphans; /* VM directories no row names (a delete cut short): removed */
         size_t stopped; /* recorded live, process gone: now stopped/error */
         size_t failed;  /* rows that could not be reconciled (logged) */
 };

@@ -160,6 +160,7 @@ static int step_restore(void *ctx, struct bg_error *err)
                 return r;
         c->rec.pid = c->h.pid;
         c->rec.pid_start = c->h.start_time;
+        c->rec.launched = true;
         snprintf(c->rec.accel, sizeof(c->rec.accel), "%s", c->h.accel);
         r = vm_save(c->env, &c->rec, err);
         if (r >= 0)

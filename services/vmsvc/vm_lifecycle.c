@@ -13,6 +13,7 @@
 #include "agent/agent_client.h"
 #include "disk/disk.h"
 #include "ext4.h"
+#include "fault/fault.h"
 #include "identity.h"
 #include "log/log.h"
 #include "reconcile.h"
@@ -122,6 +123,7 @@ static int step_network(void *ctx, struct bg_error *err)
         if (r < 0)
                 return r;
         run->have_lease = true;
+        fault_point(run->fresh ? "vm.create.leased" : "vm.start.leased");
         r = d->acquire_tap(d->ud, run->rec.name, run->rec.tap, err);
         if (r < 0)
                 return r;
@@ -140,8 +142,10 @@ static int undo_network(void *ctx, struct bg_error *err)
                 if (r == 0)
                         run->rec.tap[0] = '\0';
         }
-        /* A VM that never came to exist gives its address back too. */
-        if (run->fresh && run->have_lease) {
+        /* A VM that never came to exist gives its address back too, even
+         * when the Lease or AcquireTap answer was lost (netsvc died after
+         * recording it): Release frees the name's lease and taps. */
+        if (run->fresh) {
                 struct bg_error e = {0};
                 int rr = d->release_lease(d->ud, run->rec.name, &e);
                 if (rr < 0 && r == 0) {
@@ -213,8 +217,11 @@ static int step_boot(void *ctx, struct bg_error *err)
         int r = run->drv->launch(&run->spec, &run->h, err);
         if (r < 0)
                 return r;
+        /* The VMM runs; its pid is not in the row yet. */
+        fault_point(run->fresh ? "vm.create.launched" : "vm.start.launched");
         run->rec.pid = run->h.pid;
         run->rec.pid_start = run->h.start_time;
+        run->rec.launched = true;
         snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
         return vm_save(run->env, &run->rec, err);
 }
@@ -290,8 +297,13 @@ static int run_steps(struct vm_env *env, const char *id, bool fresh, bool boot, 
                               run_progress, run->cancel, NULL, err);
         if (r >= 0 && !boot) {
                 run->rec.state = VM_STOPPED;
+                /* Complete, though never launched: reconcile must treat it
+                 * as a made VM (kept), not as a create cut short (undone). */
+                run->rec.launched = true;
                 r = vm_save(env, &run->rec, err);
         }
+        if (r >= 0)
+                fault_point(fresh ? "vm.create.done" : "vm.start.done");
         if (r < 0) {
                 run->rec.state = VM_ERROR;
                 snprintf(run->rec.error, sizeof(run->rec.error), "%s", err->msg);
@@ -402,6 +414,7 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         }
         r.state = VM_STOPPING;
         vm_save(env, &r, err);
+        fault_point("vm.stop.stopping");
 
         /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
         struct agent_conn *c = NULL;
@@ -427,6 +440,8 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
                 if (x < 0)
                         return x;
         }
+        /* The VMM is gone; its tap and the row say otherwise yet. */
+        fault_point("vm.stop.gone");
         finish_stopped(env, &r, err);
         return 0;
 }
@@ -474,26 +489,32 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                         return x;
                 reap(h.pid);
         }
+        fault_point("vm.delete.killed");
         const struct vm_deps *d = env->deps;
         if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)
                 return x;
         r.tap[0] = '\0';
+        fault_point("vm.delete.tap");
         x = d->release_lease(d->ud, r.name, err);
         if (x < 0 && x != -ENOENT)
                 return x;
+        fault_point("vm.delete.lease");
         if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
                 d->jail_clean(d->ud, &spec);
-        x = rm_rf(spec.dir, err);
-        if (x < 0)
-                return x;
+        /* The row goes before the directory: a vmsvc killed in between
+         * leaves a directory no row names, which its next start removes
+         * (reconcile), never a row whose disks are gone. */
         pthread_mutex_lock(env->mu);
         x = vm_store_delete(env->db, r.id, err);
         pthread_mutex_unlock(env->mu);
-        if (x >= 0 && d->forget_workspaces)
+        if (x < 0)
+                return x;
+        fault_point("vm.delete.row");
+        if (d->forget_workspaces)
                 d->forget_workspaces(d->ud, r.id);
-        if (x >= 0 && env->changed)
+        if (env->changed)
                 env->changed(env->changed_ud);
-        return x;
+        return rm_rf(spec.dir, err);
 }
 
 /* pause (true) or resume (false) a VM's vCPUs. */

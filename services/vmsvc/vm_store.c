@@ -86,12 +86,14 @@ const struct store_migration vm_store_migrations[] = {
         "  value TEXT NOT NULL,"
         "  PRIMARY KEY (vm_id, key)"
         ");"},
+    /* v5: whether a VMM was ever started for the VM; rows from before were. */
+    {5, "ALTER TABLE vms ADD COLUMN launched INTEGER NOT NULL DEFAULT 1;"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
 #define COLS                                                                                       \
         "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
-        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id"
+        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id, launched"
 
 static int db_err(sqlite3 *db, int rc, struct bg_error *err, const char *what)
 {
@@ -120,6 +122,7 @@ static void bind_all(sqlite3_stmt *st, const struct vm_record *r)
         sqlite3_bind_int64(st, 18, r->created_unix_ms);
         sqlite3_bind_int64(st, 19, r->updated_unix_ms);
         sqlite3_bind_text(st, 20, r->template_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 21, r->launched ? 1 : 0);
 }
 
 static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
@@ -152,6 +155,7 @@ static void read_row(sqlite3_stmt *st, struct vm_record *r)
         r->created_unix_ms = sqlite3_column_int64(st, 17);
         r->updated_unix_ms = sqlite3_column_int64(st, 18);
         copy_col(st, 19, r->template_id, sizeof(r->template_id));
+        r->launched = sqlite3_column_int(st, 20) != 0;
 }
 
 int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
@@ -159,7 +163,7 @@ int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(db,
                                     "INSERT INTO vms (" COLS ") VALUES "
-                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                     -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare insert");
@@ -180,7 +184,7 @@ int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
             "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
             "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
             "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-            "updated_unix_ms=?19, template_id=?20 WHERE id=?1",
+            "updated_unix_ms=?19, template_id=?20, launched=?21 WHERE id=?1",
             -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return db_err(db, rc, err, "prepare update");

@@ -43,6 +43,9 @@ struct vm_record {
         uint64_t pid_start;
         char host_key[256];
         char template_id[33]; /* the template it was cloned from; "" = booted cold */
+        bool launched;        /* a VMM was started for it at least once: false while
+                                 its create has not got that far (reconcile undoes
+                                 such a create whole) */
         int64_t created_unix_ms;
         int64_t updated_unix_ms;
 };

@@ -268,9 +268,9 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         struct reconcile_result res;
         if ((r = vm_reconcile(v->d->db, e->vms_dir, vmsvc_driver_for, &net, &res, err)) < 0)
                 return r;
-        log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu half-made clones undone, "
-                 "%zu left alone",
-                 res.adopted, res.stopped, res.undone, res.failed);
+        log_info("reconciled VMs: %zu adopted, %zu found stopped, %zu half-made undone, "
+                 "%zu orphan directories removed, %zu left alone",
+                 res.adopted, res.stopped, res.undone, res.orphans, res.failed);
         v->tpl = (struct tpl_env){
             .vm = e,
             .ops = v->ops,

@@ -1,4 +1,5 @@
 #include "workspacesvc.h"
+#include "fault/fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -671,6 +672,7 @@ static int workspace_write_disk(struct workspacesvc *v, const Banger__V1__WriteW
         uint64_t t0 = now_mono_msec();
         r = ws_write_work_disk(&job, &warn, &stats, err);
         stats.ms = now_mono_msec() - t0;
+        fault_point("workspace.workdisk.written"); /* written, not answered */
         if (r >= 0 && have_repo) {
                 log_info("workspace %s written into the work disk of %s (%s): %llu entries, %llu "
                          "bytes in %llu ms",

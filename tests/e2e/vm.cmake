@@ -26,3 +26,9 @@ banger_add_script_test(e2e_smoke
 banger_add_script_test(e2e_exec
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_exec.sh
   LABELS e2e root TIMEOUT 1500)
+# Chaos: every service SIGKILLed at each stage of vm create/start/stop/delete
+# (BANGER_FAULT fault points) and at random moments; nothing may leak and no
+# running VM may be lost (tests/e2e/leakcheck.sh).
+banger_add_script_test(e2e_chaos
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_chaos.sh
+  LABELS e2e root TIMEOUT 900)

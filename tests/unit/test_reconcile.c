@@ -2,7 +2,10 @@
  * live VMs are adopted (paused ones stay paused, as the VMM says), dead ones
  * stopped (error when they died starting) with their tap returned, unknown
  * states left alone, and a clone caught half-way is undone whole (killed,
- * tap and lease given back, directory and row removed). */
+ * tap and lease given back, directory and row removed). A cold create cut
+ * before its VMM ever ran is undone (lease and taps given back by name,
+ * directory removed) and its row left in error; a directory no row names
+ * (a delete cut short) is removed. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -86,7 +89,8 @@ static int fake_release_lease(void *ud, const char *vm, struct bg_error *err)
 static void add_clone(sqlite3 *db, const char *id, const char *name, enum vm_state st,
                       const char *tap, const char *vmm, const char *tpl)
 {
-        struct vm_record r = {.state = st, .vcpu = 1, .memory_mib = 512, .pid = 99};
+        struct vm_record r = {
+            .state = st, .vcpu = 1, .memory_mib = 512, .pid = 99, .launched = true};
         snprintf(r.id, sizeof(r.id), "%s", id);
         snprintf(r.name, sizeof(r.name), "%s", name);
         snprintf(r.tap, sizeof(r.tap), "%s", tap);
@@ -99,11 +103,25 @@ static void add_clone(sqlite3 *db, const char *id, const char *name, enum vm_sta
 static void add(sqlite3 *db, const char *id, const char *name, enum vm_state st, const char *tap,
                 const char *vmm)
 {
-        struct vm_record r = {.state = st, .vcpu = 1, .memory_mib = 512, .pid = 99};
+        struct vm_record r = {
+            .state = st, .vcpu = 1, .memory_mib = 512, .pid = 99, .launched = true};
         snprintf(r.id, sizeof(r.id), "%s", id);
         snprintf(r.name, sizeof(r.name), "%s", name);
         snprintf(r.tap, sizeof(r.tap), "%s", tap);
         snprintf(r.vmm, sizeof(r.vmm), "%s", vmm);
+        struct bg_error err = {0};
+        assert_int_equal(vm_store_insert(db, &r, &err), 0);
+}
+
+/* A row whose create has not launched a VMM yet. */
+static void add_new(sqlite3 *db, const char *id, const char *name, enum vm_state st,
+                    const char *tap)
+{
+        struct vm_record r = {.state = st, .vcpu = 1, .memory_mib = 512};
+        snprintf(r.id, sizeof(r.id), "%s", id);
+        snprintf(r.name, sizeof(r.name), "%s", name);
+        snprintf(r.tap, sizeof(r.tap), "%s", tap);
+        snprintf(r.vmm, sizeof(r.vmm), "fake");
         struct bg_error err = {0};
         assert_int_equal(vm_store_insert(db, &r, &err), 0);
 }
@@ -136,15 +154,26 @@ static void test_reconcile(void **state)
         add_clone(db, "c9c9c9c9", "half", VM_STARTING, "bgt9", "fake", "feedfeed"); /* alive */
         add_clone(db, "dadadada", "half-dead", VM_STARTING, "", "fake", "feedfeed");
         add_clone(db, "ebebebeb", "clone-ok", VM_RUNNING, "bgtb", "fake", "feedfeed");
-        char cdir[256];
+        add_new(db, "fa0fa0fa", "new-cut", VM_STARTING, "bgtc"); /* died in "disks" */
+        add_new(db, "fb1fb1fb", "new-row", VM_CREATED, "");      /* died before "reserve" */
+        add_new(db, "fc2fc2fc", "new-failed", VM_ERROR, "");     /* a failed create */
+        add_new(db, "fd3fd3fd", "new-alive", VM_STARTING, "bgtd"); /* died once launched */
+        char cdir[256], ndir[256], orphan[256], other[256];
         snprintf(cdir, sizeof(cdir), "%s/vms/c9c9c9c9", dir);
         assert_int_equal(mkdir_p(cdir, 0700), 0);
+        snprintf(ndir, sizeof(ndir), "%s/vms/fa0fa0fa", dir);
+        assert_int_equal(mkdir_p(ndir, 0700), 0);
+        snprintf(orphan, sizeof(orphan), "%s/vms/0123456789abcdef0123456789abcdef", dir);
+        assert_int_equal(mkdir_p(orphan, 0700), 0);
+        snprintf(other, sizeof(other), "%s/vms/not-a-vm", dir);
+        assert_int_equal(mkdir_p(other, 0700), 0);
         alive_ids[0] = "a1a1a1a1";
         alive_ids[1] = "e5e5e5e5";
         alive_ids[2] = "a7a7a7a7";
         alive_ids[3] = "b8b8b8b8";
         alive_ids[4] = "c9c9c9c9";
         alive_ids[5] = "ebebebeb";
+        alive_ids[6] = "fd3fd3fd";
         broken_id = "f6f6f6f6";
         paused_id = "a7a7a7a7";
 
@@ -152,10 +181,11 @@ static void test_reconcile(void **state)
                                  .release_lease = fake_release_lease};
         struct reconcile_result res;
         assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
-        assert_int_equal(res.adopted, 5);
+        assert_int_equal(res.adopted, 6);
         assert_int_equal(res.stopped, 2);
-        assert_int_equal(res.undone, 2);
+        assert_int_equal(res.undone, 4);
         assert_int_equal(res.failed, 1);
+        assert_int_equal(res.orphans, 1);
 
         struct vm_record r = get(db, "alive");
         assert_int_equal(r.state, VM_RUNNING);
@@ -190,15 +220,37 @@ static void test_reconcile(void **state)
         assert_int_equal(vm_store_resolve(db, "half-dead", &gone, &err), -ENOENT);
         assert_string_equal(killed, "4004");
         assert_int_equal(access(cdir, F_OK), -1);
-        assert_string_equal(leases, "half,half-dead");
+        assert_string_equal(leases, "half,half-dead,new-cut,new-row");
+
+        /* Creates cut before their VMM ran: undone, the row in error. */
+        r = get(db, "new-cut");
+        assert_int_equal(r.state, VM_ERROR);
+        assert_non_null(strstr(r.error, "undone"));
+        assert_string_equal(r.tap, "");
+        assert_int_equal(access(ndir, F_OK), -1);
+        assert_int_equal(get(db, "new-row").state, VM_ERROR);
+        r = get(db, "new-failed");
+        assert_int_equal(r.state, VM_ERROR);
+        assert_null(strstr(r.error, "undone"));
+        /* Launched: adopted, and known to have been launched from now on. */
+        r = get(db, "new-alive");
+        assert_int_equal(r.state, VM_RUNNING);
+        assert_true(r.launched);
+        /* A VM id's directory without a row goes; anything else stays. */
+        assert_int_equal(access(orphan, F_OK), -1);
+        assert_int_equal(access(other, F_OK), 0);
 
         assert_string_equal(released, "bgt2,bgt3,bgt9");
 
         /* a second pass changes nothing and releases nothing more */
         released[0] = '\0';
+        leases[0] = '\0';
         assert_int_equal(vm_reconcile(db, vms, driver_for, &net, &res, &err), 0);
         assert_int_equal(res.stopped, 0);
+        assert_int_equal(res.undone, 0);
+        assert_int_equal(res.orphans, 0);
         assert_string_equal(released, "");
+        assert_string_equal(leases, "");
         store_close(db);
 }
 
