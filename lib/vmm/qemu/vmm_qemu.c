@@ -348,9 +348,7 @@ static uint32_t host_tsc_khz(void)
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC_RAW, &a);
         uint64_t t0 = __rdtsc();
-        struct timespec d = {.tv_nsec = 20 * 1000 * 1000};
-        while (nanosleep(&d, &d) < 0 && errno == EINTR)
-                ;
+        sleep_msec(20);
         clock_gettime(CLOCK_MONOTONIC_RAW, &b);
         uint64_t t1 = __rdtsc();
         uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)b.tv_nsec -
@@ -452,7 +450,7 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, uint64_t start_time,
                         *err = qerr;
                         return r;
                 }
-                usleep(20000);
+                sleep_msec(20);
         }
 }
 
@@ -489,7 +487,7 @@ static int wait_migration(struct qmp *q, uint64_t timeout_ms, struct bg_error *e
                         return bg_error_set(err, ETIMEDOUT,
                                             "migration not done after %" PRIu64 " s (status %s)",
                                             timeout_ms / 1000, status ? status : "none");
-                usleep(delay * 1000);
+                sleep_msec(delay);
         }
 }
 
