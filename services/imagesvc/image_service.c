@@ -816,20 +816,19 @@ int imagesvc_image_get_op(struct imagesvc *v, const Banger__V1__GetOperationRequ
                           Banger__V1__Operation *out, const struct rpc_call *call,
                           struct bg_error *err)
 {
-        return ops_fill(v->images->ops, in->id, out, err);
+        return ops_rpc_get(v->images->ops, in, out, err);
 }
 
 int imagesvc_image_cancel_op(struct imagesvc *v, const Banger__V1__CancelOperationRequest *in,
                              Banger__V1__Operation *out, const struct rpc_call *call,
                              struct bg_error *err)
 {
-        int r = ops_cancel(v->images->ops, in->id, err);
-        return r < 0 ? r : ops_fill(v->images->ops, in->id, out, err);
+        return ops_rpc_cancel(v->images->ops, in, out, err);
 }
 
 int imagesvc_image_list_ops(struct imagesvc *v, const Banger__V1__ListOperationsRequest *in,
                             Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
                             struct bg_error *err)
 {
-        return ops_list(v->images->ops, in->include_done, out, err);
+        return ops_rpc_list(v->images->ops, in, out, err);
 }

@@ -526,22 +526,21 @@ static int vm_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *i
                        Banger__V1__Operation *out, const struct rpc_call *call,
                        struct bg_error *err)
 {
-        return ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_get(v->ops, in, out, err);
 }
 
 static int vm_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
                           Banger__V1__Operation *out, const struct rpc_call *call,
                           struct bg_error *err)
 {
-        int r = ops_cancel(v->ops, in->id, err);
-        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_cancel(v->ops, in, out, err);
 }
 
 static int vm_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
                          Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
                          struct bg_error *err)
 {
-        return ops_list(v->ops, in->include_done, out, err);
+        return ops_rpc_list(v->ops, in, out, err);
 }
 
 const struct rpc_method_impl vmsvc_vm_methods[] = {
