@@ -60,16 +60,20 @@ int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d
                         *ret_downloaded = false;
                 return 0;
         }
-        /* Written beside its final name and renamed there once its digest
-         * checks: a reader never sees part of a blob. */
-        _cleanup_(atomic_file_abort) struct atomic_file f = ATOMIC_FILE_INIT;
-        r = atomic_file_open(path, &f, err);
-        if (r < 0)
-                return r;
-        _cleanup_(oci_hasher_freep) struct oci_hasher *hs = oci_hasher_new();
-        if (!hs)
+        _cleanup_free_ char *tmp = NULL;
+        if (asprintf(&tmp, "%s/blobs/sha256/.tmp-%s.%d.%lx", c->opts->cache_dir, d->digest + 7,
+                     (int)getpid(), (unsigned long)pthread_self()) < 0)
                 return -ENOMEM;
-        struct oci_sink s = {.fd = f.fd,
+        _cleanup_close_ int fd =
+            open(tmp, O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create '%s'", tmp);
+        _cleanup_(oci_hasher_freep) struct oci_hasher *hs = oci_hasher_new();
+        if (!hs) {
+                unlink(tmp);
+                return -ENOMEM;
+        }
+        struct oci_sink s = {.fd = fd,
                              .hasher = hs,
                              .expected = d->size,
                              .layer = layer,
@@ -91,10 +95,14 @@ int oci_blob_fetch(struct oci_client *c, CURL *h, const struct oci_descriptor *d
                         r = bg_error_set(err, EBADMSG, "blob %s does not match its digest (got %s)",
                                          d->digest, got);
         }
-        if (r >= 0)
-                r = atomic_file_commit(&f, 0644, err);
-        if (r < 0)
+        if (r >= 0 && fdatasync(fd) < 0)
+                r = bg_error_errno(err, -errno, "sync '%s'", tmp);
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = bg_error_errno(err, -errno, "rename '%s'", tmp);
+        if (r < 0) {
+                unlink(tmp);
                 return r;
+        }
         oci_stats_add(c, 0, 1, 0, 0);
         oci_report(c, layer, d->digest, d->size, d->size);
         *ret_path = TAKE_PTR(path);
