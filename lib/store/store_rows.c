@@ -181,10 +181,9 @@ int store_rows_resolve(sqlite3 *db, const struct store_table *t, const char *ref
                 return bg_error_set(err, ENOENT, "no %s named '%s' and no %s id starts with it",
                                     t->noun, ref, t->noun);
         if (n > 1)
-                return bg_error_set(err, EINVAL,
-                                    "'%s' matches several %s (%s, %s%s); give more of the id", ref,
-                                    t->nouns, t->name(found), t->name(found + t->size),
-                                    n > 2 ? ", …" : "");
+                return bg_error_set(
+                    err, EINVAL, "'%s' matches several %s (%s, %s%s); give more of the id", ref,
+                    t->nouns, t->name(found), t->name(found + t->size), n > 2 ? ", …" : "");
         memcpy(ret, found, t->size);
         return 0;
 }
