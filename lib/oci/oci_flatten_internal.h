@@ -20,6 +20,7 @@
 #define SYMLINK_MAX 4095
 #define XATTR_VALUE_MAX (64u << 10)
 #define READ_CHUNK (256u << 10)
+#define CANCEL_POLL_MS 200 /* how often a silent reader looks at the cancel flag */
 #define DATA_CHUNK (1u << 20)
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"

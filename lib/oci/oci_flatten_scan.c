@@ -6,6 +6,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +32,29 @@ la_ssize_t flat_reader_read(struct archive *a, void *ud, const void **out)
                 return -1;
         }
         ssize_t k;
-        do
+        /* A writer may be silent for minutes (mmdebstrap bootstraps before it
+         * writes its tar): wait in slices so a cancel is seen meanwhile. */
+        for (;;) {
+                if (r->opts->cancel) {
+                        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+                        int n = poll(&p, 1, CANCEL_POLL_MS);
+                        if (n < 0 && errno != EINTR) {
+                                r->read_errno = errno;
+                                archive_set_error(a, errno, "poll error");
+                                return -1;
+                        }
+                        if (flat_is_cancelled(r->opts)) {
+                                r->cancelled = true;
+                                archive_set_error(a, ECANCELED, "cancelled");
+                                return -1;
+                        }
+                        if (n <= 0)
+                                continue;
+                }
                 k = read(r->fd, r->buf, sizeof(r->buf));
-        while (k < 0 && errno == EINTR);
+                if (k >= 0 || errno != EINTR)
+                        break;
+        }
         if (k < 0) {
                 r->read_errno = errno;
                 archive_set_error(a, errno, "read error");
