@@ -1,15 +1,13 @@
-/* The parts of the doctor's environment that need nothing but libc. */
+/* The real environment of the doctor: host lookups through lib/util and libc. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kvm.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -17,103 +15,32 @@
 #include <unistd.h>
 
 #include "doctor.h"
-#include "util/timeutil.h"
+#include "util/macro.h"
+#include "util/run.h"
 
-extern char **environ;
-
+/* sbin too: mkfs.ext4 and e2fsck live there and users' PATH often lacks
+ * it. */
 static int real_find_program(void *ud, const char *name, char *path, size_t len)
 {
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return -errno;
-                snprintf(path, len, "%s", name);
-                return 0;
-        }
-        const char *env = getenv("PATH");
-        char dirs[4096];
-        /* sbin too: mkfs.ext4 and e2fsck live there and users' PATH often
-         * lacks it. */
-        snprintf(dirs, sizeof(dirs),
-                 "%s:/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin",
-                 env && env[0] ? env : "");
-        char *save = NULL;
-        for (char *d = strtok_r(dirs, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-                if (d[0] != '/')
-                        continue;
-                char p[PATH_MAX];
-                int n = snprintf(p, sizeof(p), "%s/%s", d, name);
-                if (n < 0 || (size_t)n >= sizeof(p))
-                        continue;
-                struct stat st;
-                if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0) {
-                        snprintf(path, len, "%s", p);
-                        return 0;
-                }
-        }
-        return -ENOENT;
+        return find_program(name, "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin",
+                            path, len);
 }
 
 /* Runs argv with a 10 s limit; output (stdout+stderr) into out. */
 static int real_run(void *ud, const char *const *argv, char *out, size_t len)
 {
-        int pfd[2];
         out[0] = '\0';
-        if (pipe2(pfd, O_CLOEXEC) < 0)
+        _cleanup_close_ int fd = memfd_create("doctor-run", MFD_CLOEXEC);
+        if (fd < 0)
                 return -errno;
-        posix_spawn_file_actions_t fa;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-        posix_spawn_file_actions_adddup2(&fa, pfd[1], 2);
-        char *const envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                              "LC_ALL=C", NULL};
-        pid_t pid;
-        int r = posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        close(pfd[1]);
-        if (r != 0) {
-                close(pfd[0]);
-                return -r;
-        }
-        size_t got = 0;
-        uint64_t deadline = now_mono_msec() + 10000;
-        bool killed = false;
-        for (;;) {
-                uint64_t now = now_mono_msec();
-                if (now >= deadline) {
-                        kill(pid, SIGKILL);
-                        killed = true;
-                        break;
-                }
-                struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-                int k = poll(&p, 1, (int)(deadline - now));
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        continue;
-                char buf[4096];
-                ssize_t n = read(pfd[0], buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                size_t take = (size_t)n;
-                if (got + take >= len)
-                        take = len - 1 - got;
-                memcpy(out + got, buf, take);
-                got += take;
-                out[got] = '\0';
-        }
-        close(pfd[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        if (killed)
-                return -ETIMEDOUT;
-        if (WIFEXITED(status))
-                return WEXITSTATUS(status);
-        return 128 + WTERMSIG(status);
+        static const char *const envp[] = {
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+        const struct bg_run_opts o = {.env = envp, .env_only = true, .timeout_ms = 10000};
+        struct bg_error e = {0};
+        int r = bg_run_wait(argv, BG_RUN_NULL, fd, fd, &o, &e);
+        ssize_t n = pread(fd, out, len - 1, 0);
+        out[n > 0 ? (size_t)n : 0] = '\0';
+        return r;
 }
 
 static int real_kvm_open(void *ud, const char *dev, int *ret_api)

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
@@ -14,6 +13,8 @@
 #include <unistd.h>
 
 #include "paths/paths.h"
+#include "util/fileio.h"
+#include "util/fs.h"
 #include "units.h"
 
 const char *const sysinstall_data_dirs[] = {
@@ -101,7 +102,7 @@ int sysinstall_lookup_owner(const char *owner, uint32_t *ret_uid, uint32_t *ret_
 static int write_atomic(const char *path, const char *data, size_t len, int src_fd, unsigned mode,
                         struct bg_error *err)
 {
-        char dir[PATH_MAX], tmp[PATH_MAX + 32];
+        char dir[PATH_MAX];
         snprintf(dir, sizeof(dir), "%s", path);
         char *slash = strrchr(dir, '/');
         if (slash && slash != dir) {
@@ -110,58 +111,30 @@ static int write_atomic(const char *path, const char *data, size_t len, int src_
                 if (r < 0)
                         return bg_error_errno(err, r, "create directory %s", dir);
         }
-        snprintf(tmp, sizeof(tmp), "%s.banger-new", path);
-        unlink(tmp);
-        _cleanup_close_ int fd =
-            open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "create %s", tmp);
-        int r = 0;
-        if (src_fd >= 0) {
-                char buf[65536];
-                for (;;) {
-                        ssize_t k = read(src_fd, buf, sizeof(buf));
-                        if (k < 0 && errno == EINTR)
-                                continue;
-                        if (k <= 0) {
-                                r = k < 0 ? -errno : 0;
-                                break;
-                        }
-                        for (ssize_t off = 0; off < k;) {
-                                ssize_t w = write(fd, buf + off, (size_t)(k - off));
-                                if (w < 0 && errno == EINTR)
-                                        continue;
-                                if (w < 0) {
-                                        r = -errno;
-                                        break;
-                                }
-                                off += w;
-                        }
-                        if (r < 0)
-                                break;
-                }
-        } else {
-                for (size_t off = 0; off < len && r == 0;) {
-                        ssize_t w = write(fd, data + off, len - off);
-                        if (w < 0 && errno == EINTR)
-                                continue;
-                        if (w < 0)
-                                r = -errno;
-                        else
-                                off += (size_t)w;
-                }
+        _cleanup_(atomic_file_abort) struct atomic_file f = ATOMIC_FILE_INIT;
+        int r = atomic_file_open(path, &f, err);
+        if (r < 0)
+                return r;
+        if (src_fd < 0) {
+                r = loop_write(f.fd, data, len);
+                if (r < 0)
+                        return bg_error_errno(err, r, "write %s", path);
+                return atomic_file_commit(&f, mode, err);
         }
-        if (r == 0 && fchmod(fd, mode) < 0)
-                r = -errno;
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                unlink(tmp);
-                return bg_error_errno(err, r, "write %s", path);
+        char buf[65536];
+        for (;;) {
+                ssize_t k = read(src_fd, buf, sizeof(buf));
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return bg_error_errno(err, -errno, "read the source of %s", path);
+                if (k == 0)
+                        break;
+                r = loop_write(f.fd, buf, (size_t)k);
+                if (r < 0)
+                        return bg_error_errno(err, r, "write %s", path);
         }
-        return 0;
+        return atomic_file_commit(&f, mode, err);
 }
 
 static int copy_binary(const char *src, const char *dst, struct bg_error *err)
@@ -468,45 +441,13 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
         return 0;
 }
 
-struct purge_ctx {
-        dev_t dev;
-};
-
-/* One entry of a purge: children first, then their directory. Nothing is
- * followed (the walk opens directories O_NOFOLLOW, below descriptors of
- * their parents), and a directory on another file system (a mount point)
- * is left with everything in it. */
-static int purge_entry(int dfd, const char *name, const struct stat *st, bool post, void *ud,
-                       struct bg_error *err)
-{
-        const struct purge_ctx *c = ud;
-        bool dir = S_ISDIR(st->st_mode);
-        if (dir && st->st_dev != c->dev)
-                return post ? 0 : FS_WALK_SKIP;
-        if (dir != post)
-                return 0;
-        if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) == 0 || errno == ENOENT)
-                return 0;
-        if (dir && (errno == ENOTEMPTY || errno == EEXIST || errno == EBUSY))
-                return 0; /* holds a mount point: kept */
-        return bg_error_errno(err, -errno, "remove %s", name);
-}
-
-/* rm -rf run as root in directories the owner can write: by descriptors,
- * never following a symlink or crossing a mount. 1 when path was removed,
- * 0 when absent, < 0 on error. */
+/* rm -rf run as root in directories the owner can write: lib/util's
+ * remover, by descriptors, never following a symlink or crossing a mount (a
+ * mount point is kept with what holds it). 1 when path was removed, 0 when
+ * absent, < 0 on error. */
 static int rm_tree(const char *path, struct bg_error *err)
 {
-        struct stat st;
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "stat %s", path);
-        struct purge_ctx c = {.dev = st.st_dev};
-        int r = fs_walk_at(AT_FDCWD, path, purge_entry, &c, err);
-        if (r == -ENOENT) {
-                bg_error_clear(err);
-                return 0;
-        }
-        return r < 0 ? r : 1;
+        return rm_rf_flags(path, RM_RF_KEEP_MOUNTS, err);
 }
 
 /* Removes dir/name when it is a file of root's (not a symlink), by name in
@@ -565,15 +506,28 @@ int sysinstall_remove_legacy(const char *root, size_t *ret_n, struct bg_error *e
         return 0;
 }
 
-static size_t n_empty_removed; /* nftw has no user data */
+/* Removes empty directories, depth first, by descriptors; keeps anything
+ * with content and never enters another file system. */
+struct rmdir_empty_ctx {
+        bool have_dev;
+        dev_t dev;
+        size_t n;
+};
 
-/* Removes empty directories, depth first; keeps anything with content. */
-static int rmdir_empty_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int rmdir_empty_entry(int dfd, const char *name, const struct stat *st, bool post,
+                             void *ud, struct bg_error *err)
 {
-        (void)st;
-        (void)ftw;
-        if (flag == FTW_DP && rmdir(path) == 0)
-                n_empty_removed++;
+        struct rmdir_empty_ctx *c = ud;
+        if (!S_ISDIR(st->st_mode))
+                return 0;
+        if (!c->have_dev) {
+                c->dev = st->st_dev;
+                c->have_dev = true;
+        }
+        if (st->st_dev != c->dev)
+                return FS_WALK_SKIP;
+        if (post && unlinkat(dfd, name, AT_REMOVEDIR) == 0)
+                c->n++;
         return 0;
 }
 
@@ -617,9 +571,10 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
         char share[PATH_MAX];
         snprintf(share, sizeof(share), "%s/share/banger", streq(m.prefix, "/") ? "" : m.prefix);
         if (sysinstall_rooted(root, share, path, sizeof(path)) == 0) {
-                n_empty_removed = 0;
-                nftw(path, rmdir_empty_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-                out.n_dirs += n_empty_removed;
+                struct rmdir_empty_ctx c = {0};
+                struct bg_error ign = {0};
+                (void)fs_walk_at(AT_FDCWD, path, rmdir_empty_entry, &c, &ign);
+                out.n_dirs += c.n;
         }
 
         size_t nk = 0;

@@ -139,8 +139,7 @@ static int load_proc(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int o
         int len = ext2fs_dirent_name_len(de);
         if (de->inode == 0 || len == 0)
                 return 0;
-        if ((len == 1 && de->name[0] == '.') ||
-            (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+        if (ext4i_dirent_is_dot(de))
                 return 0;
         c->r = ext4i_dcache_put(&c->e->dc, dir, de->name, len, de->inode,
                                 ext2fs_dirent_file_type(de), 0);

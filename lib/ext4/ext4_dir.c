@@ -27,11 +27,9 @@ static int count_proc(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int 
                       int blocksize, char *buf, void *priv)
 {
         struct count_ctx *c = priv;
-        int len = ext2fs_dirent_name_len(de);
         if (de->inode == 0 || ext2fs_dirent_file_type(de) != EXT2_FT_DIR)
                 return 0;
-        if ((len == 1 && de->name[0] == '.') ||
-            (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+        if (ext4i_dirent_is_dot(de))
                 return 0;
         c->subdirs++;
         return 0;
@@ -413,8 +411,7 @@ static int list_proc(ext2_ino_t dir, int entry, struct ext2_dir_entry *de, int o
         int len = ext2fs_dirent_name_len(de);
         if (de->inode == 0 || len == 0)
                 return 0;
-        if ((len == 1 && de->name[0] == '.') ||
-            (len == 2 && de->name[0] == '.' && de->name[1] == '.'))
+        if (ext4i_dirent_is_dot(de))
                 return 0;
         if (c->n == c->cap) {
                 size_t cap = c->cap ? c->cap * 2 : 16;

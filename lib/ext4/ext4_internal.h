@@ -157,6 +157,14 @@ int ext4i_set_meta(struct ext4_fs *e, ext2_ino_t ino, uint32_t type, const struc
 
 /* ---- ext4_dir.c: directory entries ---- */
 
+/* "." or "..": the entries a directory walk passes over. */
+static inline bool ext4i_dirent_is_dot(const struct ext2_dir_entry *de)
+{
+        int len = ext2fs_dirent_name_len(de);
+        return (len == 1 && de->name[0] == '.') ||
+               (len == 2 && de->name[0] == '.' && de->name[1] == '.');
+}
+
 /* Whether entry (ino, ftype) is a directory; reads the inode when the entry
  * has no file type. */
 int ext4i_is_dir_entry(struct ext4_fs *e, ext2_ino_t ino, int ftype, bool *ret,

@@ -47,14 +47,19 @@ static int create_dir(struct ext4_fs *e, const struct ext4i_target *t, const str
         return ext4i_install(e, t, ino, EXT2_FT_DIR, path, err);
 }
 
+/* The image must be writable; then what path names (ext4i_resolve_target). */
+static int writable_target(struct ext4_fs *e, const char *path, struct ext4i_target *t,
+                           struct bg_error *err)
+{
+        int r = ext4i_check_writable(e, err);
+        return r < 0 ? r : ext4i_resolve_target(e, path, t, err);
+}
+
 int ext4_mkdir(struct ext4_fs *e, const char *path, const struct ext4_meta *meta,
                struct bg_error *err)
 {
-        int r = ext4i_check_writable(e, err);
-        if (r < 0)
-                return r;
         struct ext4i_target t;
-        r = ext4i_resolve_target(e, path, &t, err);
+        int r = writable_target(e, path, &t, err);
         if (r < 0)
                 return r;
         if (t.ino && t.isdir)
@@ -221,11 +226,8 @@ int ext4_link_inode(struct ext4_fs *e, const char *path, uint32_t ino, struct bg
 
 int ext4_hardlink(struct ext4_fs *e, const char *path, const char *target, struct bg_error *err)
 {
-        int r = ext4i_check_writable(e, err);
-        if (r < 0)
-                return r;
         struct ext4i_target tt;
-        r = ext4i_resolve_target(e, target, &tt, err);
+        int r = writable_target(e, target, &tt, err);
         if (r < 0)
                 return r;
         if (!tt.ino)
@@ -239,11 +241,8 @@ int ext4_hardlink(struct ext4_fs *e, const char *path, const char *target, struc
 
 int ext4_unlink(struct ext4_fs *e, const char *path, struct bg_error *err)
 {
-        int r = ext4i_check_writable(e, err);
-        if (r < 0)
-                return r;
         struct ext4i_target t;
-        r = ext4i_resolve_target(e, path, &t, err);
+        int r = writable_target(e, path, &t, err);
         if (r < 0)
                 return r;
         if (!t.ino)
@@ -255,11 +254,8 @@ int ext4_unlink(struct ext4_fs *e, const char *path, struct bg_error *err)
 
 int ext4_remove_tree(struct ext4_fs *e, const char *path, struct bg_error *err)
 {
-        int r = ext4i_check_writable(e, err);
-        if (r < 0)
-                return r;
         struct ext4i_target t;
-        r = ext4i_resolve_target(e, path, &t, err);
+        int r = writable_target(e, path, &t, err);
         if (r < 0)
                 return r;
         if (!t.name)

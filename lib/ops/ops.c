@@ -586,3 +586,33 @@ int ops_start_fill(struct ops_registry *r, const struct ops_start *s, Banger__V1
         int rc = ops_start(r, s, id, NULL, err);
         return rc < 0 ? rc : ops_fill(r, id, out, err);
 }
+
+static int check_op_id(const char *id, struct bg_error *err)
+{
+        if (!id || strlen(id) != OPS_ID_LEN || strspn(id, "0123456789abcdef") != OPS_ID_LEN)
+                return bg_error_set(err, EINVAL, "operation id '%.40s' is not %d hex digits",
+                                    id ? id : "", OPS_ID_LEN);
+        return 0;
+}
+
+int ops_rpc_get(struct ops_registry *r, const Banger__V1__GetOperationRequest *in,
+                Banger__V1__Operation *out, struct bg_error *err)
+{
+        int rc = check_op_id(in->id, err);
+        return rc < 0 ? rc : ops_fill(r, in->id, out, err);
+}
+
+int ops_rpc_cancel(struct ops_registry *r, const Banger__V1__CancelOperationRequest *in,
+                   Banger__V1__Operation *out, struct bg_error *err)
+{
+        int rc = check_op_id(in->id, err);
+        if (rc >= 0)
+                rc = ops_cancel(r, in->id, err);
+        return rc < 0 ? rc : ops_fill(r, in->id, out, err);
+}
+
+int ops_rpc_list(struct ops_registry *r, const Banger__V1__ListOperationsRequest *in,
+                 Banger__V1__ListOperationsResponse *out, struct bg_error *err)
+{
+        return ops_list(r, in->include_done, out, err);
+}

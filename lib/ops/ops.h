@@ -89,6 +89,17 @@ int ops_cancel(struct ops_registry *r, const char *id, struct bg_error *err);
 int ops_list(struct ops_registry *r, bool include_done, Banger__V1__ListOperationsResponse *out,
              struct bg_error *err);
 
+/* The three operation methods every service with a registry serves
+ * (GetOperation, CancelOperation, ListOperations), the same everywhere: the
+ * handler passes its registry and the request. The id is checked first
+ * (OPS_ID_LEN lower-case hex: -EINVAL otherwise). */
+int ops_rpc_get(struct ops_registry *r, const Banger__V1__GetOperationRequest *in,
+                Banger__V1__Operation *out, struct bg_error *err);
+int ops_rpc_cancel(struct ops_registry *r, const Banger__V1__CancelOperationRequest *in,
+                   Banger__V1__Operation *out, struct bg_error *err);
+int ops_rpc_list(struct ops_registry *r, const Banger__V1__ListOperationsRequest *in,
+                 Banger__V1__ListOperationsResponse *out, struct bg_error *err);
+
 /* Wait until the operation is done or timeout_ms passes. Returns 1 done, 0
  * timed out, -ENOENT unknown. */
 int ops_wait(struct ops_registry *r, const char *id, uint64_t timeout_ms);

@@ -57,27 +57,54 @@ int fs_walk_at(int dfd, const char *name, fs_walk_fn fn, void *userdata, struct 
         return walk_at(dfd, name, 0, fn, userdata, err);
 }
 
+struct rm_ctx {
+        unsigned flags;
+        bool have_dev;
+        dev_t dev; /* the file system of the top */
+};
+
 static int rm_entry(int dfd, const char *name, const struct stat *st, bool post, void *userdata,
                     struct bg_error *err)
 {
+        struct rm_ctx *c = userdata;
         bool dir = S_ISDIR(st->st_mode);
+        if (!c->have_dev) {
+                c->dev = st->st_dev;
+                c->have_dev = true;
+        }
+        if (dir && st->st_dev != c->dev) {
+                /* A mount point: never entered, never removed. */
+                if (c->flags & RM_RF_KEEP_MOUNTS)
+                        return FS_WALK_SKIP;
+                return bg_error_set(err, EBUSY, "remove %s: a mount point, not entered", name);
+        }
         if (dir != post)
                 return 0; /* a directory goes after its children */
-        if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
-                return bg_error_errno(err, -errno, "remove %s", name);
-        return 0;
+        if (unlinkat(dfd, name, dir ? AT_REMOVEDIR : 0) == 0 || errno == ENOENT)
+                return 0;
+        if (dir && (c->flags & RM_RF_KEEP_MOUNTS) &&
+            (errno == ENOTEMPTY || errno == EEXIST || errno == EBUSY))
+                return 0; /* holds a mount point: kept */
+        return bg_error_errno(err, -errno, "remove %s", name);
 }
 
-int rm_rf(const char *path, struct bg_error *err)
+int rm_rf_flags(const char *path, unsigned flags, struct bg_error *err)
 {
         /* Only path itself missing makes the walk fail with -ENOENT (entries
          * below that vanish are skipped, and so are their removals). */
-        int r = fs_walk_at(AT_FDCWD, path, rm_entry, NULL, err);
+        struct rm_ctx c = {.flags = flags};
+        int r = fs_walk_at(AT_FDCWD, path, rm_entry, &c, err);
         if (r == -ENOENT) {
                 bg_error_clear(err);
                 return 0;
         }
-        return r;
+        return r < 0 ? r : 1;
+}
+
+int rm_rf(const char *path, struct bg_error *err)
+{
+        int r = rm_rf_flags(path, 0, err);
+        return r < 0 ? r : 0;
 }
 
 int mkdir_p(const char *path, unsigned mode)

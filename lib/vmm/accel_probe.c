@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 #include "vmm/qemu/qemu_machine.h"
@@ -158,7 +159,7 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
         int usable = -1, status = 0;
         bool exited = false;
         while (usable < 0) {
-                usleep(50000);
+                sleep_msec(50);
                 uint64_t el = now_mono_msec() - t0;
                 if (waitpid(pid, &status, WNOHANG) == pid)
                         exited = true;
@@ -264,15 +265,13 @@ static int cache_read(const char *path, const char *key, enum vmm_accel *ret, ch
 
 static void cache_write(const char *path, const char *key, enum vmm_accel accel, const char *why)
 {
-        char tmp[4200];
-        snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-        _cleanup_fclose_ FILE *f = fopen(tmp, "we");
-        if (!f)
+        _cleanup_free_ char *text = NULL;
+        int n = asprintf(&text, "%s\n%s\n%s\n%s\n", CACHE_MAGIC, key,
+                         accel == VMM_ACCEL_KVM ? "kvm" : "tcg", why);
+        if (n < 0)
                 return;
-        fprintf(f, "%s\n%s\n%s\n%s\n", CACHE_MAGIC, key, accel == VMM_ACCEL_KVM ? "kvm" : "tcg",
-                why);
-        if (fflush(f) != 0 || fsync(fileno(f)) < 0 || rename(tmp, path) < 0)
-                (void)unlink(tmp);
+        struct bg_error ign = {0};
+        (void)write_file_atomic(path, text, (size_t)n, 0644, &ign);
 }
 
 int accel_probe(const char *qemu, const char *bzimage, const char *initrd, const char *cache_dir,

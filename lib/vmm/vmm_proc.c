@@ -18,35 +18,12 @@
 
 #include "util/macro.h"
 #include "util/pidfile.h"
+#include "util/run.h"
 #include "util/timeutil.h"
 
 int vmm_find_binary(const char *name, char *buf, size_t len)
 {
-        if (!name || !*name)
-                return -ENOENT;
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return -errno;
-                return snprintf(buf, len, "%s", name) >= (int)len ? -ENAMETOOLONG : 0;
-        }
-        const char *path = getenv("PATH");
-        if (!path || !*path)
-                path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-        for (const char *p = path; *p;) {
-                size_t n = strcspn(p, ":");
-                char cand[PATH_MAX];
-                if (n > 0 &&
-                    snprintf(cand, sizeof(cand), "%.*s/%s", (int)n, p, name) < (int)sizeof(cand)) {
-                        struct stat st;
-                        if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0)
-                                return snprintf(buf, len, "%s", cand) >= (int)len ? -ENAMETOOLONG
-                                                                                  : 0;
-                }
-                p += n;
-                if (*p == ':')
-                        p++;
-        }
-        return -ENOENT;
+        return find_program(name, VMM_BINARY_EXTRA_DIRS, buf, len);
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawn_file_actions_t *, posix_spawn_file_actions_destroy);
@@ -150,7 +127,7 @@ int vmm_proc_kill(pid_t pid, uint64_t start_time, uint64_t timeout_ms, bool reap
                 } else {
                         if (gone(pid, start_time))
                                 break;
-                        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+                        sleep_msec(10);
                 }
                 if (now_mono_msec() >= deadline) {
                         if (!gone(pid, start_time))

@@ -11,9 +11,12 @@
 
 #include "util/error.h"
 
-/* Resolves a binary name through $PATH (a name with '/' is taken as is)
- * into a path that exists and is executable. -ENOENT when there is none,
- * -ENAMETOOLONG when it does not fit buf. */
+/* Resolves a binary name with lib/util's find_program: a name with '/' is
+ * taken as is, else the absolute directories of $PATH, then the sbin
+ * directories below (a user's PATH often lacks them), into a regular file
+ * we may execute. -ENOENT when there is none, -ENAMETOOLONG when it does
+ * not fit buf. */
+#define VMM_BINARY_EXTRA_DIRS "/usr/local/sbin:/usr/sbin:/sbin"
 int vmm_find_binary(const char *name, char *buf, size_t len);
 
 /* Starts argv[0] (a path) detached: its own session, stdin from /dev/null,

@@ -1,5 +1,6 @@
-/* Shared between the files of the image store (image_service.c: store, show,
- * list, delete, golden build; image_pull.c: registry pull and cache). */
+/* Shared between the files of the image store (image_service.c: store,
+ * publish, show, list, delete; image_build.c: golden build and guest files;
+ * image_pull.c: registry pull and cache). */
 #pragma once
 
 #include <limits.h>

@@ -488,14 +488,6 @@ static int check_abs_path(const char *what, const char *p, bool dir, struct bg_e
         return 0;
 }
 
-static int check_op_id(const char *id, struct bg_error *err)
-{
-        if (!id || strlen(id) != OPS_ID_LEN || strspn(id, "0123456789abcdef") != OPS_ID_LEN)
-                return bg_error_set(err, EINVAL, "operation id '%.40s' is not %d hex digits",
-                                    id ? id : "", OPS_ID_LEN);
-        return 0;
-}
-
 static int check_exists(struct kernelsvc *ks, const char *name, struct bg_error *err)
 {
         pthread_mutex_lock(&ks->db_lock);
@@ -593,31 +585,24 @@ int kernelsvc_get_operation(struct imagesvc *v, const Banger__V1__GetOperationRe
                             Banger__V1__Operation *out, const struct rpc_call *call,
                             struct bg_error *err)
 {
-        int r = check_op_id(in->id, err);
-        if (r < 0)
-                return r;
-        return ops_fill(v->kernels->ops, in->id, out, err);
+        return ops_rpc_get(v->kernels->ops, in, out, err);
 }
 
 int kernelsvc_cancel_operation(struct imagesvc *v, const Banger__V1__CancelOperationRequest *in,
                                Banger__V1__Operation *out, const struct rpc_call *call,
                                struct bg_error *err)
 {
-        int r = check_op_id(in->id, err);
-        if (r < 0)
-                return r;
-        r = ops_cancel(v->kernels->ops, in->id, err);
-        if (r < 0)
-                return r;
-        log_info("operation %s: cancel requested", in->id);
-        return ops_fill(v->kernels->ops, in->id, out, err);
+        int r = ops_rpc_cancel(v->kernels->ops, in, out, err);
+        if (r >= 0)
+                log_info("operation %s: cancel requested", in->id);
+        return r;
 }
 
 int kernelsvc_list_operations(struct imagesvc *v, const Banger__V1__ListOperationsRequest *in,
                               Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
                               struct bg_error *err)
 {
-        return ops_list(v->kernels->ops, in->include_done, out, err);
+        return ops_rpc_list(v->kernels->ops, in, out, err);
 }
 
 int kernelsvc_list(struct imagesvc *v, const Banger__V1__ListKernelsRequest *in,

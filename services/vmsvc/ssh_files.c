@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
 #include "util/macro.h"
 
 /* "ssh-ed25519 AAAA… comment" -> the first two fields; false when the line
@@ -37,38 +38,10 @@ static bool key_fields(const char *line, char *buf, size_t len)
 static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
                         struct bg_error *err)
 {
-        char path[4096], tmp[4200];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, name);
-        int fd = mkostemp(tmp, O_CLOEXEC);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "create %s", tmp);
-        size_t off = 0;
-        while (off < len) {
-                ssize_t k = write(fd, data + off, len - off);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int e = -errno;
-                        close(fd);
-                        unlink(tmp);
-                        return bg_error_errno(err, e, "write %s", tmp);
-                }
-                off += (size_t)k;
-        }
-        if (fchmod(fd, 0600) < 0 || fsync(fd) < 0) {
-                int e = -errno;
-                close(fd);
-                unlink(tmp);
-                return bg_error_errno(err, e, "write %s", tmp);
-        }
-        close(fd);
-        if (rename(tmp, path) < 0) {
-                int e = -errno;
-                unlink(tmp);
-                return bg_error_errno(err, e, "replace %s", path);
-        }
-        return 0;
+        char path[4096];
+        if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= (int)sizeof(path))
+                return bg_error_set(err, ENAMETOOLONG, "%s/%s: path too long", dir, name);
+        return write_file_atomic(path, data, len, 0600, err);
 }
 
 int ssh_files_write(const char *ssh_dir, const char *key_path, const struct vm_record *vms,

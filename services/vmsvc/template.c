@@ -179,23 +179,16 @@ static int b_boot(void *ctx, struct bg_error *err)
                         mac, &b->net);
         (void)vmm_path(b->spec.mem.path, sizeof(b->spec.mem.path), b->spec.dir, TPL_FILE_MEM);
         b->spec.mem.shared = true;
-        int r = b->drv->launch(&b->spec, &b->h, err);
-        if (r < 0)
-                return r;
-        b->t.pid = b->h.pid;
-        b->t.pid_start = b->h.start_time;
-        snprintf(b->t.accel, sizeof(b->t.accel), "%s", b->h.accel);
-        return tpl_save(b->te, &b->t, err);
+        const struct vm_vmm_note n = {&b->t.pid, &b->t.pid_start, b->t.accel};
+        int r = vm_vmm_launch(b->drv, &b->spec, &b->h, &n, err);
+        return r < 0 ? r : tpl_save(b->te, &b->t, err);
 }
 
 static int b_undo_boot(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
-        int r = b->drv->kill(&b->h, err);
-        (void)proc_reap(b->h.pid, 2000);
-        b->t.pid = 0;
-        b->t.pid_start = 0;
-        return r;
+        const struct vm_vmm_note n = {&b->t.pid, &b->t.pid_start, b->t.accel};
+        return vm_vmm_kill(b->drv, &b->h, &n, err);
 }
 
 static int b_agent(void *ctx, struct bg_error *err)

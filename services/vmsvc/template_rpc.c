@@ -133,35 +133,13 @@ static int tpl_delete_h(struct vmsvc *v, const Banger__V1__TemplateRef *in,
         return out->id && out->name ? 0 : bg_error_set(err, ENOMEM, "out of memory");
 }
 
-static int tpl_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
-                        Banger__V1__Operation *out, const struct rpc_call *call,
-                        struct bg_error *err)
-{
-        return ops_fill(v->ops, in->id, out, err);
-}
-
-static int tpl_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
-                           Banger__V1__Operation *out, const struct rpc_call *call,
-                           struct bg_error *err)
-{
-        int r = ops_cancel(v->ops, in->id, err);
-        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
-}
-
-static int tpl_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
-                          Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
-                          struct bg_error *err)
-{
-        return ops_list(v->ops, in->include_done, out, err);
-}
-
 const struct rpc_method_impl vmsvc_template_methods[] = {
     RPC_METHOD("Create", tpl_create_h),
     RPC_METHOD("List", tpl_list_h),
     RPC_METHOD("Get", tpl_get_h),
     RPC_METHOD("Delete", tpl_delete_h),
-    RPC_METHOD("GetOperation", tpl_get_op_h),
-    RPC_METHOD("CancelOperation", tpl_cancel_op_h),
-    RPC_METHOD("ListOperations", tpl_list_ops_h),
+    RPC_METHOD("GetOperation", vmsvc_get_op_h),
+    RPC_METHOD("CancelOperation", vmsvc_cancel_op_h),
+    RPC_METHOD("ListOperations", vmsvc_list_ops_h),
 };
 const size_t vmsvc_n_template_methods = ELEMENTSOF(vmsvc_template_methods);

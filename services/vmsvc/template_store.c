@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "store/store.h"
+#include "store/store_rows.h"
 #include "util/array.h"
 #include "util/macro.h"
 #include "util/strtable.h"
@@ -23,13 +24,9 @@ DEFINE_STRING_TABLE_LOOKUP(tpl_state, enum tpl_state, tpl_state_names)
         "work_disk_bytes, vmm, accel, source_vm, tap, lease, pid, pid_start, created_unix_ms, "    \
         "updated_unix_ms"
 
-static int db_err(sqlite3 *db, int rc, struct bg_error *err, const char *what)
+static void bind_all(sqlite3_stmt *st, const void *rec)
 {
-        return bg_error_set(err, -store_errno(rc), "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static void bind_all(sqlite3_stmt *st, const struct tpl_record *t)
-{
+        const struct tpl_record *t = rec;
         sqlite3_bind_text(st, 1, t->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, t->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, tpl_state_to_string(t->state), -1, SQLITE_STATIC);
@@ -52,183 +49,93 @@ static void bind_all(sqlite3_stmt *st, const struct tpl_record *t)
         sqlite3_bind_int64(st, 20, t->updated_unix_ms);
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
+static void read_row(sqlite3_stmt *st, void *rec)
 {
-        const unsigned char *v = sqlite3_column_text(st, col);
-        snprintf(dst, len, "%s", v ? (const char *)v : "");
-}
-
-static void read_row(sqlite3_stmt *st, struct tpl_record *t)
-{
+        struct tpl_record *t = rec;
         memset(t, 0, sizeof(*t));
-        copy_col(st, 0, t->id, sizeof(t->id));
-        copy_col(st, 1, t->name, sizeof(t->name));
+        store_copy_col(st, 0, t->id, sizeof(t->id));
+        store_copy_col(st, 1, t->name, sizeof(t->name));
         int s = tpl_state_from_string((const char *)sqlite3_column_text(st, 2));
         t->state = s < 0 ? TPL_ERROR : (enum tpl_state)s;
-        copy_col(st, 3, t->error, sizeof(t->error));
+        store_copy_col(st, 3, t->error, sizeof(t->error));
         t->is_auto = sqlite3_column_int(st, 4) != 0;
-        copy_col(st, 5, t->auto_key, sizeof(t->auto_key));
-        copy_col(st, 6, t->image, sizeof(t->image));
-        copy_col(st, 7, t->kernel, sizeof(t->kernel));
+        store_copy_col(st, 5, t->auto_key, sizeof(t->auto_key));
+        store_copy_col(st, 6, t->image, sizeof(t->image));
+        store_copy_col(st, 7, t->kernel, sizeof(t->kernel));
         t->vcpu = (uint32_t)sqlite3_column_int64(st, 8);
         t->memory_mib = (uint32_t)sqlite3_column_int64(st, 9);
         t->work_disk_bytes = (uint64_t)sqlite3_column_int64(st, 10);
-        copy_col(st, 11, t->vmm, sizeof(t->vmm));
-        copy_col(st, 12, t->accel, sizeof(t->accel));
-        copy_col(st, 13, t->source_vm, sizeof(t->source_vm));
-        copy_col(st, 14, t->tap, sizeof(t->tap));
-        copy_col(st, 15, t->lease, sizeof(t->lease));
+        store_copy_col(st, 11, t->vmm, sizeof(t->vmm));
+        store_copy_col(st, 12, t->accel, sizeof(t->accel));
+        store_copy_col(st, 13, t->source_vm, sizeof(t->source_vm));
+        store_copy_col(st, 14, t->tap, sizeof(t->tap));
+        store_copy_col(st, 15, t->lease, sizeof(t->lease));
         t->pid = (int32_t)sqlite3_column_int64(st, 16);
         t->pid_start = (uint64_t)sqlite3_column_int64(st, 17);
         t->created_unix_ms = sqlite3_column_int64(st, 18);
         t->updated_unix_ms = sqlite3_column_int64(st, 19);
 }
 
+static const char *rec_id(const void *rec)
+{
+        return ((const struct tpl_record *)rec)->id;
+}
+
+static const char *rec_name(const void *rec)
+{
+        return ((const struct tpl_record *)rec)->name;
+}
+
+static const struct store_table templates_table = {
+    .table = "templates",
+    .cols = TPL_COLS,
+    .update = "UPDATE templates SET id=?1, name=?2, state=?3, error=?4, auto=?5, auto_key=?6, "
+              "image=?7, kernel=?8, vcpu=?9, memory_mib=?10, work_disk_bytes=?11, vmm=?12, "
+              "accel=?13, source_vm=?14, tap=?15, lease=?16, pid=?17, pid_start=?18, "
+              "created_unix_ms=?19, updated_unix_ms=?20 WHERE id=?1",
+    .noun = "template",
+    .nouns = "templates",
+    .size = sizeof(struct tpl_record),
+    .bind = bind_all,
+    .read = read_row,
+    .id = rec_id,
+    .name = rec_name,
+};
+
 int tpl_store_insert(sqlite3 *db, const struct tpl_record *t, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db,
-                                    "INSERT INTO templates (" TPL_COLS ") VALUES "
-                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                    -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare insert");
-        bind_all(st, t);
-        rc = sqlite3_step(st);
-        if ((rc & 0xff) == SQLITE_CONSTRAINT)
-                return bg_error_set(err, EEXIST, "a template named '%s' already exists", t->name);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "insert template");
-        return 0;
+        return store_rows_insert(db, &templates_table, t, err);
 }
 
 int tpl_store_update(sqlite3 *db, const struct tpl_record *t, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(
-            db,
-            "UPDATE templates SET id=?1, name=?2, state=?3, error=?4, auto=?5, auto_key=?6, "
-            "image=?7, kernel=?8, vcpu=?9, memory_mib=?10, work_disk_bytes=?11, vmm=?12, "
-            "accel=?13, source_vm=?14, tap=?15, lease=?16, pid=?17, pid_start=?18, "
-            "created_unix_ms=?19, updated_unix_ms=?20 WHERE id=?1",
-            -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare update");
-        bind_all(st, t);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "update template");
-        if (sqlite3_changes(db) != 1)
-                return bg_error_set(err, ENOENT, "no template with id %s", t->id);
-        return 0;
+        return store_rows_update(db, &templates_table, t, err);
 }
 
 int tpl_store_delete(sqlite3 *db, const char *id, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db, "DELETE FROM templates WHERE id=?", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare delete");
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "delete template");
-        if (sqlite3_changes(db) != 1)
-                return bg_error_set(err, ENOENT, "no template with id %s", id);
-        return 0;
-}
-
-static bool is_hex(const char *s)
-{
-        for (; *s; s++)
-                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-                        return false;
-        return true;
+        return store_rows_delete(db, &templates_table, id, err);
 }
 
 int tpl_store_resolve(sqlite3 *db, const char *ref, struct tpl_record *ret, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        if (!ref || !ref[0] || strlen(ref) > 63)
-                return bg_error_set(err, EINVAL, "a template is named by its name or an id prefix");
-        int rc = sqlite3_prepare_v2(db, "SELECT " TPL_COLS " FROM templates WHERE name=?", -1, &st,
-                                    NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
-        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                read_row(st, ret);
-                return 0;
-        }
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "look up template");
-        if (strlen(ref) < 4 || !is_hex(ref))
-                return bg_error_set(err, ENOENT, "no template named '%s'", ref);
-        sqlite3_finalize(TAKE_PTR(st));
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT " TPL_COLS " FROM templates WHERE substr(id, 1, "
-                                "length(?1)) = ?1 ORDER BY created_unix_ms LIMIT 2",
-                                -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
-        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-        struct tpl_record found[2];
-        size_t n = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 2)
-                read_row(st, &found[n++]);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-                return db_err(db, rc, err, "look up template");
-        if (n == 0)
-                return bg_error_set(
-                    err, ENOENT, "no template named '%s' and no template id starts with it", ref);
-        if (n > 1)
-                return bg_error_set(err, EINVAL,
-                                    "'%s' matches several templates (%s, %s); give more of the id",
-                                    ref, found[0].name, found[1].name);
-        *ret = found[0];
-        return 0;
+        return store_rows_resolve(db, &templates_table, ref, ret, err);
 }
 
 int tpl_store_list(sqlite3 *db, struct tpl_record **ret, size_t *ret_n, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(
-            db, "SELECT " TPL_COLS " FROM templates ORDER BY created_unix_ms, id", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare list");
-        _cleanup_free_ struct tpl_record *v = NULL;
-        size_t n = 0, cap = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (ARRAY_RESERVE(v, cap, n + 1) < 0)
-                        return bg_error_set(err, ENOMEM, "out of memory");
-                read_row(st, &v[n++]);
-        }
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "list templates");
-        *ret = TAKE_PTR(v);
-        *ret_n = n;
-        return 0;
+        void *v;
+        int r = store_rows_list(db, &templates_table, &v, ret_n, err);
+        if (r >= 0)
+                *ret = v;
+        return r;
 }
 
 int tpl_store_find_auto(sqlite3 *db, const char *key, struct tpl_record *ret, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db,
-                                    "SELECT " TPL_COLS " FROM templates WHERE auto=1 AND "
-                                    "auto_key=? ORDER BY created_unix_ms DESC LIMIT 1",
-                                    -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
-        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                read_row(st, ret);
-                return 1;
-        }
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "look up template");
-        return 0;
+        return store_rows_find(db, &templates_table,
+                               "WHERE auto=1 AND auto_key=?1 ORDER BY created_unix_ms DESC LIMIT 1",
+                               key, ret, err);
 }
 
 int tpl_store_clones(sqlite3 *db, const char *id, size_t *ret_n, char *names, size_t names_len,
@@ -239,7 +146,7 @@ int tpl_store_clones(sqlite3 *db, const char *id, size_t *ret_n, char *names, si
             db, "SELECT name FROM vms WHERE template_id=? ORDER BY created_unix_ms, id", -1, &st,
             NULL);
         if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
+                return store_db_err(db, rc, err, "prepare lookup");
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         size_t n = 0, used = 0;
         if (names && names_len)
@@ -256,7 +163,7 @@ int tpl_store_clones(sqlite3 *db, const char *id, size_t *ret_n, char *names, si
                 n++;
         }
         if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "list clones");
+                return store_db_err(db, rc, err, "list clones");
         *ret_n = n;
         return 0;
 }

@@ -217,3 +217,25 @@ uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h
         }
         return now_mono_msec() - t0;
 }
+
+int vm_vmm_launch(const struct vmm_driver *drv, const struct vmm_spec *spec, struct vmm_handle *h,
+                  const struct vm_vmm_note *n, struct bg_error *err)
+{
+        int r = drv->launch(spec, h, err);
+        if (r < 0)
+                return r;
+        *n->pid = h->pid;
+        *n->pid_start = h->start_time;
+        snprintf(n->accel, sizeof(h->accel), "%s", h->accel);
+        return 0;
+}
+
+int vm_vmm_kill(const struct vmm_driver *drv, const struct vmm_handle *h,
+                const struct vm_vmm_note *n, struct bg_error *err)
+{
+        int r = drv->kill(h, err);
+        (void)proc_reap(h->pid, 2000);
+        *n->pid = 0;
+        *n->pid_start = 0;
+        return r;
+}

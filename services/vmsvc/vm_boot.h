@@ -38,6 +38,22 @@ void vm_spec_machine(struct vm_env *env, struct vmm_spec *s, const char *drv_nam
                      uint32_t memory_mib, const struct vm_kernel_info *k, const char *tap,
                      const char *mac, const struct vm_net_info *net);
 
+/* Where a VM or template record notes its running VMM. */
+struct vm_vmm_note {
+        int32_t *pid;
+        uint64_t *pid_start;
+        char *accel; /* char[8], as struct vmm_handle's */
+};
+
+/* Launches spec with drv into *h and notes the VMM (pid, start time,
+ * accelerator) in n. */
+int vm_vmm_launch(const struct vmm_driver *drv, const struct vmm_spec *spec, struct vmm_handle *h,
+                  const struct vm_vmm_note *n, struct bg_error *err);
+/* The undo of vm_vmm_launch: kills the VMM, reaps it, and clears the pid and
+ * start time in n. The kill's result. */
+int vm_vmm_kill(const struct vmm_driver *drv, const struct vmm_handle *h,
+                const struct vm_vmm_note *n, struct bg_error *err);
+
 /* Connects to the agent of a running VMM. */
 int vm_agent_connect(const struct vmm_spec *spec, const struct vmm_handle *h, uint64_t timeout_ms,
                      struct agent_conn **ret, struct bg_error *err);

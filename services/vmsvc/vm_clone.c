@@ -155,13 +155,11 @@ static int step_restore(void *ctx, struct bg_error *err)
         (void)vmm_path(s->mem.path, sizeof(s->mem.path), c->tdir, TPL_FILE_MEM);
         s->mem.shared = false;
         (void)vmm_path(s->restore, sizeof(s->restore), c->tdir, TPL_FILE_STATE);
-        int r = c->drv->launch(s, &c->h, err);
+        const struct vm_vmm_note n = {&c->rec.pid, &c->rec.pid_start, c->rec.accel};
+        int r = vm_vmm_launch(c->drv, s, &c->h, &n, err);
         if (r < 0)
                 return r;
-        c->rec.pid = c->h.pid;
-        c->rec.pid_start = c->h.start_time;
         c->rec.launched = true;
-        snprintf(c->rec.accel, sizeof(c->rec.accel), "%s", c->h.accel);
         r = vm_save(c->env, &c->rec, err);
         if (r >= 0)
                 r = c->drv->resume(s, &c->h, err);
@@ -171,11 +169,8 @@ static int step_restore(void *ctx, struct bg_error *err)
 static int undo_restore(void *ctx, struct bg_error *err)
 {
         struct clone *c = ctx;
-        int r = c->drv->kill(&c->h, err);
-        (void)proc_reap(c->h.pid, 2000);
-        c->rec.pid = 0;
-        c->rec.pid_start = 0;
-        return r;
+        const struct vm_vmm_note n = {&c->rec.pid, &c->rec.pid_start, c->rec.accel};
+        return vm_vmm_kill(c->drv, &c->h, &n, err);
 }
 
 /* The dns list the guest is told, as for a cold boot's banger.dns. */

@@ -214,26 +214,21 @@ static int step_boot(void *ctx, struct bg_error *err)
         struct run *run = ctx;
         vm_spec_machine(run->env, &run->spec, run->drv->name, run->rec.vcpu, run->rec.memory_mib,
                         &run->k, run->rec.tap, run->rec.mac, &run->net);
-        int r = run->drv->launch(&run->spec, &run->h, err);
+        const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
+        int r = vm_vmm_launch(run->drv, &run->spec, &run->h, &n, err);
         if (r < 0)
                 return r;
         /* The VMM runs; its pid is not in the row yet. */
         fault_point(run->fresh ? "vm.create.launched" : "vm.start.launched");
-        run->rec.pid = run->h.pid;
-        run->rec.pid_start = run->h.start_time;
         run->rec.launched = true;
-        snprintf(run->rec.accel, sizeof(run->rec.accel), "%s", run->h.accel);
         return vm_save(run->env, &run->rec, err);
 }
 
 static int undo_boot(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        int r = run->drv->kill(&run->h, err);
-        reap(run->h.pid);
-        run->rec.pid = 0;
-        run->rec.pid_start = 0;
-        return r;
+        const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
+        return vm_vmm_kill(run->drv, &run->h, &n, err);
 }
 
 static int step_agent(void *ctx, struct bg_error *err)
@@ -446,21 +441,38 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         return 0;
 }
 
+/* Loads VM id into *r (and its identity into *spec) and kills its VMM when
+ * one runs; with refuse_running a running VMM is -EBUSY instead. */
+static int load_and_kill(struct vm_env *env, const char *id, bool refuse_running,
+                         struct vm_record *r, struct vmm_spec *spec, struct bg_error *err)
+{
+        const struct vmm_driver *drv;
+        struct vmm_handle h = {0};
+        int x = vm_load(env, id, r, err);
+        if (x < 0)
+                return x;
+        x = attach(env, r, &drv, spec, &h, err);
+        if (x == -ESRCH)
+                return 0;
+        if (x < 0)
+                return x;
+        if (refuse_running)
+                return bg_error_set(
+                    err, EBUSY, "VM %s is running; stop it first, or delete with --force", r->name);
+        x = drv->kill(&h, err);
+        if (x < 0)
+                return x;
+        reap(h.pid);
+        return 0;
+}
+
 int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
 {
         struct vm_record r;
-        const struct vmm_driver *drv;
         struct vmm_spec spec;
-        struct vmm_handle h;
-        int x = vm_load(env, id, &r, err);
+        int x = load_and_kill(env, id, false, &r, &spec, err);
         if (x < 0)
                 return x;
-        x = attach(env, &r, &drv, &spec, &h, err);
-        if (x < 0 && x != -ESRCH)
-                return x;
-        if (x == 0 && (x = drv->kill(&h, err)) < 0)
-                return x;
-        reap(h.pid);
         if (r.state == VM_RUNNING || r.state == VM_PAUSED || r.state == VM_STARTING ||
             r.state == VM_STOPPING || r.tap[0])
                 finish_stopped(env, &r, err);
@@ -470,25 +482,10 @@ int vm_kill(struct vm_env *env, const char *id, struct bg_error *err)
 int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *err)
 {
         struct vm_record r;
-        const struct vmm_driver *drv;
         struct vmm_spec spec;
-        struct vmm_handle h;
-        int x = vm_load(env, id, &r, err);
+        int x = load_and_kill(env, id, !force, &r, &spec, err);
         if (x < 0)
                 return x;
-        x = attach(env, &r, &drv, &spec, &h, err);
-        if (x < 0 && x != -ESRCH)
-                return x;
-        if (x == 0) {
-                if (!force)
-                        return bg_error_set(err, EBUSY,
-                                            "VM %s is running; stop it first, or delete with "
-                                            "--force",
-                                            r.name);
-                if ((x = drv->kill(&h, err)) < 0)
-                        return x;
-                reap(h.pid);
-        }
         fault_point("vm.delete.killed");
         const struct vm_deps *d = env->deps;
         if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)

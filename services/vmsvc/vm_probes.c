@@ -124,17 +124,28 @@ static const char *probe_http(const char *ip, uint32_t port)
         return NULL;
 }
 
+/* One request (fn) to the agent of VM ref on a connection of its own: the
+ * response is the caller's to free (agent_response_free). */
+static int agent_once(struct vm_env *env, const char *ref,
+                      int (*fn)(struct agent_conn *, uint64_t, Banger__V1__AgentResponse **,
+                                struct bg_error *),
+                      struct vm_record *rec, Banger__V1__AgentResponse **ret, struct bg_error *err)
+{
+        struct agent_conn *c = NULL;
+        int r = vm_agent_open(env, ref, &c, rec, err);
+        if (r < 0)
+                return r;
+        r = fn(c, 5000, ret, err);
+        agent_conn_free(c);
+        return r;
+}
+
 int vm_probe_ports(struct vm_env *env, const char *ref, Banger__V1__VmPortsResponse *out,
                    struct bg_error *err)
 {
         struct vm_record rec;
-        struct agent_conn *c = NULL;
-        int r = vm_agent_open(env, ref, &c, &rec, err);
-        if (r < 0)
-                return r;
         Banger__V1__AgentResponse *resp = NULL;
-        r = agent_ports(c, 5000, &resp, err);
-        agent_conn_free(c);
+        int r = agent_once(env, ref, agent_ports, &rec, &resp, err);
         if (r < 0)
                 return r;
         Banger__V1__AgentPorts *ap = resp->ports;
@@ -178,13 +189,8 @@ int vm_probe_health(struct vm_env *env, const char *ref, Banger__V1__AgentHealth
                     struct bg_error *err)
 {
         struct vm_record rec;
-        struct agent_conn *c = NULL;
-        int r = vm_agent_open(env, ref, &c, &rec, err);
-        if (r < 0)
-                return r;
         Banger__V1__AgentResponse *resp = NULL;
-        r = agent_health(c, 5000, &resp, err);
-        agent_conn_free(c);
+        int r = agent_once(env, ref, agent_health, &rec, &resp, err);
         if (r < 0)
                 return r;
         Banger__V1__AgentHealth *h = resp->health;

@@ -8,6 +8,7 @@
 
 #include "store/store.h"
 #include "util/labels.h"
+#include "store/store_rows.h"
 #include "util/macro.h"
 
 static const char *const state_names[_VM_STATE_MAX] = {
@@ -95,13 +96,9 @@ const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
         "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
         "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id, launched"
 
-static int db_err(sqlite3 *db, int rc, struct bg_error *err, const char *what)
+static void bind_all(sqlite3_stmt *st, const void *rec)
 {
-        return bg_error_set(err, -store_errno(rc), "%s: %s", what, sqlite3_errmsg(db));
-}
-
-static void bind_all(sqlite3_stmt *st, const struct vm_record *r)
-{
+        const struct vm_record *r = rec;
         sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 3, vm_state_to_string(r->state), -1, SQLITE_STATIC);
@@ -125,176 +122,90 @@ static void bind_all(sqlite3_stmt *st, const struct vm_record *r)
         sqlite3_bind_int(st, 21, r->launched ? 1 : 0);
 }
 
-static void copy_col(sqlite3_stmt *st, int col, char *dst, size_t len)
+static void read_row(sqlite3_stmt *st, void *rec)
 {
-        const unsigned char *t = sqlite3_column_text(st, col);
-        snprintf(dst, len, "%s", t ? (const char *)t : "");
-}
-
-static void read_row(sqlite3_stmt *st, struct vm_record *r)
-{
+        struct vm_record *r = rec;
         memset(r, 0, sizeof(*r));
-        copy_col(st, 0, r->id, sizeof(r->id));
-        copy_col(st, 1, r->name, sizeof(r->name));
+        store_copy_col(st, 0, r->id, sizeof(r->id));
+        store_copy_col(st, 1, r->name, sizeof(r->name));
         int s = vm_state_from_string((const char *)sqlite3_column_text(st, 2));
         r->state = s < 0 ? VM_ERROR : (enum vm_state)s;
-        copy_col(st, 3, r->error, sizeof(r->error));
+        store_copy_col(st, 3, r->error, sizeof(r->error));
         r->vcpu = (uint32_t)sqlite3_column_int64(st, 4);
         r->memory_mib = (uint32_t)sqlite3_column_int64(st, 5);
         r->work_disk_bytes = (uint64_t)sqlite3_column_int64(st, 6);
-        copy_col(st, 7, r->image, sizeof(r->image));
-        copy_col(st, 8, r->kernel, sizeof(r->kernel));
-        copy_col(st, 9, r->vmm, sizeof(r->vmm));
-        copy_col(st, 10, r->accel, sizeof(r->accel));
-        copy_col(st, 11, r->ip, sizeof(r->ip));
-        copy_col(st, 12, r->mac, sizeof(r->mac));
-        copy_col(st, 13, r->tap, sizeof(r->tap));
+        store_copy_col(st, 7, r->image, sizeof(r->image));
+        store_copy_col(st, 8, r->kernel, sizeof(r->kernel));
+        store_copy_col(st, 9, r->vmm, sizeof(r->vmm));
+        store_copy_col(st, 10, r->accel, sizeof(r->accel));
+        store_copy_col(st, 11, r->ip, sizeof(r->ip));
+        store_copy_col(st, 12, r->mac, sizeof(r->mac));
+        store_copy_col(st, 13, r->tap, sizeof(r->tap));
         r->pid = (int32_t)sqlite3_column_int64(st, 14);
         r->pid_start = (uint64_t)sqlite3_column_int64(st, 15);
-        copy_col(st, 16, r->host_key, sizeof(r->host_key));
+        store_copy_col(st, 16, r->host_key, sizeof(r->host_key));
         r->created_unix_ms = sqlite3_column_int64(st, 17);
         r->updated_unix_ms = sqlite3_column_int64(st, 18);
-        copy_col(st, 19, r->template_id, sizeof(r->template_id));
+        store_copy_col(st, 19, r->template_id, sizeof(r->template_id));
         r->launched = sqlite3_column_int(st, 20) != 0;
 }
 
+static const char *rec_id(const void *rec)
+{
+        return ((const struct vm_record *)rec)->id;
+}
+
+static const char *rec_name(const void *rec)
+{
+        return ((const struct vm_record *)rec)->name;
+}
+
+static const struct store_table vms_table = {
+    .table = "vms",
+    .cols = COLS,
+    .update = "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
+              "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
+              "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
+              "updated_unix_ms=?19, template_id=?20, launched=?21 WHERE id=?1",
+    .noun = "VM",
+    .nouns = "VMs",
+    .size = sizeof(struct vm_record),
+    .bind = bind_all,
+    .read = read_row,
+    .id = rec_id,
+    .name = rec_name,
+};
+
 int vm_store_insert(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db,
-                                    "INSERT INTO vms (" COLS ") VALUES "
-                                    "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                                    -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare insert");
-        bind_all(st, rec);
-        rc = sqlite3_step(st);
-        if ((rc & 0xff) == SQLITE_CONSTRAINT)
-                return bg_error_set(err, EEXIST, "a VM named '%s' already exists", rec->name);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "insert VM");
-        return 0;
+        return store_rows_insert(db, &vms_table, rec, err);
 }
 
 int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(
-            db,
-            "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
-            "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
-            "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-            "updated_unix_ms=?19, template_id=?20, launched=?21 WHERE id=?1",
-            -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare update");
-        bind_all(st, rec);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "update VM");
-        if (sqlite3_changes(db) != 1)
-                return bg_error_set(err, ENOENT, "no VM with id %s", rec->id);
-        return 0;
+        return store_rows_update(db, &vms_table, rec, err);
 }
 
 int vm_store_delete(sqlite3 *db, const char *id, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
         int r = vm_store_set_labels(db, id, NULL, NULL, 0, err);
         if (r < 0)
                 return r;
-        int rc = sqlite3_prepare_v2(db, "DELETE FROM vms WHERE id=?", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare delete");
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "delete VM");
-        if (sqlite3_changes(db) != 1)
-                return bg_error_set(err, ENOENT, "no VM with id %s", id);
-        return 0;
-}
-
-static bool is_hex(const char *s)
-{
-        for (; *s; s++)
-                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-                        return false;
-        return true;
+        return store_rows_delete(db, &vms_table, id, err);
 }
 
 int vm_store_resolve(sqlite3 *db, const char *ref, struct vm_record *ret, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        if (!ref || !ref[0] || strlen(ref) > 63)
-                return bg_error_set(err, EINVAL, "a VM is named by its name or an id prefix");
-        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms WHERE name=?", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
-        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW) {
-                read_row(st, ret);
-                return 0;
-        }
-        if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "look up VM");
-        if (strlen(ref) < 4 || !is_hex(ref))
-                return bg_error_set(err, ENOENT, "no VM named '%s'", ref);
-
-        sqlite3_finalize(TAKE_PTR(st));
-        rc = sqlite3_prepare_v2(db,
-                                "SELECT " COLS " FROM vms WHERE substr(id, 1, length(?1)) = ?1 "
-                                "ORDER BY created_unix_ms LIMIT 3",
-                                -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare lookup");
-        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-        struct vm_record found[3];
-        size_t n = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 3)
-                read_row(st, &found[n++]);
-        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-                return db_err(db, rc, err, "look up VM");
-        if (n == 0)
-                return bg_error_set(err, ENOENT, "no VM named '%s' and no VM id starts with it",
-                                    ref);
-        if (n > 1)
-                return bg_error_set(err, EINVAL,
-                                    "'%s' matches several VMs (%s, %s%s); give more of the id", ref,
-                                    found[0].name, found[1].name, n > 2 ? ", …" : "");
-        *ret = found[0];
-        return 0;
+        return store_rows_resolve(db, &vms_table, ref, ret, err);
 }
 
 int vm_store_list(sqlite3 *db, struct vm_record **ret, size_t *ret_n, struct bg_error *err)
 {
-        _cleanup_(sqlite3_finalizep) sqlite3_stmt *st = NULL;
-        int rc = sqlite3_prepare_v2(db, "SELECT " COLS " FROM vms ORDER BY created_unix_ms, id", -1,
-                                    &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare list");
-        struct vm_record *v = NULL;
-        size_t n = 0, cap = 0;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap = cap ? cap * 2 : 8;
-                        struct vm_record *nv = realloc(v, cap * sizeof(*v));
-                        if (!nv) {
-                                free(v);
-                                return bg_error_set(err, ENOMEM, "out of memory");
-                        }
-                        v = nv;
-                }
-                read_row(st, &v[n++]);
-        }
-        if (rc != SQLITE_DONE) {
-                free(v);
-                return db_err(db, rc, err, "list VMs");
-        }
-        *ret = v;
-        *ret_n = n;
-        return 0;
+        void *v;
+        int r = store_rows_list(db, &vms_table, &v, ret_n, err);
+        if (r >= 0)
+                *ret = v;
+        return r;
 }
 
 void vm_new_id(char id[33])
@@ -330,17 +241,17 @@ int vm_store_set_labels(sqlite3 *db, const char *id, const char *const *keys,
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *ins = NULL;
         int rc = sqlite3_prepare_v2(db, "DELETE FROM vm_labels WHERE vm_id=?", -1, &del, NULL);
         if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare label delete");
+                return store_db_err(db, rc, err, "prepare label delete");
         sqlite3_bind_text(del, 1, id, -1, SQLITE_STATIC);
         rc = sqlite3_step(del);
         if (rc != SQLITE_DONE)
-                return db_err(db, rc, err, "delete labels");
+                return store_db_err(db, rc, err, "delete labels");
         if (n == 0)
                 return 0;
         rc = sqlite3_prepare_v2(db, "INSERT INTO vm_labels (vm_id, key, value) VALUES (?,?,?)", -1,
                                 &ins, NULL);
         if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare label insert");
+                return store_db_err(db, rc, err, "prepare label insert");
         for (size_t i = 0; i < n; i++) {
                 sqlite3_reset(ins);
                 sqlite3_bind_text(ins, 1, id, -1, SQLITE_STATIC);
@@ -348,7 +259,7 @@ int vm_store_set_labels(sqlite3 *db, const char *id, const char *const *keys,
                 sqlite3_bind_text(ins, 3, values[i], -1, SQLITE_STATIC);
                 rc = sqlite3_step(ins);
                 if (rc != SQLITE_DONE)
-                        return db_err(db, rc, err, "insert label");
+                        return store_db_err(db, rc, err, "insert label");
         }
         return 0;
 }
@@ -360,7 +271,7 @@ int vm_store_get_labels(sqlite3 *db, const char *id, char ***ret_keys, char ***r
         int rc = sqlite3_prepare_v2(
             db, "SELECT key, value FROM vm_labels WHERE vm_id=? ORDER BY key", -1, &st, NULL);
         if (rc != SQLITE_OK)
-                return db_err(db, rc, err, "prepare label list");
+                return store_db_err(db, rc, err, "prepare label list");
         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
         char **k = NULL, **v = NULL;
         size_t n = 0, cap = 0;
@@ -386,7 +297,7 @@ int vm_store_get_labels(sqlite3 *db, const char *id, char ***ret_keys, char ***r
         }
         if (rc != SQLITE_DONE) {
                 bg_labels_free(k, v, n);
-                return db_err(db, rc, err, "list labels");
+                return store_db_err(db, rc, err, "list labels");
         }
         *ret_keys = k;
         *ret_values = v;

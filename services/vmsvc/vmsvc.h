@@ -37,6 +37,16 @@ extern const struct store_migration *const vmsvc_migrations;
 /* VmService's handlers (vmsvc_rpc.c), in the service descriptor's order. */
 extern const struct rpc_method_impl vmsvc_vm_methods[];
 extern const size_t vmsvc_n_vm_methods;
+/* GetOperation, CancelOperation and ListOperations of both services: one
+ * registry (v->ops) holds VM and template operations (vmsvc_rpc.c). */
+int vmsvc_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
+                   Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err);
+int vmsvc_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
+                      Banger__V1__Operation *out, const struct rpc_call *call,
+                      struct bg_error *err);
+int vmsvc_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
+                     Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err);
 /* TemplateService's handlers (template_rpc.c). */
 extern const struct rpc_method_impl vmsvc_template_methods[];
 extern const size_t vmsvc_n_template_methods;

@@ -667,26 +667,23 @@ static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm
         return reply_vm(v, in->ref, out, err);
 }
 
-static int vm_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
-                       Banger__V1__Operation *out, const struct rpc_call *call,
-                       struct bg_error *err)
+int vmsvc_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
+                   Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err)
 {
-        return ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_get(v->ops, in, out, err);
 }
 
-static int vm_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
-                          Banger__V1__Operation *out, const struct rpc_call *call,
-                          struct bg_error *err)
+int vmsvc_cancel_op_h(struct vmsvc *v, const Banger__V1__CancelOperationRequest *in,
+                      Banger__V1__Operation *out, const struct rpc_call *call, struct bg_error *err)
 {
-        int r = ops_cancel(v->ops, in->id, err);
-        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_cancel(v->ops, in, out, err);
 }
 
-static int vm_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
-                         Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
-                         struct bg_error *err)
+int vmsvc_list_ops_h(struct vmsvc *v, const Banger__V1__ListOperationsRequest *in,
+                     Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
+                     struct bg_error *err)
 {
-        return ops_list(v->ops, in->include_done, out, err);
+        return ops_rpc_list(v->ops, in, out, err);
 }
 
 const struct rpc_method_impl vmsvc_vm_methods[] = {
@@ -698,9 +695,9 @@ const struct rpc_method_impl vmsvc_vm_methods[] = {
     RPC_METHOD("Delete", vm_delete_h),
     RPC_METHOD("List", vm_list_h),
     RPC_METHOD("Get", vm_get_h),
-    RPC_METHOD("GetOperation", vm_get_op_h),
-    RPC_METHOD("CancelOperation", vm_cancel_op_h),
-    RPC_METHOD("ListOperations", vm_list_ops_h),
+    RPC_METHOD("GetOperation", vmsvc_get_op_h),
+    RPC_METHOD("CancelOperation", vmsvc_cancel_op_h),
+    RPC_METHOD("ListOperations", vmsvc_list_ops_h),
     RPC_METHOD("Restart", vm_restart_h),
     RPC_METHOD("Set", vm_set_h),
     RPC_METHOD("Logs", vm_logs_h),

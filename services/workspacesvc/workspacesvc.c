@@ -350,7 +350,7 @@ static int workspace_get_op(struct workspacesvc *v, const Banger__V1__GetOperati
                             struct bg_error *err)
 {
         (void)call;
-        return ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_get(v->ops, in, out, err);
 }
 
 static int workspace_cancel_op(struct workspacesvc *v, const Banger__V1__CancelOperationRequest *in,
@@ -358,8 +358,7 @@ static int workspace_cancel_op(struct workspacesvc *v, const Banger__V1__CancelO
                                struct bg_error *err)
 {
         (void)call;
-        int r = ops_cancel(v->ops, in->id, err);
-        return r < 0 ? r : ops_fill(v->ops, in->id, out, err);
+        return ops_rpc_cancel(v->ops, in, out, err);
 }
 
 /* ---- List / Forget ---- */

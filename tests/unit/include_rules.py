@@ -8,6 +8,7 @@ source tree given as the only argument, and every CMakeLists.txt / *.cmake,
 and prints one line per violation (file:line: what), exit status 1 if any:
 
   (a) a file in services/X includes a header that lives in services/Y (Y != X)
+      (with "" or, where it names a project header, <>: see resolve_angle)
   (b) a file under lib/, cli/, gateway/ or guest/ includes a header under
       services/
   (c) an include cycle: between headers (a.h includes b.h includes a.h), or
@@ -39,6 +40,7 @@ CMAKE_EXEMPT = ("tests", "bench")
 SKIP_DIRS = {".git", "build", "node_modules"}
 
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
+ANGLE_RE = re.compile(r'^\s*#\s*include\s*<([^>]+)>')
 
 
 def walk(root, top, exts):
@@ -86,6 +88,22 @@ class Resolver:
             return same[0], None
         return None, "ambiguous include \"%s\": %s" % (inc, ", ".join(sorted(cands)))
 
+    def resolve_angle(self, inc):
+        """An <include> is a system header unless it names a project header
+        by a path with a directory ("vmsvc/vmsvc.h", never "linux/fs.h" for
+        lib/util/fs.h), or a bare name that only a service has (<vmsvc.h>:
+        reachable through a service's include directory). (header, None),
+        (None, None), or (None, message) when several match."""
+        cands = [h for h in self.by_name.get(os.path.basename(inc), [])
+                 if h == inc or h.endswith("/" + inc)]
+        if "/" not in inc:
+            cands = [h for h in cands if area(h)[0] == "services"]
+        if len(cands) == 1:
+            return cands[0], None
+        if not cands:
+            return None, None
+        return None, "ambiguous include <%s>: %s" % (inc, ", ".join(sorted(cands)))
+
 
 # Pair cycles known when the rule was written, in folders another change
 # owns; each is a set of pair names (path without .c/.h).
@@ -114,9 +132,13 @@ def include_rules(root, out, notes):
             incs = includes.setdefault(src, [])
             for n, line in enumerate(lines, 1):
                 m = INCLUDE_RE.match(line)
-                if not m:
-                    continue
-                hdr, problem = res.resolve(src, m.group(1))
+                if m:
+                    hdr, problem = res.resolve(src, m.group(1))
+                else:
+                    m = ANGLE_RE.match(line)
+                    if not m:
+                        continue
+                    hdr, problem = res.resolve_angle(m.group(1))
                 if problem:
                     out.append("%s:%d: %s" % (src, n, problem))
                     continue
@@ -366,6 +388,11 @@ def self_test():
         ({"lib/util/x.c": '#include "util/x.h"\n\n#include "b.h"\n'},
          "lib/util/x.c:3: lib/ includes services/b/b.h"),
         ({"cli/main.c": '#include "a.h"\n'}, "cli/main.c:1: cli/ includes services/a/a.h"),
+        ({"services/b/b.c": '#include "b.h"\n#include <a.h>\n'},
+         "services/b/b.c:2: services/b includes services/a/a.h"),
+        ({"lib/util/x.c": '#include "util/x.h"\n#include <a/a.h>\n'},
+         "lib/util/x.c:2: lib/ includes services/a/a.h"),
+        ({"lib/util/x.c": '#include "util/x.h"\n#include <x.h>\n#include <sys/x.h>\n'}, None),
         ({"lib/util/y.h": '#include "z.h"\n', "lib/util/z.h": '#include "y.h"\n'},
          "include cycle between headers lib/util/y.h and lib/util/z.h"),
         ({"services/a/c.c": '#include "c.h"\n#include "a.h"\n', "services/a/c.h": "",

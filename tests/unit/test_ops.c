@@ -149,6 +149,20 @@ static void test_lifecycle_and_result(void **state)
         assert_non_null(strstr(err.msg, "0000000000000000"));
         assert_int_equal(ops_cancel(r, "nope", &err), -ENOENT);
         assert_int_equal(ops_wait(r, "nope", 10), -ENOENT);
+
+        /* The RPC handlers every service shares: a malformed id is refused
+         * before the lookup, a well-formed unknown one is NOT_FOUND. */
+        Banger__V1__GetOperationRequest gr = BANGER__V1__GET_OPERATION_REQUEST__INIT;
+        Banger__V1__CancelOperationRequest cr = BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
+        gr.id = cr.id = "nope";
+        assert_int_equal(ops_rpc_get(r, &gr, &op, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "16 hex digits"));
+        assert_int_equal(ops_rpc_cancel(r, &cr, &op, &err), -EINVAL);
+        gr.id = cr.id = "00000000000000AA"; /* upper case is not an id */
+        assert_int_equal(ops_rpc_get(r, &gr, &op, &err), -EINVAL);
+        gr.id = cr.id = "0000000000000000";
+        assert_int_equal(ops_rpc_get(r, &gr, &op, &err), -ENOENT);
+        assert_int_equal(ops_rpc_cancel(r, &cr, &op, &err), -ENOENT);
         ops_registry_free(r);
 }
 

@@ -175,9 +175,19 @@ static void test_rm_rf_reports_failure(void **state)
         make_tree();
         if (geteuid() == 0) {
                 /* Root ignores permissions: a mount point cannot be removed. */
+                /* Nor is it entered: what is mounted there stays. */
                 assert_int_equal(mount("banger-test", in(dir, "a"), "tmpfs", 0, NULL), 0);
+                touch(in(dir, "a/mounted"));
                 assert_int_equal(rm_rf(dir, &err), -EBUSY);
                 assert_non_null(strstr(err.msg, "remove "));
+                assert_int_equal(access(in(dir, "a/mounted"), F_OK), 0);
+                /* RM_RF_KEEP_MOUNTS: the mount point and what holds it are
+                 * kept, everything else goes, and that is no error. */
+                touch(in(dir, "loose"));
+                bg_error_clear(&err);
+                assert_int_equal(rm_rf_flags(dir, RM_RF_KEEP_MOUNTS, &err), 1);
+                assert_int_equal(access(in(dir, "a/mounted"), F_OK), 0);
+                assert_int_equal(access(in(dir, "loose"), F_OK), -1);
                 assert_int_equal(umount(in(dir, "a")), 0);
                 return;
         }

@@ -284,7 +284,7 @@ int fc_api_wait_socket(const char *sock_path, pid_t pid, uint64_t timeout_ms, in
                 }
                 if (now_mono_msec() >= deadline)
                         break;
-                nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+                sleep_msec(5);
         }
         return bg_error_set(err, ETIMEDOUT,
                             "Firecracker API socket '%s' not ready after %llu ms (last: %s)",

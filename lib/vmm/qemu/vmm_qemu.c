@@ -41,302 +41,9 @@
 #include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
 
-#define QEMU_QMP_SOCK "qmp.sock"
 /* The guest's TSC rate under TCG when the host's cannot be measured (not an
  * x86 host): what banger told every TCG guest before it measured. */
 #define QEMU_TCG_TSC_KHZ_FALLBACK 2000000
-
-/* ---- argv building ---- */
-
-struct strv {
-        char **v;
-        size_t n, cap;
-        bool oom;
-};
-
-char **vmm_qemu_argv_free(char **argv)
-{
-        if (!argv)
-                return NULL;
-        for (char **p = argv; *p; p++)
-                free(*p);
-        free(argv);
-        return NULL;
-}
-
-static void strv_take(struct strv *s, char *str)
-{
-        if (!str) {
-                s->oom = true;
-                return;
-        }
-        if (s->n + 2 > s->cap) {
-                size_t ncap = s->cap ? s->cap * 2 : 32;
-                char **nv = realloc(s->v, ncap * sizeof(char *));
-                if (!nv) {
-                        free(str);
-                        s->oom = true;
-                        return;
-                }
-                s->v = nv;
-                s->cap = ncap;
-        }
-        s->v[s->n++] = str;
-        s->v[s->n] = NULL;
-}
-
-static void strv_add(struct strv *s, const char *str)
-{
-        strv_take(s, strdup(str));
-}
-
-_printf_(2, 3) static void strv_addf(struct strv *s, const char *fmt, ...)
-{
-        va_list ap;
-        char *str = NULL;
-        va_start(ap, fmt);
-        int r = vasprintf(&str, fmt, ap);
-        va_end(ap);
-        strv_take(s, r < 0 ? NULL : str);
-}
-
-/* QEMU option values separate keys with ','; a literal ',' is written ",,". */
-static char *opt_escape(const char *s)
-{
-        size_t n = strlen(s), commas = 0;
-        for (size_t i = 0; i < n; i++)
-                commas += s[i] == ',';
-        char *out = malloc(n + commas + 1);
-        if (!out)
-                return NULL;
-        char *o = out;
-        for (size_t i = 0; i < n; i++) {
-                *o++ = s[i];
-                if (s[i] == ',')
-                        *o++ = ',';
-        }
-        *o = '\0';
-        return out;
-}
-
-static bool valid_tap(const char *t)
-{
-        size_t n = strlen(t);
-        if (n == 0 || n >= 16)
-                return false;
-        for (size_t i = 0; i < n; i++) {
-                char c = t[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '-' || c == '_' || c == '.'))
-                        return false;
-        }
-        return true;
-}
-
-static int check_socket_path(const char *dir, const char *name, struct bg_error *err)
-{
-        struct sockaddr_un sa;
-        if (strlen(dir) + 1 + strlen(name) >= sizeof(sa.sun_path))
-                return bg_error_set(err, EINVAL,
-                                    "VM directory %s is too long for a unix socket path (%s/%s "
-                                    "must be shorter than %zu bytes)",
-                                    dir, dir, name, sizeof(sa.sun_path));
-        return 0;
-}
-
-static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts *opts,
-                         struct bg_error *err)
-{
-        if (opts->accel != VMM_ACCEL_KVM && opts->accel != VMM_ACCEL_TCG)
-                return bg_error_set(err, EINVAL, "QEMU accelerator must be resolved to kvm or tcg");
-        if (!spec->binary[0])
-                return bg_error_set(err, EINVAL, "no QEMU binary given");
-        if (!spec->dir[0] || spec->dir[0] != '/')
-                return bg_error_set(err, EINVAL, "VM directory '%s' is not an absolute path",
-                                    spec->dir);
-        if (!spec->kernel_bzimage[0])
-                return bg_error_set(err, EINVAL, "no kernel (bzImage) given");
-        if (spec->vcpu < 1 || spec->vcpu > 255)
-                return bg_error_set(err, EINVAL, "vcpu count %u is out of range (1-255)",
-                                    spec->vcpu);
-        if (spec->memory_mib < 64 || spec->memory_mib > 1024u * 1024)
-                return bg_error_set(err, EINVAL, "memory %u MiB is out of range (64 MiB-1 TiB)",
-                                    spec->memory_mib);
-        if (spec->n_disks > VMM_MAX_DISKS)
-                return bg_error_set(err, EINVAL, "%u disks given, at most %d are supported",
-                                    spec->n_disks, VMM_MAX_DISKS);
-        for (unsigned i = 0; i < spec->n_disks; i++) {
-                const struct vmm_disk *d = &spec->disks[i];
-                if (!d->path[0])
-                        return bg_error_set(err, EINVAL, "disk %u has no path", i);
-                if (d->format != VMM_DISK_RAW && d->format != VMM_DISK_QCOW2)
-                        return bg_error_set(err, EINVAL, "disk %u (%s) has an unknown format", i,
-                                            d->path);
-        }
-        if (spec->tap[0]) {
-                if (!valid_tap(spec->tap))
-                        return bg_error_set(
-                            err, EINVAL, "tap name '%s' is not a valid interface name", spec->tap);
-                if (spec->mac[0] && !vmm_mac_valid(spec->mac))
-                        return bg_error_set(err, EINVAL, "MAC address '%s' is malformed",
-                                            spec->mac);
-        }
-        if (opts->vsock && (spec->vsock_cid < 3 || spec->vsock_cid == UINT32_MAX))
-                return bg_error_set(err, EINVAL, "vsock CID %u is reserved (must be >= 3)",
-                                    spec->vsock_cid);
-        if (spec->restore[0] && (!spec->mem.path[0] || spec->mem.shared))
-                return bg_error_set(err, EINVAL,
-                                    "restoring a snapshot needs its memory file, mapped private");
-        if (spec->mem.path[0] && spec->mem.path[0] != '/')
-                return bg_error_set(err, EINVAL, "memory file '%s' is not an absolute path",
-                                    spec->mem.path);
-        if (spec->restore[0] && opts->vsock)
-                return bg_error_set(err, EINVAL,
-                                    "a restored guest keeps its snapshot's vsock CID: use the "
-                                    "virtio-serial agent channel");
-        int r = check_socket_path(spec->dir, QEMU_QMP_SOCK, err);
-        if (r < 0)
-                return r;
-        return check_socket_path(spec->dir, VMM_FILE_AGENT, err);
-}
-
-/* Adds prefix + path (with its commas doubled) + suffix. */
-static void add_opt_path(struct strv *s, const char *prefix, const char *path, const char *suffix)
-{
-        _cleanup_free_ char *esc = opt_escape(path);
-        char *str = NULL;
-        if (!esc || asprintf(&str, "%s%s%s", prefix, esc, suffix) < 0)
-                str = NULL;
-        strv_take(s, str);
-}
-
-static void add_dir_opt(struct strv *s, const char *prefix, const char *dir, const char *name,
-                        const char *suffix)
-{
-        char path[VMM_PATH_MAX + 16];
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        add_opt_path(s, prefix, path, suffix);
-}
-
-int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts *opts,
-                        char ***ret_argv, struct bg_error *err)
-{
-        int r = validate_spec(spec, opts, err);
-        if (r < 0)
-                return r;
-        bool kvm = opts->accel == VMM_ACCEL_KVM;
-        struct strv s = {0};
-
-        strv_add(&s, spec->binary);
-        if (spec->name[0] || spec->id[0]) {
-                strv_add(&s, "-name");
-                add_opt_path(&s, "guest=", spec->name[0] ? spec->name : spec->id, "");
-        }
-        strv_add(&s, "-M");
-        if (spec->mem.path[0]) {
-                /* The guest's RAM is a file (templates and their clones). */
-                strv_add(&s, VMM_QEMU_MACHINE ",memory-backend=mem");
-                strv_add(&s, "-object");
-                char prefix[96];
-                snprintf(
-                    prefix, sizeof(prefix),
-                    "memory-backend-file,id=mem,size=%" PRIu32 "M,mem-path=", spec->memory_mib);
-                add_opt_path(&s, prefix, spec->mem.path,
-                             spec->mem.shared ? ",share=on" : ",share=off");
-        } else {
-                strv_add(&s, VMM_QEMU_MACHINE);
-        }
-        strv_add(&s, "-accel");
-        strv_add(&s, kvm ? "kvm" : "tcg,thread=multi");
-        strv_add(&s, "-cpu");
-        strv_add(&s, kvm ? "host" : "qemu64");
-        strv_add(&s, "-m");
-        strv_addf(&s, "%" PRIu32 "M", spec->memory_mib);
-        strv_add(&s, "-smp");
-        strv_addf(&s, "%" PRIu32, spec->vcpu);
-        strv_add(&s, "-no-reboot");
-        strv_add(&s, "-no-user-config");
-        strv_add(&s, "-nodefaults");
-        strv_add(&s, "-display");
-        strv_add(&s, "none");
-        strv_add(&s, "-chardev");
-        add_dir_opt(&s, "file,id=console,path=", spec->dir, VMM_FILE_CONSOLE, "");
-        strv_add(&s, "-serial");
-        strv_add(&s, "chardev:console");
-        strv_add(&s, "-chardev");
-        add_dir_opt(&s, "socket,id=qmp,path=", spec->dir, QEMU_QMP_SOCK, ",server=on,wait=off");
-        strv_add(&s, "-mon");
-        strv_add(&s, "chardev=qmp,mode=control");
-        strv_add(&s, "-kernel");
-        strv_add(&s, spec->kernel_bzimage);
-        if (spec->initrd[0]) {
-                strv_add(&s, "-initrd");
-                strv_add(&s, spec->initrd);
-        }
-        char agent[96], append[VMM_CMDLINE_MAX];
-        if (opts->vsock)
-                snprintf(agent, sizeof(agent), "vsock:%d", VMM_QEMU_AGENT_VSOCK_PORT);
-        else
-                snprintf(agent, sizeof(agent), "virtio-serial:%s", VMM_QEMU_AGENT_PORT_NAME);
-        struct vmm_cmdline_machine m = {
-            .console = "ttyS0",
-            .agent = agent,
-            .tsc_khz = kvm ? 0 : opts->tsc_khz,
-        };
-        r = vmm_cmdline_build(spec, &m, append, sizeof(append), err);
-        if (r < 0) {
-                vmm_qemu_argv_free(s.v);
-                return r;
-        }
-        strv_add(&s, "-append");
-        strv_add(&s, append);
-
-        /* Disks first, so they take the first virtio-mmio slots in order. */
-        for (unsigned i = 0; i < spec->n_disks; i++) {
-                const struct vmm_disk *d = &spec->disks[i];
-                char prefix[32], suffix[64];
-                snprintf(prefix, sizeof(prefix), "id=disk%u,file=", i);
-                snprintf(suffix, sizeof(suffix), ",format=%s,if=none%s",
-                         d->format == VMM_DISK_QCOW2 ? "qcow2" : "raw",
-                         d->read_only ? ",readonly=on" : ",discard=unmap");
-                strv_add(&s, "-drive");
-                add_opt_path(&s, prefix, d->path, suffix);
-                strv_add(&s, "-device");
-                strv_addf(&s, "virtio-blk-device,drive=disk%u", i);
-        }
-        if (spec->tap[0]) {
-                strv_add(&s, "-netdev");
-                strv_addf(&s, "tap,id=net0,ifname=%s,script=no,downscript=no", spec->tap);
-                strv_add(&s, "-device");
-                if (spec->mac[0])
-                        strv_addf(&s, "virtio-net-device,netdev=net0,mac=%s", spec->mac);
-                else
-                        strv_add(&s, "virtio-net-device,netdev=net0");
-        }
-        if (opts->vsock) {
-                strv_add(&s, "-device");
-                strv_addf(&s, "vhost-vsock-device,guest-cid=%" PRIu32, spec->vsock_cid);
-        } else {
-                strv_add(&s, "-device");
-                strv_add(&s, "virtio-serial-device");
-                strv_add(&s, "-chardev");
-                add_dir_opt(&s, "socket,id=agent,path=", spec->dir, VMM_FILE_AGENT,
-                            ",server=on,wait=off");
-                strv_add(&s, "-device");
-                strv_add(&s, "virtserialport,chardev=agent,name=" VMM_QEMU_AGENT_PORT_NAME);
-        }
-        if (spec->restore[0]) {
-                /* The state arrives over QMP (migrate-incoming) once QEMU is up. */
-                strv_add(&s, "-incoming");
-                strv_add(&s, "defer");
-        }
-        if (s.oom) {
-                vmm_qemu_argv_free(s.v);
-                return bg_error_set(err, ENOMEM, "out of memory building the QEMU command line");
-        }
-        *ret_argv = s.v;
-        return 0;
-}
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(char **, vmm_qemu_argv_free);
 
@@ -348,9 +55,7 @@ static uint32_t host_tsc_khz(void)
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC_RAW, &a);
         uint64_t t0 = __rdtsc();
-        struct timespec d = {.tv_nsec = 20 * 1000 * 1000};
-        while (nanosleep(&d, &d) < 0 && errno == EINTR)
-                ;
+        sleep_msec(20);
         clock_gettime(CLOCK_MONOTONIC_RAW, &b);
         uint64_t t1 = __rdtsc();
         uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull + (uint64_t)b.tv_nsec -
@@ -452,7 +157,7 @@ static int wait_qmp(const struct vmm_spec *spec, pid_t pid, uint64_t start_time,
                         *err = qerr;
                         return r;
                 }
-                usleep(20000);
+                sleep_msec(20);
         }
 }
 
@@ -489,7 +194,7 @@ static int wait_migration(struct qmp *q, uint64_t timeout_ms, struct bg_error *e
                         return bg_error_set(err, ETIMEDOUT,
                                             "migration not done after %" PRIu64 " s (status %s)",
                                             timeout_ms / 1000, status ? status : "none");
-                usleep(delay * 1000);
+                sleep_msec(delay);
         }
 }
 
@@ -548,7 +253,7 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         char pidfile[VMM_PATH_MAX + 16], qmp_path[VMM_PATH_MAX + 16], agent[VMM_PATH_MAX + 16],
             log[VMM_PATH_MAX + 16];
         (void)vmm_path(pidfile, sizeof(pidfile), spec.dir, VMM_FILE_PID);
-        (void)vmm_path(qmp_path, sizeof(qmp_path), spec.dir, QEMU_QMP_SOCK);
+        (void)vmm_path(qmp_path, sizeof(qmp_path), spec.dir, VMM_QEMU_QMP_SOCK);
         (void)vmm_path(agent, sizeof(agent), spec.dir, VMM_FILE_AGENT);
         (void)vmm_path(log, sizeof(log), spec.dir, VMM_FILE_LOG);
 
@@ -613,17 +318,24 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         return 0;
 }
 
-/* One QMP command to the running QEMU of spec, on a connection of its own
- * (QEMU serves several monitors' clients one after the other). */
-static int qmp_one(const struct vmm_spec *spec, const struct vmm_handle *h, const char *command,
-                   json_t **ret, struct bg_error *err)
+/* A QMP connection of its own to the running QEMU of spec (QEMU serves
+ * several monitors' clients one after the other). */
+static int qmp_connect(const struct vmm_spec *spec, const struct vmm_handle *h, struct qmp **ret,
+                       struct bg_error *err)
 {
         if (!vmm_proc_alive(h->pid, h->start_time))
                 return bg_error_set(err, ESRCH, "QEMU (pid %d) is not running", (int)h->pid);
         char qmp_path[VMM_PATH_MAX + 16];
-        (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, QEMU_QMP_SOCK);
+        (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, VMM_QEMU_QMP_SOCK);
+        return qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, ret, err);
+}
+
+/* One QMP command to the running QEMU of spec, on a connection of its own. */
+static int qmp_one(const struct vmm_spec *spec, const struct vmm_handle *h, const char *command,
+                   json_t **ret, struct bg_error *err)
+{
         _cleanup_(qmp_freep) struct qmp *q = NULL;
-        int r = qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, &q, err);
+        int r = qmp_connect(spec, h, &q, err);
         if (r < 0)
                 return r;
         return qmp_execute(q, command, NULL, VMM_QEMU_QMP_CALL_MS, ret, err);
@@ -685,12 +397,8 @@ static int qemu_snapshot(const struct vmm_spec *spec, const struct vmm_handle *h
                                     "a QEMU snapshot keeps the guest's memory in its shared "
                                     "memory file: start the VM with mem.path = %s, shared",
                                     mem_path);
-        if (!vmm_proc_alive(h->pid, h->start_time))
-                return bg_error_set(err, ESRCH, "QEMU (pid %d) is not running", (int)h->pid);
-        char qmp_path[VMM_PATH_MAX + 16];
-        (void)vmm_path(qmp_path, sizeof(qmp_path), spec->dir, QEMU_QMP_SOCK);
         _cleanup_(qmp_freep) struct qmp *q = NULL;
-        int r = qmp_open(qmp_path, VMM_QEMU_QMP_CALL_MS, &q, err);
+        int r = qmp_connect(spec, h, &q, err);
         if (r < 0)
                 return r;
         if ((r = qmp_execute(q, "stop", NULL, VMM_QEMU_QMP_CALL_MS, NULL, err)) < 0 ||

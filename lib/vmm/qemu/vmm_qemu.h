@@ -14,6 +14,8 @@
 #define VMM_QEMU_AGENT_PORT_NAME "org.banger.agent.0"
 /* The guest vsock port of the agent when QEMU uses vhost-vsock. */
 #define VMM_QEMU_AGENT_VSOCK_PORT 1024
+/* The QMP socket of a QEMU guest, in its VM directory. */
+#define VMM_QEMU_QMP_SOCK "qmp.sock"
 /* How long launch waits for QMP to answer. */
 #define VMM_QEMU_QMP_WAIT_MS 10000
 /* How long kill waits for the process to disappear after SIGKILL. */
