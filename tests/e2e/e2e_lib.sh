@@ -12,15 +12,17 @@
 
 # e2e_config < TOML: config.toml = the VMM line (when chosen) + stdin, with
 # vm.template = "off" (cold boots, which these scripts test) unless the
-# script sets E2E_TEMPLATE to another value ("auto" in test_template.sh).
+# script sets E2E_TEMPLATE to another value ("auto" in test_template.sh), and
+# vm.boot_timeout = "300s" (a guest under emulation on a busy CI host may
+# need more than the default 120 s to boot; these tests are not timings).
 e2e_config() {
         mkdir -p "$BANGER_HOME/config"
         {
                 [ -n "${BANGER_E2E_VMM:-}" ] && printf 'vmm = "%s"\n\n' "$BANGER_E2E_VMM"
                 awk -v tpl="${E2E_TEMPLATE:-off}" '
-                        /^\[vm\][ \t]*$/ { print; print "template = \"" tpl "\""; seen = 1; next }
+                        /^\[vm\][ \t]*$/ { print; print "template = \"" tpl "\""; print "boot_timeout = \"300s\""; seen = 1; next }
                         { print }
-                        END { if (!seen) printf "\n[vm]\ntemplate = \"%s\"\n", tpl }'
+                        END { if (!seen) printf "\n[vm]\ntemplate = \"%s\"\nboot_timeout = \"300s\"\n", tpl }'
         } > "$BANGER_HOME/config/config.toml"
 }
 

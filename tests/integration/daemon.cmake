@@ -11,4 +11,5 @@ banger_add_script_test(integration_cli_escape
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cli_escape.sh $<TARGET_FILE:fake_gateway>
   LABELS integration TIMEOUT 60)
 # Issue #22 items 4-6: lists, labels, many-VM verbs, --quiet/--verbose/colour.
-banger_add_script_test(integration_cli_lists COMMAND bash ${_it}/test_cli_lists.sh LABELS integration TIMEOUT 120)
+banger_add_script_test(integration_cli_lists COMMAND bash ${_it}/test_cli_lists.sh LABELS integration TIMEOUT 180
+  ENV "KERNEL_MKIMAGE=$<TARGET_FILE:test_kernel_mkimage>")

@@ -3,19 +3,53 @@
 # labels (stored, shown, capped by config), vm list -q/--format/--state/
 # --image/--label and `banger ps`, verbs on many VMs (one error line per
 # failing VM, the others still done, the exit code), --quiet, --verbose and
-# colour only on a terminal without NO_COLOR. No VM boots: with no kernel
-# installed every create stops in state error, which keeps its labels.
+# colour only on a terminal without NO_COLOR. No VM boots: the VMs come from
+# a small image pulled from Debian's docker-registry on loopback (twice, as
+# golden and other) and a generated kernel that no VMM can boot, so every
+# create ends in state error, which keeps its labels.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
 need_root "banger-netsvc needs CAP_NET_ADMIN"
-need_tools jq script
+: "${KERNEL_MKIMAGE:?run through ctest}"
+LAYOUT="$BANGER_BUILD_DIR/tests/oci_layout_tool"
+REGISTRY=/usr/bin/docker-registry
+AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
+need_built "$LAYOUT" "$AGENT" "$KERNEL_MKIMAGE"
+[ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
+need_tools jq script skopeo curl
+export BANGER_AGENT_BINARY="$AGENT"
 new_home
+W="$BANGER_HOME/w"
+mkdir -p "$W"
+REG_PID=""
+cleanup() {
+        local rc=$?
+        [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
+        wait 2>/dev/null
+        cleanup_home
+        exit $rc
+}
+trap cleanup EXIT
+. "$(dirname "$0")/registry_lib.sh"
+registry_start "$W/registry" || setup_fail "docker-registry did not start"
+REG_PID=$REGISTRY_PID
+R="127.0.0.1:$REGISTRY_PORT"
+echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
+printf 'dir etc 0755 0 0\nfile etc/hostname 0644 0 0 base\ndir sbin 0755 0 0\nfile sbin/init 0755 0 0 #!init\ndir root 0700 0 0\n' > "$W/base.spec"
+"$LAYOUT" "$W/busy" v1 --platform linux/amd64 --layer "$W/base.spec:gz" >/dev/null
+skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/busy:v1" "docker://$R/test/busy:v1" ||
+        setup_fail "skopeo could not push to the local registry"
+"$KERNEL_MKIMAGE" bzimage "$W/bzImage" 512
 
 mkdir -p "$BANGER_HOME/config"
-printf '[vm]\nmax_labels = 3\nmax_label_value = 8\n' > "$BANGER_HOME/config/config.toml"
+printf '[vm]\nmax_labels = 3\nmax_label_value = 8\ndefault_kernel = "k1"\n' > "$BANGER_HOME/config/config.toml"
 check "daemon start" "$BANGER" daemon start --timeout 20
 B=$BANGER
-mk() { # mk NAME IMAGE LABEL...: a VM left in state error (no kernel)
+"$B" kernel import "$W/bzImage" --name k1 >/dev/null 2>"$W/err" || fail_stop "kernel import: $(cat "$W/err")"
+for n in golden other; do
+        "$B" image pull "$R/test/busy:v1" --name "$n" >/dev/null 2>"$W/err" || fail_stop "image pull: $(cat "$W/err")"
+done
+mk() { # mk NAME IMAGE LABEL...: a VM left in state error (its kernel does not boot)
         local n=$1 img=$2; shift 2
         local l=()
         for x in "$@"; do l+=(--label "$x"); done
