@@ -81,6 +81,14 @@ static const struct bg_config_key schema[] = {
      "Automatic templates kept at most (each holds a RAM file of the VM's memory size); the "
      "least recently used one without clones goes first (0..64; 0 = none are made).",
      config_parse_int, NULL, CFG(vm.auto_templates), 0, 64, NULL},
+    {"vm.agent_probe_timeout", "duration", "\"2s\"",
+     "Time a running guest's agent gets to answer vm health, ports or stats (1s..60s). One "
+     "probe per VM at a time: another while it waits is refused as busy.",
+     config_parse_duration, NULL, CFG(vm.agent_probe_timeout), 1, 60, NULL},
+    {"vm.console_log_max", "size", "\"16M\"",
+     "Most disk a VM's console log takes (at least 64K): past half of it the log is rotated "
+     "and the oldest half dropped, so the last part is always kept.",
+     config_parse_size, NULL, CFG(vm.console_log_max), 64LL << 10, INT64_MAX, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},
@@ -111,6 +119,11 @@ static const struct bg_config_key schema[] = {
      "Most times a pulled layer's tar may be larger than its compressed blob (2..100000); "
      "layers unpacking to under 64 MiB are not held to it.",
      config_parse_int, NULL, CFG(image.max_layer_ratio), 2, 100000, NULL},
+
+    {"workspace.export_max", "size", "\"1G\"",
+     "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "
+     "past it, and the export fails naming this key.",
+     config_parse_size, NULL, CFG(workspace.export_max), 1LL << 20, INT64_MAX, NULL},
 
     {"kernel.debian_mirror", "string", "\"\"",
      "Debian mirror URL for kernel packages; \"\" = the host's apt sources.", config_parse_mirror,

@@ -80,6 +80,8 @@ struct bg_config {
                 uint64_t auto_stop_after; /* seconds; 0 = never */
                 char *template_;          /* "auto", "off" or a template name */
                 uint32_t auto_templates;  /* 3 (0..64) */
+                uint64_t agent_probe_timeout; /* seconds; 2 (1..60) */
+                uint64_t console_log_max;     /* bytes; "16M" (>= 64K) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */
@@ -95,6 +97,9 @@ struct bg_config {
                 uint64_t max_unpacked_size;                /* bytes; "64G" (>= 64M) */
                 uint32_t max_layer_ratio;                  /* 100 (2..100000) */
         } image;
+        struct {
+                uint64_t export_max; /* bytes; "1G" (>= 1M) */
+        } workspace;
         struct {
                 char *debian_mirror; /* "" = the host's apt sources; else http(s) URL */
         } kernel;

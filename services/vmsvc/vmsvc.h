@@ -29,6 +29,7 @@ struct vmsvc {
         struct tpl_env tpl;      /* snapshot templates (template.h) */
         char *owner_pubkey;      /* the owner's ssh public key line(s) */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
+        struct log_watch *logs;  /* config vm.console_log_max (log_watch.h) */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
 };
 
