@@ -68,9 +68,9 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
         bool busy = true;
         *frac = -1;
         uint64_t deadline = 0;
-        bool open = vm_probe_begin(w->env, s->id, "idle", &c, &rec, &deadline, &err) >= 0;
+        bool opened = vm_probe_begin(w->env, s->id, "idle", &c, &rec, &deadline, &err) >= 0;
         uint64_t now = now_mono_msec();
-        if (open && agent_stats(c, deadline > now ? deadline - now : 1, &resp, &err) >= 0 &&
+        if (opened && agent_stats(c, deadline > now ? deadline - now : 1, &resp, &err) >= 0 &&
             resp->stats && resp->stats->cpu) {
                 uint64_t b, t;
                 vm_cpu_times(resp->stats->cpu, &b, &t);
@@ -85,7 +85,7 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
                 s->have_cpu = false;
         }
         agent_response_free(resp);
-        if (open)
+        if (opened)
                 vm_probe_end(w->env, &rec, c);
         return busy;
 }

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "log/log.h"
+#include "util/timeutil.h"
 #include "vm_store.h"
 #include "vmm/vmm.h"
 #include "vmm/vmm_log.h"
@@ -20,23 +21,36 @@ struct log_watch {
         pthread_mutex_t mu;
         pthread_cond_t cond;
         bool stop;
+        uint64_t last_warn_ms; /* a failing rotation is told once a minute */
 };
 
-static void rotate(struct vm_env *env, const char *dir, const char *name, bool force)
+static int rotate(struct vm_env *env, const char *dir, const char *name, bool force)
 {
         pthread_mutex_lock(&env->log_mu);
         int r = vmm_log_rotate(dir, name, env->console_log_max ? env->console_log_max : 16u << 20,
                                force);
         pthread_mutex_unlock(&env->log_mu);
-        if (r < 0)
-                log_warn("cannot rotate %s/%s (vm.console_log_max): %s", dir, name, strerror(-r));
-        else if (r > 0 && !force)
+        if (r > 0 && !force)
                 log_debug("rotated %s/%s (over half of vm.console_log_max)", dir, name);
+        return r;
 }
 
 void vm_console_fresh(struct vm_env *env, const char *dir)
 {
-        rotate(env, dir, VMM_FILE_CONSOLE, true);
+        int r = rotate(env, dir, VMM_FILE_CONSOLE, true);
+        if (r < 0)
+                log_warn("cannot rotate %s/" VMM_FILE_CONSOLE " before a boot: %s", dir,
+                         strerror(-r));
+}
+
+static void watch_one(struct log_watch *w, const char *dir, const char *name)
+{
+        int r = rotate(w->env, dir, name, false);
+        uint64_t now = now_mono_msec();
+        if (r < 0 && now - w->last_warn_ms >= 60000) {
+                w->last_warn_ms = now;
+                log_warn("cannot rotate %s/%s (vm.console_log_max): %s", dir, name, strerror(-r));
+        }
 }
 
 static void tick(struct log_watch *w)
@@ -57,8 +71,8 @@ static void tick(struct log_watch *w)
                         continue;
                 char dir[VMM_PATH_MAX + 40];
                 snprintf(dir, sizeof(dir), "%s/%s", w->env->vms_dir, all[i].id);
-                rotate(w->env, dir, VMM_FILE_CONSOLE, false);
-                rotate(w->env, dir, VMM_FILE_LOG, false);
+                watch_one(w, dir, VMM_FILE_CONSOLE);
+                watch_one(w, dir, VMM_FILE_LOG);
         }
         free(all);
 }
