@@ -180,8 +180,13 @@ static void export_trap_signals(const struct atomic_file *f)
         sigemptyset(&sa.sa_mask);
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
                 sigaddset(&sa.sa_mask, sigs[i]);
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-                sigaction(sigs[i], &sa, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                struct sigaction old;
+                /* A signal ignored by whoever started us (nohup, a
+                 * background job) stays ignored. */
+                if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+                        sigaction(sigs[i], &sa, NULL);
+        }
 }
 
 static void export_untrap_signals(void)
@@ -193,8 +198,11 @@ static void export_untrap_signals(void)
                 sigaddset(&all, sigs[i]);
         sigprocmask(SIG_BLOCK, &all, &old);
         export_tmp_dirfd = -1;
-        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
-                signal(sigs[i], SIG_DFL);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                struct sigaction old;
+                if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == export_on_signal)
+                        signal(sigs[i], SIG_DFL);
+        }
         sigprocmask(SIG_SETMASK, &old, NULL);
 }
 

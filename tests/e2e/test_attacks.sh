@@ -7,7 +7,7 @@
 #   6: the guest floods its serial console: console.log + console.log.1 stay
 #      near vm.console_log_max, vm logs shows the newest part;
 #   7: the guest's git diff never ends: vm workspace export stops at
-#      workspace.export_max; a killed or interrupted CLI stops it too; no
+#      workspace.export_max; a killed (SIGKILL, SIGTERM) CLI stops it too; no
 #      spool, no FILE and (catchable signals) no temporary file are left;
 #   3: the guest truncates /root/.gitconfig to 4 GiB, vm stop, vm start:
 #      workspacesvc's peak memory stays small and its log names the file.
@@ -36,17 +36,14 @@ export_max = "4M"
 TOML
 check "daemon start" "$B" daemon start --timeout 30
 
-t0=$(date +%s)
-"$B" vm create --name atk --vcpu 1 --mem 512 >/dev/null 2>"$BANGER_HOME/create.atk" &
-p1=$!
-"$B" vm create --name ok --vcpu 1 --mem 512 >/dev/null 2>"$BANGER_HOME/create.ok" &
-p2=$!
-rc1=0 rc2=0
-wait $p1 || rc1=$?
-wait $p2 || rc2=$?
-[ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] ||
-        fail_stop "vm create atk/ok: $(cat "$BANGER_HOME/create.atk" "$BANGER_HOME/create.ok")"
-echo "  two VMs up in $(( $(date +%s) - t0 )) s"
+# One after the other: two guests booting at once under TCG on a busy host
+# can miss the agent's boot deadline.
+for vm in ok atk; do
+        t0=$(date +%s)
+        "$B" vm create --name $vm --vcpu 1 --mem 1024 >/dev/null 2>"$BANGER_HOME/create.$vm" ||
+                fail_stop "vm create $vm: $(cat "$BANGER_HOME/create.$vm")"
+        echo "  $vm up in $(( $(date +%s) - t0 )) s"
+done
 id=$("$B" vm show atk --json | jq -r .id)
 VMDIR="$BANGER_HOME/state/vms/$id"
 [ -d "$VMDIR" ] || fail_stop "no VM directory $VMDIR"
@@ -121,7 +118,7 @@ echo "  export stopped after $(( $(ms) - t )) ms: $(tail -1 "$BANGER_HOME/e1")"
 check "7: the export fails naming workspace.export_max" bash -c '[ $1 -ne 0 ] && grep -q "workspace.export_max" "$2"' _ "$rc" "$BANGER_HOME/e1"
 check "7: no FILE, no temporary file, no spool left" bash -c '[ -z "$(ls -A "$1"/p1.patch "$1"/.p1.patch* "$2" 2>/dev/null)" ]' _ "$BANGER_HOME" "$EXP"
 gx touch /root/slow >/dev/null 2>&1 || true
-for sig in KILL INT; do
+for sig in KILL TERM; do
         "$B" vm workspace export atk --guest-path /root/w -o "$BANGER_HOME/p-$sig.patch" >/dev/null 2>&1 &
         cli=$!
         wait_for 20 bash -c '[ -n "$(ls -A "$1" 2>/dev/null)" ]' _ "$EXP" || true
@@ -133,7 +130,7 @@ for sig in KILL INT; do
                 wait_for 10 bash -c '[ -z "$(ls -A "$1" 2>/dev/null)" ]' _ "$EXP"
         check "7/$sig: no FILE" [ ! -e "$BANGER_HOME/p-$sig.patch" ]
 done
-check "7/INT: and no temporary file" bash -c '[ -z "$(ls -A "$1"/.p-INT.patch* 2>/dev/null)" ]' _ "$BANGER_HOME"
+check "7/TERM: and no temporary file" bash -c '[ -z "$(ls -A "$1"/.p-TERM.patch* 2>/dev/null)" ]' _ "$BANGER_HOME"
 gx sh -c 'rm -f /usr/local/bin/git /root/slow' >/dev/null 2>&1 || true
 
 # ---- 3: a 4 GiB .gitconfig on the work disk ----

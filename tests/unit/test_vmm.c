@@ -174,6 +174,7 @@ static void test_console_rotation(void **state)
         assert_memory_equal(buf, "boot 2\n", 7);
         close(w);
         rm_rf(dir);
+        free(dir);
 }
 
 static void test_logs(void **state)
