@@ -199,8 +199,8 @@ static void export_untrap_signals(void)
         sigprocmask(SIG_BLOCK, &all, &old);
         export_tmp_dirfd = -1;
         for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
-                struct sigaction old;
-                if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == export_on_signal)
+                struct sigaction cur;
+                if (sigaction(sigs[i], NULL, &cur) == 0 && cur.sa_handler == export_on_signal)
                         signal(sigs[i], SIG_DFL);
         }
         sigprocmask(SIG_SETMASK, &old, NULL);

@@ -81,6 +81,10 @@ static const struct bg_config_key schema[] = {
      "Automatic templates kept at most (each holds a RAM file of the VM's memory size); the "
      "least recently used one without clones goes first (0..64; 0 = none are made).",
      config_parse_int, NULL, CFG(vm.auto_templates), 0, 64, NULL},
+    {"vm.boot_timeout", "duration", "\"2m\"",
+     "How long a booting (or resuming) VM's agent gets to answer before the start fails and "
+     "is undone (10s..1h).",
+     config_parse_duration, NULL, CFG(vm.boot_timeout), 10, 3600, NULL},
     {"vm.agent_probe_timeout", "duration", "\"2s\"",
      "Time a running guest's agent gets to answer vm health, ports or stats (1s..60s). One "
      "probe per VM at a time: another while it waits is refused as busy.",

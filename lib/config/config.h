@@ -81,6 +81,7 @@ struct bg_config {
                 char *template_;          /* "auto", "off" or a template name */
                 uint32_t auto_templates;  /* 3 (0..64) */
                 uint64_t agent_probe_timeout; /* seconds; 2 (1..60) */
+                uint64_t boot_timeout;        /* seconds; 120 (10..3600) */
                 uint64_t console_log_max;     /* bytes; "16M" (>= 64K) */
         } vm;
         struct {

@@ -211,7 +211,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
         e->authorized_keys = v->owner_pubkey;
         host_resolvers(e->dns, sizeof(e->dns));
-        e->agent_timeout_ms = 120000;
+        e->agent_timeout_ms = (uint32_t)(v->d->cfg.vm.boot_timeout * 1000);
         e->probe_timeout_ms = (uint32_t)(v->d->cfg.vm.agent_probe_timeout * 1000);
         if (probe_gate_new(&e->probe_gate) < 0)
                 return bg_error_set(err, ENOMEM, "out of memory");

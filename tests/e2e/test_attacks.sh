@@ -28,6 +28,7 @@ git config --global user.name "Ada Host"
 git config --global user.email "ada@host.example"
 e2e_config <<TOML
 [vm]
+boot_timeout = "10m"
 console_log_max = "256K"
 agent_probe_timeout = "2s"
 
@@ -36,8 +37,8 @@ export_max = "4M"
 TOML
 check "daemon start" "$B" daemon start --timeout 30
 
-# One after the other: two guests booting at once under TCG on a busy host
-# can miss the agent's boot deadline.
+# One after the other, with a long boot_timeout: guests under TCG on a busy
+# host boot slowly, and this test is not about boot times.
 for vm in ok atk; do
         t0=$(date +%s)
         "$B" vm create --name $vm --vcpu 1 --mem 1024 >/dev/null 2>"$BANGER_HOME/create.$vm" ||

@@ -504,7 +504,7 @@ static void test_guest_wait_pool(void **state)
                 assert_int_equal(call_health(c, "/banger.test.Guest/Health", &h, 3000, &st), 0);
                 assert_int_equal(t.seen_caller_pid, getpid()); /* a direct caller is its peer */
                 protobuf_c_message_free_unpacked(&h->base, NULL);
-                assert_true(now_mono_msec() - t0 < 500);
+                assert_true(now_mono_msec() - t0 < 1000); /* one pool: >= 1.5 s */
         }
         /* A request the pool choice cannot read still gets its precise error. */
         uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
