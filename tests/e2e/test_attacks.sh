@@ -11,6 +11,7 @@
 #      spool, no FILE and (catchable signals) no temporary file are left;
 #   3: the guest truncates /root/.gitconfig to 4 GiB, vm stop, vm start:
 #      workspacesvc's peak memory stays small and its log names the file.
+# (In the order 5, 7, 3, 6.)
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace"
 need_tools qemu-system-x86_64 mmdebstrap ssh jq ip git
@@ -29,7 +30,7 @@ git config --global user.email "ada@host.example"
 e2e_config <<TOML
 [vm]
 boot_timeout = "10m"
-console_log_max = "256K"
+console_log_max = "64K"
 agent_probe_timeout = "2s"
 
 [workspace]
@@ -52,7 +53,7 @@ gx() { "$B" vm exec atk -- "$@"; } # as the guest's root
 
 # ---- 5: a stalled agent and twelve concurrent probes ----
 gx sh -c 'pkill -STOP -x banger-agent; ps -o stat= -C banger-agent' >"$BANGER_HOME/stat" 2>&1 || true
-check "5: the guest stopped its agent" grep -q '^T' "$BANGER_HOME/stat"
+check "5: the guest stopped its agent" grep -q '^ *T' "$BANGER_HOME/stat"
 t0=$(ms)
 for i in $(seq 12); do
         ( rc=0; "$B" vm ports atk >/dev/null 2>"$BANGER_HOME/ports.$i" || rc=$?
@@ -85,18 +86,6 @@ check "5: each of the 12 vm ports fails naming busy or the probe timeout ($ok_er
 check "5: and all of them are done within 10 s ($slow ms)" [ "$slow" -lt 10000 ]
 gx pkill -CONT -x banger-agent >/dev/null 2>&1 || true
 check "5: the agent answers again once the guest resumes it" wait_for 10 "$B" vm health atk
-
-# ---- 6: a console flood ----
-gx sh -c 'timeout 20 yes "flood: the guest writes its console without end ....................................." > /dev/ttyS0; echo FLOOD-END-MARKER > /dev/ttyS0' >/dev/null 2>&1 || true
-sleep 1 # one look of the log watch
-sz=$(( $(stat -c %s "$VMDIR/console.log") + $(stat -c %s "$VMDIR/console.log.1" 2>/dev/null || echo 0) ))
-stream=$(( $(cat "$VMDIR/console.log.base" 2>/dev/null || echo 0) + $(stat -c %s "$VMDIR/console.log") ))
-echo "  console: $stream bytes written, $sz bytes kept on disk"
-check "6: the guest wrote more than twice the cap ($stream bytes)" [ "$stream" -gt $((512 * 1024)) ]
-check "6: console.log and console.log.1 stay near vm.console_log_max ($sz <= 256K + 128K)" [ "$sz" -le $((384 * 1024)) ]
-"$B" vm logs atk >"$BANGER_HOME/logs" 2>&1 || true
-check "6: vm logs shows the newest part (the end marker)" grep -q FLOOD-END-MARKER "$BANGER_HOME/logs"
-check "6: and not the boot that was rotated away" bash -c '! grep -q "Linux version" "$1"' _ "$BANGER_HOME/logs"
 
 # ---- 7: a git diff without end ----
 EXP="$BANGER_HOME/state/exports"
@@ -146,6 +135,20 @@ echo "  workspacesvc peak RSS: $before kB before vm start, $after kB after"
 check "3: workspacesvc's peak memory grew by less than 32 MiB ($before -> $after kB)" [ $((after - before)) -lt 32768 ]
 check "3: its log names the file it skipped" grep -q "/root/.gitconfig on the work disk is over 64 KiB" "$BANGER_HOME"/state/logs/workspacesvc*.log
 check "3: the VM runs" bash -c '"$1" vm show atk --json | jq -e ".state == \"running\"" >/dev/null' _ "$B"
+
+# ---- 6: a console flood ----
+# Last: under TCG every console byte is a trap into QEMU, and a flood can
+# leave a loaded host's guest too slow for anything else for a while.
+gx sh -c 'yes "flood: the guest writes its console without end ........................................" | head -c 300000 > /dev/ttyS0; echo FLOOD-END-MARKER > /dev/ttyS0' >/dev/null 2>&1 || true
+sleep 1 # one look of the log watch
+sz=$(( $(stat -c %s "$VMDIR/console.log") + $(stat -c %s "$VMDIR/console.log.1" 2>/dev/null || echo 0) ))
+stream=$(( $(cat "$VMDIR/console.log.base" 2>/dev/null || echo 0) + $(stat -c %s "$VMDIR/console.log") ))
+echo "  console: $stream bytes written, $sz bytes kept on disk"
+check "6: the guest wrote more than four times the cap ($stream bytes)" [ "$stream" -gt $((256 * 1024)) ]
+check "6: console.log and console.log.1 stay near vm.console_log_max ($sz <= 64K + 32K)" [ "$sz" -le $((96 * 1024)) ]
+"$B" vm logs atk >"$BANGER_HOME/logs" 2>&1 || true
+check "6: vm logs shows the newest part (the end marker)" grep -q FLOOD-END-MARKER "$BANGER_HOME/logs"
+check "6: and not the boot that was rotated away" bash -c '! grep -q "Linux version" "$1"' _ "$BANGER_HOME/logs"
 
 "$B" daemon stop --timeout 30 >/dev/null 2>&1 || true
 finish

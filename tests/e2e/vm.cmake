@@ -21,4 +21,4 @@ banger_add_script_test(e2e_template
 # a 4 GiB .gitconfig on the work disk.
 banger_add_script_test(e2e_attacks
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_attacks.sh
-  LABELS e2e root TIMEOUT 900)
+  LABELS e2e root TIMEOUT 1800)
