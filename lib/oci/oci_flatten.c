@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #define SYMLINK_MAX 4095
 #define XATTR_VALUE_MAX (64u << 10)
 #define READ_CHUNK (256u << 10)
+#define CANCEL_POLL_MS 200 /* how often a silent reader looks at the cancel flag */
 #define DATA_CHUNK (1u << 20)
 #define WH_PREFIX ".wh."
 #define WH_OPAQUE ".wh..wh..opq"
@@ -95,9 +97,29 @@ static la_ssize_t reader_read(struct archive *a, void *ud, const void **out)
                 return -1;
         }
         ssize_t k;
-        do
+        /* A writer may be silent for minutes (mmdebstrap bootstraps before it
+         * writes its tar): wait in slices so a cancel is seen meanwhile. */
+        for (;;) {
+                if (r->opts->cancel) {
+                        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+                        int n = poll(&p, 1, CANCEL_POLL_MS);
+                        if (n < 0 && errno != EINTR) {
+                                r->read_errno = errno;
+                                archive_set_error(a, errno, "poll error");
+                                return -1;
+                        }
+                        if (is_cancelled(r->opts)) {
+                                r->cancelled = true;
+                                archive_set_error(a, ECANCELED, "cancelled");
+                                return -1;
+                        }
+                        if (n <= 0)
+                                continue;
+                }
                 k = read(r->fd, r->buf, sizeof(r->buf));
-        while (k < 0 && errno == EINTR);
+                if (k >= 0 || errno != EINTR)
+                        break;
+        }
         if (k < 0) {
                 r->read_errno = errno;
                 archive_set_error(a, errno, "read error");

@@ -60,7 +60,8 @@ struct oci_flatten_opts {
         uint32_t root_uid, root_gid; /* owner of "/" unless a layer sets it */
         oci_flatten_progress_fn progress;
         void *userdata;
-        const atomic_bool *cancel; /* checked between entries and blocks: -ECANCELED */
+        const atomic_bool *cancel; /* checked between entries and blocks, and every 200 ms
+                                    * while the input is silent: -ECANCELED */
 };
 
 struct oci_flatten_layer {

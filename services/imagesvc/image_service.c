@@ -192,7 +192,6 @@ struct build_job {
         char mirror[512];
         char packages[2048]; /* comma separated */
         uint64_t size;
-        atomic_bool cancel;
         struct ops_ctx *ctx;
         pid_t child;
 };
@@ -201,11 +200,6 @@ static void build_progress(void *ud, int pass, size_t layer, uint64_t done, uint
 {
         struct build_job *j = ud;
         ops_ctx_progress(j->ctx, done, total);
-        if (ops_ctx_cancelled(j->ctx)) {
-                atomic_store(&j->cancel, true);
-                if (j->child > 0)
-                        kill(j->child, SIGTERM);
-        }
 }
 
 /* The guest files tree shipped with the services (build tree or install). */
@@ -402,7 +396,9 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
         struct oci_flatten_opts fo = {
             .progress = build_progress,
             .userdata = j,
-            .cancel = &j->cancel,
+            /* The reader polls it while mmdebstrap is silent (its whole
+             * bootstrap), so a cancel or shutdown stops the build at once. */
+            .cancel = ops_ctx_cancel_flag(j->ctx),
         };
         struct oci_flatten_stats stats = {0};
         int fr = oci_flatten_tar_fd(fs, pipefd[0], "mmdebstrap output", &fo, &stats, err);
@@ -411,7 +407,7 @@ static int run_mmdebstrap(struct build_job *j, struct ext4_fs *fs, const char *l
                 kill(pid, SIGTERM);
         int status = bg_run_reap(pid, "mmdebstrap", 0, &e);
         j->child = 0;
-        if (atomic_load(&j->cancel))
+        if (ops_ctx_cancelled(j->ctx))
                 return bg_error_set(err, ECANCELED, "cancelled");
         if (fr < 0)
                 return fr;

@@ -11,6 +11,9 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -756,6 +759,44 @@ static void test_tar_stream(void **state)
         ext4_free(fs);
 }
 
+/* A silent writer (mmdebstrap bootstraps for minutes before its tar) does
+ * not delay a cancel: the reader notices within a poll slice. */
+static void *cancel_later(void *flag)
+{
+        struct timespec ts = {0, 150 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        atomic_store((atomic_bool *)flag, true);
+        return NULL;
+}
+
+static void test_cancel_silent_stream(void **state)
+{
+        int pipefd[2];
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        char img[512];
+        image_path(img, sizeof(img));
+        struct ext4_fs *fs = NULL;
+        assert_int_equal(ext4_create(img, 32 << 20, NULL, &fs, NULL), 0);
+        atomic_bool cancel = false;
+        struct oci_flatten_opts o = {.cancel = &cancel};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, cancel_later, &cancel), 0);
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        struct bg_error err = {0};
+        /* the write end stays open and silent: without the poll this blocks
+         * forever */
+        assert_int_equal(oci_flatten_tar_fd(fs, pipefd[0], "mmdebstrap", &o, NULL, &err),
+                         -ECANCELED);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        pthread_join(th, NULL);
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        assert_true(ms < 5000);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        ext4_free(fs);
+}
+
 static void test_entry_path(void **state)
 {
         char out[4096];
@@ -800,6 +841,7 @@ int main(void)
             cmocka_unit_test(test_entry_path),     cmocka_unit_test(test_layers_and_whiteouts),
             cmocka_unit_test(test_hostile),        cmocka_unit_test(test_digest_ok_and_cancel),
             cmocka_unit_test(test_rootfs_inspect), cmocka_unit_test(test_tar_stream),
+            cmocka_unit_test(test_cancel_silent_stream),
             cmocka_unit_test(test_ranges),         cmocka_unit_test(test_limits),
             cmocka_unit_test(test_many_whiteouts),
         };
