@@ -28,6 +28,23 @@ static int vm_call(struct cli *cli, const char *method, const ProtobufCMessage *
         return cli_call(cli, m, in, od, out, deadline_ms, flags, st);
 }
 
+/* A probe of a guest's agent (Ports, Stats, AgentHealth). vmsvc runs one per
+ * VM at a time and refuses another at once (ABORTED, "busy"); for a healthy
+ * guest that one ends in milliseconds, so the call is tried again for up to
+ * 3 s before the busy error is shown. */
+static int vm_probe_call(struct cli *cli, const char *method, const ProtobufCMessage *in,
+                         const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
+                         uint32_t deadline_ms, struct rpc_status *st)
+{
+        uint64_t until = now_mono_msec() + 3000;
+        for (;;) {
+                int r = vm_call(cli, method, in, od, out, deadline_ms, RPC_CALL_IDEMPOTENT, st);
+                if (r >= 0 || st->code != RPC_ABORTED || now_mono_msec() >= until)
+                        return r;
+                sleep_msec(100);
+        }
+}
+
 /* --json: strings exact (jansson escapes control characters); bytes that
  * are not UTF-8 cannot be in JSON and become U+FFFD (cli_utf8). */
 json_t *cli_vm_json(const Banger__V1__Vm *v)
@@ -368,8 +385,8 @@ int cmd_vm_stats(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
         Banger__V1__VmStats *s = NULL;
         struct rpc_status st = {0};
         req.ref = argv[0];
-        if (vm_call(cli, "Stats", &req.base, &banger__v1__vm_stats__descriptor,
-                    (ProtobufCMessage **)&s, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
+        if (vm_probe_call(cli, "Stats", &req.base, &banger__v1__vm_stats__descriptor,
+                    (ProtobufCMessage **)&s, 15000, &st) < 0)
                 return cli_fail_status(&st);
         Banger__V1__AgentStats *g = s->guest;
         if (cli_flag(cli, "json")) {
@@ -419,8 +436,8 @@ int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
         Banger__V1__VmPortsResponse *p = NULL;
         struct rpc_status st = {0};
         req.ref = argv[0];
-        if (vm_call(cli, "Ports", &req.base, &banger__v1__vm_ports_response__descriptor,
-                    (ProtobufCMessage **)&p, 30000, RPC_CALL_IDEMPOTENT, &st) < 0)
+        if (vm_probe_call(cli, "Ports", &req.base, &banger__v1__vm_ports_response__descriptor,
+                    (ProtobufCMessage **)&p, 30000, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json")) {
                 json_t *arr = json_array();
@@ -455,8 +472,8 @@ int cmd_vm_health(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         Banger__V1__AgentHealth *h = NULL;
         struct rpc_status st = {0};
         req.ref = argv[0];
-        if (vm_call(cli, "AgentHealth", &req.base, &banger__v1__agent_health__descriptor,
-                    (ProtobufCMessage **)&h, 15000, RPC_CALL_IDEMPOTENT, &st) < 0)
+        if (vm_probe_call(cli, "AgentHealth", &req.base, &banger__v1__agent_health__descriptor,
+                    (ProtobufCMessage **)&h, 15000, &st) < 0)
                 return cli_fail_status(&st);
         if (cli_flag(cli, "json"))
                 cli_print_json(json_pack(

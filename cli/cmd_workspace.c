@@ -159,6 +159,55 @@ int cmd_vm_workspace_list(struct cli *cli, const struct cli_cmd *cmd, int argc, 
         return 0;
 }
 
+/* The temporary file of an export -o FILE being written, removed by the
+ * handler of a signal that ends the CLI (Ctrl-C, kill, a closed terminal):
+ * an interrupted export leaves neither FILE nor its temporary file. */
+static volatile sig_atomic_t export_tmp_dirfd = -1;
+static char export_tmp_name[256];
+
+static void export_on_signal(int sig)
+{
+        if (export_tmp_dirfd >= 0)
+                (void)unlinkat(export_tmp_dirfd, export_tmp_name, 0);
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+static void export_trap_signals(const struct atomic_file *f)
+{
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+        snprintf(export_tmp_name, sizeof(export_tmp_name), "%s", f->tmp);
+        export_tmp_dirfd = f->dir_fd;
+        struct sigaction sa = {.sa_handler = export_on_signal};
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                sigaddset(&sa.sa_mask, sigs[i]);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                struct sigaction old;
+                /* A signal ignored by whoever started us (nohup, a
+                 * background job) stays ignored. */
+                if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+                        sigaction(sigs[i], &sa, NULL);
+        }
+}
+
+static void export_untrap_signals(void)
+{
+        static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+        sigset_t all, old;
+        sigemptyset(&all);
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++)
+                sigaddset(&all, sigs[i]);
+        sigprocmask(SIG_BLOCK, &all, &old);
+        export_tmp_dirfd = -1;
+        for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+                struct sigaction cur;
+                if (sigaction(sigs[i], NULL, &cur) == 0 && cur.sa_handler == export_on_signal)
+                        signal(sigs[i], SIG_DFL);
+        }
+        sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
 int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
 {
         (void)cmd, (void)argc;
@@ -180,6 +229,7 @@ int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc
                                         strerror(-r));
                 }
                 fd = out.fd;
+                export_trap_signals(&out);
         }
         Banger__V1__ExportWorkspaceRequest req = BANGER__V1__EXPORT_WORKSPACE_REQUEST__INIT;
         req.vm = argv[0];
@@ -224,6 +274,10 @@ int cmd_vm_workspace_export(struct cli *cli, const struct cli_cmd *cmd, int argc
                 st.code = RPC_INTERNAL;
                 snprintf(st.message, sizeof(st.message), "%s", err.msg);
                 r = -EIO;
+        }
+        if (to_file) {
+                atomic_file_abort(&out); /* after a commit: nothing left to remove */
+                export_untrap_signals();
         }
         if (r < 0)
                 return cli_fail_status(&st);

@@ -413,7 +413,9 @@ static const struct cli_cmd vm_workspace_cmds[] = {
          "Tracked, new and deleted files, against the commit the workspace was prepared\n"
          "from, as `git diff --binary`; `git apply` applies it to a clean checkout of\n"
          "that commit on the host. Uses a private index: what is staged in the guest\n"
-         "stays as it is.\n\n"
+         "stays as it is. A patch over workspace.export_max (config) fails, and so\n"
+         "does an interrupted export: -o FILE is written under a temporary name and\n"
+         "renamed at the end, so neither is left half-written.\n\n"
          "  banger vm workspace export dev -o changes.patch && git apply changes.patch",
      .flags = ws_export_flags,
      .n_flags = ELEMENTSOF(ws_export_flags),
@@ -637,7 +639,8 @@ static const struct cli_cmd vm_cmds[] = {
      .summary = "Print a VM's console log",
      .description = "The console is the guest's: printed to a terminal, control characters and\n"
                     "escape sequences in it are shown escaped (\\x1b[2J, not a cleared screen);\n"
-                    "into a pipe or a file it is written byte for byte.",
+                    "into a pipe or a file it is written byte for byte. Only the newest\n"
+                    "vm.console_log_max (config) of it is kept; older output is dropped.",
      .flags = vm_logs_flags,
      .n_flags = ELEMENTSOF(vm_logs_flags),
      .run = cmd_vm_logs,
@@ -656,6 +659,8 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "ports",
      .args = "VM",
      .summary = "Listening ports in the guest, with a URL for those that answer HTTP(S)",
+     .description = "Asks the guest agent, which gets vm.agent_probe_timeout (config) to answer;\n"
+                    "one probe of a VM runs at a time, and another is refused as busy.",
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_ports,

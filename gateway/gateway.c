@@ -67,6 +67,7 @@ int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_c
         Banger__V1__Request fwd = *req;
         fwd.op_id = (char *)call->op_id;
         fwd.caller_uid = call->caller_uid;
+        fwd.caller_pid = (uint32_t)call->caller_pid;
         fwd.deadline_ms = left;
         nng_msg *msg;
         int rv = rpc_pack_msg(&fwd.base, &msg);

@@ -88,6 +88,18 @@ static const struct bg_config_key schema[] = {
      "Longest label value in characters (printable ASCII; 0..4096). Keys are 1-63 "
      "characters of letters, digits and . _ - /.",
      config_parse_int, NULL, CFG(vm.max_label_value), 0, 4096, NULL},
+    {"vm.boot_timeout", "duration", "\"2m\"",
+     "How long a booting (or resuming) VM's agent gets to answer before the start fails and "
+     "is undone (10s..1h).",
+     config_parse_duration, NULL, CFG(vm.boot_timeout), 10, 3600, NULL},
+    {"vm.agent_probe_timeout", "duration", "\"2s\"",
+     "Time a running guest's agent gets to answer vm health, ports or stats (1s..60s). One "
+     "probe per VM at a time: another while it waits is refused as busy.",
+     config_parse_duration, NULL, CFG(vm.agent_probe_timeout), 1, 60, NULL},
+    {"vm.console_log_max", "size", "\"16M\"",
+     "Most disk a VM's console log takes (at least 64K): past half of it the log is rotated "
+     "and the oldest half dropped, so the last part is always kept.",
+     config_parse_size, NULL, CFG(vm.console_log_max), 64LL << 10, INT64_MAX, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},
@@ -118,6 +130,11 @@ static const struct bg_config_key schema[] = {
      "Most times a pulled layer's tar may be larger than its compressed blob (2..100000); "
      "layers unpacking to under 64 MiB are not held to it.",
      config_parse_int, NULL, CFG(image.max_layer_ratio), 2, 100000, NULL},
+
+    {"workspace.export_max", "size", "\"1G\"",
+     "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "
+     "past it, and the export fails naming this key.",
+     config_parse_size, NULL, CFG(workspace.export_max), 1LL << 20, INT64_MAX, NULL},
 
     {"kernel.debian_mirror", "string", "\"\"",
      "Debian mirror URL for kernel packages; \"\" = the host's apt sources.", config_parse_mirror,

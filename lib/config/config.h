@@ -89,6 +89,9 @@ struct bg_config {
                 uint32_t auto_templates;  /* 3 (0..64) */
                 uint32_t max_labels;      /* 32 (0..1024) */
                 uint32_t max_label_value; /* 256 (0..4096) */
+                uint64_t agent_probe_timeout; /* seconds; 2 (1..60) */
+                uint64_t boot_timeout;        /* seconds; 120 (10..3600) */
+                uint64_t console_log_max;     /* bytes; "16M" (>= 64K) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */
@@ -104,6 +107,9 @@ struct bg_config {
                 uint64_t max_unpacked_size;                /* bytes; "64G" (>= 64M) */
                 uint32_t max_layer_ratio;                  /* 100 (2..100000) */
         } image;
+        struct {
+                uint64_t export_max; /* bytes; "1G" (>= 1M) */
+        } workspace;
         struct {
                 char *debian_mirror; /* "" = the host's apt sources; else http(s) URL */
         } kernel;

@@ -598,21 +598,19 @@ int config_parse_duration(const struct bg_config_key *k, const struct toml_value
                                   &secs);
         if (r < 0)
                 return r;
-        if (r == 1) {
-                *(uint64_t *)field = secs;
-                return 0;
-        }
-        const char *s = v->u.str.ptr;
-        if (streq(s, "0")) {
-                *(uint64_t *)field = 0;
-                return 0;
+        const char *s = r == 1 ? "" : v->u.str.ptr;
+        bool ok = r == 1;
+        if (r != 1 && streq(s, "0")) {
+                ok = true;
+                s = ""; /* 0 seconds */
         }
         static const struct {
                 char unit;
                 uint64_t secs;
         } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
         size_t next_unit = 0;
-        bool ok = *s != '\0';
+        if (!ok)
+                ok = *s != '\0';
         while (ok && *s) {
                 size_t n = strspn(s, "0123456789");
                 uint64_t num;
@@ -629,6 +627,10 @@ int config_parse_duration(const struct bg_config_key *k, const struct toml_value
         if (!ok)
                 return fail_value(src, k, v,
                                   " is not a duration like 90s, 30m, 2h or 1h30m (\"0\" = off)");
+        if (k->max > 0 && (secs < (uint64_t)k->min || secs > (uint64_t)k->max))
+                return config_fail(src, v->line, k->name, "%llu s is outside %llds..%llds",
+                                   (unsigned long long)secs, (long long)k->min,
+                                   (long long)k->max);
         *(uint64_t *)field = secs;
         return 0;
 }

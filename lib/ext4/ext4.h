@@ -186,6 +186,11 @@ int ext4_lookup(struct ext4_fs *fs, const char *path, struct ext4_stat *ret, str
 #define EXT4_READ_FILE_MAX (64u << 20)
 int ext4_read_file(struct ext4_fs *fs, const char *path, void **ret_data, size_t *ret_size,
                    struct bg_error *err);
+/* The same for a file of at most max bytes: a larger one (its size is the
+ * inode's word, which a guest or an image chooses) is -EFBIG with a message
+ * naming it, its size and max, before anything is allocated or read. */
+int ext4_read_file_max(struct ext4_fs *fs, const char *path, uint64_t max, void **ret_data,
+                       size_t *ret_size, struct bg_error *err);
 
 /* Read the target of symlink `path` into *ret (malloc'ed, NUL-terminated).
  * A target over 4095 bytes (which no kernel writes) is refused: -EFBIG. */

@@ -143,6 +143,12 @@ static int read_data(struct ext4_fs *e, ext2_ino_t ino, uint64_t size, char **re
 int ext4_read_file(struct ext4_fs *e, const char *path, void **ret_data, size_t *ret_size,
                    struct bg_error *err)
 {
+        return ext4_read_file_max(e, path, UINT64_MAX, ret_data, ret_size, err);
+}
+
+int ext4_read_file_max(struct ext4_fs *e, const char *path, uint64_t max, void **ret_data,
+                       size_t *ret_size, struct bg_error *err)
+{
         struct ext4i_target t;
         struct ext2_inode in;
         int r = existing_of_type(e, path, LINUX_S_IFREG, &t, &in, err);
@@ -152,6 +158,10 @@ int ext4_read_file(struct ext4_fs *e, const char *path, void **ret_data, size_t 
                 return bg_error_set(err, EFBIG,
                                     "'%s' is %llu bytes, over the %u bytes read into memory", path,
                                     (unsigned long long)EXT2_I_SIZE(&in), EXT4_READ_FILE_MAX);
+        if (EXT2_I_SIZE(&in) > max)
+                return bg_error_set(err, EFBIG, "'%s' is %llu bytes, over the limit of %llu", path,
+                                    (unsigned long long)EXT2_I_SIZE(&in),
+                                    (unsigned long long)max);
         char *buf;
         r = read_data(e, t.ino, EXT2_I_SIZE(&in), &buf, path, err);
         if (r < 0)
@@ -169,8 +179,11 @@ int ext4_readlink(struct ext4_fs *e, const char *path, char **ret, struct bg_err
         if (r < 0)
                 return r;
         uint64_t size = EXT2_I_SIZE(&in);
+        /* A symlink's target is at most a page (PATH_MAX); a bigger size is
+         * a corrupt or hostile inode, not something to allocate. */
         if (size > 4095)
-                return bg_error_set(err, EFBIG, "symlink '%s' claims a %llu-byte target", path,
+                return bg_error_set(err, EFBIG,
+                                    "symlink '%s' claims a %llu-byte target (corrupt inode)", path,
                                     (unsigned long long)size);
         if (ext2fs_is_fast_symlink(&in)) {
                 char *s = strndup((const char *)in.i_block, size);

@@ -272,6 +272,7 @@ int rpc_call(struct rpc_client *c, const char *method, const ProtobufCMessage *i
                 req.op_id = op_id;
                 req.deadline_ms = (uint32_t)(deadline - now);
                 req.caller_uid = o.caller_uid;
+                req.caller_pid = o.caller_pid;
                 nng_msg *msg, *reply = NULL;
                 r = rpc_pack_msg(&req.base, &msg);
                 if (r < 0)

@@ -32,6 +32,7 @@ struct rpc_call {
         uint32_t peer_uid;         /* uid of the connected process (SO_PEERCRED) */
         uint32_t caller_uid;       /* original caller (gateway-stamped) */
         int peer_pid;
+        int caller_pid; /* original caller's pid (gateway-stamped, else the peer's; 0 = unknown) */
 };
 
 /* Remaining milliseconds of the call's budget (0 when expired). */
@@ -48,6 +49,10 @@ typedef int (*rpc_handler_fn)(void *svc, const ProtobufCMessage *in, ProtobufCMe
 struct rpc_method_impl {
         const char *name; /* must equal the descriptor's method name */
         rpc_handler_fn fn;
+        /* The handler waits on something banger does not control (a guest's
+         * agent): it runs on the server's own pool of guest workers, so a
+         * stalled guest never holds the workers every other call needs. */
+        bool guest_wait;
 };
 
 /* Typed handlers are stored through this cast; the dispatcher only calls them
@@ -56,6 +61,11 @@ struct rpc_method_impl {
 #define RPC_METHOD(n, f)                                                                           \
         {                                                                                          \
                 .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f)                             \
+        }
+/* A method whose handler waits on a guest (see guest_wait). */
+#define RPC_METHOD_GUEST(n, f)                                                                     \
+        {                                                                                          \
+                .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f), .guest_wait = true         \
         }
 
 /* Checks that impls matches desc exactly (same count, same names in order).
@@ -83,6 +93,7 @@ struct rpc_server_config {
         const char *name;    /* service name for logs, e.g. "vmsvc" */
         unsigned n_contexts; /* concurrent requests in flight (default 16) */
         unsigned n_workers;  /* handler threads (default 4) */
+        unsigned n_guest_workers; /* threads for guest_wait methods (default 4) */
         size_t recv_max;     /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
         uint32_t default_deadline_ms;
         int socket_mode; /* ipc socket permissions (default 0600) */
@@ -172,6 +183,7 @@ struct rpc_call_opts {
         unsigned flags;
         const char *op_id;        /* default: the op_id being served on this thread, else new */
         uint32_t caller_uid;      /* stamped by the gateway only */
+        uint32_t caller_pid;      /* stamped by the gateway only */
         uint32_t connect_wait_ms; /* how long to wait for a connection (default 300) */
 };
 

@@ -2,7 +2,10 @@
  * queued to a worker thread (handlers never run in nng callbacks); the worker
  * decodes the envelope, checks the peer, dispatches through the service's
  * descriptor-checked method table and sends the packed Response on the same
- * context, which then receives again.
+ * context, which then receives again. Calls of guest_wait methods go to a
+ * second pool of workers (chosen from the method name, read from the packed
+ * envelope without unpacking it), so a guest that never answers holds only
+ * those.
  *
  * Ownership: a context's nng_msg belongs to the context from receipt until it
  * is handed to nng_ctx_send (or freed on error). Unpacked requests and the
@@ -185,6 +188,8 @@ nng_msg *rpc_server_handle(struct rpc_server *s, const void *data, size_t len, u
         call.method = req->method;
         call.caller_uid =
             s->cfg.trust_caller_uid && req->caller_uid != 0 ? req->caller_uid : call.peer_uid;
+        call.caller_pid = s->cfg.trust_caller_uid && req->caller_pid != 0 ? (int)req->caller_pid
+                                                                          : call.peer_pid;
         uint32_t budget = req->deadline_ms ? req->deadline_ms : s->cfg.default_deadline_ms;
         call.deadline_mono_ms = now_mono_msec() + budget;
 
@@ -253,16 +258,98 @@ static nng_msg *handle_request(struct rpc_server *s, nng_msg *msg)
 
 static void work_send_reply(struct rpc_work *w, nng_msg *reply);
 
+/* Reads a varint at *p (< end); false when truncated or over 64 bits. */
+static bool peek_varint(const uint8_t **p, const uint8_t *end, uint64_t *ret)
+{
+        uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+                uint8_t b = *(*p)++;
+                v |= (uint64_t)(b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *ret = v;
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The method field (1) of a packed Request, found by walking the wire format
+ * without unpacking (this runs in an nng callback). Copies it into buf;
+ * false when absent, malformed or too long. */
+static bool peek_method(const uint8_t *p, size_t len, char *buf, size_t size)
+{
+        const uint8_t *end = p + len;
+        while (p < end) {
+                uint64_t key, n;
+                if (!peek_varint(&p, end, &key))
+                        return false;
+                switch (key & 7) {
+                case 0:
+                        if (!peek_varint(&p, end, &n))
+                                return false;
+                        break;
+                case 1:
+                        if (end - p < 8)
+                                return false;
+                        p += 8;
+                        break;
+                case 2:
+                        if (!peek_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                                return false;
+                        if (key >> 3 == 1) {
+                                if (n >= size)
+                                        return false;
+                                memcpy(buf, p, n);
+                                buf[n] = '\0';
+                                return true;
+                        }
+                        p += n;
+                        break;
+                case 5:
+                        if (end - p < 4)
+                                return false;
+                        p += 4;
+                        break;
+                default:
+                        return false;
+                }
+        }
+        return false;
+}
+
+/* Which pool serves msg: POOL_GUEST for a local guest_wait method. A request
+ * that cannot be read goes to POOL_MAIN, which answers it with the precise
+ * error. */
+static int pool_for(const struct rpc_server *s, nng_msg *msg)
+{
+        char method[RPC_METHOD_MAX], svc_name[RPC_METHOD_MAX], method_name[RPC_METHOD_MAX];
+        if (!s->has_guest_pool || !peek_method(nng_msg_body(msg), nng_msg_len(msg), method,
+                                               sizeof(method)))
+                return POOL_MAIN;
+        if (rpc_split_method(method, svc_name, sizeof(svc_name), method_name,
+                             sizeof(method_name)) < 0)
+                return POOL_MAIN;
+        const struct rpc_service_entry *e = find_service(s, svc_name);
+        if (!e)
+                return POOL_MAIN;
+        const ProtobufCMethodDescriptor *md =
+            protobuf_c_service_descriptor_get_method_by_name(e->desc, method_name);
+        if (!md)
+                return POOL_MAIN;
+        return e->impls[md - e->desc->methods].guest_wait ? POOL_GUEST : POOL_MAIN;
+}
+
 static void enqueue(struct rpc_server *s, struct rpc_work *w)
 {
+        struct work_pool *q = &s->pools[pool_for(s, w->msg)];
         pthread_mutex_lock(&s->mu);
         w->next = NULL;
-        if (s->q_tail)
-                s->q_tail->next = w;
+        if (q->tail)
+                q->tail->next = w;
         else
-                s->q_head = w;
-        s->q_tail = w;
-        pthread_cond_signal(&s->cond);
+                q->head = w;
+        q->tail = w;
+        pthread_cond_signal(&q->cond);
         pthread_mutex_unlock(&s->mu);
 }
 
@@ -305,6 +392,7 @@ static bool forward_fast(struct rpc_server *s, struct rpc_work *w)
         char *orig_op_id = req->op_id;
         req->op_id = w->fwd_op_id;
         req->caller_uid = (uint32_t)uid;
+        req->caller_pid = (uint32_t)pid;
         req->deadline_ms = budget;
         int r = rpc_pack_msg(&req->base, &fwd);
         req->op_id = orig_op_id;
@@ -410,19 +498,20 @@ static void work_cb(void *arg)
 
 static void *worker_main(void *arg)
 {
-        struct rpc_server *s = arg;
+        struct work_pool *q = arg;
+        struct rpc_server *s = q->srv;
         for (;;) {
                 pthread_mutex_lock(&s->mu);
-                while (!s->q_head && !s->workers_exit)
-                        pthread_cond_wait(&s->cond, &s->mu);
-                if (!s->q_head && s->workers_exit) {
+                while (!q->head && !s->workers_exit)
+                        pthread_cond_wait(&q->cond, &s->mu);
+                if (!q->head && s->workers_exit) {
                         pthread_mutex_unlock(&s->mu);
                         return NULL;
                 }
-                struct rpc_work *w = s->q_head;
-                s->q_head = w->next;
-                if (!s->q_head)
-                        s->q_tail = NULL;
+                struct rpc_work *w = q->head;
+                q->head = w->next;
+                if (!q->head)
+                        q->tail = NULL;
                 bool stopping = s->stopping;
                 pthread_mutex_unlock(&s->mu);
 
@@ -481,6 +570,8 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
                 s->cfg.n_contexts = 16;
         if (!s->cfg.n_workers)
                 s->cfg.n_workers = 4;
+        if (!s->cfg.n_guest_workers)
+                s->cfg.n_guest_workers = 4;
         if (!s->cfg.recv_max)
                 s->cfg.recv_max = RPC_DEFAULT_RECV_MAX;
         if (!s->cfg.default_deadline_ms)
@@ -488,7 +579,10 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
         if (!s->cfg.socket_mode)
                 s->cfg.socket_mode = 0600;
         pthread_mutex_init(&s->mu, NULL);
-        pthread_cond_init(&s->cond, NULL);
+        for (size_t i = 0; i < ELEMENTSOF(s->pools); i++) {
+                s->pools[i].srv = s;
+                pthread_cond_init(&s->pools[i].cond, NULL);
+        }
         pthread_cond_init(&s->idle_cond, NULL);
         pthread_cond_init(&s->guard_cond, NULL);
         *ret = s;
@@ -508,6 +602,8 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
                 return bg_error_set(err, EEXIST, "service %s registered twice", desc->name);
         s->services[s->n_services++] =
             (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
+        for (size_t i = 0; i < n_impls; i++)
+                s->has_guest_pool |= impls[i].guest_wait;
         return 0;
 }
 
@@ -538,7 +634,8 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
         nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
 
         s->works = calloc(s->cfg.n_contexts, sizeof(*s->works));
-        s->workers = calloc(s->cfg.n_workers, sizeof(*s->workers));
+        unsigned n_guest = s->has_guest_pool ? s->cfg.n_guest_workers : 0;
+        s->workers = calloc(s->cfg.n_workers + n_guest, sizeof(*s->workers));
         if (!s->works || !s->workers)
                 return bg_error_set(err, ENOMEM, "out of memory");
         for (unsigned i = 0; i < s->cfg.n_contexts; i++) {
@@ -552,8 +649,9 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
                 w->ctx_open = true;
                 s->n_works++;
         }
-        for (unsigned i = 0; i < s->cfg.n_workers; i++) {
-                r = pthread_create(&s->workers[i], NULL, worker_main, s);
+        for (unsigned i = 0; i < s->cfg.n_workers + n_guest; i++) {
+                struct work_pool *q = &s->pools[i < s->cfg.n_workers ? POOL_MAIN : POOL_GUEST];
+                r = pthread_create(&s->workers[i], NULL, worker_main, q);
                 if (r != 0)
                         return bg_error_set(err, r, "start rpc worker thread: %s", strerror(r));
                 s->n_workers_started++;
@@ -599,7 +697,8 @@ void rpc_server_stop(struct rpc_server *s)
                         break;
         }
         s->workers_exit = true;
-        pthread_cond_broadcast(&s->cond);
+        for (size_t i = 0; i < ELEMENTSOF(s->pools); i++)
+                pthread_cond_broadcast(&s->pools[i].cond);
         pthread_mutex_unlock(&s->mu);
         /* 3. Stop the workers. */
         for (unsigned i = 0; i < s->n_workers_started; i++)
@@ -624,7 +723,8 @@ void rpc_server_stop(struct rpc_server *s)
         if (s->sock_open)
                 nng_close(s->sock);
         pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->cond);
+        for (size_t i = 0; i < ELEMENTSOF(s->pools); i++)
+                pthread_cond_destroy(&s->pools[i].cond);
         pthread_cond_destroy(&s->idle_cond);
         pthread_cond_destroy(&s->guard_cond);
         free(s->works);

@@ -17,6 +17,8 @@
 
 #define RPC_MAX_SERVICES 8
 
+enum { POOL_MAIN, POOL_GUEST };
+
 struct rpc_service_entry {
         const ProtobufCServiceDescriptor *desc;
         const struct rpc_method_impl *impls;
@@ -65,9 +67,15 @@ struct rpc_server {
         pthread_t *workers;
         unsigned n_workers_started;
         pthread_mutex_t mu;
-        pthread_cond_t cond;      /* queue non-empty or stopping */
         pthread_cond_t idle_cond; /* in_flight dropped */
-        struct rpc_work *q_head, *q_tail;
+        /* Two pools: POOL_MAIN serves every call but those of guest_wait
+         * methods, which POOL_GUEST serves (when any is registered). */
+        struct work_pool {
+                struct rpc_server *srv;
+                struct rpc_work *head, *tail;
+                pthread_cond_t cond; /* queue non-empty or stopping */
+        } pools[2];
+        bool has_guest_pool;
         unsigned in_flight; /* received and not yet fully sent */
         bool stopping;
         bool workers_exit;

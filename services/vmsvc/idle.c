@@ -11,6 +11,7 @@
 #include "log/log.h"
 #include "util/timeutil.h"
 #include "vm_lifecycle.h"
+#include "vm_probes.h"
 #include "vm_store.h"
 
 struct seen {
@@ -66,8 +67,11 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
         struct vm_record rec;
         bool busy = true;
         *frac = -1;
-        if (vm_agent_open(w->env, s->id, &c, &rec, &err) >= 0 &&
-            agent_stats(c, 3000, &resp, &err) >= 0 && resp->stats && resp->stats->cpu) {
+        uint64_t deadline = 0;
+        bool opened = vm_probe_begin(w->env, s->id, "idle", &c, &rec, &deadline, &err) >= 0;
+        uint64_t now = now_mono_msec();
+        if (opened && agent_stats(c, deadline > now ? deadline - now : 1, &resp, &err) >= 0 &&
+            resp->stats && resp->stats->cpu) {
                 uint64_t b, t;
                 vm_cpu_times(resp->stats->cpu, &b, &t);
                 if (s->have_cpu && t > s->total && b >= s->busy) {
@@ -81,7 +85,8 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
                 s->have_cpu = false;
         }
         agent_response_free(resp);
-        agent_conn_free(c);
+        if (opened)
+                vm_probe_end(w->env, &rec, c);
         return busy;
 }
 

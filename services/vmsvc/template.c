@@ -18,6 +18,7 @@
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "reconcile.h"
+#include "log_watch.h"
 #include "vm_boot.h"
 #include "vm_store.h"
 
@@ -179,6 +180,7 @@ static int b_boot(void *ctx, struct bg_error *err)
                         mac, &b->net);
         (void)vmm_path(b->spec.mem.path, sizeof(b->spec.mem.path), b->spec.dir, TPL_FILE_MEM);
         b->spec.mem.shared = true;
+        vm_console_fresh(env, b->spec.dir);
         const struct vm_vmm_note n = {&b->t.pid, &b->t.pid_start, b->t.accel};
         int r = vm_vmm_launch(b->drv, &b->spec, &b->h, &n, err);
         return r < 0 ? r : tpl_save(b->te, &b->t, err);

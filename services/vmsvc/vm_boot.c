@@ -175,7 +175,8 @@ int vm_agent_wait(const struct vmm_driver *drv, const struct vmm_spec *spec,
         }
         char tail[300];
         vmm_console_tail(spec->dir, tail, sizeof(tail));
-        return bg_error_set(err, ETIMEDOUT, "the guest agent did not answer within %u s (%s)%s%s",
+        return bg_error_set(err, ETIMEDOUT,
+                            "the guest agent did not answer within %u s (vm.boot_timeout; %s)%s%s",
                             timeout_ms / 1000, last.msg[0] ? last.msg : "no answer",
                             tail[0] ? "; console: " : "", tail);
 }

@@ -17,6 +17,7 @@
 #include "util/fs.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "log_watch.h"
 #include "vm_boot.h"
 
 const char *const vm_clone_stages[] = {"reserve", "network", "disks", "restore", "identity"};
@@ -155,6 +156,7 @@ static int step_restore(void *ctx, struct bg_error *err)
         (void)vmm_path(s->mem.path, sizeof(s->mem.path), c->tdir, TPL_FILE_MEM);
         s->mem.shared = false;
         (void)vmm_path(s->restore, sizeof(s->restore), c->tdir, TPL_FILE_STATE);
+        vm_console_fresh(c->env, s->dir);
         const struct vm_vmm_note n = {&c->rec.pid, &c->rec.pid_start, c->rec.accel};
         int r = vm_vmm_launch(c->drv, s, &c->h, &n, err);
         if (r < 0)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "probe_gate.h"
 #include "util/error.h"
 #include "vm_store.h"
 #include "vmm/vmm.h"
@@ -80,6 +81,15 @@ struct vm_env {
         const char *authorized_keys; /* owner's public key line(s) */
         char dns[80];                /* guests' resolvers ("a,b"); "" = the bridge address */
         uint32_t agent_timeout_ms;   /* boot to agent ready */
+        /* Probes of a running guest's agent (health, ports, stats, the idle
+         * watch): one at a time per VM, each given probe_timeout_ms to
+         * connect and answer (config vm.agent_probe_timeout). */
+        struct probe_gate *probe_gate;
+        uint32_t probe_timeout_ms;
+        /* Console log cap (config vm.console_log_max; 0 = 16 MiB) and the
+         * lock between its rotation (log_watch.c) and vm logs' reads. */
+        uint64_t console_log_max;
+        pthread_mutex_t log_mu;
         uint32_t stop_timeout_ms;    /* graceful stop before SIGKILL */
         /* Called (without env->mu) after a VM record changed or went away;
          * may be NULL. */

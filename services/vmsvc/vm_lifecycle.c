@@ -21,6 +21,7 @@
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "util/fs.h"
+#include "log_watch.h"
 #include "vm_boot.h"
 #include "vmm/vmm_log.h"
 
@@ -214,6 +215,7 @@ static int step_boot(void *ctx, struct bg_error *err)
         struct run *run = ctx;
         vm_spec_machine(run->env, &run->spec, run->drv->name, run->rec.vcpu, run->rec.memory_mib,
                         &run->k, run->rec.tap, run->rec.mac, &run->net);
+        vm_console_fresh(run->env, run->spec.dir);
         const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
         int r = vm_vmm_launch(run->drv, &run->spec, &run->h, &n, err);
         if (r < 0)
@@ -590,7 +592,8 @@ int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,
                 return bg_error_set(err, EBUSY, "VM %s has no running VMM process", ret_rec->name);
         if (x < 0)
                 return x;
-        return vm_agent_connect(&spec, &h, 5000, ret, err);
+        return vm_agent_connect(&spec, &h, env->probe_timeout_ms ? env->probe_timeout_ms : 5000,
+                                ret, err);
 }
 
 int vm_set(struct vm_env *env, const char *id, uint32_t vcpu, uint32_t memory_mib,

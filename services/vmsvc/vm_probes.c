@@ -11,6 +11,8 @@
 
 #include "agent/agent_client.h"
 #include "util/macro.h"
+#include "util/timeutil.h"
+#include "vmm/vmm_log.h"
 
 int vm_probe_logs(struct vm_env *env, const Banger__V1__VmLogsRequest *in,
                   Banger__V1__VmLogsResponse *out, struct bg_error *err)
@@ -19,28 +21,71 @@ int vm_probe_logs(struct vm_env *env, const Banger__V1__VmLogsRequest *in,
         int r = vm_load(env, in->ref, &rec, err);
         if (r < 0)
                 return r;
-        char path[600];
-        snprintf(path, sizeof(path), "%s/%s/console.log", env->vms_dir, rec.id);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) {
-                out->next_offset = in->offset;
-                return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", path);
-        }
-        struct stat st;
-        fstat(fd, &st);
-        out->size = (uint64_t)st.st_size;
+        char dir[VMM_PATH_MAX + 40];
+        snprintf(dir, sizeof(dir), "%s/%s", env->vms_dir, rec.id);
         uint32_t max = in->max_bytes && in->max_bytes <= (1u << 20) ? in->max_bytes : 65536;
-        uint64_t off = in->offset <= (uint64_t)st.st_size ? in->offset : (uint64_t)st.st_size;
         out->data.data = malloc(max);
-        if (!out->data.data) {
-                close(fd);
+        if (!out->data.data)
                 return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        ssize_t n = pread(fd, out->data.data, max, (off_t)off);
-        close(fd);
-        out->data.len = n > 0 ? (size_t)n : 0;
-        out->next_offset = off + out->data.len;
+        /* Offsets are in the console's stream, which rotation (log_watch.h)
+         * keeps going across console.log.1 and console.log. */
+        uint64_t off = 0;
+        size_t n = 0;
+        pthread_mutex_lock(&env->log_mu);
+        r = vmm_console_read(dir, in->offset, out->data.data, max, &off, &n, &out->size);
+        pthread_mutex_unlock(&env->log_mu);
+        if (r < 0)
+                return bg_error_errno(err, r, "read the console log of VM %s", rec.name);
+        out->data.len = n;
+        out->next_offset = off + n;
         return 0;
+}
+
+uint32_t vm_probe_timeout(const struct vm_env *env)
+{
+        return env->probe_timeout_ms ? env->probe_timeout_ms : 2000;
+}
+
+/* Milliseconds left until deadline (CLOCK_MONOTONIC ms), at least 1. */
+static uint64_t left_ms(uint64_t deadline)
+{
+        uint64_t now = now_mono_msec();
+        return deadline > now ? deadline - now : 1;
+}
+
+int vm_probe_begin(struct vm_env *env, const char *ref, const char *what, struct agent_conn **ret,
+                   struct vm_record *ret_rec, uint64_t *ret_deadline, struct bg_error *err)
+{
+        int r = vm_load(env, ref, ret_rec, err);
+        if (r < 0)
+                return r;
+        r = probe_gate_enter(env->probe_gate, ret_rec->id, ret_rec->name, what, err);
+        if (r < 0)
+                return r;
+        /* The timeout covers connecting and the answer together. */
+        *ret_deadline = now_mono_msec() + vm_probe_timeout(env);
+        r = vm_agent_open(env, ret_rec->id, ret, ret_rec, err);
+        if (r < 0)
+                probe_gate_leave(env->probe_gate, ret_rec->id);
+        return r;
+}
+
+void vm_probe_end(struct vm_env *env, const struct vm_record *rec, struct agent_conn *c)
+{
+        agent_conn_free(c);
+        probe_gate_leave(env->probe_gate, rec->id);
+}
+
+/* A probe that timed out says which limit it hit. */
+static int probe_result(const struct vm_env *env, const struct vm_record *rec, int r,
+                        struct bg_error *err)
+{
+        if (r == -ETIMEDOUT)
+                return bg_error_set(err, ETIMEDOUT,
+                                    "VM %s: its agent did not answer within %u ms "
+                                    "(vm.agent_probe_timeout)",
+                                    rec->name, vm_probe_timeout(env));
+        return r;
 }
 
 int vm_probe_stats(struct vm_env *env, const char *ref, Banger__V1__VmStats *out,
@@ -48,7 +93,8 @@ int vm_probe_stats(struct vm_env *env, const char *ref, Banger__V1__VmStats *out
 {
         struct vm_record rec;
         struct agent_conn *c = NULL;
-        int r = vm_agent_open(env, ref, &c, &rec, err);
+        uint64_t deadline;
+        int r = vm_probe_begin(env, ref, "stats", &c, &rec, &deadline, err);
         if (r < 0)
                 return r;
         out->name = strdup(rec.name);
@@ -80,10 +126,10 @@ int vm_probe_stats(struct vm_env *env, const char *ref, Banger__V1__VmStats *out
                         fclose(f);
         }
         Banger__V1__AgentResponse *resp = NULL;
-        r = agent_stats(c, 5000, &resp, err);
-        agent_conn_free(c);
+        r = agent_stats(c, left_ms(deadline), &resp, err);
+        vm_probe_end(env, &rec, c);
         if (r < 0)
-                return r;
+                return probe_result(env, &rec, r, err);
         out->guest = resp->stats;
         resp->stats = NULL;
         resp->kind_case = BANGER__V1__AGENT_RESPONSE__KIND__NOT_SET;
@@ -97,10 +143,14 @@ static size_t discard(void *p, size_t s, size_t n, void *ud)
 }
 
 /* Does ip:port answer HTTP, or HTTPS? Returns the URL scheme or NULL. */
-static const char *probe_http(const char *ip, uint32_t port)
+static const char *probe_http(const char *ip, uint32_t port, uint64_t deadline)
 {
         static const char *const schemes[] = {"http", "https"};
         for (size_t i = 0; i < ELEMENTSOF(schemes); i++) {
+                uint64_t now = now_mono_msec();
+                if (now + 50 >= deadline)
+                        return NULL; /* the ports call's budget for HTTP probes is spent */
+                long budget = (long)(deadline - now);
                 CURL *h = curl_easy_init();
                 if (!h)
                         return NULL;
@@ -108,8 +158,8 @@ static const char *probe_http(const char *ip, uint32_t port)
                 snprintf(url, sizeof(url), "%s://%s:%u/", schemes[i], ip, port);
                 curl_easy_setopt(h, CURLOPT_URL, url);
                 curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 1500L);
-                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 1000L);
+                curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, budget < 1500 ? budget : 1500L);
+                curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, budget < 1000 ? budget : 1000L);
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L); /* only asking "is it TLS+HTTP" */
                 curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
                 curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -124,30 +174,24 @@ static const char *probe_http(const char *ip, uint32_t port)
         return NULL;
 }
 
-/* One request (fn) to the agent of VM ref on a connection of its own: the
- * response is the caller's to free (agent_response_free). */
-static int agent_once(struct vm_env *env, const char *ref,
-                      int (*fn)(struct agent_conn *, uint64_t, Banger__V1__AgentResponse **,
-                                struct bg_error *),
-                      struct vm_record *rec, Banger__V1__AgentResponse **ret, struct bg_error *err)
-{
-        struct agent_conn *c = NULL;
-        int r = vm_agent_open(env, ref, &c, rec, err);
-        if (r < 0)
-                return r;
-        r = fn(c, 5000, ret, err);
-        agent_conn_free(c);
-        return r;
-}
-
 int vm_probe_ports(struct vm_env *env, const char *ref, Banger__V1__VmPortsResponse *out,
                    struct bg_error *err)
 {
         struct vm_record rec;
-        Banger__V1__AgentResponse *resp = NULL;
-        int r = agent_once(env, ref, agent_ports, &rec, &resp, err);
+        struct agent_conn *c = NULL;
+        uint64_t deadline;
+        int r = vm_probe_begin(env, ref, "ports", &c, &rec, &deadline, err);
         if (r < 0)
                 return r;
+        Banger__V1__AgentResponse *resp = NULL;
+        r = agent_ports(c, left_ms(deadline), &resp, err);
+        vm_probe_end(env, &rec, c);
+        if (r < 0)
+                return probe_result(env, &rec, r, err);
+        /* The guest chooses how many ports listen and whether they answer:
+         * asking them whether they speak HTTP gets one more probe timeout in
+         * all, after which the rest are listed without a URL. */
+        uint64_t http_deadline = now_mono_msec() + vm_probe_timeout(env);
         Banger__V1__AgentPorts *ap = resp->ports;
         size_t n = ap ? ap->n_ports : 0;
         out->ports = calloc(n ? n : 1, sizeof(*out->ports));
@@ -175,7 +219,7 @@ int vm_probe_ports(struct vm_env *env, const char *ref, Banger__V1__VmPortsRespo
                     strncmp(p->address, "127.", 4) == 0 || strcmp(p->address, "::1") == 0;
                 if (p->transport != BANGER__V1__AGENT_TRANSPORT__AGENT_TRANSPORT_UDP &&
                     !loopback_only && rec.ip[0])
-                        scheme = probe_http(rec.ip, p->port);
+                        scheme = probe_http(rec.ip, p->port, http_deadline);
                 char url[128] = "";
                 if (scheme)
                         snprintf(url, sizeof(url), "%s://%s.vm:%u/", scheme, rec.name, p->port);
@@ -189,10 +233,16 @@ int vm_probe_health(struct vm_env *env, const char *ref, Banger__V1__AgentHealth
                     struct bg_error *err)
 {
         struct vm_record rec;
-        Banger__V1__AgentResponse *resp = NULL;
-        int r = agent_once(env, ref, agent_health, &rec, &resp, err);
+        struct agent_conn *c = NULL;
+        uint64_t deadline;
+        int r = vm_probe_begin(env, ref, "health", &c, &rec, &deadline, err);
         if (r < 0)
                 return r;
+        Banger__V1__AgentResponse *resp = NULL;
+        r = agent_health(c, left_ms(deadline), &resp, err);
+        vm_probe_end(env, &rec, c);
+        if (r < 0)
+                return probe_result(env, &rec, r, err);
         Banger__V1__AgentHealth *h = resp->health;
         out->uptime_ms = h->uptime_ms;
         out->boot_id = strdup(h->boot_id);

@@ -19,6 +19,7 @@
 #include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "idle.h"
+#include "log_watch.h"
 #include "log/log.h"
 #include "ssh/ssh_key.h"
 #include "reconcile.h"
@@ -259,7 +260,12 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         snprintf(e->mkfs, sizeof(e->mkfs), "mkfs.ext4");
         e->authorized_keys = v->owner_pubkey;
         host_resolvers(e->dns, sizeof(e->dns));
-        e->agent_timeout_ms = 120000;
+        e->agent_timeout_ms = (uint32_t)(v->d->cfg.vm.boot_timeout * 1000);
+        e->probe_timeout_ms = (uint32_t)(v->d->cfg.vm.agent_probe_timeout * 1000);
+        if (probe_gate_new(&e->probe_gate) < 0)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        e->console_log_max = v->d->cfg.vm.console_log_max;
+        pthread_mutex_init(&e->log_mu, NULL);
         e->stop_timeout_ms = 10000;
 
         struct vm_net_ops net = {.release_tap = vm_peers_release_tap,
@@ -284,6 +290,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         vmsvc_ssh_refresh(v);
         if ((r = idle_watch_start(&v->env, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
                 return r;
+        if ((r = log_watch_start(&v->env, &v->logs, err)) < 0)
+                return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor, vmsvc_vm_methods,
                                    vmsvc_n_vm_methods, v, err);
         if (r < 0)
@@ -295,6 +303,8 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
 void vmsvc_done(struct vmsvc *v)
 {
         idle_watch_stop(TAKE_PTR(v->idle));
+        log_watch_stop(TAKE_PTR(v->logs));
+        v->env.probe_gate = probe_gate_free(v->env.probe_gate);
         v->ops = ops_registry_free(v->ops);
         vm_peers_close(&v->peers);
         free(TAKE_PTR(v->owner_pubkey));

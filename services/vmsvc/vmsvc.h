@@ -30,6 +30,7 @@ struct vmsvc {
         char *owner_pubkey;      /* the owner's ssh public key line(s) */
         char key_path[4096];     /* its private key: banger's own or config ssh.key_path */
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
+        struct log_watch *logs;  /* config vm.console_log_max (log_watch.h) */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
 };
 

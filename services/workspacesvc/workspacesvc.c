@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -398,7 +399,9 @@ static bool export_id_ok(const char *id)
         return true;
 }
 
-/* Patches nobody finished reading go after an hour. */
+/* Patches nobody read for EXPORT_IDLE_S go: their reader is gone (each
+ * chunk read touches the file). */
+#define EXPORT_IDLE_S 600
 static void exports_sweep(struct workspacesvc *v)
 {
         DIR *d = opendir(v->exports_dir);
@@ -411,7 +414,7 @@ static void exports_sweep(struct workspacesvc *v)
                 struct stat st;
                 snprintf(p, sizeof(p), "%s/%s", v->exports_dir, de->d_name);
                 if (de->d_name[0] != '.' && lstat(p, &st) == 0 && S_ISREG(st.st_mode) &&
-                    now - st.st_mtime > 3600)
+                    now - st.st_mtime > EXPORT_IDLE_S)
                         unlink(p);
         }
         closedir(d);
@@ -425,8 +428,8 @@ static int export_chunk(struct workspacesvc *v, const char *id, uint64_t offset,
         _cleanup_close_ int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return errno == ENOENT ? bg_error_set(err, ENOENT,
-                                                      "no export %s (finished, or older than an "
-                                                      "hour)",
+                                                      "no export %s (finished, or not read for "
+                                                      "10 minutes)",
                                                       id)
                                        : bg_error_errno(err, -errno, "open %s", p);
         struct stat st;
@@ -445,6 +448,7 @@ static int export_chunk(struct workspacesvc *v, const char *id, uint64_t offset,
                 free(buf);
                 return bg_error_set(err, EIO, "read %s", p);
         }
+        (void)futimens(fd, NULL); /* still being read: not swept */
         out->export_id = strdup(id);
         out->size = size;
         out->offset = offset;
@@ -459,10 +463,10 @@ static int workspace_export(struct workspacesvc *v, const Banger__V1__ExportWork
                             Banger__V1__ExportWorkspaceResponse *out, const struct rpc_call *call,
                             struct bg_error *err)
 {
-        (void)call;
         if (in->export_id[0]) {
                 if (!export_id_ok(in->export_id))
                         return bg_error_set(err, EINVAL, "bad export id");
+                exports_sweep(v);
                 return export_chunk(v, in->export_id, in->offset, out, err);
         }
         if (!in->vm[0])
@@ -503,7 +507,18 @@ static int workspace_export(struct workspacesvc *v, const Banger__V1__ExportWork
         }
         char used[64];
         uint32_t files = 0;
-        r = ws_export_patch(s, guest, base, fd, used, &files, err);
+        /* The guest decides how much its git diff writes: the spool stops at
+         * workspace.export_max, at the call's deadline, and when the caller's
+         * process is gone (a killed or interrupted CLI). */
+        _cleanup_close_ int client = call->caller_pid > 0
+                                         ? (int)syscall(SYS_pidfd_open, (pid_t)call->caller_pid, 0)
+                                         : -1;
+        struct ws_export_limits lim = {
+            .max_bytes = v->d->cfg.workspace.export_max,
+            .timeout_ms = rpc_call_remaining_ms(call),
+            .client_pidfd = client,
+        };
+        r = ws_export_patch(s, guest, base, fd, &lim, used, &files, err);
         bg_ssh_close(s);
         if (close(fd) < 0 && r >= 0)
                 r = bg_error_errno(err, -errno, "write %s", p);

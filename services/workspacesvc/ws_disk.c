@@ -17,6 +17,9 @@
 #include "util/run.h"
 
 #define SYNC_FILE_MAX (256ull << 20) /* one file_sync file */
+/* Most banger reads of a file the guest wrote on its work disk (.gitconfig):
+ * the guest chooses its size, and a truncate -s 4G would be read into memory. */
+#define WS_GUEST_FILE_MAX (64u << 10)
 #define GITCONFIG_BEGIN "# >>> banger: the host's git identity (rewritten at every VM start)\n"
 #define GITCONFIG_END "# <<< banger\n"
 
@@ -315,7 +318,15 @@ static int write_identity(struct ext4_fs *fs, const char *home, struct ws_warnin
         void *old = NULL;
         size_t old_len = 0;
         struct bg_error e = {0};
-        int r = ext4_read_file(fs, "/.gitconfig", &old, &old_len, &e);
+        /* The guest wrote this file: read it only up to WS_GUEST_FILE_MAX. */
+        int r = ext4_read_file_max(fs, "/.gitconfig", WS_GUEST_FILE_MAX, &old, &old_len, &e);
+        if (r == -EFBIG) {
+                warnf(warn,
+                      "git identity: /root/.gitconfig on the work disk is over %u KiB (%s); "
+                      "not read, left alone",
+                      WS_GUEST_FILE_MAX / 1024, e.msg);
+                return 0;
+        }
         if (r < 0 && r != -ENOENT) {
                 /* The guest wrote this file: one too big to read (-EFBIG) is
                  * left alone like any other it cannot have meant for us. */

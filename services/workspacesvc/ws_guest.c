@@ -627,6 +627,9 @@ int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_vm *vm, const char *key_p
 
 struct export_out {
         int fd;
+        const struct ws_export_limits *lim;
+        uint64_t written;
+        int stop; /* -EFBIG / -ECANCELED: why the export stopped early */
         uint32_t files;
         bool at_line_start;
         char pfx[12];
@@ -649,6 +652,18 @@ static int export_data(void *ud, int stream, const void *data, size_t len)
                 x->errtail[x->errlen] = '\0';
                 return 0;
         }
+        if (x->written + len > x->lim->max_bytes) {
+                x->stop = -EFBIG;
+                return -EFBIG;
+        }
+        if (x->lim->client_pidfd >= 0) {
+                struct pollfd p = {.fd = x->lim->client_pidfd, .events = POLLIN};
+                if (poll(&p, 1, 0) > 0) {
+                        x->stop = -ECANCELED;
+                        return -ECANCELED;
+                }
+        }
+        x->written += len;
         for (size_t off = 0; off < len;) {
                 ssize_t w = write(x->fd, d + off, len - off);
                 if (w < 0) {
@@ -680,7 +695,8 @@ static int export_data(void *ud, int stream, const void *data, size_t len)
 }
 
 int ws_export_patch(struct bg_ssh *s, const char *guest_abs, const char *base, int out_fd,
-                    char base_used[64], uint32_t *files, struct bg_error *err)
+                    const struct ws_export_limits *lim, char base_used[64], uint32_t *files,
+                    struct bg_error *err)
 {
         char qpath[4200], qbase[128], cmd[6000];
         if (bg_shell_quote(guest_abs, qpath, sizeof(qpath)) < 0 ||
@@ -699,10 +715,21 @@ int ws_export_patch(struct bg_ssh *s, const char *guest_abs, const char *base, i
                  "echo \"banger-base $base\" >&2; "
                  "git -c core.quotepath=off diff --cached --binary --full-index \"$base\"",
                  qpath, qbase);
-        struct export_out x = {.fd = out_fd, .at_line_start = true};
-        struct bg_ssh_io io = {.out = export_data, .ud = &x, .timeout_ms = 30 * 60 * 1000};
+        struct export_out x = {.fd = out_fd, .lim = lim, .at_line_start = true};
+        struct bg_ssh_io io = {.out = export_data, .ud = &x, .timeout_ms = lim->timeout_ms};
         int code = 255;
         int r = bg_ssh_exec(s, cmd, &io, &code, err);
+        if (x.stop == -EFBIG)
+                return bg_error_set(err, EFBIG,
+                                    "the patch is over %llu bytes (workspace.export_max); "
+                                    "export stopped",
+                                    (unsigned long long)lim->max_bytes);
+        if (x.stop == -ECANCELED)
+                return bg_error_set(err, ECANCELED, "the caller went away; export stopped");
+        if (r == -ETIMEDOUT)
+                return bg_error_set(err, ETIMEDOUT,
+                                    "git diff in the VM did not finish within the call's %u s",
+                                    lim->timeout_ms / 1000);
         if (r < 0)
                 return r;
         const char *m = strstr(x.errtail, "banger-base ");

@@ -46,9 +46,19 @@ int ws_copy_over_ssh(struct bg_ssh *s, const struct ws_vm *vm, const char *key_p
                      ws_progress_fn progress, void *progress_ud, struct ws_walk_stats *stats,
                      char head[64], struct bg_error *err);
 
+/* Limits of one export (ws_export_patch). */
+struct ws_export_limits {
+        uint64_t max_bytes;   /* config workspace.export_max: over it, -EFBIG */
+        uint32_t timeout_ms;  /* the whole git diff (the call's deadline) */
+        int client_pidfd;     /* the caller's process (pidfd; -1 = unknown): once it
+                                 exited, -ECANCELED */
+};
+
 /* Writes a binary git patch of everything changed in the guest work tree at
  * guest_abs against base (a commit id; "" = the guest's HEAD) to out_fd,
- * without touching the guest's index. base_used gets the commit the patch is
- * relative to; *files the number of files in it. */
+ * without touching the guest's index, within lim (the guest chooses how much
+ * its git diff writes). base_used gets the commit the patch is relative to;
+ * *files the number of files in it. */
 int ws_export_patch(struct bg_ssh *s, const char *guest_abs, const char *base, int out_fd,
-                    char base_used[64], uint32_t *files, struct bg_error *err);
+                    const struct ws_export_limits *lim, char base_used[64], uint32_t *files,
+                    struct bg_error *err);

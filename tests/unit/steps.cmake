@@ -10,3 +10,5 @@ banger_add_test(test_ssh_files SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ssh_files.
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
 banger_add_test(test_template_store SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_template_store.c
   LIBS vmsvc_core LABELS unit TIMEOUT 30)
+banger_add_test(test_probe_gate SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_probe_gate.c
+  LIBS vmsvc_core LABELS unit TIMEOUT 30)

@@ -403,6 +403,64 @@ static void test_paths_no_follow(void **state)
         close_and_check(fs, img);
 }
 
+/* debugfs -w -R CMD on the image (the guest's doing: it owns the disk). */
+static void debugfs_w(const char *cmd)
+{
+        char *argv[] = {"debugfs", "-w", "-R", (char *)cmd, img, NULL};
+        assert_int_equal(run(argv), 0);
+}
+
+/* Issue 19 item 2: what a guest (or an image) writes into the inodes is not
+ * believed. Each corruption gets an error, never a crash, a hang or an
+ * allocation of the size the inode claims. */
+static void test_guest_corruptions(void **state)
+{
+        struct ext4_fs *fs = mk(64 << 20, NULL);
+        struct ext4_meta f = meta(S_IFREG | 0644, 0, 0);
+        struct ext4_meta l = meta(S_IFLNK | 0777, 0, 0);
+        OK(ext4_write_file(fs, ".gitconfig", &f, "[user]\n", 7, err));
+        OK(ext4_write_file(fs, "data", &f, "0123456789", 10, err));
+        OK(ext4_symlink(fs, "link", "data", &l, err));
+        OK(ext4_symlink(fs, "loop", "loop", &l, err));
+        close_and_check(fs, img);
+        /* truncate -s 4G .gitconfig, a symlink claiming a 1 MiB target, a
+         * file whose extent tree header is garbage. */
+        debugfs_w("sif /.gitconfig size 4294967296");
+        debugfs_w("sif /link size 1048576");
+        debugfs_w("sif /data block[0] 0x12345678");
+        fs = reopen();
+        void *data = NULL;
+        size_t len = 0;
+        struct bg_error e = {0};
+        assert_int_equal(ext4_read_file_max(fs, ".gitconfig", 64 << 10, &data, &len, &e), -EFBIG);
+        assert_non_null(strstr(e.msg, ".gitconfig"));
+        assert_non_null(strstr(e.msg, "4294967296"));
+        assert_null(data);
+        char *target = NULL;
+        assert_true(ext4_readlink(fs, "link", &target, &e) < 0);
+        assert_null(target);
+        /* A symlink to itself is not followed, so it cannot loop. */
+        assert_true(ext4_read_file_max(fs, "loop", 64 << 10, &data, &len, &e) < 0);
+        assert_true(ext4_lookup(fs, "loop/x", NULL, &e) < 0);
+        /* A broken extent header: an error (libext2fs's, mapped), or at most
+         * the 10 bytes the inode says, never more. */
+        int r = ext4_read_file_max(fs, "data", 64 << 10, &data, &len, &e);
+        if (r >= 0) {
+                assert_true(len <= 10);
+                free(data);
+        }
+        ext4_close(fs, &e);
+        /* A superblock with a wrong magic number: refused at open. */
+        int fd = open(img, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "\0\0", 2, 1024 + 56), 2);
+        close(fd);
+        fs = NULL;
+        assert_true(ext4_open(img, &fs, &e) < 0);
+        assert_null(fs);
+        assert_true(e.msg[0] != '\0');
+}
+
 static void test_deep_dirs(void **state)
 {
         struct ext4_fs *fs = mk(64 << 20, NULL);
@@ -1144,6 +1202,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_long_names, setup, teardown),
             cmocka_unit_test_setup_teardown(test_paths_no_follow, setup, teardown),
             cmocka_unit_test_setup_teardown(test_deep_dirs, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_guest_corruptions, setup, teardown),
             cmocka_unit_test_setup_teardown(test_big_dir, setup, teardown),
             cmocka_unit_test_setup_teardown(test_stream_50mb, setup, teardown),
             cmocka_unit_test_setup_teardown(test_replace, setup, teardown),

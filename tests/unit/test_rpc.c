@@ -206,6 +206,7 @@ struct test_svc {
         int sleep_ms;
         char seen_op_id[64];
         uint32_t seen_deadline_left;
+        int seen_caller_pid;
 };
 
 static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
@@ -214,6 +215,7 @@ static int t_health(struct test_svc *t, const Banger__V1__HealthRequest *in,
 {
         snprintf(t->seen_op_id, sizeof(t->seen_op_id), "%s", call->op_id);
         t->seen_deadline_left = rpc_call_remaining_ms(call);
+        t->seen_caller_pid = call->caller_pid;
         if (t->sleep_ms)
                 sleep_msec(t->sleep_ms);
         if (t->nested) {
@@ -425,6 +427,96 @@ static void test_deadline(void **state)
         rpc_server_stop(s);
 }
 
+/* A service with a method that waits on a guest (Wait, guest_wait) next to
+ * one that does not (Health). */
+static const ProtobufCMethodDescriptor health_wait[] = {
+    {"Health", &banger__v1__health_request__descriptor, &banger__v1__health_response__descriptor},
+    {"Wait", &banger__v1__health_request__descriptor, &banger__v1__health_response__descriptor},
+};
+static const unsigned health_wait_index[] = {0, 1};
+static const ProtobufCServiceDescriptor test_guest_desc = {
+    PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+    "banger.test.Guest",
+    "Guest",
+    "Guest",
+    "banger.test",
+    2,
+    health_wait,
+    health_wait_index,
+};
+
+static int t_wait(struct test_svc *t, const Banger__V1__HealthRequest *in,
+                  Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                  struct bg_error *err)
+{
+        sleep_msec(1500); /* a guest that does not answer */
+        return bg_error_set(err, ETIMEDOUT, "the guest did not answer");
+}
+
+struct waiter {
+        pthread_t th;
+        struct rpc_client *c;
+        int code;
+};
+
+static void *call_wait(void *arg)
+{
+        struct waiter *w = arg;
+        Banger__V1__HealthResponse *h = NULL;
+        struct rpc_status st = {0};
+        call_health(w->c, "/banger.test.Guest/Wait", &h, 6000, &st);
+        w->code = st.code;
+        return NULL;
+}
+
+/* Attack 5 of issue 19 at the RPC layer: calls that wait on a stalled guest
+ * run on their own workers, so twelve of them never hold the ones Health
+ * (vm list, another VM) needs. */
+static void test_guest_wait_pool(void **state)
+{
+        static const struct rpc_method_impl methods[] = {
+            RPC_METHOD("Health", t_health),
+            RPC_METHOD_GUEST("Wait", t_wait),
+        };
+        struct test_svc t = {0};
+        char url[128];
+        url_for("guest1", url, sizeof(url));
+        struct rpc_server_config cfg = {
+            .url = url, .name = "guest1", .socket_uid = -1, .n_workers = 2, .n_guest_workers = 4,
+            .n_contexts = 32};
+        struct rpc_server *s;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_server_new(&cfg, &s, &err), 0);
+        assert_int_equal(rpc_server_add_service(s, &test_guest_desc, methods, 2, &t, &err), 0);
+        assert_int_equal(rpc_server_start(s, &err), 0);
+        struct rpc_client *c = connect_to("guest1");
+        struct waiter w[12];
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                w[i].c = c;
+                w[i].code = -1;
+                assert_int_equal(pthread_create(&w[i].th, NULL, call_wait, &w[i]), 0);
+        }
+        sleep_msec(200); /* the waits are in */
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        for (int i = 0; i < 5; i++) {
+                uint64_t t0 = now_mono_msec();
+                assert_int_equal(call_health(c, "/banger.test.Guest/Health", &h, 3000, &st), 0);
+                assert_int_equal(t.seen_caller_pid, getpid()); /* a direct caller is its peer */
+                protobuf_c_message_free_unpacked(&h->base, NULL);
+                assert_true(now_mono_msec() - t0 < 1000); /* one pool: >= 1.5 s */
+        }
+        /* A request the pool choice cannot read still gets its precise error. */
+        uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
+        assert_int_equal(raw_status(c, junk, sizeof(junk)), RPC_INVALID_ARGUMENT);
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                pthread_join(w[i].th, NULL);
+                assert_true(w[i].code == RPC_DEADLINE_EXCEEDED || w[i].code == RPC_UNAVAILABLE);
+        }
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
 static void test_oversize_refused(void **state)
 {
         struct test_svc t = {0};
@@ -620,6 +712,7 @@ int main(void)
             cmocka_unit_test(test_op_id_propagates),
             cmocka_unit_test(test_deadline),
             cmocka_unit_test(test_oversize_refused),
+            cmocka_unit_test(test_guest_wait_pool),
             cmocka_unit_test(test_survives_early_hangups),
             cmocka_unit_test(test_peer_check),
             cmocka_unit_test(test_unavailable_fast),

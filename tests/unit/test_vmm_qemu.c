@@ -135,7 +135,7 @@ static void test_argv_tcg_serial_no_tap(void **state)
         assert_true(argv_find(argv, "-no-reboot") > 0);
         assert_true(argv_find(argv, "-nodefaults") > 0);
         assert_pair(argv, "-display", "none");
-        assert_pair(argv, "-chardev", "file,id=console,path=/var/lib/banger/vms/0123/console.log");
+        assert_pair(argv, "-chardev", "file,id=console,path=/var/lib/banger/vms/0123/console.log,append=on");
         assert_pair(argv, "-serial", "chardev:console");
         assert_pair(argv, "-chardev",
                     "socket,id=qmp,path=/var/lib/banger/vms/0123/qmp.sock,server=on,wait=off");
@@ -216,7 +216,7 @@ static void test_argv_commas_escaped(void **state)
         struct bg_error err = {0};
         assert_int_equal(vmm_qemu_build_argv(&s, &o, &argv, &err), 0);
         assert_pair(argv, "-chardev", "socket,id=qmp,path=/tmp/a,,b/qmp.sock,server=on,wait=off");
-        assert_pair(argv, "-chardev", "file,id=console,path=/tmp/a,,b/console.log");
+        assert_pair(argv, "-chardev", "file,id=console,path=/tmp/a,,b/console.log,append=on");
         assert_non_null(
             opt_value(argv, "-drive", "id=disk0,file=/img/x,,readonly=off,format=qcow2,if=none"));
         /* tsc_khz 0: no tsc_early_khz. */
