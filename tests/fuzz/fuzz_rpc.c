@@ -178,7 +178,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 tables[i] = calloc(sd->n_methods, sizeof(*tables[i]));
                 CHECK(tables[i]);
                 for (unsigned k = 0; k < sd->n_methods; k++)
-                        tables[i][k] = (struct rpc_method_impl){sd->methods[k].name, check_handler};
+                        tables[i][k] = (struct rpc_method_impl){.name = sd->methods[k].name, .fn = check_handler};
                 CHECK(rpc_server_add_service(server, sd, tables[i], sd->n_methods, (void *)sd,
                                              &err) >= 0);
         }
