@@ -51,14 +51,14 @@ phase() {
 
 read -r base50 base99 < <(phase healthy)
 say "agent answering: vm list p50 $base50 ms, p99 $base99 ms (12 vm ports loops)"
-"$B" vm exec st -- pkill -STOP -x banger-agent >/dev/null 2>&1 ||
+"$B" vm exec --ssh st -- pkill -STOP -x banger-agent >/dev/null 2>&1 ||
         bench_cannot_run "could not stop the agent in the guest"
 t=$(ms)
 "$B" vm health st >/dev/null 2>&1 && bench_cannot_run "vm health answered with the agent stopped"
 hms=$(( $(ms) - t ))
 read -r st50 st99 < <(phase stalled)
 say "agent stopped:   vm list p50 $st50 ms, p99 $st99 ms (12 vm ports loops); vm health fails after $hms ms"
-"$B" vm exec st -- pkill -CONT -x banger-agent >/dev/null 2>&1
+"$B" vm exec --ssh st -- pkill -CONT -x banger-agent >/dev/null 2>&1
 awk -v s="$st99" -v b="$base99" -v s50="$st50" -v b50="$base50" 'BEGIN {
         if (b < 1) b = 1
         if (b50 < 1) b50 = 1

@@ -49,7 +49,7 @@ done
 id=$("$B" vm show atk --json | jq -r .id)
 VMDIR="$BANGER_HOME/state/vms/$id"
 [ -d "$VMDIR" ] || fail_stop "no VM directory $VMDIR"
-gx() { "$B" vm exec atk -- "$@"; } # as the guest's root
+gx() { "$B" vm exec --ssh atk -- "$@"; } # as the guest's root, over ssh (the agent is what it stops)
 
 # ---- 5: a stalled agent and twelve concurrent probes ----
 gx sh -c 'pkill -STOP -x banger-agent; ps -o stat= -C banger-agent' >"$BANGER_HOME/stat" 2>&1 || true
