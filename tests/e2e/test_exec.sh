@@ -219,6 +219,7 @@ printf '%s\n' '#!/bin/sh' 'case "$1" in -c) exec cat "/root/$(cat /root/evil-nam
         'exec /usr/bin/tar "$@"' >"$W/faketar"
 chmod 0755 "$W/faketar"
 check "a hostile tar goes first in the guest's PATH" "$B" vm cp -q "$W/faketar" ex:/usr/local/bin/tar
+ex ex -- mkdir -p /root/x # the source must exist for the guest side to run tar
 for t in dotdot symlink absolute; do
         ex ex -- sh -c "echo $t >/root/evil-name"
         rc=0; "$B" vm cp ex:/root/x "$W/dst" 2>"$W/err" || rc=$?
