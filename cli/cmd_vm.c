@@ -169,9 +169,8 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if (req.no_start && req.template_[0])
                 return cli_fail(RPC_INVALID_ARGUMENT,
                                 "--template and --no-start exclude each other");
-        if ((r = cli_vm_labels_from_flags(cli, &req)) != 0)
-                return r;
-        r = follow_vm_op(cli, "Create", &req.base);
+        if ((r = cli_vm_labels_from_flags(cli, &req)) == 0)
+                r = follow_vm_op(cli, "Create", &req.base);
         cli_vm_labels_free(&req);
         return r;
 }
