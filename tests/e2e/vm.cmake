@@ -31,7 +31,7 @@ banger_add_script_test(e2e_exec
 # running VM may be lost (tests/e2e/leakcheck.sh).
 banger_add_script_test(e2e_chaos
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_chaos.sh
-  LABELS e2e root TIMEOUT 900)
+  LABELS e2e root TIMEOUT 1800)
 # Issue 19's guest attacks on two real VMs: a stalled agent under 12
 # concurrent probes, a console flood, a git diff without end under export,
 # a 4 GiB .gitconfig on the work disk.
