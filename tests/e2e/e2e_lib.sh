@@ -17,12 +17,16 @@
 # need more than the default 120 s to boot; these tests are not timings).
 e2e_config() {
         mkdir -p "$BANGER_HOME/config"
+        local in bt='boot_timeout = "300s"'
+        in=$(cat)
+        # a script that sets its own boot_timeout keeps it
+        grep -Eq '^[[:space:]]*boot_timeout[[:space:]]*=' <<<"$in" && bt=""
         {
                 [ -n "${BANGER_E2E_VMM:-}" ] && printf 'vmm = "%s"\n\n' "$BANGER_E2E_VMM"
-                awk -v tpl="${E2E_TEMPLATE:-off}" '
-                        /^\[vm\][ \t]*$/ { print; print "template = \"" tpl "\""; print "boot_timeout = \"300s\""; seen = 1; next }
+                awk -v tpl="${E2E_TEMPLATE:-off}" -v bt="$bt" '
+                        /^\[vm\][ \t]*$/ { print; print "template = \"" tpl "\""; if (bt != "") print bt; seen = 1; next }
                         { print }
-                        END { if (!seen) printf "\n[vm]\ntemplate = \"%s\"\nboot_timeout = \"300s\"\n", tpl }'
+                        END { if (!seen) { printf "\n[vm]\ntemplate = \"%s\"\n", tpl; if (bt != "") print bt } }' <<<"$in"
         } > "$BANGER_HOME/config/config.toml"
 }
 
