@@ -108,9 +108,12 @@ echo "  export stopped after $(( $(ms) - t )) ms: $(tail -1 "$BANGER_HOME/e1")"
 check "7: the export fails naming workspace.export_max" bash -c '[ $1 -ne 0 ] && grep -q "workspace.export_max" "$2"' _ "$rc" "$BANGER_HOME/e1"
 # (the service drops its spool once the guest's git is gone, just after it
 # answers)
-nothing_left() { [ -z "$(ls -A "$BANGER_HOME"/p1.patch "$BANGER_HOME"/.p1.patch* "$EXP" 2>/dev/null)" ]; }
+nothing_left() {
+        [ ! -e "$BANGER_HOME/p1.patch" ] && ! compgen -G "$BANGER_HOME/.p1.patch*" >/dev/null &&
+                [ -z "$(ls -A "$EXP" 2>/dev/null)" ]
+}
 wait_for 10 nothing_left ||
-        ls -lA "$BANGER_HOME"/p1.patch "$BANGER_HOME"/.p1.patch* "$EXP" 2>/dev/null | sed 's/^/    left: /'
+        { ls -lA "$BANGER_HOME"/p1.patch "$BANGER_HOME"/.p1.patch* "$EXP" 2>/dev/null | sed 's/^/    left: /'; } || true
 check "7: no FILE, no temporary file, no spool left" nothing_left
 gx touch /root/slow >/dev/null 2>&1 || true
 for sig in KILL TERM; do
