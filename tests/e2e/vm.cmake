@@ -32,6 +32,10 @@ banger_add_script_test(e2e_exec
 banger_add_script_test(e2e_chaos
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_chaos.sh
   LABELS e2e root TIMEOUT 1800)
+# The longest test (a VM kept running while services are killed and
+# restarted, ~15 min under TCG): it runs beside the other VM tests (one at a
+# time among themselves) instead of after them, and starts first.
+set_tests_properties(e2e_chaos PROPERTIES RESOURCE_LOCK banger_chaos COST 10000)
 # Issue 19's guest attacks on two real VMs: a stalled agent under 12
 # concurrent probes, a console flood, a git diff without end under export,
 # a 4 GiB .gitconfig on the work disk.
