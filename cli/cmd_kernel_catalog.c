@@ -27,8 +27,8 @@ int cli_kernel_catalog_call(struct cli *cli, bool refresh, uint32_t deadline_ms,
         Banger__V1__KernelCatalogRequest req = BANGER__V1__KERNEL_CATALOG_REQUEST__INIT;
         req.refresh = refresh;
         return cli_call(cli, "/banger.v1.KernelService/Catalog", &req.base,
-                        &banger__v1__kernel_catalog_response__descriptor,
-                        (ProtobufCMessage **)ret, deadline_ms, RPC_CALL_IDEMPOTENT, st);
+                        &banger__v1__kernel_catalog_response__descriptor, (ProtobufCMessage **)ret,
+                        deadline_ms, RPC_CALL_IDEMPOTENT, st);
 }
 
 int cmd_kernel_catalog(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv)
@@ -53,8 +53,8 @@ int cmd_kernel_catalog(struct cli *cli, const struct cli_cmd *cmd, int argc, cha
                         wr = strlen(e->release) > wr ? strlen(e->release) : wr;
                         wv = strlen(e->version) > wv ? strlen(e->version) : wv;
                 }
-                printf("%-*s  %-*s  %-*s  %8s  %s\n", (int)wn, "NAME", (int)wr, "RELEASE",
-                       (int)wv, "VERSION", "SIZE", "PULLS");
+                printf("%-*s  %-*s  %-*s  %8s  %s\n", (int)wn, "NAME", (int)wr, "RELEASE", (int)wv,
+                       "VERSION", "SIZE", "PULLS");
                 for (size_t i = 0; i < resp->n_entries; i++) {
                         const Banger__V1__KernelCatalogEntry *e = resp->entries[i];
                         char size[32];

@@ -178,8 +178,8 @@ static bool all_up(struct cli *cli)
         Banger__V1__GatewayHealthResponse *h = NULL;
         struct rpc_call_opts o = {.deadline_ms = 2000, .flags = RPC_CALL_IDEMPOTENT};
         if (rpc_call(c, "/banger.v1.Gateway/Health", &req.base,
-                     &banger__v1__gateway_health_response__descriptor, (ProtobufCMessage **)&h,
-                     &o, &st) == 0) {
+                     &banger__v1__gateway_health_response__descriptor, (ProtobufCMessage **)&h, &o,
+                     &st) == 0) {
                 up = h->n_services > 0;
                 for (size_t i = 0; i < h->n_services; i++)
                         up = up && h->services[i]->up;
@@ -219,8 +219,7 @@ static bool start_healthy(struct update_ctx *u)
 }
 
 /* Downloads and checks every file of rel into the staging directory. */
-static int stage_all(struct update_ctx *u, const struct update_release *rel,
-                     struct update_swap *sw)
+static int stage_all(struct update_ctx *u, const struct update_release *rel, struct update_swap *sw)
 {
         struct bg_error err = {0};
         for (size_t i = 0; i < rel->n_files; i++) {
@@ -244,10 +243,8 @@ static int stage_all(struct update_ctx *u, const struct update_release *rel,
                 int fd = update_swap_stage_fd(sw, f->name, &err);
                 if (fd < 0)
                         return cli_fail(rpc_code_from_errno(fd), "%s", err.msg);
-                struct update_fetch_opts o = {.ca_file = u->ca_file,
-                                              .max_bytes = f->size,
-                                              .what = f->name,
-                                              .cap_key = NULL};
+                struct update_fetch_opts o = {
+                    .ca_file = u->ca_file, .max_bytes = f->size, .what = f->name, .cap_key = NULL};
                 int r = update_fetch_fd(f->url, &o, fd, &err);
                 if (r == -EFBIG)
                         r = bg_error_set(&err, EBADMSG,
@@ -302,7 +299,8 @@ static int do_update(struct update_ctx *u, const struct update_release *rel)
         if (r < 0) {
                 if (was_running)
                         daemon_verb(u, "start");
-                ret = cli_fail(rpc_code_from_errno(r), "%s; the old binaries are in place", err.msg);
+                ret =
+                    cli_fail(rpc_code_from_errno(r), "%s; the old binaries are in place", err.msg);
                 goto out;
         }
         if (!was_running) {

@@ -1034,22 +1034,21 @@ static const struct cli_cmd root_cmds[] = {
      .run = cmd_doctor},
     {.name = "update",
      .summary = "Replace banger's binaries with a signed release and restart the services",
-     .description =
-         "Reads the release manifest at config update.manifest_url and its signature\n"
-         "(MANIFEST_URL.sig: ed25519, checked against the key built into banger, or\n"
-         "config update.public_key when a root-owned config sets it) over HTTPS\n"
-         "(config update.ca_file names the CAs of a private server). Nothing is used\n"
-         "before the signature checks out. Without --version it installs the newest\n"
-         "release when it is newer than this one. Refuses while any service has an\n"
-         "operation running (`banger ops`). Downloads banger, banger-gateway,\n"
-         "banger-vmsvc, banger-imagesvc, banger-netsvc, banger-workspacesvc (and\n"
-         "banger-agent when it is installed beside them) next to the installed ones,\n"
-         "checks each against the signed sha256 and size (one bad file: nothing is\n"
-         "replaced), stops the services, swaps every binary (each rename atomic),\n"
-         "starts the services from the new binaries and waits until every one is up;\n"
-         "running VMs are kept. When they do not come up healthy within --timeout,\n"
-         "the old binaries are put back and started again (exit 7). In system mode\n"
-         "the installation belongs to `banger system install`: run the new release's.",
+     .description = "Reads the release manifest at config update.manifest_url and its signature\n"
+                    "(MANIFEST_URL.sig: ed25519, checked against the key built into banger, or\n"
+                    "config update.public_key when a root-owned config sets it) over HTTPS\n"
+                    "(config update.ca_file names the CAs of a private server). Nothing is used\n"
+                    "before the signature checks out. Without --version it installs the newest\n"
+                    "release when it is newer than this one. Refuses while any service has an\n"
+                    "operation running (`banger ops`). Downloads banger, banger-gateway,\n"
+                    "banger-vmsvc, banger-imagesvc, banger-netsvc, banger-workspacesvc (and\n"
+                    "banger-agent when it is installed beside them) next to the installed ones,\n"
+                    "checks each against the signed sha256 and size (one bad file: nothing is\n"
+                    "replaced), stops the services, swaps every binary (each rename atomic),\n"
+                    "starts the services from the new binaries and waits until every one is up;\n"
+                    "running VMs are kept. When they do not come up healthy within --timeout,\n"
+                    "the old binaries are put back and started again (exit 7). In system mode\n"
+                    "the installation belongs to `banger system install`: run the new release's.",
      .flags = update_flags,
      .n_flags = ELEMENTSOF(update_flags),
      .run = cmd_update},

@@ -416,8 +416,8 @@ static const char *check_public_key(const struct bg_config_key *k, const char *s
                     "e.g. `openssl pkey -pubout -outform DER | tail -c 32 | base64`)";
 }
 
-int config_parse_public_key(const struct bg_config_key *k, const struct toml_value *v,
-                            void *field, struct bg_config_src *src)
+int config_parse_public_key(const struct bg_config_key *k, const struct toml_value *v, void *field,
+                            struct bg_config_src *src)
 {
         return parse_checked_string(k, v, field, src, false, check_public_key);
 }

@@ -11,8 +11,8 @@ struct sink {
         const struct update_fetch_opts *o;
         uint64_t got;
         bool over;
-        int fd;       /* >= 0: write here */
-        char *buf;    /* else: grow this */
+        int fd;    /* >= 0: write here */
+        char *buf; /* else: grow this */
         size_t cap;
         int werr;
 };
@@ -101,8 +101,9 @@ static int fetch(const char *url, const struct update_fetch_opts *o, struct sink
                                     url, status);
         if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
             cc == CURLE_SSL_CONNECT_ERROR)
-                return bg_error_set(err, EPERM, "%s: %.200s: TLS: %s (config update.ca_file sets "
-                                                "the CAs)",
+                return bg_error_set(err, EPERM,
+                                    "%s: %.200s: TLS: %s (config update.ca_file sets "
+                                    "the CAs)",
                                     what, url, cerr[0] ? cerr : curl_easy_strerror(cc));
         return bg_error_set(err, EHOSTUNREACH, "%s: %.200s: %s", what, url,
                             cerr[0] ? cerr : curl_easy_strerror(cc));

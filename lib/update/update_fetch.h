@@ -8,10 +8,10 @@
 #include "util/error.h"
 
 struct update_fetch_opts {
-        const char *ca_file;    /* NULL or "" = the system's CA store */
-        uint64_t max_bytes;     /* more is refused */
-        const char *what;       /* for messages ("the manifest", "banger-vmsvc") */
-        const char *cap_key;    /* the config key that sets max_bytes, named when it is hit */
+        const char *ca_file; /* NULL or "" = the system's CA store */
+        uint64_t max_bytes;  /* more is refused */
+        const char *what;    /* for messages ("the manifest", "banger-vmsvc") */
+        const char *cap_key; /* the config key that sets max_bytes, named when it is hit */
 };
 
 /* url into a malloc'ed buffer (NUL-terminated beyond *ret_len). */

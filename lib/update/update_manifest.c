@@ -12,7 +12,7 @@
 #include "util/macro.h"
 
 const char *const update_binaries[] = {
-    "banger",       "banger-gateway",      "banger-vmsvc", "banger-imagesvc",
+    "banger",        "banger-gateway",      "banger-vmsvc", "banger-imagesvc",
     "banger-netsvc", "banger-workspacesvc", "banger-agent",
 };
 const size_t update_n_binaries = ELEMENTSOF(update_binaries);
@@ -157,14 +157,16 @@ static int parse_release(json_t *rel, size_t idx, struct update_release *out, st
                                     idx);
         const char *v = json_string_value(ver);
         if (!update_version_valid(v))
-                return bg_error_set(err, EBADMSG, "manifest release %zu: version '%.64s' is not "
-                                                  "like 1.2.3",
+                return bg_error_set(err, EBADMSG,
+                                    "manifest release %zu: version '%.64s' is not "
+                                    "like 1.2.3",
                                     idx, v);
         snprintf(out->version, sizeof(out->version), "%s", v);
         bool seen[UPDATE_MAX_FILES] = {0};
         const char *name;
         json_t *f;
-        json_object_foreach(bins, name, f) {
+        json_object_foreach(bins, name, f)
+        {
                 ssize_t bi = binary_index(name);
                 if (bi < 0)
                         return bg_error_set(err, EBADMSG,
@@ -180,8 +182,8 @@ static int parse_release(json_t *rel, size_t idx, struct update_release *out, st
                                             v, name);
                 if (!https_url(json_string_value(url)))
                         return bg_error_set(err, EBADMSG,
-                                            "manifest release %s: the url of %s is not https://",
-                                            v, name);
+                                            "manifest release %s: the url of %s is not https://", v,
+                                            name);
                 if (!sha256_hex_valid(json_string_value(sha)))
                         return bg_error_set(err, EBADMSG,
                                             "manifest release %s: the sha256 of %s is not 64 hex "
@@ -216,8 +218,8 @@ int update_manifest_pick(const char *text, size_t len, const char *want_version,
         json_error_t je;
         json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
         if (!root)
-                return bg_error_set(err, EBADMSG, "the manifest is not JSON: %s (line %d)",
-                                    je.text, je.line);
+                return bg_error_set(err, EBADMSG, "the manifest is not JSON: %s (line %d)", je.text,
+                                    je.line);
         json_t *rels = json_object_get(root, "releases");
         int r = 0;
         size_t best = SIZE_MAX, i;
@@ -232,15 +234,17 @@ int update_manifest_pick(const char *text, size_t len, const char *want_version,
                 r = bg_error_set(err, EBADMSG, "the manifest has no \"releases\" list");
                 goto out;
         }
-        json_array_foreach(rels, i, rel) {
+        json_array_foreach(rels, i, rel)
+        {
                 r = parse_release(rel, i, cur, err);
                 if (r < 0)
                         goto out;
                 size_t hl = strlen(have);
                 snprintf(have + hl, sizeof(have) - hl, "%s%s", hl ? ", " : "", cur->version);
-                bool take = want_version ? streq(cur->version, want_version)
-                                         : (best == SIZE_MAX ||
-                                            update_version_compare(cur->version, pick->version) > 0);
+                bool take = want_version
+                                ? streq(cur->version, want_version)
+                                : (best == SIZE_MAX ||
+                                   update_version_compare(cur->version, pick->version) > 0);
                 if (take) {
                         *pick = *cur;
                         best = i;

@@ -436,8 +436,9 @@ int kernel_pull_debian(const struct kernel_pull_env *env, const char *name, stru
         _cleanup_(debrepo_kernel_donep) struct debrepo_kernel k = {0};
         r = debian_resolve(pk, name, &k, err);
         if (r == -ENOENT)
-                return bg_error_prefix(err, "no kernel '%s' in debian %s; see `banger kernel "
-                                            "catalog`",
+                return bg_error_prefix(err,
+                                       "no kernel '%s' in debian %s; see `banger kernel "
+                                       "catalog`",
                                        name, o.suite);
         if (r < 0)
                 return r;

@@ -24,9 +24,9 @@ const char *vm_root_file(const char *drv_name);
 bool vm_root_is_qcow2(const char *drv_name);
 
 /* The disks of a new guest in dir: a copy-on-write root over the image's
- * rootfs (how: *ret_root, when not NULL), a fresh work disk with the image's /root (its work seed) and the
- * guest's identity (the owner's key, a new sshd host key whose public line
- * goes to host_key_pub). */
+ * rootfs (how: *ret_root, when not NULL), a fresh work disk with the image's /root (its work seed)
+ * and the guest's identity (the owner's key, a new sshd host key whose public line goes to
+ * host_key_pub). */
 int vm_disks_new(struct vm_env *env, const char *dir, const char *drv_name,
                  const struct vm_image_info *img, uint64_t work_bytes, const char *name,
                  char host_key_pub[IDENTITY_PUBKEY_MAX], enum disk_clone_method *ret_root,

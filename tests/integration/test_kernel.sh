@@ -148,7 +148,7 @@ s.serve_forever()
 PY
 python3 "$DATA/slow.py" >"$DATA/port" &
 srv=$!
-wait_for 5 test -s "$DATA/port"
+wait_for 30 test -s "$DATA/port" || fail_stop "the slow HTTP server did not start within 30 s"
 port=$(cat "$DATA/port")
 echo '[{"name": "slow", "url": "http://127.0.0.1:'"$port"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$DATA/slow.json"
 "$BANGER" kernel pull slow --catalog "$DATA/slow.json" >/dev/null 2>"$DATA/slow.err" &

@@ -64,7 +64,7 @@ s.serve_forever()
 PY
 python3 "$W/https.py" "$W/srv" "$W/tls.crt" "$W/tls.key" >"$W/port" 2>"$W/https.err" &
 SRV_PID=$!
-wait_for 5 test -s "$W/port" || setup_fail "the HTTPS server did not start: $(cat "$W/https.err")"
+wait_for 30 test -s "$W/port" || setup_fail "the HTTPS server did not start: $(cat "$W/https.err")"
 URL="https://127.0.0.1:$(cat "$W/port")"
 
 # The release key, made here and thrown away with the test.
@@ -190,11 +190,11 @@ s.serve_forever()
 PY
 python3 "$W/slow.py" >"$W/slowport" &
 SLOW_PID=$!
-wait_for 5 test -s "$W/slowport" || setup_fail "slow server did not start"
+wait_for 30 test -s "$W/slowport" || setup_fail "slow server did not start"
 echo '[{"name": "slow", "url": "http://127.0.0.1:'"$(cat "$W/slowport")"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$W/slow.json"
 "$B" kernel pull slow --catalog "$W/slow.json" >/dev/null 2>"$W/slow.err" &
 pull=$!
-wait_for 10 grep -q "download: [1-9]" "$W/slow.err" || fail "the slow pull did not start downloading"
+wait_for 30 grep -q "download: [1-9]" "$W/slow.err" || fail "the slow pull did not start downloading"
 rc=0; "$B" update >"$W/out" 2>"$W/err" || rc=$?
 tail -1 "$W/err"
 check "while a kernel pull runs: refused (exit 5) naming it" bash -c '[ $1 -eq 5 ] && grep -q "kernel.pull" "$2"' _ "$rc" "$W/err"

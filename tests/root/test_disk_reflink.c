@@ -60,8 +60,8 @@ static void make_and_mount(const char *img, const char *mnt, unsigned size_mib,
         if (r != 0)
                 fail_msg("%s %s: exit %d: %s", argv[0], img, r, out);
         assert_int_equal(mkdir(mnt, 0700), 0);
-        char *mount_argv[] = {(char *)find_tool("mount"), "-o", "loop", (char *)img, (char *)mnt,
-                              NULL};
+        char *mount_argv[] = {
+            (char *)find_tool("mount"), "-o", "loop", (char *)img, (char *)mnt, NULL};
         assert_non_null(mount_argv[0]);
         r = disk_run(mount_argv, out, sizeof(out));
         if (r != 0)

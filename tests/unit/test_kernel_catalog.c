@@ -17,31 +17,30 @@
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define STANZA(pkg, ver, dep)                                                                      \
-        "Package: " pkg "\nVersion: " ver "\nArchitecture: amd64\n" dep                             \
+        "Package: " pkg "\nVersion: " ver "\nArchitecture: amd64\n" dep                            \
         "Filename: pool/main/l/linux/" pkg "_" ver "_amd64.deb\nSize: 1000\nSHA256: " SHA "\n\n"
 
-static const char index_text[] =
-    STANZA("linux-image-cloud-amd64", "6.1.119-1",
-           "Depends: linux-image-6.1.0-28-cloud-amd64 (= 6.1.119-1)\n")
+static const char index_text[] = STANZA("linux-image-cloud-amd64", "6.1.119-1",
+                                        "Depends: linux-image-6.1.0-28-cloud-amd64 (= 6.1.119-1)\n")
     STANZA("linux-image-amd64", "6.1.119-1", "Depends: linux-image-6.1.0-28-amd64 (= 6.1.119-1)\n")
-    STANZA("linux-image-rt-amd64", "6.1.119-1",
-           "Depends: linux-image-6.1.0-28-rt-amd64 (= 6.1.119-1)\n")
-    STANZA("linux-image-6.1.0-28-cloud-amd64", "6.1.119-1", "")
-    STANZA("linux-image-6.1.0-28-amd64", "6.1.119-1", "")
-    STANZA("linux-image-6.1.0-28-rt-amd64", "6.1.119-1", "")
-    STANZA("linux-image-6.1.0-27-cloud-amd64", "6.1.115-1", "")
+        STANZA("linux-image-rt-amd64", "6.1.119-1",
+               "Depends: linux-image-6.1.0-28-rt-amd64 (= 6.1.119-1)\n")
+            STANZA("linux-image-6.1.0-28-cloud-amd64", "6.1.119-1", "")
+                STANZA("linux-image-6.1.0-28-amd64", "6.1.119-1", "")
+                    STANZA("linux-image-6.1.0-28-rt-amd64", "6.1.119-1", "")
+                        STANZA("linux-image-6.1.0-27-cloud-amd64", "6.1.115-1", "")
     /* listed twice: one entry, the higher version */
     STANZA("linux-image-6.1.0-27-cloud-amd64", "6.1.115-1~bpo", "")
     /* not offered */
     STANZA("linux-image-6.1.0-28-cloud-amd64-unsigned", "6.1.119-1", "")
-    STANZA("linux-image-6.1.0-28-cloud-amd64-dbg", "6.1.119-1", "")
-    STANZA("linux-image-cloud-amd64-dbg", "6.1.119-1",
-           "Depends: linux-image-6.1.0-28-cloud-amd64-dbg (= 6.1.119-1)\n")
-    STANZA("linux-image-amd64-signed-template", "6.1.119-1", "Depends: dpkg-dev\n")
+        STANZA("linux-image-6.1.0-28-cloud-amd64-dbg", "6.1.119-1", "")
+            STANZA("linux-image-cloud-amd64-dbg", "6.1.119-1",
+                   "Depends: linux-image-6.1.0-28-cloud-amd64-dbg (= 6.1.119-1)\n")
+                STANZA("linux-image-amd64-signed-template", "6.1.119-1", "Depends: dpkg-dev\n")
     /* a metapackage whose image is missing from the index: left out */
     STANZA("linux-image-broken-amd64", "1.0", "Depends: linux-image-9.9.9-1-broken-amd64\n")
-    STANZA("linux-headers-amd64", "6.1.119-1", "Depends: linux-headers-6.1.0-28-amd64\n")
-    STANZA("bash", "5.2.15-2", "");
+        STANZA("linux-headers-amd64", "6.1.119-1", "Depends: linux-headers-6.1.0-28-amd64\n")
+            STANZA("bash", "5.2.15-2", "");
 
 static void test_catalog_entries(void **state)
 {
@@ -52,8 +51,12 @@ static void test_catalog_entries(void **state)
         size_t n = 0;
         assert_int_equal(kernel_debian_catalog(pk, &v, &n, &err), 0);
         static const char *const want[] = {
-            "debian-amd64",          "debian-cloud-amd64",          "debian-rt-amd64",
-            "debian-6.1.0-28-amd64", "debian-6.1.0-28-cloud-amd64", "debian-6.1.0-28-rt-amd64",
+            "debian-amd64",
+            "debian-cloud-amd64",
+            "debian-rt-amd64",
+            "debian-6.1.0-28-amd64",
+            "debian-6.1.0-28-cloud-amd64",
+            "debian-6.1.0-28-rt-amd64",
             "debian-6.1.0-27-cloud-amd64",
         };
         for (size_t i = 0; i < n; i++)

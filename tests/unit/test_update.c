@@ -53,25 +53,31 @@ static void sign(const char *msg, char *sig_out)
 }
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define BIN(n) "\"" n "\": {\"url\": \"https://r.example/" n "\", \"sha256\": \"" SHA "\", \"size\": 10}"
-#define SIX BIN("banger") "," BIN("banger-gateway") "," BIN("banger-vmsvc") "," \
-        BIN("banger-imagesvc") "," BIN("banger-netsvc") "," BIN("banger-workspacesvc")
+#define BIN(n)                                                                                     \
+        "\"" n "\": {\"url\": \"https://r.example/" n "\", \"sha256\": \"" SHA "\", \"size\": 10}"
+#define SIX                                                                                        \
+        BIN("banger")                                                                              \
+        "," BIN("banger-gateway") "," BIN("banger-vmsvc") "," BIN("banger-imagesvc") "," BIN(      \
+            "banger-netsvc") "," BIN("banger-workspacesvc")
 
 static const char manifest[] =
     "{\"releases\": [{\"version\": \"1.2.0\", \"binaries\": {" SIX "}},"
-    " {\"version\": \"1.10.0\", \"binaries\": {" SIX "," BIN("banger-agent") "}},"
-    " {\"version\": \"1.10.0-rc.1\", \"binaries\": {" SIX "}}]}";
+    " {\"version\": \"1.10.0\", \"binaries\": {" SIX
+    "," BIN("banger-agent") "}},"
+                            " {\"version\": \"1.10.0-rc.1\", \"binaries\": {" SIX "}}]}";
 
 static void test_signature(void **state)
 {
         char sig[128];
         struct bg_error err = {0};
         sign(manifest, sig);
-        assert_int_equal(update_verify(manifest, strlen(manifest), sig, strlen(sig), pub_b64, &err), 0);
+        assert_int_equal(update_verify(manifest, strlen(manifest), sig, strlen(sig), pub_b64, &err),
+                         0);
         /* trailing newline of a .sig file */
         char sig_nl[140];
         snprintf(sig_nl, sizeof(sig_nl), "%s\n", sig);
-        assert_int_equal(update_verify(manifest, strlen(manifest), sig_nl, strlen(sig_nl), pub_b64, &err), 0);
+        assert_int_equal(
+            update_verify(manifest, strlen(manifest), sig_nl, strlen(sig_nl), pub_b64, &err), 0);
         /* one byte changed */
         char *t = strdup(manifest);
         t[strlen(t) - 3] = '1';
@@ -79,11 +85,14 @@ static void test_signature(void **state)
         assert_non_null(strstr(err.msg, "does not verify"));
         free(t);
         /* another key */
-        assert_int_equal(update_verify(manifest, strlen(manifest), sig, strlen(sig), other_pub_b64, &err),
-                         -EBADMSG);
+        assert_int_equal(
+            update_verify(manifest, strlen(manifest), sig, strlen(sig), other_pub_b64, &err),
+            -EBADMSG);
         /* malformed signature and key */
-        assert_int_equal(update_verify(manifest, strlen(manifest), "abcd", 4, pub_b64, &err), -EINVAL);
-        assert_int_equal(update_verify(manifest, strlen(manifest), sig, strlen(sig), "xyz", &err), -EINVAL);
+        assert_int_equal(update_verify(manifest, strlen(manifest), "abcd", 4, pub_b64, &err),
+                         -EINVAL);
+        assert_int_equal(update_verify(manifest, strlen(manifest), sig, strlen(sig), "xyz", &err),
+                         -EINVAL);
         assert_true(update_public_key_valid(pub_b64));
         assert_false(update_public_key_valid("AAAA"));
         assert_true(update_public_key_valid(update_builtin_public_key()));
@@ -117,7 +126,8 @@ static void test_pick(void **state)
         assert_int_equal(rel.n_files, 6);
         assert_string_equal(rel.files[0].url, "https://r.example/banger");
         assert_int_equal(rel.files[0].size, 10);
-        assert_int_equal(update_manifest_pick(manifest, strlen(manifest), "3.0.0", &rel, &err), -ENOENT);
+        assert_int_equal(update_manifest_pick(manifest, strlen(manifest), "3.0.0", &rel, &err),
+                         -ENOENT);
         assert_non_null(strstr(err.msg, "1.2.0, 1.10.0, 1.10.0-rc.1"));
 
         static const char *const bad[] = {
@@ -130,12 +140,19 @@ static void test_pick(void **state)
             ", \"banger-agent\": {\"url\": \"http://r.example/a\", \"sha256\": \"" SHA
             "\", \"size\": 1}}}]}",
             "{\"releases\": [{\"version\": \"1\", \"binaries\": {" SIX
-            ", \"banger-agent\": {\"url\": \"https://r.example/a\", \"sha256\": \"abc\", \"size\": 1}}}]}",
+            ", \"banger-agent\": {\"url\": \"https://r.example/a\", \"sha256\": \"abc\", \"size\": "
+            "1}}}]}",
             "not json",
         };
         static const char *const why[] = {
-            "no \"releases\"", "no \"releases\"", "does not list banger-gateway", "not like 1.2.3",
-            "'evil' is not a banger binary", "not https://", "not 64 hex", "not JSON",
+            "no \"releases\"",
+            "no \"releases\"",
+            "does not list banger-gateway",
+            "not like 1.2.3",
+            "'evil' is not a banger binary",
+            "not https://",
+            "not 64 hex",
+            "not JSON",
         };
         for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
                 assert_int_equal(update_manifest_pick(bad[i], strlen(bad[i]), NULL, &rel, &err),
