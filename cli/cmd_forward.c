@@ -204,9 +204,8 @@ int cmd_vm_unforward(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
         req.all = all;
         Banger__V1__Vm *vm = NULL;
         struct rpc_status st = {0};
-        int r =
-            cli_call(cli, "/banger.v1.VmService/Unforward", &req.base, &banger__v1__vm__descriptor,
-                     (ProtobufCMessage **)&vm, 30000, RPC_CALL_IDEMPOTENT, &st);
+        int r = cli_call(cli, "/banger.v1.VmService/Unforward", &req.base,
+                         &banger__v1__vm__descriptor, (ProtobufCMessage **)&vm, 30000, 0, &st);
         free(ports);
         if (r < 0)
                 return cli_fail_status(&st);
