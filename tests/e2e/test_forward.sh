@@ -41,9 +41,9 @@ serve() {
 }
 listening() { "$B" vm exec fw -- sh -c "ss -ltnH | grep -q ':$1 '"; }
 check "a web server in the guest on 8000" serve 8000
-check "  listening" wait_for 60 listening 8000
+check "  listening" wait_for 180 listening 8000
 check "another on 8001" serve 8001
-check "  listening" wait_for 60 listening 8001
+check "  listening" wait_for 180 listening 8001
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 HP=$(free_port)
@@ -69,11 +69,12 @@ BUSY=$(free_port)
 python3 -c 'import socket, sys, time
 s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(120)' "$BUSY" &
 HOLDER=$!
-wait_for 10 bash -c 'ss -ltnH | grep -q "127.0.0.1:$1 "' _ "$BUSY"
+wait_for 10 bash -c 'ss -ltnH | grep -q "127.0.0.1:$1 "' _ "$BUSY" || true
 out=$("$B" vm forward -d fw "$BUSY:8001" 2>&1) && rc=0 || rc=$?
 check "a host port another program holds: exit 4 naming it" bash -c \
         '[ $1 -eq 4 ] && grep -q "listen on 127.0.0.1:$3: Address already in use" <<<"$2"' _ "$rc" "$out" "$BUSY"
-kill "$HOLDER" 2>/dev/null; wait "$HOLDER" 2>/dev/null
+kill "$HOLDER" 2>/dev/null || true
+wait "$HOLDER" 2>/dev/null || true
 HP2=$(free_port)
 check "a second forward ($HP2:8001)" "$B" vm forward -d fw "$HP2:8001"
 check "  fetched" [ "$(fetch "$HP2")" = "hello 8001" ]
