@@ -138,6 +138,7 @@ int cmd_vm_stop(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
 int cmd_vm_kill(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_delete(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_forward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
+int cmd_vm_unforward(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_show(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);
 int cmd_vm_pause(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv);

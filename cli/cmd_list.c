@@ -202,7 +202,13 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
         }
 
+        /* The service keeps only VMs with every --label (ListVmsRequest.labels);
+         * --state and --image are applied here. */
         Banger__V1__ListVmsRequest req = BANGER__V1__LIST_VMS_REQUEST__INIT;
+        req.labels = (char **)labels;
+        req.n_labels = nl;
+        struct cli_filter here = flt;
+        here.n_labels = 0;
         Banger__V1__ListVmsResponse *resp = NULL;
         struct rpc_status st = {0};
         if (cli_call(cli, "/banger.v1.VmService/List", &req.base,
@@ -221,17 +227,7 @@ int cmd_vm_list(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         size_t n_rows = 0;
         for (size_t i = 0; rows && i < resp->n_vms; i++) {
                 const Banger__V1__Vm *v = resp->vms[i];
-                const char **k = calloc(v->n_labels ? v->n_labels : 1, sizeof(char *));
-                const char **val = calloc(v->n_labels ? v->n_labels : 1, sizeof(char *));
-                for (size_t l = 0; k && val && l < v->n_labels; l++) {
-                        k[l] = v->labels[l]->key;
-                        val[l] = v->labels[l]->value;
-                }
-                bool keep =
-                    k && val && cli_filter_match(&flt, v->state, v->image, k, val, v->n_labels);
-                free(k);
-                free(val);
-                if (!keep)
+                if (!cli_filter_match(&here, v->state, v->image, NULL, NULL, 0))
                         continue;
                 char *w = workspace_of(ws, v->id);
                 if (json) {

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cmd_ops.h"
 #include "multi.h"
+#include "vm_forwards.h"
 #include "vm_labels.h"
 #include "util/names.h"
 #include "util/timeutil.h"
@@ -64,6 +65,7 @@ json_t *cli_vm_json(const Banger__V1__Vm *v)
                 json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
                 json_object_set_new(o, "root_disk", json_string(cli_utf8(v->root_disk)));
                 json_object_set_new(o, "labels", cli_vm_labels_json(v));
+                json_object_set_new(o, "forwards", cli_vm_forwards_json(v));
         }
         return o;
 }
@@ -97,6 +99,7 @@ static void vm_print(const Banger__V1__Vm *v)
         for (size_t i = 0; i < v->n_labels; i++)
                 printf("%-10s %s=%s\n", i ? "" : "labels:", cli_safe(v->labels[i]->key),
                        cli_safe(v->labels[i]->value));
+        cli_vm_forwards_print(v);
 }
 
 static int parse_u32(const char *flag, const char *s, uint32_t min, uint32_t max, uint32_t *ret)
@@ -438,6 +441,8 @@ int cmd_vm_ports(struct cli *cli, const struct cli_cmd *cmd, int argc, char **ar
         Banger__V1__VmPortsResponse *p = NULL;
         struct rpc_status st = {0};
         req.ref = argv[0];
+        if (cli_flag(cli, "open"))
+                return cli_vm_ports_open(cli, argv[0]);
         if (vm_probe_call(cli, "Ports", &req.base, &banger__v1__vm_ports_response__descriptor,
                     (ProtobufCMessage **)&p, 30000, &st) < 0)
                 return cli_fail_status(&st);

@@ -468,6 +468,17 @@ static const struct cli_flag vm_logs_flags[] = {
 
 static const struct cli_flag vm_forward_flags[] = {
     {"address", 0, "ADDR", "IPv4 address to listen on (default 127.0.0.1; 0.0.0.0 = every one)"},
+    {"detach", 'd', NULL, "hand the ports to banger-vmsvc and return: they last until the VM "
+                          "stops or vm unforward"},
+};
+
+static const struct cli_flag vm_unforward_flags[] = {
+    {"all", 0, NULL, "every detached forward of the VM"},
+};
+
+static const struct cli_flag vm_ports_flags[] = {
+    {"json", 0, NULL, "print JSON instead of a table"},
+    {"open", 0, NULL, "print the URL of each forwarded port (and how to forward the others)"},
 };
 
 static const struct cli_flag vm_prune_flags[] = {
@@ -682,9 +693,12 @@ static const struct cli_cmd vm_cmds[] = {
      .args = "VM",
      .summary = "Listening ports in the guest, with a URL for those that answer HTTP(S)",
      .description = "Asks the guest agent, which gets vm.agent_probe_timeout (config) to answer;\n"
-                    "one probe of a VM runs at a time, and another is refused as busy.",
-     .flags = json_flag,
-     .n_flags = ELEMENTSOF(json_flag),
+                    "one probe of a VM runs at a time, and another is refused as busy.\n"
+                    "--open prints http://ADDR:HOSTPORT/ for each detached forward (vm forward\n"
+                    "--detach), and for a listening guest TCP port without one the command that\n"
+                    "forwards it.",
+     .flags = vm_ports_flags,
+     .n_flags = ELEMENTSOF(vm_ports_flags),
      .run = cmd_vm_ports,
      .min_args = 1,
      .max_args = 1,
@@ -699,11 +713,31 @@ static const struct cli_cmd vm_cmds[] = {
          "in the foreground until Ctrl-C (exit 0), or until the VM stops (exit 5) or is\n"
          "deleted (exit 3). At most 32 ports and 256 connections at once; a port in use\n"
          "fails before anything listens.\n\n"
-         "  banger vm forward web 8080:80 5432",
+         "With -d/--detach banger-vmsvc (running as you, never root) listens instead and\n"
+         "the command returns: the forwards are kept across restarts of banger's\n"
+         "services, listed by vm show and vm ports --open, and removed when the VM stops\n"
+         "or is deleted, or by vm unforward. Caps: vm.max_forwards per VM,\n"
+         "vm.forward_max_conns connections at once per VM, and vm.forward_idle_timeout\n"
+         "per connection (config).\n\n"
+         "  banger vm forward web 8080:80 5432\n"
+         "  banger vm forward -d web 8080:80",
      .flags = vm_forward_flags,
      .n_flags = ELEMENTSOF(vm_forward_flags),
      .run = cmd_vm_forward,
      .min_args = 2,
+     .max_args = -1,
+     .complete = CLI_COMPLETE_VM},
+    {.name = "unforward",
+     .args = "VM [HOSTPORT…]",
+     .summary = "Remove detached port forwards of a VM (vm forward --detach)",
+     .description = "Stops listening on each HOSTPORT (as vm show lists them), or on all of the\n"
+                    "VM's with --all. A port the VM does not forward fails naming it, and none\n"
+                    "is removed.\n\n"
+                    "  banger vm unforward web 8080",
+     .flags = vm_unforward_flags,
+     .n_flags = ELEMENTSOF(vm_unforward_flags),
+     .run = cmd_vm_unforward,
+     .min_args = 1,
      .max_args = -1,
      .complete = CLI_COMPLETE_VM},
     {.name = "health",

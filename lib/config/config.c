@@ -100,6 +100,18 @@ static const struct bg_config_key schema[] = {
      "Most disk a VM's console log takes (at least 64K): past half of it the log is rotated "
      "and the oldest half dropped, so the last part is always kept.",
      config_parse_size, NULL, CFG(vm.console_log_max), 64LL << 10, INT64_MAX, NULL},
+    {"vm.max_forwards", "integer", "16",
+     "Most ports vmsvc forwards to one VM at once (vm forward --detach; 0..1024; 0 = detached "
+     "forwards are refused).",
+     config_parse_int, NULL, CFG(vm.max_forwards), 0, 1024, NULL},
+    {"vm.forward_max_conns", "integer", "256",
+     "Most connections open at once through one VM's detached forwards (1..65536; each holds "
+     "up to 128 KiB of buffers). Past it new connections wait in the listen backlog.",
+     config_parse_int, NULL, CFG(vm.forward_max_conns), 1, 65536, NULL},
+    {"vm.forward_idle_timeout", "duration", "\"1h\"",
+     "A connection through a detached forward that moves no byte either way this long is "
+     "closed (1s..7d).",
+     config_parse_duration, NULL, CFG(vm.forward_idle_timeout), 1, 604800, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},

@@ -92,6 +92,9 @@ struct bg_config {
                 uint64_t agent_probe_timeout; /* seconds; 2 (1..60) */
                 uint64_t boot_timeout;        /* seconds; 120 (10..3600) */
                 uint64_t console_log_max;     /* bytes; "16M" (>= 64K) */
+                uint32_t max_forwards;        /* 16 (0..1024) */
+                uint32_t forward_max_conns;   /* 256 (1..65536) */
+                uint64_t forward_idle_timeout; /* seconds; 3600 (1..604800) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */

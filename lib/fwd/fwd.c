@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUF_SIZE (64 * 1024)
@@ -26,6 +27,7 @@ struct conn {
         int fd[2];             /* 0: accepted client, 1: target */
         bool connecting;       /* fd[1]'s non-blocking connect is under way */
         struct pipe_buf to[2]; /* to[i]: bytes going to fd[i] */
+        uint64_t last_ms;      /* when a byte last moved (or it was accepted) */
 };
 
 struct fwd {
@@ -34,10 +36,13 @@ struct fwd {
         uint16_t port[FWD_MAX_RULES];
         size_t n;
         unsigned max_conns;
-        int wake; /* eventfd: fwd_stop asks the thread to end */
+        unsigned idle_ms;          /* 0 = never */
+        struct fwd_budget *budget; /* may be NULL */
+        int wake;                  /* eventfd: fwd_stop asks the thread to end */
         pthread_t thread;
         pthread_mutex_t mu;
         uint64_t accepted; /* under mu */
+        unsigned open;     /* under mu */
         /* Owned by the thread: */
         struct conn **conns;
         size_t n_conns;
@@ -72,8 +77,37 @@ int fwd_parse_spec(const char *spec, uint16_t *ret_host, uint16_t *ret_guest, st
         return 0;
 }
 
-static void conn_close(struct conn *c)
+static uint64_t now_ms(void)
 {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Takes one slot of the shared budget, if there is one left. */
+static bool budget_take(struct fwd_budget *b)
+{
+        if (!b)
+                return true;
+        unsigned u = atomic_load(&b->used);
+        while (u < b->max)
+                if (atomic_compare_exchange_weak(&b->used, &u, u + 1))
+                        return true;
+        return false;
+}
+
+static bool budget_room(const struct fwd_budget *b)
+{
+        return !b || atomic_load(&b->used) < b->max;
+}
+
+static void conn_close(struct fwd *f, struct conn *c)
+{
+        if (f->budget)
+                atomic_fetch_sub(&f->budget->used, 1);
+        pthread_mutex_lock(&f->mu);
+        f->open--;
+        pthread_mutex_unlock(&f->mu);
         if (c->fd[0] >= 0)
                 close(c->fd[0]);
         if (c->fd[1] >= 0)
@@ -106,9 +140,14 @@ static int listen_on(const struct fwd_rule *r, uint16_t *ret_port, struct bg_err
 
 static void accept_one(struct fwd *f, size_t rule)
 {
+        if (!budget_take(f->budget))
+                return; /* left in the backlog until a slot frees */
         int cfd = accept4(f->lfd[rule], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (cfd < 0)
+        if (cfd < 0) {
+                if (f->budget)
+                        atomic_fetch_sub(&f->budget->used, 1);
                 return;
+        }
         struct sockaddr_in t = {.sin_family = AF_INET,
                                 .sin_port = htons(f->rules[rule].target_port)};
         inet_pton(AF_INET, f->rules[rule].target_addr, &t.sin_addr);
@@ -123,14 +162,18 @@ static void accept_one(struct fwd *f, size_t rule)
                 if (tfd >= 0)
                         close(tfd);
                 free(c);
+                if (f->budget)
+                        atomic_fetch_sub(&f->budget->used, 1);
                 return;
         }
         c->fd[0] = cfd;
         c->fd[1] = tfd;
         c->connecting = true;
+        c->last_ms = now_ms();
         f->conns[f->n_conns++] = c;
         pthread_mutex_lock(&f->mu);
         f->accepted++;
+        f->open++;
         pthread_mutex_unlock(&f->mu);
 }
 
@@ -157,6 +200,7 @@ static bool pump(struct conn *c, int i, short rev)
                 if (r > 0) {
                         in->len = (size_t)r;
                         in->off = 0;
+                        c->last_ms = now_ms();
                 } else if (r == 0 || (errno != EAGAIN && errno != EINTR)) {
                         in->eof = true;
                         if (r < 0)
@@ -168,8 +212,10 @@ static bool pump(struct conn *c, int i, short rev)
                 ssize_t w = send(c->fd[i], out->data + out->off, out->len - out->off, MSG_NOSIGNAL);
                 if (w < 0 && errno != EAGAIN && errno != EINTR)
                         return false;
-                if (w > 0)
+                if (w > 0) {
                         out->off += (size_t)w;
+                        c->last_ms = now_ms();
+                }
                 if (out->off == out->len)
                         out->len = out->off = 0;
         }
@@ -205,7 +251,18 @@ static void *run(void *arg)
                 }
                 size_t k = 0;
                 pfd[k++] = (struct pollfd){.fd = f->wake, .events = POLLIN};
-                bool room = f->n_conns < f->max_conns;
+                bool room = f->n_conns < f->max_conns && budget_room(f->budget);
+                /* Blocked on the shared budget: look again in a while (a
+                 * slot freed by another fwd wakes nobody here). Idle
+                 * connections: wake for the first to expire. */
+                int timeout = f->n_conns < f->max_conns && !room ? 200 : -1;
+                uint64_t now = now_ms();
+                for (size_t i = 0; f->idle_ms && i < f->n_conns; i++) {
+                        uint64_t end = f->conns[i]->last_ms + f->idle_ms;
+                        int left = end > now ? (int)(end - now) : 0;
+                        if (timeout < 0 || left < timeout)
+                                timeout = left;
+                }
                 for (size_t i = 0; i < f->n; i++)
                         pfd[k++] = (struct pollfd){.fd = room ? f->lfd[i] : -1, .events = POLLIN};
                 for (size_t i = 0; i < f->n_conns; i++) {
@@ -223,7 +280,7 @@ static void *run(void *arg)
                                 pfd[k++] = (struct pollfd){.fd = c->fd[s], .events = ev};
                         }
                 }
-                if (poll(pfd, k, -1) < 0) {
+                if (poll(pfd, k, timeout) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
@@ -233,12 +290,14 @@ static void *run(void *arg)
                 /* Connections first (their pollfds are in the current order),
                  * then new ones. */
                 size_t w = 0;
+                now = now_ms();
                 for (size_t i = 0; i < f->n_conns; i++) {
                         struct conn *c = f->conns[i];
                         bool ok = pump(c, 0, pfd[1 + f->n + 2 * i].revents) &&
                                   pump(c, 1, pfd[1 + f->n + 2 * i + 1].revents);
-                        if (!ok || settle(c))
-                                conn_close(c);
+                        bool idle = f->idle_ms && now >= c->last_ms + f->idle_ms;
+                        if (!ok || idle || settle(c))
+                                conn_close(f, c);
                         else
                                 f->conns[w++] = c;
                 }
@@ -254,13 +313,22 @@ static void *run(void *arg)
 int fwd_start(const struct fwd_rule *rules, size_t n, unsigned max_conns, struct fwd **ret,
               struct bg_error *err)
 {
+        struct fwd_opts o = {.max_conns = max_conns};
+        return fwd_start_opts(rules, n, &o, ret, err);
+}
+
+int fwd_start_opts(const struct fwd_rule *rules, size_t n, const struct fwd_opts *opts,
+                   struct fwd **ret, struct bg_error *err)
+{
         if (n == 0 || n > FWD_MAX_RULES)
                 return bg_error_set(err, EINVAL, "between 1 and %d ports", FWD_MAX_RULES);
         struct fwd *f = calloc(1, sizeof(*f));
         if (!f)
                 return bg_error_set(err, ENOMEM, "out of memory");
         f->n = n;
-        f->max_conns = max_conns ? max_conns : 1;
+        f->max_conns = opts->max_conns ? opts->max_conns : 1;
+        f->idle_ms = opts->idle_timeout_ms;
+        f->budget = opts->budget;
         f->wake = -1;
         for (size_t i = 0; i < FWD_MAX_RULES; i++)
                 f->lfd[i] = -1;
@@ -306,6 +374,14 @@ uint64_t fwd_accepted(struct fwd *f)
         return n;
 }
 
+unsigned fwd_open_conns(struct fwd *f)
+{
+        pthread_mutex_lock(&f->mu);
+        unsigned n = f->open;
+        pthread_mutex_unlock(&f->mu);
+        return n;
+}
+
 void fwd_stop(struct fwd *f)
 {
         if (!f)
@@ -316,7 +392,7 @@ void fwd_stop(struct fwd *f)
         }
         pthread_join(f->thread, NULL);
         for (size_t i = 0; i < f->n_conns; i++)
-                conn_close(f->conns[i]);
+                conn_close(f, f->conns[i]);
         free(f->conns);
         for (size_t i = 0; i < f->n; i++)
                 close(f->lfd[i]);

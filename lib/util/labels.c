@@ -91,3 +91,28 @@ void bg_labels_free(char **keys, char **values, size_t n)
         free(keys);
         free(values);
 }
+
+bool bg_label_selector_match(const char *sel, const char *const *keys, const char *const *values,
+                             size_t n)
+{
+        const char *eq = strchr(sel, '=');
+        size_t klen = eq ? (size_t)(eq - sel) : strlen(sel);
+        for (size_t i = 0; i < n; i++)
+                if (strlen(keys[i]) == klen && strncmp(keys[i], sel, klen) == 0 &&
+                    (!eq || strcmp(values[i], eq + 1) == 0))
+                        return true;
+        return false;
+}
+
+int bg_label_selector_check(const char *sel, struct bg_error *err)
+{
+        size_t len = strnlen(sel, BG_LABEL_SELECTOR_MAX + 1);
+        if (len == 0 || sel[0] == '=')
+                return bg_error_set(err, EINVAL, "label filter '%.80s': give KEY=VALUE, or KEY "
+                                                 "for any value",
+                                    sel);
+        if (len > BG_LABEL_SELECTOR_MAX)
+                return bg_error_set(err, EINVAL, "label filter '%.40s...' is over %d characters",
+                                    sel, BG_LABEL_SELECTOR_MAX);
+        return 0;
+}

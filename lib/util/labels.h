@@ -9,6 +9,7 @@
  * rewrite a terminal or split a line of `vm list` output. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,17 @@ int bg_labels_check(const char *const *keys, const char *const *values, size_t n
 /* Splits "key=value" (value may be empty, key may not) into freshly
  * allocated strings; only the '=' is looked at, not the character rules. */
 int bg_label_split(const char *kv, char **ret_key, char **ret_value, struct bg_error *err);
+
+/* A list filter (vm list --label, ListVmsRequest.labels): "KEY=VALUE"
+ * matches a label with that key and value, "KEY" that key with any value.
+ * Whether the n labels keys[i]=values[i] satisfy sel. */
+bool bg_label_selector_match(const char *sel, const char *const *keys, const char *const *values,
+                             size_t n);
+/* Shape only (what a service checks of a request): a key before any '=',
+ * at most BG_LABEL_SELECTOR_MAX characters. Keys and values are not checked
+ * against the label rules: a filter no label can satisfy matches nothing. */
+#define BG_LABEL_SELECTOR_MAX (BG_LABEL_KEY_MAX + 1 + 4096)
+int bg_label_selector_check(const char *sel, struct bg_error *err);
 
 /* Frees n keys and values and both arrays (NULL arrays are fine). */
 void bg_labels_free(char **keys, char **values, size_t n);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "forward_store.h"
 #include "store/store.h"
 #include "util/labels.h"
 #include "store/store_rows.h"
@@ -92,6 +93,15 @@ const struct store_migration vm_store_migrations[] = {
     /* v6: how the root disk was made (reflink, sparse copy, qcow2 overlay);
      * '' for rows from before, which `vm show` leaves out. */
     {6, "ALTER TABLE vms ADD COLUMN root_disk TEXT NOT NULL DEFAULT '';"},
+    /* v7: detached port forwards (forward_store.h), one per host address and
+     * port. */
+    {7, "CREATE TABLE vm_forwards ("
+        "  vm_id TEXT NOT NULL,"
+        "  address TEXT NOT NULL,"
+        "  host_port INTEGER NOT NULL,"
+        "  guest_port INTEGER NOT NULL,"
+        "  PRIMARY KEY (address, host_port)"
+        ");"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
@@ -196,6 +206,9 @@ int vm_store_update(sqlite3 *db, const struct vm_record *rec, struct bg_error *e
 int vm_store_delete(sqlite3 *db, const char *id, struct bg_error *err)
 {
         int r = vm_store_set_labels(db, id, NULL, NULL, 0, err);
+        if (r < 0)
+                return r;
+        r = forward_store_delete(db, id, NULL, 0, err);
         if (r < 0)
                 return r;
         return store_rows_delete(db, &vms_table, id, err);

@@ -18,6 +18,7 @@
 
 #include "banger/v1/net.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
+#include "forwards.h"
 #include "idle.h"
 #include "log_watch.h"
 #include "log/log.h"
@@ -59,6 +60,13 @@ void vmsvc_ssh_refresh(void *ud)
         free(all);
         if (r < 0)
                 log_warn("could not update the ssh config for VMs: %s", err.msg);
+}
+
+void vmsvc_changed(void *ud)
+{
+        struct vmsvc *v = ud;
+        vmsvc_ssh_refresh(v);
+        forwards_sync(v->fwds);
 }
 
 /* ---- set-up ---- */
@@ -285,7 +293,15 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
             .default_kernel = v->d->cfg.vm.default_kernel,
         };
         tpl_reconcile(&v->tpl);
-        e->changed = vmsvc_ssh_refresh;
+        struct forwards_limits fl = {
+            .max_per_vm = v->d->cfg.vm.max_forwards,
+            .max_conns = v->d->cfg.vm.forward_max_conns,
+            .idle_timeout_ms = (uint32_t)(v->d->cfg.vm.forward_idle_timeout * 1000),
+        };
+        if ((r = forwards_new(e, &fl, &v->fwds, err)) < 0)
+                return r;
+        forwards_restore(v->fwds);
+        e->changed = vmsvc_changed;
         e->changed_ud = v;
         vmsvc_ssh_refresh(v);
         if ((r = idle_watch_start(&v->env, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
@@ -304,6 +320,7 @@ void vmsvc_done(struct vmsvc *v)
 {
         idle_watch_stop(TAKE_PTR(v->idle));
         log_watch_stop(TAKE_PTR(v->logs));
+        forwards_free(TAKE_PTR(v->fwds));
         v->env.probe_gate = probe_gate_free(v->env.probe_gate);
         v->ops = ops_registry_free(v->ops);
         vm_peers_close(&v->peers);

@@ -7,8 +7,9 @@
  * vm_lifecycle.c what happens to one VM, reconcile.c start-up adoption,
  * idle.c auto-stop, vm_boot.c what a boot, a clone and a template build
  * share, vm_clone.c a VM resumed from a template, template.c and
- * template_store.c the templates, template_rpc.c TemplateService; the VMM
- * drivers are lib/vmm. */
+ * template_store.c the templates, template_rpc.c TemplateService,
+ * forwards.c and forward_store.c detached port forwards; the VMM drivers
+ * are lib/vmm. */
 #pragma once
 
 #include <pthread.h>
@@ -32,6 +33,7 @@ struct vmsvc {
         struct idle_watch *idle; /* config vm.auto_stop_after (idle.h); NULL when off */
         struct log_watch *logs;  /* config vm.console_log_max (log_watch.h) */
         pthread_mutex_t ssh_mu;  /* one rewrite of CONFIG/ssh/{config,known_hosts} at a time */
+        struct forwards *fwds;   /* detached port forwards (forwards.h) */
 };
 
 extern const struct store_migration *const vmsvc_migrations;
@@ -64,3 +66,5 @@ const struct vmm_driver *vmsvc_driver_for(const char *vmm);
  * v is the struct vmsvc. Failures are logged: ssh access is a convenience
  * next to the VM itself. */
 void vmsvc_ssh_refresh(void *v);
+/* env.changed: the ssh files, then the forwards of VMs that stopped. */
+void vmsvc_changed(void *v);

@@ -4,6 +4,7 @@
  * the registry (vm_store.h) or the probes (vm_probes.h). */
 #include "vmsvc.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,8 @@
 #include <sys/stat.h>
 
 #include "banger/v1/vm.pb-c.h"
+#include "forwards.h"
+#include "fwd/fwd.h"
 #include "log/log.h"
 #include "util/labels.h"
 #include "util/macro.h"
@@ -117,7 +120,9 @@ static int fill_vm_of(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm
         char tname[64];
         template_name(v, r, tname);
         int x = fill_vm(r, tname, out);
-        return x < 0 ? x : fill_labels(v, r, out);
+        if (x >= 0)
+                x = fill_labels(v, r, out);
+        return x < 0 ? x : forwards_fill(v->fwds, r->id, out);
 }
 
 static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct bg_error *err);
@@ -610,10 +615,32 @@ static int vm_delete_h(struct vmsvc *v, const Banger__V1__DeleteVmRequest *in,
         return out->id && out->name ? 0 : bg_error_set(err, ENOMEM, "out of memory");
 }
 
+/* Whether vm (filled) carries every label filter of the request. */
+static bool labels_match(const Banger__V1__ListVmsRequest *in, const Banger__V1__Vm *vm)
+{
+        const char *k[vm->n_labels ? vm->n_labels : 1], *val[vm->n_labels ? vm->n_labels : 1];
+        for (size_t i = 0; i < vm->n_labels; i++) {
+                k[i] = vm->labels[i]->key;
+                val[i] = vm->labels[i]->value;
+        }
+        for (size_t i = 0; i < in->n_labels; i++)
+                if (!bg_label_selector_match(in->labels[i], k, val, vm->n_labels))
+                        return false;
+        return true;
+}
+
+#define LIST_MAX_LABEL_FILTERS 64
+
 static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
                      Banger__V1__ListVmsResponse *out, const struct rpc_call *call,
                      struct bg_error *err)
 {
+        if (in->n_labels > LIST_MAX_LABEL_FILTERS)
+                return bg_error_set(err, EINVAL, "%zu label filters; at most %d", in->n_labels,
+                                    LIST_MAX_LABEL_FILTERS);
+        for (size_t i = 0; i < in->n_labels; i++)
+                if (bg_label_selector_check(in->labels[i], err) < 0)
+                        return -err->code;
         struct vm_record *all = NULL;
         size_t n = 0;
         pthread_mutex_lock(&v->mu);
@@ -637,6 +664,11 @@ static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
                 if (fill_vm_of(v, &all[i], vm) < 0) {
                         free(all);
                         return bg_error_set(err, ENOMEM, "out of memory");
+                }
+                if (!labels_match(in, vm)) {
+                        /* out owns it until now: freed here, not sent */
+                        banger__v1__vm__free_unpacked(out->vms[--out->n_vms], NULL);
+                        out->vms[out->n_vms] = NULL;
                 }
         }
         free(all);
@@ -667,6 +699,45 @@ static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm
                     const struct rpc_call *call, struct bg_error *err)
 {
         return reply_vm(v, in->ref, out, err);
+}
+
+static int vm_forward_h(struct vmsvc *v, const Banger__V1__ForwardRequest *in,
+                        Banger__V1__Vm *out, const struct rpc_call *call, struct bg_error *err)
+{
+        if (in->n_forwards == 0 || in->n_forwards > FWD_MAX_RULES)
+                return bg_error_set(err, EINVAL, "between 1 and %d ports at once", FWD_MAX_RULES);
+        for (size_t i = 0; i < in->n_forwards; i++) {
+                const Banger__V1__VmForward *f = in->forwards[i];
+                struct in_addr a;
+                if (f->guest_port == 0 || f->guest_port > 65535 || f->host_port > 65535)
+                        return bg_error_set(err, EINVAL,
+                                            "ports are 1-65535 (host port 0 = any free one)");
+                if (f->address[0] &&
+                    (strlen(f->address) > 15 || inet_pton(AF_INET, f->address, &a) != 1))
+                        return bg_error_set(err, EINVAL, "'%.40s' is not an IPv4 address",
+                                            f->address);
+                if (f->error[0])
+                        return bg_error_set(err, EINVAL, "a requested forward has no error");
+        }
+        char id[33];
+        int r = forwards_add(v->fwds, in->ref, in->forwards, in->n_forwards, id, err);
+        return r < 0 ? r : reply_vm(v, id, out, err);
+}
+
+static int vm_unforward_h(struct vmsvc *v, const Banger__V1__UnforwardRequest *in,
+                          Banger__V1__Vm *out, const struct rpc_call *call, struct bg_error *err)
+{
+        if (!in->all && in->n_host_ports == 0)
+                return bg_error_set(err, EINVAL, "name host ports, or all");
+        if (in->n_host_ports > 1024)
+                return bg_error_set(err, EINVAL, "at most 1024 host ports at once");
+        for (size_t i = 0; i < in->n_host_ports; i++)
+                if (in->host_ports[i] == 0 || in->host_ports[i] > 65535)
+                        return bg_error_set(err, EINVAL, "host ports are 1-65535");
+        char id[33];
+        int r = forwards_remove(v->fwds, in->ref, in->host_ports, in->n_host_ports, in->all, id,
+                                err);
+        return r < 0 ? r : reply_vm(v, id, out, err);
 }
 
 int vmsvc_get_op_h(struct vmsvc *v, const Banger__V1__GetOperationRequest *in,
@@ -709,5 +780,7 @@ const struct rpc_method_impl vmsvc_vm_methods[] = {
     RPC_METHOD("Prune", vm_prune_h),
     RPC_METHOD("Pause", vm_pause_h),
     RPC_METHOD("Resume", vm_resume_h),
+    RPC_METHOD("Forward", vm_forward_h),
+    RPC_METHOD("Unforward", vm_unforward_h),
 };
 const size_t vmsvc_n_vm_methods = ELEMENTSOF(vmsvc_vm_methods);

@@ -41,3 +41,9 @@ banger_add_script_test(e2e_exec
 banger_add_script_test(e2e_attacks
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_attacks.sh
   LABELS e2e root TIMEOUT 1800)
+# Detached port forwards (vm forward -d) on one real VM: fetched through,
+# listed by vm show and vm ports --open, refusals, kept across kill -9 of
+# vmsvc, vm unforward, gone after vm stop.
+banger_add_script_test(e2e_forward
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_forward.sh
+  LABELS e2e root TIMEOUT 1500)

@@ -16,7 +16,7 @@ REGISTRY=/usr/bin/docker-registry
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
 need_built "$LAYOUT" "$AGENT" "$KERNEL_MKIMAGE"
 [ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
-need_tools jq script skopeo curl
+need_tools jq script skopeo curl nngcat protoc
 export BANGER_AGENT_BINARY="$AGENT"
 new_home
 W="$BANGER_HOME/w"
@@ -91,6 +91,17 @@ check "--state error" [ "$(q vm list -q --state error)" = "a b c " ]
 check "--state running: nothing" [ -z "$(q vm list -q --state running)" ]
 check "filters combine" [ "$(q vm list -q --state error --image golden --label env)" = "a " ]
 check "--json filters too" bash -c '[ "$("$1" vm list --json --label team=web | jq -r ".[].name")" = b ]' _ "$B"
+# The label filter is the service's (ListVmsRequest.labels), through a client
+# with no banger code; one that does not send the field gets every VM.
+lv() { rpc_text "ipc://$RUN/gateway.sock" banger.test.ListVmsCall banger.test.ListVmsReply \
+        "method: \"/banger.v1.VmService/List\" $1" | grep -o '^    name: "[a-z0-9]*"' | cut -d'"' -f2 | tr '\n' ' '; }
+check "List without labels (an older client): every VM" [ "$(lv "")" = "a b c " ]
+check "List with labels: \"team=infra\": only a" [ "$(lv 'body { labels: "team=infra" }')" = "a " ]
+check "List with labels KEY and KEY=VALUE: all must match" [ "$(lv 'body { labels: "team" labels: "env=dev" }')" = "a " ]
+check "List with labels: \"team\": a and b" [ "$(lv 'body { labels: "team" }')" = "a b " ]
+out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ListVmsCall banger.test.ListVmsReply \
+        'method: "/banger.v1.VmService/List" body { labels: "=x" }')
+check "List with a malformed filter: INVALID_ARGUMENT" bash -c 'grep -q STATUS_INVALID_ARGUMENT <<<"$1"' _ "$out"
 check "--state with an unknown state: exit 2 listing the states" bash -c \
         'e=$("$1" vm list --state runing 2>&1); [ $? -eq 2 ] && grep -q "use created, starting, running" <<<"$e"' _ "$B"
 check "--format template" bash -c \
@@ -124,6 +135,12 @@ check "vm forward of a VM that is not running: exit 5" bash -c \
 check "vm forward of no VM: exit 3" bash -c '"$1" vm forward nosuch 80 2>/dev/null; [ $? -eq 3 ]' _ "$B"
 check "vm forward with a bad port spec: exit 2 naming it" bash -c \
         'e=$("$1" vm forward a 80: 2>&1); [ $? -eq 2 ] && grep -q "not \[HOSTPORT:\]GUESTPORT" <<<"$e"' _ "$B"
+check "vm forward --detach of a VM that is not running: exit 5" bash -c \
+        'e=$("$1" vm forward -d a 8080:80 2>&1); [ $? -eq 5 ] && grep -q "VM a is error, not running" <<<"$e"' _ "$B"
+check "vm unforward of a port not forwarded: exit 3 naming it" bash -c \
+        'e=$("$1" vm unforward a 8080 2>&1); [ $? -eq 3 ] && grep -q "VM a has no forward on host port 8080" <<<"$e"' _ "$B"
+check "vm unforward with neither ports nor --all: exit 2" bash -c '"$1" vm unforward a 2>/dev/null; [ $? -eq 2 ]' _ "$B"
+check "vm show --json of a VM without forwards: []" bash -c '[ "$("$1" vm show a --json | jq -c .forwards)" = "[]" ]' _ "$B"
 
 # Verbs on many VMs. a, b and c are in state error: stop refuses each.
 out=$("$B" vm stop a nosuch b 2>&1) && rc=0 || rc=$?

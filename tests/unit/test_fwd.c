@@ -1,6 +1,8 @@
 /* lib/fwd: TCP forwarding through a real listener to a local echo server:
  * bytes both ways (a megabyte, half-close passed on), a refused target, a
- * host port in use, the connection cap, and the port spec parser. */
+ * host port in use, the connection cap, a budget shared by two fwds, the
+ * idle timeout against a target that accepts and never reads, and the port
+ * spec parser. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -195,6 +197,78 @@ static void test_connection_cap(void **state)
         pthread_join(th, NULL);
 }
 
+/* Two fwds sharing a budget of one: the second fwd's client waits while
+ * the first fwd's connection is open, and is served once it closes. */
+static void test_shared_budget(void **state)
+{
+        uint16_t eport;
+        int lfd = listen_any(&eport);
+        pthread_t th;
+        pthread_create(&th, NULL, echo_server, (void *)(intptr_t)lfd);
+        struct fwd_budget b = {.max = 1};
+        struct fwd_opts o = {.max_conns = 8, .budget = &b};
+        struct fwd_rule r = {
+            .listen_addr = "127.0.0.1", .target_addr = "127.0.0.1", .target_port = eport};
+        struct fwd *f1 = NULL, *f2 = NULL;
+        struct bg_error err = {0};
+        assert_int_equal(fwd_start_opts(&r, 1, &o, &f1, &err), 0);
+        assert_int_equal(fwd_start_opts(&r, 1, &o, &f2, &err), 0);
+        int a = dial(fwd_port(f1, 0));
+        char x;
+        assert_int_equal(write(a, "a", 1), 1);
+        assert_true(readable_within(a, 5000));
+        assert_int_equal(read(a, &x, 1), 1);
+        assert_int_equal(atomic_load(&b.used), 1);
+        int c = dial(fwd_port(f2, 0));
+        assert_int_equal(write(c, "c", 1), 1);
+        assert_false(readable_within(c, 500));
+        assert_int_equal(fwd_accepted(f2), 0);
+        close(a);
+        assert_true(readable_within(c, 5000));
+        assert_int_equal(read(c, &x, 1), 1);
+        assert_int_equal(x, 'c');
+        close(c);
+        fwd_stop(f1);
+        fwd_stop(f2);
+        assert_int_equal(atomic_load(&b.used), 0); /* every slot given back */
+        shutdown(lfd, SHUT_RDWR);
+        close(lfd);
+        pthread_join(th, NULL);
+}
+
+/* A target that accepts and never reads nor writes: the client's bytes
+ * stop at the bounded buffers, and the connection is closed after the idle
+ * timeout, giving its slot back. */
+static void test_idle_timeout(void **state)
+{
+        uint16_t tport;
+        int lfd = listen_any(&tport); /* never accepted: the kernel completes the handshake */
+        struct fwd_opts o = {.max_conns = 1, .idle_timeout_ms = 300};
+        struct fwd_rule r = {
+            .listen_addr = "127.0.0.1", .target_addr = "127.0.0.1", .target_port = tport};
+        struct fwd *f = NULL;
+        struct bg_error err = {0};
+        assert_int_equal(fwd_start_opts(&r, 1, &o, &f, &err), 0);
+        int c = dial(fwd_port(f, 0));
+        assert_int_equal(write(c, "hello", 5), 5);
+        /* Open for a while, then closed by the forwarder. */
+        assert_false(readable_within(c, 100));
+        assert_int_equal(fwd_open_conns(f), 1);
+        assert_true(readable_within(c, 5000));
+        char x;
+        assert_true(read(c, &x, 1) <= 0);
+        close(c);
+        assert_int_equal(fwd_open_conns(f), 0);
+        /* The slot is free again: a new client is taken. */
+        c = dial(fwd_port(f, 0));
+        for (int i = 0; i < 50 && fwd_accepted(f) < 2; i++)
+                usleep(20000);
+        assert_int_equal(fwd_accepted(f), 2);
+        close(c);
+        fwd_stop(f);
+        close(lfd);
+}
+
 static void test_parse_spec(void **state)
 {
         struct bg_error err = {0};
@@ -216,7 +290,8 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_relay_both_ways), cmocka_unit_test(test_refused_target),
             cmocka_unit_test(test_port_in_use),     cmocka_unit_test(test_connection_cap),
-            cmocka_unit_test(test_parse_spec),
+            cmocka_unit_test(test_parse_spec),      cmocka_unit_test(test_shared_budget),
+            cmocka_unit_test(test_idle_timeout),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

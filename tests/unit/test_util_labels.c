@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -82,6 +83,35 @@ static void test_split(void **state)
         assert_int_equal(bg_label_split("=v", &k, &v, &err), -EINVAL);
 }
 
+/* The filter vmsvc applies to ListVmsRequest.labels. */
+static void test_selectors(void **state)
+{
+        const char *k[] = {"team", "env", "t"}, *v[] = {"infra", "", "x=y"};
+        assert_true(bg_label_selector_match("team=infra", k, v, 3));
+        assert_true(bg_label_selector_match("team", k, v, 3));
+        assert_true(bg_label_selector_match("env=", k, v, 3));  /* empty value */
+        assert_true(bg_label_selector_match("env", k, v, 3));
+        assert_true(bg_label_selector_match("t=x=y", k, v, 3)); /* first '=' splits */
+        assert_false(bg_label_selector_match("team=web", k, v, 3));
+        assert_false(bg_label_selector_match("tea", k, v, 3)); /* a prefix is not the key */
+        assert_false(bg_label_selector_match("teams", k, v, 3));
+        assert_false(bg_label_selector_match("team=infr", k, v, 3));
+        assert_false(bg_label_selector_match("team", k, v, 0));
+        struct bg_error err = {0};
+        assert_int_equal(bg_label_selector_check("team=infra", &err), 0);
+        assert_int_equal(bg_label_selector_check("any thing", &err), 0); /* matches nothing */
+        assert_int_equal(bg_label_selector_check("", &err), -EINVAL);
+        assert_int_equal(bg_label_selector_check("=v", &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "give KEY=VALUE"));
+        char *big = malloc(BG_LABEL_SELECTOR_MAX + 2);
+        memset(big, 'k', BG_LABEL_SELECTOR_MAX + 1);
+        big[BG_LABEL_SELECTOR_MAX + 1] = '\0';
+        assert_int_equal(bg_label_selector_check(big, &err), -EINVAL);
+        big[BG_LABEL_SELECTOR_MAX] = '\0';
+        assert_int_equal(bg_label_selector_check(big, &err), 0);
+        free(big);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -89,6 +119,7 @@ int main(void)
             cmocka_unit_test(test_values),
             cmocka_unit_test(test_sets),
             cmocka_unit_test(test_split),
+            cmocka_unit_test(test_selectors),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
