@@ -92,6 +92,7 @@ struct bg_config {
                 uint64_t agent_probe_timeout; /* seconds; 2 (1..60) */
                 uint64_t boot_timeout;        /* seconds; 120 (10..3600) */
                 uint64_t console_log_max;     /* bytes; "16M" (>= 64K) */
+                uint64_t stop_timeout;        /* seconds; 10 (1..45) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */
