@@ -98,7 +98,8 @@ static const struct bg_config_key schema[] = {
      config_parse_duration, NULL, CFG(vm.agent_probe_timeout), 1, 60, NULL},
     {"vm.console_log_max", "size", "\"16M\"",
      "Most disk a VM's console log takes (at least 64K): past half of it the log is rotated "
-     "and the oldest half dropped, so the last part is always kept.",
+     "and the oldest half dropped, so the last part is always kept. Kept by a console pump per "
+     "VM, also while vmsvc is down.",
      config_parse_size, NULL, CFG(vm.console_log_max), 64LL << 10, INT64_MAX, NULL},
     {"vm.stop_timeout", "duration", "\"10s\"",
      "Time vm stop gives a guest to power off (1s..45s), its agent asked first: then the "

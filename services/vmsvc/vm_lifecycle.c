@@ -23,6 +23,7 @@
 #include "util/fs.h"
 #include "log_watch.h"
 #include "vm_boot.h"
+#include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
 
 const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
@@ -220,7 +221,7 @@ static int step_boot(void *ctx, struct bg_error *err)
                         &run->k, run->rec.tap, run->rec.mac, &run->net);
         vm_console_fresh(run->env, run->spec.dir);
         const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
-        int r = vm_vmm_launch(run->drv, &run->spec, &run->h, &n, err);
+        int r = vm_vmm_launch(run->env, run->drv, &run->spec, &run->h, &n, err);
         if (r < 0)
                 return r;
         /* The VMM runs; its pid is not in the row yet. */
@@ -361,9 +362,21 @@ static int attach(struct vm_env *env, const struct vm_record *r, const struct vm
         return drv->adopt(spec, h, err);
 }
 
+/* Once the VMM is gone its console pump writes what is left and ends; one
+ * that does not is killed. */
+static void pump_gone(struct vm_env *env, const char *id)
+{
+        char dir[VMM_PATH_MAX + 40];
+        snprintf(dir, sizeof(dir), "%s/%s", env->vms_dir, id);
+        int r = vmm_console_pump_wait(dir, 2000);
+        if (r < 0)
+                log_warn("VM %s: console pump: %s", id, strerror(-r));
+}
+
 static void finish_stopped(struct vm_env *env, struct vm_record *r, struct bg_error *err)
 {
         reap(r->pid);
+        pump_gone(env, r->id);
         if (r->tap[0]) {
                 struct bg_error e = {0};
                 if (env->deps->release_tap(env->deps->ud, r->tap, &e) < 0)
@@ -479,6 +492,7 @@ static int load_and_kill(struct vm_env *env, const char *id, bool refuse_running
         if (x < 0)
                 return x;
         reap(h.pid);
+        pump_gone(env, r->id);
         return 0;
 }
 
