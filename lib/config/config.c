@@ -98,7 +98,8 @@ static const struct bg_config_key schema[] = {
      config_parse_duration, NULL, CFG(vm.agent_probe_timeout), 1, 60, NULL},
     {"vm.console_log_max", "size", "\"16M\"",
      "Most disk a VM's console log takes (at least 64K): past half of it the log is rotated "
-     "and the oldest half dropped, so the last part is always kept.",
+     "and the oldest half dropped, so the last part is always kept. Kept by a console pump per "
+     "VM, also while vmsvc is down.",
      config_parse_size, NULL, CFG(vm.console_log_max), 64LL << 10, INT64_MAX, NULL},
     {"vm.max_forwards", "integer", "16",
      "Most ports vmsvc forwards to one VM at once (vm forward --detach; 0..1024; 0 = detached "
@@ -112,6 +113,11 @@ static const struct bg_config_key schema[] = {
      "A connection through a detached forward that moves no byte either way this long is "
      "closed (1s..7d).",
      config_parse_duration, NULL, CFG(vm.forward_idle_timeout), 1, 604800, NULL},
+    {"vm.stop_timeout", "duration", "\"10s\"",
+     "Time vm stop gives a guest to power off (1s..45s), its agent asked first: then the "
+     "VMM's power button gets 3 s more and a guest still running is killed. A stop waits on "
+     "workers of its own, so stalled guests being stopped never slow other calls.",
+     config_parse_duration, NULL, CFG(vm.stop_timeout), 1, 45, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},

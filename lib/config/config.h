@@ -95,6 +95,7 @@ struct bg_config {
                 uint32_t max_forwards;        /* 16 (0..1024) */
                 uint32_t forward_max_conns;   /* 256 (1..65536) */
                 uint64_t forward_idle_timeout; /* seconds; 3600 (1..604800) */
+                uint64_t stop_timeout;        /* seconds; 10 (1..45) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */

@@ -53,6 +53,11 @@ struct rpc_method_impl {
          * agent): it runs on the server's own pool of guest workers, so a
          * stalled guest never holds the workers every other call needs. */
         bool guest_wait;
+        /* The handler may wait long by design, bounded by a deadline of its
+         * own (vm stop: the guest's graceful shutdown, then a kill): it runs
+         * on a third pool, so that waiting holds neither the workers of
+         * every other call nor those of the guest probes. */
+        bool slow;
 };
 
 /* Typed handlers are stored through this cast; the dispatcher only calls them
@@ -66,6 +71,12 @@ struct rpc_method_impl {
 #define RPC_METHOD_GUEST(n, f)                                                                     \
         {                                                                                          \
                 .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f), .guest_wait = true         \
+        }
+
+/* A method that waits long by design (see slow). */
+#define RPC_METHOD_SLOW(n, f)                                                                      \
+        {                                                                                          \
+                .name = (n), .fn = (rpc_handler_fn)(void (*)(void))(f), .slow = true               \
         }
 
 /* Checks that impls matches desc exactly (same count, same names in order).
@@ -94,6 +105,7 @@ struct rpc_server_config {
         unsigned n_contexts; /* concurrent requests in flight (default 16) */
         unsigned n_workers;  /* handler threads (default 4) */
         unsigned n_guest_workers; /* threads for guest_wait methods (default 4) */
+        unsigned n_slow_workers;  /* threads for slow methods (default 8) */
         size_t recv_max;     /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
         uint32_t default_deadline_ms;
         int socket_mode; /* ipc socket permissions (default 0600) */

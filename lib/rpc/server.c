@@ -5,7 +5,8 @@
  * context, which then receives again. Calls of guest_wait methods go to a
  * second pool of workers (chosen from the method name, read from the packed
  * envelope without unpacking it), so a guest that never answers holds only
- * those.
+ * those; calls of slow methods (long waits by design, like vm stop) go to a
+ * third.
  *
  * Ownership: a context's nng_msg belongs to the context from receipt until it
  * is handed to nng_ctx_send (or freed on error). Unpacked requests and the
@@ -317,13 +318,14 @@ static bool peek_method(const uint8_t *p, size_t len, char *buf, size_t size)
         return false;
 }
 
-/* Which pool serves msg: POOL_GUEST for a local guest_wait method. A request
+/* Which pool serves msg: POOL_GUEST for a local guest_wait method, POOL_SLOW
+ * for a slow one. A request
  * that cannot be read goes to POOL_MAIN, which answers it with the precise
  * error. */
 static int pool_for(const struct rpc_server *s, nng_msg *msg)
 {
         char method[RPC_METHOD_MAX], svc_name[RPC_METHOD_MAX], method_name[RPC_METHOD_MAX];
-        if (!s->has_guest_pool || !peek_method(nng_msg_body(msg), nng_msg_len(msg), method,
+        if (!(s->has_guest_pool || s->has_slow_pool) || !peek_method(nng_msg_body(msg), nng_msg_len(msg), method,
                                                sizeof(method)))
                 return POOL_MAIN;
         if (rpc_split_method(method, svc_name, sizeof(svc_name), method_name,
@@ -336,7 +338,8 @@ static int pool_for(const struct rpc_server *s, nng_msg *msg)
             protobuf_c_service_descriptor_get_method_by_name(e->desc, method_name);
         if (!md)
                 return POOL_MAIN;
-        return e->impls[md - e->desc->methods].guest_wait ? POOL_GUEST : POOL_MAIN;
+        const struct rpc_method_impl *impl = &e->impls[md - e->desc->methods];
+        return impl->guest_wait ? POOL_GUEST : impl->slow ? POOL_SLOW : POOL_MAIN;
 }
 
 static void enqueue(struct rpc_server *s, struct rpc_work *w)
@@ -572,6 +575,8 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
                 s->cfg.n_workers = 4;
         if (!s->cfg.n_guest_workers)
                 s->cfg.n_guest_workers = 4;
+        if (!s->cfg.n_slow_workers)
+                s->cfg.n_slow_workers = 8;
         if (!s->cfg.recv_max)
                 s->cfg.recv_max = RPC_DEFAULT_RECV_MAX;
         if (!s->cfg.default_deadline_ms)
@@ -602,8 +607,10 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
                 return bg_error_set(err, EEXIST, "service %s registered twice", desc->name);
         s->services[s->n_services++] =
             (struct rpc_service_entry){.desc = desc, .impls = impls, .svc = svc};
-        for (size_t i = 0; i < n_impls; i++)
+        for (size_t i = 0; i < n_impls; i++) {
                 s->has_guest_pool |= impls[i].guest_wait;
+                s->has_slow_pool |= impls[i].slow;
+        }
         return 0;
 }
 
@@ -635,7 +642,9 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
 
         s->works = calloc(s->cfg.n_contexts, sizeof(*s->works));
         unsigned n_guest = s->has_guest_pool ? s->cfg.n_guest_workers : 0;
-        s->workers = calloc(s->cfg.n_workers + n_guest, sizeof(*s->workers));
+        unsigned n_slow = s->has_slow_pool ? s->cfg.n_slow_workers : 0;
+        unsigned n_all = s->cfg.n_workers + n_guest + n_slow;
+        s->workers = calloc(n_all, sizeof(*s->workers));
         if (!s->works || !s->workers)
                 return bg_error_set(err, ENOMEM, "out of memory");
         for (unsigned i = 0; i < s->cfg.n_contexts; i++) {
@@ -649,8 +658,10 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
                 w->ctx_open = true;
                 s->n_works++;
         }
-        for (unsigned i = 0; i < s->cfg.n_workers + n_guest; i++) {
-                struct work_pool *q = &s->pools[i < s->cfg.n_workers ? POOL_MAIN : POOL_GUEST];
+        for (unsigned i = 0; i < n_all; i++) {
+                struct work_pool *q = &s->pools[i < s->cfg.n_workers           ? POOL_MAIN
+                                                : i < s->cfg.n_workers + n_guest ? POOL_GUEST
+                                                                                 : POOL_SLOW];
                 r = pthread_create(&s->workers[i], NULL, worker_main, q);
                 if (r != 0)
                         return bg_error_set(err, r, "start rpc worker thread: %s", strerror(r));

@@ -17,7 +17,7 @@
 
 #define RPC_MAX_SERVICES 8
 
-enum { POOL_MAIN, POOL_GUEST };
+enum { POOL_MAIN, POOL_GUEST, POOL_SLOW };
 
 struct rpc_service_entry {
         const ProtobufCServiceDescriptor *desc;
@@ -68,14 +68,16 @@ struct rpc_server {
         unsigned n_workers_started;
         pthread_mutex_t mu;
         pthread_cond_t idle_cond; /* in_flight dropped */
-        /* Two pools: POOL_MAIN serves every call but those of guest_wait
-         * methods, which POOL_GUEST serves (when any is registered). */
+        /* Three pools: POOL_MAIN serves every call but those of guest_wait
+         * methods, which POOL_GUEST serves, and of slow methods, which
+         * POOL_SLOW serves (each when any such method is registered). */
         struct work_pool {
                 struct rpc_server *srv;
                 struct rpc_work *head, *tail;
                 pthread_cond_t cond; /* queue non-empty or stopping */
-        } pools[2];
+        } pools[3];
         bool has_guest_pool;
+        bool has_slow_pool;
         unsigned in_flight; /* received and not yet fully sent */
         bool stopping;
         bool workers_exit;

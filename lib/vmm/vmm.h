@@ -7,7 +7,8 @@
  * Files of one VM live in its directory (spec->dir), with fixed names so a
  * restarted vmsvc can find them (VMM_FILE_*):
  *   vmm.pid       pidfile of the VMM process (lib/util/pidfile format)
- *   console.log   guest serial console
+ *   console.log   guest serial console (written by a console pump when
+ *                 spec->console_fd is set, vmm_console.h)
  *   agent.sock    host end of the agent channel (QEMU virtio-serial chardev,
  *                 or Firecracker's hybrid-vsock uds)
  *   qmp.sock      QEMU's QMP;  api.sock  Firecracker's API socket
@@ -100,6 +101,11 @@ struct vmm_spec {
          * agent channel) must be the snapshot's; their host paths, the tap
          * and the MAC may differ. */
         char restore[VMM_PATH_MAX];
+        /* > 0: the write end of a console pump's pipe (vmm_console.h): the
+         * guest's serial console goes there, never to a file the VMM grows.
+         * 0: the VMM writes dir/console.log itself (QEMU) or its stdout
+         * (Firecracker) to vmm.log. Used by launch() only. */
+        int console_fd;
         /* Firecracker through its jailer, which netsvc stages and starts
          * (config firecracker.jailer); NULL = Firecracker is started
          * directly. jail_start returns Firecracker's pid (not our child);

@@ -31,6 +31,13 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(posix_spawnattr_t *, posix_spawnattr_destroy);
 
 int vmm_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
 {
+        return vmm_spawn_console(argv, log_path, -1, ret_pid);
+}
+
+int vmm_spawn_console(char *const argv[], const char *log_path, int out_fd, pid_t *ret_pid)
+{
+        if (out_fd >= 0 && out_fd <= STDERR_FILENO)
+                return -EINVAL;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t attr;
         int r = posix_spawn_file_actions_init(&fa);
@@ -47,8 +54,9 @@ int vmm_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
         sigfillset(&all);
         if ((r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0)) ||
             (r = posix_spawn_file_actions_addopen(
-                 &fa, STDOUT_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0600)) ||
-            (r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO)) ||
+                 &fa, STDERR_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY, 0600)) ||
+            (r = out_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO)
+                             : posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO)) ||
             (r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1)) ||
             (r = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
                                                      POSIX_SPAWN_SETSIGDEF)) ||

@@ -24,6 +24,10 @@ int vmm_find_binary(const char *name, char *buf, size_t len);
  * dispositions, an empty signal mask and no other open fds. The child is
  * the caller's to reap. -errno when it could not be executed. */
 int vmm_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
+/* The same with stdout the pipe out_fd (>= 3; a console pump's,
+ * vmm_console.h), stderr still appended to log_path; out_fd < 0 is
+ * vmm_spawn. */
+int vmm_spawn_console(char *const argv[], const char *log_path, int out_fd, pid_t *ret_pid);
 
 /* 1 while pid runs and has the given /proc start time, else 0 (a zombie is
  * gone: it only waits to be reaped). */

@@ -11,6 +11,7 @@
 #include "util/timeutil.h"
 #include "vm_store.h"
 #include "vmm/vmm.h"
+#include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
 
 #define LOG_WATCH_INTERVAL_MS 250
@@ -37,7 +38,11 @@ static int rotate(struct vm_env *env, const char *dir, const char *name, bool fo
 
 void vm_console_fresh(struct vm_env *env, const char *dir)
 {
-        int r = rotate(env, dir, VMM_FILE_CONSOLE, true);
+        /* The pump of an earlier boot writes what it has left, then goes. */
+        int r = vmm_console_pump_wait(dir, 2000);
+        if (r < 0)
+                log_warn("console pump of %s: %s", dir, strerror(-r));
+        r = rotate(env, dir, VMM_FILE_CONSOLE, true);
         if (r < 0)
                 log_warn("cannot rotate %s/" VMM_FILE_CONSOLE " before a boot: %s", dir,
                          strerror(-r));
@@ -71,7 +76,9 @@ static void tick(struct log_watch *w)
                         continue;
                 char dir[VMM_PATH_MAX + 40];
                 snprintf(dir, sizeof(dir), "%s/%s", w->env->vms_dir, all[i].id);
-                watch_one(w, dir, VMM_FILE_CONSOLE);
+                /* A console pump keeps its own cap (and is alone rotating). */
+                if (!vmm_console_pump_alive(dir))
+                        watch_one(w, dir, VMM_FILE_CONSOLE);
                 watch_one(w, dir, VMM_FILE_LOG);
         }
         free(all);

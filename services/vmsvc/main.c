@@ -1,8 +1,15 @@
+#include <string.h>
+
 #include "vm_store.h"
+#include "vmm/vmm_console.h"
 #include "vmsvc.h"
 
 int main(int argc, char **argv)
 {
+        /* A VM's console pump (vmm_console.h), started by vm_vmm_launch. */
+        if (argc > 1 && strcmp(argv[1], VMM_CONSOLE_PUMP_ARG) == 0)
+                return vmm_console_pump_main(argc, argv);
+
         static const struct daemon_desc desc = {
             .name = "vmsvc",
             .binary = "banger-vmsvc",

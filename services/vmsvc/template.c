@@ -182,7 +182,7 @@ static int b_boot(void *ctx, struct bg_error *err)
         b->spec.mem.shared = true;
         vm_console_fresh(env, b->spec.dir);
         const struct vm_vmm_note n = {&b->t.pid, &b->t.pid_start, b->t.accel};
-        int r = vm_vmm_launch(b->drv, &b->spec, &b->h, &n, err);
+        int r = vm_vmm_launch(env, b->drv, &b->spec, &b->h, &n, err);
         return r < 0 ? r : tpl_save(b->te, &b->t, err);
 }
 

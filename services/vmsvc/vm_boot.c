@@ -3,12 +3,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent_client.h"
 #include "disk/disk.h"
 #include "ext4.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
+#include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
 
 const char *vm_root_file(const char *drv_name)
@@ -231,12 +233,31 @@ uint64_t vm_agent_settle(const struct vmm_spec *spec, const struct vmm_handle *h
         return now_mono_msec() - t0;
 }
 
-int vm_vmm_launch(const struct vmm_driver *drv, const struct vmm_spec *spec, struct vmm_handle *h,
-                  const struct vm_vmm_note *n, struct bg_error *err)
+int vm_vmm_launch(struct vm_env *env, const struct vmm_driver *drv, const struct vmm_spec *spec,
+                  struct vmm_handle *h, const struct vm_vmm_note *n, struct bg_error *err)
 {
-        int r = drv->launch(spec, h, err);
-        if (r < 0)
+        struct vmm_spec s = *spec;
+        int con = -1, r;
+        /* The jailer's stdout is netsvc's business: a jailed Firecracker
+         * keeps writing its console to the jail's log. */
+        if (env->console_pump[0] && !spec->jail_start) {
+                r = vmm_console_pump_start(env->console_pump, spec->dir,
+                                           env->console_log_max ? env->console_log_max
+                                                                : 16u << 20,
+                                           &con, err);
+                if (r < 0)
+                        return bg_error_prefix(err, "VM console");
+                s.console_fd = con;
+        }
+        r = drv->launch(&s, h, err);
+        /* The VMM holds its own copy; without one the pump sees end of file. */
+        if (con >= 0)
+                close(con);
+        if (r < 0) {
+                if (con >= 0)
+                        (void)vmm_console_pump_wait(spec->dir, 2000);
                 return r;
+        }
         *n->pid = h->pid;
         *n->pid_start = h->start_time;
         snprintf(n->accel, sizeof(h->accel), "%s", h->accel);

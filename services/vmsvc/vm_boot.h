@@ -55,9 +55,10 @@ struct vm_vmm_note {
 };
 
 /* Launches spec with drv into *h and notes the VMM (pid, start time,
- * accelerator) in n. */
-int vm_vmm_launch(const struct vmm_driver *drv, const struct vmm_spec *spec, struct vmm_handle *h,
-                  const struct vm_vmm_note *n, struct bg_error *err);
+ * accelerator) in n. The guest's console goes through a console pump
+ * (env->console_pump, vmm_console.h) unless the VMM is jailed. */
+int vm_vmm_launch(struct vm_env *env, const struct vmm_driver *drv, const struct vmm_spec *spec,
+                  struct vmm_handle *h, const struct vm_vmm_note *n, struct bg_error *err);
 /* The undo of vm_vmm_launch: kills the VMM, reaps it, and clears the pid and
  * start time in n. The kill's result. */
 int vm_vmm_kill(const struct vmm_driver *drv, const struct vmm_handle *h,

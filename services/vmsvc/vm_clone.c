@@ -160,7 +160,7 @@ static int step_restore(void *ctx, struct bg_error *err)
         (void)vmm_path(s->restore, sizeof(s->restore), c->tdir, TPL_FILE_STATE);
         vm_console_fresh(c->env, s->dir);
         const struct vm_vmm_note n = {&c->rec.pid, &c->rec.pid_start, c->rec.accel};
-        int r = vm_vmm_launch(c->drv, s, &c->h, &n, err);
+        int r = vm_vmm_launch(c->env, c->drv, s, &c->h, &n, err);
         if (r < 0)
                 return r;
         c->rec.launched = true;

@@ -90,6 +90,10 @@ struct vm_env {
          * lock between its rotation (log_watch.c) and vm logs' reads. */
         uint64_t console_log_max;
         pthread_mutex_t log_mu;
+        /* The binary run as each VM's console pump (vmm_console.h), which
+         * keeps that cap while vmsvc is down; "" = the VMM writes
+         * console.log itself and only log_watch caps it. */
+        char console_pump[VMM_PATH_MAX];
         uint32_t stop_timeout_ms;    /* graceful stop before SIGKILL */
         /* Called (without env->mu) after a VM record changed or went away;
          * may be NULL. */

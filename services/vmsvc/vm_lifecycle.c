@@ -23,6 +23,7 @@
 #include "util/fs.h"
 #include "log_watch.h"
 #include "vm_boot.h"
+#include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
 
 const char *const vm_create_stages[] = {"reserve", "network", "disks", "boot", "agent"};
@@ -220,7 +221,7 @@ static int step_boot(void *ctx, struct bg_error *err)
                         &run->k, run->rec.tap, run->rec.mac, &run->net);
         vm_console_fresh(run->env, run->spec.dir);
         const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
-        int r = vm_vmm_launch(run->drv, &run->spec, &run->h, &n, err);
+        int r = vm_vmm_launch(run->env, run->drv, &run->spec, &run->h, &n, err);
         if (r < 0)
                 return r;
         /* The VMM runs; its pid is not in the row yet. */
@@ -361,9 +362,21 @@ static int attach(struct vm_env *env, const struct vm_record *r, const struct vm
         return drv->adopt(spec, h, err);
 }
 
+/* Once the VMM is gone its console pump writes what is left and ends; one
+ * that does not is killed. */
+static void pump_gone(struct vm_env *env, const char *id)
+{
+        char dir[VMM_PATH_MAX + 40];
+        snprintf(dir, sizeof(dir), "%s/%s", env->vms_dir, id);
+        int r = vmm_console_pump_wait(dir, 2000);
+        if (r < 0)
+                log_warn("VM %s: console pump: %s", id, strerror(-r));
+}
+
 static void finish_stopped(struct vm_env *env, struct vm_record *r, struct bg_error *err)
 {
         reap(r->pid);
+        pump_gone(env, r->id);
         if (r->tap[0]) {
                 struct bg_error e = {0};
                 if (env->deps->release_tap(env->deps->ud, r->tap, &e) < 0)
@@ -385,6 +398,14 @@ static bool wait_gone(const struct vmm_driver *drv, const struct vmm_handle *h, 
                 sleep_msec(50);
         }
         return true;
+}
+
+/* What is left until deadline (at least 1 ms, at most cap). */
+static uint32_t left_ms(uint64_t deadline, uint32_t cap)
+{
+        uint64_t now = now_mono_msec();
+        uint64_t left = deadline > now ? deadline - now : 1;
+        return left < cap ? (uint32_t)left : cap;
 }
 
 int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
@@ -416,17 +437,20 @@ int vm_stop(struct vm_env *env, const char *id, struct bg_error *err)
         vm_save(env, &r, err);
         fault_point("vm.stop.stopping");
 
-        /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM. */
+        /* 1. The agent syncs and reboots the guest; -no-reboot ends the VMM.
+         * The agent's answer and the guest's power-off share
+         * vm.stop_timeout. */
+        uint64_t until = now_mono_msec() + env->stop_timeout_ms;
         struct agent_conn *c = NULL;
         struct bg_error e = {0};
-        if (vm_agent_connect(&spec, &h, 3000, &c, &e) == 0) {
-                if (agent_shutdown(c, 3000, &e) < 0)
+        if (vm_agent_connect(&spec, &h, left_ms(until, 3000), &c, &e) == 0) {
+                if (agent_shutdown(c, left_ms(until, 3000), &e) < 0)
                         log_warn("VM %s: agent shutdown: %s", r.name, e.msg);
                 agent_conn_free(c);
         } else {
                 log_warn("VM %s: agent unreachable (%s); asking the VMM", r.name, e.msg);
         }
-        bool gone = wait_gone(drv, &h, env->stop_timeout_ms);
+        bool gone = wait_gone(drv, &h, left_ms(until, UINT32_MAX));
         /* 2. The VMM's own request (ACPI power button / Ctrl-Alt-Del). */
         if (!gone && drv->request_stop) {
                 bg_error_clear(&e);
@@ -468,6 +492,7 @@ static int load_and_kill(struct vm_env *env, const char *id, bool refuse_running
         if (x < 0)
                 return x;
         reap(h.pid);
+        pump_gone(env, r->id);
         return 0;
 }
 

@@ -274,7 +274,10 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                 return bg_error_set(err, ENOMEM, "out of memory");
         e->console_log_max = v->d->cfg.vm.console_log_max;
         pthread_mutex_init(&e->log_mu, NULL);
-        e->stop_timeout_ms = 10000;
+        /* This very binary (even once upgraded on disk), in its pump mode
+         * (main.c). */
+        snprintf(e->console_pump, sizeof(e->console_pump), "/proc/self/exe");
+        e->stop_timeout_ms = (uint32_t)(v->d->cfg.vm.stop_timeout * 1000);
 
         struct vm_net_ops net = {.release_tap = vm_peers_release_tap,
                                  .release_lease = vm_peers_release_lease,

@@ -763,7 +763,8 @@ const struct rpc_method_impl vmsvc_vm_methods[] = {
     RPC_METHOD("Health", vm_health),
     RPC_METHOD("Create", vm_create_h),
     RPC_METHOD("Start", vm_start_h),
-    RPC_METHOD("Stop", vm_stop_h),
+    /* Waits up to vm.stop_timeout + 3 s for a guest that may not answer. */
+    RPC_METHOD_SLOW("Stop", vm_stop_h),
     RPC_METHOD("Kill", vm_kill_h),
     RPC_METHOD("Delete", vm_delete_h),
     RPC_METHOD("List", vm_list_h),

@@ -11,7 +11,13 @@
 #      spool, no FILE and (catchable signals) no temporary file are left;
 #   3: the guest truncates /root/.gitconfig to 4 GiB, vm stop, vm start:
 #      workspacesvc's peak memory stays small and its log names the file.
-# (In the order 5, 7, 3, 6.)
+#   6/down: the guest floods its console while vmsvc is SIGKILLed: the
+#      console pump keeps the cap with no service; vmsvc comes back, the VM
+#      runs, vm logs reads the flood's end;
+#   stop: both guests ignore the agent's shutdown (agent SIGSTOPped) and
+#      ACPI (logind SIGSTOPped): two vm stops in flight, vm list stays fast,
+#      each stop kills after vm.stop_timeout + 3 s, no console pump is left.
+# (In the order 5, 7, 3, 6, 6/down, stop.)
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace"
 need_tools qemu-system-x86_64 mmdebstrap ssh jq ip git
@@ -32,6 +38,7 @@ e2e_config <<TOML
 boot_timeout = "10m"
 console_log_max = "64K"
 agent_probe_timeout = "2s"
+stop_timeout = "5s"
 
 [workspace]
 export_max = "4M"
@@ -157,6 +164,67 @@ check "6: console.log and console.log.1 stay near vm.console_log_max ($sz <= 64K
 "$B" vm logs atk >"$BANGER_HOME/logs" 2>&1 || true
 check "6: vm logs shows the newest part (the end marker)" grep -q FLOOD-END-MARKER "$BANGER_HOME/logs"
 check "6: and not the boot that was rotated away" bash -c '! grep -q "Linux version" "$1"' _ "$BANGER_HOME/logs"
+
+# ---- 6/down: a console flood while vmsvc is dead ----
+# Without a service nobody but the VM's console pump stands between the
+# guest and the disk.
+pump_pid() { cut -d' ' -f1 "$1/console-pump.pid" 2>/dev/null; }
+check "6/down: the VM's console pump runs" bash -c 'kill -0 "$1"' _ "$(pump_pid "$VMDIR")"
+stream_now() { echo $(( $(cat "$VMDIR/console.log.base" 2>/dev/null || echo 0) + $(stat -c %s "$VMDIR/console.log") )); }
+gx sh -c 'setsid sh -c "timeout 30 sh -c \"yes flood while vmsvc is down .................................................. > /dev/ttyS0\"; echo FLOOD2-END-MARKER > /dev/ttyS0" </dev/null >/dev/null 2>&1 &' >/dev/null 2>&1 || true
+sleep 2
+s0=$(stream_now)
+vpid=$(svc_pid vmsvc)
+kill -9 "$vpid"
+check "6/down: vmsvc is gone" wait_for 10 bash -c '! kill -0 "$1" 2>/dev/null' _ "$vpid"
+worst=0
+for _ in $(seq 20); do
+        sleep 1
+        sz=$(( $(stat -c %s "$VMDIR/console.log") + $(stat -c %s "$VMDIR/console.log.1" 2>/dev/null || echo 0) ))
+        [ "$sz" -gt "$worst" ] && worst=$sz
+done
+s1=$(stream_now)
+echo "  vmsvc down 20 s: the guest wrote $((s1 - s0)) bytes, at most $worst bytes on disk"
+check "6/down: the guest wrote more than four times the cap while vmsvc was down ($((s1 - s0)) bytes)" [ $((s1 - s0)) -gt $((256 * 1024)) ]
+check "6/down: console.log and console.log.1 stayed within the cap + 4K ($worst bytes)" [ "$worst" -le $((68 * 1024)) ]
+check "6/down: daemon start brings vmsvc back" "$B" daemon start --timeout 30
+check "6/down: the VM still runs" bash -c '"$1" vm show atk --json | jq -e ".state == \"running\"" >/dev/null' _ "$B"
+check "6/down: vm logs reads the flood's end" wait_for 60 bash -c '"$1" vm logs atk 2>/dev/null | grep -q FLOOD2-END-MARKER' _ "$B"
+
+# ---- stop: guests that ignore both the agent's shutdown and ACPI ----
+for vm in ok atk; do
+        "$B" vm exec --ssh $vm -- sh -c 'pkill -STOP -x systemd-logind; pkill -STOP -x banger-agent' >/dev/null 2>&1 || true
+done
+okdir="$BANGER_HOME/state/vms/$("$B" vm show ok --json | jq -r .id)"
+t0=$(ms)
+for vm in ok atk; do
+        ( rc=0; "$B" vm stop $vm >/dev/null 2>"$BANGER_HOME/stop.$vm" || rc=$?
+          echo "$rc $(( $(ms) - t0 ))" >"$BANGER_HOME/stop.$vm.rc" ) &
+done
+sleep 1
+worst=0
+for _ in $(seq 10); do
+        t=$(ms)
+        "$B" vm list >/dev/null 2>&1 || worst=99999
+        d=$(( $(ms) - t ))
+        [ $d -gt $worst ] && worst=$d
+        sleep 0.2
+done
+wait
+echo "  vm list slowest of 10 while two stalled guests stop: $worst ms"
+check "stop: vm list stays fast while stalled guests are stopped (slowest $worst ms < 2000)" [ "$worst" -lt 2000 ]
+for vm in ok atk; do
+        read -r rc el <"$BANGER_HOME/stop.$vm.rc"
+        echo "  vm stop $vm: exit $rc after $el ms"
+        check "stop: vm stop $vm succeeds within vm.stop_timeout + 3 s (+ 4 s slack): $el ms" \
+                bash -c '[ "$1" -eq 0 ] && [ "$2" -lt 12000 ]' _ "$rc" "$el"
+        check "stop: $vm is stopped" bash -c '"$1" vm show "$2" --json | jq -e ".state == \"stopped\"" >/dev/null' _ "$B" $vm
+done
+check "stop: the guests were killed after the timeout (vmsvc's log says so)" \
+        bash -c '[ "$(cat "$1"/state/logs/vmsvc*.log | grep -cE "VM (ok|atk) did not stop in time; killing it")" -ge 2 ]' _ "$BANGER_HOME"
+check "stop: no console pump and no pidfile left" \
+        bash -c '! pgrep -f -- "--console-pump $1" >/dev/null && ! pgrep -f -- "--console-pump $2" >/dev/null &&
+                 [ ! -e "$1/console-pump.pid" ] && [ ! -e "$2/console-pump.pid" ]' _ "$VMDIR" "$okdir"
 
 "$B" daemon stop --timeout 30 >/dev/null 2>&1 || true
 finish

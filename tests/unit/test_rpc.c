@@ -517,6 +517,79 @@ static void test_guest_wait_pool(void **state)
         rpc_server_stop(s);
 }
 
+struct slow_waiter {
+        pthread_t th;
+        struct rpc_client *c;
+        int code;
+        uint64_t ms;
+};
+
+static int t_slow(struct test_svc *t, const Banger__V1__HealthRequest *in,
+                  Banger__V1__HealthResponse *out, const struct rpc_call *call,
+                  struct bg_error *err)
+{
+        sleep_msec(1500); /* a vm stop waiting for its guest to power off */
+        return 0;
+}
+
+static void *call_slow(void *arg)
+{
+        struct slow_waiter *w = arg;
+        Banger__V1__HealthResponse *h = NULL;
+        struct rpc_status st = {0};
+        uint64_t t0 = now_mono_msec();
+        call_health(w->c, "/banger.test.Guest/Wait", &h, 6000, &st);
+        w->ms = now_mono_msec() - t0;
+        w->code = st.code;
+        if (h)
+                protobuf_c_message_free_unpacked(&h->base, NULL);
+        return NULL;
+}
+
+/* Issue 19, vm stop of stalled guests: slow methods run on their own pool,
+ * so eight of them in flight neither hold the workers Health needs (two
+ * here) nor wait for each other: every one ends after its own wait. */
+static void test_slow_pool(void **state)
+{
+        static const struct rpc_method_impl methods[] = {
+            RPC_METHOD("Health", t_health),
+            RPC_METHOD_SLOW("Wait", t_slow),
+        };
+        struct test_svc t = {0};
+        char url[128];
+        url_for("slow1", url, sizeof(url));
+        struct rpc_server_config cfg = {
+            .url = url, .name = "slow1", .socket_uid = -1, .n_workers = 2, .n_contexts = 32};
+        struct rpc_server *s;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_server_new(&cfg, &s, &err), 0);
+        assert_int_equal(rpc_server_add_service(s, &test_guest_desc, methods, 2, &t, &err), 0);
+        assert_int_equal(rpc_server_start(s, &err), 0);
+        struct rpc_client *c = connect_to("slow1");
+        struct slow_waiter w[8];
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                w[i].c = c;
+                w[i].code = -1;
+                assert_int_equal(pthread_create(&w[i].th, NULL, call_slow, &w[i]), 0);
+        }
+        sleep_msec(200); /* the waits are in */
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        for (int i = 0; i < 5; i++) {
+                uint64_t t0 = now_mono_msec();
+                assert_int_equal(call_health(c, "/banger.test.Guest/Health", &h, 3000, &st), 0);
+                protobuf_c_message_free_unpacked(&h->base, NULL);
+                assert_true(now_mono_msec() - t0 < 1000); /* on the main pool: >= 1.5 s */
+        }
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                pthread_join(w[i].th, NULL);
+                assert_int_equal(w[i].code, RPC_OK);
+                assert_true(w[i].ms < 3000); /* eight workers: no queue behind another */
+        }
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
 static void test_oversize_refused(void **state)
 {
         struct test_svc t = {0};
@@ -713,6 +786,7 @@ int main(void)
             cmocka_unit_test(test_deadline),
             cmocka_unit_test(test_oversize_refused),
             cmocka_unit_test(test_guest_wait_pool),
+            cmocka_unit_test(test_slow_pool),
             cmocka_unit_test(test_survives_early_hangups),
             cmocka_unit_test(test_peer_check),
             cmocka_unit_test(test_unavailable_fast),

@@ -225,6 +225,24 @@ static void test_argv_commas_escaped(void **state)
         vmm_qemu_argv_free(argv);
 }
 
+/* With a console pump the console goes to QEMU's stdout (the pump's pipe),
+ * never to a file in the VM's directory. */
+static void test_argv_console_pump(void **state)
+{
+        struct vmm_spec s;
+        base_spec(&s);
+        s.console_fd = 7;
+        struct vmm_qemu_opts o = {.accel = VMM_ACCEL_TCG};
+        char **argv = NULL;
+        struct bg_error err = {0};
+        assert_int_equal(vmm_qemu_build_argv(&s, &o, &argv, &err), 0);
+        assert_pair(argv, "-chardev", "file,id=console,path=/dev/stdout");
+        assert_pair(argv, "-serial", "chardev:console");
+        for (char **a = argv; *a; a++)
+                assert_null(strstr(*a, "console.log"));
+        vmm_qemu_argv_free(argv);
+}
+
 static void expect_rejected(const struct vmm_spec *s, const struct vmm_qemu_opts *o,
                             const char *msg_part)
 {
@@ -965,6 +983,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_argv_tcg_serial_no_tap),
             cmocka_unit_test(test_argv_kvm_tap_vsock),
             cmocka_unit_test(test_argv_commas_escaped),
+            cmocka_unit_test(test_argv_console_pump),
             cmocka_unit_test(test_argv_rejects),
             cmocka_unit_test(test_qmp_session),
             cmocka_unit_test(test_qmp_bad_greeting),

@@ -327,7 +327,8 @@ static int fc_launch(const struct vmm_spec *spec, struct vmm_handle *ret, struct
         snprintf(id, sizeof(id), "%s", spec->id);
         char *const argv[] = {exe, (char *)"--api-sock", api_sock, (char *)"--id", id, NULL};
         pid_t pid;
-        r = vmm_spawn(argv, logpath, &pid);
+        /* Firecracker's stdout is the guest's serial console. */
+        r = vmm_spawn_console(argv, logpath, spec->console_fd > 0 ? spec->console_fd : -1, &pid);
         if (r < 0)
                 return bg_error_errno(err, r, "execute %s", exe);
 

@@ -246,9 +246,15 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
         strv_add(&s, "-display");
         strv_add(&s, "none");
         strv_add(&s, "-chardev");
-        /* Appending: vmsvc caps the log by truncating it under QEMU
-         * (vmm_log_rotate), and appends then start again at 0. */
-        add_dir_opt(&s, "file,id=console,path=", spec->dir, VMM_FILE_CONSOLE, ",append=on");
+        /* With a console pump QEMU writes its stdout, the pump's pipe
+         * (vmm_console.h). Without, appending: vmsvc caps the log by
+         * truncating it under QEMU (vmm_log_rotate), and appends then start
+         * again at 0. */
+        if (spec->console_fd > 0)
+                strv_add(&s, "file,id=console,path=/dev/stdout");
+        else
+                add_dir_opt(&s, "file,id=console,path=", spec->dir, VMM_FILE_CONSOLE,
+                            ",append=on");
         strv_add(&s, "-serial");
         strv_add(&s, "chardev:console");
         strv_add(&s, "-chardev");

@@ -270,7 +270,7 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         if (r < 0)
                 return r;
         pid_t pid;
-        r = vmm_spawn(argv, log, &pid);
+        r = vmm_spawn_console(argv, log, spec.console_fd > 0 ? spec.console_fd : -1, &pid);
         if (r < 0)
                 return bg_error_errno(err, r, "start %s", spec.binary);
 
