@@ -25,6 +25,8 @@ RUN_PKGS=(
   docker-registry skopeo umoci apache2-utils
   python3
   systemd
+  containerd # containerd + ctr for the shim's e2e test (shim/)
+  golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev # origin of proto/containerd (README there)
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -1,0 +1,3 @@
+# lib/ttrpc: framing and the server (containerd's shim RPC).
+banger_add_test(test_ttrpc SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_ttrpc.c
+  LIBS bg_ttrpc LABELS unit TIMEOUT 60)
