@@ -102,6 +102,21 @@ int ttrpc_read_frame(int fd, uint32_t max_len, struct ttrpc_header *ret_hdr,
                 return bg_error_set(err, EPIPE, "ttrpc: connection closed inside a header");
         struct ttrpc_header h;
         int r = ttrpc_header_decode(hb, max_len, &h, err);
+        if (r == -EMSGSIZE) {
+                /* As ttrpc: skip the payload so the stream stays in step and
+                 * the caller can answer this stream and go on. */
+                *ret_hdr = h;
+                uint8_t sink[16384];
+                for (uint32_t left = h.length; left > 0;) {
+                        k = read_full(fd, sink, left < sizeof(sink) ? left : sizeof(sink));
+                        if (k <= 0)
+                                return bg_error_set(err, EPIPE,
+                                                    "ttrpc: connection closed inside an "
+                                                    "oversize message");
+                        left -= (uint32_t)k;
+                }
+                return r;
+        }
         if (r < 0) {
                 *ret_hdr = h;
                 return r;

@@ -229,10 +229,10 @@ static void *conn_main(void *arg)
                 struct bg_error err = {0};
                 int r = ttrpc_read_frame(c->fd, s->max_message, &h, &p, &err);
                 if (r == -EMSGSIZE) {
-                        /* As ttrpc: RESOURCE_EXHAUSTED on that stream; the rest of
-                         * the stream cannot be trusted, so the connection ends. */
+                        /* As ttrpc: RESOURCE_EXHAUSTED on that stream (its
+                         * payload was skipped), and the connection goes on. */
                         conn_send_status(c, h.stream_id, RPC_RESOURCE_EXHAUSTED, err.msg);
-                        break;
+                        continue;
                 }
                 if (r <= 0)
                         break; /* end of stream, unknown type, or a read error */

@@ -6,7 +6,9 @@
  * Caps: message size (TTRPC_MAX_MESSAGE unless set), connections, requests
  * in flight per connection. Only peers with the server's own uid or root
  * (SO_PEERCRED) are served. An unknown service or method is answered with
- * status UNIMPLEMENTED (12), as ttrpc does. */
+ * status UNIMPLEMENTED (12), as ttrpc does; an oversize message with
+ * RESOURCE_EXHAUSTED (its payload is skipped); a frame of unknown type ends
+ * the connection. */
 #pragma once
 
 #include <protobuf-c/protobuf-c.h>

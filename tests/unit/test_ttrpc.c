@@ -2,7 +2,8 @@
  * unknown types are refused; a frame arriving one byte at a time is read
  * whole and an end of stream inside one is an error; the server answers an
  * unknown method with UNIMPLEMENTED (12), an even stream id with
- * INVALID_ARGUMENT, an oversize frame with RESOURCE_EXHAUSTED before closing,
+ * INVALID_ARGUMENT, an oversize frame with RESOURCE_EXHAUSTED (its payload
+ * skipped, the connection still usable), an unknown type by closing,
  * serves two requests in flight on one connection out of order with their own
  * stream ids, and turns away connections over max_connections. */
 #include <errno.h>
@@ -373,22 +374,27 @@ static void test_server_interleaved_streams(void **state)
         close(fd);
 }
 
-static void test_server_oversize_then_close(void **state)
+static void test_server_oversize_skipped(void **state)
 {
         struct fixture *f = *state;
         int fd = dial(f);
-        uint8_t hb[TTRPC_HEADER_LEN];
+        uint8_t big[TTRPC_HEADER_LEN + 4097];
+        memset(big, 'x', sizeof(big));
         struct ttrpc_header h = {.length = 4097, .stream_id = 9, .type = 1};
-        ttrpc_header_encode(&h, hb);
-        assert_int_equal(write(fd, hb, sizeof(hb)), (ssize_t)sizeof(hb));
-        char msg[256];
+        ttrpc_header_encode(&h, big);
+        assert_int_equal(write(fd, big, sizeof(big)), (ssize_t)sizeof(big));
+        char msg[256], v[32];
         uint32_t st;
         assert_int_equal(recv_resp(fd, &st, msg, sizeof(msg), NULL, 0), 8);
         assert_int_equal(st, 9);
         assert_non_null(strstr(msg, "4097"));
-        char c;
-        assert_int_equal(read(fd, &c, 1), 0); /* closed */
+        /* Its payload was skipped: the next request on the connection works. */
+        send_req(fd, 11, "test.Svc", "Fast", "x");
+        assert_int_equal(recv_resp(fd, &st, msg, sizeof(msg), v, sizeof(v)), 0);
+        assert_int_equal(st, 11);
         close(fd);
+        uint8_t hb[TTRPC_HEADER_LEN];
+        char c;
 
         /* An unknown type ends the connection without an answer. */
         fd = dial(f);
@@ -431,7 +437,7 @@ int main(void)
                                             teardown_server),
             cmocka_unit_test_setup_teardown(test_server_interleaved_streams, setup_server,
                                             teardown_server),
-            cmocka_unit_test_setup_teardown(test_server_oversize_then_close, setup_server,
+            cmocka_unit_test_setup_teardown(test_server_oversize_skipped, setup_server,
                                             teardown_server),
             cmocka_unit_test_setup_teardown(test_server_max_connections, setup_server,
                                             teardown_server),
