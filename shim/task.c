@@ -32,6 +32,9 @@
 #define TASK_SERVICE "containerd.task.v2.Task"
 #define OP_POLL_MS 500
 #define GW_DEADLINE_MS 30000
+/* banger's Exec API ends a command after its timeout (default 10 minutes):
+ * a task may run for 7 days. */
+#define SHIM_EXEC_TIMEOUT_MS (7u * 24 * 3600 * 1000)
 
 static int pack_empty(uint8_t **ret, size_t *len)
 {
@@ -420,7 +423,7 @@ static int h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *
         eq.argv = argv;
         eq.n_argv = n;
         eq.cwd = c->proc.cwd;
-        eq.timeout_ms = 0;
+        eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
         Banger__V1__Operation *op = NULL;
         r = shim_gw_call(c, "/banger.v1.WorkspaceService/StartExec", &eq.base,
                          &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
