@@ -211,10 +211,8 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
                                     "(run without -t)");
         if (q->checkpoint[0] || q->parent_checkpoint[0])
                 return bg_error_set(err, ENOTSUP, "banger's shim cannot restore checkpoints");
-        if (q->stdin[0])
-                return bg_error_set(err, ENOTSUP,
-                                    "banger's shim does not forward stdin yet (run without "
-                                    "stdin attached)");
+        /* q->stdin is not opened: stdin is not forwarded yet (ctr passes a
+         * stdin FIFO even without -i); the process reads an empty stdin. */
         if (strlen(q->stdout) >= PATH_MAX || strlen(q->stderr) >= PATH_MAX)
                 return bg_error_set(err, ENAMETOOLONG, "stdout/stderr path too long");
         if (q->bundle[0] && strcmp(q->bundle, c->opts.bundle) != 0)
