@@ -4,7 +4,9 @@
  *              bundle's rootfs is not used yet) and waits for the operation;
  *   Start   -> WorkspaceService/StartExec with process.args (process.env
  *              through /usr/bin/env, process.cwd), then a pump thread copies
- *              WorkspaceService/ExecOutput to the stdout/stderr FIFOs;
+ *              WorkspaceService/ExecOutput to the stdout/stderr FIFOs (an
+ *              exec that could not connect to the VM yet is started again,
+ *              for up to EXEC_CONNECT_WAIT_MS);
  *   Kill    -> WorkspaceService/CancelOperation of that exec (exit status
  *              128 + signal), or ends a created task that never started;
  *   Delete  -> VmService/Delete (force).
@@ -32,6 +34,9 @@
 #define TASK_SERVICE "containerd.task.v2.Task"
 #define OP_POLL_MS 500
 #define GW_DEADLINE_MS 30000
+/* How long after Start the shim retries an exec that could not connect (the
+ * VM's sshd comes up after the VM is reported running). */
+#define EXEC_CONNECT_WAIT_MS (180u * 1000)
 /* banger's Exec API ends a command after its timeout (default 10 minutes):
  * a task may run for 7 days. */
 #define SHIM_EXEC_TIMEOUT_MS (7u * 24 * 3600 * 1000)
@@ -318,6 +323,16 @@ static void write_all(int fd, const uint8_t *p, size_t n)
         }
 }
 
+static int start_exec(struct shim_ctx *c, char *op_id, size_t op_len, struct bg_error *err);
+static bool exec_never_ran(struct shim_ctx *c, const char *op_id);
+
+static uint64_t now_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void *pump_main(void *arg)
 {
         struct shim_ctx *c = arg;
@@ -329,7 +344,7 @@ static void *pump_main(void *arg)
         pthread_mutex_unlock(&c->lock);
         int ofd = open_fifo(out_path);
         int efd = strcmp(err_path, out_path) == 0 ? ofd : open_fifo(err_path);
-        uint64_t so = 0, se = 0;
+        uint64_t so = 0, se = 0, started = now_ms();
         int failures = 0;
         uint32_t status = 255;
         for (;;) {
@@ -366,6 +381,25 @@ static void *pump_main(void *arg)
                 bool done = o->done;
                 int code = o->exit_code;
                 banger__v1__exec_output_response__free_unpacked(o, NULL);
+                if (done && code == 255 && so == 0 && se == 0 &&
+                    now_ms() < started + EXEC_CONNECT_WAIT_MS && exec_never_ran(c, op_id)) {
+                        /* The VM runs but its sshd is not up yet: the command
+                         * never started; start it again. */
+                        pthread_mutex_lock(&c->lock);
+                        bool killed = c->kill_signal > 0;
+                        pthread_mutex_unlock(&c->lock);
+                        if (killed)
+                                break;
+                        sleep(2);
+                        if (start_exec(c, op_id, sizeof(op_id), &err) < 0) {
+                                fprintf(stderr, "banger shim: restart exec: %s\n", err.msg);
+                                break;
+                        }
+                        pthread_mutex_lock(&c->lock);
+                        snprintf(c->exec_op, sizeof(c->exec_op), "%s", op_id);
+                        pthread_mutex_unlock(&c->lock);
+                        continue;
+                }
                 if (done) {
                         status = (uint32_t)code;
                         break;
@@ -375,6 +409,11 @@ static void *pump_main(void *arg)
                 close(efd);
         if (ofd >= 0)
                 close(ofd);
+        fprintf(stderr,
+                "containerd-shim-banger-v2: task %s exec %s ended: exit %u (%llu+%llu bytes of "
+                "output, stdout %s)\n",
+                c->opts.id, op_id, status, (unsigned long long)so, (unsigned long long)se,
+                ofd >= 0 ? "forwarded" : "dropped: no reader");
         pthread_mutex_lock(&c->lock);
         if (c->kill_signal > 0 && status == 255)
                 status = 128u + (uint32_t)c->kill_signal;
@@ -382,6 +421,68 @@ static void *pump_main(void *arg)
                 set_stopped(c, status);
         pthread_mutex_unlock(&c->lock);
         return NULL;
+}
+
+/* Runs the task's process in the VM: WorkspaceService/StartExec with
+ * process.args (process.env through /usr/bin/env, process.cwd). The
+ * operation's id goes to op_id. */
+static int start_exec(struct shim_ctx *c, char *op_id, size_t op_len, struct bg_error *err)
+{
+        pthread_mutex_lock(&c->lock);
+        size_t n = 0;
+        char **argv = calloc(c->proc.envc + c->proc.argc + 2, sizeof(char *));
+        if (!argv) {
+                pthread_mutex_unlock(&c->lock);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        if (c->proc.envc > 0) {
+                argv[n++] = "/usr/bin/env";
+                for (size_t i = 0; i < c->proc.envc; i++)
+                        argv[n++] = c->proc.env[i];
+        }
+        for (size_t i = 0; i < c->proc.argc; i++)
+                argv[n++] = c->proc.argv[i];
+        pthread_mutex_unlock(&c->lock); /* proc is fixed once the task is created */
+
+        Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
+        eq.vm = c->vm;
+        eq.argv = argv;
+        eq.n_argv = n;
+        eq.cwd = c->proc.cwd;
+        eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
+        Banger__V1__Operation *op = NULL;
+        int r = shim_gw_call(c, "/banger.v1.WorkspaceService/StartExec", &eq.base,
+                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
+                             GW_DEADLINE_MS, err);
+        free(argv);
+        if (r < 0)
+                return r;
+        snprintf(op_id, op_len, "%s", op->id);
+        fprintf(stderr, "containerd-shim-banger-v2: task %s started in VM %s (exec operation %s)\n",
+                c->opts.id, c->vm, op->id);
+        banger__v1__operation__free_unpacked(op, NULL);
+        return 0;
+}
+
+/* True when exec operation op_id failed before its command ran (the VM's
+ * sshd did not take the connection yet: stage "connect"). */
+static bool exec_never_ran(struct shim_ctx *c, const char *op_id)
+{
+        Banger__V1__GetOperationRequest q = BANGER__V1__GET_OPERATION_REQUEST__INIT;
+        q.id = (char *)op_id;
+        Banger__V1__Operation *op = NULL;
+        struct bg_error err = {0};
+        if (shim_gw_call(c, "/banger.v1.WorkspaceService/GetOperation", &q.base,
+                         &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, 10000,
+                         &err) < 0)
+                return false;
+        bool r = op->done && op->status && op->status->code != 0 && op->stage &&
+                 strcmp(op->stage, "connect") == 0;
+        if (r)
+                fprintf(stderr, "containerd-shim-banger-v2: exec %s could not connect yet: %s\n",
+                        op_id, op->status->message ? op->status->message : "");
+        banger__v1__operation__free_unpacked(op, NULL);
+        return r;
 }
 
 static int h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
@@ -395,46 +496,19 @@ static int h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *
                 r = bg_error_set(err, EAGAIN, "task %s is not in the created state", q->id);
         if (r >= 0)
                 c->status = CONTAINERD__V1__TYPES__STATUS__PAUSING; /* starting: claimed */
-        /* argv: process.args, with process.env through /usr/bin/env. */
-        size_t n = 0;
-        char **argv = NULL;
-        if (r >= 0) {
-                argv = calloc(c->proc.envc + c->proc.argc + 2, sizeof(char *));
-                if (!argv)
-                        r = bg_error_set(err, ENOMEM, "out of memory");
-        }
-        if (r >= 0) {
-                if (c->proc.envc > 0) {
-                        argv[n++] = "/usr/bin/env";
-                        for (size_t i = 0; i < c->proc.envc; i++)
-                                argv[n++] = c->proc.env[i];
-                }
-                for (size_t i = 0; i < c->proc.argc; i++)
-                        argv[n++] = c->proc.argv[i];
-        }
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
 
-        Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
-        eq.vm = c->vm;
-        eq.argv = argv;
-        eq.n_argv = n;
-        eq.cwd = c->proc.cwd;
-        eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
-        Banger__V1__Operation *op = NULL;
-        r = shim_gw_call(c, "/banger.v1.WorkspaceService/StartExec", &eq.base,
-                         &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
-                         GW_DEADLINE_MS, err);
-        free(argv);
+        char op_id[64];
+        r = start_exec(c, op_id, sizeof(op_id), err);
         pthread_mutex_lock(&c->lock);
         if (r < 0) {
                 c->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
                 pthread_mutex_unlock(&c->lock);
                 return r;
         }
-        snprintf(c->exec_op, sizeof(c->exec_op), "%s", op->id);
-        banger__v1__operation__free_unpacked(op, NULL);
+        snprintf(c->exec_op, sizeof(c->exec_op), "%s", op_id);
         c->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
         if (pthread_create(&c->pump, NULL, pump_main, c) == 0)
                 c->pump_started = true;

@@ -63,7 +63,12 @@ check "the shim exited" wait_for 15 bash -c '! pgrep -f "containerd-shim-banger-
 check "  and removed its socket" bash -c '[ -z "$(ls -A "$1" 2>/dev/null)" ]' _ "$BANGER_SHIM_SOCKET_DIR"
 check "containerd has no task left" bash -c '[ -z "$("$@" task list -q)" ]' _ "${CTR[@]}"
 if [ "$T_FAILS" -gt 0 ]; then
+        echo "---- ctr exit code $rc, stdout:" >&2; head -c 2000 "$BANGER_HOME/out" >&2
         echo "---- ctr stderr" >&2; tail -20 "$BANGER_HOME/err" >&2
-        echo "---- containerd log" >&2; tail -30 "$C/containerd.log" >&2
+        for l in workspacesvc vmsvc; do
+                echo "---- $l log" >&2; tail -n 12 "$BANGER_HOME/state/logs/$l.log" | cut -c1-400 >&2
+        done
+        echo "---- containerd log (shim lines and warnings)" >&2
+        grep -v "level=info" "$C/containerd.log" | tail -30 >&2
 fi
 finish
