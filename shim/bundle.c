@@ -37,9 +37,8 @@ static int str_array(json_t *a, size_t max, const char *what, bool need_one, cha
                 return *ret ? 0 : -ENOMEM;
         }
         if (!json_is_array(a) || (need_one && json_array_size(a) == 0))
-                return bg_error_set(err, EINVAL,
-                                    "config.json: %s must be a%s array of strings", what,
-                                    need_one ? " non-empty" : "n");
+                return bg_error_set(err, EINVAL, "config.json: %s must be a%s array of strings",
+                                    what, need_one ? " non-empty" : "n");
         size_t n = json_array_size(a);
         if (n > max)
                 return bg_error_set(err, E2BIG, "config.json: %s has %zu entries (at most %zu)",
@@ -86,8 +85,8 @@ int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struc
                 r = bg_error_set(err, EINVAL, "config.json: process must be an object");
                 goto out;
         }
-        r = str_array(json_object_get(proc, "args"), BUNDLE_MAX_ARGS, "process.args", true,
-                      &p.argv, &p.argc, err);
+        r = str_array(json_object_get(proc, "args"), BUNDLE_MAX_ARGS, "process.args", true, &p.argv,
+                      &p.argc, err);
         if (r < 0)
                 goto out;
         r = str_array(json_object_get(proc, "env"), BUNDLE_MAX_ENV, "process.env", false, &p.env,

@@ -88,8 +88,9 @@ int shim_parse_args(int argc, char **argv, struct shim_opts *o, const char **ret
                 if (a[0] != '-') {
                         action = a;
                         if (i + 1 < argc) {
-                                fprintf(stderr, "containerd-shim-banger-v2: unexpected '%s' after "
-                                                "the action\n",
+                                fprintf(stderr,
+                                        "containerd-shim-banger-v2: unexpected '%s' after "
+                                        "the action\n",
                                         argv[i + 1]);
                                 return -EINVAL;
                         }
@@ -199,7 +200,7 @@ int shim_cmd_start(const struct shim_opts *o, int argc, char **argv)
                 printf("unix://%s", path);
                 return 0;
         }
-        unlink(path); /* a stale socket of a shim that died */
+        unlink(path);                             /* a stale socket of a shim that died */
         int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* no CLOEXEC: handed to the child */
         struct sockaddr_un a = {.sun_family = AF_UNIX};
         snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
@@ -280,8 +281,8 @@ int shim_cmd_delete(const struct shim_opts *o)
         Banger__V1__DeleteVmResponse *out = NULL;
         struct bg_error err = {0};
         int r = shim_gw_call(&c, "/banger.v1.VmService/Delete", &dq.base,
-                             &banger__v1__delete_vm_response__descriptor,
-                             (ProtobufCMessage **)&out, 30000, &err);
+                             &banger__v1__delete_vm_response__descriptor, (ProtobufCMessage **)&out,
+                             30000, &err);
         if (r >= 0)
                 banger__v1__delete_vm_response__free_unpacked(out, NULL);
         else if (r != -ENOENT) {

@@ -142,8 +142,7 @@ static int op_wait(struct shim_ctx *c, const char *service, const char *op_id,
         }
 }
 
-static int op_status_error(const Banger__V1__Operation *op, const char *what,
-                           struct bg_error *err)
+static int op_status_error(const Banger__V1__Operation *op, const char *what, struct bg_error *err)
 {
         if (!op->status || op->status->code == 0)
                 return 0;
@@ -281,7 +280,8 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         snprintf(c->stdout_path, sizeof(c->stdout_path), "%s", q->stdout);
         snprintf(c->stderr_path, sizeof(c->stderr_path), "%s", q->stderr);
         pthread_mutex_unlock(&c->lock);
-        Containerd__Task__V2__CreateTaskResponse o = CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
+        Containerd__Task__V2__CreateTaskResponse o =
+            CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
         o.pid = (uint32_t)getpid();
         return ttrpc_pack(&o.base, ret, len);
 
@@ -673,15 +673,14 @@ static int h_shutdown(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
         return pack_empty(ret, len);
 }
 
-#define M(name, type, fn) {TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn}
+#define M(name, type, fn)                                                                          \
+        {                                                                                          \
+                TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn                \
+        }
 const struct ttrpc_method shim_task_methods[] = {
-    M("Connect", connect_request, h_connect),
-    M("Create", create_task_request, h_create),
-    M("Start", start_request, h_start),
-    M("State", state_request, h_state),
-    M("Wait", wait_request, h_wait),
-    M("Kill", kill_request, h_kill),
-    M("Delete", delete_request, h_delete),
-    M("Shutdown", shutdown_request, h_shutdown),
+    M("Connect", connect_request, h_connect), M("Create", create_task_request, h_create),
+    M("Start", start_request, h_start),       M("State", state_request, h_state),
+    M("Wait", wait_request, h_wait),          M("Kill", kill_request, h_kill),
+    M("Delete", delete_request, h_delete),    M("Shutdown", shutdown_request, h_shutdown),
 };
 const size_t shim_task_n_methods = sizeof(shim_task_methods) / sizeof(shim_task_methods[0]);

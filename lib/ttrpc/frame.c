@@ -89,8 +89,8 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t n)
         return (ssize_t)got;
 }
 
-int ttrpc_read_frame(int fd, uint32_t max_len, struct ttrpc_header *ret_hdr,
-                     uint8_t **ret_payload, struct bg_error *err)
+int ttrpc_read_frame(int fd, uint32_t max_len, struct ttrpc_header *ret_hdr, uint8_t **ret_payload,
+                     struct bg_error *err)
 {
         uint8_t hb[TTRPC_HEADER_LEN];
         ssize_t k = read_full(fd, hb, sizeof(hb));
@@ -191,8 +191,7 @@ static bool name_ok(const char *s)
         return true;
 }
 
-int ttrpc_request_parse(const uint8_t *buf, size_t len, Ttrpc__Request **ret,
-                        struct bg_error *err)
+int ttrpc_request_parse(const uint8_t *buf, size_t len, Ttrpc__Request **ret, struct bg_error *err)
 {
         Ttrpc__Request *q = ttrpc__request__unpack(NULL, len, buf);
         if (!q)

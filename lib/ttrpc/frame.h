@@ -55,8 +55,8 @@ int ttrpc_frame_split(const uint8_t *buf, size_t len, uint32_t max_len,
  * 1 with *ret_payload (malloc'd, caller frees; NULL when length is 0), 0 on a
  * clean end of stream before a header, -EPIPE on an end of stream inside a
  * frame, else as ttrpc_header_decode or -errno. */
-int ttrpc_read_frame(int fd, uint32_t max_len, struct ttrpc_header *ret_hdr,
-                     uint8_t **ret_payload, struct bg_error *err);
+int ttrpc_read_frame(int fd, uint32_t max_len, struct ttrpc_header *ret_hdr, uint8_t **ret_payload,
+                     struct bg_error *err);
 
 /* Writes header + payload to a blocking fd (all of it, or -errno). */
 int ttrpc_write_frame(int fd, uint32_t stream_id, enum ttrpc_type type, const uint8_t *payload,
@@ -66,8 +66,7 @@ int ttrpc_write_frame(int fd, uint32_t stream_id, enum ttrpc_type type, const ui
  * most TTRPC_MAX_NAME printable bytes, at most TTRPC_MAX_METADATA metadata
  * pairs, timeout_nano >= 0). *ret is the caller's: free with
  * ttrpc__request__free_unpacked(*ret, NULL). -EBADMSG for a malformed one. */
-int ttrpc_request_parse(const uint8_t *buf, size_t len, Ttrpc__Request **ret,
-                        struct bg_error *err);
+int ttrpc_request_parse(const uint8_t *buf, size_t len, Ttrpc__Request **ret, struct bg_error *err);
 
 /* Packs a Response{status{code, message}, payload} into a malloc'd buffer. */
 int ttrpc_response_pack(int code, const char *message, const uint8_t *payload, size_t len,

@@ -93,8 +93,8 @@ static const struct ttrpc_method *find_method(const struct ttrpc_server *s, cons
         return NULL;
 }
 
-int ttrpc_server_dispatch(struct ttrpc_server *s, const uint8_t *payload, size_t len,
-                          uint8_t **ret, size_t *ret_len)
+int ttrpc_server_dispatch(struct ttrpc_server *s, const uint8_t *payload, size_t len, uint8_t **ret,
+                          size_t *ret_len)
 {
         struct bg_error err = {0};
         Ttrpc__Request *q = NULL;

@@ -38,8 +38,8 @@ struct ttrpc_server_config {
         int listen_fd; /* a listening AF_UNIX stream socket; the server owns it */
         const struct ttrpc_method *methods;
         size_t n_methods;
-        void *ud;                /* passed to every handler */
-        uint32_t max_message;    /* 0 = TTRPC_MAX_MESSAGE */
+        void *ud;                 /* passed to every handler */
+        uint32_t max_message;     /* 0 = TTRPC_MAX_MESSAGE */
         unsigned max_connections; /* 0 = 16 */
         unsigned max_inflight;    /* per connection; 0 = 32 */
 };
@@ -64,5 +64,5 @@ struct ttrpc_server *ttrpc_server_free(struct ttrpc_server *s);
  * Request payload, finds the method, unpacks its body, calls the handler and
  * packs the Response into *ret (malloc'd, caller frees). Fails only when out
  * of memory: every caller error becomes a status in the Response. */
-int ttrpc_server_dispatch(struct ttrpc_server *s, const uint8_t *payload, size_t len,
-                          uint8_t **ret, size_t *ret_len);
+int ttrpc_server_dispatch(struct ttrpc_server *s, const uint8_t *payload, size_t len, uint8_t **ret,
+                          size_t *ret_len);

@@ -23,13 +23,13 @@
 #include "ttrpc/frame.h"
 #include "ttrpc/server.h"
 
-#define CHECK(cond)                                                                        \
-        do {                                                                               \
-                if (!(cond)) {                                                             \
-                        fprintf(stderr, "fuzz_ttrpc: check failed: %s (%s:%d)\n", #cond,   \
-                                __FILE__, __LINE__);                                       \
-                        abort();                                                           \
-                }                                                                          \
+#define CHECK(cond)                                                                                \
+        do {                                                                                       \
+                if (!(cond)) {                                                                     \
+                        fprintf(stderr, "fuzz_ttrpc: check failed: %s (%s:%d)\n", #cond, __FILE__, \
+                                __LINE__);                                                         \
+                        abort();                                                                   \
+                }                                                                                  \
         } while (0)
 
 #define MAX_FRAMES 64
@@ -42,14 +42,16 @@ static int check_handler(void *ud, const ProtobufCMessage *in, uint8_t **ret, si
 {
         CHECK(protobuf_c_message_check(in));
         /* Every Task request has `string id = 1` first. */
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(in->descriptor, 1);
+        const ProtobufCFieldDescriptor *f =
+            protobuf_c_message_descriptor_get_field(in->descriptor, 1);
         CHECK(f && f->type == PROTOBUF_C_TYPE_STRING);
         const char *id = *(char *const *)((const char *)in + f->offset);
         if (!id || !*id)
                 return bg_error_set(err, EINVAL, "empty id");
         /* Which method? The descriptor names it; find its output type. */
         for (size_t i = 0; i < containerd__task__v2__task__descriptor.n_methods; i++) {
-                const ProtobufCMethodDescriptor *m = &containerd__task__v2__task__descriptor.methods[i];
+                const ProtobufCMethodDescriptor *m =
+                    &containerd__task__v2__task__descriptor.methods[i];
                 if (m->input == in->descriptor) {
                         /* Answers with an empty message of the output type. */
                         ProtobufCMessage *o = calloc(1, m->output->sizeof_message);

@@ -88,8 +88,18 @@ static void test_parse_args(void **state)
 {
         struct shim_opts o;
         const char *action;
-        char *a1[] = {"shim", "-namespace", "k8s.io", "--address=/run/c.sock", "-publish-binary",
-                      "/usr/bin/containerd", "-id", "abc_1.x", "-bundle", "/b", "-debug", "start"};
+        char *a1[] = {"shim",
+                      "-namespace",
+                      "k8s.io",
+                      "--address=/run/c.sock",
+                      "-publish-binary",
+                      "/usr/bin/containerd",
+                      "-id",
+                      "abc_1.x",
+                      "-bundle",
+                      "/b",
+                      "-debug",
+                      "start"};
         assert_int_equal(shim_parse_args(12, a1, &o, &action), 0);
         assert_string_equal(action, "start");
         assert_string_equal(o.ns, "k8s.io");

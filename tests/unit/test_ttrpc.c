@@ -31,8 +31,10 @@
 
 static void test_header_roundtrip(void **state)
 {
-        struct ttrpc_header h = {.length = 0x01020304u & 0x3fffff, .stream_id = 0xa1b2c3d5u,
-                                 .type = TTRPC_TYPE_RESPONSE, .flags = 0};
+        struct ttrpc_header h = {.length = 0x01020304u & 0x3fffff,
+                                 .stream_id = 0xa1b2c3d5u,
+                                 .type = TTRPC_TYPE_RESPONSE,
+                                 .flags = 0};
         uint8_t b[TTRPC_HEADER_LEN];
         ttrpc_header_encode(&h, b);
         assert_int_equal(b[0], 0x00); /* big endian length */
@@ -56,7 +58,7 @@ static void test_header_oversize_and_bad_type(void **state)
         assert_int_equal(ttrpc_header_decode(b, TTRPC_MAX_MESSAGE, &d, &err), -EMSGSIZE);
         assert_non_null(strstr(err.msg, "exceeds the maximum message size"));
         assert_int_equal(d.stream_id, 1); /* still filled: the server answers that stream */
-        b[3] = 0x00;                       /* exactly 4 MiB is allowed */
+        b[3] = 0x00;                      /* exactly 4 MiB is allowed */
         assert_int_equal(ttrpc_header_decode(b, TTRPC_MAX_MESSAGE, &d, &err), 0);
         for (int t = 0; t < 256; t++) {
                 b[8] = (uint8_t)t;
