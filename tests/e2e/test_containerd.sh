@@ -59,7 +59,7 @@ check "ctr run prints the task's output" grep -qx hi "$BANGER_HOME/out"
 check "ctr run exits with the task's exit code (3)" [ "$rc" = 3 ]
 check "banger vm list showed the task's VM while it ran" [ "$seen" = yes ]
 check "  and not after" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
-check "the shim exited" wait_for 15 bash -c '! pgrep -f "containerd-shim-banger-v2 .*-id c1$" >/dev/null'
+check "the shim exited" wait_for 15 bash -c '! pgrep -f "containerd-shim-banger-v2 .*-address $1 .*-id c1$" >/dev/null' _ "$C/c.sock"
 check "  and removed its socket" bash -c '[ -z "$(ls -A "$1" 2>/dev/null)" ]' _ "$BANGER_SHIM_SOCKET_DIR"
 check "containerd has no task left" bash -c '[ -z "$("$@" task list -q)" ]' _ "${CTR[@]}"
 if [ "$T_FAILS" -gt 0 ]; then

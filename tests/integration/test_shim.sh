@@ -45,11 +45,11 @@ check "start prints the socket address (sha256 of address/ns/id)" [ "$out" = "$w
 SOCK=${out#unix://}
 check "start wrote the bundle's address file" [ "$(cat "$B/address")" = "$out" ]
 check "the socket is 0600" [ "$(stat -c %a "$SOCK")" = 600 ]
-SHIM_PID=$(pgrep -f "banger-v2 .*-id c1$" -n || true)
+SHIM_PID=$(pgrep -f "banger-v2 .*-address $ADDR_ARG .*-id c1$" -n || true)
 check "a serving shim runs (no 'start' in its arguments)" [ -n "$SHIM_PID" ]
 out2=$(cd "$B" && "$SHIM" -namespace t1 -address "$ADDR_ARG" -id c1 start)
 check "a second start finds the live shim" [ "$out2" = "$out" ]
-check "  and starts no second one" [ "$(pgrep -fc "banger-v2 .*-id c1$")" = 1 ]
+check "  and starts no second one" [ "$(pgrep -fc "banger-v2 .*-address $ADDR_ARG .*-id c1$")" = 1 ]
 
 # ---- calls that need no banger ----
 r=$($CALL "$SOCK" Connect 1=c1)
