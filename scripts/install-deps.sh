@@ -26,6 +26,8 @@ RUN_PKGS=(
   python3
   xfsprogs # mkfs.xfs: tests/root/test_disk_reflink (a reflink-capable file system)
   systemd
+  containerd # containerd + ctr for the shim's e2e test (shim/)
+  golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev # origin of proto/containerd (README there)
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -47,3 +47,9 @@ banger_add_script_test(e2e_attacks
 banger_add_script_test(e2e_forward
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_forward.sh
   LABELS e2e root TIMEOUT 1500)
+# Issue #23: containerd (temporary config/root/state/socket) runs
+# `ctr run --runtime io.containerd.banger.v2 … sh -c 'echo hi; exit 3'`
+# through containerd-shim-banger-v2 on a real VM.
+banger_add_script_test(e2e_containerd
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_containerd.sh
+  LABELS e2e root TIMEOUT 1500)

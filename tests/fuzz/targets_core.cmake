@@ -11,3 +11,4 @@ banger_fuzz_target(modules SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_modules.c LIBS
 banger_fuzz_target(bzimage SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_bzimage.c LIBS bg_kernel)
 banger_fuzz_target(deb_release SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_deb_release.c LIBS bg_debrepo)
 banger_fuzz_target(deb_packages SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_deb_packages.c LIBS bg_debrepo)
+banger_fuzz_target(ttrpc SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_ttrpc.c LIBS bg_ttrpc)

@@ -1,0 +1,33 @@
+/* The part of an OCI bundle's config.json the shim maps onto a banger VM:
+ * process.args, process.cwd, process.env and process.terminal. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/error.h"
+
+#define BUNDLE_MAX_CONFIG (1u << 20) /* config.json size cap */
+#define BUNDLE_MAX_ARGS 256
+#define BUNDLE_MAX_ENV 256
+#define BUNDLE_MAX_STR 4096
+
+struct bundle_process {
+        char **argv; /* NULL-terminated; owned */
+        size_t argc;
+        char **env; /* "K=V", NULL-terminated; owned */
+        size_t envc;
+        char *cwd; /* owned; "" = the VM's default */
+        bool terminal;
+};
+
+/* Reads dir/config.json (at most BUNDLE_MAX_CONFIG bytes, opened without
+ * following a symlink in its last component) into *ret. Errors name the
+ * field: -EINVAL "config.json: process.args must be a non-empty array of
+ * strings". */
+int bundle_load(const char *dir, struct bundle_process *ret, struct bg_error *err);
+
+/* Parses config.json text (len bytes). */
+int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struct bg_error *err);
+
+void bundle_process_free(struct bundle_process *p);

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""A ttrpc client with no banger and no containerd code: speaks the framing
+(10-byte header: BE length, BE stream id, type 1/2, flags) and encodes the
+protobuf by hand, so the shim is checked against the wire format itself.
+
+  ttrpc_call.py SOCKET METHOD [field=value ...]
+      calls containerd.task.v2.Task/METHOD; fields are the request's by
+      number: 1=c1 (string), 4:int=1 (varint). Prints "code=N" and
+      "message=..." and, when OK, the response's fields as "N=value"
+      (varints as numbers, nested messages as hex).
+  ttrpc_call.py --decode-delete FILE
+      decodes a packed DeleteResponse (the shim's `delete` output).
+  ttrpc_call.py --raw SOCKET HEX [N]
+      sends raw bytes (then N zero bytes), prints each response's stream
+      id and code until the connection closes ("closed") or 5 s pass ("timeout").
+"""
+import socket
+import struct
+import sys
+
+
+def varint(n):
+    if n < 0:
+        n += 1 << 64
+    out = b""
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+
+def field_bytes(num, data):
+    return varint(num << 3 | 2) + varint(len(data)) + data
+
+
+def field_varint(num, v):
+    return varint(num << 3) + varint(v)
+
+
+def parse(buf):
+    """Returns [(num, wiretype, value)]."""
+    out, i = [], 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(buf, i)
+        elif wt == 2:
+            n, i = read_varint(buf, i)
+            v, i = buf[i:i + n], i + n
+        elif wt == 5:
+            v, i = buf[i:i + 4], i + 4
+        elif wt == 1:
+            v, i = buf[i:i + 8], i + 8
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.append((num, wt, v))
+    return out
+
+
+def read_varint(buf, i):
+    shift = v = 0
+    while True:
+        b = buf[i]
+        i += 1
+        v |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return v, i
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        k = s.recv(n - len(b))
+        if not k:
+            raise EOFError("connection closed")
+        b += k
+    return b
+
+
+def recv_frame(s):
+    hdr = recv_exact(s, 10)
+    length, stream, typ, _flags = struct.unpack(">IIBB", hdr)
+    return stream, typ, recv_exact(s, length)
+
+
+def decode_response(payload):
+    code, msg, body = 0, "", b""
+    for num, _wt, v in parse(payload):
+        if num == 1:
+            for n2, _w2, v2 in parse(v):
+                if n2 == 1:
+                    code = v2
+                elif n2 == 2:
+                    msg = v2.decode()
+        elif num == 2:
+            body = v
+    return code, msg, body
+
+
+def show_fields(body):
+    for num, wt, v in parse(body):
+        if wt == 0:
+            print("%d=%d" % (num, v))
+        else:
+            try:
+                t = v.decode()
+                if t.isprintable():
+                    print("%d=%s" % (num, t))
+                    continue
+            except UnicodeDecodeError:
+                pass
+            print("%d=hex:%s" % (num, v.hex()))
+
+
+def main():
+    if sys.argv[1] == "--decode-delete":
+        show_fields(open(sys.argv[2], "rb").read())
+        return 0
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(60)
+    if sys.argv[1] == "--raw":
+        s.connect(sys.argv[2])
+        s.sendall(bytes.fromhex(sys.argv[3]))
+        if len(sys.argv) > 4:  # that many zero bytes follow
+            s.sendall(bytes(int(sys.argv[4])))
+        s.settimeout(5)
+        try:
+            while True:
+                stream, typ, p = recv_frame(s)
+                code, msg, _ = decode_response(p)
+                print("stream=%d type=%d code=%d message=%s" % (stream, typ, code, msg))
+        except EOFError:
+            print("closed")
+        except socket.timeout:
+            print("timeout")
+        return 0
+    sock, method = sys.argv[1], sys.argv[2]
+    body = b""
+    for a in sys.argv[3:]:
+        k, v = a.split("=", 1)
+        if k.endswith(":int"):
+            body += field_varint(int(k[:-4]), int(v))
+        else:
+            body += field_bytes(int(k), v.encode())
+    req = (field_bytes(1, b"containerd.task.v2.Task") + field_bytes(2, method.encode()) +
+           field_bytes(3, body))
+    s.connect(sock)
+    s.sendall(struct.pack(">IIBB", len(req), 1, 1, 0) + req)
+    stream, typ, p = recv_frame(s)
+    if stream != 1 or typ != 2:
+        print("bad frame: stream %d type %d" % (stream, typ))
+        return 1
+    code, msg, body = decode_response(p)
+    print("code=%d" % code)
+    print("message=%s" % msg)
+    if code == 0:
+        show_fields(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

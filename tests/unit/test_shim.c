@@ -1,0 +1,164 @@
+/* shim/: config.json's process (args required, env as KEY=VALUE, absolute
+ * cwd, terminal a boolean, entry and size caps); containerd's flag syntax
+ * (-flag value, -flag=value, --flag value; namespace and id required and
+ * checked; unknown flags and actions refused); the socket address as
+ * containerd 1.6 computes it and the VM name. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bundle.h"
+#include "shim.h"
+
+static int parse(const char *json, struct bundle_process *p, struct bg_error *err)
+{
+        return bundle_parse(json, strlen(json), p, err);
+}
+
+static void test_bundle_process(void **state)
+{
+        struct bundle_process p;
+        struct bg_error err = {0};
+        assert_int_equal(parse("{\"process\": {\"args\": [\"sh\", \"-c\", \"echo hi\"], \"env\": "
+                               "[\"PATH=/bin\", \"A=\"], \"cwd\": \"/srv\", \"terminal\": false}}",
+                               &p, &err),
+                         0);
+        assert_int_equal(p.argc, 3);
+        assert_string_equal(p.argv[2], "echo hi");
+        assert_null(p.argv[3]);
+        assert_int_equal(p.envc, 2);
+        assert_string_equal(p.env[1], "A=");
+        assert_string_equal(p.cwd, "/srv");
+        assert_false(p.terminal);
+        bundle_process_free(&p);
+
+        /* env and cwd are optional */
+        assert_int_equal(parse("{\"process\": {\"args\": [\"true\"]}}", &p, &err), 0);
+        assert_int_equal(p.envc, 0);
+        assert_string_equal(p.cwd, "");
+        bundle_process_free(&p);
+
+        static const struct {
+                const char *json;
+                int r;
+                const char *msg;
+        } bad[] = {
+            {"{}", -EINVAL, "process must be an object"},
+            {"{\"process\": {}}", -EINVAL, "process.args must be a non-empty array"},
+            {"{\"process\": {\"args\": []}}", -EINVAL, "process.args must be a non-empty array"},
+            {"{\"process\": {\"args\": [1]}}", -EINVAL, "process.args[0] must be a string"},
+            {"{\"process\": {\"args\": [\"\"]}}", -EINVAL, "process.args[0]"},
+            {"{\"process\": {\"args\": [\"a\\u0000b\"]}}", -EINVAL, "config.json: line 1"},
+            {"{\"process\": {\"args\": [\"x\"], \"env\": [\"NOEQUALS\"]}}", -EINVAL,
+             "process.env[0] must be KEY=VALUE"},
+            {"{\"process\": {\"args\": [\"x\"], \"env\": [\"=v\"]}}", -EINVAL, "KEY=VALUE"},
+            {"{\"process\": {\"args\": [\"x\"], \"cwd\": \"rel\"}}", -EINVAL,
+             "process.cwd must be an absolute path"},
+            {"{\"process\": {\"args\": [\"x\"], \"terminal\": \"yes\"}}", -EINVAL,
+             "process.terminal must be a boolean"},
+            {"{\"process\": {\"args\": [\"x\"]}, \"process\": {}}", -EINVAL, "config.json: line"},
+            {"not json", -EINVAL, "config.json: line 1"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err = (struct bg_error){0};
+                assert_int_equal(parse(bad[i].json, &p, &err), bad[i].r);
+                if (!strstr(err.msg, bad[i].msg))
+                        fail_msg("%s: got '%s', want '%s'", bad[i].json, err.msg, bad[i].msg);
+        }
+
+        /* 257 arguments: over the cap */
+        char *big = malloc(16 + 257 * 4 + 16);
+        strcpy(big, "{\"process\": {\"args\": [");
+        for (int i = 0; i < 257; i++)
+                strcat(big, i ? ",\"a\"" : "\"a\"");
+        strcat(big, "]}}");
+        assert_int_equal(parse(big, &p, &err), -E2BIG);
+        assert_non_null(strstr(err.msg, "257 entries (at most 256)"));
+        free(big);
+}
+
+static void test_parse_args(void **state)
+{
+        struct shim_opts o;
+        const char *action;
+        char *a1[] = {"shim",
+                      "-namespace",
+                      "k8s.io",
+                      "--address=/run/c.sock",
+                      "-publish-binary",
+                      "/usr/bin/containerd",
+                      "-id",
+                      "abc_1.x",
+                      "-bundle",
+                      "/b",
+                      "-debug",
+                      "start"};
+        assert_int_equal(shim_parse_args(12, a1, &o, &action), 0);
+        assert_string_equal(action, "start");
+        assert_string_equal(o.ns, "k8s.io");
+        assert_string_equal(o.address, "/run/c.sock");
+        assert_string_equal(o.id, "abc_1.x");
+        assert_string_equal(o.bundle, "/b");
+        assert_true(o.debug);
+
+        char *a2[] = {"shim", "-namespace", "n", "-id", "i", "-bundle", "/b"};
+        assert_int_equal(shim_parse_args(7, a2, &o, &action), 0);
+        assert_string_equal(action, ""); /* serve */
+
+        char *bad_id[] = {"shim", "-namespace", "n", "-id", "../x", "-bundle", "/b", "start"};
+        assert_int_equal(shim_parse_args(8, bad_id, &o, &action), -EINVAL);
+        char *no_ns[] = {"shim", "-id", "i", "-bundle", "/b", "start"};
+        assert_int_equal(shim_parse_args(6, no_ns, &o, &action), -EINVAL);
+        char *bad_flag[] = {"shim", "-namespace", "n", "-id", "i", "-frob", "x", "start"};
+        assert_int_equal(shim_parse_args(8, bad_flag, &o, &action), -EINVAL);
+        char *bad_action[] = {"shim", "-namespace", "n", "-id", "i", "-bundle", "/b", "run"};
+        assert_int_equal(shim_parse_args(8, bad_action, &o, &action), -EINVAL);
+        char *rel[] = {"shim", "-namespace", "n", "-id", "i", "-bundle", "b", "start"};
+        assert_int_equal(shim_parse_args(8, rel, &o, &action), -EINVAL);
+        char *missing[] = {"shim", "-namespace"};
+        assert_int_equal(shim_parse_args(2, missing, &o, &action), -EINVAL);
+}
+
+static void test_address_and_vm_name(void **state)
+{
+        struct shim_opts o = {0};
+        snprintf(o.ns, sizeof(o.ns), "default");
+        snprintf(o.id, sizeof(o.id), "c1");
+        snprintf(o.address, sizeof(o.address), "/run/containerd/containerd.sock");
+        unsetenv("BANGER_SHIM_SOCKET_DIR");
+        char path[4096];
+        assert_int_equal(shim_socket_address(&o, path, sizeof(path)), 0);
+        /* printf %s /run/containerd/containerd.sock/default/c1 | sha256sum */
+        assert_string_equal(
+            path,
+            "/run/containerd/s/d25aa4ef11a84e954e74a5bcff06557d0b6ea8d0c00243896f29826694bbd888");
+        setenv("BANGER_SHIM_SOCKET_DIR", "/tmp/x", 1);
+        assert_int_equal(shim_socket_address(&o, path, sizeof(path)), 0);
+        assert_int_equal(strncmp(path, "/tmp/x/d25aa4ef", 15), 0);
+        unsetenv("BANGER_SHIM_SOCKET_DIR");
+
+        char vm[64];
+        assert_int_equal(shim_vm_name("default", "c1", vm, sizeof(vm)), 0);
+        assert_int_equal(strlen(vm), 20);
+        assert_int_equal(strncmp(vm, "ctr-", 4), 0);
+        char vm2[64];
+        assert_int_equal(shim_vm_name("other", "c1", vm2, sizeof(vm2)), 0);
+        assert_string_not_equal(vm, vm2);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test(test_bundle_process),
+            cmocka_unit_test(test_parse_args),
+            cmocka_unit_test(test_address_and_vm_name),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
