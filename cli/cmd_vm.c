@@ -63,6 +63,8 @@ json_t *cli_vm_json(const Banger__V1__Vm *v)
         if (o) {
                 json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
                 json_object_set_new(o, "labels", cli_vm_labels_json(v));
+                if (v->root_disk[0])
+                        json_object_set_new(o, "root_disk", json_string(cli_utf8(v->root_disk)));
         }
         return o;
 }

@@ -2,6 +2,7 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "image_bundle.h"
 #include "image_pull.h"
 #include "image_service.h"
 #include "kernel_service.h"
@@ -26,6 +27,7 @@ const struct store_migration imagesvc_migrations[] = {
         ");"},
     {2, kernel_store_migration_2},
     {3, image_store_migration_3},
+    {4, image_store_migration_4},
 };
 const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
 
@@ -44,6 +46,13 @@ const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Show", imagesvc_image_show),
     RPC_METHOD("List", imagesvc_image_list),
     RPC_METHOD("Delete", imagesvc_image_delete),
+    RPC_METHOD("Promote", imagesvc_image_promote),
+    RPC_METHOD("Upload", imagesvc_image_upload),
+    RPC_METHOD("RegisterRootfs", imagesvc_image_register),
+    RPC_METHOD("Import", imagesvc_image_import),
+    RPC_METHOD("Export", imagesvc_image_export),
+    RPC_METHOD("Download", imagesvc_image_download),
+    RPC_METHOD("Catalog", imagesvc_image_catalog),
     RPC_METHOD("GetOperation", imagesvc_image_get_op),
     RPC_METHOD("CancelOperation", imagesvc_image_cancel_op),
     RPC_METHOD("ListOperations", imagesvc_image_list_ops),
