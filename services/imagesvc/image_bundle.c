@@ -22,7 +22,6 @@
 #include "disk/disk.h"
 #include "ext4.h"
 #include "image_internal.h"
-#include "imagesvc.h"
 #include "kernel_fetch.h"
 #include "log/log.h"
 #include "oci_rootfs.h"
@@ -139,7 +138,7 @@ int image_adopt_rootfs(struct imagestore *s, struct ops_ctx *ctx, const char *tm
 enum job_kind { JOB_PROMOTE, JOB_REGISTER, JOB_IMPORT, JOB_EXPORT, JOB_CATALOG };
 
 struct bundle_job {
-        struct imagesvc *v;
+        struct imagestore *s;
         enum job_kind kind;
         struct ops_ctx *ctx;
         char name[IMAGE_NAME_MAX + 1]; /* "" for an import named by its manifest */
@@ -169,7 +168,7 @@ static void io_progress(void *ud, uint64_t done, uint64_t total)
 /* Unpacks tmp/bundle.tar.zst into tmp, removes it, and adopts the rootfs. */
 static int import_bundle(struct bundle_job *j, struct bg_error *err)
 {
-        struct imagestore *s = j->v->images;
+        struct imagestore *s = j->s;
         char bundle[PATH_MAX + 32];
         snprintf(bundle, sizeof(bundle), "%s/bundle.tar.zst", j->tmp);
         ops_ctx_stage(j->ctx, "unpack");
@@ -254,7 +253,7 @@ static int vm_check_stopped(const Banger__V1__Vm *vm, struct bg_error *err)
 
 static int promote_work(struct bundle_job *j, struct bg_error *err)
 {
-        struct imagestore *s = j->v->images;
+        struct imagestore *s = j->s;
         Banger__V1__Vm *vm = NULL;
         ops_ctx_stage(j->ctx, "copy");
         int r = vm_get(s, j->vm, &vm, err);
@@ -315,7 +314,7 @@ static int promote_work(struct bundle_job *j, struct bg_error *err)
 
 static int export_work(struct bundle_job *j, struct bg_error *err)
 {
-        struct imagestore *s = j->v->images;
+        struct imagestore *s = j->s;
         struct image_row row;
         int r = image_row_get(s, j->name, &row, err);
         if (r < 0)
@@ -509,17 +508,16 @@ static int catalog_load(struct imagestore *s, const char *url, struct image_cata
         return image_catalog_parse(text, len, strncmp(url, "file://", 7) == 0, ret, ret_n, err);
 }
 
-int imagesvc_image_catalog(struct imagesvc *v, const Banger__V1__ImageCatalogRequest *in,
-                           Banger__V1__ImageCatalogResponse *out, const struct rpc_call *call,
-                           struct bg_error *err)
+int image_catalog(struct imagestore *s, const Banger__V1__ImageCatalogRequest *in,
+                  Banger__V1__ImageCatalogResponse *out, struct bg_error *err)
 {
         char url[1024];
-        int r = catalog_url(v->images, in->catalog_url, url, sizeof(url), err);
+        int r = catalog_url(s, in->catalog_url, url, sizeof(url), err);
         if (r < 0)
                 return r;
         _cleanup_free_ struct image_catalog_entry *e = NULL;
         size_t n = 0;
-        if ((r = catalog_load(v->images, url, &e, &n, err)) < 0)
+        if ((r = catalog_load(s, url, &e, &n, err)) < 0)
                 return r;
         out->catalog_url = strdup(url);
         out->entries = calloc(n ? n : 1, sizeof(*out->entries));
@@ -544,7 +542,7 @@ int imagesvc_image_catalog(struct imagesvc *v, const Banger__V1__ImageCatalogReq
 
 static int catalog_pull_work(struct bundle_job *j, struct bg_error *err)
 {
-        struct imagestore *s = j->v->images;
+        struct imagestore *s = j->s;
         ops_ctx_stage(j->ctx, "catalog");
         _cleanup_free_ struct image_catalog_entry *e = NULL;
         size_t n = 0;
@@ -595,7 +593,7 @@ static int bundle_run(struct bundle_job *j, struct ops_ctx *ctx, struct bg_error
                 struct image_record rec = {
                     .name = j->name, .ref = j->ref, .digest = "", .kernel = j->kernel};
                 ops_ctx_stage(ctx, "check");
-                int r = image_adopt_rootfs(j->v->images, ctx, j->tmp, &rec, err);
+                int r = image_adopt_rootfs(j->s, ctx, j->tmp, &rec, err);
                 j->tmp[0] = '\0';
                 return r;
         }
@@ -664,14 +662,14 @@ static int job_start(struct imagestore *s, struct bundle_job *j, const char *kin
         return ops_start_fill(s->ops, &os, out, err);
 }
 
-static struct bundle_job *job_new(struct imagesvc *v, enum job_kind kind, struct bg_error *err)
+static struct bundle_job *job_new(struct imagestore *s, enum job_kind kind, struct bg_error *err)
 {
         struct bundle_job *j = calloc(1, sizeof(*j));
         if (!j) {
                 bg_error_set(err, ENOMEM, "out of memory");
                 return NULL;
         }
-        j->v = v;
+        j->s = s;
         j->kind = kind;
         return j;
 }
@@ -682,24 +680,23 @@ static int check_new_name(struct imagestore *s, const char *name, struct bg_erro
         return r < 0 ? r : check_free_name(s, name, err);
 }
 
-int imagesvc_image_promote(struct imagesvc *v, const Banger__V1__PromoteImageRequest *in,
-                           Banger__V1__Operation *out, const struct rpc_call *call,
-                           struct bg_error *err)
+int image_promote(struct imagestore *s, const Banger__V1__PromoteImageRequest *in,
+                  Banger__V1__Operation *out, struct bg_error *err)
 {
         if (!in->vm[0])
                 return bg_error_set(err, EINVAL, "which VM? (vm is empty)");
         if (strlen(in->vm) >= sizeof(((struct bundle_job *)0)->vm))
                 return bg_error_set(err, EINVAL, "VM reference is too long");
-        int r = check_new_name(v->images, in->name, err);
+        int r = check_new_name(s, in->name, err);
         if (r < 0)
                 return r;
-        struct bundle_job *j = job_new(v, JOB_PROMOTE, err);
+        struct bundle_job *j = job_new(s, JOB_PROMOTE, err);
         if (!j)
                 return -ENOMEM;
         snprintf(j->name, sizeof(j->name), "%s", in->name);
         snprintf(j->vm, sizeof(j->vm), "%s", in->vm);
         static const char *const stages[] = {"copy", "guest", "publish"};
-        return job_start(v->images, j, "image.promote", j->name, stages, ELEMENTSOF(stages), NULL,
+        return job_start(s, j, "image.promote", j->name, stages, ELEMENTSOF(stages), NULL,
                          NULL, out, err);
 }
 
@@ -714,99 +711,95 @@ static bool printable(const char *s, size_t max)
         return true;
 }
 
-static int register_start(struct imagesvc *v, const Banger__V1__RegisterImageRequest *in,
+static int register_start(struct imagestore *s, const Banger__V1__RegisterImageRequest *in,
                           Banger__V1__Operation *out, struct bg_error *err)
 {
-        int r = check_new_name(v->images, in->name, err);
+        int r = check_new_name(s, in->name, err);
         if (r < 0)
                 return r;
         if (!in->upload_id[0])
                 return bg_error_set(err, EINVAL, "no upload_id: upload the file first");
-        if (in->kernel[0] && (r = check_kernel_here(v->images, in->kernel, err)) < 0)
+        if (in->kernel[0] && (r = check_kernel_here(s, in->kernel, err)) < 0)
                 return r;
         if (!printable(in->source, 1000))
                 return bg_error_set(err, EINVAL, "source is not printable text of at most 1000 "
                                                  "bytes");
-        struct bundle_job *j = job_new(v, JOB_REGISTER, err);
+        struct bundle_job *j = job_new(s, JOB_REGISTER, err);
         if (!j)
                 return -ENOMEM;
         snprintf(j->name, sizeof(j->name), "%s", in->name);
         snprintf(j->kernel, sizeof(j->kernel), "%s", in->kernel);
         snprintf(j->ref, sizeof(j->ref), "file:%s", in->source[0] ? in->source : "upload");
         static const char *const stages[] = {"check", "guest", "publish"};
-        return job_start(v->images, j, "image.register", j->name, stages, ELEMENTSOF(stages),
+        return job_start(s, j, "image.register", j->name, stages, ELEMENTSOF(stages),
                          in->upload_id, "rootfs", out, err);
 }
 
-int imagesvc_image_register(struct imagesvc *v, const Banger__V1__RegisterImageRequest *in,
-                            Banger__V1__Operation *out, const struct rpc_call *call,
-                            struct bg_error *err)
+int image_register(struct imagestore *s, const Banger__V1__RegisterImageRequest *in,
+                   Banger__V1__Operation *out, struct bg_error *err)
 {
-        int r = register_start(v, in, out, err);
+        int r = register_start(s, in, out, err);
         if (r < 0)
-                image_upload_drop(v->images, in->upload_id);
+                image_upload_drop(s, in->upload_id);
         return r;
 }
 
-static int import_start(struct imagesvc *v, const Banger__V1__ImportImageRequest *in,
+static int import_start(struct imagestore *s, const Banger__V1__ImportImageRequest *in,
                         Banger__V1__Operation *out, struct bg_error *err)
 {
         int r;
-        if (in->name[0] && (r = check_new_name(v->images, in->name, err)) < 0)
+        if (in->name[0] && (r = check_new_name(s, in->name, err)) < 0)
                 return r;
         if (!in->upload_id[0])
                 return bg_error_set(err, EINVAL, "no upload_id: upload the bundle first");
         if (!printable(in->source, 1000))
                 return bg_error_set(err, EINVAL, "source is not printable text of at most 1000 "
                                                  "bytes");
-        struct bundle_job *j = job_new(v, JOB_IMPORT, err);
+        struct bundle_job *j = job_new(s, JOB_IMPORT, err);
         if (!j)
                 return -ENOMEM;
         snprintf(j->name, sizeof(j->name), "%s", in->name);
         snprintf(j->ref, sizeof(j->ref), "bundle:%s", in->source[0] ? in->source : "upload");
         static const char *const stages[] = {"unpack", "guest", "publish"};
-        return job_start(v->images, j, "image.import", in->name, stages, ELEMENTSOF(stages),
+        return job_start(s, j, "image.import", in->name, stages, ELEMENTSOF(stages),
                          in->upload_id, "bundle", out, err);
 }
 
-int imagesvc_image_import(struct imagesvc *v, const Banger__V1__ImportImageRequest *in,
-                          Banger__V1__Operation *out, const struct rpc_call *call,
-                          struct bg_error *err)
+int image_import(struct imagestore *s, const Banger__V1__ImportImageRequest *in,
+                 Banger__V1__Operation *out, struct bg_error *err)
 {
-        int r = import_start(v, in, out, err);
+        int r = import_start(s, in, out, err);
         if (r < 0)
-                image_upload_drop(v->images, in->upload_id);
+                image_upload_drop(s, in->upload_id);
         return r;
 }
 
-int imagesvc_image_export(struct imagesvc *v, const Banger__V1__ExportImageRequest *in,
-                          Banger__V1__Operation *out, const struct rpc_call *call,
-                          struct bg_error *err)
+int image_export(struct imagestore *s, const Banger__V1__ExportImageRequest *in,
+                 Banger__V1__Operation *out, struct bg_error *err)
 {
         struct image_row row;
         int r = image_check_name(in->name, err);
-        if (r < 0 || (r = image_row_get(v->images, in->name, &row, err)) < 0)
+        if (r < 0 || (r = image_row_get(s, in->name, &row, err)) < 0)
                 return r;
-        struct bundle_job *j = job_new(v, JOB_EXPORT, err);
+        struct bundle_job *j = job_new(s, JOB_EXPORT, err);
         if (!j)
                 return -ENOMEM;
         snprintf(j->name, sizeof(j->name), "%s", in->name);
         static const char *const stages[] = {"bundle"};
-        return job_start(v->images, j, "image.export", j->name, stages, ELEMENTSOF(stages), NULL,
+        return job_start(s, j, "image.export", j->name, stages, ELEMENTSOF(stages), NULL,
                          NULL, out, err);
 }
 
-int imagesvc_image_pull_catalog(struct imagesvc *v, const Banger__V1__PullImageRequest *in,
-                                Banger__V1__Operation *out, struct bg_error *err)
+int image_pull_catalog(struct imagestore *s, const Banger__V1__PullImageRequest *in,
+                       Banger__V1__Operation *out, struct bg_error *err)
 {
-        struct imagestore *s = v->images;
         int r = image_check_name(in->reference, err);
         if (r < 0)
                 return bg_error_prefix(err, "catalog entry");
         const char *name = in->name[0] ? in->name : in->reference;
         if ((r = check_new_name(s, name, err)) < 0)
                 return r;
-        struct bundle_job *j = job_new(v, JOB_CATALOG, err);
+        struct bundle_job *j = job_new(s, JOB_CATALOG, err);
         if (!j)
                 return -ENOMEM;
         if ((r = catalog_url(s, in->catalog_url, j->catalog_url, sizeof(j->catalog_url), err)) <

@@ -10,7 +10,6 @@
 #include "rpc/rpc.h"
 #include "util/error.h"
 
-struct imagesvc;
 struct imagestore;
 struct image_transfers;
 
@@ -50,27 +49,22 @@ struct image_catalog_entry {
 int image_catalog_parse(const char *text, size_t len, bool allow_file,
                         struct image_catalog_entry **ret, size_t *ret_n, struct bg_error *err);
 
-int imagesvc_image_promote(struct imagesvc *v, const Banger__V1__PromoteImageRequest *in,
-                           Banger__V1__Operation *out, const struct rpc_call *call,
-                           struct bg_error *err);
-int imagesvc_image_upload(struct imagesvc *v, const Banger__V1__UploadRequest *in,
-                          Banger__V1__UploadResponse *out, const struct rpc_call *call,
-                          struct bg_error *err);
-int imagesvc_image_register(struct imagesvc *v, const Banger__V1__RegisterImageRequest *in,
-                            Banger__V1__Operation *out, const struct rpc_call *call,
-                            struct bg_error *err);
-int imagesvc_image_import(struct imagesvc *v, const Banger__V1__ImportImageRequest *in,
-                          Banger__V1__Operation *out, const struct rpc_call *call,
-                          struct bg_error *err);
-int imagesvc_image_export(struct imagesvc *v, const Banger__V1__ExportImageRequest *in,
-                          Banger__V1__Operation *out, const struct rpc_call *call,
-                          struct bg_error *err);
-int imagesvc_image_download(struct imagesvc *v, const Banger__V1__DownloadRequest *in,
-                            Banger__V1__DownloadResponse *out, const struct rpc_call *call,
-                            struct bg_error *err);
-int imagesvc_image_catalog(struct imagesvc *v, const Banger__V1__ImageCatalogRequest *in,
-                           Banger__V1__ImageCatalogResponse *out, const struct rpc_call *call,
-                           struct bg_error *err);
+/* The ImageService handlers (imagesvc.c wraps them into its method table
+ * with the service's image store). */
+int image_promote(struct imagestore *s, const Banger__V1__PromoteImageRequest *in,
+                  Banger__V1__Operation *out, struct bg_error *err);
+int image_upload(struct imagestore *s, const Banger__V1__UploadRequest *in,
+                 Banger__V1__UploadResponse *out, struct bg_error *err);
+int image_register(struct imagestore *s, const Banger__V1__RegisterImageRequest *in,
+                   Banger__V1__Operation *out, struct bg_error *err);
+int image_import(struct imagestore *s, const Banger__V1__ImportImageRequest *in,
+                 Banger__V1__Operation *out, struct bg_error *err);
+int image_export(struct imagestore *s, const Banger__V1__ExportImageRequest *in,
+                 Banger__V1__Operation *out, struct bg_error *err);
+int image_download(struct imagestore *s, const Banger__V1__DownloadRequest *in,
+                   Banger__V1__DownloadResponse *out, struct bg_error *err);
+int image_catalog(struct imagestore *s, const Banger__V1__ImageCatalogRequest *in,
+                  Banger__V1__ImageCatalogResponse *out, struct bg_error *err);
 /* ImageService.Pull with catalog set (image_pull.c hands it over). */
-int imagesvc_image_pull_catalog(struct imagesvc *v, const Banger__V1__PullImageRequest *in,
-                                Banger__V1__Operation *out, struct bg_error *err);
+int image_pull_catalog(struct imagestore *s, const Banger__V1__PullImageRequest *in,
+                       Banger__V1__Operation *out, struct bg_error *err);

@@ -274,7 +274,7 @@ int imagesvc_image_pull(struct imagesvc *v, const Banger__V1__PullImageRequest *
                 return bg_error_set(err, EINVAL,
                                     "which image? give a reference such as debian:bookworm");
         if (in->catalog)
-                return imagesvc_image_pull_catalog(v, in, out, err);
+                return image_pull_catalog(s, in, out, err);
         if (in->catalog_url[0])
                 return bg_error_set(err, EINVAL, "catalog_url is for catalog pulls only");
         struct oci_ref ref = {0};

@@ -18,7 +18,6 @@
 #include "daemon/daemon.h"
 #include "image_bundle.h"
 #include "image_internal.h"
-#include "imagesvc.h"
 #include "log/log.h"
 #include "util/fileio.h"
 #include "util/macro.h"
@@ -182,11 +181,9 @@ static int upload_begin(struct imagestore *s, const Banger__V1__UploadRequest *i
         return r;
 }
 
-int imagesvc_image_upload(struct imagesvc *v, const Banger__V1__UploadRequest *in,
-                          Banger__V1__UploadResponse *out, const struct rpc_call *call,
-                          struct bg_error *err)
+int image_upload(struct imagestore *s, const Banger__V1__UploadRequest *in,
+                 Banger__V1__UploadResponse *out, struct bg_error *err)
 {
-        struct imagestore *s = v->images;
         if (!in->upload_id[0])
                 return upload_begin(s, in, out, err);
         if (!id_valid(in->upload_id))
@@ -289,11 +286,10 @@ int image_export_add(struct imagestore *s, const char *id, const char *path, str
         return r;
 }
 
-int imagesvc_image_download(struct imagesvc *v, const Banger__V1__DownloadRequest *in,
-                            Banger__V1__DownloadResponse *out, const struct rpc_call *call,
-                            struct bg_error *err)
+int image_download(struct imagestore *s, const Banger__V1__DownloadRequest *in,
+                   Banger__V1__DownloadResponse *out, struct bg_error *err)
 {
-        struct image_transfers *t = v->images->xfer;
+        struct image_transfers *t = s->xfer;
         if (!id_valid(in->export_id))
                 return bg_error_set(err, EINVAL, "bad export id");
         int r = 0;
