@@ -294,6 +294,7 @@ int image_download(struct imagestore *s, const Banger__V1__DownloadRequest *in,
                 return bg_error_set(err, EINVAL, "bad export id");
         int r = 0;
         pthread_mutex_lock(&t->mu);
+        sweep(t);
         struct xfer *x = find(t, in->export_id);
         if (!x || x->kind != XFER_EXPORT) {
                 r = bg_error_set(err, ENOENT,
