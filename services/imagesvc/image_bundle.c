@@ -245,7 +245,7 @@ static int vm_check_stopped(const Banger__V1__Vm *vm, struct bg_error *err)
                                     "VM %s is %s; stop it first (banger vm stop %s) so that its "
                                     "disk is consistent",
                                     vm->name, vm->state, vm->name);
-        if (!vm->root_disk || !vm->root_disk[0] || vm->root_disk[0] != '/')
+        if (!vm->root_disk_path || vm->root_disk_path[0] != '/')
                 return bg_error_set(err, EIO, "vmsvc did not say where VM %s's root disk is",
                                     vm->name);
         return 0;
@@ -264,7 +264,7 @@ static int promote_work(struct bundle_job *j, struct bg_error *err)
                 return r;
         }
         char src[PATH_MAX], dst[PATH_MAX + 32], vmid[64], vmname[128];
-        snprintf(src, sizeof(src), "%s", vm->root_disk);
+        snprintf(src, sizeof(src), "%s", vm->root_disk_path);
         snprintf(vmid, sizeof(vmid), "%s", vm->id);
         snprintf(vmname, sizeof(vmname), "%s", vm->name);
         bool qcow2 = streq(vm->root_disk_format, "qcow2");

@@ -46,8 +46,10 @@ static int fill_vm(const struct vm_record *r, const char *tpl_name, Banger__V1__
         out->mac = dup_or_empty(r->mac);
         out->tap = dup_or_empty(r->tap);
         out->host_key = dup_or_empty(r->host_key);
+        out->root_disk = dup_or_empty(r->root_disk);
         if (!out->id || !out->name || !out->state || !out->error || !out->image || !out->kernel ||
-            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key)
+            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key ||
+            !out->root_disk)
                 return -ENOMEM;
         out->vcpu = r->vcpu;
         out->memory_mib = r->memory_mib;
@@ -120,9 +122,9 @@ static int fill_vm_of(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm
                 char root[VMM_PATH_MAX + 64 + 16];
                 snprintf(root, sizeof(root), "%s/%s/%s", v->env.vms_dir, r->id,
                          vm_root_file(r->vmm));
-                out->root_disk = strdup(root);
+                out->root_disk_path = strdup(root);
                 out->root_disk_format = strdup(vm_root_is_qcow2(r->vmm) ? "qcow2" : "raw");
-                if (!out->root_disk || !out->root_disk_format)
+                if (!out->root_disk_path || !out->root_disk_format)
                         x = -ENOMEM;
         }
         return x < 0 ? x : fill_labels(v, r, out);

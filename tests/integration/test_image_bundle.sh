@@ -144,7 +144,7 @@ check "nothing left behind by the catalog pulls" no_leftovers
 rc=0; "$BANGER" vm create --image base --kernel k1 --no-start --name p1 >/dev/null 2>"$W/err" || rc=$?
 check "vm create --no-start" [ "$rc" -eq 0 ]
 [ "$rc" -eq 0 ] || cat "$W/err" >&2
-root=$("$BANGER" vm show p1 --json | jq -r .root_disk)
+root=$("$BANGER" vm show p1 --json | jq -r .root_disk_path)
 check "vm show names the VM's root disk" test -f "$root"
 before=$(sha256sum "$root" | cut -d' ' -f1)
 rc=0; "$BANGER" image promote p1 promoted --json >"$W/prom.json" 2>"$W/err" || rc=$?
