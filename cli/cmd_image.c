@@ -15,10 +15,10 @@
 
 static json_t *image_json(const Banger__V1__Image *i)
 {
-        return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:s,s:s,s:I}", "name", i->name, "ref",
+        return json_pack("{s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:s,s:s,s:s,s:I}", "name", i->name, "ref",
                          i->ref, "digest", i->digest, "size", (json_int_t)i->size, "used",
                          (json_int_t)i->used, "has_init", i->has_init, "has_sshd", i->has_sshd,
-                         "rootfs", i->rootfs_path, "work_seed", i->work_seed_path,
+                         "kernel", i->kernel, "rootfs", i->rootfs_path, "work_seed", i->work_seed_path,
                          "created_unix_ms", (json_int_t)i->created_unix_ms);
 }
 
@@ -34,6 +34,8 @@ static void image_print(const Banger__V1__Image *i)
                used, i->has_init ? "yes" : "no", i->has_sshd ? "yes" : "no",
                i->has_sshd ? "" : " (vm run needs sshd: install openssh-server in the image)",
                cli_safe(i->rootfs_path));
+        if (i->kernel[0])
+                printf("kernel:   %s\n", cli_safe(i->kernel));
         printf("seed:     %s\n", i->work_seed_path[0] ? cli_safe(i->work_seed_path)
                                                       : "none (VMs start with an empty /root)");
 }
@@ -194,6 +196,12 @@ int cmd_image_pull(struct cli *cli, const struct cli_cmd *cmd, int argc, char **
                 req.name = (char *)v;
         if ((v = cli_flag_value(cli, "platform")))
                 req.platform = (char *)v;
+        req.catalog = cli_flag(cli, "catalog");
+        if ((v = cli_flag_value(cli, "catalog-url"))) {
+                if (!req.catalog)
+                        return cli_fail(RPC_INVALID_ARGUMENT, "--catalog-url goes with --catalog");
+                req.catalog_url = (char *)v;
+        }
         if ((v = cli_flag_value(cli, "size"))) {
                 int r = cli_parse_size("size", v, &req.size_bytes);
                 if (r)

@@ -66,6 +66,9 @@ json_t *cli_vm_json(const Banger__V1__Vm *v)
                 json_object_set_new(o, "root_disk", json_string(cli_utf8(v->root_disk)));
                 json_object_set_new(o, "labels", cli_vm_labels_json(v));
                 json_object_set_new(o, "forwards", cli_vm_forwards_json(v));
+                if (v->root_disk_path[0])
+                        json_object_set_new(o, "root_disk_path",
+                                            json_string(cli_utf8(v->root_disk_path)));
         }
         return o;
 }

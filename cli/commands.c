@@ -814,6 +814,8 @@ static const struct cli_flag image_pull_flags[] = {
     {"name", 0, "NAME", "image name (default: repository-tag, e.g. debian-bookworm)"},
     {"platform", 0, "PLATFORM", "os/arch[/variant] of a multi-arch image (default linux/amd64)"},
     {"size", 0, "SIZE", "root disk size, e.g. 4G (default: content + 256 MiB)"},
+    {"catalog", 0, NULL, "REF is an entry of the image catalog (banger image catalog)"},
+    {"catalog-url", 0, "URL", "with --catalog: an http(s):// catalog instead of config"},
     {"json", 0, NULL, "print the image as JSON when it is pulled"},
 };
 
@@ -832,6 +834,8 @@ static const struct cli_cmd image_cache_cmds[] = {
      .n_flags = ELEMENTSOF(image_prune_flags),
      .run = cmd_image_cache_prune},
 };
+
+#include "image_bundle_cmds.h"
 
 static const struct cli_cmd image_cmds[] = {
     {.name = "pull",
@@ -852,7 +856,10 @@ static const struct cli_cmd image_cmds[] = {
          "layer that inflates beyond config image.max_layer_ratio (default 100) times\n"
          "its compressed size, is refused (exit 9), naming the layer and the limit,\n"
          "and leaves nothing behind, not even the blobs the pull fetched.\n"
-         "Progress is shown per layer; Ctrl-C cancels and removes partial files.",
+         "Progress is shown per layer; Ctrl-C cancels and removes partial files.\n"
+         "With --catalog, REF names an entry of the image catalog (config\n"
+         "image.catalog_url): its bundle is downloaded, checked against the catalog's\n"
+         "sha256 and imported as banger image import does (under --name or REF).",
      .flags = image_pull_flags,
      .n_flags = ELEMENTSOF(image_pull_flags),
      .run = cmd_image_pull,
@@ -897,6 +904,7 @@ static const struct cli_cmd image_cmds[] = {
      .summary = "Manage the registry blob cache",
      .subs = image_cache_cmds,
      .n_subs = ELEMENTSOF(image_cache_cmds)},
+    CLI_IMAGE_BUNDLE_CMDS,
 };
 
 static const struct cli_flag ssh_config_flags[] = {

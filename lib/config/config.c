@@ -148,6 +148,10 @@ static const struct bg_config_key schema[] = {
      "Most times a pulled layer's tar may be larger than its compressed blob (2..100000); "
      "layers unpacking to under 64 MiB are not held to it.",
      config_parse_int, NULL, CFG(image.max_layer_ratio), 2, 100000, NULL},
+    {"image.catalog_url", "string", "\"\"",
+     "Image catalog for `image catalog` and `image pull --catalog`: a JSON list of bundles "
+     "{name, url, sha256, size?, description?} at an http(s):// or file:/// URL; \"\" = none.",
+     config_parse_catalog_url, config_release_string, CFG(image.catalog_url), 0, 0, NULL},
 
     {"workspace.export_max", "size", "\"1G\"",
      "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "

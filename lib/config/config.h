@@ -110,6 +110,7 @@ struct bg_config {
                 struct bg_string_list insecure_registries; /* host or host:port */
                 uint64_t max_unpacked_size;                /* bytes; "64G" (>= 64M) */
                 uint32_t max_layer_ratio;                  /* 100 (2..100000) */
+                char *catalog_url; /* "" = none; http(s):// or file:/// JSON */
         } image;
         struct {
                 uint64_t export_max; /* bytes; "1G" (>= 1M) */

@@ -384,6 +384,22 @@ int config_parse_mirror(const struct bg_config_key *k, const struct toml_value *
         return parse_checked_string(k, v, field, src, false, check_mirror);
 }
 
+/* "", an http(s):// URL or file:///absolute/path. */
+static const char *check_catalog_url(const struct bg_config_key *k, const char *s, size_t len)
+{
+        if (strncmp(s, "file://", 7) == 0)
+                return s[7] == '/' && len < 4096 && !has_space_or_control(s)
+                           ? NULL
+                           : " is not a file:///absolute/path URL";
+        return check_mirror(k, s, len) ? " is not an http(s):// or file:/// URL" : NULL;
+}
+
+int config_parse_catalog_url(const struct bg_config_key *k, const struct toml_value *v,
+                             void *field, struct bg_config_src *src)
+{
+        return parse_checked_string(k, v, field, src, false, check_catalog_url);
+}
+
 /* An https:// URL (update.manifest_url: what it fetches is checked by its
  * signature, but only over TLS). */
 static const char *check_https_url(const struct bg_config_key *k, const char *s, size_t len)

@@ -24,6 +24,7 @@ struct imagestore {
         char dir[PATH_MAX];       /* STATE/images */
         char cache_dir[PATH_MAX]; /* CACHE/oci: blobs/sha256/<hex> */
         unsigned pulls;           /* pulls started and not yet finished (under mu) */
+        struct image_transfers *xfer; /* uploads and spooled exports (image_transfer.c) */
 };
 
 struct image_row {
@@ -33,6 +34,7 @@ struct image_row {
         uint64_t size;
         bool has_init, has_sshd;
         int64_t created;
+        char kernel[IMAGE_NAME_MAX + 1]; /* "" = none */
 };
 
 /* What image_publish records. */
@@ -42,6 +44,7 @@ struct image_record {
         const char *digest; /* "" for built images */
         uint64_t size;
         bool has_init, has_sshd;
+        const char *kernel; /* NULL or "" = none */
 };
 
 bool image_name_valid(const char *n);
@@ -64,6 +67,13 @@ int image_make_work_seed(struct ext4_fs *fs, const char *tmp_dir, bool *ret_made
  * is left for the caller to remove. */
 int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_record *rec,
                   struct bg_error *err);
+/* Checks, prepares and publishes tmp_dir/rootfs.ext4 (a hostile ext4 that
+ * is already imagesvc's own file): at most image.max_unpacked_size, opened
+ * with lib/ext4, guest files installed, work seed made, then published as
+ * rec (has_init/has_sshd/size filled here) and set as ctx's result. Stages
+ * "guest", "publish". Removes tmp_dir on failure. */
+int image_adopt_rootfs(struct imagestore *s, struct ops_ctx *ctx, const char *tmp_dir,
+                       struct image_record *rec, struct bg_error *err);
 /* Sets the operation's result to the stored image `name`. */
 int image_set_result(struct imagestore *s, struct ops_ctx *ctx, const char *name,
                      struct bg_error *err);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image_bundle.h"
 #include "image_internal.h"
 #include "image_service.h"
 #include "imagesvc.h"
@@ -272,6 +273,10 @@ int imagesvc_image_pull(struct imagesvc *v, const Banger__V1__PullImageRequest *
         if (!in->reference[0])
                 return bg_error_set(err, EINVAL,
                                     "which image? give a reference such as debian:bookworm");
+        if (in->catalog)
+                return image_pull_catalog(s, in, out, err);
+        if (in->catalog_url[0])
+                return bg_error_set(err, EINVAL, "catalog_url is for catalog pulls only");
         struct oci_ref ref = {0};
         int r = oci_ref_parse(in->reference, &ref, err);
         if (r < 0)

@@ -17,6 +17,7 @@
 #include "debrepo/sources.h"
 #include "fault/fault.h"
 #include "ext4.h"
+#include "image_bundle.h"
 #include "image_internal.h"
 #include "imagesvc.h"
 #include "in_use.h"
@@ -34,6 +35,9 @@ const char image_store_migration_3[] =
     "ALTER TABLE images ADD COLUMN size INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN has_init INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN has_sshd INTEGER NOT NULL DEFAULT 0;";
+/* v4: the kernel an image goes with (register --kernel, bundles). */
+const char image_store_migration_4[] =
+    "ALTER TABLE images ADD COLUMN kernel TEXT NOT NULL DEFAULT '';";
 
 /* True when images.db has a row of that name; true too when it cannot tell,
  * so that nothing is removed on a database error. */
@@ -71,6 +75,11 @@ int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *e
                 free(s);
                 return r;
         }
+        if (image_transfers_new(&s->xfer) < 0) {
+                s->ops = ops_registry_free(s->ops);
+                free(s);
+                return bg_error_set(err, ENOMEM, "out of memory");
+        }
         /* A build or pull that died half-way left only a .tmp- directory,
          * or, killed between the rename and the INSERT of image_publish, an
          * image directory no row names (which would also refuse every later
@@ -105,6 +114,7 @@ struct imagestore *imagestore_free(struct imagestore *s)
         if (!s)
                 return NULL;
         s->ops = ops_registry_free(s->ops);
+        s->xfer = image_transfers_free(s->xfer);
         free(s);
         return NULL;
 }
@@ -140,7 +150,7 @@ int image_row_get(struct imagestore *s, const char *name, struct image_row *r, s
         sqlite3_stmt *st = NULL;
         int rc = sqlite3_prepare_v2(s->d->db,
                                     "SELECT name, ref, digest, size, has_init, has_sshd, "
-                                    "created_unix_ms FROM images WHERE name = ?",
+                                    "created_unix_ms, kernel FROM images WHERE name = ?",
                                     -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return bg_error_set(err, EIO, "images.db: %s", sqlite3_errmsg(s->d->db));
@@ -163,6 +173,8 @@ int image_row_get(struct imagestore *s, const char *name, struct image_row *r, s
         r->has_init = sqlite3_column_int(st, 4) != 0;
         r->has_sshd = sqlite3_column_int(st, 5) != 0;
         r->created = sqlite3_column_int64(st, 6);
+        snprintf(r->kernel, sizeof(r->kernel), "%s",
+                 sqlite3_column_text(st, 7) ? (const char *)sqlite3_column_text(st, 7) : "");
         sqlite3_finalize(st);
         return 0;
 }
@@ -181,7 +193,8 @@ int image_fill(struct imagestore *s, const struct image_row *r, Banger__V1__Imag
         char seed[PATH_MAX + 32];
         snprintf(seed, sizeof(seed), "%s/" IMAGE_WORK_SEED, dir);
         out->work_seed_path = strdup(access(seed, R_OK) == 0 ? seed : "");
-        if (!out->name || !out->ref || !out->digest || !out->dir || !out->rootfs_path ||
+        out->kernel = strdup(r->kernel);
+        if (!out->kernel || !out->name || !out->ref || !out->digest || !out->dir || !out->rootfs_path ||
             !out->work_seed_path)
                 return -ENOMEM;
         out->size = r->size;
@@ -267,8 +280,8 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
                 sqlite3_stmt *st = NULL;
                 if (sqlite3_prepare_v2(s->d->db,
                                        "INSERT INTO images (id, name, ref, digest, "
-                                       "created_unix_ms, size, has_init, has_sshd) VALUES "
-                                       "(?,?,?,?,?,?,?,?)",
+                                       "created_unix_ms, size, has_init, has_sshd, kernel) "
+                                       "VALUES (?,?,?,?,?,?,?,?,?)",
                                        -1, &st, NULL) == SQLITE_OK) {
                         sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
                         sqlite3_bind_text(st, 2, rec->name, -1, SQLITE_STATIC);
@@ -278,6 +291,8 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
                         sqlite3_bind_int64(st, 6, (sqlite3_int64)rec->size);
                         sqlite3_bind_int(st, 7, rec->has_init);
                         sqlite3_bind_int(st, 8, rec->has_sshd);
+                        sqlite3_bind_text(st, 9, rec->kernel ? rec->kernel : "", -1,
+                                          SQLITE_STATIC);
                         if (sqlite3_step(st) != SQLITE_DONE)
                                 r = bg_error_set(err, EIO, "record image %s: %s", rec->name,
                                                  sqlite3_errmsg(s->d->db));

@@ -13,6 +13,7 @@ struct imagestore;
 struct imagesvc;
 
 extern const char image_store_migration_3[];
+extern const char image_store_migration_4[];
 
 int imagestore_new(struct daemon *d, struct imagestore **ret, struct bg_error *err);
 struct imagestore *imagestore_free(struct imagestore *s);

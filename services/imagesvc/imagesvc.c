@@ -2,6 +2,7 @@
 
 #include "banger/v1/image.pb-c.h"
 #include "banger/v1/kernel.pb-c.h"
+#include "image_bundle.h"
 #include "image_pull.h"
 #include "image_service.h"
 #include "kernel_service.h"
@@ -26,6 +27,7 @@ const struct store_migration imagesvc_migrations[] = {
         ");"},
     {2, kernel_store_migration_2},
     {3, image_store_migration_3},
+    {4, image_store_migration_4},
 };
 const size_t imagesvc_n_migrations = ELEMENTSOF(imagesvc_migrations);
 
@@ -36,6 +38,21 @@ static int image_health(struct imagesvc *v, const Banger__V1__HealthRequest *in,
         return daemon_health(v->d, in, out, call, err);
 }
 
+/* The image-moving handlers (image_bundle.h) work on the image store. */
+#define STORE_HANDLER(fn, Req, Resp)                                                               \
+        static int h_##fn(struct imagesvc *v, const Req *in, Resp *out,                            \
+                          const struct rpc_call *call, struct bg_error *err)                       \
+        {                                                                                          \
+                return image_##fn(v->images, in, out, err);                                        \
+        }
+STORE_HANDLER(promote, Banger__V1__PromoteImageRequest, Banger__V1__Operation)
+STORE_HANDLER(upload, Banger__V1__UploadRequest, Banger__V1__UploadResponse)
+STORE_HANDLER(register, Banger__V1__RegisterImageRequest, Banger__V1__Operation)
+STORE_HANDLER(import, Banger__V1__ImportImageRequest, Banger__V1__Operation)
+STORE_HANDLER(export, Banger__V1__ExportImageRequest, Banger__V1__Operation)
+STORE_HANDLER(download, Banger__V1__DownloadRequest, Banger__V1__DownloadResponse)
+STORE_HANDLER(catalog, Banger__V1__ImageCatalogRequest, Banger__V1__ImageCatalogResponse)
+
 const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Health", image_health),
     RPC_METHOD("Build", imagesvc_image_build),
@@ -44,6 +61,13 @@ const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Show", imagesvc_image_show),
     RPC_METHOD("List", imagesvc_image_list),
     RPC_METHOD("Delete", imagesvc_image_delete),
+    RPC_METHOD("Promote", h_promote),
+    RPC_METHOD("Upload", h_upload),
+    RPC_METHOD("RegisterRootfs", h_register),
+    RPC_METHOD("Import", h_import),
+    RPC_METHOD("Export", h_export),
+    RPC_METHOD("Download", h_download),
+    RPC_METHOD("Catalog", h_catalog),
     RPC_METHOD("GetOperation", imagesvc_image_get_op),
     RPC_METHOD("CancelOperation", imagesvc_image_cancel_op),
     RPC_METHOD("ListOperations", imagesvc_image_list_ops),

@@ -19,6 +19,7 @@
 #include "util/macro.h"
 #include "util/names.h"
 #include "util/timeutil.h"
+#include "vm_boot.h"
 #include "vm_clone.h"
 #include "vm_fetch.h"
 #include "vm_probes.h"
@@ -120,6 +121,15 @@ static int fill_vm_of(struct vmsvc *v, const struct vm_record *r, Banger__V1__Vm
         char tname[64];
         template_name(v, r, tname);
         int x = fill_vm(r, tname, out);
+        if (x >= 0) {
+                char root[VMM_PATH_MAX + 64 + 16];
+                snprintf(root, sizeof(root), "%s/%s/%s", v->env.vms_dir, r->id,
+                         vm_root_file(r->vmm));
+                out->root_disk_path = strdup(root);
+                out->root_disk_format = strdup(vm_root_is_qcow2(r->vmm) ? "qcow2" : "raw");
+                if (!out->root_disk_path || !out->root_disk_format)
+                        x = -ENOMEM;
+        }
         if (x >= 0)
                 x = fill_labels(v, r, out);
         return x < 0 ? x : forwards_fill(v->fwds, r->id, out);

@@ -59,6 +59,9 @@ rc=0; "$B" image delete "$img" >/dev/null 2>"$BANGER_HOME/err" || rc=$?
 check "deleting the image a VM uses is refused (exit 5) naming the VM" bash -c '[ $1 -eq 5 ] && grep -q "used by 1 VM (e2e)" "$2"' _ "$rc" "$BANGER_HOME/err"
 rc=0; "$B" kernel delete "$krn" >/dev/null 2>"$BANGER_HOME/err" || rc=$?
 check "so is deleting its kernel" bash -c '[ $1 -eq 5 ] && grep -q "e2e" "$2"' _ "$rc" "$BANGER_HOME/err"
+rc=0; "$B" image promote e2e e2e-promoted >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+check "image promote of a running VM is refused (exit 5) with the hint to stop it" bash -c '[ $1 -eq 5 ] && grep -q "VM e2e is running; stop it first" "$2"' _ "$rc" "$BANGER_HOME/err"
+check "  and leaves no image" bash -c '! "$1" image show e2e-promoted >/dev/null 2>&1' _ "$B"
 up=$(awk '/^nameserver/ && $2 !~ /^127\./ && $2 ~ /^[0-9.]+$/ {print $2; exit}' /etc/resolv.conf)
 if [ -n "$up" ]; then
         check "the guest resolves through the host's upstream DNS ($up)" bash -c 'vssh cat /etc/resolv.conf | grep -q "nameserver $1"' _ "$up"
@@ -82,6 +85,8 @@ rc=0; "$B" vm ssh e2e -- true </dev/null >/dev/null 2>"$BANGER_HOME/err" || rc=$
 check "vm ssh on a stopped VM is refused (exit 5) saying so" bash -c '[ $1 -eq 5 ] && grep -q "is stopped" "$2"' _ "$rc" "$BANGER_HOME/err"
 rc=0; "$B" vm set e2e --vcpu 2 || rc=$?
 check "vm set --vcpu 2 on the stopped VM" [ "$rc" -eq 0 ]
+check "image promote of the stopped VM" "$B" image promote e2e e2e-promoted
+check "  the promoted image has the VM's kernel, an init and sshd" bash -c '"$1" image show e2e-promoted --json | jq -e ".kernel == \"$2\" and .has_init and .has_sshd" >/dev/null' _ "$B" "$krn"
 check "vm start" "$B" vm start e2e
 check "sshd back" wait_for 90 vssh true
 check "file written before the stop is still there" bash -c '[ "$(vssh cat /root/marker)" = kept ]'

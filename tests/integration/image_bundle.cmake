@@ -1,0 +1,7 @@
+# Issue #21 item 2: image register/export/import/catalog pull/promote against
+# the real processes and a local HTTP catalog (python3 -m http.server). No VM
+# boots; needs root (vm create starts netsvc).
+banger_add_script_test(integration_image_bundle
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_image_bundle.sh
+  ENV "KERNEL_MKIMAGE=$<TARGET_FILE:test_kernel_mkimage>"
+  LABELS integration TIMEOUT 300)
