@@ -898,6 +898,34 @@ static void test_open_bad_geometry(void **state)
         assert_null(fs);
 }
 
+/* A guest-written superblock claiming more free blocks and inodes than the
+ * filesystem has: the usage never wraps ("used" near 2^64). */
+static void test_usage_free_over_total(void **state)
+{
+        char *argv[] = {"mkfs.ext4", "-F", "-q", "-b", "1024", "-O", "^has_journal,^metadata_csum",
+                        img, "8M", NULL};
+        assert_int_equal(run(argv), 0);
+        int fd = open(img, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        uint32_t lots = 0xfffffff0u; /* s_free_blocks_count_lo, s_free_inodes_count */
+        assert_int_equal(pwrite(fd, &lots, sizeof(lots), 1024 + 0x0c), (ssize_t)sizeof(lots));
+        assert_int_equal(pwrite(fd, &lots, sizeof(lots), 1024 + 0x10), (ssize_t)sizeof(lots));
+        close(fd);
+        struct ext4_fs *fs = NULL;
+        struct bg_error e = {0};
+        if (ext4_open(img, &fs, &e) < 0) {
+                assert_null(fs); /* refusing it is fine too */
+                return;
+        }
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_true(u.blocks_free <= u.blocks_total);
+        assert_int_equal(u.blocks_used + u.blocks_free, u.blocks_total);
+        assert_true(u.inodes_free <= u.inodes_total);
+        assert_int_equal(u.inodes_used + u.inodes_free, u.inodes_total);
+        ext4_free(fs);
+}
+
 /* Compare host tree hp with image tree ip. */
 static void compare_tree(struct ext4_fs *fs, const char *hp, const char *ip)
 {
@@ -1217,6 +1245,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_many_subdirs, setup, teardown),
             cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
             cmocka_unit_test_setup_teardown(test_file_open_at_close, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_usage_free_over_total, setup, teardown),
         };
         return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
