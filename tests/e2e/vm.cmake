@@ -27,14 +27,17 @@ banger_add_script_test(e2e_exec
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_exec.sh
   LABELS e2e root TIMEOUT 1500)
 # Chaos (issue #20 item 5): tests/e2e/test_chaos.sh kills every service with
-# SIGKILL at each stage of vm create/start/stop/delete and image pull
-# (BANGER_FAULT fault points) and checks nothing leaks (leakcheck.sh). It is
-# NOT registered yet: its last full run (2026-12-06) had 192 checks pass and
-# 19 fail (netsvc killed at net.leased / net.tap.acquired leaves the VM
-# inconsistent; the gateway.forwarded.* points do not fire; after a kill at
-# vm.stop.gone every vm.start.* stage and the restart fail), and a run takes
-# about 20 minutes under TCG. Run it by hand:
-#   sudo env BANGER_BUILD_DIR=build BANGER_SOURCE_DIR=. bash tests/e2e/test_chaos.sh
+# SIGKILL at each stage of vm create/start/stop/delete, image pull, template
+# create and clone restore (BANGER_FAULT fault points) and checks nothing
+# leaks (leakcheck.sh) and a running VM survives. NOT registered yet: every
+# section has passed (2026-12-07: netsvc kills around leases and taps and the
+# gateway.forwarded.* points fixed; the vm.stop.gone / vm.start.* failures
+# were the test deleting its VM after the first stop stage), but no whole run
+# has been green twice: on the loaded shared host the template's guest missed
+# the 300 s boot deadline; the test now allows 600 s. One full boot; about
+# 50 stages at ~14 s each there. Run it by hand (CHAOS_ONLY=ERE picks stages):
+#   sudo env BANGER_BUILD_DIR=$PWD/build BANGER_SOURCE_DIR=$PWD bash tests/e2e/test_chaos.sh
+# Once registered: RESOURCE_LOCK banger_chaos, COST 10000, TIMEOUT 2400.
 # Issue 19's guest attacks on two real VMs: a stalled agent under 12
 # concurrent probes, a console flood, a git diff without end under export,
 # a 4 GiB .gitconfig on the work disk.
