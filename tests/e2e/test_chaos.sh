@@ -408,7 +408,10 @@ done
 chaos clone netsvc net.tap.acquired k-net create "$B" vm create --name k-net --template tpl
 
 # ---- the end: keep, the template and tiny go, and nothing of them stays -----------
-[ -n "${REGISTRY_PID:-}" ] && { kill "$REGISTRY_PID"; wait "$REGISTRY_PID" 2>/dev/null; }
+if [ -n "${REGISTRY_PID:-}" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true # 143: it was killed (set -e)
+fi
 "$B" image delete tiny >/dev/null 2>&1 || true
 check "keep is deleted" "$B" vm delete --force keep
 check "template delete tpl" "$B" template delete tpl
