@@ -5,6 +5,7 @@
 #include "cmd_net.h"
 #include "cmd_extra.h"
 #include "cmd_sysinstall.h"
+#include "cmd_update.h"
 
 #include "util/macro.h"
 
@@ -125,8 +126,13 @@ static const struct cli_flag kernel_import_flags[] = {
 static const struct cli_flag kernel_pull_flags[] = {
     {"catalog", 0, "URL",
      "a JSON catalog (http(s)://, file:// or a local path) instead of "
-     "the built-in one"},
+     "the Debian one"},
     {"json", 0, NULL, "print the pulled kernel as JSON"},
+};
+
+static const struct cli_flag kernel_catalog_flags[] = {
+    {"refresh", 0, NULL, "read the mirror again instead of the answer kept for 10 minutes"},
+    {"json", 0, NULL, "print {origin, fetched_unix_ms, entries: [...]} as JSON"},
 };
 
 static const struct cli_flag kernel_ops_flags[] = {
@@ -155,11 +161,13 @@ static const struct cli_cmd kernel_cmds[] = {
      .args = "NAME",
      .summary = "Download, verify and import a kernel from a catalog",
      .description =
-         "The built-in catalog has debian-cloud-amd64: Debian's linux-image-cloud-amd64\n"
-         "from the mirror in config kernel.debian_mirror (default: this host's apt\n"
-         "sources), verified the way apt does it (InRelease signature with gpgv and\n"
-         "debian-archive-keyring, then the Packages index sha256, then the .deb\n"
-         "sha256), unpacked and imported with its modules. --catalog URL reads a JSON\n"
+         "NAME is from `banger kernel catalog`: debian-FLAVOUR (debian-cloud-amd64,\n"
+         "debian-amd64, ...: the newest kernel of Debian's linux-image-FLAVOUR) or\n"
+         "debian-RELEASE (that exact linux-image-RELEASE), from the mirror in config\n"
+         "kernel.debian_mirror (default: this host's apt sources), verified the way apt\n"
+         "does it (InRelease signature with gpgv and debian-archive-keyring, then the\n"
+         "Packages index sha256, then the .deb sha256), unpacked and imported with its\n"
+         "modules. --catalog URL reads a JSON\n"
          "list of {\"name\", \"url\", \"sha256\", \"version\", \"kind\": \"bzimage\"|\"deb\"}\n"
          "entries instead. A file that fails a check is refused with a message naming\n"
          "the check. Downloads are cached by sha256 in CACHE/kernels/, so pulling\n"
@@ -170,7 +178,21 @@ static const struct cli_cmd kernel_cmds[] = {
      .n_flags = ELEMENTSOF(kernel_pull_flags),
      .run = cmd_kernel_pull,
      .min_args = 1,
-     .max_args = 1},
+     .max_args = 1,
+     .complete = CLI_COMPLETE_KERNEL_CATALOG},
+    {.name = "catalog",
+     .summary = "List the kernels `banger kernel pull` can fetch from Debian",
+     .description =
+         "Reads the Debian mirror's signed Packages index (the suite and mirror `kernel\n"
+         "pull` uses) and lists every bootable linux-image-* package as a pull name:\n"
+         "debian-FLAVOUR (cloud-amd64, amd64, rt-amd64, ...) pulls the newest kernel of\n"
+         "that flavour, debian-RELEASE exactly that kernel. Debug (-dbg) and unsigned\n"
+         "packages are left out. Columns NAME, RELEASE, VERSION (the package's), SIZE\n"
+         "(of the .deb), PULLS. The answer is kept for 10 minutes; --refresh reads the\n"
+         "mirror again. `banger kernel pull <TAB>` completes these names.",
+     .flags = kernel_catalog_flags,
+     .n_flags = ELEMENTSOF(kernel_catalog_flags),
+     .run = cmd_kernel_catalog},
     {.name = "list",
      .summary = "List the kernels banger has",
      .description =
@@ -730,6 +752,11 @@ static const struct cli_cmd vm_cmds[] = {
     {.name = "show",
      .args = "VM",
      .summary = "Show one VM (by name or id prefix)",
+     .description =
+         "\"root disk\" (root_disk in --json) says how its root disk was made: reflink\n"
+         "(Firecracker on a file system with FICLONE, e.g. XFS or btrfs: it shares the\n"
+         "image's blocks until written), sparse-copy (Firecracker elsewhere: the image's\n"
+         "data is copied, its holes are kept) or qcow2-overlay (QEMU).",
      .flags = json_flag,
      .n_flags = ELEMENTSOF(json_flag),
      .run = cmd_vm_show,
@@ -906,6 +933,13 @@ static const struct cli_cmd template_cmds[] = {
      .complete = CLI_COMPLETE_TEMPLATE},
 };
 
+static const struct cli_flag update_flags[] = {
+    {"check", 0, NULL, "only say whether a newer release is available"},
+    {"version", 0, "V", "install release V (also an older one) instead of the newest"},
+    {"timeout", 0, "SECONDS", "how long the new services get to come up healthy (default 30)"},
+    {"json", 0, NULL, "print the result as JSON"},
+};
+
 static const struct cli_cmd root_cmds[] = {
     {.name = "vm",
      .summary = "Create, start, stop and delete VMs",
@@ -998,6 +1032,26 @@ static const struct cli_cmd root_cmds[] = {
      .flags = doctor_flags,
      .n_flags = ELEMENTSOF(doctor_flags),
      .run = cmd_doctor},
+    {.name = "update",
+     .summary = "Replace banger's binaries with a signed release and restart the services",
+     .description = "Reads the release manifest at config update.manifest_url and its signature\n"
+                    "(MANIFEST_URL.sig: ed25519, checked against the key built into banger, or\n"
+                    "config update.public_key when a root-owned config sets it) over HTTPS\n"
+                    "(config update.ca_file names the CAs of a private server). Nothing is used\n"
+                    "before the signature checks out. Without --version it installs the newest\n"
+                    "release when it is newer than this one. Refuses while any service has an\n"
+                    "operation running (`banger ops`). Downloads banger, banger-gateway,\n"
+                    "banger-vmsvc, banger-imagesvc, banger-netsvc, banger-workspacesvc (and\n"
+                    "banger-agent when it is installed beside them) next to the installed ones,\n"
+                    "checks each against the signed sha256 and size (one bad file: nothing is\n"
+                    "replaced), stops the services, swaps every binary (each rename atomic),\n"
+                    "starts the services from the new binaries and waits until every one is up;\n"
+                    "running VMs are kept. When they do not come up healthy within --timeout,\n"
+                    "the old binaries are put back and started again (exit 7). In system mode\n"
+                    "the installation belongs to `banger system install`: run the new release's.",
+     .flags = update_flags,
+     .n_flags = ELEMENTSOF(update_flags),
+     .run = cmd_update},
     {.name = "version",
      .summary = "Print version, commit and build time",
      .flags = json_flag,
