@@ -32,6 +32,13 @@ struct rpc_client *gateway_route(void *ud, const char *svc)
         return r->client;
 }
 
+void gateway_relayed(void *ud, const char *svc, const char *method)
+{
+        (void)ud;
+        (void)svc;
+        fault_point2("gateway.forwarded", method);
+}
+
 int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,
                     nng_msg **ret_reply, struct bg_error *err)
 {

@@ -29,6 +29,9 @@ void gateway_teardown(struct gateway *g);
 
 /* The rpc_route_fn installed on the gateway's server (async fast path). */
 struct rpc_client *gateway_route(void *ud, const char *svc);
+/* rpc_relayed_fn: a relayed call was answered (fault point
+ * gateway.forwarded.<Method>: the service did it, the caller has not heard). */
+void gateway_relayed(void *ud, const char *svc, const char *method);
 
 /* The rpc_forward_fn installed on the gateway's server. */
 int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,

@@ -19,6 +19,7 @@ int main(int argc, char **argv)
         if (r == 0) {
                 rpc_server_set_forward(d.srv, gateway_forward, &g);
                 rpc_server_set_route(d.srv, gateway_route, &g);
+                rpc_server_set_relayed(d.srv, gateway_relayed, &g);
                 r = daemon_run(&d, &err);
         }
         daemon_done(&d);

@@ -137,6 +137,12 @@ void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud);
  * where the forward fn produces the precise error. */
 typedef struct rpc_client *(*rpc_route_fn)(void *ud, const char *svc);
 void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud);
+/* Called by the fast path once a backend answered a relayed call, before the
+ * answer goes back to the caller (in an nng callback: must not block). svc is
+ * the proto service, method its method. The gateway's fault points
+ * (gateway.forwarded.<Method>) live there. */
+typedef void (*rpc_relayed_fn)(void *ud, const char *svc, const char *method);
+void rpc_server_set_relayed(struct rpc_server *s, rpc_relayed_fn fn, void *ud);
 
 /* Opens a context on the client's socket for a caller-driven async call. */
 int rpc_client_ctx_open(struct rpc_client *c, nng_ctx *ret);

@@ -390,6 +390,7 @@ static bool forward_fast(struct rpc_server *s, struct rpc_work *w)
         else
                 rpc_new_op_id(w->fwd_op_id, sizeof(w->fwd_op_id));
         snprintf(w->fwd_svc, sizeof(w->fwd_svc), "%s", svc);
+        snprintf(w->fwd_method, sizeof(w->fwd_method), "%s", method);
         uint32_t budget = req->deadline_ms ? req->deadline_ms : s->cfg.default_deadline_ms;
         /* Re-stamp and re-pack; the op_id string is swapped only for packing. */
         char *orig_op_id = req->op_id;
@@ -438,6 +439,8 @@ static void fwd_cb(void *arg)
         } else if (rv == 0) {
                 reply = nng_aio_get_msg(w->faio);
                 nng_aio_set_msg(w->faio, NULL);
+                if (w->srv->relayed)
+                        w->srv->relayed(w->srv->relayed_ud, w->fwd_svc, w->fwd_method);
         }
         nng_ctx_close(w->fctx);
         w->fctx_open = false;
@@ -618,6 +621,12 @@ void rpc_server_set_route(struct rpc_server *s, rpc_route_fn fn, void *ud)
 {
         s->route = fn;
         s->route_ud = ud;
+}
+
+void rpc_server_set_relayed(struct rpc_server *s, rpc_relayed_fn fn, void *ud)
+{
+        s->relayed = fn;
+        s->relayed_ud = ud;
 }
 
 void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud)

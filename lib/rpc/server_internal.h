@@ -46,6 +46,7 @@ struct rpc_work {
         bool fctx_open;
         char fwd_op_id[LOG_OP_ID_MAX];
         char fwd_svc[RPC_METHOD_MAX];
+        char fwd_method[RPC_METHOD_MAX];
 };
 
 struct rpc_server {
@@ -60,6 +61,8 @@ struct rpc_server {
         size_t n_services;
         rpc_route_fn route;
         void *route_ud;
+        rpc_relayed_fn relayed;
+        void *relayed_ud;
 
         struct rpc_work *works;
         unsigned n_works;

@@ -24,6 +24,29 @@ static int call(struct rpc_client *c, const char *method, const ProtobufCMessage
         return 0;
 }
 
+/* netsvc's calls that name a VM (Lease, AcquireTap, Release) are idempotent:
+ * a second Lease or AcquireTap for the same name answers what the first
+ * recorded, a second Release finds nothing left. When netsvc dies during one
+ * (its restart is a second or two away under systemd), the call is sent once
+ * more after it is back, so a VM being made does not fail, or leave its
+ * address behind, because netsvc restarted under it. ReleaseTap (by tap
+ * name) is not retried: the tap may be someone else's by then. */
+#define NET_RESTART_WAIT_MS 10000
+
+static int net_call(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+                    const ProtobufCMessageDescriptor *od, ProtobufCMessage **out,
+                    const char *what, struct bg_error *err)
+{
+        struct rpc_status st;
+        struct rpc_call_opts o = {.deadline_ms = 20000,
+                                  .connect_wait_ms = NET_RESTART_WAIT_MS,
+                                  .flags = RPC_CALL_IDEMPOTENT};
+        int r = rpc_call(c, method, in, od, out, &o, &st);
+        if (r < 0)
+                return bg_error_set(err, rpc_code_to_errno(st.code), "%s: %s", what, st.message);
+        return 0;
+}
+
 static int dep_kernel(void *ud, const char *name, struct vm_kernel_info *ret, struct bg_error *err)
 {
         struct vm_peers *p = ud;
@@ -68,7 +91,7 @@ static int dep_lease(void *ud, const char *vm, struct vm_net_info *ret, struct b
         Banger__V1__NetLeaseRequest req = BANGER__V1__NET_LEASE_REQUEST__INIT;
         Banger__V1__NetLeaseResponse *resp = NULL;
         req.vm_name = (char *)vm;
-        int r = call(p->netsvc, "/banger.v1.NetService/Lease", &req.base,
+        int r = net_call(p->netsvc, "/banger.v1.NetService/Lease", &req.base,
                      &banger__v1__net_lease_response__descriptor, (ProtobufCMessage **)&resp,
                      "network lease", err);
         if (r < 0)
@@ -94,7 +117,7 @@ static int dep_release_lease(void *ud, const char *vm, struct bg_error *err)
         Banger__V1__NetReleaseRequest req = BANGER__V1__NET_RELEASE_REQUEST__INIT;
         ProtobufCMessage *resp = NULL;
         req.vm_name = (char *)vm;
-        int r = call(p->netsvc, "/banger.v1.NetService/Release", &req.base,
+        int r = net_call(p->netsvc, "/banger.v1.NetService/Release", &req.base,
                      &banger__v1__net_release_response__descriptor, &resp, "release lease", err);
         if (resp)
                 protobuf_c_message_free_unpacked(resp, NULL);
@@ -210,7 +233,7 @@ static int dep_acquire_tap(void *ud, const char *vm, char tap[16], struct bg_err
         Banger__V1__NetAcquireTapRequest req = BANGER__V1__NET_ACQUIRE_TAP_REQUEST__INIT;
         Banger__V1__NetAcquireTapResponse *resp = NULL;
         req.vm_name = (char *)vm;
-        int r = call(p->netsvc, "/banger.v1.NetService/AcquireTap", &req.base,
+        int r = net_call(p->netsvc, "/banger.v1.NetService/AcquireTap", &req.base,
                      &banger__v1__net_acquire_tap_response__descriptor, (ProtobufCMessage **)&resp,
                      "tap", err);
         if (r < 0)

@@ -518,8 +518,16 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                 return x;
         fault_point("vm.delete.killed");
         const struct vm_deps *d = env->deps;
-        if (r.tap[0] && (x = d->release_tap(d->ud, r.tap, err)) < 0)
-                return x;
+        /* A tap that cannot be given back by its name (netsvc died after
+         * freeing it, before answering; or it is gone) is no reason to keep
+         * the VM: Release below frees every tap still recorded for the VM's
+         * name, and a delete that stopped here could never be done again. */
+        if (r.tap[0]) {
+                struct bg_error te = {0};
+                if (d->release_tap(d->ud, r.tap, &te) < 0)
+                        log_warn("VM %s: tap %s: %s (released with its lease)", r.name, r.tap,
+                                 te.msg);
+        }
         r.tap[0] = '\0';
         fault_point("vm.delete.tap");
         x = d->release_lease(d->ud, r.name, err);

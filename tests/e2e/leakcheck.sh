@@ -43,8 +43,10 @@ leak_snapshot() {
                 (cd "$st" && find . -mindepth 1 \( -path ./logs -prune \) -o \
                         ! -name '*.db' ! -name '*.db-wal' ! -name '*.db-shm' -printf '%y %p\n' | sort)
                 echo "## processes"
-                for p in /proc/[0-9]*; do
-                        grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null || continue
+                # One grep over every environ (a process each would take
+                # seconds on a busy host).
+                for p in $(grep -lxzsF "BANGER_HOME=$BANGER_HOME" /proc/[0-9]*/environ 2>/dev/null); do
+                        p=${p%/environ}
                         comm=$(cat "$p/comm" 2>/dev/null) || continue
                         case "$comm" in banger-*) continue ;; esac
                         [ "${p#/proc/}" = "$$" ] && continue

@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # Chaos: each service is SIGKILLed at each stage of vm create / start / stop /
-# delete (a fault point armed with BANGER_FAULT=<stage>:<service>, see
-# docs/testing.md) and at random moments of a create, then restarted with
-# `banger daemon start`. After every restart:
+# delete, image pull, template create and vm create --template (a fault point
+# armed with BANGER_FAULT=<stage>:<service>, see docs/testing.md) and at random
+# moments of a create and a pull, then restarted with `banger daemon start`.
+# After every restart:
 #   - the VM the operation was about is consistent: running with its process,
 #     tap and lease; stopped with its disks and no tap; or, for a create cut
 #     short, fully undone (no process, tap, lease or directory; its row, if
-#     any, in state error saying why) -- never created/starting/stopping;
+#     any, in state error saying why; a clone's row gone) -- never
+#     created/starting/stopping;
 #   - a VM that was running before ("keep") runs on in the same process and
 #     its agent answers;
-#   - once the VM is deleted, the host (links, nft, leases, taps, rows, files
-#     under state/, processes, loop devices, mounts) is as it was before
-#     (tests/e2e/leakcheck.sh).
-# Runs in its own network namespace (e2e_lib.sh). Boots three guests.
+#   - once the VM (image, template) is deleted, the host (links, nft, leases,
+#     taps, rows, files under state/, processes, loop devices, mounts) is as it
+#     was before (tests/e2e/leakcheck.sh).
+# Runs in its own network namespace (e2e_lib.sh).
+#
+# Cost: one guest boots in full, the template's builder; keep is a clone of
+# that template (a restore, not a boot). Every other VM is killed, adopted or
+# deleted long before its guest is up, made with --no-start, restored from
+# the template, or boots the "tiny" test image, whose init is no program: its
+# kernel panics at once and its VMM exits (panic=-1), so a create that goes
+# on after the kill ends without waiting for a guest.
+#
+# CHAOS_ONLY=ERE runs only the stages whose label matches (labels are
+# "<section>/<service>/<stage>", e.g. CHAOS_ONLY='stop/|start/' or
+# CHAOS_ONLY=vm.stop.gone); the template and keep are always made, the
+# registry and the tiny image only when a stage needs them.
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace"
 need_tools qemu-system-x86_64 mmdebstrap ssh jq ip curl sqlite3 nft skopeo
@@ -28,23 +42,30 @@ T_PASSES=${T_PASSES:-0}
 ST="$BANGER_HOME/state"
 LOGS="$ST/logs"
 T_START=$(date +%s)
+CHAOS_ONLY=${CHAOS_ONLY:-}
+want() { [ -z "$CHAOS_ONLY" ] || grep -qE -- "$CHAOS_ONLY" <<<"$1"; }
+# wants SECTION: SECTION's set-up is needed: no filter, a filter naming the
+# section ("stop/"), or one without a "/" (a stage name: every set-up runs,
+# each stage is picked by want).
+wants() { [ -z "$CHAOS_ONLY" ] || [[ "$CHAOS_ONLY" != */* ]] || grep -qE -- "$CHAOS_ONLY" <<<"$1/"; }
+phase() { echo "  [$(( $(date +%s) - T_START )) s] $*"; }
+SMALL=(--vcpu 1 --mem 256)
 
+# The template's builder is the one guest that must boot: on a shared,
+# loaded CI host a TCG guest may need more than e2e_config's 300 s.
+VM_CFG=$'[vm]\nboot_timeout = "600s"\n'
+e2e_config <<<"$VM_CFG"
 check "daemon start" "$B" daemon start --timeout 30
-# One vCPU: under TCG on a busy host a guest boots faster alone on its
-# thread. A host so loaded that the guest misses vmsvc's agent deadline
-# twice cannot run this test.
-if ! "$B" vm create --name keep --vcpu 1 --mem 512; then
-        "$B" vm delete --force keep >/dev/null 2>&1 || true
-        "$B" vm create --name keep --vcpu 1 --mem 512 ||
-                fail_stop "vm create keep (the VM that must survive everything)"
-fi
-pass "vm create keep (the VM that must survive everything)"
-KEEP_PID=$("$B" vm show keep --json | jq -r .pid) || KEEP_PID=0
-# The pool refills in the background: settle before the baseline.
-sleep 2
 BASE="$BANGER_HOME/base.state"
-leak_snapshot "$BASE"
-leak_same "$BASE" 10 >/dev/null || leak_snapshot "$BASE"
+# The pool refills in the background: settle before the baseline.
+rebase() {
+        sleep 2
+        leak_snapshot "$BASE"
+        leak_same "$BASE" 10 >/dev/null || leak_snapshot "$BASE"
+}
+rebase
+cp "$BASE" "$BASE.empty" # no VM, no template: what the end must come back to
+KEEP_PID=""
 
 netdb() { sqlite3 -readonly "$ST/net.db" "$1" 2>/dev/null; }
 alive() { [ -n "$1" ] && [ "$1" != 0 ] && kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status"; }
@@ -114,159 +135,287 @@ fired() {
                 grep -qhF "fault point $2: SIGKILL" "$LOGS/$1.log"
 }
 
+# reap_cli PID: the CLI call of a stage has had its chance to end (a caller
+# whose service died may wait on an operation that is gone): stopped now.
+reap_cli() {
+        wait_for 5 bash -c '! kill -0 "$1" 2>/dev/null' _ "$1" || kill "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+}
+
 # after NAME KIND WHAT: the checks after a restart; then NAME is removed
-# (unless KIND is keep-it) and the host must be as in BASE.
+# (unless KIND is exists: the next stages go on with it) and the host must be
+# as in BASE.
 after() {
         local name=$1 kind=$2 what=$3
         check "$what: daemon start brings everything back" "$B" daemon start --timeout 30
         wait_for 150 settled "$name" || true
         check "$what: $name is consistent" vm_consistent "$name" "$kind"
         check "$what: keep still runs, same process, agent answers" keep_ok
-        [ "$kind" = keep-it ] && return 0
+        [ "$kind" = exists ] && return 0
         "$B" vm delete --force "$name" >/dev/null 2>&1 || true
         check "$what: after deleting $name nothing leaked" leak_same "$BASE" 15
 }
 
-# chaos SVC STAGE NAME KIND CMD...: CMD (about VM NAME) with SVC killed at STAGE.
+# chaos SECTION SVC STAGE NAME KIND CMD...: CMD (about VM NAME) with SVC
+# killed at STAGE; skipped unless SECTION/SVC/STAGE is wanted.
 chaos() {
-        local svc=$1 stage=$2 name=$3 kind=$4 pid; shift 4
+        local section=$1 svc=$2 stage=$3 name=$4 kind=$5 pid cli; shift 5
+        want "$section/$svc/$stage" || return 0
         arm "$svc" "$stage"
         pid=$(svc_pid "$svc")
         timeout 120 "$@" >/dev/null 2>&1 &
-        local cli=$!
+        cli=$!
         check "$stage: $svc killed itself there" fired "$svc" "$stage" "$pid"
         # As systemd would: the service is back at once, while the caller waits.
         "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
-        wait "$cli" 2>/dev/null || true
         after "$name" "$kind" "$stage ($svc)"
+        reap_cli "$cli"
 }
 
-# ---- create, cut at each stage, by each service it involves -------------------
-n=0
+# random SECTION SVC DELAY NAME CMD...: SIGKILL of SVC DELAY seconds into CMD.
+random_kill() {
+        local section=$1 svc=$2 d=$3 name=$4 cli; shift 4
+        want "$section/$svc/${d}s" || return 0
+        timeout 120 "$@" >/dev/null 2>&1 &
+        cli=$!
+        sleep "$d"
+        kill -9 "$(svc_pid "$svc")" 2>/dev/null || true
+        sleep 0.2
+        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+        after "$name" create "SIGKILL $svc ${d}s into a create"
+        reap_cli "$cli"
+}
+
+# ---- template create and vm create --template ---------------------------------
+# tpl_consistent NAME: ready with its files, in error (a build cut short) with
+# no builder process, tap or lease, or gone.
+tpl_consistent() {
+        local j state
+        j=$("$B" template show "$1" --json 2>/dev/null) || return 0
+        state=$(jq -r .state <<<"$j")
+        case "$state" in
+        ready) return 0 ;;
+        error)
+                [ "$(netdb "SELECT count(*) FROM taps WHERE vm_name = '$1' AND state = 'used'")" = 0 ] &&
+                        ! pgrep -f "$ST/templates/" >/dev/null && return 0 ;;
+        esac
+        echo "  template $1: $state, $(jq -c '{tap, error}' <<<"$j")"
+        return 1
+}
+tpl_chaos() { # tpl_chaos STAGE NAME
+        local pid cli
+        want "template/vmsvc/$1" || return 0
+        arm vmsvc "$1"
+        pid=$(svc_pid vmsvc)
+        timeout 120 "$B" template create "$2" "${SMALL[@]}" >/dev/null 2>&1 &
+        cli=$!
+        check "$1: vmsvc killed itself there" fired vmsvc "$1" "$pid"
+        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+        reap_cli "$cli"
+        check "$1 (vmsvc): daemon start brings everything back" "$B" daemon start --timeout 30
+        check "$1 (vmsvc): template $2 is consistent" tpl_consistent "$2"
+        [ -z "$KEEP_PID" ] || check "$1 (vmsvc): keep still runs, same process, agent answers" keep_ok
+        "$B" template delete "$2" >/dev/null 2>&1 || true
+        check "$1 (vmsvc): after deleting template $2 nothing leaked" leak_same "$BASE" 15
+}
+phase "template stages"
+if wants template; then
+        for stage in template.create.reserve template.create.network template.create.disks \
+                template.create.boot template.create.agent; do
+                tpl_chaos "$stage" "t-${stage##*.}"
+        done
+fi
+
+# The template every clone (keep too) is made from: the test's one full boot.
+phase "template tpl"
+check "template create tpl" "$B" template create tpl --vcpu 1 --mem 512
+if ! "$B" vm create --name keep --template tpl; then
+        "$B" vm delete --force keep >/dev/null 2>&1 || true
+        "$B" vm create --name keep --template tpl ||
+                fail_stop "vm create keep (the VM that must survive everything)"
+fi
+pass "vm create keep --template tpl (the VM that must survive everything)"
+phase "keep runs"
+KEEP_PID=$("$B" vm show keep --json | jq -r .pid) || KEEP_PID=0
+rebase
+
+# ---- create, cut at each stage by vmsvc ----------------------------------------
+# Before its VMM runs the VM is undone; after, vmsvc's restart adopts the
+# running VMM (the guest need not be up for that) and the VM is deleted.
+phase "create stages"
 for stage in vm.create.reserve vm.create.network vm.create.leased vm.create.disks \
         vm.create.boot vm.create.launched vm.create.agent; do
-        n=$((n + 1))
-        chaos vmsvc "$stage" "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
+        chaos create vmsvc "$stage" "c-${stage##*.}" create "$B" vm create --name "c-${stage##*.}" "${SMALL[@]}"
 done
-n=$((n + 1)); chaos netsvc net.leased "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
-n=$((n + 1)); chaos netsvc net.tap.acquired "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
-n=$((n + 1)); chaos workspacesvc workspace.workdisk.written "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
-n=$((n + 1)); chaos gateway gateway.forwarded.Create "c$n" create "$B" vm create --name "c$n" --vcpu 1 --mem 256
+for stage in vm.create.disks; do
+        chaos create-stopped vmsvc "$stage" "s-${stage##*.}" create \
+                "$B" vm create --no-start --name "s-${stage##*.}" "${SMALL[@]}"
+done
+random_kill random vmsvc 1.5 r1 "$B" vm create --name r1 "${SMALL[@]}"
 
 # ---- image pull, cut at each stage ----------------------------------------------
 . "$BANGER_SOURCE_DIR/tests/integration/registry_lib.sh"
 LAYOUT="$BANGER_BUILD_DIR/tests/oci_layout_tool"
 W="$BANGER_HOME/w"
-mkdir -p "$W"
-registry_start "$W/registry" || fail_stop "docker-registry did not start"
-R="127.0.0.1:$REGISTRY_PORT"
-printf '%s\n' 'dir etc 0755 0 0' 'file etc/hostname 0644 0 0 tiny' 'dir sbin 0755 0 0' \
-        'file sbin/init 0755 0 0 #!init' 'dir root 0700 0 0' 'file root/.profile 0644 0 0 x' > "$W/tiny.spec"
-"$LAYOUT" "$W/tiny" v1 --platform linux/amd64 --layer "$W/tiny.spec:gz" >/dev/null ||
-        fail_stop "oci_layout_tool could not build the test image"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
-skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/tiny:v1" \
-        "docker://$R/chaos/tiny:v1" || fail_stop "skopeo could not push the test image"
-printf '[image]\ninsecure_registries = ["%s"]\n' "$R" | e2e_config
+# The tiny image: pulled and cut short here, then kept for the creates that
+# go on after a kill (its VM fails to boot at once, see above).
+if wants pull || wants net || wants workspace || wants gateway || wants random-net ||
+        wants delete-net; then
+        phase "pull stages"
+        mkdir -p "$W"
+        registry_start "$W/registry" || fail_stop "docker-registry did not start"
+        R="127.0.0.1:$REGISTRY_PORT"
+        printf '%s\n' 'dir etc 0755 0 0' 'file etc/hostname 0644 0 0 tiny' 'dir sbin 0755 0 0' \
+                'file sbin/init 0755 0 0 #!init' 'dir root 0700 0 0' 'file root/.profile 0644 0 0 x' > "$W/tiny.spec"
+        "$LAYOUT" "$W/tiny" v1 --platform linux/amd64 --layer "$W/tiny.spec:gz" >/dev/null ||
+                fail_stop "oci_layout_tool could not build the test image"
+        echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
+        skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/tiny:v1" \
+                "docker://$R/chaos/tiny:v1" || fail_stop "skopeo could not push the test image"
+        printf '%s\n[image]\ninsecure_registries = ["%s"]\n' "$VM_CFG" "$R" | e2e_config
+        kill "$(svc_pid imagesvc)"; sleep 1
+        check "imagesvc restarted with the registry allowed" "$B" daemon start --timeout 30
+        rebase # the registry runs from now on
 
-# image_consistent NAME: listed with its directory, or neither; no partial file.
-image_consistent() {
-        local parts
-        parts=$(find "$ST/images" "$BANGER_CACHE_DIR/oci" -name '.tmp-*' 2>/dev/null)
-        [ -z "$parts" ] || { echo "  partial files left: $parts"; return 1; }
-        if "$B" image show "$1" >/dev/null 2>&1; then
-                [ -f "$ST/images/$1/rootfs.ext4" ] && return 0
-                echo "  image $1 is listed, its rootfs is missing"
-        else
-                [ ! -e "$ST/images/$1" ] && return 0
-                echo "  image $1 is not listed, its directory is there"
-        fi
-        return 1
-}
-pull_after() {
-        check "$1: daemon start brings everything back" "$B" daemon start --timeout 30
-        check "$1: image tiny is whole or not there at all" image_consistent tiny
-        check "$1: keep still runs, same process, agent answers" keep_ok
-        "$B" image delete tiny >/dev/null 2>&1 || true
-        check "$1: after deleting tiny nothing leaked" leak_same "$BASE" 15
-}
-pull_chaos() { # pull_chaos SVC STAGE
-        local pid cli
-        arm "$1" "$2"
-        pid=$(svc_pid "$1")
-        timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
-        cli=$!
-        check "$2: $1 killed itself there" fired "$1" "$2" "$pid"
-        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
-        wait "$cli" 2>/dev/null || true
-        pull_after "$2 ($1)"
-}
-"$B" daemon start --timeout 30 >/dev/null 2>&1
-kill "$(svc_pid imagesvc)"; sleep 1
-check "imagesvc restarted with the registry allowed" "$B" daemon start --timeout 30
-leak_snapshot "$BASE" # the registry runs from now on
-for stage in image.pull.download image.pull.flatten image.pull.guest image.pull.publish \
-        image.publish.renamed; do
-        pull_chaos imagesvc "$stage"
-done
-pull_chaos gateway gateway.forwarded.Pull
-check "image pull works after all that" "$B" image pull "$R/chaos/tiny:v1" --name tiny
-"$B" image delete tiny >/dev/null 2>&1 || true
-for d in 0.1 0.3 0.6; do
-        timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
-        cli=$!
-        sleep "$d"
-        kill -9 "$(svc_pid imagesvc)" 2>/dev/null || true
-        sleep 0.2
-        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
-        wait "$cli" 2>/dev/null || true
-        pull_after "SIGKILL imagesvc ${d}s into a pull"
-done
-
-# ---- random moments of a create ------------------------------------------------
-for svc in vmsvc vmsvc vmsvc netsvc; do
-        for d in 0.3 1.5 4; do
-                n=$((n + 1))
-                timeout 120 "$B" vm create --name "c$n" --vcpu 1 --mem 256 >/dev/null 2>&1 &
+        # image_consistent NAME: listed with its directory, or neither; no partial file.
+        image_consistent() {
+                local parts
+                parts=$(find "$ST/images" "$BANGER_CACHE_DIR/oci" -name '.tmp-*' 2>/dev/null)
+                [ -z "$parts" ] || { echo "  partial files left: $parts"; return 1; }
+                if "$B" image show "$1" >/dev/null 2>&1; then
+                        [ -f "$ST/images/$1/rootfs.ext4" ] && return 0
+                        echo "  image $1 is listed, its rootfs is missing"
+                else
+                        [ ! -e "$ST/images/$1" ] && return 0
+                        echo "  image $1 is not listed, its directory is there"
+                fi
+                return 1
+        }
+        pull_after() {
+                check "$1: daemon start brings everything back" "$B" daemon start --timeout 30
+                check "$1: image tiny is whole or not there at all" image_consistent tiny
+                check "$1: keep still runs, same process, agent answers" keep_ok
+                "$B" image delete tiny >/dev/null 2>&1 || true
+                check "$1: after deleting tiny nothing leaked" leak_same "$BASE" 15
+        }
+        pull_chaos() { # pull_chaos SVC STAGE
+                local pid cli
+                want "pull/$1/$2" || return 0
+                arm "$1" "$2"
+                pid=$(svc_pid "$1")
+                timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
+                cli=$!
+                check "$2: $1 killed itself there" fired "$1" "$2" "$pid"
+                "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+                reap_cli "$cli"
+                pull_after "$2 ($1)"
+        }
+        for stage in image.pull.download image.pull.flatten image.pull.guest image.pull.publish \
+                image.publish.renamed; do
+                pull_chaos imagesvc "$stage"
+        done
+        pull_chaos gateway gateway.forwarded.Pull
+        for d in 0.3; do
+                want "pull/imagesvc/${d}s" || continue
+                timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
                 cli=$!
                 sleep "$d"
-                kill -9 "$(svc_pid "$svc")" 2>/dev/null || true
+                kill -9 "$(svc_pid imagesvc)" 2>/dev/null || true
                 sleep 0.2
                 "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
-                wait "$cli" 2>/dev/null || true
-                after "c$n" create "SIGKILL $svc ${d}s into a create"
+                reap_cli "$cli"
+                pull_after "SIGKILL imagesvc ${d}s into a pull"
         done
-done
+        check "image pull works after all that" "$B" image pull "$R/chaos/tiny:v1" --name tiny
+        rebase # tiny stays from now on
+fi
 
-# ---- stop, start and delete of a VM that has booted ------------------------------
-check "vm create v" "$B" vm create --name v --vcpu 1 --mem 256
-chaos vmsvc vm.stop.stopping v exists "$B" vm stop v
-chaos vmsvc vm.stop.gone v exists "$B" vm stop v
-for stage in vm.start.reserve vm.start.network vm.start.disks vm.start.boot; do
-        chaos vmsvc "$stage" v exists "$B" vm start v
-done
-check "v starts again after all that" "$B" vm start v
-"$B" vm kill v >/dev/null 2>&1 || true
-for stage in vm.start.launched vm.start.agent; do
-        chaos vmsvc "$stage" v exists "$B" vm start v
-        "$B" vm kill v >/dev/null 2>&1 || true
-done
+# ---- a create that goes on after another service died under it ------------------
+# netsvc between recording a lease or tap and answering (and at a random
+# moment): vmsvc asks again once netsvc is back and carries on; tiny's guest
+# fails at once, so the create ends (undone) without a boot to wait for.
+# workspacesvc after writing the work disk, the gateway after vmsvc answered:
+# vmsvc carries on; a --no-start create needs no guest at all.
+phase "creates that go on"
+TINY=(--image tiny "${SMALL[@]}")
+chaos net netsvc net.leased n-leased create "$B" vm create --name n-leased "${TINY[@]}"
+chaos net netsvc net.tap.acquired n-tap create "$B" vm create --name n-tap "${TINY[@]}"
+random_kill random-net netsvc 1 rn1 "$B" vm create --name rn1 "${TINY[@]}"
+chaos workspace workspacesvc workspace.workdisk.written w-disk create \
+        "$B" vm create --no-start --name w-disk "${SMALL[@]}"
+chaos gateway gateway gateway.forwarded.Create g-create create \
+        "$B" vm create --no-start --name g-create "${SMALL[@]}"
 
-# mk_stopped NAME: a stopped VM with its disks, without waiting for a boot
-# (vmsvc dies once its VMM runs; the VM is adopted and killed).
-mk_stopped() {
-        local pid
+# mk_running NAME: a VM whose VMM runs, adopted by a restarted vmsvc (vmsvc
+# dies once its VMM runs), without waiting for its guest.
+mk_running() {
+        local pid cli
         arm vmsvc vm.create.launched
         pid=$(svc_pid vmsvc)
-        timeout 60 "$B" vm create --name "$1" --vcpu 1 --mem 256 >/dev/null 2>&1 || true
+        timeout 60 "$B" vm create --name "$1" "${SMALL[@]}" >/dev/null 2>&1 &
+        cli=$!
         fired vmsvc vm.create.launched "$pid" || true
         "$B" daemon start --timeout 30 >/dev/null
-        "$B" vm kill "$1" >/dev/null 2>&1 || true
+        reap_cli "$cli"
 }
+# mk_stopped NAME: a stopped VM with its disks, without a boot.
+mk_stopped() {
+        "$B" vm create --no-start --name "$1" "${SMALL[@]}" >/dev/null
+}
+
+# ---- netsvc dies while a VM is being deleted ------------------------------------
+if wants delete-net; then
+        phase "netsvc under a delete"
+        want delete-net/netsvc/net.release.taps && mk_running dn-rel
+        chaos delete-net netsvc net.release.taps dn-rel deleted-or-stopped "$B" vm delete --force dn-rel
+        want delete-net/netsvc/net.tap.released && mk_running dn-tap
+        chaos delete-net netsvc net.tap.released dn-tap deleted-or-stopped "$B" vm delete --force dn-tap
+fi
+
+# ---- stop and start of a VM ------------------------------------------------------
+if wants stop || wants start; then
+        phase "stop and start stages"
+        mk_running v
+        chaos stop vmsvc vm.stop.stopping v exists "$B" vm stop v
+        want stop/vmsvc/vm.stop.gone || "$B" vm kill v >/dev/null 2>&1
+        chaos stop vmsvc vm.stop.gone v exists "$B" vm stop v
+        for stage in vm.start.reserve vm.start.network vm.start.leased vm.start.disks vm.start.boot; do
+                chaos start vmsvc "$stage" v exists "$B" vm start v
+        done
+        for stage in vm.start.launched vm.start.agent; do
+                chaos start vmsvc "$stage" v exists "$B" vm start v
+                "$B" vm kill v >/dev/null 2>&1 || true
+        done
+        "$B" vm delete --force v >/dev/null 2>&1 || true
+        check "stop/start: after deleting v nothing leaked" leak_same "$BASE" 15
+fi
+
+# ---- delete ----------------------------------------------------------------------
+phase "delete stages"
 for stage in vm.delete.killed vm.delete.tap vm.delete.lease vm.delete.row; do
-        mk_stopped "d-${stage##*.}"
-        chaos vmsvc "$stage" "d-${stage##*.}" deleted-or-stopped "$B" vm delete --force "d-${stage##*.}"
+        want "delete/vmsvc/$stage" || continue
+        mk_running "d-${stage##*.}"
+        chaos delete vmsvc "$stage" "d-${stage##*.}" deleted-or-stopped "$B" vm delete --force "d-${stage##*.}"
 done
+
+# ---- vm create --template (a clone), cut at each stage ----------------------------
+phase "clone stages"
+for stage in vm.create.reserve vm.create.network vm.create.disks vm.create.restore \
+        vm.create.identity; do
+        chaos clone vmsvc "$stage" "k-${stage##*.}" create \
+                "$B" vm create --name "k-${stage##*.}" --template tpl
+done
+chaos clone netsvc net.tap.acquired k-net create "$B" vm create --name k-net --template tpl
+
+# ---- the end: keep, the template and tiny go, and nothing of them stays -----------
+if [ -n "${REGISTRY_PID:-}" ]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true # 143: it was killed (set -e)
+fi
+"$B" image delete tiny >/dev/null 2>&1 || true
+check "keep is deleted" "$B" vm delete --force keep
+check "template delete tpl" "$B" template delete tpl
+check "after deleting keep and the template nothing leaked" leak_same "$BASE.empty" 15
 
 echo "  chaos run time: $(( $(date +%s) - T_START )) s"
 "$B" daemon stop >/dev/null 2>&1
