@@ -18,6 +18,9 @@ ROOT=$(pwd)
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 JOBS=$(nproc)
+# stage NAME: a header with the time spent so far, so a CI log shows where
+# the minutes went.
+stage() { echo "== $1 (at $((SECONDS / 60))m$((SECONDS % 60))s)"; }
 
 bash scripts/install-deps.sh
 
@@ -41,28 +44,29 @@ run_ctest() {
         [ "$skip_rc" -eq 0 ] || { echo "FAIL: a test skipped for a reason that is not allowed"; exit 1; }
 }
 
-echo "== build (RelWithDebInfo)"
+stage "build (RelWithDebInfo)"
 build "$ROOT/build"
-echo "== ctest"
+stage "ctest"
 run_ctest "$ROOT/build"
 
 if [ "$QUICK" -eq 0 ]; then
-        echo "== build (ASan+UBSan)"
+        stage "build (ASan+UBSan)"
         build "$ROOT/build-asan" -DBANGER_SANITIZE=ON
-        echo "== ctest (ASan+UBSan)"
+        stage "ctest (ASan+UBSan)"
         run_ctest "$ROOT/build-asan" -LE e2e
         # libFuzzer smoke (tests/fuzz): every target fuzzed from its seeds for
         # 20 s, two at a time; a crash, leak, timeout or OOM fails the run.
-        echo "== build (libFuzzer+ASan+UBSan, clang-14)"
+        stage "build (libFuzzer+ASan+UBSan, clang-14)"
         cmake -S "$ROOT" -B "$ROOT/build-fuzz" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
                 -DCMAKE_C_COMPILER=clang-14 -DBANGER_FUZZ=ON -DBANGER_FUZZ_SECONDS=20 >/dev/null
         cmake --build "$ROOT/build-fuzz" -j"$JOBS" --target fuzz-all
-        echo "== fuzz smoke (ctest -L fuzz)"
+        stage "fuzz smoke (ctest -L fuzz)"
         rm -f "$ROOT"/build-fuzz/fuzz-out/*/result
         fuzz_rc=0
         (run_ctest "$ROOT/build-fuzz" -L fuzz) || fuzz_rc=$?
         cat "$ROOT"/build-fuzz/fuzz-out/*/result 2>/dev/null || true
         [ "$fuzz_rc" -eq 0 ] || exit "$fuzz_rc"
-        echo "== benchmarks"
+        stage "benchmarks"
         bash "$ROOT/scripts/bench.sh" --build-dir "$ROOT/build"
 fi
+stage "done"

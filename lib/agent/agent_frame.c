@@ -39,7 +39,14 @@ static int wait_fd(int fd, short events, uint64_t deadline_usec)
                         continue; /* re-check the deadline */
                 if (p.revents & POLLNVAL)
                         return -EBADF;
-                /* POLLHUP/POLLERR: let read()/write() report what happened. */
+                /* A virtio-serial port whose host end is gone reports POLLHUP
+                 * without POLLOUT while write() keeps failing with EAGAIN:
+                 * waiting to write would spin until the deadline (forever
+                 * without one). For reading, and for other fds, let
+                 * read()/write() report what happened. */
+                if ((events & POLLOUT) && (p.revents & (POLLHUP | POLLERR)) &&
+                    !(p.revents & POLLOUT))
+                        return -EPIPE;
                 return 0;
         }
 }

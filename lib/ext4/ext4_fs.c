@@ -297,15 +297,22 @@ int ext4_open(const char *path, struct ext4_fs **ret, struct bg_error *err)
 void ext4_usage(struct ext4_fs *e, struct ext4_usage *ret)
 {
         struct ext2_super_block *sb = e->fs->super;
+        /* A guest-written superblock may claim more free than total: clamp,
+         * so that "used" never wraps to a huge number. */
         uint64_t bt = ext2fs_blocks_count(sb), bf = ext2fs_free_blocks_count(sb);
+        uint64_t it = sb->s_inodes_count, ifree = sb->s_free_inodes_count;
+        if (bf > bt)
+                bf = bt;
+        if (ifree > it)
+                ifree = it;
         *ret = (struct ext4_usage){
             .block_size = e->fs->blocksize,
             .blocks_total = bt,
             .blocks_used = bt - bf,
             .blocks_free = bf,
-            .inodes_total = sb->s_inodes_count,
-            .inodes_used = sb->s_inodes_count - sb->s_free_inodes_count,
-            .inodes_free = sb->s_free_inodes_count,
+            .inodes_total = it,
+            .inodes_used = it - ifree,
+            .inodes_free = ifree,
         };
 }
 

@@ -63,6 +63,7 @@ e2e_setup() {
         [ "$T_FAILS" -eq 0 ] || { cleanup_home; finish; exit 1; }
         NS=bge2e$$
         ip netns add "$NS" || { cleanup_home; setup_fail "ip netns add $NS failed"; }
+        reap_netns "$NS"
         ip -n "$NS" link set lo up
         rc=0
         BANGER_E2E_IN_NS=1 T_PASSES=$T_PASSES ip netns exec "$NS" bash "$0" "$@" || rc=$?

@@ -13,3 +13,6 @@ banger_add_script_test(integration_cli_escape
 # Issue #22 items 4-6: lists, labels, many-VM verbs, --quiet/--verbose/colour.
 banger_add_script_test(integration_cli_lists COMMAND bash ${_it}/test_cli_lists.sh LABELS integration TIMEOUT 180
   ENV "KERNEL_MKIMAGE=$<TARGET_FILE:test_kernel_mkimage>")
+# testlib.sh's reaper: a test SIGKILLed at its TIMEOUT leaves no daemon,
+# home or network namespace behind.
+banger_add_script_test(integration_test_reaper COMMAND bash ${_it}/test_reaper.sh LABELS integration TIMEOUT 60)

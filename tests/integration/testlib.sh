@@ -52,7 +52,41 @@ new_home() {
         export BANGER_HOME
         RUN="$BANGER_HOME/run"
         trap cleanup_home EXIT
+        [ -n "${BANGER_TEST_NETNS:-}" ] && reap_netns "$BANGER_TEST_NETNS"
+        start_reaper
 }
+
+# ctest ends a test that runs past its TIMEOUT with SIGKILL (to the test and
+# its children): no trap runs, and the services and VMs it started, which
+# left its process tree when they daemonized, would keep running. A reaper,
+# detached from the tree (double fork, own session), waits for this shell to
+# end; if BANGER_HOME is still there (cleanup_home did not run), it kills
+# everything started with this BANGER_HOME, deletes the network namespaces
+# named in $BANGER_HOME.netns and removes the home.
+start_reaper() {
+        [ -z "${BANGER_TEST_KEEP:-}" ] || return 0
+        local watch=$$ home=$BANGER_HOME
+        (
+                env -u BANGER_HOME setsid bash -c '
+                        watch=$1 home=$2
+                        while kill -0 "$watch" 2>/dev/null; do sleep 1; done
+                        [ -d "$home" ] || { rm -f "$home.netns"; exit 0; }
+                        for round in 1 2; do
+                                for p in /proc/[0-9]*; do
+                                        grep -qxz "BANGER_HOME=$home" "$p/environ" 2>/dev/null &&
+                                                kill -9 "${p#/proc/}" 2>/dev/null
+                                done
+                                sleep 1
+                        done
+                        while read -r ns; do
+                                [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+                        done <"$home.netns" 2>/dev/null
+                        rm -rf "$home" "$home.netns"
+                ' bg-reaper "$watch" "$home" </dev/null >/dev/null 2>&1 &
+        )
+}
+# reap_netns NAME: the reaper deletes this network namespace too.
+reap_netns() { echo "$1" >>"$BANGER_HOME.netns"; }
 cleanup_home() {
         # On failure, the services' last words go to the test output (CI keeps
         # nothing else).
@@ -76,7 +110,7 @@ cleanup_home() {
         if [ -n "${BANGER_TEST_KEEP:-}" ]; then
                 echo "kept $BANGER_HOME (BANGER_TEST_KEEP)"
         else
-                rm -rf "$BANGER_HOME"
+                rm -rf "$BANGER_HOME" "$BANGER_HOME.netns"
         fi
 }
 

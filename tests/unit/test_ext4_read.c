@@ -1,6 +1,7 @@
-/* Tests for lib/ext4 on images it did not make or reads back: opening what
- * mkfs.ext4 made, the read caps, bad geometry, adding a host tree, readdir
- * and copy_tree, size estimates. Like test_ext4.c, each ends with e2fsck. */
+/* Tests for lib/ext4 on images it did not make, and on reading back:
+ * opening what mkfs.ext4 made, the read caps, bad geometry, usage a guest's
+ * superblock overstates, adding a host tree, readdir and copy_tree, size
+ * estimates. The writing scenarios are in test_ext4.c. */
 
 #include "test_ext4_fixture.h"
 
@@ -98,6 +99,34 @@ static void test_open_bad_geometry(void **state)
         struct ext4_fs *fs = NULL;
         FAILS(EUCLEAN, ext4_open(img, &fs, err));
         assert_null(fs);
+}
+
+/* A guest-written superblock claiming more free blocks and inodes than the
+ * filesystem has: the usage never wraps ("used" near 2^64). */
+static void test_usage_free_over_total(void **state)
+{
+        char *argv[] = {"mkfs.ext4", "-F", "-q", "-b", "1024", "-O", "^has_journal,^metadata_csum",
+                        img, "8M", NULL};
+        assert_int_equal(run(argv), 0);
+        int fd = open(img, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        uint32_t lots = 0xfffffff0u; /* s_free_blocks_count_lo, s_free_inodes_count */
+        assert_int_equal(pwrite(fd, &lots, sizeof(lots), 1024 + 0x0c), (ssize_t)sizeof(lots));
+        assert_int_equal(pwrite(fd, &lots, sizeof(lots), 1024 + 0x10), (ssize_t)sizeof(lots));
+        close(fd);
+        struct ext4_fs *fs = NULL;
+        struct bg_error e = {0};
+        if (ext4_open(img, &fs, &e) < 0) {
+                assert_null(fs); /* refusing it is fine too */
+                return;
+        }
+        struct ext4_usage u;
+        ext4_usage(fs, &u);
+        assert_true(u.blocks_free <= u.blocks_total);
+        assert_int_equal(u.blocks_used + u.blocks_free, u.blocks_total);
+        assert_true(u.inodes_free <= u.inodes_total);
+        assert_int_equal(u.inodes_used + u.inodes_free, u.inodes_total);
+        ext4_free(fs);
 }
 
 /* Compare host tree hp with image tree ip. */
@@ -400,6 +429,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_open_mkfs_image, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_caps, setup, teardown),
             cmocka_unit_test_setup_teardown(test_open_bad_geometry, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_usage_free_over_total, setup, teardown),
             cmocka_unit_test_setup_teardown(test_add_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_readdir_copy_tree, setup, teardown),
             cmocka_unit_test_setup_teardown(test_estimate_and_variants, setup, teardown),
