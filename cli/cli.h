@@ -30,6 +30,7 @@ enum cli_complete {
         CLI_COMPLETE_VM,     /* live VM names */
         CLI_COMPLETE_IMAGE,  /* live image names */
         CLI_COMPLETE_TEMPLATE, /* live template names */
+        CLI_COMPLETE_KERNEL_CATALOG, /* names `kernel pull` can fetch (kernel catalog) */
 };
 
 struct cli_cmd {

@@ -76,7 +76,7 @@ extern const struct cli_flag cli_json_flag[1];
 #define CLI_N_VM_LIST_FLAGS 6 /* commands_vm.c */
 #define CLI_N_VM_CMDS 24      /* commands_vm.c */
 #define CLI_N_IMAGE_CMDS 6    /* commands_image.c */
-#define CLI_N_KERNEL_CMDS 6   /* commands_image.c */
+#define CLI_N_KERNEL_CMDS 7   /* commands_image.c */
 #define CLI_N_TEMPLATE_CMDS 4 /* commands_image.c */
 #define CLI_N_DAEMON_CMDS 3   /* commands_host.c */
 #define CLI_N_CONFIG_CMDS 2   /* commands_host.c */

@@ -62,6 +62,7 @@ json_t *cli_vm_json(const Banger__V1__Vm *v)
                 json_object_set_new(o, "error", json_string(cli_utf8(v->error)));
         if (o) {
                 json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
+                json_object_set_new(o, "root_disk", json_string(cli_utf8(v->root_disk)));
                 json_object_set_new(o, "labels", cli_vm_labels_json(v));
         }
         return o;
@@ -79,6 +80,8 @@ static void vm_print(const Banger__V1__Vm *v)
         printf("work disk: %s\nimage:     %s\nkernel:    %s\nvmm:       %s%s%s%s\n", disk,
                cli_safe(v->image), cli_safe(v->kernel), cli_safe(v->vmm), v->accel[0] ? " (" : "",
                cli_safe(v->accel), v->accel[0] ? ")" : "");
+        if (v->root_disk[0])
+                printf("root disk: %s\n", cli_safe(v->root_disk));
         if (v->ip[0])
                 printf("address:   %s (%s.vm)\nmac:       %s\n", cli_safe(v->ip), cli_safe(v->name),
                        cli_safe(v->mac));

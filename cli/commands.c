@@ -5,6 +5,7 @@
 #include "cmd_sysinstall.h"
 #include "cmd_groups.h"
 #include "cmd_table.h"
+#include "cmd_update.h"
 
 #include "util/macro.h"
 
@@ -25,6 +26,13 @@ static const struct cli_flag ssh_config_flags[] = {
 static const struct cli_flag doctor_flags[] = {
     CLI_FLAG_JSON("print JSON: rows of {id, status, message, hint} and a summary"),
     {"root", 0, "DIR", "check the system install staged under DIR (install.toml, units)"},
+};
+
+static const struct cli_flag update_flags[] = {
+    {"check", 0, NULL, "only say whether a newer release is available"},
+    {"version", 0, "V", "install release V (also an older one) instead of the newest"},
+    {"timeout", 0, "SECONDS", "how long the new services get to come up healthy (default 30)"},
+    CLI_FLAG_JSON("print the result as JSON"),
 };
 
 static const struct cli_cmd root_cmds[] = {
@@ -104,6 +112,25 @@ static const struct cli_cmd root_cmds[] = {
                     "docs/troubleshooting.md explains every row id. Exits 5 when a row FAILs.",
      CLI_FLAGS(doctor_flags),
      .run = cmd_doctor},
+    {.name = "update",
+     .summary = "Replace banger's binaries with a signed release and restart the services",
+     .description = "Reads the release manifest at config update.manifest_url and its signature\n"
+                    "(MANIFEST_URL.sig: ed25519, checked against the key built into banger, or\n"
+                    "config update.public_key when a root-owned config sets it) over HTTPS\n"
+                    "(config update.ca_file names the CAs of a private server). Nothing is used\n"
+                    "before the signature checks out. Without --version it installs the newest\n"
+                    "release when it is newer than this one. Refuses while any service has an\n"
+                    "operation running (`banger ops`). Downloads banger, banger-gateway,\n"
+                    "banger-vmsvc, banger-imagesvc, banger-netsvc, banger-workspacesvc (and\n"
+                    "banger-agent when it is installed beside them) next to the installed ones,\n"
+                    "checks each against the signed sha256 and size (one bad file: nothing is\n"
+                    "replaced), stops the services, swaps every binary (each rename atomic),\n"
+                    "starts the services from the new binaries and waits until every one is up;\n"
+                    "running VMs are kept. When they do not come up healthy within --timeout,\n"
+                    "the old binaries are put back and started again (exit 7). In system mode\n"
+                    "the installation belongs to `banger system install`: run the new release's.",
+     CLI_FLAGS(update_flags),
+     .run = cmd_update},
     {.name = "version",
      .summary = "Print version, commit and build time",
      CLI_FLAGS(cli_json_flag),

@@ -27,8 +27,13 @@ static const struct cli_flag kernel_import_flags[] = {
 static const struct cli_flag kernel_pull_flags[] = {
     {"catalog", 0, "URL",
      "a JSON catalog (http(s)://, file:// or a local path) instead of "
-     "the built-in one"},
+     "the Debian one"},
     CLI_FLAG_JSON("print the pulled kernel as JSON"),
+};
+
+static const struct cli_flag kernel_catalog_flags[] = {
+    {"refresh", 0, NULL, "read the mirror again instead of the answer kept for 10 minutes"},
+    CLI_FLAG_JSON("print {origin, fetched_unix_ms, entries: [...]} as JSON"),
 };
 
 static const struct cli_flag kernel_ops_flags[] = {
@@ -56,11 +61,13 @@ const struct cli_cmd cli_kernel_cmds[] = {
      .args = "NAME",
      .summary = "Download, verify and import a kernel from a catalog",
      .description =
-         "The built-in catalog has debian-cloud-amd64: Debian's linux-image-cloud-amd64\n"
-         "from the mirror in config kernel.debian_mirror (default: this host's apt\n"
-         "sources), verified the way apt does it (InRelease signature with gpgv and\n"
-         "debian-archive-keyring, then the Packages index sha256, then the .deb\n"
-         "sha256), unpacked and imported with its modules. --catalog URL reads a JSON\n"
+         "NAME is from `banger kernel catalog`: debian-FLAVOUR (debian-cloud-amd64,\n"
+         "debian-amd64, ...: the newest kernel of Debian's linux-image-FLAVOUR) or\n"
+         "debian-RELEASE (that exact linux-image-RELEASE), from the mirror in config\n"
+         "kernel.debian_mirror (default: this host's apt sources), verified the way apt\n"
+         "does it (InRelease signature with gpgv and debian-archive-keyring, then the\n"
+         "Packages index sha256, then the .deb sha256), unpacked and imported with its\n"
+         "modules. --catalog URL reads a JSON\n"
          "list of {\"name\", \"url\", \"sha256\", \"version\", \"kind\": \"bzimage\"|\"deb\"}\n"
          "entries instead. A file that fails a check is refused with a message naming\n"
          "the check. Downloads are cached by sha256 in CACHE/kernels/, so pulling\n"
@@ -70,7 +77,20 @@ const struct cli_cmd cli_kernel_cmds[] = {
      CLI_FLAGS(kernel_pull_flags),
      .run = cmd_kernel_pull,
      .min_args = 1,
-     .max_args = 1},
+     .max_args = 1,
+     .complete = CLI_COMPLETE_KERNEL_CATALOG},
+    {.name = "catalog",
+     .summary = "List the kernels `banger kernel pull` can fetch from Debian",
+     .description =
+         "Reads the Debian mirror's signed Packages index (the suite and mirror `kernel\n"
+         "pull` uses) and lists every bootable linux-image-* package as a pull name:\n"
+         "debian-FLAVOUR (cloud-amd64, amd64, rt-amd64, ...) pulls the newest kernel of\n"
+         "that flavour, debian-RELEASE exactly that kernel. Debug (-dbg) and unsigned\n"
+         "packages are left out. Columns NAME, RELEASE, VERSION (the package's), SIZE\n"
+         "(of the .deb), PULLS. The answer is kept for 10 minutes; --refresh reads the\n"
+         "mirror again. `banger kernel pull <TAB>` completes these names.",
+     CLI_FLAGS(kernel_catalog_flags),
+     .run = cmd_kernel_catalog},
     {.name = "list",
      .summary = "List the kernels banger has",
      .description =

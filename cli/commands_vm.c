@@ -393,6 +393,11 @@ const struct cli_cmd cli_vm_cmds[] = {
     {.name = "show",
      .args = "VM",
      .summary = "Show one VM (by name or id prefix)",
+     .description =
+         "\"root disk\" (root_disk in --json) says how its root disk was made: reflink\n"
+         "(Firecracker on a file system with FICLONE, e.g. XFS or btrfs: it shares the\n"
+         "image's blocks until written), sparse-copy (Firecracker elsewhere: the image's\n"
+         "data is copied, its holes are kept) or qcow2-overlay (QEMU).",
      CLI_FLAGS(cli_json_flag),
      .run = cmd_vm_show,
      .min_args = 1,

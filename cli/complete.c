@@ -13,6 +13,7 @@
 #include "banger/v1/template.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "cli.h"
+#include "cmd_kernel.h"
 
 /* A name with characters a terminal would act on is not offered. */
 static void print_matching(const char *cand, const char *partial)
@@ -33,6 +34,20 @@ static void complete_kernels(const char *partial)
                 for (size_t i = 0; i < resp->n_kernels; i++)
                         print_matching(resp->kernels[i]->name, partial);
                 banger__v1__list_kernels_response__free_unpacked(resp, NULL);
+        }
+}
+
+/* What `kernel pull` can fetch: the Debian catalog as imagesvc keeps it (a
+ * first read of the mirror may take longer than a shell waits: then none). */
+static void complete_kernel_catalog(const char *partial)
+{
+        struct cli cli = {0};
+        struct rpc_status st = {0};
+        Banger__V1__KernelCatalogResponse *resp = NULL;
+        if (cli_kernel_catalog_call(&cli, false, 5000, &resp, &st) == 0) {
+                for (size_t i = 0; i < resp->n_entries; i++)
+                        print_matching(resp->entries[i]->name, partial);
+                banger__v1__kernel_catalog_response__free_unpacked(resp, NULL);
         }
 }
 
@@ -159,6 +174,9 @@ int cli_complete_main(int argc, char **argv)
                 break;
         case CLI_COMPLETE_KERNEL:
                 complete_kernels(partial);
+                break;
+        case CLI_COMPLETE_KERNEL_CATALOG:
+                complete_kernel_catalog(partial);
                 break;
         case CLI_COMPLETE_VM:
                 complete_vms(partial);

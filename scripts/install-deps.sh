@@ -24,6 +24,7 @@ RUN_PKGS=(
   zsh fish
   docker-registry skopeo umoci apache2-utils
   python3
+  xfsprogs # mkfs.xfs: tests/root/test_disk_reflink (a reflink-capable file system)
   systemd
 )
 

@@ -161,6 +161,25 @@ static const struct bg_config_key schema[] = {
      "ssh, vm run, vm exec and ssh-config. Absolute or starting with ~/; \"\" = banger's own.",
      config_parse_opt_host_path, config_release_string, CFG(ssh.key_path), 0, 0, NULL},
 
+    {"update.manifest_url", "string",
+     "\"https://github.com/banger/banger/releases/latest/download/manifest.json\"",
+     "The signed release manifest `banger update` reads (https:// only); its signature is "
+     "MANIFEST_URL.sig.",
+     config_parse_https_url, config_release_string, CFG(update.manifest_url), 0, 0, NULL},
+    {"update.ca_file", "string", "\"\"",
+     "A PEM file of the CAs `banger update` verifies its HTTPS downloads against instead of "
+     "the system's CA store (\"\"). Absolute or starting with ~/.",
+     config_parse_opt_host_path, config_release_string, CFG(update.ca_file), 0, 0, NULL},
+    {"update.public_key", "string", "\"\"",
+     "The ed25519 key (base64 of its 32 bytes) release manifests must be signed with instead of "
+     "the one built into banger; honoured only from a config file owned by root and writable by "
+     "no one else (else `banger update` refuses to run). \"\" = the built-in key.",
+     config_parse_public_key, config_release_string, CFG(update.public_key), 0, 0, NULL},
+    {"update.max_download", "size", "\"512M\"",
+     "Most bytes `banger update` downloads for one binary (at least 1M); the manifest itself "
+     "is capped at 1 MiB.",
+     config_parse_size, NULL, CFG(update.max_download), 1LL << 20, INT64_MAX, NULL},
+
     {"file_sync", "array of tables", "[]",
      "Files and directories copied from the host onto each VM's work disk before every boot "
      "(a missing host path or a symlink inside a directory is skipped with a warning).",

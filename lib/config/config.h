@@ -125,6 +125,12 @@ struct bg_config {
         struct {
                 char *key_path; /* "" = banger's own CONFIG/ssh/id_ed25519 */
         } ssh;
+        struct {
+                char *manifest_url;    /* https:// release manifest (banger update) */
+                char *ca_file;         /* "" = the system's CAs */
+                char *public_key;      /* "" = the built-in release key; base64 ed25519 */
+                uint64_t max_download; /* bytes; "512M" (>= 1M) per downloaded binary */
+        } update;
         struct bg_file_sync_list file_sync;
 };
 

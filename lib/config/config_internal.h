@@ -33,7 +33,7 @@ config_parse_fn config_parse_int, config_parse_bool, config_parse_enum, config_p
     config_parse_program, config_parse_ifname, config_parse_cidr, config_parse_endpoint,
     config_parse_size, config_parse_duration, config_parse_hosts, config_parse_mirror,
     config_parse_host_path, config_parse_guest_path, config_parse_mode, config_parse_opt_host_path,
-    config_parse_tristate;
+    config_parse_tristate, config_parse_https_url, config_parse_public_key;
 
 /* Their release functions (struct bg_config_key.release). */
 void config_release_string(void *field);      /* char * */

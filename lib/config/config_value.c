@@ -384,6 +384,44 @@ int config_parse_mirror(const struct bg_config_key *k, const struct toml_value *
         return parse_checked_string(k, v, field, src, false, check_mirror);
 }
 
+/* An https:// URL (update.manifest_url: what it fetches is checked by its
+ * signature, but only over TLS). */
+static const char *check_https_url(const struct bg_config_key *k, const char *s, size_t len)
+{
+        const char *rest = strncmp(s, "https://", 8) == 0 ? s + 8 : NULL;
+        size_t auth = rest ? strcspn(rest, "/?#") : 0;
+        if (!rest || len >= 2048 || has_space_or_control(s) ||
+            !valid_host_port(rest, auth, false, false) || (rest[auth] != '\0' && rest[auth] != '/'))
+                return " is not an https:// URL like https://example.com/banger/manifest.json";
+        return NULL;
+}
+
+int config_parse_https_url(const struct bg_config_key *k, const struct toml_value *v, void *field,
+                           struct bg_config_src *src)
+{
+        return parse_checked_string(k, v, field, src, true, check_https_url);
+}
+
+/* "" or base64 of a raw 32-byte ed25519 public key (44 characters). */
+static const char *check_public_key(const struct bg_config_key *k, const char *s, size_t len)
+{
+        if (len == 0)
+                return NULL;
+        bool ok = len == 44 && s[43] == '=';
+        for (size_t i = 0; ok && i < 43; i++)
+                ok = (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                     (s[i] >= '0' && s[i] <= '9') || s[i] == '+' || s[i] == '/';
+        return ok ? NULL
+                  : " is not an ed25519 public key: base64 of its 32 raw bytes (44 characters, "
+                    "e.g. `openssl pkey -pubout -outform DER | tail -c 32 | base64`)";
+}
+
+int config_parse_public_key(const struct bg_config_key *k, const struct toml_value *v, void *field,
+                            struct bg_config_src *src)
+{
+        return parse_checked_string(k, v, field, src, false, check_public_key);
+}
+
 /* [[file_sync]] host: absolute or ~/... */
 static const char *check_host_path(const struct bg_config_key *k, const char *s, size_t len)
 {

@@ -283,6 +283,29 @@ int debrepo_packages_find(const struct debrepo_packages *pk, const char *name, c
         return find_best(pk, name, version ? REL_EQ : REL_ANY, version, ret, err);
 }
 
+int debrepo_packages_each(const struct debrepo_packages *pk, const char *prefix,
+                          int (*fn)(const char *package, const char *version, void *ud), void *ud,
+                          struct bg_error *err)
+{
+        size_t pos = 0, start, end, pl = strlen(prefix);
+        while (deb822_next_paragraph(pk->text, pk->len, &pos, &start, &end) > 0) {
+                const char *para = pk->text + start;
+                _cleanup_free_ char *name = NULL, *ver = NULL;
+                if (deb822_field(para, end - start, "Package", &name) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                if (!name || strncmp(name, prefix, pl) != 0)
+                        continue;
+                if (deb822_field(para, end - start, "Version", &ver) < 0)
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                if (!ver)
+                        continue;
+                int r = fn(name, ver, ud);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* Parse one alternative of a Depends entry: "name[:arch] [(op version)]". */
 static int parse_dep(const char *s, size_t l, char *name, size_t name_size, enum relation *rel,
                      char *ver, size_t ver_size)

@@ -41,6 +41,14 @@ int debrepo_version_compare(const char *a, const char *b);
 int debrepo_packages_find(const struct debrepo_packages *pk, const char *name, const char *version,
                           struct debrepo_package *ret, struct bg_error *err);
 
+/* Calls fn(package, version, ud) for every stanza whose Package starts with
+ * prefix, in index order (a package listed in several versions comes once
+ * per version). fn returns < 0 to stop; that value is returned. 0, or
+ * -ENOMEM. */
+int debrepo_packages_each(const struct debrepo_packages *pk, const char *prefix,
+                          int (*fn)(const char *package, const char *version, void *ud), void *ud,
+                          struct bg_error *err);
+
 struct debrepo_kernel {
         struct debrepo_package meta;  /* e.g. linux-image-cloud-amd64 */
         struct debrepo_package image; /* e.g. linux-image-6.1.0-18-cloud-amd64 */

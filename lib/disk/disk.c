@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,20 +16,51 @@
 #include "util/macro.h"
 #include "util/run.h"
 
+static const char *const clone_method_names[_DISK_CLONE_METHOD_MAX] = {
+    [DISK_CLONE_REFLINK] = "reflink",
+    [DISK_CLONE_SPARSE_COPY] = "sparse-copy",
+    [DISK_CLONE_QCOW2] = "qcow2-overlay",
+};
+
 const char *disk_clone_method_to_string(enum disk_clone_method m)
 {
-        switch (m) {
-        case DISK_CLONE_REFLINK:
-                return "reflink";
-        case DISK_CLONE_SPARSE_COPY:
-                return "sparse-copy";
+        if ((int)m < 0 || m >= _DISK_CLONE_METHOD_MAX)
+                return NULL;
+        return clone_method_names[m];
+}
+
+int disk_clone_method_from_string(const char *s)
+{
+        for (int i = 0; s && i < _DISK_CLONE_METHOD_MAX; i++)
+                if (strcmp(s, clone_method_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+/* Up to len bytes of in at off to out at the same offset, through a
+ * buffer. The bytes copied (> 0), 0 at an early end of in, or -errno. */
+#define COPY_BUF_SIZE ((size_t)1 << 20)
+static ssize_t copy_plain(int in, int out, char *buf, off_t off, off_t len)
+{
+        const size_t bufsz = COPY_BUF_SIZE;
+        size_t want = len < (off_t)bufsz ? (size_t)len : bufsz;
+        ssize_t n = pread(in, buf, want, off);
+        if (n <= 0)
+                return n < 0 ? -errno : 0;
+        for (ssize_t done = 0; done < n;) {
+                ssize_t w = pwrite(out, buf + done, (size_t)(n - done), off + done);
+                if (w < 0)
+                        return -errno;
+                done += w;
         }
-        return NULL;
+        return n;
 }
 
 /* Copies the data extents of in to out, leaving holes as holes. */
 static int sparse_copy(int in, int out, off_t size)
 {
+        bool plain = false; /* copy_file_range is refused: pread/pwrite */
+        _cleanup_free_ char *buf = NULL;
         off_t pos = 0;
         if (ftruncate(out, size) < 0)
                 return -errno;
@@ -44,12 +76,31 @@ static int sparse_copy(int in, int out, off_t size)
                         return -errno;
                 off_t off_in = data, off_out = data;
                 while (off_in < hole) {
-                        ssize_t n =
-                            copy_file_range(in, &off_in, out, &off_out, (size_t)(hole - off_in), 0);
+                        ssize_t n = -1;
+                        if (!plain)
+                                n = copy_file_range(in, &off_in, out, &off_out,
+                                                    (size_t)(hole - off_in), 0);
+                        if (n < 0 && !plain &&
+                            (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+                             errno == EINVAL)) {
+                                /* Across file systems (Linux >= 5.19 refuses most)
+                                 * or not offered: read and write. */
+                                buf = malloc(COPY_BUF_SIZE);
+                                if (!buf)
+                                        return -ENOMEM;
+                                plain = true;
+                                continue;
+                        }
+                        if (plain)
+                                n = copy_plain(in, out, buf, off_in, hole - off_in);
                         if (n < 0)
-                                return -errno;
+                                return plain ? (int)n : -errno;
                         if (n == 0)
                                 return -EIO;
+                        if (plain) {
+                                off_in += n;
+                                off_out += n;
+                        }
                 }
                 pos = hole;
         }

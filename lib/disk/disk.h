@@ -9,11 +9,16 @@
 #include "util/error.h"
 
 enum disk_clone_method {
-        DISK_CLONE_REFLINK,
-        DISK_CLONE_SPARSE_COPY,
+        DISK_CLONE_REFLINK,     /* FICLONE: shares the source's extents */
+        DISK_CLONE_SPARSE_COPY, /* SEEK_DATA/SEEK_HOLE + copy_file_range: holes stay holes */
+        DISK_CLONE_QCOW2,       /* a qcow2 overlay over the source (QEMU) */
+        _DISK_CLONE_METHOD_MAX,
 };
 
+/* "reflink", "sparse-copy", "qcow2-overlay"; what a VM row stores and
+ * `vm show` prints. NULL when m is out of range. */
 const char *disk_clone_method_to_string(enum disk_clone_method m);
+int disk_clone_method_from_string(const char *s); /* -EINVAL if unknown */
 
 /* Makes dst (must not exist) a copy of src: reflink first, sparse copy when
  * the filesystem cannot. The copy is written to a temp name and renamed. */

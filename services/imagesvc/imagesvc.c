@@ -61,6 +61,7 @@ const struct rpc_method_impl imagesvc_kernel_methods[] = {
     RPC_METHOD("Health", kernel_health),
     RPC_METHOD("Import", kernelsvc_import),
     RPC_METHOD("Pull", kernelsvc_pull),
+    RPC_METHOD("Catalog", kernelsvc_catalog),
     RPC_METHOD("GetOperation", kernelsvc_get_operation),
     RPC_METHOD("CancelOperation", kernelsvc_cancel_operation),
     RPC_METHOD("ListOperations", kernelsvc_list_operations),

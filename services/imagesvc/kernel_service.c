@@ -39,7 +39,18 @@ struct kernelsvc {
         pthread_cond_t names_cond;
         char **busy;
         size_t n_busy, cap_busy;
+
+        /* The last Debian catalog read (Catalog): one read at a time, its
+         * answer kept for CATALOG_KEEP_MS for the same mirror. */
+        pthread_mutex_t cat_lock;
+        struct kernel_debian_entry *cat;
+        size_t n_cat;
+        char *cat_origin;
+        char *cat_mirror;
+        int64_t cat_ms;
 };
+
+#define CATALOG_KEEP_MS (10 * 60 * 1000)
 
 /* ---- per-name lock ---- */
 
@@ -157,6 +168,7 @@ int kernelsvc_new(struct daemon *d, struct kernelsvc **ret, struct bg_error *err
                 return bg_error_set(err, ENOMEM, "out of memory");
         ks->d = d;
         pthread_mutex_init(&ks->db_lock, NULL);
+        pthread_mutex_init(&ks->cat_lock, NULL);
         pthread_mutex_init(&ks->names_lock, NULL);
         pthread_cond_init(&ks->names_cond, NULL);
         int r;
@@ -198,6 +210,10 @@ struct kernelsvc *kernelsvc_free(struct kernelsvc *ks)
                 free(ks->busy[i]);
         free(ks->busy);
         pthread_cond_destroy(&ks->names_cond);
+        kernel_debian_entries_free(ks->cat, ks->n_cat);
+        free(ks->cat_origin);
+        free(ks->cat_mirror);
+        pthread_mutex_destroy(&ks->cat_lock);
         pthread_mutex_destroy(&ks->names_lock);
         pthread_mutex_destroy(&ks->db_lock);
         free(ks);
@@ -348,7 +364,7 @@ static int run_job(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                                               .debian_mirror = j->mirror,
                                               .ctx = ctx};
                 if (j->kind == JOB_PULL_DEBIAN)
-                        r = kernel_pull_debian(&env, &src, err);
+                        r = kernel_pull_debian(&env, j->name, &src, err);
                 else
                         r = kernel_pull_catalog(&env, j->catalog_url, j->name, &src, err);
                 if (r < 0)
@@ -563,9 +579,10 @@ int kernelsvc_pull(struct imagesvc *v, const Banger__V1__PullKernelRequest *in,
                                     "catalog URL '%.200s' must be http://, https:// or file:/// "
                                     "(at most 2048 characters)",
                                     in->catalog_url);
-        if (!catalog && !streq(in->name, KERNEL_BUILTIN_DEBIAN))
+        if (!catalog && !kernel_debian_name(in->name))
                 return bg_error_set(err, ENOENT,
-                                    "no kernel '%s' in the built-in catalog (it has: %s); use "
+                                    "no kernel '%s' in the Debian catalog (names like %s or "
+                                    "debian-RELEASE; `banger kernel catalog` lists them); use "
                                     "--catalog URL for others",
                                     in->name, KERNEL_BUILTIN_DEBIAN);
         struct job *j = job_new(ks, catalog ? JOB_PULL_CATALOG : JOB_PULL_DEBIAN, in->name, err);
@@ -666,5 +683,84 @@ int kernelsvc_delete(struct imagesvc *v, const Banger__V1__DeleteKernelRequest *
                 log_info("kernel %s deleted", in->name);
         }
         name_unlock(ks, in->name);
+        return r;
+}
+
+/* Fills out from the kept catalog (under cat_lock). */
+static int catalog_fill(const struct kernelsvc *ks, Banger__V1__KernelCatalogResponse *out,
+                        struct bg_error *err)
+{
+        out->origin = strdup(ks->cat_origin);
+        out->fetched_unix_ms = ks->cat_ms;
+        out->entries = calloc(ks->n_cat ? ks->n_cat : 1, sizeof(*out->entries));
+        if (!out->origin || !out->entries)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        for (size_t i = 0; i < ks->n_cat; i++) {
+                const struct kernel_debian_entry *e = &ks->cat[i];
+                Banger__V1__KernelCatalogEntry *x = malloc(sizeof(*x));
+                if (!x)
+                        return bg_error_set(err, ENOMEM, "out of memory");
+                banger__v1__kernel_catalog_entry__init(x);
+                out->entries[out->n_entries++] = x;
+                x->name = strdup(e->name);
+                x->package = strdup(e->package);
+                x->image_package = strdup(e->image_package);
+                x->version = strdup(e->version);
+                x->release = strdup(e->release);
+                x->size = e->size;
+                x->tracks_latest = e->tracks_latest;
+                if (!x->name || !x->package || !x->image_package || !x->version || !x->release)
+                        return bg_error_set(err, ENOMEM, "out of memory");
+        }
+        return 0;
+}
+
+int kernelsvc_catalog(struct imagesvc *v, const Banger__V1__KernelCatalogRequest *in,
+                      Banger__V1__KernelCatalogResponse *out, const struct rpc_call *call,
+                      struct bg_error *err)
+{
+        struct kernelsvc *ks = v->kernels;
+        const char *mirror = ks->d->cfg.kernel.debian_mirror ? ks->d->cfg.kernel.debian_mirror : "";
+        int64_t now = (int64_t)now_real_msec();
+        int r = 0;
+        /* One read of the mirror at a time; callers meanwhile wait for its
+         * answer instead of starting their own. */
+        pthread_mutex_lock(&ks->cat_lock);
+        if (in->refresh || !ks->cat_origin || !streq(ks->cat_mirror, mirror) ||
+            now - ks->cat_ms >= CATALOG_KEEP_MS || now < ks->cat_ms) {
+                char work[PATH_MAX];
+                snprintf(work, sizeof(work), "%s/.tmp-catalog-XXXXXX", ks->kernels_dir);
+                if (!mkdtemp(work)) {
+                        r = bg_error_set(err, errno, "create a directory in %s: %s",
+                                         ks->kernels_dir, strerror(errno));
+                        goto out;
+                }
+                struct kernel_pull_env env = {
+                    .cache_dir = ks->cache_dir, .work_dir = work, .debian_mirror = mirror};
+                struct kernel_debian_entry *cat = NULL;
+                size_t n = 0;
+                char *origin = NULL, *m = strdup(mirror);
+                r = m ? kernel_catalog_debian(&env, &cat, &n, &origin, err)
+                      : bg_error_set(err, ENOMEM, "out of memory");
+                struct bg_error e2 = {0};
+                if (rm_rf(work, &e2) < 0)
+                        log_warn("cannot remove %s: %s", work, e2.msg);
+                if (r < 0) {
+                        free(m);
+                        goto out;
+                }
+                kernel_debian_entries_free(ks->cat, ks->n_cat);
+                free(ks->cat_origin);
+                free(ks->cat_mirror);
+                ks->cat = cat;
+                ks->n_cat = n;
+                ks->cat_origin = origin;
+                ks->cat_mirror = m;
+                ks->cat_ms = (int64_t)now_real_msec();
+                log_info("kernel catalog: %zu entries from %s", n, origin);
+        }
+        r = catalog_fill(ks, out, err);
+out:
+        pthread_mutex_unlock(&ks->cat_lock);
         return r;
 }

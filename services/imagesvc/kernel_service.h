@@ -35,6 +35,11 @@ int kernelsvc_cancel_operation(struct imagesvc *v, const Banger__V1__CancelOpera
 int kernelsvc_list_operations(struct imagesvc *v, const Banger__V1__ListOperationsRequest *in,
                               Banger__V1__ListOperationsResponse *out, const struct rpc_call *call,
                               struct bg_error *err);
+/* The Debian catalog (kernel_pull.h), read from the mirror at most once per
+ * 10 minutes unless in->refresh. */
+int kernelsvc_catalog(struct imagesvc *v, const Banger__V1__KernelCatalogRequest *in,
+                      Banger__V1__KernelCatalogResponse *out, const struct rpc_call *call,
+                      struct bg_error *err);
 int kernelsvc_list(struct imagesvc *v, const Banger__V1__ListKernelsRequest *in,
                    Banger__V1__ListKernelsResponse *out, const struct rpc_call *call,
                    struct bg_error *err);

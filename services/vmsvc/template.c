@@ -149,7 +149,7 @@ static int b_disks(void *ctx, struct bg_error *err)
         } else {
                 char host_key[IDENTITY_PUBKEY_MAX];
                 r = vm_disks_new(env, b->spec.dir, b->drv->name, &b->img, b->t.work_disk_bytes,
-                                 b->t.name, host_key, err);
+                                 b->t.name, host_key, NULL, err);
                 if (r < 0)
                         return r;
         }

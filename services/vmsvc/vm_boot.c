@@ -43,17 +43,29 @@ static int seed_work_disk(const char *seed_path, const char *work, uint64_t work
         return r < 0 ? bg_error_prefix(err, "copy the image's /root onto the work disk") : r;
 }
 
+int vm_root_disk_new(struct vm_env *env, const char *drv_name, const char *base,
+                     const char *base_format, const char *dst, enum disk_clone_method *ret_method,
+                     struct bg_error *err)
+{
+        enum disk_clone_method m = DISK_CLONE_QCOW2;
+        int r = vm_root_is_qcow2(drv_name)
+                    ? disk_qcow2_overlay(env->qemu_img, base, base_format, dst, err)
+                    : disk_clone(base, dst, &m, err);
+        if (r >= 0 && ret_method)
+                *ret_method = m;
+        return r;
+}
+
 int vm_disks_new(struct vm_env *env, const char *dir, const char *drv_name,
                  const struct vm_image_info *img, uint64_t work_bytes, const char *name,
-                 char host_key_pub[IDENTITY_PUBKEY_MAX], struct bg_error *err)
+                 char host_key_pub[IDENTITY_PUBKEY_MAX], enum disk_clone_method *ret_root,
+                 struct bg_error *err)
 {
         char root[VMM_PATH_MAX + 16], work[VMM_PATH_MAX + 16];
         (void)vmm_path(root, sizeof(root), dir, vm_root_file(drv_name));
         (void)vmm_path(work, sizeof(work), dir, VM_FILE_WORK);
         /* Root: copy-on-write over the image. */
-        int r = vm_root_is_qcow2(drv_name)
-                    ? disk_qcow2_overlay(env->qemu_img, img->rootfs, "raw", root, err)
-                    : disk_clone(img->rootfs, root, NULL, err);
+        int r = vm_root_disk_new(env, drv_name, img->rootfs, "raw", root, ret_root, err);
         if (r < 0)
                 return r;
         /* Work: a fresh ext4 with the guest's identity. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "banger/v1/agent.pb-c.h"
+#include "disk/disk.h"
 #include "identity.h"
 #include "vm_env.h"
 
@@ -23,12 +24,20 @@ const char *vm_root_file(const char *drv_name);
 bool vm_root_is_qcow2(const char *drv_name);
 
 /* The disks of a new guest in dir: a copy-on-write root over the image's
- * rootfs, a fresh work disk with the image's /root (its work seed) and the
- * guest's identity (the owner's key, a new sshd host key whose public line
- * goes to host_key_pub). */
+ * rootfs (how: *ret_root, when not NULL), a fresh work disk with the image's /root (its work seed)
+ * and the guest's identity (the owner's key, a new sshd host key whose public line goes to
+ * host_key_pub). */
 int vm_disks_new(struct vm_env *env, const char *dir, const char *drv_name,
                  const struct vm_image_info *img, uint64_t work_bytes, const char *name,
-                 char host_key_pub[IDENTITY_PUBKEY_MAX], struct bg_error *err);
+                 char host_key_pub[IDENTITY_PUBKEY_MAX], enum disk_clone_method *ret_root,
+                 struct bg_error *err);
+
+/* A root disk for drv_name at dst over base (base_format "raw" or "qcow2"):
+ * a qcow2 overlay for QEMU, else a reflink or sparse copy (disk_clone). How
+ * it was made goes to *ret_method. */
+int vm_root_disk_new(struct vm_env *env, const char *drv_name, const char *base,
+                     const char *base_format, const char *dst, enum disk_clone_method *ret_method,
+                     struct bg_error *err);
 
 /* Fills everything of s but its identity (vm_spec_identity) and memory: the
  * VMM binary, vcpu and memory, the kernel, the disks in dir (root, work, the

@@ -109,9 +109,11 @@ static int step_disks(void *ctx, struct bg_error *err)
         (void)vmm_path(work, sizeof(work), c->spec.dir, VM_FILE_WORK);
         /* Root: the template's frozen disk stays read-only under the clone's
          * overlay (QEMU), or is copied (Firecracker: reflink where it can). */
-        int r = vm_root_is_qcow2(c->drv->name)
-                    ? disk_qcow2_overlay(env->qemu_img, troot, "qcow2", root, err)
-                    : disk_clone(troot, root, NULL, err);
+        enum disk_clone_method how;
+        int r = vm_root_disk_new(env, c->drv->name, troot, "qcow2", root, &how, err);
+        if (r >= 0)
+                snprintf(c->rec.root_disk, sizeof(c->rec.root_disk), "%s",
+                         disk_clone_method_to_string(how));
         /* Work: a copy of its own, sparse (a few MB). The template gave it up
          * (unmounted) before it was saved, so it can be written here like a
          * cold boot's: file_sync, the git identity, the workspace. The guest

@@ -191,10 +191,13 @@ static int step_disks(void *ctx, struct bg_error *err)
                                             run->rec.name, run->spec.dir);
                 return user_files(run, work, err);
         }
+        enum disk_clone_method how;
         r = vm_disks_new(env, run->spec.dir, run->drv->name, &run->img, run->rec.work_disk_bytes,
-                         run->rec.name, run->rec.host_key, err);
+                         run->rec.name, run->rec.host_key, &how, err);
         if (r < 0)
                 return r;
+        snprintf(run->rec.root_disk, sizeof(run->rec.root_disk), "%s",
+                 disk_clone_method_to_string(how));
         r = user_files(run, work, err);
         if (r < 0)
                 return r;

@@ -89,12 +89,16 @@ const struct store_migration vm_store_migrations[] = {
         ");"},
     /* v5: whether a VMM was ever started for the VM; rows from before were. */
     {5, "ALTER TABLE vms ADD COLUMN launched INTEGER NOT NULL DEFAULT 1;"},
+    /* v6: how the root disk was made (reflink, sparse copy, qcow2 overlay);
+     * '' for rows from before, which `vm show` leaves out. */
+    {6, "ALTER TABLE vms ADD COLUMN root_disk TEXT NOT NULL DEFAULT '';"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
 #define COLS                                                                                       \
         "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
-        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id, launched"
+        "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id, "  \
+        "launched, root_disk"
 
 static void bind_all(sqlite3_stmt *st, const void *rec)
 {
@@ -120,6 +124,7 @@ static void bind_all(sqlite3_stmt *st, const void *rec)
         sqlite3_bind_int64(st, 19, r->updated_unix_ms);
         sqlite3_bind_text(st, 20, r->template_id, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 21, r->launched ? 1 : 0);
+        sqlite3_bind_text(st, 22, r->root_disk, -1, SQLITE_STATIC);
 }
 
 static void read_row(sqlite3_stmt *st, void *rec)
@@ -148,6 +153,7 @@ static void read_row(sqlite3_stmt *st, void *rec)
         r->updated_unix_ms = sqlite3_column_int64(st, 18);
         store_copy_col(st, 19, r->template_id, sizeof(r->template_id));
         r->launched = sqlite3_column_int(st, 20) != 0;
+        store_copy_col(st, 21, r->root_disk, sizeof(r->root_disk));
 }
 
 static const char *rec_id(const void *rec)
@@ -166,7 +172,8 @@ static const struct store_table vms_table = {
     .update = "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
               "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
               "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-              "updated_unix_ms=?19, template_id=?20, launched=?21 WHERE id=?1",
+              "updated_unix_ms=?19, template_id=?20, launched=?21, root_disk=?22 "
+              "WHERE id=?1",
     .noun = "VM",
     .nouns = "VMs",
     .size = sizeof(struct vm_record),

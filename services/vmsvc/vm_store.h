@@ -43,6 +43,8 @@ struct vm_record {
         uint64_t pid_start;
         char host_key[256];
         char template_id[33]; /* the template it was cloned from; "" = booted cold */
+        char root_disk[16];   /* how its root disk was made: disk_clone_method_to_string
+                                 ("reflink", "sparse-copy", "qcow2-overlay"); "" before */
         bool launched;        /* a VMM was started for it at least once: false while
                                  its create has not got that far (reconcile undoes
                                  such a create whole) */

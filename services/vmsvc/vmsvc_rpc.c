@@ -45,8 +45,10 @@ static int fill_vm(const struct vm_record *r, const char *tpl_name, Banger__V1__
         out->mac = dup_or_empty(r->mac);
         out->tap = dup_or_empty(r->tap);
         out->host_key = dup_or_empty(r->host_key);
+        out->root_disk = dup_or_empty(r->root_disk);
         if (!out->id || !out->name || !out->state || !out->error || !out->image || !out->kernel ||
-            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key)
+            !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key ||
+            !out->root_disk)
                 return -ENOMEM;
         out->vcpu = r->vcpu;
         out->memory_mib = r->memory_mib;

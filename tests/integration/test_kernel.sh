@@ -121,6 +121,8 @@ rc=0; "$BANGER" kernel pull x --catalog "$DATA/bad.json" >/dev/null 2>"$DATA/err
 check "catalog with an ftp URL refused (exit 2)" bash -c '[ $1 -eq 2 ] && grep -q "not http" "$2"' _ "$rc" "$DATA/err"
 rc=0; "$BANGER" kernel pull nosuch >/dev/null 2>"$DATA/err" || rc=$?
 check "pull of a name not in the built-in catalog exits 3" bash -c '[ $1 -eq 3 ] && grep -q debian-cloud-amd64 "$2"' _ "$rc" "$DATA/err"
+rc=0; "$BANGER" kernel pull debian-6.1.0-28-cloud-amd64-dbg >/dev/null 2>"$DATA/err" || rc=$?
+check "pull of a debug package's name refused at once (exit 3), pointing at kernel catalog" bash -c '[ $1 -eq 3 ] && grep -q "banger kernel catalog" "$2"' _ "$rc" "$DATA/err"
 rc=0; "$BANGER" kernel pull good --catalog "ftp://x/y" >/dev/null 2>&1 || rc=$?
 check "ftp catalog URL refused with exit 2" [ "$rc" -eq 2 ]
 
@@ -146,7 +148,7 @@ s.serve_forever()
 PY
 python3 "$DATA/slow.py" >"$DATA/port" &
 srv=$!
-wait_for 5 test -s "$DATA/port"
+wait_for 30 test -s "$DATA/port" || fail_stop "the slow HTTP server did not start within 30 s"
 port=$(cat "$DATA/port")
 echo '[{"name": "slow", "url": "http://127.0.0.1:'"$port"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$DATA/slow.json"
 "$BANGER" kernel pull slow --catalog "$DATA/slow.json" >/dev/null 2>"$DATA/slow.err" &

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # e2e: `banger kernel pull debian-cloud-amd64` against the Debian mirror this
 # host uses: InRelease (gpgv) -> Packages -> .deb, then bzImage, vmlinux,
-# initramfs and modules.ext4; a re-pull downloads nothing; a catalog entry with
+# initramfs and modules.ext4; a re-pull downloads nothing; `kernel catalog`
+# lists several flavours and releases, completion offers them, and an exact
+# release pulls by name; a catalog entry with
 # a wrong sha256 is refused naming the check; a good "deb" catalog entry works.
 . "$(dirname "$0")/testlib.sh"
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
@@ -50,6 +52,25 @@ before=$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)
 json2=$("$BANGER" kernel pull $N --json 2>/dev/null) || fail "second pull failed"
 check "re-pull keeps the same kernel" bash -c '[ "$(jq .created_unix_ms <<<"$1")" = "$(jq .created_unix_ms <<<"$2")" ]' _ "$json" "$json2"
 check "re-pull downloaded no new file" [ "$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)" -eq "$before" ]
+
+# The Debian catalog: what `kernel pull` can fetch, from the same verified
+# index (now cached), several flavours and exact releases.
+cat=$("$BANGER" kernel catalog --json 2>"$BANGER_HOME/err") || fail "kernel catalog: $(tail -3 "$BANGER_HOME/err")"
+echo "  catalog: $(jq -r '.origin' <<<"$cat"), $(jq '.entries | length' <<<"$cat") entries: $(jq -r '[.entries[].name] | join(" ")' <<<"$cat" | cut -c1-300)"
+check "catalog lists several flavours (cloud-amd64, amd64)" jq -e '[.entries[] | select(.tracks_latest) | .name] | (index("debian-cloud-amd64") != null) and (index("debian-amd64") != null)' <<<"$cat"
+check "catalog lists exact releases too" jq -e '[.entries[] | select(.tracks_latest | not)] | length >= 2' <<<"$cat"
+check "catalog's debian-cloud-amd64 is the release just pulled" jq -e --arg v "$ver" '.entries[] | select(.name == "debian-cloud-amd64") | .release == $v' <<<"$cat"
+check "catalog has that release by name" jq -e --arg n "debian-$ver" '[.entries[] | select(.name == $n)] | length == 1' <<<"$cat"
+check "no -dbg, -unsigned or template entries" jq -e '[.entries[].name | select(test("-dbg$|-unsigned$|-signed-template$"))] | length == 0' <<<"$cat"
+check "catalog text lists the names" bash -c '"$1" kernel catalog | grep -q "^debian-cloud-amd64 .*the newest release"' _ "$BANGER"
+check "kernel pull completes catalog names" bash -c '"$1" __complete kernel pull debian-cl | grep -qx debian-cloud-amd64' _ "$BANGER"
+# The exact release by name: the .deb is already cached (same sha256).
+before=$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)
+json3=$("$BANGER" kernel pull "debian-$ver" --json 2>"$BANGER_HOME/err") || fail "pull debian-$ver: $(tail -3 "$BANGER_HOME/err")"
+check "pull of an exact release from the catalog" jq -e --arg v "$ver" '.version == $v and (.source | contains("linux-image-" + $v))' <<<"$json3"
+check "  downloaded nothing new" [ "$(ls "$BANGER_CACHE_DIR/kernels" | wc -l)" -eq "$before" ]
+rc=0; "$BANGER" kernel pull debian-0.0.0-1-nosuch-amd64 >/dev/null 2>"$BANGER_HOME/err" || rc=$?
+check "pull of a debian- name the index lacks exits 3 naming kernel catalog" bash -c '[ $1 -eq 3 ] && grep -q "banger kernel catalog" "$2"' _ "$rc" "$BANGER_HOME/err"
 
 # Catalogs around the cached .deb: tampered, then good.
 deb_sha=$(ls -S "$BANGER_CACHE_DIR/kernels" | head -1)

@@ -20,3 +20,9 @@ banger_add_test(test_image_name
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_image_name.c
   LIBS imagesvc_core
   LABELS unit TIMEOUT 30)
+
+# imagesvc: the Debian kernel catalog (`kernel catalog`, `kernel pull debian-*`).
+banger_add_test(test_kernel_catalog
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernel_catalog.c
+  LIBS imagesvc_core
+  LABELS unit TIMEOUT 30)

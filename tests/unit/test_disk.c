@@ -49,6 +49,82 @@ static void test_names(void **state)
         assert_non_null(strstr(err.msg, "'W' at position 1"));
 }
 
+/* A 64 MiB file at path with three 4 KiB data blocks 20 MiB apart; the rest
+ * is holes. */
+static void make_holey(const char *path)
+{
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 64 << 20), 0);
+        char block[4096];
+        for (int k = 0; k < 3; k++) {
+                memset(block, 'a' + k, sizeof(block));
+                off_t at = (off_t)k * (20 << 20) + 12345;
+                assert_int_equal(pwrite(fd, block, sizeof(block), at), (ssize_t)sizeof(block));
+        }
+        close(fd);
+}
+
+/* Same size, same bytes, and dst sparse (an eighth of its size at most). */
+static void assert_same_and_sparse(const char *src, const char *dst)
+{
+        struct stat a, b;
+        assert_int_equal(stat(src, &a), 0);
+        assert_int_equal(stat(dst, &b), 0);
+        assert_int_equal(a.st_size, b.st_size);
+        assert_true((off_t)b.st_blocks * 512 < a.st_size / 8);
+        int fa = open(src, O_RDONLY), fb = open(dst, O_RDONLY);
+        static char x[65536], y[65536];
+        for (off_t off = 0; off < a.st_size; off += sizeof(x)) {
+                assert_int_equal(pread(fa, x, sizeof(x), off), (ssize_t)sizeof(x));
+                assert_int_equal(pread(fb, y, sizeof(y), off), (ssize_t)sizeof(y));
+                assert_memory_equal(x, y, sizeof(x));
+        }
+        close(fa);
+        close(fb);
+}
+
+static void test_clone_method_names(void **state)
+{
+        for (int m = 0; m < _DISK_CLONE_METHOD_MAX; m++) {
+                const char *s = disk_clone_method_to_string(m);
+                assert_non_null(s);
+                assert_int_equal(disk_clone_method_from_string(s), m);
+        }
+        assert_string_equal(disk_clone_method_to_string(DISK_CLONE_REFLINK), "reflink");
+        assert_string_equal(disk_clone_method_to_string(DISK_CLONE_SPARSE_COPY), "sparse-copy");
+        assert_string_equal(disk_clone_method_to_string(DISK_CLONE_QCOW2), "qcow2-overlay");
+        assert_null(disk_clone_method_to_string(_DISK_CLONE_METHOD_MAX));
+        assert_int_equal(disk_clone_method_from_string("copy"), -EINVAL);
+        assert_int_equal(disk_clone_method_from_string(NULL), -EINVAL);
+}
+
+/* The image on one file system, the VM's directory on another (tmpfs and
+ * the test's directory): no reflink can cross them and copy_file_range
+ * refuses (EXDEV) since Linux 5.19, so this is the read/write path of the
+ * sparse copy. Holes stay holes. */
+static void test_clone_across_file_systems(void **state)
+{
+        struct stat shm, here;
+        assert_int_equal(stat("/dev/shm", &shm), 0);
+        assert_int_equal(stat(dir, &here), 0);
+        char shmdir[] = "/dev/shm/bg-disk-XXXXXX";
+        assert_non_null(mkdtemp(shmdir));
+        char src[128], dst[128];
+        snprintf(src, sizeof(src), "%s/src.img", shmdir);
+        path_in("across.img", dst, sizeof(dst));
+        make_holey(src);
+        enum disk_clone_method m = DISK_CLONE_REFLINK;
+        struct bg_error err = {0};
+        assert_int_equal(disk_clone(src, dst, &m, &err), 0);
+        if (shm.st_dev != here.st_dev)
+                assert_int_equal(m, DISK_CLONE_SPARSE_COPY);
+        assert_same_and_sparse(src, dst);
+        unlink(dst);
+        unlink(src);
+        rmdir(shmdir);
+}
+
 static void test_clone_keeps_content_and_holes(void **state)
 {
         char src[128], dst[128];
@@ -150,7 +226,9 @@ int main(void)
                 return 1;
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_names),
+            cmocka_unit_test(test_clone_method_names),
             cmocka_unit_test(test_clone_keeps_content_and_holes),
+            cmocka_unit_test(test_clone_across_file_systems),
             cmocka_unit_test(test_qcow2_overlay),
             cmocka_unit_test(test_work_disk),
         };

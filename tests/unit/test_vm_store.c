@@ -62,6 +62,7 @@ static void test_crud_and_resolve(void **state)
         struct vm_record got;
         assert_int_equal(vm_store_resolve(db, "web", &got, &err), 0);
         assert_string_equal(got.id, a.id);
+        assert_string_equal(got.root_disk, ""); /* not said at insert */
         assert_int_equal(vm_store_resolve(db, "aaaa1", &got, &err), 0);
         assert_string_equal(got.name, "web");
         assert_int_equal(vm_store_resolve(db, "aaaa", &got, &err), -EINVAL); /* ambiguous */
@@ -75,12 +76,14 @@ static void test_crud_and_resolve(void **state)
         snprintf(a.ip, sizeof(a.ip), "172.30.0.5");
         a.pid = 4242;
         a.pid_start = 99;
+        snprintf(a.root_disk, sizeof(a.root_disk), "sparse-copy");
         assert_int_equal(vm_store_update(db, &a, &err), 0);
         assert_int_equal(vm_store_resolve(db, "web", &got, &err), 0);
         assert_int_equal(got.state, VM_RUNNING);
         assert_string_equal(got.ip, "172.30.0.5");
         assert_int_equal(got.pid, 4242);
         assert_int_equal(got.pid_start, 99);
+        assert_string_equal(got.root_disk, "sparse-copy"); /* how its root disk was made, kept */
 
         struct vm_record *all;
         size_t n;
