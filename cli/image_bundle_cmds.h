@@ -1,5 +1,5 @@
 /* The `banger image` commands of cmd_image_bundle.c as entries of
- * commands.c's image_cmds table (included there only, so that the command
+ * commands_image.c's cli_image_cmds table (included there only, so that the command
  * tree stays one table while these commands live in their own files). */
 #pragma once
 

@@ -114,6 +114,15 @@ static int link_get(struct nl_sock *sk, const char *name, struct rtnl_link **ret
         return 1;
 }
 
+/* Opens a route socket into *ret_sk (the caller frees it, also on failure)
+ * and looks up the link name: link_get's answer. */
+static int nl_open_link(struct nl_sock **ret_sk, const char *name, struct rtnl_link **ret,
+                        struct bg_error *err)
+{
+        int r = nl_open(ret_sk, err);
+        return r < 0 ? r : link_get(*ret_sk, name, ret, err);
+}
+
 static const char *link_kind(struct rtnl_link *link)
 {
         const char *k = rtnl_link_get_type(link);
@@ -157,12 +166,8 @@ int netlink_bridge_ensure(const char *name, struct in_addr gateway, uint8_t pref
                 return r;
 
         _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        r = nl_open(&sk, err);
-        if (r < 0)
-                return r;
-
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
-        r = link_get(sk, name, &link, err);
+        r = nl_open_link(&sk, name, &link, err);
         if (r < 0)
                 return r;
         if (r == 0) {
@@ -238,26 +243,29 @@ int netlink_bridge_ensure(const char *name, struct in_addr gateway, uint8_t pref
 
 /* Safe as root: validated name, and only a link of kind "bridge" is deleted;
  * a missing bridge is success (idempotent teardown). */
+/* Deletes the link name (already validated by the caller) only when it is
+ * of kind (what names it in messages); a missing one is success. */
+static int link_delete_of_kind(const char *name, const char *kind, const char *what,
+                               struct bg_error *err)
+{
+        _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
+        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
+        int r = nl_open_link(&sk, name, &link, err);
+        if (r <= 0)
+                return r;
+        if (!streq(link_kind(link), kind))
+                return bg_error_set(err, EPERM, "refusing to delete '%s': not a %s (kind '%s')",
+                                    name, what, link_kind(link));
+        r = rtnl_link_delete(sk, link);
+        if (r < 0 && !nle_is_notfound(r))
+                return nl_fail(err, r, "delete %s '%s'", what, name);
+        return 0;
+}
+
 int netlink_bridge_delete(const char *name, struct bg_error *err)
 {
         int r = ifname_validate(name, "bridge", err);
-        if (r < 0)
-                return r;
-        _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        r = nl_open(&sk, err);
-        if (r < 0)
-                return r;
-        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
-        r = link_get(sk, name, &link, err);
-        if (r <= 0)
-                return r;
-        if (!streq(link_kind(link), "bridge"))
-                return bg_error_set(err, EPERM, "refusing to delete '%s': not a bridge (kind '%s')",
-                                    name, link_kind(link));
-        r = rtnl_link_delete(sk, link);
-        if (r < 0 && !nle_is_notfound(r))
-                return nl_fail(err, r, "delete bridge '%s'", name);
-        return 0;
+        return r < 0 ? r : link_delete_of_kind(name, "bridge", "bridge", err);
 }
 
 /* Safe as root: port must carry a banger tap name (bg...) and the only change
@@ -268,11 +276,8 @@ int netlink_port_set_isolated(const char *port, bool isolated, struct bg_error *
         if (r < 0)
                 return r;
         _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        r = nl_open(&sk, err);
-        if (r < 0)
-                return r;
         _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
-        r = link_get(sk, port, &link, err);
+        r = nl_open_link(&sk, port, &link, err);
         if (r < 0)
                 return r;
         if (r == 0)
@@ -324,11 +329,8 @@ int netlink_tap_create(const char *name, const char *bridge, uid_t owner, gid_t 
                 return bg_error_set(err, EINVAL, "tap '%s': invalid owner uid", name);
 
         _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        r = nl_open(&sk, err);
-        if (r < 0)
-                return r;
         _cleanup_(rtnl_link_putp) struct rtnl_link *br = NULL;
-        r = link_get(sk, bridge, &br, err);
+        r = nl_open_link(&sk, bridge, &br, err);
         if (r < 0)
                 return r;
         if (r == 0 || !streq(link_kind(br), "bridge"))
@@ -377,23 +379,7 @@ int netlink_tap_create(const char *name, const char *bridge, uid_t owner, gid_t 
 int netlink_tap_delete(const char *name, struct bg_error *err)
 {
         int r = ifname_validate_tap(name, err);
-        if (r < 0)
-                return r;
-        _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
-        r = nl_open(&sk, err);
-        if (r < 0)
-                return r;
-        _cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL;
-        r = link_get(sk, name, &link, err);
-        if (r <= 0)
-                return r;
-        if (!streq(link_kind(link), "tun"))
-                return bg_error_set(err, EPERM, "refusing to delete '%s': not a tap (kind '%s')",
-                                    name, link_kind(link));
-        r = rtnl_link_delete(sk, link);
-        if (r < 0 && !nle_is_notfound(r))
-                return nl_fail(err, r, "delete tap '%s'", name);
-        return 0;
+        return r < 0 ? r : link_delete_of_kind(name, "tun", "tap", err);
 }
 
 /* Safe as root: read-only dump. */

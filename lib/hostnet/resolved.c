@@ -3,18 +3,14 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ifname.h"
 #include "syserr.h"
+#include "util/run.h"
 
 static const char *env_resolvectl(const struct resolved_env *env)
 {
@@ -51,98 +47,34 @@ static void sanitize(char *s)
                         s[i] = ' ';
 }
 
-/* Runs resolvectl with argv (argv[0] is set here); on failure err carries
- * its exit status and first output. */
+/* Runs resolvectl with argv (argv[0] is set here) under a timeout; on
+ * failure err carries its exit status and first output. */
 static int run_resolvectl(const struct resolved_env *env, char *const args[], struct bg_error *err)
 {
         const char *exe = env_resolvectl(env);
         if (exe[0] != '/')
                 return bg_error_set(err, EINVAL, "resolvectl path '%s' is not absolute", exe);
-        char *argv[8] = {(char *)"resolvectl"};
+        const char *argv[8] = {exe};
         size_t argc = 1;
         for (size_t i = 0; args[i] && argc < ELEMENTSOF(argv) - 1; i++)
                 argv[argc++] = args[i];
         argv[argc] = NULL;
-        char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C", NULL};
-
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return syserr(err, -errno, "pipe");
-        _cleanup_close_ int rd = pfd[0];
-        _cleanup_close_ int wr = pfd[1];
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&attr);
-        posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, wr, 1);
-        posix_spawn_file_actions_adddup2(&fa, wr, 2);
-        /* Default signal dispositions and an empty mask in the child. */
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawnattr_setsigmask(&attr, &none);
-        posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        pid_t pid;
-        int r = posix_spawn(&pid, exe, &fa, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return syserr(err, -r, "spawn %s", exe);
-        close(TAKE_FD(wr));
-
+        static const char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
         unsigned timeout = env && env->timeout_ms ? env->timeout_ms : RESOLVED_TIMEOUT_MS;
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        char out[200] = "";
-        size_t olen = 0;
-        bool timed_out = false;
-        for (;;) {
-                struct timespec t;
-                clock_gettime(CLOCK_MONOTONIC, &t);
-                long elapsed = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-                if (elapsed >= (long)timeout) {
-                        timed_out = true;
-                        break;
-                }
-                struct pollfd p = {.fd = rd, .events = POLLIN};
-                int pr = poll(&p, 1, (int)(timeout - elapsed));
-                if (pr < 0 && errno == EINTR)
-                        continue;
-                if (pr <= 0) {
-                        timed_out = pr == 0;
-                        break;
-                }
-                char tmp[256];
-                ssize_t n = read(rd, tmp, sizeof(tmp));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break; /* EOF: the child closed its output */
-                size_t take = (size_t)n;
-                if (take > sizeof(out) - 1 - olen)
-                        take = sizeof(out) - 1 - olen;
-                memcpy(out + olen, tmp, take);
-                olen += take;
-                out[olen] = '\0';
-        }
-        if (timed_out)
-                kill(pid, SIGKILL);
-        int status;
-        while (waitpid(pid, &status, 0) < 0) {
-                if (errno != EINTR)
-                        return syserr(err, -errno, "wait for %s", exe);
-        }
+        struct bg_run_opts o = {.env = envp, .env_only = true, .timeout_ms = timeout};
+        struct bg_error e = {0};
+        char out[200];
+        int r = bg_run_head(argv, &o, true, out, sizeof(out), &e);
         sanitize(out);
-        if (timed_out)
+        if (r == -ETIMEDOUT)
                 return bg_error_set(err, ETIMEDOUT, "resolvectl %s %s: no answer within %u ms",
                                     argv[1], argv[2] ? argv[2] : "", timeout);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        if (r < 0)
+                return bg_error_set(err, e.code, "%s", e.msg);
+        if (r != 0)
                 return bg_error_set(err, EIO, "resolvectl %s %s failed (%s %d)%s%s", argv[1],
-                                    argv[2] ? argv[2] : "", WIFEXITED(status) ? "exit" : "signal",
-                                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-                                    out[0] ? ": " : "", out);
+                                    argv[2] ? argv[2] : "", r > 128 ? "signal" : "exit",
+                                    r > 128 ? r - 128 : r, out[0] ? ": " : "", out);
         return 0;
 }
 

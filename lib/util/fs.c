@@ -88,17 +88,22 @@ static int rm_entry(int dfd, const char *name, const struct stat *st, bool post,
         return bg_error_errno(err, -errno, "remove %s", name);
 }
 
-int rm_rf_flags(const char *path, unsigned flags, struct bg_error *err)
+int rm_rf_at(int dfd, const char *name, unsigned flags, struct bg_error *err)
 {
-        /* Only path itself missing makes the walk fail with -ENOENT (entries
+        /* Only name itself missing makes the walk fail with -ENOENT (entries
          * below that vanish are skipped, and so are their removals). */
         struct rm_ctx c = {.flags = flags};
-        int r = fs_walk_at(AT_FDCWD, path, rm_entry, &c, err);
+        int r = fs_walk_at(dfd, name, rm_entry, &c, err);
         if (r == -ENOENT) {
                 bg_error_clear(err);
                 return 0;
         }
         return r < 0 ? r : 1;
+}
+
+int rm_rf_flags(const char *path, unsigned flags, struct bg_error *err)
+{
+        return rm_rf_at(AT_FDCWD, path, flags, err);
 }
 
 int rm_rf(const char *path, struct bg_error *err)

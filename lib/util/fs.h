@@ -35,6 +35,10 @@ int rm_rf(const char *path, struct bg_error *err);
 /* rm_rf with flags: 1 when path was there (removed, or kept only for a
  * mount point), 0 when it was absent, or -errno. */
 int rm_rf_flags(const char *path, unsigned flags, struct bg_error *err);
+/* rm_rf_flags of dfd/name (dfd may be AT_FDCWD or an O_PATH directory):
+ * for root code that reached a directory by descriptors (open_beneath) and
+ * must not go back to a path. */
+int rm_rf_at(int dfd, const char *name, unsigned flags, struct bg_error *err);
 
 /* mkdir -p: parents 0755, the last component mode (umask applies). An
  * existing directory is fine (its mode untouched); anything else in the way

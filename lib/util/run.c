@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/pidfd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -362,4 +363,21 @@ int bg_run_capture(const char *const argv[], const char *const env[], char **out
         if (len)
                 *len = blen;
         return code;
+}
+
+int bg_run_head(const char *const argv[], const struct bg_run_opts *opts, bool with_stderr,
+                char *buf, size_t len, struct bg_error *err)
+{
+        if (len > 0)
+                buf[0] = '\0';
+        int fd = memfd_create("bg-run-output", MFD_CLOEXEC);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "memfd_create");
+        int r = bg_run_wait(argv, BG_RUN_NULL, fd, with_stderr ? fd : BG_RUN_NULL, opts, err);
+        if (len > 0) {
+                ssize_t n = pread(fd, buf, len - 1, 0);
+                buf[n > 0 ? (size_t)n : 0] = '\0';
+        }
+        close(fd);
+        return r;
 }

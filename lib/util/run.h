@@ -58,3 +58,11 @@ int bg_run_reap(pid_t pid, const char *name, unsigned timeout_ms, struct bg_erro
  * for signal N), or -errno when it could not run. out may be NULL. */
 int bg_run_capture(const char *const argv[], const char *const env[], char **out, size_t *len,
                    size_t max, struct bg_error *err);
+
+/* bg_run_wait with stdin from /dev/null and stdout (and stderr when
+ * with_stderr, else /dev/null) kept in memory: the first len - 1 bytes of it
+ * into buf, NUL-terminated (the rest is dropped). For short answers of
+ * trusted programs (--version, resolvectl) under opts->timeout_ms. Returns
+ * what bg_run_wait returns; buf holds what was printed in every case. */
+int bg_run_head(const char *const argv[], const struct bg_run_opts *opts, bool with_stderr,
+                char *buf, size_t len, struct bg_error *err);

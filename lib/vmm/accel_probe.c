@@ -21,6 +21,7 @@
 #include "util/macro.h"
 #include "util/timeutil.h"
 #include "vmm/qemu/qemu_machine.h"
+#include "vmm/vmm_cmdline.h"
 #include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
 
@@ -113,8 +114,9 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
 
         /* No root device: a kernel that runs ends in "Kernel panic - not
          * syncing: VFS: Unable to mount root fs", and panic=-1 with
-         * -no-reboot then ends QEMU. rdinit=/nonexistent skips the
-         * initramfs's /init. */
+         * -no-reboot then ends QEMU (vmm_cmdline_probe). */
+        char cmdline[96];
+        (void)vmm_cmdline_probe("ttyS0", cmdline, sizeof(cmdline));
         const char *argv[32];
         size_t n = 0;
         argv[n++] = qemu;
@@ -144,7 +146,7 @@ int accel_probe_kvm_boot(const char *qemu, const char *bzimage, const char *init
                 argv[n++] = initrd;
         }
         argv[n++] = "-append";
-        argv[n++] = "console=ttyS0 panic=-1 reboot=t rdinit=/nonexistent";
+        argv[n++] = cmdline;
         argv[n] = NULL;
 
         pid_t pid;

@@ -132,6 +132,20 @@ _printf_(2, 3) static void add(struct line *l, const char *fmt, ...)
                 l->pos += (size_t)n;
 }
 
+/* What every kernel banger boots is told about ending: reboot=t: a guest
+ * reboot is a triple fault, which ends the VMM (QEMU -no-reboot;
+ * Firecracker exits on a shutdown exit); the ACPI reset path sometimes
+ * resets QEMU in place. panic=-1: reboot at once on a panic, so the VMM
+ * exits instead of hanging. */
+#define CMDLINE_END_ON_REBOOT "reboot=t panic=-1"
+
+int vmm_cmdline_probe(const char *console, char *buf, size_t len)
+{
+        int n =
+            snprintf(buf, len, "console=%s " CMDLINE_END_ON_REBOOT " rdinit=/nonexistent", console);
+        return n < 0 || (size_t)n >= len ? -E2BIG : 0;
+}
+
 int vmm_cmdline_build(const struct vmm_spec *spec, const struct vmm_cmdline_machine *m, char *buf,
                       size_t len, struct bg_error *err)
 {
@@ -144,12 +158,8 @@ int vmm_cmdline_build(const struct vmm_spec *spec, const struct vmm_cmdline_mach
         const struct vmm_boot *b = &spec->boot;
         struct line l = {.buf = buf, .len = len < VMM_CMDLINE_MAX ? len : VMM_CMDLINE_MAX};
 
-        /* The machine. The serial console is the guest's log (console.log).
-         * reboot=t: a guest reboot is a triple fault, which ends the VMM
-         * (QEMU -no-reboot; Firecracker exits on a shutdown exit); the ACPI
-         * reset path sometimes resets QEMU in place. panic=-1: reboot at once
-         * on a panic, so the VMM exits instead of hanging. */
-        add(&l, "console=%s reboot=t panic=-1", m->console);
+        /* The machine. The serial console is the guest's log (console.log). */
+        add(&l, "console=%s " CMDLINE_END_ON_REBOOT, m->console);
         if (m->no_pci)
                 add(&l, " pci=off");
         if (m->i8042_quick)

@@ -38,3 +38,10 @@ struct vmm_cmdline_machine {
  * fit len (or VMM_CMDLINE_MAX). */
 int vmm_cmdline_build(const struct vmm_spec *spec, const struct vmm_cmdline_machine *m, char *buf,
                       size_t len, struct bg_error *err);
+
+/* The command line of a kernel booted only to see that it runs (the KVM
+ * probe, accel_probe.c): its console on console ("ttyS0"), the same
+ * reboot=t panic=-1 as every guest, and rdinit=/nonexistent so that it
+ * skips the initramfs's /init; with no root device it panics at once and
+ * the VMM ends. Into buf; -E2BIG when it does not fit len. */
+int vmm_cmdline_probe(const char *console, char *buf, size_t len);

@@ -61,7 +61,8 @@ static void last_line(char *data, size_t n, bool partial, const char *skip, char
         }
 }
 
-void vmm_log_tail(const char *path, char *buf, size_t len)
+/* The last line of the file at path into buf ("" when there is none). */
+static void tail_line(const char *path, const char *skip, char *buf, size_t len)
 {
         if (len == 0)
                 return;
@@ -69,19 +70,19 @@ void vmm_log_tail(const char *path, char *buf, size_t len)
         char data[16384];
         bool partial;
         size_t n = read_tail(path, data, sizeof(data), &partial);
-        last_line(data, n, partial, "# ", buf, len);
+        last_line(data, n, partial, skip, buf, len);
+}
+
+void vmm_log_tail(const char *path, char *buf, size_t len)
+{
+        tail_line(path, "# ", buf, len);
 }
 
 void vmm_console_tail(const char *dir, char *buf, size_t len)
 {
-        if (len == 0)
-                return;
-        buf[0] = '\0';
-        char path[VMM_PATH_MAX + 16], data[16384];
+        char path[VMM_PATH_MAX + 16];
         snprintf(path, sizeof(path), "%s/" VMM_FILE_CONSOLE, dir);
-        bool partial;
-        size_t n = read_tail(path, data, sizeof(data), &partial);
-        last_line(data, n, partial, NULL, buf, len);
+        tail_line(path, NULL, buf, len);
 }
 
 void vmm_console_panic(const char *dir, char *buf, size_t len)

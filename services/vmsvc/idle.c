@@ -2,10 +2,8 @@
 #include "vm_boot.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "agent/agent_client.h"
 #include "log/log.h"
@@ -13,6 +11,7 @@
 #include "vm_lifecycle.h"
 #include "vm_probes.h"
 #include "vm_store.h"
+#include "vm_ticker.h"
 
 struct seen {
         char id[33];
@@ -25,12 +24,8 @@ struct seen {
 struct idle_watch {
         struct vm_env *env; /* the VMs' records and lifecycle */
         uint64_t auto_stop_ms;
-        uint64_t tick_ms;
-        pthread_t thread;
-        pthread_mutex_t mu;
-        pthread_cond_t cond;
-        bool exit;
-        struct seen *seen;
+        struct vm_ticker *ticker;
+        struct seen *seen; /* touched only on the ticker's thread */
         size_t n_seen;
 };
 
@@ -90,18 +85,10 @@ static bool guest_busy(struct idle_watch *w, struct seen *s, double *frac)
         return busy;
 }
 
-static void tick(struct idle_watch *w)
+static void look(void *data, const struct vm_record *all, size_t n)
 {
-        struct vm_record *all = NULL;
-        size_t n = 0;
+        struct idle_watch *w = data;
         struct bg_error err = {0};
-        pthread_mutex_lock(w->env->mu);
-        int r = vm_store_list(w->env->db, &all, &n, &err);
-        pthread_mutex_unlock(w->env->mu);
-        if (r < 0) {
-                log_warn("idle check: %s", err.msg);
-                return;
-        }
         for (size_t i = 0; i < w->n_seen; i++)
                 w->seen[i].present = false;
         uint64_t now = now_mono_msec();
@@ -135,31 +122,6 @@ static void tick(struct idle_watch *w)
                 if (w->seen[i].present)
                         w->seen[k++] = w->seen[i];
         w->n_seen = k;
-        free(all);
-}
-
-static void *watch_main(void *arg)
-{
-        struct idle_watch *w = arg;
-        pthread_mutex_lock(&w->mu);
-        while (!w->exit) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += (time_t)(w->tick_ms / 1000);
-                until.tv_nsec += (long)(w->tick_ms % 1000) * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&w->cond, &w->mu, &until);
-                if (w->exit)
-                        break;
-                pthread_mutex_unlock(&w->mu);
-                tick(w);
-                pthread_mutex_lock(&w->mu);
-        }
-        pthread_mutex_unlock(&w->mu);
-        return NULL;
 }
 
 int idle_watch_start(struct vm_env *env, uint64_t auto_stop_s, struct idle_watch **ret,
@@ -173,17 +135,15 @@ int idle_watch_start(struct vm_env *env, uint64_t auto_stop_s, struct idle_watch
                 return bg_error_set(err, ENOMEM, "out of memory");
         w->env = env;
         w->auto_stop_ms = auto_stop_s * 1000;
-        w->tick_ms = idle_tick_ms(auto_stop_s);
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cond, NULL);
-        int r = pthread_create(&w->thread, NULL, watch_main, w);
-        if (r != 0) {
+        uint64_t tick_ms = idle_tick_ms(auto_stop_s);
+        int r = vm_ticker_start(env, "idle watch", tick_ms, look, w, &w->ticker, err);
+        if (r < 0) {
                 free(w);
-                return bg_error_set(err, r, "start the idle watch: %s", strerror(r));
+                return r;
         }
         log_info("VMs idle (CPU < %.0f %%) for %llu s are stopped; checked every %llu s",
                  IDLE_BUSY * 100, (unsigned long long)auto_stop_s,
-                 (unsigned long long)(w->tick_ms / 1000));
+                 (unsigned long long)(tick_ms / 1000));
         *ret = w;
         return 0;
 }
@@ -192,13 +152,7 @@ void idle_watch_stop(struct idle_watch *w)
 {
         if (!w)
                 return;
-        pthread_mutex_lock(&w->mu);
-        w->exit = true;
-        pthread_cond_broadcast(&w->cond);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cond);
+        vm_ticker_stop(w->ticker);
         free(w->seen);
         free(w);
 }

@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log/log.h"
 #include "util/timeutil.h"
 #include "vm_store.h"
+#include "vm_ticker.h"
 #include "vmm/vmm.h"
 #include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
@@ -18,10 +18,7 @@
 
 struct log_watch {
         struct vm_env *env;
-        pthread_t thread;
-        pthread_mutex_t mu;
-        pthread_cond_t cond;
-        bool stop;
+        struct vm_ticker *ticker;
         uint64_t last_warn_ms; /* a failing rotation is told once a minute */
 };
 
@@ -58,53 +55,20 @@ static void watch_one(struct log_watch *w, const char *dir, const char *name)
         }
 }
 
-static void tick(struct log_watch *w)
+static void look(void *data, const struct vm_record *vms, size_t n)
 {
-        struct vm_record *all = NULL;
-        size_t n = 0;
-        struct bg_error err = {0};
-        pthread_mutex_lock(w->env->mu);
-        int r = vm_store_list(w->env->db, &all, &n, &err);
-        pthread_mutex_unlock(w->env->mu);
-        if (r < 0) {
-                log_warn("log watch: %s", err.msg);
-                return;
-        }
+        struct log_watch *w = data;
         for (size_t i = 0; i < n; i++) {
-                if (all[i].state != VM_RUNNING && all[i].state != VM_STARTING &&
-                    all[i].state != VM_PAUSED && all[i].state != VM_STOPPING)
+                if (vms[i].state != VM_RUNNING && vms[i].state != VM_STARTING &&
+                    vms[i].state != VM_PAUSED && vms[i].state != VM_STOPPING)
                         continue;
                 char dir[VMM_PATH_MAX + 40];
-                snprintf(dir, sizeof(dir), "%s/%s", w->env->vms_dir, all[i].id);
+                snprintf(dir, sizeof(dir), "%s/%s", w->env->vms_dir, vms[i].id);
                 /* A console pump keeps its own cap (and is alone rotating). */
                 if (!vmm_console_pump_alive(dir))
                         watch_one(w, dir, VMM_FILE_CONSOLE);
                 watch_one(w, dir, VMM_FILE_LOG);
         }
-        free(all);
-}
-
-static void *watch_main(void *arg)
-{
-        struct log_watch *w = arg;
-        pthread_mutex_lock(&w->mu);
-        while (!w->stop) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += LOG_WATCH_INTERVAL_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                        until.tv_sec++;
-                        until.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&w->cond, &w->mu, &until);
-                if (w->stop)
-                        break;
-                pthread_mutex_unlock(&w->mu);
-                tick(w);
-                pthread_mutex_lock(&w->mu);
-        }
-        pthread_mutex_unlock(&w->mu);
-        return NULL;
 }
 
 int log_watch_start(struct vm_env *env, struct log_watch **ret, struct bg_error *err)
@@ -113,14 +77,10 @@ int log_watch_start(struct vm_env *env, struct log_watch **ret, struct bg_error 
         if (!w)
                 return bg_error_set(err, ENOMEM, "out of memory");
         w->env = env;
-        pthread_mutex_init(&w->mu, NULL);
-        pthread_cond_init(&w->cond, NULL);
-        int r = pthread_create(&w->thread, NULL, watch_main, w);
-        if (r != 0) {
-                pthread_mutex_destroy(&w->mu);
-                pthread_cond_destroy(&w->cond);
+        int r = vm_ticker_start(env, "log watch", LOG_WATCH_INTERVAL_MS, look, w, &w->ticker, err);
+        if (r < 0) {
                 free(w);
-                return bg_error_set(err, r, "start the log watch: %s", strerror(r));
+                return r;
         }
         *ret = w;
         return 0;
@@ -130,12 +90,6 @@ void log_watch_stop(struct log_watch *w)
 {
         if (!w)
                 return;
-        pthread_mutex_lock(&w->mu);
-        w->stop = true;
-        pthread_cond_signal(&w->cond);
-        pthread_mutex_unlock(&w->mu);
-        pthread_join(w->thread, NULL);
-        pthread_mutex_destroy(&w->mu);
-        pthread_cond_destroy(&w->cond);
+        vm_ticker_stop(w->ticker);
         free(w);
 }

@@ -20,6 +20,7 @@
 #include "reconcile.h"
 #include "log_watch.h"
 #include "vm_boot.h"
+#include "vm_net.h"
 #include "vm_store.h"
 
 const char *const tpl_build_stages[] = {"reserve", "network", "disks", "boot", "agent", "snapshot"};
@@ -109,12 +110,8 @@ static int b_undo_reserve(void *ctx, struct bg_error *err)
 static int b_network(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
-        const struct vm_deps *d = b->te->vm->deps;
-        int r = d->lease(d->ud, b->t.lease, &b->net, err);
-        if (r < 0)
-                return r;
-        b->have_lease = true;
-        r = d->acquire_tap(d->ud, b->t.lease, b->t.tap, err);
+        int r =
+            vm_net_take(b->te->vm->deps, b->t.lease, &b->net, b->t.tap, &b->have_lease, NULL, err);
         if (r < 0)
                 return r;
         return tpl_save(b->te, &b->t, err);
@@ -123,19 +120,8 @@ static int b_network(void *ctx, struct bg_error *err)
 static int b_undo_network(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
-        const struct vm_deps *d = b->te->vm->deps;
-        int r = 0;
-        if (b->t.tap[0] && (r = d->release_tap(d->ud, b->t.tap, err)) == 0)
-                b->t.tap[0] = '\0';
-        if (b->have_lease) {
-                struct bg_error e = {0};
-                int rr = d->release_lease(d->ud, b->t.lease, &e);
-                if (rr < 0 && rr != -ENOENT && r == 0) {
-                        *err = e;
-                        r = rr;
-                }
-                b->have_lease = false;
-        }
+        int r = vm_net_give_back(b->te->vm->deps, b->t.lease, b->t.tap, b->have_lease, true, err);
+        b->have_lease = false;
         return r;
 }
 

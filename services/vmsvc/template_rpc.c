@@ -17,9 +17,7 @@ static int fill_clones(struct vmsvc *v, const struct tpl_record *t, Banger__V1__
 {
         struct vm_record *all = NULL;
         size_t n = 0;
-        pthread_mutex_lock(&v->mu);
-        int r = vm_store_list(v->d->db, &all, &n, err);
-        pthread_mutex_unlock(&v->mu);
+        int r = vm_load_all(&v->env, &all, &n, err);
         if (r < 0)
                 return r;
         out->clones = calloc(n ? n : 1, sizeof(char *));

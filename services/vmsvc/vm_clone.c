@@ -19,6 +19,7 @@
 #include "util/timeutil.h"
 #include "log_watch.h"
 #include "vm_boot.h"
+#include "vm_net.h"
 
 const char *const vm_clone_stages[] = {"reserve", "network", "disks", "restore", "identity"};
 const size_t vm_n_clone_stages = ELEMENTSOF(vm_clone_stages);
@@ -80,12 +81,8 @@ static int undo_reserve(void *ctx, struct bg_error *err)
 static int step_network(void *ctx, struct bg_error *err)
 {
         struct clone *c = ctx;
-        const struct vm_deps *d = c->env->deps;
-        int r = d->lease(d->ud, c->rec.name, &c->net, err);
-        if (r < 0)
-                return r;
-        c->have_lease = true;
-        r = d->acquire_tap(d->ud, c->rec.name, c->rec.tap, err);
+        int r =
+            vm_net_take(c->env->deps, c->rec.name, &c->net, c->rec.tap, &c->have_lease, NULL, err);
         if (r < 0)
                 return r;
         snprintf(c->rec.ip, sizeof(c->rec.ip), "%s", c->net.ip);
@@ -96,22 +93,7 @@ static int step_network(void *ctx, struct bg_error *err)
 static int undo_network(void *ctx, struct bg_error *err)
 {
         struct clone *c = ctx;
-        const struct vm_deps *d = c->env->deps;
-        int r = 0;
-        if (c->rec.tap[0]) {
-                r = d->release_tap(d->ud, c->rec.tap, err);
-                if (r == 0)
-                        c->rec.tap[0] = '\0';
-        }
-        if (c->have_lease) {
-                struct bg_error e = {0};
-                int rr = d->release_lease(d->ud, c->rec.name, &e);
-                if (rr < 0 && r == 0) {
-                        *err = e;
-                        r = rr;
-                }
-        }
-        return r;
+        return vm_net_give_back(c->env->deps, c->rec.name, c->rec.tap, c->have_lease, false, err);
 }
 
 static int step_disks(void *ctx, struct bg_error *err)

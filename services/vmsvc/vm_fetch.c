@@ -62,20 +62,50 @@ static void image_names(struct rpc_client *c, char *buf, size_t len)
         banger__v1__list_images_response__free_unpacked(resp, NULL);
 }
 
-/* Show an image: 1 found (its ref into ref), 0 not found, < 0 error. */
-static int image_show(struct rpc_client *c, const char *name, char *ref, size_t ref_len,
-                      struct rpc_status *st)
+/* Asks a Show method about in: 1 there (its answer into *ret, caller frees,
+ * when ret is not NULL), 0 not found, < 0 another failure with st filled. */
+static int show(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+                const ProtobufCMessageDescriptor *od, ProtobufCMessage **ret, struct rpc_status *st)
 {
-        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
-        Banger__V1__Image *img = NULL;
-        req.name = (char *)name;
-        int r = call(c, "/banger.v1.ImageService/Show", &req.base, &banger__v1__image__descriptor,
-                     (ProtobufCMessage **)&img, st);
+        ProtobufCMessage *m = NULL;
+        int r = call(c, method, in, od, &m, st);
         if (r < 0)
                 return st->code == RPC_NOT_FOUND ? 0 : r;
-        snprintf(ref, ref_len, "%s", img->ref);
-        banger__v1__image__free_unpacked(img, NULL);
+        if (ret)
+                *ret = m;
+        else
+                protobuf_c_message_free_unpacked(m, NULL);
         return 1;
+}
+
+/* show() for a name the create names: 1 there, or nothing to plan because
+ * imagesvc does not answer (the create's steps say so); 0 not found; < 0
+ * with err saying "WHAT: why". */
+static int present(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+                   const ProtobufCMessageDescriptor *od, const char *what, struct bg_error *err)
+{
+        struct rpc_status st;
+        int r = show(c, method, in, od, NULL, &st);
+        if (r >= 0)
+                return r;
+        if (st.code == RPC_UNAVAILABLE)
+                return 1;
+        return bg_error_set(err, rpc_code_to_errno(st.code), "%s: %s", what, st.message);
+}
+
+/* Starts the operation (a Pull or a Build) that fetches what is missing;
+ * a refusal fails with "WHAT is not here and cannot be VERBED: why HINT". */
+static int start_fetch(struct rpc_client *c, const char *method, const ProtobufCMessage *in,
+                       char op_id[OPS_ID_LEN + 1], const char *what, const char *verbed,
+                       const char *hint, struct bg_error *err)
+{
+        struct rpc_status st;
+        int r = start(c, method, in, op_id, &st);
+        if (r < 0)
+                return bg_error_set(err, rpc_code_to_errno(st.code),
+                                    "%s is not here and cannot be %s: %s%s", what, verbed,
+                                    st.message, hint);
+        return 0;
 }
 
 static int plan_image(struct rpc_client *c, const char *image, const char *default_image,
@@ -102,7 +132,15 @@ static int plan_image(struct rpc_client *c, const char *image, const char *defau
                                             "with banger image pull REF --name NAME",
                                             image);
                 }
-                r = image_show(c, f->image, have_ref, sizeof(have_ref), &st);
+                Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+                Banger__V1__Image *img = NULL;
+                req.name = f->image;
+                r = show(c, "/banger.v1.ImageService/Show", &req.base,
+                         &banger__v1__image__descriptor, (ProtobufCMessage **)&img, &st);
+                if (r == 1) {
+                        snprintf(have_ref, sizeof(have_ref), "%s", img->ref);
+                        banger__v1__image__free_unpacked(img, NULL);
+                }
                 if (r == 1 && !streq(have_ref, canon)) {
                         r = bg_error_set(err, EEXIST,
                                          "image %s is already here from %.300s, not %.300s; use "
@@ -124,26 +162,23 @@ static int plan_image(struct rpc_client *c, const char *image, const char *defau
         }
 
         snprintf(f->image, sizeof(f->image), "%.64s", image);
-        r = image_show(c, image, have_ref, sizeof(have_ref), &st);
-        if (r == 1)
-                return 0;
-        if (r < 0) {
-                if (st.code == RPC_UNAVAILABLE)
-                        return 0; /* the create's steps say so */
-                return bg_error_set(err, rpc_code_to_errno(st.code), "image %.200s: %s", image,
-                                    st.message);
-        }
+        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+        req.name = (char *)image;
+        char what[256];
+        snprintf(what, sizeof(what), "image %.200s", image);
+        r = present(c, "/banger.v1.ImageService/Show", &req.base, &banger__v1__image__descriptor,
+                    what, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         if (streq(image, default_image)) {
                 Banger__V1__BuildImageRequest br = BANGER__V1__BUILD_IMAGE_REQUEST__INIT;
                 br.name = (char *)image;
-                r = start(c, "/banger.v1.ImageService/Build", &br.base, f->image_op, &st);
-                if (r < 0)
-                        return bg_error_set(err, rpc_code_to_errno(st.code),
-                                            "the default image %s is not here and cannot be "
-                                            "built: %s",
-                                            image, st.message);
-                snprintf(f->image_what, sizeof(f->image_what), "build");
-                return 0;
+                snprintf(what, sizeof(what), "the default image %.200s", image);
+                r = start_fetch(c, "/banger.v1.ImageService/Build", &br.base, f->image_op, what,
+                                "built", "", err);
+                if (r >= 0)
+                        snprintf(f->image_what, sizeof(f->image_what), "build");
+                return r;
         }
         char names[1024];
         image_names(c, names, sizeof(names));
@@ -157,29 +192,17 @@ static int plan_kernel(struct rpc_client *c, const char *kernel, struct vm_fetch
                        struct bg_error *err)
 {
         Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
-        ProtobufCMessage *k = NULL;
-        struct rpc_status st;
         req.name = (char *)kernel;
-        int r = call(c, "/banger.v1.KernelService/Show", &req.base, &banger__v1__kernel__descriptor,
-                     &k, &st);
-        if (r == 0) {
-                protobuf_c_message_free_unpacked(k, NULL);
-                return 0;
-        }
-        if (st.code == RPC_UNAVAILABLE)
-                return 0;
-        if (st.code != RPC_NOT_FOUND)
-                return bg_error_set(err, rpc_code_to_errno(st.code), "kernel %.64s: %s", kernel,
-                                    st.message);
+        char what[80];
+        snprintf(what, sizeof(what), "kernel %.64s", kernel);
+        int r = present(c, "/banger.v1.KernelService/Show", &req.base,
+                        &banger__v1__kernel__descriptor, what, err);
+        if (r != 0)
+                return r < 0 ? r : 0;
         Banger__V1__PullKernelRequest pr = BANGER__V1__PULL_KERNEL_REQUEST__INIT;
         pr.name = (char *)kernel;
-        r = start(c, "/banger.v1.KernelService/Pull", &pr.base, f->kernel_op, &st);
-        if (r < 0)
-                return bg_error_set(err, rpc_code_to_errno(st.code),
-                                    "kernel %.64s is not here and cannot be pulled: %s (banger "
-                                    "kernel list shows the kernels here)",
-                                    kernel, st.message);
-        return 0;
+        return start_fetch(c, "/banger.v1.KernelService/Pull", &pr.base, f->kernel_op, what,
+                           "pulled", " (banger kernel list shows the kernels here)", err);
 }
 
 int vm_fetch_plan(struct vm_peers *p, const char *image, const char *default_image,

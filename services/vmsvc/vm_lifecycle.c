@@ -1,4 +1,5 @@
 #include "vm_lifecycle.h"
+#include "vm_net.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -74,6 +75,14 @@ int vm_load(struct vm_env *env, const char *ref, struct vm_record *r, struct bg_
         return x;
 }
 
+int vm_load_all(struct vm_env *env, struct vm_record **ret, size_t *ret_n, struct bg_error *err)
+{
+        pthread_mutex_lock(env->mu);
+        int x = vm_store_list(env->db, ret, ret_n, err);
+        pthread_mutex_unlock(env->mu);
+        return x;
+}
+
 static void disk_path(const struct run *run, const char *file, char *buf, size_t len)
 {
         snprintf(buf, len, "%s/%s", run->spec.dir, file);
@@ -120,13 +129,9 @@ static int undo_reserve(void *ctx, struct bg_error *err)
 static int step_network(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        const struct vm_deps *d = run->env->deps;
-        int r = d->lease(d->ud, run->rec.name, &run->net, err);
-        if (r < 0)
-                return r;
-        run->have_lease = true;
-        fault_point(run->fresh ? "vm.create.leased" : "vm.start.leased");
-        r = d->acquire_tap(d->ud, run->rec.name, run->rec.tap, err);
+        int r =
+            vm_net_take(run->env->deps, run->rec.name, &run->net, run->rec.tap, &run->have_lease,
+                        run->fresh ? "vm.create.leased" : "vm.start.leased", err);
         if (r < 0)
                 return r;
         snprintf(run->rec.ip, sizeof(run->rec.ip), "%s", run->net.ip);
@@ -137,25 +142,11 @@ static int step_network(void *ctx, struct bg_error *err)
 static int undo_network(void *ctx, struct bg_error *err)
 {
         struct run *run = ctx;
-        const struct vm_deps *d = run->env->deps;
-        int r = 0;
-        if (run->rec.tap[0]) {
-                r = d->release_tap(d->ud, run->rec.tap, err);
-                if (r == 0)
-                        run->rec.tap[0] = '\0';
-        }
         /* A VM that never came to exist gives its address back too, even
          * when the Lease or AcquireTap answer was lost (netsvc died after
          * recording it): Release frees the name's lease and taps. */
-        if (run->fresh) {
-                struct bg_error e = {0};
-                int rr = d->release_lease(d->ud, run->rec.name, &e);
-                if (rr < 0 && r == 0) {
-                        *err = e;
-                        r = rr;
-                }
-        }
-        return r;
+        return vm_net_give_back(run->env->deps, run->rec.name, run->rec.tap, run->fresh, false,
+                                err);
 }
 
 int vm_user_files(struct vm_env *env, const struct vm_record *rec, const char *work, bool fresh,

@@ -59,6 +59,8 @@ int vm_pause(struct vm_env *env, const char *id, struct bg_error *err);
 int vm_resume(struct vm_env *env, const char *id, struct bg_error *err);
 /* The record of a VM by name or id (under env->mu). */
 int vm_load(struct vm_env *env, const char *ref, struct vm_record *ret, struct bg_error *err);
+/* Every VM's record (under env->mu); *ret is the caller's to free(). */
+int vm_load_all(struct vm_env *env, struct vm_record **ret, size_t *ret_n, struct bg_error *err);
 /* Connects to a running VM's guest agent. */
 struct agent_conn;
 int vm_agent_open(struct vm_env *env, const char *id, struct agent_conn **ret,

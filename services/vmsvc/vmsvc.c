@@ -51,9 +51,7 @@ void vmsvc_ssh_refresh(void *ud)
         snprintf(dir, sizeof(dir), "%s/ssh", v->d->paths.config_dir);
         const char *key = v->key_path;
         pthread_mutex_lock(&v->ssh_mu);
-        pthread_mutex_lock(&v->mu);
-        int r = vm_store_list(v->d->db, &all, &n, &err);
-        pthread_mutex_unlock(&v->mu);
+        int r = vm_load_all(&v->env, &all, &n, &err);
         if (r >= 0)
                 r = ssh_files_write(dir, key, all, n, &err);
         pthread_mutex_unlock(&v->ssh_mu);

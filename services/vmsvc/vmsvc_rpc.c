@@ -486,30 +486,32 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                         clone ? NULL : &fetch, out, err);
 }
 
+/* Start (restart false) or restart a VM: refused while it is starting or
+ * stopping, and for a start while it runs. */
+static int boot_existing(struct vmsvc *v, const char *ref, bool restart, Banger__V1__Operation *out,
+                         struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, ref, &rec, err);
+        if (r < 0)
+                return r;
+        if ((!restart && rec.state == VM_RUNNING) || rec.state == VM_STARTING ||
+            rec.state == VM_STOPPING)
+                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
+                                    vm_state_to_string(rec.state));
+        return start_op(v, &rec, false, restart, NULL, NULL, NULL, NULL, out, err);
+}
+
 static int vm_start_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
                       const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r < 0)
-                return r;
-        if (rec.state == VM_RUNNING || rec.state == VM_STARTING || rec.state == VM_STOPPING)
-                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
-                                    vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, false, NULL, NULL, NULL, NULL, out, err);
+        return boot_existing(v, in->ref, false, out, err);
 }
 
 static int vm_restart_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Operation *out,
                         const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r < 0)
-                return r;
-        if (rec.state == VM_STARTING || rec.state == VM_STOPPING)
-                return bg_error_set(err, EBUSY, "VM %s is %s", rec.name,
-                                    vm_state_to_string(rec.state));
-        return start_op(v, &rec, false, true, NULL, NULL, NULL, NULL, out, err);
+        return boot_existing(v, in->ref, true, out, err);
 }
 
 static int vm_set_h(struct vmsvc *v, const Banger__V1__SetVmRequest *in, Banger__V1__Vm *out,
@@ -556,9 +558,7 @@ static int vm_prune_h(struct vmsvc *v, const Banger__V1__PruneVmsRequest *in,
 {
         struct vm_record *all = NULL;
         size_t n = 0;
-        pthread_mutex_lock(&v->mu);
-        int r = vm_store_list(v->d->db, &all, &n, err);
-        pthread_mutex_unlock(&v->mu);
+        int r = vm_load_all(&v->env, &all, &n, err);
         if (r < 0)
                 return r;
         out->deleted = calloc(n ? n : 1, sizeof(char *));
@@ -587,26 +587,28 @@ static int reply_vm(struct vmsvc *v, const char *id, Banger__V1__Vm *out, struct
         return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
 }
 
+/* Resolves ref, runs act on the VM and answers with its record after. */
+static int act_and_reply(struct vmsvc *v, const char *ref,
+                         int (*act)(struct vm_env *env, const char *id, struct bg_error *err),
+                         Banger__V1__Vm *out, struct bg_error *err)
+{
+        struct vm_record rec;
+        int r = get_record(v, ref, &rec, err);
+        if (r >= 0)
+                r = act(&v->env, rec.id, err);
+        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+}
+
 static int vm_stop_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
                      const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r < 0)
-                return r;
-        r = vm_stop(&v->env, rec.id, err);
-        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+        return act_and_reply(v, in->ref, vm_stop, out, err);
 }
 
 static int vm_kill_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
                      const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r < 0)
-                return r;
-        r = vm_kill(&v->env, rec.id, err);
-        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+        return act_and_reply(v, in->ref, vm_kill, out, err);
 }
 
 static int vm_delete_h(struct vmsvc *v, const Banger__V1__DeleteVmRequest *in,
@@ -653,9 +655,7 @@ static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
                         return -err->code;
         struct vm_record *all = NULL;
         size_t n = 0;
-        pthread_mutex_lock(&v->mu);
-        int r = vm_store_list(v->d->db, &all, &n, err);
-        pthread_mutex_unlock(&v->mu);
+        int r = vm_load_all(&v->env, &all, &n, err);
         if (r < 0)
                 return r;
         out->vms = calloc(n ? n : 1, sizeof(*out->vms));
@@ -688,21 +688,13 @@ static int vm_list_h(struct vmsvc *v, const Banger__V1__ListVmsRequest *in,
 static int vm_pause_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
                       const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r >= 0)
-                r = vm_pause(&v->env, rec.id, err);
-        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+        return act_and_reply(v, in->ref, vm_pause, out, err);
 }
 
 static int vm_resume_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,
                        const struct rpc_call *call, struct bg_error *err)
 {
-        struct vm_record rec;
-        int r = get_record(v, in->ref, &rec, err);
-        if (r >= 0)
-                r = vm_resume(&v->env, rec.id, err);
-        return r < 0 ? r : reply_vm(v, rec.id, out, err);
+        return act_and_reply(v, in->ref, vm_resume, out, err);
 }
 
 static int vm_get_h(struct vmsvc *v, const Banger__V1__VmRef *in, Banger__V1__Vm *out,

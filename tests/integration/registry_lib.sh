@@ -49,3 +49,61 @@ registry_start() {
         cat "$dir/log" >&2
         return 1
 }
+
+# registry_need: what a test that uses the functions below needs (the
+# registry, skopeo, curl, tests/oci_layout_tool), else setup_fail (skiplib.sh).
+registry_need() {
+        need_built "${LAYOUT:-$BANGER_BUILD_DIR/tests/oci_layout_tool}"
+        [ -x "$REGISTRY" ] ||
+                setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
+        need_tools skopeo curl
+}
+
+# registry_new_home: new_home (testlib.sh), W=$BANGER_HOME/w made, and an
+# EXIT trap that stops the registry (REG_PID) before it cleans the home.
+registry_new_home() {
+        new_home
+        W="$BANGER_HOME/w"
+        mkdir -p "$W"
+        REG_PID=""
+        trap registry_cleanup EXIT
+}
+
+registry_cleanup() {
+        local rc=$?
+        [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
+        wait 2>/dev/null
+        cleanup_home
+        exit $rc
+}
+
+# registry_up W: registry_start under W/registry for a test (setup_fail,
+# skiplib.sh, when none answers); sets REG_PID (the caller's EXIT trap kills
+# it) and R (its HOST:PORT) and writes W/policy.json for skopeo.
+# registry_push LAYOUT:TAG REPO:TAG then copies the OCI layout W/LAYOUT there.
+registry_up() {
+        REG_W=$1
+        registry_start "$REG_W/registry" || setup_fail "docker-registry did not start"
+        REG_PID=$REGISTRY_PID
+        R="127.0.0.1:$REGISTRY_PORT"
+        echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$REG_W/policy.json"
+}
+
+registry_push() {
+        skopeo --policy "$REG_W/policy.json" copy -q --dest-tls-verify=false "oci:$REG_W/$1" \
+                "docker://$R/$2"
+}
+
+# registry_busy W: registry_up W, then test/busy:v1 pushed to it: one layer
+# with /etc/hostname, a stub /sbin/init and /root, made with
+# tests/oci_layout_tool ($LAYOUT).
+registry_busy() {
+        local w=$1
+        local layout=${LAYOUT:-$BANGER_BUILD_DIR/tests/oci_layout_tool}
+        registry_up "$w"
+        printf '%s\n' 'dir etc 0755 0 0' 'file etc/hostname 0644 0 0 base' 'dir sbin 0755 0 0' \
+                'file sbin/init 0755 0 0 #!init' 'dir root 0700 0 0' > "$w/base.spec"
+        "$layout" "$w/busy" v1 --platform linux/amd64 --layer "$w/base.spec:gz" >/dev/null ||
+                setup_fail "oci_layout_tool could not make the test image"
+        registry_push busy:v1 test/busy:v1 || setup_fail "skopeo could not push to the local registry"
+}

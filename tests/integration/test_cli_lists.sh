@@ -11,34 +11,14 @@
 isolate_network "$@"
 need_root "banger-netsvc needs CAP_NET_ADMIN"
 : "${KERNEL_MKIMAGE:?run through ctest}"
-LAYOUT="$BANGER_BUILD_DIR/tests/oci_layout_tool"
-REGISTRY=/usr/bin/docker-registry
-AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
-need_built "$LAYOUT" "$AGENT" "$KERNEL_MKIMAGE"
-[ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
-need_tools jq script skopeo curl nngcat protoc
-export BANGER_AGENT_BINARY="$AGENT"
-new_home
-W="$BANGER_HOME/w"
-mkdir -p "$W"
-REG_PID=""
-cleanup() {
-        local rc=$?
-        [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
-        wait 2>/dev/null
-        cleanup_home
-        exit $rc
-}
-trap cleanup EXIT
 . "$(dirname "$0")/registry_lib.sh"
-registry_start "$W/registry" || setup_fail "docker-registry did not start"
-REG_PID=$REGISTRY_PID
-R="127.0.0.1:$REGISTRY_PORT"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
-printf 'dir etc 0755 0 0\nfile etc/hostname 0644 0 0 base\ndir sbin 0755 0 0\nfile sbin/init 0755 0 0 #!init\ndir root 0700 0 0\n' > "$W/base.spec"
-"$LAYOUT" "$W/busy" v1 --platform linux/amd64 --layer "$W/base.spec:gz" >/dev/null
-skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/busy:v1" "docker://$R/test/busy:v1" ||
-        setup_fail "skopeo could not push to the local registry"
+AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
+need_built "$AGENT" "$KERNEL_MKIMAGE"
+registry_need
+need_tools jq script curl nngcat protoc
+export BANGER_AGENT_BINARY="$AGENT"
+registry_new_home
+registry_busy "$W"
 "$KERNEL_MKIMAGE" bzimage "$W/bzImage" 512
 
 mkdir -p "$BANGER_HOME/config"

@@ -45,12 +45,8 @@ cleanup() {
 trap cleanup EXIT
 
 . "$HERE/registry_lib.sh"
-registry_start "$W/registry" || { echo "FAIL: docker-registry did not start" >&2; exit 1; }
-P=$REGISTRY_PORT
-REG_PID=$REGISTRY_PID
-R="127.0.0.1:$P"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
-push() { skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/$1" "docker://$R/$2"; }
+registry_up "$W"
+push() { registry_push "$@"; } # push LAYOUT:TAG REPO:TAG
 raw_manifest() { skopeo --policy "$W/policy.json" inspect --raw --tls-verify=false "docker://$R/$1"; }
 
 start_imagesvc() {

@@ -62,14 +62,8 @@ trap cleanup EXIT
 
 # ---- registry -----------------------------------------------------------------
 . "$HERE/registry_lib.sh"
-registry_start "$W/registry" || { echo "FAIL: docker-registry did not start" >&2; exit 1; }
-P=$REGISTRY_PORT
-REG_PID=$REGISTRY_PID
-R="127.0.0.1:$P"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
-push() { # push LAYOUT:TAG REPO:TAG
-        skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/$1" "docker://$R/$2"
-}
+registry_up "$W"
+push() { registry_push "$@"; } # push LAYOUT:TAG REPO:TAG
 remote_digest() { skopeo --policy "$W/policy.json" inspect --tls-verify=false "docker://$R/$1" | jq -r .Digest; }
 # remote_layer REPO:TAG N: digest of layer N as the registry stores it (skopeo
 # compresses plain tar layers on push, so not always the layout's digest)

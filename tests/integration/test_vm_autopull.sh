@@ -20,42 +20,15 @@ isolate_network "$@"
 need_root "banger daemon start starts banger-netsvc"
 : "${KERNEL_MKIMAGE:?run through ctest}"
 HERE=$(cd "$(dirname "$0")" && pwd)
-LAYOUT="$BANGER_BUILD_DIR/tests/oci_layout_tool"
-REGISTRY=/usr/bin/docker-registry
+. "$HERE/registry_lib.sh"
 AGENT="${BANGER_AGENT_BINARY:-$BANGER_BUILD_DIR/guest/agent/banger-agent}"
-need_built "$LAYOUT" "$AGENT" "$KERNEL_MKIMAGE"
-[ -x "$REGISTRY" ] || setup_fail "$REGISTRY is missing (package docker-registry; scripts/install-deps.sh installs it)"
-need_tools skopeo jq curl
+need_built "$AGENT" "$KERNEL_MKIMAGE"
+registry_need
+need_tools jq
 export BANGER_AGENT_BINARY="$AGENT"
 
-new_home
-W="$BANGER_HOME/w"
-mkdir -p "$W"
-REG_PID=""
-cleanup() {
-        local rc=$?
-        [ -n "$REG_PID" ] && kill "$REG_PID" 2>/dev/null
-        wait 2>/dev/null
-        cleanup_home
-        exit $rc
-}
-trap cleanup EXIT
-
-. "$HERE/registry_lib.sh"
-registry_start "$W/registry" || setup_fail "docker-registry did not start"
-REG_PID=$REGISTRY_PID
-R="127.0.0.1:$REGISTRY_PORT"
-echo '{"default":[{"type":"insecureAcceptAnything"}]}' > "$W/policy.json"
-cat > "$W/base.spec" <<'S'
-dir etc 0755 0 0
-file etc/hostname 0644 0 0 base
-dir sbin 0755 0 0
-file sbin/init 0755 0 0 #!init
-dir root 0700 0 0
-S
-"$LAYOUT" "$W/busy" v1 --platform linux/amd64 --layer "$W/base.spec:gz" >/dev/null
-skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/busy:v1" "docker://$R/test/busy:v1" ||
-        setup_fail "skopeo could not push to the local registry"
+registry_new_home
+registry_busy "$W"
 
 mkdir -p "$BANGER_HOME/config"
 CFG="$BANGER_HOME/config/config.toml"

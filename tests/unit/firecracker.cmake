@@ -2,7 +2,8 @@
 # server that checks every request against shared/ref/firecracker-v1.16-api.yaml.
 pkg_check_modules(YAML REQUIRED IMPORTED_TARGET yaml-0.1)
 
-add_library(fc_contract_server STATIC ${CMAKE_CURRENT_LIST_DIR}/fc_contract_server.c)
+add_library(fc_contract_server STATIC ${CMAKE_CURRENT_LIST_DIR}/fc_contract_server.c
+  ${CMAKE_CURRENT_LIST_DIR}/fc_contract_spec.c ${CMAKE_CURRENT_LIST_DIR}/fc_contract_http.c)
 target_include_directories(fc_contract_server PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(fc_contract_server PUBLIC bg_util PkgConfig::YAML PkgConfig::JANSSON)
 

@@ -291,6 +291,30 @@ static void test_capture(void **state)
         assert_null(out);
 }
 
+static void test_head(void **state)
+{
+        struct bg_error err = {0};
+        char buf[8];
+        const char *argv[] = {"sh", "-c", "printf 0123; echo 456789 >&2; exit 3", NULL};
+        /* stdout and stderr, cut to what buf holds; the exit status */
+        assert_int_equal(bg_run_head(argv, NULL, true, buf, sizeof(buf), &err), 3);
+        assert_string_equal(buf, "0123456");
+        assert_string_equal(err.msg, "sh failed (exit 3)");
+        /* stdout only */
+        assert_int_equal(bg_run_head(argv, NULL, false, buf, sizeof(buf), &err), 3);
+        assert_string_equal(buf, "0123");
+        /* a timeout: what it printed before, and -ETIMEDOUT */
+        const char *slow[] = {"sh", "-c", "printf ab; sleep 30", NULL};
+        assert_int_equal(bg_run_head(slow, &(struct bg_run_opts){.timeout_ms = 200}, true, buf,
+                                     sizeof(buf), &err),
+                         -ETIMEDOUT);
+        assert_string_equal(buf, "ab");
+        /* no such program */
+        const char *none[] = {"/nonexistent/prog", NULL};
+        assert_true(bg_run_head(none, NULL, true, buf, sizeof(buf), &err) < 0);
+        assert_string_equal(buf, "");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -303,6 +327,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_run_env, setup, teardown),
             cmocka_unit_test_setup_teardown(test_children_get_default_signals, setup, teardown),
             cmocka_unit_test_setup_teardown(test_capture, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -63,6 +63,16 @@ static void test_full(void **state)
         assert_params_once(buf);
 }
 
+/* The KVM probe's line (accel_probe.c) comes from the same file. */
+static void test_probe(void **state)
+{
+        char buf[96];
+        assert_int_equal(vmm_cmdline_probe("ttyS0", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "console=ttyS0 reboot=t panic=-1 rdinit=/nonexistent");
+        assert_params_once(buf);
+        assert_int_equal(vmm_cmdline_probe("ttyS0", buf, 20), -E2BIG);
+}
+
 static void test_minimal(void **state)
 {
         struct vmm_spec s;
@@ -160,9 +170,8 @@ static void test_too_long(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_full),
-            cmocka_unit_test(test_minimal),
-            cmocka_unit_test(test_refusals),
+            cmocka_unit_test(test_full),     cmocka_unit_test(test_minimal),
+            cmocka_unit_test(test_probe),    cmocka_unit_test(test_refusals),
             cmocka_unit_test(test_too_long),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

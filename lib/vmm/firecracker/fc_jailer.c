@@ -1,7 +1,6 @@
 #include "vmm/firecracker/fc_jailer.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -11,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/fs.h"
 #include "util/macro.h"
 #include "vmm/firecracker/fc_config.h"
 
@@ -298,60 +298,6 @@ static int mkdir_beneath(int dirfd, const char *rel)
         return fd;
 }
 
-static int rm_tree_at(int dirfd, dev_t dev, int depth)
-{
-        if (depth > 32)
-                return -ELOOP;
-        int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
-        if (dfd < 0)
-                return -errno;
-        DIR *d = fdopendir(dfd);
-        if (!d) {
-                int r = -errno;
-                close(dfd);
-                return r;
-        }
-        int ret = 0;
-        struct dirent *de;
-        while ((errno = 0, de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                struct stat st;
-                if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno != ENOENT && ret == 0)
-                                ret = -errno;
-                        continue;
-                }
-                if (S_ISDIR(st.st_mode)) {
-                        if (st.st_dev != dev) {
-                                if (ret == 0)
-                                        ret = -EBUSY; /* a mount point: leave it */
-                                continue;
-                        }
-                        int sub = openat(dirfd, de->d_name,
-                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (sub < 0) {
-                                if (ret == 0)
-                                        ret = -errno;
-                                continue;
-                        }
-                        int r = rm_tree_at(sub, dev, depth + 1);
-                        close(sub);
-                        if (r < 0 && ret == 0)
-                                ret = r;
-                        if (unlinkat(dirfd, de->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT &&
-                            ret == 0)
-                                ret = -errno;
-                } else if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT && ret == 0) {
-                        ret = -errno;
-                }
-        }
-        if (errno && ret == 0)
-                ret = -errno;
-        closedir(d);
-        return ret;
-}
-
 /* Removes the VM dir symlinks that point into this jail. */
 static int remove_symlinks(const struct fc_jail_plan *p)
 {
@@ -396,18 +342,11 @@ int fc_jailer_cleanup(const struct fc_jail_plan *p, struct bg_error *err)
             openat(bfd, "firecracker", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (ffd < 0)
                 return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", p->jail_dir);
-        _cleanup_close_ int jfd =
-            openat(ffd, p->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (jfd < 0)
-                return errno == ENOENT ? 0 : bg_error_errno(err, -errno, "open %s", p->jail_dir);
-        struct stat st;
-        if (fstat(jfd, &st) < 0)
-                return bg_error_errno(err, -errno, "stat %s", p->jail_dir);
-        r = rm_tree_at(jfd, st.st_dev, 0);
+        /* By descriptors from the base down, never following a link; a
+         * mount point inside stops it (-EBUSY). */
+        r = rm_rf_at(ffd, p->id, 0, err);
         if (r < 0)
-                return bg_error_errno(err, r, "remove jail %s", p->jail_dir);
-        if (unlinkat(ffd, p->id, AT_REMOVEDIR) < 0 && errno != ENOENT)
-                return bg_error_errno(err, -errno, "remove jail %s", p->jail_dir);
+                return bg_error_prefix(err, "remove jail %s", p->jail_dir);
         return 0;
 }
 

@@ -4,29 +4,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/macro.h"
+#include "util/run.h"
 #include "util/timeutil.h"
 #include "vmm/vmm_proc.h"
-
-#define DEV_NULL "/dev/null"
-
-static void close_from(int lowfd)
-{
-        if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
-                return;
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = lowfd; fd < (max > 0 ? max : 1024); fd++)
-                close((int)fd);
-}
 
 /* "MAJOR.MINOR.PATCH" at p, followed by the end, a space or a "-"/"+"
  * suffix. */
@@ -119,63 +105,16 @@ int fc_version(const char *binary, unsigned *ret_major, unsigned *ret_minor, uns
         int r = vmm_find_binary(binary, exe, sizeof(exe));
         if (r < 0)
                 return bg_error_errno(err, r, "find '%s'", binary ? binary : "");
-        int pfd[2];
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return bg_error_errno(err, -errno, "pipe");
-        _cleanup_close_ int rd = pfd[0];
-        char *const argv[] = {exe, (char *)"--version", NULL};
-        pid_t pid = fork();
-        if (pid < 0) {
-                r = -errno;
-                close(pfd[1]);
-                return bg_error_errno(err, r, "fork");
-        }
-        if (pid == 0) {
-                int nul = open(DEV_NULL, O_RDWR);
-                if (nul < 0 || dup2(nul, 0) < 0 || dup2(pfd[1], 1) < 0 || dup2(nul, 2) < 0)
-                        _exit(127);
-                close_from(3);
-                execv(exe, argv);
-                _exit(127);
-        }
-        close(pfd[1]);
-
+        const char *argv[] = {exe, "--version", NULL};
         char out[1024];
-        size_t len = 0;
-        uint64_t deadline = now_mono_msec() + 5000;
-        bool timed_out = false;
-        for (;;) {
-                uint64_t now = now_mono_msec();
-                if (now >= deadline) {
-                        timed_out = true;
-                        break;
-                }
-                struct pollfd p = {.fd = rd, .events = POLLIN};
-                int pr = poll(&p, 1, (int)(deadline - now));
-                if (pr < 0 && errno == EINTR)
-                        continue;
-                if (pr <= 0) {
-                        timed_out = pr == 0;
-                        break;
-                }
-                ssize_t n = read(rd, out + len, sizeof(out) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                len += (size_t)n;
-                if (len == sizeof(out) - 1)
-                        break;
-        }
-        out[len] = '\0';
-        if (timed_out)
-                kill(pid, SIGKILL);
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-                ;
-        if (timed_out)
+        struct bg_error e = {0};
+        r = bg_run_head(argv, &(struct bg_run_opts){.timeout_ms = 5000}, false, out, sizeof(out),
+                        &e);
+        if (r == -ETIMEDOUT)
                 return bg_error_set(err, ETIMEDOUT, "'%s --version' did not answer within 5 s",
                                     exe);
+        if (r < 0)
+                return bg_error_set(err, e.code, "%s", e.msg);
         unsigned a, b, c;
         if (fc_version_parse(out, &a, &b, &c) < 0)
                 return bg_error_set(err, EBADMSG,
