@@ -15,4 +15,4 @@ banger_add_script_test(integration_cli_lists COMMAND bash ${_it}/test_cli_lists.
   ENV "KERNEL_MKIMAGE=$<TARGET_FILE:test_kernel_mkimage>")
 # testlib.sh's reaper: a test SIGKILLed at its TIMEOUT leaves no daemon,
 # home or network namespace behind.
-banger_add_script_test(integration_test_reaper COMMAND bash ${_it}/test_reaper.sh LABELS integration TIMEOUT 60)
+banger_add_script_test(integration_test_reaper COMMAND bash ${_it}/test_reaper.sh LABELS integration TIMEOUT 120)

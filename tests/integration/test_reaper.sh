@@ -33,7 +33,7 @@ check "the stand-in daemon runs" kill -0 "$dpid"
 kill -9 $(pgrep -P "$victim") "$victim"
 wait "$victim" 2>/dev/null || true
 gone() { ! kill -0 "$dpid" 2>/dev/null && [ ! -e "$home" ]; }
-if wait_for 15 gone; then
+if wait_for 40 gone; then
         pass "after SIGKILL of the test: its daemon is killed and $home removed"
 else
         fail "after SIGKILL of the test: daemon $(kill -0 "$dpid" 2>/dev/null && echo alive || echo gone), home $([ -e "$home" ] && echo left || echo removed)"

@@ -72,9 +72,9 @@ start_reaper() {
                         while kill -0 "$watch" 2>/dev/null; do sleep 1; done
                         [ -d "$home" ] || { rm -f "$home.netns"; exit 0; }
                         for round in 1 2; do
-                                for p in /proc/[0-9]*; do
-                                        grep -qxz "BANGER_HOME=$home" "$p/environ" 2>/dev/null &&
-                                                kill -9 "${p#/proc/}" 2>/dev/null
+                                for e in $(grep -lsxzF "BANGER_HOME=$home" /proc/[0-9]*/environ); do
+                                        e=${e#/proc/}
+                                        kill -9 "${e%/environ}" 2>/dev/null
                                 done
                                 sleep 1
                         done
@@ -101,11 +101,10 @@ cleanup_home() {
         "$BANGER" daemon stop --timeout 5 >/dev/null 2>&1 || true
         # Anything still running with this BANGER_HOME (a test that failed
         # half-way, a process whose pidfile is gone) must not outlive the test.
-        local p
-        for p in /proc/[0-9]*; do
-                if grep -qxz "BANGER_HOME=$BANGER_HOME" "$p/environ" 2>/dev/null; then
-                        kill -9 "${p#/proc/}" 2>/dev/null || true
-                fi
+        local e
+        for e in $(grep -lsxzF "BANGER_HOME=$BANGER_HOME" /proc/[0-9]*/environ); do
+                e=${e#/proc/}
+                [ "${e%/environ}" = "$$" ] || kill -9 "${e%/environ}" 2>/dev/null || true
         done
         if [ -n "${BANGER_TEST_KEEP:-}" ]; then
                 echo "kept $BANGER_HOME (BANGER_TEST_KEEP)"
