@@ -114,6 +114,8 @@ struct tarbuf {
 
 static void tb_add(struct tarbuf *t, const void *d, size_t n)
 {
+        if (n == 0)
+                return; /* memcpy from NULL is undefined even for 0 bytes */
         if (t->len + n > t->cap) {
                 t->cap = (t->len + n) * 2;
                 t->p = realloc(t->p, t->cap);
