@@ -63,21 +63,24 @@ new_home() {
 # end; if BANGER_HOME is still there (cleanup_home did not run), it kills
 # everything started with this BANGER_HOME, deletes the network namespaces
 # named in $BANGER_HOME.netns and removes the home.
+# kill_home HOME [SPARE_PID]: SIGKILL every process started with
+# BANGER_HOME=HOME (one grep over every /proc/*/environ), but SPARE_PID.
+kill_home() {
+        local e
+        for e in $(grep -lsxzF "BANGER_HOME=$1" /proc/[0-9]*/environ); do
+                e=${e#/proc/}
+                [ "${e%/environ}" = "${2:-}" ] || kill -9 "${e%/environ}" 2>/dev/null || true
+        done
+}
 start_reaper() {
         [ -z "${BANGER_TEST_KEEP:-}" ] || return 0
         local watch=$$ home=$BANGER_HOME
         (
-                env -u BANGER_HOME setsid bash -c '
+                env -u BANGER_HOME setsid bash -c "$(declare -f kill_home)"'
                         watch=$1 home=$2
                         while kill -0 "$watch" 2>/dev/null; do sleep 1; done
                         [ -d "$home" ] || { rm -f "$home.netns"; exit 0; }
-                        for round in 1 2; do
-                                for e in $(grep -lsxzF "BANGER_HOME=$home" /proc/[0-9]*/environ); do
-                                        e=${e#/proc/}
-                                        kill -9 "${e%/environ}" 2>/dev/null
-                                done
-                                sleep 1
-                        done
+                        kill_home "$home"; sleep 1; kill_home "$home"
                         while read -r ns; do
                                 [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
                         done <"$home.netns" 2>/dev/null
@@ -101,11 +104,7 @@ cleanup_home() {
         "$BANGER" daemon stop --timeout 5 >/dev/null 2>&1 || true
         # Anything still running with this BANGER_HOME (a test that failed
         # half-way, a process whose pidfile is gone) must not outlive the test.
-        local e
-        for e in $(grep -lsxzF "BANGER_HOME=$BANGER_HOME" /proc/[0-9]*/environ); do
-                e=${e#/proc/}
-                [ "${e%/environ}" = "$$" ] || kill -9 "${e%/environ}" 2>/dev/null || true
-        done
+        kill_home "$BANGER_HOME" $$
         if [ -n "${BANGER_TEST_KEEP:-}" ]; then
                 echo "kept $BANGER_HOME (BANGER_TEST_KEEP)"
         else
