@@ -519,11 +519,28 @@ int vm_delete(struct vm_env *env, const char *id, bool force, struct bg_error *e
                         log_warn("VM %s: tap %s: %s (released with its lease)", r.name, r.tap,
                                  te.msg);
         }
-        r.tap[0] = '\0';
+        /* From here on the row says what is true: no process, no tap (given
+         * back above, or by the Release below). A delete that stops short
+         * (netsvc not back in time, vmsvc killed) leaves a stopped VM that
+         * `vm delete` removes again -- never a row "running" with no
+         * process, nor a tap name a later start or reconcile would give
+         * back while it may be another VM's. */
+        bool was_live = r.state == VM_RUNNING || r.state == VM_PAUSED ||
+                        r.state == VM_STARTING || r.state == VM_STOPPING;
+        if (was_live || r.tap[0] || r.pid) {
+                r.tap[0] = '\0';
+                if (was_live)
+                        r.state = VM_STOPPED;
+                r.pid = 0;
+                r.pid_start = 0;
+                if ((x = vm_save(env, &r, err)) < 0)
+                        return x;
+        }
         fault_point("vm.delete.tap");
         x = d->release_lease(d->ud, r.name, err);
         if (x < 0 && x != -ENOENT)
-                return x;
+                return bg_error_prefix(err, "VM %s stopped, not deleted yet (vm delete again "
+                                            "finishes it)", r.name);
         fault_point("vm.delete.lease");
         if (env->jailer && strcmp(r.vmm, "firecracker") == 0 && d->jail_clean)
                 d->jail_clean(d->ud, &spec);
