@@ -50,18 +50,35 @@ want() { [ -z "$CHAOS_ONLY" ] || grep -qE -- "$CHAOS_ONLY" <<<"$1"; }
 wants() { [ -z "$CHAOS_ONLY" ] || [[ "$CHAOS_ONLY" != */* ]] || grep -qE -- "$CHAOS_ONLY" <<<"$1/"; }
 phase() { echo "  [$(( $(date +%s) - T_START )) s] $*"; }
 SMALL=(--vcpu 1 --mem 256)
+# Deadlines (seconds) of waits on a condition, generous for a loaded 2-core
+# CI host; each wait ends as soon as its condition holds. LEAK_WAIT: the host
+# comes back to the baseline (netsvc refills its tap pool in the
+# background); START_WAIT: `banger daemon start`; DELETE_WAIT: a delete
+# that fails is retried.
+LEAK_WAIT=${LEAK_WAIT:-90}
+START_WAIT=${START_WAIT:-90}
+DELETE_WAIT=${DELETE_WAIT:-120}
 
 # The template's builder is the one guest that must boot: on a shared,
 # loaded CI host a TCG guest may need more than e2e_config's 300 s.
 VM_CFG=$'[vm]\nboot_timeout = "600s"\n'
 e2e_config <<<"$VM_CFG"
-check "daemon start" "$B" daemon start --timeout 30
+check "daemon start" "$B" daemon start --timeout "$START_WAIT"
 BASE="$BANGER_HOME/base.state"
 # The pool refills in the background: settle before the baseline.
+# rebase: the baseline is taken once two snapshots 2 s apart agree (within
+# LEAK_WAIT seconds; on a loaded host the refill takes a while).
 rebase() {
-        sleep 2
+        local until=$(( $(date +%s) + LEAK_WAIT ))
         leak_snapshot "$BASE"
-        leak_same "$BASE" 10 >/dev/null || leak_snapshot "$BASE"
+        while :; do
+                sleep 2
+                leak_snapshot "$BASE.next"
+                cmp -s "$BASE" "$BASE.next" && break
+                mv "$BASE.next" "$BASE"
+                [ "$(date +%s)" -lt "$until" ] || break
+        done
+        rm -f "$BASE.next"
 }
 rebase
 cp "$BASE" "$BASE.empty" # no VM, no template: what the end must come back to
@@ -126,7 +143,7 @@ arm() {
         pid=$(svc_pid "$1")
         kill "$pid"
         wait_for 15 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid" || kill -9 "$pid"
-        BANGER_FAULT="$2:$1" "$B" daemon start --timeout 30 >/dev/null
+        BANGER_FAULT="$2:$1" "$B" daemon start --timeout "$START_WAIT" >/dev/null
 }
 
 # fired SVC STAGE PID: SVC (was PID) died at STAGE.
@@ -147,19 +164,35 @@ reap_cli() {
 # as in BASE.
 after() {
         local name=$1 kind=$2 what=$3
-        check "$what: daemon start brings everything back" "$B" daemon start --timeout 30
+        check "$what: daemon start brings everything back" "$B" daemon start --timeout "$START_WAIT"
         wait_for 150 settled "$name" || true
         check "$what: $name is consistent" vm_consistent "$name" "$kind"
         check "$what: keep still runs, same process, agent answers" keep_ok
         [ "$kind" = exists ] && return 0
-        "$B" vm delete --force "$name" >/dev/null 2>&1 || true
-        check "$what: after deleting $name nothing leaked" leak_same "$BASE" 15
+        check "$what: $name can be deleted" delete_vm "$name"
+        check "$what: after deleting $name nothing leaked" leak_same "$BASE" "$LEAK_WAIT"
+}
+
+# delete_vm NAME: NAME is deleted. A delete that fails (netsvc, busy on a
+# loaded host, did not answer in time) must leave a VM that a second delete
+# removes: it is run again until it succeeds or DELETE_WAIT seconds have
+# passed, and its last error is shown.
+delete_vm() {
+        local out until=$(( $(date +%s) + DELETE_WAIT ))
+        while :; do
+                out=$("$B" vm delete --force "$1" 2>&1) && return 0
+                "$B" vm show "$1" >/dev/null 2>&1 || return 0 # gone (a retry raced it)
+                [ "$(date +%s)" -lt "$until" ] || break
+                sleep 1
+        done
+        echo "  vm delete $1: $out"
+        return 1
 }
 
 # chaos SECTION SVC STAGE NAME KIND CMD...: CMD (about VM NAME) with SVC
 # killed at STAGE; skipped unless SECTION/SVC/STAGE is wanted.
 chaos() {
-        local section=$1 svc=$2 stage=$3 name=$4 kind=$5 pid cli; shift 5
+        local section=$1 svc=$2 stage=$3 name=$4 kind=$5 pid cli t0=$(date +%s); shift 5
         want "$section/$svc/$stage" || return 0
         arm "$svc" "$stage"
         pid=$(svc_pid "$svc")
@@ -167,21 +200,23 @@ chaos() {
         cli=$!
         check "$stage: $svc killed itself there" fired "$svc" "$stage" "$pid"
         # As systemd would: the service is back at once, while the caller waits.
-        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+        "$B" daemon start --timeout "$START_WAIT" >/dev/null 2>&1 || true
         after "$name" "$kind" "$stage ($svc)"
         reap_cli "$cli"
+        phase "$section/$svc/$stage took $(( $(date +%s) - t0 )) s"
 }
 
 # random SECTION SVC DELAY NAME CMD...: SIGKILL of SVC DELAY seconds into CMD.
 random_kill() {
-        local section=$1 svc=$2 d=$3 name=$4 cli; shift 4
+        local section=$1 svc=$2 d=$3 name=$4 cli pid; shift 4
         want "$section/$svc/${d}s" || return 0
         timeout 120 "$@" >/dev/null 2>&1 &
         cli=$!
         sleep "$d"
-        kill -9 "$(svc_pid "$svc")" 2>/dev/null || true
-        sleep 0.2
-        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+        pid=$(svc_pid "$svc")
+        kill -9 "$pid" 2>/dev/null || true
+        wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid" || true
+        "$B" daemon start --timeout "$START_WAIT" >/dev/null 2>&1 || true
         after "$name" create "SIGKILL $svc ${d}s into a create"
         reap_cli "$cli"
 }
@@ -210,13 +245,13 @@ tpl_chaos() { # tpl_chaos STAGE NAME
         timeout 120 "$B" template create "$2" "${SMALL[@]}" >/dev/null 2>&1 &
         cli=$!
         check "$1: vmsvc killed itself there" fired vmsvc "$1" "$pid"
-        "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+        "$B" daemon start --timeout "$START_WAIT" >/dev/null 2>&1 || true
         reap_cli "$cli"
-        check "$1 (vmsvc): daemon start brings everything back" "$B" daemon start --timeout 30
+        check "$1 (vmsvc): daemon start brings everything back" "$B" daemon start --timeout "$START_WAIT"
         check "$1 (vmsvc): template $2 is consistent" tpl_consistent "$2"
         [ -z "$KEEP_PID" ] || check "$1 (vmsvc): keep still runs, same process, agent answers" keep_ok
         "$B" template delete "$2" >/dev/null 2>&1 || true
-        check "$1 (vmsvc): after deleting template $2 nothing leaked" leak_same "$BASE" 15
+        check "$1 (vmsvc): after deleting template $2 nothing leaked" leak_same "$BASE" "$LEAK_WAIT"
 }
 phase "template stages"
 if wants template; then
@@ -273,8 +308,10 @@ if wants pull || wants net || wants workspace || wants gateway || wants random-n
         skopeo --policy "$W/policy.json" copy -q --dest-tls-verify=false "oci:$W/tiny:v1" \
                 "docker://$R/chaos/tiny:v1" || fail_stop "skopeo could not push the test image"
         printf '%s\n[image]\ninsecure_registries = ["%s"]\n' "$VM_CFG" "$R" | e2e_config
-        kill "$(svc_pid imagesvc)"; sleep 1
-        check "imagesvc restarted with the registry allowed" "$B" daemon start --timeout 30
+        pid=$(svc_pid imagesvc)
+        kill "$pid"
+        wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid" || kill -9 "$pid"
+        check "imagesvc restarted with the registry allowed" "$B" daemon start --timeout "$START_WAIT"
         rebase # the registry runs from now on
 
         # image_consistent NAME: listed with its directory, or neither; no partial file.
@@ -292,11 +329,11 @@ if wants pull || wants net || wants workspace || wants gateway || wants random-n
                 return 1
         }
         pull_after() {
-                check "$1: daemon start brings everything back" "$B" daemon start --timeout 30
+                check "$1: daemon start brings everything back" "$B" daemon start --timeout "$START_WAIT"
                 check "$1: image tiny is whole or not there at all" image_consistent tiny
                 check "$1: keep still runs, same process, agent answers" keep_ok
                 "$B" image delete tiny >/dev/null 2>&1 || true
-                check "$1: after deleting tiny nothing leaked" leak_same "$BASE" 15
+                check "$1: after deleting tiny nothing leaked" leak_same "$BASE" "$LEAK_WAIT"
         }
         pull_chaos() { # pull_chaos SVC STAGE
                 local pid cli
@@ -306,7 +343,7 @@ if wants pull || wants net || wants workspace || wants gateway || wants random-n
                 timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
                 cli=$!
                 check "$2: $1 killed itself there" fired "$1" "$2" "$pid"
-                "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+                "$B" daemon start --timeout "$START_WAIT" >/dev/null 2>&1 || true
                 reap_cli "$cli"
                 pull_after "$2 ($1)"
         }
@@ -320,9 +357,10 @@ if wants pull || wants net || wants workspace || wants gateway || wants random-n
                 timeout 120 "$B" image pull "$R/chaos/tiny:v1" --name tiny >/dev/null 2>&1 &
                 cli=$!
                 sleep "$d"
-                kill -9 "$(svc_pid imagesvc)" 2>/dev/null || true
-                sleep 0.2
-                "$B" daemon start --timeout 30 >/dev/null 2>&1 || true
+                pid=$(svc_pid imagesvc)
+                kill -9 "$pid" 2>/dev/null || true
+                wait_for 30 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid" || true
+                "$B" daemon start --timeout "$START_WAIT" >/dev/null 2>&1 || true
                 reap_cli "$cli"
                 pull_after "SIGKILL imagesvc ${d}s into a pull"
         done
@@ -355,7 +393,7 @@ mk_running() {
         timeout 60 "$B" vm create --name "$1" "${SMALL[@]}" >/dev/null 2>&1 &
         cli=$!
         fired vmsvc vm.create.launched "$pid" || true
-        "$B" daemon start --timeout 30 >/dev/null
+        "$B" daemon start --timeout "$START_WAIT" >/dev/null
         reap_cli "$cli"
 }
 # mk_stopped NAME: a stopped VM with its disks, without a boot.
@@ -387,7 +425,7 @@ if wants stop || wants start; then
                 "$B" vm kill v >/dev/null 2>&1 || true
         done
         "$B" vm delete --force v >/dev/null 2>&1 || true
-        check "stop/start: after deleting v nothing leaked" leak_same "$BASE" 15
+        check "stop/start: after deleting v nothing leaked" leak_same "$BASE" "$LEAK_WAIT"
 fi
 
 # ---- delete ----------------------------------------------------------------------
@@ -415,7 +453,7 @@ fi
 "$B" image delete tiny >/dev/null 2>&1 || true
 check "keep is deleted" "$B" vm delete --force keep
 check "template delete tpl" "$B" template delete tpl
-check "after deleting keep and the template nothing leaked" leak_same "$BASE.empty" 15
+check "after deleting keep and the template nothing leaked" leak_same "$BASE.empty" "$LEAK_WAIT"
 
 echo "  chaos run time: $(( $(date +%s) - T_START )) s"
 "$B" daemon stop >/dev/null 2>&1
