@@ -23,7 +23,7 @@ static void write_pidfile_raw(const char *dir, pid_t pid, uint64_t start)
 
 static void test_adopt_refuses(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         struct vmm_spec s;
         base_spec(&s);
         snprintf(s.dir, sizeof(s.dir), "%s", dir);
@@ -66,8 +66,7 @@ static void test_adopt_refuses(void **state)
         assert_int_equal(vmm_qemu_driver.alive(&mine), 0);
         mine.start_time = me;
         assert_int_equal(vmm_qemu_driver.alive(&mine), 1);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static char self_exe[4096];
@@ -76,7 +75,7 @@ static char self_exe[4096];
  * test, started with --fake-qemu): adopt accepts it, kill ends it. */
 static void test_adopt_accepts_qemu_named_process(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char exe[512], log[512], cmd[1200];
         snprintf(exe, sizeof(exe), "%s/qemu-system-x86_64", dir);
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
@@ -126,15 +125,14 @@ static void test_adopt_accepts_qemu_named_process(void **state)
         assert_int_equal(vmm_qemu_driver.kill(&h, &err), 0);
         bg_error_clear(&err);
         assert_int_equal(vmm_qemu_driver.adopt(&s, &h, &err), -ESRCH);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 /* ---- exit reasons ---- */
 
 static void test_exit_reason(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char log[256], con[256], buf[256];
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
         snprintf(con, sizeof(con), "%s/console.log", dir);
@@ -178,13 +176,12 @@ static void test_exit_reason(void **state)
         vmm_qemu_driver.exit_reason(&s, -1, buf, sizeof(buf));
         assert_string_equal(buf, "guest kernel panic: Kernel panic - not syncing: Attempted to "
                                  "kill init! exitcode=0x00000100");
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static void test_log_tail(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char log[256], buf[64];
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
         vmm_log_tail(log, buf, sizeof(buf));
@@ -199,8 +196,7 @@ static void test_log_tail(void **state)
         write_file(log, "no newline at the end", 0644);
         vmm_log_tail(log, buf, sizeof(buf));
         assert_string_equal(buf, "no newline at the end");
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 /* ---- the KVM probe with fake QEMUs ---- */
@@ -228,7 +224,7 @@ static void assert_dir_empty_of_probes(const char *dir)
 
 static void test_probe_boot_decisions(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char qemu[256], kernel[256], why[256];
         snprintf(qemu, sizeof(qemu), "%s/qemu-fake", dir);
         snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
@@ -277,13 +273,12 @@ static void test_probe_boot_decisions(void **state)
         assert_dir_empty_of_probes(dir);
         /* No child left behind. */
         assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static void test_probe_cache(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char qemu[256], kernel[256], count[256], why[256], body[512];
         snprintf(qemu, sizeof(qemu), "%s/qemu-fake", dir);
         snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
@@ -311,8 +306,7 @@ static void test_probe_cache(void **state)
                 assert_int_equal(a, VMM_ACCEL_TCG);
                 assert_non_null(strstr(why, "/dev/kvm"));
                 assert_int_equal(access(count, F_OK), -1);
-                rm_tree(dir);
-                free(dir);
+                test_tmpdir_drop(dir);
                 test_skip("no-kvm", "/dev/kvm: %s; the KVM half of the probe cache is not run",
                           strerror(kvm_errno));
         }
@@ -334,8 +328,7 @@ static void test_probe_cache(void **state)
         /* A different kernel file is another key. */
         write_file(kernel, "another kernel, longer", 0644);
         assert_int_equal(accel_probe(qemu, kernel, NULL, dir, &a, why, sizeof(why)), 0);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 int main(int argc, char **argv)

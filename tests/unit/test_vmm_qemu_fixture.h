@@ -37,19 +37,6 @@
 #include "test_tmpdir.h"
 #include "skip.h"
 
-static inline char *make_tmpdir(void)
-{
-        char *d = strdup("/tmp/test-vmm-qemu.XXXXXX");
-        assert_non_null(d);
-        assert_non_null(mkdtemp(d));
-        return d;
-}
-
-static inline void rm_tree(const char *dir)
-{
-        assert_int_equal(test_tmpdir_remove(dir), 0);
-}
-
 static inline void write_file(const char *path, const char *content, mode_t mode)
 {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);

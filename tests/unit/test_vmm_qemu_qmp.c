@@ -205,7 +205,7 @@ static void *accept_thread(void *arg)
 
 static void test_qmp_unix_socket(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         char path[256];
         snprintf(path, sizeof(path), "%s/qmp.sock", dir);
         struct qmp *q = NULL;
@@ -227,8 +227,7 @@ static void test_qmp_unix_socket(void **state)
         pthread_join(t, NULL);
         qmp_free(q);
         close(l.lfd);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 /* ---- query, pause, resume through the driver ---- */
@@ -291,7 +290,7 @@ static void test_query_pause_resume(void **state)
         assert_non_null(d->pause);
         assert_non_null(d->resume);
 
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-qemu");
         struct vmm_spec s;
         base_spec(&s);
         snprintf(s.dir, sizeof(s.dir), "%s", dir);
@@ -336,8 +335,7 @@ static void test_query_pause_resume(void **state)
         assert_non_null(strstr(err.msg, "not running"));
         assert_int_equal(d->query(&s, &h, &st, &err), -ESRCH);
         close(vm.lfd);
-        rm_tree(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 int main(void)
