@@ -157,28 +157,63 @@ static void write_all(int fd, const uint8_t *p, size_t n)
         }
 }
 
+int shim_cmd_build(const struct bundle_process *spec, const char *marker, struct shim_cmd *ret)
+{
+        *ret = (struct shim_cmd){0};
+        ret->argv = calloc(spec->envc + spec->argc + 8, sizeof(char *));
+        if (!ret->argv)
+                return -ENOMEM;
+        size_t n = 0;
+        ret->argv[n++] = "/usr/bin/env";
+        for (size_t i = 0; i < spec->envc; i++)
+                ret->argv[n++] = spec->env[i];
+        ret->argv[n++] = (char *)marker;
+        if (spec->uid || spec->gid || spec->n_gids) {
+                /* process.user: setpriv (util-linux) in the guest switches
+                 * to it; the command runs as root over SSH. */
+                snprintf(ret->reuid, sizeof(ret->reuid), "--reuid=%u", spec->uid);
+                snprintf(ret->regid, sizeof(ret->regid), "--regid=%u", spec->gid);
+                if (spec->n_gids) {
+                        size_t o = (size_t)snprintf(ret->groups, sizeof(ret->groups), "--groups=");
+                        for (size_t i = 0; i < spec->n_gids; i++)
+                                o += (size_t)snprintf(ret->groups + o, sizeof(ret->groups) - o,
+                                                      "%s%u", i ? "," : "", spec->gids[i]);
+                } else {
+                        snprintf(ret->groups, sizeof(ret->groups), "--clear-groups");
+                }
+                ret->argv[n++] = "setpriv";
+                ret->argv[n++] = ret->reuid;
+                ret->argv[n++] = ret->regid;
+                ret->argv[n++] = ret->groups;
+                ret->argv[n++] = "--";
+        }
+        for (size_t i = 0; i < spec->argc; i++)
+                ret->argv[n++] = spec->argv[i];
+        ret->argc = n;
+        return 0;
+}
+
+void shim_cmd_free(struct shim_cmd *cmd)
+{
+        free(cmd->argv);
+        cmd->argv = NULL;
+}
+
 /* StartExec for p; its operation id goes to p->op (under the lock). */
 static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *err)
 {
         char marker[SHIM_MAX_ID + 32];
         shim_task_marker(c, marker, sizeof(marker));
+        struct shim_cmd cmd;
         pthread_mutex_lock(&c->lock);
-        size_t n = 0;
-        char **argv = calloc(p->spec.envc + p->spec.argc + 3, sizeof(char *));
-        if (!argv) {
+        if (shim_cmd_build(&p->spec, marker, &cmd) < 0) {
                 pthread_mutex_unlock(&c->lock);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }
-        argv[n++] = "/usr/bin/env";
-        for (size_t i = 0; i < p->spec.envc; i++)
-                argv[n++] = p->spec.env[i];
-        argv[n++] = marker;
-        for (size_t i = 0; i < p->spec.argc; i++)
-                argv[n++] = p->spec.argv[i];
         Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
         eq.vm = c->vm;
-        eq.argv = argv;
-        eq.n_argv = n;
+        eq.argv = cmd.argv;
+        eq.n_argv = cmd.argc;
         eq.cwd = p->spec.cwd ? p->spec.cwd : "";
         eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
         eq.stream_stdin = p->stdin_path[0] != '\0';
@@ -193,7 +228,7 @@ static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *
         int r = shim_gw_call(c, "/banger.v1.WorkspaceService/StartExec", &eq.base,
                              &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
                              GW_DEADLINE_MS, err);
-        free(argv);
+        shim_cmd_free(&cmd);
         if (r < 0)
                 return r;
         pthread_mutex_lock(&c->lock);
@@ -648,9 +683,11 @@ int shim_h_resize_pty(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
 {
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__ResizePtyRequest *q = (const void *)in;
-        if (q->width == 0 || q->height == 0 || q->width > 10000 || q->height > 10000)
-                return bg_error_set(err, EINVAL, "window %ux%u: width and height are 1..10000",
+        if (q->width > 10000 || q->height > 10000)
+                return bg_error_set(err, EINVAL, "window %ux%u: width and height are 0..10000",
                                     q->width, q->height);
+        if (q->width == 0 || q->height == 0)
+                return pack_empty(ret, len); /* a console of unknown size: keep ours */
         struct shim_proc *p = NULL;
         pthread_mutex_lock(&c->lock);
         int r = lookup(c, q->id, q->exec_id, &p, err);
