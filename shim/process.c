@@ -244,7 +244,7 @@ static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *
 /* The stage of exec operation op_id: 1 the command runs (or ran), 0 it is
  * still connecting, -1 it failed before it ran (sshd did not take the
  * connection yet), -2 unknown (the call failed). */
-static int exec_stage(struct shim_ctx *c, const char *op_id)
+static int exec_stage(struct shim_ctx *c, const char *op_id, bool log)
 {
         Banger__V1__GetOperationRequest q = BANGER__V1__GET_OPERATION_REQUEST__INIT;
         q.id = (char *)op_id;
@@ -256,7 +256,7 @@ static int exec_stage(struct shim_ctx *c, const char *op_id)
                 return -2;
         bool connect = op->stage && strcmp(op->stage, "connect") == 0;
         int r = connect ? (op->done ? -1 : 0) : 1;
-        if (r == -1)
+        if (r == -1 && log)
                 fprintf(stderr, "containerd-shim-banger-v2: exec %s could not connect yet: %s\n",
                         op_id, op->status && op->status->message ? op->status->message : "");
         banger__v1__operation__free_unpacked(op, NULL);
@@ -342,8 +342,9 @@ static void *stdin_main(void *arg)
                 pthread_mutex_lock(&c->lock);
                 char op[64];
                 snprintf(op, sizeof(op), "%s", p->op);
+                bool connected = p->connected;
                 pthread_mutex_unlock(&c->lock);
-                if (exec_stage(c, op) == 1)
+                if (connected || (op[0] && exec_stage(c, op, false) == 1))
                         break;
                 struct pollfd w = {.fd = p->wake[0], .events = POLLIN};
                 if (poll(&w, 1, 200) > 0)
@@ -401,10 +402,56 @@ static void proc_free(struct shim_proc *p)
         free(p);
 }
 
+/* An exec process started before the task's own command got through to
+ * the guest's sshd: wait for that first, so only one command at a time
+ * knocks at an sshd that is still coming up (under a slow VM, parallel
+ * retries overrun sshd's MaxStartups and it resets them all). Then start it.
+ * < 0 when it is not to run (killed, the task ended, the shim stops). */
+static int deferred_start(struct shim_ctx *c, struct shim_proc *p)
+{
+        uint64_t until = now_ms() + EXEC_CONNECT_WAIT_MS;
+        pthread_mutex_lock(&c->lock);
+        while (!c->init.connected && !c->shutting_down &&
+               p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING &&
+               c->init.status == CONTAINERD__V1__TYPES__STATUS__RUNNING && now_ms() < until) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_sec += 1;
+                pthread_cond_timedwait(&c->changed, &c->lock, &ts);
+        }
+        bool go = p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING && !c->shutting_down;
+        pthread_mutex_unlock(&c->lock);
+        if (!go)
+                return -ECANCELED;
+        struct bg_error err = {0};
+        int r = start_exec(c, p, &err);
+        if (r < 0)
+                fprintf(stderr, "containerd-shim-banger-v2: start exec '%s': %s\n", p->exec_id,
+                        err.msg);
+        return r;
+}
+
 static void *pump_main(void *arg)
 {
         struct shim_proc *p = arg;
         struct shim_ctx *c = p->ctx;
+        pthread_mutex_lock(&c->lock);
+        bool deferred = !p->op[0];
+        pthread_mutex_unlock(&c->lock);
+        if (deferred && deferred_start(c, p) < 0) {
+                pthread_mutex_lock(&c->lock);
+                if (p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
+                        shim_proc_set_stopped(c, p, 255);
+                        publish_exit(c, p);
+                }
+                pthread_mutex_unlock(&c->lock);
+                if (p->wake[1] >= 0) {
+                        char b = 0;
+                        ssize_t w = write(p->wake[1], &b, 1);
+                        (void)w;
+                }
+                return NULL;
+        }
         pthread_mutex_lock(&c->lock);
         char op_id[64], out_path[PATH_MAX], err_path[PATH_MAX];
         snprintf(op_id, sizeof(op_id), "%s", p->op);
@@ -440,6 +487,16 @@ static void *pump_main(void *arg)
                         continue;
                 }
                 failures = 0;
+                pthread_mutex_lock(&c->lock);
+                bool connected = p->connected;
+                pthread_mutex_unlock(&c->lock);
+                if (!connected && (o->stdout.len || o->stderr.len || !o->done) &&
+                    (o->stdout.len || o->stderr.len || exec_stage(c, op_id, false) == 1)) {
+                        pthread_mutex_lock(&c->lock);
+                        p->connected = true;
+                        pthread_cond_broadcast(&c->changed);
+                        pthread_mutex_unlock(&c->lock);
+                }
                 write_all(ofd, o->stdout.data, o->stdout.len);
                 write_all(efd, o->stderr.data, o->stderr.len);
                 so = o->stdout_offset + o->stdout.len;
@@ -448,7 +505,7 @@ static void *pump_main(void *arg)
                 int code = o->exit_code;
                 banger__v1__exec_output_response__free_unpacked(o, NULL);
                 if (done && code == 255 && so == 0 && se == 0 &&
-                    now_ms() < started + EXEC_CONNECT_WAIT_MS && exec_stage(c, op_id) == -1) {
+                    now_ms() < started + EXEC_CONNECT_WAIT_MS && exec_stage(c, op_id, true) == -1) {
                         /* The VM runs but its sshd is not up yet: the command
                          * never started; start it again. */
                         pthread_mutex_lock(&c->lock);
@@ -456,7 +513,7 @@ static void *pump_main(void *arg)
                         pthread_mutex_unlock(&c->lock);
                         if (killed)
                                 break;
-                        sleep(2);
+                        sleep(3);
                         if (start_exec(c, p, &err) < 0) {
                                 fprintf(stderr, "containerd-shim-banger-v2: restart exec: %s\n",
                                         err.msg);
@@ -516,7 +573,10 @@ int shim_h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
         if (r < 0)
                 return r;
 
-        r = start_exec(c, p, err);
+        pthread_mutex_lock(&c->lock);
+        bool defer = p != &c->init && !c->init.connected;
+        pthread_mutex_unlock(&c->lock);
+        r = defer ? 0 : start_exec(c, p, err); /* deferred: the pump starts it */
         pthread_mutex_lock(&c->lock);
         if (r < 0) {
                 p->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
@@ -634,6 +694,12 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, struct 
         if (p->status != CONTAINERD__V1__TYPES__STATUS__RUNNING)
                 return bg_error_set(err, EAGAIN, "process '%s' is starting; try again",
                                     p->exec_id);
+        if (!p->op[0]) { /* an exec waiting for the task's command to connect */
+                p->kill_signal = sig;
+                shim_proc_set_stopped(c, p, 128u + (uint32_t)sig);
+                publish_exit(c, p);
+                return 0;
+        }
         char op[64];
         snprintf(op, sizeof(op), "%s", p->op);
         p->kill_signal = sig;
@@ -693,7 +759,7 @@ int shim_h_resize_pty(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
         int r = lookup(c, q->id, q->exec_id, &p, err);
         char op[64] = "";
         if (r >= 0 && p->terminal) {
-                if (p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING)
+                if (p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING && p->op[0])
                         snprintf(op, sizeof(op), "%s", p->op);
                 else if (p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
                         p->rows = q->height; /* applied at Start */
@@ -721,8 +787,10 @@ int shim_h_close_io(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         struct shim_proc *p = NULL;
         pthread_mutex_lock(&c->lock);
         int r = lookup(c, q->id, q->exec_id, &p, err);
+        /* An exec not started yet (waiting for the guest's sshd) gets the
+         * end from its stdin thread, which reads it from the FIFO. */
         bool send = r >= 0 && q->stdin && p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING &&
-                    p->stdin_path[0];
+                    p->stdin_path[0] && p->op[0];
         if (send)
                 p->refs++;
         pthread_mutex_unlock(&c->lock);

@@ -51,6 +51,7 @@ struct shim_proc {
         int32_t exited_nsec;
         unsigned rows, cols; /* terminal size asked before Start */
         bool stdin_eof_sent;
+        bool connected; /* its command got past the SSH connect (ran) */
         bool pump_started, stdin_started;
         pthread_t pump, stdin_thread;
         int wake[2];  /* the pump tells the stdin thread the command ended */
