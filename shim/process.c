@@ -51,6 +51,9 @@
 #define STDIN_CHUNK (64u * 1024u)
 #define PIDS_MAX 4096
 #define EXEC_SPEC_MAX (1u << 20)
+/* Bytes on a process's wake pipe, for its stdin thread. */
+#define WAKE_ENDED 'e' /* the command ended (from the pump) */
+#define WAKE_CLOSE 'c' /* CloseIO: send what stdin holds, then the end */
 
 static int pack_empty(uint8_t **ret, size_t *len)
 {
@@ -336,6 +339,7 @@ static void *stdin_main(void *arg)
                 return NULL;
         }
         uint8_t *buf = NULL;
+        bool closing = false; /* CloseIO: send what the FIFO holds, then the end */
         for (;;) {
                 if (!proc_running(c, p))
                         goto out;
@@ -347,27 +351,37 @@ static void *stdin_main(void *arg)
                 if (connected || (op[0] && exec_stage(c, op, false) == 1))
                         break;
                 struct pollfd w = {.fd = p->wake[0], .events = POLLIN};
-                if (poll(&w, 1, 200) > 0)
-                        goto out;
+                char b;
+                if (poll(&w, 1, 200) > 0 && read(p->wake[0], &b, 1) == 1) {
+                        if (b == WAKE_ENDED)
+                                goto out;
+                        closing = true;
+                }
         }
         if (!(buf = malloc(STDIN_CHUNK)))
                 goto out;
         for (;;) {
                 struct pollfd pf[2] = {{.fd = fd, .events = POLLIN},
                                        {.fd = p->wake[0], .events = POLLIN}};
-                if (poll(pf, 2, -1) < 0) {
+                if (!closing && poll(pf, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
                         break;
                 }
-                if (pf[1].revents)
-                        break; /* the command ended */
-                if (!pf[0].revents)
+                char b;
+                if (!closing && pf[1].revents && read(p->wake[0], &b, 1) == 1) {
+                        if (b == WAKE_ENDED)
+                                break; /* the command ended */
+                        closing = true;
+                }
+                if (!closing && !pf[0].revents)
                         continue;
                 ssize_t n = read(fd, buf, STDIN_CHUNK);
-                if (n < 0 && (errno == EINTR || errno == EAGAIN))
+                if (n < 0 && errno == EINTR)
                         continue;
-                if (n <= 0) {
+                if (n < 0 && errno == EAGAIN && !closing)
+                        continue;
+                if (n <= 0) { /* the end, or (closing) nothing more waits */
                         send_input(c, p, NULL, 0, true);
                         break;
                 }
@@ -446,7 +460,7 @@ static void *pump_main(void *arg)
                 }
                 pthread_mutex_unlock(&c->lock);
                 if (p->wake[1] >= 0) {
-                        char b = 0;
+                        char b = WAKE_ENDED;
                         ssize_t w = write(p->wake[1], &b, 1);
                         (void)w;
                 }
@@ -539,7 +553,7 @@ static void *pump_main(void *arg)
                 c->opts.id, p->exec_id, op_id, status, (unsigned long long)so,
                 (unsigned long long)se, ofd >= 0 ? "forwarded" : "dropped: no reader");
         if (p->wake[1] >= 0) {
-                char b = 0;
+                char b = WAKE_ENDED;
                 ssize_t w = write(p->wake[1], &b, 1);
                 (void)w;
         }
@@ -787,26 +801,18 @@ int shim_h_close_io(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         struct shim_proc *p = NULL;
         pthread_mutex_lock(&c->lock);
         int r = lookup(c, q->id, q->exec_id, &p, err);
-        /* An exec not started yet (waiting for the guest's sshd) gets the
-         * end from its stdin thread, which reads it from the FIFO. */
-        bool send = r >= 0 && q->stdin && p->status == CONTAINERD__V1__TYPES__STATUS__RUNNING &&
-                    p->stdin_path[0] && p->op[0];
-        if (send)
-                p->refs++;
+        /* The stdin thread sends what the FIFO still holds (containerd
+         * closes its end before CloseIO; the bytes must not come after the
+         * end), then the end. */
+        if (r >= 0 && q->stdin && p->stdin_started && p->wake[1] >= 0) {
+                char b = WAKE_CLOSE;
+                ssize_t w = write(p->wake[1], &b, 1);
+                (void)w;
+        }
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
-        if (!send)
-                return pack_empty(ret, len);
-        /* The stdin thread sends the end too when it reads it; the first one
-         * counts. */
-        if (!send_input(c, p, NULL, 0, true) && proc_running(c, p))
-                r = bg_error_set(err, EIO, "cannot close the stdin of process '%s'", q->exec_id);
-        pthread_mutex_lock(&c->lock);
-        if (--p->refs == 0)
-                pthread_cond_broadcast(&c->changed);
-        pthread_mutex_unlock(&c->lock);
-        return r < 0 ? r : pack_empty(ret, len);
+        return pack_empty(ret, len);
 }
 
 /* ---- Exec ---- */
