@@ -7,11 +7,11 @@
  *                thread copies ExecOutput to the stdout/stderr FIFOs and
  *                records the exit status; a stdin thread copies containerd's
  *                stdin FIFO to ExecInput (end of input: ExecInput eof);
- *   Kill      -> ExecInput signal: the signal itself reaches the command's
- *                process group in the guest (sshd's "signal" request; sshd
- *                delivers ABRT ALRM FPE HUP ILL INT KILL PIPE QUIT SEGV TERM
- *                USR1 USR2, others are refused); all = every process of the
- *                task;
+ *   Kill      -> WorkspaceService/Exec of kill(1) in the guest: the signal
+ *                itself reaches the process (found by its marker
+ *                BANGER_EXEC_ID=<exec id>, its children not); all = every
+ *                process of the task (BANGER_TASK_ID). sshd does not take
+ *                SSH "signal" requests in root sessions;
  *   ResizePty -> ExecInput rows/cols; CloseIO -> ExecInput eof;
  *   Pids      -> WorkspaceService/Exec of grep over /proc/<pid>/environ for
  *                the task marker (BANGER_TASK_ID=<id>, which every process
@@ -160,7 +160,8 @@ static void write_all(int fd, const uint8_t *p, size_t n)
         }
 }
 
-int shim_cmd_build(const struct bundle_process *spec, const char *marker, struct shim_cmd *ret)
+int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
+                   struct shim_cmd *ret)
 {
         *ret = (struct shim_cmd){0};
         ret->argv = calloc(spec->envc + spec->argc + 8, sizeof(char *));
@@ -171,6 +172,7 @@ int shim_cmd_build(const struct bundle_process *spec, const char *marker, struct
         for (size_t i = 0; i < spec->envc; i++)
                 ret->argv[n++] = spec->env[i];
         ret->argv[n++] = (char *)marker;
+        ret->argv[n++] = (char *)exec_marker;
         if (spec->uid || spec->gid || spec->n_gids) {
                 /* process.user: setpriv (util-linux) in the guest switches
                  * to it; the command runs as root over SSH. */
@@ -205,11 +207,12 @@ void shim_cmd_free(struct shim_cmd *cmd)
 /* StartExec for p; its operation id goes to p->op (under the lock). */
 static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *err)
 {
-        char marker[SHIM_MAX_ID + 32];
+        char marker[SHIM_MAX_ID + 32], exec_marker[SHIM_MAX_ID + 32];
         shim_task_marker(c, marker, sizeof(marker));
+        snprintf(exec_marker, sizeof(exec_marker), "BANGER_EXEC_ID=%s", p->exec_id);
         struct shim_cmd cmd;
         pthread_mutex_lock(&c->lock);
-        if (shim_cmd_build(&p->spec, marker, &cmd) < 0) {
+        if (shim_cmd_build(&p->spec, marker, exec_marker, &cmd) < 0) {
                 pthread_mutex_unlock(&c->lock);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }
@@ -267,14 +270,13 @@ static int exec_stage(struct shim_ctx *c, const char *op_id, bool log)
 }
 
 static int exec_input(struct shim_ctx *c, const char *op_id, const void *data, size_t len, bool eof,
-                      int sig, unsigned rows, unsigned cols, struct bg_error *err)
+                      unsigned rows, unsigned cols, struct bg_error *err)
 {
         Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
         q.operation_id = (char *)op_id;
         q.data.data = (uint8_t *)data;
         q.data.len = len;
         q.eof = eof;
-        q.signal = sig;
         q.rows = rows;
         q.cols = cols;
         Banger__V1__ExecInputResponse *o = NULL;
@@ -310,7 +312,7 @@ static bool send_input(struct shim_ctx *c, struct shim_proc *p, const uint8_t *d
                 if (skip)
                         return true;
                 struct bg_error err = {0};
-                int r = exec_input(c, op, data, len, eof, 0, 0, 0, &err);
+                int r = exec_input(c, op, data, len, eof, 0, 0, &err);
                 if (r >= 0)
                         return true;
                 if (r != -ENOSPC || !proc_running(c, p)) {
@@ -558,8 +560,8 @@ static void *pump_main(void *arg)
                 (void)w;
         }
         pthread_mutex_lock(&c->lock);
-        if (p->kill_signal > 0 && status == 255)
-                status = 128u + (uint32_t)p->kill_signal;
+        if (p->kill_signal > 0 && (status == 255 || (!p->connected && status == 143)))
+                status = 128u + (uint32_t)p->kill_signal; /* cancelled before it ran */
         if (p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
                 shim_proc_set_stopped(c, p, status);
                 publish_exit(c, p);
@@ -694,13 +696,60 @@ int shim_h_wait(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len
 
 /* ---- Kill / ResizePty / CloseIO ---- */
 
+/* kill(1) in the guest (argv: marker, signal, all): with all = 0 the
+ * processes carrying the marker whose parent does not (the process itself,
+ * not its children), else every one. Prints how many it signalled. */
+#define KILL_SCRIPT                                                                                \
+        "n=0; for f in $(grep -lsxzF \"$1\" /proc/[0-9]*/environ); do p=${f#/proc/}; "            \
+        "p=${p%/environ}; if [ \"$3\" = 0 ]; then "                                              \
+        "pp=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null); "                   \
+        "[ -n \"$pp\" ] && grep -qsxzF \"$1\" /proc/$pp/environ && continue; fi; "                \
+        "kill -\"$2\" \"$p\" 2>/dev/null && n=$((n+1)); done; echo $n"
+
+/* Signals the guest processes marked with marker (see KILL_SCRIPT); the
+ * count signalled goes to *ret_n. */
+static int guest_kill(struct shim_ctx *c, const char *marker, int sig, bool all, unsigned *ret_n,
+                      struct bg_error *err)
+{
+        char sigs[16];
+        snprintf(sigs, sizeof(sigs), "%d", sig);
+        char *argv[] = {"/bin/sh", "-c", KILL_SCRIPT, "sh", (char *)marker, sigs, all ? "1" : "0"};
+        Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
+        eq.vm = c->vm;
+        eq.argv = argv;
+        eq.n_argv = 7;
+        eq.cwd = "/";
+        eq.timeout_ms = 20000;
+        eq.max_output_bytes = 64;
+        Banger__V1__ExecResponse *er = NULL;
+        int r = shim_gw_call(c, "/banger.v1.WorkspaceService/Exec", &eq.base,
+                             &banger__v1__exec_response__descriptor, (ProtobufCMessage **)&er,
+                             GW_DEADLINE_MS, err);
+        if (r < 0)
+                return r;
+        char out[32] = "";
+        size_t l = er->stdout.len < sizeof(out) - 1 ? er->stdout.len : sizeof(out) - 1;
+        memcpy(out, er->stdout.data, l);
+        int code = er->exit_code;
+        banger__v1__exec_response__free_unpacked(er, NULL);
+        char *end = NULL;
+        unsigned long n = strtoul(out, &end, 10);
+        if (code != 0 || end == out || (*end && *end != '\n'))
+                return bg_error_set(err, EIO, "signalling in the guest failed (exit %d)", code);
+        *ret_n = (unsigned)n;
+        return 0;
+}
+
 /* Sends sig to p (lock held on entry and exit; dropped for the call). A
- * process that never started ends at once with 128 + sig. */
-static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, struct bg_error *err)
+ * process that never started ends at once with 128 + sig; one whose command
+ * has not reached the guest yet (sshd still coming up) is cancelled. */
+static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool all,
+                       struct bg_error *err)
 {
         if (p->status == CONTAINERD__V1__TYPES__STATUS__STOPPED)
                 return bg_error_set(err, ENOENT, "process already finished");
-        if (p->status == CONTAINERD__V1__TYPES__STATUS__CREATED) {
+        if (p->status == CONTAINERD__V1__TYPES__STATUS__CREATED || !p->op[0]) {
+                p->kill_signal = sig;
                 shim_proc_set_stopped(c, p, 128u + (uint32_t)sig);
                 publish_exit(c, p);
                 return 0;
@@ -708,25 +757,35 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, struct 
         if (p->status != CONTAINERD__V1__TYPES__STATUS__RUNNING)
                 return bg_error_set(err, EAGAIN, "process '%s' is starting; try again",
                                     p->exec_id);
-        if (!p->op[0]) { /* an exec waiting for the task's command to connect */
-                p->kill_signal = sig;
-                shim_proc_set_stopped(c, p, 128u + (uint32_t)sig);
-                publish_exit(c, p);
-                return 0;
-        }
-        char op[64];
+        char op[64], marker[SHIM_MAX_ID + 32];
         snprintf(op, sizeof(op), "%s", p->op);
+        if (all)
+                shim_task_marker(c, marker, sizeof(marker));
+        else
+                snprintf(marker, sizeof(marker), "BANGER_EXEC_ID=%s", p->exec_id);
+        bool connected = p->connected;
         p->kill_signal = sig;
         p->refs++;
         pthread_mutex_unlock(&c->lock);
-        int r = exec_input(c, op, NULL, 0, false, sig, 0, 0, err);
+        unsigned n = 0;
+        int r = guest_kill(c, marker, sig, all, &n, err);
+        if (r >= 0 && n == 0 && !connected) {
+                /* Not in the guest yet: stop it from getting there. */
+                Banger__V1__CancelOperationRequest cq = BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
+                cq.id = op;
+                Banger__V1__Operation *o = NULL;
+                r = shim_gw_call(c, "/banger.v1.WorkspaceService/CancelOperation", &cq.base,
+                                 &banger__v1__operation__descriptor, (ProtobufCMessage **)&o,
+                                 GW_DEADLINE_MS, err);
+                if (r >= 0)
+                        banger__v1__operation__free_unpacked(o, NULL);
+                n = 1;
+        }
         pthread_mutex_lock(&c->lock);
         if (--p->refs == 0)
                 pthread_cond_broadcast(&c->changed);
-        if (r == -ENOENT && p->status == CONTAINERD__V1__TYPES__STATUS__STOPPED)
+        if (r >= 0 && n == 0)
                 return bg_error_set(err, ENOENT, "process already finished");
-        if (r == -ENOENT) /* ended between the check and the call */
-                return bg_error_set(err, ENOENT, "process already finished: %s", err->msg);
         return r;
 }
 
@@ -735,23 +794,15 @@ int shim_h_kill(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len
 {
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__KillRequest *q = (const void *)in;
-        if (q->signal == 0 || q->signal > 31)
-                return bg_error_set(err, EINVAL, "signal %u is not a signal banger can send (1-31)",
-                                    q->signal);
+        if (q->signal == 0 || q->signal > 64)
+                return bg_error_set(err, EINVAL, "signal %u is not a signal (1-64)", q->signal);
         struct shim_proc *p = NULL;
         pthread_mutex_lock(&c->lock);
         int r = lookup(c, q->id, q->exec_id, &p, err);
+        /* all (init only): every process of the task in the guest, the
+         * exec processes and every child too. */
         if (r >= 0)
-                r = signal_proc(c, p, (int)q->signal, err);
-        if (r >= 0 && q->all && p == &c->init) {
-                /* Every process of the task: the exec processes too. */
-                for (struct shim_proc *e = c->execs; e; e = e->next) {
-                        struct bg_error eerr = {0};
-                        if (e->status == CONTAINERD__V1__TYPES__STATUS__RUNNING ||
-                            e->status == CONTAINERD__V1__TYPES__STATUS__CREATED)
-                                (void)signal_proc(c, e, (int)q->signal, &eerr);
-                }
-        }
+                r = signal_proc(c, p, (int)q->signal, q->all && p == &c->init, err);
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
@@ -786,7 +837,7 @@ int shim_h_resize_pty(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
         /* As runc's shim: a process without a terminal has nothing to
          * resize, and that is not an error. */
         if (op[0]) {
-                r = exec_input(c, op, NULL, 0, false, 0, q->height, q->width, err);
+                r = exec_input(c, op, NULL, 0, false, q->height, q->width, err);
                 if (r < 0 && r != -ENOENT) /* ENOENT: it just ended */
                         return r;
         }

@@ -30,7 +30,7 @@ int shim_proc_delete_exec(struct shim_ctx *c, struct shim_proc *p, uint32_t *ret
                           Google__Protobuf__Timestamp *ret_exited, struct bg_error *err);
 
 /* The command a process runs in the guest: /usr/bin/env with the spec's env
- * and marker, then (for a user other than 0:0 without groups) setpriv(1)
+ * and the markers (task, then exec), then (for a user other than 0:0 without groups) setpriv(1)
  * with the spec's uid, gid and additional gids, then the spec's args.
  * argv points into spec, marker and the struct itself. */
 struct shim_cmd {
@@ -39,5 +39,6 @@ struct shim_cmd {
         char reuid[24], regid[24];
         char groups[BUNDLE_MAX_GIDS * 11 + 16];
 };
-int shim_cmd_build(const struct bundle_process *spec, const char *marker, struct shim_cmd *ret);
+int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
+                   struct shim_cmd *ret);
 void shim_cmd_free(struct shim_cmd *cmd);

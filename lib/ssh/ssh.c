@@ -151,28 +151,6 @@ static int signo_of(const char *name)
         return SIGTERM;
 }
 
-/* The SSH name of a signal (RFC 4254 section 6.10: what sshd delivers), or
- * NULL. */
-static const char *ssh_signal_name(int sig)
-{
-        static const struct {
-                int s;
-                const char *n;
-        } tab[] = {{SIGABRT, "ABRT"}, {SIGALRM, "ALRM"}, {SIGFPE, "FPE"},   {SIGHUP, "HUP"},
-                   {SIGILL, "ILL"},   {SIGINT, "INT"},   {SIGKILL, "KILL"}, {SIGPIPE, "PIPE"},
-                   {SIGQUIT, "QUIT"}, {SIGSEGV, "SEGV"}, {SIGTERM, "TERM"}, {SIGUSR1, "USR1"},
-                   {SIGUSR2, "USR2"}};
-        for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
-                if (tab[i].s == sig)
-                        return tab[i].n;
-        return NULL;
-}
-
-bool bg_ssh_signal_supported(int sig)
-{
-        return ssh_signal_name(sig) != NULL;
-}
-
 static void on_exit_signal(ssh_session session, ssh_channel channel, const char *signal, int core,
                            const char *errmsg, const char *lang, void *userdata)
 {
@@ -286,12 +264,8 @@ int bg_ssh_exec(struct bg_ssh *s, const char *command, const struct bg_ssh_io *i
                         ssh_channel_request_send_signal(ch, "INT");
                 }
                 if (io && io->control) {
-                        int sig = 0;
                         unsigned wr = 0, wc = 0;
-                        io->control(io->ud, &sig, &wr, &wc);
-                        const char *name = ssh_signal_name(sig);
-                        if (name)
-                                ssh_channel_request_send_signal(ch, name);
+                        io->control(io->ud, &wr, &wc);
                         if (io->tty && wr > 0 && wc > 0)
                                 ssh_channel_change_pty_size(ch, (int)wc, (int)wr);
                 }

@@ -51,14 +51,10 @@ struct bg_ssh_io {
         /* Run on a pseudo-terminal of rows x cols (0 = 24x80). */
         bool tty;
         unsigned rows, cols;
-        /* Asked on every turn of the loop: a signal to send (1..31, 0 =
-         * none) and a new window size (both > 0). May be NULL. */
-        void (*control)(void *ud, int *ret_signal, unsigned *ret_rows, unsigned *ret_cols);
+        /* Asked on every turn of the loop: a new window size (both > 0 to
+         * change it). May be NULL. */
+        void (*control)(void *ud, unsigned *ret_rows, unsigned *ret_cols);
 };
-
-/* Whether sshd can deliver signal sig to a command (the signals RFC 4254
- * names: ABRT ALRM FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2). */
-bool bg_ssh_signal_supported(int sig);
 
 /* Run command (a shell command line for the remote user's shell) and wait for
  * it. *exit_code gets its exit status, or 128 + N when signal N ended it

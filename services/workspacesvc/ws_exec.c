@@ -7,7 +7,6 @@
 #include <time.h>
 
 #include "log/log.h"
-#include "ssh/ssh.h"
 #include "util/macro.h"
 #include "util/timeutil.h"
 
@@ -15,7 +14,6 @@
 #define READ_MAX (1u << 20)
 #define INPUT_CALL_MAX (256u * 1024u)
 #define INPUT_PENDING_MAX (1u << 20)
-#define SIGQ_MAX 8
 
 struct xstream {
         uint64_t base; /* absolute offset of data[0] */
@@ -35,8 +33,6 @@ struct xjob {
         bool tty;
         unsigned rows, cols;      /* tty size at start */
         unsigned new_rows, new_cols; /* a window change to apply (0 = none) */
-        int sigq[SIGQ_MAX];       /* signals to send, in order */
-        size_t n_sig;
         uint32_t timeout_ms;
         struct xstream s[2]; /* stdout, stderr; under reg->mu */
         bool done;
@@ -49,7 +45,7 @@ struct xjob {
 struct ws_exec_registry {
         pthread_mutex_t mu;
         pthread_cond_t cv;    /* output or an end, any job */
-        pthread_cond_t in_cv; /* input, a signal or a window change, any job */
+        pthread_cond_t in_cv; /* input or a window change, any job */
         struct xjob *jobs;
 };
 
@@ -183,16 +179,11 @@ static ssize_t io_in(void *ud, void *buf, size_t len)
         return r;
 }
 
-static void io_control(void *ud, int *ret_signal, unsigned *ret_rows, unsigned *ret_cols)
+static void io_control(void *ud, unsigned *ret_rows, unsigned *ret_cols)
 {
         struct io_ud *u = ud;
         struct xjob *j = u->j;
         pthread_mutex_lock(&j->reg->mu);
-        if (j->n_sig > 0) {
-                *ret_signal = j->sigq[0];
-                memmove(j->sigq, j->sigq + 1, (j->n_sig - 1) * sizeof(j->sigq[0]));
-                j->n_sig--;
-        }
         if (j->new_rows && j->new_cols) {
                 *ret_rows = j->new_rows;
                 *ret_cols = j->new_cols;
@@ -373,11 +364,6 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
 {
         if (in->data.len > INPUT_CALL_MAX)
                 return bg_error_set(err, EINVAL, "at most %u bytes of input a call", INPUT_CALL_MAX);
-        if (in->signal < 0 || in->signal > 31 || (in->signal && !bg_ssh_signal_supported(in->signal)))
-                return bg_error_set(err, EINVAL,
-                                    "signal %d cannot be sent to a command (sshd delivers ABRT "
-                                    "ALRM FPE HUP ILL INT KILL PIPE QUIT SEGV TERM USR1 USR2)",
-                                    in->signal);
         if ((in->rows == 0) != (in->cols == 0) || in->rows > 10000 || in->cols > 10000)
                 return bg_error_set(err, EINVAL, "rows and cols: both 1..10000, or both 0");
         pthread_mutex_lock(&x->mu);
@@ -397,9 +383,6 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
         else if (in->data.len && j->in_len - j->in_off + in->data.len > INPUT_PENDING_MAX)
                 r = bg_error_set(err, EMSGSIZE,
                                  "over 1 MiB of input waiting for the command; send it later");
-        else if (in->signal && j->n_sig == SIGQ_MAX)
-                r = bg_error_set(err, EMSGSIZE, "%d signals waiting for the command already",
-                                 SIGQ_MAX);
         if (r >= 0 && in->data.len) {
                 if (j->in_off > 0) { /* drop what was sent */
                         memmove(j->in, j->in + j->in_off, j->in_len - j->in_off);
@@ -423,8 +406,6 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
         }
         if (r >= 0) {
                 j->in_eof |= in->eof;
-                if (in->signal)
-                        j->sigq[j->n_sig++] = in->signal;
                 if (in->rows && j->tty) {
                         j->new_rows = in->rows;
                         j->new_cols = in->cols;

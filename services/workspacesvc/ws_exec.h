@@ -29,10 +29,9 @@ int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const st
                   const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
                   const struct ws_exec_mode *mode, uint32_t timeout_ms,
                   Banger__V1__Operation *out, struct bg_error *err);
-/* ExecInput: queues stdin bytes, the end of stdin, a signal and a window
- * change for a running command. Caps: 256 KiB a call, 1 MiB waiting, 8
- * signals waiting (EMSGSIZE beyond). ENOENT: no such operation; ESRCH: it
- * has ended. */
+/* ExecInput: queues stdin bytes, the end of stdin and a window change for a
+ * running command. Caps: 256 KiB a call, 1 MiB waiting (EMSGSIZE beyond).
+ * ENOENT: no such operation; ESRCH: it has ended. */
 int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest *in,
                   struct bg_error *err);
 

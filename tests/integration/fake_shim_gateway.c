@@ -11,10 +11,12 @@
  * "tty RxC" for a tty. The command then acts by its last word:
  *   "exit:N"  ends with status N;
  *   "cat"     echoes ExecInput data to stdout, ends 0 at the end of input;
- *   other     runs until a signal: ExecInput signal N writes "signal N" and
- *             ends with 128 + N, except SIGUSR1 (10), which it only writes.
- * ExecInput rows/cols write "resize RxC". Exec (what Pids runs) answers
- * /proc/<pid>/environ lines and a few a hostile guest could add. */
+ *   other     runs until a signal.
+ * ExecInput rows/cols write "resize RxC". Exec is what Pids runs (answered
+ * with /proc/<pid>/environ lines and a few a hostile guest could add) or
+ * what Kill runs: signal N to the jobs whose command carries the marker
+ * writes "signal N" in their output and ends them with 128 + N, except
+ * SIGUSR1 (10), which is only written. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -172,13 +174,6 @@ static int exec_input(const Banger__V1__Request *req, nng_msg **ret)
                         if (j->cat)
                                 finish(j, 0);
                 }
-                if (q->signal) {
-                        fprintf(glog, "ExecInput %s signal %d\n", j->id, q->signal);
-                        snprintf(line, sizeof(line), "signal %d\n", q->signal);
-                        out_append(j, line, strlen(line));
-                        if (q->signal != SIGUSR1)
-                                finish(j, 128 + q->signal);
-                }
                 if (q->rows) {
                         fprintf(glog, "ExecInput %s resize %ux%u\n", j->id, q->rows, q->cols);
                         snprintf(line, sizeof(line), "resize %ux%u\n", q->rows, q->cols);
@@ -225,6 +220,48 @@ static int exec_output(const Banger__V1__Request *req, nng_msg **ret)
         pthread_mutex_unlock(&mu);
         banger__v1__exec_output_request__free_unpacked(q, NULL);
         return r;
+}
+
+/* Exec: what Pids runs (grep for a marker) or what Kill runs (kill(1) of
+ * the processes with a marker: argv[4] marker, [5] signal, [6] all). A kill
+ * acts on every running job whose command carries the marker. */
+static int exec_sync(const Banger__V1__Request *req, nng_msg **ret)
+{
+        UNPACK(ExecRequest, exec_request, q);
+        char out[256];
+        if (q->n_argv == 7 && strstr(q->argv[2], "kill -")) {
+                int sig = atoi(q->argv[5]);
+                int n = 0;
+                pthread_mutex_lock(&mu);
+                fprintf(glog, "Exec kill %s %d all=%s\n", q->argv[4], sig, q->argv[6]);
+                for (int i = 0; i < n_jobs; i++) {
+                        struct job *j = &jobs[i];
+                        char word[200];
+                        snprintf(word, sizeof(word), " %s ", q->argv[4]);
+                        if (j->done || !strstr(j->out, word))
+                                continue;
+                        char line[64];
+                        snprintf(line, sizeof(line), "signal %d\n", sig);
+                        out_append(j, line, strlen(line));
+                        if (sig != SIGUSR1)
+                                finish(j, 128 + sig);
+                        n++;
+                }
+                fflush(glog);
+                pthread_mutex_unlock(&mu);
+                snprintf(out, sizeof(out), "%d\n", n);
+        } else {
+                fprintf(glog, "Exec pids %s\n", q->n_argv > 4 ? q->argv[4] : "?");
+                fflush(glog);
+                snprintf(out, sizeof(out), "/proc/1234/environ\n/proc/77/environ\n"
+                                           "/proc/x9/environ\n/proc/12345678/environ\n"
+                                           "/proc/5/environ\033[2J\nnonsense\n");
+        }
+        banger__v1__exec_request__free_unpacked(q, NULL);
+        Banger__V1__ExecResponse o = BANGER__V1__EXEC_RESPONSE__INIT;
+        o.stdout.data = (uint8_t *)out;
+        o.stdout.len = strlen(out);
+        return reply(&o.base, RPC_OK, "", ret);
 }
 
 static int forward(void *ud, const Banger__V1__Request *req, const struct rpc_call *call,
@@ -290,19 +327,8 @@ static int forward(void *ud, const Banger__V1__Request *req, const struct rpc_ca
                 banger__v1__get_operation_request__free_unpacked(q, NULL);
                 return r;
         }
-        if (strcmp(m, "/banger.v1.WorkspaceService/Exec") == 0) {
-                UNPACK(ExecRequest, exec_request, q);
-                fprintf(glog, "Exec %s\n", q->n_argv > 4 ? q->argv[4] : "?");
-                fflush(glog);
-                banger__v1__exec_request__free_unpacked(q, NULL);
-                static const char out[] = "/proc/1234/environ\n/proc/77/environ\n"
-                                          "/proc/x9/environ\n/proc/12345678/environ\n"
-                                          "/proc/5/environ\033[2J\nnonsense\n";
-                Banger__V1__ExecResponse o = BANGER__V1__EXEC_RESPONSE__INIT;
-                o.stdout.data = (uint8_t *)out;
-                o.stdout.len = sizeof(out) - 1;
-                return reply(&o.base, RPC_OK, "", ret);
-        }
+        if (strcmp(m, "/banger.v1.WorkspaceService/Exec") == 0)
+                return exec_sync(req, ret);
         return reply(NULL, RPC_UNIMPLEMENTED, "not faked", ret);
 }
 

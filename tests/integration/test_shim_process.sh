@@ -8,8 +8,9 @@
 #     task marker BANGER_TASK_ID, with stream_stdin when containerd gave a
 #     stdin FIFO; bytes written to that FIFO reach ExecInput, its end is an
 #     eof;
-#   - Kill sends the signal itself (SIGUSR1 leaves the process running; TERM
-#     ends it with 143), refuses signal 0 and > 31;
+#   - Kill sends the signal itself with kill(1) in the guest, to the
+#     processes with the process's marker BANGER_EXEC_ID (SIGUSR1 leaves it
+#     running; TERM ends it with 143), refuses signal 0 and > 64;
 #   - Exec: a second process from an OCI Process spec (args, env, cwd,
 #     terminal): State/Start/ResizePty/CloseIO/Wait/Delete by exec id, a
 #     duplicate id or a spec without args refused, Kill before Start ends it
@@ -70,7 +71,7 @@ check "Exec before the task runs: FAILED_PRECONDITION (9)" field "$r" "code=9"
 r=$($CALL "$SOCK" Start 1=c1)
 check "Start: OK" field "$r" "code=0"
 check "  the command: process.env and the task marker through env, then process.args" \
-        has "$LOG" "argv: /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin BANGER_TASK_ID=c1 sh -c run"
+        has "$LOG" "argv: /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin BANGER_TASK_ID=c1 BANGER_EXEC_ID= sh -c run"
 check "  in process.cwd, stdin streamed (containerd gave a stdin FIFO), no tty" \
         has "$LOG" "cwd=/srv stream_stdin=1 tty=0"
 r=$($CALL "$SOCK" State 1=c1)
@@ -84,14 +85,14 @@ exec 7>&-
 check "stdin: its end is an eof" wait_for 10 has "$LOG" "ExecInput x1 eof"
 
 r=$($CALL "$SOCK" Kill 1=c1 3:int=10)
-check "Kill SIGUSR1: OK, the signal itself reaches the command" bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "ExecInput x1 signal 10" "$2"' _ "$r" "$LOG"
+check "Kill SIGUSR1: OK, kill(1) in the guest for the init's marker" bash -c 'grep -qx "code=0" <<<"$1" && grep -qxF "Exec kill BANGER_EXEC_ID= 10 all=0" "$2"' _ "$r" "$LOG"
 sleep 0.5
 r=$($CALL "$SOCK" State 1=c1)
 check "  and the process still runs" field "$r" "4=2"
 r=$($CALL "$SOCK" Kill 1=c1 3:int=0)
 check "Kill with signal 0: INVALID_ARGUMENT" field "$r" "code=3"
-r=$($CALL "$SOCK" Kill 1=c1 3:int=40)
-check "Kill with signal 40: INVALID_ARGUMENT" field "$r" "code=3"
+r=$($CALL "$SOCK" Kill 1=c1 3:int=65)
+check "Kill with signal 65: INVALID_ARGUMENT" field "$r" "code=3"
 r=$($CALL "$SOCK" ResizePty 1=c1 3:int=100 4:int=40)
 check "ResizePty of a process without a terminal: OK, nothing sent" bash -c 'grep -qx "code=0" <<<"$1" && ! grep -q "x1 resize" "$2"' _ "$r" "$LOG"
 
@@ -112,7 +113,7 @@ check "ResizePty before Start: OK" field "$r" "code=0"
 r=$($CALL "$SOCK" Start 1=c1 2=e1)
 check "Start e1: OK" field "$r" "code=0"
 check "  its command: the spec's env, the marker, its args; in its cwd, on a tty of the size asked" \
-        bash -c 'grep -qF "argv: /usr/bin/env A=b BANGER_TASK_ID=c1 cat" "$1" && grep -qF "cwd=/tmp stream_stdin=1 tty=1" "$1" && grep -qF "tty 40x100" "$1"' _ "$LOG"
+        bash -c 'grep -qF "argv: /usr/bin/env A=b BANGER_TASK_ID=c1 BANGER_EXEC_ID=e1 cat" "$1" && grep -qF "cwd=/tmp stream_stdin=1 tty=1" "$1" && grep -qF "tty 40x100" "$1"' _ "$LOG"
 r=$($CALL "$SOCK" ResizePty 1=c1 2=e1 3:int=132 4:int=50)
 check "ResizePty e1 while it runs: the new size reaches the terminal" bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "resize 50x132" "$2"' _ "$r" "$LOG"
 exec 8>"$B/ein"
@@ -147,7 +148,7 @@ check "Delete of an unknown exec: NOT_FOUND" field "$r" "code=5"
 r=$($CALL --dump "$SOCK" Pids 1=c1)
 check "Pids: the processes with the marker (1234, 77); junk lines dropped" \
         bash -c '[ "$(grep "^1\.1=" <<<"$1" | tr "\n" " ")" = "1.1=1234 1.1=77 " ]' _ "$r"
-check "  asked the guest for BANGER_TASK_ID=c1" has "$LOG" "Exec BANGER_TASK_ID=c1"
+check "  asked the guest for BANGER_TASK_ID=c1" has "$LOG" "Exec pids BANGER_TASK_ID=c1"
 r=$($CALL --dump "$SOCK" Stats 1=c1)
 check "Stats: an io.containerd.cgroups.v1.Metrics" field "$r" "1.1=io.containerd.cgroups.v1.Metrics"
 check "  memory usage = total - available, limit = total" bash -c 'grep -qx "1.2.4.33.2=268435456" <<<"$1" && grep -qx "1.2.4.33.1=1073741824" <<<"$1"' _ "$r"
@@ -155,8 +156,13 @@ check "  cpu total/kernel/user in ns" bash -c 'grep -qx "1.2.3.1.1=2100000000" <
 check "  pids.current: the guest's tasks" field "$r" "1.2.2.1=42"
 
 # ---- the end ----
-r=$($CALL "$SOCK" Kill 1=c1 3:int=15)
-check "Kill SIGTERM: OK" field "$r" "code=0"
+r=$($CALL "$SOCK" Exec 1=c1 2=e3 '7:spec={"args":["sleep","1000"]}')
+r=$($CALL "$SOCK" Start 1=c1 2=e3)
+check "Exec and Start e3: OK" field "$r" "code=0"
+r=$($CALL "$SOCK" Kill 1=c1 3:int=15 4:int=1)
+check "Kill SIGTERM with all: every process of the task (BANGER_TASK_ID)" bash -c 'grep -qx "code=0" <<<"$1" && grep -qxF "Exec kill BANGER_TASK_ID=c1 15 all=1" "$2"' _ "$r" "$LOG"
+r=$($CALL "$SOCK" Wait 1=c1 2=e3)
+check "  e3 ends with 143" field "$r" "1=143"
 r=$($CALL "$SOCK" Wait 1=c1)
 check "  the task ends with 143" field "$r" "1=143"
 check "  its output reached the stdout FIFO" wait_for 5 grep -qx "signal 15" "$B/out.txt"
@@ -165,10 +171,10 @@ check "Kill after the end: NOT_FOUND" field "$r" "code=5"
 r=$($CALL "$SOCK" Delete 1=c1)
 check "Delete: OK, exit 143, the VM deleted" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "2=143" <<<"$1" && grep -qx VmDelete "$2"' _ "$r" "$LOG"
 
-check "events: all nine reached containerd" wait_for 10 bash -c '[ "$(wc -l <"$1")" -ge 9 ]' _ "$EVENTS"
+check "events: all twelve reached containerd" wait_for 10 bash -c '[ "$(wc -l <"$1")" -ge 12 ]' _ "$EVENTS"
 topics=$(awk '{print $3}' "$EVENTS" | tr '\n' ' ')
-check "events in order: create start, e1's exec-added exec-started exit, e2's exec-added exit, the init's exit, delete" \
-        [ "$topics" = "/tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exec-added /tasks/exit /tasks/exit /tasks/delete " ]
+check "events in order: create start, e1's exec-added exec-started exit, e2's exec-added exit, e3's exec-added exec-started, two exits, delete" \
+        [ "$topics" = "/tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exec-added /tasks/exit /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exit /tasks/delete " ]
 check "events: Forward calls in namespace t1 with containerd's type names; e1's exit (status 0)" \
         bash -c 'awk "{print \$1, \$2}" "$1" | sort -u | grep -qx "containerd.services.events.ttrpc.v1.Events/Forward t1" && grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=e1 3=[0-9]*$" "$1"' _ "$EVENTS"
 check "  the init's exit: TaskExit id c1, status 143" grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=c1 3=[0-9]* 4=143" "$EVENTS"

@@ -94,12 +94,13 @@ static void test_bundle_user(void **state)
         struct shim_cmd cmd;
         assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"env\": [\"A=1\"]}}", &p, &err),
                          0);
-        assert_int_equal(shim_cmd_build(&p, "BANGER_TASK_ID=t", &cmd), 0);
-        assert_int_equal(cmd.argc, 4); /* root: no setpriv */
+        assert_int_equal(shim_cmd_build(&p, "BANGER_TASK_ID=t", "BANGER_EXEC_ID=", &cmd), 0);
+        assert_int_equal(cmd.argc, 5); /* root: no setpriv */
         assert_string_equal(cmd.argv[0], "/usr/bin/env");
         assert_string_equal(cmd.argv[1], "A=1");
         assert_string_equal(cmd.argv[2], "BANGER_TASK_ID=t");
-        assert_string_equal(cmd.argv[3], "id");
+        assert_string_equal(cmd.argv[3], "BANGER_EXEC_ID=");
+        assert_string_equal(cmd.argv[4], "id");
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
 
@@ -109,21 +110,21 @@ static void test_bundle_user(void **state)
                          0);
         assert_int_equal(p.uid, 1000);
         assert_int_equal(p.n_gids, 2);
-        assert_int_equal(shim_cmd_build(&p, "M=1", &cmd), 0);
-        assert_int_equal(cmd.argc, 9);
-        assert_string_equal(cmd.argv[2], "setpriv");
-        assert_string_equal(cmd.argv[3], "--reuid=1000");
-        assert_string_equal(cmd.argv[4], "--regid=100");
-        assert_string_equal(cmd.argv[5], "--groups=10,4294967294");
-        assert_string_equal(cmd.argv[6], "--");
-        assert_string_equal(cmd.argv[7], "id");
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_int_equal(cmd.argc, 10);
+        assert_string_equal(cmd.argv[3], "setpriv");
+        assert_string_equal(cmd.argv[4], "--reuid=1000");
+        assert_string_equal(cmd.argv[5], "--regid=100");
+        assert_string_equal(cmd.argv[6], "--groups=10,4294967294");
+        assert_string_equal(cmd.argv[7], "--");
+        assert_string_equal(cmd.argv[8], "id");
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
 
         assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"user\": {\"uid\": 5}}}", &p, &err),
                          0);
-        assert_int_equal(shim_cmd_build(&p, "M=1", &cmd), 0);
-        assert_string_equal(cmd.argv[5], "--clear-groups");
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_string_equal(cmd.argv[6], "--clear-groups");
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
 

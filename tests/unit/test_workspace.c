@@ -448,8 +448,7 @@ static void test_work_disk(void **state)
         ws_warnings_free(&w);
 }
 
-/* ExecInput's checks, before any command is looked up, and the signals sshd
- * can deliver. */
+/* ExecInput's checks, before any command is looked up. */
 static void test_exec_input_checks(void **state)
 {
         (void)state;
@@ -459,14 +458,6 @@ static void test_exec_input_checks(void **state)
         Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
         q.operation_id = "nosuch";
         assert_int_equal(ws_exec_input(x, &q, &err), -ENOENT);
-        q.signal = 28; /* SIGWINCH: not an SSH signal */
-        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
-        assert_non_null(strstr(err.msg, "USR1"));
-        q.signal = 32;
-        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
-        q.signal = -1;
-        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
-        q.signal = 15;
         q.rows = 10; /* without cols */
         assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
         q.rows = 0;
@@ -479,12 +470,6 @@ static void test_exec_input_checks(void **state)
         q.operation_id = "";
         assert_int_equal(ws_exec_input(x, &q, &err), -ENOENT);
         ws_exec_registry_free(x);
-        assert_true(bg_ssh_signal_supported(SIGTERM));
-        assert_true(bg_ssh_signal_supported(SIGUSR1));
-        assert_true(bg_ssh_signal_supported(SIGKILL));
-        assert_false(bg_ssh_signal_supported(SIGSTOP));
-        assert_false(bg_ssh_signal_supported(SIGCONT));
-        assert_false(bg_ssh_signal_supported(0));
 }
 
 static void test_shell_quote(void **state)
