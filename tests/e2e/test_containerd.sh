@@ -9,7 +9,8 @@
 # docs/kubernetes.md), so --rootfs is any directory.
 # Then a task's processes: ctr run -d, ctr task exec (output, exit status),
 # ctr task ps (the guest's processes of the task), ctr task metrics, ctr task
-# kill -s SIGUSR1 (the task's own trap runs, it keeps running), kill, delete;
+# kill -s SIGUSR1 (the task's own trap runs, it keeps running), kill, delete,
+# the shim's task events as `ctr events` sees them;
 # `echo x | ctr run … cat` (stdin) and `ctr run -t` under script(1) (a
 # terminal in the guest, exit status).
 . "$(dirname "$0")/../integration/testlib.sh"
@@ -71,6 +72,8 @@ check "containerd has no task left" bash -c '[ -z "$("$@" task list -q)" ]' _ "$
 # ---- a task's processes (shim/process.c): exec, kill -s, ps, metrics ----
 R="$BANGER_HOME/rootfs"
 RT=(--runtime io.containerd.banger.v2 --rootfs "$R")
+"${CTR[@]}" events >"$BANGER_HOME/events" 2>&1 &
+EVPID=$!
 "${CTR[@]}" run -d "${RT[@]}" c2 sh -c \
         'trap "echo usr1 >/tmp/usr1" USR1; while :; do sleep 1; done' >/dev/null 2>"$BANGER_HOME/err2"
 check "ctr run -d: the task runs" wait_for 60 bash -c '"$@" task ls | grep -q "^c2 .*RUNNING"' _ "${CTR[@]}"
@@ -94,13 +97,16 @@ check "ctr task kill (SIGTERM): the task stops" "${CTR[@]}" task kill c2
 check "  STOPPED" wait_for 30 bash -c '"$@" task ls | grep -q "^c2 .*STOPPED"' _ "${CTR[@]}"
 check "ctr task delete / container delete" bash -c '"$@" task delete c2 >/dev/null && "$@" container delete c2' _ "${CTR[@]}"
 check "  the VM is gone" wait_for 30 bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
+check "the shim's task events reached containerd (ctr events: exec-added, exec-started, exit)" \
+        bash -c 'grep -q " e2e /tasks/exec-added " "$1" && grep -q " e2e /tasks/exec-started " "$1" && grep -q " e2e /tasks/exit " "$1"' _ "$BANGER_HOME/events"
+kill $EVPID 2>/dev/null || true
 
 # ---- stdin and a terminal ----
-out=$(echo x-from-stdin | "${CTR[@]}" run --rm "${RT[@]}" c3 cat 2>&1) || true
+out=$(echo x-from-stdin | timeout 400 "${CTR[@]}" run --rm "${RT[@]}" c3 cat 2>&1) || true
 check "echo x | ctr run … cat: stdin reaches the task" grep -qx x-from-stdin <<<"$out"
 if command -v script >/dev/null; then
         rc=0
-        script -qec "stty rows 30 cols 100; ${CTR[*]} run --rm -t ${RT[*]} c4 sh -c 'tty; exit 4'" \
+        timeout 400 script -qec "stty rows 30 cols 100; ${CTR[*]} run --rm -t ${RT[*]} c4 sh -c 'tty; exit 4'" \
                 "$BANGER_HOME/tty.out" >/dev/null </dev/null || rc=$?
         check "ctr run -t: the task runs on a terminal in the guest" grep -q "/dev/pts/" "$BANGER_HOME/tty.out"
         check "  and its exit status comes back (4)" [ "$rc" = 4 ]
