@@ -75,6 +75,53 @@ static int str_array(json_t *a, size_t max, const char *what, bool need_one, cha
         return 0;
 }
 
+/* A JSON integer 0..2^32-2 (4294967295 is (uid_t)-1, "no change"). */
+static bool id_value(json_t *v, uint32_t *ret)
+{
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) >= (json_int_t)UINT32_MAX)
+                return false;
+        *ret = (uint32_t)json_integer_value(v);
+        return true;
+}
+
+/* process.user: {"uid": N, "gid": N, "additionalGids": [N, ...]}; names
+ * ("username") are not resolved. */
+static int parse_user(json_t *proc, struct bundle_process *p, struct bg_error *err)
+{
+        json_t *u = json_object_get(proc, "user");
+        if (!u)
+                return 0;
+        if (!json_is_object(u))
+                return bg_error_set(err, EINVAL, "config.json: process.user must be an object");
+        json_t *v = json_object_get(u, "uid");
+        if (v && !id_value(v, &p->uid))
+                return bg_error_set(err, EINVAL,
+                                    "config.json: process.user.uid must be an integer 0..%u",
+                                    UINT32_MAX - 1);
+        v = json_object_get(u, "gid");
+        if (v && !id_value(v, &p->gid))
+                return bg_error_set(err, EINVAL,
+                                    "config.json: process.user.gid must be an integer 0..%u",
+                                    UINT32_MAX - 1);
+        json_t *g = json_object_get(u, "additionalGids");
+        if (!g)
+                return 0;
+        if (!json_is_array(g) || json_array_size(g) > BUNDLE_MAX_GIDS)
+                return bg_error_set(err, EINVAL,
+                                    "config.json: process.user.additionalGids must be an array of "
+                                    "at most %d gids",
+                                    BUNDLE_MAX_GIDS);
+        for (size_t i = 0; i < json_array_size(g); i++)
+                if (!id_value(json_array_get(g, i), &p->gids[i]))
+                        return bg_error_set(err, EINVAL,
+                                            "config.json: process.user.additionalGids[%zu] must "
+                                            "be an integer 0..%u",
+                                            i, UINT32_MAX - 1);
+        p->n_gids = json_array_size(g);
+        return 0;
+}
+
 int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struct bg_error *err)
 {
         json_error_t je;
@@ -121,6 +168,9 @@ int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struc
                 goto out;
         }
         p.terminal = term && json_is_true(term);
+        r = parse_user(proc, &p, err);
+        if (r < 0)
+                goto out;
         *ret = p;
         p = (struct bundle_process){0};
         r = 0;

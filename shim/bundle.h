@@ -1,9 +1,11 @@
 /* The part of an OCI bundle's config.json the shim maps onto a banger VM:
- * process.args, process.cwd, process.env and process.terminal. */
+ * process.args, process.cwd, process.env, process.terminal and
+ * process.user (numeric uid, gid, additionalGids). */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/error.h"
 
@@ -11,6 +13,7 @@
 #define BUNDLE_MAX_ARGS 256
 #define BUNDLE_MAX_ENV 256
 #define BUNDLE_MAX_STR 4096
+#define BUNDLE_MAX_GIDS 32 /* process.user.additionalGids */
 
 struct bundle_process {
         char **argv; /* NULL-terminated; owned */
@@ -19,6 +22,10 @@ struct bundle_process {
         size_t envc;
         char *cwd; /* owned; "" = the VM's default */
         bool terminal;
+        /* process.user: uid, gid, additionalGids (absent = 0, 0, none) */
+        uint32_t uid, gid;
+        uint32_t gids[BUNDLE_MAX_GIDS];
+        size_t n_gids;
 };
 
 /* Reads dir/config.json (at most BUNDLE_MAX_CONFIG bytes, opened without

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "bundle.h"
 #include "paths/paths.h"
 #include "rpc/rpc.h"
@@ -29,26 +31,51 @@ struct shim_opts {
         bool debug;
 };
 
+/* One process of the task: the init process (exec_id "") or one started by
+ * Exec. It runs as a WorkspaceService/StartExec operation in the VM; a pump
+ * thread copies its output to containerd's FIFOs and records its exit, a
+ * stdin thread forwards containerd's stdin FIFO with ExecInput. Fields are
+ * under the ctx's lock; spec is fixed once the process exists. */
+struct shim_proc {
+        struct shim_proc *next; /* Exec processes: the ctx's list */
+        struct shim_ctx *ctx;
+        char exec_id[SHIM_MAX_ID + 1];
+        struct bundle_process spec;
+        char stdin_path[PATH_MAX], stdout_path[PATH_MAX], stderr_path[PATH_MAX];
+        bool terminal;
+        int status; /* Containerd__V1__Types__Status */
+        char op[64]; /* its StartExec operation */
+        int kill_signal; /* the last signal Kill sent */
+        uint32_t exit_status;
+        int64_t exited_sec;
+        int32_t exited_nsec;
+        unsigned rows, cols; /* terminal size asked before Start */
+        bool stdin_eof_sent;
+        bool connected; /* its command got past the SSH connect (ran) */
+        bool pump_started, stdin_started;
+        pthread_t pump, stdin_thread;
+        int wake[2];  /* the pump tells the stdin thread the command ended */
+        int refs;     /* handlers using p with the lock dropped; Delete waits */
+};
+
+#define SHIM_MAX_EXECS 64 /* Exec processes a task may have at once */
+
+struct shim_events; /* events.c */
+
 struct shim_ctx {
         struct shim_opts opts;
         char vm[64]; /* the banger VM's name, derived from namespace and id */
         struct ttrpc_server *srv;
 
         pthread_mutex_t lock;
-        pthread_cond_t changed; /* status, shutting_down */
+        pthread_cond_t changed; /* a status, shutting_down */
         struct rpc_client *gw;  /* opened on first use, under lock */
 
         bool created, deleted, shutting_down;
-        int status; /* Containerd__V1__Types__Status */
-        char stdout_path[PATH_MAX], stderr_path[PATH_MAX];
-        struct bundle_process proc;
-        char exec_op[64]; /* WorkspaceService StartExec operation */
-        int kill_signal;  /* set by Kill while running */
-        uint32_t exit_status;
-        int64_t exited_sec;
-        int32_t exited_nsec;
-        bool pump_started;
-        pthread_t pump;
+        struct shim_proc init; /* exec_id "" */
+        struct shim_proc *execs;
+        size_t n_execs;
+        struct shim_events *events; /* NULL: containerd gave no TTRPC_ADDRESS */
 };
 
 /* Parses containerd's shim command line (go flag syntax: -flag value,
@@ -74,6 +101,25 @@ int shim_serve(const struct shim_opts *o, int listen_fd);
 
 /* The listening socket `start` handed to the serving shim (fd 3), or -1. */
 int shim_listen_fd_from_env(void);
+
+/* ---- process.c: the task's processes ---- */
+
+/* The process exec_id ("" = init), or NULL. Called with the lock held. */
+struct shim_proc *shim_proc_find(struct shim_ctx *c, const char *exec_id);
+/* Marks p stopped with status now and wakes waiters. Lock held. */
+void shim_proc_set_stopped(struct shim_ctx *c, struct shim_proc *p, uint32_t status);
+/* The environment entry that marks the task's processes in the guest (Pids
+ * finds them by it): "BANGER_TASK_ID=<id>". */
+void shim_task_marker(const struct shim_ctx *c, char *buf, size_t len);
+
+/* ---- events.c: task events for containerd ---- */
+
+/* Starts the publisher for containerd's ttrpc address (TTRPC_ADDRESS, as
+ * containerd 1.6 gives its shims); without one, events are not sent. */
+int shim_events_start(struct shim_ctx *c, const char *ttrpc_address, struct bg_error *err);
+/* Queues an event (a containerd.events.* message) for topic ("/tasks/exit")
+ * and returns; events go out in order on the publisher's thread. */
+void shim_publish(struct shim_ctx *c, const char *topic, const ProtobufCMessage *event);
 
 /* Task service table (task.c). */
 extern const struct ttrpc_method shim_task_methods[];

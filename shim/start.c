@@ -21,6 +21,7 @@
 #include "banger/v1/vm.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log/log.h"
+#include "process.h"
 #include "shim.h"
 #include "util/fs.h"
 
@@ -324,6 +325,13 @@ int shim_serve(const struct shim_opts *o, int listen_fd)
         if (shim_vm_name(o->ns, o->id, c->vm, sizeof(c->vm)) < 0)
                 return 1;
         signal(SIGPIPE, SIG_IGN);
+        struct bg_error eerr = {0};
+        if (shim_proc_init(c, &c->init) < 0 ||
+            shim_events_start(c, getenv("TTRPC_ADDRESS"), &eerr) < 0) {
+                fprintf(stderr, "containerd-shim-banger-v2: %s\n",
+                        eerr.msg[0] ? eerr.msg : "out of file descriptors");
+                return 1;
+        }
         struct ttrpc_server_config cfg = {.listen_fd = listen_fd,
                                           .methods = shim_task_methods,
                                           .n_methods = shim_task_n_methods,

@@ -1,19 +1,14 @@
-/* containerd.task.v2.Task handlers. The task's process runs in a banger VM:
+/* containerd.task.v2.Task handlers for the task as a whole; the handlers
+ * for its processes (Start, State, Wait, Kill, Exec, ResizePty, CloseIO,
+ * Pids, Stats) are in process.c. The task's VM:
  *
- *   Create  -> VmService/Create (banger's default image and kernel; the
- *              bundle's rootfs is not used yet) and waits for the operation;
- *   Start   -> WorkspaceService/StartExec with process.args (process.env
- *              through /usr/bin/env, process.cwd), then a pump thread copies
- *              WorkspaceService/ExecOutput to the stdout/stderr FIFOs (an
- *              exec that could not connect to the VM yet is started again,
- *              for up to EXEC_CONNECT_WAIT_MS);
- *   Kill    -> WorkspaceService/CancelOperation of that exec (exit status
- *              128 + signal), or ends a created task that never started;
- *   Delete  -> VmService/Delete (force).
+ *   Create  -> VmService/Create (banger's default image and kernel) and
+ *              waits for the operation; TaskCreate;
+ *   Delete  -> VmService/Delete (force); TaskDelete. Delete with an exec id
+ *              forgets that exec process.
  *
- * Methods not listed in shim_task_methods (Exec, Pids, Stats, ResizePty,
- * CloseIO, Pause, Resume, Checkpoint, Update) are answered UNIMPLEMENTED by
- * the ttrpc server. */
+ * Pause, Resume, Checkpoint and Update are not in shim_task_methods: the
+ * ttrpc server answers them UNIMPLEMENTED (docs/kubernetes.md says why). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,20 +21,16 @@
 #include "banger/v1/rpc.pb-c.h"
 #include "banger/v1/vm.pb-c.h"
 #include "banger/v1/workspace.pb-c.h"
+#include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "process.h"
 #include "shim.h"
 #include "util/version.h"
 
 #define TASK_SERVICE "containerd.task.v2.Task"
 #define OP_POLL_MS 500
 #define GW_DEADLINE_MS 30000
-/* How long after Start the shim retries an exec that could not connect (the
- * VM's sshd comes up after the VM is reported running). */
-#define EXEC_CONNECT_WAIT_MS (180u * 1000)
-/* banger's Exec API ends a command after its timeout (default 10 minutes):
- * a task may run for 7 days. */
-#define SHIM_EXEC_TIMEOUT_MS (7u * 24 * 3600 * 1000)
 
 static int pack_empty(uint8_t **ret, size_t *len)
 {
@@ -49,31 +40,14 @@ static int pack_empty(uint8_t **ret, size_t *len)
 
 /* Every request names the task; this shim serves exactly one. Called with
  * the lock held. */
-static int check_id(struct shim_ctx *c, const char *id, const char *exec_id, bool need_created,
-                    struct bg_error *err)
+static int check_id(struct shim_ctx *c, const char *id, bool need_created, struct bg_error *err)
 {
         if (strcmp(id, c->opts.id) != 0)
                 return bg_error_set(err, ENOENT, "task %.80s not found (this shim serves %s)", id,
                                     c->opts.id);
-        if (exec_id && exec_id[0])
-                return bg_error_set(err, ENOENT,
-                                    "exec %.80s not found (banger's shim does not run exec "
-                                    "processes yet)",
-                                    exec_id);
         if (need_created && (!c->created || c->deleted))
                 return bg_error_set(err, ENOENT, "task %s not found (not created)", id);
         return 0;
-}
-
-static void set_stopped(struct shim_ctx *c, uint32_t status)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        c->status = CONTAINERD__V1__TYPES__STATUS__STOPPED;
-        c->exit_status = status;
-        c->exited_sec = ts.tv_sec;
-        c->exited_nsec = (int32_t)ts.tv_nsec;
-        pthread_cond_broadcast(&c->changed);
 }
 
 int shim_gw_call(struct shim_ctx *c, const char *method, const ProtobufCMessage *in,
@@ -151,7 +125,7 @@ static int op_status_error(const Banger__V1__Operation *op, const char *what, st
                             op->status->message ? op->status->message : "", op->id);
 }
 
-/* ---- Connect / State ---- */
+/* ---- Connect ---- */
 
 static int h_connect(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
                      struct bg_error *err)
@@ -159,7 +133,7 @@ static int h_connect(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__ConnectRequest *q = (const void *)in;
         pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, NULL, false, err);
+        int r = check_id(c, q->id, false, err);
         bool created = c->created && !c->deleted;
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
@@ -171,35 +145,6 @@ static int h_connect(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t
         return ttrpc_pack(&o.base, ret, len);
 }
 
-static int h_state(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
-                   struct bg_error *err)
-{
-        struct shim_ctx *c = ud;
-        const Containerd__Task__V2__StateRequest *q = (const void *)in;
-        pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, q->exec_id, true, err);
-        if (r < 0) {
-                pthread_mutex_unlock(&c->lock);
-                return r;
-        }
-        Containerd__Task__V2__StateResponse o = CONTAINERD__TASK__V2__STATE_RESPONSE__INIT;
-        Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-        o.id = c->opts.id;
-        o.bundle = c->opts.bundle;
-        o.pid = (uint32_t)getpid();
-        o.status = c->status;
-        o.stdout = c->stdout_path;
-        o.stderr = c->stderr_path;
-        o.terminal = false;
-        o.exit_status = c->exit_status;
-        ts.seconds = c->exited_sec;
-        ts.nanos = c->exited_nsec;
-        o.exited_at = &ts;
-        r = ttrpc_pack(&o.base, ret, len);
-        pthread_mutex_unlock(&c->lock);
-        return r;
-}
-
 static int delete_vm(struct shim_ctx *c, struct bg_error *err);
 
 /* ---- Create ---- */
@@ -209,22 +154,17 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
 {
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__CreateTaskRequest *q = (const void *)in;
-        if (q->terminal)
-                return bg_error_set(err, ENOTSUP,
-                                    "banger's shim does not run tasks with a terminal yet "
-                                    "(run without -t)");
         if (q->checkpoint[0] || q->parent_checkpoint[0])
                 return bg_error_set(err, ENOTSUP, "banger's shim cannot restore checkpoints");
-        /* q->stdin is not opened: stdin is not forwarded yet (ctr passes a
-         * stdin FIFO even without -i); the process reads an empty stdin. */
-        if (strlen(q->stdout) >= PATH_MAX || strlen(q->stderr) >= PATH_MAX)
-                return bg_error_set(err, ENAMETOOLONG, "stdout/stderr path too long");
+        if (strlen(q->stdin) >= PATH_MAX || strlen(q->stdout) >= PATH_MAX ||
+            strlen(q->stderr) >= PATH_MAX)
+                return bg_error_set(err, ENAMETOOLONG, "stdio path too long");
         if (q->bundle[0] && strcmp(q->bundle, c->opts.bundle) != 0)
                 return bg_error_set(err, EINVAL, "bundle %.200s is not this shim's (%s)", q->bundle,
                                     c->opts.bundle);
 
         pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, NULL, false, err);
+        int r = check_id(c, q->id, false, err);
         if (r >= 0 && c->created)
                 r = bg_error_set(err, EEXIST, "task %s already exists", q->id);
         if (r >= 0)
@@ -275,10 +215,23 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         }
 
         pthread_mutex_lock(&c->lock);
-        c->proc = proc;
-        c->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
-        snprintf(c->stdout_path, sizeof(c->stdout_path), "%s", q->stdout);
-        snprintf(c->stderr_path, sizeof(c->stderr_path), "%s", q->stderr);
+        c->init.spec = proc;
+        c->init.status = CONTAINERD__V1__TYPES__STATUS__CREATED;
+        c->init.terminal = q->terminal || proc.terminal;
+        snprintf(c->init.stdin_path, sizeof(c->init.stdin_path), "%s", q->stdin);
+        snprintf(c->init.stdout_path, sizeof(c->init.stdout_path), "%s", q->stdout);
+        snprintf(c->init.stderr_path, sizeof(c->init.stderr_path), "%s", q->stderr);
+        Containerd__Events__TaskIO tio = CONTAINERD__EVENTS__TASK_IO__INIT;
+        tio.stdin = q->stdin;
+        tio.stdout = q->stdout;
+        tio.stderr = q->stderr;
+        tio.terminal = c->init.terminal;
+        Containerd__Events__TaskCreate ev = CONTAINERD__EVENTS__TASK_CREATE__INIT;
+        ev.container_id = c->opts.id;
+        ev.bundle = c->opts.bundle;
+        ev.io = &tio;
+        ev.pid = (uint32_t)getpid();
+        shim_publish(c, "/tasks/create", &ev.base);
         pthread_mutex_unlock(&c->lock);
         Containerd__Task__V2__CreateTaskResponse o =
             CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
@@ -293,302 +246,7 @@ fail:
         return r;
 }
 
-/* ---- Start and the output pump ---- */
-
-/* Opens a FIFO containerd reads for writing; -1 when there is none or
- * nobody reads it (the output is then dropped). */
-static int open_fifo(const char *path)
-{
-        if (!path[0])
-                return -1;
-        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0)
-                return -1;
-        int fl = fcntl(fd, F_GETFL);
-        if (fl >= 0)
-                fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
-        return fd;
-}
-
-static void write_all(int fd, const uint8_t *p, size_t n)
-{
-        while (fd >= 0 && n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return; /* the reader went away: drop the rest */
-                p += k;
-                n -= (size_t)k;
-        }
-}
-
-static int start_exec(struct shim_ctx *c, char *op_id, size_t op_len, struct bg_error *err);
-static bool exec_never_ran(struct shim_ctx *c, const char *op_id);
-
-static uint64_t now_ms(void)
-{
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void *pump_main(void *arg)
-{
-        struct shim_ctx *c = arg;
-        pthread_mutex_lock(&c->lock);
-        char op_id[64], out_path[PATH_MAX], err_path[PATH_MAX];
-        snprintf(op_id, sizeof(op_id), "%s", c->exec_op);
-        snprintf(out_path, sizeof(out_path), "%s", c->stdout_path);
-        snprintf(err_path, sizeof(err_path), "%s", c->stderr_path);
-        pthread_mutex_unlock(&c->lock);
-        int ofd = open_fifo(out_path);
-        int efd = strcmp(err_path, out_path) == 0 ? ofd : open_fifo(err_path);
-        uint64_t so = 0, se = 0, started = now_ms();
-        int failures = 0;
-        uint32_t status = 255;
-        for (;;) {
-                pthread_mutex_lock(&c->lock);
-                bool stop = c->shutting_down;
-                pthread_mutex_unlock(&c->lock);
-                if (stop)
-                        break;
-                Banger__V1__ExecOutputRequest q = BANGER__V1__EXEC_OUTPUT_REQUEST__INIT;
-                q.operation_id = op_id;
-                q.stdout_offset = so;
-                q.stderr_offset = se;
-                q.wait_ms = 2000;
-                Banger__V1__ExecOutputResponse *o = NULL;
-                struct bg_error err = {0};
-                int r = shim_gw_call(c, "/banger.v1.WorkspaceService/ExecOutput", &q.base,
-                                     &banger__v1__exec_output_response__descriptor,
-                                     (ProtobufCMessage **)&o, 10000, &err);
-                if (r < 0) {
-                        if (r == -ECANCELED) {
-                                break; /* cancelled by Kill */
-                        }
-                        fprintf(stderr, "banger shim: exec output: %s\n", err.msg);
-                        if (++failures >= 10)
-                                break;
-                        sleep(1);
-                        continue;
-                }
-                failures = 0;
-                write_all(ofd, o->stdout.data, o->stdout.len);
-                write_all(efd, o->stderr.data, o->stderr.len);
-                so = o->stdout_offset + o->stdout.len;
-                se = o->stderr_offset + o->stderr.len;
-                bool done = o->done;
-                int code = o->exit_code;
-                banger__v1__exec_output_response__free_unpacked(o, NULL);
-                if (done && code == 255 && so == 0 && se == 0 &&
-                    now_ms() < started + EXEC_CONNECT_WAIT_MS && exec_never_ran(c, op_id)) {
-                        /* The VM runs but its sshd is not up yet: the command
-                         * never started; start it again. */
-                        pthread_mutex_lock(&c->lock);
-                        bool killed = c->kill_signal > 0;
-                        pthread_mutex_unlock(&c->lock);
-                        if (killed)
-                                break;
-                        sleep(2);
-                        if (start_exec(c, op_id, sizeof(op_id), &err) < 0) {
-                                fprintf(stderr, "banger shim: restart exec: %s\n", err.msg);
-                                break;
-                        }
-                        pthread_mutex_lock(&c->lock);
-                        snprintf(c->exec_op, sizeof(c->exec_op), "%s", op_id);
-                        pthread_mutex_unlock(&c->lock);
-                        continue;
-                }
-                if (done) {
-                        status = (uint32_t)code;
-                        break;
-                }
-        }
-        if (efd >= 0 && efd != ofd)
-                close(efd);
-        if (ofd >= 0)
-                close(ofd);
-        fprintf(stderr,
-                "containerd-shim-banger-v2: task %s exec %s ended: exit %u (%llu+%llu bytes of "
-                "output, stdout %s)\n",
-                c->opts.id, op_id, status, (unsigned long long)so, (unsigned long long)se,
-                ofd >= 0 ? "forwarded" : "dropped: no reader");
-        pthread_mutex_lock(&c->lock);
-        if (c->kill_signal > 0 && status == 255)
-                status = 128u + (uint32_t)c->kill_signal;
-        if (c->status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
-                set_stopped(c, status);
-        pthread_mutex_unlock(&c->lock);
-        return NULL;
-}
-
-/* Runs the task's process in the VM: WorkspaceService/StartExec with
- * process.args (process.env through /usr/bin/env, process.cwd). The
- * operation's id goes to op_id. */
-static int start_exec(struct shim_ctx *c, char *op_id, size_t op_len, struct bg_error *err)
-{
-        pthread_mutex_lock(&c->lock);
-        size_t n = 0;
-        char **argv = calloc(c->proc.envc + c->proc.argc + 2, sizeof(char *));
-        if (!argv) {
-                pthread_mutex_unlock(&c->lock);
-                return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        if (c->proc.envc > 0) {
-                argv[n++] = "/usr/bin/env";
-                for (size_t i = 0; i < c->proc.envc; i++)
-                        argv[n++] = c->proc.env[i];
-        }
-        for (size_t i = 0; i < c->proc.argc; i++)
-                argv[n++] = c->proc.argv[i];
-        pthread_mutex_unlock(&c->lock); /* proc is fixed once the task is created */
-
-        Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
-        eq.vm = c->vm;
-        eq.argv = argv;
-        eq.n_argv = n;
-        eq.cwd = c->proc.cwd;
-        eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
-        Banger__V1__Operation *op = NULL;
-        int r = shim_gw_call(c, "/banger.v1.WorkspaceService/StartExec", &eq.base,
-                             &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
-                             GW_DEADLINE_MS, err);
-        free(argv);
-        if (r < 0)
-                return r;
-        snprintf(op_id, op_len, "%s", op->id);
-        fprintf(stderr, "containerd-shim-banger-v2: task %s started in VM %s (exec operation %s)\n",
-                c->opts.id, c->vm, op->id);
-        banger__v1__operation__free_unpacked(op, NULL);
-        return 0;
-}
-
-/* True when exec operation op_id failed before its command ran (the VM's
- * sshd did not take the connection yet: stage "connect"). */
-static bool exec_never_ran(struct shim_ctx *c, const char *op_id)
-{
-        Banger__V1__GetOperationRequest q = BANGER__V1__GET_OPERATION_REQUEST__INIT;
-        q.id = (char *)op_id;
-        Banger__V1__Operation *op = NULL;
-        struct bg_error err = {0};
-        if (shim_gw_call(c, "/banger.v1.WorkspaceService/GetOperation", &q.base,
-                         &banger__v1__operation__descriptor, (ProtobufCMessage **)&op, 10000,
-                         &err) < 0)
-                return false;
-        bool r = op->done && op->status && op->status->code != 0 && op->stage &&
-                 strcmp(op->stage, "connect") == 0;
-        if (r)
-                fprintf(stderr, "containerd-shim-banger-v2: exec %s could not connect yet: %s\n",
-                        op_id, op->status->message ? op->status->message : "");
-        banger__v1__operation__free_unpacked(op, NULL);
-        return r;
-}
-
-static int h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
-                   struct bg_error *err)
-{
-        struct shim_ctx *c = ud;
-        const Containerd__Task__V2__StartRequest *q = (const void *)in;
-        pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, q->exec_id, true, err);
-        if (r >= 0 && c->status != CONTAINERD__V1__TYPES__STATUS__CREATED)
-                r = bg_error_set(err, EAGAIN, "task %s is not in the created state", q->id);
-        if (r >= 0)
-                c->status = CONTAINERD__V1__TYPES__STATUS__PAUSING; /* starting: claimed */
-        pthread_mutex_unlock(&c->lock);
-        if (r < 0)
-                return r;
-
-        char op_id[64];
-        r = start_exec(c, op_id, sizeof(op_id), err);
-        pthread_mutex_lock(&c->lock);
-        if (r < 0) {
-                c->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
-                pthread_mutex_unlock(&c->lock);
-                return r;
-        }
-        snprintf(c->exec_op, sizeof(c->exec_op), "%s", op_id);
-        c->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
-        if (pthread_create(&c->pump, NULL, pump_main, c) == 0)
-                c->pump_started = true;
-        else
-                set_stopped(c, 255);
-        pthread_cond_broadcast(&c->changed);
-        pthread_mutex_unlock(&c->lock);
-        Containerd__Task__V2__StartResponse o = CONTAINERD__TASK__V2__START_RESPONSE__INIT;
-        o.pid = (uint32_t)getpid();
-        return ttrpc_pack(&o.base, ret, len);
-}
-
-/* ---- Wait / Kill / Delete / Shutdown ---- */
-
-static int h_wait(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
-                  struct bg_error *err)
-{
-        struct shim_ctx *c = ud;
-        const Containerd__Task__V2__WaitRequest *q = (const void *)in;
-        pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, q->exec_id, true, err);
-        while (r >= 0 && c->status != CONTAINERD__V1__TYPES__STATUS__STOPPED && !c->shutting_down)
-                pthread_cond_wait(&c->changed, &c->lock);
-        if (r >= 0 && c->status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
-                r = bg_error_set(err, ECONNREFUSED, "the shim is shutting down");
-        if (r < 0) {
-                pthread_mutex_unlock(&c->lock);
-                return r;
-        }
-        Containerd__Task__V2__WaitResponse o = CONTAINERD__TASK__V2__WAIT_RESPONSE__INIT;
-        Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-        ts.seconds = c->exited_sec;
-        ts.nanos = c->exited_nsec;
-        o.exit_status = c->exit_status;
-        o.exited_at = &ts;
-        pthread_mutex_unlock(&c->lock);
-        return ttrpc_pack(&o.base, ret, len);
-}
-
-static int h_kill(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
-                  struct bg_error *err)
-{
-        struct shim_ctx *c = ud;
-        const Containerd__Task__V2__KillRequest *q = (const void *)in;
-        if (q->signal == 0 || q->signal > 64)
-                return bg_error_set(err, EINVAL, "signal %u is not a signal (1-64)", q->signal);
-        pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, q->exec_id, true, err);
-        if (r >= 0 && c->status == CONTAINERD__V1__TYPES__STATUS__STOPPED)
-                r = bg_error_set(err, ENOENT, "process already finished");
-        if (r >= 0 && c->status == CONTAINERD__V1__TYPES__STATUS__CREATED) {
-                /* Never started: nothing runs in the VM; the task ends. */
-                set_stopped(c, 128u + q->signal);
-                pthread_mutex_unlock(&c->lock);
-                return pack_empty(ret, len);
-        }
-        if (r >= 0 && c->status != CONTAINERD__V1__TYPES__STATUS__RUNNING)
-                r = bg_error_set(err, EAGAIN, "task %s is starting; try again", q->id);
-        char op_id[64];
-        if (r >= 0) {
-                c->kill_signal = (int)q->signal;
-                snprintf(op_id, sizeof(op_id), "%s", c->exec_op);
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (r < 0)
-                return r;
-        /* The exec runs over SSH in the guest; cancelling its operation ends
-         * it. Every signal ends the process (no delivery of the signal
-         * itself yet). */
-        Banger__V1__CancelOperationRequest cq = BANGER__V1__CANCEL_OPERATION_REQUEST__INIT;
-        cq.id = op_id;
-        Banger__V1__Operation *op = NULL;
-        r = shim_gw_call(c, "/banger.v1.WorkspaceService/CancelOperation", &cq.base,
-                         &banger__v1__operation__descriptor, (ProtobufCMessage **)&op,
-                         GW_DEADLINE_MS, err);
-        if (r < 0)
-                return r;
-        banger__v1__operation__free_unpacked(op, NULL);
-        return pack_empty(ret, len);
-}
+/* ---- Delete / Shutdown ---- */
 
 static int delete_vm(struct shim_ctx *c, struct bg_error *err)
 {
@@ -611,10 +269,25 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
 {
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__DeleteRequest *q = (const void *)in;
+        Containerd__Task__V2__DeleteResponse o = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
+        Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
+        o.pid = (uint32_t)getpid();
+        o.exited_at = &ts;
         pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, q->exec_id, true, err);
-        if (r >= 0 && c->status != CONTAINERD__V1__TYPES__STATUS__STOPPED &&
-            c->status != CONTAINERD__V1__TYPES__STATUS__CREATED)
+        int r = check_id(c, q->id, true, err);
+        if (r >= 0 && q->exec_id[0]) {
+                struct shim_proc *p = shim_proc_find(c, q->exec_id);
+                if (!p) {
+                        pthread_mutex_unlock(&c->lock);
+                        return bg_error_set(err, ENOENT, "exec %.80s not found in task %s",
+                                            q->exec_id, q->id);
+                }
+                r = shim_proc_delete_exec(c, p, &o.exit_status, &ts, err); /* frees p */
+                pthread_mutex_unlock(&c->lock);
+                return r < 0 ? r : ttrpc_pack(&o.base, ret, len);
+        }
+        if (r >= 0 && c->init.status != CONTAINERD__V1__TYPES__STATUS__STOPPED &&
+            c->init.status != CONTAINERD__V1__TYPES__STATUS__CREATED)
                 r = bg_error_set(err, EAGAIN, "task %s is running; kill it first", q->id);
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
@@ -623,16 +296,22 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         if (r < 0)
                 return r;
         pthread_mutex_lock(&c->lock);
-        if (c->status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
-                set_stopped(c, 128u + SIGKILL);
+        if (c->init.status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
+                shim_proc_set_stopped(c, &c->init, 128u + SIGKILL);
+        /* The VM is gone: so is every exec process in it. */
+        for (struct shim_proc *e = c->execs; e; e = e->next)
+                if (e->status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
+                        shim_proc_set_stopped(c, e, 128u + SIGKILL);
         c->deleted = true;
-        Containerd__Task__V2__DeleteResponse o = CONTAINERD__TASK__V2__DELETE_RESPONSE__INIT;
-        Google__Protobuf__Timestamp ts = GOOGLE__PROTOBUF__TIMESTAMP__INIT;
-        ts.seconds = c->exited_sec;
-        ts.nanos = c->exited_nsec;
-        o.pid = (uint32_t)getpid();
-        o.exit_status = c->exit_status;
-        o.exited_at = &ts;
+        ts.seconds = c->init.exited_sec;
+        ts.nanos = c->init.exited_nsec;
+        o.exit_status = c->init.exit_status;
+        Containerd__Events__TaskDelete ev = CONTAINERD__EVENTS__TASK_DELETE__INIT;
+        ev.container_id = c->opts.id;
+        ev.pid = o.pid;
+        ev.exit_status = o.exit_status;
+        ev.exited_at = &ts;
+        shim_publish(c, "/tasks/delete", &ev.base);
         pthread_mutex_unlock(&c->lock);
         return ttrpc_pack(&o.base, ret, len);
 }
@@ -651,7 +330,7 @@ static int h_shutdown(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
         struct shim_ctx *c = ud;
         const Containerd__Task__V2__ShutdownRequest *q = (const void *)in;
         pthread_mutex_lock(&c->lock);
-        int r = check_id(c, q->id, NULL, false, err);
+        int r = check_id(c, q->id, false, err);
         /* As runc's shim: stay while the task exists, unless told "now". */
         bool go = r >= 0 && (q->now || !c->created || c->deleted);
         if (go) {
@@ -678,9 +357,18 @@ static int h_shutdown(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
                 TASK_SERVICE, name, &containerd__task__v2__##type##__descriptor, fn                \
         }
 const struct ttrpc_method shim_task_methods[] = {
-    M("Connect", connect_request, h_connect), M("Create", create_task_request, h_create),
-    M("Start", start_request, h_start),       M("State", state_request, h_state),
-    M("Wait", wait_request, h_wait),          M("Kill", kill_request, h_kill),
-    M("Delete", delete_request, h_delete),    M("Shutdown", shutdown_request, h_shutdown),
+    M("Connect", connect_request, h_connect),
+    M("Create", create_task_request, h_create),
+    M("Start", start_request, shim_h_start),
+    M("State", state_request, shim_h_state),
+    M("Wait", wait_request, shim_h_wait),
+    M("Kill", kill_request, shim_h_kill),
+    M("Delete", delete_request, h_delete),
+    M("Shutdown", shutdown_request, h_shutdown),
+    M("Exec", exec_process_request, shim_h_exec),
+    M("ResizePty", resize_pty_request, shim_h_resize_pty),
+    M("CloseIO", close_iorequest, shim_h_close_io),
+    M("Pids", pids_request, shim_h_pids),
+    M("Stats", stats_request, shim_h_stats),
 };
 const size_t shim_task_n_methods = sizeof(shim_task_methods) / sizeof(shim_task_methods[0]);

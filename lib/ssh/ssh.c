@@ -197,7 +197,11 @@ int bg_ssh_exec(struct bg_ssh *s, const char *command, const struct bg_ssh_io *i
         ssh_callbacks_init(&cb);
         ssh_set_channel_callbacks(ch, &cb);
         int r = 0;
-        if (ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, command) != SSH_OK) {
+        unsigned rows = io && io->rows ? io->rows : 24, cols = io && io->cols ? io->cols : 80;
+        if (ssh_channel_open_session(ch) != SSH_OK ||
+            (io && io->tty &&
+             ssh_channel_request_pty_size(ch, "xterm", (int)cols, (int)rows) != SSH_OK) ||
+            ssh_channel_request_exec(ch, command) != SSH_OK) {
                 r = bg_error_set(err, EIO, "ssh to %s: cannot start the command: %s", s->host,
                                  ssh_get_error(s->sess));
                 ssh_channel_free(ch);
@@ -258,6 +262,12 @@ int bg_ssh_exec(struct bg_ssh *s, const char *command, const struct bg_ssh_io *i
                                 break;
                         }
                         ssh_channel_request_send_signal(ch, "INT");
+                }
+                if (io && io->control) {
+                        unsigned wr = 0, wc = 0;
+                        io->control(io->ud, &wr, &wc);
+                        if (io->tty && wr > 0 && wc > 0)
+                                ssh_channel_change_pty_size(ch, (int)wc, (int)wr);
                 }
                 uint64_t now = now_mono_msec();
                 if (io && io->cancel && atomic_load(io->cancel) && !cancel_at) {

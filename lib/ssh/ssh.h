@@ -48,6 +48,12 @@ struct bg_ssh_io {
          * and the call returns -ECANCELED. May be NULL. */
         const atomic_bool *cancel;
         uint32_t timeout_ms; /* whole command; 0 = none; -ETIMEDOUT (after SIGKILL) */
+        /* Run on a pseudo-terminal of rows x cols (0 = 24x80). */
+        bool tty;
+        unsigned rows, cols;
+        /* Asked on every turn of the loop: a new window size (both > 0 to
+         * change it). May be NULL. */
+        void (*control)(void *ud, unsigned *ret_rows, unsigned *ret_cols);
 };
 
 /* Run command (a shell command line for the remote user's shell) and wait for

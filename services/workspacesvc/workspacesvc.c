@@ -592,6 +592,8 @@ static int workspace_exec(struct workspacesvc *v, const Banger__V1__ExecRequest 
         struct ws_vm vm;
         _cleanup_free_ char *cmd = NULL;
         uint32_t timeout;
+        if (in->stream_stdin || in->tty)
+                return bg_error_set(err, EINVAL, "stream_stdin and tty are for StartExec");
         int r = exec_setup(v, in, call, true, &vm, &cmd, &timeout, err);
         if (r < 0)
                 return r;
@@ -630,11 +632,28 @@ static int workspace_start_exec(struct workspacesvc *v, const Banger__V1__ExecRe
         struct ws_vm vm;
         _cleanup_free_ char *cmd = NULL;
         uint32_t timeout;
+        if (in->stream_stdin && in->stdin.len)
+                return bg_error_set(err, EINVAL,
+                                    "stdin bytes and stream_stdin: send the bytes with ExecInput");
+        if ((in->rows == 0) != (in->cols == 0) || in->rows > 10000 || in->cols > 10000)
+                return bg_error_set(err, EINVAL, "rows and cols: both 1..10000, or both 0");
+        if (!in->tty && (in->rows || in->cols))
+                return bg_error_set(err, EINVAL, "rows and cols are for a tty");
         int r = exec_setup(v, in, call, false, &vm, &cmd, &timeout, err);
         if (r < 0)
                 return r;
-        return ws_exec_start(v->execs, v->ops, &vm, v->key_path, cmd, &in->stdin, timeout, out,
-                             err);
+        struct ws_exec_mode mode = {
+            .stream_in = in->stream_stdin, .tty = in->tty, .rows = in->rows, .cols = in->cols};
+        return ws_exec_start(v->execs, v->ops, &vm, v->key_path, cmd, &in->stdin, &mode, timeout,
+                             out, err);
+}
+
+static int workspace_exec_input(struct workspacesvc *v, const Banger__V1__ExecInputRequest *in,
+                                Banger__V1__ExecInputResponse *out, const struct rpc_call *call,
+                                struct bg_error *err)
+{
+        (void)out, (void)call;
+        return ws_exec_input(v->execs, in, err);
 }
 
 static int workspace_exec_output(struct workspacesvc *v, const Banger__V1__ExecOutputRequest *in,
@@ -741,6 +760,7 @@ const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("WriteWorkDisk", workspace_write_disk),
         RPC_METHOD("Forget", workspace_forget),
         RPC_METHOD("ListOperations", workspace_list_ops),
+        RPC_METHOD("ExecInput", workspace_exec_input),
 };
 const size_t workspacesvc_n_workspace_methods = ELEMENTSOF(workspacesvc_workspace_methods);
 

@@ -12,6 +12,8 @@
 
 #define DONE_KEEP_MS (10u * 60u * 1000u)
 #define READ_MAX (1u << 20)
+#define INPUT_CALL_MAX (256u * 1024u)
+#define INPUT_PENDING_MAX (1u << 20)
 
 struct xstream {
         uint64_t base; /* absolute offset of data[0] */
@@ -25,8 +27,12 @@ struct xjob {
         struct ws_vm vm;
         char key_path[600];
         char *cmd;
-        uint8_t *in;
-        size_t in_len;
+        uint8_t *in; /* stdin: in[in_off..in_len) not yet sent; under reg->mu */
+        size_t in_len, in_off, in_cap;
+        bool stream_in, in_eof; /* ExecInput feeds in; in_eof: no more */
+        bool tty;
+        unsigned rows, cols;      /* tty size at start */
+        unsigned new_rows, new_cols; /* a window change to apply (0 = none) */
         uint32_t timeout_ms;
         struct xstream s[2]; /* stdout, stderr; under reg->mu */
         bool done;
@@ -38,7 +44,8 @@ struct xjob {
 
 struct ws_exec_registry {
         pthread_mutex_t mu;
-        pthread_cond_t cv; /* output or an end, any job */
+        pthread_cond_t cv;    /* output or an end, any job */
+        pthread_cond_t in_cv; /* input or a window change, any job */
         struct xjob *jobs;
 };
 
@@ -51,6 +58,7 @@ int ws_exec_registry_new(struct ws_exec_registry **ret, struct bg_error *err)
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
         pthread_cond_init(&x->cv, &ca);
+        pthread_cond_init(&x->in_cv, &ca);
         pthread_condattr_destroy(&ca);
         pthread_mutex_init(&x->mu, NULL);
         *ret = x;
@@ -84,6 +92,7 @@ void ws_exec_registry_free(struct ws_exec_registry *x)
                 job_unref_locked(j);
         }
         pthread_cond_destroy(&x->cv);
+        pthread_cond_destroy(&x->in_cv);
         pthread_mutex_destroy(&x->mu);
         free(x);
 }
@@ -143,18 +152,44 @@ static int append(void *ud, int stream, const void *data, size_t len)
 
 struct io_ud {
         struct xjob *j;
-        size_t in_off;
 };
 
+/* stdin for bg_ssh_exec: what is waiting; with ExecInput, -EAGAIN after
+ * waiting up to 20 ms for more (the SSH loop does not wait while input is
+ * open), 0 once the end was sent and everything is out. */
 static ssize_t io_in(void *ud, void *buf, size_t len)
 {
         struct io_ud *u = ud;
-        size_t n = u->j->in_len - u->in_off;
+        struct xjob *j = u->j;
+        struct ws_exec_registry *x = j->reg;
+        pthread_mutex_lock(&x->mu);
+        if (j->stream_in && j->in_off == j->in_len && !j->in_eof) {
+                struct timespec until = timespec_after_ms(CLOCK_MONOTONIC, 20);
+                pthread_cond_timedwait(&x->in_cv, &x->mu, &until);
+        }
+        size_t n = j->in_len - j->in_off;
         if (n > len)
                 n = len;
-        memcpy(buf, u->j->in + u->in_off, n);
-        u->in_off += n;
-        return (ssize_t)n;
+        memcpy(buf, j->in + j->in_off, n);
+        j->in_off += n;
+        ssize_t r = (ssize_t)n;
+        if (n == 0 && j->stream_in && !j->in_eof)
+                r = -EAGAIN;
+        pthread_mutex_unlock(&x->mu);
+        return r;
+}
+
+static void io_control(void *ud, unsigned *ret_rows, unsigned *ret_cols)
+{
+        struct io_ud *u = ud;
+        struct xjob *j = u->j;
+        pthread_mutex_lock(&j->reg->mu);
+        if (j->new_rows && j->new_cols) {
+                *ret_rows = j->new_rows;
+                *ret_cols = j->new_cols;
+                j->new_rows = j->new_cols = 0;
+        }
+        pthread_mutex_unlock(&j->reg->mu);
 }
 
 static int io_out(void *ud, int stream, const void *data, size_t len)
@@ -176,11 +211,15 @@ static int exec_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
                 ops_ctx_stage(ctx, "run");
                 struct io_ud u = {.j = j};
                 struct bg_ssh_io io = {
-                    .in = j->in_len ? io_in : NULL,
+                    .in = j->in_len || j->stream_in ? io_in : NULL,
                     .out = io_out,
                     .ud = &u,
                     .cancel = ops_ctx_cancel_flag(ctx),
                     .timeout_ms = j->timeout_ms,
+                    .tty = j->tty,
+                    .rows = j->rows,
+                    .cols = j->cols,
+                    .control = io_control,
                 };
                 r = bg_ssh_exec(s, j->cmd, &io, &code, err);
                 bg_ssh_close(s);
@@ -216,7 +255,8 @@ static void exec_release(void *ud)
 
 int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const struct ws_vm *vm,
                   const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
-                  uint32_t timeout_ms, Banger__V1__Operation *out, struct bg_error *err)
+                  const struct ws_exec_mode *mode, uint32_t timeout_ms,
+                  Banger__V1__Operation *out, struct bg_error *err)
 {
         struct xjob *j = calloc(1, sizeof(*j));
         if (!j || !(j->cmd = strdup(cmd)) || (in->len && !(j->in = malloc(in->len)))) {
@@ -230,7 +270,11 @@ int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const st
         snprintf(j->key_path, sizeof(j->key_path), "%s", key_path);
         if (in->len)
                 memcpy(j->in, in->data, in->len);
-        j->in_len = in->len;
+        j->in_len = j->in_cap = in->len;
+        j->stream_in = mode->stream_in;
+        j->tty = mode->tty;
+        j->rows = mode->rows;
+        j->cols = mode->cols;
         j->timeout_ms = timeout_ms;
         j->refs = 2;
         pthread_mutex_lock(&x->mu);
@@ -313,4 +357,61 @@ int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputReque
         out->exit_code = j->done ? j->exit_code : 0;
         pthread_mutex_unlock(&x->mu);
         return r < 0 ? bg_error_set(err, ENOMEM, "out of memory") : 0;
+}
+
+int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest *in,
+                  struct bg_error *err)
+{
+        if (in->data.len > INPUT_CALL_MAX)
+                return bg_error_set(err, EINVAL, "at most %u bytes of input a call", INPUT_CALL_MAX);
+        if ((in->rows == 0) != (in->cols == 0) || in->rows > 10000 || in->cols > 10000)
+                return bg_error_set(err, EINVAL, "rows and cols: both 1..10000, or both 0");
+        pthread_mutex_lock(&x->mu);
+        struct xjob *j = x->jobs;
+        while (j && strcmp(j->id, in->operation_id) != 0)
+                j = j->next;
+        int r = 0;
+        if (!j || !in->operation_id[0])
+                r = bg_error_set(err, ENOENT, "no exec operation '%.40s'", in->operation_id);
+        else if (j->done)
+                r = bg_error_set(err, ESRCH, "the command of operation %s has ended", j->id);
+        else if ((in->data.len || in->eof) && !j->stream_in)
+                r = bg_error_set(err, EINVAL,
+                                 "operation %s takes no input (start it with stream_stdin)", j->id);
+        else if (in->data.len && j->in_eof)
+                r = bg_error_set(err, EINVAL, "the input of operation %s has ended", j->id);
+        else if (in->data.len && j->in_len - j->in_off + in->data.len > INPUT_PENDING_MAX)
+                r = bg_error_set(err, EMSGSIZE,
+                                 "over 1 MiB of input waiting for the command; send it later");
+        if (r >= 0 && in->data.len) {
+                if (j->in_off > 0) { /* drop what was sent */
+                        memmove(j->in, j->in + j->in_off, j->in_len - j->in_off);
+                        j->in_len -= j->in_off;
+                        j->in_off = 0;
+                }
+                if (j->in_len + in->data.len > j->in_cap) {
+                        size_t cap = j->in_len + in->data.len;
+                        uint8_t *p = realloc(j->in, cap);
+                        if (!p)
+                                r = bg_error_set(err, ENOMEM, "out of memory");
+                        else {
+                                j->in = p;
+                                j->in_cap = cap;
+                        }
+                }
+                if (r >= 0) {
+                        memcpy(j->in + j->in_len, in->data.data, in->data.len);
+                        j->in_len += in->data.len;
+                }
+        }
+        if (r >= 0) {
+                j->in_eof |= in->eof;
+                if (in->rows && j->tty) {
+                        j->new_rows = in->rows;
+                        j->new_cols = in->cols;
+                }
+                pthread_cond_broadcast(&x->in_cv);
+        }
+        pthread_mutex_unlock(&x->mu);
+        return r;
 }

@@ -15,10 +15,25 @@ struct ws_exec_registry;
 int ws_exec_registry_new(struct ws_exec_registry **ret, struct bg_error *err);
 void ws_exec_registry_free(struct ws_exec_registry *x);
 
+/* How a command's stdin and terminal work: stream_in = its stdin comes in
+ * ws_exec_input calls (else it is the bytes given to ws_exec_start); tty =
+ * on a pseudo-terminal of rows x cols (0 = 24x80). */
+struct ws_exec_mode {
+        bool stream_in;
+        bool tty;
+        unsigned rows, cols;
+};
+
 /* Starts cmd (a full remote command line) on vm as an operation in ops. */
 int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const struct ws_vm *vm,
                   const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
-                  uint32_t timeout_ms, Banger__V1__Operation *out, struct bg_error *err);
+                  const struct ws_exec_mode *mode, uint32_t timeout_ms,
+                  Banger__V1__Operation *out, struct bg_error *err);
+/* ExecInput: queues stdin bytes, the end of stdin and a window change for a
+ * running command. Caps: 256 KiB a call, 1 MiB waiting (EMSGSIZE beyond).
+ * ENOENT: no such operation; ESRCH: it has ended. */
+int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest *in,
+                  struct bg_error *err);
 
 int ws_exec_output(struct ws_exec_registry *x, const Banger__V1__ExecOutputRequest *in,
                    Banger__V1__ExecOutputResponse *out, struct bg_error *err);

@@ -7,6 +7,12 @@
 # while it runs and not after; the shim process and its socket are gone.
 # The VM runs banger's default image (the bundle's rootfs is not used yet:
 # docs/kubernetes.md), so --rootfs is any directory.
+# Then a task's processes: ctr run -d, ctr task exec (output, exit status),
+# ctr task ps (the guest's processes of the task), ctr task metrics, ctr task
+# kill -s SIGUSR1 (the task's own trap runs, it keeps running), kill, delete,
+# the shim's task events as `ctr events` sees them;
+# `echo x | ctr run … cat` (stdin) and `ctr run -t` under script(1) (a
+# terminal in the guest, exit status).
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace, containerd"
 need_tools qemu-system-x86_64 mmdebstrap jq ip containerd ctr
@@ -62,6 +68,55 @@ check "  and not after" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ 
 check "the shim exited" wait_for 15 bash -c '! pgrep -f "containerd-shim-banger-v2 .*-address $1 .*-id c1$" >/dev/null' _ "$C/c.sock"
 check "  and removed its socket" bash -c '[ -z "$(ls -A "$1" 2>/dev/null)" ]' _ "$BANGER_SHIM_SOCKET_DIR"
 check "containerd has no task left" bash -c '[ -z "$("$@" task list -q)" ]' _ "${CTR[@]}"
+
+# ---- a task's processes (shim/process.c): exec, kill -s, ps, metrics ----
+R="$BANGER_HOME/rootfs"
+RT=(--runtime io.containerd.banger.v2 --rootfs "$R")
+"${CTR[@]}" events >"$BANGER_HOME/events" 2>&1 &
+EVPID=$!
+"${CTR[@]}" run -d "${RT[@]}" c2 sh -c \
+        'trap "echo usr1 >/tmp/usr1" USR1; while :; do sleep 1; done' >/dev/null 2>"$BANGER_HOME/err2"
+check "ctr run -d: the task runs" wait_for 60 bash -c '"$@" task ls | grep -q "^c2 .*RUNNING"' _ "${CTR[@]}"
+t0=$(date +%s)
+rc=0
+out=$("${CTR[@]}" task exec --exec-id e1 c2 sh -c 'echo from-exec; exit 5' 2>&1) || rc=$?
+echo "  ctr task exec (first, may wait for the guest's sshd): $(( $(date +%s) - t0 )) s"
+check "ctr task exec prints the exec's output" grep -qx from-exec <<<"$out"
+check "  and exits with its status (5)" [ "$rc" = 5 ]
+# Pids opens an SSH connection to the guest: under load it can time out once.
+check "ctr task ps lists the task's processes in the guest (sh and sleep: 2 or more)" \
+        wait_for 90 bash -c '"$@" task ps c2 >"$0" 2>&1; [ "$(grep -cE "^[0-9]+ " "$0")" -ge 2 ]' \
+        "$BANGER_HOME/ps.out" "${CTR[@]}"
+[ "$T_FAILS" -eq 0 ] || { echo "---- ctr task ps:"; cat "$BANGER_HOME/ps.out"; }
+out=$("${CTR[@]}" task metrics c2 2>&1) || true
+check "ctr task metrics: the guest's memory use and CPU time" \
+        bash -c 'grep -qE "^memory.usage_in_bytes +[1-9][0-9]*" <<<"$1" && grep -qE "^cpuacct.usage +[1-9][0-9]*" <<<"$1"' _ "$out"
+check "ctr task kill -s SIGUSR1: OK" "${CTR[@]}" task kill -s SIGUSR1 c2
+check "  the task's own trap ran (the signal reached the process)" wait_for 20 \
+        bash -c '"$@" task exec --exec-id "u$RANDOM" c2 cat /tmp/usr1 2>/dev/null | grep -qx usr1' _ "${CTR[@]}"
+check "  and the task still runs" bash -c '"$@" task ls | grep -q "^c2 .*RUNNING"' _ "${CTR[@]}"
+check "ctr task kill (SIGTERM): the task stops" "${CTR[@]}" task kill c2
+check "  STOPPED" wait_for 30 bash -c '"$@" task ls | grep -q "^c2 .*STOPPED"' _ "${CTR[@]}"
+check "ctr task delete / container delete" bash -c '"$@" task delete c2 >/dev/null && "$@" container delete c2' _ "${CTR[@]}"
+check "  the VM is gone" wait_for 30 bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
+check "the shim's task events reached containerd (ctr events: exec-added, exec-started, exit)" \
+        bash -c 'grep -q " e2e /tasks/exec-added " "$1" && grep -q " e2e /tasks/exec-started " "$1" && grep -q " e2e /tasks/exit " "$1"' _ "$BANGER_HOME/events"
+kill $EVPID 2>/dev/null || true
+
+# ---- stdin and a terminal ----
+out=$(echo x-from-stdin | timeout 400 "${CTR[@]}" run --rm "${RT[@]}" c3 cat 2>&1) || true
+check "echo x | ctr run … cat: stdin reaches the task" grep -qx x-from-stdin <<<"$out"
+if command -v script >/dev/null; then
+        rc=0
+        timeout 400 script -qec "stty rows 30 cols 100; ${CTR[*]} run --rm -t ${RT[*]} c4 sh -c 'tty; exit 4'" \
+                "$BANGER_HOME/tty.out" >/dev/null </dev/null || rc=$?
+        check "ctr run -t: the task runs on a terminal in the guest" grep -q "/dev/pts/" "$BANGER_HOME/tty.out"
+        check "  and its exit status comes back (4)" [ "$rc" = 4 ]
+else
+        echo "script(1) is not installed: ctr run -t not tested"
+fi
+check "no VM left after the runs" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
+
 if [ "$T_FAILS" -gt 0 ]; then
         echo "---- ctr exit code $rc, stdout:" >&2; head -c 2000 "$BANGER_HOME/out" >&2
         echo "---- ctr stderr" >&2; tail -20 "$BANGER_HOME/err" >&2

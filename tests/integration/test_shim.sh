@@ -6,12 +6,12 @@
 #     scheme), writes the bundle's address file, leaves a serving shim
 #     behind and returns; a second `start` finds the live shim;
 #   - Connect answers with the shim's pid and version; methods the shim does
-#     not have (Pids) are UNIMPLEMENTED (12) with a message naming them;
+#     not have (Pause) are UNIMPLEMENTED (12) with a message naming them;
 #     requests for another task or a task not created are NOT_FOUND (5);
 #     even stream ids are INVALID_ARGUMENT, an oversize frame
 #     RESOURCE_EXHAUSTED, an unknown frame type closes the connection;
 #   - Create refuses a bundle without process.args (INVALID_ARGUMENT, naming
-#     the field) and a terminal task (UNIMPLEMENTED); with banger stopped it
+#     the field) and a checkpoint (UNIMPLEMENTED); with banger stopped it
 #     is UNAVAILABLE (14) with "banger is not running";
 #   - with banger running, Create goes through the gateway to VmService:
 #     VmService's refusal comes back with its status and message and the
@@ -56,8 +56,10 @@ r=$($CALL "$SOCK" Connect 1=c1)
 check "Connect: OK" grep -qx "code=0" <<<"$r"
 check "Connect: shim_pid is the serving shim" grep -qx "1=$SHIM_PID" <<<"$r"
 check "Connect: version names banger" grep -q "^3=banger " <<<"$r"
+r=$($CALL "$SOCK" Pause 1=c1)
+check "Pause: UNIMPLEMENTED (12) with the method named" bash -c 'grep -qx "code=12" <<<"$1" && grep -qx "message=method containerd.task.v2.Task/Pause is not implemented by this shim" <<<"$1"' _ "$r"
 r=$($CALL "$SOCK" Pids 1=c1)
-check "Pids: UNIMPLEMENTED (12) with the method named" bash -c 'grep -qx "code=12" <<<"$1" && grep -qx "message=method containerd.task.v2.Task/Pids is not implemented by this shim" <<<"$1"' _ "$r"
+check "Pids before Create: NOT_FOUND" grep -qx "code=5" <<<"$r"
 r=$($CALL "$SOCK" State 1=c2)
 check "State of another task: NOT_FOUND naming the shim's task" bash -c 'grep -qx "code=5" <<<"$1" && grep -q "this shim serves c1" <<<"$1"' _ "$r"
 r=$($CALL "$SOCK" State 1=c1)
@@ -80,8 +82,8 @@ cp "$BANGER_HOME/bad/config.json" "$B/config.json"
 r=$($CALL "$SOCK" Create 1=c1 "2=$B")
 check "Create without process.args: INVALID_ARGUMENT naming the field" bash -c 'grep -qx "code=3" <<<"$1" && grep -q "process.args must be a non-empty array" <<<"$1"' _ "$r"
 mv "$B/config.json.good" "$B/config.json"
-r=$($CALL "$SOCK" Create 1=c1 "2=$B" 4:int=1)
-check "Create with a terminal: UNIMPLEMENTED" grep -qx "code=12" <<<"$r"
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" 8=/ckpt)
+check "Create from a checkpoint: UNIMPLEMENTED" grep -qx "code=12" <<<"$r"
 r=$($CALL "$SOCK" Create 1=c1 "2=/elsewhere")
 check "Create with another bundle: INVALID_ARGUMENT" grep -qx "code=3" <<<"$r"
 

@@ -8,6 +8,13 @@ protobuf by hand, so the shim is checked against the wire format itself.
       number: 1=c1 (string), 4:int=1 (varint). Prints "code=N" and
       "message=..." and, when OK, the response's fields as "N=value"
       (varints as numbers, nested messages as hex).
+      N:spec=JSON puts an Any{type_url OCI Process, value JSON} in field N;
+      --dump (before SOCKET) prints nested messages as dotted paths
+      (1.2.3=value), bytes that decode as protobuf being taken as messages.
+  ttrpc_call.py --events-sink SOCKET OUT
+      a containerd events service: answers every
+      containerd.services.events.ttrpc.v1.Events/Forward with OK and appends
+      "namespace topic type_url field=value..." per event to OUT.
   ttrpc_call.py --decode-delete FILE
       decodes a packed DeleteResponse (the shim's `delete` output).
   ttrpc_call.py --raw SOCKET HEX [N]
@@ -117,7 +124,97 @@ def show_fields(body):
             print("%d=hex:%s" % (num, v.hex()))
 
 
+def printable(v):
+    try:
+        t = v.decode()
+    except UnicodeDecodeError:
+        return None
+    return t if t.isprintable() else None
+
+
+def as_message(v):
+    try:
+        fields = parse(v)
+    except (ValueError, IndexError):
+        return None
+    return fields if fields and all(n > 0 for n, _w, _v in fields) else None
+
+
+def dump(body, prefix=""):
+    for num, wt, v in parse(body):
+        key = "%s%d" % (prefix, num)
+        if wt == 0:
+            print("%s=%d" % (key, v))
+            continue
+        t = printable(v) if wt == 2 else None
+        if t is not None:
+            print("%s=%s" % (key, t))
+            continue
+        m = as_message(v) if wt == 2 else None
+        if m is not None:
+            dump(v, key + ".")
+        else:
+            print("%s=hex:%s" % (key, v.hex()))
+
+
+def events_sink(path, out):
+    import os
+    if os.path.exists(path):
+        os.unlink(path)
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(16)
+    ok = field_bytes(1, b"")  # Response{status: {code 0}}
+    while True:
+        c, _ = srv.accept()
+        c.settimeout(10)
+        try:
+            while True:
+                stream, typ, p = recv_frame(c)
+                svc = meth = ""
+                payload = b""
+                for num, _wt, v in parse(p):
+                    if num == 1:
+                        svc = v.decode()
+                    elif num == 2:
+                        meth = v.decode()
+                    elif num == 3:
+                        payload = v
+                ns = topic = turl = ""
+                evf = []
+                for num, _wt, v in parse(payload):
+                    if num != 1:
+                        continue
+                    for n2, _w2, v2 in parse(v):
+                        if n2 == 2:
+                            ns = v2.decode()
+                        elif n2 == 3:
+                            topic = v2.decode()
+                        elif n2 == 4:
+                            for n3, _w3, v3 in parse(v2):
+                                if n3 == 1:
+                                    turl = v3.decode()
+                                elif n3 == 2:
+                                    for n4, w4, v4 in parse(v3):
+                                        if w4 == 0:
+                                            evf.append("%d=%d" % (n4, v4))
+                                        elif printable(v4) is not None:
+                                            evf.append("%d=%s" % (n4, printable(v4)))
+                with open(out, "a") as f:
+                    f.write("%s %s %s %s %s\n" % (svc + "/" + meth, ns, topic, turl, " ".join(evf)))
+                c.sendall(struct.pack(">IIBB", len(ok), stream, 2, 0) + ok)
+        except (EOFError, socket.timeout, OSError):
+            c.close()
+
+
 def main():
+    if sys.argv[1] == "--events-sink":
+        events_sink(sys.argv[2], sys.argv[3])
+        return 0
+    do_dump = False
+    if sys.argv[1] == "--dump":
+        do_dump = True
+        del sys.argv[1]
     if sys.argv[1] == "--decode-delete":
         show_fields(open(sys.argv[2], "rb").read())
         return 0
@@ -145,6 +242,10 @@ def main():
         k, v = a.split("=", 1)
         if k.endswith(":int"):
             body += field_varint(int(k[:-4]), int(v))
+        elif k.endswith(":spec"):
+            anyv = (field_bytes(1, b"types.containerd.io/opencontainers/runtime-spec/1/Process") +
+                    field_bytes(2, v.encode()))
+            body += field_bytes(int(k[:-5]), anyv)
         else:
             body += field_bytes(int(k), v.encode())
     req = (field_bytes(1, b"containerd.task.v2.Task") + field_bytes(2, method.encode()) +
@@ -159,7 +260,10 @@ def main():
     print("code=%d" % code)
     print("message=%s" % msg)
     if code == 0:
-        show_fields(body)
+        if do_dump:
+            dump(body)
+        else:
+            show_fields(body)
     return 0
 
 

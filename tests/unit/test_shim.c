@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "bundle.h"
+#include "process.h"
 #include "shim.h"
 
 static int parse(const char *json, struct bundle_process *p, struct bg_error *err)
@@ -82,6 +83,72 @@ static void test_bundle_process(void **state)
         assert_int_equal(parse(big, &p, &err), -E2BIG);
         assert_non_null(strstr(err.msg, "257 entries (at most 256)"));
         free(big);
+}
+
+/* process.user: parsed, checked, and applied with setpriv in the guest. */
+static void test_bundle_user(void **state)
+{
+        (void)state;
+        struct bundle_process p;
+        struct bg_error err = {0};
+        struct shim_cmd cmd;
+        assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"env\": [\"A=1\"]}}", &p, &err),
+                         0);
+        assert_int_equal(shim_cmd_build(&p, "BANGER_TASK_ID=t", "BANGER_EXEC_ID=", &cmd), 0);
+        assert_int_equal(cmd.argc, 5); /* root: no setpriv */
+        assert_string_equal(cmd.argv[0], "/usr/bin/env");
+        assert_string_equal(cmd.argv[1], "A=1");
+        assert_string_equal(cmd.argv[2], "BANGER_TASK_ID=t");
+        assert_string_equal(cmd.argv[3], "BANGER_EXEC_ID=");
+        assert_string_equal(cmd.argv[4], "id");
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+
+        assert_int_equal(parse("{\"process\": {\"args\": [\"id\", \"-G\"], \"user\": {\"uid\": 1000, "
+                               "\"gid\": 100, \"additionalGids\": [10, 4294967294]}}}",
+                               &p, &err),
+                         0);
+        assert_int_equal(p.uid, 1000);
+        assert_int_equal(p.n_gids, 2);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_int_equal(cmd.argc, 10);
+        assert_string_equal(cmd.argv[3], "setpriv");
+        assert_string_equal(cmd.argv[4], "--reuid=1000");
+        assert_string_equal(cmd.argv[5], "--regid=100");
+        assert_string_equal(cmd.argv[6], "--groups=10,4294967294");
+        assert_string_equal(cmd.argv[7], "--");
+        assert_string_equal(cmd.argv[8], "id");
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+
+        assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"user\": {\"uid\": 5}}}", &p, &err),
+                         0);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_string_equal(cmd.argv[6], "--clear-groups");
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+
+        static const char *const bad[] = {
+            "{\"process\": {\"args\": [\"x\"], \"user\": 3}}",
+            "{\"process\": {\"args\": [\"x\"], \"user\": {\"uid\": -1}}}",
+            "{\"process\": {\"args\": [\"x\"], \"user\": {\"uid\": 4294967295}}}",
+            "{\"process\": {\"args\": [\"x\"], \"user\": {\"gid\": \"0\"}}}",
+            "{\"process\": {\"args\": [\"x\"], \"user\": {\"additionalGids\": [1.5]}}}",
+            "{\"process\": {\"args\": [\"x\"], \"user\": {\"additionalGids\": 1}}}",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err = (struct bg_error){0};
+                assert_int_equal(parse(bad[i], &p, &err), -EINVAL);
+                if (!strstr(err.msg, "process.user"))
+                        fail_msg("%s: got '%s'", bad[i], err.msg);
+        }
+        /* 33 additional gids: over the cap */
+        char big[512] = "{\"process\": {\"args\": [\"x\"], \"user\": {\"additionalGids\": [";
+        for (int i = 0; i < 33; i++)
+                strcat(big, i ? ",1" : "1");
+        strcat(big, "]}}}");
+        assert_int_equal(parse(big, &p, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "at most 32"));
 }
 
 static void test_parse_args(void **state)
@@ -157,6 +224,7 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_bundle_process),
+            cmocka_unit_test(test_bundle_user),
             cmocka_unit_test(test_parse_args),
             cmocka_unit_test(test_address_and_vm_name),
         };

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +24,7 @@
 #include "ssh/ssh.h"
 #include "util/run.h"
 #include "ws_disk.h"
+#include "ws_exec.h"
 #include "ws_repo.h"
 #include "test_tmpdir.h"
 
@@ -445,6 +448,30 @@ static void test_work_disk(void **state)
         ws_warnings_free(&w);
 }
 
+/* ExecInput's checks, before any command is looked up. */
+static void test_exec_input_checks(void **state)
+{
+        (void)state;
+        struct ws_exec_registry *x = NULL;
+        struct bg_error err = {0};
+        assert_int_equal(ws_exec_registry_new(&x, &err), 0);
+        Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
+        q.operation_id = "nosuch";
+        assert_int_equal(ws_exec_input(x, &q, &err), -ENOENT);
+        q.rows = 10; /* without cols */
+        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
+        q.rows = 0;
+        static uint8_t big[256 * 1024 + 1];
+        q.data.data = big;
+        q.data.len = sizeof(big);
+        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "a call"));
+        q.data.len = 0;
+        q.operation_id = "";
+        assert_int_equal(ws_exec_input(x, &q, &err), -ENOENT);
+        ws_exec_registry_free(x);
+}
+
 static void test_shell_quote(void **state)
 {
         (void)state;
@@ -478,6 +505,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_pack_loose_failure_cleans_up, setup, teardown),
             cmocka_unit_test_setup_teardown(test_work_disk, setup, teardown),
             cmocka_unit_test(test_shell_quote),
+            cmocka_unit_test(test_exec_input_checks),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

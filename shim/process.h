@@ -1,0 +1,44 @@
+/* Handlers of containerd.task.v2.Task for the task's processes
+ * (process.c); task.c's table lists them. Each has the ttrpc_handler_fn
+ * shape. */
+#pragma once
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "shim.h"
+
+#define SHIM_PROC_HANDLER(name)                                                                    \
+        int name(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,                 \
+                 struct bg_error *err)
+
+SHIM_PROC_HANDLER(shim_h_start);
+SHIM_PROC_HANDLER(shim_h_state);
+SHIM_PROC_HANDLER(shim_h_wait);
+SHIM_PROC_HANDLER(shim_h_kill);
+SHIM_PROC_HANDLER(shim_h_exec);
+SHIM_PROC_HANDLER(shim_h_resize_pty);
+SHIM_PROC_HANDLER(shim_h_close_io);
+SHIM_PROC_HANDLER(shim_h_pids);
+SHIM_PROC_HANDLER(shim_h_stats);
+
+/* Sets up p's fields that are not zero (lock not needed: p is not shared
+ * yet). */
+int shim_proc_init(struct shim_ctx *c, struct shim_proc *p);
+/* Delete of exec process p (lock held; dropped while its threads end): it
+ * must have ended or never started; p leaves the list and is freed. Its exit
+ * status and time go to *ret_status and *ret_exited. */
+int shim_proc_delete_exec(struct shim_ctx *c, struct shim_proc *p, uint32_t *ret_status,
+                          Google__Protobuf__Timestamp *ret_exited, struct bg_error *err);
+
+/* The command a process runs in the guest: /usr/bin/env with the spec's env
+ * and the markers (task, then exec), then (for a user other than 0:0 without groups) setpriv(1)
+ * with the spec's uid, gid and additional gids, then the spec's args.
+ * argv points into spec, marker and the struct itself. */
+struct shim_cmd {
+        char **argv; /* malloc'd; free with shim_cmd_free */
+        size_t argc;
+        char reuid[24], regid[24];
+        char groups[BUNDLE_MAX_GIDS * 11 + 16];
+};
+int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
+                   struct shim_cmd *ret);
+void shim_cmd_free(struct shim_cmd *cmd);
