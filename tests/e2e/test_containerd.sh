@@ -51,7 +51,8 @@ EOF
 PATH="$BIN:$PATH" containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
 CTRD=$!
 REG_PID=""
-trap 'kill $CTRD $REG_PID 2>/dev/null; wait $CTRD 2>/dev/null; umount "$BANGER_HOME/gm" 2>/dev/null' EXIT
+# (set -e holds in the trap too: a failing kill or wait would be the exit code)
+trap 'kill $CTRD $REG_PID 2>/dev/null || true; wait $CTRD 2>/dev/null || true; umount "$BANGER_HOME/gm" 2>/dev/null || true' EXIT
 CTR=(ctr --address "$C/c.sock" --namespace e2e)
 check "containerd answers" wait_for 30 "${CTR[@]}" version
 
