@@ -28,8 +28,9 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 bench_vm_setup bgctrd
 
 # Cold boots on both sides (no automatic template built in the background
-# while the other side is timed).
-mkdir -p "$BANGER_HOME/config" && printf '[vm]\ntemplate = "off"\n' >"$BANGER_HOME/config/config.toml"
+# while the other side is timed); a loaded TCG host boots slowly.
+mkdir -p "$BANGER_HOME/config" &&
+        printf '[vm]\ntemplate = "off"\nboot_timeout = "10m"\n' >"$BANGER_HOME/config/config.toml"
 "$B" daemon start --timeout 30 >/dev/null 2>"$BANGER_HOME/err" ||
         bench_cannot_run "daemon start: $(tail -1 "$BANGER_HOME/err")"
 ROOTFS="$BANGER_HOME/rootfs"
