@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ void bundle_process_free(struct bundle_process *p)
                 free(p->env[i]);
         free(p->env);
         free(p->cwd);
+        free(p->root_path);
+        free(p->container_type);
+        free(p->sandbox_id);
         *p = (struct bundle_process){0};
 }
 
@@ -122,7 +126,67 @@ static int parse_user(json_t *proc, struct bundle_process *p, struct bg_error *e
         return 0;
 }
 
+static bool id_valid(const char *s)
+{
+        size_t n = strlen(s);
+        if (n < 1 || n > 76)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+                      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-' ||
+                      (s[i] == '.' && i > 0)))
+                        return false;
+        return true;
+}
+
+/* root.path (default "rootfs") and the CRI annotations into p. */
+static int parse_root_and_sandbox(const char *dir, json_t *root, struct bundle_process *p,
+                                  struct bg_error *err)
+{
+        json_t *r = json_object_get(root, "root");
+        json_t *rp = json_is_object(r) ? json_object_get(r, "path") : NULL;
+        if ((r && !json_is_object(r)) ||
+            (rp && (!json_is_string(rp) || json_string_length(rp) == 0 ||
+                    json_string_length(rp) > BUNDLE_MAX_STR)))
+                return bg_error_set(err, EINVAL,
+                                    "config.json: root.path must be a non-empty string");
+        const char *path = rp ? json_string_value(rp) : "rootfs";
+        if (path[0] == '/' || !dir)
+                p->root_path = strdup(path);
+        else if (asprintf(&p->root_path, "%s/%s", dir, path) < 0)
+                p->root_path = NULL;
+        json_t *an = json_object_get(root, "annotations");
+        if (an && !json_is_object(an))
+                return bg_error_set(err, EINVAL, "config.json: annotations must be an object");
+        json_t *ty = json_object_get(an, "io.kubernetes.cri.container-type");
+        json_t *sb = json_object_get(an, "io.kubernetes.cri.sandbox-id");
+        if (ty && (!json_is_string(ty) || (strcmp(json_string_value(ty), "sandbox") != 0 &&
+                                           strcmp(json_string_value(ty), "container") != 0)))
+                return bg_error_set(err, EINVAL,
+                                    "config.json: annotation io.kubernetes.cri.container-type "
+                                    "must be \"sandbox\" or \"container\"");
+        if (sb && (!json_is_string(sb) || !id_valid(json_string_value(sb))))
+                return bg_error_set(err, EINVAL,
+                                    "config.json: annotation io.kubernetes.cri.sandbox-id must be "
+                                    "1-76 characters of A-Z a-z 0-9 . _ -");
+        if (ty && strcmp(json_string_value(ty), "container") == 0 && !sb)
+                return bg_error_set(err, EINVAL,
+                                    "config.json: a container of type \"container\" needs the "
+                                    "annotation io.kubernetes.cri.sandbox-id");
+        p->container_type = strdup(ty ? json_string_value(ty) : "");
+        p->sandbox_id = strdup(sb ? json_string_value(sb) : "");
+        if (!p->root_path || !p->container_type || !p->sandbox_id)
+                return bg_error_set(err, ENOMEM, "out of memory");
+        return 0;
+}
+
 int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struct bg_error *err)
+{
+        return bundle_parse_in(NULL, text, len, ret, err);
+}
+
+int bundle_parse_in(const char *dir, const char *text, size_t len, struct bundle_process *ret,
+                    struct bg_error *err)
 {
         json_error_t je;
         json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
@@ -171,6 +235,9 @@ int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struc
         r = parse_user(proc, &p, err);
         if (r < 0)
                 goto out;
+        r = parse_root_and_sandbox(dir, root, &p, err);
+        if (r < 0)
+                goto out;
         *ret = p;
         p = (struct bundle_process){0};
         r = 0;
@@ -195,5 +262,5 @@ int bundle_load(const char *dir, struct bundle_process *ret, struct bg_error *er
                                     dir, BUNDLE_MAX_CONFIG);
         if (r < 0)
                 return bg_error_errno(err, r, "open %s/config.json", dir);
-        return bundle_parse(buf, got, ret, err);
+        return bundle_parse_in(dir, buf, got, ret, err);
 }

@@ -1,6 +1,7 @@
 /* The part of an OCI bundle's config.json the shim maps onto a banger VM:
- * process.args, process.cwd, process.env, process.terminal and
- * process.user (numeric uid, gid, additionalGids). */
+ * process.args, process.cwd, process.env, process.terminal,
+ * process.user (numeric uid, gid, additionalGids), root.path and the CRI
+ * annotations that group containers into a pod sandbox. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +27,12 @@ struct bundle_process {
         uint32_t uid, gid;
         uint32_t gids[BUNDLE_MAX_GIDS];
         size_t n_gids;
+        char *root_path; /* owned; root.path made absolute (relative to the bundle) */
+        /* annotations io.kubernetes.cri.container-type ("sandbox",
+         * "container" or "") and io.kubernetes.cri.sandbox-id ("" = none);
+         * owned */
+        char *container_type;
+        char *sandbox_id;
 };
 
 /* Reads dir/config.json (at most BUNDLE_MAX_CONFIG bytes, opened without
@@ -34,7 +41,11 @@ struct bundle_process {
  * strings". */
 int bundle_load(const char *dir, struct bundle_process *ret, struct bg_error *err);
 
-/* Parses config.json text (len bytes). */
+/* Parses config.json text (len bytes); a relative root.path is taken
+ * relative to dir (NULL = kept as is). */
+int bundle_parse_in(const char *dir, const char *text, size_t len, struct bundle_process *ret,
+                    struct bg_error *err);
+/* bundle_parse_in(NULL, ...). */
 int bundle_parse(const char *text, size_t len, struct bundle_process *ret, struct bg_error *err);
 
 void bundle_process_free(struct bundle_process *p);

@@ -76,6 +76,11 @@ struct shim_ctx {
         struct shim_proc *execs;
         size_t n_execs;
         struct shim_events *events; /* NULL: containerd gave no TTRPC_ADDRESS */
+        /* The task runs in its pod sandbox's VM (vm is the sandbox's): it
+         * neither creates nor deletes it. */
+        bool in_sandbox_vm;
+        bool rootfs_mounted; /* the shim mounted BUNDLE/rootfs */
+        char image[64];      /* the VM's image: the rootfs's "ctr-…" image */
 };
 
 /* Parses containerd's shim command line (go flag syntax: -flag value,
@@ -129,3 +134,13 @@ extern const size_t shim_task_n_methods;
 int shim_gw_call(struct shim_ctx *c, const char *method, const ProtobufCMessage *in,
                  const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **ret_out,
                  uint32_t deadline_ms, struct bg_error *err);
+
+/* The container's rootfs directory dir as a banger image (rootfs.h): found
+ * by its content fingerprint, else built and registered. ret_name gets the
+ * image's name. */
+int shim_rootfs_image(struct shim_ctx *c, const char *dir, char *ret_name, size_t len,
+                      struct bg_error *err);
+/* Deletes the shim's rootfs images beyond the newest BANGER_SHIM_IMAGE_KEEP
+ * (default 4) that no VM uses, never keep_name (may be NULL). Logs what it
+ * removes. */
+void shim_rootfs_prune(struct shim_ctx *c, const char *keep_name);

@@ -22,6 +22,7 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "log/log.h"
 #include "process.h"
+#include "rootfs.h"
 #include "shim.h"
 #include "util/fs.h"
 
@@ -290,6 +291,7 @@ int shim_cmd_delete(const struct shim_opts *o)
                 fprintf(stderr, "containerd-shim-banger-v2: delete VM %s: %s\n", c.vm, err.msg);
                 rc = 1;
         }
+        rootfs_unmount(o->bundle);
         char path[PATH_MAX];
         if (shim_socket_address(o, path, sizeof(path)) == 0)
                 unlink(path);
@@ -344,6 +346,7 @@ int shim_serve(const struct shim_opts *o, int listen_fd)
         fprintf(stderr, "containerd-shim-banger-v2: serving task %s/%s (VM %s)\n", o->ns, o->id,
                 c->vm);
         int r = ttrpc_server_run(c->srv);
+        rootfs_unmount(o->bundle);
         char path[PATH_MAX];
         if (shim_socket_address(o, path, sizeof(path)) == 0)
                 unlink(path);

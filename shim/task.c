@@ -2,10 +2,13 @@
  * for its processes (Start, State, Wait, Kill, Exec, ResizePty, CloseIO,
  * Pids, Stats) are in process.c. The task's VM:
  *
- *   Create  -> VmService/Create (banger's default image and kernel) and
- *              waits for the operation; TaskCreate;
- *   Delete  -> VmService/Delete (force); TaskDelete. Delete with an exec id
- *              forgets that exec process.
+ *   Create  -> the container's rootfs as an image (rootfs.h), then
+ *              VmService/Create from it (a pod sandbox: banger's default
+ *              image; a pod's container: no VM, the sandbox's) and waits for
+ *              the operation; TaskCreate;
+ *   Delete  -> VmService/Delete (force), unless the VM is the pod
+ *              sandbox's; TaskDelete. Delete with an exec id forgets that
+ *              exec process.
  *
  * Pause, Resume, Checkpoint and Update are not in shim_task_methods: the
  * ttrpc server answers them UNIMPLEMENTED (docs/kubernetes.md says why). */
@@ -25,6 +28,7 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
 #include "process.h"
+#include "rootfs.h"
 #include "shim.h"
 #include "util/version.h"
 
@@ -149,6 +153,52 @@ static int delete_vm(struct shim_ctx *c, struct bg_error *err);
 
 /* ---- Create ---- */
 
+/* The task's VM is its pod sandbox's, which must exist (the sandbox's task
+ * made it). */
+static int sandbox_vm(struct shim_ctx *c, const char *sandbox_id, struct bg_error *err)
+{
+        char vm[64];
+        int r = shim_vm_name(c->opts.ns, sandbox_id, vm, sizeof(vm));
+        if (r < 0)
+                return bg_error_errno(err, r, "VM name");
+        Banger__V1__VmRef q = BANGER__V1__VM_REF__INIT;
+        q.ref = vm;
+        Banger__V1__Vm *o = NULL;
+        r = shim_gw_call(c, "/banger.v1.VmService/Get", &q.base, &banger__v1__vm__descriptor,
+                         (ProtobufCMessage **)&o, GW_DEADLINE_MS, err);
+        if (r == -ENOENT)
+                return bg_error_set(err, ENOENT,
+                                    "pod sandbox %s has no VM (%s): create the sandbox's task "
+                                    "first",
+                                    sandbox_id, vm);
+        if (r < 0)
+                return r;
+        banger__v1__vm__free_unpacked(o, NULL);
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->vm, sizeof(c->vm), "%s", vm);
+        c->in_sandbox_vm = true;
+        pthread_mutex_unlock(&c->lock);
+        return 0;
+}
+
+/* The container's rootfs (containerd's mounts, mounted at BUNDLE/rootfs, or
+ * root.path) becomes the image c->image. */
+static int rootfs_to_image(struct shim_ctx *c, const Containerd__Task__V2__CreateTaskRequest *q,
+                           const char *root_path, struct bg_error *err)
+{
+        char dir[PATH_MAX];
+        if (q->n_rootfs > 0) {
+                int r = rootfs_mount(c->opts.bundle, q->rootfs, q->n_rootfs, err);
+                if (r < 0)
+                        return r;
+                c->rootfs_mounted = true;
+                snprintf(dir, sizeof(dir), "%s/rootfs", c->opts.bundle);
+        } else {
+                snprintf(dir, sizeof(dir), "%s", root_path);
+        }
+        return shim_rootfs_image(c, dir, c->image, sizeof(c->image), err);
+}
+
 static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
                     struct bg_error *err)
 {
@@ -177,6 +227,20 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         r = bundle_load(c->opts.bundle, &proc, err);
         if (r < 0)
                 goto fail;
+        if (strcmp(proc.container_type, "container") == 0) {
+                /* A pod's container runs in its sandbox's VM. */
+                r = sandbox_vm(c, proc.sandbox_id, err);
+                if (r < 0)
+                        goto fail;
+                goto created;
+        }
+        /* A pod sandbox's own rootfs is the pause image, which cannot boot:
+         * its VM boots banger's default image. */
+        if (strcmp(proc.container_type, "sandbox") != 0) {
+                r = rootfs_to_image(c, q, proc.root_path, err);
+                if (r < 0)
+                        goto fail;
+        }
 
         Banger__V1__CreateVmRequest cq = BANGER__V1__CREATE_VM_REQUEST__INIT;
         Banger__V1__CreateVmRequest__LabelsEntry l1 =
@@ -189,6 +253,7 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         l2.key = "containerd.id";
         l2.value = c->opts.id;
         cq.name = c->vm;
+        cq.image = c->image; /* "" = banger's default image */
         cq.labels = labels;
         cq.n_labels = 2;
         Banger__V1__Operation *op = NULL;
@@ -214,6 +279,7 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
                 goto fail;
         }
 
+created:
         pthread_mutex_lock(&c->lock);
         c->init.spec = proc;
         c->init.status = CONTAINERD__V1__TYPES__STATUS__CREATED;
@@ -240,7 +306,13 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
 
 fail:
         bundle_process_free(&proc);
+        if (c->rootfs_mounted)
+                rootfs_unmount(c->opts.bundle);
         pthread_mutex_lock(&c->lock);
+        c->rootfs_mounted = false;
+        c->in_sandbox_vm = false;
+        c->image[0] = '\0';
+        (void)shim_vm_name(c->opts.ns, c->opts.id, c->vm, sizeof(c->vm));
         c->created = false;
         pthread_mutex_unlock(&c->lock);
         return r;
@@ -292,9 +364,13 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
-        r = delete_vm(c, err);
+        r = c->in_sandbox_vm ? 0 : delete_vm(c, err);
         if (r < 0)
                 return r;
+        if (c->rootfs_mounted)
+                rootfs_unmount(c->opts.bundle);
+        if (c->image[0])
+                shim_rootfs_prune(c, NULL);
         pthread_mutex_lock(&c->lock);
         if (c->init.status != CONTAINERD__V1__TYPES__STATUS__STOPPED)
                 shim_proc_set_stopped(c, &c->init, 128u + SIGKILL);

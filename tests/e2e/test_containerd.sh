@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Issue #23, first slice, on a real VM: containerd 1.6 (Debian's, started here
-# with a temporary config, root, state and socket) runs a task through
-# containerd-shim-banger-v2:
-#   ctr run --rm --runtime io.containerd.banger.v2 --rootfs DIR c1 sh -c 'echo hi; exit 3'
-# prints "hi" and exits 3; `banger vm list` shows the task's VM (ctr-…)
-# while it runs and not after; the shim process and its socket are gone.
-# The VM runs banger's default image (the bundle's rootfs is not used yet:
-# docs/kubernetes.md), so --rootfs is any directory.
+# Issue #23 on a real VM: containerd 1.6 (Debian's, started here with a
+# temporary config, root, state and socket) runs tasks through
+# containerd-shim-banger-v2, the VM booting from the container's rootfs:
+#   ctr run --rm --runtime io.containerd.banger.v2 --rootfs DIR c1 sh -c '…; echo hi; exit 3'
+# prints "hi" and the marker file baked into DIR (a copy of the golden
+# image's tree with /etc/banger-marker added: not banger's default image)
+# and exits 3; `banger vm list` shows the task's VM (ctr-…) while it runs and
+# not after; the shim process and its socket are gone. Then the same tree as
+# an OCI image served by the local registry (tests/integration/registry_lib.sh),
+# pulled by ctr and run: the shim bind-mounts containerd's snapshot
+# (native snapshotter) and the process prints the marker.
 # Then a task's processes: ctr run -d, ctr task exec (output, exit status),
 # ctr task ps (the guest's processes of the task), ctr task metrics, ctr task
 # kill -s SIGUSR1 (the task's own trap runs, it keeps running), kill, delete,
@@ -15,7 +18,8 @@
 # terminal in the guest, exit status).
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace, containerd"
-need_tools qemu-system-x86_64 mmdebstrap jq ip containerd ctr
+need_tools qemu-system-x86_64 mmdebstrap jq ip containerd ctr skopeo curl
+[ -x /usr/bin/docker-registry ] || setup_fail "/usr/bin/docker-registry is missing (package docker-registry)"
 
 B="$BANGER"
 . "$(dirname "$0")/e2e_lib.sh"
@@ -27,7 +31,16 @@ need_built "$SHIM"
 check "daemon start" "$B" daemon start --timeout 30
 
 C="$BANGER_HOME/ctrd"
-mkdir -p "$C/root" "$C/state" "$BANGER_HOME/rootfs"
+mkdir -p "$C/root" "$C/state"
+# The container's tree: the golden image's, plus a marker.
+ROOTFS="$BANGER_HOME/rootfs"
+mkdir -p "$ROOTFS" "$BANGER_HOME/gm"
+mount -o loop,ro "$BANGER_HOME/state/images/golden/rootfs.ext4" "$BANGER_HOME/gm" ||
+        setup_fail "cannot loop-mount the golden image"
+tar -C "$BANGER_HOME/gm" -cf - . | tar -C "$ROOTFS" -xpf -
+umount "$BANGER_HOME/gm"
+MARK="banger-e2e-marker-$RANDOM$RANDOM"
+echo "$MARK" >"$ROOTFS/etc/banger-marker"
 export BANGER_SHIM_SOCKET_DIR="$BANGER_HOME/s"
 cat >"$C/config.toml" <<EOF
 version = 2
@@ -43,14 +56,16 @@ EOF
 # banger through BANGER_HOME (inherited).
 PATH="$BIN:$PATH" containerd --config "$C/config.toml" >"$C/containerd.log" 2>&1 &
 CTRD=$!
-trap 'kill $CTRD 2>/dev/null; wait $CTRD 2>/dev/null' EXIT
+REG_PID=""
+# (set -e holds in the trap too: a failing kill or wait would be the exit code)
+trap 'kill $CTRD $REG_PID 2>/dev/null || true; wait $CTRD 2>/dev/null || true; umount "$BANGER_HOME/gm" 2>/dev/null || true' EXIT
 CTR=(ctr --address "$C/c.sock" --namespace e2e)
 check "containerd answers" wait_for 30 "${CTR[@]}" version
 
 t0=$(date +%s)
 rc=0
 "${CTR[@]}" run --rm --runtime io.containerd.banger.v2 --rootfs "$BANGER_HOME/rootfs" c1 \
-        sh -c 'echo hi; exit 3' >"$BANGER_HOME/out" 2>"$BANGER_HOME/err" &
+        sh -c 'cat /etc/banger-marker; echo hi; exit 3' >"$BANGER_HOME/out" 2>"$BANGER_HOME/err" &
 RUNPID=$!
 seen=""
 while kill -0 $RUNPID 2>/dev/null; do
@@ -62,6 +77,7 @@ done
 wait $RUNPID || rc=$?
 echo "  ctr run: $(( $(date +%s) - t0 )) s"
 check "ctr run prints the task's output" grep -qx hi "$BANGER_HOME/out"
+check "  from the container's rootfs (its marker file)" grep -qx "$MARK" "$BANGER_HOME/out"
 check "ctr run exits with the task's exit code (3)" [ "$rc" = 3 ]
 check "banger vm list showed the task's VM while it ran" [ "$seen" = yes ]
 check "  and not after" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
@@ -70,8 +86,7 @@ check "  and removed its socket" bash -c '[ -z "$(ls -A "$1" 2>/dev/null)" ]' _ 
 check "containerd has no task left" bash -c '[ -z "$("$@" task list -q)" ]' _ "${CTR[@]}"
 
 # ---- a task's processes (shim/process.c): exec, kill -s, ps, metrics ----
-R="$BANGER_HOME/rootfs"
-RT=(--runtime io.containerd.banger.v2 --rootfs "$R")
+RT=(--runtime io.containerd.banger.v2 --rootfs "$ROOTFS")
 "${CTR[@]}" events >"$BANGER_HOME/events" 2>&1 &
 EVPID=$!
 "${CTR[@]}" run -d "${RT[@]}" c2 sh -c \
@@ -117,7 +132,36 @@ else
 fi
 check "no VM left after the runs" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
 
+# ---- the same tree as an image from the local registry ----
+. "$(dirname "$0")/../integration/registry_lib.sh"
+registry_up "$BANGER_HOME/reg"
+L="$BANGER_HOME/reg/marker"
+mkdir -p "$L/blobs/sha256"
+tar -C "$ROOTFS" -cf "$BANGER_HOME/layer.tar" .
+ld=$(sha256sum "$BANGER_HOME/layer.tar" | cut -d' ' -f1)
+mv "$BANGER_HOME/layer.tar" "$L/blobs/sha256/$ld"
+blob() { local d; d=$(printf '%s' "$1" | sha256sum | cut -d' ' -f1); printf '%s' "$1" >"$L/blobs/sha256/$d"; echo "$d $(printf '%s' "$1" | wc -c)"; }
+read -r cd cs < <(blob '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:'"$ld"'"]}}')
+read -r md ms < <(blob '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'"$cd"'","size":'"$cs"'},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:'"$ld"'","size":'"$(stat -c %s "$L/blobs/sha256/$ld")"'}]}')
+echo '{"imageLayoutVersion":"1.0.0"}' >"$L/oci-layout"
+echo '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:'"$md"'","size":'"$ms"',"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' >"$L/index.json"
+check "the marker image is pushed to the local registry" registry_push marker:v1 test/marker:v1
+IMG="$R/test/marker:v1"
+check "ctr pulls it (native snapshotter)" "${CTR[@]}" image pull --plain-http --snapshotter native "$IMG"
+t0=$(date +%s)
+rc=0
+"${CTR[@]}" run --rm --snapshotter native --runtime io.containerd.banger.v2 "$IMG" c5 \
+        cat /etc/banger-marker >"$BANGER_HOME/out5" 2>"$BANGER_HOME/err5" || rc=$?
+echo "  ctr run (registry image): $(( $(date +%s) - t0 )) s"
+check "ctr run IMAGE prints the image's marker file" grep -qx "$MARK" "$BANGER_HOME/out5"
+check "  and exits 0" [ "$rc" = 0 ]
+check "the rootfs images are kept for the next run (ctr-<24 hex>)" bash -c '"$1" image list | grep -Eq "ctr-[0-9a-f]{24}"' _ "$B"
+check "no VM is left" bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
+check "no rootfs mount is left" bash -c '! grep -q "$1" /proc/mounts' _ "$C/state"
+
 if [ "$T_FAILS" -gt 0 ]; then
+        echo "---- ctr run IMAGE exit code $rc, stdout:" >&2; head -c 2000 "$BANGER_HOME/out5" 2>/dev/null >&2
+        echo "---- ctr stderr" >&2; tail -20 "$BANGER_HOME/err5" >&2 2>/dev/null
         echo "---- ctr exit code $rc, stdout:" >&2; head -c 2000 "$BANGER_HOME/out" >&2
         echo "---- ctr stderr" >&2; tail -20 "$BANGER_HOME/err" >&2
         for l in workspacesvc vmsvc; do

@@ -23,7 +23,7 @@
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
 need_root "banger daemon start starts banger-netsvc"
-need_tools python3
+need_tools python3 jq mountpoint
 SHIM="$BIN/containerd-shim-banger-v2"
 need_built "$SHIM"
 CALL="python3 $(cd "$(dirname "$0")" && pwd)/ttrpc_call.py"
@@ -32,6 +32,15 @@ new_home
 export BANGER_SHIM_SOCKET_DIR="$BANGER_HOME/s"
 B="$BANGER_HOME/bundle"
 mkdir -p "$B/rootfs"
+# The container's rootfs, bind-mounted by the shim at $B/rootfs (as
+# containerd's Create passes it): just enough to pass for bootable.
+SRC="$BANGER_HOME/src"
+mkdir -p "$SRC/sbin" "$SRC/usr/sbin" "$SRC/etc"
+printf '#!/bin/sh\n' >"$SRC/sbin/init"
+printf '#!/bin/sh\n' >"$SRC/usr/sbin/sshd"
+chmod 755 "$SRC/sbin/init" "$SRC/usr/sbin/sshd"
+echo marker >"$SRC/etc/banger-marker"
+MNT="3:mount=bind|$SRC|rbind,ro"
 cat >"$B/config.json" <<'EOF'
 {"ociVersion": "1.0.2", "process": {"args": ["sh", "-c", "echo hi; exit 3"],
  "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/"}, "root": {"path": "rootfs"}}
@@ -75,8 +84,9 @@ check "a frame of unknown type: the connection is closed" grep -qx closed <<<"$r
 
 mkdir -p "$BANGER_HOME/bad"
 echo '{"process": {"cwd": "/"}}' >"$BANGER_HOME/bad/config.json"
-r=$($CALL "$SOCK" Create 1=c1 "2=$B" 6=/dev/null 7=/dev/null)
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
 check "Create with banger stopped: UNAVAILABLE, banger is not running" bash -c 'grep -qx "code=14" <<<"$1" && grep -q "banger is not running" <<<"$1"' _ "$r"
+check "  and the shim unmounted the rootfs it had mounted" bash -c '! mountpoint -q "$1"' _ "$B/rootfs"
 mv "$B/config.json" "$B/config.json.good"
 cp "$BANGER_HOME/bad/config.json" "$B/config.json"
 r=$($CALL "$SOCK" Create 1=c1 "2=$B")
@@ -92,9 +102,32 @@ mkdir -p "$BANGER_HOME/config"
 printf '[vm]\nmax_labels = 1\n' >"$BANGER_HOME/config/config.toml"
 "$BANGER" daemon start >/dev/null || fail_stop "banger daemon start failed"
 r=$($CALL "$SOCK" Create 1=c1 "2=$B" 6=/dev/null 7=/dev/null)
+check "Create with a rootfs that has no init: refused, naming what is missing" bash -c '! grep -qx "code=0" <<<"$1" && grep -q "has no init" <<<"$1"' _ "$r"
+ctr_images() { "$BANGER" image list --json | jq -r '(.images? // .)[] | select(.name | test("^ctr-[0-9a-f]{24}$")) | "\(.name) \(.created_unix_ms // .created // "")"'; }
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
 check "Create reaches VmService: its refusal of the shim's 2 labels comes back (RESOURCE_EXHAUSTED)" bash -c 'grep -qx "code=8" <<<"$1" && grep -q "2 labels; at most 1 (config vm.max_labels)" <<<"$1"' _ "$r"
 r=$($CALL "$SOCK" State 1=c1)
 check "  and the task is not left created" grep -qx "code=5" <<<"$r"
+imgs=$(ctr_images)
+check "the rootfs became one image ctr-<24 hex> (ImageService upload + register)" [ "$(wc -l <<<"$imgs")" = 1 ]
+check "  and the shim unmounted the bind mount" bash -c '! mountpoint -q "$1"' _ "$B/rootfs"
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
+imgs2=$(ctr_images)
+check "a second Create of the same rootfs builds nothing: the same image, not re-registered" bash -c 'grep -qx "code=8" <<<"$1" && [ "$2" = "$3" ]' _ "$r" "$imgs" "$imgs2"
+echo changed >"$SRC/etc/banger-marker"
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
+imgs2=$(ctr_images)
+check "a changed rootfs is another image" [ "$(wc -l <<<"$imgs2")" = 2 ]
+# A pod's container runs in its sandbox's VM, which must exist.
+cp "$B/config.json" "$B/config.json.good"
+jq '.annotations = {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb1"}' \
+        "$B/config.json.good" >"$B/config.json"
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" 6=/dev/null 7=/dev/null)
+check "Create of a pod's container without its sandbox's VM: NOT_FOUND naming the sandbox" bash -c 'grep -qx "code=5" <<<"$1" && grep -q "pod sandbox sb1 has no VM" <<<"$1"' _ "$r"
+# The sandbox's own task boots banger's default image (its rootfs is the
+# pause image's).
+jq '.annotations = {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "c1"}' \
+        "$B/config.json.good" >"$B/config.json"
 # An image banger cannot make (the build fails: no network in the test's
 # namespace): the create operation fails after the VM row exists.
 "$BANGER" daemon stop >/dev/null 2>&1
@@ -103,6 +136,7 @@ printf '[vm]\ndefault_image = "nosuchimage"\n' >"$BANGER_HOME/config/config.toml
 r=$($CALL "$SOCK" Create 1=c1 "2=$B" 6=/dev/null 7=/dev/null)
 check "Create whose VM cannot be made: the operation's error, naming the image" bash -c '! grep -qx "code=0" <<<"$1" && grep -q "creating VM failed: .*nosuchimage" <<<"$1"' _ "$r"
 check "  and no VM is left behind" bash -c '[ -z "$("$1" vm list --json | jq -r ".[]?.name // empty, .vms[]?.name // empty" 2>/dev/null)" ] && ! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$BANGER"
+mv "$B/config.json.good" "$B/config.json"
 
 r=$($CALL "$SOCK" Shutdown 1=c1)
 check "Shutdown: OK" grep -qx "code=0" <<<"$r"

@@ -7,7 +7,8 @@ protobuf by hand, so the shim is checked against the wire format itself.
       calls containerd.task.v2.Task/METHOD; fields are the request's by
       number: 1=c1 (string), 4:int=1 (varint). Prints "code=N" and
       "message=..." and, when OK, the response's fields as "N=value"
-      (varints as numbers, nested messages as hex).
+      (varints as numbers, nested messages as hex); 3:mount=TYPE|SOURCE|OPT,OPT
+      is a containerd.types.Mount (repeat it for more).
       N:spec=JSON puts an Any{type_url OCI Process, value JSON} in field N;
       --dump (before SOCKET) prints nested messages as dotted paths
       (1.2.3=value), bytes that decode as protobuf being taken as messages.
@@ -246,6 +247,12 @@ def main():
             anyv = (field_bytes(1, b"types.containerd.io/opencontainers/runtime-spec/1/Process") +
                     field_bytes(2, v.encode()))
             body += field_bytes(int(k[:-5]), anyv)
+        elif k.endswith(":mount"):
+            typ, src, opts = v.split("|", 2)
+            m = field_bytes(1, typ.encode()) + field_bytes(2, src.encode())
+            for o in filter(None, opts.split(",")):
+                m += field_bytes(4, o.encode())
+            body += field_bytes(int(k[:-6]), m)
         else:
             body += field_bytes(int(k), v.encode())
     req = (field_bytes(1, b"containerd.task.v2.Task") + field_bytes(2, method.encode()) +

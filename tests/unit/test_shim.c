@@ -1,5 +1,6 @@
 /* shim/: config.json's process (args required, env as KEY=VALUE, absolute
- * cwd, terminal a boolean, entry and size caps); containerd's flag syntax
+ * cwd, terminal a boolean, entry and size caps); root.path (relative to the
+ * bundle) and the CRI sandbox annotations; containerd's flag syntax
  * (-flag value, -flag=value, --flag value; namespace and id required and
  * checked; unknown flags and actions refused); the socket address as
  * containerd 1.6 computes it and the VM name. */
@@ -151,6 +152,55 @@ static void test_bundle_user(void **state)
         assert_non_null(strstr(err.msg, "at most 32"));
 }
 
+static void test_bundle_root_and_sandbox(void **state)
+{
+        struct bundle_process p;
+        struct bg_error err = {0};
+        const char *j = "{\"process\": {\"args\": [\"x\"]}}";
+        assert_int_equal(bundle_parse_in("/b", j, strlen(j), &p, &err), 0);
+        assert_string_equal(p.root_path, "/b/rootfs"); /* the default */
+        assert_string_equal(p.container_type, "");
+        assert_string_equal(p.sandbox_id, "");
+        bundle_process_free(&p);
+        j = "{\"process\": {\"args\": [\"x\"]}, \"root\": {\"path\": \"/srv/r\"}, "
+            "\"annotations\": {\"io.kubernetes.cri.container-type\": \"container\", "
+            "\"io.kubernetes.cri.sandbox-id\": \"sb-1.a\"}}";
+        assert_int_equal(bundle_parse_in("/b", j, strlen(j), &p, &err), 0);
+        assert_string_equal(p.root_path, "/srv/r");
+        assert_string_equal(p.container_type, "container");
+        assert_string_equal(p.sandbox_id, "sb-1.a");
+        bundle_process_free(&p);
+        j = "{\"process\": {\"args\": [\"x\"]}, \"root\": {\"path\": \"r2\"}}";
+        assert_int_equal(bundle_parse_in("/b", j, strlen(j), &p, &err), 0);
+        assert_string_equal(p.root_path, "/b/r2");
+        bundle_process_free(&p);
+
+        static const struct {
+                const char *json;
+                const char *msg;
+        } bad[] = {
+            {"{\"process\": {\"args\": [\"x\"]}, \"root\": {\"path\": 3}}", "root.path"},
+            {"{\"process\": {\"args\": [\"x\"]}, \"root\": 1}", "root.path"},
+            {"{\"process\": {\"args\": [\"x\"]}, \"annotations\": []}",
+             "annotations must be an object"},
+            {"{\"process\": {\"args\": [\"x\"]}, \"annotations\": "
+             "{\"io.kubernetes.cri.container-type\": \"pod\"}}",
+             "must be \"sandbox\" or \"container\""},
+            {"{\"process\": {\"args\": [\"x\"]}, \"annotations\": "
+             "{\"io.kubernetes.cri.container-type\": \"container\"}}",
+             "needs the annotation io.kubernetes.cri.sandbox-id"},
+            {"{\"process\": {\"args\": [\"x\"]}, \"annotations\": "
+             "{\"io.kubernetes.cri.sandbox-id\": \"../x\"}}",
+             "sandbox-id must be 1-76 characters"},
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                err = (struct bg_error){0};
+                assert_int_equal(parse(bad[i].json, &p, &err), -EINVAL);
+                if (!strstr(err.msg, bad[i].msg))
+                        fail_msg("%s: got '%s', want '%s'", bad[i].json, err.msg, bad[i].msg);
+        }
+}
+
 static void test_parse_args(void **state)
 {
         struct shim_opts o;
@@ -225,6 +275,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_bundle_process),
             cmocka_unit_test(test_bundle_user),
+            cmocka_unit_test(test_bundle_root_and_sandbox),
             cmocka_unit_test(test_parse_args),
             cmocka_unit_test(test_address_and_vm_name),
         };
