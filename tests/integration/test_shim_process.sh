@@ -43,7 +43,12 @@ export TTRPC_ADDRESS="$BANGER_HOME/ev.sock"
 
 export BANGER_SHIM_SOCKET_DIR="$BANGER_HOME/s"
 B="$BANGER_HOME/bundle"
-mkdir -p "$B/rootfs"
+# The task's rootfs: an init and sshd are all the shim checks for (the fake
+# gateway says its image exists, so nothing is built).
+mkdir -p "$B/rootfs/sbin" "$B/rootfs/usr/sbin"
+printf '#!/bin/sh\n' >"$B/rootfs/sbin/init"
+printf '#!/bin/sh\n' >"$B/rootfs/usr/sbin/sshd"
+chmod 0755 "$B/rootfs/sbin/init" "$B/rootfs/usr/sbin/sshd"
 cat >"$B/config.json" <<'EOF'
 {"ociVersion": "1.0.2", "process": {"args": ["sh", "-c", "run"],
  "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "cwd": "/srv"}, "root": {"path": "rootfs"}}
