@@ -228,6 +228,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         if ((r = vm_peers_open(&v->peers, &v->d->paths, v->d->cfg.firecracker.jailer_binary, err)) <
             0)
                 return r;
+        v->peers.console_log_max = v->d->cfg.vm.console_log_max;
         if ((r = owner_key(v, err)) < 0)
                 return r;
 
