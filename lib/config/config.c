@@ -167,6 +167,11 @@ static const struct bg_config_key schema[] = {
      "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "
      "past it, and the export fails naming this key.",
      config_parse_size, NULL, CFG(workspace.export_max), 1LL << 20, INT64_MAX, NULL},
+    {"workspace.max_guest_calls", "integer", "16",
+     "Most calls workspacesvc runs at once that wait on guests (exec through the API, workspace "
+     "export, exec output polls; 1..24), each on a worker of its own; one more is refused at "
+     "once as busy, and other calls never wait for them.",
+     config_parse_int, NULL, CFG(workspace.max_guest_calls), 1, 24, NULL},
 
     {"kernel.debian_mirror", "string", "\"\"",
      "Debian mirror URL for kernel packages; \"\" = the host's apt sources.", config_parse_mirror,

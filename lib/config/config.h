@@ -116,6 +116,7 @@ struct bg_config {
         } image;
         struct {
                 uint64_t export_max; /* bytes; "1G" (>= 1M) */
+                uint32_t max_guest_calls; /* 16 (1..24) */
         } workspace;
         struct {
                 char *debian_mirror; /* "" = the host's apt sources; else http(s) URL */

@@ -133,12 +133,13 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
                            struct bg_error *err);
 /* The most calls of the guest_wait (guest == true) or the slow methods in
  * flight at once, running or waiting for a worker of their pool (default
- * 16 each; before start). A call past it is answered at once, without a
- * worker, with RESOURCE_EXHAUSTED: "<name> is busy: <max> <what> in flight
- * already, the most it takes (<key>); try again once some ended". key names
- * the config setting, what the calls ("vm stops"); both are copied. */
-int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned max, const char *what,
-                              const char *key, struct bg_error *err);
+ * 16 each; before start), and the pool's workers (0 = keep cfg's). A call
+ * past it is answered at once, without a worker, with RESOURCE_EXHAUSTED:
+ * "<name> is busy: <max> <what> in flight already, the most it takes
+ * (<key>); try again once some ended". key names the config setting, what
+ * the calls ("vm stops"); both are copied. */
+int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned workers, unsigned max,
+                              const char *what, const char *key, struct bg_error *err);
 /* Installs the forwarder for services not registered locally (before start). */
 void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud);
 

@@ -658,15 +658,21 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
         return 0;
 }
 
-int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned max, const char *what,
-                              const char *key, struct bg_error *err)
+int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned workers, unsigned max,
+                              const char *what, const char *key, struct bg_error *err)
 {
         struct work_pool *q = &s->pools[guest ? POOL_GUEST : POOL_SLOW];
         if (s->works)
                 return bg_error_set(err, EBUSY, "pool limits are set before the server starts");
-        if (max == 0 || max > 4096)
-                return bg_error_set(err, EINVAL, "a pool limit is 1..4096, not %u", max);
+        if (max == 0 || max > 4096 || workers > 256)
+                return bg_error_set(err, EINVAL,
+                                    "a pool limit is 1..4096 (not %u), its workers 0..256 (not %u)",
+                                    max, workers);
         q->max = max;
+        if (workers && guest)
+                s->cfg.n_guest_workers = workers;
+        else if (workers)
+                s->cfg.n_slow_workers = workers;
         if (what)
                 snprintf(q->what, sizeof(q->what), "%s", what);
         snprintf(q->key, sizeof(q->key), "%s", key ? key : "");

@@ -312,10 +312,10 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                 return r;
         /* Stops and agent probes wait long on guests: each kind has its own
          * limit and call slots, so neither can hold every other call up. */
-        r = rpc_server_set_pool_limit(v->d->srv, false, v->d->cfg.vm.max_stops_in_flight,
+        r = rpc_server_set_pool_limit(v->d->srv, false, 0, v->d->cfg.vm.max_stops_in_flight,
                                       "vm stops", "vm.max_stops_in_flight", err);
         if (r >= 0)
-                r = rpc_server_set_pool_limit(v->d->srv, true, v->d->cfg.vm.max_probes_in_flight,
+                r = rpc_server_set_pool_limit(v->d->srv, true, 0, v->d->cfg.vm.max_probes_in_flight,
                                               "guest agent probes", "vm.max_probes_in_flight",
                                               err);
         if (r < 0)

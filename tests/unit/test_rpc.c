@@ -178,6 +178,36 @@ static void test_dispatch_tables(void **state)
         assert_non_null(strstr(err.msg, "declares 1"));
 }
 
+static const struct rpc_method_impl *impl_named(const struct rpc_method_impl *t, size_t n,
+                                                const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (streq(t[i].name, name))
+                        return &t[i];
+        fail_msg("no method %s", name);
+        return NULL;
+}
+
+/* Methods that wait on a guest (or long by design) are off the shared
+ * workers: a stalled guest or a stop of one never holds vm list, health,
+ * create or a workspace call of another VM. */
+static void test_waiting_methods_off_main_pool(void **state)
+{
+        static const char *const vm_guest[] = {"Stats", "Ports", "AgentHealth"};
+        for (size_t i = 0; i < ELEMENTSOF(vm_guest); i++)
+                assert_true(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, vm_guest[i])->guest_wait);
+        assert_true(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "Stop")->slow);
+        assert_false(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "List")->guest_wait);
+        static const char *const ws_guest[] = {"Exec", "Export", "ExecOutput"};
+        for (size_t i = 0; i < ELEMENTSOF(ws_guest); i++)
+                assert_true(impl_named(workspacesvc_workspace_methods,
+                                       workspacesvc_n_workspace_methods, ws_guest[i])
+                                ->guest_wait);
+        assert_false(impl_named(workspacesvc_workspace_methods, workspacesvc_n_workspace_methods,
+                                "WriteWorkDisk")
+                         ->guest_wait);
+}
+
 /* ---- a live server ---- */
 
 /* Test-only services with exactly one method, Health, so these tests do not
@@ -611,12 +641,13 @@ static void test_slow_pool_limit(void **state)
         struct rpc_server *s;
         struct bg_error err = {0};
         assert_int_equal(rpc_server_new(&cfg, &s, &err), 0);
-        assert_int_equal(rpc_server_set_pool_limit(s, false, 0, "x", "k", &err), -EINVAL);
+        assert_int_equal(rpc_server_set_pool_limit(s, false, 0, 0, "x", "k", &err), -EINVAL);
         assert_int_equal(
-            rpc_server_set_pool_limit(s, false, 12, "vm stops", "vm.max_stops_in_flight", &err), 0);
+            rpc_server_set_pool_limit(s, false, 0, 12, "vm stops", "vm.max_stops_in_flight", &err),
+            0);
         assert_int_equal(rpc_server_add_service(s, &test_guest_desc, methods, 2, &t, &err), 0);
         assert_int_equal(rpc_server_start(s, &err), 0);
-        assert_int_equal(rpc_server_set_pool_limit(s, false, 8, NULL, NULL, &err), -EBUSY);
+        assert_int_equal(rpc_server_set_pool_limit(s, false, 0, 8, NULL, NULL, &err), -EBUSY);
         struct rpc_client *c = connect_to("slow2");
         struct slow_waiter w[20];
         for (size_t i = 0; i < ELEMENTSOF(w); i++) {
@@ -852,6 +883,7 @@ int main(void)
             cmocka_unit_test(test_deadline),
             cmocka_unit_test(test_oversize_refused),
             cmocka_unit_test(test_guest_wait_pool),
+            cmocka_unit_test(test_waiting_methods_off_main_pool),
             cmocka_unit_test(test_slow_pool),
             cmocka_unit_test(test_slow_pool_limit),
             cmocka_unit_test(test_survives_early_hangups),
