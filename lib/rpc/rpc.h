@@ -21,7 +21,7 @@
 #include "util/error.h"
 
 #define RPC_DEFAULT_RECV_MAX (4u << 20) /* bytes; larger messages are dropped */
-#define RPC_DEFAULT_POOL_MAX 16       /* guest and slow calls in flight, each */
+#define RPC_DEFAULT_POOL_MAX 16         /* guest and slow calls in flight, each */
 #define RPC_DEFAULT_DEADLINE_MS 30000u  /* when a request carries none */
 #define RPC_METHOD_MAX 128
 

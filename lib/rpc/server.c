@@ -350,7 +350,8 @@ static void refuse_busy(struct rpc_server *s, struct rpc_work *w, const struct w
 {
         char m[256], op_id[LOG_OP_ID_MAX];
         rpc_new_op_id(op_id, sizeof(op_id));
-        snprintf(m, sizeof(m), "%s is busy: %u %s in flight already, the most it takes%s%s%s; try "
+        snprintf(m, sizeof(m),
+                 "%s is busy: %u %s in flight already, the most it takes%s%s%s; try "
                  "again once some ended",
                  s->name, q->max, q->what, q->key[0] ? " (" : "", q->key, q->key[0] ? ")" : "");
         nng_msg_free(TAKE_PTR(w->msg));
@@ -628,10 +629,10 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
                 pthread_cond_init(&s->pools[i].cond, NULL);
         }
         s->pools[POOL_GUEST].max = RPC_DEFAULT_POOL_MAX;
-        snprintf(s->pools[POOL_GUEST].what, sizeof(s->pools[POOL_GUEST].what), "calls waiting on "
-                 "guests");
+        snprintf(s->pools[POOL_GUEST].what, sizeof(s->pools[POOL_GUEST].what), "%s",
+                 "calls waiting on guests");
         s->pools[POOL_SLOW].max = RPC_DEFAULT_POOL_MAX;
-        snprintf(s->pools[POOL_SLOW].what, sizeof(s->pools[POOL_SLOW].what), "slow calls");
+        snprintf(s->pools[POOL_SLOW].what, sizeof(s->pools[POOL_SLOW].what), "%s", "slow calls");
         pthread_cond_init(&s->idle_cond, NULL);
         pthread_cond_init(&s->guard_cond, NULL);
         *ret = s;

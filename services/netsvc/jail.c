@@ -214,8 +214,8 @@ static int start_console_pump(const struct fc_jail_plan *p, uint64_t max, int *r
                     getuid() == 0)
                         _exit(125);
                 /* The owner from here: every open below is the owner's. */
-                int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_NOFOLLOW |
-                                        O_CLOEXEC, 0600);
+                int out = open(
+                    log, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (out < 0)
                         out = open("/dev/null", O_WRONLY | O_CLOEXEC);
                 if (dup2(cp[0], 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)

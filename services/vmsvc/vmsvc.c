@@ -316,8 +316,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
                                       "vm stops", "vm.max_stops_in_flight", err);
         if (r >= 0)
                 r = rpc_server_set_pool_limit(v->d->srv, true, 0, v->d->cfg.vm.max_probes_in_flight,
-                                              "guest agent probes", "vm.max_probes_in_flight",
-                                              err);
+                                              "guest agent probes", "vm.max_probes_in_flight", err);
         if (r < 0)
                 return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor, vmsvc_vm_methods,

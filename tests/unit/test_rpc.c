@@ -195,7 +195,8 @@ static void test_waiting_methods_off_main_pool(void **state)
 {
         static const char *const vm_guest[] = {"Stats", "Ports", "AgentHealth"};
         for (size_t i = 0; i < ELEMENTSOF(vm_guest); i++)
-                assert_true(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, vm_guest[i])->guest_wait);
+                assert_true(
+                    impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, vm_guest[i])->guest_wait);
         assert_true(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "Stop")->slow);
         assert_false(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "List")->guest_wait);
         static const char *const ws_guest[] = {"Exec", "Export", "ExecOutput"};
