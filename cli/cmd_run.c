@@ -229,8 +229,8 @@ int cmd_vm_run(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         bg_paths_config_file(&cli->paths, cfgpath, sizeof(cfgpath));
         if (bg_config_load_file(cfgpath, &cfg, &err) < 0)
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
-        const char *kernel =
-            cli_flag_value(cli, "kernel") ? cli_flag_value(cli, "kernel") : cfg.vm.default_kernel;
+        /* No --kernel: the service picks the image's recorded kernel, else the default. */
+        const char *kernel = cli_flag_value(cli, "kernel") ? cli_flag_value(cli, "kernel") : "";
         const char *image =
             cli_flag_value(cli, "image") ? cli_flag_value(cli, "image") : cfg.vm.default_image;
         if (cli_flag_value(cli, "name") &&

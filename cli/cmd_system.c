@@ -34,7 +34,7 @@ static const char *const units[] = {
 #define N_UNITS (sizeof(units) / sizeof(units[0]))
 
 /* systemd's own test (sd_booted): it created /run/systemd/system. */
-static bool systemd_is_pid1(void)
+bool cli_systemd_is_pid1(void)
 {
         struct stat st;
         return lstat("/run/systemd/system", &st) == 0 && S_ISDIR(st.st_mode);
@@ -46,7 +46,7 @@ static int refuse_live(const char *what)
                 return cli_fail(RPC_PERMISSION_DENIED,
                                 "`banger system %s` changes the system: run it as root (sudo)",
                                 what);
-        if (!systemd_is_pid1())
+        if (!cli_systemd_is_pid1())
                 return cli_fail(RPC_FAILED_PRECONDITION,
                                 "systemd is not running as PID 1 here (no /run/systemd/system), "
                                 "so `banger system %s` cannot manage the banger units; use "
@@ -114,6 +114,14 @@ static int default_owner(char *out, size_t len)
                 }
         }
         return -ENOENT;
+}
+
+int cli_system_restart_units(void)
+{
+        /* A unit that failed (an update whose gateway exits) may have hit its
+         * start limit: forget that first, or the restart is refused. */
+        systemctl("reset-failed", NULL, true, false);
+        return systemctl("restart", NULL, true, false);
 }
 
 /* Waits up to 20 s for the gateway to report every service up: true when it
@@ -373,7 +381,7 @@ int cmd_system_status(struct cli *cli, const struct cli_cmd *cmd, int argc, char
         if (r < 0)
                 return cli_fail(rpc_code_from_errno(r), "%s", err.msg);
 
-        bool live = !root[0] && systemd_is_pid1();
+        bool live = !root[0] && cli_systemd_is_pid1();
         bool all_active = live;
         json_t *ju = json_array();
         if (!json) {

@@ -37,6 +37,11 @@
          "image name, or a registry reference pulled on first use (default: config "               \
          "vm.default_image" dflt ")"}
 #define CLI_FLAG_KERNEL_DEFAULT {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel)"}
+/* A VM's kernel: the image's recorded one (image register --kernel, bundles)
+ * comes before the config's default. */
+#define CLI_FLAG_KERNEL_FROM_IMAGE(more)                                                           \
+        {"kernel", 0, "KERNEL",                                                                    \
+         "kernel (default: the one the image records, else config vm.default_kernel" more ")"}
 #define CLI_FLAG_VCPU {"vcpu", 0, "N", "virtual CPUs, 1-32"}
 #define CLI_FLAG_MEM {"mem", 0, "MIB", "memory in MiB, 128-262144"}
 #define CLI_FLAGS_TEMPLATE_OR_COLD                                                                 \

@@ -13,8 +13,16 @@
  *      them again when it starts), the binaries are swapped (lib/update
  *      swap.h), the services are started from the new binaries;
  *   5. when they do not all come up healthy, the new ones are stopped, the
- *      old binaries put back and started again. */
+ *      old binaries put back and started again.
+ *
+ * In system mode (install.toml) the binaries are root's, in the bindir and
+ * libexecdir `banger system install` recorded: only root updates them, each
+ * directory reached from / by descriptors and checked to be root's alone
+ * (UPDATE_SWAP_TRUSTED_PATH), and the services are restarted through
+ * systemd the way `banger system restart` does (no stop before the swap:
+ * a running process keeps its old binary until systemd restarts it). */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -27,8 +35,11 @@
 #include "banger/v1/gateway.pb-c.h"
 #include "banger/v1/rpc.pb-c.h"
 #include "cli.h"
+#include "cmd_sysinstall.h"
 #include "cmd_update.h"
 #include "config/config.h"
+#include "manifest.h"
+#include "sysinstall.h"
 #include "update_fetch.h"
 #include "update_manifest.h"
 #include "update_swap.h"
@@ -49,7 +60,10 @@ struct update_ctx {
         struct cli *cli;
         struct bg_config cfg;
         char cfg_path[PATH_MAX];
-        char dir[PATH_MAX]; /* where the binaries are installed */
+        char dir[PATH_MAX];     /* where banger is installed */
+        bool system;            /* system mode: root, systemd, two directories */
+        char libexec[PATH_MAX]; /* system mode: where the services are */
+        char installed[64];     /* system mode: install.toml's version before */
         char ca_file[PATH_MAX];
         const char *pubkey;
         bool json;
@@ -204,11 +218,20 @@ static int daemon_verb(struct update_ctx *u, const char *verb)
         return r;
 }
 
-/* Started from the binaries in place and healthy within u->timeout. */
+/* Started (system mode: restarted by systemd) from the binaries in place
+ * and healthy within u->timeout. */
 static bool start_healthy(struct update_ctx *u)
 {
-        if (daemon_verb(u, "start") != 0)
+        if (u->system) {
+                int r = cli_system_restart_units();
+                if (r != 0)
+                        fprintf(stderr, "banger: systemctl restart of the banger units: %s\n",
+                                r < 0 ? strerror(-r) : "failed");
+                /* Even so, wait: a unit systemd restarts on failure may still
+                 * come up, and a failed one is what the wait reports. */
+        } else if (daemon_verb(u, "start") != 0) {
                 return false;
+        }
         uint64_t until = now_mono_msec() + (uint64_t)u->timeout * 1000;
         while (!all_up(u->cli)) {
                 if (now_mono_msec() >= until)
@@ -218,18 +241,28 @@ static bool start_healthy(struct update_ctx *u)
         return true;
 }
 
-/* Downloads and checks every file of rel into the staging directory. */
-static int stage_all(struct update_ctx *u, const struct update_release *rel, struct update_swap *sw)
+/* The swap a binary goes through: in system mode banger is in the bindir
+ * (sw[0]) and everything else in the libexecdir (sw[1]). */
+static struct update_swap *swap_of(struct update_ctx *u, struct update_swap sw[2], const char *name)
+{
+        return u->system && !streq(name, "banger") ? &sw[1] : &sw[0];
+}
+
+/* Downloads and checks every file of rel into the staging directories. */
+static int stage_all(struct update_ctx *u, const struct update_release *rel,
+                     struct update_swap sw2[2])
 {
         struct bg_error err = {0};
         for (size_t i = 0; i < rel->n_files; i++) {
                 const struct update_file *f = &rel->files[i];
-                char cur[PATH_MAX + 40];
-                snprintf(cur, sizeof(cur), "%s/%s", u->dir, f->name);
-                /* banger-agent is updated where it is installed beside banger. */
+                struct update_swap *sw = swap_of(u, sw2, f->name);
+                /* banger-agent is updated where it is installed beside the
+                 * services (looked up in the directory's descriptor). */
                 if (i >= UPDATE_N_REQUIRED && !streq(f->name, "banger-agent"))
                         continue;
-                if (streq(f->name, "banger-agent") && access(cur, F_OK) < 0)
+                struct stat ast;
+                if (streq(f->name, "banger-agent") &&
+                    fstatat(sw->dfd, f->name, &ast, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
                 if (f->size > u->cfg.update.max_download)
                         return cli_fail(RPC_RESOURCE_EXHAUSTED,
@@ -274,36 +307,82 @@ static void report(struct update_ctx *u, const char *status, const char *from, c
                 printf("%s\n", note);
 }
 
+/* Every swap in, or none (the first put back when the second fails). */
+static int commit_all(struct update_swap sw[2], size_t n, struct bg_error *err)
+{
+        for (size_t i = 0; i < n; i++) {
+                int r = update_swap_commit(&sw[i], err);
+                if (r < 0) {
+                        struct bg_error e2 = {0};
+                        for (size_t j = 0; j < i; j++)
+                                (void)update_swap_rollback(&sw[j], &e2);
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int rollback_all(struct update_swap sw[2], size_t n, struct bg_error *err)
+{
+        int ret = 0;
+        for (size_t i = 0; i < n; i++) {
+                struct bg_error e = {0};
+                int r = update_swap_rollback(&sw[i], &e);
+                if (r < 0 && ret == 0) {
+                        ret = r;
+                        *err = e;
+                }
+        }
+        return ret;
+}
+
 static int do_update(struct update_ctx *u, const struct update_release *rel)
 {
-        struct update_swap sw;
+        struct update_swap sw[2];
+        size_t n_sw = u->system ? 2 : 1;
         struct bg_error err = {0};
-        int r = update_swap_open(u->dir, &sw, &err);
-        if (r < 0)
-                return cli_fail(rpc_code_from_errno(r), "%s", err.msg);
+        unsigned flags = u->system ? UPDATE_SWAP_TRUSTED_PATH : 0;
+        int r = update_swap_open(u->dir, flags, &sw[0], &err);
+        if (r < 0) {
+                update_swap_close(&sw[0]);
+                return cli_fail(rpc_code_from_errno(r), "%s; nothing was changed", err.msg);
+        }
+        if (u->system && (r = update_swap_open(u->libexec, flags, &sw[1], &err)) < 0) {
+                update_swap_close(&sw[1]);
+                update_swap_close(&sw[0]);
+                return cli_fail(rpc_code_from_errno(r), "%s; nothing was changed", err.msg);
+        }
+        /* System mode: systemd keeps the services; they are restarted after
+         * the swap whether they answered before or not. */
         bool was_running = all_up(u->cli);
+        bool restart = was_running || u->system;
         char note[1024];
         int ret = 0;
         if (was_running && (ret = refuse_busy(u)))
                 goto out;
-        if ((ret = stage_all(u, rel, &sw)))
+        if ((ret = stage_all(u, rel, sw)))
                 goto out;
-        if (was_running && daemon_verb(u, "stop") != 0) {
+        if (was_running && !u->system && daemon_verb(u, "stop") != 0) {
                 ret = cli_fail(RPC_UNAVAILABLE,
                                "could not stop the services; nothing was changed (start them "
                                "again with `banger daemon start`)");
                 daemon_verb(u, "start");
                 goto out;
         }
-        r = update_swap_commit(&sw, &err);
+        r = commit_all(sw, n_sw, &err);
         if (r < 0) {
-                if (was_running)
+                if (was_running && !u->system)
                         daemon_verb(u, "start");
                 ret =
                     cli_fail(rpc_code_from_errno(r), "%s; the old binaries are in place", err.msg);
                 goto out;
         }
-        if (!was_running) {
+        if (u->system) {
+                struct bg_error e2 = {0};
+                if (sysinstall_set_version("", rel->version, &e2) < 0)
+                        fprintf(stderr, "banger: %s\n", e2.msg);
+        }
+        if (!restart) {
                 snprintf(note, sizeof(note),
                          "updated banger %s -> %s in %s (the services were not running; `banger "
                          "daemon start` starts the new ones)",
@@ -313,33 +392,43 @@ static int do_update(struct update_ctx *u, const struct update_release *rel)
         }
         if (start_healthy(u)) {
                 snprintf(note, sizeof(note),
-                         "updated banger %s -> %s in %s; every service is up (running VMs were "
-                         "kept)",
-                         BANGER_VERSION, rel->version, u->dir);
+                         "updated banger %s -> %s in %s%s%s; every service is up (running VMs "
+                         "were kept)",
+                         BANGER_VERSION, rel->version, u->dir, u->system ? " and " : "",
+                         u->system ? u->libexec : "");
                 report(u, "updated", BANGER_VERSION, rel->version, note);
                 goto out;
         }
         /* The new release does not come up: back to the old one. */
         fprintf(stderr, "banger: release %s did not come up healthy within %u s: rolling back\n",
                 rel->version, u->timeout);
-        daemon_verb(u, "stop");
-        r = update_swap_rollback(&sw, &err);
+        if (!u->system)
+                daemon_verb(u, "stop");
+        r = rollback_all(sw, n_sw, &err);
         if (r < 0) {
                 ret = cli_fail(RPC_INTERNAL,
-                               "rollback failed: %s; the kept binaries are in %s (move them back "
-                               "by hand)",
-                               err.msg, sw.stage);
-                sw.stage[0] = '\0'; /* keep them */
+                               "rollback failed: %s; the kept binaries are in %s%s%s (move them "
+                               "back by hand)",
+                               err.msg, sw[0].stage, u->system ? " and " : "",
+                               u->system ? sw[1].stage : "");
+                for (size_t i = 0; i < n_sw; i++)
+                        sw[i].stage[0] = '\0'; /* keep them */
                 goto out;
+        }
+        if (u->system) {
+                struct bg_error e2 = {0};
+                if (sysinstall_set_version("", u->installed, &e2) < 0)
+                        fprintf(stderr, "banger: %s\n", e2.msg);
         }
         bool back = start_healthy(u);
         ret = cli_fail(RPC_UNAVAILABLE,
-                       "release %s did not come up healthy (see `banger daemon status` and the "
+                       "release %s did not come up healthy (see `banger %s status` and the "
                        "logs); rolled back to the binaries installed before it%s",
-                       rel->version,
+                       rel->version, u->system ? "system" : "daemon",
                        back ? ", which are up again" : ", which did not come up either");
 out:
-        update_swap_close(&sw);
+        for (size_t i = n_sw; i-- > 0;)
+                update_swap_close(&sw[i]);
         return ret;
 }
 
@@ -361,12 +450,19 @@ int cmd_update(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         int r = cli_paths(cli);
         if (r)
                 return r;
-        if (cli->paths.system)
-                return cli_fail(RPC_FAILED_PRECONDITION,
-                                "banger is installed in system mode: its files belong to `banger "
-                                "system install`; run the new release's `banger system install` "
-                                "(it keeps VMs running)");
         struct bg_error err = {0};
+        u.system = cli->paths.system;
+        if (u.system && !cli_flag(cli, "check")) {
+                if (geteuid() != 0)
+                        return cli_fail(RPC_PERMISSION_DENIED,
+                                        "banger is installed in system mode: its binaries are "
+                                        "root's; run the update as root (sudo banger update)");
+                if (!cli_systemd_is_pid1())
+                        return cli_fail(RPC_FAILED_PRECONDITION,
+                                        "systemd is not running as PID 1 here (no "
+                                        "/run/systemd/system), so `banger update` cannot restart "
+                                        "the banger units; nothing was changed");
+        }
         bg_paths_config_file(&cli->paths, u.cfg_path, sizeof(u.cfg_path));
         if (bg_config_load_file(u.cfg_path, &u.cfg, &err) < 0)
                 return cli_fail(RPC_INVALID_ARGUMENT, "%s", err.msg);
@@ -377,7 +473,19 @@ int cmd_update(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         }
         if ((r = pick_key(&u)) || (r = expand_ca(&u)) || (r = fetch_release(&u, want, rel)))
                 goto out;
-        if (bg_paths_self_dir(u.dir, sizeof(u.dir)) < 0) {
+        if (u.system) {
+                /* Where `banger system install` put them, not where this
+                 * binary happens to run from. */
+                struct install_manifest m = {0};
+                if (manifest_load("", &m, &err) < 0) {
+                        r = cli_fail(RPC_FAILED_PRECONDITION, "%s", err.msg);
+                        goto out;
+                }
+                snprintf(u.dir, sizeof(u.dir), "%s", m.bindir);
+                snprintf(u.libexec, sizeof(u.libexec), "%s", m.libexecdir);
+                snprintf(u.installed, sizeof(u.installed), "%s", m.version);
+                manifest_free(&m);
+        } else if (bg_paths_self_dir(u.dir, sizeof(u.dir)) < 0) {
                 r = cli_fail(RPC_INTERNAL, "cannot find the banger binary: %m");
                 goto out;
         }

@@ -127,8 +127,13 @@ static const struct cli_cmd root_cmds[] = {
                     "replaced), stops the services, swaps every binary (each rename atomic),\n"
                     "starts the services from the new binaries and waits until every one is up;\n"
                     "running VMs are kept. When they do not come up healthy within --timeout,\n"
-                    "the old binaries are put back and started again (exit 7). In system mode\n"
-                    "the installation belongs to `banger system install`: run the new release's.",
+                    "the old binaries are put back and started again (exit 7).\n"
+                    "In system mode it runs as root only (sudo banger update; --check works for\n"
+                    "anyone) and needs systemd: the binaries are swapped in the bindir and\n"
+                    "libexecdir install.toml records (every directory from / on must be root's\n"
+                    "alone, reached without symlinks), install.toml gets the new version, and\n"
+                    "the units are restarted as `banger system restart` does; a release that\n"
+                    "does not come up is rolled back the same way.",
      CLI_FLAGS(update_flags),
      .run = cmd_update},
     {.name = "version",

@@ -15,7 +15,7 @@ CLI_TABLE_LENGTH(cli_vm_list_flags, CLI_N_VM_LIST_FLAGS);
 static const struct cli_flag vm_create_flags[] = {
     {"name", 0, "NAME", "VM name: 1-63 of a-z, 0-9 and '-' (default: generated)"},
     CLI_FLAG_IMAGE_OR_REF(""),
-    CLI_FLAG_KERNEL_DEFAULT,
+    CLI_FLAG_KERNEL_FROM_IMAGE(""),
     {"vcpu", 0, "N", "virtual CPUs, 1-32 (default: config vm.vcpu)"},
     {"mem", 0, "MIB", "memory in MiB, 128-262144 (default: config vm.memory_mib)"},
     {"disk", 0, "SIZE", "work disk size like 8G (default: config vm.work_disk_size)"},
@@ -46,7 +46,7 @@ static const struct cli_flag vm_run_flags[] = {
     {"rm", 0, NULL, "delete the VM afterwards (also when the command fails or on Ctrl-C)"},
     {"name", 0, "NAME", "VM name (default: generated)"},
     CLI_FLAG_IMAGE_OR_REF(", built on first use"),
-    {"kernel", 0, "KERNEL", "kernel (default: config vm.default_kernel; pulled on first use)"},
+    CLI_FLAG_KERNEL_FROM_IMAGE("; pulled on first use"),
     CLI_FLAG_VCPU,
     CLI_FLAG_MEM,
     CLI_FLAGS_TEMPLATE_OR_COLD,

@@ -8,6 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/fileio.h"
+#include "util/macro.h"
+
 void bundle_process_free(struct bundle_process *p)
 {
         if (!p)
@@ -129,37 +132,18 @@ out:
 
 int bundle_load(const char *dir, struct bundle_process *ret, struct bg_error *err)
 {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0)
                 return bg_error_errno(err, -errno, "open bundle %s", dir);
-        int fd = openat(dfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        int e = errno;
-        close(dfd);
-        if (fd < 0)
-                return bg_error_errno(err, -e, "open %s/config.json", dir);
-        struct stat st;
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > BUNDLE_MAX_CONFIG) {
-                close(fd);
+        _cleanup_free_ char *buf = NULL;
+        size_t got = 0;
+        int r = read_file_capped_at(dfd, "config.json", BUNDLE_MAX_CONFIG, READ_FILE_NOFOLLOW, &buf,
+                                    &got, err);
+        if (r == -EINVAL || r == -EFBIG)
                 return bg_error_set(err, EFBIG,
                                     "%s/config.json must be a regular file of at most %u bytes",
                                     dir, BUNDLE_MAX_CONFIG);
-        }
-        char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf) {
-                close(fd);
-                return bg_error_set(err, ENOMEM, "out of memory");
-        }
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-                ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                got += (size_t)k;
-        }
-        close(fd);
-        int r = bundle_parse(buf, got, ret, err);
-        free(buf);
-        return r;
+        if (r < 0)
+                return bg_error_errno(err, r, "open %s/config.json", dir);
+        return bundle_parse(buf, got, ret, err);
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "toml.h"
+#include "util/fileio.h"
 
 static int list_add(char ***items, size_t *n, const char *s)
 {
@@ -216,28 +217,12 @@ int manifest_load(const char *root, struct install_manifest *m, struct bg_error 
         char path[PATH_MAX];
         const char *rt = root && root[0] && !streq(root, "/") ? root : "";
         snprintf(path, sizeof(path), "%s/%s", rt, MANIFEST_PATH);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return bg_error_errno(err, -errno, "open %s", path);
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-                return bg_error_errno(err, -errno, "stat %s", path);
-        if (!S_ISREG(st.st_mode) || st.st_size > (1 << 20))
-                return bg_error_set(err, EINVAL, "%s is not a regular file under 1 MiB", path);
-        _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
-        if (!buf)
-                return bg_error_set(err, ENOMEM, "out of memory");
+        _cleanup_free_ char *buf = NULL;
         size_t got = 0;
-        while (got < (size_t)st.st_size) {
-                ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return bg_error_errno(err, -errno, "read %s", path);
-                if (k == 0)
-                        break;
-                got += (size_t)k;
-        }
-        buf[got] = '\0';
+        int r = read_file_capped(path, 1 << 20, READ_FILE_NOFOLLOW, &buf, &got, err);
+        if (r == -EINVAL || r == -EFBIG)
+                return bg_error_set(err, EINVAL, "%s is not a regular file under 1 MiB", path);
+        if (r < 0)
+                return r;
         return manifest_parse(path, buf, got, m, err);
 }

@@ -441,6 +441,56 @@ int sysinstall_install(const struct sysinstall_opts *o, struct install_manifest 
         return 0;
 }
 
+int sysinstall_set_version(const char *root, const char *version, struct bg_error *err)
+{
+        struct install_manifest m = {0};
+        int r = manifest_load(root, &m, err);
+        if (r < 0)
+                return r;
+        if (streq(m.version, version)) {
+                manifest_free(&m);
+                return 0;
+        }
+        snprintf(m.version, sizeof(m.version), "%s", version);
+        m.commit[0] = '\0'; /* the release's build, not the one install copied */
+        _cleanup_free_ char *text = NULL;
+        r = manifest_format(&m, &text, err);
+        manifest_free(&m);
+        if (r < 0)
+                return r;
+        /* ROOT/etc/banger by descriptors: root's alone, no link on the way. */
+        char dir[PATH_MAX];
+        if (sysinstall_rooted(root, "/etc/banger", dir, sizeof(dir)) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "path under %s is too long", root);
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        if (dfd < 0 || fstat(dfd, &st) < 0)
+                return bg_error_errno(err, -errno, "open %s", dir);
+        if (st.st_uid != 0 || (st.st_mode & 022))
+                return bg_error_set(err, EPERM,
+                                    "%s is not root's alone (uid %u, mode %o): install.toml not "
+                                    "rewritten",
+                                    dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        char tmp[64];
+        snprintf(tmp, sizeof(tmp), ".install.toml.%ld", (long)getpid());
+        (void)unlinkat(dfd, tmp, 0);
+        _cleanup_close_ int fd =
+            openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return bg_error_errno(err, -errno, "create %s/%s", dir, tmp);
+        r = loop_write(fd, text, strlen(text));
+        if (r >= 0 && (fchmod(fd, 0644) < 0 || fsync(fd) < 0))
+                r = -errno;
+        if (r >= 0 && renameat(dfd, tmp, dfd, "install.toml") < 0)
+                r = -errno;
+        if (r < 0) {
+                (void)unlinkat(dfd, tmp, 0);
+                return bg_error_errno(err, r, "write %s/install.toml", dir);
+        }
+        (void)fsync(dfd);
+        return 0;
+}
+
 /* rm -rf run as root in directories the owner can write: lib/util's
  * remover, by descriptors, never following a symlink or crossing a mount (a
  * mount point is kept with what holds it). 1 when path was removed, 0 when

@@ -69,6 +69,11 @@ int sysinstall_uninstall(const char *root, bool purge, struct sysinstall_removed
  * *ret_n (may be NULL): how many files went. */
 int sysinstall_remove_legacy(const char *root, size_t *ret_n, struct bg_error *err);
 
+/* Rewrites ROOT/etc/banger/install.toml with version (and no commit) after
+ * `banger update` swapped a release's binaries in; the file list stays. By
+ * descriptors; refuses an /etc/banger that is not root's alone. */
+int sysinstall_set_version(const char *root, const char *version, struct bg_error *err);
+
 /* root + abs into out ("" or "/" root = abs). */
 int sysinstall_rooted(const char *root, const char *abs, char *out, size_t len);
 

@@ -239,21 +239,18 @@ int oci_check_url(struct oci_client *c, const char *url, char scheme[static 8],
 
 CURL *oci_easy_new(struct oci_client *c)
 {
-        CURL *h = curl_easy_init();
+        const struct http_opts ho = {
+            .protocols = "http,https",
+            .user_agent = USER_AGENT,
+            .connect_timeout_s = 30,
+            .low_speed_time_s = c->opts->low_speed_timeout > 0 ? c->opts->low_speed_timeout : 60,
+            .xferinfo = on_xferinfo,
+            .xferinfo_ud = c,
+        };
+        CURL *h = http_easy_new(&ho);
         if (!h)
                 return NULL;
-        long low = c->opts->low_speed_timeout > 0 ? c->opts->low_speed_timeout : 60;
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, low);
         curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
         curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
         curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
         return h;

@@ -19,6 +19,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "oci_auth.h"
 #include "oci_digest.h"
 #include "oci_manifest.h"
@@ -86,8 +87,6 @@ static inline void curl_freep(char **p)
         if (*p)
                 curl_free(*p);
 }
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
 
 /* ---- oci_http.c -------------------------------------------------------- */
 

@@ -556,6 +556,23 @@ static int zsink_write(struct zsink *s, const void *buf, size_t n, ZSTD_EndDirec
                         return 0;
         }
 }
+/* The next chunk of the root file system (at most IO_CHUNK bytes at off of
+ * size) into buf: its length in *ret_n, or cancelled, or a read error. */
+static int read_rootfs_chunk(const struct bundle_io *io, int fd, unsigned char *buf, uint64_t off,
+                             uint64_t size, size_t *ret_n, struct bg_error *err)
+{
+        if (cancelled(io))
+                return bg_error_set(err, ECANCELED, "cancelled");
+        size_t n = size - off < IO_CHUNK ? (size_t)(size - off) : IO_CHUNK;
+        ssize_t got = pread_full(fd, buf, n, off);
+        if (got < 0)
+                return bg_error_errno(err, (int)got, "bundle: read the root file system");
+        if ((size_t)got != n)
+                return bg_error_set(err, EIO, "the root file system shrank while read");
+        *ret_n = n;
+        return 0;
+}
+
 
 int bundle_write(int out_fd, struct bundle_manifest *m, int rootfs_fd, const struct bundle_io *io,
                  struct bg_error *err)
@@ -572,14 +589,10 @@ int bundle_write(int out_fd, struct bundle_manifest *m, int rootfs_fd, const str
                 return bg_error_set(err, ENOMEM, "out of memory");
         /* Pass 1: the checksum the manifest (written first) carries. */
         for (uint64_t off = 0; off < size;) {
-                if (cancelled(io))
-                        return bg_error_set(err, ECANCELED, "cancelled");
-                size_t n = size - off < IO_CHUNK ? (size_t)(size - off) : IO_CHUNK;
-                ssize_t got = pread_full(rootfs_fd, buf, n, off);
-                if (got < 0)
-                        return bg_error_errno(err, (int)got, "bundle: read the root file system");
-                if ((size_t)got != n)
-                        return bg_error_set(err, EIO, "the root file system shrank while read");
+                size_t n;
+                int rr = read_rootfs_chunk(io, rootfs_fd, buf, off, size, &n, err);
+                if (rr < 0)
+                        return rr;
                 EVP_DigestUpdate(md, buf, n);
                 off += n;
                 progress(io, off, 2 * size);
@@ -611,14 +624,10 @@ int bundle_write(int out_fd, struct bundle_manifest *m, int rootfs_fd, const str
         if (r >= 0)
                 r = zsink_write(&s, b, TAR_BLOCK, ZSTD_e_continue, err);
         for (uint64_t off = 0; r >= 0 && off < size;) {
-                if (cancelled(io))
-                        return bg_error_set(err, ECANCELED, "cancelled");
-                size_t n = size - off < IO_CHUNK ? (size_t)(size - off) : IO_CHUNK;
-                ssize_t got = pread_full(rootfs_fd, buf, n, off);
-                if (got < 0)
-                        return bg_error_errno(err, (int)got, "bundle: read the root file system");
-                if ((size_t)got != n)
-                        return bg_error_set(err, EIO, "the root file system shrank while read");
+                size_t n;
+                int rr = read_rootfs_chunk(io, rootfs_fd, buf, off, size, &n, err);
+                if (rr < 0)
+                        return rr;
                 r = zsink_write(&s, buf, n, ZSTD_e_continue, err);
                 off += n;
                 progress(io, size + off, 2 * size);

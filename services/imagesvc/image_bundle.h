@@ -1,8 +1,9 @@
 /* ImageService methods that move whole images in and out of banger
- * (image_bundle.c, image_transfer.c): promote a stopped VM's root disk,
- * register an ext4 file, export and import bundles (bundle.h), the image
- * catalog, and the chunked Upload/Download that carries files between the
- * CLI and imagesvc (so that imagesvc never opens a path a caller names). */
+ * (image_bundle.c, image_catalog.c, image_transfer.c): promote a stopped
+ * VM's root disk, register an ext4 file, export and import bundles
+ * (bundle.h), the image catalog, and the chunked Upload/Download that
+ * carries files between the CLI and imagesvc (so that imagesvc never opens
+ * a path a caller names). */
 #pragma once
 
 #include "banger/v1/image.pb-c.h"
@@ -48,6 +49,14 @@ struct image_catalog_entry {
  * 64-hex sha256), at most 1024 entries. *ret (caller frees) and *ret_n. */
 int image_catalog_parse(const char *text, size_t len, bool allow_file,
                         struct image_catalog_entry **ret, size_t *ret_n, struct bg_error *err);
+/* The catalog URL a request may use: its own (http(s) only) or config's
+ * image.catalog_url, into buf. */
+int image_catalog_url(struct imagestore *s, const char *req, char *buf, size_t len,
+                      struct bg_error *err);
+/* Fetches the catalog at url (at most IMAGE_CATALOG_MAX bytes, through a
+ * scratch file in the images dir) and parses it (image_catalog.c). */
+int image_catalog_load(struct imagestore *s, const char *url, struct image_catalog_entry **ret,
+                       size_t *ret_n, struct bg_error *err);
 
 /* The ImageService handlers (imagesvc.c wraps them into its method table
  * with the service's image store). */

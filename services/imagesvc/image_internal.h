@@ -74,6 +74,8 @@ int image_publish(struct imagestore *s, const char *tmp_dir, const struct image_
  * "guest", "publish". Removes tmp_dir on failure. */
 int image_adopt_rootfs(struct imagestore *s, struct ops_ctx *ctx, const char *tmp_dir,
                        struct image_record *rec, struct bg_error *err);
+/* 32 random hex digits and a NUL (a job's or a scratch file's name). */
+int image_random_id(char id[33], struct bg_error *err);
 /* Sets the operation's result to the stored image `name`. */
 int image_set_result(struct imagestore *s, struct ops_ctx *ctx, const char *name,
                      struct bg_error *err);

@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,16 +117,6 @@ static bool id_valid(const char *id)
         return true;
 }
 
-static int new_id(char id[33], struct bg_error *err)
-{
-        uint8_t b[16];
-        if (getrandom(b, sizeof(b), 0) != sizeof(b))
-                return bg_error_set(err, EIO, "no randomness");
-        for (int i = 0; i < 16; i++)
-                snprintf(id + 2 * i, 3, "%02x", b[i]);
-        return 0;
-}
-
 static int upload_begin(struct imagestore *s, const Banger__V1__UploadRequest *in,
                         Banger__V1__UploadResponse *out, struct bg_error *err)
 {
@@ -149,7 +138,7 @@ static int upload_begin(struct imagestore *s, const Banger__V1__UploadRequest *i
         sweep(t);
         struct xfer *x = free_slot(t, err);
         char id[33];
-        int r = x ? new_id(id, err) : -EBUSY;
+        int r = x ? image_random_id(id, err) : -EBUSY;
         if (r >= 0) {
                 memcpy(x->id, id, sizeof(id));
                 snprintf(x->path, sizeof(x->path), "%s/.tmp-up-%s", s->dir, id);

@@ -1,6 +1,5 @@
 #include "kernel_fetch.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "ops.h"
 #include "sha256.h"
 #include "util/fileio.h"
@@ -29,78 +29,41 @@ bool kernel_url_allowed(const char *url, bool allow_file)
         return allow_file && strncmp(url, "file:///", 8) == 0;
 }
 
-struct xfer {
-        int fd;
-        uint64_t written;
-        uint64_t max;
-        bool too_big;
-        int write_errno;
-        struct ops_ctx *ctx;
-};
-
-static size_t on_data(char *buf, size_t size, size_t n, void *ud)
-{
-        struct xfer *x = ud;
-        size_t len = size * n;
-        if (x->written + len > x->max) {
-                x->too_big = true;
-                return 0;
-        }
-        int r = loop_write(x->fd, buf, len);
-        if (r < 0) {
-                x->write_errno = -r;
-                return 0;
-        }
-        x->written += len;
-        return len;
-}
-
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
                        curl_off_t ulnow)
 {
-        struct xfer *x = ud;
-        if (!x->ctx)
-                return 0;
-        if (ops_ctx_cancelled(x->ctx))
+        struct ops_ctx *ctx = ud;
+        if (ops_ctx_cancelled(ctx))
                 return 1; /* CURLE_ABORTED_BY_CALLBACK */
-        ops_ctx_progress(x->ctx, (uint64_t)dlnow, dltotal > 0 ? (uint64_t)dltotal : 0);
+        ops_ctx_progress(ctx, (uint64_t)dlnow, dltotal > 0 ? (uint64_t)dltotal : 0);
         return 0;
 }
 
-static void curl_cleanupp(CURL **c)
+static int map_failure(const struct http_result *res, const char *url, uint64_t max,
+                       struct bg_error *err)
 {
-        if (*c)
-                curl_easy_cleanup(*c);
-}
-
-static int map_curl(CURLcode rc, long http, const struct xfer *x, const char *url,
-                    const char *curl_msg, struct bg_error *err)
-{
-        switch (rc) {
-        case CURLE_ABORTED_BY_CALLBACK:
+        switch (res->outcome) {
+        case HTTP_CANCELLED:
                 return bg_error_set(err, ECANCELED, "download of %s cancelled", url);
-        case CURLE_WRITE_ERROR:
-                if (x->too_big)
-                        return bg_error_set(err, EFBIG, "%s is larger than %llu bytes; refused",
-                                            url, (unsigned long long)x->max);
-                return bg_error_set(err, x->write_errno ? x->write_errno : EIO,
-                                    "download %s: write failed: %s", url,
-                                    strerror(x->write_errno ? x->write_errno : EIO));
-        case CURLE_HTTP_RETURNED_ERROR:
-                return bg_error_set(err, http == 404 || http == 410 ? ENOENT : EIO,
-                                    "download %s: HTTP %ld", url, http);
-        case CURLE_COULDNT_RESOLVE_HOST:
-        case CURLE_COULDNT_RESOLVE_PROXY:
-        case CURLE_COULDNT_CONNECT:
-                return bg_error_set(err, EHOSTUNREACH, "download %s: %s", url, curl_msg);
-        case CURLE_OPERATION_TIMEDOUT:
-                return bg_error_set(err, ETIMEDOUT, "download %s: %s", url, curl_msg);
-        case CURLE_FILE_COULDNT_READ_FILE:
-                return bg_error_set(err, ENOENT, "download %s: %s", url, curl_msg);
-        case CURLE_UNSUPPORTED_PROTOCOL:
-                return bg_error_set(err, EINVAL, "download %s: %s", url, curl_msg);
+        case HTTP_TOO_BIG:
+                return bg_error_set(err, EFBIG, "%s is larger than %llu bytes; refused", url,
+                                    (unsigned long long)max);
+        case HTTP_WRITE:
+                return bg_error_set(err, res->write_errno, "download %s: write failed: %s", url,
+                                    strerror(res->write_errno));
+        case HTTP_STATUS:
+                return bg_error_set(err, res->status == 404 || res->status == 410 ? ENOENT : EIO,
+                                    "download %s: HTTP %ld", url, res->status);
+        case HTTP_UNREACHABLE:
+                return bg_error_set(err, EHOSTUNREACH, "download %s: %s", url, res->msg);
+        case HTTP_TIMEOUT:
+                return bg_error_set(err, ETIMEDOUT, "download %s: %s", url, res->msg);
+        case HTTP_NO_FILE:
+                return bg_error_set(err, ENOENT, "download %s: %s", url, res->msg);
+        case HTTP_BAD_PROTOCOL:
+                return bg_error_set(err, EINVAL, "download %s: %s", url, res->msg);
         default:
-                return bg_error_set(err, EIO, "download %s: %s", url, curl_msg);
+                return bg_error_set(err, EIO, "download %s: %s", url, res->msg);
         }
 }
 
@@ -110,41 +73,23 @@ static int fetch_to_fd(const char *url, int fd, uint64_t max_bytes, struct ops_c
 {
         if (!kernel_url_allowed(url, true))
                 return bg_error_set(err, EINVAL, "URL '%.200s' is not http(s):// or file:///", url);
-        struct xfer x = {.fd = fd, .max = max_bytes ? max_bytes : KERNEL_FETCH_MAX, .ctx = ctx};
-        char errbuf[CURL_ERROR_SIZE] = "";
-        _cleanup_(curl_cleanupp) CURL *c = curl_easy_init();
+        uint64_t max = max_bytes ? max_bytes : KERNEL_FETCH_MAX;
+        const struct http_opts ho = {
+            .protocols = "http,https,file",
+            .redir_protocols = "http,https",
+            .max_redirs = 10,
+            .user_agent = "banger/" BANGER_VERSION,
+            .connect_timeout_s = 20,
+            .low_speed_time_s = 60,
+            .xferinfo = ctx ? on_progress : NULL,
+            .xferinfo_ud = ctx,
+        };
+        _cleanup_(curl_easy_cleanupp) CURL *c = http_easy_new(&ho);
         if (!c)
                 return bg_error_set(err, ENOMEM, "cannot initialise libcurl");
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file");
-        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 20L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
-        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "banger/" BANGER_VERSION);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
-        if (x.max < INT64_MAX)
-                curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x.max);
-
-        CURLcode rc = curl_easy_perform(c);
-        long http = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &http);
-        if (rc == CURLE_FILESIZE_EXCEEDED) {
-                x.too_big = true;
-                rc = CURLE_WRITE_ERROR;
-        }
-        if (rc != CURLE_OK)
-                return map_curl(rc, http, &x, url, errbuf[0] ? errbuf : curl_easy_strerror(rc),
-                                err);
+        struct http_result res;
+        if (http_get(c, url, max, fd, NULL, &res) < 0)
+                return map_failure(&res, url, max, err);
         return 0;
 }
 

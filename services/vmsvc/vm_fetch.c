@@ -188,13 +188,48 @@ static int plan_image(struct rpc_client *c, const char *image, const char *defau
                             image, names);
 }
 
-static int plan_kernel(struct rpc_client *c, const char *kernel, struct vm_fetch *f,
-                       struct bg_error *err)
+/* The kernel an image recorded (image register --kernel, a bundle's), into
+ * buf ("" = none, or the image is not here yet, or imagesvc does not answer:
+ * the default then applies). A reference names the local image a pull keeps
+ * it under. */
+static void recorded_kernel(struct rpc_client *c, const char *image, char *buf, size_t len)
+{
+        char local[FETCH_IMAGE_NAME_MAX + 1];
+        buf[0] = '\0';
+        if (oci_ref_is_reference(image)) {
+                struct oci_ref ref = {0};
+                struct bg_error e = {0};
+                int r = oci_ref_parse(image, &ref, &e);
+                if (r >= 0)
+                        r = oci_ref_default_name(&ref, local, sizeof(local), FETCH_IMAGE_NAME_MAX);
+                oci_ref_done(&ref);
+                if (r < 0)
+                        return;
+        } else {
+                snprintf(local, sizeof(local), "%.64s", image);
+        }
+        Banger__V1__ShowImageRequest req = BANGER__V1__SHOW_IMAGE_REQUEST__INIT;
+        Banger__V1__Image *img = NULL;
+        struct rpc_status st;
+        req.name = local;
+        if (show(c, "/banger.v1.ImageService/Show", &req.base, &banger__v1__image__descriptor,
+                 (ProtobufCMessage **)&img, &st) != 1)
+                return;
+        snprintf(buf, len, "%s", img->kernel ? img->kernel : "");
+        banger__v1__image__free_unpacked(img, NULL);
+}
+
+static int plan_kernel(struct rpc_client *c, const char *kernel, const char *for_image,
+                       struct vm_fetch *f, struct bg_error *err)
 {
         Banger__V1__ShowKernelRequest req = BANGER__V1__SHOW_KERNEL_REQUEST__INIT;
         req.name = (char *)kernel;
-        char what[80];
-        snprintf(what, sizeof(what), "kernel %.64s", kernel);
+        char what[200];
+        if (for_image)
+                snprintf(what, sizeof(what), "kernel %.64s (recorded for image %.64s)", kernel,
+                         for_image);
+        else
+                snprintf(what, sizeof(what), "kernel %.64s", kernel);
         int r = present(c, "/banger.v1.KernelService/Show", &req.base,
                         &banger__v1__kernel__descriptor, what, err);
         if (r != 0)
@@ -202,16 +237,32 @@ static int plan_kernel(struct rpc_client *c, const char *kernel, struct vm_fetch
         Banger__V1__PullKernelRequest pr = BANGER__V1__PULL_KERNEL_REQUEST__INIT;
         pr.name = (char *)kernel;
         return start_fetch(c, "/banger.v1.KernelService/Pull", &pr.base, f->kernel_op, what,
-                           "pulled", " (banger kernel list shows the kernels here)", err);
+                           "pulled",
+                           for_image ? " (banger kernel list shows the kernels here; give "
+                                       "--kernel, or re-register the image with a kernel here)"
+                                     : " (banger kernel list shows the kernels here)",
+                           err);
 }
 
 int vm_fetch_plan(struct vm_peers *p, const char *image, const char *default_image,
-                  const char *kernel, struct vm_fetch *ret, struct bg_error *err)
+                  const char *kernel, const char *default_kernel, struct vm_fetch *ret,
+                  struct bg_error *err)
 {
         struct vm_fetch f = {0};
+        /* No kernel asked for: the one the image recorded, else the default. */
+        const char *for_image = NULL;
+        if (kernel && kernel[0]) {
+                snprintf(f.kernel, sizeof(f.kernel), "%s", kernel);
+        } else {
+                recorded_kernel(p->imagesvc, image, f.kernel, sizeof(f.kernel));
+                if (f.kernel[0])
+                        for_image = image;
+                else
+                        snprintf(f.kernel, sizeof(f.kernel), "%s", default_kernel);
+        }
         /* The kernel first: one that cannot be had fails before an image
          * pull starts. */
-        int r = plan_kernel(p->imagesvc, kernel, &f, err);
+        int r = plan_kernel(p->imagesvc, f.kernel, for_image, &f, err);
         if (r >= 0)
                 r = plan_image(p->imagesvc, image, default_image, &f, err);
         if (r < 0)
@@ -219,7 +270,7 @@ int vm_fetch_plan(struct vm_peers *p, const char *image, const char *default_ima
         if (f.image_op[0])
                 log_info("image %s is not here: %s operation %s", image, f.image_what, f.image_op);
         if (f.kernel_op[0])
-                log_info("kernel %s is not here: pull operation %s", kernel, f.kernel_op);
+                log_info("kernel %s is not here: pull operation %s", f.kernel, f.kernel_op);
         *ret = f;
         return 0;
 }

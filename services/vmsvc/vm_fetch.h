@@ -16,6 +16,7 @@
 
 struct vm_fetch {
         char image[65];                 /* the local image name to use */
+        char kernel[65];                /* the kernel to use */
         char image_op[OPS_ID_LEN + 1];  /* imagesvc operation to wait for, "" = none */
         char image_what[16];            /* "pull" or "build" */
         char kernel_op[OPS_ID_LEN + 1]; /* kernel pull to wait for, "" = none */
@@ -26,12 +27,15 @@ struct vm_fetch {
 extern const char *const vm_fetch_create_stages[];
 extern const size_t vm_n_fetch_create_stages;
 
-/* Decides, and starts imagesvc's operations for what is missing. image and
- * kernel are what the request asked for after defaults; default_image and
- * default_kernel the config's. An unreachable imagesvc plans nothing (the
- * create's steps then report it). */
+/* Decides, and starts imagesvc's operations for what is missing. image is
+ * what the request asked for after defaults, kernel what it asked for ("" =
+ * none: the kernel the image records, else default_kernel); default_image and
+ * default_kernel the config's. A recorded kernel that is not here is pulled
+ * like any other (a catalog name), or fails naming the image and the kernel.
+ * An unreachable imagesvc plans nothing (the create's steps then report it). */
 int vm_fetch_plan(struct vm_peers *p, const char *image, const char *default_image,
-                  const char *kernel, struct vm_fetch *ret, struct bg_error *err);
+                  const char *kernel, const char *default_kernel, struct vm_fetch *ret,
+                  struct bg_error *err);
 
 /* Waits for the operations of f, reporting stages and bytes on ctx; stops
  * waiting (-ECANCELED) when ctx is cancelled. */

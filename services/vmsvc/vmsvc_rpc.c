@@ -382,8 +382,8 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         const char *kernel = in->kernel[0] ? in->kernel : cfg->vm.default_kernel;
         if (!name_ok(image, 200))
                 return bg_error_set(err, EINVAL, "image name '%.80s' is not valid", image);
-        if (!name_ok(kernel, 64))
-                return bg_error_set(err, EINVAL, "kernel name '%.80s' is not valid", kernel);
+        if (in->kernel[0] && !name_ok(in->kernel, 64))
+                return bg_error_set(err, EINVAL, "kernel name '%.80s' is not valid", in->kernel);
         rec.vcpu = in->vcpu ? in->vcpu : cfg->vm.vcpu;
         rec.memory_mib = in->memory_mib ? in->memory_mib : cfg->vm.memory_mib;
         rec.work_disk_bytes = in->work_disk_bytes ? in->work_disk_bytes : cfg->vm.work_disk_size;
@@ -413,10 +413,17 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
          * names its own image and kernel. */
         struct vm_fetch fetch = {0};
         if (!in->template_[0]) {
-                if ((r = vm_fetch_plan(&v->peers, image, cfg->vm.default_image, kernel, &fetch,
-                                       err)) < 0)
+                /* No --kernel: the kernel the image records, else the default. */
+                if ((r = vm_fetch_plan(&v->peers, image, cfg->vm.default_image, in->kernel,
+                                       cfg->vm.default_kernel, &fetch, err)) < 0)
                         return r;
                 image = fetch.image;
+                kernel = fetch.kernel;
+                if (!name_ok(kernel, 64))
+                        return bg_error_set(err, EINVAL,
+                                            "image %s records kernel '%.80s', which is not a valid "
+                                            "kernel name; give --kernel",
+                                            image, kernel);
         }
         snprintf(rec.image, sizeof(rec.image), "%s", image);
         snprintf(rec.kernel, sizeof(rec.kernel), "%s", kernel);

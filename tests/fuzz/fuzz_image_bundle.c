@@ -1,5 +1,5 @@
 /* Fuzz target "image_bundle": what `image import` and a catalog pull read
- * (services/imagesvc/bundle.c, image_catalog_parse in image_bundle.c).
+ * (services/imagesvc/bundle.c, image_catalog_parse in image_catalog.c).
  *
  * Input: one mode byte, then the payload.
  *   mode % 4 == 0: the payload is a manifest (bundle_manifest_parse, with a

@@ -13,8 +13,8 @@ set_tests_properties(integration_doctor PROPERTIES RESOURCE_LOCK banger_vm)
 # A golden-image build as another user under no_new_privs (the imagesvc
 # unit's setting): fakechroot mode, and the refusal without it.
 banger_add_script_test(integration_image_build_nnp COMMAND bash ${_it}/test_image_build_nnp.sh
-  LABELS integration root TIMEOUT 300)
+  LABELS integration root TIMEOUT 600)
 # The same build by the installed banger-imagesvc unit, under its real
 # sandbox, with systemd as PID 1 of a throwaway container.
 banger_add_script_test(integration_image_build_unit COMMAND bash ${_it}/test_image_build_unit.sh
-  LABELS integration root TIMEOUT 300)
+  LABELS integration root TIMEOUT 600)

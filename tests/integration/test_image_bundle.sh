@@ -11,7 +11,13 @@
 #     (python3 -m http.server): the bundle's sha256 is checked against the
 #     catalog, a lying entry is refused;
 #   - image promote VM NAME on a VM made with vm create --no-start: the VM
-#     keeps its disk, the new image is a copy; an unknown VM is NOT_FOUND.
+#     keeps its disk, the new image is a copy; an unknown VM is NOT_FOUND;
+#   - vm create without --kernel takes the kernel the image records (before
+#     config vm.default_kernel); --kernel still wins; a recorded kernel that
+#     is not here and cannot be pulled fails naming the image and the kernel;
+#   - image import cancelled in its unpack stage (Ctrl-C: CancelOperation)
+#     leaves no image row, no file, no temp directory, and the same bundle
+#     imports afterwards.
 . "$(dirname "$0")/testlib.sh"
 isolate_network "$@"
 need_root "banger daemon start starts banger-netsvc"
@@ -51,11 +57,12 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 (cd "$W/www" && exec python3 -m http.server --bind 127.0.0.1 "$PORT" >/dev/null 2>&1) &
 HTTP_PID=$!
 mkdir -p "$BANGER_HOME/config"
-printf '[image]\ncatalog_url = "http://127.0.0.1:%s/catalog.json"\n' "$PORT" > "$BANGER_HOME/config/config.toml"
+printf '[image]\ncatalog_url = "http://127.0.0.1:%s/catalog.json"\n[vm]\ndefault_kernel = "kdef"\n' "$PORT" > "$BANGER_HOME/config/config.toml"
 
 "$KERNEL_MKIMAGE" bzimage "$W/bzImage" 512
 check "daemon start" "$BANGER" daemon start --timeout 20
 "$BANGER" kernel import "$W/bzImage" --name k1 >/dev/null 2>"$W/err" || fail_stop "kernel import: $(cat "$W/err")"
+"$BANGER" kernel import "$W/bzImage" --name kdef >/dev/null 2>"$W/err" || fail_stop "kernel import: $(cat "$W/err")"
 
 # 1. register
 rc=0; "$BANGER" image register base --rootfs "$W/root.ext4" --kernel k1 --json >"$W/reg.json" 2>"$W/err" || rc=$?
@@ -160,5 +167,64 @@ check "promote of an unknown VM exits 3 (got $rc)" [ "$rc" -eq 3 ]
 rc=0; "$BANGER" image promote p1 promoted >/dev/null 2>"$W/err" || rc=$?
 check "promote to an existing name exits 4 (got $rc)" [ "$rc" -eq 4 ]
 check "nothing left behind by promote" no_leftovers
+
+# 5. vm create without --kernel: the kernel the image records, else the
+#    config's vm.default_kernel (kdef here); --kernel wins.
+vm_kernel() { "$BANGER" vm show "$1" --json | jq -r .kernel; }
+rc=0; "$BANGER" vm create --image base --no-start --name rk1 >/dev/null 2>"$W/err" || rc=$?
+check "vm create --image base (records k1), no --kernel" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || cat "$W/err" >&2
+check "the VM got the image's kernel k1 (got $(vm_kernel rk1))" [ "$(vm_kernel rk1)" = k1 ]
+check "vm create --image base --kernel kdef" "$BANGER" vm create --image base --kernel kdef --no-start --name rk2
+check "an explicit --kernel wins over the recorded one (got $(vm_kernel rk2))" [ "$(vm_kernel rk2)" = kdef ]
+check "register an image with no kernel" "$BANGER" image register nok --rootfs "$W/root.ext4"
+check "vm create --image nok, no --kernel" "$BANGER" vm create --image nok --no-start --name rk3
+check "an image with no kernel gets config vm.default_kernel (got $(vm_kernel rk3))" [ "$(vm_kernel rk3)" = kdef ]
+# A bundle that records a kernel this host does not have (and no catalog has).
+mkdir -p "$W/gone"
+zstd -dc "$W/base.tar.zst" | tar -x -C "$W/gone"
+jq '.kernel = "gone-kernel"' "$W/gone/manifest.json" > "$W/gone/m2" && mv "$W/gone/m2" "$W/gone/manifest.json"
+(cd "$W/gone" && tar --format=ustar -c manifest.json rootfs.ext4) | zstd -q -c > "$W/gone.tar.zst"
+check "import a bundle that records kernel gone-kernel" "$BANGER" image import "$W/gone.tar.zst" --name gonek
+nvms=$("$BANGER" vm list --json | jq length)
+rc=0; "$BANGER" vm create --image gonek --no-start --name rk4 >/dev/null 2>"$W/err" || rc=$?
+check "a missing recorded kernel that cannot be pulled fails (got $rc)" [ "$rc" -ne 0 ]
+check "the error names the kernel and the image" grep -q "kernel gone-kernel (recorded for image gonek) is not here and cannot be pulled" "$W/err" || cat "$W/err" >&2
+check "no VM row for it" [ "$("$BANGER" vm list --json | jq length)" -eq "$nvms" ]
+check "--kernel still makes a VM from that image" "$BANGER" vm create --image gonek --kernel k1 --no-start --name rk5
+
+# 6. image import cancelled in its unpack stage. A 3 GiB root file system
+#    that is mostly holes: a small bundle, a long unpack (every byte is
+#    decompressed and hashed).
+mkdir -p "$W/big"
+mkfs.ext4 -q -F -L big -d "$W/tree" "$W/big/rootfs.ext4" 3000M >/dev/null || setup_fail "mkfs.ext4 of the big image failed"
+bigsum=$(sha256sum "$W/big/rootfs.ext4" | cut -d' ' -f1)
+jq --arg s "$bigsum" --argjson z "$(stat -c %s "$W/big/rootfs.ext4")" \
+        '.name = "big" | .files[0].sha256 = $s | .files[0].size = $z' "$W/manifest.json" > "$W/big/manifest.json"
+(cd "$W/big" && tar --format=ustar -c manifest.json rootfs.ext4) | zstd -q -1 -c > "$W/big.tar.zst"
+rm -f "$W/big/rootfs.ext4"
+in_unpack() { grep -q "stage 1/3: unpack" "$1"; }
+"$BANGER" image import "$W/big.tar.zst" >/dev/null 2>"$W/cancel.err" &
+cli=$!
+if wait_for 120 in_unpack "$W/cancel.err"; then
+        kill -INT "$cli"
+        rc=0; wait "$cli" || rc=$?
+        echo "  $(tail -2 "$W/cancel.err" | tr '\n' ' ')"
+        check "Ctrl-C during the unpack: the CLI exits 130 (got $rc)" [ "$rc" -eq 130 ]
+        check "the import operation ended cancelled" bash -c '"$1" ops --all --json | jq -e "[.[] | select(.kind == \"image.import\" and .state == \"CANCELLED\")] | length == 1" >/dev/null' _ "$BANGER"
+        check "no image row big" bash -c '! "$1" image show big >/dev/null 2>&1' _ "$BANGER"
+        check "no directory big under images" [ ! -e "$IMAGES/big" ]
+        check "no temp directory or upload spool left" wait_for 10 no_leftovers
+else
+        kill "$cli" 2>/dev/null || true
+        wait "$cli" 2>/dev/null || true
+        fail "the import never reached its unpack stage: $(tail -3 "$W/cancel.err")"
+fi
+rc=0; "$BANGER" image import "$W/big.tar.zst" --json >"$W/big.json" 2>"$W/err" || rc=$?
+check "the same bundle imports after the cancel" [ "$rc" -eq 0 ]
+[ "$rc" -eq 0 ] || cat "$W/err" >&2
+check "the image is big, with kernel k1" jq -e '.name == "big" and .kernel == "k1"' "$W/big.json"
+check "its root file system holds the tree's files" bash -c '[ "$(debugfs -R "cat /etc/motd" "$1" 2>/dev/null)" = "hello from the tree" ]' _ "$IMAGES/big/rootfs.ext4"
+check "nothing left behind by the imports" no_leftovers
 
 finish

@@ -127,36 +127,13 @@ rc=0; "$BANGER" kernel pull good --catalog "ftp://x/y" >/dev/null 2>&1 || rc=$?
 check "ftp catalog URL refused with exit 2" [ "$rc" -eq 2 ]
 
 # Ctrl-C cancels a running download and leaves no partial file behind.
-cat >"$DATA/slow.py" <<'PY'
-import http.server, sys, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(64 << 20))
-        self.end_headers()
-        try:
-            for _ in range(1024):
-                self.wfile.write(b"\0" * 65536)
-                time.sleep(0.05)
-        except Exception:
-            pass
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-PY
-python3 "$DATA/slow.py" >"$DATA/port" &
-srv=$!
-wait_for 30 test -s "$DATA/port" || fail_stop "the slow HTTP server did not start within 30 s"
-port=$(cat "$DATA/port")
-echo '[{"name": "slow", "url": "http://127.0.0.1:'"$port"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$DATA/slow.json"
+start_slow_server "$DATA" || fail_stop "the slow HTTP server did not start within 30 s"
 "$BANGER" kernel pull slow --catalog "$DATA/slow.json" >/dev/null 2>"$DATA/slow.err" &
 cli=$!
 check "slow pull reaches the download stage" wait_for 10 grep -q "download: [1-9]" "$DATA/slow.err"
 kill -INT "$cli"
 rc=0; wait "$cli" || rc=$?
-kill "$srv" 2>/dev/null || true
+kill "$SLOW_PID" 2>/dev/null || true
 cat "$DATA/slow.err" | tail -2
 check "Ctrl-C: the CLI exits 130 (CANCELLED)" [ "$rc" -eq 130 ]
 st=$("$BANGER" kernel ops --all --json | jq -r '.[] | select(.target == "slow") | .status')

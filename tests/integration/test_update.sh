@@ -169,29 +169,7 @@ check "update.public_key from a world-writable config: refused (exit 6)" bash -c
 chmod 644 "$CFG"
 
 # Refused while an operation runs: a kernel pull from a slow server.
-cat >"$W/slow.py" <<'PY'
-import http.server, time
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", str(64 << 20))
-        self.end_headers()
-        try:
-            for _ in range(1024):
-                self.wfile.write(b"\0" * 65536)
-                time.sleep(0.05)
-        except Exception:
-            pass
-    def log_message(self, *a):
-        pass
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-PY
-python3 "$W/slow.py" >"$W/slowport" &
-SLOW_PID=$!
-wait_for 30 test -s "$W/slowport" || setup_fail "slow server did not start"
-echo '[{"name": "slow", "url": "http://127.0.0.1:'"$(cat "$W/slowport")"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$W/slow.json"
+start_slow_server "$W" || setup_fail "slow server did not start"
 "$B" kernel pull slow --catalog "$W/slow.json" >/dev/null 2>"$W/slow.err" &
 pull=$!
 wait_for 30 grep -q "download: [1-9]" "$W/slow.err" || fail "the slow pull did not start downloading"

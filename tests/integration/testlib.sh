@@ -148,3 +148,34 @@ wait_for() { # wait_for SECONDS command...
                 sleep 0.05
         done
 }
+
+# start_slow_server DIR: an HTTP server on 127.0.0.1 that answers every GET
+# with 64 MiB of zeros, 64 KiB each 50 ms (about a minute), so that a kernel
+# pull stays in its download stage; and DIR/slow.json, a catalog whose entry
+# "slow" downloads from it. Sets SLOW_PID (the caller kills it); returns 1 if
+# the server did not start within 30 s.
+start_slow_server() {
+        cat >"$1/slow.py" <<'PY'
+import http.server, time
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(64 << 20))
+        self.end_headers()
+        try:
+            for _ in range(1024):
+                self.wfile.write(b"\0" * 65536)
+                time.sleep(0.05)
+        except Exception:
+            pass
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+        python3 "$1/slow.py" >"$1/slow.port" &
+        SLOW_PID=$!
+        wait_for 30 test -s "$1/slow.port" || return 1
+        echo '[{"name": "slow", "url": "http://127.0.0.1:'"$(cat "$1/slow.port")"'/big", "sha256": "'"$(printf 'a%.0s' {1..64})"'"}]' >"$1/slow.json"
+}

@@ -22,6 +22,7 @@
 
 #include "disk/disk.h"
 #include "../unit/skip.h"
+#include "../unit/test_disk_fixture.h"
 #include "../unit/test_tmpdir.h"
 
 static char dir[64];
@@ -75,40 +76,6 @@ static void unmount(const char *mnt)
         rmdir(mnt);
 }
 
-/* An image-like source: 64 MiB, three 4 KiB data blocks, holes between. */
-static void make_holey(const char *path)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(ftruncate(fd, 64 << 20), 0);
-        char block[4096];
-        for (int k = 0; k < 3; k++) {
-                memset(block, 'a' + k, sizeof(block));
-                assert_int_equal(pwrite(fd, block, sizeof(block), (off_t)k * (20 << 20)),
-                                 (ssize_t)sizeof(block));
-        }
-        assert_int_equal(fsync(fd), 0);
-        close(fd);
-}
-
-static void assert_same_and_sparse(const char *src, const char *dst)
-{
-        struct stat a, b;
-        assert_int_equal(stat(src, &a), 0);
-        assert_int_equal(stat(dst, &b), 0);
-        assert_int_equal(a.st_size, b.st_size);
-        assert_true((off_t)b.st_blocks * 512 < a.st_size / 8);
-        int fa = open(src, O_RDONLY | O_CLOEXEC), fb = open(dst, O_RDONLY | O_CLOEXEC);
-        static char x[65536], y[65536];
-        for (off_t off = 0; off < a.st_size; off += sizeof(x)) {
-                assert_int_equal(pread(fa, x, sizeof(x), off), (ssize_t)sizeof(x));
-                assert_int_equal(pread(fb, y, sizeof(y), off), (ssize_t)sizeof(y));
-                assert_memory_equal(x, y, sizeof(x));
-        }
-        close(fa);
-        close(fb);
-}
-
 /* The number of extents of path and how many of them FIEMAP flags shared. */
 static void extents(const char *path, unsigned *ret_n, unsigned *ret_shared)
 {
@@ -143,7 +110,7 @@ static void test_xfs_reflink(void **state)
         char src[256], dst[256];
         snprintf(src, sizeof(src), "%s/rootfs.ext4", mnt);
         snprintf(dst, sizeof(dst), "%s/root.img", mnt);
-        make_holey(src);
+        make_holey(src, 0);
         enum disk_clone_method m = DISK_CLONE_SPARSE_COPY;
         struct bg_error err = {0};
         int r = disk_clone(src, dst, &m, &err);
@@ -184,7 +151,7 @@ static void test_ext4_sparse_copy(void **state)
         char src[256], dst[256];
         snprintf(src, sizeof(src), "%s/rootfs.ext4", mnt);
         snprintf(dst, sizeof(dst), "%s/root.img", mnt);
-        make_holey(src);
+        make_holey(src, 0);
         enum disk_clone_method m = DISK_CLONE_REFLINK;
         struct bg_error err = {0};
         int r = disk_clone(src, dst, &m, &err);

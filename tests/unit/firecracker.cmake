@@ -20,7 +20,7 @@ banger_add_test(test_fc_contract
   LIBS fc_contract_server Threads::Threads
   LABELS unit TIMEOUT 30)
 
-foreach(t driver version)
+foreach(t driver template version)
   banger_add_test(test_fc_${t}
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fc_${t}.c
     LIBS bg_vmm_firecracker fc_contract_server bg_agent Threads::Threads

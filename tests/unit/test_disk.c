@@ -16,6 +16,7 @@
 
 #include "disk/disk.h"
 #include "util/names.h"
+#include "test_disk_fixture.h"
 #include "test_tmpdir.h"
 
 static char dir[64];
@@ -49,41 +50,6 @@ static void test_names(void **state)
         assert_non_null(strstr(err.msg, "'W' at position 1"));
 }
 
-/* A 64 MiB file at path with three 4 KiB data blocks 20 MiB apart; the rest
- * is holes. */
-static void make_holey(const char *path)
-{
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        assert_true(fd >= 0);
-        assert_int_equal(ftruncate(fd, 64 << 20), 0);
-        char block[4096];
-        for (int k = 0; k < 3; k++) {
-                memset(block, 'a' + k, sizeof(block));
-                off_t at = (off_t)k * (20 << 20) + 12345;
-                assert_int_equal(pwrite(fd, block, sizeof(block), at), (ssize_t)sizeof(block));
-        }
-        close(fd);
-}
-
-/* Same size, same bytes, and dst sparse (an eighth of its size at most). */
-static void assert_same_and_sparse(const char *src, const char *dst)
-{
-        struct stat a, b;
-        assert_int_equal(stat(src, &a), 0);
-        assert_int_equal(stat(dst, &b), 0);
-        assert_int_equal(a.st_size, b.st_size);
-        assert_true((off_t)b.st_blocks * 512 < a.st_size / 8);
-        int fa = open(src, O_RDONLY), fb = open(dst, O_RDONLY);
-        static char x[65536], y[65536];
-        for (off_t off = 0; off < a.st_size; off += sizeof(x)) {
-                assert_int_equal(pread(fa, x, sizeof(x), off), (ssize_t)sizeof(x));
-                assert_int_equal(pread(fb, y, sizeof(y), off), (ssize_t)sizeof(y));
-                assert_memory_equal(x, y, sizeof(x));
-        }
-        close(fa);
-        close(fb);
-}
-
 static void test_clone_method_names(void **state)
 {
         for (int m = 0; m < _DISK_CLONE_METHOD_MAX; m++) {
@@ -113,7 +79,7 @@ static void test_clone_across_file_systems(void **state)
         char src[128], dst[128];
         snprintf(src, sizeof(src), "%s/src.img", shmdir);
         path_in("across.img", dst, sizeof(dst));
-        make_holey(src);
+        make_holey(src, 12345);
         enum disk_clone_method m = DISK_CLONE_REFLINK;
         struct bg_error err = {0};
         assert_int_equal(disk_clone(src, dst, &m, &err), 0);

@@ -165,3 +165,14 @@ static inline bool have(const char *tool)
         const char *argv[] = {tool, "-V", NULL};
         return bg_run_wait(argv, BG_RUN_NULL, BG_RUN_NULL, BG_RUN_NULL, NULL, NULL) >= 0;
 }
+
+/* The e2fsprogs tools the tests check images with are installed, or a
+ * set-up failure said on stdout (false). */
+static inline bool ext4_tools_ready(void)
+{
+        if (have("e2fsck") && have("debugfs") && have("mkfs.ext4"))
+                return true;
+        printf("FAIL: set-up: e2fsck, debugfs or mkfs.ext4 is not installed (package "
+               "e2fsprogs; scripts/install-deps.sh installs it)\n");
+        return false;
+}

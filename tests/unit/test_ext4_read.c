@@ -420,11 +420,8 @@ static void test_estimate_and_variants(void **state)
 
 int main(void)
 {
-        if (!have("e2fsck") || !have("debugfs") || !have("mkfs.ext4")) {
-                printf("FAIL: set-up: e2fsck, debugfs or mkfs.ext4 is not installed (package "
-                       "e2fsprogs; scripts/install-deps.sh installs it)\n");
+        if (!ext4_tools_ready())
                 return 1;
-        }
         const struct CMUnitTest tests[] = {
             cmocka_unit_test_setup_teardown(test_open_mkfs_image, setup, teardown),
             cmocka_unit_test_setup_teardown(test_read_caps, setup, teardown),

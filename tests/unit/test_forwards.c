@@ -26,6 +26,7 @@
 #include "forward_store.h"
 #include "forwards.h"
 #include "store/store.h"
+#include "test_echo_server.h"
 #include "test_tmpdir.h"
 #include "vm_lifecycle.h"
 #include "vm_store.h"
@@ -42,34 +43,6 @@ struct fixture {
         pthread_t echo;
         struct forwards *fw;
 };
-
-static int listen_any(uint16_t *port)
-{
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-        assert_int_equal(listen(fd, 16), 0);
-        socklen_t l = sizeof(a);
-        getsockname(fd, (struct sockaddr *)&a, &l);
-        *port = ntohs(a.sin_port);
-        return fd;
-}
-
-static void *echo_server(void *arg)
-{
-        int lfd = (int)(intptr_t)arg;
-        for (;;) {
-                int c = accept(lfd, NULL, NULL);
-                if (c < 0)
-                        return NULL;
-                char buf[512];
-                ssize_t r;
-                while ((r = read(c, buf, sizeof(buf))) > 0)
-                        if (write(c, buf, (size_t)r) != r)
-                                break;
-                close(c);
-        }
-}
 
 /* 0 when something listens on 127.0.0.1:port, else -errno of connect. */
 static int try_dial(uint16_t port, int *ret_fd)

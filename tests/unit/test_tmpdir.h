@@ -34,3 +34,20 @@ static inline const char *test_path(const char *dir, const char *name)
         snprintf(p[k], sizeof(p[k]), "%s/%s", dir, name);
         return p[k];
 }
+
+/* For cmocka tests (<cmocka.h> included first): a fresh "bg-<name>-XXXXXX"
+ * temp directory, malloc'ed; the test fails if it cannot be made. */
+static inline char *test_tmpdir_new(const char *name)
+{
+        char *d = malloc(64);
+        assert_non_null(d);
+        assert_int_equal(test_tmpdir_make(d, 64, name), 0);
+        return d;
+}
+
+/* Removes test_tmpdir_new's dir and everything below it, and frees it. */
+static inline void test_tmpdir_drop(char *dir)
+{
+        assert_int_equal(test_tmpdir_remove(dir), 0);
+        free(dir);
+}

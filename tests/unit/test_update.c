@@ -204,7 +204,7 @@ static void test_swap(void **state)
 
         struct update_swap sw;
         struct bg_error err = {0};
-        assert_int_equal(update_swap_open(bin, &sw, &err), 0);
+        assert_int_equal(update_swap_open(bin, 0, &sw, &err), 0);
         stage(&sw, "banger", "new banger");
         stage(&sw, "banger-gateway", "new gateway");
         /* a staged file that does not match the manifest is refused */
@@ -221,7 +221,7 @@ static void test_swap(void **state)
         update_swap_close(&sw);
         assert_content(test_path(bin, "banger"), "old banger");
 
-        assert_int_equal(update_swap_open(bin, &sw, &err), 0);
+        assert_int_equal(update_swap_open(bin, 0, &sw, &err), 0);
         stage(&sw, "banger", "new banger");
         stage(&sw, "banger-gateway", "new gateway");
         assert_int_equal(update_swap_commit(&sw, &err), 0);
@@ -241,10 +241,25 @@ static void test_swap(void **state)
         /* root refuses a directory others may write */
         if (geteuid() == 0) {
                 assert_int_equal(chmod(bin, 0777), 0);
-                assert_int_equal(update_swap_open(bin, &sw, &err), -EPERM);
+                assert_int_equal(update_swap_open(bin, 0, &sw, &err), -EPERM);
                 assert_non_null(strstr(err.msg, "writable by others"));
                 assert_int_equal(chmod(bin, 0755), 0);
         }
+        update_swap_close(&sw);
+
+        /* TRUSTED_PATH (system mode): every directory from / on must be
+         * root's alone; the test's directory is under one that is not (or
+         * is not root's), and a relative path is refused. */
+        assert_int_equal(update_swap_open(bin, UPDATE_SWAP_TRUSTED_PATH, &sw, &err), -EPERM);
+        assert_non_null(strstr(err.msg, "root does not replace binaries in it"));
+        update_swap_close(&sw);
+        assert_int_equal(update_swap_open("rel/bin", UPDATE_SWAP_TRUSTED_PATH, &sw, &err), -EINVAL);
+        update_swap_close(&sw);
+        /* a symlink on the way (/proc/self) is refused, not followed */
+        assert_int_equal(update_swap_open("/proc/self/cwd", UPDATE_SWAP_TRUSTED_PATH, &sw, &err),
+                         -EPERM);
+        assert_non_null(strstr(err.msg, "symbolic link"));
+        update_swap_close(&sw);
 }
 
 int main(void)

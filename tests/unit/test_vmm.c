@@ -18,26 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "test_tmpdir.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "vmm/vmm.h"
 #include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
-
-static char *make_tmpdir(void)
-{
-        char *d = strdup("/tmp/test-vmm.XXXXXX");
-        assert_non_null(d);
-        assert_non_null(mkdtemp(d));
-        return d;
-}
-
-static void rm_rf(const char *dir)
-{
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-}
 
 static void write_file(const char *dir, const char *name, const char *content)
 {
@@ -124,7 +110,7 @@ static char *read_stream(const char *dir, uint64_t off, uint64_t *ret_start, siz
  * its offsets, the last part always kept. */
 static void test_console_rotation(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm");
         char path[600];
         snprintf(path, sizeof(path), "%s/console.log", dir);
         int w = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -173,13 +159,12 @@ static void test_console_rotation(void **state)
         assert_true(at == written && n == 7 && size == written + 7);
         assert_memory_equal(buf, "boot 2\n", 7);
         close(w);
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static void test_logs(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm");
         char buf[128], log[512];
         snprintf(log, sizeof(log), "%s/vmm.log", dir);
 
@@ -207,8 +192,7 @@ static void test_logs(void **state)
 
         vmm_signal_reason("QEMU", SIGKILL, buf, sizeof(buf));
         assert_string_equal(buf, "QEMU was killed by signal 9 (SIGKILL)");
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static pid_t spawn_sleeper(const char *dir)
@@ -225,7 +209,7 @@ static pid_t spawn_sleeper(const char *dir)
 
 static void test_spawn_kill(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm");
         char buf[16];
         assert_int_equal(vmm_find_binary("no-such-binary-here", buf, sizeof(buf)), -ENOENT);
         char *missing[] = {"/nonexistent/vmm", NULL};
@@ -261,13 +245,12 @@ static void test_spawn_kill(void **state)
         assert_int_equal(errno, ECHILD);
         /* Gone already: fine. */
         assert_int_equal(vmm_proc_kill(pid, st, 1000, true), 0);
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 static void test_adopt_checks(void **state)
 {
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm");
         char pidfile[512];
         snprintf(pidfile, sizeof(pidfile), "%s/vmm.pid", dir);
         struct bg_error err = {0};
@@ -300,8 +283,7 @@ static void test_adopt_checks(void **state)
         assert_int_equal(vmm_proc_adopt(pidfile, "sleep", "sleep", true, &pid, &start, &err),
                          -ESRCH);
         assert_non_null(strstr(err.msg, "is gone"));
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 int main(void)

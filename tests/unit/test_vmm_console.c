@@ -18,26 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "test_tmpdir.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
 #include "vmm/vmm.h"
 #include "vmm/vmm_console.h"
 #include "vmm/vmm_log.h"
-
-static char *make_tmpdir(void)
-{
-        char *d = strdup("/tmp/test-vmm-console.XXXXXX");
-        assert_non_null(d);
-        assert_non_null(mkdtemp(d));
-        return d;
-}
-
-static void rm_rf(const char *dir)
-{
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        assert_int_equal(system(cmd), 0);
-}
 
 static uint64_t fsize(const char *dir, const char *name)
 {
@@ -78,7 +64,7 @@ static uint64_t flood(int fd, uint64_t n)
 static void test_pump_caps_and_ends(void **state)
 {
         (void)state;
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-console");
         const uint64_t max = 64 << 10;
         int fd = -1;
         struct bg_error err = {0};
@@ -113,8 +99,7 @@ static void test_pump_caps_and_ends(void **state)
         char tail[128];
         vmm_console_tail(dir, tail, sizeof(tail));
         assert_string_equal(tail, "END");
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 /* A pump that does not end when asked is killed; one never started is no
@@ -122,7 +107,7 @@ static void test_pump_caps_and_ends(void **state)
 static void test_pump_wait_kills(void **state)
 {
         (void)state;
-        char *dir = make_tmpdir();
+        char *dir = test_tmpdir_new("vmm-console");
         assert_int_equal(vmm_console_pump_wait(dir, 0), 0);
         int fd = -1;
         struct bg_error err = {0};
@@ -132,8 +117,7 @@ static void test_pump_wait_kills(void **state)
         assert_true(now_mono_msec() - t0 < 5000);
         assert_int_equal(vmm_console_pump_alive(dir), 0);
         close(fd);
-        rm_rf(dir);
-        free(dir);
+        test_tmpdir_drop(dir);
 }
 
 int main(int argc, char **argv)
