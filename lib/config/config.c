@@ -118,6 +118,16 @@ static const struct bg_config_key schema[] = {
      "VMM's power button gets 3 s more and a guest still running is killed. A stop waits on "
      "workers of its own, so stalled guests being stopped never slow other calls.",
      config_parse_duration, NULL, CFG(vm.stop_timeout), 1, 45, NULL},
+    {"vm.max_stops_in_flight", "integer", "16",
+     "Most vm stop calls vmsvc works on at once (1..24), running or waiting for one of its 8 "
+     "stop workers; one more is refused at once as busy. Stops have call slots of their own, "
+     "so stopping stalled guests never delays vm list, health or any other call.",
+     config_parse_int, NULL, CFG(vm.max_stops_in_flight), 1, 24, NULL},
+    {"vm.max_probes_in_flight", "integer", "16",
+     "Most guest agent probes (vm health, ports, stats) vmsvc works on at once over all VMs "
+     "(1..24), running or waiting for one of its 4 probe workers; one more is refused at once "
+     "as busy, and other calls never wait for them.",
+     config_parse_int, NULL, CFG(vm.max_probes_in_flight), 1, 24, NULL},
 
     {"network.bridge", "string", "\"banger0\"", "Name of the bridge the VMs' taps join.",
      config_parse_ifname, config_release_string, CFG(network.bridge), 1, 0, NULL},
@@ -157,6 +167,11 @@ static const struct bg_config_key schema[] = {
      "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "
      "past it, and the export fails naming this key.",
      config_parse_size, NULL, CFG(workspace.export_max), 1LL << 20, INT64_MAX, NULL},
+    {"workspace.max_guest_calls", "integer", "16",
+     "Most calls workspacesvc runs at once that wait on guests (exec through the API, workspace "
+     "export, exec output polls; 1..24), each on a worker of its own; one more is refused at "
+     "once as busy, and other calls never wait for them.",
+     config_parse_int, NULL, CFG(workspace.max_guest_calls), 1, 24, NULL},
 
     {"kernel.debian_mirror", "string", "\"\"",
      "Debian mirror URL for kernel packages; \"\" = the host's apt sources.", config_parse_mirror,

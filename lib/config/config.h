@@ -96,6 +96,8 @@ struct bg_config {
                 uint32_t forward_max_conns;   /* 256 (1..65536) */
                 uint64_t forward_idle_timeout; /* seconds; 3600 (1..604800) */
                 uint64_t stop_timeout;        /* seconds; 10 (1..45) */
+                uint32_t max_stops_in_flight; /* 16 (1..24) */
+                uint32_t max_probes_in_flight; /* 16 (1..24) */
         } vm;
         struct {
                 char *bridge;                       /* "banger0" */
@@ -114,6 +116,7 @@ struct bg_config {
         } image;
         struct {
                 uint64_t export_max; /* bytes; "1G" (>= 1M) */
+                uint32_t max_guest_calls; /* 16 (1..24) */
         } workspace;
         struct {
                 char *debian_mirror; /* "" = the host's apt sources; else http(s) URL */

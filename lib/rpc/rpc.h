@@ -21,6 +21,7 @@
 #include "util/error.h"
 
 #define RPC_DEFAULT_RECV_MAX (4u << 20) /* bytes; larger messages are dropped */
+#define RPC_DEFAULT_POOL_MAX 16         /* guest and slow calls in flight, each */
 #define RPC_DEFAULT_DEADLINE_MS 30000u  /* when a request carries none */
 #define RPC_METHOD_MAX 128
 
@@ -106,6 +107,10 @@ struct rpc_server_config {
         unsigned n_workers;  /* handler threads (default 4) */
         unsigned n_guest_workers; /* threads for guest_wait methods (default 4) */
         unsigned n_slow_workers;  /* threads for slow methods (default 8) */
+        /* Calls of guest_wait and of slow methods each hold a context from
+         * receipt to reply. The server opens n_contexts plus one context per
+         * call these pools may hold (see rpc_server_set_pool_limit), so they
+         * can never take the contexts every other call needs. */
         size_t recv_max;     /* NNG_OPT_RECVMAXSZ (default RPC_DEFAULT_RECV_MAX) */
         uint32_t default_deadline_ms;
         int socket_mode; /* ipc socket permissions (default 0600) */
@@ -126,6 +131,15 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
 int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescriptor *desc,
                            const struct rpc_method_impl *impls, size_t n_impls, void *svc,
                            struct bg_error *err);
+/* The most calls of the guest_wait (guest == true) or the slow methods in
+ * flight at once, running or waiting for a worker of their pool (default
+ * 16 each; before start), and the pool's workers (0 = keep cfg's). A call
+ * past it is answered at once, without a worker, with RESOURCE_EXHAUSTED:
+ * "<name> is busy: <max> <what> in flight already, the most it takes
+ * (<key>); try again once some ended". key names the config setting, what
+ * the calls ("vm stops"); both are copied. */
+int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned workers, unsigned max,
+                              const char *what, const char *key, struct bg_error *err);
 /* Installs the forwarder for services not registered locally (before start). */
 void rpc_server_set_forward(struct rpc_server *s, rpc_forward_fn fn, void *ud);
 

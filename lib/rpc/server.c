@@ -6,7 +6,9 @@
  * second pool of workers (chosen from the method name, read from the packed
  * envelope without unpacking it), so a guest that never answers holds only
  * those; calls of slow methods (long waits by design, like vm stop) go to a
- * third.
+ * third. Each of the two has a limit of calls in flight and contexts of its
+ * own for them: past the limit a call is refused as busy at once, and the
+ * contexts every other call needs stay free.
  *
  * Ownership: a context's nng_msg belongs to the context from receipt until it
  * is handed to nng_ctx_send (or freed on error). Unpacked requests and the
@@ -342,10 +344,42 @@ static int pool_for(const struct rpc_server *s, nng_msg *msg)
         return impl->guest_wait ? POOL_GUEST : impl->slow ? POOL_SLOW : POOL_MAIN;
 }
 
+/* A call past its pool's limit: answered here, in the nng callback, without
+ * a worker; the context it holds is free again once the reply is sent. */
+static void refuse_busy(struct rpc_server *s, struct rpc_work *w, const struct work_pool *q)
+{
+        char m[256], op_id[LOG_OP_ID_MAX];
+        rpc_new_op_id(op_id, sizeof(op_id));
+        snprintf(m, sizeof(m),
+                 "%s is busy: %u %s in flight already, the most it takes%s%s%s; try "
+                 "again once some ended",
+                 s->name, q->max, q->what, q->key[0] ? " (" : "", q->key, q->key[0] ? ")" : "");
+        nng_msg_free(TAKE_PTR(w->msg));
+        work_send_reply(w, reply_or_die(RPC_RESOURCE_EXHAUSTED, m, op_id));
+}
+
+/* Under s->mu: the call w was counted for has been answered. */
+static void work_uncount(struct rpc_server *s, struct rpc_work *w)
+{
+        if (w->pool >= 0)
+                s->pools[w->pool].in_flight--;
+        w->pool = -1;
+}
+
 static void enqueue(struct rpc_server *s, struct rpc_work *w)
 {
-        struct work_pool *q = &s->pools[pool_for(s, w->msg)];
+        int pool = pool_for(s, w->msg);
+        struct work_pool *q = &s->pools[pool];
         pthread_mutex_lock(&s->mu);
+        if (pool != POOL_MAIN) {
+                if (q->in_flight >= q->max) {
+                        pthread_mutex_unlock(&s->mu);
+                        refuse_busy(s, w, q);
+                        return;
+                }
+                q->in_flight++;
+                w->pool = pool;
+        }
         w->next = NULL;
         if (q->tail)
                 q->tail->next = w;
@@ -476,6 +510,7 @@ static void work_cb(void *arg)
                 }
                 w->msg = nng_aio_get_msg(w->aio);
                 nng_aio_set_msg(w->aio, NULL);
+                w->pool = -1;
                 pthread_mutex_lock(&s->mu);
                 s->in_flight++;
                 bool stopping = s->stopping;
@@ -495,6 +530,7 @@ static void work_cb(void *arg)
         }
         pthread_mutex_lock(&s->mu);
         s->in_flight--;
+        work_uncount(s, w);
         bool exiting = s->workers_exit;
         pthread_cond_broadcast(&s->idle_cond);
         pthread_mutex_unlock(&s->mu);
@@ -543,6 +579,7 @@ static void work_send_reply(struct rpc_work *w, nng_msg *reply)
         if (!reply) {
                 pthread_mutex_lock(&s->mu);
                 s->in_flight--;
+                work_uncount(s, w);
                 pthread_cond_broadcast(&s->idle_cond);
                 pthread_mutex_unlock(&s->mu);
                 work_recv(w);
@@ -591,6 +628,11 @@ int rpc_server_new(const struct rpc_server_config *cfg, struct rpc_server **ret,
                 s->pools[i].srv = s;
                 pthread_cond_init(&s->pools[i].cond, NULL);
         }
+        s->pools[POOL_GUEST].max = RPC_DEFAULT_POOL_MAX;
+        snprintf(s->pools[POOL_GUEST].what, sizeof(s->pools[POOL_GUEST].what), "%s",
+                 "calls waiting on guests");
+        s->pools[POOL_SLOW].max = RPC_DEFAULT_POOL_MAX;
+        snprintf(s->pools[POOL_SLOW].what, sizeof(s->pools[POOL_SLOW].what), "%s", "slow calls");
         pthread_cond_init(&s->idle_cond, NULL);
         pthread_cond_init(&s->guard_cond, NULL);
         *ret = s;
@@ -614,6 +656,27 @@ int rpc_server_add_service(struct rpc_server *s, const ProtobufCServiceDescripto
                 s->has_guest_pool |= impls[i].guest_wait;
                 s->has_slow_pool |= impls[i].slow;
         }
+        return 0;
+}
+
+int rpc_server_set_pool_limit(struct rpc_server *s, bool guest, unsigned workers, unsigned max,
+                              const char *what, const char *key, struct bg_error *err)
+{
+        struct work_pool *q = &s->pools[guest ? POOL_GUEST : POOL_SLOW];
+        if (s->works)
+                return bg_error_set(err, EBUSY, "pool limits are set before the server starts");
+        if (max == 0 || max > 4096 || workers > 256)
+                return bg_error_set(err, EINVAL,
+                                    "a pool limit is 1..4096 (not %u), its workers 0..256 (not %u)",
+                                    max, workers);
+        q->max = max;
+        if (workers && guest)
+                s->cfg.n_guest_workers = workers;
+        else if (workers)
+                s->cfg.n_slow_workers = workers;
+        if (what)
+                snprintf(q->what, sizeof(q->what), "%s", what);
+        snprintf(q->key, sizeof(q->key), "%s", key ? key : "");
         return 0;
 }
 
@@ -649,16 +712,21 @@ int rpc_server_start(struct rpc_server *s, struct bg_error *err)
         s->sock_open = true;
         nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, s->cfg.recv_max);
 
-        s->works = calloc(s->cfg.n_contexts, sizeof(*s->works));
         unsigned n_guest = s->has_guest_pool ? s->cfg.n_guest_workers : 0;
         unsigned n_slow = s->has_slow_pool ? s->cfg.n_slow_workers : 0;
+        /* A context for every call the guest and slow pools may hold, on top
+         * of those the other calls share. */
+        unsigned n_ctx = s->cfg.n_contexts + (s->has_guest_pool ? s->pools[POOL_GUEST].max : 0) +
+                         (s->has_slow_pool ? s->pools[POOL_SLOW].max : 0);
+        s->works = calloc(n_ctx, sizeof(*s->works));
         unsigned n_all = s->cfg.n_workers + n_guest + n_slow;
         s->workers = calloc(n_all, sizeof(*s->workers));
         if (!s->works || !s->workers)
                 return bg_error_set(err, ENOMEM, "out of memory");
-        for (unsigned i = 0; i < s->cfg.n_contexts; i++) {
+        for (unsigned i = 0; i < n_ctx; i++) {
                 struct rpc_work *w = &s->works[i];
                 w->srv = s;
+                w->pool = -1;
                 if ((rv = nng_aio_alloc(&w->aio, work_cb, w)) != 0 ||
                     (rv = nng_aio_alloc(&w->faio, fwd_cb, w)) != 0 ||
                     (rv = nng_ctx_open(&w->ctx, s->sock)) != 0)

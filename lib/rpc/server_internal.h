@@ -38,6 +38,7 @@ struct rpc_work {
         nng_ctx ctx;
         bool ctx_open;
         enum work_state state;
+        int pool; /* the pool counting this call until its reply is sent, or -1 */
         nng_msg *msg;
         struct rpc_work *next;
         /* fast-path relay */
@@ -78,6 +79,12 @@ struct rpc_server {
                 struct rpc_server *srv;
                 struct rpc_work *head, *tail;
                 pthread_cond_t cond; /* queue non-empty or stopping */
+                /* POOL_GUEST and POOL_SLOW: calls received and not yet
+                 * answered, and the most taken (rpc_server_set_pool_limit). */
+                unsigned in_flight;
+                unsigned max;
+                char what[48];
+                char key[64];
         } pools[3];
         bool has_guest_pool;
         bool has_slow_pool;

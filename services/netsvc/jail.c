@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pwd.h>
 #include <signal.h>
@@ -15,10 +17,15 @@
 #include <linux/capability.h>
 
 #include "vmm/firecracker/fc_jailer.h"
+#include "vmm/vmm_console.h"
+#include "vmm/vmm_log.h"
 #include "vmm/vmm_proc.h"
 #include "caps.h"
 #include "log/log.h"
 #include "util/macro.h"
+
+/* The smallest console cap a request may ask for (vm.console_log_max's). */
+#define JAIL_CONSOLE_LOG_MIN (64u << 10)
 
 /* The owner's uid/gid, banger's roots and the chroot base. The base is in
  * netsvc's own state directory, where only root creates entries: the jailer
@@ -174,10 +181,75 @@ static int plan_from(const struct daemon *d, uid_t owner_uid, const Banger__V1__
         return fc_jailer_plan(&spec, &o, p, err);
 }
 
+/* The console pump of a jailed VM (vmm_console.h): this binary run with
+ * VMM_CONSOLE_PUMP_ARG as the owner (never root: it writes by path in the
+ * owner's VM directory, DIR/console.log and DIR/vmm.log), in a session of its
+ * own, with the read end of a pipe as stdin. Returns the write end (O_CLOEXEC)
+ * for Firecracker's stdout once the pump wrote DIR/console-pump.pid; from
+ * then on the guest's console is capped at max like an unjailed VM's, and
+ * vmsvc waits for and stops this pump as for its own. */
+static int start_console_pump(const struct fc_jail_plan *p, uint64_t max, int *ret_fd,
+                              struct bg_error *err)
+{
+        char maxs[24], log[VMM_PATH_MAX + 16];
+        snprintf(maxs, sizeof(maxs), "%" PRIu64, max);
+        if (vmm_path(log, sizeof(log), p->vm_dir, VMM_FILE_LOG) < 0)
+                return bg_error_set(err, ENAMETOOLONG, "VM directory '%s' too long", p->vm_dir);
+        char *const argv[] = {(char *)"banger-netsvc", (char *)VMM_CONSOLE_PUMP_ARG,
+                              (char *)p->vm_dir, maxs, NULL};
+        char *const envp[] = {NULL};
+        int cp[2];
+        if (pipe2(cp, O_CLOEXEC) < 0)
+                return bg_error_errno(err, -errno, "console pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                int e = errno;
+                close(cp[0]), close(cp[1]);
+                return bg_error_errno(err, -e, "fork the console pump");
+        }
+        if (pid == 0) {
+                /* Only async-signal-safe calls from here (netsvc has threads). */
+                setsid();
+                if (setgroups(0, NULL) < 0 || setgid(p->gid) < 0 || setuid(p->uid) < 0 ||
+                    getuid() == 0)
+                        _exit(125);
+                /* The owner from here: every open below is the owner's. */
+                int out = open(
+                    log, O_WRONLY | O_CREAT | O_APPEND | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (out < 0)
+                        out = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (dup2(cp[0], 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+                        _exit(126);
+                for (int fd = 3; fd < 1024; fd++)
+                        close(fd);
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                execve("/proc/self/exe", argv, envp);
+                _exit(127);
+        }
+        close(cp[0]);
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                close(cp[1]);
+                return bg_error_set(err, EIO,
+                                    "the console pump of VM %s did not start as uid %u (exit "
+                                    "status %d; see %s)",
+                                    p->id, (unsigned)p->uid, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                                    log);
+        }
+        *ret_fd = cp[1];
+        return 0;
+}
+
 /* Double fork: the jailer is nobody's child here (no zombie in netsvc) and
- * has its own session (it outlives netsvc). Returns its pid once exec
- * succeeded, or the exec error. */
-static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
+ * has its own session (it outlives netsvc). Its stdout is console (>= 0, the
+ * console pump's pipe: Firecracker's stdout is the guest's serial console;
+ * the jailer keeps stdio without --daemonize) or else log, its stderr log.
+ * Returns its pid once exec succeeded, or the exec error. */
+static int spawn_detached(const char *const argv[], const char *log, int console, pid_t *ret,
                           struct bg_error *err)
 {
         int pidp[2], errp[2];
@@ -210,7 +282,7 @@ static int spawn_detached(const char *const argv[], const char *log, pid_t *ret,
                         if (out < 0)
                                 out = open("/dev/null", O_WRONLY | O_CLOEXEC);
                         dup2(in, 0);
-                        dup2(out, 1);
+                        dup2(console >= 0 ? console : out, 1);
                         dup2(out, 2);
                         for (int fd = 3; fd < 1024; fd++)
                                 if (fd != errp[1])
@@ -299,6 +371,11 @@ int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1_
         int pr = jailer_privileges(err);
         if (pr < 0)
                 return pr;
+        if (in->console_log_max && in->console_log_max < JAIL_CONSOLE_LOG_MIN)
+                return bg_error_set(err, EINVAL,
+                                    "console_log_max %" PRIu64 " is under %u bytes "
+                                    "(vm.console_log_max takes at least 64K)",
+                                    (uint64_t)in->console_log_max, JAIL_CONSOLE_LOG_MIN);
         struct fc_jail_plan *p = calloc(1, sizeof(*p));
         if (!p)
                 return bg_error_set(err, ENOMEM, "out of memory");
@@ -318,7 +395,14 @@ int netsvc_jail_start(const struct daemon *d, uid_t owner_uid, const Banger__V1_
                 char log[VMM_PATH_MAX + 16];
                 snprintf(log, sizeof(log), "%s/jailer.log", p->jail_dir);
                 pid_t pid = 0;
-                r = spawn_detached(argv, log, &pid, err);
+                int console = -1;
+                r = start_console_pump(p, in->console_log_max ? in->console_log_max : 16u << 20,
+                                       &console, err);
+                if (r >= 0)
+                        r = spawn_detached(argv, log, console, &pid, err);
+                /* The jailer holds its own copy; without one the pump ends. */
+                if (console >= 0)
+                        close(console);
                 if (r >= 0) {
                         out->pid = pid;
                         log_info("jailer for VM %s started: pid %d, chroot %s", in->vm_id, (int)pid,

@@ -1,9 +1,25 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "legacy_db.h"
 #include "log/log.h"
 #include "netsvc.h"
+#include "vmm/vmm_console.h"
 
 int main(int argc, char **argv)
 {
+        /* A jailed Firecracker's console pump: netsvc starts it as the
+         * owner, never as root (jail.c). */
+        if (argc > 1 && strcmp(argv[1], VMM_CONSOLE_PUMP_ARG) == 0) {
+                /* It opens files by path in the owner's VM directory. */
+                if (geteuid() == 0) {
+                        fprintf(stderr, "banger-netsvc " VMM_CONSOLE_PUMP_ARG
+                                        ": runs as a VM's owner, never as root\n");
+                        return 2;
+                }
+                return vmm_console_pump_main(argc, argv);
+        }
         static const struct daemon_desc desc = {
             .name = "netsvc",
             .binary = "banger-netsvc",

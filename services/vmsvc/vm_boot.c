@@ -238,8 +238,9 @@ int vm_vmm_launch(struct vm_env *env, const struct vmm_driver *drv, const struct
 {
         struct vmm_spec s = *spec;
         int con = -1, r;
-        /* The jailer's stdout is netsvc's business: a jailed Firecracker
-         * keeps writing its console to the jail's log. */
+        /* A jailed Firecracker's pump is started by netsvc, as the owner,
+         * with the same cap (JailStart's console_log_max): the jailer runs
+         * as root and holds no descriptor of ours. */
         if (env->console_pump[0] && !spec->jail_start) {
                 r = vmm_console_pump_start(env->console_pump, spec->dir,
                                            env->console_log_max ? env->console_log_max
@@ -254,7 +255,7 @@ int vm_vmm_launch(struct vm_env *env, const struct vmm_driver *drv, const struct
         if (con >= 0)
                 close(con);
         if (r < 0) {
-                if (con >= 0)
+                if (con >= 0 || spec->jail_start)
                         (void)vmm_console_pump_wait(spec->dir, 2000);
                 return r;
         }

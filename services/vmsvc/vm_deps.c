@@ -186,6 +186,7 @@ static int dep_jail_start(void *ud, const struct vmm_spec *spec, pid_t *ret_pid,
         req.memory_mib = spec->memory_mib;
         req.firecracker = fc;
         req.jailer = jailer;
+        req.console_log_max = p->console_log_max;
         r = call(p->netsvc, "/banger.v1.NetService/JailStart", &req.base,
                  &banger__v1__net_jail_start_response__descriptor, (ProtobufCMessage **)&resp,
                  "netsvc JailStart", err);

@@ -5,6 +5,8 @@
  * struct vm_deps with fakes; this is the real one. */
 #pragma once
 
+#include <stdint.h>
+
 #include "paths/paths.h"
 #include "rpc/rpc.h"
 #include "util/error.h"
@@ -15,6 +17,8 @@ struct vm_peers {
         struct rpc_client *netsvc;
         struct rpc_client *workspacesvc;
         const char *jailer_binary; /* config firecracker.jailer_binary (borrowed) */
+        uint64_t console_log_max;  /* config vm.console_log_max, for a jailed VM's
+                                      console pump (netsvc starts it) */
 };
 
 /* Opens clients of the three services' sockets under paths (nothing is

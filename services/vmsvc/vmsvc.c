@@ -228,6 +228,7 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         if ((r = vm_peers_open(&v->peers, &v->d->paths, v->d->cfg.firecracker.jailer_binary, err)) <
             0)
                 return r;
+        v->peers.console_log_max = v->d->cfg.vm.console_log_max;
         if ((r = owner_key(v, err)) < 0)
                 return r;
 
@@ -308,6 +309,15 @@ int vmsvc_setup(struct vmsvc *v, struct bg_error *err)
         if ((r = idle_watch_start(&v->env, v->d->cfg.vm.auto_stop_after, &v->idle, err)) < 0)
                 return r;
         if ((r = log_watch_start(&v->env, &v->logs, err)) < 0)
+                return r;
+        /* Stops and agent probes wait long on guests: each kind has its own
+         * limit and call slots, so neither can hold every other call up. */
+        r = rpc_server_set_pool_limit(v->d->srv, false, 0, v->d->cfg.vm.max_stops_in_flight,
+                                      "vm stops", "vm.max_stops_in_flight", err);
+        if (r >= 0)
+                r = rpc_server_set_pool_limit(v->d->srv, true, 0, v->d->cfg.vm.max_probes_in_flight,
+                                              "guest agent probes", "vm.max_probes_in_flight", err);
+        if (r < 0)
                 return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__vm_service__descriptor, vmsvc_vm_methods,
                                    vmsvc_n_vm_methods, v, err);

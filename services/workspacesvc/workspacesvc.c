@@ -751,10 +751,13 @@ const struct rpc_method_impl workspacesvc_workspace_methods[] = {
         RPC_METHOD("Health", workspace_health),
         RPC_METHOD("Prepare", workspace_prepare),
         RPC_METHOD("List", workspace_list),
-        RPC_METHOD("Export", workspace_export),
-        RPC_METHOD("Exec", workspace_exec),
+        /* These wait on a guest (its git diff, a command) or, ExecOutput,
+         * up to 30 s for a command's output: workers and call slots of
+         * their own (workspace.max_guest_calls), never the shared ones. */
+        RPC_METHOD_GUEST("Export", workspace_export),
+        RPC_METHOD_GUEST("Exec", workspace_exec),
         RPC_METHOD("StartExec", workspace_start_exec),
-        RPC_METHOD("ExecOutput", workspace_exec_output),
+        RPC_METHOD_GUEST("ExecOutput", workspace_exec_output),
         RPC_METHOD("GetOperation", workspace_get_op),
         RPC_METHOD("CancelOperation", workspace_cancel_op),
         RPC_METHOD("WriteWorkDisk", workspace_write_disk),
@@ -789,6 +792,13 @@ int workspacesvc_register(struct workspacesvc *v, struct bg_error *err)
         if (!home || home[0] != '/')
                 home = pw && pw->pw_dir ? pw->pw_dir : "/";
         snprintf(v->home, sizeof(v->home), "%s", home);
+        /* A worker for every call the limit lets in: a command that runs
+         * long never queues another behind it. */
+        unsigned gmax = v->d->cfg.workspace.max_guest_calls;
+        if ((r = rpc_server_set_pool_limit(v->d->srv, true, gmax, gmax,
+                                           "calls waiting on guests (exec, export)",
+                                           "workspace.max_guest_calls", err)) < 0)
+                return r;
         return rpc_server_add_service(v->d->srv, &banger__v1__workspace_service__descriptor,
                                       workspacesvc_workspace_methods,
                                       workspacesvc_n_workspace_methods, v, err);

@@ -74,6 +74,9 @@ int main(int argc, char **argv)
                 in.n_disks = (size_t)(argc - 9);
                 in.vcpu = 2;
                 in.memory_mib = 256;
+                const char *cmax = getenv("JAIL_CONSOLE_MAX"); /* console_log_max */
+                if (cmax)
+                        in.console_log_max = strtoull(cmax, NULL, 10);
                 call("JailStart", &in.base, &banger__v1__net_jail_start_response__descriptor, &out);
                 printf("pid=%d\n", ((Banger__V1__NetJailStartResponse *)out)->pid);
         } else if (streq(m, "jail-clean")) {

@@ -55,6 +55,10 @@ for f in "$S/kernels/k/vmlinux" "$S/kernels/k/initramfs" "$VM/root.img" "$VM/wor
         head -c 4096 /dev/urandom > "$f"
 done
 chown -R 65534:65534 "$S/kernels" "$VM"
+# A jailed VM's console pump runs as the owner and reaches the VM directory
+# as the owner (in system mode the state directory is the owner's; here
+# netsvc, root, made it 0700).
+chmod 0711 "$S"
 # The stand-in: the real jailer would mknod, chroot, drop to --uid/--gid and
 # exec Firecracker; this one writes down how it was called and waits.
 cat > "$H/bin/jailer" <<JAILER
@@ -137,6 +141,49 @@ check "a disk the owner does not own is refused" refused x PERMISSION_DENIED jai
 ln -s /etc/shadow "$VM/evil.img"; chown -h 65534:65534 "$VM/evil.img"
 check "a disk that is a symlink is refused (not followed)" refused x "" jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/evil.img"
 rm -rf /tmp/bgj-outside.$$
+
+# Issue 19: a guest that floods its serial console. The jailer keeps stdio
+# (no --daemonize) and execs into Firecracker, whose stdout is the console:
+# netsvc gives it the pipe of a console pump it starts as the owner, never
+# as root, which keeps DIR/console.log under the cap (JailStart's
+# console_log_max, vm.console_log_max) with rotation. Nothing of the flood
+# lands in root's jail directory. The stand-in floods 3 MB, then a marker.
+cat > "$JL" <<JAILER
+#!/bin/sh
+echo \$\$ > "$H/jailer.pid"
+echo "jailer: to stderr" >&2
+head -c 3000000 /dev/zero | tr '\\0' 'x'
+echo
+echo END-OF-FLOOD
+exec sleep 300
+JAILER
+chmod 0755 "$JL"
+rm -f "$H/jailer.pid"
+out=$(JAIL_CONSOLE_MAX=65536 call jail-start $ID "$VM" "$K" "$I" "$FC" "$JL" "$VM/root.img" 2>&1)
+pid=$(sed -n 's/^pid=//p' <<<"$out")
+echo "  $out"
+[ -n "$pid" ] || { echo "  vmm.log:"; cat "$VM/vmm.log"; }
+check "JailStart with a console cap of 64 KiB starts the flooding jailer" [ -n "$pid" ]
+for _ in $(seq 200); do grep -qs END-OF-FLOOD "$VM/console.log" && break; sleep 0.05; done
+check "the console reaches DIR/console.log, to its last line" grep -q END-OF-FLOOD "$VM/console.log"
+sz=$(( $(stat -c %s "$VM/console.log" 2>/dev/null || echo 0) + $(stat -c %s "$VM/console.log.1" 2>/dev/null || echo 0) ))
+echo "  console.log + console.log.1: $sz bytes"
+check "  console.log and console.log.1 together stay within the cap + 4 KiB" [ "$sz" -le $((65536 + 4096)) ]
+check "  rotated (console.log.1 exists)" [ -f "$VM/console.log.1" ]
+check "  both are the owner's" bash -c '[ "$(stat -c %u "$1/console.log")" = 65534 ] && [ "$(stat -c %u "$1/console.log.1")" = 65534 ]' _ "$VM"
+ppid_=$(cat "$VM/console-pump.pid" 2>/dev/null | head -1 | awk '{print $1}')
+check "the pump runs as the owner (uid 65534), named by DIR/console-pump.pid" bash -c '[ -n "$1" ] && [ "$(awk "/^Uid:/{print \$2}" /proc/$1/status)" = 65534 ]' _ "$ppid_"
+check "  in a session of its own, not netsvc's" bash -c '[ "$(awk "{print \$6}" /proc/$1/stat)" != "$(awk "{print \$6}" /proc/$2/stat)" ]' _ "$ppid_" "$NPID"
+jl="$S/jail/firecracker/$ID/jailer.log"
+check "the jail's log (root's) has the jailer's stderr and no console" bash -c '
+        grep -q "jailer: to stderr" "$1" && [ "$(stat -c %s "$1")" -lt 4096 ]' _ "$jl"
+kill -9 "$pid" 2>/dev/null; rm -f "$H/jailer.pid"
+for _ in $(seq 100); do [ -e "$VM/console-pump.pid" ] || break; sleep 0.05; done
+check "the pump ends with the jailed Firecracker (its pidfile is gone)" [ ! -e "$VM/console-pump.pid" ]
+check "a console cap under 64 KiB is refused" bash -c '
+        o=$(JAIL_CONSOLE_MAX=1000 "$1" "$2" jail-start $3 "$4" "$5" "$6" "" "" "$4/root.img" 2>&1)
+        grep -q "^INVALID_ARGUMENT.*64K" <<<"$o"' _ "$CALLT" "$URL" $ID "$VM" "$K" "$I"
+call jail-clean $ID "$VM" >/dev/null 2>&1
 
 # Without the capabilities the jailer needs (netsvc's systemd unit keeps only
 # CAP_NET_ADMIN and CAP_CHOWN), JailStart says which ones are missing.

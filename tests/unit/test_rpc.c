@@ -178,6 +178,37 @@ static void test_dispatch_tables(void **state)
         assert_non_null(strstr(err.msg, "declares 1"));
 }
 
+static const struct rpc_method_impl *impl_named(const struct rpc_method_impl *t, size_t n,
+                                                const char *name)
+{
+        for (size_t i = 0; i < n; i++)
+                if (streq(t[i].name, name))
+                        return &t[i];
+        fail_msg("no method %s", name);
+        return NULL;
+}
+
+/* Methods that wait on a guest (or long by design) are off the shared
+ * workers: a stalled guest or a stop of one never holds vm list, health,
+ * create or a workspace call of another VM. */
+static void test_waiting_methods_off_main_pool(void **state)
+{
+        static const char *const vm_guest[] = {"Stats", "Ports", "AgentHealth"};
+        for (size_t i = 0; i < ELEMENTSOF(vm_guest); i++)
+                assert_true(
+                    impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, vm_guest[i])->guest_wait);
+        assert_true(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "Stop")->slow);
+        assert_false(impl_named(vmsvc_vm_methods, vmsvc_n_vm_methods, "List")->guest_wait);
+        static const char *const ws_guest[] = {"Exec", "Export", "ExecOutput"};
+        for (size_t i = 0; i < ELEMENTSOF(ws_guest); i++)
+                assert_true(impl_named(workspacesvc_workspace_methods,
+                                       workspacesvc_n_workspace_methods, ws_guest[i])
+                                ->guest_wait);
+        assert_false(impl_named(workspacesvc_workspace_methods, workspacesvc_n_workspace_methods,
+                                "WriteWorkDisk")
+                         ->guest_wait);
+}
+
 /* ---- a live server ---- */
 
 /* Test-only services with exactly one method, Health, so these tests do not
@@ -522,6 +553,7 @@ struct slow_waiter {
         struct rpc_client *c;
         int code;
         uint64_t ms;
+        char msg[512];
 };
 
 static int t_slow(struct test_svc *t, const Banger__V1__HealthRequest *in,
@@ -541,6 +573,7 @@ static void *call_slow(void *arg)
         call_health(w->c, "/banger.test.Guest/Wait", &h, 6000, &st);
         w->ms = now_mono_msec() - t0;
         w->code = st.code;
+        snprintf(w->msg, sizeof(w->msg), "%s", st.message);
         if (h)
                 protobuf_c_message_free_unpacked(&h->base, NULL);
         return NULL;
@@ -586,6 +619,71 @@ static void test_slow_pool(void **state)
                 assert_int_equal(w[i].code, RPC_OK);
                 assert_true(w[i].ms < 3000); /* eight workers: no queue behind another */
         }
+        rpc_client_close(c);
+        rpc_server_stop(s);
+}
+
+/* Issue 19, more vm stops than call slots: with only 4 contexts for other
+ * calls, twenty 1.5 s slow calls against a limit of 12 (8 running, 4
+ * waiting) neither hold Health up (each < 1 s, where the slow calls once
+ * held every context) nor queue without end: the 8 past the limit are
+ * refused at once as busy, naming the setting. */
+static void test_slow_pool_limit(void **state)
+{
+        static const struct rpc_method_impl methods[] = {
+            RPC_METHOD("Health", t_health),
+            RPC_METHOD_SLOW("Wait", t_slow),
+        };
+        struct test_svc t = {0};
+        char url[128];
+        url_for("slow2", url, sizeof(url));
+        struct rpc_server_config cfg = {
+            .url = url, .name = "slow2", .socket_uid = -1, .n_workers = 2, .n_contexts = 4};
+        struct rpc_server *s;
+        struct bg_error err = {0};
+        assert_int_equal(rpc_server_new(&cfg, &s, &err), 0);
+        assert_int_equal(rpc_server_set_pool_limit(s, false, 0, 0, "x", "k", &err), -EINVAL);
+        assert_int_equal(
+            rpc_server_set_pool_limit(s, false, 0, 12, "vm stops", "vm.max_stops_in_flight", &err),
+            0);
+        assert_int_equal(rpc_server_add_service(s, &test_guest_desc, methods, 2, &t, &err), 0);
+        assert_int_equal(rpc_server_start(s, &err), 0);
+        assert_int_equal(rpc_server_set_pool_limit(s, false, 0, 8, NULL, NULL, &err), -EBUSY);
+        struct rpc_client *c = connect_to("slow2");
+        struct slow_waiter w[20];
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                w[i].c = c;
+                w[i].code = -1;
+                assert_int_equal(pthread_create(&w[i].th, NULL, call_slow, &w[i]), 0);
+        }
+        sleep_msec(300); /* the stops are in */
+        struct rpc_status st;
+        Banger__V1__HealthResponse *h = NULL;
+        for (int i = 0; i < 5; i++) {
+                uint64_t t0 = now_mono_msec();
+                assert_int_equal(call_health(c, "/banger.test.Guest/Health", &h, 3000, &st), 0);
+                protobuf_c_message_free_unpacked(&h->base, NULL);
+                assert_true(now_mono_msec() - t0 < 1000);
+        }
+        unsigned ok = 0, busy = 0;
+        for (size_t i = 0; i < ELEMENTSOF(w); i++) {
+                pthread_join(w[i].th, NULL);
+                if (w[i].code == RPC_OK) {
+                        ok++;
+                } else {
+                        assert_int_equal(w[i].code, RPC_RESOURCE_EXHAUSTED);
+                        assert_true(w[i].ms < 1000); /* refused at once, not queued */
+                        assert_non_null(strstr(w[i].msg, "slow2 is busy: 12 vm stops in flight"));
+                        assert_non_null(strstr(w[i].msg, "vm.max_stops_in_flight"));
+                        busy++;
+                }
+        }
+        assert_int_equal(ok, 12);
+        assert_int_equal(busy, 8);
+        /* Slots are given back: a stop is taken again. */
+        struct slow_waiter again = {.c = c, .code = -1};
+        call_slow(&again);
+        assert_int_equal(again.code, RPC_OK);
         rpc_client_close(c);
         rpc_server_stop(s);
 }
@@ -786,7 +884,9 @@ int main(void)
             cmocka_unit_test(test_deadline),
             cmocka_unit_test(test_oversize_refused),
             cmocka_unit_test(test_guest_wait_pool),
+            cmocka_unit_test(test_waiting_methods_off_main_pool),
             cmocka_unit_test(test_slow_pool),
+            cmocka_unit_test(test_slow_pool_limit),
             cmocka_unit_test(test_survives_early_hangups),
             cmocka_unit_test(test_peer_check),
             cmocka_unit_test(test_unavailable_fast),

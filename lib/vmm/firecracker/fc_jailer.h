@@ -18,7 +18,9 @@
  *   --chroot-base-dir BASE --cgroup-version 2 [--parent-cgroup P]
  *   -- --api-sock /api.sock
  * No --daemonize (banger detaches it itself) and no --new-pid-ns, so the
- * jailer execs into Firecracker: the pid netsvc spawned is Firecracker's. */
+ * jailer execs into Firecracker: the pid netsvc spawned is Firecracker's.
+ * Without --daemonize the jailer keeps stdio, so Firecracker's stdout (the
+ * guest's console) is what netsvc gives the jailer: a console pump's pipe. */
 #pragma once
 
 #include <stdbool.h>
