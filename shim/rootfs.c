@@ -103,7 +103,45 @@ struct walk {
         size_t n, cap;
         struct rootfs_summary *s;
         EVP_MD_CTX *md;
+        uint64_t max_bytes; /* rootfs_max_bytes() */
 };
+
+/* BANGER_SHIM_MAX_ROOTFS: bytes, or a number with K, M, G or T; at least
+ * 64M. Anything else is the default. */
+uint64_t rootfs_max_bytes(void)
+{
+        const char *env = getenv("BANGER_SHIM_MAX_ROOTFS");
+        if (!env || !env[0])
+                return ROOTFS_MAX_BYTES_DEFAULT;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(env, &end, 10);
+        unsigned shift = 0;
+        switch (*end) {
+        case 'K':
+                shift = 10;
+                end++;
+                break;
+        case 'M':
+                shift = 20;
+                end++;
+                break;
+        case 'G':
+                shift = 30;
+                end++;
+                break;
+        case 'T':
+                shift = 40;
+                end++;
+                break;
+        default:
+                break;
+        }
+        if (errno || *end || env[0] == '-' || v > (UINT64_MAX >> shift) ||
+            (v << shift) < (64ull << 20))
+                return ROOTFS_MAX_BYTES_DEFAULT;
+        return (uint64_t)v << shift;
+}
 
 static int hash_fd(EVP_MD_CTX *md, int fd, uint8_t out[32], struct bg_error *err)
 {
@@ -189,6 +227,17 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, unsigned d
                         break;
                 }
                 if (S_ISREG(st.st_mode)) {
+                        /* Checked before the file is read: a hostile image's
+                         * sparse terabyte costs a stat, not a read. */
+                        if ((uint64_t)st.st_size > w->max_bytes ||
+                            w->s->bytes > w->max_bytes - (uint64_t)st.st_size) {
+                                r = bg_error_set(err, EFBIG,
+                                                 "rootfs: more than %llu bytes of file data (at "
+                                                 "%s); the limit is BANGER_SHIM_MAX_ROOTFS in "
+                                                 "containerd's environment",
+                                                 (unsigned long long)w->max_bytes, path);
+                                break;
+                        }
                         int fd = openat(dirfd(d), de->d_name,
                                         O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
                         uint8_t h[32];
@@ -243,7 +292,7 @@ static bool present(int dfd, const char *rel)
 int rootfs_summarize(const char *dir, struct rootfs_summary *ret, struct bg_error *err)
 {
         struct rootfs_summary s = {0};
-        struct walk w = {.s = &s, .md = EVP_MD_CTX_new()};
+        struct walk w = {.s = &s, .md = EVP_MD_CTX_new(), .max_bytes = rootfs_max_bytes()};
         if (!w.md)
                 return bg_error_set(err, ENOMEM, "out of memory");
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

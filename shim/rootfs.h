@@ -20,6 +20,10 @@
 #define ROOTFS_MAX_MOUNTS 8
 #define ROOTFS_MAX_ENTRIES (1u << 20) /* files, dirs, links in one rootfs */
 #define ROOTFS_IMAGE_PREFIX "ctr-"
+/* File data one rootfs may hold (apparent sizes, so a sparse file counts in
+ * full), as image.max_unpacked_size's default; BANGER_SHIM_MAX_ROOTFS
+ * overrides. */
+#define ROOTFS_MAX_BYTES_DEFAULT (64ull << 30)
 /* The shim keeps this many of its rootfs images that no VM uses (newest
  * first); BANGER_SHIM_IMAGE_KEEP overrides (0-1000). */
 #define ROOTFS_KEEP_DEFAULT 4
@@ -40,7 +44,10 @@ int rootfs_mount(const char *bundle, Containerd__Types__Mount *const *m, size_t 
  * nothing is mounted there). */
 void rootfs_unmount(const char *bundle);
 
-/* Walks dir (never following a symlink) and fills *ret. */
+uint64_t rootfs_max_bytes(void);
+
+/* Walks dir (never following a symlink) and fills *ret; EFBIG past
+ * rootfs_max_bytes() of file data. */
 int rootfs_summarize(const char *dir, struct rootfs_summary *ret, struct bg_error *err);
 
 /* Makes path a sparse ext4 holding dir's tree, sized for s plus headroom. */

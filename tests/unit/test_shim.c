@@ -3,7 +3,8 @@
  * bundle) and the CRI sandbox annotations; containerd's flag syntax
  * (-flag value, -flag=value, --flag value; namespace and id required and
  * checked; unknown flags and actions refused); the socket address as
- * containerd 1.6 computes it and the VM name. */
+ * containerd 1.6 computes it and the VM name; the rootfs walk's cap on file
+ * data (a sparse file counts in full and is refused before it is read). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,11 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bundle.h"
 #include "process.h"
+#include "rootfs.h"
 #include "shim.h"
 
 static int parse(const char *json, struct bundle_process *p, struct bg_error *err)
@@ -105,10 +109,11 @@ static void test_bundle_user(void **state)
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
 
-        assert_int_equal(parse("{\"process\": {\"args\": [\"id\", \"-G\"], \"user\": {\"uid\": 1000, "
-                               "\"gid\": 100, \"additionalGids\": [10, 4294967294]}}}",
-                               &p, &err),
-                         0);
+        assert_int_equal(
+            parse("{\"process\": {\"args\": [\"id\", \"-G\"], \"user\": {\"uid\": 1000, "
+                  "\"gid\": 100, \"additionalGids\": [10, 4294967294]}}}",
+                  &p, &err),
+            0);
         assert_int_equal(p.uid, 1000);
         assert_int_equal(p.n_gids, 2);
         assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
@@ -122,8 +127,8 @@ static void test_bundle_user(void **state)
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
 
-        assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"user\": {\"uid\": 5}}}", &p, &err),
-                         0);
+        assert_int_equal(
+            parse("{\"process\": {\"args\": [\"id\"], \"user\": {\"uid\": 5}}}", &p, &err), 0);
         assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
         assert_string_equal(cmd.argv[6], "--clear-groups");
         shim_cmd_free(&cmd);
@@ -201,6 +206,41 @@ static void test_bundle_root_and_sandbox(void **state)
         }
 }
 
+static void test_rootfs_size_cap(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/test_shim.XXXXXX", path[64];
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/sparse", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fclose(f);
+        assert_int_equal(truncate(path, 100ll << 20), 0); /* 100 MiB, no data */
+        struct rootfs_summary s;
+        struct bg_error err = {0};
+
+        setenv("BANGER_SHIM_MAX_ROOTFS", "64M", 1);
+        assert_int_equal(rootfs_max_bytes(), 64ull << 20);
+        assert_int_equal(rootfs_summarize(dir, &s, &err), -EFBIG);
+        assert_non_null(strstr(err.msg, "BANGER_SHIM_MAX_ROOTFS"));
+        assert_non_null(strstr(err.msg, "sparse"));
+
+        setenv("BANGER_SHIM_MAX_ROOTFS", "1G", 1);
+        err = (struct bg_error){0};
+        assert_int_equal(rootfs_summarize(dir, &s, &err), 0);
+        assert_true(s.bytes >= 100ull << 20);
+
+        /* Garbage and values under 64M are the default. */
+        static const char *const bad[] = {"", "x", "-1", "1M", "12Q", "99999999999999999999"};
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                setenv("BANGER_SHIM_MAX_ROOTFS", bad[i], 1);
+                assert_int_equal(rootfs_max_bytes(), ROOTFS_MAX_BYTES_DEFAULT);
+        }
+        unsetenv("BANGER_SHIM_MAX_ROOTFS");
+        unlink(path);
+        rmdir(dir);
+}
+
 static void test_parse_args(void **state)
 {
         struct shim_opts o;
@@ -276,6 +316,7 @@ int main(void)
             cmocka_unit_test(test_bundle_process),
             cmocka_unit_test(test_bundle_user),
             cmocka_unit_test(test_bundle_root_and_sandbox),
+            cmocka_unit_test(test_rootfs_size_cap),
             cmocka_unit_test(test_parse_args),
             cmocka_unit_test(test_address_and_vm_name),
         };
