@@ -162,6 +162,11 @@ static const struct bg_config_key schema[] = {
      "Image catalog for `image catalog` and `image pull --catalog`: a JSON list of bundles "
      "{name, url, sha256, size?, description?} at an http(s):// or file:/// URL; \"\" = none.",
      config_parse_catalog_url, config_release_string, CFG(image.catalog_url), 0, 0, NULL},
+    {"image.max_catalog_calls", "integer", "4",
+     "Most `image catalog` and `kernel catalog` reads imagesvc runs at once (1..16), each on a "
+     "worker of its own: a slow catalog server never holds the workers other calls need; one "
+     "more is refused at once as busy.",
+     config_parse_int, NULL, CFG(image.max_catalog_calls), 1, 16, NULL},
 
     {"workspace.export_max", "size", "\"1G\"",
      "Most bytes a vm workspace export may spool (at least 1M): the guest's git diff is stopped "

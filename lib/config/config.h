@@ -113,6 +113,7 @@ struct bg_config {
                 uint64_t max_unpacked_size;                /* bytes; "64G" (>= 64M) */
                 uint32_t max_layer_ratio;                  /* 100 (2..100000) */
                 char *catalog_url; /* "" = none; http(s):// or file:/// JSON */
+                uint32_t max_catalog_calls; /* 4 (1..16) */
         } image;
         struct {
                 uint64_t export_max; /* bytes; "1G" (>= 1M) */

@@ -67,7 +67,7 @@ const struct rpc_method_impl imagesvc_image_methods[] = {
     RPC_METHOD("Import", h_import),
     RPC_METHOD("Export", h_export),
     RPC_METHOD("Download", h_download),
-    RPC_METHOD("Catalog", h_catalog),
+    RPC_METHOD_SLOW("Catalog", h_catalog),
     RPC_METHOD("GetOperation", imagesvc_image_get_op),
     RPC_METHOD("CancelOperation", imagesvc_image_cancel_op),
     RPC_METHOD("ListOperations", imagesvc_image_list_ops),
@@ -85,7 +85,7 @@ const struct rpc_method_impl imagesvc_kernel_methods[] = {
     RPC_METHOD("Health", kernel_health),
     RPC_METHOD("Import", kernelsvc_import),
     RPC_METHOD("Pull", kernelsvc_pull),
-    RPC_METHOD("Catalog", kernelsvc_catalog),
+    RPC_METHOD_SLOW("Catalog", kernelsvc_catalog),
     RPC_METHOD("GetOperation", kernelsvc_get_operation),
     RPC_METHOD("CancelOperation", kernelsvc_cancel_operation),
     RPC_METHOD("ListOperations", kernelsvc_list_operations),
@@ -101,6 +101,14 @@ int imagesvc_register(struct imagesvc *v, struct bg_error *err)
         if (r < 0)
                 return r;
         r = imagestore_new(v->d, &v->images, err);
+        if (r < 0)
+                return r;
+        /* Catalog reads wait on a server the caller (or the config) names,
+         * bounded only by curl's slow-transfer cut-off: they run on a pool
+         * of their own with a limit, never on the shared workers. */
+        r = rpc_server_set_pool_limit(v->d->srv, false, v->d->cfg.image.max_catalog_calls,
+                                      v->d->cfg.image.max_catalog_calls, "catalog reads",
+                                      "image.max_catalog_calls", err);
         if (r < 0)
                 return r;
         r = rpc_server_add_service(v->d->srv, &banger__v1__image_service__descriptor,
