@@ -120,7 +120,8 @@ int rpc_listener_open(struct rpc_server *s, struct bg_error *err)
  *
  * The guard thread watches the listener's error counters (nng statistics).
  * After an accept error (or every GUARD_IDLE_PROBE_MS when nng was built
- * without statistics) it probes:
+ * without statistics, or again at once after a probe that could not tell)
+ * it probes:
  * it connects a client of its own and waits for the server socket to attach
  * a pipe (PIPE_EV_ADD_POST), which needs no worker thread and so works while
  * every handler is busy. When the probe's handshake completes and no pipe
@@ -242,6 +243,9 @@ void *rpc_listener_guard_main(void *arg)
         struct rpc_server *s = arg;
         uint64_t next_idle_probe = now_mono_msec() + GUARD_IDLE_PROBE_MS;
         int64_t e;
+        /* The last probe could not tell: probe again on the next tick, not
+         * only after another accept error (a stuck listener counts none). */
+        bool unsure = false;
         s->accept_errors_seen = 0; /* a new listener's counters start at zero */
 
         pthread_mutex_lock(&s->mu);
@@ -258,7 +262,7 @@ void *rpc_listener_guard_main(void *arg)
                         pthread_mutex_lock(&s->mu);
                         continue;
                 }
-                bool probe = false;
+                bool probe = unsure;
                 e = listener_accept_errors(s);
                 if (e >= 0 && (uint64_t)e != s->accept_errors_seen) {
                         s->accept_errors_seen = (uint64_t)e;
@@ -268,7 +272,9 @@ void *rpc_listener_guard_main(void *arg)
                         probe = true; /* no statistics: probe now and then instead */
                 if (probe) {
                         next_idle_probe = now_mono_msec() + GUARD_IDLE_PROBE_MS;
-                        if (listener_probe(s) == PROBE_STUCK) {
+                        enum probe_result pr = listener_probe(s);
+                        unsure = pr == PROBE_UNKNOWN;
+                        if (pr == PROBE_STUCK) {
                                 log_warn("%s: the listener on %s stopped taking connections (a "
                                          "client hung up during the handshake); opening it again",
                                          s->name, s->url);

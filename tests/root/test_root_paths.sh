@@ -78,9 +78,15 @@ check "doctor as the owner: system.sockets PASS" \
 
 # ---- attack 1: a symlink swapped in while the listener is re-bound -------
 sysd sh -c 'printf root-only > /etc/bg-victim1 && chmod 0644 /etc/bg-victim1'
-t0=$(date +%s)
-out=$(as_owner "$ATTACK" "$SOCK" /etc/bg-victim1 15 2>&1) || true
-echo "  attack 1: $out ($(($(date +%s) - t0)) s)"
+# Whether a hang-up stalls nng's listener is a race: a round may see no
+# re-bind at all; up to three rounds of 15 s, until one does.
+for round in 1 2 3; do
+        t0=$(date +%s)
+        out=$(as_owner "$ATTACK" "$SOCK" /etc/bg-victim1 15 2>&1) || true
+        echo "  attack 1, round $round: $out ($(($(date +%s) - t0)) s)"
+        grep -q "re-bound [1-9]\|victim changed" <<<"$out" && break
+        SOCK=$(netsvc_sock)
+done
 check "attack 1 made netsvc bind its socket again" grep -q "re-bound [1-9]" <<<"$out"
 check "attack 1: the root-only file keeps its owner and mode" \
         [ "$(sysd stat -c '%u %g %a' /etc/bg-victim1)" = "0 0 644" ]
