@@ -110,6 +110,40 @@ static void upload_abort(struct rpc_client *gw, const char *id)
                 banger__v1__upload_response__free_unpacked(resp, NULL);
 }
 
+struct upload_ctx {
+        struct rpc_client *gw;
+        const char *id;
+        uint64_t size;
+        int ret; /* an exit code once a chunk failed or ^C came */
+};
+
+/* Sends a chunk that holds data (zeros stay a hole at the other end). */
+static int send_chunk(void *ud, uint64_t off, const uint8_t *data, size_t n)
+{
+        struct upload_ctx *u = ud;
+        if (interrupted) {
+                u->ret = cli_fail(RPC_CANCELLED, "interrupted; the upload was dropped");
+                return -ECANCELED;
+        }
+        if (data) {
+                Banger__V1__UploadRequest c = BANGER__V1__UPLOAD_REQUEST__INIT;
+                Banger__V1__UploadResponse *resp = NULL;
+                struct rpc_status rs = {0};
+                c.upload_id = (char *)u->id;
+                c.offset = off;
+                c.data.data = (uint8_t *)data;
+                c.data.len = n;
+                if (image_call(u->gw, "Upload", &c.base, &banger__v1__upload_response__descriptor,
+                               (ProtobufCMessage **)&resp, &rs) < 0) {
+                        u->ret = cli_fail_status(&rs);
+                        return -EIO;
+                }
+                banger__v1__upload_response__free_unpacked(resp, NULL);
+        }
+        show_progress("upload", off + n, u->size, false);
+        return 0;
+}
+
 /* Sends the file at path (opened here, as the caller) to imagesvc: its data
  * ranges only (holes and all-zero chunks are skipped and stay holes).
  * *ret_id (33 bytes) is the upload id. Returns 0 or an exit code. */
@@ -145,52 +179,12 @@ static int upload_file(struct cli *cli, const char *path, const char *kind, char
         }
         struct sig_guard g;
         sig_catch(&g);
-        int ret = 0;
-        uint64_t off = 0;
-        while (off < size && !ret) {
-                off_t data = lseek(fd, (off_t)off, SEEK_DATA);
-                if (data < 0) {
-                        if (errno == ENXIO)
-                                break; /* a hole up to the end */
-                        data = (off_t)off; /* no SEEK_DATA here: read it all */
-                }
-                off_t hole = lseek(fd, data, SEEK_HOLE);
-                if (hole < 0 || (uint64_t)hole > size)
-                        hole = (off_t)size;
-                for (off = (uint64_t)data; off < (uint64_t)hole && !ret;) {
-                        if (interrupted) {
-                                ret = cli_fail(RPC_CANCELLED, "interrupted; the upload was dropped");
-                                break;
-                        }
-                        size_t n = (uint64_t)hole - off < CHUNK ? (size_t)((uint64_t)hole - off)
-                                                                : CHUNK;
-                        ssize_t got = pread_full(fd, buf, n, off);
-                        if (got < 0 || (size_t)got != n) {
-                                ret = cli_fail(RPC_INTERNAL, "read %s: %s", path,
-                                               got < 0 ? strerror((int)-got) : "file shrank");
-                                break;
-                        }
-                        bool zero = true;
-                        for (size_t i = 0; i < n && zero; i++)
-                                zero = buf[i] == 0;
-                        if (!zero) {
-                                Banger__V1__UploadRequest c = BANGER__V1__UPLOAD_REQUEST__INIT;
-                                c.upload_id = ret_id;
-                                c.offset = off;
-                                c.data.data = buf;
-                                c.data.len = n;
-                                if (image_call(gw, "Upload", &c.base,
-                                               &banger__v1__upload_response__descriptor,
-                                               (ProtobufCMessage **)&resp, &rs) < 0) {
-                                        ret = cli_fail_status(&rs);
-                                        break;
-                                }
-                                banger__v1__upload_response__free_unpacked(resp, NULL);
-                        }
-                        off += n;
-                        show_progress("upload", off, size, false);
-                }
-        }
+        struct upload_ctx u = {.gw = gw, .id = ret_id, .size = size};
+        int r = for_each_data_chunk(fd, size, buf, CHUNK, send_chunk, &u);
+        int ret = u.ret;
+        if (r < 0 && !ret)
+                ret = cli_fail(RPC_INTERNAL, "read %s: %s", path,
+                               r == -ENODATA ? "file shrank" : strerror(-r));
         sig_restore(&g);
         if (ret)
                 upload_abort(gw, ret_id);
@@ -290,8 +284,7 @@ static int download(struct cli *cli, const Banger__V1__ImageExport *x, const cha
                 return cli_fail(RPC_INVALID_ARGUMENT, "output path is too long");
         _cleanup_close_ int fd = mkostemp(tmp, O_CLOEXEC);
         if (fd < 0)
-                return cli_fail(RPC_INVALID_ARGUMENT, "cannot create %s: %s", tmp,
-                                strerror(errno));
+                return cli_fail(RPC_INVALID_ARGUMENT, "cannot create %s: %s", tmp, strerror(errno));
         struct rpc_client *gw = NULL;
         struct rpc_status st = {0};
         if (cli_gateway(cli, &gw, &st) < 0) {
@@ -362,8 +355,7 @@ int cmd_image_export(struct cli *cli, const struct cli_cmd *cmd, int argc, char 
         if (!r) {
                 if (cli_flag(cli, "json")) {
                         cli_print_json(json_pack("{s:s,s:s,s:I,s:s}", "name", x->name, "file", out,
-                                                 "size", (json_int_t)x->size, "sha256",
-                                                 x->sha256));
+                                                 "size", (json_int_t)x->size, "sha256", x->sha256));
                 } else {
                         char size[32];
                         cli_format_bytes(size, sizeof(size), x->size);
@@ -397,9 +389,8 @@ int cmd_image_catalog(struct cli *cli, const struct cli_cmd *cmd, int argc, char
                         const Banger__V1__ImageCatalogEntry *e = resp->entries[i];
                         json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I,s:s}", "name",
                                                              e->name, "url", e->url, "sha256",
-                                                             e->sha256, "size",
-                                                             (json_int_t)e->size, "description",
-                                                             e->description));
+                                                             e->sha256, "size", (json_int_t)e->size,
+                                                             "description", e->description));
                 }
                 cli_print_json(arr);
         } else if (resp->n_entries == 0) {

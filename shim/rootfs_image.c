@@ -2,6 +2,7 @@
  * only (rootfs.h), and the rule that removes the images nobody uses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "banger/v1/rpc.pb-c.h"
 #include "rootfs.h"
 #include "shim.h"
+#include "util/fileio.h"
 
 #define IMAGE_SERVICE "/banger.v1.ImageService/"
 #define UPLOAD_CHUNK (2u << 20)
@@ -38,6 +40,32 @@ static void upload_abort(struct shim_ctx *c, const char *id)
                 banger__v1__upload_response__free_unpacked(o, NULL);
 }
 
+struct upload_ctx {
+        struct shim_ctx *c;
+        const char *id;
+        struct bg_error *err;
+        bool call_failed; /* err says why */
+};
+
+static int send_chunk(void *ud, uint64_t off, const uint8_t *data, size_t n)
+{
+        struct upload_ctx *u = ud;
+        if (!data)
+                return 0; /* zeros: a hole at the other end */
+        Banger__V1__UploadRequest k = BANGER__V1__UPLOAD_REQUEST__INIT;
+        Banger__V1__UploadResponse *o = NULL;
+        k.upload_id = (char *)u->id;
+        k.offset = off;
+        k.data.data = (uint8_t *)data;
+        k.data.len = n;
+        int r = image_call(u->c, "Upload", &k.base, &banger__v1__upload_response__descriptor,
+                           (ProtobufCMessage **)&o, u->err);
+        if (r >= 0)
+                banger__v1__upload_response__free_unpacked(o, NULL);
+        u->call_failed = r < 0;
+        return r;
+}
+
 /* Sends fd's data ranges (holes and zero chunks stay holes) as an upload of
  * kind rootfs; ret_id gets its id. */
 static int upload(struct shim_ctx *c, int fd, char ret_id[64], struct bg_error *err)
@@ -61,43 +89,10 @@ static int upload(struct shim_ctx *c, int fd, char ret_id[64], struct bg_error *
                 upload_abort(c, ret_id);
                 return bg_error_set(err, ENOMEM, "out of memory");
         }
-        uint64_t off = 0;
-        while (off < size && r >= 0) {
-                off_t data = lseek(fd, (off_t)off, SEEK_DATA);
-                if (data < 0 && errno == ENXIO)
-                        break;
-                if (data < 0)
-                        data = (off_t)off;
-                off_t hole = lseek(fd, data, SEEK_HOLE);
-                if (hole < 0 || (uint64_t)hole > size)
-                        hole = (off_t)size;
-                for (off = (uint64_t)data; off < (uint64_t)hole && r >= 0;) {
-                        size_t n = (uint64_t)hole - off < UPLOAD_CHUNK
-                                       ? (size_t)((uint64_t)hole - off)
-                                       : UPLOAD_CHUNK;
-                        ssize_t got = pread(fd, buf, n, (off_t)off);
-                        if (got != (ssize_t)n) {
-                                r = bg_error_set(err, EIO, "read the rootfs image");
-                                break;
-                        }
-                        bool zero = true;
-                        for (size_t i = 0; i < n && zero; i++)
-                                zero = buf[i] == 0;
-                        if (!zero) {
-                                Banger__V1__UploadRequest k = BANGER__V1__UPLOAD_REQUEST__INIT;
-                                k.upload_id = ret_id;
-                                k.offset = off;
-                                k.data.data = buf;
-                                k.data.len = n;
-                                r = image_call(c, "Upload", &k.base,
-                                               &banger__v1__upload_response__descriptor,
-                                               (ProtobufCMessage **)&o, err);
-                                if (r >= 0)
-                                        banger__v1__upload_response__free_unpacked(o, NULL);
-                        }
-                        off += n;
-                }
-        }
+        struct upload_ctx u = {.c = c, .id = ret_id, .err = err};
+        r = for_each_data_chunk(fd, size, buf, UPLOAD_CHUNK, send_chunk, &u);
+        if (r < 0 && !u.call_failed)
+                r = bg_error_errno(err, r, "read the rootfs image");
         free(buf);
         if (r < 0)
                 upload_abort(c, ret_id);

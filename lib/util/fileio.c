@@ -144,6 +144,40 @@ ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
         return (ssize_t)done;
 }
 
+int for_each_data_chunk(int fd, uint64_t size, uint8_t *buf, size_t chunk, data_chunk_fn fn,
+                        void *ud)
+{
+        uint64_t off = 0;
+        while (off < size) {
+                off_t data = lseek(fd, (off_t)off, SEEK_DATA);
+                if (data < 0) {
+                        if (errno == ENXIO)
+                                break;     /* a hole up to the end */
+                        data = (off_t)off; /* no SEEK_DATA here: read it all */
+                }
+                off_t hole = lseek(fd, data, SEEK_HOLE);
+                if (hole < 0 || (uint64_t)hole > size)
+                        hole = (off_t)size;
+                for (off = (uint64_t)data; off < (uint64_t)hole;) {
+                        size_t n =
+                            (uint64_t)hole - off < chunk ? (size_t)((uint64_t)hole - off) : chunk;
+                        ssize_t got = pread_full(fd, buf, n, off);
+                        if (got < 0)
+                                return (int)got;
+                        if ((size_t)got != n)
+                                return -ENODATA;
+                        bool zero = true;
+                        for (size_t i = 0; i < n && zero; i++)
+                                zero = buf[i] == 0;
+                        int r = fn(ud, off, zero ? NULL : buf, n);
+                        if (r < 0)
+                                return r;
+                        off += n;
+                }
+        }
+        return 0;
+}
+
 /* ".<base>.<12 random letters>", the base cut to fit NAME_MAX. */
 static int make_tmp_name(const char *base, char *buf, size_t len)
 {

@@ -36,6 +36,16 @@ int loop_write(int fd, const void *buf, size_t len);
  * read (less than n only at the end of the file), or -errno. */
 ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off);
 
+/* Walks the first size bytes of fd in chunks of at most chunk bytes, read
+ * into buf (chunk bytes), skipping holes (SEEK_DATA/SEEK_HOLE; a file system
+ * without them is read whole): fn gets each chunk's offset and length, and
+ * its bytes, or NULL when the chunk read as all zeros (nothing to send; it
+ * still counts for progress). fn returns < 0 to stop, and that is returned.
+ * A read error is -errno, a file that shrank under the walk -ENODATA. */
+typedef int (*data_chunk_fn)(void *ud, uint64_t off, const uint8_t *data, size_t n);
+int for_each_data_chunk(int fd, uint64_t size, uint8_t *buf, size_t chunk, data_chunk_fn fn,
+                        void *ud);
+
 /* A file written under a temporary name beside its target and published by
  * rename, so readers see the old contents or the new, never a part.
  *

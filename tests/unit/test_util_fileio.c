@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -276,6 +277,62 @@ static void test_pread_full(void **state)
         assert_int_equal(pread_full(-1, buf, 4, 0), -EBADF);
 }
 
+struct chunks {
+        uint64_t off[16];
+        size_t n[16];
+        bool zero[16];
+        int count, stop_at;
+};
+
+static int record(void *ud, uint64_t off, const uint8_t *data, size_t n)
+{
+        struct chunks *c = ud;
+        if (c->count == c->stop_at)
+                return -ECANCELED;
+        c->off[c->count] = off;
+        c->n[c->count] = n;
+        c->zero[c->count] = data == NULL;
+        c->count++;
+        return 0;
+}
+
+/* Data at 0 and at 1 MiB of a 3 MiB sparse file, 64 KiB chunks: the holes
+ * are never passed to fn, a written chunk of zeros is passed as NULL, fn's
+ * error stops the walk, and a size past the end reads nothing more. */
+static void test_for_each_data_chunk(void **state)
+{
+        int fd = open(at("s"), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        static uint8_t block[4096], zeros[4096];
+        memset(block, 'x', sizeof(block));
+        assert_int_equal(pwrite(fd, block, sizeof(block), 0), (ssize_t)sizeof(block));
+        assert_int_equal(pwrite(fd, zeros, sizeof(zeros), 1 << 20), (ssize_t)sizeof(zeros));
+        assert_int_equal(ftruncate(fd, 3 << 20), 0);
+        static uint8_t buf[65536];
+        struct chunks c = {.stop_at = -1};
+        assert_int_equal(for_each_data_chunk(fd, 3 << 20, buf, sizeof(buf), record, &c), 0);
+        /* tmpfs and ext4 report holes by page or block: the first chunk
+         * starts at 0 and holds the data; the zeros at 1 MiB, if passed, come
+         * as NULL; no chunk starts in the big holes between. */
+        assert_true(c.count >= 2);
+        assert_int_equal(c.off[0], 0);
+        assert_false(c.zero[0]);
+        for (int i = 1; i < c.count; i++) {
+                assert_true(c.off[i] >= (1u << 20) || c.off[i] < 65536);
+                if (c.off[i] >= (1u << 20))
+                        assert_true(c.zero[i]);
+        }
+        struct chunks all = c;
+        c = (struct chunks){.stop_at = 0};
+        assert_int_equal(for_each_data_chunk(fd, 3 << 20, buf, sizeof(buf), record, &c),
+                         -ECANCELED);
+        /* A size past the end: the end is a hole, nothing more is read. */
+        struct chunks d = {.stop_at = -1};
+        assert_int_equal(for_each_data_chunk(fd, 4 << 20, buf, sizeof(buf), record, &d), 0);
+        assert_int_equal(d.count, all.count);
+        close(fd);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -289,6 +346,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_atomic_write_failures_clean_up, setup, teardown),
             cmocka_unit_test_setup_teardown(test_atomic_file_commit_cleanup, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pread_full, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_for_each_data_chunk, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
