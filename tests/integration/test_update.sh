@@ -47,25 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 # The release server: TLS with a self-signed certificate for 127.0.0.1.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-        -subj "/CN=banger-test" -addext "subjectAltName=IP:127.0.0.1" \
-        -keyout "$W/tls.key" -out "$W/tls.crt" 2>/dev/null || setup_fail "openssl req failed"
-cat >"$W/https.py" <<'PY'
-import http.server, ssl, sys, functools
-root, cert, key = sys.argv[1:4]
-H = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
-H.log_message = lambda *a: None
-s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(cert, key)
-s.socket = ctx.wrap_socket(s.socket, server_side=True)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-PY
-python3 "$W/https.py" "$W/srv" "$W/tls.crt" "$W/tls.key" >"$W/port" 2>"$W/https.err" &
-SRV_PID=$!
-wait_for 30 test -s "$W/port" || setup_fail "the HTTPS server did not start: $(cat "$W/https.err")"
-URL="https://127.0.0.1:$(cat "$W/port")"
+start_https_server "$W" "$W/srv"
 
 # The release key, made here and thrown away with the test.
 openssl genpkey -algorithm ed25519 -out "$W/release.pem" 2>/dev/null

@@ -149,6 +149,34 @@ wait_for() { # wait_for SECONDS command...
         done
 }
 
+# start_https_server DIR ROOT: an HTTPS server on 127.0.0.1 serving the files
+# under ROOT, with a self-signed certificate for 127.0.0.1 made in DIR
+# (DIR/tls.crt, readable by all, is what a client trusts). Sets SRV_PID (the
+# caller kills it) and URL (https://127.0.0.1:PORT); a set-up failure is
+# setup_fail.
+start_https_server() {
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+                -subj "/CN=banger-test" -addext "subjectAltName=IP:127.0.0.1" \
+                -keyout "$1/tls.key" -out "$1/tls.crt" 2>/dev/null || setup_fail "openssl req failed"
+        chmod 644 "$1/tls.crt"
+        cat >"$1/https.py" <<'PY'
+import http.server, ssl, sys, functools
+root, cert, key = sys.argv[1:4]
+H = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+H.log_message = lambda *a: None
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+PY
+        python3 "$1/https.py" "$2" "$1/tls.crt" "$1/tls.key" >"$1/port" 2>"$1/https.err" &
+        SRV_PID=$!
+        wait_for 30 test -s "$1/port" || setup_fail "the HTTPS server did not start: $(cat "$1/https.err")"
+        URL="https://127.0.0.1:$(cat "$1/port")"
+}
+
 # start_slow_server DIR: an HTTP server on 127.0.0.1 that answers every GET
 # with 64 MiB of zeros, 64 KiB each 50 ms (about a minute), so that a kernel
 # pull stays in its download stage; and DIR/slow.json, a catalog whose entry
