@@ -308,7 +308,8 @@ int rootfs_summarize(const char *dir, struct rootfs_summary *ret, struct bg_erro
         char path[PATH_MAX] = "";
         int r = walk_dir(&w, dfd, path, 0, 0, err); /* closes dfd */
         if (r >= 0) {
-                qsort(w.v, w.n, sizeof(*w.v), entry_cmp);
+                if (w.n) /* an empty tree has no array (qsort's NULL is UB) */
+                        qsort(w.v, w.n, sizeof(*w.v), entry_cmp);
                 uint8_t h[32];
                 unsigned len = 32;
                 EVP_DigestInit_ex(w.md, EVP_sha256(), NULL);

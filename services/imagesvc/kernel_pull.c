@@ -386,7 +386,8 @@ int kernel_debian_catalog(const struct debrepo_packages *pk, struct kernel_debia
                 kernel_debian_entries_free(v, n);
                 return r;
         }
-        qsort(v, n, sizeof(*v), entry_cmp);
+        if (n > 1)
+                qsort(v, n, sizeof(*v), entry_cmp);
         *ret = v;
         *ret_n = n;
         return 0;

@@ -609,7 +609,8 @@ void tpl_auto_build(struct tpl_env *te, const struct tpl_request *req)
                 log_warn("automatic template for %s: %s", req->image, err.msg);
                 return;
         }
-        qsort(all, n, sizeof(*all), by_use);
+        if (n > 1) /* no rows may be no array: qsort of NULL is UB */
+                qsort(all, n, sizeof(*all), by_use);
         size_t autos = 0;
         for (size_t i = 0; i < n; i++)
                 autos += all[i].is_auto;
