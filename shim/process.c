@@ -1085,6 +1085,8 @@ int shim_h_stats(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
         Io__Containerd__Cgroups__V1__MemoryEntry mu =
             IO__CONTAINERD__CGROUPS__V1__MEMORY_ENTRY__INIT;
         Io__Containerd__Cgroups__V1__PidsStat pids = IO__CONTAINERD__CGROUPS__V1__PIDS_STAT__INIT;
+        Io__Containerd__Cgroups__V1__MemoryOomControl oomc =
+            IO__CONTAINERD__CGROUPS__V1__MEMORY_OOM_CONTROL__INIT;
         const uint64_t ms = 1000000; /* ns */
         const Banger__V1__AgentStats *g = st->guest;
         if (g && g->cpu && g->memory) {
@@ -1105,6 +1107,10 @@ int shim_h_stats(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
                           ? rss - gm->buffers_bytes - gm->cached_bytes
                           : 0;
                 mem.rss = mem.total_rss = rss;
+                if (!c->in_sandbox_vm) { /* a pod's VM counts every container's */
+                        oomc.oom_kill = gm->oom_kills;
+                        m.memory_oom_control = &oomc;
+                }
                 if (g->load) {
                         pids.current = g->load->total;
                         m.pids = &pids;

@@ -81,6 +81,7 @@ struct shim_ctx {
         bool in_sandbox_vm;
         bool rootfs_mounted; /* the shim mounted BUNDLE/rootfs */
         char image[64];      /* the VM's image: the rootfs's "ctr-…" image */
+        bool oom_watching;   /* oom.c's thread runs (its last look not taken) */
 };
 
 /* Parses containerd's shim command line (go flag syntax: -flag value,
@@ -125,6 +126,23 @@ int shim_events_start(struct shim_ctx *c, const char *ttrpc_address, struct bg_e
 /* Queues an event (a containerd.events.* message) for topic ("/tasks/exit")
  * and returns; events go out in order on the publisher's thread. */
 void shim_publish(struct shim_ctx *c, const char *topic, const ProtobufCMessage *event);
+
+/* ---- oom.c: the guest kernel's OOM kills as /tasks/oom events ---- */
+
+#define OOM_MAX_EVENTS 16 /* per task, however the guest's count moves */
+struct shim_oom_state {
+        bool have_base;
+        uint64_t max; /* the highest count the guest reported */
+        unsigned events;
+};
+/* One answer of the guest's OOM kill count: true when an event is due (the
+ * count passed its highest so far, under the cap). The first answer is the
+ * base and raises none. */
+bool shim_oom_observe(struct shim_oom_state *s, uint64_t count);
+/* Watches the task's VM while its init process runs (a detached thread). */
+void shim_oom_watch_start(struct shim_ctx *c);
+/* Waits (a bounded while) for the watcher's last look before the VM goes. */
+void shim_oom_watch_wait(struct shim_ctx *c);
 
 /* Task service table (task.c). */
 extern const struct ttrpc_method shim_task_methods[];

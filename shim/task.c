@@ -298,7 +298,10 @@ created:
         ev.io = &tio;
         ev.pid = (uint32_t)getpid();
         shim_publish(c, "/tasks/create", &ev.base);
+        bool watch = !c->in_sandbox_vm; /* a pod's VM: the sandbox's task watches it */
         pthread_mutex_unlock(&c->lock);
+        if (watch)
+                shim_oom_watch_start(c);
         Containerd__Task__V2__CreateTaskResponse o =
             CONTAINERD__TASK__V2__CREATE_TASK_RESPONSE__INIT;
         o.pid = (uint32_t)getpid();
@@ -364,6 +367,7 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
+        shim_oom_watch_wait(c); /* its last look needs the VM */
         r = c->in_sandbox_vm ? 0 : delete_vm(c, err);
         if (r < 0)
                 return r;

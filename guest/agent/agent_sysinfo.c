@@ -133,6 +133,21 @@ int agent_parse_meminfo(FILE *f, Banger__V1__AgentMemory *out)
         return have_total ? 0 : -EBADMSG;
 }
 
+int agent_parse_vmstat_oom(FILE *f, uint64_t *ret)
+{
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        while (getline(&line, &cap, f) >= 0) {
+                unsigned long long v;
+                char end;
+                if (sscanf(line, "oom_kill %llu%c", &v, &end) == 2 && end == '\n') {
+                        *ret = (uint64_t)v;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
 int agent_parse_loadavg(FILE *f, Banger__V1__AgentLoad *out)
 {
         double l1, l5, l15;
@@ -224,6 +239,10 @@ int agent_stats_collect(const char *proc_root, const char *const *disk_paths, si
                 if (r < 0)
                         goto fail;
         }
+        /* Optional: a kernel before 4.13 has no oom_kill line (0 then). */
+        _cleanup_fclose_ FILE *vm = open_proc(proc_root, "vmstat");
+        if (vm)
+                (void)agent_parse_vmstat_oom(vm, &out->memory->oom_kills);
         r = collect_disks(disk_paths, n_disk_paths, out);
         if (r < 0)
                 goto fail;

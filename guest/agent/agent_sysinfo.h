@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "banger/v1/agent.pb-c.h"
@@ -16,6 +17,8 @@ void agent_health_clear(Banger__V1__AgentHealth *out);
 int agent_parse_proc_stat(FILE *f, long clk_tck, Banger__V1__AgentCpu *out);
 int agent_parse_meminfo(FILE *f, Banger__V1__AgentMemory *out);
 int agent_parse_loadavg(FILE *f, Banger__V1__AgentLoad *out);
+/* /proc/vmstat's oom_kill counter; -ENOENT when the file has none. */
+int agent_parse_vmstat_oom(FILE *f, uint64_t *ret);
 
 /* CPU, memory, load from proc_root, and disk use of each path (a path whose
  * statvfs fails is left out). out->cpu/memory/load must be NULL on entry. */

@@ -6,7 +6,8 @@
  *                                 line per call worth checking
  *
  * VmService: Create (an operation, done at once), GetOperation, Delete,
- * Stats (fixed guest numbers). WorkspaceService: StartExec records the
+ * Stats (fixed guest numbers; the OOM kill count is the number in the file
+ * LOG.oom, 0 without one). WorkspaceService: StartExec records the
  * command; its output starts with "argv: <words joined by spaces>" and
  * "tty RxC" for a tty. The command then acts by its last word:
  *   "exit:N"  ends with status N;
@@ -48,6 +49,7 @@ static int n_jobs;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static FILE *glog;
+static char oom_path[4096]; /* LOG.oom */
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {
@@ -309,6 +311,15 @@ static int forward(void *ud, const Banger__V1__Request *req, const struct rpc_ca
                 mem.available_bytes = 805306368;
                 mem.buffers_bytes = 16777216;
                 mem.cached_bytes = 134217728;
+                FILE *of = fopen(oom_path, "re");
+                unsigned long long oom = 0;
+                if (of && fscanf(of, "%llu", &oom) != 1)
+                        oom = 0;
+                if (of)
+                        fclose(of);
+                mem.oom_kills = oom;
+                fprintf(glog, "VmStats oom=%llu\n", oom);
+                fflush(glog);
                 Banger__V1__AgentLoad load = BANGER__V1__AGENT_LOAD__INIT;
                 load.total = 42;
                 Banger__V1__AgentStats g = BANGER__V1__AGENT_STATS__INIT;
@@ -349,6 +360,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: %s URL LOG\n", argv[0]);
                 return 2;
         }
+        snprintf(oom_path, sizeof(oom_path), "%s.oom", argv[2]);
         glog = fopen(argv[2], "a");
         if (!glog)
                 return 1;

@@ -18,6 +18,11 @@
 #   - Pids lists the guest's processes that carry the marker (and drops
 #     lines a hostile guest could add); Stats is an
 #     io.containerd.cgroups.v1.Metrics with the guest's numbers;
+#   - OOM kills: while the task runs the shim polls VmService/Stats and
+#     sends /tasks/oom (TaskOOM with the container id) once per rise of the
+#     guest's oom_kills count past its highest; a count that goes down (a
+#     hostile guest) raises none; Stats carries the count in
+#     memory_oom_control.oom_kill;
 #   - the task events reach containerd's Events/Forward in order, in the
 #     task's namespace: create, start, exec-added, exec-started, exit (of
 #     each exec and of the init process), delete.
@@ -101,6 +106,24 @@ check "Kill with signal 65: INVALID_ARGUMENT" field "$r" "code=3"
 r=$($CALL "$SOCK" ResizePty 1=c1 3:int=100 4:int=40)
 check "ResizePty of a process without a terminal: OK, nothing sent" bash -c 'grep -qx "code=0" <<<"$1" && ! grep -q "x1 resize" "$2"' _ "$r" "$LOG"
 
+# ---- OOM kills ----
+OOM="$LOG.oom"
+check "OOM: the shim watches the guest's count while the task runs" wait_for 10 has "$LOG" "VmStats oom=0"
+echo 3 >"$OOM"
+check "  a rise (0 -> 3): one /tasks/oom, TaskOOM for c1" \
+        wait_for 10 grep -q " /tasks/oom containerd.events.TaskOOM 1=c1$" "$EVENTS"
+echo 1 >"$OOM"
+check "  the count goes down (3 -> 1): seen" wait_for 10 has "$LOG" "VmStats oom=1"
+echo 3 >"$OOM"
+check "  and back to 3: seen" wait_for 10 has "$LOG" "VmStats oom=3"
+sleep 2.5
+check "  neither raised an event (3 is no new high)" [ "$(grep -c " /tasks/oom " "$EVENTS")" -eq 1 ]
+echo 18446744073709551615 >"$OOM"
+check "  an absurd jump (3 -> 2^64-1): one more event" \
+        wait_for 10 bash -c '[ "$(grep -c " /tasks/oom " "$1")" -eq 2 ]' _ "$EVENTS"
+r=$($CALL --dump "$SOCK" Stats 1=c1)
+check "  Stats: memory_oom_control.oom_kill is the guest's count" field "$r" "1.2.9.3=18446744073709551615"
+
 # ---- Exec ----
 r=$($CALL "$SOCK" Exec 1=c1 2=e1 3:int=1 "4=$B/ein" "5=$B/eout" \
         '7:spec={"args":["cat"],"env":["A=b"],"cwd":"/tmp","terminal":true}')
@@ -177,13 +200,15 @@ r=$($CALL "$SOCK" Delete 1=c1)
 check "Delete: OK, exit 143, the VM deleted" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "2=143" <<<"$1" && grep -qx VmDelete "$2"' _ "$r" "$LOG"
 
 check "events: all twelve reached containerd" wait_for 10 bash -c '[ "$(wc -l <"$1")" -ge 12 ]' _ "$EVENTS"
-topics=$(awk '{print $3}' "$EVENTS" | tr '\n' ' ')
+topics=$(awk '$3 != "/tasks/oom" {print $3}' "$EVENTS" | tr '\n' ' ')
 check "events in order: create start, e1's exec-added exec-started exit, e2's exec-added exit, e3's exec-added exec-started, two exits, delete" \
         [ "$topics" = "/tasks/create /tasks/start /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exec-added /tasks/exit /tasks/exec-added /tasks/exec-started /tasks/exit /tasks/exit /tasks/delete " ]
 check "events: Forward calls in namespace t1 with containerd's type names; e1's exit (status 0)" \
         bash -c 'awk "{print \$1, \$2}" "$1" | sort -u | grep -qx "containerd.services.events.ttrpc.v1.Events/Forward t1" && grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=e1 3=[0-9]*$" "$1"' _ "$EVENTS"
 check "  the init's exit: TaskExit id c1, status 143" grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=c1 3=[0-9]* 4=143" "$EVENTS"
 check "  and e2's: 137" grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=e2 3=[0-9]* 4=137" "$EVENTS"
+check "OOM: no more events after the rise to 2^64-1 (two in all, the last look after the end raised none)" \
+        [ "$(grep -c " /tasks/oom " "$EVENTS")" -eq 2 ]
 r=$($CALL "$SOCK" Shutdown 1=c1)
 check "Shutdown: OK" field "$r" "code=0"
 [ "$T_FAILS" -eq 0 ] || { echo "--- gateway log"; cat "$LOG"; echo "--- events"; cat "$EVENTS"; }

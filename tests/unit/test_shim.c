@@ -310,6 +310,27 @@ static void test_address_and_vm_name(void **state)
         assert_string_not_equal(vm, vm2);
 }
 
+/* The guest's OOM kill count is hostile: the first answer is the base, an
+ * event needs a new high, a count going down or flapping raises none, and
+ * a task gets at most OOM_MAX_EVENTS however the count moves. */
+static void test_oom_observe(void **state)
+{
+        (void)state;
+        struct shim_oom_state s = {0};
+        assert_false(shim_oom_observe(&s, 5)); /* base: kills before the task */
+        assert_false(shim_oom_observe(&s, 5));
+        assert_true(shim_oom_observe(&s, 6));
+        assert_false(shim_oom_observe(&s, 0)); /* backwards */
+        assert_false(shim_oom_observe(&s, 6)); /* back, not past the high */
+        assert_true(shim_oom_observe(&s, UINT64_MAX)); /* absurd jump: one event */
+        assert_false(shim_oom_observe(&s, UINT64_MAX));
+        struct shim_oom_state f = {0};
+        unsigned events = 0;
+        for (uint64_t i = 0; i < 1000; i++)
+                events += shim_oom_observe(&f, i);
+        assert_int_equal(events, OOM_MAX_EVENTS);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -319,6 +340,7 @@ int main(void)
             cmocka_unit_test(test_rootfs_size_cap),
             cmocka_unit_test(test_parse_args),
             cmocka_unit_test(test_address_and_vm_name),
+            cmocka_unit_test(test_oom_observe),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
