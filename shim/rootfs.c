@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ext4.h"
+#include "rootfs_cache.h"
 
 /* ---- mounts ---- */
 
@@ -104,6 +105,7 @@ struct walk {
         struct rootfs_summary *s;
         EVP_MD_CTX *md;
         uint64_t max_bytes; /* rootfs_max_bytes() */
+        struct fp_cache *cache; /* may be NULL */
 };
 
 /* BANGER_SHIM_MAX_ROOTFS: bytes, or a number with K, M, G or T; at least
@@ -238,15 +240,28 @@ static int walk_dir(struct walk *w, int dfd, char *path, size_t plen, unsigned d
                                                  (unsigned long long)w->max_bytes, path);
                                 break;
                         }
-                        int fd = openat(dirfd(d), de->d_name,
-                                        O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
                         uint8_t h[32];
-                        r = fd < 0 ? -errno : hash_fd(w->md, fd, h, err);
-                        if (fd >= 0)
-                                close(fd);
-                        if (r < 0) {
-                                r = bg_error_errno(err, r, "rootfs: read %s", path);
-                                break;
+                        if (fp_cache_lookup(w->cache, &st, h)) {
+                                w->s->cached++;
+                                fp_cache_note(w->cache, &st, h);
+                        } else {
+                                int fd = openat(dirfd(d), de->d_name,
+                                                O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                                r = fd < 0 ? -errno : hash_fd(w->md, fd, h, err);
+                                /* Noted only if the file did not change while
+                                 * it was read. */
+                                struct stat after;
+                                if (r >= 0 && fstat(fd, &after) == 0 &&
+                                    after.st_ino == st.st_ino && after.st_size == st.st_size &&
+                                    after.st_ctim.tv_sec == st.st_ctim.tv_sec &&
+                                    after.st_ctim.tv_nsec == st.st_ctim.tv_nsec)
+                                        fp_cache_note(w->cache, &st, h);
+                                if (fd >= 0)
+                                        close(fd);
+                                if (r < 0) {
+                                        r = bg_error_errno(err, r, "rootfs: read %s", path);
+                                        break;
+                                }
                         }
                         r = add_entry(w, path, &st, h, sizeof(h), err);
                 } else if (S_ISLNK(st.st_mode)) {
@@ -295,9 +310,11 @@ int rootfs_summarize(const char *dir, struct rootfs_summary *ret, struct bg_erro
         struct walk w = {.s = &s, .md = EVP_MD_CTX_new(), .max_bytes = rootfs_max_bytes()};
         if (!w.md)
                 return bg_error_set(err, ENOMEM, "out of memory");
+        w.cache = fp_cache_open();
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd < 0) {
                 EVP_MD_CTX_free(w.md);
+                fp_cache_free(w.cache);
                 return bg_error_errno(err, -errno, "rootfs: open %s", dir);
         }
         static const char *const inits[] = {"sbin/init", "lib/systemd/systemd",
@@ -321,6 +338,9 @@ int rootfs_summarize(const char *dir, struct rootfs_summary *ret, struct bg_erro
                 for (int i = 0; i < 32; i++)
                         snprintf(s.digest + 2 * i, 3, "%02x", h[i]);
                 *ret = s;
+                fp_cache_save(w.cache);
+        } else {
+                fp_cache_free(w.cache);
         }
         for (size_t i = 0; i < w.n; i++)
                 free(w.v[i].path);

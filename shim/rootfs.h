@@ -33,6 +33,7 @@ struct rootfs_summary {
                              times of non-directories and content */
         uint64_t bytes;   /* file data, rounded up to 4 KiB blocks */
         uint64_t entries; /* inodes needed */
+        uint64_t cached;  /* files whose digest came from the cache (rootfs_cache.h) */
         bool has_init, has_sshd;
 };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "banger/v1/image.pb-c.h"
@@ -210,9 +211,18 @@ int shim_rootfs_image(struct shim_ctx *c, const char *dir, char *ret_name, size_
                       struct bg_error *err)
 {
         struct rootfs_summary s;
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         int r = rootfs_summarize(dir, &s, err);
         if (r < 0)
                 return r;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        fprintf(stderr,
+                "containerd-shim-banger-v2: rootfs fingerprint: %llu entries, %llu MiB, %llu "
+                "file digests from the cache, %lld ms\n",
+                (unsigned long long)s.entries, (unsigned long long)(s.bytes >> 20),
+                (unsigned long long)s.cached,
+                (long long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
         if (!s.has_init || !s.has_sshd)
                 return bg_error_set(err, ENOTSUP,
                                     "the container's rootfs (%s) has no %s: banger boots a VM from "

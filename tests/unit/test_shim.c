@@ -6,6 +6,7 @@
  * containerd 1.6 computes it and the VM name; the rootfs walk's cap on file
  * data (a sparse file counts in full and is refused before it is read). */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -21,6 +23,7 @@
 #include "bundle.h"
 #include "process.h"
 #include "rootfs.h"
+#include "rootfs_cache.h"
 #include "shim.h"
 
 static int parse(const char *json, struct bundle_process *p, struct bg_error *err)
@@ -241,6 +244,130 @@ static void test_rootfs_size_cap(void **state)
         rmdir(dir);
 }
 
+static struct stat fake_stat(uint64_t ino, int64_t ctime_s)
+{
+        struct stat st = {0};
+        st.st_dev = 7;
+        st.st_ino = ino;
+        st.st_size = 3;
+        st.st_mtim.tv_sec = 100;
+        st.st_ctim.tv_sec = ctime_s;
+        st.st_ctim.tv_nsec = 5;
+        return st;
+}
+
+/* The digest cache: a hit needs every key field equal, a ctime newer than
+ * FP_CACHE_RACY_S before the walk is never kept, the cap holds, a damaged
+ * file or a directory others can write turns the cache off. */
+static void test_fp_cache(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/test_shim_fpc.XXXXXX", path[96];
+        assert_non_null(mkdtemp(dir));
+        uint8_t h1[32], out[32];
+        memset(h1, 0xab, sizeof(h1));
+        struct fp_cache *c = fp_cache_open_dir(dir, 10);
+        assert_non_null(c);
+        struct stat st = fake_stat(2, 1000);
+        assert_false(fp_cache_lookup(c, &st, out));
+        fp_cache_note(c, &st, h1);
+        struct stat fresh = fake_stat(3, (int64_t)time(NULL));
+        fp_cache_note(c, &fresh, h1); /* racy: not kept */
+        fp_cache_save(c);
+
+        c = fp_cache_open_dir(dir, 10);
+        assert_true(fp_cache_lookup(c, &st, out));
+        assert_memory_equal(out, h1, 32);
+        assert_false(fp_cache_lookup(c, &fresh, out));
+        struct stat other = st;
+        other.st_ctim.tv_nsec++;
+        assert_false(fp_cache_lookup(c, &other, out));
+        other = st;
+        other.st_size++;
+        assert_false(fp_cache_lookup(c, &other, out));
+        other = st;
+        other.st_mtim.tv_nsec++;
+        assert_false(fp_cache_lookup(c, &other, out));
+        other = st;
+        other.st_dev++;
+        assert_false(fp_cache_lookup(c, &other, out));
+        /* The cap: 20 noted, 10 kept. */
+        for (uint64_t i = 0; i < 20; i++) {
+                struct stat s = fake_stat(100 + i, 1000);
+                fp_cache_note(c, &s, h1);
+        }
+        fp_cache_save(c);
+        snprintf(path, sizeof(path), "%s/fingerprints", dir);
+        struct stat fs;
+        assert_int_equal(stat(path, &fs), 0);
+        assert_int_equal(fs.st_size, 16 + 10 * 80);
+        assert_int_equal(fs.st_mode & 0777, 0600);
+
+        /* Damaged: cut short, the cache starts empty. */
+        assert_int_equal(truncate(path, 16 + 80 + 7), 0);
+        c = fp_cache_open_dir(dir, 10);
+        assert_non_null(c);
+        struct stat s100 = fake_stat(100, 1000);
+        assert_false(fp_cache_lookup(c, &s100, out));
+        fp_cache_free(c);
+        /* A directory others can write: off. */
+        chmod(dir, 0777);
+        assert_null(fp_cache_open_dir(dir, 10));
+        chmod(dir, 0700);
+        assert_null(fp_cache_open_dir(dir, 0));
+        unlink(path);
+        rmdir(dir);
+}
+
+/* rootfs_summarize with the cache: the second walk of an unchanged tree
+ * reads no file and gives the same fingerprint; a file rewritten with the
+ * same size and mtime is read again (its ctime moved) and changes it. */
+static void test_rootfs_fingerprint_cache(void **state)
+{
+        (void)state;
+        char dir[] = "/tmp/test_shim_fpt.XXXXXX", cdir[] = "/tmp/test_shim_fpd.XXXXXX";
+        char path[96];
+        assert_non_null(mkdtemp(dir));
+        assert_non_null(mkdtemp(cdir));
+        setenv("BANGER_SHIM_CACHE_DIR", cdir, 1);
+        snprintf(path, sizeof(path), "%s/a", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("one", f);
+        fclose(f);
+        struct stat st0;
+        assert_int_equal(stat(path, &st0), 0);
+        sleep(FP_CACHE_RACY_S + 1); /* older than the racy window */
+        struct rootfs_summary s1, s2, s3;
+        struct bg_error err = {0};
+        assert_int_equal(rootfs_summarize(dir, &s1, &err), 0);
+        assert_int_equal(s1.cached, 0);
+        assert_int_equal(rootfs_summarize(dir, &s2, &err), 0);
+        assert_int_equal(s2.cached, 1);
+        assert_string_equal(s1.digest, s2.digest);
+        /* Same size, same mtime (as an image would set it), new content. */
+        f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("two", f);
+        fclose(f);
+        struct timespec ts[2] = {st0.st_atim, st0.st_mtim};
+        assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+        assert_int_equal(rootfs_summarize(dir, &s3, &err), 0);
+        assert_int_equal(s3.cached, 0);
+        assert_string_not_equal(s1.digest, s3.digest);
+        setenv("BANGER_SHIM_FINGERPRINT_CACHE", "0", 1);
+        struct rootfs_summary s4;
+        assert_int_equal(rootfs_summarize(dir, &s4, &err), 0);
+        assert_string_equal(s3.digest, s4.digest);
+        unsetenv("BANGER_SHIM_FINGERPRINT_CACHE");
+        setenv("BANGER_SHIM_CACHE_DIR", "/dev/null/x", 1);
+        unlink(path);
+        rmdir(dir);
+        snprintf(path, sizeof(path), "%s/fingerprints", cdir);
+        unlink(path);
+        rmdir(cdir);
+}
+
 static void test_parse_args(void **state)
 {
         struct shim_opts o;
@@ -333,6 +460,8 @@ static void test_oom_observe(void **state)
 
 int main(void)
 {
+        /* Never the user's own cache (not a directory: the cache is off). */
+        setenv("BANGER_SHIM_CACHE_DIR", "/dev/null/x", 1);
         const struct CMUnitTest tests[] = {
             cmocka_unit_test(test_bundle_process),
             cmocka_unit_test(test_bundle_user),
@@ -341,6 +470,8 @@ int main(void)
             cmocka_unit_test(test_parse_args),
             cmocka_unit_test(test_address_and_vm_name),
             cmocka_unit_test(test_oom_observe),
+            cmocka_unit_test(test_fp_cache),
+            cmocka_unit_test(test_rootfs_fingerprint_cache),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
