@@ -240,9 +240,11 @@ int agent_stats_collect(const char *proc_root, const char *const *disk_paths, si
                         goto fail;
         }
         /* Optional: a kernel before 4.13 has no oom_kill line (0 then). */
-        _cleanup_fclose_ FILE *vm = open_proc(proc_root, "vmstat");
-        if (vm)
+        FILE *vm = open_proc(proc_root, "vmstat"); /* no cleanup variable: the gotos skip it */
+        if (vm) {
                 (void)agent_parse_vmstat_oom(vm, &out->memory->oom_kills);
+                fclose(vm);
+        }
         r = collect_disks(disk_paths, n_disk_paths, out);
         if (r < 0)
                 goto fail;

@@ -1,5 +1,5 @@
 /* A fake /proc tree for the guest agent's unit tests: two processes holding
- * sockets, /proc/net tables, uptime, boot id, stat, meminfo, loadavg. */
+ * sockets, /proc/net tables, uptime, boot id, stat, meminfo, loadavg, vmstat. */
 #pragma once
 
 #include <errno.h>
@@ -103,6 +103,8 @@ static inline char *fixture_proc_new(void)
                       "Cached:            50000 kB\nSwapCached:            0 kB\n"
                       "SwapTotal:             0 kB\nSwapFree:              0 kB\n");
         fixture_write(root, "loadavg", "0.50 0.25 0.10 2/87 4242\n");
+        fixture_write(root, "vmstat",
+                      "nr_free_pages 64000\noom_kill_junk 9\noom_kill 7\npgfault 123\n");
         return root;
 }
 

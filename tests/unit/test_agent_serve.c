@@ -152,6 +152,7 @@ static void test_health_ports_stats(void **state)
         assert_int_equal(r->stats->cpu->steal_ms, 8 * 1000 / tck);
         assert_int_equal(r->stats->memory->total_bytes, 512000ull * 1024);
         assert_int_equal(r->stats->memory->available_bytes, 400000ull * 1024);
+        assert_int_equal(r->stats->memory->oom_kills, 7); /* /proc/vmstat oom_kill */
         assert_true(r->stats->load->load1 > 0.49 && r->stats->load->load1 < 0.51);
         assert_int_equal(r->stats->load->running, 2);
         assert_int_equal(r->stats->load->total, 87);
