@@ -33,7 +33,7 @@
 #include "util/version.h"
 
 #define TASK_SERVICE "containerd.task.v2.Task"
-#define OP_POLL_MS 500
+#define OP_POLL_MS 200 /* as the CLI polls */
 #define GW_DEADLINE_MS 30000
 
 static int pack_empty(uint8_t **ret, size_t *len)
@@ -151,6 +151,13 @@ static int h_connect(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t
 
 static int delete_vm(struct shim_ctx *c, struct bg_error *err);
 
+static long long ms_since(const struct timespec *t0)
+{
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (long long)(t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
 /* ---- Create ---- */
 
 /* The task's VM is its pod sandbox's, which must exist (the sandbox's task
@@ -236,10 +243,15 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         }
         /* A pod sandbox's own rootfs is the pause image, which cannot boot:
          * its VM boots banger's default image. */
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         if (strcmp(proc.container_type, "sandbox") != 0) {
                 r = rootfs_to_image(c, q, proc.root_path, err);
                 if (r < 0)
                         goto fail;
+                fprintf(stderr, "containerd-shim-banger-v2: task %s: rootfs image %s in %lld ms\n",
+                        c->opts.id, c->image, ms_since(&t0));
+                clock_gettime(CLOCK_MONOTONIC, &t0);
         }
 
         Banger__V1__CreateVmRequest cq = BANGER__V1__CREATE_VM_REQUEST__INIT;
@@ -271,6 +283,9 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
                 r = op_status_error(op, "creating VM", err);
                 banger__v1__operation__free_unpacked(op, NULL);
         }
+        if (r >= 0)
+                fprintf(stderr, "containerd-shim-banger-v2: task %s: VM %s created in %lld ms\n",
+                        c->opts.id, c->vm, ms_since(&t0));
         if (r < 0) {
                 /* A failed create leaves the VM in the error state: remove it,
                  * so a failed task leaves nothing behind. */
@@ -368,9 +383,14 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         if (r < 0)
                 return r;
         shim_oom_watch_wait(c); /* its last look needs the VM */
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         r = c->in_sandbox_vm ? 0 : delete_vm(c, err);
         if (r < 0)
                 return r;
+        if (!c->in_sandbox_vm)
+                fprintf(stderr, "containerd-shim-banger-v2: task %s: VM %s deleted in %lld ms\n",
+                        c->opts.id, c->vm, ms_since(&t0));
         if (c->rootfs_mounted)
                 rootfs_unmount(c->opts.bundle);
         if (c->image[0])
