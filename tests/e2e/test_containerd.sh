@@ -13,7 +13,8 @@
 # Then a task's processes: ctr run -d, ctr task exec (output, exit status),
 # ctr task ps (the guest's processes of the task), ctr task metrics, ctr task
 # kill -s SIGUSR1 (the task's own trap runs, it keeps running), kill, delete,
-# the shim's task events as `ctr events` sees them;
+# the shim's task events as `ctr events` sees them, /tasks/oom for an exec
+# that runs the guest out of memory;
 # `echo x | ctr run … cat` (stdin) and `ctr run -t` under script(1) (a
 # terminal in the guest, exit status).
 . "$(dirname "$0")/../integration/testlib.sh"
@@ -106,6 +107,17 @@ check "ctr task ps lists the task's processes in the guest (sh and sleep: 2 or m
 out=$("${CTR[@]}" task metrics c2 2>&1) || true
 check "ctr task metrics: the guest's memory use and CPU time" \
         bash -c 'grep -qE "^memory.usage_in_bytes +[1-9][0-9]*" <<<"$1" && grep -qE "^cpuacct.usage +[1-9][0-9]*" <<<"$1"' _ "$out"
+# An OOM kill in the guest (shim/oom.c): two 700 MiB buffers in a 1 GiB VM
+# (each alone passes the kernel's overcommit check); the kernel kills one.
+t0=$(date +%s)
+"${CTR[@]}" task exec --exec-id oom c2 sh -c \
+        'dd if=/dev/zero of=/dev/null bs=700M count=1 & dd if=/dev/zero of=/dev/null bs=700M count=1; wait' \
+        >"$BANGER_HOME/oom.out" 2>&1 || true
+check "an exec that runs the guest out of memory: ctr events shows /tasks/oom for c2" \
+        wait_for 30 bash -c 'grep " e2e /tasks/oom " "$1" | grep -q "\"c2\""' _ "$BANGER_HOME/events"
+echo "  OOM exec and its event: $(( $(date +%s) - t0 )) s"
+[ "$T_FAILS" -eq 0 ] || { echo "---- the OOM exec:"; cat "$BANGER_HOME/oom.out"; echo "---- events:"; cat "$BANGER_HOME/events"; }
+check "  the task still runs" bash -c '"$@" task ls | grep -q "^c2 .*RUNNING"' _ "${CTR[@]}"
 check "ctr task kill -s SIGUSR1: OK" "${CTR[@]}" task kill -s SIGUSR1 c2
 check "  the task's own trap ran (the signal reached the process)" wait_for 20 \
         bash -c '"$@" task exec --exec-id "u$RANDOM" c2 cat /tmp/usr1 2>/dev/null | grep -qx usr1' _ "${CTR[@]}"
