@@ -38,6 +38,9 @@
 #define DEFAULT_VPORT "org.banger.agent.0"
 #define DEFAULT_VSOCK_PORT 1024
 #define MAX_VSOCK_CONNECTIONS 16
+/* QEMU's exec ports (vmm_qemu.h VMM_QEMU_EXEC_PORT_FMT, vmm.h VMM_EXEC_PORTS_MAX). */
+#define EXEC_PORT_FMT "org.banger.exec.%u"
+#define EXEC_PORTS_MAX 16
 
 static const char *const disk_paths[] = {"/", "/root"};
 
@@ -113,7 +116,10 @@ static void drain(int fd)
         }
 }
 
-_Noreturn static void serve_virtio_serial(const char *name)
+/* Serves the virtio-serial port `name` for ever: the agent channel, or one
+ * of the exec ports (org.banger.exec.N, one host connection each, so the
+ * host runs several commands at once without holding the agent channel). */
+_Noreturn static void serve_vport(const char *name)
 {
         bool logged_missing = false;
         for (;;) {
@@ -155,6 +161,37 @@ _Noreturn static void serve_virtio_serial(const char *name)
                 close(fd);
                 sleep_msec(1000);
         }
+}
+
+_Noreturn static void *exec_port_thread(void *arg)
+{
+        serve_vport(arg);
+}
+
+/* The agent channel, and beside it every exec port the VMM gave this guest
+ * (a VM made before exec ports, or a clone of such a template, has none). */
+_Noreturn static void serve_virtio_serial(const char *name)
+{
+        static char exec_names[EXEC_PORTS_MAX][32];
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        unsigned n = 0;
+        for (unsigned i = 0; i < EXEC_PORTS_MAX; i++) {
+                char dev[256];
+                snprintf(exec_names[i], sizeof(exec_names[i]), EXEC_PORT_FMT, i);
+                if (agent_vport_find("/dev", "/sys", exec_names[i], dev, sizeof(dev)) < 0)
+                        continue;
+                pthread_t t;
+                int r = pthread_create(&t, &attr, exec_port_thread, exec_names[i]);
+                if (r != 0)
+                        agent_log("start exec port %s: %s", exec_names[i], strerror(r));
+                else
+                        n++;
+        }
+        if (n)
+                agent_log("serving %u exec port(s)", n);
+        serve_vport(name);
 }
 
 static atomic_int vsock_connections;

@@ -11,6 +11,8 @@
  *                 spec->console_fd is set, vmm_console.h)
  *   agent.sock    host end of the agent channel (QEMU virtio-serial chardev,
  *                 or Firecracker's hybrid-vsock uds)
+ *   exec-N.sock   QEMU virtio-serial only: host ends of the exec ports
+ *                 (spec->exec_ports of them, N = 0..), one command each
  *   qmp.sock      QEMU's QMP;  api.sock  Firecracker's API socket
  *   vmm.log       the VMM's own stdout/stderr
  * The VMM process is detached (own session) so it outlives vmsvc. */
@@ -34,6 +36,10 @@
 #define VMM_FILE_CONSOLE "console.log"
 #define VMM_FILE_LOG "vmm.log"
 #define VMM_FILE_AGENT "agent.sock"
+/* Exec port N's socket: printf format with one unsigned. */
+#define VMM_FILE_EXEC_FMT "exec-%u.sock"
+/* Most exec ports a VM may have (spec->exec_ports). */
+#define VMM_EXEC_PORTS_MAX 16
 
 enum vmm_accel {
         VMM_ACCEL_AUTO, /* KVM when it can run the guest kernel, else TCG */
@@ -92,6 +98,11 @@ struct vmm_spec {
         char tap[16];       /* "" = no network */
         char mac[18];       /* "52:54:00:…" */
         uint32_t vsock_cid; /* >= 3; Firecracker and vhost-vsock */
+        /* QEMU with the virtio-serial agent channel: this many more ports
+         * (org.banger.exec.N, host end DIR/exec-N.sock), each serving one
+         * connection, so long commands do not hold the agent channel.
+         * 0..VMM_EXEC_PORTS_MAX; part of the device set a snapshot keeps. */
+        unsigned exec_ports;
         enum vmm_accel accel;
         struct vmm_memory mem;
         /* A snapshot's device state to resume instead of booting ("" = a cold

@@ -37,6 +37,7 @@ int ws_vm_lookup(struct rpc_client *vmsvc, const char *ref, struct ws_vm *vm, st
         snprintf(vm->state, sizeof(vm->state), "%s", v->state);
         snprintf(vm->ip, sizeof(vm->ip), "%s", v->ip);
         snprintf(vm->host_key, sizeof(vm->host_key), "%s", v->host_key);
+        snprintf(vm->vmm, sizeof(vm->vmm), "%s", v->vmm);
         vm->vcpu = v->vcpu;
         banger__v1__vm__free_unpacked(v, NULL);
         return 0;

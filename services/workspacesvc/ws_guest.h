@@ -16,6 +16,7 @@ struct ws_vm {
         char state[16];
         char ip[16];
         char host_key[512];
+        char vmm[16]; /* "qemu", "firecracker" */
         unsigned vcpu;
 };
 
