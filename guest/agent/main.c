@@ -173,12 +173,19 @@ _Noreturn static void *exec_port_thread(void *arg)
 _Noreturn static void serve_virtio_serial(const char *name)
 {
         static char exec_names[EXEC_PORTS_MAX][32];
+        /* The ports appear together: once the channel is there, so are they. */
+        char dev[256];
+        for (unsigned tries = 0; agent_vport_find("/dev", "/sys", name, dev, sizeof(dev)) < 0;
+             tries++) {
+                if (tries == 0)
+                        agent_log("virtio-serial port %s not there yet; waiting", name);
+                sleep_msec(200);
+        }
         pthread_attr_t attr;
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         unsigned n = 0;
         for (unsigned i = 0; i < EXEC_PORTS_MAX; i++) {
-                char dev[256];
                 snprintf(exec_names[i], sizeof(exec_names[i]), EXEC_PORT_FMT, i);
                 if (agent_vport_find("/dev", "/sys", exec_names[i], dev, sizeof(dev)) < 0)
                         continue;

@@ -408,18 +408,29 @@ int ws_agent_run(struct ws_agent_lease *l, const char *cmd, const struct bg_ssh_
 }
 
 int ws_run_command(const struct ws_runner *rn, const struct ws_vm *vm, const char *cmd,
-                   const struct bg_ssh_io *io, ws_agent_signal_fn take_signal,
+                   const struct bg_ssh_io *io_in, ws_agent_signal_fn take_signal,
                    void (*on_transport)(void *ud, enum ws_transport t), int *exit_code,
                    struct bg_error *err)
 {
+        /* Waiting for a port counts against the command's time: a plain
+         * Exec still answers within its call's deadline. */
+        struct bg_ssh_io io = *io_in;
+        uint32_t wait = rn->port_wait_ms ? rn->port_wait_ms : WS_AGENT_PORT_WAIT_MS;
+        if (io.timeout_ms && wait > io.timeout_ms / 2)
+                wait = io.timeout_ms / 2;
+        uint64_t t0 = now_mono_msec();
         struct bg_error aerr = {0};
         struct ws_agent_lease l = {.port = -1};
-        int r =
-            ws_agent_open(rn->pool, rn->vms_dir, vm,
-                          rn->port_wait_ms ? rn->port_wait_ms : WS_AGENT_PORT_WAIT_MS, &l, &aerr);
+        int r = ws_agent_open(rn->pool, rn->vms_dir, vm, wait, &l, &aerr);
+        uint64_t spent = now_mono_msec() - t0;
+        if (io.timeout_ms)
+                io.timeout_ms = spent < io.timeout_ms ? io.timeout_ms - (uint32_t)spent : 1;
         if (r >= 0) {
-                r = ws_agent_run(&l, cmd, io, take_signal, on_transport, exit_code, err);
+                r = ws_agent_run(&l, cmd, &io, take_signal, on_transport, exit_code, err);
                 ws_agent_close(&l);
+                if (r == -ETIMEDOUT && io_in->timeout_ms)
+                        r = bg_error_set(err, ETIMEDOUT, "the command ran longer than %u ms",
+                                         io_in->timeout_ms);
                 if (r != -ENOTSUP)
                         return r;
                 aerr = *err; /* nothing ran */
@@ -434,9 +445,12 @@ int ws_run_command(const struct ws_runner *rn, const struct ws_vm *vm, const cha
                 return bg_error_prefix(err, "the guest agent could not take the command (%s); SSH",
                                        aerr.msg);
         if (on_transport)
-                on_transport(io->ud, WS_TRANSPORT_SSH);
-        r = bg_ssh_exec(s, cmd, io, exit_code, err);
+                on_transport(io.ud, WS_TRANSPORT_SSH);
+        r = bg_ssh_exec(s, cmd, &io, exit_code, err);
         bg_ssh_close(s);
+        if (r == -ETIMEDOUT && io_in->timeout_ms)
+                r = bg_error_set(err, ETIMEDOUT, "the command ran longer than %u ms",
+                                 io_in->timeout_ms);
         return r;
 }
 

@@ -86,7 +86,8 @@ struct ws_runner {
 
 /* Runs cmd on vm through the guest agent (ws_agent_open, ws_agent_run), or
  * over SSH (bg_ssh_exec) when the agent cannot take it; with the same io and
- * the same results either way. on_transport (may be NULL) is told the
+ * the same results either way (time spent waiting for an exec port, at most
+ * half of io->timeout_ms, counts against it). on_transport (may be NULL) is told the
  * transport once the command runs (SSH: once connected). take_signal is only asked over the agent.
  */
 int ws_run_command(const struct ws_runner *rn, const struct ws_vm *vm, const char *cmd,
