@@ -17,6 +17,7 @@ struct ws_vm {
         char ip[16];
         char host_key[512];
         unsigned vcpu;
+        bool no_sshd; /* banger's agent is its init (vm create --init agent): no SSH */
 };
 
 /* Looks the VM up in vmsvc (name or id prefix). -ENOENT for no such VM. */
