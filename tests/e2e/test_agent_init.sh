@@ -7,8 +7,9 @@
 #   - vm exec runs through the agent: stdout and the exit code come back;
 #     the network and hostname were set up; an orphan is reaped (no zombie);
 #   - vm ssh says the VM has no sshd instead of hanging;
-#   - vm stop ends it (the agent syncs and reboots; QEMU exits), vm delete
-#     leaves nothing (no VM, no directory, no lease).
+#   - vm stop ends it (the agent syncs and reboots; QEMU exits), vm start
+#     boots it the same way again, vm delete leaves nothing (no VM, no
+#     directory, no lease).
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace"
 need_tools qemu-system-x86_64 mmdebstrap jq ip mkfs.ext4
@@ -75,7 +76,11 @@ echo "  stop: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 check "  the VMM exited" bash -c '! kill -0 "$1" 2>/dev/null || grep -q "^[0-9]* (.*) Z" /proc/$1/stat' _ "$qpid"
 check "  it is stopped" bash -c '"$1" vm show bb --json | jq -e ".state == \"stopped\"" >/dev/null' _ "$B"
 check "  the console shows a clean shutdown by the agent" grep -q "shutdown requested by the host" "$BANGER_HOME/state/vms/$id/console.log"
-check "vm delete" "$B" vm delete bb
+# The choice is the VM's: a later start boots the agent as init again.
+check "vm start" "$B" vm start bb
+out=$("$B" vm exec bb -- busybox sh -c 'echo again' 2>/dev/null) || out=""
+check "  vm exec after the start" [ "$out" = again ]
+check "vm delete --force of the running VM" "$B" vm delete --force bb
 check "no VM left" bash -c 'set -o pipefail; [ "$("$1" vm list --json | jq length)" = 0 ]' _ "$B"
 check "VM directory removed" [ ! -e "$BANGER_HOME/state/vms/$id" ]
 leases=$("$B" net leases --json) || leases=FAILED
