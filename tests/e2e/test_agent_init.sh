@@ -6,13 +6,14 @@
 #   - vm create --init agent comes up (the agent answers), vm show says so;
 #   - vm exec runs through the agent: stdout and the exit code come back;
 #     the network and hostname were set up; an orphan is reaped (no zombie);
-#   - vm ssh says the VM has no sshd instead of hanging;
+#   - vm ssh, vm exec --ssh and vm workspace prepare say the VM has no sshd
+#     instead of hanging;
 #   - vm stop ends it (the agent syncs and reboots; QEMU exits), vm start
 #     boots it the same way again, vm delete leaves nothing (no VM, no
 #     directory, no lease).
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace"
-need_tools qemu-system-x86_64 mmdebstrap jq ip mkfs.ext4
+need_tools qemu-system-x86_64 mmdebstrap jq ip mkfs.ext4 git
 
 B="$BANGER"
 . "$(dirname "$0")/e2e_lib.sh"
@@ -69,6 +70,11 @@ rc=0; timeout 30 "$B" vm ssh bb -- true >/dev/null 2>"$W/err" || rc=$?
 check "vm ssh: refused at once, saying the VM has no sshd" bash -c '[ "$1" -ne 0 ] && [ "$1" -ne 124 ] && grep -q "has no sshd" "$2"' _ "$rc" "$W/err"
 rc=0; timeout 60 "$B" vm exec --ssh bb -- true >/dev/null 2>"$W/err" || rc=$?
 check "vm exec --ssh: refused, saying the VM has no sshd" bash -c '[ "$1" -ne 0 ] && [ "$1" -ne 124 ] && grep -q "has no sshd" "$2"' _ "$rc" "$W/err"
+mkdir -p "$W/repo"
+git -C "$W/repo" init -q && echo x >"$W/repo/f" && git -C "$W/repo" add f &&
+        git -C "$W/repo" -c user.name=t -c user.email=t@t commit -qm x
+rc=0; timeout 60 "$B" vm workspace prepare bb "$W/repo" >/dev/null 2>"$W/err" || rc=$?
+check "vm workspace prepare: refused, saying the VM has no sshd" bash -c '[ "$1" -ne 0 ] && [ "$1" -ne 124 ] && grep -q "has no sshd" "$2"' _ "$rc" "$W/err"
 
 t0=$(date +%s%N)
 check "vm stop" "$B" vm stop bb
