@@ -287,8 +287,7 @@ static void ensure_dir(const char *path)
                 agent_log("create %s: %m", p);
 }
 
-_Noreturn void agent_initramfs_run(int argc, char **argv, agent_pid1_spawn_fn spawn,
-                                   void *userdata)
+_Noreturn void agent_initramfs_run(int argc, char **argv, agent_pid1_spawn_fn spawn, void *userdata)
 {
         mount_api("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
         ensure_console();

@@ -84,7 +84,8 @@ int agent_pid1_mount_api(const char *root)
         int failed = 0;
         failed += api_mount(root, "/dev/pts", 0755, "devpts", MS_NOSUID | MS_NOEXEC,
                             "mode=0620,ptmxmode=0666") < 0;
-        failed += api_mount(root, "/dev/shm", 01777, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0;
+        failed +=
+            api_mount(root, "/dev/shm", 01777, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0;
         failed += api_mount(root, "/run", 0755, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0;
         /* /tmp stays on the root disk (as in the container); it only has to
          * exist and be writable by everyone. */

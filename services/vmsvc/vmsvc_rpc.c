@@ -443,10 +443,9 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         /* Resume a template, or boot cold (and maybe make the template). */
         struct tpl_record tpl;
         struct tpl_request want_auto;
-        int clone =
-            tpl_pick(&v->tpl, cfg->vm.template_, in->template_,
-                     in->cold || in->no_start || rec.agent_init, image,
-                     kernel, rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
+        int clone = tpl_pick(&v->tpl, cfg->vm.template_, in->template_,
+                             in->cold || in->no_start || rec.agent_init, image, kernel, rec.vcpu,
+                             rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
         if (clone < 0)
                 return clone;
         if (clone) {

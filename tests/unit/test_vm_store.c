@@ -91,7 +91,7 @@ static void test_crud_and_resolve(void **state)
         assert_int_equal(vm_store_list(db, &all, &n, &err), 0);
         assert_int_equal(n, 2);
         assert_string_equal(all[0].name, "db"); /* created earlier */
-        assert_true(all[0].agent_init);          /* its init, kept */
+        assert_true(all[0].agent_init);         /* its init, kept */
         assert_false(all[1].agent_init);
         free(all);
 

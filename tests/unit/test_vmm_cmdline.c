@@ -188,10 +188,9 @@ static void test_too_long(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_full),     cmocka_unit_test(test_minimal),
-            cmocka_unit_test(test_agent_init),
-            cmocka_unit_test(test_probe),    cmocka_unit_test(test_refusals),
-            cmocka_unit_test(test_too_long),
+            cmocka_unit_test(test_full),       cmocka_unit_test(test_minimal),
+            cmocka_unit_test(test_agent_init), cmocka_unit_test(test_probe),
+            cmocka_unit_test(test_refusals),   cmocka_unit_test(test_too_long),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
