@@ -8,12 +8,18 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "agent_cmdline.h"
 #include "agent_pid1.h"
+#include "skip.h"
 
 static void test_requested(void **state)
 {
@@ -108,6 +114,69 @@ static void test_supervise_retries_a_failed_restart(void **state)
                 ;
 }
 
+static bool fs_is(const char *root, const char *rel, long magic)
+{
+        char p[512];
+        struct statfs sf;
+        snprintf(p, sizeof(p), "%s%s", root, rel);
+        return statfs(p, &sf) == 0 && sf.f_type == magic;
+}
+
+/* In a child in its own mount namespace (nothing leaks to the host): a
+ * tmpfs "root" with /dev (as the initramfs leaves it) gets devpts, /dev/shm,
+ * /run and a 1777 /tmp; without /dev the two mounts under it fail, are
+ * counted, and the others are still made. Exit status: which check failed. */
+static int mount_api_child(void)
+{
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return 10;
+        char root[] = "/tmp/banger-pid1-XXXXXX";
+        if (!mkdtemp(root) || mount("tmpfs", root, "tmpfs", 0, "mode=0755") < 0)
+                return 11;
+        char dev[64];
+        snprintf(dev, sizeof(dev), "%s/dev", root);
+        if (mkdir(dev, 0755) < 0)
+                return 12;
+        if (agent_pid1_mount_api(root) != 0)
+                return 13;
+        if (!fs_is(root, "/dev/pts", DEVPTS_SUPER_MAGIC))
+                return 14;
+        if (!fs_is(root, "/dev/shm", TMPFS_MAGIC) || !fs_is(root, "/run", TMPFS_MAGIC))
+                return 15;
+        struct stat st;
+        char tmp[64];
+        snprintf(tmp, sizeof(tmp), "%s/tmp", root);
+        if (stat(tmp, &st) < 0 || (st.st_mode & 07777) != 01777)
+                return 16;
+        /* A second root without /dev. */
+        umount2(root, MNT_DETACH);
+        if (mount("tmpfs", root, "tmpfs", 0, "mode=0755") < 0)
+                return 17;
+        if (agent_pid1_mount_api(root) != 2)
+                return 18;
+        if (!fs_is(root, "/run", TMPFS_MAGIC))
+                return 19;
+        umount2(root, MNT_DETACH);
+        rmdir(root);
+        return 0;
+}
+
+static void test_mount_api(void **state)
+{
+        if (geteuid() != 0) {
+                test_skip("not-root", "mounting devpts and tmpfs needs root");
+                return;
+        }
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(mount_api_child());
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -115,6 +184,7 @@ int main(void)
             cmocka_unit_test(test_supervise_restarts_and_reaps),
             cmocka_unit_test(test_supervise_first_spawn_fails),
             cmocka_unit_test(test_supervise_retries_a_failed_restart),
+            cmocka_unit_test(test_mount_api),
         };
-        return cmocka_run_group_tests(tests, NULL, NULL);
+        return test_status(cmocka_run_group_tests(tests, NULL, NULL));
 }
