@@ -333,7 +333,8 @@ _Noreturn void agent_initramfs_run(int argc, char **argv, agent_pid1_spawn_fn sp
                 }
                 if (!init[0])
                         die("no init on %s (tried /sbin/init, /etc/init, /bin/init, "
-                            "/lib/systemd/systemd); set init=",
+                            "/lib/systemd/systemd); set init=, or boot the image with banger's "
+                            "agent as init (banger vm create --init agent)",
                             root);
         } else {
                 char p[512];
