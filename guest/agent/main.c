@@ -1,6 +1,8 @@
 /* banger-agent: the one static binary banger puts into every guest.
  *
  *   /init (PID 1 on an initramfs)  mount the root disk and switch_root to it
+ *   /init with banger.init=agent   the same, then stay PID 1 of the new root
+ *                                  (agent_pid1.h): set up, serve, reap
  *   banger-agent init              apply banger.* kernel parameters at boot
  *   banger-agent serve [--virtio-serial NAME | --vsock PORT]
  *                                  answer the host's Health/Ports/Stats/Shutdown/
@@ -276,7 +278,8 @@ static int usage(FILE *out, int code)
                 "       banger-agent recv-tar\n"
                 "       banger-agent version\n"
                 "As /init on an initramfs (PID 1) it mounts root= and switches to its "
-                "init.\n"
+                "init;\nwith banger.init=agent it stays the VM's init itself (does what init "
+                "and serve do,\nand reaps orphans).\n"
                 "serve defaults to banger.agent= on the kernel command line, else the "
                 "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n"
                 "recv-tar reads a token line on stdin, prints \"banger-recv PORT\", and unpacks\n"
@@ -335,10 +338,24 @@ static int cmd_serve(int argc, char **argv)
         serve_vsock(port);
 }
 
+/* The agent as the VM's init (agent_pid1.h) keeps a child running the very
+ * code `banger-agent serve` runs under the image's systemd unit. */
+static pid_t spawn_server(void *userdata)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                char *args[] = {"banger-agent", "serve", NULL};
+                _exit(cmd_serve(2, args));
+        }
+        return pid;
+}
+
 int main(int argc, char **argv)
 {
         if (agent_in_initramfs())
-                agent_initramfs_run(argc, argv);
+                agent_initramfs_run(argc, argv, spawn_server, NULL);
 
         if (argc < 2)
                 return usage(stderr, 2);

@@ -69,6 +69,9 @@ struct vmm_boot {
         char dns[80];      /* "10.0.0.53" or "1.1.1.1,8.8.8.8"; "" = none */
         bool modules_disk; /* disks[2] is the kernel's modules.ext4 */
         char init[128];    /* init= on the root disk; "" = the image's own */
+        /* banger.init=agent: the initramfs's agent stays the guest's init
+         * (guest/agent/agent_pid1.h); init is ignored then. */
+        bool agent_init;
 };
 
 /* Where the guest's RAM lives. A template is built with its RAM in a file
