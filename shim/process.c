@@ -591,8 +591,13 @@ int shim_h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
 
         pthread_mutex_lock(&c->lock);
         bool defer = p != &c->init && !c->init.connected;
+        /* A pod sandbox's own process (the pause image's /pause, which only
+         * waits for a signal) is the sandbox's VM: nothing runs in the
+         * guest, it runs until Kill (signal_proc: 128 + signal) or Delete. */
+        bool vm_only = p == &c->init && c->init.spec.container_type &&
+                       strcmp(c->init.spec.container_type, "sandbox") == 0;
         pthread_mutex_unlock(&c->lock);
-        r = defer ? 0 : start_exec(c, p, err); /* deferred: the pump starts it */
+        r = defer || vm_only ? 0 : start_exec(c, p, err); /* deferred: the pump starts it */
         pthread_mutex_lock(&c->lock);
         if (r < 0) {
                 p->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
@@ -600,7 +605,9 @@ int shim_h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
                 return r;
         }
         p->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
-                if (pthread_create(&p->pump, NULL, pump_main, p) == 0)
+        if (vm_only)
+                p->connected = true; /* no pump, no stdin; exec processes need not wait */
+        else if (pthread_create(&p->pump, NULL, pump_main, p) == 0)
                 p->pump_started = true;
         else
                 shim_proc_set_stopped(c, p, 255);

@@ -186,5 +186,36 @@ check "  the init's exit: TaskExit id c1, status 143" grep -q " /tasks/exit cont
 check "  and e2's: 137" grep -q " /tasks/exit containerd.events.TaskExit 1=c1 2=e2 3=[0-9]* 4=137" "$EVENTS"
 r=$($CALL "$SOCK" Shutdown 1=c1)
 check "Shutdown: OK" field "$r" "code=0"
+
+# ---- a pod sandbox's task: its process is the VM ----
+# The CRI plugin's sandbox runs the pause image's /pause, which the VM
+# (booted from banger's default image) has not: nothing runs in the guest;
+# the process runs until Kill (containerd deletes the sandbox's task, and so
+# its VM, when it ends).
+P="$BANGER_HOME/pod"
+mkdir -p "$P/rootfs"
+cat >"$P/config.json" <<'EOF2'
+{"ociVersion": "1.0.2", "process": {"args": ["/pause"], "cwd": "/"}, "root": {"path": "rootfs"},
+ "annotations": {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "sb1"}}
+EOF2
+PSOCK=$(cd "$P" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id sb1 start)
+PSOCK=${PSOCK#unix://}
+r=$($CALL "$PSOCK" Create 1=sb1 "2=$P")
+check "a pod sandbox's task: Create OK" field "$r" "code=0"
+r=$($CALL "$PSOCK" Start 1=sb1)
+check "  Start: OK, and nothing is run in the guest (no /pause)" \
+        bash -c 'grep -qx "code=0" <<<"$1" && ! grep -qF "BANGER_TASK_ID=sb1" "$2"' _ "$r" "$LOG"
+r=$($CALL "$PSOCK" State 1=sb1)
+check "  State: RUNNING" field "$r" "4=2"
+r=$($CALL "$PSOCK" Kill 1=sb1 3:int=9)
+check "  Kill SIGKILL (StopPodSandbox): OK, no guest call" \
+        bash -c 'grep -qx "code=0" <<<"$1" && ! grep -qF "Exec kill BANGER_EXEC_ID= 9" "$2"' _ "$r" "$LOG"
+r=$($CALL "$PSOCK" Wait 1=sb1)
+check "  it ends with 137" field "$r" "1=137"
+check "  TaskExit for sb1 (137) reached containerd" \
+        wait_for 10 grep -q " /tasks/exit containerd.events.TaskExit 1=sb1 2=sb1 3=[0-9]* 4=137" "$EVENTS"
+r=$($CALL "$PSOCK" Delete 1=sb1)
+check "  Delete: OK, exit 137" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "2=137" <<<"$1"' _ "$r"
+r=$($CALL "$PSOCK" Shutdown 1=sb1)
 [ "$T_FAILS" -eq 0 ] || { echo "--- gateway log"; cat "$LOG"; echo "--- events"; cat "$EVENTS"; }
 finish
