@@ -28,6 +28,7 @@ RUN_PKGS=(
   systemd
   containerd # containerd + ctr for the shim's e2e test (shim/)
   golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev # origin of proto/containerd (README there)
+  python3-grpcio python3-protobuf # tests/e2e/cri_client.py: containerd's CRI API (e2e_cri)
 )
 
 want=("${BUILD_PKGS[@]}")
