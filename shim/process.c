@@ -791,6 +791,17 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
         pthread_mutex_lock(&c->lock);
         if (--p->refs == 0)
                 pthread_cond_broadcast(&c->changed);
+        if (r == -ENOENT && p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
+                /* The VM is gone (a pod's VM deleted under its container, a
+                 * VM deleted by hand): so is the process. Without this, a
+                 * process whose command's output never ends could not be
+                 * stopped: containerd waits for its exit forever. */
+                fprintf(stderr, "containerd-shim-banger-v2: task %s process '%s': %s; it ended "
+                        "with its VM\n", c->opts.id, p->exec_id, err->msg);
+                shim_proc_set_stopped(c, p, 128u + (uint32_t)sig);
+                publish_exit(c, p);
+                return 0;
+        }
         if (r >= 0 && n == 0)
                 return bg_error_set(err, ENOENT, "process already finished");
         return r;

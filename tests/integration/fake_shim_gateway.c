@@ -48,6 +48,7 @@ static int n_jobs;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static FILE *glog;
+static char novm_path[4096]; /* LOG.novm: while it exists, Exec answers NOT_FOUND (the VM is gone) */
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {
@@ -230,6 +231,10 @@ static int exec_sync(const Banger__V1__Request *req, nng_msg **ret)
 {
         UNPACK(ExecRequest, exec_request, q);
         char out[256];
+        if (access(novm_path, F_OK) == 0) {
+                banger__v1__exec_request__free_unpacked(q, NULL);
+                return reply(NULL, RPC_NOT_FOUND, "no VM named 'ctr-gone'", ret);
+        }
         if (q->n_argv == 7 && strstr(q->argv[2], "kill -")) {
                 int sig = atoi(q->argv[5]);
                 int n = 0;
@@ -349,6 +354,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "usage: %s URL LOG\n", argv[0]);
                 return 2;
         }
+        snprintf(novm_path, sizeof(novm_path), "%s.novm", argv[2]);
         glog = fopen(argv[2], "a");
         if (!glog)
                 return 1;

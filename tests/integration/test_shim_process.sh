@@ -217,5 +217,24 @@ check "  TaskExit for sb1 (137) reached containerd" \
 r=$($CALL "$PSOCK" Delete 1=sb1)
 check "  Delete: OK, exit 137" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "2=137" <<<"$1"' _ "$r"
 r=$($CALL "$PSOCK" Shutdown 1=sb1)
+
+# A process whose VM is gone (a pod's VM deleted under its container): Kill
+# cannot reach the guest (Exec: NOT_FOUND), and the process ends with it.
+V="$BANGER_HOME/vmgone"
+mkdir -p "$V"
+cp -r "$B/rootfs" "$B/config.json" "$V/"
+VSOCK=$(cd "$V" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id c9 start)
+VSOCK=${VSOCK#unix://}
+r=$($CALL "$VSOCK" Create 1=c9 "2=$V" 6=/dev/null 7=/dev/null)
+r2=$($CALL "$VSOCK" Start 1=c9)
+check "a task c9: Create and Start OK" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "code=0" <<<"$2"' _ "$r" "$r2"
+touch "$LOG.novm"
+r=$($CALL "$VSOCK" Kill 1=c9 3:int=15)
+check "  its VM gone (Exec NOT_FOUND): Kill SIGTERM is OK" field "$r" "code=0"
+r=$($CALL "$VSOCK" Wait 1=c9)
+check "  and the process ended with its VM: 143" field "$r" "1=143"
+rm -f "$LOG.novm"
+$CALL "$VSOCK" Delete 1=c9 >/dev/null
+$CALL "$VSOCK" Shutdown 1=c9 >/dev/null
 [ "$T_FAILS" -eq 0 ] || { echo "--- gateway log"; cat "$LOG"; echo "--- events"; cat "$EVENTS"; }
 finish
