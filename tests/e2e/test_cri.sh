@@ -13,7 +13,8 @@
 #   CreateContainer + StartContainer (prints a line to stdout and one to
 #   stderr, then waits) -> ContainerStatus RUNNING, the lines in the CRI log
 #   file (log_directory/log_path, what `kubectl logs` reads);
-#   ExecSync (echo hi -> "hi", exit code 0; exit 4 -> 4);
+#   ExecSync (echo hi -> "hi", exit code 0; exit 4 -> 4); ContainerStats
+#   (the VM's CPU time and memory, from the shim's Stats);
 #   a second container exiting 3 on its own -> EXITED, exit code 3; both in
 #   the sandbox's VM (still one VM);
 #   StopContainer (its SIGTERM trap exits 7) -> EXITED, exit code 7;
@@ -166,6 +167,11 @@ out=$(rt ExecSync '{"container_id":"'"$CID"'","cmd":["sh","-c","echo e >&2; exit
 check "ExecSync exit 4: exit code 4, stderr \"e\"" \
         bash -c 'jq -e ".exit_code == 4" <<<"$1" >/dev/null && [ "$(jq -r .stderr <<<"$1" | base64 -d)" = e ]' _ "$out"
 [ "$T_FAILS" -eq 0 ] || echo "ExecSync: $out"
+
+out=$(rt ContainerStats '{"container_id":"'"$CID"'"}' 2>&1) || true
+check "ContainerStats (kubectl top): the VM's CPU time and memory working set" \
+        jq -e '(.stats.cpu.usage_core_nano_seconds.value | tonumber) > 0 and (.stats.memory.working_set_bytes.value | tonumber) > 0' <<<"$out" >/dev/null
+[ "$T_FAILS" -eq 0 ] || echo "ContainerStats: $out"
 
 CID2=$(create once '["/bin/sh","-c","echo once; exit 3"]' 2>/dev/null) || true
 start2() { [[ "$CID2" =~ ^[0-9a-f]{64}$ ]] && rt StartContainer '{"container_id":"'"$CID2"'"}' >/dev/null; }
