@@ -231,6 +231,14 @@ static int cp_from_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *gpa
                 if (r == -EAGAIN)
                         fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
         }
+        if (r == -EAGAIN && vm->init && streq(vm->init, "agent")) {
+                char why[sizeof(err.msg)];
+                snprintf(why, sizeof(why), "%s", force_ssh ? "--ssh" : err.msg);
+                r = bg_error_set(&err, ENOTSUP,
+                                 "VM %s has no sshd: banger's agent is its init (vm create "
+                                 "--init agent), so vm cp cannot use ssh (%s)",
+                                 vm->name, why);
+        }
         if (r == -EAGAIN) {
                 char cfg[PATH_MAX], host[96];
                 _cleanup_free_ char *line = NULL;
@@ -314,6 +322,14 @@ static int cp_to_vm(struct cli *cli, const Banger__V1__Vm *vm, const char *src_i
                 r = exec_via_agent(cli, vm->id, vm->vmm, 6, av, "/", &o, &io, &code, &err);
                 if (r == -EAGAIN)
                         fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
+        }
+        if (r == -EAGAIN && vm->init && streq(vm->init, "agent")) {
+                char why[sizeof(err.msg)];
+                snprintf(why, sizeof(why), "%s", force_ssh ? "--ssh" : err.msg);
+                r = bg_error_set(&err, ENOTSUP,
+                                 "VM %s has no sshd: banger's agent is its init (vm create "
+                                 "--init agent), so vm cp cannot use ssh (%s)",
+                                 vm->name, why);
         }
         if (r == -EAGAIN) {
                 char cfg[PATH_MAX], host[96];

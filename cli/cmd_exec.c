@@ -102,6 +102,17 @@ void exec_agent_socket(struct cli *cli, const char *vm_id, char *buf, size_t len
         snprintf(buf, len, "%s/vms/%s/agent.sock", cli->paths.state_dir, vm_id);
 }
 
+int exec_refuse_ssh(const char *name, const char *init, const char *what)
+{
+        if (!init || !streq(init, "agent"))
+                return 0;
+        return cli_fail(RPC_FAILED_PRECONDITION,
+                        "VM %s has no sshd: banger's agent is its init (vm create --init agent), "
+                        "so %s cannot use ssh; banger vm exec and vm cp (without --ssh) run "
+                        "through the agent",
+                        cli_safe(name), what);
+}
+
 char *exec_ssh_line(const struct exec_opts *o, const char *line)
 {
         char *out = NULL;

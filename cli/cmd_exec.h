@@ -56,6 +56,11 @@ int exec_via_agent(struct cli *cli, const char *vm_id, const char *vmm, size_t a
                    char *const *argv, const char *cwd, const struct exec_opts *o,
                    const struct exec_io *io, int *ret_code, struct bg_error *err);
 
+/* A VM whose init is banger's agent (vm create --init agent) has no sshd:
+ * prints that (what was to be done over SSH: what) and returns the exit code
+ * for it; 0 when the VM may have sshd. */
+int exec_refuse_ssh(const char *name, const char *init, const char *what);
+
 /* The remote shell line for SSH: exports of o->env, then line. malloc()ed. */
 char *exec_ssh_line(const struct exec_opts *o, const char *line);
 

@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cmd_extra.h"
 #include "config/config.h"
+#include "cmd_exec.h"
 #include "ssh/ssh_key.h"
 #include "util/fileio.h"
 #include "util/macro.h"
@@ -65,7 +66,10 @@ int cmd_vm_ssh(struct cli *cli, const struct cli_cmd *cmd, int argc, char **argv
         bool running = streq(vm->state, "running");
         char state[32];
         snprintf(state, sizeof(state), "%s", vm->state);
+        r = exec_refuse_ssh(vm->name, vm->init, "vm ssh");
         banger__v1__vm__free_unpacked(vm, NULL);
+        if (r)
+                return r;
         if (!running)
                 return cli_fail(RPC_FAILED_PRECONDITION, "VM %s is %s; %s it first (banger vm %s %s)",
                                 argv[0], state, streq(state, "paused") ? "resume" : "start",

@@ -64,6 +64,7 @@ json_t *cli_vm_json(const Banger__V1__Vm *v)
         if (o) {
                 json_object_set_new(o, "template", json_string(cli_utf8(v->template_)));
                 json_object_set_new(o, "root_disk", json_string(cli_utf8(v->root_disk)));
+                json_object_set_new(o, "init", json_string(cli_utf8(v->init)));
                 json_object_set_new(o, "labels", cli_vm_labels_json(v));
                 json_object_set_new(o, "forwards", cli_vm_forwards_json(v));
                 if (v->root_disk_path[0])
@@ -87,6 +88,8 @@ static void vm_print(const Banger__V1__Vm *v)
                cli_safe(v->accel), v->accel[0] ? ")" : "");
         if (v->root_disk[0])
                 printf("root disk: %s\n", cli_safe(v->root_disk));
+        if (streq(v->init, "agent"))
+                printf("init:      banger's agent (no sshd)\n");
         if (v->ip[0])
                 printf("address:   %s (%s.vm)\nmac:       %s\n", cli_safe(v->ip), cli_safe(v->name),
                        cli_safe(v->mac));
@@ -178,6 +181,17 @@ int cmd_vm_create(struct cli *cli, const struct cli_cmd *cmd, int argc, char **a
         if (req.no_start && req.template_[0])
                 return cli_fail(RPC_INVALID_ARGUMENT,
                                 "--template and --no-start exclude each other");
+        if ((v = cli_flag_value(cli, "init"))) {
+                if (!streq(v, "image") && !streq(v, "agent"))
+                        return cli_fail(RPC_INVALID_ARGUMENT,
+                                        "--init %s: say image (the image's own init) or agent "
+                                        "(banger's agent as PID 1)",
+                                        v);
+                if (streq(v, "agent") && req.template_[0])
+                        return cli_fail(RPC_INVALID_ARGUMENT,
+                                        "--template and --init agent exclude each other");
+                req.init = (char *)v;
+        }
         if ((r = cli_vm_labels_from_flags(cli, &req)) == 0)
                 r = follow_vm_op(cli, "Create", &req.base);
         cli_vm_labels_free(&req);

@@ -418,8 +418,14 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
                         code = 125;
                         goto out;
                 }
+                if ((code = exec_refuse_ssh(vm->name, vm->init, "vm exec")) != 0) {
+                        fprintf(stderr, "banger: the agent: %s\n", cli_safe(err.msg));
+                        goto out;
+                }
                 fprintf(stderr, "banger: %s; using ssh\n", cli_safe(err.msg));
                 bg_error_clear(&err);
+        } else if ((code = exec_refuse_ssh(vm->name, vm->init, "vm exec --ssh")) != 0) {
+                goto out;
         }
         sline = exec_ssh_line(&eo, line);
         if (!sline) {

@@ -23,6 +23,9 @@ static const struct cli_flag vm_create_flags[] = {
     {"guest-path", 0, "PATH", "where the workspace goes, below /root (default: /root/repo)"},
     CLI_FLAGS_TEMPLATE_OR_COLD,
     {"no-start", 0, NULL, "make the VM and its disks but do not boot it (vm start boots it)"},
+    {"init", 0, "image|agent",
+     "what runs as the guest's init: the image's own (default) or banger's agent, for "
+     "images with no init and no sshd"},
     {"label", 0, "KEY=VALUE", "keep this label with the VM (repeatable; vm list --label filters)"},
     CLI_FLAG_JSON("print the VM as JSON when it is running"),
 };
@@ -188,7 +191,13 @@ const struct cli_cmd cli_vm_cmds[] = {
          "(NAME:TAG, REGISTRY/REPO..., ...@sha256:...), pulled on first use as\n"
          "`banger image pull` would name it; a missing default image is built and a\n"
          "missing kernel pulled, with progress. An unknown image name fails with the\n"
-         "list of images. --no-start makes the VM without booting it.",
+         "list of images. --no-start makes the VM without booting it.\n\n"
+         "--init agent boots images that have no init and no sshd (busybox, alpine):\n"
+         "banger's guest agent is PID 1 instead of the image's init. It sets up the\n"
+         "network, hostname and work disk, runs what `banger vm exec`/`vm cp` ask\n"
+         "through the agent and reaps orphans; vm stop, kill, delete, stats and ports\n"
+         "work as for any VM. Such a VM has no sshd (vm ssh, exec --ssh and workspace\n"
+         "prepare say so) and always boots cold (no template).",
      CLI_FLAGS(vm_create_flags),
      .run = cmd_vm_create},
     {.name = "start",

@@ -207,25 +207,31 @@ void shim_rootfs_prune(struct shim_ctx *c, const char *keep_name)
 }
 
 int shim_rootfs_image(struct shim_ctx *c, const char *dir, char *ret_name, size_t len,
-                      struct bg_error *err)
+                      bool *ret_agent_init, struct bg_error *err)
 {
         struct rootfs_summary s;
         int r = rootfs_summarize(dir, &s, err);
         if (r < 0)
                 return r;
-        if (!s.has_init || !s.has_sshd)
-                return bg_error_set(err, ENOTSUP,
-                                    "the container's rootfs (%s) has no %s: banger boots a VM from "
-                                    "it and runs the task's process over SSH, so the image needs "
-                                    "an init (systemd or /sbin/init) and openssh-server "
-                                    "(/usr/sbin/sshd)",
-                                    dir, !s.has_init ? "init" : "sshd");
+        if (s.entries == 0)
+                return bg_error_set(err, EINVAL,
+                                    "the container's rootfs (%s) is empty: nothing to boot or run",
+                                    dir);
+        /* Without the image's own init and sshd, banger's agent is the VM's
+         * init and runs the task's processes (vm create --init agent). */
+        bool agent_init = !s.has_init || !s.has_sshd;
+        if (agent_init)
+                fprintf(stderr,
+                        "containerd-shim-banger-v2: the rootfs has no %s: its VM runs banger's "
+                        "agent as init\n",
+                        !s.has_init ? "init" : "sshd");
         char name[64];
         snprintf(name, sizeof(name), ROOTFS_IMAGE_PREFIX "%.24s", s.digest);
         if (image_exists(c, name)) {
                 fprintf(stderr, "containerd-shim-banger-v2: rootfs sha256:%s is image %s already\n",
                         s.digest, name);
                 snprintf(ret_name, len, "%s", name);
+                *ret_agent_init = agent_init;
                 return 0;
         }
         const char *tmp = getenv("TMPDIR");
@@ -274,5 +280,6 @@ int shim_rootfs_image(struct shim_ctx *c, const char *dir, char *ret_name, size_
         fprintf(stderr, "containerd-shim-banger-v2: rootfs sha256:%s registered as image %s\n",
                 s.digest, name);
         snprintf(ret_name, len, "%s", name);
+        *ret_agent_init = agent_init;
         return 0;
 }

@@ -81,6 +81,7 @@ struct shim_ctx {
         bool in_sandbox_vm;
         bool rootfs_mounted; /* the shim mounted BUNDLE/rootfs */
         char image[64];      /* the VM's image: the rootfs's "ctr-…" image */
+        bool agent_init;     /* the rootfs has no init or sshd: banger's agent is init */
 };
 
 /* Parses containerd's shim command line (go flag syntax: -flag value,
@@ -137,9 +138,11 @@ int shim_gw_call(struct shim_ctx *c, const char *method, const ProtobufCMessage 
 
 /* The container's rootfs directory dir as a banger image (rootfs.h): found
  * by its content fingerprint, else built and registered. ret_name gets the
- * image's name. */
+ * image's name; *ret_agent_init is true when the rootfs has no init or no
+ * sshd, so its VM runs banger's agent as init (CreateVmRequest.init). An
+ * empty rootfs is refused. */
 int shim_rootfs_image(struct shim_ctx *c, const char *dir, char *ret_name, size_t len,
-                      struct bg_error *err);
+                      bool *ret_agent_init, struct bg_error *err);
 /* Deletes the shim's rootfs images beyond the newest BANGER_SHIM_IMAGE_KEEP
  * (default 4) that no VM uses, never keep_name (may be NULL). Logs what it
  * removes. */

@@ -196,7 +196,7 @@ static int rootfs_to_image(struct shim_ctx *c, const Containerd__Task__V2__Creat
         } else {
                 snprintf(dir, sizeof(dir), "%s", root_path);
         }
-        return shim_rootfs_image(c, dir, c->image, sizeof(c->image), err);
+        return shim_rootfs_image(c, dir, c->image, sizeof(c->image), &c->agent_init, err);
 }
 
 static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *len,
@@ -254,6 +254,7 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         l2.value = c->opts.id;
         cq.name = c->vm;
         cq.image = c->image; /* "" = banger's default image */
+        cq.init = c->agent_init ? "agent" : "image";
         cq.labels = labels;
         cq.n_labels = 2;
         Banger__V1__Operation *op = NULL;

@@ -303,6 +303,11 @@ static void config_cb(const char *name, const char *value, void *userdata)
                               "banger.agent='%s' is neither virtio-serial:NAME nor vsock:PORT, "
                               "ignored",
                               value);
+        } else if (streq(key, "init")) {
+                if (streq(value, "agent") || streq(value, "image"))
+                        cfg->agent_init = streq(value, "agent");
+                else
+                        warnf(s, "banger.init='%s' is neither agent nor image, ignored", value);
         } else {
                 warnf(s, "unknown parameter %s, ignored", name);
         }

@@ -51,6 +51,7 @@ struct agent_config {
         char work[AGENT_PATH_MAX];    /* banger.work=/dev/vdX; "" if unset */
         char modules[AGENT_PATH_MAX]; /* banger.modules=/dev/vdY; "" if unset */
         enum agent_channel_kind channel;
+        bool agent_init; /* banger.init=agent: the agent is the VM's init (agent_pid1.h) */
         char channel_name[AGENT_PATH_MAX]; /* virtio-serial port name */
         uint32_t vsock_port;
 };

@@ -278,7 +278,16 @@ static void move_api_mount(const char *path)
         }
 }
 
-_Noreturn void agent_initramfs_run(int argc, char **argv)
+/* The agent as init runs on images that may lack these mount points. */
+static void ensure_dir(const char *path)
+{
+        char p[64];
+        snprintf(p, sizeof(p), NEWROOT "%s", path);
+        if (mkdir(p, 0755) < 0 && errno != EEXIST)
+                agent_log("create %s: %m", p);
+}
+
+_Noreturn void agent_initramfs_run(int argc, char **argv, agent_pid1_spawn_fn spawn, void *userdata)
 {
         mount_api("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
         ensure_console();
@@ -306,8 +315,13 @@ _Noreturn void agent_initramfs_run(int argc, char **argv)
         wait_root(root, modules_failed);
         mount_root(cmdline, root);
 
+        bool agent_init = agent_pid1_requested(cmdline);
         /* Pick the real init before leaving the initramfs, to fail clearly. */
-        if (!init[0]) {
+        if (agent_init) {
+                static const char *const dirs[] = {"/dev", "/proc", "/sys", "/etc", "/root"};
+                for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                        ensure_dir(dirs[i]);
+        } else if (!init[0]) {
                 static const char *const candidates[] = {"/sbin/init", "/etc/init", "/bin/init",
                                                          "/lib/systemd/systemd"};
                 for (size_t i = 0; i < ELEMENTSOF(candidates) && !init[0]; i++) {
@@ -319,7 +333,8 @@ _Noreturn void agent_initramfs_run(int argc, char **argv)
                 }
                 if (!init[0])
                         die("no init on %s (tried /sbin/init, /etc/init, /bin/init, "
-                            "/lib/systemd/systemd); set init=",
+                            "/lib/systemd/systemd); set init=, or boot the image with banger's "
+                            "agent as init (banger vm create --init agent)",
                             root);
         } else {
                 char p[512];
@@ -345,6 +360,8 @@ _Noreturn void agent_initramfs_run(int argc, char **argv)
                 die("move the root filesystem to /: %m");
         if (chroot(".") < 0 || chdir("/") < 0)
                 die("chroot into the root filesystem: %m");
+        if (agent_init)
+                agent_pid1_run(cmdline, spawn, userdata);
 
         char **args = calloc((size_t)argc + 1, sizeof(char *));
         if (!args)

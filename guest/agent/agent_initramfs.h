@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent_pid1.h"
+
 #define AGENT_MODULES_ORDER "/lib/banger/modules.order"
 
 /* Resolve one modules.order line: a path relative to modroot
@@ -24,5 +26,8 @@ int agent_module_resolve(const char *modroot, const char *line, char *buf, size_
 bool agent_in_initramfs(void);
 
 /* Never returns: execs the real init or reboots. argv[1..] are passed on to
- * the real init. */
-_Noreturn void agent_initramfs_run(int argc, char **argv);
+ * the real init. With banger.init=agent on the kernel command line nothing
+ * on the root disk is executed: this process switches root and becomes the
+ * VM's init itself (agent_pid1_run with spawn, agent_pid1.h). */
+_Noreturn void agent_initramfs_run(int argc, char **argv, agent_pid1_spawn_fn spawn,
+                                   void *userdata);

@@ -1,6 +1,8 @@
 /* banger-agent: the one static binary banger puts into every guest.
  *
  *   /init (PID 1 on an initramfs)  mount the root disk and switch_root to it
+ *   /init with banger.init=agent   the same, then stay PID 1 of the new root
+ *                                  (agent_pid1.h): set up, serve, reap
  *   banger-agent init              apply banger.* kernel parameters at boot
  *   banger-agent serve [--virtio-serial NAME | --vsock PORT]
  *                                  answer the host's Health/Ports/Stats/Shutdown/
@@ -38,6 +40,9 @@
 #define DEFAULT_VPORT "org.banger.agent.0"
 #define DEFAULT_VSOCK_PORT 1024
 #define MAX_VSOCK_CONNECTIONS 16
+/* QEMU's exec ports (vmm_qemu.h VMM_QEMU_EXEC_PORT_FMT, vmm.h VMM_EXEC_PORTS_MAX). */
+#define EXEC_PORT_FMT "org.banger.exec.%u"
+#define EXEC_PORTS_MAX 16
 
 static const char *const disk_paths[] = {"/", "/root"};
 
@@ -113,7 +118,10 @@ static void drain(int fd)
         }
 }
 
-_Noreturn static void serve_virtio_serial(const char *name)
+/* Serves the virtio-serial port `name` for ever: the agent channel, or one
+ * of the exec ports (org.banger.exec.N, one host connection each, so the
+ * host runs several commands at once without holding the agent channel). */
+_Noreturn static void serve_vport(const char *name)
 {
         bool logged_missing = false;
         for (;;) {
@@ -155,6 +163,44 @@ _Noreturn static void serve_virtio_serial(const char *name)
                 close(fd);
                 sleep_msec(1000);
         }
+}
+
+_Noreturn static void *exec_port_thread(void *arg)
+{
+        serve_vport(arg);
+}
+
+/* The agent channel, and beside it every exec port the VMM gave this guest
+ * (a VM made before exec ports, or a clone of such a template, has none). */
+_Noreturn static void serve_virtio_serial(const char *name)
+{
+        static char exec_names[EXEC_PORTS_MAX][32];
+        /* The ports appear together: once the channel is there, so are they. */
+        char dev[256];
+        for (unsigned tries = 0; agent_vport_find("/dev", "/sys", name, dev, sizeof(dev)) < 0;
+             tries++) {
+                if (tries == 0)
+                        agent_log("virtio-serial port %s not there yet; waiting", name);
+                sleep_msec(200);
+        }
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        unsigned n = 0;
+        for (unsigned i = 0; i < EXEC_PORTS_MAX; i++) {
+                snprintf(exec_names[i], sizeof(exec_names[i]), EXEC_PORT_FMT, i);
+                if (agent_vport_find("/dev", "/sys", exec_names[i], dev, sizeof(dev)) < 0)
+                        continue;
+                pthread_t t;
+                int r = pthread_create(&t, &attr, exec_port_thread, exec_names[i]);
+                if (r != 0)
+                        agent_log("start exec port %s: %s", exec_names[i], strerror(r));
+                else
+                        n++;
+        }
+        if (n)
+                agent_log("serving %u exec port(s)", n);
+        serve_vport(name);
 }
 
 static atomic_int vsock_connections;
@@ -232,7 +278,8 @@ static int usage(FILE *out, int code)
                 "       banger-agent recv-tar\n"
                 "       banger-agent version\n"
                 "As /init on an initramfs (PID 1) it mounts root= and switches to its "
-                "init.\n"
+                "init;\nwith banger.init=agent it stays the VM's init itself (does what init "
+                "and serve do,\nand reaps orphans).\n"
                 "serve defaults to banger.agent= on the kernel command line, else the "
                 "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n"
                 "recv-tar reads a token line on stdin, prints \"banger-recv PORT\", and unpacks\n"
@@ -291,10 +338,24 @@ static int cmd_serve(int argc, char **argv)
         serve_vsock(port);
 }
 
+/* The agent as the VM's init (agent_pid1.h) keeps a child running the very
+ * code `banger-agent serve` runs under the image's systemd unit. */
+static pid_t spawn_server(void *userdata)
+{
+        pid_t pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                char *args[] = {"banger-agent", "serve", NULL};
+                _exit(cmd_serve(2, args));
+        }
+        return pid;
+}
+
 int main(int argc, char **argv)
 {
         if (agent_in_initramfs())
-                agent_initramfs_run(argc, argv);
+                agent_initramfs_run(argc, argv, spawn_server, NULL);
 
         if (argc < 2)
                 return usage(stderr, 2);

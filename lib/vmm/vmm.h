@@ -11,6 +11,8 @@
  *                 spec->console_fd is set, vmm_console.h)
  *   agent.sock    host end of the agent channel (QEMU virtio-serial chardev,
  *                 or Firecracker's hybrid-vsock uds)
+ *   exec-N.sock   QEMU virtio-serial only: host ends of the exec ports
+ *                 (spec->exec_ports of them, N = 0..), one command each
  *   qmp.sock      QEMU's QMP;  api.sock  Firecracker's API socket
  *   vmm.log       the VMM's own stdout/stderr
  * The VMM process is detached (own session) so it outlives vmsvc. */
@@ -34,6 +36,10 @@
 #define VMM_FILE_CONSOLE "console.log"
 #define VMM_FILE_LOG "vmm.log"
 #define VMM_FILE_AGENT "agent.sock"
+/* Exec port N's socket: printf format with one unsigned. */
+#define VMM_FILE_EXEC_FMT "exec-%u.sock"
+/* Most exec ports a VM may have (spec->exec_ports). */
+#define VMM_EXEC_PORTS_MAX 16
 
 enum vmm_accel {
         VMM_ACCEL_AUTO, /* KVM when it can run the guest kernel, else TCG */
@@ -63,6 +69,9 @@ struct vmm_boot {
         char dns[80];      /* "10.0.0.53" or "1.1.1.1,8.8.8.8"; "" = none */
         bool modules_disk; /* disks[2] is the kernel's modules.ext4 */
         char init[128];    /* init= on the root disk; "" = the image's own */
+        /* banger.init=agent: the initramfs's agent stays the guest's init
+         * (guest/agent/agent_pid1.h); init is ignored then. */
+        bool agent_init;
 };
 
 /* Where the guest's RAM lives. A template is built with its RAM in a file
@@ -92,6 +101,11 @@ struct vmm_spec {
         char tap[16];       /* "" = no network */
         char mac[18];       /* "52:54:00:…" */
         uint32_t vsock_cid; /* >= 3; Firecracker and vhost-vsock */
+        /* QEMU with the virtio-serial agent channel: this many more ports
+         * (org.banger.exec.N, host end DIR/exec-N.sock), each serving one
+         * connection, so long commands do not hold the agent channel.
+         * 0..VMM_EXEC_PORTS_MAX; part of the device set a snapshot keeps. */
+        unsigned exec_ports;
         enum vmm_accel accel;
         struct vmm_memory mem;
         /* A snapshot's device state to resume instead of booting ("" = a cold

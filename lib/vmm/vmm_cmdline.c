@@ -172,7 +172,9 @@ int vmm_cmdline_build(const struct vmm_spec *spec, const struct vmm_cmdline_mach
 
         /* The banger initramfs mounts the root disk itself. */
         add(&l, " root=/dev/vda rw rootfstype=ext4");
-        if (b->init[0])
+        if (b->agent_init)
+                add(&l, " banger.init=agent");
+        else if (b->init[0])
                 add(&l, " init=%s", b->init);
 
         /* What the guest agent reads at boot. */

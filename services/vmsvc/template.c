@@ -13,7 +13,9 @@
 #include "identity.h"
 #include "kernel/sha256.h"
 #include "log/log.h"
+#include "util/fileio.h"
 #include "util/fs.h"
+#include "util/macro.h"
 #include "util/names.h"
 #include "util/pidfile.h"
 #include "util/timeutil.h"
@@ -156,6 +158,36 @@ static int b_disks(void *ctx, struct bg_error *err)
         return tpl_save(b->te, &b->t, err);
 }
 
+int tpl_exec_ports_write(const char *tdir, unsigned n, struct bg_error *err)
+{
+        char path[VMM_PATH_MAX + 16], buf[16];
+        (void)vmm_path(path, sizeof(path), tdir, TPL_FILE_EXEC_PORTS);
+        int len = snprintf(buf, sizeof(buf), "%u\n", n);
+        return write_file_atomic(path, buf, (size_t)len, 0644, err);
+}
+
+int tpl_exec_ports_read(const char *tdir, unsigned *ret, struct bg_error *err)
+{
+        char path[VMM_PATH_MAX + 16];
+        (void)vmm_path(path, sizeof(path), tdir, TPL_FILE_EXEC_PORTS);
+        _cleanup_free_ char *buf = NULL;
+        int r = read_file_capped(path, 16, 0, &buf, NULL, err);
+        if (r == -ENOENT) {
+                *ret = 0;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        char *end;
+        errno = 0;
+        unsigned long n = strtoul(buf, &end, 10);
+        if (errno || end == buf || (*end && *end != '\n') || n > VMM_EXEC_PORTS_MAX)
+                return bg_error_set(err, EINVAL, "%s: not a count of exec ports (0..%u)", path,
+                                    VMM_EXEC_PORTS_MAX);
+        *ret = (unsigned)n;
+        return 0;
+}
+
 static int b_boot(void *ctx, struct bg_error *err)
 {
         struct build *b = ctx;
@@ -167,8 +199,12 @@ static int b_boot(void *ctx, struct bg_error *err)
         (void)vmm_path(b->spec.mem.path, sizeof(b->spec.mem.path), b->spec.dir, TPL_FILE_MEM);
         b->spec.mem.shared = true;
         vm_console_fresh(env, b->spec.dir);
+        /* Clones restore this device set: they read the count back. */
+        int r = tpl_exec_ports_write(b->spec.dir, b->spec.exec_ports, err);
+        if (r < 0)
+                return r;
         const struct vm_vmm_note n = {&b->t.pid, &b->t.pid_start, b->t.accel};
-        int r = vm_vmm_launch(env, b->drv, &b->spec, &b->h, &n, err);
+        r = vm_vmm_launch(env, b->drv, &b->spec, &b->h, &n, err);
         return r < 0 ? r : tpl_save(b->te, &b->t, err);
 }
 

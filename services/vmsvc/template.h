@@ -26,6 +26,15 @@
 
 #define TPL_FILE_MEM "mem"
 #define TPL_FILE_STATE "state"
+/* How many exec ports (vmm_spec.exec_ports) the snapshot's device set has, in
+ * decimal; absent in templates built before exec ports (none). */
+#define TPL_FILE_EXEC_PORTS "exec-ports"
+
+/* Notes n exec ports in template directory tdir. */
+int tpl_exec_ports_write(const char *tdir, unsigned n, struct bg_error *err);
+/* The exec ports of the template in tdir: 0 when not noted; -EINVAL (message
+ * in err) for a note that is not a number up to VMM_EXEC_PORTS_MAX. */
+int tpl_exec_ports_read(const char *tdir, unsigned *ret, struct bg_error *err);
 
 struct tpl_env {
         struct vm_env *vm;         /* the VMs' environment: db, lock, deps, drivers */

@@ -59,6 +59,12 @@ static int tpl_create_h(struct vmsvc *v, const Banger__V1__CreateTemplateRequest
                 struct vm_record src;
                 if ((r = vm_load(&v->env, in->from_vm, &src, err)) < 0)
                         return r;
+                /* A template is built around the guest's sshd (template.c). */
+                if (src.agent_init)
+                        return bg_error_set(err, EINVAL,
+                                            "VM %s has banger's agent as init (no sshd): it "
+                                            "cannot be made a template",
+                                            src.name);
                 snprintf(req.from_vm, sizeof(req.from_vm), "%s", src.name);
         } else {
                 const char *image = in->image[0] ? in->image : cfg->vm.default_image;

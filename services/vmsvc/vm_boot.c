@@ -113,6 +113,7 @@ void vm_spec_machine(struct vm_env *env, struct vmm_spec *s, const char *drv_nam
         snprintf(s->tap, sizeof(s->tap), "%s", tap);
         snprintf(s->mac, sizeof(s->mac), "%s", mac);
         s->accel = env->accel;
+        s->exec_ports = strcmp(drv_name, "qemu") == 0 ? VM_EXEC_PORTS : 0;
         if (env->jailer && strcmp(drv_name, "firecracker") == 0) {
                 s->jail_start = env->deps->jail_start;
                 s->jail_clean = env->deps->jail_clean;

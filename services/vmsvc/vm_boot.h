@@ -39,9 +39,14 @@ int vm_root_disk_new(struct vm_env *env, const char *drv_name, const char *base,
                      const char *base_format, const char *dst, enum disk_clone_method *ret_method,
                      struct bg_error *err);
 
+/* Exec ports of a QEMU VM (vmm_spec.exec_ports): how many commands API
+ * clients (workspacesvc Exec, the containerd shim) run at once through the
+ * agent without holding its channel. */
+#define VM_EXEC_PORTS 8
+
 /* Fills everything of s but its identity (vm_spec_identity) and memory: the
  * VMM binary, vcpu and memory, the kernel, the disks in dir (root, work, the
- * kernel's modules), tap and MAC, accel, the jailer hooks and what the guest
+ * kernel's modules), tap and MAC, accel, exec ports, the jailer hooks and what the guest
  * is told on its kernel command line. */
 void vm_spec_machine(struct vm_env *env, struct vmm_spec *s, const char *drv_name, uint32_t vcpu,
                      uint32_t memory_mib, const struct vm_kernel_info *k, const char *tap,

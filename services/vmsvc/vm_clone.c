@@ -140,9 +140,14 @@ static int step_restore(void *ctx, struct bg_error *err)
         (void)vmm_path(s->mem.path, sizeof(s->mem.path), c->tdir, TPL_FILE_MEM);
         s->mem.shared = false;
         (void)vmm_path(s->restore, sizeof(s->restore), c->tdir, TPL_FILE_STATE);
+        /* The snapshot's device set: a template from before exec ports has
+         * none, and its clones run API commands over SSH. */
+        int r = tpl_exec_ports_read(c->tdir, &s->exec_ports, err);
+        if (r < 0)
+                return bg_error_prefix(err, "template %s", c->t->name);
         vm_console_fresh(c->env, s->dir);
         const struct vm_vmm_note n = {&c->rec.pid, &c->rec.pid_start, c->rec.accel};
-        int r = vm_vmm_launch(c->env, c->drv, s, &c->h, &n, err);
+        r = vm_vmm_launch(c->env, c->drv, s, &c->h, &n, err);
         if (r < 0)
                 return r;
         c->rec.launched = true;

@@ -210,6 +210,7 @@ static int step_boot(void *ctx, struct bg_error *err)
         struct run *run = ctx;
         vm_spec_machine(run->env, &run->spec, run->drv->name, run->rec.vcpu, run->rec.memory_mib,
                         &run->k, run->rec.tap, run->rec.mac, &run->net);
+        run->spec.boot.agent_init = run->rec.agent_init;
         vm_console_fresh(run->env, run->spec.dir);
         const struct vm_vmm_note n = {&run->rec.pid, &run->rec.pid_start, run->rec.accel};
         int r = vm_vmm_launch(run->env, run->drv, &run->spec, &run->h, &n, err);

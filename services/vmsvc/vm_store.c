@@ -102,13 +102,16 @@ const struct store_migration vm_store_migrations[] = {
         "  guest_port INTEGER NOT NULL,"
         "  PRIMARY KEY (address, host_port)"
         ");"},
+    /* v8: what runs as the guest's init: 'image' (its own) or 'agent'
+     * (banger's agent, vm create --init agent); rows from before: 'image'. */
+    {8, "ALTER TABLE vms ADD COLUMN init TEXT NOT NULL DEFAULT 'image';"},
 };
 const size_t vm_store_n_migrations = ELEMENTSOF(vm_store_migrations);
 
 #define COLS                                                                                       \
         "id, name, state, error, vcpu, memory_mib, work_disk_bytes, image, kernel, vmm, accel, "   \
         "ip, mac, tap, pid, pid_start, host_key, created_unix_ms, updated_unix_ms, template_id, "  \
-        "launched, root_disk"
+        "launched, root_disk, init"
 
 static void bind_all(sqlite3_stmt *st, const void *rec)
 {
@@ -135,6 +138,7 @@ static void bind_all(sqlite3_stmt *st, const void *rec)
         sqlite3_bind_text(st, 20, r->template_id, -1, SQLITE_STATIC);
         sqlite3_bind_int(st, 21, r->launched ? 1 : 0);
         sqlite3_bind_text(st, 22, r->root_disk, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 23, r->agent_init ? "agent" : "image", -1, SQLITE_STATIC);
 }
 
 static void read_row(sqlite3_stmt *st, void *rec)
@@ -164,6 +168,8 @@ static void read_row(sqlite3_stmt *st, void *rec)
         store_copy_col(st, 19, r->template_id, sizeof(r->template_id));
         r->launched = sqlite3_column_int(st, 20) != 0;
         store_copy_col(st, 21, r->root_disk, sizeof(r->root_disk));
+        const char *init = (const char *)sqlite3_column_text(st, 22);
+        r->agent_init = init && streq(init, "agent");
 }
 
 static const char *rec_id(const void *rec)
@@ -182,7 +188,8 @@ static const struct store_table vms_table = {
     .update = "UPDATE vms SET id=?1, name=?2, state=?3, error=?4, vcpu=?5, memory_mib=?6, "
               "work_disk_bytes=?7, image=?8, kernel=?9, vmm=?10, accel=?11, ip=?12, mac=?13, "
               "tap=?14, pid=?15, pid_start=?16, host_key=?17, created_unix_ms=?18, "
-              "updated_unix_ms=?19, template_id=?20, launched=?21, root_disk=?22 "
+              "updated_unix_ms=?19, template_id=?20, launched=?21, root_disk=?22, "
+              "init=?23 "
               "WHERE id=?1",
     .noun = "VM",
     .nouns = "VMs",

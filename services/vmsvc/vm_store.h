@@ -48,6 +48,8 @@ struct vm_record {
         bool launched;        /* a VMM was started for it at least once: false while
                                  its create has not got that far (reconcile undoes
                                  such a create whole) */
+        bool agent_init;      /* banger's agent is the guest's init (vm create --init
+                                 agent): no sshd, no template */
         int64_t created_unix_ms;
         int64_t updated_unix_ms;
 };

@@ -50,9 +50,10 @@ static int fill_vm(const struct vm_record *r, const char *tpl_name, Banger__V1__
         out->tap = dup_or_empty(r->tap);
         out->host_key = dup_or_empty(r->host_key);
         out->root_disk = dup_or_empty(r->root_disk);
+        out->init = dup_or_empty(r->agent_init ? "agent" : "image");
         if (!out->id || !out->name || !out->state || !out->error || !out->image || !out->kernel ||
             !out->vmm || !out->accel || !out->ip || !out->mac || !out->tap || !out->host_key ||
-            !out->root_disk)
+            !out->root_disk || !out->init)
                 return -ENOMEM;
         out->vcpu = r->vcpu;
         out->memory_mib = r->memory_mib;
@@ -401,6 +402,16 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
                 return r;
         if (in->template_[0] && in->cold)
                 return bg_error_set(err, EINVAL, "a template and a cold boot exclude each other");
+        if (in->init[0] && !streq(in->init, "image") && !streq(in->init, "agent"))
+                return bg_error_set(err, EINVAL, "init '%.40s' is neither image nor agent",
+                                    in->init);
+        rec.agent_init = streq(in->init, "agent");
+        /* A template is made and resumed by its sshd being up (template.c):
+         * the agent as init boots every VM cold. */
+        if (rec.agent_init && in->template_[0])
+                return bg_error_set(err, EINVAL,
+                                    "a template and --init agent exclude each other (a VM with "
+                                    "the agent as init has no sshd; it always boots cold)");
         if (in->template_[0] &&
             (r = bg_name_check_dns_label("template name", in->template_, err)) < 0)
                 return r;
@@ -432,9 +443,9 @@ static int vm_create_h(struct vmsvc *v, const Banger__V1__CreateVmRequest *in,
         /* Resume a template, or boot cold (and maybe make the template). */
         struct tpl_record tpl;
         struct tpl_request want_auto;
-        int clone =
-            tpl_pick(&v->tpl, cfg->vm.template_, in->template_, in->cold || in->no_start, image,
-                     kernel, rec.vcpu, rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
+        int clone = tpl_pick(&v->tpl, cfg->vm.template_, in->template_,
+                             in->cold || in->no_start || rec.agent_init, image, kernel, rec.vcpu,
+                             rec.memory_mib, rec.work_disk_bytes, &tpl, &want_auto, err);
         if (clone < 0)
                 return clone;
         if (clone) {

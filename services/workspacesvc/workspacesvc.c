@@ -600,15 +600,11 @@ static int workspace_exec(struct workspacesvc *v, const Banger__V1__ExecRequest 
         size_t max = in->max_output_bytes && in->max_output_bytes < EXEC_OUT_MAX
                          ? in->max_output_bytes
                          : EXEC_OUT_MAX;
-        struct bg_ssh *s = NULL;
-        if ((r = ws_vm_connect(&vm, v->key_path, &s, err)) < 0)
-                return r;
         struct bg_ssh_buf o = {.max = max}, e = {.max = max};
         int code = 255;
         uint64_t t0 = now_mono_msec();
-        r = bg_ssh_run(s, cmd, in->stdin.len ? in->stdin.data : NULL, in->stdin.len, &o, &e,
-                       timeout, NULL, &code, err);
-        bg_ssh_close(s);
+        r = ws_run_collect(&v->run, &vm, cmd, in->stdin.len ? in->stdin.data : NULL, in->stdin.len,
+                           &o, &e, timeout, &code, err);
         if (r < 0) {
                 bg_ssh_buf_free(&o);
                 bg_ssh_buf_free(&e);
@@ -644,8 +640,7 @@ static int workspace_start_exec(struct workspacesvc *v, const Banger__V1__ExecRe
                 return r;
         struct ws_exec_mode mode = {
             .stream_in = in->stream_stdin, .tty = in->tty, .rows = in->rows, .cols = in->cols};
-        return ws_exec_start(v->execs, v->ops, &vm, v->key_path, cmd, &in->stdin, &mode, timeout,
-                             out, err);
+        return ws_exec_start(v->execs, v->ops, &vm, cmd, &in->stdin, &mode, timeout, out, err);
 }
 
 static int workspace_exec_input(struct workspacesvc *v, const Banger__V1__ExecInputRequest *in,
@@ -773,14 +768,17 @@ int workspacesvc_register(struct workspacesvc *v, struct bg_error *err)
         int r;
         pthread_mutex_init(&v->mu, NULL);
         if ((r = ops_registry_new(0, &v->ops, err)) < 0 ||
-            (r = ws_exec_registry_new(&v->execs, err)) < 0)
+            (r = ws_agent_pool_new(&v->run.pool, err)) < 0 ||
+            (r = ws_exec_registry_new(&v->execs, &v->run, err)) < 0)
                 return r;
+        snprintf(v->run.vms_dir, sizeof(v->run.vms_dir), "%s/vms", v->d->paths.state_dir);
         bg_paths_socket_url(&v->d->paths, "vmsvc", url, sizeof(url));
         if ((r = rpc_client_open(url, NULL, &v->vmsvc, err)) < 0)
                 return r;
         if ((r = bg_ssh_key_path(v->d->cfg.ssh.key_path, v->d->paths.config_dir, v->key_path,
                                  sizeof(v->key_path), err)) < 0)
                 return r;
+        snprintf(v->run.key_path, sizeof(v->run.key_path), "%s", v->key_path);
         snprintf(v->exports_dir, sizeof(v->exports_dir), "%s/exports", v->d->paths.state_dir);
         if (mkdir(v->exports_dir, 0700) < 0 && errno != EEXIST)
                 return bg_error_errno(err, -errno, "create %s", v->exports_dir);
@@ -809,6 +807,8 @@ void workspacesvc_done(struct workspacesvc *v)
         v->ops = ops_registry_free(v->ops);
         ws_exec_registry_free(v->execs);
         v->execs = NULL;
+        ws_agent_pool_free(v->run.pool);
+        v->run.pool = NULL;
         if (v->vmsvc)
                 rpc_client_close(v->vmsvc);
         v->vmsvc = NULL;

@@ -1,6 +1,8 @@
 /* banger-workspacesvc: what users bring into VMs: workspaces, file sync, Exec. Owns workspaces.db. */
 #pragma once
 
+#include "ws_agent.h"
+
 #include <pthread.h>
 
 #include "daemon/daemon.h"
@@ -13,6 +15,7 @@ struct workspacesvc {
         struct ops_registry *ops;
         struct ws_exec_registry *execs; /* StartExec output */
         struct rpc_client *vmsvc;
+        struct ws_runner run;  /* where commands run: agent pool, SSH key */
         char key_path[600];    /* the owner's ssh key */
         char home[4096];       /* the owner's home ("~/" in file_sync) */
         char exports_dir[600]; /* STATE/exports: patches being read in chunks */

@@ -25,7 +25,6 @@ struct xjob {
         struct ws_exec_registry *reg;
         char id[OPS_ID_LEN + 1];
         struct ws_vm vm;
-        char key_path[600];
         char *cmd;
         uint8_t *in; /* stdin: in[in_off..in_len) not yet sent; under reg->mu */
         size_t in_len, in_off, in_cap;
@@ -33,6 +32,9 @@ struct xjob {
         bool tty;
         unsigned rows, cols;      /* tty size at start */
         unsigned new_rows, new_cols; /* a window change to apply (0 = none) */
+        int sigs[8];                 /* signals to forward, in order; under reg->mu */
+        unsigned n_sigs;
+        enum ws_transport transport; /* under reg->mu */
         uint32_t timeout_ms;
         struct xstream s[2]; /* stdout, stderr; under reg->mu */
         bool done;
@@ -43,17 +45,20 @@ struct xjob {
 };
 
 struct ws_exec_registry {
+        const struct ws_runner *rn;
         pthread_mutex_t mu;
         pthread_cond_t cv;    /* output or an end, any job */
         pthread_cond_t in_cv; /* input or a window change, any job */
         struct xjob *jobs;
 };
 
-int ws_exec_registry_new(struct ws_exec_registry **ret, struct bg_error *err)
+int ws_exec_registry_new(struct ws_exec_registry **ret, const struct ws_runner *rn,
+                         struct bg_error *err)
 {
         struct ws_exec_registry *x = calloc(1, sizeof(*x));
         if (!x)
                 return bg_error_set(err, ENOMEM, "out of memory");
+        x->rn = rn;
         pthread_condattr_t ca;
         pthread_condattr_init(&ca);
         pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -152,6 +157,7 @@ static int append(void *ud, int stream, const void *data, size_t len)
 
 struct io_ud {
         struct xjob *j;
+        struct ops_ctx *ctx;
 };
 
 /* stdin for bg_ssh_exec: what is waiting; with ExecInput, -EAGAIN after
@@ -198,32 +204,50 @@ static int io_out(void *ud, int stream, const void *data, size_t len)
         return append(u->j, stream, data, len);
 }
 
+static int io_signal(void *ud)
+{
+        struct io_ud *u = ud;
+        struct xjob *j = u->j;
+        int sig = 0;
+        pthread_mutex_lock(&j->reg->mu);
+        if (j->n_sigs) {
+                sig = j->sigs[0];
+                memmove(j->sigs, j->sigs + 1, (j->n_sigs - 1) * sizeof(j->sigs[0]));
+                j->n_sigs--;
+        }
+        pthread_mutex_unlock(&j->reg->mu);
+        return sig;
+}
+
+static void io_transport(void *ud, enum ws_transport t)
+{
+        struct io_ud *u = ud;
+        ops_ctx_stage(u->ctx, "run");
+        pthread_mutex_lock(&u->j->reg->mu);
+        u->j->transport = t;
+        pthread_mutex_unlock(&u->j->reg->mu);
+}
+
 static int exec_work(struct ops_ctx *ctx, void *ud, struct bg_error *err)
 {
         struct xjob *j = ud;
         struct ws_exec_registry *x = j->reg;
-        struct bg_ssh *s = NULL;
         int code = 255;
         uint64_t t0 = now_mono_msec();
         ops_ctx_stage(ctx, "connect");
-        int r = ws_vm_connect(&j->vm, j->key_path, &s, err);
-        if (r >= 0) {
-                ops_ctx_stage(ctx, "run");
-                struct io_ud u = {.j = j};
-                struct bg_ssh_io io = {
-                    .in = j->in_len || j->stream_in ? io_in : NULL,
-                    .out = io_out,
-                    .ud = &u,
-                    .cancel = ops_ctx_cancel_flag(ctx),
-                    .timeout_ms = j->timeout_ms,
-                    .tty = j->tty,
-                    .rows = j->rows,
-                    .cols = j->cols,
-                    .control = io_control,
-                };
-                r = bg_ssh_exec(s, j->cmd, &io, &code, err);
-                bg_ssh_close(s);
-        }
+        struct io_ud u = {.j = j, .ctx = ctx}; /* "run" starts once a transport is chosen */
+        struct bg_ssh_io io = {
+            .in = j->in_len || j->stream_in ? io_in : NULL,
+            .out = io_out,
+            .ud = &u,
+            .cancel = ops_ctx_cancel_flag(ctx),
+            .timeout_ms = j->timeout_ms,
+            .tty = j->tty,
+            .rows = j->rows,
+            .cols = j->cols,
+            .control = io_control,
+        };
+        int r = ws_run_command(x->rn, &j->vm, j->cmd, &io, io_signal, io_transport, &code, err);
         pthread_mutex_lock(&x->mu);
         j->done = true;
         j->exit_code = r < 0 ? (r == -ECANCELED ? 143 : 255) : code;
@@ -254,9 +278,8 @@ static void exec_release(void *ud)
 }
 
 int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const struct ws_vm *vm,
-                  const char *key_path, const char *cmd, const ProtobufCBinaryData *in,
-                  const struct ws_exec_mode *mode, uint32_t timeout_ms,
-                  Banger__V1__Operation *out, struct bg_error *err)
+                  const char *cmd, const ProtobufCBinaryData *in, const struct ws_exec_mode *mode,
+                  uint32_t timeout_ms, Banger__V1__Operation *out, struct bg_error *err)
 {
         struct xjob *j = calloc(1, sizeof(*j));
         if (!j || !(j->cmd = strdup(cmd)) || (in->len && !(j->in = malloc(in->len)))) {
@@ -267,7 +290,6 @@ int ws_exec_start(struct ws_exec_registry *x, struct ops_registry *ops, const st
         }
         j->reg = x;
         j->vm = *vm;
-        snprintf(j->key_path, sizeof(j->key_path), "%s", key_path);
         if (in->len)
                 memcpy(j->in, in->data, in->len);
         j->in_len = j->in_cap = in->len;
@@ -366,6 +388,8 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
                 return bg_error_set(err, EINVAL, "at most %u bytes of input a call", INPUT_CALL_MAX);
         if ((in->rows == 0) != (in->cols == 0) || in->rows > 10000 || in->cols > 10000)
                 return bg_error_set(err, EINVAL, "rows and cols: both 1..10000, or both 0");
+        if (in->signal < 0 || in->signal > 31)
+                return bg_error_set(err, EINVAL, "signal: 1..31, or 0 for none");
         pthread_mutex_lock(&x->mu);
         struct xjob *j = x->jobs;
         while (j && strcmp(j->id, in->operation_id) != 0)
@@ -380,6 +404,16 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
                                  "operation %s takes no input (start it with stream_stdin)", j->id);
         else if (in->data.len && j->in_eof)
                 r = bg_error_set(err, EINVAL, "the input of operation %s has ended", j->id);
+        else if (in->signal && j->transport != WS_TRANSPORT_AGENT)
+                r = bg_error_set(err, EAGAIN,
+                                 "operation %s %s; signals need the guest agent (send it with "
+                                 "kill(1) through Exec instead)",
+                                 j->id,
+                                 j->transport == WS_TRANSPORT_SSH ? "runs over SSH"
+                                                                  : "has not started yet");
+        else if (in->signal && j->n_sigs == ELEMENTSOF(j->sigs))
+                r = bg_error_set(err, EMSGSIZE, "%zu signals are waiting already; send it later",
+                                 ELEMENTSOF(j->sigs));
         else if (in->data.len && j->in_len - j->in_off + in->data.len > INPUT_PENDING_MAX)
                 r = bg_error_set(err, EMSGSIZE,
                                  "over 1 MiB of input waiting for the command; send it later");
@@ -406,6 +440,8 @@ int ws_exec_input(struct ws_exec_registry *x, const Banger__V1__ExecInputRequest
         }
         if (r >= 0) {
                 j->in_eof |= in->eof;
+                if (in->signal)
+                        j->sigs[j->n_sigs++] = in->signal;
                 if (in->rows && j->tty) {
                         j->new_rows = in->rows;
                         j->new_cols = in->cols;

@@ -37,7 +37,9 @@ int ws_vm_lookup(struct rpc_client *vmsvc, const char *ref, struct ws_vm *vm, st
         snprintf(vm->state, sizeof(vm->state), "%s", v->state);
         snprintf(vm->ip, sizeof(vm->ip), "%s", v->ip);
         snprintf(vm->host_key, sizeof(vm->host_key), "%s", v->host_key);
+        snprintf(vm->vmm, sizeof(vm->vmm), "%s", v->vmm);
         vm->vcpu = v->vcpu;
+        vm->no_sshd = v->init && streq(v->init, "agent");
         banger__v1__vm__free_unpacked(v, NULL);
         return 0;
 }
@@ -48,6 +50,12 @@ int ws_vm_connect(const struct ws_vm *vm, const char *key_path, struct bg_ssh **
         if (strcmp(vm->state, "running") != 0)
                 return bg_error_set(err, EBUSY, "VM %s is %s; start it first (banger vm start %s)",
                                     vm->name, vm->state, vm->name);
+        if (vm->no_sshd)
+                return bg_error_set(err, EBUSY,
+                                    "VM %s has no sshd: banger's agent is its init (vm create "
+                                    "--init agent); run commands with banger vm exec and copy "
+                                    "files with banger vm cp",
+                                    vm->name);
         if (!vm->ip[0] || !vm->host_key[0])
                 return bg_error_set(err, EBUSY, "VM %s has no address or host key yet", vm->name);
         struct bg_ssh_target t = {

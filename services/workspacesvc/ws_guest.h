@@ -16,7 +16,9 @@ struct ws_vm {
         char state[16];
         char ip[16];
         char host_key[512];
+        char vmm[16]; /* "qemu", "firecracker" */
         unsigned vcpu;
+        bool no_sshd; /* banger's agent is its init (vm create --init agent): no SSH */
 };
 
 /* Looks the VM up in vmsvc (name or id prefix). -ENOENT for no such VM. */

@@ -5,8 +5,9 @@
 # debian-cloud-amd64 and the image golden. The first caller builds them with
 # the real services (imagesvc and the gateway, on the host network) and keeps
 # their state under BUILD/e2e-cache/seed-KEY; later callers copy it. KEY is
-# the content the result depends on: the imagesvc binary, the guest files
-# shipped into images, this script and the Debian mirror's InRelease (so a
+# the content the result depends on: the imagesvc binary, the guest agent
+# (the kernel's initramfs and the image carry it), the guest files shipped
+# into images, this script and the Debian mirror's InRelease (so a
 # mirror update or a rebuilt banger builds afresh; only the newest seed is
 # kept). A flock makes concurrent callers wait for the one building.
 # Sets GOLDEN_SEED to "built" or "copied"; returns non-zero (with the reason in
@@ -19,7 +20,8 @@ golden_seed_key() {
                 return 1
         {
                 echo "$release"
-                sha256sum "$BANGER_BUILD_DIR/bin/banger-imagesvc" "${BASH_SOURCE[0]}"
+                sha256sum "$BANGER_BUILD_DIR/bin/banger-imagesvc" \
+                        "$BANGER_BUILD_DIR/guest/agent/banger-agent" "${BASH_SOURCE[0]}"
                 (cd "$BANGER_BUILD_DIR/share/banger/guest-files" && find . -type f -print0 |
                         sort -z | xargs -0 sha256sum)
         } | sha256sum | cut -c1-16

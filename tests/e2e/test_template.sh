@@ -99,6 +99,15 @@ check "sshd presents the host key vmsvc pinned, a fresh one per clone" bash -c \
         '[ -n "$1" ] && [ "$1" = "$(field a host_key | cut -d" " -f2)" ] && [ "$2" = "$(field b host_key | cut -d" " -f2)" ] && [ "$1" != "$2" ]' _ "$ka" "$kb"
 check "a clone's /root is its own work disk" bash -c '[ "$(vssh a findmnt -no SOURCE /root)" = /dev/vdb ]'
 check "a clone got the file_sync entry" bash -c '[ "$(vssh a cat /root/.creds)" = synced-secret ]'
+# API commands on a clone run through the exec ports its template's snapshot
+# has (the same device set), not over SSH: sshd is stopped for the call.
+check "the template notes its exec ports" bash -c '[ "$(cat "$1"/state/templates/*/exec-ports)" = 8 ]' _ "$BANGER_HOME"
+"$B" vm exec a -- sh -c 'systemctl stop ssh.socket ssh.service sshd.service 2>/dev/null; pkill -x sshd; true' >/dev/null 2>&1
+out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
+        'method: "/banger.v1.WorkspaceService/Exec" deadline_ms: 60000 body { vm: "a" argv: "hostname" }')
+check "Exec API on a clone without sshd: through the agent's exec port" grep -q 'stdout: "a\\n"' <<<"$out"
+"$B" vm exec a -- sh -c 'systemctl start ssh.socket 2>/dev/null; systemctl start ssh.service 2>/dev/null || systemctl start sshd.service; true' >/dev/null 2>&1
+check "  sshd is back on a" wait_for 60 vssh a true
 check "the template's files hold no file_sync secret" bash -c \
         '! grep -rqa synced-secret "$1"/state/templates/*/work.ext4' _ "$BANGER_HOME"
 

@@ -193,6 +193,58 @@ done
 echo "$rest" | sed 's/^/    /'
 check "StartExec: the rest from offset 4, then done with the exit code" bash -c 'grep -q "stdout: \"two\\\\n\"" <<<"$1" && grep -q "done: true" <<<"$1" && grep -q "exit_code: 4" <<<"$1"' _ "$rest"
 
+# The Exec API goes through the guest agent, on the VM's exec ports (QEMU):
+# with sshd stopped it still works, signals from ExecInput arrive, more
+# commands than ports run (a command waits for a free port), and the agent
+# channel stays free for vmsvc (vm stats) while they run.
+"$B" vm exec ws -- sh -c 'systemctl stop ssh.socket ssh.service sshd.service 2>/dev/null; pkill -x sshd; true' >/dev/null 2>&1
+check "sshd is stopped in the guest" bash -c '! "$1" vm exec --ssh ws -- true' _ "$B"
+out=$(RPC_TEXT_TIMEOUT=60 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.ExecReply \
+        'method: "/banger.v1.WorkspaceService/Exec" deadline_ms: 60000 body { vm: "ws" argv: "sh" argv: "-c" argv: "cat; pwd; exit 5" stdin: "no-sshd " }')
+echo "$out" | sed 's/^/    /'
+check "Exec API without sshd: through the agent (stdin, cwd, exit code)" bash -c 'grep -q "exit_code: 5" <<<"$1" && grep -q "stdout: \"no-sshd /root/other\\\\n\"" <<<"$1"' _ "$out"
+out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.OperationReply \
+        'method: "/banger.v1.WorkspaceService/StartExec" body { vm: "ws" argv: "sh" argv: "-c" argv: "trap \"echo got-usr1; exit 9\" USR1; echo ready; while :; do sleep 0.2; done" }')
+sigop=$(sed -n 's/^ *id: "\([0-9a-f]*\)"$/\1/p' <<<"$out" | head -1)
+for _ in $(seq 20); do
+        first=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
+                "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$sigop\" wait_ms: 5000 }")
+        grep -q ready <<<"$first" && break
+done
+t0=$(date +%s%N)
+# Meanwhile: twelve commands at once on eight ports; vmsvc still reaches the agent.
+ops=()
+for i in $(seq 12); do
+        out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecCall banger.test.OperationReply \
+                "method: \"/banger.v1.WorkspaceService/StartExec\" body { vm: \"ws\" argv: \"sh\" argv: \"-c\" argv: \"sleep 2; echo par-$i\" }")
+        ops+=("$(sed -n 's/^ *id: "\([0-9a-f]*\)"$/\1/p' <<<"$out" | head -1)")
+done
+check "vm stats answers while exec ports are busy (the agent channel is free)" "$B" vm stats ws
+out=$(rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecInputCall banger.test.ExecInputReply \
+        "method: \"/banger.v1.WorkspaceService/ExecInput\" body { operation_id: \"$sigop\" signal: 10 }")
+check "ExecInput signal: accepted" bash -c '! grep -q "code: STATUS_" <<<"$1" || grep -q "code: STATUS_OK" <<<"$1"' _ "$out"
+rest=""
+for _ in $(seq 10); do
+        rest=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
+                "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"$sigop\" stdout_offset: 6 wait_ms: 15000 }")
+        grep -q "done: true" <<<"$rest" && break
+done
+echo "$rest" | sed 's/^/    /'
+check "  the trap ran (SIGUSR1 reached the command), exit code 9" bash -c 'grep -q "got-usr1" <<<"$1" && grep -q "exit_code: 9" <<<"$1"' _ "$rest"
+good=0
+for i in $(seq 12); do
+        for _ in $(seq 10); do
+                r=$(RPC_TEXT_TIMEOUT=20 rpc_text "ipc://$RUN/gateway.sock" banger.test.ExecOutputCall banger.test.ExecOutputReply \
+                        "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"${ops[$((i - 1))]}\" wait_ms: 15000 }")
+                grep -q "done: true" <<<"$r" && break
+        done
+        grep -q "par-$i" <<<"$r" && grep -q "done: true" <<<"$r" && ! grep -q "exit_code: [1-9]" <<<"$r" && good=$((good + 1))
+done
+echo "  12 parallel commands (8 exec ports): $good ended well in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
+check "  all twelve ran to their end through the agent (no sshd)" test "$good" = 12
+"$B" vm exec ws -- sh -c 'systemctl start ssh.socket 2>/dev/null; systemctl start ssh.service 2>/dev/null || systemctl start sshd.service; true' >/dev/null 2>&1
+check "sshd is back" wait_for 60 "$B" vm exec --ssh ws -- true
+
 # mise: vm exec runs commands through `mise exec --` when the guest has it,
 # and prepare runs `mise trust` (a stand-in mise that logs its calls).
 "$B" vm exec ws -- sh -c 'printf "#!/bin/sh\necho \"\$*\" >> /root/mise.log\n[ \"\$1\" = exec ] && shift && [ \"\$1\" = -- ] && shift && exec \"\$@\"\nexit 0\n" > /usr/local/bin/mise; chmod 0755 /usr/local/bin/mise' >/dev/null 2>&1

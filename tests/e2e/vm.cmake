@@ -65,3 +65,9 @@ banger_add_script_test(e2e_containerd
 banger_add_script_test(e2e_cri
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cri.sh
   LABELS e2e root TIMEOUT 1800)
+# vm create --init agent: a busybox-static rootfs (no init, no sshd) boots
+# with banger's agent as PID 1; vm exec (hi, exit 3), orphan reaping, the
+# "no sshd" refusals, vm stop and vm delete.
+banger_add_script_test(e2e_agent_init
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_agent_init.sh
+  LABELS e2e root TIMEOUT 1200)

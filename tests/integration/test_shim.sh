@@ -11,7 +11,8 @@
 #     even stream ids are INVALID_ARGUMENT, an oversize frame
 #     RESOURCE_EXHAUSTED, an unknown frame type closes the connection;
 #   - Create refuses a bundle without process.args (INVALID_ARGUMENT, naming
-#     the field) and a checkpoint (UNIMPLEMENTED); with banger stopped it
+#     the field), a checkpoint (UNIMPLEMENTED) and an empty rootfs, takes a
+#     rootfs without init or sshd (agent as init); with banger stopped it
 #     is UNAVAILABLE (14) with "banger is not running";
 #   - with banger running, Create goes through the gateway to VmService:
 #     VmService's refusal comes back with its status and message and the
@@ -102,7 +103,7 @@ mkdir -p "$BANGER_HOME/config"
 printf '[vm]\nmax_labels = 1\n' >"$BANGER_HOME/config/config.toml"
 "$BANGER" daemon start >/dev/null || fail_stop "banger daemon start failed"
 r=$($CALL "$SOCK" Create 1=c1 "2=$B" 6=/dev/null 7=/dev/null)
-check "Create with a rootfs that has no init: refused, naming what is missing" bash -c '! grep -qx "code=0" <<<"$1" && grep -q "has no init" <<<"$1"' _ "$r"
+check "Create with an empty rootfs: refused, saying so" bash -c '! grep -qx "code=0" <<<"$1" && grep -q "rootfs (.*) is empty" <<<"$1"' _ "$r"
 ctr_images() { "$BANGER" image list --json | jq -r '(.images? // .)[] | select(.name | test("^ctr-[0-9a-f]{24}$")) | "\(.name) \(.created_unix_ms // .created // "")"'; }
 r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
 check "Create reaches VmService: its refusal of the shim's 2 labels comes back (RESOURCE_EXHAUSTED)" bash -c 'grep -qx "code=8" <<<"$1" && grep -q "2 labels; at most 1 (config vm.max_labels)" <<<"$1"' _ "$r"
@@ -118,6 +119,15 @@ echo changed >"$SRC/etc/banger-marker"
 r=$($CALL "$SOCK" Create 1=c1 "2=$B" "$MNT" 6=/dev/null 7=/dev/null)
 imgs2=$(ctr_images)
 check "a changed rootfs is another image" [ "$(wc -l <<<"$imgs2")" = 2 ]
+# A rootfs with no init and no sshd (busybox-like) is no longer refused: its
+# VM gets banger's agent as init (CreateVmRequest.init = agent).
+SRC2="$BANGER_HOME/src2"
+mkdir -p "$SRC2/bin"
+printf '#!/bin/sh\n' >"$SRC2/bin/sh"
+chmod 755 "$SRC2/bin/sh"
+r=$($CALL "$SOCK" Create 1=c1 "2=$B" "3:mount=bind|$SRC2|rbind,ro" 6=/dev/null 7=/dev/null)
+check "Create with a rootfs without init or sshd: not refused, reaches VmService (its label refusal)" bash -c 'grep -qx "code=8" <<<"$1"' _ "$r"
+check "  and it became an image too" [ "$(ctr_images | wc -l)" = 3 ]
 # A pod's container runs in its sandbox's VM, which must exist.
 cp "$B/config.json" "$B/config.json.good"
 jq '.annotations = {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb1"}' \

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "store/store.h"
+#include "template.h"
 #include "template_store.h"
 #include "test_tmpdir.h"
 #include "vm_store.h"
@@ -151,6 +152,29 @@ static void test_find_auto_and_clones(void **state)
         store_close(db);
 }
 
+/* The exec ports a template's snapshot has: its clones must be launched with
+ * the same device set. A template from before exec ports has no note: 0. */
+static void test_exec_ports_note(void **state)
+{
+        (void)state;
+        struct bg_error err = {0};
+        unsigned n = 99;
+        assert_int_equal(tpl_exec_ports_read(dir, &n, &err), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(tpl_exec_ports_write(dir, 8, &err), 0);
+        assert_int_equal(tpl_exec_ports_read(dir, &n, &err), 0);
+        assert_int_equal(n, 8);
+        char path[128];
+        snprintf(path, sizeof(path), "%s/" TPL_FILE_EXEC_PORTS, dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("1000\n", f);
+        fclose(f);
+        assert_int_equal(tpl_exec_ports_read(dir, &n, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "exec ports"));
+        assert_int_equal(remove(path), 0);
+}
+
 int main(void)
 {
         if (test_tmpdir_make(dir, sizeof(dir), "tplstore") < 0)
@@ -159,6 +183,7 @@ int main(void)
             cmocka_unit_test(test_state_names),
             cmocka_unit_test(test_round_trip_and_resolve),
             cmocka_unit_test(test_find_auto_and_clones),
+            cmocka_unit_test(test_exec_ports_note),
         };
         int r = cmocka_run_group_tests(tests, NULL, NULL);
         return test_tmpdir_remove(dir) < 0 ? 1 : r;

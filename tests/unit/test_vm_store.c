@@ -53,6 +53,7 @@ static void test_crud_and_resolve(void **state)
         struct bg_error err = {0};
         struct vm_record a = rec("aaaa1111bbbb2222cccc3333dddd4444", "web");
         struct vm_record b = rec("aaaa9999bbbb2222cccc3333dddd4444", "db");
+        b.agent_init = true; /* vm create --init agent */
         assert_int_equal(vm_store_insert(db, &a, &err), 0);
         assert_int_equal(vm_store_insert(db, &b, &err), 0);
         struct vm_record dup = rec("ffff1111bbbb2222cccc3333dddd4444", "web");
@@ -90,6 +91,8 @@ static void test_crud_and_resolve(void **state)
         assert_int_equal(vm_store_list(db, &all, &n, &err), 0);
         assert_int_equal(n, 2);
         assert_string_equal(all[0].name, "db"); /* created earlier */
+        assert_true(all[0].agent_init);         /* its init, kept */
+        assert_false(all[1].agent_init);
         free(all);
 
         assert_int_equal(vm_store_delete(db, b.id, &err), 0);

@@ -89,6 +89,24 @@ static void test_minimal(void **state)
         assert_params_once(buf);
 }
 
+/* --init agent: banger.init=agent, and no init= even if one is set. */
+static void test_agent_init(void **state)
+{
+        struct vmm_spec s;
+        memset(&s, 0, sizeof(s));
+        strcpy(s.name, "a");
+        strcpy(s.boot.init, "/sbin/e2e-init");
+        s.boot.agent_init = true;
+        const struct vmm_cmdline_machine m = {.console = "ttyS0", .agent = "vsock:1024"};
+        char buf[256];
+        struct bg_error err = {0};
+        assert_int_equal(vmm_cmdline_build(&s, &m, buf, sizeof(buf), &err), 0);
+        assert_string_equal(buf, "console=ttyS0 reboot=t panic=-1 root=/dev/vda rw "
+                                 "rootfstype=ext4 banger.init=agent banger.name=a "
+                                 "banger.work=/dev/vdb banger.agent=vsock:1024");
+        assert_params_once(buf);
+}
+
 static void test_refusals(void **state)
 {
         char buf[VMM_CMDLINE_MAX];
@@ -170,9 +188,9 @@ static void test_too_long(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-            cmocka_unit_test(test_full),     cmocka_unit_test(test_minimal),
-            cmocka_unit_test(test_probe),    cmocka_unit_test(test_refusals),
-            cmocka_unit_test(test_too_long),
+            cmocka_unit_test(test_full),       cmocka_unit_test(test_minimal),
+            cmocka_unit_test(test_agent_init), cmocka_unit_test(test_probe),
+            cmocka_unit_test(test_refusals),   cmocka_unit_test(test_too_long),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

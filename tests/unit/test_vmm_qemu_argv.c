@@ -94,7 +94,24 @@ static void test_argv_tcg_serial_no_tap(void **state)
                     "socket,id=agent,path=/var/lib/banger/vms/0123/agent.sock,server=on,wait=off");
         assert_pair(argv, "-device", "virtserialport,chardev=agent,name=org.banger.agent.0");
         assert_null(opt_value(argv, "-device", "vhost-vsock"));
+        /* No exec ports unless asked for (a template from before them). */
+        assert_null(opt_value(argv, "-chardev", "socket,id=exec"));
         vmm_qemu_argv_free(argv);
+
+        /* Exec ports: one socket chardev and one port each, beside the agent's. */
+        s.exec_ports = 2;
+        assert_int_equal(vmm_qemu_build_argv(&s, &o, &argv, &err), 0);
+        assert_pair(argv, "-chardev",
+                    "socket,id=exec0,path=/var/lib/banger/vms/0123/exec-0.sock,server=on,wait=off");
+        assert_pair(argv, "-device", "virtserialport,chardev=exec0,name=org.banger.exec.0");
+        assert_pair(argv, "-chardev",
+                    "socket,id=exec1,path=/var/lib/banger/vms/0123/exec-1.sock,server=on,wait=off");
+        assert_pair(argv, "-device", "virtserialport,chardev=exec1,name=org.banger.exec.1");
+        assert_null(opt_value(argv, "-chardev", "socket,id=exec2"));
+        vmm_qemu_argv_free(argv);
+        s.exec_ports = VMM_EXEC_PORTS_MAX + 1;
+        assert_int_equal(vmm_qemu_build_argv(&s, &o, &argv, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "exec ports"));
 }
 
 static void test_argv_kvm_tap_vsock(void **state)
@@ -110,6 +127,7 @@ static void test_argv_kvm_tap_vsock(void **state)
         s.boot.prefix = 24;
         strcpy(s.boot.gateway, "172.30.0.1");
         strcpy(s.boot.dns, "1.1.1.1,8.8.8.8");
+        s.exec_ports = 8; /* vhost-vsock: connections are independent, no exec ports */
         struct vmm_qemu_opts o = {.accel = VMM_ACCEL_KVM, .vsock = true, .tsc_khz = 2299998};
         char **argv = NULL;
         struct bg_error err = {0};
@@ -129,6 +147,7 @@ static void test_argv_kvm_tap_vsock(void **state)
         assert_pair(argv, "-device", "vhost-vsock-device,guest-cid=7");
         assert_null(opt_value(argv, "-device", "virtio-serial-device"));
         assert_null(opt_value(argv, "-chardev", "socket,id=agent"));
+        assert_null(opt_value(argv, "-chardev", "socket,id=exec"));
         assert_non_null(opt_value(argv, "-drive", "id=disk0,"));
         assert_null(opt_value(argv, "-drive", "id=disk1,"));
         vmm_qemu_argv_free(argv);

@@ -454,13 +454,18 @@ static void test_exec_input_checks(void **state)
         (void)state;
         struct ws_exec_registry *x = NULL;
         struct bg_error err = {0};
-        assert_int_equal(ws_exec_registry_new(&x, &err), 0);
+        struct ws_runner rn = {0};
+        assert_int_equal(ws_exec_registry_new(&x, &rn, &err), 0);
         Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
         q.operation_id = "nosuch";
         assert_int_equal(ws_exec_input(x, &q, &err), -ENOENT);
         q.rows = 10; /* without cols */
         assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
         q.rows = 0;
+        q.signal = 32; /* not a signal the agent forwards */
+        assert_int_equal(ws_exec_input(x, &q, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "signal"));
+        q.signal = 0;
         static uint8_t big[256 * 1024 + 1];
         q.data.data = big;
         q.data.len = sizeof(big);

@@ -180,8 +180,15 @@ static int validate_spec(const struct vmm_spec *spec, const struct vmm_qemu_opts
                 return bg_error_set(err, EINVAL,
                                     "a restored guest keeps its snapshot's vsock CID: use the "
                                     "virtio-serial agent channel");
+        if (spec->exec_ports > VMM_EXEC_PORTS_MAX)
+                return bg_error_set(err, EINVAL, "%u exec ports (at most %u)", spec->exec_ports,
+                                    VMM_EXEC_PORTS_MAX);
         int r = check_socket_path(spec->dir, VMM_QEMU_QMP_SOCK, err);
         if (r < 0)
+                return r;
+        char last[32];
+        snprintf(last, sizeof(last), VMM_FILE_EXEC_FMT, VMM_EXEC_PORTS_MAX);
+        if (!opts->vsock && spec->exec_ports && (r = check_socket_path(spec->dir, last, err)) < 0)
                 return r;
         return check_socket_path(spec->dir, VMM_FILE_AGENT, err);
 }
@@ -318,6 +325,17 @@ int vmm_qemu_build_argv(const struct vmm_spec *spec, const struct vmm_qemu_opts 
                             ",server=on,wait=off");
                 strv_add(&s, "-device");
                 strv_add(&s, "virtserialport,chardev=agent,name=" VMM_QEMU_AGENT_PORT_NAME);
+                for (unsigned i = 0; i < spec->exec_ports; i++) {
+                        char name[32];
+                        snprintf(name, sizeof(name), VMM_FILE_EXEC_FMT, i);
+                        strv_add(&s, "-chardev");
+                        char prefix[48];
+                        snprintf(prefix, sizeof(prefix), "socket,id=exec%u,path=", i);
+                        add_dir_opt(&s, prefix, spec->dir, name, ",server=on,wait=off");
+                        strv_add(&s, "-device");
+                        strv_addf(&s, "virtserialport,chardev=exec%u,name=" VMM_QEMU_EXEC_PORT_FMT,
+                                  i, i);
+                }
         }
         if (spec->restore[0]) {
                 /* The state arrives over QMP (migrate-incoming) once QEMU is up. */

@@ -69,6 +69,17 @@ static uint32_t host_tsc_khz(void)
 #endif
 }
 
+/* Exec port sockets of an earlier run: a client must not find a stale one. */
+static void unlink_exec_sockets(const char *dir)
+{
+        for (unsigned i = 0; i < VMM_EXEC_PORTS_MAX; i++) {
+                char name[32], path[VMM_PATH_MAX + 32];
+                snprintf(name, sizeof(name), VMM_FILE_EXEC_FMT, i);
+                (void)vmm_path(path, sizeof(path), dir, name);
+                (void)unlink(path);
+        }
+}
+
 static bool vhost_vsock_usable(void)
 {
         _cleanup_close_ int fd = open("/dev/vhost-vsock", O_RDWR | O_CLOEXEC);
@@ -265,6 +276,7 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
         (void)unlink(pidfile);
         (void)unlink(qmp_path);
         (void)unlink(agent);
+        unlink_exec_sockets(spec.dir);
 
         r = write_log_header(log, argv, err);
         if (r < 0)
@@ -301,6 +313,7 @@ static int qemu_launch(const struct vmm_spec *spec_in, struct vmm_handle *ret, s
                 (void)unlink(pidfile);
                 (void)unlink(qmp_path);
                 (void)unlink(agent);
+                unlink_exec_sockets(spec.dir);
                 return r;
         }
 

@@ -12,6 +12,8 @@
 
 /* The virtio-serial port the guest agent serves on (banger.agent=virtio-serial:…). */
 #define VMM_QEMU_AGENT_PORT_NAME "org.banger.agent.0"
+/* Exec port N's name in the guest: printf format with one unsigned. */
+#define VMM_QEMU_EXEC_PORT_FMT "org.banger.exec.%u"
 /* The guest vsock port of the agent when QEMU uses vhost-vsock. */
 #define VMM_QEMU_AGENT_VSOCK_PORT 1024
 /* The QMP socket of a QEMU guest, in its VM directory. */
