@@ -29,6 +29,7 @@ RUN_PKGS=(
   containerd # containerd + ctr for the shim's e2e test (shim/)
   busybox-static # a rootfs with no init and no sshd: tests/e2e/test_agent_init.sh (vm create --init agent)
   golang-github-containerd-containerd-dev golang-github-containerd-ttrpc-dev # origin of proto/containerd (README there)
+  python3-grpcio python3-protobuf # tests/e2e/cri_client.py: containerd's CRI API (e2e_cri)
 )
 
 want=("${BUILD_PKGS[@]}")

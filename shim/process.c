@@ -591,8 +591,13 @@ int shim_h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
 
         pthread_mutex_lock(&c->lock);
         bool defer = p != &c->init && !c->init.connected;
+        /* A pod sandbox's own process (the pause image's /pause, which only
+         * waits for a signal) is the sandbox's VM: nothing runs in the
+         * guest, it runs until Kill (signal_proc: 128 + signal) or Delete. */
+        bool vm_only = p == &c->init && c->init.spec.container_type &&
+                       strcmp(c->init.spec.container_type, "sandbox") == 0;
         pthread_mutex_unlock(&c->lock);
-        r = defer ? 0 : start_exec(c, p, err); /* deferred: the pump starts it */
+        r = defer || vm_only ? 0 : start_exec(c, p, err); /* deferred: the pump starts it */
         pthread_mutex_lock(&c->lock);
         if (r < 0) {
                 p->status = CONTAINERD__V1__TYPES__STATUS__CREATED;
@@ -600,7 +605,9 @@ int shim_h_start(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
                 return r;
         }
         p->status = CONTAINERD__V1__TYPES__STATUS__RUNNING;
-                if (pthread_create(&p->pump, NULL, pump_main, p) == 0)
+        if (vm_only)
+                p->connected = true; /* no pump, no stdin; exec processes need not wait */
+        else if (pthread_create(&p->pump, NULL, pump_main, p) == 0)
                 p->pump_started = true;
         else
                 shim_proc_set_stopped(c, p, 255);
@@ -784,6 +791,17 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
         pthread_mutex_lock(&c->lock);
         if (--p->refs == 0)
                 pthread_cond_broadcast(&c->changed);
+        if (r == -ENOENT && p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
+                /* The VM is gone (a pod's VM deleted under its container, a
+                 * VM deleted by hand): so is the process. Without this, a
+                 * process whose command's output never ends could not be
+                 * stopped: containerd waits for its exit forever. */
+                fprintf(stderr, "containerd-shim-banger-v2: task %s process '%s': %s; it ended "
+                        "with its VM\n", c->opts.id, p->exec_id, err->msg);
+                shim_proc_set_stopped(c, p, 128u + (uint32_t)sig);
+                publish_exit(c, p);
+                return 0;
+        }
         if (r >= 0 && n == 0)
                 return bg_error_set(err, ENOENT, "process already finished");
         return r;

@@ -57,6 +57,14 @@ banger_add_script_test(e2e_forward
 banger_add_script_test(e2e_containerd
   COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_containerd.sh
   LABELS e2e root TIMEOUT 1500)
+# Issue #23, Kubernetes' side: containerd's CRI plugin (runtime handler
+# "banger") driven over its runtime.v1 gRPC API as kubelet drives it
+# (tests/e2e/cri_client.py): PullImage, RunPodSandbox, CreateContainer,
+# StartContainer, ExecSync, ContainerStatus, the CRI log file, Stop/Remove
+# of containers and the pod, the pod's one VM in `banger vm list`.
+banger_add_script_test(e2e_cri
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_cri.sh
+  LABELS e2e root TIMEOUT 1800)
 # vm create --init agent: a busybox-static rootfs (no init, no sshd) boots
 # with banger's agent as PID 1; vm exec (hi, exit 3), orphan reaping, the
 # "no sshd" refusals, vm stop and vm delete.

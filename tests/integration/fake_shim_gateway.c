@@ -50,6 +50,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static FILE *glog;
 static char oom_path[4096]; /* LOG.oom */
+static char novm_path[4096]; /* LOG.novm: while it exists, Exec answers NOT_FOUND (the VM is gone) */
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {
@@ -232,6 +233,10 @@ static int exec_sync(const Banger__V1__Request *req, nng_msg **ret)
 {
         UNPACK(ExecRequest, exec_request, q);
         char out[256];
+        if (access(novm_path, F_OK) == 0) {
+                banger__v1__exec_request__free_unpacked(q, NULL);
+                return reply(NULL, RPC_NOT_FOUND, "no VM named 'ctr-gone'", ret);
+        }
         if (q->n_argv == 7 && strstr(q->argv[2], "kill -")) {
                 int sig = atoi(q->argv[5]);
                 int n = 0;
@@ -361,6 +366,7 @@ int main(int argc, char **argv)
                 return 2;
         }
         snprintf(oom_path, sizeof(oom_path), "%s.oom", argv[2]);
+        snprintf(novm_path, sizeof(novm_path), "%s.novm", argv[2]);
         glog = fopen(argv[2], "a");
         if (!glog)
                 return 1;

@@ -211,5 +211,55 @@ check "OOM: no more events after the rise to 2^64-1 (two in all, the last look a
         [ "$(grep -c " /tasks/oom " "$EVENTS")" -eq 2 ]
 r=$($CALL "$SOCK" Shutdown 1=c1)
 check "Shutdown: OK" field "$r" "code=0"
+
+# ---- a pod sandbox's task: its process is the VM ----
+# The CRI plugin's sandbox runs the pause image's /pause, which the VM
+# (booted from banger's default image) has not: nothing runs in the guest;
+# the process runs until Kill (containerd deletes the sandbox's task, and so
+# its VM, when it ends).
+P="$BANGER_HOME/pod"
+mkdir -p "$P/rootfs"
+cat >"$P/config.json" <<'EOF2'
+{"ociVersion": "1.0.2", "process": {"args": ["/pause"], "cwd": "/"}, "root": {"path": "rootfs"},
+ "annotations": {"io.kubernetes.cri.container-type": "sandbox", "io.kubernetes.cri.sandbox-id": "sb1"}}
+EOF2
+PSOCK=$(cd "$P" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id sb1 start)
+PSOCK=${PSOCK#unix://}
+r=$($CALL "$PSOCK" Create 1=sb1 "2=$P")
+check "a pod sandbox's task: Create OK" field "$r" "code=0"
+r=$($CALL "$PSOCK" Start 1=sb1)
+check "  Start: OK, and nothing is run in the guest (no /pause)" \
+        bash -c 'grep -qx "code=0" <<<"$1" && ! grep -qF "BANGER_TASK_ID=sb1" "$2"' _ "$r" "$LOG"
+r=$($CALL "$PSOCK" State 1=sb1)
+check "  State: RUNNING" field "$r" "4=2"
+r=$($CALL "$PSOCK" Kill 1=sb1 3:int=9)
+check "  Kill SIGKILL (StopPodSandbox): OK, no guest call" \
+        bash -c 'grep -qx "code=0" <<<"$1" && ! grep -qF "Exec kill BANGER_EXEC_ID= 9" "$2"' _ "$r" "$LOG"
+r=$($CALL "$PSOCK" Wait 1=sb1)
+check "  it ends with 137" field "$r" "1=137"
+check "  TaskExit for sb1 (137) reached containerd" \
+        wait_for 10 grep -q " /tasks/exit containerd.events.TaskExit 1=sb1 2=sb1 3=[0-9]* 4=137" "$EVENTS"
+r=$($CALL "$PSOCK" Delete 1=sb1)
+check "  Delete: OK, exit 137" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "2=137" <<<"$1"' _ "$r"
+r=$($CALL "$PSOCK" Shutdown 1=sb1)
+
+# A process whose VM is gone (a pod's VM deleted under its container): Kill
+# cannot reach the guest (Exec: NOT_FOUND), and the process ends with it.
+V="$BANGER_HOME/vmgone"
+mkdir -p "$V"
+cp -r "$B/rootfs" "$B/config.json" "$V/"
+VSOCK=$(cd "$V" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id c9 start)
+VSOCK=${VSOCK#unix://}
+r=$($CALL "$VSOCK" Create 1=c9 "2=$V" 6=/dev/null 7=/dev/null)
+r2=$($CALL "$VSOCK" Start 1=c9)
+check "a task c9: Create and Start OK" bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "code=0" <<<"$2"' _ "$r" "$r2"
+touch "$LOG.novm"
+r=$($CALL "$VSOCK" Kill 1=c9 3:int=15)
+check "  its VM gone (Exec NOT_FOUND): Kill SIGTERM is OK" field "$r" "code=0"
+r=$($CALL "$VSOCK" Wait 1=c9)
+check "  and the process ended with its VM: 143" field "$r" "1=143"
+rm -f "$LOG.novm"
+$CALL "$VSOCK" Delete 1=c9 >/dev/null
+$CALL "$VSOCK" Shutdown 1=c9 >/dev/null
 [ "$T_FAILS" -eq 0 ] || { echo "--- gateway log"; cat "$LOG"; echo "--- events"; cat "$EVENTS"; }
 finish
