@@ -2,7 +2,7 @@
  * WorkspaceService/StartExec operation in the task's VM (SSH as root to the
  * guest's sshd, run by banger's workspace service):
  *
- *   Start     -> StartExec with the process's args (env through /usr/bin/env,
+ *   Start     -> StartExec with the process's args (env through env(1) in PATH,
  *                plus the task marker), cwd, stream_stdin, tty; a pump
  *                thread copies ExecOutput to the stdout/stderr FIFOs and
  *                records the exit status; a stdin thread copies containerd's
@@ -168,7 +168,7 @@ int shim_cmd_build(const struct bundle_process *spec, const char *marker, const 
         if (!ret->argv)
                 return -ENOMEM;
         size_t n = 0;
-        ret->argv[n++] = "/usr/bin/env";
+        ret->argv[n++] = "env";
         for (size_t i = 0; i < spec->envc; i++)
                 ret->argv[n++] = spec->env[i];
         ret->argv[n++] = (char *)marker;

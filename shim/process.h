@@ -29,7 +29,7 @@ int shim_proc_init(struct shim_ctx *c, struct shim_proc *p);
 int shim_proc_delete_exec(struct shim_ctx *c, struct shim_proc *p, uint32_t *ret_status,
                           Google__Protobuf__Timestamp *ret_exited, struct bg_error *err);
 
-/* The command a process runs in the guest: /usr/bin/env with the spec's env
+/* The command a process runs in the guest: env(1), looked up in the guest's PATH (/usr/bin/env, busybox's /bin/env), with the spec's env
  * and the markers (task, then exec), then (for a user other than 0:0 without groups) setpriv(1)
  * with the spec's uid, gid and additional gids, then the spec's args.
  * argv points into spec, marker and the struct itself. */

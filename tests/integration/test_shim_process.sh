@@ -4,7 +4,7 @@
 # would) and a fake containerd events service (ttrpc_call.py --events-sink),
 # driven over its ttrpc socket by ttrpc_call.py. No VM boots; what reaches
 # the VM is checked in the fake gateway's log.
-#   - Start runs process.args through /usr/bin/env with process.env and the
+#   - Start runs process.args through env (PATH) with process.env and the
 #     task marker BANGER_TASK_ID, with stream_stdin when containerd gave a
 #     stdin FIFO; bytes written to that FIFO reach ExecInput, its end is an
 #     eof;
@@ -81,7 +81,7 @@ check "Exec before the task runs: FAILED_PRECONDITION (9)" field "$r" "code=9"
 r=$($CALL "$SOCK" Start 1=c1)
 check "Start: OK" field "$r" "code=0"
 check "  the command: process.env and the task marker through env, then process.args" \
-        has "$LOG" "argv: /usr/bin/env PATH=/usr/sbin:/usr/bin:/sbin:/bin BANGER_TASK_ID=c1 BANGER_EXEC_ID= sh -c run"
+        has "$LOG" "argv: env PATH=/usr/sbin:/usr/bin:/sbin:/bin BANGER_TASK_ID=c1 BANGER_EXEC_ID= sh -c run"
 check "  in process.cwd, stdin streamed (containerd gave a stdin FIFO), no tty" \
         has "$LOG" "cwd=/srv stream_stdin=1 tty=0"
 r=$($CALL "$SOCK" State 1=c1)
@@ -141,7 +141,7 @@ check "ResizePty before Start: OK" field "$r" "code=0"
 r=$($CALL "$SOCK" Start 1=c1 2=e1)
 check "Start e1: OK" field "$r" "code=0"
 check "  its command: the spec's env, the marker, its args; in its cwd, on a tty of the size asked" \
-        bash -c 'grep -qF "argv: /usr/bin/env A=b BANGER_TASK_ID=c1 BANGER_EXEC_ID=e1 cat" "$1" && grep -qF "cwd=/tmp stream_stdin=1 tty=1" "$1" && grep -qF "tty 40x100" "$1"' _ "$LOG"
+        bash -c 'grep -qF "argv: env A=b BANGER_TASK_ID=c1 BANGER_EXEC_ID=e1 cat" "$1" && grep -qF "cwd=/tmp stream_stdin=1 tty=1" "$1" && grep -qF "tty 40x100" "$1"' _ "$LOG"
 r=$($CALL "$SOCK" ResizePty 1=c1 2=e1 3:int=132 4:int=50)
 check "ResizePty e1 while it runs: the new size reaches the terminal" bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "resize 50x132" "$2"' _ "$r" "$LOG"
 exec 8>"$B/ein"
