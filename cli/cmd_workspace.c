@@ -427,6 +427,7 @@ int cmd_vm_exec(struct cli *cli, const struct cli_cmd *cmd, int argc, char **arg
         } else if ((code = exec_refuse_ssh(vm->name, vm->init, "vm exec --ssh")) != 0) {
                 goto out;
         }
+        code = 125; /* until the command ran: a failure to reach sshd is banger's */
         sline = exec_ssh_line(&eo, line);
         if (!sline) {
                 cli_fail(RPC_INVALID_ARGUMENT, "the command is too long");

@@ -293,6 +293,13 @@ static int start(struct session *s, const Banger__V1__AgentExecStart *req, char 
                 for (int sig = 1; sig < NSIG; sig++)
                         if (sig != SIGKILL && sig != SIGSTOP)
                                 signal(sig, SIG_DFL);
+                /* The agent shields itself from the OOM killer; its commands
+                 * are ordinary processes. */
+                int oom = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+                if (oom >= 0) {
+                        (void)!write(oom, "0", 1);
+                        close(oom);
+                }
                 sigset_t all;
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);

@@ -218,6 +218,19 @@ static uint64_t deadline_or_none(uint64_t ms)
         return ms ? agent_deadline_after_ms(ms) : 0;
 }
 
+int agent_serve_announce(int fd, uint64_t timeout_ms)
+{
+        _cleanup_free_ uint8_t *out = NULL;
+        size_t len = 0;
+        int r = pack_error(AGENT_ANNOUNCE_ID, ECONNRESET,
+                           "the guest agent started on this port: what ran here before is gone",
+                           &out, &len);
+        if (r < 0)
+                return r;
+        r = agent_frame_write(fd, out, len, agent_deadline_after_ms(timeout_ms));
+        return r == -ETIMEDOUT || r == -EAGAIN || r == -EPIPE ? 0 : r;
+}
+
 int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)
 {
         for (;;) {

@@ -33,6 +33,12 @@ struct agent_serve_ctx {
 int agent_serve_handle(const struct agent_serve_ctx *ctx, const uint8_t *in, size_t len,
                        uint8_t **ret_out, size_t *ret_len, bool *ret_shutdown);
 
+/* Tell a host connected to the virtio-serial port fd that this agent just
+ * opened it (an AgentError with id AGENT_ANNOUNCE_ID, code ECONNRESET): a
+ * command a previous agent ran there is gone. Skipped (0) when no host is
+ * connected or it does not read within timeout_ms. Returns 0 or -errno. */
+int agent_serve_announce(int fd, uint64_t timeout_ms);
+
 /* Serve requests on fd until the peer closes. Returns 0 at end of stream,
  * AGENT_SERVE_SHUTDOWN once a Shutdown was acknowledged, -EMSGSIZE (frame
  * too large; an error reply was sent), -EPROTO (stream ended inside a frame)

@@ -138,6 +138,7 @@ _Noreturn static void serve_vport(const char *name)
                 }
                 agent_log("serving on virtio-serial port %s (%s)", name, dev);
                 logged_missing = false;
+                (void)agent_serve_announce(fd, 200);
                 for (;;) {
                         r = agent_serve_stream(&serve_ctx, fd);
                         if (r == AGENT_SERVE_SHUTDOWN) {
@@ -289,6 +290,15 @@ static int usage(FILE *out, int code)
         return code;
 }
 
+static void set_oom_score_adj(const char *v)
+{
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, v, strlen(v)) < 0)
+                agent_log("set oom_score_adj %s: %m", v);
+        if (fd >= 0)
+                close(fd);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
         enum agent_channel_kind kind = AGENT_CHANNEL_NONE;
@@ -333,6 +343,10 @@ static int cmd_serve(int argc, char **argv)
                 }
         }
         signal(SIGPIPE, SIG_IGN);
+        /* A command that runs the guest out of memory must not take the
+         * agent with it: the kernel picks another process (the commands the
+         * agent starts go back to 0, agent_exec.c). */
+        set_oom_score_adj("-1000");
         if (kind == AGENT_CHANNEL_VIRTIO_SERIAL)
                 serve_virtio_serial(name);
         serve_vsock(port);

@@ -71,6 +71,14 @@ int agent_exec_decode(uint64_t id, const uint8_t *buf, size_t len, struct agent_
         Banger__V1__AgentResponse *resp = banger__v1__agent_response__unpack(NULL, len, buf);
         if (!resp)
                 return bg_error_set(err, EPROTO, "agent exec: malformed frame");
+        if (resp->id == AGENT_ANNOUNCE_ID && id != AGENT_ANNOUNCE_ID) {
+                /* An agent (re)started on this port: ours is gone, and its
+                 * command with it (killed with its service, or orphaned). */
+                banger__v1__agent_response__free_unpacked(resp, NULL);
+                return bg_error_set(err, ECONNRESET,
+                                    "the guest agent restarted while the command ran (out of "
+                                    "memory, or killed); the command's end is unknown");
+        }
         if (resp->id != id) {
                 banger__v1__agent_response__free_unpacked(resp, NULL);
                 return 0;

@@ -10,6 +10,13 @@
 /* Largest frame either side accepts. */
 #define AGENT_FRAME_MAX (64u * 1024u)
 
+/* The id of the AgentResponse (an AgentError, code ECONNRESET) the agent
+ * writes, unasked, when it opens a virtio-serial port: a host still waiting
+ * there for a command's end learns that the agent that ran it is gone (a
+ * virtio-serial port, unlike a vsock connection, never hangs up on the host
+ * when the guest's side closes). No request ever has this id. */
+#define AGENT_ANNOUNCE_ID UINT64_MAX
+
 /* Absolute CLOCK_MONOTONIC deadline in microseconds, `ms` from now. */
 uint64_t agent_deadline_after_ms(uint64_t ms);
 

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_frame.h"
@@ -28,9 +29,18 @@
 #define VM_ID "0123456789abcdef"
 #define WAIT_MS 1500 /* for a free exec port */
 
+enum port_mode {
+        PORT_AGENT,   /* the real agent's stream loop */
+        PORT_HOSTILE, /* answers every request with bytes that are no frame */
+        /* the agent serving the connection dies 700 ms in (a child process,
+         * SIGKILLed) and a new one takes the port over, as systemd restarts
+         * banger-agent.service: the host's connection stays up */
+        PORT_RESTART,
+};
+
 struct port {
         int lfd;
-        bool hostile; /* answers every request with bytes that are no frame */
+        enum port_mode mode;
         pthread_t thread;
 };
 
@@ -55,7 +65,16 @@ static void *port_thread(void *arg)
                 int fd = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0)
                         return NULL;
-                if (p->hostile) {
+                if (p->mode == PORT_RESTART) {
+                        pid_t pid = fork();
+                        if (pid == 0)
+                                _exit(agent_serve_stream(&serve_ctx, fd) < 0);
+                        usleep(700 * 1000);
+                        kill(pid, SIGKILL);
+                        waitpid(pid, NULL, 0);
+                        (void)agent_serve_announce(fd, 1000);
+                        (void)agent_serve_stream(&serve_ctx, fd);
+                } else if (p->mode == PORT_HOSTILE) {
                         uint8_t *buf = NULL;
                         size_t len = 0;
                         if (agent_frame_read(fd, AGENT_FRAME_MAX, agent_deadline_after_ms(2000),
@@ -73,7 +92,7 @@ static void *port_thread(void *arg)
         }
 }
 
-static void add_port(struct fx *f, bool hostile)
+static void add_port(struct fx *f, enum port_mode mode)
 {
         struct port *p = &f->ports[f->n_ports];
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -82,7 +101,7 @@ static void add_port(struct fx *f, bool hostile)
         assert_true(p->lfd >= 0);
         assert_int_equal(bind(p->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
         assert_int_equal(listen(p->lfd, 4), 0);
-        p->hostile = hostile;
+        p->mode = mode;
         assert_int_equal(pthread_create(&p->thread, NULL, port_thread, p), 0);
         f->n_ports++;
 }
@@ -139,7 +158,7 @@ static int run(struct fx *f, const char *cwd, const char *script, const char *in
 static void test_run(void **state)
 {
         struct fx *f = *state;
-        add_port(f, false);
+        add_port(f, PORT_AGENT);
         struct bg_ssh_buf o = {0}, e = {.max = 4};
         struct bg_error err = {0};
         int code = -1;
@@ -220,7 +239,7 @@ static int sig_take(void *ud)
 static void test_signal(void **state)
 {
         struct fx *f = *state;
-        add_port(f, false);
+        add_port(f, PORT_AGENT);
         struct sig_ud u = {0};
         struct bg_ssh_io io = {.out = sig_out, .ud = &u, .timeout_ms = 20000};
         char cmd[512];
@@ -260,8 +279,8 @@ static void *par_thread(void *arg)
 static void test_pool(void **state)
 {
         struct fx *f = *state;
-        add_port(f, false);
-        add_port(f, false);
+        add_port(f, PORT_AGENT);
+        add_port(f, PORT_AGENT);
         struct par p[3];
         pthread_t t[3];
         for (int i = 0; i < 3; i++) {
@@ -309,13 +328,34 @@ static void test_fallback(void **state)
         assert_int_equal(ws_agent_open(f->pool, f->vms, &f->vm, WAIT_MS, &l, &err), -EAGAIN);
         assert_non_null(strstr(err.msg, "no exec ports"));
 
-        add_port(f, true);
+        add_port(f, PORT_HOSTILE);
         assert_int_equal(ws_agent_open(f->pool, f->vms, &f->vm, WAIT_MS, &l, &err), -EAGAIN);
         assert_non_null(strstr(err.msg, "does not answer"));
         uint64_t t0 = now_mono_msec();
         assert_int_equal(ws_agent_open(f->pool, f->vms, &f->vm, WAIT_MS, &l, &err), -EAGAIN);
         assert_non_null(strstr(err.msg, "lately"));
         assert_true(now_mono_msec() - t0 < 500);
+}
+
+/* The agent running a command dies and another one starts on the port (an
+ * OOM kill took banger-agent.service down, systemd restarted it): the host
+ * learns it from the new agent's announcement at once and says so, instead
+ * of waiting for an end that never comes. */
+static void test_agent_restart(void **state)
+{
+        struct fx *f = *state;
+        add_port(f, PORT_RESTART);
+        struct bg_ssh_buf o = {0}, e = {0};
+        struct bg_error err = {0};
+        int code = -1;
+        uint64_t t0 = now_mono_msec();
+        int r = run(f, "/", "echo started; exec sleep 8", NULL, &o, &e, 0, &code, &err);
+        assert_int_equal(r, -ECONNRESET);
+        assert_non_null(strstr(err.msg, "agent restarted"));
+        assert_true(now_mono_msec() - t0 < 5000);
+        assert_string_equal(o.data, "started\n");
+        bg_ssh_buf_free(&o);
+        bg_ssh_buf_free(&e);
 }
 
 int main(void)
@@ -326,6 +366,7 @@ int main(void)
             cmocka_unit_test_setup_teardown(test_signal, setup, teardown),
             cmocka_unit_test_setup_teardown(test_pool, setup, teardown),
             cmocka_unit_test_setup_teardown(test_fallback, setup, teardown),
+            cmocka_unit_test_setup_teardown(test_agent_restart, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
