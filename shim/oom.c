@@ -46,17 +46,13 @@ bool shim_oom_observe(struct shim_oom_state *s, uint64_t count)
  * answer. */
 static int oom_count(struct shim_ctx *c, uint64_t *ret)
 {
-        Banger__V1__VmRef ref = BANGER__V1__VM_REF__INIT;
         char vm[sizeof(c->vm)];
         pthread_mutex_lock(&c->lock);
         snprintf(vm, sizeof(vm), "%s", c->vm);
         pthread_mutex_unlock(&c->lock);
-        ref.ref = vm;
         Banger__V1__VmStats *st = NULL;
         struct bg_error err = {0};
-        int r = shim_gw_call(c, "/banger.v1.VmService/Stats", &ref.base,
-                             &banger__v1__vm_stats__descriptor, (ProtobufCMessage **)&st,
-                             OOM_CALL_MS, &err);
+        int r = shim_vm_stats(c, vm, OOM_CALL_MS, &st, &err);
         if (r < 0)
                 return r;
         r = -ENODATA;

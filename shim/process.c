@@ -45,6 +45,8 @@
 /* How long after Start the shim retries an exec that could not connect (the
  * VM's sshd comes up after the VM is reported running). */
 #define EXEC_CONNECT_WAIT_MS (180u * 1000)
+/* How long a process's exit waits for a Kill under way to answer first. */
+#define KILL_ANSWER_WAIT_MS 10000u
 /* banger's Exec API ends a command after its timeout (default 10 minutes):
  * a task may run for 7 days. */
 #define SHIM_EXEC_TIMEOUT_MS (7u * 24 * 3600 * 1000)
@@ -560,6 +562,22 @@ static void *pump_main(void *arg)
                 (void)w;
         }
         pthread_mutex_lock(&c->lock);
+        /* A Kill answers after a round trip to the guest, and the process it
+         * ended can be reported first: containerd would then delete the task
+         * and close the connection the Kill's answer was to come back on
+         * (CRI StopContainer: "ttrpc: closed"). The exit waits for the Kill
+         * calls under way, as runc's Kill answers before the exit. */
+        uint64_t kills_until = now_ms() + KILL_ANSWER_WAIT_MS;
+        while (p->kills > 0 && now_ms() < kills_until) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += 100 * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                        ts.tv_sec++;
+                        ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&c->changed, &c->lock, &ts);
+        }
         if (p->kill_signal > 0 && (status == 255 || (!p->connected && status == 143)))
                 status = 128u + (uint32_t)p->kill_signal; /* cancelled before it ran */
         if (p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
@@ -773,6 +791,7 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
         bool connected = p->connected;
         p->kill_signal = sig;
         p->refs++;
+        p->kills++;
         pthread_mutex_unlock(&c->lock);
         unsigned n = 0;
         int r = guest_kill(c, marker, sig, all, &n, err);
@@ -789,8 +808,9 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
                 n = 1;
         }
         pthread_mutex_lock(&c->lock);
-        if (--p->refs == 0)
-                pthread_cond_broadcast(&c->changed);
+        p->kills--;
+        --p->refs;
+        pthread_cond_broadcast(&c->changed);
         if (r == -ENOENT && p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {
                 /* The VM is gone (a pod's VM deleted under its container, a
                  * VM deleted by hand): so is the process. Without this, a
@@ -1087,12 +1107,8 @@ int shim_h_stats(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t *le
         pthread_mutex_unlock(&c->lock);
         if (r < 0)
                 return r;
-        Banger__V1__VmRef ref = BANGER__V1__VM_REF__INIT;
-        ref.ref = c->vm;
         Banger__V1__VmStats *st = NULL;
-        r = shim_gw_call(c, "/banger.v1.VmService/Stats", &ref.base,
-                         &banger__v1__vm_stats__descriptor, (ProtobufCMessage **)&st,
-                         GW_DEADLINE_MS, err);
+        r = shim_vm_stats(c, c->vm, GW_DEADLINE_MS, &st, err);
         if (r < 0)
                 return r;
         Io__Containerd__Cgroups__V1__Metrics m = IO__CONTAINERD__CGROUPS__V1__METRICS__INIT;

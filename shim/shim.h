@@ -12,6 +12,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "banger/v1/vm.pb-c.h"
 #include "bundle.h"
 #include "paths/paths.h"
 #include "rpc/rpc.h"
@@ -56,6 +57,7 @@ struct shim_proc {
         pthread_t pump, stdin_thread;
         int wake[2];  /* the pump tells the stdin thread the command ended */
         int refs;     /* handlers using p with the lock dropped; Delete waits */
+        int kills;    /* Kill calls under way (their signal is still on its way) */
 };
 
 #define SHIM_MAX_EXECS 64 /* Exec processes a task may have at once */
@@ -153,6 +155,13 @@ extern const size_t shim_task_n_methods;
 int shim_gw_call(struct shim_ctx *c, const char *method, const ProtobufCMessage *in,
                  const ProtobufCMessageDescriptor *out_desc, ProtobufCMessage **ret_out,
                  uint32_t deadline_ms, struct bg_error *err);
+
+/* VmService/Stats of VM vm (*ret: caller frees). vmsvc probes a VM's agent
+ * for one caller at a time and answers the others ABORTED ("busy"): in a
+ * pod every shim's OOM watch and containerd's metrics ask the same VM, so a
+ * busy answer is asked again (every 150 ms) until deadline_ms. */
+int shim_vm_stats(struct shim_ctx *c, const char *vm, uint32_t deadline_ms,
+                  Banger__V1__VmStats **ret, struct bg_error *err);
 
 /* The container's rootfs directory dir as a banger image (rootfs.h): found
  * by its content fingerprint, else built and registered. ret_name gets the

@@ -30,10 +30,13 @@
 #include "process.h"
 #include "rootfs.h"
 #include "shim.h"
+#include "util/timeutil.h"
 #include "util/version.h"
 
 #define TASK_SERVICE "containerd.task.v2.Task"
 #define OP_POLL_MS 200 /* as the CLI polls */
+/* How long Shutdown lets requests under way finish before the shim stops. */
+#define SHUTDOWN_DRAIN_MS 10000u
 #define GW_DEADLINE_MS 30000
 
 static int pack_empty(uint8_t **ret, size_t *len)
@@ -89,6 +92,24 @@ int shim_gw_call(struct shim_ctx *c, const char *method, const ProtobufCMessage 
                 return bg_error_set(err, rpc_code_to_errno(st.code), "banger: %s", buf);
         }
         return 0;
+}
+
+int shim_vm_stats(struct shim_ctx *c, const char *vm, uint32_t deadline_ms,
+                  Banger__V1__VmStats **ret, struct bg_error *err)
+{
+        Banger__V1__VmRef ref = BANGER__V1__VM_REF__INIT;
+        ref.ref = (char *)vm;
+        uint64_t until = now_mono_msec() + deadline_ms;
+        for (;;) {
+                uint64_t now = now_mono_msec();
+                uint32_t left = until > now ? (uint32_t)(until - now) : 1;
+                int r = shim_gw_call(c, "/banger.v1.VmService/Stats", &ref.base,
+                                     &banger__v1__vm_stats__descriptor, (ProtobufCMessage **)ret,
+                                     left, err);
+                if (r != -ECONNABORTED || now_mono_msec() + 150 >= until)
+                        return r;
+                usleep(150 * 1000);
+        }
 }
 
 /* Polls service's GetOperation until op is done; *ret_final (caller frees)
@@ -420,7 +441,13 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
 static void *stopper_main(void *arg)
 {
         struct shim_ctx *c = arg;
-        usleep(100 * 1000); /* let the Shutdown answer go out first */
+        /* The Shutdown answer goes out first, and a request still under
+         * way (a Kill whose process ended meanwhile, which is why containerd
+         * deleted the task) gets its answer too; bounded, as a Wait on a
+         * process that cannot end would never let go. */
+        if (!ttrpc_server_drain(c->srv, 0, SHUTDOWN_DRAIN_MS))
+                fprintf(stderr, "containerd-shim-banger-v2: task %s: requests still under way "
+                        "%u ms after Shutdown; stopping anyway\n", c->opts.id, SHUTDOWN_DRAIN_MS);
         ttrpc_server_stop(c->srv);
         return NULL;
 }

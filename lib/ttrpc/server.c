@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rpc/status.h"
@@ -30,6 +31,8 @@ struct ttrpc_server {
 
         pthread_mutex_t lock;
         pthread_cond_t idle; /* signalled when a connection is released */
+        pthread_cond_t quiet; /* signalled when a request ended (CLOCK_MONOTONIC) */
+        unsigned jobs;        /* requests in flight on every connection */
         bool stopping;
         unsigned n_conns;
         struct ttrpc_conn *conns;
@@ -52,6 +55,11 @@ int ttrpc_server_new(const struct ttrpc_server_config *cfg, struct ttrpc_server 
         s->max_inflight = cfg->max_inflight ? cfg->max_inflight : 32;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->idle, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&s->quiet, &ca);
+        pthread_condattr_destroy(&ca);
         *ret = s;
         return 0;
 }
@@ -64,8 +72,36 @@ struct ttrpc_server *ttrpc_server_free(struct ttrpc_server *s)
                 close(s->listen_fd);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->idle);
+        pthread_cond_destroy(&s->quiet);
         free(s);
         return NULL;
+}
+
+bool ttrpc_server_drain(struct ttrpc_server *s, unsigned others, uint64_t timeout_ms)
+{
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)(timeout_ms / 1000);
+        until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&s->lock);
+        int r = 0;
+        while (s->jobs > others && r != ETIMEDOUT)
+                r = pthread_cond_timedwait(&s->quiet, &s->lock, &until);
+        bool drained = s->jobs <= others;
+        pthread_mutex_unlock(&s->lock);
+        return drained;
+}
+
+/* A request ended (its answer is out); with s->lock held. */
+static void job_done_locked(struct ttrpc_server *s, struct ttrpc_conn *c)
+{
+        c->inflight--;
+        s->jobs--;
+        pthread_cond_broadcast(&s->quiet);
 }
 
 void ttrpc_server_stop(struct ttrpc_server *s)
@@ -202,7 +238,7 @@ static void *job_main(void *arg)
         free(j->payload);
         free(j);
         pthread_mutex_lock(&c->srv->lock);
-        c->inflight--;
+        job_done_locked(c->srv, c);
         pthread_mutex_unlock(&c->srv->lock);
         conn_unref(c);
         return NULL;
@@ -250,6 +286,7 @@ static void *conn_main(void *arg)
                 bool full = c->inflight >= s->max_inflight;
                 if (!full) {
                         c->inflight++;
+                        s->jobs++;
                         c->refs++;
                 }
                 pthread_mutex_unlock(&s->lock);
@@ -272,7 +309,7 @@ static void *conn_main(void *arg)
                 }
                 free(p);
                 pthread_mutex_lock(&s->lock);
-                c->inflight--;
+                job_done_locked(s, c);
                 pthread_mutex_unlock(&s->lock);
                 conn_unref(c);
                 conn_send_status(c, h.stream_id, RPC_RESOURCE_EXHAUSTED,

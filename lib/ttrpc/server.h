@@ -53,6 +53,12 @@ int ttrpc_server_new(const struct ttrpc_server_config *cfg, struct ttrpc_server 
  * and waits for their threads and requests to finish. Returns 0 or -errno. */
 int ttrpc_server_run(struct ttrpc_server *s);
 
+/* Waits until at most `others` requests are in flight on all connections
+ * together (a handler that calls it counts itself), or timeout_ms passed.
+ * Returns whether they ended. A shim's Shutdown drains before it stops: a
+ * Kill still on its way back must not be cut off ("ttrpc: closed"). */
+bool ttrpc_server_drain(struct ttrpc_server *s, unsigned others, uint64_t timeout_ms);
+
 /* Makes ttrpc_server_run return (callable from a handler or a signal-free
  * thread). */
 void ttrpc_server_stop(struct ttrpc_server *s);

@@ -24,6 +24,7 @@
 #include "containerd/task/v2/shim.pb-c.h"
 #include "ttrpc/frame.h"
 #include "ttrpc/server.h"
+#include "util/timeutil.h"
 
 #include "test_tmpdir.h"
 
@@ -376,6 +377,35 @@ static void test_server_interleaved_streams(void **state)
         close(fd);
 }
 
+/* Drain waits for the requests under way (a shim's Shutdown must not cut off
+ * a Kill still on its way back), and gives up after its timeout. */
+static void test_server_drain(void **state)
+{
+        struct fixture *f = *state;
+        int fd = dial(f);
+        char msg[256], v[32];
+        uint32_t st;
+        assert_true(ttrpc_server_drain(f->srv, 0, 10)); /* nothing under way */
+        send_req(fd, 1, "test.Svc", "Slow", "a");
+        send_req(fd, 3, "test.Svc", "Fast", "b");
+        assert_int_equal(recv_resp(fd, &st, msg, sizeof(msg), v, sizeof(v)), 0);
+        assert_int_equal(st, 3); /* so Slow was read, and is under way */
+        uint64_t t0 = now_mono_msec();
+        assert_false(ttrpc_server_drain(f->srv, 0, 200));
+        assert_true(now_mono_msec() - t0 >= 190);
+        assert_true(ttrpc_server_drain(f->srv, 1, 2000)); /* one may stay */
+        pthread_mutex_lock(&f->lock);
+        f->fast_done = true;
+        pthread_cond_broadcast(&f->cond);
+        pthread_mutex_unlock(&f->lock);
+        assert_true(ttrpc_server_drain(f->srv, 0, 5000));
+        /* its answer went out before it counted as done */
+        assert_int_equal(recv_resp(fd, &st, msg, sizeof(msg), v, sizeof(v)), 0);
+        assert_int_equal(st, 1);
+        assert_string_equal(v, "slow");
+        close(fd);
+}
+
 static void test_server_oversize_skipped(void **state)
 {
         struct fixture *f = *state;
@@ -439,6 +469,7 @@ int main(void)
                                             teardown_server),
             cmocka_unit_test_setup_teardown(test_server_interleaved_streams, setup_server,
                                             teardown_server),
+            cmocka_unit_test_setup_teardown(test_server_drain, setup_server, teardown_server),
             cmocka_unit_test_setup_teardown(test_server_oversize_skipped, setup_server,
                                             teardown_server),
             cmocka_unit_test_setup_teardown(test_server_max_connections, setup_server,
