@@ -566,9 +566,10 @@ static void *pump_main(void *arg)
          * ended can be reported first: containerd would then delete the task
          * and close the connection the Kill's answer was to come back on
          * (CRI StopContainer: "ttrpc: closed"). The exit waits for the Kill
-         * calls under way, as runc's Kill answers before the exit. */
+         * calls under way (one with `all` ends exec processes too), as
+         * runc's Kill answers before the exit. */
         uint64_t kills_until = now_ms() + KILL_ANSWER_WAIT_MS;
-        while (p->kills > 0 && now_ms() < kills_until) {
+        while (c->kills > 0 && now_ms() < kills_until) {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_nsec += 100 * 1000000L;
@@ -791,7 +792,7 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
         bool connected = p->connected;
         p->kill_signal = sig;
         p->refs++;
-        p->kills++;
+        c->kills++;
         pthread_mutex_unlock(&c->lock);
         unsigned n = 0;
         int r = guest_kill(c, marker, sig, all, &n, err);
@@ -808,7 +809,7 @@ static int signal_proc(struct shim_ctx *c, struct shim_proc *p, int sig, bool al
                 n = 1;
         }
         pthread_mutex_lock(&c->lock);
-        p->kills--;
+        c->kills--;
         --p->refs;
         pthread_cond_broadcast(&c->changed);
         if (r == -ENOENT && p->status != CONTAINERD__V1__TYPES__STATUS__STOPPED) {

@@ -57,7 +57,6 @@ struct shim_proc {
         pthread_t pump, stdin_thread;
         int wake[2];  /* the pump tells the stdin thread the command ended */
         int refs;     /* handlers using p with the lock dropped; Delete waits */
-        int kills;    /* Kill calls under way (their signal is still on its way) */
 };
 
 #define SHIM_MAX_EXECS 64 /* Exec processes a task may have at once */
@@ -74,6 +73,9 @@ struct shim_ctx {
         struct rpc_client *gw;  /* opened on first use, under lock */
 
         bool created, deleted, shutting_down;
+        /* Kill calls under way (their signal still on its way through the
+         * guest): exits wait for them to answer (process.c). */
+        int kills;
         struct shim_proc init; /* exec_id "" */
         struct shim_proc *execs;
         size_t n_execs;

@@ -51,6 +51,9 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static FILE *glog;
 static char oom_path[4096]; /* LOG.oom */
 static char novm_path[4096]; /* LOG.novm: while it exists, Exec answers NOT_FOUND (the VM is gone) */
+/* LOG.slowkill: while it exists, a kill's answer comes 2 s after the
+ * processes it signalled ended (a round trip through a slow guest). */
+static char slowkill_path[4096];
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {
@@ -257,6 +260,8 @@ static int exec_sync(const Banger__V1__Request *req, nng_msg **ret)
                 }
                 fflush(glog);
                 pthread_mutex_unlock(&mu);
+                if (access(slowkill_path, F_OK) == 0)
+                        sleep(2);
                 snprintf(out, sizeof(out), "%d\n", n);
         } else {
                 fprintf(glog, "Exec pids %s\n", q->n_argv > 4 ? q->argv[4] : "?");
@@ -367,6 +372,7 @@ int main(int argc, char **argv)
         }
         snprintf(oom_path, sizeof(oom_path), "%s.oom", argv[2]);
         snprintf(novm_path, sizeof(novm_path), "%s.novm", argv[2]);
+        snprintf(slowkill_path, sizeof(slowkill_path), "%s.slowkill", argv[2]);
         glog = fopen(argv[2], "a");
         if (!glog)
                 return 1;

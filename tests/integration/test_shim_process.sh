@@ -15,6 +15,8 @@
 #     terminal): State/Start/ResizePty/CloseIO/Wait/Delete by exec id, a
 #     duplicate id or a spec without args refused, Kill before Start ends it
 #     with 137; Exec before the task runs is FAILED_PRECONDITION;
+#   - a Kill answers before the exit of the processes it ended is reported
+#     (the fake guest answers the kill 2 s late);
 #   - Pids lists the guest's processes that carry the marker (and drops
 #     lines a hostile guest could add); Stats is an
 #     io.containerd.cgroups.v1.Metrics with the guest's numbers;
@@ -187,8 +189,22 @@ check "  pids.current: the guest's tasks" field "$r" "1.2.2.1=42"
 r=$($CALL "$SOCK" Exec 1=c1 2=e3 '7:spec={"args":["sleep","1000"]}')
 r=$($CALL "$SOCK" Start 1=c1 2=e3)
 check "Exec and Start e3: OK" field "$r" "code=0"
-r=$($CALL "$SOCK" Kill 1=c1 3:int=15 4:int=1)
+# The guest answers the kill 2 s after the processes ended: their exits are
+# reported after the Kill's answer, not before (containerd deletes the task
+# on the exit and would close the connection the answer comes back on).
+touch "$LOG.slowkill"
+$CALL "$SOCK" Kill 1=c1 3:int=15 4:int=1 >"$BANGER_HOME/kill.out" &
+KPID=$!
+wait_for 10 grep -qxF "Exec kill BANGER_TASK_ID=c1 15 all=1" "$LOG"
+sleep 1
+check "  while the Kill is under way, its processes' exits are not reported yet" \
+        bash -c '! grep -qE " /tasks/exit containerd.events.TaskExit 1=c1 2=(c1|e3) " "$1"' _ "$EVENTS"
+wait "$KPID"
+rm -f "$LOG.slowkill"
+r=$(cat "$BANGER_HOME/kill.out")
 check "Kill SIGTERM with all: every process of the task (BANGER_TASK_ID)" bash -c 'grep -qx "code=0" <<<"$1" && grep -qxF "Exec kill BANGER_TASK_ID=c1 15 all=1" "$2"' _ "$r" "$LOG"
+check "  and once it answered, they are" wait_for 10 \
+        bash -c 'grep -qE " /tasks/exit containerd.events.TaskExit 1=c1 2=c1 " "$1" && grep -qE " /tasks/exit containerd.events.TaskExit 1=c1 2=e3 " "$1"' _ "$EVENTS"
 r=$($CALL "$SOCK" Wait 1=c1 2=e3)
 check "  e3 ends with 143" field "$r" "1=143"
 r=$($CALL "$SOCK" Wait 1=c1)
