@@ -89,10 +89,12 @@ alive() { [ -n "$1" ] && [ "$1" != 0 ] && kill -0 "$1" 2>/dev/null && ! grep -q 
 
 # keep_ok: keep runs in the same process and its agent answers.
 keep_ok() {
-        local j
-        j=$("$B" vm show keep --json 2>/dev/null) || return 1
-        jq -e ".state == \"running\" and .pid == $KEEP_PID" <<<"$j" >/dev/null &&
-                alive "$KEEP_PID" && "$B" vm health keep >/dev/null 2>&1
+        local j out
+        j=$("$B" vm show keep --json 2>&1) || { echo "  vm show keep: $j"; return 1; }
+        jq -e ".state == \"running\" and .pid == $KEEP_PID" <<<"$j" >/dev/null ||
+                { echo "  keep: $(jq -c '{state, pid, error}' <<<"$j"), not running as $KEEP_PID"; return 1; }
+        alive "$KEEP_PID" || { echo "  keep: its VMM (pid $KEEP_PID) is gone"; return 1; }
+        out=$("$B" vm health keep 2>&1) || { echo "  vm health keep: $out" | tail -3; return 1; }
 }
 
 # vm_consistent NAME KIND: KIND is create (a create cut short may be undone
@@ -101,7 +103,9 @@ vm_consistent() {
         local name=$1 kind=$2 j state pid tap id lease taps
         lease=$(netdb "SELECT ip FROM leases WHERE vm_name = '$name'")
         taps=$(netdb "SELECT count(*) FROM taps WHERE vm_name = '$name' AND state = 'used'")
-        if ! j=$("$B" vm show "$name" --json 2>/dev/null); then
+        if ! j=$("$B" vm show "$name" --json 2>&1); then
+                # Not an answer (vmsvc down, a deadline) is no "no row".
+                grep -q NOT_FOUND <<<"$j" || { echo "  vm show $name: $j"; return 1; }
                 [ "$kind" = create ] || [ "$kind" = deleted-or-stopped ] ||
                         { echo "  $name: the row is gone"; return 1; }
                 [ -z "$lease" ] && [ "$taps" = 0 ] && return 0
@@ -159,15 +163,27 @@ reap_cli() {
         wait "$1" 2>/dev/null || true
 }
 
+# explain WHAT: after a failed check, what the services said (their logs'
+# last lines, and what a vm list answers now), once per stage.
+explain() {
+        local l
+        echo "---- $1: vm list now: $("$B" vm list 2>&1 | tail -5)"
+        for l in vmsvc gateway netsvc; do
+                echo "---- $l log (last 15 lines)"
+                tail -n 15 "$LOGS/$l.log" 2>/dev/null | cut -c1-400
+        done
+}
+
 # after NAME KIND WHAT: the checks after a restart; then NAME is removed
 # (unless KIND is exists: the next stages go on with it) and the host must be
 # as in BASE.
 after() {
-        local name=$1 kind=$2 what=$3
+        local name=$1 kind=$2 what=$3 fails=$T_FAILS
         check "$what: daemon start brings everything back" "$B" daemon start --timeout "$START_WAIT"
         wait_for 150 settled "$name" || true
         check "$what: $name is consistent" vm_consistent "$name" "$kind"
         check "$what: keep still runs, same process, agent answers" keep_ok
+        [ "$T_FAILS" -eq "$fails" ] || explain "$what"
         [ "$kind" = exists ] && return 0
         check "$what: $name can be deleted" delete_vm "$name"
         check "$what: after deleting $name nothing leaked" leak_same "$BASE" "$LEAK_WAIT"
@@ -181,7 +197,7 @@ delete_vm() {
         local out until=$(( $(date +%s) + DELETE_WAIT ))
         while :; do
                 out=$("$B" vm delete --force "$1" 2>&1) && return 0
-                "$B" vm show "$1" >/dev/null 2>&1 || return 0 # gone (a retry raced it)
+                "$B" vm show "$1" 2>&1 | grep -q NOT_FOUND && return 0 # gone (a retry raced it)
                 [ "$(date +%s)" -lt "$until" ] || break
                 sleep 1
         done
