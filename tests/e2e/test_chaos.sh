@@ -197,7 +197,9 @@ delete_vm() {
         local out until=$(( $(date +%s) + DELETE_WAIT ))
         while :; do
                 out=$("$B" vm delete --force "$1" 2>&1) && return 0
-                "$B" vm show "$1" 2>&1 | grep -q NOT_FOUND && return 0 # gone (a retry raced it)
+                # gone (a retry raced it); no answer at all is not "gone"
+                grep -q NOT_FOUND <<<"$out" && return 0
+                grep -q NOT_FOUND <<<"$("$B" vm show "$1" 2>&1)" && return 0
                 [ "$(date +%s)" -lt "$until" ] || break
                 sleep 1
         done
