@@ -27,6 +27,8 @@
  * (another client holds a QEMU virtio-serial channel: it serves one at a
  * time). */
 #define EXEC_AGENT_PROBE_MS 1500
+/* How long the probes of a busy agent channel go on before ssh takes over. */
+#define EXEC_AGENT_WAIT_MS 5000
 /* After --timeout: SIGTERM, SIGKILL this much later, then give up. */
 #define EXEC_KILL_AFTER_MS 2000
 #define EXEC_GIVE_UP_MS 5000
@@ -200,21 +202,30 @@ static int open_agent(struct cli *cli, const char *vm_id, const char *vmm, struc
          * does not act on a path in the owner's directory. */
         if (lstat(sock, &st) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != geteuid())
                 return bg_error_set(err, EAGAIN, "no agent socket of yours at %s", sock);
-        int r;
-        if (streq(vmm, "firecracker"))
-                r = agent_conn_open_hybrid_vsock(sock, EXEC_FC_AGENT_PORT, 2000, ret, err);
-        else
-                r = agent_conn_open_unix(sock, 2000, ret, err);
-        if (r < 0)
-                return bg_error_set(err, EAGAIN, "cannot reach the guest agent: %s", err->msg);
-        _cleanup_(agent_response_freep) Banger__V1__AgentResponse *h = NULL;
-        struct bg_error herr = {0};
-        if (agent_health(*ret, EXEC_AGENT_PROBE_MS, &h, &herr) < 0) {
+        /* QEMU's agent channel takes one connection at a time, and vmsvc
+         * uses it too (boot, stats, stop): a probe that gets no answer is
+         * made again, on a new connection, before ssh takes over. */
+        uint64_t until = now_mono_msec() + EXEC_AGENT_WAIT_MS;
+        for (;;) {
+                int r;
+                if (streq(vmm, "firecracker"))
+                        r = agent_conn_open_hybrid_vsock(sock, EXEC_FC_AGENT_PORT, 2000, ret, err);
+                else
+                        r = agent_conn_open_unix(sock, 2000, ret, err);
+                if (r < 0)
+                        return bg_error_set(err, EAGAIN, "cannot reach the guest agent: %s",
+                                            err->msg);
+                _cleanup_(agent_response_freep) Banger__V1__AgentResponse *h = NULL;
+                struct bg_error herr = {0};
+                if (agent_health(*ret, EXEC_AGENT_PROBE_MS, &h, &herr) >= 0)
+                        return 0;
                 *ret = agent_conn_free(*ret);
-                return bg_error_set(err, EAGAIN, "the guest agent is busy or not answering: %s",
-                                    herr.msg);
+                if (now_mono_msec() + EXEC_AGENT_PROBE_MS > until)
+                        return bg_error_set(err, EAGAIN,
+                                            "the guest agent is busy or not answering: %s",
+                                            herr.msg);
+                sleep_msec(200);
         }
-        return 0;
 }
 
 struct session {

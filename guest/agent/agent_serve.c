@@ -1,9 +1,11 @@
 #include "agent_serve.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent_exec.h"
@@ -227,8 +229,31 @@ int agent_serve_announce(int fd, uint64_t timeout_ms)
                            &out, &len);
         if (r < 0)
                 return r;
-        r = agent_frame_write(fd, out, len, agent_deadline_after_ms(timeout_ms));
-        return r == -ETIMEDOUT || r == -EAGAIN || r == -EPIPE ? 0 : r;
+        /* One write of header and body: all of it or nothing reaches the
+         * port, so a host that is not there (or not reading) never gets half
+         * a frame that would put the next answer out of step. */
+        uint8_t buf[4 + 256];
+        if (len > sizeof(buf) - 4)
+                return -EMSGSIZE;
+        buf[0] = (uint8_t)(len >> 24);
+        buf[1] = (uint8_t)(len >> 16);
+        buf[2] = (uint8_t)(len >> 8);
+        buf[3] = (uint8_t)len;
+        memcpy(buf + 4, out, len);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int k = poll(&p, 1, (int)timeout_ms);
+        if (k <= 0 || !(p.revents & POLLOUT))
+                return 0; /* no host, or one that does not read: nothing to tell */
+        ssize_t n = send(fd, buf, len + 4, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == ENOTSOCK)
+                n = write(fd, buf, len + 4);
+        if (n < 0)
+                return errno == EAGAIN || errno == EPIPE || errno == ECONNRESET ? 0 : -errno;
+        if ((size_t)n == len + 4)
+                return 0;
+        /* Part of it went: the rest must follow, or the stream is lost. */
+        return agent_frame_write_raw(fd, buf + n, len + 4 - (size_t)n,
+                                     agent_deadline_after_ms(5000));
 }
 
 int agent_serve_stream(const struct agent_serve_ctx *ctx, int fd)

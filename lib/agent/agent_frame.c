@@ -51,44 +51,46 @@ static int wait_fd(int fd, short events, uint64_t deadline_usec)
         }
 }
 
+int agent_frame_write_raw(int fd, const void *buf, size_t len, uint64_t deadline_usec)
+{
+        const uint8_t *p = buf;
+        size_t done = 0;
+        bool is_socket = true;
+        while (done < len) {
+                ssize_t n;
+                if (is_socket) {
+                        n = send(fd, p + done, len - done, MSG_NOSIGNAL);
+                        if (n < 0 && errno == ENOTSOCK) {
+                                is_socket = false;
+                                continue;
+                        }
+                } else {
+                        n = write(fd, p + done, len - done);
+                }
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        if (errno == EAGAIN) {
+                                int r = wait_fd(fd, POLLOUT, deadline_usec);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        return -errno;
+                }
+                done += (size_t)n;
+        }
+        return 0;
+}
+
 int agent_frame_write(int fd, const void *buf, size_t len, uint64_t deadline_usec)
 {
         if (len > AGENT_FRAME_MAX)
                 return -EMSGSIZE;
         uint8_t hdr[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
                           (uint8_t)len};
-        const uint8_t *parts[2] = {hdr, buf};
-        size_t sizes[2] = {sizeof(hdr), len};
-        bool is_socket = true;
-
-        for (int i = 0; i < 2; i++) {
-                size_t done = 0;
-                while (done < sizes[i]) {
-                        ssize_t n;
-                        if (is_socket) {
-                                n = send(fd, parts[i] + done, sizes[i] - done, MSG_NOSIGNAL);
-                                if (n < 0 && errno == ENOTSOCK) {
-                                        is_socket = false;
-                                        continue;
-                                }
-                        } else {
-                                n = write(fd, parts[i] + done, sizes[i] - done);
-                        }
-                        if (n < 0) {
-                                if (errno == EINTR)
-                                        continue;
-                                if (errno == EAGAIN) {
-                                        int r = wait_fd(fd, POLLOUT, deadline_usec);
-                                        if (r < 0)
-                                                return r;
-                                        continue;
-                                }
-                                return -errno;
-                        }
-                        done += (size_t)n;
-                }
-        }
-        return 0;
+        int r = agent_frame_write_raw(fd, hdr, sizeof(hdr), deadline_usec);
+        return r < 0 ? r : agent_frame_write_raw(fd, buf, len, deadline_usec);
 }
 
 /* Read exactly len bytes. Returns the number read before EOF (< len on EOF),

@@ -26,6 +26,10 @@ uint64_t agent_deadline_after_ms(uint64_t ms);
  * another -errno. */
 int agent_frame_write(int fd, const void *buf, size_t len, uint64_t deadline_usec);
 
+/* Write len bytes as they are (no header), as agent_frame_write does each
+ * part. Returns 0, -ETIMEDOUT, -EPIPE or another -errno. */
+int agent_frame_write_raw(int fd, const void *buf, size_t len, uint64_t deadline_usec);
+
 /* Read one frame. Waits for the first byte until deadline_usec (absolute,
  * 0 = forever); once a frame has started, the rest must arrive within
  * stall_ms (0 = only the deadline applies).

@@ -49,6 +49,7 @@ for via in agent ssh; do
         check "$via: exit code 7 and stdout" bash -c '[ $1 -eq 7 ] && [ "$2" = out ] && grep -qx err "$3"' _ "$rc" "$out" "$W/err"
         if [ $via = agent ]; then
                 check "agent: no ssh fallback was needed" bash -c '! grep -q "using ssh" "$1"' _ "$W/err"
+                if grep -q "using ssh" "$W/err"; then sed 's/^/    /' "$W/err"; fi
         fi
         ex "${f[@]}" -e FOO=bar -e 'BAZ=a b' -e "Q=it's" ex -- sh -c 'echo "$FOO|$BAZ|$Q"'
         check "$via: -e (repeatable, spaces and quotes)" test "$out" = "bar|a b|it's"
