@@ -16,7 +16,10 @@
 # the shim's task events as `ctr events` sees them, /tasks/oom for an exec
 # that runs the guest out of memory;
 # `echo x | ctr run … cat` (stdin) and `ctr run -t` under script(1) (a
-# terminal in the guest, exit status).
+# terminal in the guest, exit status); a shim SIGKILLed while its task runs
+# (containerd cleans up after it: no VM, mount or socket left), vmsvc and the
+# gateway SIGKILLed while a task runs (after `banger daemon start`, kill and
+# delete leave nothing behind).
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace, containerd"
 need_tools qemu-system-x86_64 mmdebstrap jq ip containerd ctr skopeo curl
@@ -167,6 +170,39 @@ rc=0
 echo "  ctr run (registry image): $(( $(date +%s) - t0 )) s"
 check "ctr run IMAGE prints the image's marker file" grep -qx "$MARK" "$BANGER_HOME/out5"
 check "  and exits 0" [ "$rc" = 0 ]
+# ---- killed midway: the shim, then banger's services ----
+# A shim that dies (SIGKILL) while its task runs: containerd runs the shim's
+# `delete` for it, and the task's VM, its rootfs mount and the shim's socket
+# go. Then vmsvc and the gateway die while a task runs: once banger is back
+# (`banger daemon start`), ctr task kill and delete leave nothing behind.
+"${CTR[@]}" run -d "${RT[@]}" k1 sleep 3600 >/dev/null 2>"$BANGER_HOME/errk1" || true
+check "ctr run -d k1: the task runs" wait_for 120 bash -c '"$@" task ls | grep -q "^k1 .*RUNNING"' _ "${CTR[@]}"
+SPID=$(pgrep -f "containerd-shim-banger-v2 .*-address $C/c.sock .*-id k1\$" | head -1 || true)
+check "  its shim is there" [ -n "$SPID" ]
+[ -z "$SPID" ] || kill -9 "$SPID"
+check "shim SIGKILLed: containerd cleans up after it, and the task's VM is gone" \
+        wait_for 120 bash -c '! "$1" vm list 2>/dev/null | grep -q "ctr-"' _ "$B"
+check "  the task does not run any more" wait_for 60 bash -c '! "$@" task ls | grep -q "^k1 .*RUNNING"' _ "${CTR[@]}"
+"${CTR[@]}" task delete -f k1 >/dev/null 2>&1 || true
+"${CTR[@]}" container delete k1 >/dev/null 2>&1 || true
+check "  no rootfs mount and no shim socket left" bash -c \
+        '! grep -q "/e2e/k1/rootfs" /proc/mounts && [ -z "$(ls -A "$1" 2>/dev/null)" ]' _ "$BANGER_SHIM_SOCKET_DIR"
+"${CTR[@]}" run -d "${RT[@]}" k2 sleep 3600 >/dev/null 2>"$BANGER_HOME/errk2" || true
+check "ctr run -d k2: the task runs" wait_for 120 bash -c '"$@" task ls | grep -q "^k2 .*RUNNING"' _ "${CTR[@]}"
+VPID=$(cut -d' ' -f1 "$BANGER_HOME/run/vmsvc.pid" 2>/dev/null || true)
+GPID=$(cut -d' ' -f1 "$BANGER_HOME/run/gateway.pid" 2>/dev/null || true)
+check "  vmsvc's and the gateway's pids are known" bash -c '[ -n "$1" ] && [ -n "$2" ]' _ "$VPID" "$GPID"
+kill -9 $VPID $GPID 2>/dev/null || true
+check "vmsvc and the gateway SIGKILLed while k2 runs" \
+        wait_for 15 bash -c '! kill -0 "$1" 2>/dev/null && ! kill -0 "$2" 2>/dev/null' _ "$VPID" "$GPID"
+check "  banger comes back (daemon start)" "$B" daemon start --timeout 60
+check "  the task's VM still runs" bash -c '"$1" vm list 2>/dev/null | grep -q "ctr-.* running"' _ "$B"
+check "  ctr task kill k2: the task stops" bash -c \
+        '"$@" task kill -s SIGKILL k2 && for _ in $(seq 60); do "$@" task ls | grep -q "^k2 .*STOPPED" && exit 0; sleep 1; done; exit 1' _ "${CTR[@]}"
+check "  ctr task delete / container delete" bash -c '"$@" task delete k2 >/dev/null && "$@" container delete k2' _ "${CTR[@]}"
+check "  nothing is left: no VM, no rootfs mount, no shim" bash -c \
+        'for _ in $(seq 60); do ! "$1" vm list 2>/dev/null | grep -q "ctr-" && ! grep -q "/e2e/k2/rootfs" /proc/mounts && ! pgrep -f "containerd-shim-banger-v2 .*-id k2\$" >/dev/null && exit 0; sleep 1; done; exit 1' _ "$B"
+
 # A rootfs with no init and no sshd (Debian's busybox-static and its applet
 # links in /bin, no /usr/bin/env): the VM runs banger's agent as init and the
 # task's process goes through the agent.
