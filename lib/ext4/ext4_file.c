@@ -23,7 +23,7 @@ struct ext4_file {
         uint64_t size;
         blk64_t next_lblk;
         blk64_t goal;
-        char *buf;
+        char *buf; /* e->file_buf, borrowed while the file is open */
         size_t fill;
         char *path;
 };
@@ -119,7 +119,6 @@ static void file_free(struct ext4_file *f)
         if (!f)
                 return;
         ext4i_file_detach(f);
-        free(f->buf);
         free(f->path);
         free(f);
 }
@@ -143,7 +142,11 @@ int ext4_file_create(struct ext4_fs *e, const char *path, const struct ext4_meta
         if (!f)
                 return bg_error_set(err, ENOMEM, "out of memory");
         f->path = strdup(path);
-        f->buf = malloc(FILE_BUF_SIZE);
+        /* Images hold thousands of small files and one is open at a time:
+         * a 1 MiB buffer each was an mmap and munmap per file. */
+        if (!e->file_buf)
+                e->file_buf = malloc(FILE_BUF_SIZE);
+        f->buf = e->file_buf;
         if (!f->path || !f->buf)
                 return bg_error_set(err, ENOMEM, "out of memory");
         r = ext4i_make_inode(e, &t, LINUX_S_IFREG | (meta->mode & 07777), meta, &f->inode, &f->ino,

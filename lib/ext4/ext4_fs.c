@@ -47,6 +47,7 @@ struct ext4_fs *ext4_free(struct ext4_fs *e)
         if (e->open_file)
                 ext4i_file_detach(e->open_file); /* before e->fs goes */
         free(e->bigdirs);
+        free(e->file_buf);
         if (e->fs)
                 ext2fs_free(e->fs);
         ext4i_dcache_clear(&e->dc);

@@ -62,6 +62,7 @@ struct ext4_fs {
         struct ext4i_dcache dc;
         bool file_open;
         struct ext4_file *open_file; /* the streamed file, detached by ext4_free */
+        char *file_buf; /* its write buffer: one per image, not one per file */
         struct ext4i_bigdir *bigdirs;
         size_t n_bigdirs, cap_bigdirs;
 };
