@@ -131,8 +131,8 @@ static bool own_socket(const char *path)
         return lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_uid == geteuid();
 }
 
-/* Waits for a free one of the n exec ports of vm; -EAGAIN when they stayed
- * busy or the VM's agent is marked unusable. */
+/* Waits for a free one of the n exec ports of vm; -EBUSY when they stayed
+ * busy, -EAGAIN when the VM's agent is marked unusable. */
 static int port_take(struct ws_agent_pool *p, const struct ws_vm *vm, unsigned n, uint32_t wait_ms,
                      int *ret, struct bg_error *err)
 {
@@ -180,7 +180,7 @@ static int port_take(struct ws_agent_pool *p, const struct ws_vm *vm, unsigned n
                 }
                 if (pthread_cond_timedwait(&p->cv, &p->mu, &wake) == ETIMEDOUT &&
                     now_mono_msec() >= until_ms) {
-                        r = bg_error_set(err, EAGAIN,
+                        r = bg_error_set(err, EBUSY,
                                          "all %u exec ports of VM %s stayed busy for %u ms "
                                          "(one command each)",
                                          n, vm->name, wait_ms);
@@ -407,6 +407,19 @@ int ws_agent_run(struct ws_agent_lease *l, const char *cmd, const struct bg_ssh_
         return r;
 }
 
+/* Runs cmd on lease l (closed here); -ENOTSUP when nothing ran. */
+static int run_on_lease(struct ws_agent_lease *l, const char *cmd, const struct bg_ssh_io *io,
+                        uint32_t timeout_ms, ws_agent_signal_fn take_signal,
+                        void (*on_transport)(void *ud, enum ws_transport t), int *exit_code,
+                        struct bg_error *err)
+{
+        int r = ws_agent_run(l, cmd, io, take_signal, on_transport, exit_code, err);
+        ws_agent_close(l);
+        if (r == -ETIMEDOUT && timeout_ms)
+                r = bg_error_set(err, ETIMEDOUT, "the command ran longer than %u ms", timeout_ms);
+        return r;
+}
+
 int ws_run_command(const struct ws_runner *rn, const struct ws_vm *vm, const char *cmd,
                    const struct bg_ssh_io *io_in, ws_agent_signal_fn take_signal,
                    void (*on_transport)(void *ud, enum ws_transport t), int *exit_code,
@@ -426,21 +439,42 @@ int ws_run_command(const struct ws_runner *rn, const struct ws_vm *vm, const cha
         if (io.timeout_ms)
                 io.timeout_ms = spent < io.timeout_ms ? io.timeout_ms - (uint32_t)spent : 1;
         if (r >= 0) {
-                r = ws_agent_run(&l, cmd, &io, take_signal, on_transport, exit_code, err);
-                ws_agent_close(&l);
-                if (r == -ETIMEDOUT && io_in->timeout_ms)
-                        r = bg_error_set(err, ETIMEDOUT, "the command ran longer than %u ms",
-                                         io_in->timeout_ms);
+                r = run_on_lease(&l, cmd, &io, io_in->timeout_ms, take_signal, on_transport,
+                                 exit_code, err);
                 if (r != -ENOTSUP)
                         return r;
                 aerr = *err; /* nothing ran */
-        } else if (r != -EAGAIN) {
+        } else if (r != -EAGAIN && r != -EBUSY) {
                 *err = aerr;
                 return r;
         }
+        bool busy = r == -EBUSY;
         log_debug("VM %s: running a command over SSH: %s", vm->name, aerr.msg);
         struct bg_ssh *s = NULL;
         r = ws_vm_connect(vm, rn->key_path, &s, err);
+        if (r < 0 && busy) {
+                /* sshd cannot take it either (stopped, or an image without
+                 * one): the agent's ports stay the way, busy as they are,
+                 * for up to WS_AGENT_PORT_WAIT_MORE_MS more (within the
+                 * command's own time). */
+                uint32_t more = WS_AGENT_PORT_WAIT_MORE_MS;
+                if (io.timeout_ms && more > io.timeout_ms / 2)
+                        more = io.timeout_ms / 2;
+                struct bg_error berr = {0};
+                t0 = now_mono_msec();
+                int br = ws_agent_open(rn->pool, rn->vms_dir, vm, more, &l, &berr);
+                spent = now_mono_msec() - t0;
+                if (io.timeout_ms)
+                        io.timeout_ms = spent < io.timeout_ms ? io.timeout_ms - (uint32_t)spent : 1;
+                if (br >= 0) {
+                        br = run_on_lease(&l, cmd, &io, io_in->timeout_ms, take_signal,
+                                          on_transport, exit_code, err);
+                        if (br != -ENOTSUP)
+                                return br;
+                } else {
+                        aerr = berr;
+                }
+        }
         if (r < 0)
                 return bg_error_prefix(err, "the guest agent could not take the command (%s); SSH",
                                        aerr.msg);

@@ -23,6 +23,9 @@
 /* How long a command waits for a free exec port before it goes over SSH
  * (struct ws_runner's default). */
 #define WS_AGENT_PORT_WAIT_MS 10000
+/* When every port stayed busy and sshd cannot be reached either, how much
+ * longer a command waits for a port. */
+#define WS_AGENT_PORT_WAIT_MORE_MS 120000
 /* How long a Health probe on a fresh connection may take. */
 #define WS_AGENT_PROBE_MS 3000
 /* After the agent of a VM could not be used, SSH is used for this long. */

@@ -238,7 +238,11 @@ for i in $(seq 12); do
                         "method: \"/banger.v1.WorkspaceService/ExecOutput\" body { operation_id: \"${ops[$((i - 1))]}\" wait_ms: 15000 }")
                 grep -q "done: true" <<<"$r" && break
         done
-        grep -q "par-$i" <<<"$r" && grep -q "done: true" <<<"$r" && ! grep -q "exit_code: [1-9]" <<<"$r" && good=$((good + 1))
+        if grep -q "par-$i" <<<"$r" && grep -q "done: true" <<<"$r" && ! grep -q "exit_code: [1-9]" <<<"$r"; then
+                good=$((good + 1))
+        else
+                echo "  command $i did not end well:"; sed 's/^/      /' <<<"$r" | head -20
+        fi
 done
 echo "  12 parallel commands (8 exec ports): $good ended well in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 check "  all twelve ran to their end through the agent (no sshd)" test "$good" = 12
