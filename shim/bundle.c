@@ -232,6 +232,13 @@ int bundle_parse_in(const char *dir, const char *text, size_t len, struct bundle
                 goto out;
         }
         p.terminal = term && json_is_true(term);
+        json_t *nnp = json_object_get(proc, "noNewPrivileges");
+        if (nnp && !json_is_boolean(nnp)) {
+                r = bg_error_set(err, EINVAL,
+                                 "config.json: process.noNewPrivileges must be a boolean");
+                goto out;
+        }
+        p.no_new_privs = nnp && json_is_true(nnp);
         r = parse_user(proc, &p, err);
         if (r < 0)
                 goto out;

@@ -23,6 +23,7 @@ struct bundle_process {
         size_t envc;
         char *cwd; /* owned; "" = the VM's default */
         bool terminal;
+        bool no_new_privs; /* process.noNewPrivileges (applied in a pod's tree) */
         /* process.user: uid, gid, additionalGids (absent = 0, 0, none) */
         uint32_t uid, gid;
         uint32_t gids[BUNDLE_MAX_GIDS];

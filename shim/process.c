@@ -163,10 +163,10 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 }
 
 int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
-                   struct shim_cmd *ret)
+                   const char *root, struct shim_cmd *ret)
 {
         *ret = (struct shim_cmd){0};
-        ret->argv = calloc(spec->envc + spec->argc + 8, sizeof(char *));
+        ret->argv = calloc(spec->envc + spec->argc + 16, sizeof(char *));
         if (!ret->argv)
                 return -ENOMEM;
         size_t n = 0;
@@ -175,19 +175,44 @@ int shim_cmd_build(const struct bundle_process *spec, const char *marker, const 
                 ret->argv[n++] = spec->env[i];
         ret->argv[n++] = (char *)marker;
         ret->argv[n++] = (char *)exec_marker;
-        if (spec->uid || spec->gid || spec->n_gids) {
+        bool user = spec->uid || spec->gid || spec->n_gids;
+        if (user) {
+                size_t o = (size_t)snprintf(ret->groups, sizeof(ret->groups), "--groups=");
+                for (size_t i = 0; i < spec->n_gids; i++)
+                        o += (size_t)snprintf(ret->groups + o, sizeof(ret->groups) - o, "%s%u",
+                                              i ? "," : "", spec->gids[i]);
+        }
+        if (root) {
+                /* A pod's container: its own tree in the sandbox's VM. */
+                if (snprintf(ret->root, sizeof(ret->root), "--root=%s", root) >=
+                        (int)sizeof(ret->root) ||
+                    snprintf(ret->cwd, sizeof(ret->cwd), "--cwd=%s",
+                             spec->cwd && spec->cwd[0] ? spec->cwd : "/") >=
+                        (int)sizeof(ret->cwd)) {
+                        shim_cmd_free(ret);
+                        return -ENAMETOOLONG;
+                }
+                ret->argv[n++] = SHIM_GUEST_AGENT;
+                ret->argv[n++] = "enter";
+                ret->argv[n++] = ret->root;
+                ret->argv[n++] = ret->cwd;
+                /* Always the spec's user and groups, 0:0 with none too (not
+                 * the guest's root session's). */
+                if (!user)
+                        snprintf(ret->groups, sizeof(ret->groups), "--groups=");
+                snprintf(ret->user, sizeof(ret->user), "--user=%u:%u", spec->uid, spec->gid);
+                ret->argv[n++] = ret->user;
+                ret->argv[n++] = ret->groups;
+                if (spec->no_new_privs)
+                        ret->argv[n++] = "--no-new-privs";
+                ret->argv[n++] = "--";
+        } else if (user) {
                 /* process.user: setpriv (util-linux) in the guest switches
                  * to it; the command runs as root over SSH. */
                 snprintf(ret->reuid, sizeof(ret->reuid), "--reuid=%u", spec->uid);
                 snprintf(ret->regid, sizeof(ret->regid), "--regid=%u", spec->gid);
-                if (spec->n_gids) {
-                        size_t o = (size_t)snprintf(ret->groups, sizeof(ret->groups), "--groups=");
-                        for (size_t i = 0; i < spec->n_gids; i++)
-                                o += (size_t)snprintf(ret->groups + o, sizeof(ret->groups) - o,
-                                                      "%s%u", i ? "," : "", spec->gids[i]);
-                } else {
+                if (!spec->n_gids)
                         snprintf(ret->groups, sizeof(ret->groups), "--clear-groups");
-                }
                 ret->argv[n++] = "setpriv";
                 ret->argv[n++] = ret->reuid;
                 ret->argv[n++] = ret->regid;
@@ -214,15 +239,18 @@ static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *
         snprintf(exec_marker, sizeof(exec_marker), "BANGER_EXEC_ID=%s", p->exec_id);
         struct shim_cmd cmd;
         pthread_mutex_lock(&c->lock);
-        if (shim_cmd_build(&p->spec, marker, exec_marker, &cmd) < 0) {
+        const char *root = c->pod_root[0] ? c->pod_root : NULL;
+        int br = shim_cmd_build(&p->spec, marker, exec_marker, root, &cmd);
+        if (br < 0) {
                 pthread_mutex_unlock(&c->lock);
-                return bg_error_set(err, ENOMEM, "out of memory");
+                return bg_error_errno(err, br, "the command for process '%s'", p->exec_id);
         }
         Banger__V1__ExecRequest eq = BANGER__V1__EXEC_REQUEST__INIT;
         eq.vm = c->vm;
         eq.argv = cmd.argv;
         eq.n_argv = cmd.argc;
-        eq.cwd = p->spec.cwd ? p->spec.cwd : "";
+        /* In a pod's tree, `enter` changes to the spec's cwd inside it. */
+        eq.cwd = root ? "/" : p->spec.cwd ? p->spec.cwd : "";
         eq.timeout_ms = SHIM_EXEC_TIMEOUT_MS;
         eq.stream_stdin = p->stdin_path[0] != '\0';
         eq.tty = p->terminal;
@@ -249,10 +277,8 @@ static int start_exec(struct shim_ctx *c, struct shim_proc *p, struct bg_error *
         return 0;
 }
 
-/* The stage of exec operation op_id: 1 the command runs (or ran), 0 it is
- * still connecting, -1 it failed before it ran (sshd did not take the
- * connection yet), -2 unknown (the call failed). */
-static int exec_stage(struct shim_ctx *c, const char *op_id, bool log)
+/* (shim.h) -1: sshd did not take the connection yet. */
+int shim_exec_stage(struct shim_ctx *c, const char *op_id, bool log)
 {
         Banger__V1__GetOperationRequest q = BANGER__V1__GET_OPERATION_REQUEST__INIT;
         q.id = (char *)op_id;
@@ -352,7 +378,7 @@ static void *stdin_main(void *arg)
                 snprintf(op, sizeof(op), "%s", p->op);
                 bool connected = p->connected;
                 pthread_mutex_unlock(&c->lock);
-                if (connected || (op[0] && exec_stage(c, op, false) == 1))
+                if (connected || (op[0] && shim_exec_stage(c, op, false) == 1))
                         break;
                 struct pollfd w = {.fd = p->wake[0], .events = POLLIN};
                 char b;
@@ -509,7 +535,7 @@ static void *pump_main(void *arg)
                 bool connected = p->connected;
                 pthread_mutex_unlock(&c->lock);
                 if (!connected && (o->stdout.len || o->stderr.len || !o->done) &&
-                    (o->stdout.len || o->stderr.len || exec_stage(c, op_id, false) == 1)) {
+                    (o->stdout.len || o->stderr.len || shim_exec_stage(c, op_id, false) == 1)) {
                         pthread_mutex_lock(&c->lock);
                         p->connected = true;
                         pthread_cond_broadcast(&c->changed);
@@ -523,7 +549,7 @@ static void *pump_main(void *arg)
                 int code = o->exit_code;
                 banger__v1__exec_output_response__free_unpacked(o, NULL);
                 if (done && code == 255 && so == 0 && se == 0 &&
-                    now_ms() < started + EXEC_CONNECT_WAIT_MS && exec_stage(c, op_id, true) == -1) {
+                    now_ms() < started + EXEC_CONNECT_WAIT_MS && shim_exec_stage(c, op_id, true) == -1) {
                         /* The VM runs but its sshd is not up yet: the command
                          * never started; start it again. */
                         pthread_mutex_lock(&c->lock);

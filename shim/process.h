@@ -3,6 +3,8 @@
  * shape. */
 #pragma once
 
+#include <limits.h>
+
 #include "google/protobuf/timestamp.pb-c.h"
 #include "shim.h"
 
@@ -29,16 +31,25 @@ int shim_proc_init(struct shim_ctx *c, struct shim_proc *p);
 int shim_proc_delete_exec(struct shim_ctx *c, struct shim_proc *p, uint32_t *ret_status,
                           Google__Protobuf__Timestamp *ret_exited, struct bg_error *err);
 
-/* The command a process runs in the guest: env(1), looked up in the guest's PATH (/usr/bin/env, busybox's /bin/env), with the spec's env
- * and the markers (task, then exec), then (for a user other than 0:0 without groups) setpriv(1)
- * with the spec's uid, gid and additional gids, then the spec's args.
- * argv points into spec, marker and the struct itself. */
+/* The command a process runs in the guest: env(1), looked up in the guest's
+ * PATH (/usr/bin/env, busybox's /bin/env), with the spec's env and the
+ * markers (task, then exec), then the spec's args:
+ *   - root NULL (the task's own VM): for a user other than 0:0 without
+ *     groups, setpriv(1) with the spec's uid, gid and additional gids first;
+ *   - root set (a pod's container, its image copied into the sandbox's VM
+ *     at root, pod.h): `banger-agent enter --root=ROOT --cwd=CWD
+ *     [--user=UID:GID --groups=...] --` first, which chroots, changes to the
+ *     spec's cwd and user inside the tree and looks the program up there.
+ * argv points into spec, marker, root and the struct itself. */
+#define SHIM_GUEST_AGENT "/usr/sbin/banger-agent"
 struct shim_cmd {
         char **argv; /* malloc'd; free with shim_cmd_free */
         size_t argc;
         char reuid[24], regid[24];
         char groups[BUNDLE_MAX_GIDS * 11 + 16];
+        char user[32];
+        char root[PATH_MAX + 8], cwd[PATH_MAX + 8];
 };
 int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
-                   struct shim_cmd *ret);
+                   const char *root, struct shim_cmd *ret);
 void shim_cmd_free(struct shim_cmd *cmd);

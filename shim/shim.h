@@ -84,6 +84,9 @@ struct shim_ctx {
          * neither creates nor deletes it. */
         bool in_sandbox_vm;
         bool rootfs_mounted; /* the shim mounted BUNDLE/rootfs */
+        /* A pod's container: its image's tree in the sandbox's VM (pod.h);
+         * "" otherwise. */
+        char pod_root[128];
         char image[64];      /* the VM's image: the rootfs's "ctr-…" image */
         bool agent_init;     /* the rootfs has no init or sshd: banger's agent is init */
         bool oom_watching;   /* oom.c's thread runs (its last look not taken) */
@@ -148,6 +151,11 @@ bool shim_oom_observe(struct shim_oom_state *s, uint64_t count);
 void shim_oom_watch_start(struct shim_ctx *c);
 /* Waits (a bounded while) for the watcher's last look before the VM goes. */
 void shim_oom_watch_wait(struct shim_ctx *c);
+
+/* The stage of exec operation op_id (process.c): 1 the command runs (or
+ * ran), 0 it is still connecting, -1 it failed before it ran, -2 unknown
+ * (the call failed). */
+int shim_exec_stage(struct shim_ctx *c, const char *op_id, bool log);
 
 /* Task service table (task.c). */
 extern const struct ttrpc_method shim_task_methods[];

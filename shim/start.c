@@ -23,6 +23,7 @@
 #include "log/log.h"
 #include "process.h"
 #include "rootfs.h"
+#include "pod.h"
 #include "shim.h"
 #include "util/fs.h"
 
@@ -291,6 +292,22 @@ int shim_cmd_delete(const struct shim_opts *o)
                 fprintf(stderr, "containerd-shim-banger-v2: delete VM %s: %s\n", c.vm, err.msg);
                 rc = 1;
         }
+        /* A pod's container: its tree in the sandbox's VM (pod.h), if the
+         * VM is still there. */
+        struct bundle_process proc = {0};
+        struct bg_error berr = {0};
+        char svm[64], root[128];
+        if (bundle_load(o->bundle, &proc, &berr) >= 0 &&
+            strcmp(proc.container_type, "container") == 0 &&
+            shim_vm_name(o->ns, proc.sandbox_id, svm, sizeof(svm)) == 0 &&
+            shim_pod_root(o->ns, o->id, root, sizeof(root)) == 0) {
+                bg_error_clear(&err);
+                r = shim_pod_remove(&c, svm, root, &err);
+                if (r < 0 && r != -ENOENT)
+                        fprintf(stderr, "containerd-shim-banger-v2: remove %s in VM %s: %s\n",
+                                root, svm, err.msg);
+        }
+        bundle_process_free(&proc);
         rootfs_unmount(o->bundle);
         char path[PATH_MAX];
         if (shim_socket_address(o, path, sizeof(path)) == 0)

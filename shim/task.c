@@ -27,6 +27,7 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "pod.h"
 #include "process.h"
 #include "rootfs.h"
 #include "shim.h"
@@ -209,21 +210,59 @@ static int sandbox_vm(struct shim_ctx *c, const char *sandbox_id, struct bg_erro
         return 0;
 }
 
-/* The container's rootfs (containerd's mounts, mounted at BUNDLE/rootfs, or
- * root.path) becomes the image c->image. */
+/* The container's rootfs directory: containerd's mounts, mounted at
+ * BUNDLE/rootfs (c->rootfs_mounted), or root.path. */
+static int rootfs_dir(struct shim_ctx *c, const Containerd__Task__V2__CreateTaskRequest *q,
+                      const char *root_path, char *dir, size_t len, struct bg_error *err)
+{
+        if (q->n_rootfs == 0) {
+                snprintf(dir, len, "%s", root_path);
+                return 0;
+        }
+        int r = rootfs_mount(c->opts.bundle, q->rootfs, q->n_rootfs, err);
+        if (r < 0)
+                return r;
+        c->rootfs_mounted = true;
+        snprintf(dir, len, "%s/rootfs", c->opts.bundle);
+        return 0;
+}
+
+/* A pod's container: its rootfs copied into the sandbox's VM (pod.h); the
+ * host's mounts are not needed after that. */
+static int rootfs_to_pod(struct shim_ctx *c, const Containerd__Task__V2__CreateTaskRequest *q,
+                         const char *root_path, struct bg_error *err)
+{
+        char dir[PATH_MAX], root[sizeof(c->pod_root)];
+        int r = shim_pod_root(c->opts.ns, c->opts.id, root, sizeof(root));
+        if (r < 0)
+                return bg_error_errno(err, r, "the container's tree in its pod's VM");
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = rootfs_dir(c, q, root_path, dir, sizeof(dir), err);
+        if (r >= 0)
+                r = shim_pod_copy(c, dir, root, err);
+        if (c->rootfs_mounted)
+                rootfs_unmount(c->opts.bundle);
+        c->rootfs_mounted = false;
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&c->lock);
+        snprintf(c->pod_root, sizeof(c->pod_root), "%s", root);
+        pthread_mutex_unlock(&c->lock);
+        fprintf(stderr, "containerd-shim-banger-v2: task %s: image copied into VM %s at %s in "
+                        "%lld ms\n",
+                c->opts.id, c->vm, root, ms_since(&t0));
+        return 0;
+}
+
+/* The container's rootfs becomes the image c->image. */
 static int rootfs_to_image(struct shim_ctx *c, const Containerd__Task__V2__CreateTaskRequest *q,
                            const char *root_path, struct bg_error *err)
 {
         char dir[PATH_MAX];
-        if (q->n_rootfs > 0) {
-                int r = rootfs_mount(c->opts.bundle, q->rootfs, q->n_rootfs, err);
-                if (r < 0)
-                        return r;
-                c->rootfs_mounted = true;
-                snprintf(dir, sizeof(dir), "%s/rootfs", c->opts.bundle);
-        } else {
-                snprintf(dir, sizeof(dir), "%s", root_path);
-        }
+        int r = rootfs_dir(c, q, root_path, dir, sizeof(dir), err);
+        if (r < 0)
+                return r;
         return shim_rootfs_image(c, dir, c->image, sizeof(c->image), &c->agent_init, err);
 }
 
@@ -256,8 +295,11 @@ static int h_create(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         if (r < 0)
                 goto fail;
         if (strcmp(proc.container_type, "container") == 0) {
-                /* A pod's container runs in its sandbox's VM. */
+                /* A pod's container runs in its sandbox's VM, in its own
+                 * image's tree there. */
                 r = sandbox_vm(c, proc.sandbox_id, err);
+                if (r >= 0)
+                        r = rootfs_to_pod(c, q, proc.root_path, err);
                 if (r < 0)
                         goto fail;
                 goto created;
@@ -352,6 +394,7 @@ fail:
         c->rootfs_mounted = false;
         c->in_sandbox_vm = false;
         c->image[0] = '\0';
+        c->pod_root[0] = '\0';
         (void)shim_vm_name(c->opts.ns, c->opts.id, c->vm, sizeof(c->vm));
         c->created = false;
         pthread_mutex_unlock(&c->lock);
@@ -407,6 +450,15 @@ static int h_delete(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_t 
         shim_oom_watch_wait(c); /* its last look needs the VM */
         struct timespec t0;
         clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (c->in_sandbox_vm && c->pod_root[0]) {
+                /* The pod's VM stays; the container's tree in it goes. */
+                struct bg_error perr = {0};
+                int pr = shim_pod_remove(c, c->vm, c->pod_root, &perr);
+                if (pr < 0 && pr != -ENOENT)
+                        fprintf(stderr, "containerd-shim-banger-v2: task %s: remove %s in VM %s: "
+                                        "%s\n",
+                                c->opts.id, c->pod_root, c->vm, perr.msg);
+        }
         r = c->in_sandbox_vm ? 0 : delete_vm(c, err);
         if (r < 0)
                 return r;

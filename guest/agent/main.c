@@ -28,6 +28,7 @@
 
 #include "agent_channel.h"
 #include "agent_cmdline.h"
+#include "agent_enter.h"
 #include "agent_initramfs.h"
 #include "agent_log.h"
 #include "agent_recv.h"
@@ -277,6 +278,8 @@ static int usage(FILE *out, int code)
                 "usage: banger-agent init\n"
                 "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
                 "       banger-agent recv-tar\n"
+                "       banger-agent enter --root=DIR [--cwd=DIR] [--user=UID:GID "
+                "[--groups=G,...]] [--no-new-privs] -- COMMAND...\n"
                 "       banger-agent version\n"
                 "As /init on an initramfs (PID 1) it mounts root= and switches to its "
                 "init;\nwith banger.init=agent it stays the VM's init itself (does what init "
@@ -285,7 +288,10 @@ static int usage(FILE *out, int code)
                 "virtio-serial port " DEFAULT_VPORT " if present, else vsock port %d.\n"
                 "recv-tar reads a token line on stdin, prints \"banger-recv PORT\", and unpacks\n"
                 "the tar that follows the token on the first TCP connection to PORT that sends\n"
-                "it into the current directory (banger's workspace copy).\n",
+                "it into the current directory (banger's workspace copy).\n"
+                "enter runs COMMAND with DIR as its root (chroot), in cwd, as UID:GID with\n"
+                "the groups given (none without --groups), looked up in the environment's "
+                "PATH\ninside DIR (a pod's container in its sandbox's VM).\n",
                 DEFAULT_VSOCK_PORT);
         return code;
 }
@@ -394,6 +400,8 @@ int main(int argc, char **argv)
                                             .token_ms = 5000};
                 return agent_recv_tar(&o);
         }
+        if (streq(argv[1], "enter"))
+                return agent_enter_main(argc - 1, argv + 1);
         if (streq(argv[1], "version")) {
                 printf("banger-agent %s\n", AGENT_VERSION);
                 return 0;

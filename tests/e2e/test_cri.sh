@@ -13,12 +13,16 @@
 #   CreateContainer + StartContainer (prints a line to stdout and one to
 #   stderr, then waits) -> ContainerStatus RUNNING, the lines in the CRI log
 #   file (log_directory/log_path, what `kubectl logs` reads);
+#   the container runs in its own image (busybox with a file /app), copied
+#   into the pod's VM, not on the VM's root (no banger-agent there), with
+#   /proc mounted;
 #   ExecSync (echo hi -> "hi", exit code 0; exit 4 -> 4); ContainerStats
 #   (the VM's CPU time and memory, from the shim's Stats);
 #   a second container exiting 3 on its own -> EXITED, exit code 3; both in
 #   the sandbox's VM (still one VM);
 #   StopContainer (its SIGTERM trap exits 7) -> EXITED, exit code 7;
-#   RemoveContainer, StopPodSandbox, RemovePodSandbox -> no VM, no shim left.
+#   RemoveContainer -> the containers' trees are gone from the pod's VM;
+#   StopPodSandbox, RemovePodSandbox -> no VM, no shim left.
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace, containerd"
 need_tools qemu-system-x86_64 mmdebstrap jq ip containerd skopeo curl protoc
@@ -46,12 +50,19 @@ check "protoc generates the CRI messages (proto/k8s)" \
 # ---- the images: pause (the sandbox image) and app, in the local registry ----
 . "$(dirname "$0")/../integration/registry_lib.sh"
 registry_up "$BANGER_HOME/reg"
-# mkimage NAME CONFIG-JSON-CONFIG FILE: an OCI layout $BANGER_HOME/reg/NAME
-# (tag v1) of one layer holding FILE, the image config's "config" CONFIG.
+# mkimage NAME CONFIG-JSON-CONFIG FILE [busybox]: an OCI layout
+# $BANGER_HOME/reg/NAME (tag v1) of one layer holding FILE (and with
+# "busybox" /bin/busybox with its applets sh, echo, sleep, cat, test), the
+# image config's "config" CONFIG.
 mkimage() {
-        local L="$BANGER_HOME/reg/$1" t="$BANGER_HOME/reg/$1.tree" ld cd cs md ms
+        local L="$BANGER_HOME/reg/$1" t="$BANGER_HOME/reg/$1.tree" ld cd cs md ms a
         mkdir -p "$L/blobs/sha256" "$t"
         printf '#!/bin/sh\n' >"$t/$3"
+        if [ "${4:-}" = busybox ]; then
+                mkdir -p "$t/bin"
+                cp /bin/busybox "$t/bin/busybox"
+                for a in sh echo sleep cat test; do ln -s busybox "$t/bin/$a"; done
+        fi
         tar -C "$t" -cf "$BANGER_HOME/layer.tar" .
         ld=$(sha256sum "$BANGER_HOME/layer.tar" | cut -d' ' -f1)
         mv "$BANGER_HOME/layer.tar" "$L/blobs/sha256/$ld"
@@ -62,7 +73,7 @@ mkimage() {
         echo '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:'"$md"'","size":'"$ms"',"annotations":{"org.opencontainers.image.ref.name":"v1"}}]}' >"$L/index.json"
 }
 mkimage pause '{"Entrypoint":["/pause"]}' pause
-mkimage app '{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]}' app
+mkimage app '{"Env":["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],"Cmd":["/bin/sh"]}' app busybox
 push_both() { registry_push pause:v1 test/pause:v1 && registry_push app:v1 test/app:v1; }
 check "the pause and app images are pushed to the local registry" push_both
 
@@ -167,6 +178,11 @@ out=$(rt ExecSync '{"container_id":"'"$CID"'","cmd":["sh","-c","echo e >&2; exit
 check "ExecSync exit 4: exit code 4, stderr \"e\"" \
         bash -c 'jq -e ".exit_code == 4" <<<"$1" >/dev/null && [ "$(jq -r .stderr <<<"$1" | base64 -d)" = e ]' _ "$out"
 [ "$T_FAILS" -eq 0 ] || echo "ExecSync: $out"
+# in_image ARGV-JSON: ExecSync of the command exits 0.
+in_image() { rt ExecSync '{"container_id":"'"$CID"'","cmd":'"$1"',"timeout":120}' | jq -e '.exit_code == 0' >/dev/null; }
+check "the container runs in its own image: its /app is there" in_image '["test","-f","/app"]'
+check "  and the VM's root is not (no /usr/sbin/banger-agent)" in_image '["sh","-c","! test -e /usr/sbin/banger-agent"]'
+check "  with /proc mounted in it" in_image '["test","-r","/proc/self/status"]'
 
 out=$(rt ContainerStats '{"container_id":"'"$CID"'"}' 2>&1) || true
 check "ContainerStats (kubectl top): the VM's CPU time and memory working set" \
@@ -188,6 +204,13 @@ check "  CONTAINER_EXITED, exit code 7" wait_for 30 state_is "$CID" "CONTAINER_E
 remove_both() { rt RemoveContainer '{"container_id":"'"$CID"'"}' >/dev/null && rt RemoveContainer '{"container_id":"'"$CID2"'"}' >/dev/null; }
 check "RemoveContainer (both)" remove_both
 check "  the pod's VM stays" [ "$(nvm)" = 1 ]
+PODVM=$("$B" vm list --json | jq -r '.[] | select(.name | startswith("ctr-")) | .name')
+trees_gone() { [ "$("$B" vm exec "$PODVM" -- sh -c 'ls -A /var/lib/banger/pods 2>/dev/null | wc -l')" = 0 ]; }
+check "  the containers' trees are gone from it" trees_gone
+mounts_gone() { [ "$("$B" vm exec "$PODVM" -- sh -c 'grep -c " /var/lib/banger/pods/" /proc/mounts || true')" = 0 ]; }
+check "  and no mount of theirs is left" mounts_gone
+vm_mounts_kept() { "$B" vm exec "$PODVM" -- sh -c 'grep -q " /dev/pts " /proc/mounts && grep -q " /sys/fs/cgroup " /proc/mounts'; }
+check "  while the VM's own /dev/pts and /sys/fs/cgroup stay mounted" vm_mounts_kept
 check "StopPodSandbox" rt StopPodSandbox '{"pod_sandbox_id":"'"$POD"'"}' >/dev/null
 check "  SANDBOX_NOTREADY" pod_state_is SANDBOX_NOTREADY
 nvm_is() { [ "$(nvm)" = "$1" ]; }

@@ -13,11 +13,17 @@
  *   "exit:N"  ends with status N;
  *   "cat"     echoes ExecInput data to stdout, ends 0 at the end of input;
  *   other     runs until a signal.
+ * A pod container's copy (a StartExec whose script runs "tar -x") appends its
+ * ExecInput bytes to the file LOG.tar and ends 0 at the end of input, or,
+ * while LOG.tarfail exists, 2 with a tar-like message on stderr; its last
+ * word is the tree's path. CancelOperation ends a command with 130.
+ * VmService/Get answers for any VM (NOT_FOUND while LOG.novm exists).
  * ExecInput rows/cols write "resize RxC". Exec is what Pids runs (answered
  * with /proc/<pid>/environ lines and a few a hostile guest could add) or
  * what Kill runs: signal N to the jobs whose command carries the marker
  * writes "signal N" in their output and ends them with 128 + N, except
- * SIGUSR1 (10), which is only written. */
+ * SIGUSR1 (10), which is only written, or what removes a pod container's tree
+ * (logged "Exec remove VM PATH", exit 0). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,8 +46,9 @@ struct job {
         char id[16];
         char out[65536];
         size_t len;
-        bool done, stream_in, cat, exits;
+        bool done, stream_in, cat, exits, tar;
         int code;
+        char err[256]; /* its stderr */
 };
 
 static struct job jobs[MAX_JOBS];
@@ -54,6 +61,8 @@ static char novm_path[4096]; /* LOG.novm: while it exists, Exec answers NOT_FOUN
 /* LOG.slowkill: while it exists, a kill's answer comes 2 s after the
  * processes it signalled ended (a round trip through a slow guest). */
 static char slowkill_path[4096];
+static char tar_path[4096];     /* LOG.tar: what pod copies sent */
+static char tarfail_path[4096]; /* LOG.tarfail: while it exists, a copy fails */
 
 static int reply(const ProtobufCMessage *body, enum rpc_code code, const char *msg, nng_msg **ret)
 {
@@ -147,6 +156,12 @@ static int start_exec(const Banger__V1__Request *req, nng_msg **ret)
         j->stream_in = q->stream_stdin;
         const char *last = q->argv[q->n_argv - 1];
         j->cat = strcmp(last, "cat") == 0;
+        j->tar = q->n_argv >= 3 && strstr(q->argv[2], "tar -x") != NULL;
+        if (j->tar) {
+                FILE *t = fopen(tar_path, "w"); /* each copy starts it again */
+                if (t)
+                        fclose(t);
+        }
         if (strncmp(last, "exit:", 5) == 0)
                 finish(j, atoi(last + 5));
         fprintf(glog, "StartExec %s vm=%s cwd=%s stream_stdin=%d tty=%d %s", j->id, q->vm, q->cwd,
@@ -175,11 +190,23 @@ static int exec_input(const Banger__V1__Request *req, nng_msg **ret)
                         fprintf(glog, "ExecInput %s %zu bytes\n", j->id, q->data.len);
                         if (j->cat)
                                 out_append(j, (const char *)q->data.data, q->data.len);
+                        FILE *t = j->tar ? fopen(tar_path, "a") : NULL;
+                        if (t) {
+                                fwrite(q->data.data, 1, q->data.len, t);
+                                fclose(t);
+                        }
                 }
                 if (q->eof) {
                         fprintf(glog, "ExecInput %s eof\n", j->id);
-                        if (j->cat)
+                        if (j->tar && access(tarfail_path, F_OK) == 0) {
+                                snprintf(j->err, sizeof(j->err),
+                                         "tar: ./big: Cannot write: No space left on device\n"
+                                         "tar: Exiting with failure status due to previous "
+                                         "errors\n");
+                                finish(j, 2);
+                        } else if (j->cat || j->tar) {
                                 finish(j, 0);
+                        }
                 }
                 if (q->rows) {
                         fprintf(glog, "ExecInput %s resize %ux%u\n", j->id, q->rows, q->cols);
@@ -220,7 +247,11 @@ static int exec_output(const Banger__V1__Request *req, nng_msg **ret)
         o.stdout.data = (uint8_t *)j->out + from;
         o.stdout.len = j->len - from;
         o.stdout_offset = from;
-        o.stderr_offset = q->stderr_offset;
+        size_t elen = strlen(j->err);
+        size_t efrom = q->stderr_offset < elen ? q->stderr_offset : elen;
+        o.stderr.data = (uint8_t *)j->err + efrom;
+        o.stderr.len = elen - efrom;
+        o.stderr_offset = efrom;
         o.done = j->done;
         o.exit_code = j->done ? j->code : 0;
         int r = reply(&o.base, RPC_OK, "", ret);
@@ -239,6 +270,13 @@ static int exec_sync(const Banger__V1__Request *req, nng_msg **ret)
         if (access(novm_path, F_OK) == 0) {
                 banger__v1__exec_request__free_unpacked(q, NULL);
                 return reply(NULL, RPC_NOT_FOUND, "no VM named 'ctr-gone'", ret);
+        }
+        if (q->n_argv == 5 && strstr(q->argv[2], "rm -rf --one-file-system")) {
+                fprintf(glog, "Exec remove %s %s\n", q->vm, q->argv[4]);
+                fflush(glog);
+                Banger__V1__ExecResponse o = BANGER__V1__EXEC_RESPONSE__INIT;
+                banger__v1__exec_request__free_unpacked(q, NULL);
+                return reply(&o.base, RPC_OK, "", ret);
         }
         if (q->n_argv == 7 && strstr(q->argv[2], "kill -")) {
                 int sig = atoi(q->argv[5]);
@@ -361,6 +399,29 @@ static int forward(void *ud, const Banger__V1__Request *req, const struct rpc_ca
         }
         if (strcmp(m, "/banger.v1.WorkspaceService/Exec") == 0)
                 return exec_sync(req, ret);
+        if (strcmp(m, "/banger.v1.WorkspaceService/CancelOperation") == 0) {
+                UNPACK(CancelOperationRequest, cancel_operation_request, q);
+                pthread_mutex_lock(&mu);
+                struct job *j = find(q->id);
+                if (j && !j->done)
+                        finish(j, 130);
+                fprintf(glog, "Cancel %s\n", q->id);
+                fflush(glog);
+                pthread_mutex_unlock(&mu);
+                int r = op_reply(q->id, true, "run", ret);
+                banger__v1__cancel_operation_request__free_unpacked(q, NULL);
+                return r;
+        }
+        if (strcmp(m, "/banger.v1.VmService/Get") == 0) {
+                if (access(novm_path, F_OK) == 0)
+                        return reply(NULL, RPC_NOT_FOUND, "no such VM", ret);
+                UNPACK(VmRef, vm_ref, q);
+                Banger__V1__Vm o = BANGER__V1__VM__INIT;
+                o.name = q->ref;
+                int r = reply(&o.base, RPC_OK, "", ret);
+                banger__v1__vm_ref__free_unpacked(q, NULL);
+                return r;
+        }
         return reply(NULL, RPC_UNIMPLEMENTED, "not faked", ret);
 }
 
@@ -373,6 +434,8 @@ int main(int argc, char **argv)
         snprintf(oom_path, sizeof(oom_path), "%s.oom", argv[2]);
         snprintf(novm_path, sizeof(novm_path), "%s.novm", argv[2]);
         snprintf(slowkill_path, sizeof(slowkill_path), "%s.slowkill", argv[2]);
+        snprintf(tar_path, sizeof(tar_path), "%s.tar", argv[2]);
+        snprintf(tarfail_path, sizeof(tarfail_path), "%s.tarfail", argv[2]);
         glog = fopen(argv[2], "a");
         if (!glog)
                 return 1;

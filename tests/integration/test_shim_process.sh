@@ -25,6 +25,14 @@
 #     guest's oom_kills count past its highest; a count that goes down (a
 #     hostile guest) raises none; Stats carries the count in
 #     memory_oom_control.oom_kill;
+#   - a pod's container: Create copies its rootfs into the sandbox's VM
+#     (a tar stream through StartExec + ExecInput: file modes, owners,
+#     symlinks as symlinks, a FIFO, a sparse file; a socket left out) at
+#     /var/lib/banger/pods/ctr-<16 hex>, and its processes run there
+#     through `banger-agent enter` (root, cwd, user); Delete and `shim
+#     delete` remove the tree; a copy the guest fails (its disk full) fails
+#     Create with tar's message and removes the partial tree; a rootfs over
+#     BANGER_SHIM_MAX_ROOTFS is refused and its copy cancelled;
 #   - the task events reach containerd's Events/Forward in order, in the
 #     task's namespace: create, start, exec-added, exec-started, exit (of
 #     each exec and of the init process), delete.
@@ -277,5 +285,79 @@ check "  and the process ended with its VM: 143" field "$r" "1=143"
 rm -f "$LOG.novm"
 $CALL "$VSOCK" Delete 1=c9 >/dev/null
 $CALL "$VSOCK" Shutdown 1=c9 >/dev/null
+# A pod's container: its image's tree is copied into the sandbox's VM and
+# its processes run in that tree.
+PC="$BANGER_HOME/podc"
+mkdir -p "$PC/rootfs/bin" "$PC/rootfs/srv"
+printf 'app\n' >"$PC/rootfs/app"
+chmod 0640 "$PC/rootfs/app"
+chown 1234:5678 "$PC/rootfs/app"
+ln -s /app "$PC/rootfs/bin/link"
+ln -s /etc/shadow "$PC/rootfs/escape" # kept as a symlink, never followed
+mkfifo "$PC/rootfs/fifo"
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$PC/rootfs/sock"
+truncate -s 10M "$PC/rootfs/sparse"
+cat >"$PC/config.json" <<'EOF'
+{"ociVersion": "1.0.2", "process": {"args": ["/bin/app", "x"], "env": ["PATH=/bin"],
+ "cwd": "/srv", "user": {"uid": 1000, "gid": 100, "additionalGids": [7]}}, "root": {"path": "rootfs"},
+ "annotations": {"io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.sandbox-id": "sb1"}}
+EOF
+SBVM="ctr-$(printf t1/sb1 | sha256sum | cut -c1-16)"
+PROOT="/var/lib/banger/pods/ctr-$(printf t1/pc1 | sha256sum | cut -c1-16)"
+PCSOCK=$(cd "$PC" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id pc1 start)
+PCSOCK=${PCSOCK#unix://}
+r=$($CALL "$PCSOCK" Create 1=pc1 "2=$PC" 6=/dev/null 7=/dev/null)
+check "a pod's container: Create OK" field "$r" "code=0"
+[ "$T_FAILS" -eq 0 ] || echo "Create: $r"
+check "  its rootfs went to tar -x in the sandbox's VM, at $PROOT" \
+        grep -q "^StartExec x[0-9]* vm=$SBVM cwd=/ stream_stdin=1 tty=0 argv: /bin/sh -c .*tar -x .* sh $PROOT\$" "$LOG"
+T=$(tar -tvf "$LOG.tar" 2>&1) || true
+check "  the stream is a tar of the tree: the file with its mode and owner" \
+        grep -qE '^-rw-r----- 1234/5678 +4 .* (\./)?app$' <<<"$T"
+check "  symlinks as symlinks (not followed)" \
+        bash -c 'grep -qE " (\./)?escape -> /etc/shadow$" <<<"$1" && grep -qE " (\./)?bin/link -> /app$" <<<"$1"' _ "$T"
+check "  the FIFO and the 10 MiB sparse file" \
+        bash -c 'grep -qE "^p.* (\./)?fifo$" <<<"$1" && grep -qE " 10485760 .* (\./)?sparse$" <<<"$1"' _ "$T"
+check "  no socket (tar holds none)" bash -c '! grep -qE " (\./)?sock$" <<<"$1"' _ "$T"
+check "  the tar is shorter than the sparse file (holes are not sent)" \
+        [ "$(stat -c %s "$LOG.tar")" -lt 1048576 ]
+[ "$T_FAILS" -eq 0 ] || echo "$T"
+r=$($CALL "$PCSOCK" Start 1=pc1)
+check "  Start: the process runs through banger-agent enter in the tree, cwd and user there" \
+        bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "vm=$2 cwd=/ stream_stdin=0 tty=0 argv: env PATH=/bin BANGER_TASK_ID=pc1 BANGER_EXEC_ID= /usr/sbin/banger-agent enter --root=$3 --cwd=/srv --user=1000:100 --groups=7 -- /bin/app x" "$4"' _ "$r" "$SBVM" "$PROOT" "$LOG"
+$CALL "$PCSOCK" Kill 1=pc1 3:int=9 >/dev/null
+$CALL "$PCSOCK" Wait 1=pc1 >/dev/null
+r=$($CALL "$PCSOCK" Delete 1=pc1)
+check "  Delete: OK, the tree is removed from the sandbox's VM" \
+        bash -c 'grep -qx "code=0" <<<"$1" && grep -qx "Exec remove $2 $3" "$4"' _ "$r" "$SBVM" "$PROOT" "$LOG"
+$CALL "$PCSOCK" Shutdown 1=pc1 >/dev/null
+: >"$LOG"
+(cd "$PC" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id pc1 delete >/dev/null) || true
+check "  shim delete (after a shim died) removes the tree too" grep -qx "Exec remove $SBVM $PROOT" "$LOG"
+
+# The guest's tar fails (its disk is full): Create fails with tar's words,
+# and the partial tree is removed.
+touch "$LOG.tarfail"
+: >"$LOG"
+PCSOCK=$(cd "$PC" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id pc1 start)
+PCSOCK=${PCSOCK#unix://}
+r=$($CALL "$PCSOCK" Create 1=pc1 "2=$PC" 6=/dev/null 7=/dev/null)
+check "a copy the guest fails: Create fails with tar's message" \
+        bash -c '! grep -qx "code=0" <<<"$1" && grep -q "copying the container.s image into VM .* failed (exit 2): .*No space left on device" <<<"$1"' _ "$r"
+check "  and the partial tree is removed" grep -qx "Exec remove $SBVM $PROOT" "$LOG"
+rm -f "$LOG.tarfail"
+$CALL "$PCSOCK" Shutdown 1=pc1 >/dev/null
+# Over BANGER_SHIM_MAX_ROOTFS (64M; the sparse file counts in full): refused
+# as it goes, the guest's tar cancelled, the partial tree removed.
+truncate -s 100M "$PC/rootfs/sparse"
+: >"$LOG"
+PCSOCK=$(cd "$PC" && BANGER_SHIM_MAX_ROOTFS=64M "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id pc1 start)
+PCSOCK=${PCSOCK#unix://}
+r=$($CALL "$PCSOCK" Create 1=pc1 "2=$PC" 6=/dev/null 7=/dev/null)
+check "a rootfs over BANGER_SHIM_MAX_ROOTFS: Create fails naming the limit" \
+        bash -c '! grep -qx "code=0" <<<"$1" && grep -q "more than 67108864 bytes of file data .*BANGER_SHIM_MAX_ROOTFS" <<<"$1"' _ "$r"
+check "  the guest's tar is cancelled and the partial tree removed" \
+        bash -c 'grep -q "^Cancel x" "$1" && grep -qx "Exec remove $2 $3" "$1"' _ "$LOG" "$SBVM" "$PROOT"
+$CALL "$PCSOCK" Shutdown 1=pc1 >/dev/null
 [ "$T_FAILS" -eq 0 ] || { echo "--- gateway log"; cat "$LOG"; echo "--- events"; cat "$EVENTS"; }
 finish

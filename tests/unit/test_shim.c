@@ -102,7 +102,7 @@ static void test_bundle_user(void **state)
         struct shim_cmd cmd;
         assert_int_equal(parse("{\"process\": {\"args\": [\"id\"], \"env\": [\"A=1\"]}}", &p, &err),
                          0);
-        assert_int_equal(shim_cmd_build(&p, "BANGER_TASK_ID=t", "BANGER_EXEC_ID=", &cmd), 0);
+        assert_int_equal(shim_cmd_build(&p, "BANGER_TASK_ID=t", "BANGER_EXEC_ID=", NULL, &cmd), 0);
         assert_int_equal(cmd.argc, 5); /* root: no setpriv */
         assert_string_equal(cmd.argv[0], "env");
         assert_string_equal(cmd.argv[1], "A=1");
@@ -119,7 +119,7 @@ static void test_bundle_user(void **state)
             0);
         assert_int_equal(p.uid, 1000);
         assert_int_equal(p.n_gids, 2);
-        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", NULL, &cmd), 0);
         assert_int_equal(cmd.argc, 10);
         assert_string_equal(cmd.argv[3], "setpriv");
         assert_string_equal(cmd.argv[4], "--reuid=1000");
@@ -132,9 +132,62 @@ static void test_bundle_user(void **state)
 
         assert_int_equal(
             parse("{\"process\": {\"args\": [\"id\"], \"user\": {\"uid\": 5}}}", &p, &err), 0);
-        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", &cmd), 0);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", NULL, &cmd), 0);
         assert_string_equal(cmd.argv[6], "--clear-groups");
         shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+
+        /* A pod's container: banger-agent enter chroots into its tree,
+         * with the cwd and user applied inside it (no setpriv). */
+        assert_int_equal(parse("{\"process\": {\"args\": [\"id\", \"-G\"], \"env\": [\"A=1\"], "
+                               "\"cwd\": \"/srv\", \"user\": {\"uid\": 1000, \"gid\": 100, "
+                               "\"additionalGids\": [10, 11]}}}",
+                               &p, &err),
+                         0);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/var/lib/banger/pods/ctr-1", &cmd), 0);
+        static const char *const want[] = {
+            "env", "A=1", "M=1", "E=", SHIM_GUEST_AGENT, "enter",
+            "--root=/var/lib/banger/pods/ctr-1", "--cwd=/srv", "--user=1000:100",
+            "--groups=10,11", "--", "id", "-G"};
+        assert_int_equal(cmd.argc, sizeof(want) / sizeof(want[0]));
+        for (size_t i = 0; i < cmd.argc; i++)
+                assert_string_equal(cmd.argv[i], want[i]);
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+        /* root with no cwd and user 0:0: "/", user 0:0 with no groups (not
+         * the guest session's) */
+        assert_int_equal(parse("{\"process\": {\"args\": [\"sh\"]}}", &p, &err), 0);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/r", &cmd), 0);
+        assert_int_equal(cmd.argc, 11);
+        assert_string_equal(cmd.argv[5], "--root=/r");
+        assert_string_equal(cmd.argv[6], "--cwd=/");
+        assert_string_equal(cmd.argv[7], "--user=0:0");
+        assert_string_equal(cmd.argv[8], "--groups=");
+        assert_string_equal(cmd.argv[9], "--");
+        assert_string_equal(cmd.argv[10], "sh");
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+        /* process.noNewPrivileges: --no-new-privs */
+        assert_int_equal(
+            parse("{\"process\": {\"args\": [\"sh\"], \"noNewPrivileges\": true}}", &p, &err), 0);
+        assert_true(p.no_new_privs);
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/r", &cmd), 0);
+        assert_string_equal(cmd.argv[9], "--no-new-privs");
+        assert_string_equal(cmd.argv[10], "--");
+        shim_cmd_free(&cmd);
+        bundle_process_free(&p);
+        assert_int_equal(
+            parse("{\"process\": {\"args\": [\"sh\"], \"noNewPrivileges\": 1}}", &p, &err),
+            -EINVAL);
+        assert_non_null(strstr(err.msg, "process.noNewPrivileges must be a boolean"));
+        assert_int_equal(parse("{\"process\": {\"args\": [\"sh\"]}}", &p, &err), 0);
+        /* a root too long for its buffer is refused, not cut */
+        char longroot[PATH_MAX + 16];
+        memset(longroot, 'r', sizeof(longroot) - 1);
+        longroot[0] = '/';
+        longroot[sizeof(longroot) - 1] = '\0';
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", longroot, &cmd), -ENAMETOOLONG);
+        assert_null(cmd.argv);
         bundle_process_free(&p);
 
         static const char *const bad[] = {
