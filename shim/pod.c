@@ -130,17 +130,8 @@ static const char *aerr(struct archive *a)
         return s ? s : "unknown error";
 }
 
-static void free_disk(struct archive **a)
-{
-        if (*a)
-                archive_read_free(*a);
-}
-
-static void free_entry(struct archive_entry **e)
-{
-        if (*e)
-                archive_entry_free(*e);
-}
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive_entry *, archive_entry_free);
 
 static int cancel_op(struct shim_ctx *c, const char *op)
 {
@@ -161,20 +152,10 @@ static int cancel_op(struct shim_ctx *c, const char *op)
 static int send_chunk(struct copy *x, const uint8_t *data, size_t len, bool eof)
 {
         for (;;) {
-                Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
-                q.operation_id = x->op;
-                q.data.data = (uint8_t *)data;
-                q.data.len = len;
-                q.eof = eof;
-                Banger__V1__ExecInputResponse *o = NULL;
                 bg_error_clear(x->err);
-                int r = shim_gw_call(x->c, "/banger.v1.WorkspaceService/ExecInput", &q.base,
-                                     &banger__v1__exec_input_response__descriptor,
-                                     (ProtobufCMessage **)&o, GW_DEADLINE_MS, x->err);
-                if (r >= 0) {
-                        banger__v1__exec_input_response__free_unpacked(o, NULL);
+                int r = shim_exec_input(x->c, x->op, data, len, eof, 0, 0, x->err);
+                if (r >= 0)
                         return 0;
-                }
                 if (r != -ENOSPC)
                         return r;
                 if (now_mono_msec() > x->until)
@@ -271,7 +252,7 @@ static int walk_tree(struct archive *d, struct archive *w, const char *dir, stru
 {
         if (archive_read_disk_open(d, dir) != ARCHIVE_OK)
                 return bg_error_set(err, EIO, "read %s: %s", dir, aerr(d));
-        __attribute__((cleanup(free_entry))) struct archive_entry *e = archive_entry_new();
+        _cleanup_(archive_entry_freep) struct archive_entry *e = archive_entry_new();
         if (!e)
                 return bg_error_set(err, ENOMEM, "out of memory");
         size_t dlen = strlen(dir);
@@ -325,7 +306,7 @@ static int stream_tree(struct copy *x, const char *dir_in, struct bg_error *err)
                 return bg_error_set(err, ENAMETOOLONG, "rootfs path too long");
         memcpy(dir, dir_in, n);
         dir[n] = '\0';
-        __attribute__((cleanup(free_disk))) struct archive *d = archive_read_disk_new();
+        _cleanup_(archive_read_freep) struct archive *d = archive_read_disk_new();
         struct archive *w = archive_write_new();
         if (!d || !w) {
                 if (w)

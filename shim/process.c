@@ -297,8 +297,8 @@ int shim_exec_stage(struct shim_ctx *c, const char *op_id, bool log)
         return r;
 }
 
-static int exec_input(struct shim_ctx *c, const char *op_id, const void *data, size_t len, bool eof,
-                      unsigned rows, unsigned cols, struct bg_error *err)
+int shim_exec_input(struct shim_ctx *c, const char *op_id, const void *data, size_t len, bool eof,
+                    unsigned rows, unsigned cols, struct bg_error *err)
 {
         Banger__V1__ExecInputRequest q = BANGER__V1__EXEC_INPUT_REQUEST__INIT;
         q.operation_id = (char *)op_id;
@@ -340,7 +340,7 @@ static bool send_input(struct shim_ctx *c, struct shim_proc *p, const uint8_t *d
                 if (skip)
                         return true;
                 struct bg_error err = {0};
-                int r = exec_input(c, op, data, len, eof, 0, 0, &err);
+                int r = shim_exec_input(c, op, data, len, eof, 0, 0, &err);
                 if (r >= 0)
                         return true;
                 if (r != -ENOSPC || !proc_running(c, p)) {
@@ -902,7 +902,7 @@ int shim_h_resize_pty(void *ud, const ProtobufCMessage *in, uint8_t **ret, size_
         /* As runc's shim: a process without a terminal has nothing to
          * resize, and that is not an error. */
         if (op[0]) {
-                r = exec_input(c, op, NULL, 0, false, q->height, q->width, err);
+                r = shim_exec_input(c, op, NULL, 0, false, q->height, q->width, err);
                 if (r < 0 && r != -ENOENT) /* ENOENT: it just ended */
                         return r;
         }

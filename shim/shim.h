@@ -156,6 +156,11 @@ void shim_oom_watch_wait(struct shim_ctx *c);
  * ran), 0 it is still connecting, -1 it failed before it ran, -2 unknown
  * (the call failed). */
 int shim_exec_stage(struct shim_ctx *c, const char *op_id, bool log);
+/* WorkspaceService/ExecInput for exec operation op_id: data (may be empty),
+ * then eof; rows/cols > 0 a window change. -ENOSPC while the service holds
+ * as much unsent input as it takes (send again later). */
+int shim_exec_input(struct shim_ctx *c, const char *op_id, const void *data, size_t len, bool eof,
+                    unsigned rows, unsigned cols, struct bg_error *err);
 
 /* Task service table (task.c). */
 extern const struct ttrpc_method shim_task_methods[];
