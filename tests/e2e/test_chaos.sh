@@ -99,11 +99,15 @@ keep_ok() {
 
 # vm_consistent NAME KIND: KIND is create (a create cut short may be undone
 # whole) or exists (the VM existed before: its disks and lease stay).
+# The row is read before net.db: vmsvc gives the lease back before it removes
+# the row, so a delete still finishing (its Release retried once netsvc is
+# back) can never look like a row gone with its lease kept.
 vm_consistent() {
-        local name=$1 kind=$2 j state pid tap id lease taps
+        local name=$1 kind=$2 j state pid tap id lease taps rc=0
+        j=$("$B" vm show "$name" --json 2>&1) || rc=$?
         lease=$(netdb "SELECT ip FROM leases WHERE vm_name = '$name'")
         taps=$(netdb "SELECT count(*) FROM taps WHERE vm_name = '$name' AND state = 'used'")
-        if ! j=$("$B" vm show "$name" --json 2>&1); then
+        if [ "$rc" != 0 ]; then
                 # Not an answer (vmsvc down, a deadline) is no "no row".
                 grep -q NOT_FOUND <<<"$j" || { echo "  vm show $name: $j"; return 1; }
                 [ "$kind" = create ] || [ "$kind" = deleted-or-stopped ] ||
@@ -181,6 +185,9 @@ after() {
         local name=$1 kind=$2 what=$3 fails=$T_FAILS
         check "$what: daemon start brings everything back" "$B" daemon start --timeout "$START_WAIT"
         wait_for 150 settled "$name" || true
+        # A caller's operation may still be finishing (a delete whose Release
+        # waits for the restarted netsvc): consistent within 30 s, not at once.
+        wait_for 30 vm_consistent "$name" "$kind" >/dev/null || true
         check "$what: $name is consistent" vm_consistent "$name" "$kind"
         check "$what: keep still runs, same process, agent answers" keep_ok
         [ "$T_FAILS" -eq "$fails" ] || explain "$what"
