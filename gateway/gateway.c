@@ -14,6 +14,7 @@
 #include "util/timeutil.h"
 
 #define HEALTH_DEADLINE_MS 1000
+#define FORWARD_CONNECT_WAIT_MS 250
 
 static struct gateway_route *route_for(struct gateway *g, const char *proto_service)
 {
@@ -51,8 +52,10 @@ int gateway_forward(void *ud, const Banger__V1__Request *req, const struct rpc_c
         struct gateway_route *r = route_for(g, svc);
         if (!r)
                 return bg_error_set(err, ENOSYS, "unknown service %.200s", svc);
-        /* Fail fast: a service whose process is gone has no connection. */
-        if (rpc_client_connections(r->client) == 0) {
+        /* Fail fast: a service whose process is gone has no connection (a
+         * moment's wait: one just back may be being dialed again). */
+        if (rpc_client_connections(r->client) == 0 &&
+            !rpc_client_wait_connected(r->client, FORWARD_CONNECT_WAIT_MS)) {
                 if (g->d->paths.system)
                         return bg_error_set(err, ECONNREFUSED,
                                             "%s is down: nothing is listening on %s (`sudo "

@@ -4,7 +4,16 @@
  * nng's automatic resend is disabled (NNG_OPT_REQ_RESENDTIME = infinite): a
  * request is sent at most once, and when the connection drops while waiting
  * nng reports ECONNRESET instead of resending it to the next peer. Callers
- * that know a method is idempotent pass RPC_CALL_IDEMPOTENT for one retry. */
+ * that know a method is idempotent pass RPC_CALL_IDEMPOTENT for one retry.
+ *
+ * nng's dialer redials on its own after a refused connect or a dropped
+ * connection, but gives up for good when an attempt ends in "object closed"
+ * (the peer accepted, then hung up before the SP handshake: a service killed
+ * or restarted at that moment). So the client watches for itself: when it
+ * has had no connection and no connection event for REDIAL_AFTER_MS, the
+ * next caller that looks (rpc_client_connections, a call waiting for its
+ * connection) closes the dialer and dials again. A dialer that still works
+ * only loses a backoff it would have slept anyway. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -22,13 +31,20 @@
 #include "util/timeutil.h"
 
 #define CONNECT_WAIT_DEFAULT_MS 300
+/* No connection and no pipe event for this long: dial again (nng retries at
+ * least every 250 ms while its dialer lives, NNG_OPT_RECONNMAXT below). */
+#define REDIAL_AFTER_MS 1000
 
 struct rpc_client {
         nng_socket sock;
         char *url;
         atomic_int n_pipes;
+        atomic_uint_fast64_t last_event_ms; /* now_mono_msec of the last dial or pipe event */
         pthread_mutex_t mu;
         pthread_cond_t cond;
+        pthread_mutex_t dial_mu; /* held while the dialer is replaced; never with mu */
+        nng_dialer dialer;
+        unsigned redials;
 };
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -39,8 +55,37 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
                 atomic_fetch_add(&c->n_pipes, 1);
         else if (ev == NNG_PIPE_EV_REM_POST)
                 atomic_fetch_sub(&c->n_pipes, 1);
+        atomic_store(&c->last_event_ms, now_mono_msec());
         pthread_cond_broadcast(&c->cond);
         pthread_mutex_unlock(&c->mu);
+}
+
+/* Replaces the dialer when the client has had no connection and no pipe
+ * event for REDIAL_AFTER_MS (see the top of this file). */
+static void redial_if_stalled(struct rpc_client *c)
+{
+        if (atomic_load(&c->n_pipes) > 0 ||
+            now_mono_msec() - atomic_load(&c->last_event_ms) < REDIAL_AFTER_MS)
+                return;
+        if (pthread_mutex_trylock(&c->dial_mu) != 0)
+                return; /* another caller is at it */
+        if (atomic_load(&c->n_pipes) == 0 &&
+            now_mono_msec() - atomic_load(&c->last_event_ms) >= REDIAL_AFTER_MS) {
+                atomic_store(&c->last_event_ms, now_mono_msec());
+                nng_dialer_close(c->dialer);
+                nng_dialer d;
+                int rv = nng_dial(c->sock, c->url, &d, NNG_FLAG_NONBLOCK);
+                if (rv == 0) {
+                        c->dialer = d;
+                        if (c->redials++ == 0)
+                                log_info("%s: no connection for %d ms, dialing again", c->url,
+                                         REDIAL_AFTER_MS);
+                } else {
+                        c->dialer = (nng_dialer)NNG_DIALER_INITIALIZER;
+                        log_warn("%s: dialing again: %s", c->url, nng_strerror(rv));
+                }
+        }
+        pthread_mutex_unlock(&c->dial_mu);
 }
 
 int rpc_client_open(const char *url, const struct rpc_client_opts *opts, struct rpc_client **ret,
@@ -57,6 +102,8 @@ int rpc_client_open(const char *url, const struct rpc_client_opts *opts, struct 
         }
         pthread_mutex_init(&c->mu, NULL);
         pthread_cond_init(&c->cond, NULL);
+        pthread_mutex_init(&c->dial_mu, NULL);
+        atomic_store(&c->last_event_ms, now_mono_msec());
         rv = nng_req0_open(&c->sock);
         if (rv != 0) {
                 free(c->url);
@@ -73,7 +120,7 @@ int rpc_client_open(const char *url, const struct rpc_client_opts *opts, struct 
         nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
 
         bool block = opts && opts->block_connect;
-        rv = nng_dial(c->sock, url, NULL, block ? 0 : NNG_FLAG_NONBLOCK);
+        rv = nng_dial(c->sock, url, &c->dialer, block ? 0 : NNG_FLAG_NONBLOCK);
         if (rv != 0) {
                 int e = rpc_nng_errno(rv);
                 nng_close(c->sock);
@@ -94,6 +141,7 @@ void rpc_client_close(struct rpc_client *c)
         nng_close(c->sock);
         pthread_mutex_destroy(&c->mu);
         pthread_cond_destroy(&c->cond);
+        pthread_mutex_destroy(&c->dial_mu);
         free(c->url);
         free(c);
 }
@@ -109,9 +157,12 @@ const char *rpc_client_url(const struct rpc_client *c)
         return c->url;
 }
 
-int rpc_client_connections(const struct rpc_client *c)
+int rpc_client_connections(struct rpc_client *c)
 {
-        return atomic_load(&((struct rpc_client *)c)->n_pipes);
+        int n = atomic_load(&c->n_pipes);
+        if (n == 0)
+                redial_if_stalled(c);
+        return n;
 }
 
 static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_id, const char *fmt,
@@ -130,18 +181,33 @@ static int status_set(struct rpc_status *st, enum rpc_code code, const char *op_
         return code == RPC_OK ? 0 : -rpc_code_to_errno(code);
 }
 
+/* Waits up to wait_ms for a connection, redialing a stalled dialer (looked
+ * at every 250 ms) while it waits. */
 static bool wait_connected(struct rpc_client *c, uint32_t wait_ms)
 {
         if (atomic_load(&c->n_pipes) > 0)
                 return true;
-        struct timespec until = timespec_after_ms(CLOCK_REALTIME, wait_ms);
-        pthread_mutex_lock(&c->mu);
-        while (atomic_load(&c->n_pipes) == 0) {
-                if (pthread_cond_timedwait(&c->cond, &c->mu, &until) == ETIMEDOUT)
+        uint64_t end = now_mono_msec() + wait_ms;
+        for (;;) {
+                redial_if_stalled(c);
+                uint64_t now = now_mono_msec();
+                if (atomic_load(&c->n_pipes) > 0 || now >= end)
                         break;
+                uint64_t step = end - now < 250 ? end - now : 250;
+                struct timespec until = timespec_after_ms(CLOCK_REALTIME, (uint32_t)step);
+                pthread_mutex_lock(&c->mu);
+                while (atomic_load(&c->n_pipes) == 0) {
+                        if (pthread_cond_timedwait(&c->cond, &c->mu, &until) == ETIMEDOUT)
+                                break;
+                }
+                pthread_mutex_unlock(&c->mu);
         }
-        pthread_mutex_unlock(&c->mu);
         return atomic_load(&c->n_pipes) > 0;
+}
+
+bool rpc_client_wait_connected(struct rpc_client *c, uint32_t wait_ms)
+{
+        return wait_connected(c, wait_ms);
 }
 
 /* One send + receive on a fresh context. Consumes req (even on failure). */

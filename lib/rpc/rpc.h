@@ -203,8 +203,14 @@ int rpc_client_open(const char *url, const struct rpc_client_opts *opts, struct 
                     struct bg_error *err);
 void rpc_client_close(struct rpc_client *c);
 const char *rpc_client_url(const struct rpc_client *c);
-/* Number of live connections (0 = the peer is down). */
-int rpc_client_connections(const struct rpc_client *c);
+/* Number of live connections (0 = the peer is down). With none for a
+ * while, it also dials again (nng's dialer can give up for good after a
+ * peer hung up mid-handshake), so asking now and then is enough to get
+ * connected once the peer is back. */
+int rpc_client_connections(struct rpc_client *c);
+/* Waits up to wait_ms for a connection (dialing again as above); whether
+ * there is one. */
+bool rpc_client_wait_connected(struct rpc_client *c, uint32_t wait_ms);
 
 enum {
         RPC_CALL_IDEMPOTENT = 1 << 0, /* may be retried once after a lost connection */
