@@ -28,14 +28,27 @@
 #define CHECK_DIR                                                                                  \
         "d=$1; case $d in " POD_GUEST_BASE                                                         \
         "/ctr-" HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX HEX                    \
-        ") ;; *) echo \"not a pod tree: $d\" >&2; exit 2;; esac; "
-/* Processes still running in the tree are killed (again while new ones
- * appear, a bounded number of times); the tree's mounts (it is a mount
- * itself, so a mount a container made in it goes too) are made slaves
- * first, so unmounting them never reaches the VM's own /dev and /sys; then
- * the files go, never crossing into another file system. Each step goes on
- * when the one before failed. */
+        ") ;; *) echo \"not a pod tree: $d\" >&2; exit 2;; esac; "                                 \
+        "c=" POD_GUEST_CGROUP "/${d##*/}; "
+/* The container's cgroup is frozen (nothing in it forks any more), then
+ * everything in it and in any cgroup made under it is killed (cgroup.kill
+ * where the kernel has it, each listed process too; again while any is
+ * left, a bounded number of times) and the cgroups go (a process the kill
+ * ended may hold one a moment longer). Then processes still running in the
+ * tree are killed (those in no cgroup: a guest without cgroup v2); the
+ * tree's mounts (it is a mount itself, so a mount a container made in it
+ * goes too) are made slaves first, so unmounting them never reaches the
+ * VM's own /dev and /sys; then the files go, never crossing into another
+ * file system. Each step goes on when the one before failed. */
 #define REMOVE_TREE                                                                                \
+        "if [ -d \"$c\" ]; then { echo 1 > \"$c/cgroup.freeze\"; } 2>/dev/null || true; "          \
+        "i=0; while [ $i -lt 50 ]; do { echo 1 > \"$c/cgroup.kill\"; } 2>/dev/null || true; "      \
+        "ps=$(find \"$c\" -name cgroup.procs -exec cat {} + 2>/dev/null) || ps=; "                 \
+        "[ -z \"$ps\" ] && break; "                                                                \
+        "for p in $ps; do kill -9 \"$p\" 2>/dev/null || true; done; i=$((i+1)); sleep 0.1; done; " \
+        "i=0; while [ -d \"$c\" ] && [ $i -lt 20 ]; do "                                           \
+        "find \"$c\" -depth -type d -exec rmdir {} + 2>/dev/null || true; "                        \
+        "[ -d \"$c\" ] && sleep 0.1; i=$((i+1)); done; fi; "                                       \
         "if [ -e \"$d\" ] || [ -L \"$d\" ]; then i=0; while [ $i -lt 20 ]; do n=0; "               \
         "for p in /proc/[0-9]*; do if [ \"$(readlink \"$p/root\" 2>/dev/null)\" = \"$d\" ]; then " \
         "kill -9 \"${p#/proc/}\" 2>/dev/null || true; n=$((n+1)); fi; done; "                      \
@@ -55,10 +68,12 @@ static const char prepare_script[] =
     "mount -t proc proc \"$d/proc\"; "
     "mount --rbind /sys \"$d/sys\"; mount --make-rslave \"$d/sys\"; "
     "mount --rbind /dev \"$d/dev\"; mount --make-rslave \"$d/dev\"; "
+    "if [ -f /sys/fs/cgroup/cgroup.controllers ]; then mkdir -p \"$c\"; fi; "
     "if [ ! -L \"$d/etc\" ] && mkdir -p \"$d/etc\" 2>/dev/null; then "
     "for f in resolv.conf hosts hostname; do if [ -e /etc/$f ]; then "
     "{ rm -f \"$d/etc/$f\" && cp -L /etc/$f \"$d/etc/$f\"; } 2>/dev/null || true; fi; done; fi";
-static const char remove_script[] = CHECK_DIR REMOVE_TREE;
+static const char remove_script[] = CHECK_DIR REMOVE_TREE
+    "if [ -d \"$c\" ]; then echo \"cgroup $c is still there\" >&2; exit 1; fi";
 
 int shim_pod_root(const char *ns, const char *id, char *buf, size_t len)
 {

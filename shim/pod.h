@@ -9,9 +9,14 @@
  *             guest at /var/lib/banger/pods/ctr-<16 hex> (the container's
  *             VM name, shim_vm_name), which then gets /proc, /sys and /dev
  *             (bind mounts of the VM's) and the VM's /etc/resolv.conf,
- *             hosts and hostname; the host mounts go again;
- *   Delete -> that tree's mounts and files go (also from `shim delete`
- *             after a shim died).
+ *             hosts and hostname; the host mounts go again; with cgroup v2
+ *             in the guest, an empty cgroup POD_GUEST_CGROUP "/ctr-<16 hex>"
+ *             is made for it, which every process of the container joins
+ *             (`banger-agent enter --cgroup`);
+ *   Delete -> everything in that cgroup is killed (cgroup.kill: a process
+ *             that left the tree by chroot too), then what still runs in
+ *             the tree; the tree's mounts and files and the cgroup go (also
+ *             from `shim delete` after a shim died).
  *
  * The copy is held to the limits of a rootfs image (rootfs.h): at most
  * ROOTFS_MAX_ENTRIES entries and rootfs_max_bytes() of file data
@@ -24,6 +29,7 @@
 #include "shim.h"
 
 #define POD_GUEST_BASE "/var/lib/banger/pods"
+#define POD_GUEST_CGROUP "/sys/fs/cgroup/banger-pods"
 /* How long one copy may take in the guest. */
 #define POD_COPY_TIMEOUT_MS (20u * 60 * 1000)
 

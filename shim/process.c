@@ -38,6 +38,7 @@
 #include "containerd/events/task.pb-c.h"
 #include "containerd/task/v2/shim.pb-c.h"
 #include "google/protobuf/empty.pb-c.h"
+#include "pod.h"
 #include "process.h"
 #include "shim.h"
 
@@ -183,9 +184,18 @@ int shim_cmd_build(const struct bundle_process *spec, const char *marker, const 
                                               i ? "," : "", spec->gids[i]);
         }
         if (root) {
-                /* A pod's container: its own tree in the sandbox's VM. */
+                /* A pod's container: its own tree in the sandbox's VM, and
+                 * the cgroup named as the tree (pod.h). */
+                const char *base = strrchr(root, '/');
+                base = base ? base + 1 : root;
+                if (!base[0]) {
+                        shim_cmd_free(ret);
+                        return -EINVAL;
+                }
                 if (snprintf(ret->root, sizeof(ret->root), "--root=%s", root) >=
                         (int)sizeof(ret->root) ||
+                    snprintf(ret->cgroup, sizeof(ret->cgroup), "--cgroup=%s/%s",
+                             POD_GUEST_CGROUP, base) >= (int)sizeof(ret->cgroup) ||
                     snprintf(ret->cwd, sizeof(ret->cwd), "--cwd=%s",
                              spec->cwd && spec->cwd[0] ? spec->cwd : "/") >=
                         (int)sizeof(ret->cwd)) {
@@ -195,6 +205,7 @@ int shim_cmd_build(const struct bundle_process *spec, const char *marker, const 
                 ret->argv[n++] = SHIM_GUEST_AGENT;
                 ret->argv[n++] = "enter";
                 ret->argv[n++] = ret->root;
+                ret->argv[n++] = ret->cgroup;
                 ret->argv[n++] = ret->cwd;
                 /* Always the spec's user and groups, 0:0 with none too (not
                  * the guest's root session's). */

@@ -37,9 +37,11 @@ int shim_proc_delete_exec(struct shim_ctx *c, struct shim_proc *p, uint32_t *ret
  *   - root NULL (the task's own VM): for a user other than 0:0 without
  *     groups, setpriv(1) with the spec's uid, gid and additional gids first;
  *   - root set (a pod's container, its image copied into the sandbox's VM
- *     at root, pod.h): `banger-agent enter --root=ROOT --cwd=CWD
- *     [--user=UID:GID --groups=...] --` first, which chroots, changes to the
- *     spec's cwd and user inside the tree and looks the program up there.
+ *     at root, pod.h): `banger-agent enter --root=ROOT --cgroup=CG
+ *     --cwd=CWD --user=UID:GID --groups=... [--no-new-privs] --` first
+ *     (CG: POD_GUEST_CGROUP and ROOT's last name), which joins the
+ *     container's cgroup, chroots, changes to the spec's cwd and user inside
+ *     the tree and looks the program up there.
  * argv points into spec, marker, root and the struct itself. */
 #define SHIM_GUEST_AGENT "/usr/sbin/banger-agent"
 struct shim_cmd {
@@ -48,7 +50,7 @@ struct shim_cmd {
         char reuid[24], regid[24];
         char groups[BUNDLE_MAX_GIDS * 11 + 16];
         char user[32];
-        char root[PATH_MAX + 8], cwd[PATH_MAX + 8];
+        char root[PATH_MAX + 8], cgroup[PATH_MAX + 48], cwd[PATH_MAX + 8];
 };
 int shim_cmd_build(const struct bundle_process *spec, const char *marker, const char *exec_marker,
                    const char *root, struct shim_cmd *ret);

@@ -2,12 +2,15 @@
 #include "agent_enter.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 static bool prefix(const char *s, const char *p, const char **rest)
@@ -57,6 +60,10 @@ int agent_enter_parse(int argc, char **argv, struct agent_enter_opts *o, char *m
                         if (v[0] != '/')
                                 return bad(msg, msglen, "--root must be an absolute path", v);
                         o->root = v;
+                } else if (prefix(a, "--cgroup=", &v)) {
+                        if (v[0] != '/')
+                                return bad(msg, msglen, "--cgroup must be an absolute path", v);
+                        o->cgroup = v;
                 } else if (prefix(a, "--cwd=", &v)) {
                         if (v[0] != '/')
                                 return bad(msg, msglen, "--cwd must be an absolute path", v);
@@ -91,9 +98,9 @@ int agent_enter_parse(int argc, char **argv, struct agent_enter_opts *o, char *m
                         }
                 } else {
                         return bad(msg, msglen,
-                                   "unknown option (want --root, --cwd, --user, "
-                                   "--groups, --no-new-privs, then -- and the "
-                                   "command)",
+                                   "unknown option (want --root, --cgroup, --cwd, "
+                                   "--user, --groups, --no-new-privs, then -- and "
+                                   "the command)",
                                    a);
                 }
         }
@@ -113,12 +120,68 @@ int agent_enter_parse(int argc, char **argv, struct agent_enter_opts *o, char *m
         return 0;
 }
 
+/* Whether the file system at path, or at its nearest ancestor that
+ * exists, is a cgroup v2 hierarchy. */
+static bool on_cgroup2(const char *path)
+{
+        char p[4096];
+        snprintf(p, sizeof(p), "%s", path);
+        struct statfs sf;
+        for (;;) {
+                if (statfs(p, &sf) == 0)
+                        return sf.f_type == CGROUP2_SUPER_MAGIC;
+                char *slash = strrchr(p, '/');
+                if (!slash || slash == p)
+                        return statfs("/", &sf) == 0 && sf.f_type == CGROUP2_SUPER_MAGIC;
+                *slash = '\0';
+        }
+}
+
+/* Moves this process into the cgroup v2 directory dir: 1 joined; 0 dir is
+ * not there and neither is a cgroup v2 hierarchy where it would be (a guest
+ * without cgroup v2: passed over); -errno with *what set. */
+static int join_cgroup(const char *dir, const char **what)
+{
+        *what = "";
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0) {
+                int e = errno;
+                if (e == ENOENT && !on_cgroup2(dir))
+                        return 0;
+                if (e == ENOENT)
+                        *what = " (the container's cgroup is missing)";
+                return -e;
+        }
+        struct statfs sf;
+        if (fstatfs(dfd, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+                close(dfd);
+                *what = " (not a cgroup v2 directory)";
+                return -ENOTDIR;
+        }
+        int fd = openat(dfd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        int e = errno;
+        close(dfd);
+        if (fd < 0)
+                return -e;
+        ssize_t k = write(fd, "0", 1); /* "0": the writing process */
+        e = errno;
+        close(fd);
+        return k == 1 ? 1 : -(k < 0 ? e : EIO);
+}
+
 int agent_enter_main(int argc, char **argv)
 {
         struct agent_enter_opts o;
         char msg[512];
         if (agent_enter_parse(argc, argv, &o, msg, sizeof(msg)) < 0) {
                 fprintf(stderr, "banger-agent %s\n", msg);
+                return AGENT_ENTER_EXIT_SETUP;
+        }
+        const char *what = "";
+        int j = o.cgroup ? join_cgroup(o.cgroup, &what) : 0;
+        if (j < 0) {
+                fprintf(stderr, "banger-agent enter: cannot join cgroup %s: %s%s\n", o.cgroup,
+                        strerror(-j), what);
                 return AGENT_ENTER_EXIT_SETUP;
         }
         if (chroot(o.root) < 0) {

@@ -1,9 +1,16 @@
 /* `banger-agent enter`: run a command inside a directory tree of the guest
  * as its root, the way a pod's container runs in its sandbox's VM.
  *
- *   banger-agent enter --root=DIR [--cwd=DIR] [--user=UID:GID [--groups=G,...]]
- *                      [--no-new-privs] -- ARGV...
+ *   banger-agent enter --root=DIR [--cgroup=DIR] [--cwd=DIR]
+ *                      [--user=UID:GID [--groups=G,...]] [--no-new-privs] -- ARGV...
  *
+ * With --cgroup, it first moves itself into that cgroup v2 directory (so
+ * the command and everything it starts stay there, wherever they chroot to
+ * later: the shim's Delete kills the cgroup). A directory that is not
+ * there is passed over only where no cgroup v2 hierarchy would hold it (a
+ * guest without cgroup v2, where the shim's prepare made none); missing on
+ * a cgroup v2 hierarchy, not a cgroup v2 directory, or not joined is an
+ * error. Then
  * chroot(DIR), chdir(cwd) inside it (default "/"), then, with --user, the
  * supplementary groups (none without --groups), the gid and the uid, with
  * --no-new-privs PR_SET_NO_NEW_PRIVS (process.noNewPrivileges), then
@@ -14,7 +21,8 @@
  *
  * Exit codes when it cannot run the command: 125 bad arguments or a step
  * before exec failed (chroot, chdir, the user), 126 the program cannot be
- * run, 127 no such program; a message on stderr says which. */
+ * run, 127 no such program; a message on stderr says which (before exec,
+ * cannot join the cgroup, chroot, chdir, the user). */
 #pragma once
 
 #include <stdbool.h>
@@ -26,7 +34,8 @@
 
 struct agent_enter_opts {
         const char *root;
-        const char *cwd; /* "/" unless --cwd */
+        const char *cgroup; /* NULL unless --cgroup */
+        const char *cwd;    /* "/" unless --cwd */
         bool set_user;
         bool no_new_privs;
         uid_t uid;

@@ -278,8 +278,9 @@ static int usage(FILE *out, int code)
                 "usage: banger-agent init\n"
                 "       banger-agent serve [--virtio-serial NAME | --vsock PORT]\n"
                 "       banger-agent recv-tar\n"
-                "       banger-agent enter --root=DIR [--cwd=DIR] [--user=UID:GID "
-                "[--groups=G,...]] [--no-new-privs] -- COMMAND...\n"
+                "       banger-agent enter --root=DIR [--cgroup=DIR] [--cwd=DIR] "
+                "[--user=UID:GID [--groups=G,...]]\n"
+                "                          [--no-new-privs] -- COMMAND...\n"
                 "       banger-agent version\n"
                 "As /init on an initramfs (PID 1) it mounts root= and switches to its "
                 "init;\nwith banger.init=agent it stays the VM's init itself (does what init "
@@ -289,7 +290,8 @@ static int usage(FILE *out, int code)
                 "recv-tar reads a token line on stdin, prints \"banger-recv PORT\", and unpacks\n"
                 "the tar that follows the token on the first TCP connection to PORT that sends\n"
                 "it into the current directory (banger's workspace copy).\n"
-                "enter runs COMMAND with DIR as its root (chroot), in cwd, as UID:GID with\n"
+                "enter runs COMMAND in the cgroup v2 directory --cgroup (passed over where\n"
+                "there is no cgroup v2), with DIR as its root (chroot), in cwd, as UID:GID with\n"
                 "the groups given (none without --groups), looked up in the environment's "
                 "PATH\ninside DIR (a pod's container in its sandbox's VM).\n",
                 DEFAULT_VSOCK_PORT);

@@ -21,7 +21,10 @@
 #   a second container exiting 3 on its own -> EXITED, exit code 3; both in
 #   the sandbox's VM (still one VM);
 #   StopContainer (its SIGTERM trap exits 7) -> EXITED, exit code 7;
-#   RemoveContainer -> the containers' trees are gone from the pod's VM;
+#   a process of the container that leaves its tree (chroot to the VM's
+#   root, setsid) stays in the container's cgroup;
+#   RemoveContainer -> the containers' trees, cgroups and processes (that
+#   one too) are gone from the pod's VM;
 #   StopPodSandbox, RemovePodSandbox -> no VM, no shim left.
 . "$(dirname "$0")/../integration/testlib.sh"
 need_root "netsvc, network namespace, containerd"
@@ -52,7 +55,8 @@ check "protoc generates the CRI messages (proto/k8s)" \
 registry_up "$BANGER_HOME/reg"
 # mkimage NAME CONFIG-JSON-CONFIG FILE [busybox]: an OCI layout
 # $BANGER_HOME/reg/NAME (tag v1) of one layer holding FILE (and with
-# "busybox" /bin/busybox with its applets sh, echo, sleep, cat, test), the
+# "busybox" /bin/busybox with its applets sh, echo, sleep, cat, test, chroot,
+# setsid), the
 # image config's "config" CONFIG.
 mkimage() {
         local L="$BANGER_HOME/reg/$1" t="$BANGER_HOME/reg/$1.tree" ld cd cs md ms a
@@ -61,7 +65,7 @@ mkimage() {
         if [ "${4:-}" = busybox ]; then
                 mkdir -p "$t/bin"
                 cp /bin/busybox "$t/bin/busybox"
-                for a in sh echo sleep cat test; do ln -s busybox "$t/bin/$a"; done
+                for a in sh echo sleep cat test chroot setsid; do ln -s busybox "$t/bin/$a"; done
         fi
         tar -C "$t" -cf "$BANGER_HOME/layer.tar" .
         ld=$(sha256sum "$BANGER_HOME/layer.tar" | cut -d' ' -f1)
@@ -183,6 +187,19 @@ in_image() { rt ExecSync '{"container_id":"'"$CID"'","cmd":'"$1"',"timeout":120}
 check "the container runs in its own image: its /app is there" in_image '["test","-f","/app"]'
 check "  and the VM's root is not (no /usr/sbin/banger-agent)" in_image '["sh","-c","! test -e /usr/sbin/banger-agent"]'
 check "  with /proc mounted in it" in_image '["test","-r","/proc/self/status"]'
+# A process that leaves the container's tree (root in the container chroots
+# to the VM's root through /proc/1/root) in a session of its own: the
+# container's cgroup still holds it, and RemoveContainer ends it.
+PODVM=$("$B" vm list --json | jq -r '.[] | select(.name | startswith("ctr-")) | .name')
+check "a process of the container leaves its tree (chroot /proc/1/root, setsid)" \
+        in_image '["sh","-c","setsid chroot /proc/1/root /bin/sleep 7777 </dev/null >/dev/null 2>&1 & exit 0"]'
+# The container's cgroup is named as its tree: ctr-<16 hex of sha256(k8s.io/ID)>.
+CG="/sys/fs/cgroup/banger-pods/ctr-$(printf 'k8s.io/%s' "$CID" | sha256sum | cut -c1-16)"
+escaped() { # escaped: that sleep runs outside the tree, in the container's cgroup
+        "$B" vm exec "$PODVM" -- sh -c 'p=$(pgrep -f "sleep 777[7]") && [ "$(readlink /proc/$p/root)" = / ] &&
+                grep -qx "$p" "$1/cgroup.procs"' _ "$CG"
+}
+check "  it runs on outside the tree, in the container's cgroup" wait_for 30 escaped
 
 out=$(rt ContainerStats '{"container_id":"'"$CID"'"}' 2>&1) || true
 check "ContainerStats (kubectl top): the VM's CPU time and memory working set" \
@@ -204,11 +221,12 @@ check "  CONTAINER_EXITED, exit code 7" wait_for 30 state_is "$CID" "CONTAINER_E
 remove_both() { rt RemoveContainer '{"container_id":"'"$CID"'"}' >/dev/null && rt RemoveContainer '{"container_id":"'"$CID2"'"}' >/dev/null; }
 check "RemoveContainer (both)" remove_both
 check "  the pod's VM stays" [ "$(nvm)" = 1 ]
-PODVM=$("$B" vm list --json | jq -r '.[] | select(.name | startswith("ctr-")) | .name')
 trees_gone() { [ "$("$B" vm exec "$PODVM" -- sh -c 'ls -A /var/lib/banger/pods 2>/dev/null | wc -l')" = 0 ]; }
 check "  the containers' trees are gone from it" trees_gone
 mounts_gone() { [ "$("$B" vm exec "$PODVM" -- sh -c 'grep -c " /var/lib/banger/pods/" /proc/mounts || true')" = 0 ]; }
 check "  and no mount of theirs is left" mounts_gone
+no_escapee() { "$B" vm exec "$PODVM" -- sh -c '! pgrep -f "sleep 777[7]" >/dev/null && [ -z "$(find /sys/fs/cgroup/banger-pods -mindepth 1 -type d 2>/dev/null)" ]'; }
+check "  the process that left the tree is gone too, and the containers' cgroups" no_escapee
 vm_mounts_kept() { "$B" vm exec "$PODVM" -- sh -c 'grep -q " /dev/pts " /proc/mounts && grep -q " /sys/fs/cgroup " /proc/mounts'; }
 check "  while the VM's own /dev/pts and /sys/fs/cgroup stay mounted" vm_mounts_kept
 check "StopPodSandbox" rt StopPodSandbox '{"pod_sandbox_id":"'"$POD"'"}' >/dev/null

@@ -29,7 +29,7 @@
 #     (a tar stream through StartExec + ExecInput: file modes, owners,
 #     symlinks as symlinks, a FIFO, a sparse file; a socket left out) at
 #     /var/lib/banger/pods/ctr-<16 hex>, and its processes run there
-#     through `banger-agent enter` (root, cwd, user); Delete and `shim
+#     through `banger-agent enter` (root, cgroup, cwd, user); Delete and `shim
 #     delete` remove the tree; a copy the guest fails (its disk full) fails
 #     Create with tar's message and removes the partial tree; a rootfs over
 #     BANGER_SHIM_MAX_ROOTFS is refused and its copy cancelled;
@@ -304,6 +304,7 @@ cat >"$PC/config.json" <<'EOF'
 EOF
 SBVM="ctr-$(printf t1/sb1 | sha256sum | cut -c1-16)"
 PROOT="/var/lib/banger/pods/ctr-$(printf t1/pc1 | sha256sum | cut -c1-16)"
+PCG="/sys/fs/cgroup/banger-pods/${PROOT##*/}"
 PCSOCK=$(cd "$PC" && "$SHIM" -namespace t1 -address "$BANGER_HOME/containerd.sock" -id pc1 start)
 PCSOCK=${PCSOCK#unix://}
 r=$($CALL "$PCSOCK" Create 1=pc1 "2=$PC" 6=/dev/null 7=/dev/null)
@@ -323,8 +324,8 @@ check "  the tar is shorter than the sparse file (holes are not sent)" \
         [ "$(stat -c %s "$LOG.tar")" -lt 1048576 ]
 [ "$T_FAILS" -eq 0 ] || echo "$T"
 r=$($CALL "$PCSOCK" Start 1=pc1)
-check "  Start: the process runs through banger-agent enter in the tree, cwd and user there" \
-        bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "vm=$2 cwd=/ stream_stdin=0 tty=0 argv: env PATH=/bin BANGER_TASK_ID=pc1 BANGER_EXEC_ID= /usr/sbin/banger-agent enter --root=$3 --cwd=/srv --user=1000:100 --groups=7 -- /bin/app x" "$4"' _ "$r" "$SBVM" "$PROOT" "$LOG"
+check "  Start: the process runs through banger-agent enter in the tree and its cgroup, cwd and user there" \
+        bash -c 'grep -qx "code=0" <<<"$1" && grep -qF "vm=$2 cwd=/ stream_stdin=0 tty=0 argv: env PATH=/bin BANGER_TASK_ID=pc1 BANGER_EXEC_ID= /usr/sbin/banger-agent enter --root=$3 --cgroup=$5 --cwd=/srv --user=1000:100 --groups=7 -- /bin/app x" "$4"' _ "$r" "$SBVM" "$PROOT" "$LOG" "$PCG"
 $CALL "$PCSOCK" Kill 1=pc1 3:int=9 >/dev/null
 $CALL "$PCSOCK" Wait 1=pc1 >/dev/null
 r=$($CALL "$PCSOCK" Delete 1=pc1)

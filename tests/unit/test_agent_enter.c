@@ -1,7 +1,8 @@
 /* banger-agent enter (guest/agent/agent_enter.h): its arguments, and, as
  * root, a real chroot into a busybox tree: the command runs in the tree (not
  * the caller's root), in --cwd, as --user with --groups, with PATH looked up
- * inside the tree; a missing program is 127, a missing directory 125. */
+ * inside the tree, in the --cgroup given; a missing program is 127, a missing
+ * directory 125. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,15 +45,18 @@ static void test_parse(void **state)
         assert_int_equal(parse(msg, sizeof(msg), &o, "--root=/r", "--", "ls", "-l", NULL), 0);
         assert_string_equal(o.root, "/r");
         assert_string_equal(o.cwd, "/");
+        assert_null(o.cgroup);
         assert_false(o.set_user);
         assert_string_equal(o.argv[0], "ls");
         assert_string_equal(o.argv[1], "-l");
         assert_null(o.argv[2]);
 
-        assert_int_equal(parse(msg, sizeof(msg), &o, "--root=/r", "--cwd=/w", "--user=1000:100",
+        assert_int_equal(parse(msg, sizeof(msg), &o, "--root=/r", "--cwd=/w", "--cgroup=/c/g",
+                               "--user=1000:100",
                                "--groups=4,24,4294967294", "--", "id", NULL),
                          0);
         assert_string_equal(o.cwd, "/w");
+        assert_string_equal(o.cgroup, "/c/g");
         assert_true(o.set_user);
         assert_int_equal(o.uid, 1000);
         assert_int_equal(o.gid, 100);
@@ -67,6 +71,7 @@ static void test_parse(void **state)
                 const char *a, *b, *needle;
         } bad[] = {
             {"--root=/r", "--cwd=w", "--cwd must be an absolute path"},
+            {"--root=/r", "--cgroup=g", "--cgroup must be an absolute path"},
             {"--root=/r", "--user=1000", "--user is not UID:GID"},
             {"--root=/r", "--user=a:1", "--user is not UID:GID"},
             {"--root=/r", "--user=4294967295:0", "--user is not UID:GID"},
@@ -217,6 +222,55 @@ static void test_chroot(void **state)
         code = run_enter_proc(out, sizeof(out), a9, proc);
         assert_int_equal(code, 0);
         assert_non_null(strstr(out, "NoNewPrivs:\t0"));
+
+        /* --cgroup: the command runs in that cgroup v2 directory (one of
+         * a cgroup2 mounted here: the host may have cgroup v1 at
+         * /sys/fs/cgroup); one missing where no cgroup v2 would hold it is
+         * passed over; missing on cgroup v2, a file, a directory that is
+         * no cgroup: errors. */
+        char *cgm = test_tmpdir_new("enter-cg");
+        if (mount("none", cgm, "cgroup2", 0, NULL) < 0)
+                fail_msg("mount cgroup2 on %s: %s", cgm, strerror(errno));
+        char cgdir[700], cgopt[720], want[128];
+        snprintf(cgdir, sizeof(cgdir), "%s/banger-enter-test-%d", cgm, (int)getpid());
+        if (mkdir(cgdir, 0755) < 0 && errno != EEXIST)
+                fail_msg("mkdir %s: %s", cgdir, strerror(errno));
+        snprintf(cgopt, sizeof(cgopt), "--cgroup=%s", cgdir);
+        char *a10[] = {"enter", root, cgopt, "--", "cat", "/proc/self/cgroup", NULL};
+        code = run_enter_proc(out, sizeof(out), a10, proc);
+        snprintf(want, sizeof(want), "0::/banger-enter-test-%d\n", (int)getpid());
+        if (code != 0 || !strstr(out, want))
+                fail_msg("enter --cgroup: exit %d, output:\n%s", code, out);
+        /* missing where a cgroup v2 hierarchy would hold it: an error */
+        char cgopt2[760];
+        snprintf(cgopt2, sizeof(cgopt2), "--cgroup=%s/missing", cgdir);
+        char *a13[] = {"enter", root, cgopt2, "--", "sh", "-c", "true", NULL};
+        code = run_enter(out, sizeof(out), a13);
+        assert_int_equal(code, AGENT_ENTER_EXIT_SETUP);
+        if (!strstr(out, "cannot join cgroup") || !strstr(out, "the container's cgroup is missing"))
+                fail_msg("enter --cgroup=missing: %s", out);
+        rmdir(cgdir);
+        umount2(cgm, MNT_DETACH);
+        test_tmpdir_remove(cgm);
+        free(cgm);
+        char *a11[] = {"enter", root, "--cgroup=/nonexistent/banger-cg", "--", "sh", "-c", "true",
+                       NULL};
+        code = run_enter(out, sizeof(out), a11);
+        if (code != 0)
+                fail_msg("enter with a cgroup directory that is not there: exit %d:\n%s", code,
+                         out);
+        char marker_cg[620];
+        snprintf(marker_cg, sizeof(marker_cg), "--cgroup=%s/marker", t); /* a file */
+        char *a12[] = {"enter", root, marker_cg, "--", "sh", "-c", "true", NULL};
+        code = run_enter(out, sizeof(out), a12);
+        assert_int_equal(code, AGENT_ENTER_EXIT_SETUP);
+        assert_non_null(strstr(out, "cannot join cgroup"));
+        char plain_cg[620];
+        snprintf(plain_cg, sizeof(plain_cg), "--cgroup=%s/w", t); /* a directory, no cgroup */
+        char *a14[] = {"enter", root, plain_cg, "--", "sh", "-c", "true", NULL};
+        code = run_enter(out, sizeof(out), a14);
+        assert_int_equal(code, AGENT_ENTER_EXIT_SETUP);
+        assert_non_null(strstr(out, "not a cgroup v2 directory"));
 
         char *a7[] = {"enter", root, "--user=1:x", "--", "sh", NULL};
         code = run_enter(out, sizeof(out), a7);

@@ -147,7 +147,8 @@ static void test_bundle_user(void **state)
         assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/var/lib/banger/pods/ctr-1", &cmd), 0);
         static const char *const want[] = {
             "env", "A=1", "M=1", "E=", SHIM_GUEST_AGENT, "enter",
-            "--root=/var/lib/banger/pods/ctr-1", "--cwd=/srv", "--user=1000:100",
+            "--root=/var/lib/banger/pods/ctr-1", "--cgroup=/sys/fs/cgroup/banger-pods/ctr-1",
+            "--cwd=/srv", "--user=1000:100",
             "--groups=10,11", "--", "id", "-G"};
         assert_int_equal(cmd.argc, sizeof(want) / sizeof(want[0]));
         for (size_t i = 0; i < cmd.argc; i++)
@@ -158,13 +159,14 @@ static void test_bundle_user(void **state)
          * the guest session's) */
         assert_int_equal(parse("{\"process\": {\"args\": [\"sh\"]}}", &p, &err), 0);
         assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/r", &cmd), 0);
-        assert_int_equal(cmd.argc, 11);
+        assert_int_equal(cmd.argc, 12);
         assert_string_equal(cmd.argv[5], "--root=/r");
-        assert_string_equal(cmd.argv[6], "--cwd=/");
-        assert_string_equal(cmd.argv[7], "--user=0:0");
-        assert_string_equal(cmd.argv[8], "--groups=");
-        assert_string_equal(cmd.argv[9], "--");
-        assert_string_equal(cmd.argv[10], "sh");
+        assert_string_equal(cmd.argv[6], "--cgroup=/sys/fs/cgroup/banger-pods/r");
+        assert_string_equal(cmd.argv[7], "--cwd=/");
+        assert_string_equal(cmd.argv[8], "--user=0:0");
+        assert_string_equal(cmd.argv[9], "--groups=");
+        assert_string_equal(cmd.argv[10], "--");
+        assert_string_equal(cmd.argv[11], "sh");
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
         /* process.noNewPrivileges: --no-new-privs */
@@ -172,8 +174,8 @@ static void test_bundle_user(void **state)
             parse("{\"process\": {\"args\": [\"sh\"], \"noNewPrivileges\": true}}", &p, &err), 0);
         assert_true(p.no_new_privs);
         assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/r", &cmd), 0);
-        assert_string_equal(cmd.argv[9], "--no-new-privs");
-        assert_string_equal(cmd.argv[10], "--");
+        assert_string_equal(cmd.argv[10], "--no-new-privs");
+        assert_string_equal(cmd.argv[11], "--");
         shim_cmd_free(&cmd);
         bundle_process_free(&p);
         assert_int_equal(
@@ -181,6 +183,8 @@ static void test_bundle_user(void **state)
             -EINVAL);
         assert_non_null(strstr(err.msg, "process.noNewPrivileges must be a boolean"));
         assert_int_equal(parse("{\"process\": {\"args\": [\"sh\"]}}", &p, &err), 0);
+        /* a root whose last name is empty names no cgroup: refused */
+        assert_int_equal(shim_cmd_build(&p, "M=1", "E=", "/r/", &cmd), -EINVAL);
         /* a root too long for its buffer is refused, not cut */
         char longroot[PATH_MAX + 16];
         memset(longroot, 'r', sizeof(longroot) - 1);
