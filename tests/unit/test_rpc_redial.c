@@ -45,9 +45,8 @@ static const ProtobufCServiceDescriptor test_desc = {
     health_only_index,
 };
 
-static int t_health(void *svc, const Banger__V1__HealthRequest *in,
-                    Banger__V1__HealthResponse *out, const struct rpc_call *call,
-                    struct bg_error *err)
+static int t_health(void *svc, const Banger__V1__HealthRequest *in, Banger__V1__HealthResponse *out,
+                    const struct rpc_call *call, struct bg_error *err)
 {
         (void)svc;
         (void)in;
@@ -106,63 +105,67 @@ static int health(struct rpc_client *c, uint32_t connect_wait_ms, struct rpc_sta
         Banger__V1__HealthResponse *h = NULL;
         struct rpc_call_opts o = {.deadline_ms = 10000, .connect_wait_ms = connect_wait_ms};
         int r = rpc_call(c, "/banger.test.Vm/Health", &req.base,
-                         &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h, &o,
-                         st);
+                         &banger__v1__health_response__descriptor, (ProtobufCMessage **)&h, &o, st);
         if (h)
                 protobuf_c_message_free_unpacked(&h->base, NULL);
         return r;
 }
 
+/* A client of NAME.sock whose peer hung up on it before the handshake
+ * (at least once), and the real server now listening there. */
+struct after_hangups {
+        struct rpc_client *c;
+        struct rpc_server *s;
+        int hangups;
+};
+
+static struct after_hangups hung_up_then_served(const char *name)
+{
+        char path[128], url[160];
+        snprintf(path, sizeof(path), "%s/%s.sock", tmpdir, name);
+        snprintf(url, sizeof(url), "ipc://%s", path);
+        struct after_hangups h = {0};
+        struct bg_error err = {0};
+        assert_int_equal(rpc_client_open(url, NULL, &h.c, &err), 0);
+        h.hangups = hang_up_on_all(path, 1500);
+        assert_true(h.hangups >= 1);
+        h.s = serve(url);
+        return h;
+}
+
 static void test_redial_after_hangups_call(void **state)
 {
         (void)state;
-        char path[128], url[160];
-        snprintf(path, sizeof(path), "%s/a.sock", tmpdir);
-        snprintf(url, sizeof(url), "ipc://%s", path);
-        struct rpc_client *c;
-        struct bg_error err = {0};
-        assert_int_equal(rpc_client_open(url, NULL, &c, &err), 0);
-        int n = hang_up_on_all(path, 1500);
-        assert_true(n >= 1);
-        struct rpc_server *s = serve(url);
+        struct after_hangups h = hung_up_then_served("a");
         struct rpc_status st;
         /* a call waiting for its connection gets one */
-        if (health(c, 5000, &st) < 0)
-                fail_msg("after %d hang-ups, no connection to a live server within 5 s: %s", n,
-                         st.message);
-        rpc_client_close(c);
-        rpc_server_stop(s);
+        if (health(h.c, 5000, &st) < 0)
+                fail_msg("after %d hang-ups, no connection to a live server within 5 s: %s",
+                         h.hangups, st.message);
+        rpc_client_close(h.c);
+        rpc_server_stop(h.s);
 }
 
 static void test_redial_after_hangups_connections(void **state)
 {
         (void)state;
-        char path[128], url[160];
-        snprintf(path, sizeof(path), "%s/b.sock", tmpdir);
-        snprintf(url, sizeof(url), "ipc://%s", path);
-        struct rpc_client *c;
-        struct bg_error err = {0};
-        assert_int_equal(rpc_client_open(url, NULL, &c, &err), 0);
-        int n = hang_up_on_all(path, 1500);
-        assert_true(n >= 1);
-        struct rpc_server *s = serve(url);
+        struct after_hangups h = hung_up_then_served("b");
         /* the gateway's check: asking, now and then, is enough */
         uint64_t until = now_mono_msec() + 5000;
-        while (rpc_client_connections(c) == 0 && now_mono_msec() < until)
+        while (rpc_client_connections(h.c) == 0 && now_mono_msec() < until)
                 sleep_msec(100);
-        if (rpc_client_connections(c) == 0)
-                fail_msg("after %d hang-ups, no connection to a live server within 5 s", n);
+        if (rpc_client_connections(h.c) == 0)
+                fail_msg("after %d hang-ups, no connection to a live server within 5 s", h.hangups);
         struct rpc_status st;
-        assert_int_equal(health(c, 50, &st), 0);
-        rpc_client_close(c);
-        rpc_server_stop(s);
+        assert_int_equal(health(h.c, 50, &st), 0);
+        rpc_client_close(h.c);
+        rpc_server_stop(h.s);
 }
 
 int main(void)
 {
-        snprintf(tmpdir, sizeof(tmpdir), "/tmp/bg-redial-XXXXXX");
-        if (!mkdtemp(tmpdir)) {
-                perror("mkdtemp");
+        if (test_tmpdir_make(tmpdir, sizeof(tmpdir), "redial") < 0) {
+                perror("test_tmpdir_make");
                 return 1;
         }
         log_setup("test", LOG_LEVEL_ERROR, 2);
