@@ -175,6 +175,17 @@ stop_netsvc
 set_pool 64
 hit=0
 tap_rows() { sqlite3 -cmd '.timeout 2000' "$DB" "SELECT count(*) FROM taps" 2>/dev/null || echo 0; }
+# at_least N CMD...: waits (10 s at most, looking every 10 ms) until CMD prints
+# a number >= N.
+at_least() {
+        local n=$1; shift
+        for _ in $(seq 1000); do
+                [ "$("$@")" -ge "$n" ] && return 0
+                sleep 0.01
+        done
+        return 1
+}
+acq_answered() { wc -l < "$H/acq.out"; }
 for when in 0.02 0.06 0.1 0.2 rows:1 rows:4 rows:16 rows:40; do
         # The restart reconciles whatever the previous kill left behind.
         start_netsvc >/dev/null || bad "restart after a kill"
@@ -187,11 +198,7 @@ for when in 0.02 0.06 0.1 0.2 rows:1 rows:4 rows:16 rows:40; do
                 >>"$H/netsvc.log" 2>&1 &
         NPID=$!
         case $when in
-        rows:*)
-                for _ in $(seq 1000); do
-                        [ "$(tap_rows)" -ge "${when#rows:}" ] && break
-                        sleep 0.01
-                done ;;
+        rows:*) at_least "${when#rows:}" tap_rows ;;
         *) sleep "$when" ;;
         esac
         kill_netsvc
@@ -213,10 +220,7 @@ check "kernel and net.db agree after crashes during warm-up" consistent
 # before all 400 are.
 "$CALLT" "$URL" acquire-loop crash 400 > "$H/acq.out" 2>/dev/null &
 LPID=$!
-for _ in $(seq 1000); do
-        [ "$(wc -l < "$H/acq.out")" -ge 5 ] && break
-        sleep 0.01
-done
+at_least 5 acq_answered
 kill_netsvc
 wait $LPID 2>/dev/null
 got=$(wc -l < "$H/acq.out")
